@@ -1,0 +1,390 @@
+//! The `SecretSync` custom resource (`secretsync.io/v1alpha1`).
+//!
+//! Doc comments on these types are user documentation: they become the CRD's
+//! descriptions and so what `kubectl explain secretsync.spec` prints.
+
+mod azure_key_vault;
+mod barbican;
+mod docker_swarm;
+mod service_fabric_mesh;
+mod tencent_ssm;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use azure_key_vault::AzureKeyVaultSettings;
+pub use barbican::BarbicanSettings;
+pub use docker_swarm::DockerSwarmSettings;
+pub use service_fabric_mesh::ServiceFabricMeshSettings;
+pub use tencent_ssm::TencentSsmSettings;
+
+/// API group of every SecretSync type.
+pub const GROUP: &str = "secretsync.io";
+
+/// Desired state of a SecretSync: the value of `source` must exist in `target`, in the target's dialect.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "secretsync.io",
+    version = "v1alpha1",
+    kind = "SecretSync",
+    plural = "secretsyncs",
+    shortname = "ssync",
+    category = "secretsync",
+    namespaced,
+    status = "SecretSyncStatus",
+    printcolumn = r#"{"name":"Dialect","type":"string","jsonPath":".spec.target.dialect"}"#,
+    printcolumn = r#"{"name":"Remote","type":"string","jsonPath":".status.remote.name"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = r#"{"rule": "self.spec.target.dialect != 'AzureKeyVault' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[0-9a-zA-Z-]{1,127}$')", "message": "AzureKeyVault secret names are 1-127 characters of letters, digits and '-' (set spec.target.remoteName)"}"#,
+    validation = r#"{"rule": "self.spec.target.dialect != 'DockerSwarm' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,53}[a-zA-Z0-9])?$')", "message": "DockerSwarm secret names are at most 55 characters (SecretSync appends '-' and an 8-character digest), start and end with a letter or digit, and contain only letters, digits, '-', '_' and '.' (set spec.target.remoteName)"}"#,
+    validation = r#"{"rule": "self.spec.target.dialect != 'TencentSSM' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$')", "message": "TencentSSM secret names are 1-128 characters of letters, digits, '-' and '_', starting with a letter or digit (set spec.target.remoteName)"}"#,
+    validation = r#"{"rule": "self.spec.target.dialect != 'ServiceFabricMesh' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$')", "message": "ServiceFabricMesh secret resource names must be URI-safe: letters, digits, '.', '_' and '-', starting with a letter or digit (set spec.target.remoteName)"}"#,
+    validation = r#"{"rule": "self.spec.target.dialect != 'Barbican' || size(has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name) <= 255", "message": "Barbican secret names are at most 255 characters"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretSyncSpec {
+    /// Where the value comes from: a Secret in this SecretSync's own namespace.
+    pub source: Source,
+
+    /// Where the value goes: the external store, its dialect and the remote secret's name and metadata.
+    pub target: Target,
+
+    /// How often the remote secret is re-read to detect drift, as a Go-style duration ("30s", "10m", "1h").
+    /// A jitter of up to 10% is added so that many SecretSyncs do not refresh at the same instant.
+    /// Changes to the source Secret are pushed within seconds regardless of this interval.
+    #[serde(default = "default_refresh_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub refresh_interval: String,
+
+    /// `Replace` (default) keeps the remote value equal to the source. `IfNotExists` only creates the remote
+    /// secret and never changes it afterwards.
+    #[serde(default)]
+    pub update_policy: UpdatePolicy,
+
+    /// `Retain` (default) leaves the remote secret in place when this SecretSync is deleted. `Delete` removes it;
+    /// SecretSync then holds a finalizer on this object until the remote secret is gone. Switching back to
+    /// `Retain` releases the finalizer at once, even while the object is being deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Stops all reads and writes to the remote store while true. Status keeps its last values.
+    #[serde(default)]
+    pub suspend: bool,
+
+    /// Take over a remote secret of the same name that SecretSync did not create (or whose owning SecretSync no
+    /// longer exists). Without it, such a secret is left untouched and the SecretSync reports a `Conflict`.
+    #[serde(default)]
+    pub adopt_existing: bool,
+}
+
+fn default_refresh_interval() -> String {
+    "1h".to_owned()
+}
+
+/// The Secret whose value is pushed.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    /// A Secret in the same namespace as this SecretSync. There is deliberately no namespace field.
+    pub secret_ref: SecretKeyRef,
+}
+
+/// A key of a Secret in the SecretSync's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret. Without it the whole Secret is pushed as one JSON object mapping each key to its
+    /// value (values that are not valid UTF-8 are base64-encoded and their key is suffixed with `.base64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: Option<String>,
+}
+
+/// A Secret in the SecretSync's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalSecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The external store and the remote secret in it.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.dialect != 'AzureKeyVault' || has(self.endpoint)", "message": "AzureKeyVault needs spec.target.endpoint (the vault URL, https://<vault>.vault.azure.net)"},
+    {"rule": "self.dialect != 'ServiceFabricMesh' || has(self.endpoint)", "message": "ServiceFabricMesh needs spec.target.endpoint (the cluster's HTTP gateway URL)"},
+    {"rule": "self.dialect != 'TencentSSM' || (has(self.tencentSSM) && has(self.tencentSSM.region))", "message": "TencentSSM needs spec.target.tencentSSM.region"},
+    {"rule": "self.dialect != 'TencentSSM' || has(self.credentialsRef)", "message": "TencentSSM needs spec.target.credentialsRef (secretId and secretKey)"},
+    {"rule": "self.dialect != 'AzureKeyVault' || has(self.credentialsRef)", "message": "AzureKeyVault needs spec.target.credentialsRef (tenantId, clientId and a client secret or certificate)"},
+    {"rule": "self.dialect != 'Barbican' || has(self.credentialsRef) || (has(self.barbican) && has(self.barbican.projectId))", "message": "Barbican needs spec.target.credentialsRef (Keystone credentials) or spec.target.barbican.projectId (no-auth mode)"},
+    {"rule": "self.dialect != 'Barbican' || has(self.credentialsRef) || has(self.endpoint)", "message": "Barbican in no-auth mode needs spec.target.endpoint"},
+    {"rule": "!has(self.azureKeyVault) || self.dialect == 'AzureKeyVault'", "message": "spec.target.azureKeyVault is only valid with dialect AzureKeyVault"},
+    {"rule": "!has(self.serviceFabricMesh) || self.dialect == 'ServiceFabricMesh'", "message": "spec.target.serviceFabricMesh is only valid with dialect ServiceFabricMesh"},
+    {"rule": "!has(self.barbican) || self.dialect == 'Barbican'", "message": "spec.target.barbican is only valid with dialect Barbican"},
+    {"rule": "!has(self.dockerSwarm) || self.dialect == 'DockerSwarm'", "message": "spec.target.dockerSwarm is only valid with dialect DockerSwarm"},
+    {"rule": "!has(self.tencentSSM) || self.dialect == 'TencentSSM'", "message": "spec.target.tencentSSM is only valid with dialect TencentSSM"}
+]))]
+pub struct Target {
+    /// The store's API: `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm` or `TencentSSM`.
+    pub dialect: DialectKind,
+
+    /// Base URL of the store. AzureKeyVault: the vault URL. ServiceFabricMesh: the HTTP gateway. Barbican:
+    /// the key-manager URL (taken from the Keystone catalog when omitted). DockerSwarm: `unix:///path/docker.sock`
+    /// or `tcp://host:port` (default: the local Docker socket). TencentSSM: the API endpoint (default:
+    /// `https://ssm.tencentcloudapi.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(https?|unix|tcp)://.+$"))]
+    pub endpoint: Option<String>,
+
+    /// Name of the remote secret. Defaults to the SecretSync's `metadata.name`. Each dialect's naming rules are
+    /// enforced when the manifest is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub remote_name: Option<String>,
+
+    /// A Secret in this namespace with the store's credentials. Its keys depend on the dialect (see the README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_ref: Option<LocalSecretRef>,
+
+    /// Content type recorded with the remote secret, where the store keeps one (AzureKeyVault,
+    /// ServiceFabricMesh, Barbican's payload content type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub content_type: Option<String>,
+
+    /// Description recorded with the remote secret, where the store keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub description: Option<String>,
+
+    /// Labels, tags or metadata written on the remote secret next to the ones SecretSync uses for ownership
+    /// (keys starting with `secretsync` are reserved).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self.all(k, !k.lowerAscii().startsWith('secretsync'))", "message": "label keys starting with 'secretsync' are reserved"}]))]
+    pub labels: BTreeMap<String, String>,
+
+    /// Settings for dialect AzureKeyVault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_key_vault: Option<AzureKeyVaultSettings>,
+
+    /// Settings for dialect ServiceFabricMesh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_fabric_mesh: Option<ServiceFabricMeshSettings>,
+
+    /// Settings for dialect Barbican.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barbican: Option<BarbicanSettings>,
+
+    /// Settings for dialect DockerSwarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_swarm: Option<DockerSwarmSettings>,
+
+    /// Settings for dialect TencentSSM.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "tencentSSM")]
+    pub tencent_ssm: Option<TencentSsmSettings>,
+}
+
+impl Target {
+    /// The remote secret's name: `remoteName`, or the SecretSync's own name.
+    pub fn remote_name<'a>(&'a self, object_name: &'a str) -> &'a str {
+        self.remote_name.as_deref().unwrap_or(object_name)
+    }
+}
+
+/// The five store APIs SecretSync speaks.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+pub enum DialectKind {
+    /// Service Fabric secret resources (`PUT /Resources/Secrets/{name}`).
+    ServiceFabricMesh,
+    /// Azure Key Vault secrets (`PUT {vault}/secrets/{name}`).
+    AzureKeyVault,
+    /// OpenStack Key Manager (`POST /v1/secrets`, then `PUT` of the payload).
+    Barbican,
+    /// Docker Swarm secrets (`POST /secrets/create`).
+    DockerSwarm,
+    /// Tencent Cloud Secrets Manager (`CreateSecret`, `UpdateSecret`, `PutSecretValue`).
+    #[serde(rename = "TencentSSM")]
+    TencentSsm,
+}
+
+impl DialectKind {
+    /// Every dialect, in the order the README lists them.
+    pub const ALL: [DialectKind; 5] = [
+        DialectKind::ServiceFabricMesh,
+        DialectKind::AzureKeyVault,
+        DialectKind::Barbican,
+        DialectKind::DockerSwarm,
+        DialectKind::TencentSsm,
+    ];
+
+    /// The name used in manifests, metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DialectKind::ServiceFabricMesh => "ServiceFabricMesh",
+            DialectKind::AzureKeyVault => "AzureKeyVault",
+            DialectKind::Barbican => "Barbican",
+            DialectKind::DockerSwarm => "DockerSwarm",
+            DialectKind::TencentSsm => "TencentSSM",
+        }
+    }
+}
+
+impl std::fmt::Display for DialectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens when the source value changes after the remote secret exists.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum UpdatePolicy {
+    /// Keep the remote value equal to the source value.
+    #[default]
+    Replace,
+    /// Create the remote secret if it is missing; never change it afterwards.
+    IfNotExists,
+}
+
+/// What happens to the remote secret when the SecretSync is deleted.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Leave the remote secret in place.
+    #[default]
+    Retain,
+    /// Delete the remote secret (only if SecretSync owns it), then let the SecretSync go.
+    Delete,
+}
+
+/// Observed state, written by the controller.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretSyncStatus {
+    /// `Pending` before the first push, `Creating` while the store itself reports the secret as still being
+    /// created, `Ready` when the remote value matches the source, `Failed` otherwise (see the `Ready` condition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// `Ready` (True when the remote secret matches the source), with a reason and a message saying what to do
+    /// when it is False.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The remote secret last written or adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteStatus>,
+
+    /// When the remote secret was last confirmed to match the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+
+    /// Keyed HMAC-SHA256 of the last synced value (`hmac-sha256:<hex>`). Never the value, never a plain hash:
+    /// the key is held by the controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_digest: Option<String>,
+}
+
+/// Lifecycle phase of a SecretSync.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    /// Not pushed yet.
+    Pending,
+    /// The store reports the remote secret as still being created.
+    Creating,
+    /// The remote secret matches the source.
+    Ready,
+    /// The last attempt failed; the `Ready` condition says why.
+    Failed,
+}
+
+/// Identity of the remote secret in the store.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteStatus {
+    /// Name of the remote secret as the store knows it (for DockerSwarm this includes the digest suffix).
+    pub name: String,
+    /// The store's identifier: Barbican secret ref, Docker secret ID, Key Vault secret ID, and so on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Version last written, where the store versions values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// Parses the Go-style durations `refreshInterval` accepts ("1h", "10m", "1h30m", "500ms").
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&n| n > 0)?;
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (0.001, 2)
+        } else if rest.starts_with('s') {
+            (1.0, 1)
+        } else if rest.starts_with('m') {
+            (60.0, 1)
+        } else if rest.starts_with('h') {
+            (3600.0, 1)
+        } else {
+            return None;
+        };
+        rest = &rest[len..];
+        total += Duration::from_secs_f64(number * unit);
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("h"), None);
+        assert_eq!(parse_duration("5d"), None);
+    }
+
+    #[test]
+    fn remote_name_defaults_to_object_name() {
+        let mut t: Target = serde_json::from_value(serde_json::json!({"dialect": "Barbican"})).unwrap();
+        assert_eq!(t.remote_name("obj"), "obj");
+        t.remote_name = Some("other".into());
+        assert_eq!(t.remote_name("obj"), "other");
+    }
+
+    #[test]
+    fn dialect_names_round_trip() {
+        for d in DialectKind::ALL {
+            let v = serde_json::to_value(d).unwrap();
+            assert_eq!(v, serde_json::Value::String(d.as_str().into()));
+        }
+    }
+}

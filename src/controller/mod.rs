@@ -1,0 +1,1 @@
+//! Watches, reconcile, status, events, finalizer, leader election.

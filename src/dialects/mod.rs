@@ -1,0 +1,320 @@
+//! The `Dialect` interface every store implements, and what dialects share: the HTTP client, the per-endpoint
+//! rate limiter, error classification and metrics.
+//!
+//! The controller only ever sees `dyn Dialect`; [`Registry::standard`] is the one place the five are named.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub mod azure_key_vault;
+pub mod barbican;
+pub mod docker_swarm;
+pub mod service_fabric_mesh;
+pub mod tencent_ssm;
+
+use async_trait::async_trait;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::api::{DialectKind, Target};
+use crate::metrics::Metrics;
+use crate::plan::{Capabilities, Desired, Observed, Plan, RemoteRef};
+use crate::value::{Credentials, SecretValue};
+
+/// How an error should be handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Transient: retry with backoff (or after `retry_after`).
+    Retry,
+    /// Another writer or a state clash; retried slowly, reported as `Conflict`.
+    Conflict,
+    /// The credentials are missing, wrong or lack a permission; wait for a change.
+    Credentials,
+    /// Will not succeed until the spec, the source or the store changes; wait for a change.
+    Permanent,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Retry => "retry",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::Credentials => "credentials",
+            ErrorClass::Permanent => "permanent",
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error from a dialect. Its message is shown in conditions and Events, so it must never contain a secret
+/// value or credential: build it from status codes, store error codes and store messages only.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DialectError {
+    pub class: ErrorClass,
+    /// CamelCase reason for the `Ready` condition, such as `BackendUnavailable` or `PayloadTooLarge`.
+    pub reason: &'static str,
+    pub message: String,
+    /// The store's `Retry-After`, when it sent one.
+    pub retry_after: Option<Duration>,
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl DialectError {
+    pub fn new(class: ErrorClass, reason: &'static str, message: impl Into<String>) -> Self {
+        DialectError {
+            class,
+            reason,
+            message: message.into(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    pub fn retry(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Retry, reason, message)
+    }
+
+    pub fn conflict(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Conflict, reason, message)
+    }
+
+    pub fn credentials(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Credentials, reason, message)
+    }
+
+    pub fn permanent(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Permanent, reason, message)
+    }
+
+    pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
+        self.retry_after = after;
+        self
+    }
+
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// A transport failure (connect, TLS, timeout). reqwest's messages name the URL but never the body.
+    pub fn transport(err: reqwest::Error) -> Self {
+        let message = format!("cannot reach the store: {}", without_url_query(&err));
+        Self::retry("BackendUnreachable", message).with_source(err)
+    }
+
+    /// The usual mapping of an HTTP status without a more specific store code.
+    pub fn from_status(status: u16, detail: &str, retry_after: Option<Duration>) -> Self {
+        let message = format!("store answered HTTP {status}: {detail}");
+        match status {
+            401 => Self::credentials("Unauthorized", message),
+            403 => Self::credentials("Forbidden", message),
+            409 => Self::conflict("Conflict", message),
+            429 => Self::retry("Throttled", message).with_retry_after(retry_after),
+            500..=599 => Self::retry("BackendError", message).with_retry_after(retry_after),
+            _ => Self::permanent("BackendRejected", message),
+        }
+    }
+}
+
+fn without_url_query(err: &reqwest::Error) -> String {
+    // Query strings can carry signatures; keep only the error text without the URL.
+    let text = err.to_string();
+    match err.url() {
+        Some(url) => text.replace(url.as_str(), url.path()),
+        None => text,
+    }
+}
+
+/// Parses a `Retry-After` header given in seconds.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Everything a dialect needs to act on one SecretSync.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub target: &'a Target,
+    /// `spec.target.remoteName` or the object's name.
+    pub remote_name: &'a str,
+    pub credentials: &'a Credentials,
+    pub desired: &'a Desired,
+    /// What the status recorded last time, if anything: a hint, never trusted over what the store says.
+    pub last: Option<&'a RemoteRef>,
+}
+
+/// What a dialect reports after carrying out a plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The remote secret now matches.
+    Ready(RemoteRef),
+    /// The store accepted the write but is still creating the secret.
+    Creating(RemoteRef),
+}
+
+/// One secret store API.
+#[async_trait]
+pub trait Dialect: Send + Sync + 'static {
+    fn kind(&self) -> DialectKind;
+
+    /// Which metadata fields the store keeps and whether they can change in place.
+    fn capabilities(&self, target: &Target) -> Capabilities;
+
+    /// Checks what can be checked before any call: name rules, size limits, required settings and
+    /// credential keys. The errors are `Permanent` or `Credentials`.
+    fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError>;
+
+    /// Reads the remote secret.
+    async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError>;
+
+    /// Carries out a writing plan (`Create`, `NewVersion`, `UpdateMetadata`, `Replace`).
+    async fn apply(
+        &self,
+        req: &Request<'_>,
+        plan: &Plan,
+        observed: &Observed,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError>;
+
+    /// Deletes the remote secret that `observe` found.
+    async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError>;
+}
+
+/// A token bucket per store endpoint (and optionally per action), shared by every dialect.
+pub struct EndpointLimiter {
+    per_second: NonZeroU32,
+    burst: NonZeroU32,
+    buckets: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl EndpointLimiter {
+    pub fn new(per_second: u32, burst: u32, metrics: Arc<Metrics>) -> Self {
+        EndpointLimiter {
+            per_second: NonZeroU32::new(per_second.max(1)).expect("at least 1"),
+            burst: NonZeroU32::new(burst.max(1)).expect("at least 1"),
+            buckets: Mutex::new(HashMap::new()),
+            metrics,
+        }
+    }
+
+    /// Waits for a token of the bucket `key` (an endpoint URL, optionally with an action name).
+    pub async fn acquire(&self, key: &str) {
+        self.acquire_with(key, self.per_second, self.burst).await
+    }
+
+    /// Waits for a token of a bucket with its own rate (for stores that publish per-action limits).
+    pub async fn acquire_with(&self, key: &str, per_second: NonZeroU32, burst: NonZeroU32) {
+        let bucket = {
+            let mut buckets = self.buckets.lock().expect("limiter lock poisoned");
+            buckets
+                .entry(key.to_owned())
+                .or_insert_with(|| {
+                    Arc::new(RateLimiter::direct(
+                        Quota::per_second(per_second).allow_burst(burst),
+                    ))
+                })
+                .clone()
+        };
+        if bucket.check().is_ok() {
+            return;
+        }
+        self.metrics.queue_depth.inc();
+        bucket.until_ready().await;
+        self.metrics.queue_depth.dec();
+    }
+}
+
+/// What every dialect is built with.
+#[derive(Clone)]
+pub struct Shared {
+    pub http: reqwest::Client,
+    pub limiter: Arc<EndpointLimiter>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    pub fn new(rate_per_second: u32, burst: u32, metrics: Arc<Metrics>) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("secretsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client's TLS backend initialises");
+        Shared {
+            http,
+            limiter: Arc::new(EndpointLimiter::new(rate_per_second, burst, metrics.clone())),
+            metrics,
+        }
+    }
+}
+
+/// The dialects a controller can use, by kind.
+#[derive(Clone, Default)]
+pub struct Registry {
+    dialects: HashMap<DialectKind, Arc<dyn Dialect>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the dialect for its kind.
+    pub fn with(mut self, dialect: Arc<dyn Dialect>) -> Self {
+        self.dialects.insert(dialect.kind(), dialect);
+        self
+    }
+
+    pub fn get(&self, kind: DialectKind) -> Option<&Arc<dyn Dialect>> {
+        self.dialects.get(&kind)
+    }
+
+    /// Every dialect SecretSync ships.
+    pub fn standard(shared: &Shared) -> Self {
+        Registry::new()
+            .with(Arc::new(service_fabric_mesh::ServiceFabricMesh::new(shared.clone())))
+            .with(Arc::new(azure_key_vault::AzureKeyVault::new(shared.clone())))
+            .with(Arc::new(barbican::Barbican::new(shared.clone())))
+            .with(Arc::new(docker_swarm::DockerSwarm::new(shared.clone())))
+            .with(Arc::new(tencent_ssm::TencentSsm::new(shared.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_statuses_map_to_classes() {
+        assert_eq!(DialectError::from_status(401, "", None).class, ErrorClass::Credentials);
+        assert_eq!(DialectError::from_status(403, "", None).class, ErrorClass::Credentials);
+        assert_eq!(DialectError::from_status(409, "", None).class, ErrorClass::Conflict);
+        let throttled = DialectError::from_status(429, "", Some(Duration::from_secs(7)));
+        assert_eq!(throttled.class, ErrorClass::Retry);
+        assert_eq!(throttled.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(DialectError::from_status(503, "", None).class, ErrorClass::Retry);
+        assert_eq!(DialectError::from_status(400, "", None).class, ErrorClass::Permanent);
+    }
+
+    #[tokio::test]
+    async fn limiter_spaces_requests_beyond_the_burst() {
+        let limiter = EndpointLimiter::new(20, 1, Metrics::new());
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            limiter.acquire("https://a").await;
+        }
+        // 1 immediate + 2 waits of 50 ms at 20/s: at least ~100 ms. A lower bound only, never an upper one.
+        assert!(start.elapsed() >= Duration::from_millis(90));
+    }
+}

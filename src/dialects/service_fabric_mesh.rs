@@ -1,0 +1,62 @@
+//! Service Fabric secret resources.
+//!
+//! Not written yet: every call reports `NotImplemented`.
+
+use async_trait::async_trait;
+
+use super::{Dialect, DialectError, Outcome, Request, Shared};
+use crate::api::{DialectKind, Target};
+use crate::plan::{Capabilities, Observed, Plan, Support};
+use crate::value::SecretValue;
+
+pub struct ServiceFabricMesh {
+    #[allow(dead_code)]
+    shared: Shared,
+}
+
+impl ServiceFabricMesh {
+    pub fn new(shared: Shared) -> Self {
+        ServiceFabricMesh { shared }
+    }
+}
+
+fn not_implemented() -> DialectError {
+    DialectError::permanent("NotImplemented", "the ServiceFabricMesh dialect is not implemented yet")
+}
+
+#[async_trait]
+impl Dialect for ServiceFabricMesh {
+    fn kind(&self) -> DialectKind {
+        DialectKind::ServiceFabricMesh
+    }
+
+    fn capabilities(&self, _target: &Target) -> Capabilities {
+        Capabilities {
+            content_type: Support::Unsupported,
+            description: Support::Unsupported,
+            labels: Support::Unsupported,
+        }
+    }
+
+    fn check(&self, _req: &Request<'_>, _value: &SecretValue) -> Result<(), DialectError> {
+        Err(not_implemented())
+    }
+
+    async fn observe(&self, _req: &Request<'_>) -> Result<Observed, DialectError> {
+        Err(not_implemented())
+    }
+
+    async fn apply(
+        &self,
+        _req: &Request<'_>,
+        _plan: &Plan,
+        _observed: &Observed,
+        _value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        Err(not_implemented())
+    }
+
+    async fn delete(&self, _req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {
+        Err(not_implemented())
+    }
+}

@@ -1,0 +1,9 @@
+//! SecretSync: keeps the value of a Kubernetes Secret in step with an external secret store.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod controller;
+pub mod dialects;
+pub mod metrics;
+pub mod plan;
+pub mod value;

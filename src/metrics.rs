@@ -1,0 +1,123 @@
+//! Prometheus metrics. Labels carry dialects, operations and outcome classes only: never names of secrets or
+//! anything derived from a value.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub dialect: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DialectLabels {
+    pub dialect: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    pub dialect: String,
+    pub operation: String,
+    pub outcome: String,
+}
+
+/// Every metric SecretSync exports.
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    pub reconcile_duration: Family<DialectLabels, Histogram>,
+    pub backend_requests: Family<BackendLabels, Counter>,
+    pub queue_depth: Gauge,
+    pub remote_writes: Family<DialectLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("secretsync");
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles by dialect and result",
+            reconciles.clone(),
+        );
+        let reconcile_duration = Family::<DialectLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        });
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time taken by one reconcile",
+            reconcile_duration.clone(),
+        );
+        let backend_requests = Family::<BackendLabels, Counter>::default();
+        registry.register(
+            "backend_requests",
+            "Requests to secret stores by dialect, operation and outcome",
+            backend_requests.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Reconciles waiting for a worker or a rate-limit token",
+            queue_depth.clone(),
+        );
+        let remote_writes = Family::<DialectLabels, Counter>::default();
+        registry.register(
+            "remote_writes",
+            "Writes (creates, new versions, metadata updates, deletes) sent to secret stores",
+            remote_writes.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            reconciles,
+            reconcile_duration,
+            backend_requests,
+            queue_depth,
+            remote_writes,
+        })
+    }
+
+    /// Counts one request to a store. `outcome` is a class such as `ok`, `retry`, `conflict`, `permanent`.
+    pub fn backend_request(&self, dialect: &str, operation: &str, outcome: &str) {
+        self.backend_requests
+            .get_or_create(&BackendLabels {
+                dialect: dialect.to_owned(),
+                operation: operation.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_requests_are_rendered_with_their_labels() {
+        let m = Metrics::new();
+        m.backend_request("Barbican", "create", "ok");
+        m.backend_request("Barbican", "create", "ok");
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"secretsync_backend_requests_total{dialect="Barbican",operation="create",outcome="ok"} 2"#
+            ),
+            "{text}"
+        );
+    }
+}

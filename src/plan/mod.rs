@@ -1,0 +1,324 @@
+//! The planner: from the desired state and the observed remote state to one action.
+//!
+//! Everything here is pure (no Kubernetes, no HTTP, no dialect) so that every decision SecretSync takes can be
+//! read and tested in isolation. Dialects describe what their store can change through [`Capabilities`]; the
+//! controller fills in facts it learned from Kubernetes (such as whether a marked owner still exists).
+
+pub mod digest;
+
+use std::collections::BTreeMap;
+
+/// The SecretSync that owns (or wants to own) a remote secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl Owner {
+    /// `namespace/name`, as written into remote ownership markers.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// Parses a `namespace/name` marker.
+    pub fn parse_key(key: &str, uid: &str) -> Option<Owner> {
+        let (namespace, name) = key.split_once('/')?;
+        (!namespace.is_empty() && !name.is_empty()).then(|| Owner {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            uid: uid.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Metadata the user asked for (or the store holds) next to the value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub content_type: Option<String>,
+    pub description: Option<String>,
+    /// User labels/tags only; ownership and digest markers are the dialect's business.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Whether a store keeps a metadata field, and whether it can change after creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// The store has no such field; it is never compared.
+    Unsupported,
+    /// Written at create and updatable in place.
+    Mutable,
+    /// Written at create; changing it needs a new remote secret.
+    Immutable,
+    /// Written with each new value only (for example Barbican, where any change means a new secret).
+    WithValue,
+}
+
+/// What a dialect's store can change, declared by the dialect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    pub content_type: Support,
+    pub description: Support,
+    pub labels: Support,
+}
+
+/// How source changes reach an existing remote secret.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WritePolicy {
+    #[default]
+    Replace,
+    IfNotExists,
+}
+
+/// What the remote secret should be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    /// Keyed digest of the source value ([`digest::DigestKey::digest`]).
+    pub digest: String,
+    pub metadata: Metadata,
+    pub owner: Owner,
+    pub policy: WritePolicy,
+    /// Take over a remote secret that is unmarked or whose marked owner no longer exists.
+    pub adopt_existing: bool,
+    /// Delete and re-create the remote secret when an immutable field must change.
+    pub allow_replace: bool,
+}
+
+/// The store's own view of a remote secret's life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteState {
+    Ready,
+    /// The store is still creating it (Service Fabric's `Creating`, or a 202 not yet settled).
+    Creating,
+    /// The store reports it failed; the text is the store's own detail, safe to show.
+    Failed(String),
+}
+
+/// A remote secret as a dialect observed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remote {
+    /// Identity in the store, recorded in the status.
+    pub reference: RemoteRef,
+    /// The SecretSync named by the remote ownership marker; `None` when unmarked.
+    pub owner: Option<Owner>,
+    /// Whether that marked owner still exists in the cluster. Filled in by the controller; dialects leave it
+    /// `true`, which is the safe assumption (it yields a conflict, never an overwrite).
+    pub owner_exists: bool,
+    /// Digest of the remote value, from a marker or computed from a read-back; `None` when unknown.
+    pub digest: Option<String>,
+    pub metadata: Metadata,
+    pub state: RemoteState,
+}
+
+/// Where a remote secret lives in its store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteRef {
+    pub name: String,
+    pub id: Option<String>,
+    pub version: Option<String>,
+}
+
+/// The remote state found by `Dialect::observe`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    Absent,
+    Present(Remote),
+}
+
+/// Why SecretSync will not write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A remote secret of that name exists without SecretSync's marker.
+    NotOwned,
+    /// Another SecretSync owns it.
+    OwnedByOther { owner: Owner, owner_exists: bool },
+    /// The named field is immutable in the store and replacement is not allowed.
+    Immutable { field: &'static str },
+}
+
+/// The one action a reconcile takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// The remote secret matches: write nothing.
+    InSync,
+    /// `IfNotExists` and a remote secret exists: leave it.
+    KeepExisting,
+    /// The store is still creating the secret: poll again later.
+    WaitForBackend,
+    /// No remote secret: create it with the value and metadata.
+    Create,
+    /// The value differs: write a new value (and the metadata with it).
+    NewVersion,
+    /// Only metadata differs: update it in place, no new value.
+    UpdateMetadata,
+    /// An immutable field differs and replacement is allowed: delete, then create.
+    Replace { field: &'static str },
+    /// Do nothing and report why.
+    Refuse(Refusal),
+    /// The store reports the secret as failed: report it, try again later.
+    BackendFailed(String),
+}
+
+impl Plan {
+    /// Whether carrying out this plan writes to the store.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Plan::Create | Plan::NewVersion | Plan::UpdateMetadata | Plan::Replace { .. }
+        )
+    }
+}
+
+/// Decides what to do for one SecretSync.
+pub fn decide(desired: &Desired, observed: &Observed, caps: Capabilities) -> Plan {
+    let remote = match observed {
+        Observed::Absent => return Plan::Create,
+        Observed::Present(remote) => remote,
+    };
+
+    if desired.policy == WritePolicy::IfNotExists {
+        return Plan::KeepExisting;
+    }
+
+    if let Some(refusal) = ownership(desired, remote) {
+        return Plan::Refuse(refusal);
+    }
+
+    match &remote.state {
+        RemoteState::Creating => return Plan::WaitForBackend,
+        RemoteState::Failed(detail) => return Plan::BackendFailed(detail.clone()),
+        RemoteState::Ready => {}
+    }
+
+    if let Some(field) = immutable_change(&desired.metadata, &remote.metadata, caps) {
+        return if desired.allow_replace {
+            Plan::Replace { field }
+        } else {
+            Plan::Refuse(Refusal::Immutable { field })
+        };
+    }
+
+    let value_differs = remote.digest.as_deref() != Some(desired.digest.as_str());
+    // Unowned secrets being adopted must get SecretSync's marker even if everything else matches.
+    let adopting = !is_ours(desired, remote);
+    if value_differs || (adopting && !metadata_writable(caps)) {
+        return Plan::NewVersion;
+    }
+    if adopting || mutable_change(&desired.metadata, &remote.metadata, caps) {
+        return Plan::UpdateMetadata;
+    }
+    if with_value_change(&desired.metadata, &remote.metadata, caps) {
+        return Plan::NewVersion;
+    }
+    Plan::InSync
+}
+
+/// Whether the remote secret carries this SecretSync's marker (or that of an earlier object of the same
+/// namespace and name, which cannot exist alongside it).
+fn is_ours(desired: &Desired, remote: &Remote) -> bool {
+    remote
+        .owner
+        .as_ref()
+        .is_some_and(|o| o.uid == desired.owner.uid || o.key() == desired.owner.key())
+}
+
+fn ownership(desired: &Desired, remote: &Remote) -> Option<Refusal> {
+    if is_ours(desired, remote) {
+        return None;
+    }
+    match &remote.owner {
+        None if desired.adopt_existing => None,
+        None => Some(Refusal::NotOwned),
+        Some(other) if !remote.owner_exists && desired.adopt_existing => {
+            let _ = other;
+            None
+        }
+        Some(other) => Some(Refusal::OwnedByOther {
+            owner: other.clone(),
+            owner_exists: remote.owner_exists,
+        }),
+    }
+}
+
+fn fields<'a>(
+    want: &'a Metadata,
+    have: &'a Metadata,
+    caps: Capabilities,
+) -> [(&'static str, Support, bool); 3] {
+    [
+        (
+            "contentType",
+            caps.content_type,
+            want.content_type != have.content_type,
+        ),
+        (
+            "description",
+            caps.description,
+            want.description != have.description,
+        ),
+        ("labels", caps.labels, want.labels != have.labels),
+    ]
+}
+
+fn immutable_change(want: &Metadata, have: &Metadata, caps: Capabilities) -> Option<&'static str> {
+    fields(want, have, caps)
+        .into_iter()
+        .find(|(_, s, differs)| *s == Support::Immutable && *differs)
+        .map(|(name, _, _)| name)
+}
+
+fn mutable_change(want: &Metadata, have: &Metadata, caps: Capabilities) -> bool {
+    fields(want, have, caps)
+        .into_iter()
+        .any(|(_, s, differs)| s == Support::Mutable && differs)
+}
+
+fn with_value_change(want: &Metadata, have: &Metadata, caps: Capabilities) -> bool {
+    fields(want, have, caps)
+        .into_iter()
+        .any(|(_, s, differs)| s == Support::WithValue && differs)
+}
+
+/// Whether the ownership marker can be written without a new value.
+fn metadata_writable(caps: Capabilities) -> bool {
+    caps.labels == Support::Mutable
+}
+
+/// What to do when a SecretSync with `deletionPolicy: Delete` goes away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeletePlan {
+    /// Delete the remote secret.
+    Delete,
+    /// Nothing to delete: it is already gone.
+    AlreadyGone,
+    /// It exists but is not ours: leave it and let the SecretSync go.
+    LeaveForeign,
+}
+
+/// Decides what a deletion does to the remote secret.
+pub fn decide_delete(owner: &Owner, observed: &Observed) -> DeletePlan {
+    match observed {
+        Observed::Absent => DeletePlan::AlreadyGone,
+        Observed::Present(remote) => {
+            let ours = remote
+                .owner
+                .as_ref()
+                .is_some_and(|o| o.uid == owner.uid || o.key() == owner.key());
+            if ours {
+                DeletePlan::Delete
+            } else {
+                DeletePlan::LeaveForeign
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

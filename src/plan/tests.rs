@@ -1,0 +1,327 @@
+use super::*;
+
+fn owner() -> Owner {
+    Owner {
+        namespace: "ns".into(),
+        name: "app".into(),
+        uid: "uid-1".into(),
+    }
+}
+
+fn other() -> Owner {
+    Owner {
+        namespace: "ns".into(),
+        name: "other".into(),
+        uid: "uid-2".into(),
+    }
+}
+
+fn meta() -> Metadata {
+    Metadata {
+        content_type: Some("text/plain".into()),
+        description: Some("d".into()),
+        labels: [("team".to_string(), "a".to_string())].into(),
+    }
+}
+
+fn desired() -> Desired {
+    Desired {
+        digest: "hmac-sha256:aa".into(),
+        metadata: meta(),
+        owner: owner(),
+        policy: WritePolicy::Replace,
+        adopt_existing: false,
+        allow_replace: false,
+    }
+}
+
+fn remote() -> Remote {
+    Remote {
+        reference: RemoteRef {
+            name: "app".into(),
+            id: Some("id".into()),
+            version: Some("v1".into()),
+        },
+        owner: Some(owner()),
+        owner_exists: true,
+        digest: Some("hmac-sha256:aa".into()),
+        metadata: meta(),
+        state: RemoteState::Ready,
+    }
+}
+
+const ALL_MUTABLE: Capabilities = Capabilities {
+    content_type: Support::Mutable,
+    description: Support::Mutable,
+    labels: Support::Mutable,
+};
+
+const ALL_UNSUPPORTED: Capabilities = Capabilities {
+    content_type: Support::Unsupported,
+    description: Support::Unsupported,
+    labels: Support::Unsupported,
+};
+
+fn present(r: Remote) -> Observed {
+    Observed::Present(r)
+}
+
+#[test]
+fn absent_remote_is_created() {
+    assert_eq!(decide(&desired(), &Observed::Absent, ALL_MUTABLE), Plan::Create);
+}
+
+#[test]
+fn absent_remote_is_created_even_if_not_exists_policy() {
+    let mut d = desired();
+    d.policy = WritePolicy::IfNotExists;
+    assert_eq!(decide(&d, &Observed::Absent, ALL_MUTABLE), Plan::Create);
+}
+
+#[test]
+fn matching_remote_needs_no_write() {
+    let p = decide(&desired(), &present(remote()), ALL_MUTABLE);
+    assert_eq!(p, Plan::InSync);
+    assert!(!p.writes());
+}
+
+#[test]
+fn changed_value_gets_a_new_version() {
+    let mut r = remote();
+    r.digest = Some("hmac-sha256:bb".into());
+    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::NewVersion);
+}
+
+#[test]
+fn unknown_remote_digest_counts_as_changed() {
+    let mut r = remote();
+    r.digest = None;
+    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::NewVersion);
+}
+
+#[test]
+fn if_not_exists_never_touches_an_existing_secret() {
+    let mut d = desired();
+    d.policy = WritePolicy::IfNotExists;
+    let mut r = remote();
+    r.digest = Some("hmac-sha256:bb".into());
+    r.owner = None;
+    assert_eq!(decide(&d, &present(r), ALL_MUTABLE), Plan::KeepExisting);
+}
+
+#[test]
+fn each_mutable_field_change_is_a_metadata_update() {
+    for change in 0..3 {
+        let mut r = remote();
+        match change {
+            0 => r.metadata.content_type = Some("application/json".into()),
+            1 => r.metadata.description = None,
+            _ => {
+                r.metadata.labels.insert("extra".into(), "x".into());
+            }
+        }
+        assert_eq!(
+            decide(&desired(), &present(r), ALL_MUTABLE),
+            Plan::UpdateMetadata,
+            "change {change}"
+        );
+    }
+}
+
+#[test]
+fn value_and_metadata_change_together_is_one_new_version() {
+    let mut r = remote();
+    r.digest = Some("hmac-sha256:bb".into());
+    r.metadata.description = Some("old".into());
+    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::NewVersion);
+}
+
+#[test]
+fn unsupported_fields_are_never_compared() {
+    let mut r = remote();
+    r.metadata = Metadata::default();
+    assert_eq!(decide(&desired(), &present(r), ALL_UNSUPPORTED), Plan::InSync);
+}
+
+#[test]
+fn immutable_change_is_refused_without_replace() {
+    let caps = Capabilities {
+        content_type: Support::Immutable,
+        ..ALL_MUTABLE
+    };
+    let mut r = remote();
+    r.metadata.content_type = Some("application/json".into());
+    assert_eq!(
+        decide(&desired(), &present(r.clone()), caps),
+        Plan::Refuse(Refusal::Immutable {
+            field: "contentType"
+        })
+    );
+    let mut d = desired();
+    d.allow_replace = true;
+    assert_eq!(
+        decide(&d, &present(r), caps),
+        Plan::Replace {
+            field: "contentType"
+        }
+    );
+}
+
+#[test]
+fn immutable_field_unchanged_is_fine() {
+    let caps = Capabilities {
+        content_type: Support::Immutable,
+        ..ALL_MUTABLE
+    };
+    assert_eq!(decide(&desired(), &present(remote()), caps), Plan::InSync);
+}
+
+#[test]
+fn with_value_fields_force_a_new_version() {
+    let caps = Capabilities {
+        content_type: Support::WithValue,
+        description: Support::WithValue,
+        labels: Support::Unsupported,
+    };
+    let mut r = remote();
+    r.metadata.description = Some("old".into());
+    assert_eq!(decide(&desired(), &present(r), caps), Plan::NewVersion);
+}
+
+#[test]
+fn unmarked_secret_is_refused_without_opt_in() {
+    let mut r = remote();
+    r.owner = None;
+    assert_eq!(
+        decide(&desired(), &present(r), ALL_MUTABLE),
+        Plan::Refuse(Refusal::NotOwned)
+    );
+}
+
+#[test]
+fn adopting_an_unmarked_secret_writes_the_marker() {
+    let mut d = desired();
+    d.adopt_existing = true;
+    let mut r = remote();
+    r.owner = None;
+    // Same value and metadata: only the marker is missing, so a metadata update suffices.
+    assert_eq!(
+        decide(&d, &present(r.clone()), ALL_MUTABLE),
+        Plan::UpdateMetadata
+    );
+    // A store whose labels can only be written with a value needs a new version to take ownership.
+    let caps = Capabilities {
+        labels: Support::WithValue,
+        ..ALL_MUTABLE
+    };
+    assert_eq!(decide(&d, &present(r), caps), Plan::NewVersion);
+}
+
+#[test]
+fn secret_of_another_live_secretsync_is_a_conflict_even_with_adopt() {
+    let mut d = desired();
+    d.adopt_existing = true;
+    let mut r = remote();
+    r.owner = Some(other());
+    assert_eq!(
+        decide(&d, &present(r), ALL_MUTABLE),
+        Plan::Refuse(Refusal::OwnedByOther {
+            owner: other(),
+            owner_exists: true
+        })
+    );
+}
+
+#[test]
+fn secret_of_a_deleted_secretsync_can_be_adopted_only_with_opt_in() {
+    let mut r = remote();
+    r.owner = Some(other());
+    r.owner_exists = false;
+    assert_eq!(
+        decide(&desired(), &present(r.clone()), ALL_MUTABLE),
+        Plan::Refuse(Refusal::OwnedByOther {
+            owner: other(),
+            owner_exists: false
+        })
+    );
+    let mut d = desired();
+    d.adopt_existing = true;
+    assert_eq!(decide(&d, &present(r), ALL_MUTABLE), Plan::UpdateMetadata);
+}
+
+#[test]
+fn recreated_secretsync_with_same_name_keeps_ownership() {
+    let mut r = remote();
+    r.owner = Some(Owner {
+        uid: "old-uid".into(),
+        ..owner()
+    });
+    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::InSync);
+}
+
+#[test]
+fn creating_remote_is_waited_for() {
+    let mut r = remote();
+    r.state = RemoteState::Creating;
+    r.digest = Some("hmac-sha256:bb".into());
+    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::WaitForBackend);
+}
+
+#[test]
+fn failed_remote_is_reported() {
+    let mut r = remote();
+    r.state = RemoteState::Failed("disk full".into());
+    assert_eq!(
+        decide(&desired(), &present(r), ALL_MUTABLE),
+        Plan::BackendFailed("disk full".into())
+    );
+}
+
+#[test]
+fn ownership_is_checked_before_backend_state() {
+    let mut r = remote();
+    r.owner = Some(other());
+    r.state = RemoteState::Creating;
+    assert!(matches!(
+        decide(&desired(), &present(r), ALL_MUTABLE),
+        Plan::Refuse(_)
+    ));
+}
+
+#[test]
+fn only_writing_plans_write() {
+    let writing = [
+        Plan::Create,
+        Plan::NewVersion,
+        Plan::UpdateMetadata,
+        Plan::Replace { field: "x" },
+    ];
+    let quiet = [
+        Plan::InSync,
+        Plan::KeepExisting,
+        Plan::WaitForBackend,
+        Plan::Refuse(Refusal::NotOwned),
+        Plan::BackendFailed(String::new()),
+    ];
+    assert!(writing.iter().all(Plan::writes));
+    assert!(!quiet.iter().any(Plan::writes));
+}
+
+#[test]
+fn deletion_only_removes_our_own_secret() {
+    assert_eq!(decide_delete(&owner(), &Observed::Absent), DeletePlan::AlreadyGone);
+    assert_eq!(decide_delete(&owner(), &present(remote())), DeletePlan::Delete);
+    let mut r = remote();
+    r.owner = Some(other());
+    assert_eq!(decide_delete(&owner(), &present(r.clone())), DeletePlan::LeaveForeign);
+    r.owner = None;
+    assert_eq!(decide_delete(&owner(), &present(r)), DeletePlan::LeaveForeign);
+}
+
+#[test]
+fn owner_keys_round_trip() {
+    let o = owner();
+    assert_eq!(Owner::parse_key(&o.key(), "uid-1"), Some(o));
+    assert_eq!(Owner::parse_key("noslash", "u"), None);
+    assert_eq!(Owner::parse_key("/x", "u"), None);
+}

@@ -1,0 +1,1 @@
+fn main() { eprintln!("sf-emulator: not written yet"); std::process::exit(2) }
