@@ -4,6 +4,7 @@
 source "$(dirname "$0")/../lib.sh"
 here="$ROOT/tests/testbed/kube"
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+apt_install openssl curl ca-certificates
 command -v go >/dev/null || { log "go is required (1.26 or newer) to build kube-apiserver and etcd"; exit 1; }
 
 k8s_version=$(sed -n 's/^[[:space:]]*k8s.io\/kubernetes v\([0-9.]*\).*/\1/p' "$here/go.mod" | head -1)

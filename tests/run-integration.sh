@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Brings the test bed up, runs every integration test against it, and always takes it down again.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+trap 'bash tests/testbed/down.sh' EXIT INT TERM
+
+bash tests/testbed/up.sh || { echo "test bed failed to start; logs in .testbed/logs/" >&2; exit 1; }
+set -a; source .testbed/env; set +a
+
+status=0
+cargo build --workspace --bins || exit 1
+cargo test --workspace --no-fail-fast --test '*' || status=1
+bash tests/python/run.sh || status=1
+exit $status
