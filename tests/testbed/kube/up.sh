@@ -36,6 +36,18 @@ nobody_token=$(openssl rand -hex 24)
 } > "$dir/tokens.csv"
 chmod 600 "$dir/tokens.csv"
 
+# Requests of the controller's deploy/ ServiceAccount are audited, so tests can prove its ClusterRole grants
+# exactly what it uses.
+cat > "$dir/audit-policy.yaml" <<POLICY
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    users: ["system:serviceaccount:secretsync-system:secretsync"]
+  - level: None
+POLICY
+
 # --advertise-address: without a default route the server cannot pick an address by itself.
 # --endpoint-reconciler-type=none: loopback addresses are not valid endpoints of the kubernetes Service.
 start_bg kube-apiserver "$TB/bin/kube-apiserver" \
@@ -48,6 +60,7 @@ start_bg kube-apiserver "$TB/bin/kube-apiserver" \
   --service-cluster-ip-range 10.0.0.0/24 \
   --authorization-mode RBAC --token-auth-file "$dir/tokens.csv" \
   --endpoint-reconciler-type none --disable-admission-plugins ServiceAccount \
+  --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
   --enable-priority-and-fairness=false --profiling=false --v=0
 
 ca="$dir/certs/apiserver.crt"
@@ -82,5 +95,6 @@ export KUBECONFIG=$TB/kubeconfig
 export TESTBED_KUBECONFIG_NOBODY=$TB/kubeconfig-nobody
 export TESTBED_NOBODY_USER=testbed-nobody
 export TESTBED_APISERVER=https://127.0.0.1:$api_port
+export TESTBED_AUDIT_LOG=$dir/audit.log
 ENV
 log "kube-apiserver ready at https://127.0.0.1:$api_port"
