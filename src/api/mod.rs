@@ -191,7 +191,11 @@ pub struct Target {
     pub docker_swarm: Option<DockerSwarmSettings>,
 
     /// Settings for dialect TencentSSM.
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "tencentSSM")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "tencentSSM"
+    )]
     pub tencent_ssm: Option<TencentSsmSettings>,
 }
 
@@ -203,7 +207,9 @@ impl Target {
 }
 
 /// The five store APIs SecretSync speaks.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
+)]
 pub enum DialectKind {
     /// Service Fabric secret resources (`PUT /Resources/Secrets/{name}`).
     ServiceFabricMesh,
@@ -374,7 +380,8 @@ mod tests {
 
     #[test]
     fn remote_name_defaults_to_object_name() {
-        let mut t: Target = serde_json::from_value(serde_json::json!({"dialect": "Barbican"})).unwrap();
+        let mut t: Target =
+            serde_json::from_value(serde_json::json!({"dialect": "Barbican"})).unwrap();
         assert_eq!(t.remote_name("obj"), "obj");
         t.remote_name = Some("other".into());
         assert_eq!(t.remote_name("obj"), "other");

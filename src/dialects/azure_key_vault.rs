@@ -21,7 +21,10 @@ impl AzureKeyVault {
 }
 
 fn not_implemented() -> DialectError {
-    DialectError::permanent("NotImplemented", "the AzureKeyVault dialect is not implemented yet")
+    DialectError::permanent(
+        "NotImplemented",
+        "the AzureKeyVault dialect is not implemented yet",
+    )
 }
 
 #[async_trait]

@@ -21,7 +21,10 @@ impl Barbican {
 }
 
 fn not_implemented() -> DialectError {
-    DialectError::permanent("NotImplemented", "the Barbican dialect is not implemented yet")
+    DialectError::permanent(
+        "NotImplemented",
+        "the Barbican dialect is not implemented yet",
+    )
 }
 
 #[async_trait]

@@ -21,7 +21,10 @@ impl DockerSwarm {
 }
 
 fn not_implemented() -> DialectError {
-    DialectError::permanent("NotImplemented", "the DockerSwarm dialect is not implemented yet")
+    DialectError::permanent(
+        "NotImplemented",
+        "the DockerSwarm dialect is not implemented yet",
+    )
 }
 
 #[async_trait]

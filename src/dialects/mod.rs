@@ -253,7 +253,11 @@ impl Shared {
             .expect("the HTTP client's TLS backend initialises");
         Shared {
             http,
-            limiter: Arc::new(EndpointLimiter::new(rate_per_second, burst, metrics.clone())),
+            limiter: Arc::new(EndpointLimiter::new(
+                rate_per_second,
+                burst,
+                metrics.clone(),
+            )),
             metrics,
         }
     }
@@ -283,8 +287,12 @@ impl Registry {
     /// Every dialect SecretSync ships.
     pub fn standard(shared: &Shared) -> Self {
         Registry::new()
-            .with(Arc::new(service_fabric_mesh::ServiceFabricMesh::new(shared.clone())))
-            .with(Arc::new(azure_key_vault::AzureKeyVault::new(shared.clone())))
+            .with(Arc::new(service_fabric_mesh::ServiceFabricMesh::new(
+                shared.clone(),
+            )))
+            .with(Arc::new(azure_key_vault::AzureKeyVault::new(
+                shared.clone(),
+            )))
             .with(Arc::new(barbican::Barbican::new(shared.clone())))
             .with(Arc::new(docker_swarm::DockerSwarm::new(shared.clone())))
             .with(Arc::new(tencent_ssm::TencentSsm::new(shared.clone())))
@@ -297,14 +305,29 @@ mod tests {
 
     #[test]
     fn http_statuses_map_to_classes() {
-        assert_eq!(DialectError::from_status(401, "", None).class, ErrorClass::Credentials);
-        assert_eq!(DialectError::from_status(403, "", None).class, ErrorClass::Credentials);
-        assert_eq!(DialectError::from_status(409, "", None).class, ErrorClass::Conflict);
+        assert_eq!(
+            DialectError::from_status(401, "", None).class,
+            ErrorClass::Credentials
+        );
+        assert_eq!(
+            DialectError::from_status(403, "", None).class,
+            ErrorClass::Credentials
+        );
+        assert_eq!(
+            DialectError::from_status(409, "", None).class,
+            ErrorClass::Conflict
+        );
         let throttled = DialectError::from_status(429, "", Some(Duration::from_secs(7)));
         assert_eq!(throttled.class, ErrorClass::Retry);
         assert_eq!(throttled.retry_after, Some(Duration::from_secs(7)));
-        assert_eq!(DialectError::from_status(503, "", None).class, ErrorClass::Retry);
-        assert_eq!(DialectError::from_status(400, "", None).class, ErrorClass::Permanent);
+        assert_eq!(
+            DialectError::from_status(503, "", None).class,
+            ErrorClass::Retry
+        );
+        assert_eq!(
+            DialectError::from_status(400, "", None).class,
+            ErrorClass::Permanent
+        );
     }
 
     #[tokio::test]

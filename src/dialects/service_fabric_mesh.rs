@@ -21,7 +21,10 @@ impl ServiceFabricMesh {
 }
 
 fn not_implemented() -> DialectError {
-    DialectError::permanent("NotImplemented", "the ServiceFabricMesh dialect is not implemented yet")
+    DialectError::permanent(
+        "NotImplemented",
+        "the ServiceFabricMesh dialect is not implemented yet",
+    )
 }
 
 #[async_trait]

@@ -21,7 +21,10 @@ impl TencentSsm {
 }
 
 fn not_implemented() -> DialectError {
-    DialectError::permanent("NotImplemented", "the TencentSSM dialect is not implemented yet")
+    DialectError::permanent(
+        "NotImplemented",
+        "the TencentSSM dialect is not implemented yet",
+    )
 }
 
 #[async_trait]

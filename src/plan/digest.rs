@@ -22,7 +22,8 @@ impl DigestKey {
 
     /// The digest of `value`, as `hmac-sha256:<64 hex digits>`.
     pub fn digest(&self, value: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
         mac.update(value);
         format!("{PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
     }

@@ -68,7 +68,10 @@ fn present(r: Remote) -> Observed {
 
 #[test]
 fn absent_remote_is_created() {
-    assert_eq!(decide(&desired(), &Observed::Absent, ALL_MUTABLE), Plan::Create);
+    assert_eq!(
+        decide(&desired(), &Observed::Absent, ALL_MUTABLE),
+        Plan::Create
+    );
 }
 
 #[test]
@@ -89,14 +92,20 @@ fn matching_remote_needs_no_write() {
 fn changed_value_gets_a_new_version() {
     let mut r = remote();
     r.digest = Some("hmac-sha256:bb".into());
-    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::NewVersion);
+    assert_eq!(
+        decide(&desired(), &present(r), ALL_MUTABLE),
+        Plan::NewVersion
+    );
 }
 
 #[test]
 fn unknown_remote_digest_counts_as_changed() {
     let mut r = remote();
     r.digest = None;
-    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::NewVersion);
+    assert_eq!(
+        decide(&desired(), &present(r), ALL_MUTABLE),
+        Plan::NewVersion
+    );
 }
 
 #[test]
@@ -133,14 +142,20 @@ fn value_and_metadata_change_together_is_one_new_version() {
     let mut r = remote();
     r.digest = Some("hmac-sha256:bb".into());
     r.metadata.description = Some("old".into());
-    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::NewVersion);
+    assert_eq!(
+        decide(&desired(), &present(r), ALL_MUTABLE),
+        Plan::NewVersion
+    );
 }
 
 #[test]
 fn unsupported_fields_are_never_compared() {
     let mut r = remote();
     r.metadata = Metadata::default();
-    assert_eq!(decide(&desired(), &present(r), ALL_UNSUPPORTED), Plan::InSync);
+    assert_eq!(
+        decide(&desired(), &present(r), ALL_UNSUPPORTED),
+        Plan::InSync
+    );
 }
 
 #[test]
@@ -264,7 +279,10 @@ fn creating_remote_is_waited_for() {
     let mut r = remote();
     r.state = RemoteState::Creating;
     r.digest = Some("hmac-sha256:bb".into());
-    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::WaitForBackend);
+    assert_eq!(
+        decide(&desired(), &present(r), ALL_MUTABLE),
+        Plan::WaitForBackend
+    );
 }
 
 #[test]
@@ -309,13 +327,25 @@ fn only_writing_plans_write() {
 
 #[test]
 fn deletion_only_removes_our_own_secret() {
-    assert_eq!(decide_delete(&owner(), &Observed::Absent), DeletePlan::AlreadyGone);
-    assert_eq!(decide_delete(&owner(), &present(remote())), DeletePlan::Delete);
+    assert_eq!(
+        decide_delete(&owner(), &Observed::Absent),
+        DeletePlan::AlreadyGone
+    );
+    assert_eq!(
+        decide_delete(&owner(), &present(remote())),
+        DeletePlan::Delete
+    );
     let mut r = remote();
     r.owner = Some(other());
-    assert_eq!(decide_delete(&owner(), &present(r.clone())), DeletePlan::LeaveForeign);
+    assert_eq!(
+        decide_delete(&owner(), &present(r.clone())),
+        DeletePlan::LeaveForeign
+    );
     r.owner = None;
-    assert_eq!(decide_delete(&owner(), &present(r)), DeletePlan::LeaveForeign);
+    assert_eq!(
+        decide_delete(&owner(), &present(r)),
+        DeletePlan::LeaveForeign
+    );
 }
 
 #[test]
