@@ -1,29 +1,886 @@
-//! Service Fabric secret resources.
+//! Service Fabric secret resources: the `Resources/Secrets` API of a cluster's HTTP gateway, served by the
+//! Central Secret Service (api-version `6.4-preview`).
 //!
-//! Not written yet: every call reports `NotImplemented`.
+//! # How a SecretSync maps onto a secret resource
+//!
+//! - The remote name (`spec.target.remoteName` or the object's name) is the secret resource's name, created with
+//!   `kind: inlinedValue`, `spec.target.contentType` and `spec.target.description`. Service Fabric cannot change
+//!   `kind` or `contentType` after creation: a spec change to the content type is refused (`Conflict`, reason
+//!   `Immutable`), unless `serviceFabricMesh.allowReplace` is set, in which case the resource (and every value
+//!   version in it) is deleted and created again.
+//! - Each value is a version `PUT /Resources/Secrets/{name}/values/{version}`. Versions are immutable, and their
+//!   names are the first 20 hex digits of the value's keyed digest, so "is the current value present" is one
+//!   `GET` and re-adding the same value is harmless. Consumers reference `{name}:{version}`; the status records
+//!   it as the remote `id`.
+//! - Secret resources have no labels or tags, so ownership is recorded in the one free-text field, the
+//!   description. SecretSync appends one line to the user's description:
+//!   `#secretsync.io {"secretsync.io/owner":"namespace/name","secretsync.io/owner-uid":"…",
+//!   "secretsync.io/digest":"hmac-sha256:…","secretsync.io/versions":["…",…]}`. The digest is the keyed digest of
+//!   the current value (never the value), and `versions` lists the versions SecretSync wrote, newest first.
+//!   `spec.target.labels` cannot be stored and is refused.
+//! - Superseded versions beyond `serviceFabricMesh.retainVersions` (default 2) are deleted after a new value is
+//!   written. Only versions SecretSync wrote are ever deleted.
+//! - A new resource may be answered with 201 `status: Creating` or 202 with no body: the SecretSync is then
+//!   `Creating`, and the value is added by a later reconcile, once `GET` reports `Ready`. `Failed` is reported
+//!   with the backend's `statusDetails`.
+//! - `serviceFabricMesh.verifyValues` reads the current version back with the privileged
+//!   `POST …/values/{version}/list_value` instead of a metadata `GET`, proving the value is readable where
+//!   applications read it. (Versions are immutable, so the digest-derived version name already pins the value.)
+//!
+//! # Authentication (credentials Secret keys)
+//!
+//! - `tls.crt` and `tls.key` (PEM): a client certificate for mutual TLS with the gateway (a cluster or
+//!   cluster-admin certificate).
+//! - `ca.crt` (PEM, optional): the only CA trusted for the gateway's certificate; without it the public web PKI
+//!   roots are used.
+//! - `token`: an Entra ID bearer token for Entra-secured clusters.
+//! - No credentials Secret: plain HTTP to an unsecured development cluster (or HTTPS with no client identity).
+//!
+//! Certificates and tokens are only sent to `https://` endpoints. A 401 means the credentials were refused or
+//! the Central Secret Service is being removed (it answers every secret call with 401 then).
+//!
+//! # Errors
+//!
+//! FabricError bodies (`{"Error":{"Code","Message"}}`) are mapped by code, then by HTTP status. 429 and 5xx are
+//! retried in place (up to 3 attempts, honouring a short `Retry-After`) before the controller's backoff takes over.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
-use super::{Dialect, DialectError, Outcome, Request, Shared};
-use crate::api::{DialectKind, Target};
-use crate::plan::{Capabilities, Observed, Plan, Support};
-use crate::value::SecretValue;
+use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use crate::api::{DialectKind, ServiceFabricMeshSettings, Target};
+use crate::plan::digest::short;
+use crate::plan::{
+    Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+};
+use crate::value::{Credentials, SecretValue};
+
+const DIALECT: &str = "ServiceFabricMesh";
+const DEFAULT_API_VERSION: &str = "6.4-preview";
+const KIND: &str = "inlinedValue";
+/// Hex digits of the keyed digest used as the version name: 80 bits keep collisions out of reach.
+const VERSION_LEN: usize = 20;
+const MARKER: &str = "#secretsync.io ";
+const DEFAULT_RETAIN: u32 = 2;
+const ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// A longer `Retry-After` is handed to the controller instead of holding a worker.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
+/// Client certificates are few; the cap only bounds a churn of rotated credentials.
+const MAX_CACHED_CLIENTS: usize = 64;
 
 pub struct ServiceFabricMesh {
-    #[allow(dead_code)]
     shared: Shared,
+    /// HTTP clients carrying a client certificate or a private CA, by credentials fingerprint.
+    clients: Mutex<HashMap<String, reqwest::Client>>,
 }
 
 impl ServiceFabricMesh {
     pub fn new(shared: Shared) -> Self {
-        ServiceFabricMesh { shared }
+        ServiceFabricMesh {
+            shared,
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 }
 
-fn not_implemented() -> DialectError {
+/// What SecretSync records in the description of a resource it owns.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+struct Markers {
+    #[serde(rename = "secretsync.io/owner")]
+    owner: String,
+    #[serde(rename = "secretsync.io/owner-uid", default)]
+    owner_uid: String,
+    #[serde(
+        rename = "secretsync.io/digest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    digest: Option<String>,
+    #[serde(
+        rename = "secretsync.io/versions",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    versions: Vec<String>,
+}
+
+/// Splits a remote description into the user's part and SecretSync's markers.
+fn split_description(description: Option<&str>) -> (Option<String>, Option<Markers>) {
+    let Some(text) = description else {
+        return (None, None);
+    };
+    let (user, marker) = if let Some(rest) = text.strip_prefix(MARKER) {
+        (None, rest)
+    } else if let Some((user, rest)) = text.rsplit_once(&format!("\n{MARKER}")) {
+        (Some(user), rest)
+    } else {
+        return (Some(text.to_owned()), None);
+    };
+    match serde_json::from_str::<Markers>(marker) {
+        Ok(m) => (user.map(str::to_owned), Some(m)),
+        // Something that only looks like our marker is the user's text.
+        Err(_) => (Some(text.to_owned()), None),
+    }
+}
+
+fn join_description(user: Option<&str>, markers: &Markers) -> String {
+    let line = serde_json::to_string(markers).expect("markers serialize");
+    match user {
+        Some(u) => format!("{u}\n{MARKER}{line}"),
+        None => format!("{MARKER}{line}"),
+    }
+}
+
+/// The version name for a value with this keyed digest.
+fn version_name(digest: &str) -> String {
+    short(digest, VERSION_LEN).to_owned()
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 255
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceProps<'a> {
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_type: Option<&'a str>,
+    description: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResourceBody<'a> {
+    name: &'a str,
+    properties: ResourceProps<'a>,
+}
+
+#[derive(Serialize)]
+struct ValueProps<'a> {
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct ValueBody<'a> {
+    name: &'a str,
+    properties: ValueProps<'a>,
+}
+
+fn resource_body(name: &str, content_type: Option<&str>, description: &str) -> Vec<u8> {
+    serde_json::to_vec(&ResourceBody {
+        name,
+        properties: ResourceProps {
+            kind: KIND,
+            content_type,
+            description,
+        },
+    })
+    .expect("resource body serializes")
+}
+
+/// The add-value body. It holds the plaintext, so it lives in a buffer that is wiped when dropped.
+fn value_body(version: &str, value: &str) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() + 64));
+    serde_json::to_writer(
+        &mut *out,
+        &ValueBody {
+            name: version,
+            properties: ValueProps { value },
+        },
+    )
+    .expect("value body serializes");
+    out
+}
+
+#[derive(Deserialize, Default)]
+struct SecretResource {
+    #[serde(default)]
+    properties: Option<SecretProps>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SecretProps {
+    kind: Option<String>,
+    content_type: Option<String>,
+    description: Option<String>,
+    status: Option<String>,
+    status_details: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FabricError {
+    #[serde(rename = "Error")]
+    error: Option<FabricErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct FabricErrorBody {
+    #[serde(rename = "Code")]
+    code: Option<String>,
+    #[serde(rename = "Message")]
+    message: Option<String>,
+}
+
+/// The FabricError code and message of a reply, if its body has one.
+fn fabric_error(body: &[u8]) -> (Option<String>, Option<String>) {
+    match serde_json::from_slice::<FabricError>(body) {
+        Ok(FabricError { error: Some(e) }) => (e.code, e.message),
+        _ => (None, None),
+    }
+}
+
+/// Maps a failed reply to an error, by FabricError code first, then by HTTP status.
+fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
+    let (code, message) = fabric_error(body);
+    let mut detail = match (&code, &message) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.clone(),
+        (None, Some(m)) => m.clone(),
+        (None, None) => "no FabricError body".to_owned(),
+    };
+    if detail.len() > 300 {
+        let mut cut = 300;
+        while !detail.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        detail.truncate(cut);
+    }
+    let text = format!("Service Fabric answered HTTP {status}: {detail}");
+    match code.as_deref() {
+        Some("FABRIC_E_SECRET_TYPE_CANNOT_BE_CHANGED") => DialectError::permanent(
+            "Immutable",
+            format!(
+                "{text} (kind and contentType of a secret resource are fixed at creation; \
+                 set serviceFabricMesh.allowReplace to delete and re-create it)"
+            ),
+        ),
+        Some("FABRIC_E_SECRET_VERSION_ALREADY_EXISTS") => {
+            DialectError::conflict("VersionExists", text)
+        }
+        Some("FABRIC_E_SECRET_INVALID") => DialectError::permanent("InvalidSecret", text),
+        Some(
+            "FABRIC_E_CENTRAL_SECRET_SERVICE_GENERIC"
+            | "FABRIC_E_NOT_READY"
+            | "FABRIC_E_TIMEOUT"
+            | "FABRIC_E_SERVICE_OFFLINE"
+            | "FABRIC_E_NOT_PRIMARY"
+            | "FABRIC_E_NO_WRITE_QUORUM"
+            | "FABRIC_E_RECONFIGURATION_PENDING",
+        ) => DialectError::retry("BackendError", text).with_retry_after(retry_after),
+        _ if status == 401 => DialectError::credentials(
+            "Unauthorized",
+            format!(
+                "{text} (the gateway refused the credentials, or the Central Secret Service is being \
+                 removed)"
+            ),
+        ),
+        _ => DialectError::from_status(status, &detail, retry_after),
+    }
+}
+
+/// One reply: status and body (never containing a value, except from `list_value`, which is wiped).
+struct Reply {
+    status: u16,
+    body: Zeroizing<Vec<u8>>,
+}
+
+impl Reply {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Where and how to talk to one gateway.
+struct Conn {
+    client: reqwest::Client,
+    base: String,
+    api_version: String,
+    token: Option<Zeroizing<String>>,
+}
+
+fn settings(target: &Target) -> ServiceFabricMeshSettings {
+    target.service_fabric_mesh.clone().unwrap_or_default()
+}
+
+fn text_key<'a>(creds: &'a Credentials, key: &str) -> Result<Option<&'a str>, DialectError> {
+    match creds.get(key) {
+        None => Ok(None),
+        Some(v) => v.expose_str().map(|s| Some(s.trim())).ok_or_else(|| {
+            DialectError::credentials(
+                "InvalidCredentials",
+                format!("credentials key {key} is not UTF-8 text"),
+            )
+        }),
+    }
+}
+
+/// Checks the endpoint and the credentials against each other; shared by `check` and every call.
+fn check_access(target: &Target, creds: &Credentials) -> Result<url::Url, DialectError> {
+    let endpoint = target.endpoint.as_deref().ok_or_else(|| {
+        DialectError::permanent(
+            "InvalidSpec",
+            "ServiceFabricMesh needs spec.target.endpoint (the cluster's HTTP gateway, e.g. https://cluster:19080)",
+        )
+    })?;
+    let url = url::Url::parse(endpoint).map_err(|e| {
+        DialectError::permanent(
+            "InvalidSpec",
+            format!("spec.target.endpoint is not a URL: {e}"),
+        )
+    })?;
+    let https = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        other => {
+            return Err(DialectError::permanent(
+                "InvalidSpec",
+                format!("spec.target.endpoint must be http:// or https://, not {other}://"),
+            ));
+        }
+    };
+    let cert = text_key(creds, "tls.crt")?;
+    let key = text_key(creds, "tls.key")?;
+    let token = text_key(creds, "token")?;
+    let ca = text_key(creds, "ca.crt")?;
+    if cert.is_some() != key.is_some() {
+        return Err(DialectError::credentials(
+            "InvalidCredentials",
+            "credentials need both tls.crt and tls.key for a client certificate",
+        ));
+    }
+    if token.is_some_and(str::is_empty) {
+        return Err(DialectError::credentials(
+            "InvalidCredentials",
+            "credentials key token is empty",
+        ));
+    }
+    if !https && (cert.is_some() || token.is_some() || ca.is_some()) {
+        return Err(DialectError::permanent(
+            "InsecureEndpoint",
+            "a client certificate, token or CA is only used over https://; spec.target.endpoint is http://",
+        ));
+    }
+    Ok(url)
+}
+
+impl ServiceFabricMesh {
+    fn conn(&self, req: &Request<'_>) -> Result<Conn, DialectError> {
+        let url = check_access(req.target, req.credentials)?;
+        let creds = req.credentials;
+        let cert = text_key(creds, "tls.crt")?;
+        let key = text_key(creds, "tls.key")?;
+        let ca = text_key(creds, "ca.crt")?;
+        let client = if cert.is_some() || ca.is_some() {
+            self.client_for(creds, cert.zip(key), ca)?
+        } else {
+            self.shared.http.clone()
+        };
+        let api_version = settings(req.target)
+            .api_version
+            .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
+        Ok(Conn {
+            client,
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            api_version,
+            token: text_key(creds, "token")?.map(|t| Zeroizing::new(t.to_owned())),
+        })
+    }
+
+    fn client_for(
+        &self,
+        creds: &Credentials,
+        identity: Option<(&str, &str)>,
+        ca: Option<&str>,
+    ) -> Result<reqwest::Client, DialectError> {
+        let fingerprint = creds.fingerprint();
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&fingerprint) {
+            return Ok(c.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("secretsync/", env!("CARGO_PKG_VERSION")));
+        if let Some((cert, key)) = identity {
+            let pem = Zeroizing::new(format!("{cert}\n{key}\n"));
+            // reqwest's error text could quote parts of the PEM: report only which key is wrong.
+            let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(|_| {
+                DialectError::credentials(
+                    "InvalidCredentials",
+                    "tls.crt and tls.key are not a PEM certificate and its private key",
+                )
+            })?;
+            builder = builder.identity(identity);
+        }
+        if let Some(ca) = ca {
+            let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes()).map_err(|_| {
+                DialectError::credentials("InvalidCredentials", "ca.crt is not a PEM certificate")
+            })?;
+            if certs.is_empty() {
+                return Err(DialectError::credentials(
+                    "InvalidCredentials",
+                    "ca.crt holds no PEM certificate",
+                ));
+            }
+            builder = builder.tls_built_in_root_certs(false);
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder.build().map_err(|_| {
+            DialectError::credentials(
+                "InvalidCredentials",
+                "cannot build a TLS client from tls.crt, tls.key and ca.crt",
+            )
+        })?;
+        if clients.len() >= MAX_CACHED_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(fingerprint, client.clone());
+        Ok(client)
+    }
+
+    /// Sends one request, retrying 429, 5xx and transport failures in place with backoff. Other replies,
+    /// including 404, are returned for the caller to interpret.
+    async fn call(
+        &self,
+        conn: &Conn,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        operation: &'static str,
+    ) -> Result<Reply, DialectError> {
+        let url = format!("{}{path}?api-version={}", conn.base, conn.api_version);
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 1..=ATTEMPTS {
+            self.shared.limiter.acquire(&conn.base).await;
+            let mut request = conn
+                .client
+                .request(method.clone(), &url)
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(token) = &conn.token {
+                request = request.bearer_auth(token.as_str());
+            }
+            if let Some(b) = body {
+                request = request
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/json; charset=utf-8",
+                    )
+                    .body(b.to_vec());
+            } else if method == Method::POST {
+                request = request.header(reqwest::header::CONTENT_LENGTH, "0");
+            }
+            let last = attempt == ATTEMPTS;
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.record(operation, "transport");
+                    if last {
+                        return Err(DialectError::transport(e));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let after = super::retry_after(response.headers());
+            let body = match response.bytes().await {
+                Ok(b) => Zeroizing::new(b.to_vec()),
+                Err(e) => {
+                    self.record(operation, "transport");
+                    if last {
+                        return Err(DialectError::transport(e));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+            };
+            let reply = Reply { status, body };
+            let retryable = status == 429 || status >= 500;
+            if !retryable {
+                let outcome = match status {
+                    200..=299 => "ok",
+                    404 => "not_found",
+                    _ => map_error(status, &reply.body, after).class.as_str(),
+                };
+                self.record(operation, outcome);
+                return Ok(reply);
+            }
+            let err = map_error(status, &reply.body, after);
+            self.record(operation, err.class.as_str());
+            let wait = after.unwrap_or(backoff);
+            if last || err.class != ErrorClass::Retry || wait > MAX_INLINE_WAIT {
+                return Err(err);
+            }
+            tracing::debug!(
+                dialect = DIALECT,
+                operation,
+                status,
+                attempt,
+                "retrying after a transient store error"
+            );
+            tokio::time::sleep(wait).await;
+            backoff *= 2;
+        }
+        unreachable!("the last attempt always returns")
+    }
+
+    fn record(&self, operation: &str, outcome: &str) {
+        self.shared
+            .metrics
+            .backend_request(DIALECT, operation, outcome);
+    }
+
+    async fn get_resource(
+        &self,
+        conn: &Conn,
+        name: &str,
+    ) -> Result<Option<SecretProps>, DialectError> {
+        let reply = self
+            .call(
+                conn,
+                Method::GET,
+                &format!("/Resources/Secrets/{name}"),
+                None,
+                "get_secret",
+            )
+            .await?;
+        match reply.status {
+            404 => Ok(None),
+            _ if reply.ok() => {
+                let parsed: SecretResource = serde_json::from_slice(&reply.body).map_err(|e| {
+                    DialectError::retry(
+                        "BackendError",
+                        format!("Service Fabric sent an unreadable secret resource: {e}"),
+                    )
+                })?;
+                Ok(Some(parsed.properties.unwrap_or_default()))
+            }
+            s => Err(map_error(s, &reply.body, None)),
+        }
+    }
+
+    /// Creates or updates the resource; returns the status the backend reported, `None` for 202 (accepted).
+    async fn put_resource(
+        &self,
+        conn: &Conn,
+        name: &str,
+        content_type: Option<&str>,
+        description: &str,
+    ) -> Result<Option<String>, DialectError> {
+        let body = resource_body(name, content_type, description);
+        let reply = self
+            .call(
+                conn,
+                Method::PUT,
+                &format!("/Resources/Secrets/{name}"),
+                Some(&body),
+                "put_secret",
+            )
+            .await?;
+        match reply.status {
+            202 => Ok(None),
+            200 | 201 => {
+                let parsed: SecretResource =
+                    serde_json::from_slice(&reply.body).unwrap_or_default();
+                Ok(Some(
+                    parsed
+                        .properties
+                        .and_then(|p| p.status)
+                        // 201 means created, and a body without status is taken at its word.
+                        .unwrap_or_else(|| {
+                            if reply.status == 201 {
+                                "Creating".to_owned()
+                            } else {
+                                "Ready".to_owned()
+                            }
+                        }),
+                ))
+            }
+            s => Err(map_error(s, &reply.body, None)),
+        }
+    }
+
+    async fn delete_resource(&self, conn: &Conn, name: &str) -> Result<(), DialectError> {
+        let reply = self
+            .call(
+                conn,
+                Method::DELETE,
+                &format!("/Resources/Secrets/{name}"),
+                None,
+                "delete_secret",
+            )
+            .await?;
+        match reply.status {
+            404 => Ok(()),
+            _ if reply.ok() => Ok(()),
+            s => Err(map_error(s, &reply.body, None)),
+        }
+    }
+
+    async fn add_value(
+        &self,
+        conn: &Conn,
+        name: &str,
+        version: &str,
+        value: &SecretValue,
+    ) -> Result<(), DialectError> {
+        let text = value.expose_str().ok_or_else(not_text)?;
+        let body = value_body(version, text);
+        let reply = self
+            .call(
+                conn,
+                Method::PUT,
+                &format!("/Resources/Secrets/{name}/values/{version}"),
+                Some(&body),
+                "put_value",
+            )
+            .await?;
+        if reply.ok() {
+            return Ok(());
+        }
+        let err = map_error(reply.status, &reply.body, None);
+        // The version name is this value's keyed digest: only someone holding the key wrote it, with this value.
+        if err.reason == "VersionExists" {
+            return Ok(());
+        }
+        Err(err)
+    }
+
+    /// Whether the version exists (by metadata `GET`, or by reading the value back when verifying).
+    async fn has_value(
+        &self,
+        conn: &Conn,
+        name: &str,
+        version: &str,
+        verify: bool,
+    ) -> Result<bool, DialectError> {
+        let reply = if verify {
+            self.call(
+                conn,
+                Method::POST,
+                &format!("/Resources/Secrets/{name}/values/{version}/list_value"),
+                None,
+                "show_value",
+            )
+            .await?
+        } else {
+            self.call(
+                conn,
+                Method::GET,
+                &format!("/Resources/Secrets/{name}/values/{version}"),
+                None,
+                "get_value",
+            )
+            .await?
+        };
+        match reply.status {
+            404 => Ok(false),
+            _ if reply.ok() && verify => {
+                #[derive(Deserialize)]
+                struct Shown {
+                    value: Option<String>,
+                }
+                let shown: Shown = serde_json::from_slice(&reply.body).map_err(|_| {
+                    DialectError::retry(
+                        "BackendError",
+                        "Service Fabric sent an unreadable list_value reply",
+                    )
+                })?;
+                let present = shown.value.as_deref().is_some_and(|v| !v.is_empty());
+                if let Some(v) = shown.value {
+                    drop(Zeroizing::new(v));
+                }
+                Ok(present)
+            }
+            _ if reply.ok() => Ok(true),
+            s => Err(map_error(s, &reply.body, None)),
+        }
+    }
+
+    async fn delete_value(&self, conn: &Conn, name: &str, version: &str) -> bool {
+        match self
+            .call(
+                conn,
+                Method::DELETE,
+                &format!("/Resources/Secrets/{name}/values/{version}"),
+                None,
+                "delete_value",
+            )
+            .await
+        {
+            Ok(r) if r.ok() || r.status == 404 => true,
+            Ok(r) => {
+                tracing::warn!(
+                    dialect = DIALECT,
+                    status = r.status,
+                    "could not delete a superseded value version; will retry after the next change"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(dialect = DIALECT, error = %e, "could not delete a superseded value version");
+                false
+            }
+        }
+    }
+
+    fn reference(name: &str, version: &str) -> RemoteRef {
+        RemoteRef {
+            name: name.to_owned(),
+            id: Some(format!("{name}:{version}")),
+            version: Some(version.to_owned()),
+        }
+    }
+
+    fn markers_for(req: &Request<'_>, versions: Vec<String>) -> Markers {
+        Markers {
+            owner: req.desired.owner.key(),
+            owner_uid: req.desired.owner.uid.clone(),
+            digest: Some(req.desired.digest.clone()),
+            versions,
+        }
+    }
+
+    async fn create(
+        &self,
+        conn: &Conn,
+        req: &Request<'_>,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        let name = req.remote_name;
+        let version = version_name(&req.desired.digest);
+        let meta = &req.desired.metadata;
+        let description = join_description(
+            meta.description.as_deref(),
+            &Self::markers_for(req, vec![version.clone()]),
+        );
+        let status = self
+            .put_resource(conn, name, meta.content_type.as_deref(), &description)
+            .await?;
+        let reference = Self::reference(name, &version);
+        match status.as_deref() {
+            Some("Ready") => {
+                self.add_value(conn, name, &version, value).await?;
+                Ok(Outcome::Ready(reference))
+            }
+            Some("Failed") => Err(DialectError::permanent(
+                "BackendFailed",
+                "Service Fabric reports the new secret resource as Failed",
+            )),
+            // Creating (201) or accepted (202): the value follows once GET reports Ready.
+            _ => Ok(Outcome::Creating(reference)),
+        }
+    }
+
+    async fn new_version(
+        &self,
+        conn: &Conn,
+        req: &Request<'_>,
+        value: &SecretValue,
+        retain: usize,
+    ) -> Result<Outcome, DialectError> {
+        let name = req.remote_name;
+        let version = version_name(&req.desired.digest);
+        let current = self.get_resource(conn, name).await?.ok_or_else(|| {
+            DialectError::retry(
+                "RemoteGone",
+                "the secret resource disappeared; will re-create it",
+            )
+        })?;
+        let (_, old) = split_description(current.description.as_deref());
+        self.add_value(conn, name, &version, value).await?;
+
+        let mut history = vec![version.clone()];
+        history.extend(
+            old.map(|m| m.versions)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|v| *v != version),
+        );
+        let mut kept: Vec<String> = history.iter().take(retain + 1).cloned().collect();
+        for superseded in history.iter().skip(retain + 1) {
+            if !self.delete_value(conn, name, superseded).await {
+                // Still ours and still there: keep it listed so a later change deletes it.
+                kept.push(superseded.clone());
+            }
+        }
+        let meta = &req.desired.metadata;
+        let description =
+            join_description(meta.description.as_deref(), &Self::markers_for(req, kept));
+        let status = self
+            .put_resource(conn, name, meta.content_type.as_deref(), &description)
+            .await?;
+        Ok(settled(status, Self::reference(name, &version)))
+    }
+
+    async fn update_metadata(
+        &self,
+        conn: &Conn,
+        req: &Request<'_>,
+        observed: &Observed,
+    ) -> Result<Outcome, DialectError> {
+        let name = req.remote_name;
+        let current = self.get_resource(conn, name).await?.ok_or_else(|| {
+            DialectError::retry(
+                "RemoteGone",
+                "the secret resource disappeared; will re-create it",
+            )
+        })?;
+        let (_, old) = split_description(current.description.as_deref());
+        let old = old.unwrap_or_default();
+        let digest = old
+            .digest
+            .clone()
+            .unwrap_or_else(|| req.desired.digest.clone());
+        let markers = Markers {
+            owner: req.desired.owner.key(),
+            owner_uid: req.desired.owner.uid.clone(),
+            digest: Some(digest.clone()),
+            versions: old.versions,
+        };
+        let meta = &req.desired.metadata;
+        let description = join_description(meta.description.as_deref(), &markers);
+        let status = self
+            .put_resource(conn, name, meta.content_type.as_deref(), &description)
+            .await?;
+        let version = match observed {
+            Observed::Present(r) => r.reference.version.clone(),
+            Observed::Absent => None,
+        }
+        .unwrap_or_else(|| version_name(&digest));
+        Ok(settled(status, Self::reference(name, &version)))
+    }
+}
+
+/// The outcome of a write to an existing resource, from the status the PUT reported.
+fn settled(status: Option<String>, reference: RemoteRef) -> Outcome {
+    match status.as_deref() {
+        Some("Ready") | Some("Upgrading") => Outcome::Ready(reference),
+        _ => Outcome::Creating(reference),
+    }
+}
+
+fn not_text() -> DialectError {
     DialectError::permanent(
-        "NotImplemented",
-        "the ServiceFabricMesh dialect is not implemented yet",
+        "ValueNotText",
+        "Service Fabric inlined secret values are text; the source value is not UTF-8 \
+         (push a key holding text, or the whole Secret, which base64-encodes binary keys)",
     )
 }
 
@@ -35,31 +892,382 @@ impl Dialect for ServiceFabricMesh {
 
     fn capabilities(&self, _target: &Target) -> Capabilities {
         Capabilities {
-            content_type: Support::Unsupported,
-            description: Support::Unsupported,
+            content_type: Support::Immutable,
+            description: Support::Mutable,
             labels: Support::Unsupported,
         }
     }
 
-    fn check(&self, _req: &Request<'_>, _value: &SecretValue) -> Result<(), DialectError> {
-        Err(not_implemented())
+    fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
+        check_access(req.target, req.credentials)?;
+        if !valid_name(req.remote_name) {
+            return Err(DialectError::permanent(
+                "InvalidName",
+                "Service Fabric secret resource names are 1-255 letters, digits, '.', '_' and '-', \
+                 starting with a letter or digit",
+            ));
+        }
+        if !req.target.labels.is_empty() {
+            return Err(DialectError::permanent(
+                "LabelsUnsupported",
+                "Service Fabric secret resources have no labels or tags; remove spec.target.labels",
+            ));
+        }
+        if let Some(v) = settings(req.target).api_version
+            && (v.is_empty()
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        {
+            return Err(DialectError::permanent(
+                "InvalidSpec",
+                "serviceFabricMesh.apiVersion must be letters, digits, '.' and '-' (e.g. 6.4-preview)",
+            ));
+        }
+        value.expose_str().ok_or_else(not_text)?;
+        Ok(())
     }
 
-    async fn observe(&self, _req: &Request<'_>) -> Result<Observed, DialectError> {
-        Err(not_implemented())
+    async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
+        let conn = self.conn(req)?;
+        let name = req.remote_name;
+        let Some(props) = self.get_resource(&conn, name).await? else {
+            return Ok(Observed::Absent);
+        };
+        let state = match props.status.as_deref() {
+            Some("Creating") => RemoteState::Creating,
+            Some("Failed") => {
+                RemoteState::Failed(props.status_details.clone().unwrap_or_else(|| {
+                    "Service Fabric reports the secret resource as Failed".into()
+                }))
+            }
+            Some("Deleting") => {
+                return Err(DialectError::retry(
+                    "BackendDeleting",
+                    "Service Fabric is deleting the secret resource; will look again",
+                ));
+            }
+            _ => RemoteState::Ready,
+        };
+        let (user, markers) = split_description(props.description.as_deref());
+        let owner = markers
+            .as_ref()
+            .and_then(|m| Owner::parse_key(&m.owner, &m.owner_uid));
+        let marked = markers.as_ref().and_then(|m| m.digest.clone());
+        let version = marked.as_deref().map(version_name);
+        let digest = match (&marked, &version) {
+            (Some(d), Some(v)) if state == RemoteState::Ready => {
+                let verify = settings(req.target).verify_values;
+                self.has_value(&conn, name, v, verify)
+                    .await?
+                    .then(|| d.clone())
+            }
+            _ => None,
+        };
+        if props.kind.as_deref().is_some_and(|k| k != KIND) {
+            tracing::debug!(
+                dialect = DIALECT,
+                "secret resource is not inlinedValue; a write will need allowReplace"
+            );
+        }
+        let reference = match &version {
+            Some(v) => Self::reference(name, v),
+            None => RemoteRef {
+                name: name.to_owned(),
+                id: None,
+                version: None,
+            },
+        };
+        Ok(Observed::Present(Remote {
+            reference,
+            owner,
+            owner_exists: true,
+            digest,
+            metadata: Metadata {
+                content_type: props.content_type,
+                description: user,
+                labels: Default::default(),
+            },
+            state,
+        }))
     }
 
     async fn apply(
         &self,
-        _req: &Request<'_>,
-        _plan: &Plan,
-        _observed: &Observed,
-        _value: &SecretValue,
+        req: &Request<'_>,
+        plan: &Plan,
+        observed: &Observed,
+        value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
-        Err(not_implemented())
+        let conn = self.conn(req)?;
+        let s = settings(req.target);
+        let allow_replace = req.desired.allow_replace || s.allow_replace;
+        let retain = s.retain_versions.unwrap_or(DEFAULT_RETAIN) as usize;
+        let result = match plan {
+            Plan::Create => self.create(&conn, req, value).await,
+            Plan::NewVersion => self.new_version(&conn, req, value, retain).await,
+            Plan::UpdateMetadata => self.update_metadata(&conn, req, observed).await,
+            Plan::Replace { .. } => {
+                self.delete_resource(&conn, req.remote_name).await?;
+                self.create(&conn, req, value).await
+            }
+            other => Err(DialectError::permanent(
+                "UnexpectedPlan",
+                format!("ServiceFabricMesh was asked to apply {other:?}, which writes nothing"),
+            )),
+        };
+        match result {
+            // A kind this dialect does not write (keyVaultVersionedReference) shows up only when writing.
+            Err(e) if e.reason == "Immutable" && allow_replace && !matches!(plan, Plan::Create) => {
+                tracing::info!(
+                    dialect = DIALECT,
+                    "kind or contentType must change: deleting and re-creating the secret resource"
+                );
+                self.delete_resource(&conn, req.remote_name).await?;
+                self.create(&conn, req, value).await
+            }
+            other => other,
+        }
     }
 
-    async fn delete(&self, _req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {
-        Err(not_implemented())
+    async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError> {
+        if let Observed::Absent = observed {
+            return Ok(());
+        }
+        let conn = self.conn(req)?;
+        self.delete_resource(&conn, req.remote_name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Desired, WritePolicy};
+
+    fn target(json: serde_json::Value) -> Target {
+        serde_json::from_value(json).expect("target parses")
+    }
+
+    fn creds(pairs: &[(&str, &str)]) -> Credentials {
+        Credentials::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
+                .collect(),
+        )
+    }
+
+    fn desired() -> Desired {
+        Desired {
+            digest: format!("hmac-sha256:{}", "ab".repeat(32)),
+            metadata: Metadata::default(),
+            owner: Owner {
+                namespace: "ns".into(),
+                name: "app".into(),
+                uid: "u-1".into(),
+            },
+            policy: WritePolicy::Replace,
+            adopt_existing: false,
+            allow_replace: false,
+        }
+    }
+
+    fn dialect() -> ServiceFabricMesh {
+        ServiceFabricMesh::new(Shared::new(10, 10, crate::metrics::Metrics::new()))
+    }
+
+    #[test]
+    fn markers_round_trip_with_and_without_user_text() {
+        let m = Markers {
+            owner: "ns/app".into(),
+            owner_uid: "u-1".into(),
+            digest: Some("hmac-sha256:00ff".into()),
+            versions: vec!["00ff".into(), "11ee".into()],
+        };
+        let joined = join_description(Some("db password\nsecond line"), &m);
+        assert!(joined.contains("\"secretsync.io/owner\":\"ns/app\""));
+        assert_eq!(
+            split_description(Some(&joined)),
+            (Some("db password\nsecond line".into()), Some(m.clone()))
+        );
+        let bare = join_description(None, &m);
+        assert_eq!(split_description(Some(&bare)), (None, Some(m)));
+    }
+
+    #[test]
+    fn foreign_descriptions_are_all_user_text() {
+        assert_eq!(
+            split_description(Some("Mongo DB connection string")),
+            (Some("Mongo DB connection string".into()), None)
+        );
+        // Text that imitates the marker but is not our JSON stays the user's.
+        let fake = "x\n#secretsync.io not json";
+        assert_eq!(split_description(Some(fake)), (Some(fake.into()), None));
+        assert_eq!(split_description(None), (None, None));
+    }
+
+    #[test]
+    fn version_name_is_the_short_keyed_digest() {
+        let d = desired();
+        let v = version_name(&d.digest);
+        assert_eq!(v, "ab".repeat(10));
+        assert!(valid_name(&v));
+    }
+
+    #[test]
+    fn value_body_has_the_sdk_shape() {
+        let body = value_body("v1", "s3cr3t");
+        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({"name": "v1", "properties": {"value": "s3cr3t"}})
+        );
+        let res: serde_json::Value =
+            serde_json::from_slice(&resource_body("n", None, "d")).unwrap();
+        assert_eq!(
+            res,
+            serde_json::json!({"name": "n", "properties": {"kind": "inlinedValue", "description": "d"}})
+        );
+    }
+
+    #[test]
+    fn fabric_error_codes_map_to_classes() {
+        let body = |code: &str| {
+            serde_json::to_vec(&serde_json::json!({"Error": {"Code": code, "Message": "m"}}))
+                .unwrap()
+        };
+        let e = map_error(400, &body("FABRIC_E_SECRET_TYPE_CANNOT_BE_CHANGED"), None);
+        assert_eq!((e.class, e.reason), (ErrorClass::Permanent, "Immutable"));
+        assert!(e.to_string().contains("allowReplace"));
+        let e = map_error(409, &body("FABRIC_E_SECRET_VERSION_ALREADY_EXISTS"), None);
+        assert_eq!((e.class, e.reason), (ErrorClass::Conflict, "VersionExists"));
+        let e = map_error(400, &body("FABRIC_E_SECRET_INVALID"), None);
+        assert_eq!(e.class, ErrorClass::Permanent);
+        let e = map_error(
+            400,
+            &body("FABRIC_E_CENTRAL_SECRET_SERVICE_GENERIC"),
+            Some(Duration::from_secs(3)),
+        );
+        assert_eq!(e.class, ErrorClass::Retry);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
+        let e = map_error(401, b"", None);
+        assert_eq!(e.class, ErrorClass::Credentials);
+        assert!(e.to_string().contains("being removed"));
+        let e = map_error(429, b"", Some(Duration::from_secs(9)));
+        assert_eq!(
+            (e.class, e.retry_after),
+            (ErrorClass::Retry, Some(Duration::from_secs(9)))
+        );
+        assert_eq!(map_error(503, b"<html>", None).class, ErrorClass::Retry);
+        let long = "x".repeat(1000);
+        assert!(map_error(400, long.as_bytes(), None).to_string().len() < 400);
+    }
+
+    fn check_with(
+        target: &Target,
+        credentials: &Credentials,
+        name: &str,
+        value: &SecretValue,
+    ) -> Result<(), DialectError> {
+        let want = desired();
+        let req = Request {
+            target,
+            remote_name: name,
+            credentials,
+            desired: &want,
+            last: None,
+        };
+        dialect().check(&req, value)
+    }
+
+    #[test]
+    fn check_refuses_what_cannot_work() {
+        let http = target(
+            serde_json::json!({"dialect": "ServiceFabricMesh", "endpoint": "http://127.0.0.1:19080"}),
+        );
+        let https = target(
+            serde_json::json!({"dialect": "ServiceFabricMesh", "endpoint": "https://h:19080"}),
+        );
+        let none = creds(&[]);
+        let value = SecretValue::from("v");
+        assert!(check_with(&http, &none, "db.conn-1", &value).is_ok());
+        let reason = |r: Result<(), DialectError>| r.expect_err("refused").reason;
+        assert_eq!(
+            reason(check_with(&http, &none, "bad/name", &value)),
+            "InvalidName"
+        );
+        assert_eq!(
+            reason(check_with(&http, &none, "-x", &value)),
+            "InvalidName"
+        );
+        let binary = SecretValue::new(vec![0xff, 0xfe]);
+        assert_eq!(
+            reason(check_with(&http, &none, "ok", &binary)),
+            "ValueNotText"
+        );
+
+        let labelled = target(serde_json::json!({
+            "dialect": "ServiceFabricMesh", "endpoint": "http://h:1", "labels": {"team": "a"}
+        }));
+        assert_eq!(
+            reason(check_with(&labelled, &none, "ok", &value)),
+            "LabelsUnsupported"
+        );
+
+        let token = creds(&[("token", "t0k3n")]);
+        let e = check_with(&http, &token, "ok", &value).expect_err("token over http");
+        assert_eq!(e.reason, "InsecureEndpoint");
+        assert!(!e.to_string().contains("t0k3n"));
+        assert!(check_with(&https, &token, "ok", &value).is_ok());
+
+        let half = creds(&[("tls.crt", "-----BEGIN CERTIFICATE-----")]);
+        let e = check_with(&https, &half, "ok", &value).expect_err("cert without key");
+        assert_eq!(e.class, ErrorClass::Credentials);
+
+        let no_endpoint = target(serde_json::json!({"dialect": "ServiceFabricMesh"}));
+        assert_eq!(
+            reason(check_with(&no_endpoint, &none, "ok", &value)),
+            "InvalidSpec"
+        );
+        let bad_version = target(serde_json::json!({
+            "dialect": "ServiceFabricMesh", "endpoint": "http://h:1",
+            "serviceFabricMesh": {"apiVersion": "6.4&x=1"}
+        }));
+        assert_eq!(
+            reason(check_with(&bad_version, &none, "ok", &value)),
+            "InvalidSpec"
+        );
+    }
+
+    #[test]
+    fn garbage_certificates_are_a_credentials_error_without_their_text() {
+        let d = dialect();
+        let https = target(
+            serde_json::json!({"dialect": "ServiceFabricMesh", "endpoint": "https://h:19080"}),
+        );
+        let c = creds(&[
+            ("tls.crt", "not-a-cert-SENTINEL"),
+            ("tls.key", "not-a-key-SENTINEL"),
+        ]);
+        let want = desired();
+        let req = Request {
+            target: &https,
+            remote_name: "n",
+            credentials: &c,
+            desired: &want,
+            last: None,
+        };
+        let err = d.conn(&req).err().expect("garbage PEM is refused");
+        assert_eq!(err.class, ErrorClass::Credentials);
+        assert!(!err.to_string().contains("SENTINEL"));
+    }
+
+    #[test]
+    fn capabilities_say_content_type_is_fixed() {
+        let t = target(serde_json::json!({"dialect": "ServiceFabricMesh"}));
+        let caps = dialect().capabilities(&t);
+        assert_eq!(caps.content_type, Support::Immutable);
+        assert_eq!(caps.description, Support::Mutable);
+        assert_eq!(caps.labels, Support::Unsupported);
     }
 }
