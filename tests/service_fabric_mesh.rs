@@ -315,12 +315,16 @@ async fn full_lifecycle_through_the_planner() {
     assert_eq!(r.metadata.description.as_deref(), Some("orders database"));
     assert_eq!(r.metadata.content_type.as_deref(), Some("text/plain"));
 
-    // In sync: observing and deciding writes nothing.
-    let before = writes(&name).await;
+    // In sync: observing and deciding writes nothing, and costs two GETs (the resource, the current version).
+    let (writes_before, reads_before) = stats(&name).await;
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::InSync);
     assert!(outcome.is_none());
-    assert_eq!(writes(&name).await, before, "an in-sync reconcile wrote");
+    assert_eq!(
+        stats(&name).await,
+        (writes_before, reads_before + 2),
+        "an in-sync reconcile wrote, or read more than the resource and its current version"
+    );
 
     // A new value: a new version, the old one retained, the markers moved on.
     let first_version = case.version();

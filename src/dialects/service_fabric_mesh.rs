@@ -5,9 +5,10 @@
 //!
 //! - The remote name (`spec.target.remoteName` or the object's name) is the secret resource's name, created with
 //!   `kind: inlinedValue`, `spec.target.contentType` and `spec.target.description`. Service Fabric cannot change
-//!   `kind` or `contentType` after creation: a spec change to the content type is refused (`Conflict`, reason
-//!   `Immutable`), unless `serviceFabricMesh.allowReplace` is set, in which case the resource (and every value
-//!   version in it) is deleted and created again.
+//!   `kind` or `contentType` after creation: a spec change to the content type (or a resource of another kind
+//!   being adopted) is refused and reported, unless `serviceFabricMesh.allowReplace` is set, in which case the
+//!   resource (and every value version in it) is deleted and created again. Service Fabric has no conditional
+//!   create, so a resource created by someone else between `observe` and `Create` cannot be told apart.
 //! - Each value is a version `PUT /Resources/Secrets/{name}/values/{version}`. Versions are immutable, and their
 //!   names are the first 20 hex digits of the value's keyed digest, so "is the current value present" is one
 //!   `GET` and re-adding the same value is harmless. Consumers reference `{name}:{version}`; the status records
@@ -487,7 +488,7 @@ impl ServiceFabricMesh {
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    self.record(operation, "transport");
+                    self.record(operation, ErrorClass::Retry.as_str());
                     if last {
                         return Err(DialectError::transport(e));
                     }
@@ -501,7 +502,7 @@ impl ServiceFabricMesh {
             let body = match response.bytes().await {
                 Ok(b) => Zeroizing::new(b.to_vec()),
                 Err(e) => {
-                    self.record(operation, "transport");
+                    self.record(operation, ErrorClass::Retry.as_str());
                     if last {
                         return Err(DialectError::transport(e));
                     }
