@@ -329,8 +329,11 @@ async fn full_lifecycle_through_the_planner() {
     // A new value: a new version, the old one retained, the markers moved on.
     let first_version = case.version();
     case.set_value("second-value");
+    let before = writes(&name).await;
     let (plan, _) = case.reconcile().await;
     assert_eq!(plan, Plan::NewVersion);
+    // One PUT of the value, one PUT of the resource's markers; nothing to delete yet.
+    assert_eq!(writes(&name).await, before + 2);
     assert_eq!(versions(&name).await, vec![first_version, case.version()]);
     assert_eq!(shown(&name, &case.version()).await, "second-value");
     assert_eq!(case.reconcile().await.0, Plan::InSync);

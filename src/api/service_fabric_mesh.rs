@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceFabricMeshSettings {
-    /// `api-version` query parameter (default `6.4-preview`).
+    /// `api-version` query parameter (default `6.4-preview`, the only one the secret resource API accepts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// How many superseded value versions to keep (default 2).
+    /// How many superseded value versions to keep next to the current one (default 2). Older versions that
+    /// SecretSync wrote are deleted after each new value; versions written by others are never touched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub retain_versions: Option<u32>,
@@ -16,7 +17,9 @@ pub struct ServiceFabricMeshSettings {
     /// in Service Fabric). Without it such a change is reported and nothing is written.
     #[serde(default)]
     pub allow_replace: bool,
-    /// Read values back with the privileged `list_value` call to detect drift of the value itself.
+    /// Check the current value version with the privileged `list_value` call (it reads the plaintext back)
+    /// instead of a metadata `GET`, proving that applications can read it. The version name is derived from
+    /// the value's keyed digest and versions are immutable, so a metadata `GET` already pins the value.
     #[serde(default)]
     pub verify_values: bool,
 }

@@ -14,7 +14,8 @@ fi
 [ -f "$TB/pids/sf-emulator.pid" ] && stop_pid "$TB/pids/sf-emulator.pid"
 mkdir -p "$dir"
 
-# ca_and_leaf NAME: a CA and leaf certificates for it. P-256 keys; v3 extensions webpki insists on.
+# mkca NAME / mkleaf CA NAME EXTENSIONS: a self-signed CA, and a leaf it signs. P-256 keys, with the v3
+# extensions webpki insists on.
 mkca() {
   local ca=$1
   [ -f "$dir/$ca.crt" ] && return 0
@@ -32,6 +33,11 @@ mkleaf() {
     -days 30 -extfile "$dir/$leaf.ext" -out "$dir/$leaf.crt" 2>/dev/null
   rm -f "$dir/$leaf.csr" "$dir/$leaf.ext"
 }
+# Certificates are kept between runs, and made afresh when any of them is within a day of expiring.
+for c in "$dir"/*.crt; do
+  [ -f "$c" ] || continue
+  openssl x509 -checkend 86400 -noout -in "$c" >/dev/null 2>&1 || { rm -f "$dir"/*.crt "$dir"/*.key "$dir"/*.srl; break; }
+done
 mkca ca
 mkca other-ca
 mkleaf ca server "basicConstraints=CA:FALSE
