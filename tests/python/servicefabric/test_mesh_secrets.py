@@ -218,6 +218,25 @@ def test_injected_faults_are_fabric_errors_with_retry_after(client):
     assert client.mesh_secret.get(name).properties.status == "Ready"
 
 
+def test_every_call_is_401_while_the_central_secret_service_is_removed(client):
+    name = unique("instant-")
+    client.mesh_secret.create_or_update(name, props(), name)
+    control = f"{env('SF_ENDPOINT')}/_emulator/central-secret-service"
+    assert requests.post(control, json={"removing": True}, timeout=10).status_code == 204
+    try:
+        for call in (
+            lambda: client.mesh_secret.get(name),
+            lambda: client.mesh_secret.list(),
+            lambda: client.mesh_secret_value.add_value(name, "v1", "v1", value="x"),
+        ):
+            with pytest.raises(FabricErrorException) as excinfo:
+                call()
+            assert excinfo.value.response.status_code == 401
+    finally:
+        requests.post(control, json={"removing": False}, timeout=10)
+    assert client.mesh_secret.get(name).properties.status == "Ready"
+
+
 def test_bearer_token_listener():
     token = open(env("SF_TOKEN_FILE")).read().strip()
     good = ServiceFabricClientAPIs(BasicTokenAuthentication({"access_token": token}), base_url=env("SF_TOKEN_ENDPOINT"))

@@ -24,6 +24,9 @@
 //! - `POST /_emulator/faults` `{"secret": name, "method": "PUT"?, "status": 503, "code": "..."?, "retryAfter": 1?,
 //!   "times": 2}` makes the next `times` matching requests on that secret answer with that status (a FabricError
 //!   body, and `Retry-After` when given). Scoping faults to one secret keeps parallel tests apart.
+//! - `POST /_emulator/central-secret-service` `{"removing": true}` puts the Central Secret Service in its
+//!   `Removing` state, where every secret call answers 401; `{"removing": false}` restores it. It affects every
+//!   secret, so only sequential tests may use it.
 //! - `GET /_emulator/stats/{name}` answers `{"writes": n, "reads": n}`: requests that reached the store for
 //!   that secret (PUT/DELETE/POST count as writes, except `list_value`, which is a read).
 
@@ -154,6 +157,8 @@ struct Store {
     faults: Vec<Fault>,
     counters: HashMap<String, Counters>,
     seq: u64,
+    /// The Central Secret Service is being removed: every secret call is refused.
+    removing: bool,
 }
 
 #[derive(Clone)]
@@ -219,6 +224,13 @@ async fn gate(State(app): State<AppState>, req: Request, next: Next) -> Response
         if version.as_deref() != Some(API_VERSION) {
             return invalid("api-version must be '6.4-preview' for secret resources");
         }
+    }
+    if path.starts_with("/Resources/Secrets") && app.lock().removing {
+        return fabric_error(
+            StatusCode::UNAUTHORIZED,
+            "E_ACCESSDENIED",
+            "the Central Secret Service is being removed",
+        );
     }
     if let Some(name) = secret_of(&path) {
         let method = req.method().clone();
@@ -495,6 +507,16 @@ async fn add_fault(State(app): State<AppState>, axum::Json(fault): axum::Json<Fa
     StatusCode::NO_CONTENT.into_response()
 }
 
+#[derive(Deserialize)]
+struct CssState {
+    removing: bool,
+}
+
+async fn set_css(State(app): State<AppState>, axum::Json(state): axum::Json<CssState>) -> Response {
+    app.lock().removing = state.removing;
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn stats(State(app): State<AppState>, Path(name): Path<String>) -> Response {
     let store = app.lock();
     let (writes, reads) = store
@@ -522,6 +544,7 @@ fn router(app: AppState) -> Router {
         )
         .route("/_emulator/faults", post(add_fault))
         .route("/_emulator/stats/{name}", get(stats))
+        .route("/_emulator/central-secret-service", post(set_css))
         .layer(middleware::from_fn_with_state(app.clone(), gate))
         .with_state(app)
 }
