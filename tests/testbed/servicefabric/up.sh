@@ -57,7 +57,7 @@ chmod 600 "$dir"/*.key
 port=$(free_port); token_port=$(free_port); mtls_port=$(free_port)
 while [ "$token_port" = "$port" ]; do token_port=$(free_port); done
 while [ "$mtls_port" = "$port" ] || [ "$mtls_port" = "$token_port" ]; do mtls_port=$(free_port); done
-delay_ms=400
+delay_ms=1000
 
 start_bg sf-emulator "$ROOT/target/debug/sf-emulator" --port "$port" \
   --token-port "$token_port" --token-file "$dir/token" \
