@@ -21,7 +21,7 @@ pub use azure_key_vault::AzureKeyVaultSettings;
 pub use barbican::BarbicanSettings;
 pub use docker_swarm::DockerSwarmSettings;
 pub use service_fabric_mesh::ServiceFabricMeshSettings;
-pub use tencent_ssm::TencentSsmSettings;
+pub use tencent_ssm::{TencentSsmSettings, TencentVersionPolicy};
 
 /// API group of every SecretSync type.
 pub const GROUP: &str = "secretsync.io";

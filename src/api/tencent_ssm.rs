@@ -12,6 +12,16 @@ pub struct TencentSsmSettings {
     /// change with `PutSecretValue`, deleting the oldest SecretSync-created version at the 10-version cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_policy: Option<TencentVersionPolicy>,
+    /// The version `Overwrite` writes and rewrites (default `SSM_Current`, the name of a secret's initial
+    /// version). Up to 64 letters, digits, '.', '_' and '-', starting with a letter or digit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
+    pub version_id: Option<String>,
+    /// The store's limit in requests a second per action (default 50, the published figure). SecretSync
+    /// paces each action of each endpoint at 90% of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub requests_per_second: Option<u32>,
 }
 
 /// How value changes are written to Tencent SSM.

@@ -1,0 +1,900 @@
+//! Tencent Cloud Secrets Manager (SSM), API 3.0, version `2019-09-23`.
+//!
+//! # How a SecretSync maps onto an SSM secret
+//!
+//! - The remote name is the SSM `SecretName` (1-128 letters, digits, '-' and '_', starting with a letter or
+//!   digit). A missing secret is made with `CreateSecret`. UTF-8 values travel as `SecretString`, anything else
+//!   as `SecretBinary` (base64). Values are limited to 32 KiB as sent.
+//! - `tencentSSM.versionPolicy: Overwrite` (default) keeps one version, `tencentSSM.versionId` (default
+//!   `SSM_Current`), and rewrites its content in place with `UpdateSecret` (or adds it with `PutSecretValue` to an
+//!   adopted secret that lacks it). `History` adds a version per value with `PutSecretValue`, named
+//!   `ss-<n>-<first 12 hex digits of the keyed digest>` with a counter `n`; at the store's cap of 10 versions the
+//!   oldest version SecretSync created is deleted first (`DeleteSecretVersion`). Versions not named that way are
+//!   never deleted.
+//! - SSM has no tag API of its own (tags live in Tencent's separate tag service), so ownership is kept in the
+//!   secret's description, which `DescribeSecret` returns and `UpdateDescription` changes. SecretSync appends one
+//!   line to `spec.target.description`: `#secretsync.io {"secretsync.io/owner":"namespace/name",
+//!   "secretsync.io/owner-uid":"…","secretsync.io/digest":"hmac-sha256:…","secretsync.io/version":"…"}`. The
+//!   digest is the keyed digest of the value (never the value), so one `DescribeSecret` tells an unchanged value
+//!   from a changed one without reading the secret. `spec.target.labels` and `contentType` cannot be stored and
+//!   are refused; the description with the marker must fit SSM's 2048 bytes.
+//! - A value change writes the value first and the marker second, so an interruption leaves an old digest that
+//!   the next reconcile sees as a difference and writes again.
+//! - Delete (`deletionPolicy: Delete`) disables the secret, which SSM requires, then deletes it at once
+//!   (`RecoveryWindowInDays: 0`).
+//!
+//! # Credentials Secret keys
+//!
+//! - `secretId` and `secretKey`: a Tencent Cloud API key pair (CAM).
+//! - `token` (optional): the session token of temporary credentials, sent as `X-TC-Token`.
+//!
+//! Settings live under `spec.target.tencentSSM`: `region` (required, sent as `X-TC-Region`), `versionPolicy`,
+//! `versionId` and `requestsPerSecond`. `spec.target.endpoint` overrides the default
+//! `https://ssm.tencentcloudapi.com` (a regional host such as `https://ssm.ap-guangzhou.tencentcloudapi.com`,
+//! the international `https://ssm.intl.tencentcloudapi.com`); plain `http://` is accepted for loopback hosts
+//! only, for emulators.
+//!
+//! # Requests, limits and errors
+//!
+//! Every request is a signed `POST /` (TC3-HMAC-SHA256, see [`sign`]) with `X-TC-Action`. SSM publishes a limit
+//! per action (50 requests a second for `UpdateSecret`); SecretSync paces each action of each endpoint at 90% of
+//! `requestsPerSecond` (default 50), leaving room for arrival jitter so the store's own per-second count never
+//! passes the limit. SSM answers HTTP 200 even for errors, with `Response.Error.Code`:
+//! `RequestLimitExceeded` and `InternalError` are retried in place (3 attempts, backoff) and then handed to the
+//! controller's backoff; `ResourceNotFound` during a write makes the next reconcile observe again (and create);
+//! `ResourceInUse.SecretExists` is a conflict, settled by the ownership rules on the next reconcile;
+//! `AuthFailure.*` and `UnauthorizedOperation*` are credential problems; everything else fails with the store's
+//! code and message.
+
+pub mod sign;
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use crate::api::{DialectKind, Target, TencentSsmSettings, TencentVersionPolicy};
+use crate::plan::digest::short;
+use crate::plan::{
+    Capabilities, Desired, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+};
+use crate::value::SecretValue;
+
+const DIALECT: &str = "TencentSSM";
+const SERVICE: &str = "ssm";
+const API_VERSION: &str = "2019-09-23";
+const DEFAULT_ENDPOINT: &str = "https://ssm.tencentcloudapi.com";
+/// The published per-action limit (`UpdateSecret`, 2020 documentation).
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 50;
+pub const DEFAULT_VERSION_ID: &str = "SSM_Current";
+const MARKER: &str = "#secretsync.io ";
+pub const MAX_VERSIONS: usize = 10;
+const MAX_DESCRIPTION: usize = 2048;
+pub const MAX_VALUE: usize = 32 * 1024;
+const HISTORY_PREFIX: &str = "ss-";
+const HISTORY_DIGITS: usize = 12;
+const ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+pub struct TencentSsm {
+    shared: Shared,
+}
+
+impl TencentSsm {
+    pub fn new(shared: Shared) -> Self {
+        TencentSsm { shared }
+    }
+}
+
+/// Where and as whom one request goes.
+struct Ctx<'a> {
+    endpoint: String,
+    host: String,
+    region: &'a str,
+    secret_id: &'a str,
+    secret_key: &'a str,
+    token: Option<&'a str>,
+    pace: NonZeroU32,
+    policy: TencentVersionPolicy,
+    version_id: &'a str,
+}
+
+fn settings(target: &Target) -> Result<&TencentSsmSettings, DialectError> {
+    target.tencent_ssm.as_ref().ok_or_else(|| {
+        DialectError::permanent(
+            "MissingSetting",
+            "TencentSSM needs spec.target.tencentSSM.region",
+        )
+    })
+}
+
+/// Letters, digits, '-' and '_', starting with a letter or digit, at most 128 bytes.
+pub fn valid_secret_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 128
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Letters, digits, '-', '_' and '.', starting with a letter or digit, at most 64 bytes.
+pub fn valid_version_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    id.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Header-safe credential text: visible ASCII only, so it can never break (or leak through) a header error.
+fn header_safe(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
+    let s = settings(req.target)?;
+    let region = s
+        .region
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            DialectError::permanent(
+                "MissingSetting",
+                "TencentSSM needs spec.target.tencentSSM.region",
+            )
+        })?;
+    if !header_safe(region) {
+        return Err(DialectError::permanent(
+            "InvalidSetting",
+            "spec.target.tencentSSM.region is not a region name",
+        ));
+    }
+    let version_id = s.version_id.as_deref().unwrap_or(DEFAULT_VERSION_ID);
+    if !valid_version_id(version_id) {
+        return Err(DialectError::permanent(
+            "InvalidSetting",
+            "spec.target.tencentSSM.versionId must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        ));
+    }
+    let endpoint = req.target.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
+    let url = url::Url::parse(endpoint).map_err(|e| {
+        DialectError::permanent(
+            "InvalidEndpoint",
+            format!("spec.target.endpoint is not a URL: {e}"),
+        )
+    })?;
+    let host_name = url.host_str().unwrap_or_default().to_owned();
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(DialectError::permanent(
+                "InsecureEndpoint",
+                "TencentSSM endpoints must be https:// (plain http:// only on a loopback address)",
+            ));
+        }
+    }
+    if host_name.is_empty() || url.path() != "/" || url.query().is_some() {
+        return Err(DialectError::permanent(
+            "InvalidEndpoint",
+            "spec.target.endpoint must be a scheme and host, such as https://ssm.ap-guangzhou.tencentcloudapi.com",
+        ));
+    }
+    let host = match url.port() {
+        Some(port) => format!("{host_name}:{port}"),
+        None => host_name,
+    };
+    let secret_id = req.credentials.text("secretId").unwrap_or_default();
+    let secret_key = req.credentials.text("secretKey").unwrap_or_default();
+    if !header_safe(secret_id) || !header_safe(secret_key) {
+        return Err(DialectError::credentials(
+            "MissingCredentials",
+            "the credentials Secret needs keys secretId and secretKey (printable ASCII)",
+        ));
+    }
+    let token = match req.credentials.get("token") {
+        None => None,
+        Some(_) => match req.credentials.text("token") {
+            Some(t) if header_safe(t) => Some(t),
+            _ => {
+                return Err(DialectError::credentials(
+                    "MissingCredentials",
+                    "the credentials Secret's token key must be printable ASCII",
+                ));
+            }
+        },
+    };
+    let limit = s.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
+    Ok(Ctx {
+        endpoint: url.as_str().to_owned(),
+        host,
+        region,
+        secret_id,
+        secret_key,
+        token,
+        pace: pace_for(limit),
+        policy: s.version_policy.unwrap_or_default(),
+        version_id,
+    })
+}
+
+/// 90% of the store's limit: requests paced exactly at the limit can arrive bunched (scheduling, network
+/// jitter) and land one too many in a second of the store's counter.
+fn pace_for(limit: u32) -> NonZeroU32 {
+    NonZeroU32::new((limit.saturating_mul(9) / 10).max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Ownership and digest, kept as the last line of the description.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+struct Marker {
+    #[serde(rename = "secretsync.io/owner")]
+    owner: String,
+    #[serde(rename = "secretsync.io/owner-uid")]
+    owner_uid: String,
+    #[serde(rename = "secretsync.io/digest")]
+    digest: String,
+    #[serde(rename = "secretsync.io/version")]
+    version: String,
+}
+
+impl Marker {
+    fn new(desired: &Desired, version: &str) -> Self {
+        Marker {
+            owner: desired.owner.key(),
+            owner_uid: desired.owner.uid.clone(),
+            digest: desired.digest.clone(),
+            version: version.to_owned(),
+        }
+    }
+}
+
+fn compose_description(user: Option<&str>, marker: &Marker) -> String {
+    let json = serde_json::to_string(marker).unwrap_or_default();
+    match user.filter(|d| !d.is_empty()) {
+        Some(d) => format!("{d}\n{MARKER}{json}"),
+        None => format!("{MARKER}{json}"),
+    }
+}
+
+/// Splits a description into the user's part and SecretSync's marker line (the last line, when present).
+fn split_description(full: &str) -> (Option<String>, Option<Marker>) {
+    let (user, last) = match full.rsplit_once('\n') {
+        Some((user, last)) => (user, last),
+        None => ("", full),
+    };
+    match last
+        .strip_prefix(MARKER)
+        .and_then(|json| serde_json::from_str::<Marker>(json).ok())
+    {
+        Some(marker) => (
+            Some(user.to_owned()).filter(|u| !u.is_empty()),
+            Some(marker),
+        ),
+        None => (Some(full.to_owned()).filter(|u| !u.is_empty()), None),
+    }
+}
+
+/// `ss-<n>-<hex>`: the counter of a version SecretSync created in `History` mode.
+fn history_counter(version: &str) -> Option<u64> {
+    let rest = version.strip_prefix(HISTORY_PREFIX)?;
+    let (n, hex) = rest.split_once('-')?;
+    (hex.len() == HISTORY_DIGITS && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| n.parse().ok())
+        .flatten()
+}
+
+fn history_version(n: u64, digest: &str) -> String {
+    format!("{HISTORY_PREFIX}{n}-{}", short(digest, HISTORY_DIGITS))
+}
+
+/// The value as SSM takes it: text as `SecretString`, other bytes base64-encoded as `SecretBinary`.
+enum Payload<'a> {
+    Text(&'a str),
+    Binary(Zeroizing<String>),
+}
+
+impl<'a> Payload<'a> {
+    fn of(value: &'a SecretValue) -> Self {
+        match value.expose_str() {
+            Some(text) => Payload::Text(text),
+            None => Payload::Binary(Zeroizing::new(
+                base64::engine::general_purpose::STANDARD.encode(value.expose()),
+            )),
+        }
+    }
+
+    fn wire_len(&self) -> usize {
+        match self {
+            Payload::Text(t) => t.len(),
+            Payload::Binary(b) => b.len(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ValueBody<'a> {
+    secret_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_string: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_binary: Option<&'a str>,
+}
+
+impl<'a> ValueBody<'a> {
+    fn new(name: &'a str, version: Option<&'a str>, payload: &'a Payload<'a>) -> Self {
+        let (secret_string, secret_binary) = match payload {
+            Payload::Text(t) => (Some(*t), None),
+            Payload::Binary(b) => (None, Some(b.as_str())),
+        };
+        ValueBody {
+            secret_name: name,
+            version_id: version,
+            description: None,
+            secret_string,
+            secret_binary,
+        }
+    }
+
+    /// The JSON body, wiped from memory when dropped.
+    fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(serde_json::to_vec(self).unwrap_or_default())
+    }
+}
+
+fn json_body(value: serde_json::Value) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(value.to_string().into_bytes())
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeSecretResponse {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+struct ListVersionsResponse {
+    #[serde(default)]
+    versions: Option<Vec<VersionInfo>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+struct VersionInfo {
+    version_id: String,
+}
+
+#[derive(Deserialize, Debug)]
+struct Ignored {}
+
+/// A failed call: either the store's `Response.Error`, or anything else already classified.
+#[derive(Debug)]
+enum CallError {
+    Store {
+        action: &'static str,
+        code: String,
+        message: String,
+        request_id: String,
+    },
+    Other(DialectError),
+}
+
+impl CallError {
+    fn code(&self) -> Option<&str> {
+        match self {
+            CallError::Store { code, .. } => Some(code),
+            CallError::Other(_) => None,
+        }
+    }
+
+    fn is_not_found(&self) -> bool {
+        self.code().is_some_and(|c| family(c) == "ResourceNotFound")
+    }
+
+    fn is_transient(&self) -> bool {
+        match self {
+            CallError::Store { code, .. } => {
+                matches!(family(code), "RequestLimitExceeded" | "InternalError")
+            }
+            CallError::Other(e) => e.class == ErrorClass::Retry,
+        }
+    }
+}
+
+impl From<CallError> for DialectError {
+    fn from(err: CallError) -> Self {
+        match err {
+            CallError::Store {
+                action,
+                code,
+                message,
+                request_id,
+            } => map_code(action, &code, &message, &request_id),
+            CallError::Other(e) => e,
+        }
+    }
+}
+
+/// The part of an error code before the first '.', e.g. `AuthFailure` of `AuthFailure.SignatureExpire`.
+fn family(code: &str) -> &str {
+    code.split('.').next().unwrap_or(code)
+}
+
+/// Maps a documented SSM error code to how SecretSync handles it.
+fn map_code(action: &str, code: &str, message: &str, request_id: &str) -> DialectError {
+    let text = format!("Tencent SSM {action}: {code}: {message} (RequestId {request_id})");
+    match (family(code), code) {
+        ("RequestLimitExceeded", _) => DialectError::retry("Throttled", text),
+        ("InternalError", _) => DialectError::retry("BackendError", text),
+        ("AuthFailure", _) => DialectError::credentials("CredentialsRejected", text),
+        ("UnauthorizedOperation", _) => DialectError::credentials("Unauthorized", text),
+        (_, "ResourceInUse.SecretExists") => DialectError::conflict("SecretExists", text),
+        ("ResourceNotFound", _) => DialectError::retry("RemoteGone", text),
+        (_, "ResourceUnavailable.ResourceDisabled")
+        | (_, "ResourceUnavailable.ResourcePendingDeleted") => {
+            DialectError::permanent("SecretDisabled", text)
+        }
+        ("LimitExceeded", _) => DialectError::permanent("LimitExceeded", text),
+        _ => DialectError::permanent("BackendRejected", text),
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "Response")]
+    response: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(rename = "Code", default)]
+    code: String,
+    #[serde(rename = "Message", default)]
+    message: String,
+}
+
+impl TencentSsm {
+    /// One signed request, retried in place while the store says it is busy or failing.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        ctx: &Ctx<'_>,
+        action: &'static str,
+        body: &[u8],
+    ) -> Result<T, CallError> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let result = self.call_once(ctx, action, body).await;
+            match result {
+                Err(err) if err.is_transient() && attempt < ATTEMPTS => {
+                    let jitter = Duration::from_millis(rand::random_range(0..100));
+                    tokio::time::sleep(backoff + jitter).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+                Ok(response) => {
+                    return serde_json::from_value(response).map_err(|e| {
+                        CallError::Other(
+                            DialectError::retry(
+                                "BadResponse",
+                                format!("Tencent SSM {action}: unexpected response shape: {e}"),
+                            )
+                            .with_source(e),
+                        )
+                    });
+                }
+            }
+        }
+    }
+
+    async fn call_once(
+        &self,
+        ctx: &Ctx<'_>,
+        action: &'static str,
+        body: &[u8],
+    ) -> Result<serde_json::Value, CallError> {
+        self.shared
+            .limiter
+            .acquire_with(
+                &format!("{}#{action}", ctx.endpoint),
+                ctx.pace,
+                NonZeroU32::MIN,
+            )
+            .await;
+        let result = self.send(ctx, action, body).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.is_not_found() => "not_found",
+            Err(CallError::Store {
+                action,
+                code,
+                message,
+                request_id,
+            }) => map_code(action, code, message, request_id).class.as_str(),
+            Err(CallError::Other(e)) => e.class.as_str(),
+        };
+        self.shared
+            .metrics
+            .backend_request(DIALECT, action, outcome);
+        result
+    }
+
+    async fn send(
+        &self,
+        ctx: &Ctx<'_>,
+        action: &'static str,
+        body: &[u8],
+    ) -> Result<serde_json::Value, CallError> {
+        let timestamp = chrono::Utc::now().timestamp();
+        let authorization = sign::Signable {
+            method: "POST",
+            query: "",
+            content_type: "application/json",
+            host: &ctx.host,
+            payload: body,
+            timestamp,
+            service: SERVICE,
+        }
+        .authorization(ctx.secret_id, ctx.secret_key);
+        let mut request = self
+            .shared
+            .http
+            .post(&ctx.endpoint)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .header("X-TC-Action", action)
+            .header("X-TC-Version", API_VERSION)
+            .header("X-TC-Timestamp", timestamp.to_string())
+            .header("X-TC-Region", ctx.region)
+            .header("X-TC-Language", "en-US")
+            .body(body.to_vec());
+        if let Some(token) = ctx.token {
+            request = request.header("X-TC-Token", token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CallError::Other(DialectError::transport(e)))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            let after = super::retry_after(response.headers());
+            return Err(CallError::Other(DialectError::from_status(
+                status.as_u16(),
+                &format!("Tencent SSM {action}"),
+                after,
+            )));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| CallError::Other(DialectError::transport(e)))?;
+        let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
+            CallError::Other(
+                DialectError::retry(
+                    "BadResponse",
+                    format!("Tencent SSM {action}: the answer is not an API 3.0 response: {e}"),
+                )
+                .with_source(e),
+            )
+        })?;
+        let mut response = envelope.response;
+        if let Some(error) = response.get("Error") {
+            let error: ApiError = serde_json::from_value(error.clone()).unwrap_or(ApiError {
+                code: "InternalError".into(),
+                message: "malformed error".into(),
+            });
+            let request_id = response
+                .get("RequestId")
+                .and_then(|r| r.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            return Err(CallError::Store {
+                action,
+                code: error.code,
+                message: error.message,
+                request_id,
+            });
+        }
+        if let Some(obj) = response.as_object_mut() {
+            obj.remove("RequestId");
+        }
+        Ok(response)
+    }
+
+    async fn update_description(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        description: &str,
+    ) -> Result<(), DialectError> {
+        let body = json_body(serde_json::json!({
+            "SecretName": name,
+            "Description": description,
+        }));
+        self.call::<Ignored>(ctx, "UpdateDescription", &body)
+            .await?;
+        Ok(())
+    }
+
+    /// `Overwrite`: rewrite the configured version, or add it when an adopted secret lacks it.
+    async fn overwrite(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        payload: &Payload<'_>,
+    ) -> Result<String, DialectError> {
+        let body = ValueBody::new(name, Some(ctx.version_id), payload).to_bytes();
+        match self.call::<Ignored>(ctx, "UpdateSecret", &body).await {
+            Ok(_) => Ok(ctx.version_id.to_owned()),
+            Err(e) if e.is_not_found() => {
+                self.call::<Ignored>(ctx, "PutSecretValue", &body).await?;
+                Ok(ctx.version_id.to_owned())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `History`: a new version, making room at the cap by deleting SecretSync's oldest.
+    async fn add_version(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        desired: &Desired,
+        current: Option<&str>,
+        payload: &Payload<'_>,
+    ) -> Result<String, DialectError> {
+        let body = json_body(serde_json::json!({ "SecretName": name }));
+        let listed = self
+            .call::<ListVersionsResponse>(ctx, "ListSecretVersionIds", &body)
+            .await?
+            .versions
+            .unwrap_or_default();
+        let mut ours: Vec<(u64, &str)> = listed
+            .iter()
+            .filter_map(|v| history_counter(&v.version_id).map(|n| (n, v.version_id.as_str())))
+            .collect();
+        ours.sort();
+        let next = ours.last().map_or(1, |(n, _)| n + 1);
+        if listed.len() >= MAX_VERSIONS {
+            // The version readers use now goes last: until the new one exists it is the only good one.
+            let victim = ours
+                .iter()
+                .find(|(_, id)| Some(*id) != current)
+                .or(ours.first())
+                .map(|(_, id)| *id)
+                .ok_or_else(|| {
+                    DialectError::permanent(
+                        "VersionLimit",
+                        format!(
+                            "Tencent SSM secret {name} has {} versions, the most it can hold, and none was created by SecretSync; delete one",
+                            listed.len()
+                        ),
+                    )
+                })?;
+            let body = json_body(serde_json::json!({ "SecretName": name, "VersionId": victim }));
+            self.call::<Ignored>(ctx, "DeleteSecretVersion", &body)
+                .await?;
+        }
+        let version = history_version(next, &desired.digest);
+        let body = ValueBody::new(name, Some(&version), payload).to_bytes();
+        self.call::<Ignored>(ctx, "PutSecretValue", &body).await?;
+        Ok(version)
+    }
+}
+
+#[async_trait]
+impl Dialect for TencentSsm {
+    fn kind(&self) -> DialectKind {
+        DialectKind::TencentSsm
+    }
+
+    fn capabilities(&self, _target: &Target) -> Capabilities {
+        Capabilities {
+            content_type: Support::Unsupported,
+            description: Support::Mutable,
+            labels: Support::Unsupported,
+        }
+    }
+
+    fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
+        let ctx = context(req)?;
+        if !valid_secret_name(req.remote_name) {
+            return Err(DialectError::permanent(
+                "InvalidName",
+                "TencentSSM secret names are 1-128 letters, digits, '-' and '_', starting with a letter or digit",
+            ));
+        }
+        if !req.desired.metadata.labels.is_empty() {
+            return Err(DialectError::permanent(
+                "LabelsUnsupported",
+                "Tencent SSM keeps no labels on a secret; remove spec.target.labels",
+            ));
+        }
+        if req.desired.metadata.content_type.is_some() {
+            return Err(DialectError::permanent(
+                "ContentTypeUnsupported",
+                "Tencent SSM keeps no content type; remove spec.target.contentType",
+            ));
+        }
+        let size = Payload::of(value).wire_len();
+        if size > MAX_VALUE {
+            return Err(DialectError::permanent(
+                "PayloadTooLarge",
+                format!(
+                    "the value is {size} bytes as sent to Tencent SSM (base64 for binary values); the limit is {MAX_VALUE}"
+                ),
+            ));
+        }
+        let version = match ctx.policy {
+            TencentVersionPolicy::Overwrite => ctx.version_id.to_owned(),
+            TencentVersionPolicy::History => {
+                history_version(u64::from(u32::MAX), &req.desired.digest)
+            }
+        };
+        let description = compose_description(
+            req.desired.metadata.description.as_deref(),
+            &Marker::new(req.desired, &version),
+        );
+        if description.len() > MAX_DESCRIPTION {
+            return Err(DialectError::permanent(
+                "DescriptionTooLong",
+                format!(
+                    "the description and SecretSync's ownership line are {} bytes; Tencent SSM keeps {MAX_DESCRIPTION}",
+                    description.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
+        let ctx = context(req)?;
+        let body = json_body(serde_json::json!({ "SecretName": req.remote_name }));
+        let described = match self
+            .call::<DescribeSecretResponse>(&ctx, "DescribeSecret", &body)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => return Ok(Observed::Absent),
+            Err(e) => return Err(e.into()),
+        };
+        let (description, marker) =
+            split_description(described.description.as_deref().unwrap_or_default());
+        let state = match described.status.as_deref().unwrap_or("Enabled") {
+            "Enabled" => RemoteState::Ready,
+            "Creating" => RemoteState::Creating,
+            "PendingDelete" => RemoteState::Failed(
+                "the secret is scheduled for deletion in Tencent SSM; restore it (RestoreSecret) or pick another name"
+                    .into(),
+            ),
+            "Disabled" => RemoteState::Failed(
+                "the secret is disabled in Tencent SSM; enable it for readers to get its value".into(),
+            ),
+            other => RemoteState::Failed(format!("Tencent SSM reports the secret as {other}")),
+        };
+        let owner = marker
+            .as_ref()
+            .and_then(|m| Owner::parse_key(&m.owner, &m.owner_uid));
+        Ok(Observed::Present(Remote {
+            reference: RemoteRef {
+                name: req.remote_name.to_owned(),
+                id: None,
+                version: marker.as_ref().map(|m| m.version.clone()),
+            },
+            owner,
+            owner_exists: true,
+            digest: marker.map(|m| m.digest),
+            metadata: Metadata {
+                content_type: None,
+                description,
+                labels: Default::default(),
+            },
+            state,
+        }))
+    }
+
+    async fn apply(
+        &self,
+        req: &Request<'_>,
+        plan: &Plan,
+        observed: &Observed,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        let ctx = context(req)?;
+        let name = req.remote_name;
+        let desired = req.desired;
+        let user_description = desired.metadata.description.as_deref();
+        let current = match observed {
+            Observed::Present(remote) => remote.reference.version.as_deref(),
+            Observed::Absent => None,
+        };
+        let version = match plan {
+            Plan::Create => {
+                let version = match ctx.policy {
+                    TencentVersionPolicy::Overwrite => ctx.version_id.to_owned(),
+                    TencentVersionPolicy::History => history_version(1, &desired.digest),
+                };
+                let description =
+                    compose_description(user_description, &Marker::new(desired, &version));
+                let payload = Payload::of(value);
+                let mut body = ValueBody::new(name, Some(&version), &payload);
+                body.description = Some(&description);
+                self.call::<Ignored>(&ctx, "CreateSecret", &body.to_bytes())
+                    .await?;
+                version
+            }
+            Plan::NewVersion => {
+                let payload = Payload::of(value);
+                let version = match ctx.policy {
+                    TencentVersionPolicy::Overwrite => self.overwrite(&ctx, name, &payload).await?,
+                    TencentVersionPolicy::History => {
+                        self.add_version(&ctx, name, desired, current, &payload)
+                            .await?
+                    }
+                };
+                let description =
+                    compose_description(user_description, &Marker::new(desired, &version));
+                self.update_description(&ctx, name, &description).await?;
+                version
+            }
+            Plan::UpdateMetadata => {
+                let version = current.unwrap_or(ctx.version_id).to_owned();
+                let description =
+                    compose_description(user_description, &Marker::new(desired, &version));
+                self.update_description(&ctx, name, &description).await?;
+                version
+            }
+            other => {
+                return Err(DialectError::permanent(
+                    "UnsupportedPlan",
+                    format!("the TencentSSM dialect cannot carry out {other:?}"),
+                ));
+            }
+        };
+        Ok(Outcome::Ready(RemoteRef {
+            name: name.to_owned(),
+            id: None,
+            version: Some(version),
+        }))
+    }
+
+    async fn delete(&self, req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {
+        let ctx = context(req)?;
+        let body = json_body(serde_json::json!({ "SecretName": req.remote_name }));
+        match self.call::<Ignored>(&ctx, "DisableSecret", &body).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let body = json_body(serde_json::json!({
+            "SecretName": req.remote_name,
+            "RecoveryWindowInDays": 0,
+        }));
+        match self.call::<Ignored>(&ctx, "DeleteSecret", &body).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
