@@ -1,0 +1,727 @@
+//! The TencentSSM dialect against the SSM emulator of the test bed (`make testbed`), driven through the
+//! `Dialect` trait and the real planner. What was really stored is read back with separately signed raw calls.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secretsync::api::Target;
+use secretsync::dialects::tencent_ssm::{TencentSsm, sign};
+use secretsync::dialects::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use secretsync::metrics::Metrics;
+use secretsync::plan::digest::DigestKey;
+use secretsync::plan::{
+    DeletePlan, Desired, Metadata, Observed, Owner, Plan, Refusal, Remote, RemoteState,
+    WritePolicy, decide, decide_delete,
+};
+use secretsync::value::{Credentials, SecretValue};
+use serde_json::{Value, json};
+
+fn env(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: run `make testbed` first, then `set -a; source .testbed/env; set +a`"
+        )
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{:08x}", rand::random::<u32>())
+}
+
+fn key() -> DigestKey {
+    DigestKey::new(b"ssm-integration-test-key-32bytes".to_vec()).expect("long enough")
+}
+
+fn target(extra: Value) -> Target {
+    let mut t = json!({
+        "dialect": "TencentSSM",
+        "endpoint": env("SSM_ENDPOINT"),
+        "tencentSSM": {"region": env("SSM_REGION")},
+    });
+    if let (Some(t), Some(extra)) = (t.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            t.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(t).expect("target parses")
+}
+
+fn creds(id: &str, secret: &str, token: Option<&str>) -> Credentials {
+    let mut map = std::collections::BTreeMap::new();
+    map.insert("secretId".to_string(), SecretValue::from(id));
+    map.insert("secretKey".to_string(), SecretValue::from(secret));
+    if let Some(t) = token {
+        map.insert("token".to_string(), SecretValue::from(t));
+    }
+    Credentials::new(map)
+}
+
+fn main_creds() -> Credentials {
+    creds(&env("SSM_SECRET_ID"), &env("SSM_SECRET_KEY"), None)
+}
+
+fn owner() -> Owner {
+    Owner {
+        namespace: "team-a".into(),
+        name: "db".into(),
+        uid: "uid-1".into(),
+    }
+}
+
+/// One SecretSync's worth of inputs.
+struct Case {
+    dialect: Arc<TencentSsm>,
+    metrics: Arc<Metrics>,
+    target: Target,
+    name: String,
+    credentials: Credentials,
+    desired: Desired,
+    value: SecretValue,
+}
+
+impl Case {
+    fn new(name: &str, target: Target, value: SecretValue) -> Case {
+        let metrics = Metrics::new();
+        let dialect = Arc::new(TencentSsm::new(Shared::new(100, 100, metrics.clone())));
+        Case::with(dialect, metrics, name, target, value, main_creds())
+    }
+
+    fn with(
+        dialect: Arc<TencentSsm>,
+        metrics: Arc<Metrics>,
+        name: &str,
+        target: Target,
+        value: SecretValue,
+        credentials: Credentials,
+    ) -> Case {
+        let desired = Desired {
+            digest: key().digest(value.expose()),
+            metadata: Metadata {
+                content_type: None,
+                description: target.description.clone(),
+                labels: Default::default(),
+            },
+            owner: owner(),
+            policy: WritePolicy::Replace,
+            adopt_existing: false,
+            allow_replace: false,
+        };
+        Case {
+            dialect,
+            metrics,
+            target,
+            name: name.to_owned(),
+            credentials,
+            desired,
+            value,
+        }
+    }
+
+    fn set_value(&mut self, value: &str) {
+        self.value = SecretValue::from(value);
+        self.desired.digest = key().digest(self.value.expose());
+    }
+
+    fn request(&self) -> Request<'_> {
+        Request {
+            target: &self.target,
+            remote_name: &self.name,
+            credentials: &self.credentials,
+            desired: &self.desired,
+            last: None,
+        }
+    }
+
+    async fn observe(&self) -> Result<Observed, DialectError> {
+        self.dialect.observe(&self.request()).await
+    }
+
+    async fn plan(&self) -> (Plan, Observed) {
+        let observed = self.observe().await.expect("observe");
+        let caps = self.dialect.capabilities(&self.target);
+        (decide(&self.desired, &observed, caps), observed)
+    }
+
+    async fn apply(&self, plan: &Plan, observed: &Observed) -> Result<Outcome, DialectError> {
+        self.dialect
+            .apply(&self.request(), plan, observed, &self.value)
+            .await
+    }
+
+    /// Check, observe, decide and apply once, as one reconcile does.
+    async fn reconcile(&self) -> (Plan, Option<Outcome>) {
+        self.dialect
+            .check(&self.request(), &self.value)
+            .expect("check");
+        let (plan, observed) = self.plan().await;
+        if !plan.writes() {
+            return (plan, None);
+        }
+        let outcome = self.apply(&plan, &observed).await.expect("apply");
+        (plan, Some(outcome))
+    }
+
+    /// How many requests of an action this case's dialect sent, by outcome.
+    fn requests(&self, action: &str, outcome: &str) -> u64 {
+        let needle = format!(
+            r#"secretsync_backend_requests_total{{dialect="TencentSSM",operation="{action}",outcome="{outcome}"}} "#
+        );
+        self.metrics
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix(&needle).and_then(|n| n.trim().parse().ok()))
+            .unwrap_or(0)
+    }
+}
+
+fn remote(observed: &Observed) -> &Remote {
+    match observed {
+        Observed::Present(r) => r,
+        Observed::Absent => panic!("expected a remote secret, found none"),
+    }
+}
+
+/// A raw signed call with the main key pair: what the store holds, as any other client sees it.
+async fn raw(action: &str, body: Value) -> Value {
+    raw_as(&env("SSM_SECRET_ID"), &env("SSM_SECRET_KEY"), action, body).await
+}
+
+async fn raw_as(id: &str, secret: &str, action: &str, body: Value) -> Value {
+    let endpoint = env("SSM_ENDPOINT");
+    let host = endpoint.trim_start_matches("http://").to_owned();
+    let payload = body.to_string();
+    let timestamp = chrono::Utc::now().timestamp();
+    let authorization = sign::Signable {
+        method: "POST",
+        query: "",
+        content_type: "application/json",
+        host: &host,
+        payload: payload.as_bytes(),
+        timestamp,
+        service: "ssm",
+    }
+    .authorization(id, secret);
+    let response: Value = reqwest::Client::new()
+        .post(&endpoint)
+        .header("Content-Type", "application/json")
+        .header("Authorization", authorization)
+        .header("X-TC-Action", action)
+        .header("X-TC-Version", "2019-09-23")
+        .header("X-TC-Timestamp", timestamp.to_string())
+        .header("X-TC-Region", env("SSM_REGION"))
+        .body(payload)
+        .send()
+        .await
+        .expect("emulator reachable")
+        .json()
+        .await
+        .expect("a JSON answer");
+    response["Response"].clone()
+}
+
+async fn stored_value(name: &str, version: &str) -> Value {
+    raw(
+        "GetSecretValue",
+        json!({"SecretName": name, "VersionId": version}),
+    )
+    .await
+}
+
+async fn version_ids(name: &str) -> Vec<String> {
+    raw("ListSecretVersionIds", json!({"SecretName": name})).await["Versions"]
+        .as_array()
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|v| v["VersionId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn fault(name: &str, code: &str, times: u32) {
+    reqwest::Client::new()
+        .post(format!("{}/_emulator/faults", env("SSM_ENDPOINT")))
+        .json(&json!({"secretName": name, "code": code, "times": times}))
+        .send()
+        .await
+        .expect("emulator reachable")
+        .error_for_status()
+        .expect("fault accepted");
+}
+
+#[tokio::test]
+async fn overwrite_lifecycle_create_in_sync_change_describe_delete() {
+    let name = unique("life-");
+    let mut case = Case::new(
+        &name,
+        target(json!({"description": "database password"})),
+        SecretValue::from("first-value"),
+    );
+
+    let (plan, outcome) = case.reconcile().await;
+    assert_eq!(plan, Plan::Create);
+    let Some(Outcome::Ready(reference)) = outcome else {
+        panic!("create is synchronous: {outcome:?}")
+    };
+    assert_eq!(reference.version.as_deref(), Some("SSM_Current"));
+    assert_eq!(
+        stored_value(&name, "SSM_Current").await["SecretString"],
+        "first-value"
+    );
+
+    let observed = case.observe().await.expect("observe");
+    let r = remote(&observed);
+    assert_eq!(r.owner.as_ref(), Some(&owner()));
+    assert_eq!(r.digest.as_deref(), Some(case.desired.digest.as_str()));
+    assert_eq!(r.metadata.description.as_deref(), Some("database password"));
+    assert_eq!(r.state, RemoteState::Ready);
+    let described = raw("DescribeSecret", json!({"SecretName": name})).await;
+    let text = described["Description"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("database password\n#secretsync.io {"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""secretsync.io/owner":"team-a/db""#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("first-value"),
+        "the marker holds a digest, never the value"
+    );
+
+    // In sync: one DescribeSecret decides it, and nothing is written.
+    let writes_before = case.requests("CreateSecret", "ok");
+    let (plan, outcome) = case.reconcile().await;
+    assert_eq!((plan, outcome), (Plan::InSync, None));
+    assert_eq!(writes_before, 1);
+    for action in ["UpdateSecret", "PutSecretValue", "UpdateDescription"] {
+        assert_eq!(case.requests(action, "ok"), 0, "{action}");
+    }
+    assert_eq!(case.requests("DescribeSecret", "ok"), 2);
+
+    case.set_value("second-value");
+    let (plan, _) = case.reconcile().await;
+    assert_eq!(plan, Plan::NewVersion);
+    assert_eq!(case.requests("UpdateSecret", "ok"), 1);
+    assert_eq!(
+        stored_value(&name, "SSM_Current").await["SecretString"],
+        "second-value"
+    );
+    assert_eq!(
+        version_ids(&name).await,
+        ["SSM_Current"],
+        "overwrite keeps one version"
+    );
+    assert_eq!(case.reconcile().await.0, Plan::InSync);
+
+    case.desired.metadata.description = Some("rotated monthly".into());
+    let (plan, _) = case.reconcile().await;
+    assert_eq!(plan, Plan::UpdateMetadata);
+    let observed = case.observe().await.expect("observe");
+    assert_eq!(
+        remote(&observed).metadata.description.as_deref(),
+        Some("rotated monthly")
+    );
+    assert_eq!(
+        decide(
+            &case.desired,
+            &observed,
+            case.dialect.capabilities(&case.target)
+        ),
+        Plan::InSync
+    );
+
+    assert_eq!(decide_delete(&owner(), &observed), DeletePlan::Delete);
+    case.dialect
+        .delete(&case.request(), &observed)
+        .await
+        .expect("delete");
+    assert_eq!(case.observe().await.expect("observe"), Observed::Absent);
+    // Deleting what is gone is not an error.
+    case.dialect
+        .delete(&case.request(), &observed)
+        .await
+        .expect("delete again");
+}
+
+#[tokio::test]
+async fn history_adds_versions_and_keeps_under_the_cap_deleting_only_its_own() {
+    let name = unique("hist-");
+    let mut case = Case::new(
+        &name,
+        target(json!({"tencentSSM": {"region": env("SSM_REGION"), "versionPolicy": "History"}})),
+        SecretValue::from("value-0"),
+    );
+    let (_, outcome) = case.reconcile().await;
+    let Some(Outcome::Ready(first)) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let first = first.version.expect("a version");
+    assert!(first.starts_with("ss-1-"), "{first}");
+    // A version someone else added is never SecretSync's to delete.
+    let put = raw(
+        "PutSecretValue",
+        json!({"SecretName": name, "VersionId": "by-hand", "SecretString": "manual"}),
+    )
+    .await;
+    assert!(put.get("Error").is_none(), "{put}");
+
+    let mut last = first.clone();
+    for i in 1..=12 {
+        case.set_value(&format!("value-{i}"));
+        let (plan, outcome) = case.reconcile().await;
+        assert_eq!(plan, Plan::NewVersion);
+        let Some(Outcome::Ready(r)) = outcome else {
+            panic!("{outcome:?}")
+        };
+        last = r.version.expect("a version");
+        assert!(last.starts_with(&format!("ss-{}-", i + 1)), "{last}");
+        let ids = version_ids(&name).await;
+        assert!(ids.len() <= 10, "{ids:?}");
+        assert!(ids.contains(&"by-hand".to_string()), "{ids:?}");
+    }
+    let ids = version_ids(&name).await;
+    assert_eq!(ids.len(), 10);
+    assert!(
+        !ids.contains(&first),
+        "the oldest of ours went first: {ids:?}"
+    );
+    assert_eq!(stored_value(&name, &last).await["SecretString"], "value-12");
+    let observed = case.observe().await.expect("observe");
+    assert_eq!(
+        remote(&observed).reference.version.as_deref(),
+        Some(last.as_str())
+    );
+    assert_eq!(case.reconcile().await.0, Plan::InSync);
+}
+
+#[tokio::test]
+async fn binary_values_travel_as_secret_binary() {
+    let name = unique("bin-");
+    let bytes = vec![0u8, 0xff, 0x10, 0xfe, 0x80];
+    let case = Case::new(&name, target(json!({})), SecretValue::new(bytes));
+    assert_eq!(case.reconcile().await.0, Plan::Create);
+    let stored = stored_value(&name, "SSM_Current").await;
+    assert_eq!(stored["SecretBinary"], "AP8Q/oA=");
+    assert_eq!(stored["SecretString"], "");
+}
+
+#[tokio::test]
+async fn foreign_secret_is_refused_then_adopted() {
+    let name = unique("foreign-");
+    let made = raw(
+        "CreateSecret",
+        json!({"SecretName": name, "VersionId": "v1.0", "SecretString": "theirs", "Description": "by hand"}),
+    )
+    .await;
+    assert!(made.get("Error").is_none(), "{made}");
+    let mut case = Case::new(&name, target(json!({})), SecretValue::from("ours"));
+    let (plan, observed) = case.plan().await;
+    assert_eq!(plan, Plan::Refuse(Refusal::NotOwned));
+    assert_eq!(remote(&observed).owner, None);
+    assert_eq!(decide_delete(&owner(), &observed), DeletePlan::LeaveForeign);
+
+    case.desired.adopt_existing = true;
+    let (plan, outcome) = case.reconcile().await;
+    assert_eq!(plan, Plan::NewVersion);
+    assert!(matches!(outcome, Some(Outcome::Ready(_))));
+    // The adopted secret lacked SSM_Current: it was added next to the existing version.
+    assert_eq!(version_ids(&name).await, ["v1.0", "SSM_Current"]);
+    assert_eq!(stored_value(&name, "v1.0").await["SecretString"], "theirs");
+    assert_eq!(
+        stored_value(&name, "SSM_Current").await["SecretString"],
+        "ours"
+    );
+    let observed = case.observe().await.expect("observe");
+    assert_eq!(remote(&observed).owner.as_ref(), Some(&owner()));
+    case.desired.adopt_existing = false;
+    assert_eq!(case.reconcile().await.0, Plan::InSync);
+}
+
+#[tokio::test]
+async fn create_race_is_a_conflict() {
+    let name = unique("race-");
+    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    let (plan, observed) = case.plan().await;
+    assert_eq!(plan, Plan::Create);
+    raw(
+        "CreateSecret",
+        json!({"SecretName": name, "SecretString": "someone else"}),
+    )
+    .await;
+    let err = case.apply(&plan, &observed).await.expect_err("exists now");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Conflict, "SecretExists")
+    );
+    assert!(
+        err.to_string().contains("ResourceInUse.SecretExists"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn secret_deleted_behind_our_back_is_recreated() {
+    let name = unique("gone-");
+    let mut case = Case::new(&name, target(json!({})), SecretValue::from("one"));
+    case.reconcile().await;
+    case.set_value("two");
+    let (plan, observed) = case.plan().await;
+    assert_eq!(plan, Plan::NewVersion);
+    raw("DisableSecret", json!({"SecretName": name})).await;
+    raw("DeleteSecret", json!({"SecretName": name})).await;
+    let err = case.apply(&plan, &observed).await.expect_err("gone");
+    assert_eq!((err.class, err.reason), (ErrorClass::Retry, "RemoteGone"));
+    assert!(err.to_string().contains("ResourceNotFound"), "{err}");
+    let (plan, _) = case.reconcile().await;
+    assert_eq!(plan, Plan::Create);
+    assert_eq!(
+        stored_value(&name, "SSM_Current").await["SecretString"],
+        "two"
+    );
+}
+
+#[tokio::test]
+async fn disabled_secret_is_reported_failed() {
+    let name = unique("off-");
+    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    case.reconcile().await;
+    raw("DisableSecret", json!({"SecretName": name})).await;
+    let (plan, _) = case.plan().await;
+    let Plan::BackendFailed(detail) = plan else {
+        panic!("{plan:?}")
+    };
+    assert!(detail.contains("disabled"), "{detail}");
+}
+
+#[tokio::test]
+async fn credential_failures_are_credentials_errors() {
+    let name = unique("auth-");
+    let id = env("SSM_SECRET_ID");
+    let cases = [
+        (
+            creds(&id, "wrong-key", None),
+            "AuthFailure.SignatureFailure",
+        ),
+        (
+            creds("AKID00000000000000000000000000000000", "k", None),
+            "AuthFailure.SecretIdNotFound",
+        ),
+        (
+            creds(
+                &env("SSM_TEMP_SECRET_ID"),
+                &env("SSM_TEMP_SECRET_KEY"),
+                None,
+            ),
+            "AuthFailure.TokenFailure",
+        ),
+    ];
+    for (credentials, code) in cases {
+        let metrics = Metrics::new();
+        let dialect = Arc::new(TencentSsm::new(Shared::new(100, 100, metrics.clone())));
+        let case = Case::with(
+            dialect,
+            metrics,
+            &name,
+            target(json!({})),
+            SecretValue::from("v"),
+            credentials,
+        );
+        let err = case.observe().await.expect_err(code);
+        assert_eq!(err.class, ErrorClass::Credentials, "{code}: {err}");
+        assert_eq!(err.reason, "CredentialsRejected");
+        assert!(err.to_string().contains(code), "{err}");
+        assert!(!err.to_string().contains("wrong-key"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn temporary_credentials_send_their_token() {
+    let name = unique("temp-");
+    let metrics = Metrics::new();
+    let dialect = Arc::new(TencentSsm::new(Shared::new(100, 100, metrics.clone())));
+    let credentials = creds(
+        &env("SSM_TEMP_SECRET_ID"),
+        &env("SSM_TEMP_SECRET_KEY"),
+        Some(&env("SSM_TEMP_TOKEN")),
+    );
+    let case = Case::with(
+        dialect,
+        metrics,
+        &name,
+        target(json!({})),
+        SecretValue::from("v"),
+        credentials,
+    );
+    assert_eq!(case.reconcile().await.0, Plan::Create);
+    assert_eq!(case.reconcile().await.0, Plan::InSync);
+}
+
+#[tokio::test]
+async fn read_only_credentials_are_unauthorized_to_write() {
+    let name = unique("ro-");
+    let metrics = Metrics::new();
+    let dialect = Arc::new(TencentSsm::new(Shared::new(100, 100, metrics.clone())));
+    let credentials = creds(
+        &env("SSM_READONLY_SECRET_ID"),
+        &env("SSM_READONLY_SECRET_KEY"),
+        None,
+    );
+    let case = Case::with(
+        dialect,
+        metrics,
+        &name,
+        target(json!({})),
+        SecretValue::from("v"),
+        credentials,
+    );
+    let (plan, observed) = case.plan().await;
+    assert_eq!(plan, Plan::Create);
+    let err = case.apply(&plan, &observed).await.expect_err("read-only");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Credentials, "Unauthorized")
+    );
+    assert!(err.to_string().contains("UnauthorizedOperation"), "{err}");
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_in_place_then_handed_back() {
+    // Two InternalErrors: the third attempt succeeds within one apply.
+    let name = unique("flaky-");
+    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    let (plan, observed) = case.plan().await;
+    fault(&name, "InternalError", 2).await;
+    case.apply(&plan, &observed)
+        .await
+        .expect("retried in place");
+    assert_eq!(case.requests("CreateSecret", "retry"), 2);
+    assert_eq!(case.requests("CreateSecret", "ok"), 1);
+
+    for (code, reason) in [
+        ("InternalError", "BackendError"),
+        ("RequestLimitExceeded", "Throttled"),
+    ] {
+        let name = unique("down-");
+        let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+        fault(&name, code, 3).await;
+        let err = case.observe().await.expect_err(code);
+        assert_eq!(
+            (err.class, err.reason),
+            (ErrorClass::Retry, reason),
+            "{err}"
+        );
+        assert!(err.to_string().contains(code), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn store_rejections_fail_with_code_and_message_but_never_the_value() {
+    let name = unique("big-");
+    // Bypasses check() to prove the store's own answer is mapped (and the value kept out of the message).
+    let value = "s3cret-".repeat(5000);
+    let case = Case::new(&name, target(json!({})), SecretValue::from(value.as_str()));
+    let err = case
+        .dialect
+        .check(&case.request(), &case.value)
+        .expect_err("too large");
+    assert_eq!(err.reason, "PayloadTooLarge");
+    let (plan, observed) = case.plan().await;
+    let err = case.apply(&plan, &observed).await.expect_err("too large");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Permanent, "BackendRejected")
+    );
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("InvalidParameterValue"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[derive(serde::Deserialize, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+struct ActionStats {
+    total: u64,
+    limited: u64,
+    max_per_second: u32,
+}
+
+async fn stats(secret_id: &str) -> std::collections::HashMap<String, ActionStats> {
+    let body: Value = reqwest::get(format!(
+        "{}/_emulator/stats?secretId={secret_id}",
+        env("SSM_ENDPOINT")
+    ))
+    .await
+    .expect("emulator reachable")
+    .json()
+    .await
+    .expect("stats JSON");
+    serde_json::from_value(body["actions"].clone()).expect("stats shape")
+}
+
+/// 1,000 SecretSyncs change at once. The emulator counts requests per action per second for this test's own
+/// key pair: no second may pass the limit, nothing may be refused, and the work finishes near the paced rate.
+#[tokio::test]
+async fn a_thousand_concurrent_creates_stay_under_the_rate_limit() {
+    let limit: u32 = env("SSM_RATE_LIMIT").parse().expect("a number");
+    let id = env("SSM_RATE_SECRET_ID");
+    let secret = env("SSM_RATE_SECRET_KEY");
+    let before = stats(&id).await;
+    let metrics = Metrics::new();
+    // A generous shared limiter: the dialect's own per-action pacing must do the work.
+    let dialect = Arc::new(TencentSsm::new(Shared::new(
+        10_000,
+        10_000,
+        metrics.clone(),
+    )));
+    let prefix = unique("load-");
+    let t =
+        target(json!({"tencentSSM": {"region": env("SSM_REGION"), "requestsPerSecond": limit}}));
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let case = Case::with(
+            dialect.clone(),
+            metrics.clone(),
+            &format!("{prefix}-{i}"),
+            t.clone(),
+            SecretValue::from(format!("value-{i}").as_str()),
+            creds(&id, &secret, None),
+        );
+        tasks.spawn(async move { case.reconcile().await.0 });
+    }
+    let mut created = 0;
+    while let Some(plan) = tasks.join_next().await {
+        assert_eq!(plan.expect("task"), Plan::Create);
+        created += 1;
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(created, 1000);
+    let after = stats(&id).await;
+    for action in ["DescribeSecret", "CreateSecret"] {
+        let a = &after[action];
+        let b = before.get(action);
+        assert_eq!(a.total - b.map_or(0, |b| b.total), 1000, "{action}");
+        assert_eq!(
+            a.limited,
+            b.map_or(0, |b| b.limited),
+            "{action}: refused requests"
+        );
+        assert!(
+            a.max_per_second <= limit,
+            "{action}: {} in one second, limit {limit}",
+            a.max_per_second
+        );
+    }
+    let rate = 1000.0 / elapsed.as_secs_f64();
+    eprintln!(
+        "1000 creates (DescribeSecret + CreateSecret each) in {:.1} s: {rate:.1} secrets/s per action, limit {limit}/s, \
+         max seen in one second: DescribeSecret {}, CreateSecret {}",
+        elapsed.as_secs_f64(),
+        after["DescribeSecret"].max_per_second,
+        after["CreateSecret"].max_per_second
+    );
+    // Close to the paced rate (90% of the limit); a loose floor only, never a tight timing.
+    assert!(rate > f64::from(limit) * 0.5, "{rate:.1}/s");
+    assert!(elapsed < Duration::from_secs(120));
+}
