@@ -516,6 +516,18 @@ async fn credential_failures_are_credentials_errors() {
             ),
             "AuthFailure.TokenFailure",
         ),
+        (
+            creds(
+                &env("SSM_TEMP_SECRET_ID"),
+                &env("SSM_TEMP_SECRET_KEY"),
+                Some("not-the-token"),
+            ),
+            "AuthFailure.TokenFailure",
+        ),
+        (
+            creds("not-a-key-id", "k", None),
+            "AuthFailure.InvalidSecretId",
+        ),
     ];
     for (credentials, code) in cases {
         let metrics = Metrics::new();
