@@ -737,3 +737,25 @@ async fn a_thousand_concurrent_creates_stay_under_the_rate_limit() {
     assert!(rate > f64::from(limit) * 0.5, "{rate:.1}/s");
     assert!(elapsed < Duration::from_secs(120));
 }
+
+#[tokio::test]
+async fn the_region_header_is_sent_and_checked() {
+    let name = unique("region-");
+    let case = Case::new(
+        &name,
+        target(json!({"tencentSSM": {"region": "xx-nowhere-1"}})),
+        SecretValue::from("v"),
+    );
+    let err = case.observe().await.expect_err("unknown region");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Permanent, "BackendRejected")
+    );
+    assert!(err.to_string().contains("UnsupportedRegion"), "{err}");
+    let case = Case::new(
+        &name,
+        target(json!({"tencentSSM": {"region": "ap-singapore"}})),
+        SecretValue::from("v"),
+    );
+    assert_eq!(case.observe().await.expect("observe"), Observed::Absent);
+}

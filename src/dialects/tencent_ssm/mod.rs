@@ -201,7 +201,8 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
             "the credentials Secret needs keys secretId and secretKey (printable ASCII)",
         ));
     }
-    let token = match req.credentials.get("token") {
+    // An empty token key means permanent credentials, as when a template always renders the key.
+    let token = match req.credentials.get("token").filter(|t| !t.is_empty()) {
         None => None,
         Some(_) => match req.credentials.text("token") {
             Some(t) if header_safe(t) => Some(t),

@@ -346,3 +346,25 @@ fn host_keeps_a_non_default_port() {
         "ssm.ap-guangzhou.tencentcloudapi.com"
     );
 }
+
+#[test]
+fn an_empty_token_means_permanent_credentials() {
+    let t = target(serde_json::json!({}));
+    let credentials = Credentials::new(
+        [
+            ("secretId".to_string(), SecretValue::from("AKIDexample")),
+            ("secretKey".to_string(), SecretValue::from("key")),
+            ("token".to_string(), SecretValue::from("")),
+        ]
+        .into(),
+    );
+    let d = desired();
+    let req = Request {
+        target: &t,
+        remote_name: "app",
+        credentials: &credentials,
+        desired: &d,
+        last: None,
+    };
+    assert_eq!(context(&req).unwrap().token, None);
+}

@@ -225,3 +225,9 @@ def test_rate_limit_answers_request_limit_exceeded():
     stats = json.load(urllib.request.urlopen(f"{env('SSM_ENDPOINT')}/_emulator/stats?secretId={env('SSM_SDK_SECRET_ID')}"))
     assert stats["actions"]["ListSecrets"]["limited"] >= 1
     assert stats["actions"]["ListSecrets"]["maxPerSecond"] > stats["rateLimit"]
+
+
+def test_unknown_region_is_refused():
+    c = client()
+    c.region = "xx-nowhere-1"
+    assert code_of(lambda: c.DescribeSecret(req(models.DescribeSecretRequest, SecretName=name()))) == "UnsupportedRegion"

@@ -18,6 +18,7 @@
 //!   rules (`InvalidParameterValue`), value size (`--max-value-bytes`), the 10-version cap (`LimitExceeded`),
 //!   `ResourceInUse.SecretExists`, `ResourceInUse.VersionIdExists`, `ResourceNotFound` and the
 //!   `ResourceUnavailable.*` states;
+//! - `UnsupportedRegion` for an `X-TC-Region` outside a list of real SSM regions;
 //! - a limit of `--rate-limit` requests per second for each action and key pair (`RequestLimitExceeded`), each
 //!   key pair standing for one account; every request is counted per calendar second so tests can check the
 //!   most any second saw.
@@ -431,6 +432,28 @@ fn authenticate(
     Ok((secret_id.to_owned(), account.clone()))
 }
 
+/// Regions SSM is offered in (a public subset; `X-TC-Region` is optional, but when sent it must be one).
+const REGIONS: &[&str] = &[
+    "ap-guangzhou",
+    "ap-shanghai",
+    "ap-nanjing",
+    "ap-beijing",
+    "ap-chengdu",
+    "ap-chongqing",
+    "ap-hongkong",
+    "ap-singapore",
+    "ap-bangkok",
+    "ap-jakarta",
+    "ap-seoul",
+    "ap-tokyo",
+    "ap-mumbai",
+    "na-siliconvalley",
+    "na-ashburn",
+    "na-toronto",
+    "eu-frankfurt",
+    "sa-saopaulo",
+];
+
 const WRITES: &[&str] = &[
     "CreateSecret",
     "UpdateSecret",
@@ -465,8 +488,13 @@ fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Val
     if header(headers, "x-tc-version") != Some(VERSION) {
         return Err(err("NoSuchVersion", "The API version does not exist."));
     }
-    if header(headers, "x-tc-region").is_some_and(|r| r.is_empty()) {
-        return Err(err("UnsupportedRegion", "The region is empty."));
+    if let Some(region) = header(headers, "x-tc-region")
+        && !REGIONS.contains(&region)
+    {
+        return Err(err(
+            "UnsupportedRegion",
+            format!("SSM is not offered in region {region}."),
+        ));
     }
     let params: Map<String, Value> = serde_json::from_slice(body)
         .map_err(|_| err("InvalidParameter", "The request body is not a JSON object."))?;
