@@ -315,6 +315,24 @@ async fn overwrite_lifecycle_create_in_sync_change_describe_delete() {
     );
     assert_eq!(case.reconcile().await.0, Plan::InSync);
 
+    // A new versionId: the value moves to it, the old version stays for readers still using it.
+    case.target = target(json!({
+        "description": "database password",
+        "tencentSSM": {"region": env("SSM_REGION"), "versionId": "v2"},
+    }));
+    let (plan, outcome) = case.reconcile().await;
+    assert_eq!(plan, Plan::NewVersion);
+    assert!(
+        matches!(&outcome, Some(Outcome::Ready(r)) if r.version.as_deref() == Some("v2")),
+        "{outcome:?}"
+    );
+    assert_eq!(version_ids(&name).await, ["SSM_Current", "v2"]);
+    assert_eq!(
+        stored_value(&name, "v2").await["SecretString"],
+        "second-value"
+    );
+    assert_eq!(case.reconcile().await.0, Plan::InSync);
+
     case.desired.metadata.description = Some("rotated monthly".into());
     let (plan, _) = case.reconcile().await;
     assert_eq!(plan, Plan::UpdateMetadata);

@@ -19,7 +19,10 @@
 //!   from a changed one without reading the secret. `spec.target.labels` and `contentType` cannot be stored and
 //!   are refused; the description with the marker must fit SSM's 2048 bytes.
 //! - A value change writes the value first and the marker second, so an interruption leaves an old digest that
-//!   the next reconcile sees as a difference and writes again.
+//!   the next reconcile sees as a difference and writes again. Changing `versionId` makes the next reconcile
+//!   write the value to the new version (the old one is left for readers still using it).
+//! - Drift is detected through the marker: a value rewritten in SSM by another client that leaves the marker
+//!   alone is not noticed (the digest key stays inside the controller, so a read-back could not be compared).
 //! - Delete (`deletionPolicy: Delete`) disables the secret, which SSM requires, then deletes it at once
 //!   (`RecoveryWindowInDays: 0`).
 //!
@@ -802,7 +805,13 @@ impl Dialect for TencentSsm {
             },
             owner,
             owner_exists: true,
-            digest: marker.map(|m| m.digest),
+            // Under `Overwrite`, a value held in another version than the configured one (the setting changed)
+            // counts as unknown, so the value is written where readers now look.
+            digest: marker
+                .filter(|m| {
+                    ctx.policy == TencentVersionPolicy::History || m.version == ctx.version_id
+                })
+                .map(|m| m.digest),
             metadata: Metadata {
                 content_type: None,
                 description,
