@@ -115,6 +115,12 @@ impl Case {
         }
     }
 
+    fn sharing(name: &str, target: Target, value: &str, shared: &Shared) -> Case {
+        let mut case = Case::new(name, target, value);
+        case.dialect = ServiceFabricMesh::new(shared.clone());
+        case
+    }
+
     fn set_value(&mut self, value: &str) {
         self.value = SecretValue::from(value);
         self.desired.digest = key().digest(self.value.expose());
@@ -716,5 +722,59 @@ async fn client_certificate_over_mutual_tls() {
         stats(&other).await,
         (0, 0),
         "a refused client reached the store"
+    );
+}
+
+/// Requests the dialect counted in the backend-request metric.
+fn requests_counted(metrics: &Metrics) -> u64 {
+    metrics
+        .render()
+        .lines()
+        .filter(|l| {
+            l.starts_with("secretsync_backend_requests_total{dialect=\"ServiceFabricMesh\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn many_secrets_share_one_endpoint_limiter() {
+    const SECRETS: usize = 100;
+    const RATE: u32 = 200;
+    const BURST: u32 = 10;
+    let metrics = Metrics::new();
+    let shared = Shared::new(RATE, BURST, metrics.clone());
+    let run = unique("");
+    let cases: Vec<Case> = (0..SECRETS)
+        .map(|i| {
+            Case::sharing(
+                &format!("instant-many-{run}-{i}"),
+                target(json!({})),
+                &format!("value-{i}"),
+                &shared,
+            )
+        })
+        .collect();
+
+    let started = Instant::now();
+    let created = futures::future::join_all(cases.iter().map(|c| c.reconcile())).await;
+    let in_sync = futures::future::join_all(cases.iter().map(|c| c.reconcile())).await;
+    let elapsed = started.elapsed();
+
+    assert!(
+        created
+            .iter()
+            .all(|(p, o)| *p == Plan::Create && matches!(o, Some(Outcome::Ready(_))))
+    );
+    assert!(in_sync.iter().all(|(p, _)| *p == Plan::InSync));
+    // Create: GET (404), PUT resource, PUT value. In sync: GET resource, GET value.
+    let requests = requests_counted(&metrics);
+    assert_eq!(requests, (SECRETS * 5) as u64);
+    // Every request took a token of the one endpoint bucket: no faster than the rate allows.
+    let floor = Duration::from_secs_f64((requests - BURST as u64) as f64 / RATE as f64);
+    assert!(elapsed >= floor.mul_f64(0.95), "{elapsed:?} < {floor:?}");
+    eprintln!(
+        "{SECRETS} secrets created and re-checked with {requests} requests in {elapsed:?} \
+         (limiter {RATE}/s, burst {BURST}; floor {floor:?})"
     );
 }
