@@ -198,7 +198,7 @@ fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        && name.len() <= 256
+        && name.len() <= 255
 }
 
 #[derive(Deserialize)]
