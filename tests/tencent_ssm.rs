@@ -239,9 +239,13 @@ async fn version_ids(name: &str) -> Vec<String> {
 }
 
 async fn fault(name: &str, code: &str, times: u32) {
+    fault_with(json!({"secretName": name, "code": code, "times": times})).await
+}
+
+async fn fault_with(spec: Value) {
     reqwest::Client::new()
         .post(format!("{}/_emulator/faults", env("SSM_ENDPOINT")))
-        .json(&json!({"secretName": name, "code": code, "times": times}))
+        .json(&spec)
         .send()
         .await
         .expect("emulator reachable")
@@ -776,4 +780,43 @@ async fn the_region_header_is_sent_and_checked() {
         SecretValue::from("v"),
     );
     assert_eq!(case.observe().await.expect("observe"), Observed::Absent);
+}
+
+#[tokio::test]
+async fn gateway_statuses_honour_retry_after() {
+    // A short Retry-After is waited out in place: the second attempt succeeds.
+    let name = unique("gw-");
+    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    fault_with(
+        json!({"secretName": name, "code": "x", "times": 1, "httpStatus": 503, "retryAfter": 1}),
+    )
+    .await;
+    let start = Instant::now();
+    assert_eq!(case.observe().await.expect("observe"), Observed::Absent);
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "waited for Retry-After"
+    );
+
+    // A long one goes back to the controller at once, with the delay.
+    let name = unique("gw-");
+    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    fault_with(
+        json!({"secretName": name, "code": "x", "times": 1, "httpStatus": 429, "retryAfter": 30}),
+    )
+    .await;
+    let err = case.observe().await.expect_err("throttled");
+    assert_eq!((err.class, err.reason), (ErrorClass::Retry, "Throttled"));
+    assert_eq!(err.retry_after, Some(Duration::from_secs(30)));
+    assert_eq!(
+        case.requests("DescribeSecret", "retry"),
+        1,
+        "no retry in place"
+    );
+
+    let name = unique("gw-");
+    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    fault_with(json!({"secretName": name, "code": "x", "times": 1, "httpStatus": 403})).await;
+    let err = case.observe().await.expect_err("forbidden");
+    assert_eq!(err.class, ErrorClass::Credentials);
 }

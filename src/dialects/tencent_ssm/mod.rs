@@ -83,6 +83,8 @@ const HISTORY_PREFIX: &str = "ss-";
 const HISTORY_DIGITS: usize = 12;
 const ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// A longer `Retry-After` goes to the controller's backoff instead of holding a worker.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
 
 pub struct TencentSsm {
     shared: Shared,
@@ -488,8 +490,16 @@ impl TencentSsm {
             let result = self.call_once(ctx, action, body).await;
             match result {
                 Err(err) if err.is_transient() && attempt < ATTEMPTS => {
+                    // SSM itself sends no Retry-After; a proxy in front of it might.
+                    let asked = match &err {
+                        CallError::Other(e) => e.retry_after,
+                        CallError::Store { .. } => None,
+                    };
+                    if asked.is_some_and(|d| d > MAX_INLINE_WAIT) {
+                        return Err(err);
+                    }
                     let jitter = Duration::from_millis(rand::random_range(0..100));
-                    tokio::time::sleep(backoff + jitter).await;
+                    tokio::time::sleep(asked.unwrap_or(backoff) + jitter).await;
                     backoff *= 2;
                     attempt += 1;
                 }
@@ -499,7 +509,7 @@ impl TencentSsm {
                         CallError::Other(
                             DialectError::retry(
                                 "BadResponse",
-                                format!("Tencent SSM {action}: unexpected response shape: {e}"),
+                                format!("Tencent SSM {action}: unexpected response shape"),
                             )
                             .with_source(e),
                         )

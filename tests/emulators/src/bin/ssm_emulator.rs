@@ -24,9 +24,9 @@
 //!   most any second saw.
 //!
 //! Test controls (no signature, under `/_emulator/`):
-//! - `POST /_emulator/faults` `{"secretName", "code", "message"?, "times"}`: the next `times` requests naming
-//!   that secret answer with that error code after authentication (scoped to a secret so parallel tests stay
-//!   apart);
+//! - `POST /_emulator/faults` `{"secretName", "code", "message"?, "times", "httpStatus"?, "retryAfter"?}`: the
+//!   next `times` requests naming that secret answer with that error code after authentication (scoped to a
+//!   secret so parallel tests stay apart), or with a bare HTTP status and `Retry-After`, as a gateway might;
 //! - `GET /_emulator/stats?secretId=…`: per action `{"total", "limited", "maxPerSecond"}` for that key pair;
 //! - `GET /_emulator/health`.
 
@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
@@ -113,6 +113,9 @@ struct Fault {
     code: String,
     message: String,
     times: u32,
+    /// Answer with this HTTP status instead of an API error, as a gateway in front of the service might.
+    http_status: Option<u16>,
+    retry_after: Option<u64>,
 }
 
 #[derive(Default)]
@@ -133,10 +136,10 @@ struct App {
 type Shared = Arc<App>;
 
 /// An API error: code and message, answered with HTTP 200 like the real service.
-struct ApiError(String, String);
+struct ApiError(String, String, Option<(u16, Option<u64>)>);
 
 fn err(code: &str, message: impl Into<String>) -> ApiError {
-    ApiError(code.to_owned(), message.into())
+    ApiError(code.to_owned(), message.into(), None)
 }
 
 fn request_id() -> String {
@@ -253,6 +256,10 @@ struct FaultSpec {
     #[serde(default)]
     message: Option<String>,
     times: u32,
+    #[serde(default)]
+    http_status: Option<u16>,
+    #[serde(default)]
+    retry_after: Option<u64>,
 }
 
 async fn add_fault(State(app): State<Shared>, axum::Json(spec): axum::Json<FaultSpec>) -> Response {
@@ -267,6 +274,8 @@ async fn add_fault(State(app): State<Shared>, axum::Json(spec): axum::Json<Fault
                 .unwrap_or_else(|| format!("injected {}", spec.code)),
             code: spec.code,
             times: spec.times,
+            http_status: spec.http_status,
+            retry_after: spec.retry_after,
         });
     axum::Json(json!({"ok": true})).into_response()
 }
@@ -467,7 +476,19 @@ const WRITES: &[&str] = &[
 ];
 
 async fn api(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    answer(handle(&app, &headers, &body).map_err(|ApiError(code, message)| (code, message)))
+    match handle(&app, &headers, &body) {
+        Err(ApiError(_, message, Some((status, retry_after)))) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut response = (status, message).into_response();
+            if let Some(after) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(after));
+            }
+            response
+        }
+        result => answer(result.map_err(|ApiError(code, message, _)| (code, message))),
+    }
 }
 
 fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -535,10 +556,11 @@ fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Val
         fault.times = fault.times.saturating_sub(1);
         let code = fault.code.clone();
         let message = fault.message.clone();
+        let http = fault.http_status.map(|s| (s, fault.retry_after));
         if fault.times == 0 {
             queue.pop_front();
         }
-        return Err(ApiError(code, message));
+        return Err(ApiError(code, message, http));
     }
     let allowed: &[&str] = match action.as_str() {
         "CreateSecret" => &[
