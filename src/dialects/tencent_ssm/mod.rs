@@ -42,12 +42,15 @@
 //! Every request is a signed `POST /` (TC3-HMAC-SHA256, see [`sign`]) with `X-TC-Action`. SSM publishes a limit
 //! per action (50 requests a second for `UpdateSecret`); SecretSync paces each action of each endpoint at 90% of
 //! `requestsPerSecond` (default 50), leaving room for arrival jitter so the store's own per-second count never
-//! passes the limit. SSM answers HTTP 200 even for errors, with `Response.Error.Code`:
+//! passes the limit. The pace is shared by every SecretSync of the controller that uses the endpoint; the first
+//! to reach an endpoint sets it, so SecretSyncs of one endpoint should agree on `requestsPerSecond`.
+//! SSM answers HTTP 200 even for errors, with `Response.Error.Code`:
 //! `RequestLimitExceeded` and `InternalError` are retried in place (3 attempts, backoff) and then handed to the
 //! controller's backoff; `ResourceNotFound` during a write makes the next reconcile observe again (and create);
 //! `ResourceInUse.SecretExists` is a conflict, settled by the ownership rules on the next reconcile;
 //! `AuthFailure.*` and `UnauthorizedOperation*` are credential problems; everything else fails with the store's
-//! code and message.
+//! code and message. Other HTTP statuses come from something in front of SSM and are mapped by status; a
+//! `Retry-After` of up to 2 seconds is waited out in place, a longer one is handed to the controller.
 
 pub mod sign;
 
