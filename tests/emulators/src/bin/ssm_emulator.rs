@@ -27,7 +27,9 @@
 //! - `POST /_emulator/faults` `{"secretName", "code", "message"?, "times", "httpStatus"?, "retryAfter"?}`: the
 //!   next `times` requests naming that secret answer with that error code after authentication (scoped to a
 //!   secret so parallel tests stay apart), or with a bare HTTP status and `Retry-After`, as a gateway might;
-//! - `GET /_emulator/stats?secretId=…`: per action `{"total", "limited", "maxPerSecond"}` for that key pair;
+//! - `GET /_emulator/stats?secretId=…`: per action `{"total", "limited", "maxPerSecond", "maxInAnySecond"}` for
+//!   that key pair: the most requests in one calendar second (what the limit counts) and in any sliding
+//!   one-second window (a stricter view of how evenly a client paces itself);
 //! - `GET /_emulator/health`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -100,8 +102,10 @@ struct Secret {
     versions: Vec<Version>,
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default)]
 struct Counter {
+    recent: VecDeque<std::time::Instant>,
+    max_in_any_second: u32,
     total: u64,
     limited: u64,
     second: i64,
@@ -293,7 +297,12 @@ async fn stats(State(app): State<Shared>, Query(q): Query<StatsQuery>) -> Respon
         if *id == q.secret_id {
             actions.insert(
                 action.clone(),
-                json!({"total": c.total, "limited": c.limited, "maxPerSecond": c.max_per_second}),
+                json!({
+                    "total": c.total,
+                    "limited": c.limited,
+                    "maxPerSecond": c.max_per_second,
+                    "maxInAnySecond": c.max_in_any_second,
+                }),
             );
         }
     }
@@ -533,6 +542,16 @@ fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Val
     counter.in_second += 1;
     counter.total += 1;
     counter.max_per_second = counter.max_per_second.max(counter.in_second);
+    let arrived = std::time::Instant::now();
+    while counter
+        .recent
+        .front()
+        .is_some_and(|t| arrived.duration_since(*t) >= std::time::Duration::from_secs(1))
+    {
+        counter.recent.pop_front();
+    }
+    counter.recent.push_back(arrived);
+    counter.max_in_any_second = counter.max_in_any_second.max(counter.recent.len() as u32);
     if counter.in_second > app.rate_limit {
         counter.limited += 1;
         return Err(err(
