@@ -33,3 +33,28 @@ pub enum TencentVersionPolicy {
     /// Keep a history: one new version per change.
     History,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_camel_case_and_validate_in_the_schema() {
+        let s: TencentSsmSettings = serde_json::from_value(serde_json::json!({
+            "region": "ap-guangzhou",
+            "versionPolicy": "History",
+            "versionId": "v1",
+            "requestsPerSecond": 100,
+        }))
+        .expect("parses");
+        assert_eq!(s.version_policy, Some(TencentVersionPolicy::History));
+        assert_eq!(s.requests_per_second, Some(100));
+        let schema = serde_json::to_value(schemars::schema_for!(TencentSsmSettings)).unwrap();
+        let props = &schema["properties"];
+        assert_eq!(props["requestsPerSecond"]["minimum"], 1);
+        assert_eq!(
+            props["versionId"]["pattern"],
+            "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+        );
+    }
+}
