@@ -236,3 +236,14 @@ def test_unknown_region_is_refused():
     c = client()
     c.region = "xx-nowhere-1"
     assert code_of(lambda: c.DescribeSecret(req(models.DescribeSecretRequest, SecretName=name()))) == "UnsupportedRegion"
+
+
+def test_unknown_actions_and_parameters_are_refused():
+    c = client()
+    assert code_of(lambda: c.call_json("NoSuchAction", {})) == "InvalidAction"
+    assert code_of(lambda: c.call_json("DescribeSecret", {"SecretName": name(), "Bogus": 1})) == "UnknownParameter"
+    assert code_of(lambda: c.call_json("DescribeSecret", {})) == "MissingParameter"
+    both = {"SecretName": name(), "VersionId": "v1", "SecretString": "a", "SecretBinary": "YQ=="}
+    assert code_of(lambda: c.call_json("CreateSecret", both)) == "InvalidParameter"
+    bad_b64 = {"SecretName": name(), "VersionId": "v1", "SecretBinary": "***"}
+    assert code_of(lambda: c.call_json("CreateSecret", bad_b64)) == "InvalidParameterValue"
