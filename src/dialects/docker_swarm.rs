@@ -1,30 +1,657 @@
-//! Docker Swarm secrets.
+//! Docker Swarm secrets: the Docker Engine API's `/secrets` endpoints on a swarm manager, through `bollard`.
 //!
-//! Not written yet: every call reports `NotImplemented`.
+//! # How a SecretSync maps onto Swarm secrets
+//!
+//! - A Swarm secret's value can be set only when it is created and can never be read back. Each value is
+//!   therefore its own secret object, named `<remoteName>-<first 8 hex digits of the value's keyed digest>`
+//!   (so `remoteName` is at most 55 characters). The status records that full name as `remote.name`, the
+//!   secret's ID as `remote.id` and its `Version.Index` as `remote.version`: services refer to the name shown
+//!   there, and move to the new name when the value changes.
+//! - Labels on every secret SecretSync writes (Docker label keys may hold '/' and ':', so no mapping is needed):
+//!   `secretsync.io/owner` = `namespace/name`, `secretsync.io/owner-uid` = the SecretSync's uid,
+//!   `secretsync.io/digest` = the keyed digest (`hmac-sha256:<hex>`, never the value) and
+//!   `secretsync.io/remote-name` = `remoteName`. `spec.target.labels` are written next to them. Labels are the
+//!   only thing Swarm lets change in place (`POST /secrets/{id}/update?version=N`, replacing all labels); a
+//!   stale version ("update out of sequence") is re-read and retried.
+//! - `observe` lists the secrets whose name starts with `remoteName` (one request), keeps those named
+//!   `<remoteName>-<8 hex>` or labelled with this `remote-name`, and reports the one for the desired value if it
+//!   exists, otherwise the newest one. Drift is seen through the labels: a secret removed behind SecretSync's
+//!   back is created again; one whose labels were removed is no longer SecretSync's and is reported as a
+//!   conflict (or replaced, with `adoptExisting`).
+//! - Superseded secrets (older values that carry this SecretSync's owner label) are deleted once the current
+//!   one exists, unless `dockerSwarm.pruneSuperseded` is false. One still used by a service (Docker answers 400
+//!   "in use") is kept, logged and counted in `secretsync_backend_requests_total{operation="prune",
+//!   outcome="in_use"}`, and tried again on the next reconcile, so it goes once the services have moved on.
+//! - Checked before any call: the value is 1 byte to 500 KiB - 1 (Swarm's limit), and the full name follows
+//!   Swarm's rules (letters, digits, '-', '_', '.', starting and ending with a letter or digit, at most 64).
+//!
+//! # Endpoint and credentials Secret keys
+//!
+//! `spec.target.endpoint` is `unix:///path/to/docker.sock` (the default is `unix:///var/run/docker.sock`),
+//! `tcp://host:port` or `https://host:port`. The API version is negotiated with the daemon (`GET /version`).
+//! All credentials keys are optional, and used with TCP only:
+//!
+//! - `ca.crt` (PEM): the CA that signed the daemon's certificate; without it the system's roots are used.
+//! - `tls.crt` and `tls.key` (PEM): the client certificate and key for mutual TLS (`dockerd --tlsverify`).
+//!
+//! With any of them (or an `https://` endpoint) the connection uses TLS; `tcp://` without credentials is plain
+//! HTTP. Certificates are held in memory only, never written to disk.
+//!
+//! # Errors
+//!
+//! 400 is `BadParameter` (permanent; `SecretInUse` when a secret is still used by a service), 404
+//! `SecretNotFound` (retried: the next reconcile sees it gone), 409 `NameTaken` (conflict), 500
+//! `BackendError` (retried; `UpdateOutOfSequence` after repeated stale versions), 503 `NotSwarmManager`
+//! (retried, so it recovers once the node is a manager again), transport failures `BackendUnreachable`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use base64::Engine;
+use bollard::errors::Error as DockerError;
+use bollard::models::{Secret, SecretSpec};
+use bollard::query_parameters::{ListSecretsOptions, UpdateSecretOptions};
+use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
 
-use super::{Dialect, DialectError, Outcome, Request, Shared};
+use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target};
-use crate::plan::{Capabilities, Observed, Plan, Support};
-use crate::value::SecretValue;
+use crate::plan::digest::short;
+use crate::plan::{
+    Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+};
+use crate::value::{Credentials, SecretValue};
+
+const DIALECT: &str = "DockerSwarm";
+const LABEL_OWNER: &str = "secretsync.io/owner";
+const LABEL_OWNER_UID: &str = "secretsync.io/owner-uid";
+const LABEL_DIGEST: &str = "secretsync.io/digest";
+const LABEL_REMOTE_NAME: &str = "secretsync.io/remote-name";
+const RESERVED_PREFIX: &str = "secretsync";
+/// Hex digits of the keyed digest appended to the name.
+const SUFFIX_LEN: usize = 8;
+/// Swarm's name limit (64) minus '-' and the suffix.
+pub const MAX_REMOTE_NAME_LEN: usize = 64 - 1 - SUFFIX_LEN;
+/// Swarm refuses values of 500 KiB and more.
+pub const MAX_VALUE_LEN: usize = 500 * 1024 - 1;
+const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
+const TIMEOUT_SECS: u64 = 30;
+const UPDATE_ATTEMPTS: u32 = 3;
+const MAX_CACHED_CLIENTS: usize = 64;
 
 pub struct DockerSwarm {
-    #[allow(dead_code)]
     shared: Shared,
+    /// Negotiated clients by endpoint and credentials fingerprint.
+    clients: Mutex<HashMap<String, Docker>>,
 }
 
 impl DockerSwarm {
     pub fn new(shared: Shared) -> Self {
-        DockerSwarm { shared }
+        DockerSwarm {
+            shared,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn client(&self, endpoint: &str, creds: &Credentials) -> Result<Docker, DialectError> {
+        let key = format!("{endpoint}#{}", creds.fingerprint());
+        if let Some(docker) = self.cached(&key) {
+            return Ok(docker);
+        }
+        let docker = connect(endpoint, creds)?;
+        self.shared.limiter.acquire(endpoint).await;
+        let negotiated = docker.negotiate_version().await;
+        self.record("version", &negotiated);
+        let docker = negotiated.map_err(|e| map_error(&e, "negotiating the API version"))?;
+        let mut clients = self.clients.lock().expect("client cache lock poisoned");
+        if clients.len() >= MAX_CACHED_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(key, docker.clone());
+        Ok(docker)
+    }
+
+    fn cached(&self, key: &str) -> Option<Docker> {
+        self.clients
+            .lock()
+            .expect("client cache lock poisoned")
+            .get(key)
+            .cloned()
+    }
+
+    fn record<T>(&self, operation: &str, result: &Result<T, DockerError>) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) => classify(e).as_str(),
+        };
+        self.shared
+            .metrics
+            .backend_request(DIALECT, operation, outcome);
+    }
+
+    async fn list(&self, ctx: &Ctx<'_>) -> Result<Vec<Secret>, DialectError> {
+        let options = ListSecretsOptions {
+            filters: Some(HashMap::from([(
+                "name".to_owned(),
+                vec![ctx.base.to_owned()],
+            )])),
+        };
+        self.shared.limiter.acquire(ctx.endpoint).await;
+        let result = ctx.docker.list_secrets(Some(options)).await;
+        self.record("list", &result);
+        result.map_err(|e| map_error(&e, "listing secrets"))
+    }
+
+    async fn inspect(&self, ctx: &Ctx<'_>, id: &str) -> Result<Option<Secret>, DialectError> {
+        self.shared.limiter.acquire(ctx.endpoint).await;
+        let result = ctx.docker.inspect_secret(id).await;
+        self.record("inspect", &result);
+        match result {
+            Ok(secret) => Ok(Some(secret)),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(map_error(&e, "reading a secret")),
+        }
+    }
+
+    /// Deletes one secret; `Ok(false)` when a service still uses it.
+    async fn remove(&self, ctx: &Ctx<'_>, id: &str, operation: &str) -> Result<bool, DialectError> {
+        self.shared.limiter.acquire(ctx.endpoint).await;
+        let result = ctx.docker.delete_secret(id).await;
+        match &result {
+            Err(e) if in_use(e) => {
+                self.shared
+                    .metrics
+                    .backend_request(DIALECT, operation, "in_use");
+                return Ok(false);
+            }
+            _ => self.record(operation, &result),
+        }
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if status_of(&e) == Some(404) => Ok(true),
+            Err(e) => Err(map_error(&e, "deleting a secret")),
+        }
+    }
+
+    async fn create(
+        &self,
+        ctx: &Ctx<'_>,
+        req: &Request<'_>,
+        value: &SecretValue,
+    ) -> Result<RemoteRef, DialectError> {
+        let name = full_name(ctx.base, &req.desired.digest);
+        let spec = SecretSpec {
+            name: Some(name.clone()),
+            labels: Some(labels_for(req, ctx.base)),
+            data: Some(base64::engine::general_purpose::STANDARD.encode(value.expose())),
+            ..Default::default()
+        };
+        self.shared.limiter.acquire(ctx.endpoint).await;
+        let result = ctx.docker.create_secret(spec).await;
+        self.record("create", &result);
+        match result {
+            Ok(created) => {
+                // The create reply has only the ID; the version is read back so the status can show it.
+                let secret = self.inspect(ctx, &created.id).await?;
+                let version = secret.as_ref().and_then(version_of);
+                Ok(RemoteRef {
+                    name,
+                    id: Some(created.id),
+                    version: version.map(|v| v.to_string()),
+                })
+            }
+            Err(e) if status_of(&e) == Some(409) => {
+                // Our own earlier create whose reply was lost holds the name with the same digest: that is
+                // success. Anything else holding it is a clash (names are unique case-insensitively).
+                match self.inspect(ctx, &name).await? {
+                    Some(secret)
+                        if owned_by(&secret, &req.desired.owner)
+                            && label(&secret, LABEL_DIGEST) == Some(&req.desired.digest) =>
+                    {
+                        Ok(reference(&secret))
+                    }
+                    _ => Err(map_error(&e, "creating a secret")),
+                }
+            }
+            Err(e) => Err(map_error(&e, "creating a secret")),
+        }
+    }
+
+    /// Replaces the labels of `secret`, starting from the version `observe` saw and re-reading it when another
+    /// writer got there first.
+    async fn update_labels(
+        &self,
+        ctx: &Ctx<'_>,
+        req: &Request<'_>,
+        observed: &RemoteRef,
+    ) -> Result<RemoteRef, DialectError> {
+        let id = observed.id.clone().unwrap_or_else(|| observed.name.clone());
+        let mut version = observed
+            .version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok());
+        let labels = labels_for(req, ctx.base);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let index = match version {
+                Some(v) => v,
+                None => match self.inspect(ctx, &id).await?.as_ref().and_then(version_of) {
+                    Some(v) => v,
+                    None => {
+                        return Err(DialectError::retry(
+                            "SecretNotFound",
+                            format!(
+                                "secret {} disappeared before its labels were updated",
+                                observed.name
+                            ),
+                        ));
+                    }
+                },
+            };
+            let spec = SecretSpec {
+                name: Some(observed.name.clone()),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            };
+            let options = UpdateSecretOptions {
+                version: index as i64,
+            };
+            self.shared.limiter.acquire(ctx.endpoint).await;
+            let result = ctx.docker.update_secret(&id, spec, options).await;
+            self.record("update", &result);
+            match result {
+                Ok(()) => {
+                    let secret = self.inspect(ctx, &id).await?;
+                    return Ok(RemoteRef {
+                        name: observed.name.clone(),
+                        id: Some(id),
+                        version: secret.as_ref().and_then(version_of).map(|v| v.to_string()),
+                    });
+                }
+                Err(e) if out_of_sequence(&e) && attempt < UPDATE_ATTEMPTS => version = None,
+                Err(e) => return Err(map_error(&e, "updating a secret's labels")),
+            }
+        }
+    }
+
+    /// Deletes the superseded secrets of this SecretSync; a secret still in use is kept and reported.
+    async fn prune(&self, ctx: &Ctx<'_>, req: &Request<'_>, current: &str, secrets: &[Secret]) {
+        for secret in secrets {
+            let name = secret_name(secret);
+            if name.eq_ignore_ascii_case(current) || !owned_by(secret, &req.desired.owner) {
+                continue;
+            }
+            let Some(id) = secret.id.as_deref() else {
+                continue;
+            };
+            match self.remove(ctx, id, "prune").await {
+                Ok(true) => tracing::info!(secret = name, "deleted superseded Docker secret"),
+                Ok(false) => tracing::info!(
+                    secret = name,
+                    "kept superseded Docker secret: a service still uses it"
+                ),
+                Err(e) => {
+                    tracing::warn!(secret = name, error = %e, "could not delete superseded Docker secret")
+                }
+            }
+        }
+    }
+
+    fn prune_enabled(target: &Target) -> bool {
+        target
+            .docker_swarm
+            .as_ref()
+            .and_then(|s| s.prune_superseded)
+            .unwrap_or(true)
     }
 }
 
-fn not_implemented() -> DialectError {
-    DialectError::permanent(
-        "NotImplemented",
-        "the DockerSwarm dialect is not implemented yet",
+/// One reconcile's connection and names.
+struct Ctx<'a> {
+    docker: Docker,
+    endpoint: &'a str,
+    base: &'a str,
+}
+
+impl DockerSwarm {
+    async fn ctx<'a>(&self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
+        let endpoint = endpoint(req.target);
+        let docker = self.client(endpoint, req.credentials).await?;
+        Ok(Ctx {
+            docker,
+            endpoint,
+            base: req.remote_name,
+        })
+    }
+}
+
+fn endpoint(target: &Target) -> &str {
+    target.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT)
+}
+
+/// `<remoteName>-<first 8 hex digits of the digest>`.
+pub fn full_name(base: &str, digest: &str) -> String {
+    format!("{base}-{}", short(digest, SUFFIX_LEN))
+}
+
+/// Swarm's secret name rule: `^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`, at most 64 characters.
+pub fn valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_alphanumeric();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            bytes.len() <= 64
+                && alnum(first)
+                && alnum(last)
+                && bytes
+                    .iter()
+                    .all(|b| alnum(b) || matches!(b, b'-' | b'_' | b'.'))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `name` is `<base>-<8 hex digits>`, a name SecretSync would give a value of `base`.
+fn is_value_name(name: &str, base: &str) -> bool {
+    name.len() == base.len() + 1 + SUFFIX_LEN
+        && name.is_char_boundary(base.len())
+        && name[..base.len()].eq_ignore_ascii_case(base)
+        && name.as_bytes()[base.len()] == b'-'
+        && name[base.len() + 1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn labels_for(req: &Request<'_>, base: &str) -> HashMap<String, String> {
+    let mut labels: HashMap<String, String> = req
+        .desired
+        .metadata
+        .labels
+        .iter()
+        .filter(|(k, _)| !k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    labels.insert(LABEL_OWNER.to_owned(), req.desired.owner.key());
+    labels.insert(LABEL_OWNER_UID.to_owned(), req.desired.owner.uid.clone());
+    labels.insert(LABEL_DIGEST.to_owned(), req.desired.digest.clone());
+    labels.insert(LABEL_REMOTE_NAME.to_owned(), base.to_owned());
+    labels
+}
+
+fn label<'a>(secret: &'a Secret, key: &str) -> Option<&'a String> {
+    secret.spec.as_ref()?.labels.as_ref()?.get(key)
+}
+
+fn secret_name(secret: &Secret) -> &str {
+    secret
+        .spec
+        .as_ref()
+        .and_then(|s| s.name.as_deref())
+        .unwrap_or_default()
+}
+
+fn version_of(secret: &Secret) -> Option<u64> {
+    secret.version.as_ref()?.index
+}
+
+fn owner_of(secret: &Secret) -> Option<Owner> {
+    let key = label(secret, LABEL_OWNER)?;
+    let uid = label(secret, LABEL_OWNER_UID)
+        .map(String::as_str)
+        .unwrap_or_default();
+    Owner::parse_key(key, uid)
+}
+
+fn owned_by(secret: &Secret, owner: &Owner) -> bool {
+    owner_of(secret).is_some_and(|o| o.uid == owner.uid || o.key() == owner.key())
+}
+
+fn reference(secret: &Secret) -> RemoteRef {
+    RemoteRef {
+        name: secret_name(secret).to_owned(),
+        id: secret.id.clone(),
+        version: version_of(secret).map(|v| v.to_string()),
+    }
+}
+
+fn created_at(secret: &Secret) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(secret.created_at.as_deref()?).ok()
+}
+
+fn to_remote(secret: &Secret) -> Remote {
+    let labels: BTreeMap<String, String> = secret
+        .spec
+        .as_ref()
+        .and_then(|s| s.labels.as_ref())
+        .map(|l| {
+            l.iter()
+                .filter(|(k, _)| !k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Remote {
+        reference: reference(secret),
+        owner: owner_of(secret),
+        owner_exists: true,
+        digest: label(secret, LABEL_DIGEST).cloned(),
+        metadata: Metadata {
+            labels,
+            ..Default::default()
+        },
+        state: RemoteState::Ready,
+    }
+}
+
+/// The secrets that belong to `base`: named as SecretSync names its values, or labelled with its remote name.
+fn candidates(secrets: Vec<Secret>, base: &str) -> Vec<Secret> {
+    secrets
+        .into_iter()
+        .filter(|s| {
+            is_value_name(secret_name(s), base)
+                || label(s, LABEL_REMOTE_NAME).is_some_and(|b| b == base)
+        })
+        .collect()
+}
+
+/// The secret to report: the one named for the desired value, else the newest one of this owner, else the
+/// newest one of anyone (which the planner then refuses to touch).
+fn current<'a>(candidates: &'a [Secret], req: &Request<'_>, base: &str) -> Option<&'a Secret> {
+    let wanted = full_name(base, &req.desired.digest);
+    if let Some(s) = candidates
+        .iter()
+        .find(|s| secret_name(s).eq_ignore_ascii_case(&wanted))
+    {
+        return Some(s);
+    }
+    let newest = |it: &mut dyn Iterator<Item = &'a Secret>| {
+        it.max_by(|a, b| {
+            created_at(a)
+                .cmp(&created_at(b))
+                .then_with(|| version_of(a).cmp(&version_of(b)))
+        })
+    };
+    newest(
+        &mut candidates
+            .iter()
+            .filter(|s| owned_by(s, &req.desired.owner)),
     )
+    .or_else(|| newest(&mut candidates.iter().filter(|s| owner_of(s).is_some())))
+    .or_else(|| newest(&mut candidates.iter()))
+}
+
+fn status_of(err: &DockerError) -> Option<u16> {
+    match err {
+        DockerError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn server_message(err: &DockerError) -> &str {
+    match err {
+        DockerError::DockerResponseServerError { message, .. } => message,
+        _ => "",
+    }
+}
+
+fn in_use(err: &DockerError) -> bool {
+    status_of(err) == Some(400) && server_message(err).contains("in use")
+}
+
+fn out_of_sequence(err: &DockerError) -> bool {
+    server_message(err).contains("update out of sequence")
+}
+
+fn classify(err: &DockerError) -> ErrorClass {
+    map_status(status_of(err), server_message(err), "").class
+}
+
+/// The condition for an error. Docker's messages name secrets and services, never values.
+fn map_error(err: &DockerError, doing: &str) -> DialectError {
+    match err {
+        DockerError::DockerResponseServerError { .. } => {
+            map_status(status_of(err), server_message(err), doing)
+        }
+        DockerError::CertPathError { .. }
+        | DockerError::CertMultipleKeys { .. }
+        | DockerError::CertParseError { .. } => {
+            DialectError::credentials("InvalidCredentials", format!("{doing}: {err}"))
+        }
+        DockerError::JsonDataError { message, .. } => DialectError::retry(
+            "BadResponse",
+            format!("{doing}: unexpected answer from Docker: {message}"),
+        ),
+        other => DialectError::retry(
+            "BackendUnreachable",
+            format!("{doing}: cannot reach Docker: {other}"),
+        ),
+    }
+}
+
+fn map_status(status: Option<u16>, message: &str, doing: &str) -> DialectError {
+    let Some(status) = status else {
+        return DialectError::retry(
+            "BackendUnreachable",
+            format!("{doing}: cannot reach Docker"),
+        );
+    };
+    let text = format!("{doing}: Docker answered HTTP {status}: {message}");
+    match status {
+        400 if message.contains("in use") => DialectError::conflict("SecretInUse", text),
+        400 => DialectError::permanent("BadParameter", text),
+        404 => DialectError::retry("SecretNotFound", text),
+        409 => DialectError::conflict("NameTaken", text),
+        500 if message.contains("update out of sequence") => {
+            DialectError::conflict("UpdateOutOfSequence", text)
+        }
+        503 => DialectError::retry("NotSwarmManager", text),
+        _ => DialectError::from_status(status, &text, None),
+    }
+}
+
+/// A bollard client for `endpoint`, with TLS when credentials (or `https://`) ask for it.
+fn connect(endpoint: &str, creds: &Credentials) -> Result<Docker, DialectError> {
+    let unreachable = |e: DockerError| {
+        DialectError::retry("BackendUnreachable", format!("cannot reach Docker: {e}"))
+    };
+    if endpoint.starts_with("unix://") {
+        return Docker::connect_with_unix(endpoint, TIMEOUT_SECS, API_DEFAULT_VERSION)
+            .map_err(unreachable);
+    }
+    let (tls, host) = if let Some(host) = endpoint.strip_prefix("https://") {
+        (true, host)
+    } else if let Some(host) = endpoint
+        .strip_prefix("tcp://")
+        .or_else(|| endpoint.strip_prefix("http://"))
+    {
+        let tls = ["ca.crt", "tls.crt", "tls.key"]
+            .iter()
+            .any(|k| creds.get(k).is_some());
+        (tls && !endpoint.starts_with("http://"), host)
+    } else {
+        return Err(DialectError::permanent(
+            "InvalidEndpoint",
+            format!("endpoint {endpoint} is neither unix://, tcp:// nor https://"),
+        ));
+    };
+    let host = host.trim_end_matches('/');
+    if !tls {
+        return Docker::connect_with_http(host, TIMEOUT_SECS, API_DEFAULT_VERSION)
+            .map_err(unreachable);
+    }
+    let config = tls_config(creds)?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnector::from((http, config));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(https);
+    Docker::connect_with_custom_transport(
+        move |request: BollardRequest| {
+            let client = client.clone();
+            async move { client.request(request).await.map_err(DockerError::from) }
+        },
+        Some(format!("https://{host}")),
+        TIMEOUT_SECS,
+        API_DEFAULT_VERSION,
+    )
+    .map_err(unreachable)
+}
+
+fn tls_config(creds: &Credentials) -> Result<rustls::ClientConfig, DialectError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let bad = |what: &str| {
+        DialectError::credentials(
+            "InvalidCredentials",
+            format!("credentials key {what} is not valid PEM"),
+        )
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match creds.get("ca.crt") {
+        Some(ca) => {
+            for cert in CertificateDer::pem_slice_iter(ca.expose()) {
+                roots
+                    .add(cert.map_err(|_| bad("ca.crt"))?)
+                    .map_err(|_| bad("ca.crt"))?;
+            }
+            if roots.is_empty() {
+                return Err(bad("ca.crt"));
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| DialectError::permanent("TlsSetup", format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots);
+    match (creds.get("tls.crt"), creds.get("tls.key")) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert.expose())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| bad("tls.crt"))?;
+            if chain.is_empty() {
+                return Err(bad("tls.crt"));
+            }
+            let key = PrivateKeyDer::from_pem_slice(key.expose()).map_err(|_| bad("tls.key"))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                DialectError::credentials(
+                    "InvalidCredentials",
+                    format!("tls.crt and tls.key do not make a client identity: {e}"),
+                )
+            })
+        }
+        (None, None) => Ok(builder.with_no_client_auth()),
+        _ => Err(DialectError::credentials(
+            "InvalidCredentials",
+            "tls.crt and tls.key must be given together",
+        )),
+    }
 }
 
 #[async_trait]
@@ -37,29 +664,266 @@ impl Dialect for DockerSwarm {
         Capabilities {
             content_type: Support::Unsupported,
             description: Support::Unsupported,
-            labels: Support::Unsupported,
+            labels: Support::Mutable,
         }
     }
 
-    fn check(&self, _req: &Request<'_>, _value: &SecretValue) -> Result<(), DialectError> {
-        Err(not_implemented())
+    fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
+        let base = req.remote_name;
+        if base.len() > MAX_REMOTE_NAME_LEN || !valid_name(base) {
+            return Err(DialectError::permanent(
+                "InvalidName",
+                format!(
+                    "Docker secret names are letters, digits, '-', '_' and '.', start and end with a letter or \
+                     digit, and {base:?} may have at most {MAX_REMOTE_NAME_LEN} characters (SecretSync appends \
+                     '-' and {SUFFIX_LEN} digest characters)"
+                ),
+            ));
+        }
+        if value.is_empty() || value.len() > MAX_VALUE_LEN {
+            return Err(DialectError::permanent(
+                "PayloadTooLarge",
+                format!(
+                    "Docker secrets hold 1 to {MAX_VALUE_LEN} bytes; the value has {} bytes",
+                    value.len()
+                ),
+            ));
+        }
+        let ep = endpoint(req.target);
+        if !["unix://", "tcp://", "https://", "http://"]
+            .iter()
+            .any(|s| ep.starts_with(s))
+        {
+            return Err(DialectError::permanent(
+                "InvalidEndpoint",
+                format!("endpoint {ep} is neither unix://, tcp:// nor https://"),
+            ));
+        }
+        if req.credentials.get("tls.crt").is_some() != req.credentials.get("tls.key").is_some() {
+            return Err(DialectError::credentials(
+                "InvalidCredentials",
+                "tls.crt and tls.key must be given together",
+            ));
+        }
+        Ok(())
     }
 
-    async fn observe(&self, _req: &Request<'_>) -> Result<Observed, DialectError> {
-        Err(not_implemented())
+    async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
+        let ctx = self.ctx(req).await?;
+        let found = candidates(self.list(&ctx).await?, ctx.base);
+        let Some(secret) = current(&found, req, ctx.base) else {
+            return Ok(Observed::Absent);
+        };
+        let remote = to_remote(secret);
+        // Superseded secrets go once the current value is in place; retried on every observe so a secret a
+        // service held on to goes as soon as the service lets go of it.
+        let settled = remote.digest.as_deref() == Some(req.desired.digest.as_str())
+            && owned_by(secret, &req.desired.owner);
+        if settled && Self::prune_enabled(req.target) && found.len() > 1 {
+            self.prune(&ctx, req, &remote.reference.name, &found).await;
+        }
+        Ok(Observed::Present(remote))
     }
 
     async fn apply(
         &self,
-        _req: &Request<'_>,
-        _plan: &Plan,
-        _observed: &Observed,
-        _value: &SecretValue,
+        req: &Request<'_>,
+        plan: &Plan,
+        observed: &Observed,
+        value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
-        Err(not_implemented())
+        self.check(req, value)?;
+        let ctx = self.ctx(req).await?;
+        let wanted = full_name(ctx.base, &req.desired.digest);
+        let reference = match plan {
+            Plan::UpdateMetadata => match observed {
+                Observed::Present(remote) => {
+                    self.update_labels(&ctx, req, &remote.reference).await?
+                }
+                Observed::Absent => self.create(&ctx, req, value).await?,
+            },
+            Plan::Create | Plan::NewVersion | Plan::Replace { .. } => {
+                // The name for this value is taken by a secret whose value cannot be vouched for (its digest
+                // label is missing or wrong): it has to go before the value can be written under that name.
+                if let Observed::Present(remote) = observed
+                    && remote.reference.name.eq_ignore_ascii_case(&wanted)
+                {
+                    let id = remote
+                        .reference
+                        .id
+                        .clone()
+                        .unwrap_or_else(|| remote.reference.name.clone());
+                    if !self.remove(&ctx, &id, "delete").await? {
+                        return Err(DialectError::conflict(
+                            "SecretInUse",
+                            format!(
+                                "secret {wanted} must be re-created, but a service still uses it"
+                            ),
+                        ));
+                    }
+                }
+                let reference = self.create(&ctx, req, value).await?;
+                if Self::prune_enabled(req.target) {
+                    let found = candidates(self.list(&ctx).await?, ctx.base);
+                    self.prune(&ctx, req, &reference.name, &found).await;
+                }
+                reference
+            }
+            other => {
+                return Err(DialectError::permanent(
+                    "UnexpectedPlan",
+                    format!("the DockerSwarm dialect does not carry out {other:?}"),
+                ));
+            }
+        };
+        Ok(Outcome::Ready(reference))
     }
 
-    async fn delete(&self, _req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {
-        Err(not_implemented())
+    async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError> {
+        if let Observed::Absent = observed {
+            return Ok(());
+        }
+        let ctx = self.ctx(req).await?;
+        let found = candidates(self.list(&ctx).await?, ctx.base);
+        let mut kept = Vec::new();
+        for secret in found.iter().filter(|s| owned_by(s, &req.desired.owner)) {
+            let Some(id) = secret.id.as_deref() else {
+                continue;
+            };
+            if !self.remove(&ctx, id, "delete").await? {
+                kept.push(secret_name(secret).to_owned());
+            }
+        }
+        if kept.is_empty() {
+            Ok(())
+        } else {
+            Err(DialectError::conflict(
+                "SecretInUse",
+                format!(
+                    "Docker secrets still used by a service: {}; remove them from the services first",
+                    kept.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str =
+        "hmac-sha256:0123abcdef456789000000000000000000000000000000000000000000000000";
+
+    #[test]
+    fn names_carry_eight_digest_digits() {
+        assert_eq!(full_name("db-password", DIGEST), "db-password-0123abcd");
+        assert!(is_value_name("db-password-0123abcd", "db-password"));
+        assert!(is_value_name("DB-password-0123abcd", "db-password"));
+        assert!(!is_value_name("db-password-0123abcg", "db-password"));
+        assert!(!is_value_name("db-password-x-0123abcd", "db-password"));
+        assert!(!is_value_name("db-password0123abcd", "db-password"));
+    }
+
+    #[test]
+    fn swarm_name_rules() {
+        assert!(valid_name("a"));
+        assert!(valid_name("a.b_c-d9"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("-a"));
+        assert!(!valid_name("a-"));
+        assert!(!valid_name("a/b"));
+        assert!(!valid_name("ä"));
+        assert!(valid_name(&"a".repeat(64)));
+        assert!(!valid_name(&"a".repeat(65)));
+        // The longest remote name still makes a valid full name.
+        let base = "a".repeat(MAX_REMOTE_NAME_LEN);
+        assert!(valid_name(&full_name(&base, DIGEST)));
+    }
+
+    fn server(status: u16, message: &str) -> DockerError {
+        DockerError::DockerResponseServerError {
+            status_code: status,
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_conditions() {
+        let cases = [
+            (
+                400,
+                "secret 'a' is in use by the following service: s",
+                ErrorClass::Conflict,
+                "SecretInUse",
+            ),
+            (
+                400,
+                "only updates to Labels are allowed",
+                ErrorClass::Permanent,
+                "BadParameter",
+            ),
+            (
+                404,
+                "secret x not found",
+                ErrorClass::Retry,
+                "SecretNotFound",
+            ),
+            (
+                409,
+                "rpc error: code = AlreadyExists desc = secret a already exists",
+                ErrorClass::Conflict,
+                "NameTaken",
+            ),
+            (
+                500,
+                "rpc error: code = Unknown desc = update out of sequence",
+                ErrorClass::Conflict,
+                "UpdateOutOfSequence",
+            ),
+            (500, "something broke", ErrorClass::Retry, "BackendError"),
+            (
+                503,
+                "This node is not a swarm manager.",
+                ErrorClass::Retry,
+                "NotSwarmManager",
+            ),
+        ];
+        for (status, message, class, reason) in cases {
+            let err = map_error(&server(status, message), "doing");
+            assert_eq!(
+                (err.class, err.reason),
+                (class, reason),
+                "{status} {message}"
+            );
+            assert!(err.message.contains(message));
+            assert_eq!(classify(&server(status, message)), class);
+        }
+        assert!(in_use(&server(
+            400,
+            "secret 'a' is in use by the following service: s"
+        )));
+        assert!(out_of_sequence(&server(500, "update out of sequence")));
+        assert!(!out_of_sequence(&server(500, "other")));
+    }
+
+    #[test]
+    fn tls_needs_cert_and_key_together_and_valid_pem() {
+        let creds = Credentials::new([("tls.crt".to_owned(), SecretValue::from("x"))].into());
+        let err = tls_config(&creds).unwrap_err();
+        assert_eq!(err.class, ErrorClass::Credentials);
+        let creds = Credentials::new(
+            [("ca.crt".to_owned(), SecretValue::from("not a certificate"))].into(),
+        );
+        let err = tls_config(&creds).unwrap_err();
+        assert_eq!(err.reason, "InvalidCredentials");
+        assert!(!err.message.contains("not a certificate"));
+    }
+
+    #[test]
+    fn endpoints_are_checked() {
+        let err = connect("ftp://x", &Credentials::default()).unwrap_err();
+        assert_eq!(err.reason, "InvalidEndpoint");
+        assert!(connect("tcp://127.0.0.1:1", &Credentials::default()).is_ok());
     }
 }

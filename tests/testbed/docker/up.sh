@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Starts Debian's real dockerd in swarm mode, listening on a unix socket and on 127.0.0.1 with mutual TLS (CA,
+# server and client certificates generated here), plus a second dockerd that never joins a swarm, for the
+# "not a swarm manager" (503) case. Writes .testbed/env.d/docker.env. Idempotent.
+source "$(dirname "$0")/../lib.sh"
+bash "$ROOT/tests/testbed/docker/install.sh"
+
+dir="$TB/docker"
+envfile="$TB/env.d/docker.env"
+dockerd=/usr/sbin/dockerd
+# /usr/local/bin/docker may be a newer client; the daemon's own client is the one that surely speaks its API.
+docker=/usr/bin/docker
+if alive dockerd && alive dockerd-noswarm && [ -f "$envfile" ]; then
+  log "dockerd already running"
+  exit 0
+fi
+for name in dockerd dockerd-noswarm; do
+  [ -f "$TB/pids/$name.pid" ] && stop_pid "$TB/pids/$name.pid"
+done
+mkdir -p "$dir/certs"
+certs=$dir/certs
+
+# Unix socket paths are limited to 108 bytes; keep every socket under a short directory.
+sock=$dir/docker.sock
+plain_sock=$dir/noswarm.sock
+if [ ${#sock} -ge 100 ] || [ ${#plain_sock} -ge 100 ]; then
+  log "socket path $sock is too long for a unix socket; move the checkout to a shorter path"
+  exit 1
+fi
+
+mkca() {
+  [ -f "$certs/ca.crt" ] && return 0
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=secretsync-docker-ca" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$certs/ca.key" -out "$certs/ca.crt" 2>/dev/null
+}
+mkleaf() {
+  local leaf=$1 ext=$2
+  [ -f "$certs/$leaf.crt" ] && return 0
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$leaf" \
+    -keyout "$certs/$leaf.key" -out "$certs/$leaf.csr" 2>/dev/null
+  printf '%s\n' "$ext" > "$certs/$leaf.ext"
+  openssl x509 -req -in "$certs/$leaf.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" -CAcreateserial \
+    -days 30 -extfile "$certs/$leaf.ext" -out "$certs/$leaf.crt" 2>/dev/null
+  rm -f "$certs/$leaf.csr" "$certs/$leaf.ext"
+}
+# Kept between runs; made afresh when any is within a day of expiring.
+for c in "$certs"/*.crt; do
+  [ -f "$c" ] || continue
+  openssl x509 -checkend 86400 -noout -in "$c" >/dev/null 2>&1 || { rm -f "$certs"/*; break; }
+done
+mkca
+mkleaf server "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost"
+mkleaf client "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth"
+chmod 600 "$certs"/*.key
+
+common=(--iptables=false --ip6tables=false --bridge=none --storage-driver=vfs)
+tls_port=$(free_port)
+start_bg dockerd "$dockerd" "${common[@]}" \
+  --data-root "$dir/data" --exec-root "$dir/run" --pidfile "$dir/dockerd.pid" \
+  -H "unix://$sock" -H "tcp://127.0.0.1:$tls_port" \
+  --tlsverify --tlscacert "$certs/ca.crt" --tlscert "$certs/server.crt" --tlskey "$certs/server.key"
+start_bg dockerd-noswarm "$dockerd" "${common[@]}" \
+  --data-root "$dir/noswarm-data" --exec-root "$dir/noswarm-run" --pidfile "$dir/noswarm.pid" \
+  -H "unix://$plain_sock"
+wait_until 60 "dockerd" "$docker" -H "unix://$sock" version
+wait_until 60 "dockerd-noswarm" "$docker" -H "unix://$plain_sock" version
+
+# Swarm state survives restarts in the data root; init only once, and only on loopback.
+state=$("$docker" -H "unix://$sock" info --format '{{.Swarm.LocalNodeState}}')
+if [ "$state" != "active" ]; then
+  swarm_port=$(free_port)
+  "$docker" -H "unix://$sock" swarm init --advertise-addr "127.0.0.1:$swarm_port" \
+    --listen-addr "127.0.0.1:$swarm_port" --data-path-addr 127.0.0.1 >/dev/null
+fi
+wait_until 60 "swarm manager" sh -c "'$docker' -H 'unix://$sock' node ls"
+
+cat > "$envfile" <<ENV
+export DOCKER_SWARM_SOCKET=$sock
+export DOCKER_SWARM_TLS_ENDPOINT=tcp://127.0.0.1:$tls_port
+export DOCKER_SWARM_CA_CERT=$certs/ca.crt
+export DOCKER_SWARM_CLIENT_CERT=$certs/client.crt
+export DOCKER_SWARM_CLIENT_KEY=$certs/client.key
+export DOCKER_NOSWARM_SOCKET=$plain_sock
+ENV
+log "dockerd (swarm manager) on unix://$sock and tcp://127.0.0.1:$tls_port (mutual TLS); dockerd without swarm on unix://$plain_sock"
