@@ -485,7 +485,16 @@ const WRITES: &[&str] = &[
 ];
 
 async fn api(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&app, &headers, &body) {
+    let result = handle(&app, &headers, &body);
+    // Action and outcome only: bodies carry secret values.
+    tracing::info!(
+        action = header(&headers, "x-tc-action").unwrap_or("-"),
+        outcome = match &result {
+            Ok(_) => "ok",
+            Err(ApiError(code, _, _)) => code.as_str(),
+        },
+    );
+    match result {
         Err(ApiError(_, message, Some((status, retry_after)))) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             let mut response = (status, message).into_response();
