@@ -180,6 +180,7 @@ fn now() -> i64 {
 async fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .init();
     let args = Args::parse();
     let mut accounts = HashMap::new();
