@@ -53,6 +53,7 @@ use bollard::errors::Error as DockerError;
 use bollard::models::{Secret, SecretSpec};
 use bollard::query_parameters::{ListSecretsOptions, UpdateSecretOptions};
 use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
+use zeroize::Zeroizing;
 
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target};
@@ -180,14 +181,41 @@ impl DockerSwarm {
         value: &SecretValue,
     ) -> Result<RemoteRef, DialectError> {
         let name = full_name(ctx.base, &req.desired.digest);
+        let labels = labels_for(req, ctx.base);
+        // bollard logs the JSON it serializes at debug level. It serializes the spec without `Data`, and the
+        // body with the value is put in place afterwards by a request modifier, which runs after that log line.
+        let data = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(value.expose()));
+        let body = Zeroizing::new(
+            serde_json::to_vec(&CreateBody {
+                name: &name,
+                labels: &labels,
+                data: &data,
+            })
+            .map_err(|e| {
+                DialectError::permanent("Serialization", format!("cannot encode a secret: {e}"))
+            })?,
+        );
+        let body = bytes::Bytes::from_owner(body);
+        let docker = ctx
+            .docker
+            .clone()
+            .with_request_modifier(move |request: BollardRequest| {
+                if request.method().as_str() == "POST"
+                    && request.uri().path().ends_with("/secrets/create")
+                {
+                    let (parts, _) = request.into_parts();
+                    BollardRequest::from_parts(parts, bollard::body_full(body.clone()))
+                } else {
+                    request
+                }
+            });
         let spec = SecretSpec {
             name: Some(name.clone()),
-            labels: Some(labels_for(req, ctx.base)),
-            data: Some(base64::engine::general_purpose::STANDARD.encode(value.expose())),
+            labels: Some(labels),
             ..Default::default()
         };
         self.shared.limiter.acquire(ctx.endpoint).await;
-        let result = ctx.docker.create_secret(spec).await;
+        let result = docker.create_secret(spec).await;
         self.record("create", &result);
         match result {
             Ok(created) => {
@@ -307,6 +335,18 @@ impl DockerSwarm {
     }
 }
 
+/// The body of `POST /secrets/create`.
+#[derive(serde::Serialize)]
+struct CreateBody<'a> {
+    #[serde(rename = "Name")]
+    name: &'a str,
+    #[serde(rename = "Labels")]
+    labels: &'a HashMap<String, String>,
+    /// Standard base64 (the API page says URL-safe, but the daemon decodes the standard alphabet).
+    #[serde(rename = "Data")]
+    data: &'a str,
+}
+
 /// One reconcile's connection and names.
 struct Ctx<'a> {
     docker: Docker,
@@ -360,7 +400,7 @@ fn is_value_name(name: &str, base: &str) -> bool {
         && name.as_bytes()[base.len()] == b'-'
         && name[base.len() + 1..]
             .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            .all(|b| b.is_ascii_hexdigit())
 }
 
 fn labels_for(req: &Request<'_>, base: &str) -> HashMap<String, String> {
@@ -820,6 +860,7 @@ mod tests {
         assert_eq!(full_name("db-password", DIGEST), "db-password-0123abcd");
         assert!(is_value_name("db-password-0123abcd", "db-password"));
         assert!(is_value_name("DB-password-0123abcd", "db-password"));
+        assert!(is_value_name("db-password-0123ABCD", "db-password"));
         assert!(!is_value_name("db-password-0123abcg", "db-password"));
         assert!(!is_value_name("db-password-x-0123abcd", "db-password"));
         assert!(!is_value_name("db-password0123abcd", "db-password"));
