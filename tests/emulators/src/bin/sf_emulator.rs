@@ -215,6 +215,15 @@ fn secret_of(path: &str) -> Option<&str> {
 }
 
 /// Checks api-version, applies injected faults and counts requests, before any handler runs.
+/// Logs one line per request (method, path, status; never a body, so never a value) to the test-bed log.
+async fn log_line(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    eprintln!("{method} {path} {}", response.status().as_u16());
+    response
+}
+
 async fn gate(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/Resources/Secrets") {
@@ -546,6 +555,7 @@ fn router(app: AppState) -> Router {
         .route("/_emulator/stats/{name}", get(stats))
         .route("/_emulator/central-secret-service", post(set_css))
         .layer(middleware::from_fn_with_state(app.clone(), gate))
+        .layer(middleware::from_fn(log_line))
         .with_state(app)
 }
 
