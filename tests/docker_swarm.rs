@@ -662,7 +662,11 @@ async fn status_409_when_the_name_is_taken_by_a_foreign_secret() {
     assert!(!err.to_string().contains("the value"));
     // Observe sees it as unowned, and the planner refuses to touch it.
     assert_eq!(case.plan().await.0, Plan::Refuse(Refusal::NotOwned));
-    case.cleanup().await;
+    docker()
+        .await
+        .delete_secret(&foreign)
+        .await
+        .expect("remove the foreign secret");
 }
 
 #[tokio::test]
@@ -805,4 +809,28 @@ async fn the_value_never_reaches_a_log_record() {
     assert!(!text.contains(value));
     assert!(!text.contains(&encoded), "a request body was logged");
     case.cleanup().await;
+}
+
+/// Writes one secret for the Python SDK interop test (`tests/python/docker/`), which runs it with
+/// `DOCKER_INTEROP_NAME`, `DOCKER_INTEROP_VALUE_HEX` and `DOCKER_INTEROP_LABELS` (JSON) set, and then checks with
+/// the official `docker` SDK what SecretSync wrote. Ignored in ordinary runs: it leaves the secret behind.
+#[tokio::test]
+#[ignore = "driven by tests/python/docker"]
+async fn interop_write() {
+    let name = env("DOCKER_INTEROP_NAME");
+    let value = hex::decode(env("DOCKER_INTEROP_VALUE_HEX")).expect("hex value");
+    let user_labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&env("DOCKER_INTEROP_LABELS")).expect("labels JSON");
+    let mut case = Case::new("interop", "");
+    case.name = name;
+    case.value = SecretValue::new(value);
+    case.desired.digest = key().digest(case.value.expose());
+    case.desired.metadata.labels = user_labels;
+    let (plan, outcome) = case.reconcile().await;
+    assert_eq!(plan, Plan::Create);
+    let written = ready(outcome);
+    println!(
+        "{}",
+        json!({"name": written.name, "id": written.id, "digest": case.desired.digest})
+    );
 }

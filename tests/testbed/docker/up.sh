@@ -71,14 +71,28 @@ start_bg dockerd-noswarm "$dockerd" "${common[@]}" \
 wait_until 60 "dockerd" "$docker" -H "unix://$sock" version
 wait_until 60 "dockerd-noswarm" "$docker" -H "unix://$plain_sock" version
 
-# Swarm state survives restarts in the data root; init only once, and only on loopback.
-state=$("$docker" -H "unix://$sock" info --format '{{.Swarm.LocalNodeState}}')
-if [ "$state" != "active" ]; then
+# Swarm state survives restarts in the data root. A restarted manager comes back on its old swarm port; if that
+# port is gone it reports an error, and the swarm is made afresh (on loopback only).
+swarm_init() {
+  local swarm_port
   swarm_port=$(free_port)
   "$docker" -H "unix://$sock" swarm init --advertise-addr "127.0.0.1:$swarm_port" \
     --listen-addr "127.0.0.1:$swarm_port" --data-path-addr 127.0.0.1 >/dev/null
-fi
-wait_until 60 "swarm manager" sh -c "'$docker' -H 'unix://$sock' node ls"
+}
+end=$((SECONDS + 60))
+while :; do
+  state=$("$docker" -H "unix://$sock" info --format '{{.Swarm.LocalNodeState}}')
+  case "$state" in
+    active) break ;;
+    inactive) swarm_init ;;
+    pending) sleep 0.5 ;;
+    *) log "swarm state '$state': leaving and initialising again"
+       "$docker" -H "unix://$sock" swarm leave --force >/dev/null || true
+       swarm_init ;;
+  esac
+  if [ $SECONDS -ge $end ]; then log "swarm did not become active (state '$state')"; exit 1; fi
+done
+wait_until 60 "swarm manager" "$docker" -H "unix://$sock" node ls
 
 cat > "$envfile" <<ENV
 export DOCKER_SWARM_SOCKET=$sock
