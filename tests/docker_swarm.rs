@@ -76,7 +76,7 @@ fn tls_creds() -> Credentials {
 
 /// One SecretSync's worth of inputs.
 struct Case {
-    dialect: DockerSwarm,
+    dialect: Arc<DockerSwarm>,
     metrics: Arc<Metrics>,
     target: Target,
     name: String,
@@ -99,7 +99,7 @@ impl Case {
         let metrics = Metrics::new();
         let value = SecretValue::from(value);
         Case {
-            dialect: DockerSwarm::new(Shared::new(200, 200, metrics.clone())),
+            dialect: Arc::new(DockerSwarm::new(Shared::new(200, 200, metrics.clone()))),
             metrics,
             desired: Desired {
                 digest: key().digest(value.expose()),
@@ -117,6 +117,19 @@ impl Case {
             credentials,
             value,
         }
+    }
+
+    /// A SecretSync handled by a dialect (and so a rate limiter and metrics) shared with others.
+    fn sharing(
+        prefix: &str,
+        value: &str,
+        dialect: Arc<DockerSwarm>,
+        metrics: Arc<Metrics>,
+    ) -> Case {
+        let mut case = Case::new(prefix, value);
+        case.dialect = dialect;
+        case.metrics = metrics;
+        case
     }
 
     fn set_value(&mut self, value: &str) {
@@ -769,6 +782,63 @@ async fn size_and_name_limits_match_the_daemon() {
     assert_eq!(err.reason, "InvalidName");
     case.name = "bad/name".into();
     assert!(case.dialect.check(&case.request(), &case.value).is_err());
+}
+
+#[tokio::test]
+async fn a_hundred_secretsyncs_through_one_rate_limiter() {
+    const N: usize = 100;
+    const RATE: u32 = 100;
+    const BURST: u32 = 10;
+    let metrics = Metrics::new();
+    let dialect = Arc::new(DockerSwarm::new(Shared::new(RATE, BURST, metrics.clone())));
+    let cases: Vec<Case> = (0..N)
+        .map(|i| {
+            Case::sharing(
+                "many",
+                &format!("value {i}"),
+                dialect.clone(),
+                metrics.clone(),
+            )
+        })
+        .collect();
+
+    let start = std::time::Instant::now();
+    let results = futures::future::join_all(cases.iter().map(|c| c.reconcile())).await;
+    let elapsed = start.elapsed();
+    assert!(results.iter().all(|(plan, _)| *plan == Plan::Create));
+    let total = |op: &str| cases[0].requests(op, "ok");
+    // One version negotiation for the shared client, then list, create and inspect per SecretSync.
+    assert_eq!(total("version"), 1);
+    assert_eq!(
+        (total("list"), total("create"), total("inspect")),
+        (100, 100, 100)
+    );
+    let requests = 1 + 3 * N as u64;
+    let floor = (requests - u64::from(BURST)) as f64 / f64::from(RATE);
+    assert!(
+        elapsed.as_secs_f64() >= floor * 0.95,
+        "{requests} requests at {RATE}/s took {elapsed:?}, under the limiter's floor of {floor:.2}s"
+    );
+    println!("{N} creates: {requests} requests in {elapsed:?} at {RATE}/s");
+
+    // In sync costs one list request each and writes nothing.
+    let start = std::time::Instant::now();
+    let results = futures::future::join_all(cases.iter().map(|c| c.reconcile())).await;
+    println!("{N} in-sync reconciles in {:?}", start.elapsed());
+    assert!(results.iter().all(|(plan, _)| *plan == Plan::InSync));
+    assert_eq!(
+        (total("list"), total("create"), total("update")),
+        (200, 100, 0)
+    );
+
+    for case in &cases {
+        let observed = case.observe().await.expect("observe");
+        case.dialect
+            .delete(&case.request(), &observed)
+            .await
+            .expect("delete");
+    }
+    assert_eq!(total("delete"), 100);
 }
 
 /// Every `log` record, at every level, from every crate.

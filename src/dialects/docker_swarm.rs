@@ -84,6 +84,7 @@ pub struct DockerSwarm {
     shared: Shared,
     /// Negotiated clients by endpoint and credentials fingerprint.
     clients: Mutex<HashMap<String, Docker>>,
+    connecting: tokio::sync::Mutex<()>,
 }
 
 impl DockerSwarm {
@@ -91,11 +92,17 @@ impl DockerSwarm {
         DockerSwarm {
             shared,
             clients: Mutex::new(HashMap::new()),
+            connecting: tokio::sync::Mutex::new(()),
         }
     }
 
     async fn client(&self, endpoint: &str, creds: &Credentials) -> Result<Docker, DialectError> {
         let key = format!("{endpoint}#{}", creds.fingerprint());
+        if let Some(docker) = self.cached(&key) {
+            return Ok(docker);
+        }
+        // Many SecretSyncs start at once after a restart: one of them negotiates, the others wait for it.
+        let _connecting = self.connecting.lock().await;
         if let Some(docker) = self.cached(&key) {
             return Ok(docker);
         }
@@ -803,7 +810,8 @@ impl Dialect for DockerSwarm {
                     }
                 }
                 let reference = self.create(&ctx, req, value).await?;
-                if Self::prune_enabled(req.target) {
+                // With nothing observed there is nothing to supersede.
+                if Self::prune_enabled(req.target) && matches!(observed, Observed::Present(_)) {
                     let found = candidates(self.list(&ctx).await?, ctx.base);
                     self.prune(&ctx, req, &reference.name, &found).await;
                 }
