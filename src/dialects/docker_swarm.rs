@@ -874,6 +874,147 @@ mod tests {
         assert!(!is_value_name("db-password0123abcd", "db-password"));
     }
 
+    fn secret(name: &str, created: &str, labels: &[(&str, &str)]) -> Secret {
+        Secret {
+            id: Some(format!("id-{name}")),
+            version: Some(bollard::models::ObjectVersion { index: Some(10) }),
+            created_at: Some(created.to_owned()),
+            spec: Some(SecretSpec {
+                name: Some(name.to_owned()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn ours(digest: &str) -> Vec<(&'static str, String)> {
+        vec![
+            (LABEL_OWNER, "ns/app".to_owned()),
+            (LABEL_OWNER_UID, "u1".to_owned()),
+            (LABEL_DIGEST, digest.to_owned()),
+            (LABEL_REMOTE_NAME, "db".to_owned()),
+        ]
+    }
+
+    fn l<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    #[test]
+    fn observe_reports_the_desired_value_else_the_newest_of_ours() {
+        let new_digest = DIGEST;
+        let old_digest =
+            "hmac-sha256:ffff0000ffff0000000000000000000000000000000000000000000000000000";
+
+        let old_ours = ours(old_digest);
+        let all = vec![
+            secret("db-ffff0000", "2026-01-01T00:00:00.5Z", &l(&old_ours)),
+            // Someone else's secret whose name merely starts with "db".
+            secret("dbx-0123abcd", "2026-01-03T00:00:00Z", &[]),
+            // An unlabelled one named like a value of "db" is a candidate (drift), but not ours.
+            secret("db-99999999", "2026-01-04T00:00:00Z", &[("team", "x")]),
+        ];
+        let found = candidates(all, "db");
+        let names: Vec<&str> = found.iter().map(secret_name).collect();
+        assert_eq!(names, ["db-ffff0000", "db-99999999"]);
+
+        let target: Target =
+            serde_json::from_value(serde_json::json!({"dialect": "DockerSwarm"})).unwrap();
+        let desired = crate::plan::Desired {
+            digest: new_digest.to_owned(),
+            metadata: Metadata::default(),
+            owner: Owner::parse_key("ns/app", "u1").unwrap(),
+            policy: crate::plan::WritePolicy::Replace,
+            adopt_existing: false,
+            allow_replace: false,
+        };
+        let creds = Credentials::default();
+        let req = Request {
+            target: &target,
+            remote_name: "db",
+            credentials: &creds,
+            desired: &desired,
+            last: None,
+        };
+        // The desired value is not there yet: the newest secret of this owner, not the newer foreign one.
+        assert_eq!(
+            secret_name(current(&found, &req, "db").unwrap()),
+            "db-ffff0000"
+        );
+
+        let new_ours = ours(new_digest);
+        let mut found = found;
+        found.push(secret("db-0123abcd", "2025-01-01T00:00:00Z", &l(&new_ours)));
+        // The desired value wins even when older.
+        let cur = current(&found, &req, "db").unwrap();
+        assert_eq!(secret_name(cur), "db-0123abcd");
+        let remote = to_remote(cur);
+        assert_eq!(remote.digest.as_deref(), Some(new_digest));
+        assert_eq!(remote.owner, Owner::parse_key("ns/app", "u1"));
+        assert_eq!(remote.reference.id.as_deref(), Some("id-db-0123abcd"));
+        assert_eq!(remote.reference.version.as_deref(), Some("10"));
+        assert!(
+            remote.metadata.labels.is_empty(),
+            "reserved labels are not user labels"
+        );
+
+        // Only the unlabelled one left: reported, so the planner refuses it as not owned.
+        let lone = vec![secret(
+            "db-99999999",
+            "2026-01-04T00:00:00Z",
+            &[("team", "x")],
+        )];
+        let remote = to_remote(current(&lone, &req, "db").unwrap());
+        assert_eq!(remote.owner, None);
+        assert_eq!(
+            remote.metadata.labels.get("team").map(String::as_str),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn written_labels_keep_user_labels_and_override_reserved_ones() {
+        let target: Target =
+            serde_json::from_value(serde_json::json!({"dialect": "DockerSwarm"})).unwrap();
+        let desired = crate::plan::Desired {
+            digest: DIGEST.to_owned(),
+            metadata: Metadata {
+                labels: [
+                    ("team".to_owned(), "a".to_owned()),
+                    ("SecretSync.io/owner".to_owned(), "forged".to_owned()),
+                ]
+                .into(),
+                ..Default::default()
+            },
+            owner: Owner::parse_key("ns/app", "u1").unwrap(),
+            policy: crate::plan::WritePolicy::Replace,
+            adopt_existing: false,
+            allow_replace: false,
+        };
+        let creds = Credentials::default();
+        let req = Request {
+            target: &target,
+            remote_name: "db",
+            credentials: &creds,
+            desired: &desired,
+            last: None,
+        };
+        let labels = labels_for(&req, "db");
+        assert_eq!(labels["team"], "a");
+        assert_eq!(labels[LABEL_OWNER], "ns/app");
+        assert_eq!(labels[LABEL_OWNER_UID], "u1");
+        assert_eq!(labels[LABEL_DIGEST], DIGEST);
+        assert_eq!(labels[LABEL_REMOTE_NAME], "db");
+        assert!(!labels.contains_key("SecretSync.io/owner"));
+        assert_eq!(labels.len(), 5);
+    }
+
     #[test]
     fn swarm_name_rules() {
         assert!(valid_name("a"));
