@@ -64,8 +64,9 @@ def secretsync_write(name, value, labels):
         DOCKER_INTEROP_LABELS=json.dumps(labels),
     )
     out = subprocess.run(
-        ["cargo", "test", "--quiet", "--test", "docker_swarm", "--", "--ignored", "--exact", "interop_write",
-         "--nocapture"],
+        # --workspace: the feature set `make test` built with, so nothing is compiled again here.
+        ["cargo", "test", "--quiet", "--workspace", "--test", "docker_swarm", "--", "--ignored", "--exact",
+         "interop_write", "--nocapture"],
         cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=900,
     )
     assert out.returncode == 0, out.stdout + out.stderr
