@@ -14,7 +14,7 @@ if alive dockerd && alive dockerd-noswarm && [ -f "$envfile" ]; then
   log "dockerd already running"
   exit 0
 fi
-for name in dockerd dockerd-noswarm; do
+for name in dockerd dockerd-noswarm containerd-docker containerd-noswarm; do
   [ -f "$TB/pids/$name.pid" ] && stop_pid "$TB/pids/$name.pid"
 done
 mkdir -p "$dir/certs"
@@ -70,6 +70,15 @@ start_bg dockerd-noswarm "$dockerd" "${common[@]}" \
   -H "unix://$plain_sock"
 wait_until 60 "dockerd" "$docker" -H "unix://$sock" version
 wait_until 60 "dockerd-noswarm" "$docker" -H "unix://$plain_sock" version
+# Each dockerd runs its own containerd in a process group of its own. A dockerd stopped gracefully stops it; the
+# recorded PID lets down.sh stop it too if dockerd had to be killed. The dockerd PID files are touched last:
+# down.sh stops the newest first, so dockerd goes before its containerd and cannot restart it.
+for pair in "containerd-docker:$dir/run" "containerd-noswarm:$dir/noswarm-run"; do
+  wait_until 30 "${pair%%:*}" test -s "${pair#*:}/containerd/containerd.pid"
+  cp "${pair#*:}/containerd/containerd.pid" "$TB/pids/${pair%%:*}.pid"
+done
+sleep 1
+touch "$TB/pids/dockerd.pid" "$TB/pids/dockerd-noswarm.pid"
 
 # Swarm state survives restarts in the data root. A restarted manager comes back on its old swarm port; if that
 # port is gone it reports an error, and the swarm is made afresh (on loopback only).
