@@ -4,6 +4,8 @@
 pub mod api;
 pub mod controller;
 pub mod dialects;
+pub mod http;
 pub mod metrics;
 pub mod plan;
+pub mod telemetry;
 pub mod value;

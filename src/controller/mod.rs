@@ -1,1 +1,168 @@
-//! Watches, reconcile, status, events, finalizer, leader election.
+//! The controller: watches SecretSyncs and the Secrets they reference, and runs each reconcile through the
+//! planner and the object's dialect.
+//!
+//! Secrets are watched as metadata only (`metadata_watcher`): a change to a referenced Secret triggers its
+//! SecretSyncs within seconds, but no Secret data of the cluster is kept in memory. Data is fetched with one GET
+//! when a SecretSync needs it.
+
+mod backoff;
+pub mod digest_key;
+mod reconcile;
+mod source;
+pub mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::utils::PredicateConfig;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+
+use crate::api::SecretSync;
+use crate::dialects::Registry;
+use crate::metrics::Metrics;
+use crate::plan::digest::DigestKey;
+
+pub use reconcile::Error;
+
+/// The finalizer held while `deletionPolicy: Delete`.
+pub const FINALIZER: &str = "secretsync.io/remote-cleanup";
+/// Field manager of every write SecretSync makes.
+pub const FIELD_MANAGER: &str = "secretsync";
+
+/// How the controller runs (set by `secretsync run`'s flags).
+pub struct Config {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// Reconciles running at once (per watched namespace set).
+    pub concurrency: u16,
+    pub digest_key: DigestKey,
+    pub metrics: Arc<Metrics>,
+    /// Set once the watches have synced; `/readyz` reports it.
+    pub ready: Arc<AtomicBool>,
+    /// Name reported on Events.
+    pub instance: String,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub registry: Registry,
+    pub digest_key: DigestKey,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    backoff: backoff::Backoff,
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    config: Config,
+    registry: Registry,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        registry,
+        digest_key: config.digest_key,
+        metrics: config.metrics.clone(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "secretsync".into(),
+                instance: Some(config.instance.clone()),
+            },
+        ),
+        backoff: backoff::Backoff::default(),
+    });
+    let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
+    };
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let mut stores = Vec::new();
+    let mut runs = Vec::new();
+    for scope in scopes {
+        let (syncs, secrets): (Api<SecretSync>, Api<PartialObjectMeta<Secret>>) = match &scope {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone())),
+        };
+        // Status writes must not trigger reconciles (each would cost a store read), so SecretSync events pass
+        // only when what the user controls changed: generation, finalizers or deletion.
+        let (store, writer) = reflector::store();
+        let triggers = watcher(syncs, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(user_changes, PredicateConfig::default());
+        let controller = Controller::for_stream(triggers, store.clone())
+            .with_config(ControllerConfig::default().concurrency(config.concurrency));
+        stores.push(store.clone());
+        let secret_events = watcher(secrets, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .touched_objects();
+        let mapper_store = store.clone();
+        let run = controller
+            .watches_stream(secret_events, move |secret| {
+                let ns = secret.namespace();
+                let name = secret.name_any();
+                mapper_store
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.namespace() == ns && references(s, &name))
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            })
+            .graceful_shutdown_on(shutdown.clone())
+            .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+            .for_each(|_| async {});
+        runs.push(run);
+    }
+    let ready = config.ready.clone();
+    tokio::spawn(async move {
+        for store in stores {
+            if store.wait_until_ready().await.is_err() {
+                return;
+            }
+        }
+        ready.store(true, Ordering::SeqCst);
+        tracing::info!("watches synced; ready");
+    });
+    futures::future::join_all(runs).await;
+    config.ready.store(false, Ordering::SeqCst);
+}
+
+/// A hash of what the user changes on a SecretSync (not its status).
+fn user_changes(sync: &SecretSync) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sync.metadata.generation.hash(&mut h);
+    sync.metadata.finalizers.hash(&mut h);
+    sync.metadata.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
+}
+
+/// Whether a SecretSync reads the named Secret (as its source or its credentials).
+fn references(sync: &SecretSync, secret: &str) -> bool {
+    sync.spec.source.secret_ref.name == secret
+        || sync
+            .spec
+            .target
+            .credentials_ref
+            .as_ref()
+            .is_some_and(|c| c.name == secret)
+}
+
+/// How long to wait before polling a store that is still creating a secret.
+pub const CREATING_POLL: Duration = Duration::from_secs(3);

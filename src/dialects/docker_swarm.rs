@@ -83,8 +83,7 @@ const MAX_CACHED_CLIENTS: usize = 64;
 pub struct DockerSwarm {
     shared: Shared,
     /// Negotiated clients by endpoint and credentials fingerprint.
-    clients: Mutex<HashMap<String, Docker>>,
-    connecting: tokio::sync::Mutex<()>,
+    clients: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Docker>>>>,
 }
 
 impl DockerSwarm {
@@ -92,39 +91,30 @@ impl DockerSwarm {
         DockerSwarm {
             shared,
             clients: Mutex::new(HashMap::new()),
-            connecting: tokio::sync::Mutex::new(()),
         }
     }
 
     async fn client(&self, endpoint: &str, creds: &Credentials) -> Result<Docker, DialectError> {
         let key = format!("{endpoint}#{}", creds.fingerprint());
-        if let Some(docker) = self.cached(&key) {
-            return Ok(docker);
-        }
-        // Many SecretSyncs start at once after a restart: one of them negotiates, the others wait for it.
-        let _connecting = self.connecting.lock().await;
-        if let Some(docker) = self.cached(&key) {
-            return Ok(docker);
-        }
-        let docker = connect(endpoint, creds)?;
-        self.shared.limiter.acquire(endpoint).await;
-        let negotiated = docker.negotiate_version().await;
-        self.record("version", &negotiated);
-        let docker = negotiated.map_err(|e| map_error(&e, "negotiating the API version"))?;
-        let mut clients = self.clients.lock().expect("client cache lock poisoned");
-        if clients.len() >= MAX_CACHED_CLIENTS {
-            clients.clear();
-        }
-        clients.insert(key, docker.clone());
-        Ok(docker)
-    }
-
-    fn cached(&self, key: &str) -> Option<Docker> {
-        self.clients
-            .lock()
-            .expect("client cache lock poisoned")
-            .get(key)
-            .cloned()
+        let cell = {
+            let mut clients = self.clients.lock().expect("client cache lock poisoned");
+            if clients.len() >= MAX_CACHED_CLIENTS && !clients.contains_key(&key) {
+                clients.clear();
+            }
+            clients.entry(key).or_default().clone()
+        };
+        // Many SecretSyncs start at once after a restart: one of them negotiates, the others on the same
+        // endpoint wait for it. A failure is not kept, so the next reconcile tries again.
+        let docker = cell
+            .get_or_try_init(|| async {
+                let docker = connect(endpoint, creds)?;
+                self.shared.limiter.acquire(endpoint).await;
+                let negotiated = docker.negotiate_version().await;
+                self.record("version", &negotiated);
+                negotiated.map_err(|e| map_error(&e, "negotiating the API version"))
+            })
+            .await?;
+        Ok(docker.clone())
     }
 
     fn record<T>(&self, operation: &str, result: &Result<T, DockerError>) {

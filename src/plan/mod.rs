@@ -126,6 +126,8 @@ pub struct RemoteRef {
 }
 
 /// The remote state found by `Dialect::observe`.
+// One value lives per reconcile and is moved, never stored in bulk: boxing `Remote` would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observed {
     Absent,

@@ -1,0 +1,152 @@
+//! Reading the source and credentials Secrets. Their data is fetched with one GET when a SecretSync needs it and
+//! is never cached, so the controller does not hold every Secret of the cluster in memory.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+
+use crate::value::{Credentials, SecretValue};
+
+/// Why a Secret could not be used. Messages name Secrets and keys, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source Secret {0:?} not found in this namespace")]
+    SourceNotFound(String),
+    #[error("source Secret {secret:?} has no key {key:?}")]
+    KeyNotFound { secret: String, key: String },
+    #[error("source Secret {0:?} has no data")]
+    SourceEmpty(String),
+    #[error("credentials Secret {0:?} not found in this namespace")]
+    CredentialsNotFound(String),
+    #[error("cannot read Secret {name:?}: {source}")]
+    Kube {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl SourceError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SourceError::SourceNotFound(_) => "SourceNotFound",
+            SourceError::KeyNotFound { .. } => "KeyNotFound",
+            SourceError::SourceEmpty(_) => "SourceEmpty",
+            SourceError::CredentialsNotFound(_) => "CredentialsNotFound",
+            SourceError::Kube { .. } => "KubernetesError",
+        }
+    }
+}
+
+async fn get(api: &Api<Secret>, name: &str) -> Result<Option<Secret>, SourceError> {
+    api.get_opt(name).await.map_err(|source| SourceError::Kube {
+        name: name.to_owned(),
+        source,
+    })
+}
+
+fn into_map(secret: Secret) -> BTreeMap<String, SecretValue> {
+    let mut map: BTreeMap<String, SecretValue> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, SecretValue::new(v.0)))
+        .collect();
+    // stringData is write-only in the API, but be exact if a server returns it.
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        map.insert(k, SecretValue::new(v.into_bytes()));
+    }
+    map
+}
+
+/// The value to push: one key, or the whole Secret as a JSON object.
+pub async fn read_source(
+    api: &Api<Secret>,
+    name: &str,
+    key: Option<&str>,
+) -> Result<SecretValue, SourceError> {
+    let secret = get(api, name)
+        .await?
+        .ok_or_else(|| SourceError::SourceNotFound(name.to_owned()))?;
+    let map = into_map(secret);
+    match key {
+        Some(key) => map
+            .get(key)
+            .cloned()
+            .ok_or_else(|| SourceError::KeyNotFound {
+                secret: name.to_owned(),
+                key: key.to_owned(),
+            }),
+        None if map.is_empty() => Err(SourceError::SourceEmpty(name.to_owned())),
+        None => Ok(whole_secret_json(&map)),
+    }
+}
+
+/// The whole-Secret form: `{"key": "text", "bin.base64": "<base64>"}`, keys sorted so the digest is stable.
+/// Values that are not UTF-8 are base64-encoded under `<key>.base64`.
+pub fn whole_secret_json(map: &BTreeMap<String, SecretValue>) -> SecretValue {
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(64));
+    out.push(b'{');
+    let entries = map.iter().map(|(k, v)| match v.expose_str() {
+        Some(text) => (k.clone(), zeroize::Zeroizing::new(text.to_owned())),
+        None => (
+            format!("{k}.base64"),
+            zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(v.expose())),
+        ),
+    });
+    let mut sorted: Vec<_> = entries.collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(serde_json::to_string(k).expect("string").as_bytes());
+        out.push(b':');
+        let encoded = zeroize::Zeroizing::new(serde_json::to_string(v.as_str()).expect("string"));
+        out.extend_from_slice(encoded.as_bytes());
+    }
+    out.push(b'}');
+    SecretValue::new(std::mem::take(&mut *out))
+}
+
+/// Every key of the credentials Secret.
+pub async fn read_credentials(api: &Api<Secret>, name: &str) -> Result<Credentials, SourceError> {
+    let secret = get(api, name)
+        .await?
+        .ok_or_else(|| SourceError::CredentialsNotFound(name.to_owned()))?;
+    Ok(Credentials::new(into_map(secret)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_secret_is_sorted_json_with_binary_values_in_base64() {
+        let map: BTreeMap<String, SecretValue> = [
+            ("user".to_string(), SecretValue::from("admin")),
+            ("cert".to_string(), SecretValue::new(vec![0xff, 0x00, 0x10])),
+            ("pass".to_string(), SecretValue::from("a\"b\n")),
+        ]
+        .into();
+        let v = whole_secret_json(&map);
+        assert_eq!(
+            v.expose_str().unwrap(),
+            r#"{"cert.base64":"/wAQ","pass":"a\"b\n","user":"admin"}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_slice(v.expose()).unwrap();
+        assert_eq!(parsed["user"], "admin");
+    }
+
+    #[test]
+    fn error_messages_name_secrets_not_values() {
+        let e = SourceError::KeyNotFound {
+            secret: "db".into(),
+            key: "password".into(),
+        };
+        assert_eq!(e.to_string(), r#"source Secret "db" has no key "password""#);
+        assert_eq!(e.reason(), "KeyNotFound");
+    }
+}

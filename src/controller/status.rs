@@ -1,0 +1,347 @@
+//! From what a reconcile found to the status it writes: phase, the `Ready` condition and the remote identity.
+//! Pure, so every mapping is unit-tested.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::{Phase, RemoteStatus, SecretSyncStatus};
+use crate::dialects::{DialectError, ErrorClass, Outcome};
+use crate::plan::{Plan, Refusal, RemoteRef};
+
+pub const READY: &str = "Ready";
+
+/// What one reconcile has to say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub phase: Phase,
+    pub ready: bool,
+    pub reason: String,
+    pub message: String,
+    /// The remote secret, when known; `None` keeps what the status had.
+    pub remote: Option<RemoteRef>,
+    /// Set when the remote value is confirmed to match this digest.
+    pub synced_digest: Option<String>,
+}
+
+impl Report {
+    fn new(phase: Phase, ready: bool, reason: &str, message: impl Into<String>) -> Self {
+        Report {
+            phase,
+            ready,
+            reason: reason.to_owned(),
+            message: message.into(),
+            remote: None,
+            synced_digest: None,
+        }
+    }
+
+    pub fn failed(reason: &str, message: impl Into<String>) -> Self {
+        Report::new(Phase::Failed, false, reason, message)
+    }
+
+    /// Whether this report is a warning worth a `Warning` Event.
+    pub fn is_warning(&self) -> bool {
+        self.phase == Phase::Failed
+    }
+}
+
+/// The report for a plan that needed no write, or for the outcome of one that did.
+pub fn for_plan(
+    plan: &Plan,
+    outcome: Option<&Outcome>,
+    observed: Option<&RemoteRef>,
+    digest: &str,
+) -> Report {
+    let synced = |remote: &RemoteRef, reason: &str, message: String| Report {
+        remote: Some(remote.clone()),
+        synced_digest: Some(digest.to_owned()),
+        ..Report::new(Phase::Ready, true, reason, message)
+    };
+    match (plan, outcome) {
+        (_, Some(Outcome::Ready(remote))) => {
+            let verb = match plan {
+                Plan::Create => "created",
+                Plan::NewVersion => "updated with a new value",
+                Plan::UpdateMetadata => "metadata updated",
+                Plan::Replace { .. } => "replaced",
+                _ => "written",
+            };
+            synced(
+                remote,
+                "Synced",
+                format!("remote secret {:?} {verb}", remote.name),
+            )
+        }
+        (_, Some(Outcome::Creating(remote))) => Report {
+            remote: Some(remote.clone()),
+            ..Report::new(
+                Phase::Creating,
+                false,
+                "Creating",
+                format!(
+                    "the store is still creating remote secret {:?}",
+                    remote.name
+                ),
+            )
+        },
+        (Plan::InSync, None) => {
+            let remote = observed.cloned().unwrap_or_default();
+            let message = format!("remote secret {:?} matches the source", remote.name);
+            synced(&remote, "Synced", message)
+        }
+        (Plan::KeepExisting, None) => Report {
+            remote: observed.cloned(),
+            ..Report::new(
+                Phase::Ready,
+                true,
+                "ExistsNotUpdated",
+                "the remote secret exists and updatePolicy is IfNotExists: it is left unchanged",
+            )
+        },
+        (Plan::WaitForBackend, None) => Report {
+            remote: observed.cloned(),
+            ..Report::new(
+                Phase::Creating,
+                false,
+                "Creating",
+                "the store reports the remote secret as still being created",
+            )
+        },
+        (Plan::Refuse(refusal), None) => refused(refusal),
+        (Plan::BackendFailed(detail), None) => Report::failed(
+            "BackendFailed",
+            format!("the store reports the remote secret as failed: {detail}"),
+        ),
+        (_, None) => Report::failed("Internal", "a write was planned but not carried out"),
+    }
+}
+
+fn refused(refusal: &Refusal) -> Report {
+    match refusal {
+        Refusal::NotOwned => Report::failed(
+            "Conflict",
+            "a remote secret of this name exists and was not created by SecretSync; set spec.adoptExisting: true to take it over",
+        ),
+        Refusal::OwnedByOther {
+            owner,
+            owner_exists: true,
+        } => Report::failed(
+            "Conflict",
+            format!(
+                "the remote secret is owned by SecretSync {owner}; two SecretSyncs cannot write one remote secret"
+            ),
+        ),
+        Refusal::OwnedByOther {
+            owner,
+            owner_exists: false,
+        } => Report::failed(
+            "Conflict",
+            format!(
+                "the remote secret belongs to SecretSync {owner}, which no longer exists; set spec.adoptExisting: true to take it over"
+            ),
+        ),
+        Refusal::Immutable { field } => Report::failed(
+            "ImmutableField",
+            format!(
+                "{field} cannot change on an existing remote secret in this store; revert it or allow replacement in the dialect settings"
+            ),
+        ),
+    }
+}
+
+/// The report for a dialect error.
+pub fn for_dialect_error(err: &DialectError) -> Report {
+    let hint = match err.class {
+        ErrorClass::Retry => " (retrying with backoff)",
+        ErrorClass::Conflict => " (retrying with backoff)",
+        ErrorClass::Credentials => {
+            " (fix the credentials Secret; SecretSync retries when it changes)"
+        }
+        ErrorClass::Permanent => "",
+    };
+    Report::failed(err.reason, format!("{}{hint}", err.message))
+}
+
+/// The next status: phase, condition (keeping `lastTransitionTime` when the condition's status did not flip),
+/// observed generation, remote identity and sync markers.
+pub fn next(
+    prev: Option<&SecretSyncStatus>,
+    generation: Option<i64>,
+    report: &Report,
+    now: &Time,
+) -> SecretSyncStatus {
+    let prev = prev.cloned().unwrap_or_default();
+    let status = if report.ready { "True" } else { "False" };
+    let last_transition = prev
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    let mut conditions: Vec<Condition> = prev
+        .conditions
+        .into_iter()
+        .filter(|c| c.type_ != READY)
+        .collect();
+    conditions.push(Condition {
+        type_: READY.to_owned(),
+        status: status.to_owned(),
+        reason: report.reason.clone(),
+        message: report.message.clone(),
+        observed_generation: generation,
+        last_transition_time: last_transition,
+    });
+    conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    let synced = report.synced_digest.is_some();
+    SecretSyncStatus {
+        phase: Some(report.phase),
+        observed_generation: generation,
+        conditions,
+        remote: report
+            .remote
+            .as_ref()
+            .map(|r| RemoteStatus {
+                name: r.name.clone(),
+                id: r.id.clone(),
+                version: r.version.clone(),
+            })
+            .or(prev.remote),
+        last_sync_time: if synced {
+            Some(now.clone())
+        } else {
+            prev.last_sync_time
+        },
+        synced_digest: report.synced_digest.clone().or(prev.synced_digest),
+    }
+}
+
+/// Whether the `Ready` condition changed in a way worth an Event (status or reason).
+pub fn is_transition(prev: Option<&SecretSyncStatus>, report: &Report) -> bool {
+    let Some(c) = prev.and_then(|p| p.conditions.iter().find(|c| c.type_ == READY)) else {
+        return true;
+    };
+    c.reason != report.reason || (c.status == "True") != report.ready
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Owner;
+
+    fn t(s: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(s).unwrap())
+    }
+
+    fn remote() -> RemoteRef {
+        RemoteRef {
+            name: "db".into(),
+            id: Some("id-1".into()),
+            version: Some("v1".into()),
+        }
+    }
+
+    #[test]
+    fn in_sync_is_ready_with_digest_and_remote() {
+        let r = for_plan(&Plan::InSync, None, Some(&remote()), "hmac-sha256:ab");
+        assert_eq!(r.phase, Phase::Ready);
+        assert!(r.ready);
+        assert_eq!(r.synced_digest.as_deref(), Some("hmac-sha256:ab"));
+        let s = next(None, Some(3), &r, &t(10));
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(s.remote.unwrap().id.as_deref(), Some("id-1"));
+        assert_eq!(s.last_sync_time, Some(t(10)));
+        let c = &s.conditions[0];
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+            ("Ready", "True", "Synced")
+        );
+        assert_eq!(c.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn written_outcomes_are_ready_and_creating_is_creating() {
+        let done = for_plan(&Plan::Create, Some(&Outcome::Ready(remote())), None, "d");
+        assert_eq!(done.phase, Phase::Ready);
+        assert!(done.message.contains("created"));
+        let creating = for_plan(&Plan::Create, Some(&Outcome::Creating(remote())), None, "d");
+        assert_eq!(creating.phase, Phase::Creating);
+        assert!(!creating.ready);
+        assert_eq!(creating.synced_digest, None);
+        let waiting = for_plan(&Plan::WaitForBackend, None, Some(&remote()), "d");
+        assert_eq!(waiting.phase, Phase::Creating);
+    }
+
+    #[test]
+    fn refusals_are_failed_conflicts_that_say_what_to_do() {
+        let r = for_plan(&Plan::Refuse(Refusal::NotOwned), None, None, "d");
+        assert_eq!((r.phase, r.reason.as_str()), (Phase::Failed, "Conflict"));
+        assert!(r.message.contains("adoptExisting"));
+        let other = Owner {
+            namespace: "ns".into(),
+            name: "x".into(),
+            uid: "u".into(),
+        };
+        let r = for_plan(
+            &Plan::Refuse(Refusal::OwnedByOther {
+                owner: other,
+                owner_exists: true,
+            }),
+            None,
+            None,
+            "d",
+        );
+        assert!(r.message.contains("ns/x"));
+        let r = for_plan(
+            &Plan::Refuse(Refusal::Immutable {
+                field: "contentType",
+            }),
+            None,
+            None,
+            "d",
+        );
+        assert_eq!(r.reason, "ImmutableField");
+    }
+
+    #[test]
+    fn if_not_exists_is_ready_without_claiming_a_sync() {
+        let r = for_plan(&Plan::KeepExisting, None, Some(&remote()), "d");
+        assert!(r.ready);
+        assert_eq!(r.synced_digest, None);
+        assert_eq!(r.reason, "ExistsNotUpdated");
+    }
+
+    #[test]
+    fn transition_time_changes_only_when_status_flips() {
+        let ok = for_plan(&Plan::InSync, None, Some(&remote()), "d");
+        let s1 = next(None, Some(1), &ok, &t(10));
+        let s2 = next(Some(&s1), Some(2), &ok, &t(20));
+        assert_eq!(s2.conditions[0].last_transition_time, t(10));
+        let bad = Report::failed("SourceNotFound", "gone");
+        let s3 = next(Some(&s2), Some(2), &bad, &t(30));
+        assert_eq!(s3.conditions[0].last_transition_time, t(30));
+        // A failure keeps the last known remote, digest and sync time.
+        assert_eq!(s3.synced_digest.as_deref(), Some("d"));
+        assert_eq!(s3.last_sync_time, Some(t(20)));
+        assert_eq!(s3.remote, s2.remote);
+        assert_eq!(s3.phase, Some(Phase::Failed));
+    }
+
+    #[test]
+    fn events_fire_on_reason_or_status_changes_only() {
+        let ok = for_plan(&Plan::InSync, None, Some(&remote()), "d");
+        assert!(is_transition(None, &ok));
+        let s = next(None, Some(1), &ok, &t(1));
+        assert!(!is_transition(Some(&s), &ok));
+        assert!(is_transition(Some(&s), &Report::failed("KeyNotFound", "x")));
+    }
+
+    #[test]
+    fn dialect_errors_carry_reason_and_a_hint() {
+        let e = DialectError::credentials("Unauthorized", "store answered HTTP 401");
+        let r = for_dialect_error(&e);
+        assert_eq!(
+            (r.phase, r.reason.as_str()),
+            (Phase::Failed, "Unauthorized")
+        );
+        assert!(r.message.contains("credentials Secret"));
+    }
+}
