@@ -9,11 +9,12 @@ pub struct AzureKeyVaultSettings {
     /// clouds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority_host: Option<String>,
-    /// Key Vault REST `api-version` (default: the current stable one, `7.5`).
+    /// Key Vault REST `api-version` (default: the current stable one, `2025-07-01`). Older ones such as `7.5`
+    /// work too, for emulators and older private clouds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// After a `Delete`, also purge the soft-deleted secret; when creating over a soft-deleted name, purge it
-    /// instead of recovering it.
+    /// After a `Delete`, also purge the soft-deleted secret (unless the vault has purge protection); when
+    /// creating over a soft-deleted name, purge it instead of recovering it.
     #[serde(default)]
     pub purge: bool,
 }

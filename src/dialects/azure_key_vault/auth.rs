@@ -1,0 +1,844 @@
+//! Microsoft Entra ID access tokens for Key Vault: the client-credentials grant with a client secret, a client
+//! certificate (signed JWT assertion) or a federated workload-identity token, a pre-issued bearer token, the
+//! Key Vault 401 challenge, and a token cache shared by every SecretSync that uses the same credentials.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use zeroize::Zeroizing;
+
+use super::DIALECT;
+use crate::dialects::{DialectError, Shared};
+use crate::value::Credentials;
+
+/// Public-cloud Entra ID.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// The scope of the public cloud's Key Vault data plane.
+pub const DEFAULT_SCOPE: &str = "https://vault.azure.net/.default";
+/// Vault DNS suffixes and the Key Vault resource each sovereign cloud issues tokens for.
+const CLOUD_SUFFIXES: [&str; 4] = [
+    "vault.azure.net",
+    "vault.azure.cn",
+    "vault.usgovcloudapi.net",
+    "vault.microsoftazure.de",
+];
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Tokens are renewed this long before they expire (or at half their life, when that is later).
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// Client-certificate assertions are valid this long.
+const ASSERTION_LIFETIME: u64 = 600;
+const MAX_DETAIL: usize = 300;
+const MAX_CACHED: usize = 1024;
+
+/// How the client proves who it is to Entra ID.
+pub enum Grant {
+    ClientSecret(Zeroizing<String>),
+    /// A certificate registered on the app, and its RSA private key (PEM).
+    Certificate {
+        thumbprint_sha1: [u8; 20],
+        thumbprint_sha256: [u8; 32],
+        key_pem: Zeroizing<String>,
+    },
+    /// Workload identity: a federated token projected into the controller's pod, read at every renewal.
+    Federated(std::path::PathBuf),
+}
+
+/// An app registration (or managed identity) and its proof.
+pub struct Identity {
+    pub tenant: String,
+    pub client_id: String,
+    pub grant: Grant,
+    /// Identity of the credentials, for caching tokens per credential set without keeping them.
+    pub fingerprint: String,
+}
+
+/// Where a bearer token comes from.
+pub enum Auth {
+    /// `token` in the credentials Secret: sent as is, never renewed.
+    Static(Zeroizing<String>),
+    Entra {
+        identity: Identity,
+        /// `https://login.microsoftonline.com` or the configured authority host, without a trailing slash.
+        authority: String,
+    },
+}
+
+fn text<'a>(creds: &'a Credentials, key: &str) -> Result<Option<&'a str>, DialectError> {
+    match creds.get(key) {
+        None => Ok(None),
+        Some(v) => match v.expose_str().map(str::trim) {
+            Some("") => Err(DialectError::credentials(
+                "InvalidCredentials",
+                format!("credentials key {key} is empty"),
+            )),
+            Some(t) => Ok(Some(t)),
+            None => Err(DialectError::credentials(
+                "InvalidCredentials",
+                format!("credentials key {key} is not UTF-8 text"),
+            )),
+        },
+    }
+}
+
+/// A tenant ID (GUID) or a verified domain name: letters, digits, '.', '-'.
+fn valid_tenant(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+/// The environment of an Azure workload-identity pod (set by the workload-identity webhook).
+#[derive(Default, Clone)]
+pub struct WorkloadEnv {
+    pub token_file: Option<String>,
+    pub client_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub authority_host: Option<String>,
+}
+
+impl WorkloadEnv {
+    pub fn from_process() -> Self {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+        WorkloadEnv {
+            token_file: var("AZURE_FEDERATED_TOKEN_FILE"),
+            client_id: var("AZURE_CLIENT_ID"),
+            tenant_id: var("AZURE_TENANT_ID"),
+            authority_host: var("AZURE_AUTHORITY_HOST"),
+        }
+    }
+}
+
+/// Reads the credentials Secret. `authority` is the configured authority host, if any.
+pub fn auth_from(
+    creds: &Credentials,
+    authority: Option<&str>,
+    workload: &WorkloadEnv,
+) -> Result<Auth, DialectError> {
+    if let Some(token) = text(creds, "token")? {
+        return Ok(Auth::Static(Zeroizing::new(token.to_owned())));
+    }
+    let workload_identity = match text(creds, "workloadIdentity")? {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            return Err(DialectError::credentials(
+                "InvalidCredentials",
+                "credentials key workloadIdentity must be \"true\" or \"false\"",
+            ));
+        }
+    };
+    let from_env = |v: &Option<String>| if workload_identity { v.clone() } else { None };
+    let tenant = text(creds, "tenantId")?
+        .map(str::to_owned)
+        .or_else(|| from_env(&workload.tenant_id))
+        .ok_or_else(|| {
+            DialectError::credentials(
+                "InvalidCredentials",
+                "the credentials Secret needs tenantId and clientId (and clientSecret, clientCertificate or \
+                 workloadIdentity), or a pre-issued token",
+            )
+        })?;
+    if !valid_tenant(&tenant) {
+        return Err(DialectError::credentials(
+            "InvalidCredentials",
+            "credentials key tenantId must be a tenant ID or domain (letters, digits, '.', '-')",
+        ));
+    }
+    let client_id = text(creds, "clientId")?
+        .map(str::to_owned)
+        .or_else(|| from_env(&workload.client_id))
+        .ok_or_else(|| {
+            DialectError::credentials(
+                "InvalidCredentials",
+                "the credentials Secret has tenantId but no clientId",
+            )
+        })?;
+    let secret = text(creds, "clientSecret")?;
+    let certificate = text(creds, "clientCertificate")?;
+    let grants = [secret.is_some(), certificate.is_some(), workload_identity]
+        .iter()
+        .filter(|g| **g)
+        .count();
+    if grants > 1 {
+        return Err(DialectError::credentials(
+            "InvalidCredentials",
+            "the credentials Secret must hold only one of clientSecret, clientCertificate and workloadIdentity",
+        ));
+    }
+    let grant = if let Some(s) = secret {
+        Grant::ClientSecret(Zeroizing::new(s.to_owned()))
+    } else if let Some(pem_text) = certificate {
+        let key = text(creds, "clientCertificateKey")?;
+        certificate_grant(pem_text, key)?
+    } else if workload_identity {
+        let file = workload.token_file.clone().ok_or_else(|| {
+            DialectError::credentials(
+                "WorkloadIdentityUnavailable",
+                "workloadIdentity is set but the controller has no AZURE_FEDERATED_TOKEN_FILE (its pod is not \
+                 set up for Azure workload identity)",
+            )
+        })?;
+        Grant::Federated(file.into())
+    } else {
+        return Err(DialectError::credentials(
+            "InvalidCredentials",
+            "the credentials Secret needs clientSecret, clientCertificate (PEM) or workloadIdentity: \"true\" \
+             next to tenantId and clientId",
+        ));
+    };
+    let authority = if workload_identity {
+        authority
+            .map(str::to_owned)
+            .or(workload.authority_host.clone())
+    } else {
+        authority.map(str::to_owned)
+    }
+    .unwrap_or_else(|| DEFAULT_AUTHORITY.to_owned());
+    let authority = check_authority(&authority)?;
+    Ok(Auth::Entra {
+        identity: Identity {
+            tenant,
+            client_id,
+            grant,
+            fingerprint: creds.fingerprint(),
+        },
+        authority,
+    })
+}
+
+/// The authority host as an `https://` URL without a trailing slash.
+pub fn check_authority(authority: &str) -> Result<String, DialectError> {
+    let url = url::Url::parse(authority).map_err(|e| {
+        DialectError::permanent(
+            "InvalidSpec",
+            format!("azureKeyVault.authorityHost is not a URL: {e}"),
+        )
+    })?;
+    if url.scheme() != "https" || url.host_str().is_none() || url.query().is_some() {
+        return Err(DialectError::permanent(
+            "InvalidSpec",
+            "azureKeyVault.authorityHost must be an https:// URL without a query, such as \
+             https://login.microsoftonline.com",
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Splits a PEM bundle into the first certificate and an RSA private key (from the bundle or `key`).
+fn certificate_grant(pem_text: &str, key: Option<&str>) -> Result<Grant, DialectError> {
+    let bad = |what: &str| {
+        DialectError::credentials("InvalidCredentials", format!("clientCertificate {what}"))
+    };
+    let mut blocks = pem::parse_many(pem_text.as_bytes())
+        .map_err(|_| bad("is not PEM (a certificate and its RSA private key)"))?;
+    if let Some(k) = key {
+        blocks.extend(
+            pem::parse_many(k.as_bytes())
+                .map_err(|_| bad("key (clientCertificateKey) is not PEM"))?,
+        );
+    }
+    let cert = blocks
+        .iter()
+        .find(|b| b.tag() == "CERTIFICATE")
+        .ok_or_else(|| bad("holds no CERTIFICATE block"))?;
+    let key_block = blocks
+        .iter()
+        .find(|b| b.tag() == "PRIVATE KEY" || b.tag() == "RSA PRIVATE KEY")
+        .ok_or_else(|| {
+            bad("holds no unencrypted RSA private key (PRIVATE KEY or RSA PRIVATE KEY block)")
+        })?;
+    let key_pem = Zeroizing::new(pem::encode(key_block));
+    // Entra ID accepts RSA certificates only; refuse other keys now rather than at every renewal.
+    jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes())
+        .map_err(|_| bad("key is not an RSA private key"))?;
+    let sha1: [u8; 20] = sha1::Sha1::digest(cert.contents()).into();
+    let sha256: [u8; 32] = sha2::Sha256::digest(cert.contents()).into();
+    Ok(Grant::Certificate {
+        thumbprint_sha1: sha1,
+        thumbprint_sha256: sha256,
+        key_pem,
+    })
+}
+
+/// The `.default` scope for a vault host, by its cloud's DNS suffix (public cloud when unknown).
+pub fn scope_for_host(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    CLOUD_SUFFIXES
+        .iter()
+        .find(|s| host.ends_with(&format!(".{s}")))
+        .map(|s| format!("https://{s}/.default"))
+        .unwrap_or_else(|| DEFAULT_SCOPE.to_owned())
+}
+
+/// What a Key Vault 401 says about where to get a token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Challenge {
+    pub tenant: Option<String>,
+    pub resource: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// Parses `WWW-Authenticate: Bearer authorization="https://login.windows.net/{tenant}", resource="..."` (also
+/// `authorization_uri` and `scope`).
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let rest = header.trim();
+    let rest = rest
+        .strip_prefix("Bearer")
+        .or_else(|| rest.strip_prefix("bearer"))?;
+    let mut params: HashMap<String, String> = HashMap::new();
+    for part in rest.split(',') {
+        let Some((k, v)) = part.split_once('=') else {
+            continue;
+        };
+        params.insert(
+            k.trim().to_ascii_lowercase(),
+            v.trim().trim_matches('"').to_owned(),
+        );
+    }
+    let authorization = params
+        .get("authorization")
+        .or_else(|| params.get("authorization_uri"));
+    let tenant = authorization.and_then(|a| {
+        let url = url::Url::parse(a).ok()?;
+        let seg = url.path_segments()?.rfind(|s| !s.is_empty())?.to_owned();
+        valid_tenant(&seg).then_some(seg)
+    });
+    Some(Challenge {
+        tenant,
+        resource: params.get("resource").cloned(),
+        scope: params.get("scope").cloned(),
+    })
+}
+
+/// The scope a challenge asks for, if the vault is entitled to ask for it: as the Azure SDKs check, the vault's
+/// host must lie under the resource's host, so a vault cannot obtain a token meant for another service.
+pub fn challenge_scope(challenge: &Challenge, vault_host: &str) -> Option<String> {
+    let resource = challenge
+        .scope
+        .as_deref()
+        .map(|s| s.trim_end_matches("/.default").to_owned())
+        .or_else(|| challenge.resource.clone())?;
+    let host = url::Url::parse(&resource)
+        .ok()?
+        .host_str()?
+        .to_ascii_lowercase();
+    let vault = vault_host.to_ascii_lowercase();
+    vault
+        .ends_with(&format!(".{host}"))
+        .then(|| format!("{}/.default", resource.trim_end_matches('/')))
+}
+
+#[derive(Serialize)]
+struct AssertionClaims<'a> {
+    aud: &'a str,
+    iss: &'a str,
+    sub: &'a str,
+    jti: String,
+    nbf: u64,
+    iat: u64,
+    exp: u64,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A signed client assertion for the certificate grant (RFC 7523), with the certificate's thumbprints.
+pub fn client_assertion(
+    token_url: &str,
+    client_id: &str,
+    sha1: &[u8; 20],
+    sha256: &[u8; 32],
+    key_pem: &str,
+) -> Result<Zeroizing<String>, DialectError> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.x5t = Some(b64.encode(sha1));
+    header.x5t_s256 = Some(b64.encode(sha256));
+    let now = now_secs();
+    let claims = AssertionClaims {
+        aud: token_url,
+        iss: client_id,
+        sub: client_id,
+        jti: hex::encode(rand::random::<[u8; 16]>()),
+        nbf: now,
+        iat: now,
+        exp: now + ASSERTION_LIFETIME,
+    };
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes()).map_err(|_| {
+        DialectError::credentials(
+            "InvalidCredentials",
+            "clientCertificate key is not an RSA private key",
+        )
+    })?;
+    jsonwebtoken::encode(&header, &claims, &key)
+        .map(Zeroizing::new)
+        .map_err(|_| {
+            DialectError::credentials(
+                "InvalidCredentials",
+                "cannot sign a client assertion with the clientCertificate key",
+            )
+        })
+}
+
+/// A token endpoint's reply (success or error).
+#[derive(Deserialize, Default)]
+struct TokenReply {
+    access_token: Option<String>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    expires_in: Option<u64>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        Num(u64),
+        Text(String),
+    }
+    Ok(match Option::<N>::deserialize(d)? {
+        Some(N::Num(n)) => Some(n),
+        Some(N::Text(t)) => t.trim().parse().ok(),
+        None => None,
+    })
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_DETAIL {
+        let mut cut = MAX_DETAIL;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// Maps a refused token request. Entra's `error_description` names the cause (AADSTS code) and never echoes a
+/// secret; only its first line is kept (the rest is trace and correlation IDs).
+pub fn token_error(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    tenant: &str,
+    client_id: &str,
+) -> DialectError {
+    let reply: TokenReply = serde_json::from_slice(body).unwrap_or_default();
+    let description = reply
+        .error_description
+        .as_deref()
+        .and_then(|d| d.lines().next())
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let detail = truncate(match (&reply.error, description.is_empty()) {
+        (Some(e), false) => format!("{e}: {description}"),
+        (Some(e), true) => e.clone(),
+        (None, false) => description,
+        (None, true) => "no OAuth error body".to_owned(),
+    });
+    let text = format!(
+        "Entra ID refused a token for client {client_id} in tenant {tenant} (HTTP {status}): {detail}"
+    );
+    match status {
+        429 => DialectError::retry("TokenThrottled", text).with_retry_after(retry_after),
+        500..=599 => DialectError::retry("TokenEndpointError", text).with_retry_after(retry_after),
+        400 | 401 | 403 | 404 => DialectError::credentials("TokenRefused", text),
+        _ => DialectError::retry("TokenEndpointError", text),
+    }
+}
+
+struct Cached {
+    token: Zeroizing<String>,
+    renew_at: Instant,
+    expires_at: Instant,
+}
+
+/// Tokens by (authority, tenant, client, credentials, scope). Each entry has its own async lock, so that many
+/// SecretSyncs sharing credentials fetch one token between them.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    /// Tokens fetched from Entra ID, for tests and metrics.
+    pub fetched: std::sync::atomic::AtomicU64,
+}
+
+impl TokenCache {
+    fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_CACHED && !entries.contains_key(key) {
+            entries.clear();
+        }
+        entries.entry(key.to_owned()).or_default().clone()
+    }
+
+    fn key(authority: &str, identity: &Identity, scope: &str) -> String {
+        let mut h = sha2::Sha256::new();
+        for part in [
+            authority,
+            &identity.tenant,
+            &identity.client_id,
+            &identity.fingerprint,
+            scope,
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// A valid token for the scope; `stale` is a token the vault just refused, which is then not reused.
+    pub async fn token(
+        &self,
+        shared: &Shared,
+        client: &reqwest::Client,
+        authority: &str,
+        identity: &Identity,
+        scope: &str,
+        stale: Option<&str>,
+    ) -> Result<Zeroizing<String>, DialectError> {
+        let slot = self.slot(&Self::key(authority, identity, scope));
+        let mut cached = slot.lock().await;
+        let now = Instant::now();
+        if let Some(c) = cached.as_ref()
+            && now < c.renew_at
+            && now < c.expires_at
+            && stale != Some(c.token.as_str())
+        {
+            return Ok(c.token.clone());
+        }
+        let (token, lifetime) = self
+            .fetch(shared, client, authority, identity, scope)
+            .await?;
+        let renew_in = std::cmp::max(lifetime / 2, lifetime.saturating_sub(RENEW_BEFORE));
+        *cached = Some(Cached {
+            token: token.clone(),
+            renew_at: now + renew_in,
+            expires_at: now + lifetime,
+        });
+        Ok(token)
+    }
+
+    async fn fetch(
+        &self,
+        shared: &Shared,
+        client: &reqwest::Client,
+        authority: &str,
+        identity: &Identity,
+        scope: &str,
+    ) -> Result<(Zeroizing<String>, Duration), DialectError> {
+        let token_url = format!("{authority}/{}/oauth2/v2.0/token", identity.tenant);
+        let assertion = match &identity.grant {
+            Grant::ClientSecret(_) => None,
+            Grant::Certificate {
+                thumbprint_sha1,
+                thumbprint_sha256,
+                key_pem,
+            } => Some(client_assertion(
+                &token_url,
+                &identity.client_id,
+                thumbprint_sha1,
+                thumbprint_sha256,
+                key_pem,
+            )?),
+            Grant::Federated(path) => {
+                let text = Zeroizing::new(tokio::fs::read_to_string(path).await.map_err(|e| {
+                    DialectError::credentials(
+                        "WorkloadIdentityUnavailable",
+                        format!(
+                            "cannot read the federated token file {}: {e}",
+                            path.display()
+                        ),
+                    )
+                })?);
+                Some(Zeroizing::new(text.trim().to_owned()))
+            }
+        };
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials")
+                .append_pair("client_id", &identity.client_id)
+                .append_pair("scope", scope);
+            if let Grant::ClientSecret(secret) = &identity.grant {
+                form.append_pair("client_secret", secret);
+            }
+            if let Some(a) = &assertion {
+                form.append_pair("client_assertion_type", ASSERTION_TYPE)
+                    .append_pair("client_assertion", a);
+            }
+            Zeroizing::new(form.finish())
+        };
+        drop(assertion);
+        shared.limiter.acquire(authority).await;
+        let response = client
+            .post(&token_url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(body.as_bytes().to_vec())
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                shared
+                    .metrics
+                    .backend_request(DIALECT, "get_token", "retry");
+                let mut err = DialectError::transport(e);
+                err.message = format!("cannot reach the Entra ID token endpoint: {}", err.message);
+                return Err(err);
+            }
+        };
+        let status = response.status().as_u16();
+        let after = crate::dialects::retry_after(response.headers());
+        let bytes = Zeroizing::new(
+            response
+                .bytes()
+                .await
+                .map_err(DialectError::transport)?
+                .to_vec(),
+        );
+        if !(200..300).contains(&status) {
+            let err = token_error(status, &bytes, after, &identity.tenant, &identity.client_id);
+            shared
+                .metrics
+                .backend_request(DIALECT, "get_token", err.class.as_str());
+            return Err(err);
+        }
+        let reply: TokenReply = serde_json::from_slice(&bytes).map_err(|_| {
+            DialectError::retry(
+                "TokenEndpointError",
+                "the Entra ID token endpoint sent an unreadable reply",
+            )
+        })?;
+        let token = reply.access_token.map(Zeroizing::new).ok_or_else(|| {
+            DialectError::retry(
+                "TokenEndpointError",
+                "the Entra ID token endpoint sent no access_token",
+            )
+        })?;
+        shared.metrics.backend_request(DIALECT, "get_token", "ok");
+        self.fetched
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let lifetime = Duration::from_secs(reply.expires_in.unwrap_or(3599).max(1));
+        Ok((token, lifetime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialects::ErrorClass;
+    use crate::value::SecretValue;
+
+    fn creds(pairs: &[(&str, &str)]) -> Credentials {
+        Credentials::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn challenge_parsing_follows_the_sdk_shapes() {
+        let c = parse_challenge(
+            r#"Bearer authorization="https://login.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47", resource="https://vault.azure.net""#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.tenant.as_deref(),
+            Some("72f988bf-86f1-41af-91ab-2d7cd011db47")
+        );
+        assert_eq!(c.resource.as_deref(), Some("https://vault.azure.net"));
+        assert_eq!(
+            challenge_scope(&c, "myvault.vault.azure.net").as_deref(),
+            Some("https://vault.azure.net/.default")
+        );
+        // A host outside the resource's domain gets no say over the scope.
+        assert_eq!(challenge_scope(&c, "127.0.0.1"), None);
+        assert_eq!(challenge_scope(&c, "evilvault.azure.net"), None);
+        let c = parse_challenge(
+            r#"Bearer authorization_uri="https://login.microsoftonline.com/contoso.com/", scope="https://vault.azure.cn/.default""#,
+        )
+        .unwrap();
+        assert_eq!(c.tenant.as_deref(), Some("contoso.com"));
+        assert_eq!(
+            challenge_scope(&c, "v.vault.azure.cn").as_deref(),
+            Some("https://vault.azure.cn/.default")
+        );
+        assert_eq!(parse_challenge("Basic realm=x"), None);
+    }
+
+    #[test]
+    fn scope_follows_the_cloud_of_the_vault() {
+        assert_eq!(
+            scope_for_host("a.vault.azure.net"),
+            "https://vault.azure.net/.default"
+        );
+        assert_eq!(
+            scope_for_host("a.VAULT.usgovcloudapi.net"),
+            "https://vault.usgovcloudapi.net/.default"
+        );
+        assert_eq!(scope_for_host("127.0.0.1"), DEFAULT_SCOPE);
+    }
+
+    #[test]
+    fn credentials_keys_pick_one_grant() {
+        let env = WorkloadEnv::default();
+        let a = auth_from(
+            &creds(&[
+                ("tenantId", "t1"),
+                ("clientId", "c1"),
+                ("clientSecret", "s"),
+            ]),
+            None,
+            &env,
+        )
+        .unwrap();
+        match a {
+            Auth::Entra {
+                identity,
+                authority,
+            } => {
+                assert_eq!(authority, DEFAULT_AUTHORITY);
+                assert_eq!(
+                    (identity.tenant.as_str(), identity.client_id.as_str()),
+                    ("t1", "c1")
+                );
+                assert!(matches!(identity.grant, Grant::ClientSecret(_)));
+            }
+            Auth::Static(_) => panic!("expected Entra"),
+        }
+        assert!(matches!(
+            auth_from(&creds(&[("token", "abc")]), None, &env).unwrap(),
+            Auth::Static(_)
+        ));
+        let reason = |c: Credentials| auth_from(&c, None, &env).err().expect("refused").reason;
+        assert_eq!(
+            reason(creds(&[("clientSecret", "s")])),
+            "InvalidCredentials"
+        );
+        assert_eq!(
+            reason(creds(&[("tenantId", "t"), ("clientId", "c")])),
+            "InvalidCredentials"
+        );
+        assert_eq!(
+            reason(creds(&[
+                ("tenantId", "../x"),
+                ("clientId", "c"),
+                ("clientSecret", "s")
+            ])),
+            "InvalidCredentials"
+        );
+        assert_eq!(
+            reason(creds(&[
+                ("tenantId", "t"),
+                ("clientId", "c"),
+                ("clientSecret", "s"),
+                ("workloadIdentity", "true")
+            ])),
+            "InvalidCredentials"
+        );
+        assert_eq!(
+            reason(creds(&[
+                ("tenantId", "t"),
+                ("clientId", "c"),
+                ("workloadIdentity", "true")
+            ])),
+            "WorkloadIdentityUnavailable"
+        );
+        let garbage = auth_from(
+            &creds(&[
+                ("tenantId", "t"),
+                ("clientId", "c"),
+                ("clientCertificate", "not-pem-SENTINEL"),
+            ]),
+            None,
+            &env,
+        )
+        .err()
+        .expect("garbage certificate");
+        assert_eq!(garbage.class, ErrorClass::Credentials);
+        assert!(!garbage.to_string().contains("SENTINEL"));
+        let http = auth_from(
+            &creds(&[("tenantId", "t"), ("clientId", "c"), ("clientSecret", "s")]),
+            Some("http://login.example"),
+            &env,
+        );
+        assert_eq!(http.err().unwrap().reason, "InvalidSpec");
+    }
+
+    #[test]
+    fn workload_identity_takes_ids_and_authority_from_the_pod() {
+        let env = WorkloadEnv {
+            token_file: Some("/var/run/secrets/azure/tokens/azure-identity-token".into()),
+            client_id: Some("pod-client".into()),
+            tenant_id: Some("pod-tenant".into()),
+            authority_host: Some("https://login.microsoftonline.us/".into()),
+        };
+        match auth_from(&creds(&[("workloadIdentity", "true")]), None, &env).unwrap() {
+            Auth::Entra {
+                identity,
+                authority,
+            } => {
+                assert_eq!(identity.tenant, "pod-tenant");
+                assert_eq!(identity.client_id, "pod-client");
+                assert_eq!(authority, "https://login.microsoftonline.us");
+                assert!(matches!(identity.grant, Grant::Federated(_)));
+            }
+            Auth::Static(_) => panic!("expected Entra"),
+        }
+        // Without workloadIdentity the pod's IDs are never borrowed.
+        assert!(auth_from(&creds(&[("clientSecret", "s")]), None, &env).is_err());
+    }
+
+    #[test]
+    fn token_errors_keep_the_aadsts_line_only() {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "error": "invalid_client",
+            "error_description": "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1\r\nCorrelation ID: 2",
+        }))
+        .unwrap();
+        let e = token_error(401, &body, None, "t1", "c1");
+        assert_eq!(
+            (e.class, e.reason),
+            (ErrorClass::Credentials, "TokenRefused")
+        );
+        assert!(e.message.contains("AADSTS7000215"));
+        assert!(e.message.contains("client c1 in tenant t1"));
+        assert!(!e.message.contains("Trace ID"));
+        let e = token_error(429, b"", Some(Duration::from_secs(4)), "t", "c");
+        assert_eq!(
+            (e.class, e.retry_after),
+            (ErrorClass::Retry, Some(Duration::from_secs(4)))
+        );
+        assert_eq!(
+            token_error(503, b"<html>", None, "t", "c").class,
+            ErrorClass::Retry
+        );
+    }
+
+    #[test]
+    fn expires_in_may_be_a_string() {
+        let r: TokenReply =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":"3599"}"#).unwrap();
+        assert_eq!(r.expires_in, Some(3599));
+        let r: TokenReply =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":60}"#).unwrap();
+        assert_eq!(r.expires_in, Some(60));
+    }
+}

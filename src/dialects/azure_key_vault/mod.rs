@@ -1,0 +1,1236 @@
+//! Azure Key Vault secrets: the vault's REST data plane (`{vault}/secrets/{name}`, api-version `2025-07-01` by
+//! default), spoken over HTTPS with reqwest.
+//!
+//! # How a SecretSync maps onto a Key Vault secret
+//!
+//! - The remote name (`spec.target.remoteName` or the object's name) is the secret's name: 1-127 letters, digits
+//!   and '-'. `spec.target.endpoint` is the vault URL, `https://<vault>.vault.azure.net` (or a sovereign cloud's).
+//! - Every `PUT` makes a new version, so SecretSync compares first and writes only when needed: it reads the
+//!   current version and compares SecretSync's digest tag, the content type and the tags. A new value is a `PUT`
+//!   (new version, with value, `contentType`, tags and `enabled: true`); a change of content type or labels
+//!   alone is a `PATCH` of the current version, which makes no new version. An unchanged value writes nothing.
+//! - Ownership and the value's identity live in three tags next to the user's labels: `secretsync-owner`
+//!   (`namespace/name`), `secretsync-owner-uid` and `secretsync-digest` (the controller's keyed HMAC of the value,
+//!   never the value). Key Vault allows 15 tags, so at most 12 labels fit. A secret without `secretsync-owner` is
+//!   left alone (a `Conflict`) unless `adoptExisting` is set.
+//! - Drift: a current version that someone else wrote (a `PUT` outside SecretSync, which carries none of our tags,
+//!   or a version other than the one the status recorded) is written over with a new version; so is a disabled
+//!   current version (`enabled: false`), whose value applications can no longer read. Content type is compared
+//!   only when `spec.target.contentType` is set, because Key Vault cannot clear one.
+//! - `spec.target.description` has no place in Key Vault and is refused; so are values that are not UTF-8 (the
+//!   API stores text; push the whole Secret to get binary keys base64-encoded) and values over 25 KB.
+//!
+//! # Soft delete
+//!
+//! - `deletionPolicy: Delete` deletes the secret (Key Vault keeps it soft-deleted for its retention period). With
+//!   `azureKeyVault.purge: true` SecretSync then waits for the deletion to complete and purges it, unless the vault
+//!   has purge protection.
+//! - Creating a name that sits deleted-but-recoverable (409 `ObjectIsDeletedButRecoverable`) recovers it by
+//!   default, and the next reconcile compares and writes as usual; with `purge: true` the deleted secret is purged
+//!   and created afresh. A deleted secret that SecretSync did not write is only recovered or purged with
+//!   `adoptExisting`. `ObjectIsBeingDeleted` (a purge still running) is retried after a short wait.
+//!
+//! # Authentication (credentials Secret keys)
+//!
+//! - `tenantId` and `clientId` of an app registration, and one of:
+//!   - `clientSecret`: the client-credentials grant with a client secret;
+//!   - `clientCertificate`: PEM with the certificate registered on the app and its unencrypted RSA private key
+//!     (or the key in `clientCertificateKey`); SecretSync signs a client assertion (RS256, `x5t`);
+//!   - `workloadIdentity: "true"`: Azure workload identity, with the federated token the controller's pod gets
+//!     (`AZURE_FEDERATED_TOKEN_FILE`); `tenantId`/`clientId` default to the pod's `AZURE_TENANT_ID`/
+//!     `AZURE_CLIENT_ID`. Any SecretSync can then act as any identity that trusts the controller's service
+//!     account, so grant such identities only what every namespace may do.
+//! - `token`: a pre-issued bearer token, used as is (it is never renewed).
+//! - `ca.crt` (PEM, optional): an extra CA to trust for the vault and the authority (emulators, private clouds).
+//!
+//! Tokens come from `{authorityHost}/{tenantId}/oauth2/v2.0/token` (`azureKeyVault.authorityHost`, default
+//! `https://login.microsoftonline.com`) for the vault's `.default` scope, are cached per credentials until shortly
+//! before they expire, and are shared by every SecretSync with the same credentials. When the vault answers 401,
+//! SecretSync reads its challenge (`WWW-Authenticate: Bearer authorization=…, resource=…`), takes the scope from
+//! it if the vault lies under the resource's domain (the check the Azure SDKs make), fetches a fresh token and
+//! retries once; a second 401 ends in an `Unauthorized` condition. A challenge naming another tenant is reported.
+//!
+//! # Errors
+//!
+//! KeyVaultError bodies (`{"error":{"code","message","innererror"}}`) are mapped by code, then by status:
+//! 401 and 403 are credential errors (403 says which permissions are needed), 400 is permanent, 409 is a
+//! conflict, and 429 and 5xx are retried in place (up to 3 attempts, honouring a short `Retry-After`) before the
+//! controller's backoff takes over with the store's `Retry-After`.
+
+mod auth;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use crate::api::{AzureKeyVaultSettings, DialectKind, Target};
+use crate::plan::{
+    Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+};
+use crate::value::{Credentials, SecretValue};
+
+use auth::{Auth, TokenCache, WorkloadEnv};
+pub use auth::{Challenge, DEFAULT_AUTHORITY, challenge_scope, parse_challenge};
+
+const DIALECT: &str = "AzureKeyVault";
+/// The current stable data-plane version.
+pub const DEFAULT_API_VERSION: &str = "2025-07-01";
+pub const TAG_OWNER: &str = "secretsync-owner";
+pub const TAG_OWNER_UID: &str = "secretsync-owner-uid";
+pub const TAG_DIGEST: &str = "secretsync-digest";
+/// Key Vault's limit on a secret value.
+pub const MAX_VALUE_BYTES: usize = 25 * 1024;
+/// Key Vault allows 15 tags per secret; SecretSync uses 3.
+pub const MAX_LABELS: usize = 12;
+const MAX_TAG_NAME: usize = 512;
+const MAX_TAG_VALUE: usize = 256;
+const MAX_NAME: usize = 127;
+const ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// A longer `Retry-After` is handed to the controller instead of holding a worker.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
+/// How long a delete waits for the secret to appear among the deleted ones before purging it.
+const PURGE_WAIT: Duration = Duration::from_secs(30);
+/// How long a create waits for a purge to finish before handing back.
+const PURGED_WAIT: Duration = Duration::from_secs(10);
+/// Pages of versions read when looking for SecretSync's last version of a secret someone else wrote over.
+const MAX_VERSION_PAGES: usize = 8;
+const MAX_DETAIL: usize = 300;
+const MAX_CACHED_CLIENTS: usize = 64;
+
+pub struct AzureKeyVault {
+    shared: Shared,
+    tokens: TokenCache,
+    /// Clients trusting an extra CA (`ca.crt`), by the CA's hash.
+    clients: Mutex<HashMap<String, reqwest::Client>>,
+    /// Scopes learned from vault challenges, by vault URL.
+    scopes: Mutex<HashMap<String, String>>,
+    workload: WorkloadEnv,
+}
+
+impl AzureKeyVault {
+    pub fn new(shared: Shared) -> Self {
+        AzureKeyVault {
+            shared,
+            tokens: TokenCache::default(),
+            clients: Mutex::new(HashMap::new()),
+            scopes: Mutex::new(HashMap::new()),
+            workload: WorkloadEnv::from_process(),
+        }
+    }
+
+    /// Tokens fetched from Entra ID since this dialect was made.
+    pub fn tokens_fetched(&self) -> u64 {
+        self.tokens
+            .fetched
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn settings(target: &Target) -> AzureKeyVaultSettings {
+    target.azure_key_vault.clone().unwrap_or_default()
+}
+
+/// `^[0-9a-zA-Z-]{1,127}$`, as the Set Secret API requires.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Whether a tag key belongs to SecretSync (reserved, never a user label).
+fn reserved(key: &str) -> bool {
+    key.to_ascii_lowercase().starts_with("secretsync")
+}
+
+/// The vault base URL (`https://host[:port]`), checked.
+fn vault_url(target: &Target) -> Result<url::Url, DialectError> {
+    let endpoint = target.endpoint.as_deref().ok_or_else(|| {
+        DialectError::permanent(
+            "InvalidSpec",
+            "AzureKeyVault needs spec.target.endpoint (the vault URL, https://<vault>.vault.azure.net)",
+        )
+    })?;
+    let url = url::Url::parse(endpoint).map_err(|e| {
+        DialectError::permanent(
+            "InvalidSpec",
+            format!("spec.target.endpoint is not a URL: {e}"),
+        )
+    })?;
+    if url.scheme() != "https" || url.host_str().is_none() {
+        return Err(DialectError::permanent(
+            "InvalidSpec",
+            "spec.target.endpoint must be the vault's https:// URL (Key Vault tokens are never sent over plain \
+             HTTP)",
+        ));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(DialectError::permanent(
+            "InvalidSpec",
+            "spec.target.endpoint must be the vault URL alone (https://<vault>.vault.azure.net), without a path \
+             or query",
+        ));
+    }
+    Ok(url)
+}
+
+fn check_api_version(v: &str) -> Result<(), DialectError> {
+    if v.is_empty()
+        || v.len() > 32
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
+        return Err(DialectError::permanent(
+            "InvalidSpec",
+            "azureKeyVault.apiVersion must be letters, digits, '.' and '-' (e.g. 2025-07-01 or 7.5)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), DialectError> {
+    if labels.len() > MAX_LABELS {
+        return Err(DialectError::permanent(
+            "TooManyLabels",
+            format!(
+                "Key Vault keeps at most 15 tags per secret and SecretSync needs 3: use at most {MAX_LABELS} labels \
+                 (spec.target.labels has {})",
+                labels.len()
+            ),
+        ));
+    }
+    for (k, v) in labels {
+        if reserved(k) {
+            return Err(DialectError::permanent(
+                "InvalidLabels",
+                format!("label {k:?}: keys starting with 'secretsync' are reserved"),
+            ));
+        }
+        if k.is_empty() || k.len() > MAX_TAG_NAME || v.len() > MAX_TAG_VALUE {
+            return Err(DialectError::permanent(
+                "InvalidLabels",
+                format!(
+                    "label {k:?}: Key Vault tag names are 1-{MAX_TAG_NAME} characters and values at most \
+                     {MAX_TAG_VALUE}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The tags written on a version: the user's labels and SecretSync's three.
+fn tags_for(req: &Request<'_>) -> BTreeMap<String, String> {
+    let mut tags = req.desired.metadata.labels.clone();
+    tags.insert(TAG_OWNER.into(), req.desired.owner.key());
+    tags.insert(TAG_OWNER_UID.into(), req.desired.owner.uid.clone());
+    tags.insert(TAG_DIGEST.into(), req.desired.digest.clone());
+    tags
+}
+
+#[derive(Serialize)]
+struct WriteAttributes {
+    enabled: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SetBody<'a> {
+    value: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_type: Option<&'a str>,
+    tags: &'a BTreeMap<String, String>,
+    attributes: WriteAttributes,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_type: Option<&'a str>,
+    tags: &'a BTreeMap<String, String>,
+    attributes: WriteAttributes,
+}
+
+/// The Set Secret body. It holds the plaintext, so it lives in a buffer that is wiped when dropped.
+fn set_body(
+    value: &str,
+    content_type: Option<&str>,
+    tags: &BTreeMap<String, String>,
+) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() + 512));
+    serde_json::to_writer(
+        &mut *out,
+        &SetBody {
+            value,
+            content_type,
+            tags,
+            attributes: WriteAttributes { enabled: true },
+        },
+    )
+    .expect("set body serializes");
+    out
+}
+
+fn update_body(content_type: Option<&str>, tags: &BTreeMap<String, String>) -> Vec<u8> {
+    serde_json::to_vec(&UpdateBody {
+        content_type,
+        tags,
+        attributes: WriteAttributes { enabled: true },
+    })
+    .expect("update body serializes")
+}
+
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+struct Attributes {
+    enabled: Option<bool>,
+    created: Option<i64>,
+    updated: Option<i64>,
+    recovery_level: Option<String>,
+}
+
+/// A SecretBundle, SecretItem or DeletedSecretBundle, without its value: serde skips the `value` field, and the
+/// reply's bytes are wiped when dropped.
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+struct Bundle {
+    id: Option<String>,
+    content_type: Option<String>,
+    #[serde(default)]
+    tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    attributes: Attributes,
+    managed: Option<bool>,
+}
+
+impl Bundle {
+    fn tags(&self) -> BTreeMap<String, String> {
+        self.tags.clone().unwrap_or_default()
+    }
+
+    /// The version: the last segment of `…/secrets/{name}/{version}`.
+    fn version(&self) -> Option<String> {
+        let id = self.id.as_deref()?;
+        let (base, last) = id.trim_end_matches('/').rsplit_once('/')?;
+        (!base.ends_with("/secrets") && valid_version(last)).then(|| last.to_owned())
+    }
+
+    fn owner(&self) -> Option<Owner> {
+        let tags = self.tags.as_ref()?;
+        let key = tags.get(TAG_OWNER)?;
+        Owner::parse_key(key, tags.get(TAG_OWNER_UID).map_or("", String::as_str))
+    }
+
+    fn owned_by(&self, owner: &Owner) -> bool {
+        self.owner()
+            .is_some_and(|o| o.uid == owner.uid || o.key() == owner.key())
+    }
+}
+
+fn valid_version(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    #[serde(default)]
+    value: Vec<Bundle>,
+    next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KvErrorBody {
+    error: Option<KvError>,
+}
+
+#[derive(Deserialize)]
+struct KvError {
+    code: Option<String>,
+    message: Option<String>,
+    innererror: Option<Box<KvError>>,
+}
+
+/// The KeyVaultError of a reply: (code, innermost code, message).
+fn kv_error(body: &[u8]) -> (Option<String>, Option<String>, Option<String>) {
+    match serde_json::from_slice::<KvErrorBody>(body) {
+        Ok(KvErrorBody { error: Some(e) }) => {
+            let mut inner = e.innererror.as_deref();
+            let mut inner_code = None;
+            while let Some(i) = inner {
+                inner_code = i.code.clone().or(inner_code);
+                inner = i.innererror.as_deref();
+            }
+            (e.code, inner_code, e.message)
+        }
+        _ => (None, None, None),
+    }
+}
+
+/// The most specific Key Vault error code of a reply.
+fn error_code(body: &[u8]) -> Option<String> {
+    let (code, inner, _) = kv_error(body);
+    inner.or(code)
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_DETAIL {
+        let mut cut = MAX_DETAIL;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// Maps a failed reply to an error, by KeyVaultError code first, then by HTTP status.
+pub fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
+    let (code, inner, message) = kv_error(body);
+    let detail = truncate(match (&code, &inner, &message) {
+        (Some(c), Some(i), Some(m)) => format!("{c} ({i}): {m}"),
+        (Some(c), None, Some(m)) => format!("{c}: {m}"),
+        (Some(c), _, None) => c.clone(),
+        (None, _, Some(m)) => m.clone(),
+        (None, _, None) => "no KeyVaultError body".to_owned(),
+    });
+    let text = format!("Key Vault answered HTTP {status}: {detail}");
+    match (status, inner.as_deref().or(code.as_deref())) {
+        (409, Some("ObjectIsDeletedButRecoverable")) => DialectError::conflict(
+            "SoftDeleted",
+            format!("{text} (recover or purge it, or let SecretSync do so)"),
+        ),
+        (409, Some("ObjectIsBeingDeleted" | "ObjectIsBeingRecovered")) => {
+            DialectError::retry("BackendDeleting", text)
+                .with_retry_after(retry_after.or(Some(Duration::from_secs(2))))
+        }
+        (403, Some("SecretDisabled")) => DialectError::conflict("SecretDisabled", text),
+        (401, _) => DialectError::credentials(
+            "Unauthorized",
+            format!(
+                "{text} (the vault refused the token: check tenantId and clientId, and that the vault belongs to \
+                 that tenant)"
+            ),
+        ),
+        (403, _) => DialectError::credentials(
+            "Forbidden",
+            format!(
+                "{text} (the identity needs the Key Vault Secrets Officer role, or an access policy with get, \
+                 list, set, delete, recover and purge on secrets)"
+            ),
+        ),
+        (400, _) => DialectError::permanent("BackendRejected", text),
+        _ => DialectError::from_status(status, &detail, retry_after),
+    }
+}
+
+/// One reply: status, body (wiped when dropped: a GET of a secret carries its value) and challenge header.
+struct Reply {
+    status: u16,
+    body: Zeroizing<Vec<u8>>,
+}
+
+impl Reply {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    fn bundle(&self) -> Result<Bundle, DialectError> {
+        serde_json::from_slice(&self.body).map_err(|_| {
+            DialectError::retry("BackendError", "Key Vault sent an unreadable secret bundle")
+        })
+    }
+}
+
+/// Where and how to talk to one vault.
+struct Conn {
+    client: reqwest::Client,
+    /// `https://host[:port]`, no trailing slash.
+    base: String,
+    host: String,
+    api_version: String,
+    auth: Auth,
+}
+
+fn not_text() -> DialectError {
+    DialectError::permanent(
+        "ValueNotText",
+        "Key Vault secret values are text; the source value is not UTF-8 (push a key holding text, or the \
+         whole Secret, which base64-encodes binary keys)",
+    )
+}
+
+impl AzureKeyVault {
+    fn conn(&self, req: &Request<'_>) -> Result<Conn, DialectError> {
+        let url = vault_url(req.target)?;
+        let s = settings(req.target);
+        let api_version = s
+            .api_version
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
+        check_api_version(&api_version)?;
+        let auth = auth::auth_from(req.credentials, s.authority_host.as_deref(), &self.workload)?;
+        let client = self.client_for(req.credentials)?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        Ok(Conn {
+            client,
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            host,
+            api_version,
+            auth,
+        })
+    }
+
+    fn client_for(&self, creds: &Credentials) -> Result<reqwest::Client, DialectError> {
+        let Some(ca) = creds.get("ca.crt") else {
+            return Ok(self.shared.http.clone());
+        };
+        let ca = ca.expose_str().ok_or_else(|| {
+            DialectError::credentials("InvalidCredentials", "ca.crt is not PEM text")
+        })?;
+        use sha2::Digest;
+        let key = hex::encode(sha2::Sha256::digest(ca.as_bytes()));
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes()).map_err(|_| {
+            DialectError::credentials("InvalidCredentials", "ca.crt is not a PEM certificate")
+        })?;
+        if certs.is_empty() {
+            return Err(DialectError::credentials(
+                "InvalidCredentials",
+                "ca.crt holds no PEM certificate",
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("secretsync/", env!("CARGO_PKG_VERSION")));
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+        let client = builder.build().map_err(|_| {
+            DialectError::credentials(
+                "InvalidCredentials",
+                "cannot build a TLS client trusting ca.crt",
+            )
+        })?;
+        if clients.len() >= MAX_CACHED_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+
+    fn scope(&self, conn: &Conn) -> String {
+        let scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
+        scopes
+            .get(&conn.base)
+            .cloned()
+            .unwrap_or_else(|| auth::scope_for_host(&conn.host))
+    }
+
+    async fn bearer(
+        &self,
+        conn: &Conn,
+        stale: Option<&str>,
+    ) -> Result<Zeroizing<String>, DialectError> {
+        match &conn.auth {
+            Auth::Static(t) => Ok(t.clone()),
+            Auth::Entra {
+                identity,
+                authority,
+            } => {
+                let scope = self.scope(conn);
+                self.tokens
+                    .token(
+                        &self.shared,
+                        &conn.client,
+                        authority,
+                        identity,
+                        &scope,
+                        stale,
+                    )
+                    .await
+            }
+        }
+    }
+
+    /// Learns from a 401 challenge. Returns an error when the challenge shows the credentials cannot work.
+    fn follow_challenge(&self, conn: &Conn, header: Option<&str>) -> Result<(), DialectError> {
+        let Some(challenge) = header.and_then(parse_challenge) else {
+            return Ok(());
+        };
+        if let (Auth::Entra { identity, .. }, Some(tenant)) = (&conn.auth, &challenge.tenant) {
+            let generic = ["common", "organizations", "consumers"];
+            if !tenant.eq_ignore_ascii_case(&identity.tenant)
+                && !generic.contains(&tenant.to_ascii_lowercase().as_str())
+            {
+                return Err(DialectError::credentials(
+                    "WrongTenant",
+                    format!(
+                        "the vault belongs to tenant {tenant}, but the credentials name tenant {}",
+                        identity.tenant
+                    ),
+                ));
+            }
+        }
+        if let Some(scope) = challenge_scope(&challenge, &conn.host) {
+            let mut scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
+            scopes.insert(conn.base.clone(), scope);
+        }
+        Ok(())
+    }
+
+    /// Sends one request to `{base}{path}?api-version=…`.
+    async fn call(
+        &self,
+        conn: &Conn,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        operation: &'static str,
+    ) -> Result<Reply, DialectError> {
+        let url = format!("{}{path}?api-version={}", conn.base, conn.api_version);
+        self.call_url(conn, method, &url, body, operation).await
+    }
+
+    /// Sends one request, renewing the token once on a 401 and retrying 429, 5xx and transport failures in
+    /// place with backoff. Other replies, including 404, are returned for the caller to interpret.
+    async fn call_url(
+        &self,
+        conn: &Conn,
+        method: Method,
+        url: &str,
+        body: Option<&[u8]>,
+        operation: &'static str,
+    ) -> Result<Reply, DialectError> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut renewed = false;
+        let mut attempt = 0;
+        let mut stale: Option<Zeroizing<String>> = None;
+        loop {
+            attempt += 1;
+            let last = attempt >= ATTEMPTS;
+            let token = self
+                .bearer(conn, stale.as_deref().map(|s| s.as_str()))
+                .await?;
+            self.shared.limiter.acquire(&conn.base).await;
+            let mut request = conn
+                .client
+                .request(method.clone(), url)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .bearer_auth(token.as_str());
+            if let Some(b) = body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.to_vec());
+            } else if method == Method::POST {
+                request = request.header(reqwest::header::CONTENT_LENGTH, "0");
+            }
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.record(operation, ErrorClass::Retry.as_str());
+                    if last {
+                        return Err(DialectError::transport(e));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let after = super::retry_after(response.headers());
+            let challenge = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body_bytes = match response.bytes().await {
+                Ok(b) => Zeroizing::new(b.to_vec()),
+                Err(e) => {
+                    self.record(operation, ErrorClass::Retry.as_str());
+                    if last {
+                        return Err(DialectError::transport(e));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+            };
+            let reply = Reply {
+                status,
+                body: body_bytes,
+            };
+            if status == 401 && !renewed && !matches!(conn.auth, Auth::Static(_)) {
+                self.record(operation, "challenge");
+                self.follow_challenge(conn, challenge.as_deref())?;
+                tracing::debug!(
+                    dialect = DIALECT,
+                    operation,
+                    "the vault refused the token; renewing it once"
+                );
+                renewed = true;
+                stale = Some(token);
+                attempt -= 1;
+                continue;
+            }
+            let retryable = status == 429 || status >= 500;
+            if !retryable {
+                let outcome = match status {
+                    200..=299 => "ok",
+                    404 => "not_found",
+                    _ => map_error(status, &reply.body, after).class.as_str(),
+                };
+                self.record(operation, outcome);
+                return Ok(reply);
+            }
+            let err = map_error(status, &reply.body, after);
+            self.record(operation, err.class.as_str());
+            let wait = after.unwrap_or(backoff);
+            if last || err.class != ErrorClass::Retry || wait > MAX_INLINE_WAIT {
+                return Err(err);
+            }
+            tracing::debug!(
+                dialect = DIALECT,
+                operation,
+                status,
+                attempt,
+                "retrying after a transient store error"
+            );
+            tokio::time::sleep(wait).await;
+            backoff *= 2;
+        }
+    }
+
+    fn record(&self, operation: &str, outcome: &str) {
+        self.shared
+            .metrics
+            .backend_request(DIALECT, operation, outcome);
+    }
+
+    /// The versions of a secret (metadata only), newest first, reading at most `MAX_VERSION_PAGES` pages.
+    async fn versions(&self, conn: &Conn, name: &str) -> Result<Vec<Bundle>, DialectError> {
+        let mut url = format!(
+            "{}/secrets/{name}/versions?api-version={}&maxresults=25",
+            conn.base, conn.api_version
+        );
+        let mut out = Vec::new();
+        for _ in 0..MAX_VERSION_PAGES {
+            let reply = self
+                .call_url(conn, Method::GET, &url, None, "list_versions")
+                .await?;
+            match reply.status {
+                404 => return Ok(Vec::new()),
+                _ if reply.ok() => {}
+                s => return Err(map_error(s, &reply.body, None)),
+            }
+            let page: Page = serde_json::from_slice(&reply.body).map_err(|_| {
+                DialectError::retry("BackendError", "Key Vault sent an unreadable version list")
+            })?;
+            out.extend(page.value);
+            match page.next_link.filter(|l| !l.is_empty()) {
+                // Only links back into this vault are followed: the token must not travel elsewhere.
+                Some(next) if next.starts_with(&format!("{}/", conn.base)) => url = next,
+                _ => break,
+            }
+        }
+        out.sort_by_key(|b| {
+            std::cmp::Reverse((
+                b.attributes.created.unwrap_or(0),
+                b.attributes.updated.unwrap_or(0),
+            ))
+        });
+        Ok(out)
+    }
+
+    async fn get_deleted(&self, conn: &Conn, name: &str) -> Result<Option<Bundle>, DialectError> {
+        let reply = self
+            .call(
+                conn,
+                Method::GET,
+                &format!("/deletedsecrets/{name}"),
+                None,
+                "get_deleted",
+            )
+            .await?;
+        match reply.status {
+            404 => Ok(None),
+            _ if reply.ok() => Ok(Some(reply.bundle()?)),
+            s => Err(map_error(s, &reply.body, None)),
+        }
+    }
+
+    async fn purge(&self, conn: &Conn, name: &str) -> Result<(), DialectError> {
+        let reply = self
+            .call(
+                conn,
+                Method::DELETE,
+                &format!("/deletedsecrets/{name}"),
+                None,
+                "purge_secret",
+            )
+            .await?;
+        match reply.status {
+            404 => Ok(()),
+            _ if reply.ok() => Ok(()),
+            s => Err(map_error(s, &reply.body, None)),
+        }
+    }
+
+    fn reference(name: &str, bundle: &Bundle) -> RemoteRef {
+        RemoteRef {
+            name: name.to_owned(),
+            id: bundle.id.clone(),
+            version: bundle.version(),
+        }
+    }
+
+    /// Builds the observed remote from the current version's metadata. `readable` is false when the current
+    /// version is disabled.
+    async fn remote_from(
+        &self,
+        conn: &Conn,
+        req: &Request<'_>,
+        current: Bundle,
+        readable: bool,
+    ) -> Result<Remote, DialectError> {
+        let name = req.remote_name;
+        let tags = current.tags();
+        let mut owner = current.owner();
+        let mut digest = owner
+            .as_ref()
+            .and_then(|_| tags.get(TAG_DIGEST).cloned())
+            .filter(|_| readable);
+        let version = current.version();
+        // The status names the version SecretSync wrote or confirmed last; a newer one was written by someone
+        // else, whatever its tags claim.
+        if let Some(last) = req.last
+            && last.name == name
+            && let (Some(seen), Some(now)) = (last.version.as_deref(), version.as_deref())
+            && seen != now
+        {
+            tracing::info!(
+                dialect = DIALECT,
+                "the current version is not the one SecretSync recorded; it will be written over"
+            );
+            digest = None;
+        }
+        if owner.is_none() {
+            // Someone may have written over a secret SecretSync owns with a version that carries no tags.
+            let ours = self
+                .versions(conn, name)
+                .await?
+                .into_iter()
+                .find_map(|b| b.owner());
+            if ours.is_some() {
+                tracing::info!(
+                    dialect = DIALECT,
+                    "the current version was written outside SecretSync over a secret it owns; it will be \
+                     written over"
+                );
+                owner = ours;
+                digest = None;
+            }
+        }
+        let content_type = match req.desired.metadata.content_type.as_deref() {
+            // Key Vault cannot clear a content type: without one in the spec, the remote one is not compared.
+            None => None,
+            Some(_) => current.content_type.clone().filter(|c| !c.is_empty()),
+        };
+        let labels = tags
+            .into_iter()
+            .filter(|(k, _)| !reserved(k))
+            .collect::<BTreeMap<_, _>>();
+        Ok(Remote {
+            reference: Self::reference(name, &current),
+            owner,
+            owner_exists: true,
+            digest,
+            metadata: Metadata {
+                content_type,
+                description: req.desired.metadata.description.clone(),
+                labels,
+            },
+            state: RemoteState::Ready,
+        })
+    }
+
+    /// Writes the value as a new version; a name held by a soft-deleted secret is recovered or purged.
+    async fn put_secret(
+        &self,
+        conn: &Conn,
+        req: &Request<'_>,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        match self.put_once(conn, req, value).await {
+            Err(e) if e.reason == "SoftDeleted" => self.over_soft_deleted(conn, req, value).await,
+            other => other,
+        }
+    }
+
+    async fn put_once(
+        &self,
+        conn: &Conn,
+        req: &Request<'_>,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        let name = req.remote_name;
+        let text = value.expose_str().ok_or_else(not_text)?;
+        let tags = tags_for(req);
+        let body = set_body(
+            text,
+            req.desired
+                .metadata
+                .content_type
+                .as_deref()
+                .filter(|c| !c.is_empty()),
+            &tags,
+        );
+        let reply = self
+            .call(
+                conn,
+                Method::PUT,
+                &format!("/secrets/{name}"),
+                Some(&body),
+                "set_secret",
+            )
+            .await?;
+        drop(body);
+        if reply.ok() {
+            let bundle = reply.bundle()?;
+            return Ok(Outcome::Ready(Self::reference(name, &bundle)));
+        }
+        Err(map_error(reply.status, &reply.body, None))
+    }
+
+    /// The name is held by a soft-deleted secret: recover it (default) or purge it and create afresh.
+    async fn over_soft_deleted(
+        &self,
+        conn: &Conn,
+        req: &Request<'_>,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        let name = req.remote_name;
+        let Some(deleted) = self.get_deleted(conn, name).await? else {
+            return Err(DialectError::retry(
+                "BackendDeleting",
+                "the soft-deleted secret of this name is being purged or recovered; will try again",
+            )
+            .with_retry_after(Some(Duration::from_secs(2))));
+        };
+        if !deleted.owned_by(&req.desired.owner) && !req.desired.adopt_existing {
+            let whose = match deleted.owner() {
+                Some(o) => format!("SecretSync {o}"),
+                None => "someone outside SecretSync".to_owned(),
+            };
+            return Err(DialectError::conflict(
+                "SoftDeletedNotOwned",
+                format!(
+                    "the name is held by a soft-deleted secret written by {whose}; recover or purge it in Key \
+                     Vault, or set adoptExisting to let SecretSync do so"
+                ),
+            ));
+        }
+        let purgeable = deleted
+            .attributes
+            .recovery_level
+            .as_deref()
+            .is_none_or(|l| l.contains("Purgeable"));
+        if settings(req.target).purge && purgeable {
+            tracing::info!(
+                dialect = DIALECT,
+                "purging the soft-deleted secret that holds the name"
+            );
+            self.purge(conn, name).await?;
+            let start = tokio::time::Instant::now();
+            let mut wait = Duration::from_millis(250);
+            loop {
+                match self.put_once(conn, req, value).await {
+                    Err(e)
+                        if (e.reason == "BackendDeleting" || e.reason == "SoftDeleted")
+                            && start.elapsed() < PURGED_WAIT =>
+                    {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(2));
+                    }
+                    Err(e) if e.reason == "SoftDeleted" => {
+                        return Err(DialectError::retry(
+                            "BackendDeleting",
+                            "the purge of the soft-deleted secret has not finished; will try again",
+                        )
+                        .with_retry_after(Some(Duration::from_secs(5))));
+                    }
+                    other => return other,
+                }
+            }
+        }
+        if settings(req.target).purge {
+            tracing::warn!(
+                dialect = DIALECT,
+                "the vault has purge protection: recovering the soft-deleted secret instead of purging it"
+            );
+        } else {
+            tracing::info!(
+                dialect = DIALECT,
+                "recovering the soft-deleted secret that holds the name"
+            );
+        }
+        let reply = self
+            .call(
+                conn,
+                Method::POST,
+                &format!("/deletedsecrets/{name}/recover"),
+                None,
+                "recover_secret",
+            )
+            .await?;
+        if !reply.ok() {
+            return Err(map_error(reply.status, &reply.body, None));
+        }
+        let bundle = reply.bundle().unwrap_or(deleted);
+        // Recovery completes asynchronously; the next reconcile compares and writes as usual.
+        Ok(Outcome::Creating(Self::reference(name, &bundle)))
+    }
+
+    async fn update_metadata(
+        &self,
+        conn: &Conn,
+        req: &Request<'_>,
+        observed: &Observed,
+    ) -> Result<Outcome, DialectError> {
+        let name = req.remote_name;
+        let version = match observed {
+            Observed::Present(r) => r.reference.version.clone(),
+            Observed::Absent => None,
+        }
+        .filter(|v| valid_version(v))
+        .ok_or_else(|| {
+            DialectError::retry(
+                "RemoteGone",
+                "the current version of the secret is unknown; will look again",
+            )
+        })?;
+        let tags = tags_for(req);
+        let body = update_body(
+            req.desired
+                .metadata
+                .content_type
+                .as_deref()
+                .filter(|c| !c.is_empty()),
+            &tags,
+        );
+        let reply = self
+            .call(
+                conn,
+                Method::PATCH,
+                &format!("/secrets/{name}/{version}"),
+                Some(&body),
+                "update_secret",
+            )
+            .await?;
+        match reply.status {
+            404 => Err(DialectError::retry(
+                "RemoteGone",
+                "the secret disappeared; will create it again",
+            )),
+            _ if reply.ok() => {
+                let bundle = reply.bundle()?;
+                Ok(Outcome::Ready(Self::reference(name, &bundle)))
+            }
+            s => Err(map_error(s, &reply.body, None)),
+        }
+    }
+}
+
+#[async_trait]
+impl Dialect for AzureKeyVault {
+    fn kind(&self) -> DialectKind {
+        DialectKind::AzureKeyVault
+    }
+
+    fn capabilities(&self, _target: &Target) -> Capabilities {
+        Capabilities {
+            content_type: Support::Mutable,
+            description: Support::Unsupported,
+            labels: Support::Mutable,
+        }
+    }
+
+    fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
+        vault_url(req.target)?;
+        let s = settings(req.target);
+        if let Some(v) = &s.api_version {
+            check_api_version(v)?;
+        }
+        if let Some(a) = &s.authority_host {
+            auth::check_authority(a)?;
+        }
+        if !valid_name(req.remote_name) {
+            return Err(DialectError::permanent(
+                "InvalidName",
+                "Key Vault secret names are 1-127 letters, digits and '-' (set spec.target.remoteName)",
+            ));
+        }
+        if req.target.description.is_some() {
+            return Err(DialectError::permanent(
+                "DescriptionUnsupported",
+                "Key Vault secrets have no description; remove spec.target.description (a label can carry it)",
+            ));
+        }
+        check_labels(&req.target.labels)?;
+        check_labels(&req.desired.metadata.labels)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(DialectError::permanent(
+                "PayloadTooLarge",
+                format!(
+                    "Key Vault secret values are at most 25 KB ({MAX_VALUE_BYTES} bytes); the source value has {} \
+                     bytes",
+                    value.len()
+                ),
+            ));
+        }
+        value.expose_str().ok_or_else(not_text)?;
+        auth::auth_from(req.credentials, s.authority_host.as_deref(), &self.workload)?;
+        Ok(())
+    }
+
+    async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
+        let conn = self.conn(req)?;
+        let name = req.remote_name;
+        if !valid_name(name) {
+            return Err(DialectError::permanent(
+                "InvalidName",
+                "Key Vault secret names are 1-127 letters, digits and '-' (set spec.target.remoteName)",
+            ));
+        }
+        // The SDKs read the current version with an empty version segment.
+        let reply = self
+            .call(
+                &conn,
+                Method::GET,
+                &format!("/secrets/{name}/"),
+                None,
+                "get_secret",
+            )
+            .await?;
+        let (current, readable) = match reply.status {
+            404 => return Ok(Observed::Absent),
+            _ if reply.ok() => (reply.bundle()?, true),
+            403 if error_code(&reply.body).as_deref() == Some("SecretDisabled") => {
+                // The value of a disabled version cannot be read, but its metadata can be listed.
+                let newest = self.versions(&conn, name).await?.into_iter().next();
+                match newest {
+                    Some(b) => (b, false),
+                    None => return Err(map_error(403, &reply.body, None)),
+                }
+            }
+            s => return Err(map_error(s, &reply.body, None)),
+        };
+        drop(reply);
+        if current.managed == Some(true) {
+            return Err(DialectError::permanent(
+                "ManagedSecret",
+                "the secret backs a Key Vault certificate and cannot be written; choose another remoteName",
+            ));
+        }
+        if !readable || current.attributes.enabled == Some(false) {
+            tracing::info!(
+                dialect = DIALECT,
+                "the current version is disabled; the value will be written again as an enabled version"
+            );
+        }
+        let readable = readable && current.attributes.enabled != Some(false);
+        let remote = self.remote_from(&conn, req, current, readable).await?;
+        Ok(Observed::Present(remote))
+    }
+
+    async fn apply(
+        &self,
+        req: &Request<'_>,
+        plan: &Plan,
+        observed: &Observed,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        let conn = self.conn(req)?;
+        match plan {
+            Plan::Create | Plan::NewVersion | Plan::Replace { .. } => {
+                self.put_secret(&conn, req, value).await
+            }
+            Plan::UpdateMetadata => self.update_metadata(&conn, req, observed).await,
+            other => Err(DialectError::permanent(
+                "UnexpectedPlan",
+                format!("AzureKeyVault was asked to apply {other:?}, which writes nothing"),
+            )),
+        }
+    }
+
+    async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError> {
+        if let Observed::Absent = observed {
+            return Ok(());
+        }
+        let conn = self.conn(req)?;
+        let name = req.remote_name;
+        let reply = self
+            .call(
+                &conn,
+                Method::DELETE,
+                &format!("/secrets/{name}"),
+                None,
+                "delete_secret",
+            )
+            .await?;
+        match reply.status {
+            404 => {}
+            _ if reply.ok() => {}
+            409 if error_code(&reply.body).as_deref() == Some("ObjectIsBeingDeleted") => {}
+            s => return Err(map_error(s, &reply.body, None)),
+        }
+        if !settings(req.target).purge {
+            return Ok(());
+        }
+        // Deletion completes asynchronously: wait until the secret is listed as deleted, then purge it.
+        let start = tokio::time::Instant::now();
+        let mut wait = Duration::from_millis(250);
+        let deleted = loop {
+            if let Some(d) = self.get_deleted(&conn, name).await? {
+                break d;
+            }
+            if start.elapsed() >= PURGE_WAIT {
+                return Err(DialectError::retry(
+                    "BackendDeleting",
+                    "the secret was deleted but is not yet listed as deleted, so it was not purged",
+                ));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(2));
+        };
+        if deleted
+            .attributes
+            .recovery_level
+            .as_deref()
+            .is_some_and(|l| !l.contains("Purgeable"))
+        {
+            tracing::warn!(
+                dialect = DIALECT,
+                "the vault has purge protection: the deleted secret stays recoverable until its retention ends"
+            );
+            return Ok(());
+        }
+        self.purge(&conn, name).await
+    }
+}
+
+#[cfg(test)]
+mod tests;
