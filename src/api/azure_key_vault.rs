@@ -9,7 +9,7 @@ pub struct AzureKeyVaultSettings {
     /// clouds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority_host: Option<String>,
-    /// Key Vault REST `api-version` (default: the current stable one, `2025-07-01`). Older ones such as `7.5`
+    /// Key Vault REST `api-version` (default: the current stable one, `2026-04-01`). Older ones such as `7.5`
     /// work too, for emulators and older private clouds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,

@@ -1,4 +1,4 @@
-//! Azure Key Vault secrets: the vault's REST data plane (`{vault}/secrets/{name}`, api-version `2025-07-01` by
+//! Azure Key Vault secrets: the vault's REST data plane (`{vault}/secrets/{name}`, api-version `2026-04-01` by
 //! default), spoken over HTTPS with reqwest.
 //!
 //! # How a SecretSync maps onto a Key Vault secret
@@ -75,12 +75,13 @@ use crate::plan::{
 };
 use crate::value::{Credentials, SecretValue};
 
-use auth::{Auth, TokenCache, WorkloadEnv};
+pub use auth::WorkloadEnv;
+use auth::{Auth, TokenCache};
 pub use auth::{Challenge, DEFAULT_AUTHORITY, challenge_scope, parse_challenge};
 
 const DIALECT: &str = "AzureKeyVault";
 /// The current stable data-plane version.
-pub const DEFAULT_API_VERSION: &str = "2025-07-01";
+pub const DEFAULT_API_VERSION: &str = "2026-04-01";
 pub const TAG_OWNER: &str = "secretsync-owner";
 pub const TAG_OWNER_UID: &str = "secretsync-owner-uid";
 pub const TAG_DIGEST: &str = "secretsync-digest";
@@ -116,12 +117,17 @@ pub struct AzureKeyVault {
 
 impl AzureKeyVault {
     pub fn new(shared: Shared) -> Self {
+        Self::with_workload_env(shared, WorkloadEnv::from_process())
+    }
+
+    /// A dialect that sees this workload-identity environment instead of the process's.
+    pub fn with_workload_env(shared: Shared, workload: WorkloadEnv) -> Self {
         AzureKeyVault {
             shared,
             tokens: TokenCache::default(),
             clients: Mutex::new(HashMap::new()),
             scopes: Mutex::new(HashMap::new()),
-            workload: WorkloadEnv::from_process(),
+            workload,
         }
     }
 
@@ -189,7 +195,7 @@ fn check_api_version(v: &str) -> Result<(), DialectError> {
     {
         return Err(DialectError::permanent(
             "InvalidSpec",
-            "azureKeyVault.apiVersion must be letters, digits, '.' and '-' (e.g. 2025-07-01 or 7.5)",
+            "azureKeyVault.apiVersion must be letters, digits, '.' and '-' (e.g. 2026-04-01 or 7.5)",
         ));
     }
     Ok(())

@@ -31,7 +31,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-API_VERSIONS = {"2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-06-01", "2025-07-01"}
+API_VERSIONS = {"2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-06-01", "2025-07-01", "2026-04-01"}
 NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 MAX_VALUE = 25 * 1024
 MAX_TAGS = 15
@@ -255,7 +255,8 @@ class Handler(BaseHTTPRequestHandler):
             if "certificate" in client:
                 key, sha1, sha256 = st.certs[cid]
                 b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
-                if header.get("x5t") != b64(sha1) and header.get("x5t#S256") != b64(sha256):
+                # Thumbprints are base64url, with or without padding (MSAL keeps it).
+                if (header.get("x5t") or "").rstrip("=") != b64(sha1) and (header.get("x5t#S256") or "").rstrip("=") != b64(sha256):
                     return "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application."
                 claims = jwt.decode(assertion, key, algorithms=["RS256", "PS256"], audience=token_url, options={"require": ["exp", "iss", "sub", "aud"]})
                 if claims["iss"] != cid or claims["sub"] != cid:
