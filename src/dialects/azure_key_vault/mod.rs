@@ -873,16 +873,45 @@ impl AzureKeyVault {
         })
     }
 
-    /// Writes the value as a new version; a name held by a soft-deleted secret is recovered or purged.
+    /// Writes the value as a new version. A name held by a soft-deleted secret is recovered or purged; a purge
+    /// still running (409 `ObjectIsBeingDeleted`) is waited out for a few seconds.
     async fn put_secret(
         &self,
         conn: &Conn,
         req: &Request<'_>,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
-        match self.put_once(conn, req, value).await {
-            Err(e) if e.reason == "SoftDeleted" => self.over_soft_deleted(conn, req, value).await,
-            other => other,
+        let start = tokio::time::Instant::now();
+        let mut wait = Duration::from_millis(250);
+        let mut purged = false;
+        loop {
+            match self.put_once(conn, req, value).await {
+                Err(e) if e.reason == "SoftDeleted" && !purged => {
+                    match self.over_soft_deleted(conn, req).await? {
+                        Some(recovered) => return Ok(recovered),
+                        None => purged = true,
+                    }
+                }
+                Err(e)
+                    if (e.reason == "BackendDeleting" || e.reason == "SoftDeleted")
+                        && start.elapsed() < PURGED_WAIT =>
+                {
+                    tracing::debug!(
+                        dialect = DIALECT,
+                        "the name is still being deleted or purged; waiting"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) if e.reason == "SoftDeleted" => {
+                    return Err(DialectError::retry(
+                        "BackendDeleting",
+                        "the purge of the soft-deleted secret has not finished; will try again",
+                    )
+                    .with_retry_after(Some(Duration::from_secs(5))));
+                }
+                other => return other,
+            }
         }
     }
 
@@ -921,13 +950,13 @@ impl AzureKeyVault {
         Err(map_error(reply.status, &reply.body, None))
     }
 
-    /// The name is held by a soft-deleted secret: recover it (default) or purge it and create afresh.
+    /// The name is held by a soft-deleted secret: recover it (default; returns the recovered secret, which
+    /// becomes readable asynchronously) or purge it (`purge: true`; returns `None`, and the caller writes again).
     async fn over_soft_deleted(
         &self,
         conn: &Conn,
         req: &Request<'_>,
-        value: &SecretValue,
-    ) -> Result<Outcome, DialectError> {
+    ) -> Result<Option<Outcome>, DialectError> {
         let name = req.remote_name;
         let Some(deleted) = self.get_deleted(conn, name).await? else {
             return Err(DialectError::retry(
@@ -954,35 +983,16 @@ impl AzureKeyVault {
             .recovery_level
             .as_deref()
             .is_none_or(|l| l.contains("Purgeable"));
-        if settings(req.target).purge && purgeable {
+        let purge = settings(req.target).purge;
+        if purge && purgeable {
             tracing::info!(
                 dialect = DIALECT,
                 "purging the soft-deleted secret that holds the name"
             );
             self.purge(conn, name).await?;
-            let start = tokio::time::Instant::now();
-            let mut wait = Duration::from_millis(250);
-            loop {
-                match self.put_once(conn, req, value).await {
-                    Err(e)
-                        if (e.reason == "BackendDeleting" || e.reason == "SoftDeleted")
-                            && start.elapsed() < PURGED_WAIT =>
-                    {
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(2));
-                    }
-                    Err(e) if e.reason == "SoftDeleted" => {
-                        return Err(DialectError::retry(
-                            "BackendDeleting",
-                            "the purge of the soft-deleted secret has not finished; will try again",
-                        )
-                        .with_retry_after(Some(Duration::from_secs(5))));
-                    }
-                    other => return other,
-                }
-            }
+            return Ok(None);
         }
-        if settings(req.target).purge {
+        if purge {
             tracing::warn!(
                 dialect = DIALECT,
                 "the vault has purge protection: recovering the soft-deleted secret instead of purging it"
@@ -1007,7 +1017,7 @@ impl AzureKeyVault {
         }
         let bundle = reply.bundle().unwrap_or(deleted);
         // Recovery completes asynchronously; the next reconcile compares and writes as usual.
-        Ok(Outcome::Creating(Self::reference(name, &bundle)))
+        Ok(Some(Outcome::Creating(Self::reference(name, &bundle))))
     }
 
     async fn update_metadata(
