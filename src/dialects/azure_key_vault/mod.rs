@@ -50,6 +50,15 @@
 //! it if the vault lies under the resource's domain (the check the Azure SDKs make), fetches a fresh token and
 //! retries once; a second 401 ends in an `Unauthorized` condition. A challenge naming another tenant is reported.
 //!
+//! # Why reqwest and not the Azure SDK for Rust
+//!
+//! The calls are plain REST through the controller's shared reqwest client, rate limiter and metrics, and Entra ID
+//! is spoken directly. The official crates (`azure_identity`, `azure_security_keyvault_secrets`) would bring a
+//! second HTTP stack and credential model beside the one every other dialect shares, and the controller needs
+//! things they do not expose as one piece: a token cache shared across SecretSyncs keyed by credentials Secret,
+//! an extra CA from that Secret, the authority host per SecretSync, and errors classified for conditions without
+//! echoing request bodies.
+//!
 //! # Errors
 //!
 //! KeyVaultError bodies (`{"error":{"code","message","innererror"}}`) are mapped by code, then by status:
