@@ -686,7 +686,7 @@ async fn a_purge_in_progress_is_waited_out() {
             .0,
         204
     );
-    // While the purge runs (300 ms in the stand-in), a write answers 409 ObjectIsBeingDeleted: waited out.
+    // While the purge runs (800 ms in the stand-in), a write answers 409 ObjectIsBeingDeleted: waited out.
     let (m, metrics) = case_with_metrics("purging", "v", target(json!({})));
     case.dialect = m.dialect.clone();
     let (plan, outcome) = case.reconcile().await;
