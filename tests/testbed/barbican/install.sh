@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Barbican and Keystone: the real OpenStack services from PyPI (pinned in requirements.txt), served by gunicorn, in
+# one venv at .testbed/venv-barbican that also holds python-barbicanclient and pytest for tests/python/barbican.
+source "$(dirname "$0")/../lib.sh"
+apt_install python3-venv
+python_venv barbican "$ROOT/tests/testbed/barbican/requirements.txt"

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Starts the real OpenStack Key Manager stack from PyPI on loopback, each process under gunicorn:
+#   - keystone:           Keystone (SQLite, fernet tokens valid for an hour), bootstrapped with an admin, a
+#                         `secretsync` project and user (member), a reader user and an application credential;
+#   - keystone-short:     a second Keystone process on the same database and keys whose tokens live
+#                         $SHORT_TTL seconds, for the token-renewal tests;
+#   - barbican-keystone:  Barbican behind keystonemiddleware (pipeline barbican-api-keystone), registered in the
+#                         catalog as the `key-manager` endpoint;
+#   - barbican-noauth:    Barbican without authentication (pipeline barbican_api: X-Project-Id and X-Roles).
+# Both Barbicans use SQLite and the simple_crypto plugin with a KEK generated here. State lives in
+# .testbed/barbican/ and survives restarts. Writes .testbed/env.d/barbican.env. Idempotent.
+source "$(dirname "$0")/../lib.sh"
+bash "$ROOT/tests/testbed/barbican/install.sh"
+
+here=$ROOT/tests/testbed/barbican
+dir=$TB/barbican
+envfile=$TB/env.d/barbican.env
+venv=$TB/venv-barbican
+procs=(keystone keystone-short barbican-keystone barbican-noauth)
+SHORT_TTL=20
+
+running=1
+for p in "${procs[@]}"; do alive "$p" || running=0; done
+if [ $running = 1 ] && [ -f "$envfile" ]; then
+  log "keystone and barbican already running"
+  exit 0
+fi
+for p in "${procs[@]}"; do
+  [ -f "$TB/pids/$p.pid" ] && stop_pid "$TB/pids/$p.pid"
+done
+
+mkdir -p "$dir/keystone" "$dir/noauth/.barbican" "$dir/keystone-auth/.barbican"
+chmod 700 "$dir"
+secret() {
+  [ -s "$1" ] || (umask 077; python3 -c 'import secrets; print(secrets.token_hex(16))' > "$1")
+}
+for u in admin barbican secretsync secretsync-reader; do secret "$dir/$u.password"; done
+# simple_crypto's key-encryption key: 32 random bytes, base64.
+[ -s "$dir/kek" ] || (umask 077; python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())' > "$dir/kek")
+
+kport=$(free_port)
+kshort=$(free_port)
+bks=$(free_port)
+bnoauth=$(free_port)
+
+# ---------------------------------------------------------------------------------------------------- Keystone
+keystone_conf() {
+  cat <<CONF
+[DEFAULT]
+debug = false
+[database]
+connection = sqlite:///$dir/keystone/keystone.db
+[token]
+provider = fernet
+expiration = $1
+[fernet_tokens]
+key_repository = $dir/keystone/fernet-keys
+[fernet_receipts]
+key_repository = $dir/keystone/fernet-receipts
+[credential]
+key_repository = $dir/keystone/credential-keys
+[identity]
+# Test passwords are random; cheap hashing keeps password authentication fast.
+password_hash_rounds = 4
+CONF
+}
+keystone_conf 3600 > "$dir/keystone/keystone.conf"
+keystone_conf "$SHORT_TTL" > "$dir/keystone/keystone-short.conf"
+km() { "$venv/bin/keystone-manage" --config-file "$dir/keystone/keystone.conf" "$@"; }
+if [ ! -f "$dir/keystone/.bootstrapped" ]; then
+  log "keystone: creating the database and keys (once)"
+  km db_sync >"$TB/logs/keystone-manage.log" 2>&1
+  km fernet_setup --keystone-user "$(id -u)" --keystone-group "$(id -g)" >>"$TB/logs/keystone-manage.log" 2>&1
+  km credential_setup --keystone-user "$(id -u)" --keystone-group "$(id -g)" >>"$TB/logs/keystone-manage.log" 2>&1
+  km bootstrap --bootstrap-password "$(cat "$dir/admin.password")" --bootstrap-username admin \
+    --bootstrap-project-name admin --bootstrap-role-name admin --bootstrap-service-name keystone \
+    --bootstrap-region-id RegionOne --bootstrap-public-url "http://127.0.0.1:$kport/v3" \
+    >>"$TB/logs/keystone-manage.log" 2>&1
+  touch "$dir/keystone/.bootstrapped"
+fi
+start_bg keystone env OS_KEYSTONE_CONFIG_FILES="$dir/keystone/keystone.conf" \
+  "$venv/bin/gunicorn" --no-control-socket --bind "127.0.0.1:$kport" --workers 2 --timeout 60 --chdir "$here" keystone_wsgi:application
+start_bg keystone-short env OS_KEYSTONE_CONFIG_FILES="$dir/keystone/keystone-short.conf" \
+  "$venv/bin/gunicorn" --no-control-socket --bind "127.0.0.1:$kshort" --workers 1 --timeout 60 --chdir "$here" keystone_wsgi:application
+wait_until 90 "keystone" curl -sf "http://127.0.0.1:$kport/v3"
+wait_until 90 "keystone (short tokens)" curl -sf "http://127.0.0.1:$kshort/v3"
+ids=$("$venv/bin/python" "$here/bootstrap.py" "$dir" "http://127.0.0.1:$kport" "http://127.0.0.1:$bks")
+field() { printf '%s' "$ids" | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
+
+# ---------------------------------------------------------------------------------------------------- Barbican
+barbican_conf() {
+  cat <<CONF
+[DEFAULT]
+host_href = http://127.0.0.1:$2
+db_auto_create = false
+debug = false
+[database]
+connection = sqlite:///$dir/$1/barbican.db
+[secretstore]
+enabled_secretstore_plugins = store_crypto
+[crypto]
+enabled_crypto_plugins = simple_crypto
+[simple_crypto_plugin]
+kek = $(cat "$dir/kek")
+[keystone_authtoken]
+www_authenticate_uri = http://127.0.0.1:$kport/v3
+auth_url = http://127.0.0.1:$kport
+auth_type = password
+username = barbican
+password = $(cat "$dir/barbican.password")
+project_name = service
+user_domain_id = default
+project_domain_id = default
+# No validation cache: a revoked token is refused at once (the 401-renewal test revokes one).
+token_cache_time = -1
+CONF
+}
+paste_ini() {
+  sed "s#^/v1: .*#/v1: $1#; s#^disable_by_file_path = .*#disable_by_file_path = $dir/healthcheck_disable#" \
+    "$venv/etc/barbican/barbican-api-paste.ini"
+}
+(umask 077
+ barbican_conf keystone-auth "$bks" > "$dir/keystone-auth/.barbican/barbican.conf"
+ barbican_conf noauth "$bnoauth" > "$dir/noauth/.barbican/barbican.conf")
+paste_ini barbican-api-keystone > "$dir/keystone-auth/barbican-api-paste.ini"
+paste_ini barbican_api > "$dir/noauth/barbican-api-paste.ini"
+for inst in keystone-auth noauth; do
+  if [ ! -f "$dir/$inst/.migrated" ]; then
+    log "barbican ($inst): creating the database (once)"
+    HOME="$dir/$inst" "$venv/bin/barbican-manage" db upgrade >"$TB/logs/barbican-manage-$inst.log" 2>&1
+    touch "$dir/$inst/.migrated"
+  fi
+done
+start_bg barbican-keystone env HOME="$dir/keystone-auth" BARBICAN_PASTE_INI="$dir/keystone-auth/barbican-api-paste.ini" \
+  "$venv/bin/gunicorn" --no-control-socket --chdir "$here" --bind "127.0.0.1:$bks" --workers 2 --timeout 60 barbican_wsgi:application
+start_bg barbican-noauth env HOME="$dir/noauth" BARBICAN_PASTE_INI="$dir/noauth/barbican-api-paste.ini" \
+  "$venv/bin/gunicorn" --no-control-socket --chdir "$here" --bind "127.0.0.1:$bnoauth" --workers 2 --timeout 60 barbican_wsgi:application
+wait_until 90 "barbican (keystone)" curl -sf "http://127.0.0.1:$bks/" -o /dev/null
+wait_until 90 "barbican (no auth)" curl -sf -H "X-Project-Id: probe" -H "X-Roles: member" "http://127.0.0.1:$bnoauth/v1/secrets" -o /dev/null
+
+appcred_id=$(python3 -c "import json; print(json.load(open('$dir/appcred.json'))['id'])")
+appcred_secret=$(python3 -c "import json; print(json.load(open('$dir/appcred.json'))['secret'])")
+(umask 077; cat > "$envfile" <<ENV
+export BARBICAN_ENDPOINT=http://127.0.0.1:$bks
+export BARBICAN_NOAUTH_ENDPOINT=http://127.0.0.1:$bnoauth
+export BARBICAN_MAX_SECRET_BYTES=20000
+export KEYSTONE_AUTH_URL=http://127.0.0.1:$kport/v3
+export KEYSTONE_SHORT_AUTH_URL=http://127.0.0.1:$kshort/v3
+export KEYSTONE_SHORT_TTL=$SHORT_TTL
+export KEYSTONE_ADMIN_PASSWORD=$(cat "$dir/admin.password")
+export KEYSTONE_USERNAME=secretsync
+export KEYSTONE_PASSWORD=$(cat "$dir/secretsync.password")
+export KEYSTONE_READER_USERNAME=secretsync-reader
+export KEYSTONE_READER_PASSWORD=$(cat "$dir/secretsync-reader.password")
+export KEYSTONE_PROJECT=secretsync
+export KEYSTONE_PROJECT_ID=$(field project_id)
+export KEYSTONE_USER_ID=$(field user_id)
+export KEYSTONE_APP_CRED_ID=$appcred_id
+export KEYSTONE_APP_CRED_SECRET=$appcred_secret
+ENV
+)
+log "keystone on http://127.0.0.1:$kport/v3 (short tokens: $kshort); barbican behind keystone on http://127.0.0.1:$bks, without auth on http://127.0.0.1:$bnoauth"
