@@ -1,0 +1,1151 @@
+//! OpenStack Barbican (Key Manager API v1).
+//!
+//! # How a SecretSync maps onto Barbican secrets
+//!
+//! - The remote name (`spec.target.remoteName` or the object's name) is the Barbican secret's `name`: 1-255
+//!   characters without leading or trailing whitespace (Barbican strips it). Barbican names are not unique and its
+//!   identity is a server-made UUID; the status records the secret's `secret_ref` as the remote `id`.
+//! - A secret is made in the two documented steps: `POST /v1/secrets` with the name and `secret_type: opaque`
+//!   only, then one `PUT /v1/secrets/{uuid}` with the raw payload. The payload is sent as it is (never inside
+//!   JSON, where Barbican strips surrounding whitespace), so leading and trailing whitespace, newlines and
+//!   non-UTF-8 bytes arrive unchanged. It is written as `application/octet-stream` unless
+//!   `spec.target.contentType` is `text/plain` (only for UTF-8 values: Barbican cannot serve other bytes as
+//!   text). Other content types are refused. `spec.target.description` is refused: Barbican has no such field.
+//! - Between the two steps SecretSync writes the secret's user metadata (`PUT /v1/secrets/{uuid}/metadata`):
+//!   `secretsync-owner-namespace`, `secretsync-owner-name`, `secretsync-owner-uid` and `secretsync-digest` (the
+//!   keyed HMAC of the value, never the value), next to `spec.target.labels`. Label keys must be lower-case
+//!   letters, digits, `-` and `_` (Barbican lower-cases keys), values at most 255 characters. Labels change in
+//!   place; the steady state is one list and one metadata read per secret, with no payload decryption.
+//! - Payloads are write-once, so a changed value (or content type) is a new secret; once it holds the value
+//!   the status points at it, and superseded secrets beyond `barbican.keepSuperseded` (default 0) are deleted.
+//!   Only secrets carrying this SecretSync's markers (or its own crash leftovers, below) are ever deleted.
+//! - `observe` lists `GET /v1/secrets?name=…` (Barbican matches names with SQL `LIKE`; SecretSync keeps exact
+//!   matches only) and reads the metadata of each same-named secret. The newest secret of this SecretSync is
+//!   the current one. With `adoptExisting`, a foreign secret of that name is marked as this SecretSync's and then
+//!   replaced (or kept, per `keepSuperseded`), like any superseded secret.
+//!
+//! # Crash safety
+//!
+//! `POST` is not idempotent, so every write starts from a fresh listing and never leaves a second secret:
+//! a secret of ours without payload (crash between the metadata and the payload) gets its payload; an unmarked,
+//! payload-less secret of that name created by SecretSync's own Keystone user (crash between `POST` and the
+//! metadata) is claimed and completed; a finished one with the current digest (crash before the status write)
+//! is reused as it is. Left-over secrets of ours make `observe` report the value as unknown, so the next
+//! reconcile tidies them. A payload `PUT` answered 404 (the secret vanished) makes a new secret; 409 (already
+//! has a payload) reads the payload back and accepts it only if it is this value.
+//!
+//! # Authentication (credentials Secret keys)
+//!
+//! - `authUrl`: the Keystone URL (`https://keystone:5000/v3`; `/v3` is added when missing).
+//! - Password: `username` (or `userId`), `password`, `userDomainName` (or `userDomainId`, default domain
+//!   `Default`), `projectName` (or `projectId`) and `projectDomainName` (or `projectDomainId`, default `Default`).
+//! - Or an application credential: `applicationCredentialId` and `applicationCredentialSecret` (its project
+//!   is the one it was made in).
+//!
+//! The project-scoped token (`POST /v3/auth/tokens`) is sent as `X-Auth-Token`, cached per credential set and
+//! renewed half-way through its life (at most five minutes before it expires), and once more when Barbican
+//! answers 401. The Barbican URL is `spec.target.endpoint`, or the catalog's `key-manager` endpoint (interface
+//! `barbican.interface`, default `public`, in `barbican.region` if set).
+//!
+//! No-auth mode (development deployments, pipeline `barbican_api`): no credentialsRef, `barbican.projectId` and
+//! `spec.target.endpoint` set. Requests carry `X-Project-Id`, `X-Roles: member` and `X-User-Id: secretsync`.
+//!
+//! # Errors
+//!
+//! Barbican's `{"code","title","description"}` replies are shown with their description. 401 (after one token
+//! renewal) and 403 are credential errors; 400, 406, 413 (payload too large) and 415 are permanent; 409 is a
+//! conflict; 429 and 5xx are retried in place (up to 3 attempts, honouring a short `Retry-After`; a `POST` only
+//! when it cannot have been received) before the controller's backoff takes over. Values larger than
+//! `barbican.maxPayloadBytes` (default 20000) fail before any call.
+
+mod auth;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use zeroize::Zeroizing;
+
+pub use auth::CREDENTIAL_KEYS;
+pub use wire::SecretEntry;
+
+use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use crate::api::{BarbicanSettings, DialectKind, Target};
+use crate::plan::{
+    Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+};
+use crate::value::SecretValue;
+use auth::{Access, Keystone, NOAUTH_USER, Token, TokenCache};
+use wire::{Action, Item, View};
+
+const DIALECT: &str = "Barbican";
+const DEFAULT_MAX_PAYLOAD: u32 = 20_000;
+const DEFAULT_INTERFACE: &str = "public";
+const ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// A longer `Retry-After` is handed to the controller instead of holding a worker.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
+/// Barbican's largest list page.
+const PAGE: usize = 100;
+/// Same-named secrets looked at, newest first. More than this many means something else is wrong.
+const MAX_LISTED: usize = 500;
+const MAX_INSPECTED: usize = 50;
+
+pub struct Barbican {
+    shared: Shared,
+    tokens: TokenCache,
+}
+
+impl Barbican {
+    pub fn new(shared: Shared) -> Self {
+        Barbican {
+            shared,
+            tokens: TokenCache::default(),
+        }
+    }
+}
+
+fn settings(target: &Target) -> BarbicanSettings {
+    target.barbican.clone().unwrap_or_default()
+}
+
+fn keep_superseded(target: &Target) -> usize {
+    settings(target).keep_superseded.unwrap_or(0) as usize
+}
+
+/// The Barbican root (without `/v1`) from an endpoint URL.
+fn barbican_base(raw: &str, origin: &str) -> Result<String, DialectError> {
+    let url = url::Url::parse(raw).map_err(|e| {
+        DialectError::permanent(
+            "InvalidSpec",
+            format!("the Barbican endpoint from {origin} is not a URL: {e}"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+        return Err(DialectError::permanent(
+            "InvalidSpec",
+            format!(
+                "the Barbican endpoint from {origin} must be an http:// or https:// URL without a query"
+            ),
+        ));
+    }
+    let base = url.as_str().trim_end_matches('/');
+    Ok(base.strip_suffix("/v1").unwrap_or(base).to_owned())
+}
+
+enum SessionAuth {
+    Keystone {
+        ks: Box<Keystone>,
+        token: Mutex<Token>,
+    },
+    NoAuth {
+        project_id: String,
+    },
+}
+
+/// One authenticated conversation with a Barbican endpoint (one reconcile's worth).
+pub struct Session<'a> {
+    dialect: &'a Barbican,
+    base: String,
+    auth: SessionAuth,
+    /// The `creator_id` Barbican records for secrets this session makes, when known.
+    creator: Option<String>,
+}
+
+/// A request body.
+enum Body<'b> {
+    None,
+    Json(Vec<u8>),
+    Raw {
+        content_type: &'static str,
+        bytes: &'b [u8],
+    },
+}
+
+/// One reply: status and body (a payload read-back is wiped when dropped).
+struct Reply {
+    status: u16,
+    body: Zeroizing<Vec<u8>>,
+}
+
+impl Reply {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl Barbican {
+    /// Opens a session for a request's target and credentials: reads the access mode, fetches (or reuses) a
+    /// Keystone token and finds the endpoint. Public for tests and tools that need single Barbican calls.
+    pub async fn session<'a>(&'a self, req: &Request<'_>) -> Result<Session<'a>, DialectError> {
+        let s = settings(req.target);
+        match auth::access(req.target, req.credentials)? {
+            Access::NoAuth { project_id } => {
+                let endpoint = req.target.endpoint.as_deref().ok_or_else(|| {
+                    DialectError::permanent(
+                        "InvalidSpec",
+                        "Barbican in no-auth mode needs spec.target.endpoint",
+                    )
+                })?;
+                Ok(Session {
+                    dialect: self,
+                    base: barbican_base(endpoint, "spec.target.endpoint")?,
+                    auth: SessionAuth::NoAuth { project_id },
+                    creator: Some(NOAUTH_USER.to_owned()),
+                })
+            }
+            Access::Keystone(ks) => {
+                let token = self.tokens.token(&self.shared, &ks).await?;
+                let base = match req.target.endpoint.as_deref() {
+                    Some(e) => barbican_base(e, "spec.target.endpoint")?,
+                    None => {
+                        let interface = s.interface.as_deref().unwrap_or(DEFAULT_INTERFACE);
+                        let url = token.endpoint(interface, s.region.as_deref()).ok_or_else(|| {
+                            DialectError::permanent(
+                                "NoKeyManagerEndpoint",
+                                format!(
+                                    "the Keystone catalog has no key-manager endpoint with interface {interface}{}; \
+                                     set spec.target.endpoint or barbican.interface/region",
+                                    s.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default()
+                                ),
+                            )
+                        })?;
+                        barbican_base(url, "the Keystone catalog")?
+                    }
+                };
+                Ok(Session {
+                    dialect: self,
+                    base,
+                    creator: token.user_id.clone(),
+                    auth: SessionAuth::Keystone {
+                        ks: Box::new(ks),
+                        token: Mutex::new(token),
+                    },
+                })
+            }
+        }
+    }
+
+    fn record(&self, operation: &str, outcome: &str) {
+        self.shared
+            .metrics
+            .backend_request(DIALECT, operation, outcome);
+    }
+}
+
+impl Session<'_> {
+    /// The Barbican root URL this session talks to (without `/v1`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn current_token(&self) -> Option<Token> {
+        match &self.auth {
+            SessionAuth::Keystone { token, .. } => {
+                Some(token.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            }
+            SessionAuth::NoAuth { .. } => None,
+        }
+    }
+
+    /// After a 401: forget the token and fetch a new one. Returns false in no-auth mode.
+    async fn renew(&self) -> Result<bool, DialectError> {
+        let SessionAuth::Keystone { ks, token } = &self.auth else {
+            return Ok(false);
+        };
+        let rejected = token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.dialect.tokens.invalidate(ks, &rejected).await;
+        let fresh = self.dialect.tokens.token(&self.dialect.shared, ks).await?;
+        *token.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        tracing::info!(
+            dialect = DIALECT,
+            "Barbican refused the token; fetched a new one"
+        );
+        Ok(true)
+    }
+
+    /// Sends one request. 429, 5xx and transport failures are retried in place with backoff (a `POST` only when
+    /// it cannot have been received); a 401 is retried once with a new token. Other replies, including 404, are
+    /// returned for the caller to interpret.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body<'_>,
+        accept: &str,
+        operation: &'static str,
+    ) -> Result<Reply, DialectError> {
+        let url = format!("{}{path}", self.base);
+        let idempotent = method != Method::POST;
+        let mut backoff = FIRST_BACKOFF;
+        let mut renewed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= ATTEMPTS;
+            self.dialect.shared.limiter.acquire(&self.base).await;
+            let mut request = self
+                .dialect
+                .shared
+                .http
+                .request(method.clone(), &url)
+                .header(reqwest::header::ACCEPT, accept);
+            let token = self.current_token();
+            match (&self.auth, &token) {
+                (SessionAuth::Keystone { .. }, Some(t)) => {
+                    request = request.header("X-Auth-Token", t.value.as_str());
+                }
+                (SessionAuth::NoAuth { project_id }, _) => {
+                    request = request
+                        .header("X-Project-Id", project_id.as_str())
+                        .header("X-Roles", "member")
+                        .header("X-User-Id", NOAUTH_USER);
+                }
+                _ => {}
+            }
+            request = match &body {
+                Body::None => request,
+                Body::Json(b) => request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.clone()),
+                Body::Raw {
+                    content_type,
+                    bytes,
+                } => request
+                    .header(reqwest::header::CONTENT_TYPE, *content_type)
+                    .body(bytes.to_vec()),
+            };
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.dialect.record(operation, ErrorClass::Retry.as_str());
+                    // A POST that may have reached the server is not repeated: the next reconcile finds it.
+                    if last || !(idempotent || e.is_connect()) {
+                        return Err(DialectError::transport(e));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let after = super::retry_after(response.headers());
+            let body_bytes = match response.bytes().await {
+                Ok(b) => Zeroizing::new(b.to_vec()),
+                Err(e) => {
+                    self.dialect.record(operation, ErrorClass::Retry.as_str());
+                    if last || !idempotent {
+                        return Err(DialectError::transport(e));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+            };
+            let reply = Reply {
+                status,
+                body: body_bytes,
+            };
+            if status == 401 && !renewed {
+                self.dialect
+                    .record(operation, ErrorClass::Credentials.as_str());
+                if self.renew().await? {
+                    renewed = true;
+                    attempt -= 1;
+                    continue;
+                }
+            }
+            // A 5xx to a POST may come after the secret was made; 429 is refused before any work.
+            let retryable = status == 429 || (status >= 500 && idempotent);
+            if !retryable {
+                let outcome = match status {
+                    200..=299 => "ok",
+                    404 => "not_found",
+                    _ => wire::map_error(status, &reply.body, after).class.as_str(),
+                };
+                self.dialect.record(operation, outcome);
+                return Ok(reply);
+            }
+            let err = wire::map_error(status, &reply.body, after);
+            self.dialect.record(operation, err.class.as_str());
+            let wait = after.unwrap_or(backoff);
+            if last || wait > MAX_INLINE_WAIT {
+                return Err(err);
+            }
+            tracing::debug!(
+                dialect = DIALECT,
+                operation,
+                status,
+                attempt,
+                "retrying after a transient Barbican error"
+            );
+            tokio::time::sleep(wait).await;
+            backoff *= 2;
+        }
+    }
+
+    fn secret_path(uuid: &str) -> Result<String, DialectError> {
+        if !wire::valid_uuid(uuid) {
+            return Err(DialectError::permanent(
+                "InvalidReference",
+                format!("{uuid:?} is not a Barbican secret UUID"),
+            ));
+        }
+        Ok(format!("/v1/secrets/{uuid}"))
+    }
+
+    /// Every secret whose name is exactly `name`, newest first (at most [`MAX_LISTED`]).
+    pub async fn list_named(&self, name: &str) -> Result<Vec<SecretEntry>, DialectError> {
+        let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let path = format!(
+                "/v1/secrets?name={encoded}&limit={PAGE}&offset={offset}&sort=created:desc"
+            );
+            let reply = self
+                .call(Method::GET, &path, Body::None, "application/json", "list")
+                .await?;
+            if reply.status == 404 {
+                return Err(DialectError::permanent(
+                    "NotBarbican",
+                    format!(
+                        "{}/v1/secrets answered 404: the endpoint is not a Barbican API root",
+                        self.base
+                    ),
+                ));
+            }
+            if !reply.ok() {
+                return Err(wire::map_error(reply.status, &reply.body, None));
+            }
+            let page: wire::SecretList = serde_json::from_slice(&reply.body).map_err(|e| {
+                DialectError::retry(
+                    "BackendError",
+                    format!("Barbican sent an unreadable secret list: {e}"),
+                )
+            })?;
+            let count = page.secrets.len();
+            out.extend(
+                page.secrets
+                    .into_iter()
+                    .filter(|s| s.name.as_deref() == Some(name)),
+            );
+            offset += count;
+            let total = page.total.map(|t| t as usize).unwrap_or(usize::MAX);
+            if count < PAGE || offset >= total || out.len() >= MAX_LISTED {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A secret's user metadata; `None` when the secret is gone.
+    pub async fn metadata(
+        &self,
+        uuid: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, DialectError> {
+        let path = format!("{}/metadata", Self::secret_path(uuid)?);
+        let reply = self
+            .call(
+                Method::GET,
+                &path,
+                Body::None,
+                "application/json",
+                "get_metadata",
+            )
+            .await?;
+        match reply.status {
+            404 => Ok(None),
+            _ if reply.ok() => {
+                let doc: wire::MetadataDoc = serde_json::from_slice(&reply.body).map_err(|e| {
+                    DialectError::retry(
+                        "BackendError",
+                        format!("Barbican sent unreadable metadata: {e}"),
+                    )
+                })?;
+                Ok(Some(doc.metadata))
+            }
+            s => Err(wire::map_error(s, &reply.body, None)),
+        }
+    }
+
+    /// Replaces a secret's user metadata. A vanished secret is a `SecretNotFound` retry error.
+    pub async fn set_metadata(
+        &self,
+        uuid: &str,
+        meta: &BTreeMap<String, String>,
+    ) -> Result<(), DialectError> {
+        let path = format!("{}/metadata", Self::secret_path(uuid)?);
+        let body = serde_json::to_vec(&serde_json::json!({ "metadata": meta }))
+            .expect("metadata serializes");
+        let reply = self
+            .call(
+                Method::PUT,
+                &path,
+                Body::Json(body),
+                "application/json",
+                "put_metadata",
+            )
+            .await?;
+        if reply.ok() {
+            Ok(())
+        } else {
+            Err(wire::map_error(reply.status, &reply.body, None))
+        }
+    }
+
+    /// `POST /v1/secrets` without a payload. Returns the new secret's UUID and reference.
+    pub async fn create_empty(&self, name: &str) -> Result<(String, String), DialectError> {
+        let body = serde_json::to_vec(&serde_json::json!({"name": name, "secret_type": "opaque"}))
+            .expect("create body serializes");
+        let reply = self
+            .call(
+                Method::POST,
+                "/v1/secrets",
+                Body::Json(body),
+                "application/json",
+                "create",
+            )
+            .await?;
+        if reply.status != 201 && !reply.ok() {
+            return Err(wire::map_error(reply.status, &reply.body, None));
+        }
+        let made: wire::CreatedRef = serde_json::from_slice(&reply.body).map_err(|e| {
+            DialectError::retry(
+                "BackendError",
+                format!("Barbican sent an unreadable create reply: {e}"),
+            )
+        })?;
+        let entry = SecretEntry {
+            secret_ref: made.secret_ref.clone(),
+            ..Default::default()
+        };
+        let uuid = entry.uuid().to_owned();
+        Self::secret_path(&uuid)?;
+        tracing::info!(dialect = DIALECT, secret = %uuid, name, "created a Barbican secret (no payload yet)");
+        Ok((uuid, made.secret_ref))
+    }
+
+    /// `PUT /v1/secrets/{uuid}` with the raw payload. Errors carry the documented meanings: reason
+    /// `PayloadRejected` (400), `SecretNotFound` (404), `PayloadAlreadySet` (409), `PayloadTooLarge` (413).
+    pub async fn put_payload(
+        &self,
+        uuid: &str,
+        value: &SecretValue,
+        content_type: &'static str,
+    ) -> Result<(), DialectError> {
+        let path = Self::secret_path(uuid)?;
+        let reply = self
+            .call(
+                Method::PUT,
+                &path,
+                Body::Raw {
+                    content_type,
+                    bytes: value.expose(),
+                },
+                "application/json",
+                "put_payload",
+            )
+            .await?;
+        match reply.status {
+            204 | 200 => Ok(()),
+            400 => {
+                let e = wire::map_error(400, &reply.body, None);
+                Err(DialectError::permanent("PayloadRejected", e.message))
+            }
+            s => Err(wire::map_error(s, &reply.body, None)),
+        }
+    }
+
+    /// Whether the secret's payload is exactly `value` (read back with `GET …/payload`).
+    pub async fn payload_equals(
+        &self,
+        uuid: &str,
+        value: &SecretValue,
+        content_type: &'static str,
+    ) -> Result<bool, DialectError> {
+        let path = format!("{}/payload", Self::secret_path(uuid)?);
+        let reply = self
+            .call(Method::GET, &path, Body::None, content_type, "get_payload")
+            .await?;
+        match reply.status {
+            404 | 406 => Ok(false),
+            _ if reply.ok() => Ok(reply.body.as_slice() == value.expose()),
+            s => Err(wire::map_error(s, &reply.body, None)),
+        }
+    }
+
+    /// Deletes a secret; a missing one is fine.
+    pub async fn delete_secret(&self, uuid: &str) -> Result<(), DialectError> {
+        let path = Self::secret_path(uuid)?;
+        let reply = self
+            .call(
+                Method::DELETE,
+                &path,
+                Body::None,
+                "application/json",
+                "delete",
+            )
+            .await?;
+        match reply.status {
+            404 => Ok(()),
+            _ if reply.ok() => {
+                tracing::info!(dialect = DIALECT, secret = %uuid, "deleted a Barbican secret");
+                Ok(())
+            }
+            s => Err(wire::map_error(s, &reply.body, None)),
+        }
+    }
+
+    /// The same-named secrets with their metadata, classified for `owner`, newest first.
+    async fn survey(&self, name: &str, owner: &Owner) -> Result<Vec<Item>, DialectError> {
+        let entries = self.list_named(name).await?;
+        if entries.len() > MAX_INSPECTED {
+            tracing::warn!(
+                dialect = DIALECT,
+                name,
+                count = entries.len(),
+                "many Barbican secrets share this name; only the newest are looked at"
+            );
+        }
+        let mut items = Vec::with_capacity(entries.len().min(MAX_INSPECTED));
+        for entry in entries.into_iter().take(MAX_INSPECTED) {
+            let Some(meta) = self.metadata(entry.uuid()).await? else {
+                continue;
+            };
+            let markers = wire::split_metadata(&meta);
+            items.push(Item::new(entry, markers, owner, self.creator.as_deref()));
+        }
+        wire::newest_first(&mut items);
+        Ok(items)
+    }
+}
+
+fn reference(name: &str, secret_ref: &str) -> RemoteRef {
+    RemoteRef {
+        name: name.to_owned(),
+        id: Some(secret_ref.to_owned()),
+        version: None,
+    }
+}
+
+fn uuid_of(r: &RemoteRef) -> Option<String> {
+    let entry = SecretEntry {
+        secret_ref: r.id.clone()?,
+        ..Default::default()
+    };
+    let uuid = entry.uuid();
+    wire::valid_uuid(uuid).then(|| uuid.to_owned())
+}
+
+fn is_ours(owner: &Owner, marked: Option<&Owner>) -> bool {
+    marked.is_some_and(|o| (!o.uid.is_empty() && o.uid == owner.uid) || o.key() == owner.key())
+}
+
+impl Barbican {
+    /// Create, NewVersion and Replace: make (or complete, or reuse) the secret holding the value, then prune.
+    async fn write(
+        &self,
+        s: &Session<'_>,
+        req: &Request<'_>,
+        observed: &Observed,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        let owner = &req.desired.owner;
+        let name = req.remote_name;
+        // The planner agreed to take over the secret it was shown: mark it as ours (without a digest, so it
+        // counts as superseded) before anything else, so a crash cannot leave it unaccounted for.
+        if let Observed::Present(r) = observed
+            && !is_ours(owner, r.owner.as_ref())
+            && let Some(uuid) = uuid_of(&r.reference)
+        {
+            let meta = wire::join_metadata(owner, None, &r.metadata.labels);
+            match s.set_metadata(&uuid, &meta).await {
+                Ok(()) => {
+                    tracing::info!(dialect = DIALECT, secret = %uuid, name, "adopted a Barbican secret")
+                }
+                Err(e) if e.reason == "SecretNotFound" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let items = s.survey(name, owner).await?;
+        let content_type = wire::wire_content_type(req.desired.metadata.content_type.as_deref());
+        let digest = req.desired.digest.as_str();
+        let labels = &req.desired.metadata.labels;
+        let meta = wire::join_metadata(owner, Some(digest), labels);
+        let (uuid, secret_ref) = match wire::action(&items, digest, content_type) {
+            Action::Reuse(item) => {
+                if &item.markers.labels != labels {
+                    s.set_metadata(item.entry.uuid(), &meta).await?;
+                }
+                (item.entry.uuid().to_owned(), item.entry.secret_ref.clone())
+            }
+            Action::Heal(item) => match self.heal(s, item, &meta, value, content_type).await? {
+                true => (item.entry.uuid().to_owned(), item.entry.secret_ref.clone()),
+                false => self.create(s, name, &meta, value, content_type).await?,
+            },
+            Action::Create => self.create(s, name, &meta, value, content_type).await?,
+        };
+        for old in wire::prune(&items, &uuid, keep_superseded(req.target)) {
+            if let Err(e) = s.delete_secret(old).await {
+                tracing::warn!(
+                    dialect = DIALECT,
+                    secret = %old,
+                    error = %e,
+                    "could not delete a superseded Barbican secret; the next reconcile tries again"
+                );
+            }
+        }
+        Ok(Outcome::Ready(reference(name, &secret_ref)))
+    }
+
+    /// Completes a secret of ours that has no payload. Returns false when it cannot hold this value (it vanished,
+    /// or holds another payload and was deleted): the caller then makes a new one.
+    async fn heal(
+        &self,
+        s: &Session<'_>,
+        item: &Item,
+        meta: &BTreeMap<String, String>,
+        value: &SecretValue,
+        content_type: &'static str,
+    ) -> Result<bool, DialectError> {
+        let uuid = item.entry.uuid();
+        tracing::info!(dialect = DIALECT, secret = %uuid, "completing a Barbican secret left without payload");
+        match s.set_metadata(uuid, meta).await {
+            Ok(()) => {}
+            Err(e) if e.reason == "SecretNotFound" => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        self.fill(s, uuid, value, content_type).await
+    }
+
+    /// Puts the payload into a secret of ours; `Ok(false)` when the secret is unusable (gone, or holding another
+    /// value, in which case it is deleted). A permanent refusal deletes the empty secret and is returned.
+    async fn fill(
+        &self,
+        s: &Session<'_>,
+        uuid: &str,
+        value: &SecretValue,
+        content_type: &'static str,
+    ) -> Result<bool, DialectError> {
+        match s.put_payload(uuid, value, content_type).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.reason == "SecretNotFound" => {
+                tracing::info!(dialect = DIALECT, secret = %uuid, "the secret vanished before its payload was written");
+                Ok(false)
+            }
+            Err(e) if e.reason == "PayloadAlreadySet" => {
+                // A retried PUT whose first attempt went through, or someone else's payload.
+                if s.payload_equals(uuid, value, content_type).await? {
+                    Ok(true)
+                } else {
+                    tracing::warn!(dialect = DIALECT, secret = %uuid, "secret of ours holds another payload; replacing it");
+                    s.delete_secret(uuid).await?;
+                    Ok(false)
+                }
+            }
+            Err(e) if e.class == ErrorClass::Permanent => {
+                if let Err(d) = s.delete_secret(uuid).await {
+                    tracing::warn!(dialect = DIALECT, secret = %uuid, error = %d, "could not delete the secret whose payload was refused");
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The two documented steps, with the markers between them. A secret that vanishes before its payload is
+    /// written is made once more.
+    async fn create(
+        &self,
+        s: &Session<'_>,
+        name: &str,
+        meta: &BTreeMap<String, String>,
+        value: &SecretValue,
+        content_type: &'static str,
+    ) -> Result<(String, String), DialectError> {
+        for _ in 0..2 {
+            let (uuid, secret_ref) = s.create_empty(name).await?;
+            match s.set_metadata(&uuid, meta).await {
+                Ok(()) => {}
+                Err(e) if e.reason == "SecretNotFound" => continue,
+                Err(e) => return Err(e),
+            }
+            if self.fill(s, &uuid, value, content_type).await? {
+                return Ok((uuid, secret_ref));
+            }
+        }
+        Err(DialectError::retry(
+            "RemoteGone",
+            "the new Barbican secret vanished twice before its payload was written; will try again",
+        ))
+    }
+
+    async fn update_metadata(
+        &self,
+        s: &Session<'_>,
+        req: &Request<'_>,
+        observed: &Observed,
+    ) -> Result<Outcome, DialectError> {
+        let Observed::Present(remote) = observed else {
+            return Err(DialectError::retry(
+                "RemoteGone",
+                "the Barbican secret disappeared; will re-create it",
+            ));
+        };
+        let uuid = uuid_of(&remote.reference).ok_or_else(|| {
+            DialectError::retry(
+                "RemoteGone",
+                "the observed Barbican secret has no reference; will look again",
+            )
+        })?;
+        let digest = remote
+            .digest
+            .as_deref()
+            .unwrap_or(req.desired.digest.as_str());
+        let meta = wire::join_metadata(
+            &req.desired.owner,
+            Some(digest),
+            &req.desired.metadata.labels,
+        );
+        match s.set_metadata(&uuid, &meta).await {
+            Ok(()) => Ok(Outcome::Ready(remote.reference.clone())),
+            Err(e) if e.reason == "SecretNotFound" => Err(DialectError::retry(
+                "RemoteGone",
+                "the Barbican secret disappeared; will re-create it",
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl Dialect for Barbican {
+    fn kind(&self) -> DialectKind {
+        DialectKind::Barbican
+    }
+
+    fn capabilities(&self, _target: &Target) -> Capabilities {
+        Capabilities {
+            content_type: Support::WithValue,
+            description: Support::Unsupported,
+            labels: Support::Mutable,
+        }
+    }
+
+    fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
+        let target = req.target;
+        auth::access(target, req.credentials)?;
+        if let Some(e) = target.endpoint.as_deref() {
+            barbican_base(e, "spec.target.endpoint")?;
+        }
+        if !wire::valid_name(req.remote_name) {
+            return Err(DialectError::permanent(
+                "InvalidName",
+                "Barbican secret names are 1-255 characters without leading or trailing whitespace or control \
+                 characters (set spec.target.remoteName)",
+            ));
+        }
+        if target.description.is_some() {
+            return Err(DialectError::permanent(
+                "DescriptionUnsupported",
+                "Barbican secrets have no description; remove spec.target.description (labels are kept as \
+                 secret metadata)",
+            ));
+        }
+        let content_type = match target.content_type.as_deref() {
+            None => wire::OCTET_STREAM,
+            Some(ct) => wire::normalize_content_type(ct).ok_or_else(|| {
+                DialectError::permanent(
+                    "UnsupportedContentType",
+                    format!(
+                        "Barbican payloads are text/plain or application/octet-stream; spec.target.contentType is \
+                         {ct:?}"
+                    ),
+                )
+            })?,
+        };
+        for (k, v) in &target.labels {
+            if let Some(problem) = wire::label_problem(k, v) {
+                return Err(DialectError::permanent("InvalidLabel", problem));
+            }
+        }
+        if value.is_empty() {
+            return Err(DialectError::permanent(
+                "EmptyValue",
+                "Barbican cannot store an empty payload; the source value is empty",
+            ));
+        }
+        let max = settings(target)
+            .max_payload_bytes
+            .unwrap_or(DEFAULT_MAX_PAYLOAD) as usize;
+        if value.len() > max {
+            return Err(DialectError::permanent(
+                "PayloadTooLarge",
+                format!(
+                    "the value is {} bytes; Barbican accepts at most {max} (barbican.maxPayloadBytes, Barbican's \
+                     max_allowed_secret_in_bytes)",
+                    value.len()
+                ),
+            ));
+        }
+        if content_type == wire::TEXT_PLAIN && value.expose_str().is_none() {
+            return Err(DialectError::permanent(
+                "ValueNotText",
+                "spec.target.contentType is text/plain but the value is not UTF-8; Barbican could store it but \
+                 never serve it back (leave contentType unset for application/octet-stream)",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
+        let s = self.session(req).await?;
+        let items = s.survey(req.remote_name, &req.desired.owner).await?;
+        let spec_ct = req.desired.metadata.content_type.as_deref();
+        let remote = |item: &Item, owner: Option<Owner>, digest: Option<String>| Remote {
+            reference: reference(req.remote_name, &item.entry.secret_ref),
+            owner,
+            owner_exists: true,
+            digest,
+            metadata: Metadata {
+                content_type: wire::reported_content_type(item.entry.content_type(), spec_ct),
+                description: None,
+                labels: item.markers.labels.clone(),
+            },
+            state: RemoteState::Ready,
+        };
+        Ok(match wire::view(&items, keep_superseded(req.target)) {
+            View::Absent => Observed::Absent,
+            View::Ours { current, tidy } => {
+                // Unknown while there is something to finish or tidy, so the planner asks for a write.
+                let digest = (current.entry.has_payload() && !tidy)
+                    .then(|| current.markers.digest.clone())
+                    .flatten();
+                Observed::Present(remote(current, current.markers.owner.clone(), digest))
+            }
+            View::Orphan(item) => {
+                Observed::Present(remote(item, Some(req.desired.owner.clone()), None))
+            }
+            View::Foreign(item) => {
+                let digest = (item.entry.has_payload() && item.markers.owner.is_some())
+                    .then(|| item.markers.digest.clone())
+                    .flatten();
+                Observed::Present(remote(item, item.markers.owner.clone(), digest))
+            }
+        })
+    }
+
+    async fn apply(
+        &self,
+        req: &Request<'_>,
+        plan: &Plan,
+        observed: &Observed,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        let s = self.session(req).await?;
+        match plan {
+            Plan::Create | Plan::NewVersion | Plan::Replace { .. } => {
+                self.write(&s, req, observed, value).await
+            }
+            Plan::UpdateMetadata => {
+                // Adopting a secret that already holds the value: the markers make it ours.
+                self.update_metadata(&s, req, observed).await
+            }
+            other => Err(DialectError::permanent(
+                "UnexpectedPlan",
+                format!("Barbican was asked to apply {other:?}, which writes nothing"),
+            )),
+        }
+    }
+
+    async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError> {
+        if let Observed::Absent = observed {
+            return Ok(());
+        }
+        let s = self.session(req).await?;
+        let items = s.survey(req.remote_name, &req.desired.owner).await?;
+        let mut first_error = None;
+        for item in items.iter().filter(|i| i.mine()) {
+            if let Err(e) = s.delete_secret(item.entry.uuid()).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Desired, WritePolicy};
+    use crate::value::Credentials;
+
+    fn target(json: serde_json::Value) -> Target {
+        serde_json::from_value(json).expect("target parses")
+    }
+
+    fn creds(pairs: &[(&str, &str)]) -> Credentials {
+        Credentials::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
+                .collect(),
+        )
+    }
+
+    fn desired() -> Desired {
+        Desired {
+            digest: format!("hmac-sha256:{}", "ab".repeat(32)),
+            metadata: Metadata::default(),
+            owner: Owner {
+                namespace: "ns".into(),
+                name: "app".into(),
+                uid: "u-1".into(),
+            },
+            policy: WritePolicy::Replace,
+            adopt_existing: false,
+            allow_replace: false,
+        }
+    }
+
+    fn dialect() -> Barbican {
+        Barbican::new(Shared::new(10, 10, crate::metrics::Metrics::new()))
+    }
+
+    fn check(
+        target: &Target,
+        credentials: &Credentials,
+        name: &str,
+        value: &SecretValue,
+    ) -> Result<(), DialectError> {
+        let want = desired();
+        let req = Request {
+            target,
+            remote_name: name,
+            credentials,
+            desired: &want,
+            last: None,
+        };
+        dialect().check(&req, value)
+    }
+
+    #[test]
+    fn check_refuses_what_cannot_work_before_any_call() {
+        let noauth = target(
+            serde_json::json!({"dialect": "Barbican", "endpoint": "http://127.0.0.1:9311",
+            "barbican": {"projectId": "p"}}),
+        );
+        let none = Credentials::default();
+        let v = SecretValue::from("  value with spaces \n");
+        assert!(check(&noauth, &none, "db password", &v).is_ok());
+        let reason = |r: Result<(), DialectError>| r.expect_err("refused").reason;
+        assert_eq!(
+            reason(check(&noauth, &none, &"n".repeat(256), &v)),
+            "InvalidName"
+        );
+        assert_eq!(reason(check(&noauth, &none, " x", &v)), "InvalidName");
+        assert_eq!(
+            reason(check(&noauth, &none, "ok", &SecretValue::new(vec![]))),
+            "EmptyValue"
+        );
+        let big = SecretValue::new(vec![b'x'; 20_001]);
+        let e = check(&noauth, &none, "ok", &big).expect_err("too large");
+        assert_eq!(
+            (e.class, e.reason),
+            (ErrorClass::Permanent, "PayloadTooLarge")
+        );
+        assert!(e.message.contains("20000"));
+        assert!(check(&noauth, &none, "ok", &SecretValue::new(vec![b'x'; 20_000])).is_ok());
+        let raised = target(
+            serde_json::json!({"dialect": "Barbican", "endpoint": "http://h:1",
+            "barbican": {"projectId": "p", "maxPayloadBytes": 30000}}),
+        );
+        assert!(check(&raised, &none, "ok", &big).is_ok());
+
+        let text = target(
+            serde_json::json!({"dialect": "Barbican", "endpoint": "http://h:1",
+            "contentType": "text/plain; charset=utf-8", "barbican": {"projectId": "p"}}),
+        );
+        assert!(check(&text, &none, "ok", &v).is_ok());
+        assert_eq!(
+            reason(check(&text, &none, "ok", &SecretValue::new(vec![0xff]))),
+            "ValueNotText"
+        );
+        let pkcs8 = target(
+            serde_json::json!({"dialect": "Barbican", "endpoint": "http://h:1",
+            "contentType": "application/pkcs8", "barbican": {"projectId": "p"}}),
+        );
+        assert_eq!(
+            reason(check(&pkcs8, &none, "ok", &v)),
+            "UnsupportedContentType"
+        );
+        let described = target(
+            serde_json::json!({"dialect": "Barbican", "endpoint": "http://h:1",
+            "description": "d", "barbican": {"projectId": "p"}}),
+        );
+        assert_eq!(
+            reason(check(&described, &none, "ok", &v)),
+            "DescriptionUnsupported"
+        );
+        let labelled = target(
+            serde_json::json!({"dialect": "Barbican", "endpoint": "http://h:1",
+            "labels": {"Team": "a"}, "barbican": {"projectId": "p"}}),
+        );
+        assert_eq!(reason(check(&labelled, &none, "ok", &v)), "InvalidLabel");
+
+        let keystone = target(serde_json::json!({"dialect": "Barbican"}));
+        let partial = creds(&[
+            ("authUrl", "http://k:5000"),
+            ("username", "u"),
+            ("password", "SENTINEL"),
+        ]);
+        let e = check(&keystone, &partial, "ok", &v).expect_err("no project");
+        assert_eq!(e.class, ErrorClass::Credentials);
+        assert!(!e.message.contains("SENTINEL"));
+        let full = creds(&[
+            ("authUrl", "http://k:5000"),
+            ("username", "u"),
+            ("password", "p"),
+            ("projectName", "demo"),
+        ]);
+        assert!(check(&keystone, &full, "ok", &v).is_ok());
+    }
+
+    #[test]
+    fn endpoints_lose_a_trailing_v1() {
+        assert_eq!(
+            barbican_base("http://b:9311/v1/", "x").unwrap(),
+            "http://b:9311"
+        );
+        assert_eq!(
+            barbican_base("https://b/key-manager", "x").unwrap(),
+            "https://b/key-manager"
+        );
+        assert!(barbican_base("unix:///x", "x").is_err());
+    }
+
+    #[test]
+    fn capabilities_keep_labels_mutable_and_the_content_type_with_the_value() {
+        let caps = dialect().capabilities(&target(serde_json::json!({"dialect": "Barbican"})));
+        assert_eq!(caps.content_type, Support::WithValue);
+        assert_eq!(caps.description, Support::Unsupported);
+        assert_eq!(caps.labels, Support::Mutable);
+    }
+
+    #[test]
+    fn references_give_back_their_uuid() {
+        let r = reference(
+            "n",
+            "http://b/v1/secrets/985e595e-8bdf-4c69-917a-5b9ca9f7ce9b",
+        );
+        assert_eq!(
+            uuid_of(&r).as_deref(),
+            Some("985e595e-8bdf-4c69-917a-5b9ca9f7ce9b")
+        );
+        assert_eq!(uuid_of(&reference("n", "http://b/v1/secrets/..")), None);
+    }
+}

@@ -1,0 +1,665 @@
+//! Barbican's JSON shapes, its error replies, SecretSync's markers in secret metadata, and the pure decisions
+//! over what a name lookup found.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::dialects::DialectError;
+use crate::plan::Owner;
+
+/// User-metadata keys SecretSync writes (Barbican lower-cases keys and allows `[a-z0-9_-]`).
+pub(super) const KEY_NAMESPACE: &str = "secretsync-owner-namespace";
+pub(super) const KEY_NAME: &str = "secretsync-owner-name";
+pub(super) const KEY_UID: &str = "secretsync-owner-uid";
+pub(super) const KEY_DIGEST: &str = "secretsync-digest";
+/// Every key with this prefix is SecretSync's, never a user label.
+pub(super) const RESERVED_PREFIX: &str = "secretsync";
+
+/// Barbican's limit on metadata keys and values and on secret names (characters).
+pub(super) const MAX_FIELD: usize = 255;
+
+pub(super) const OCTET_STREAM: &str = "application/octet-stream";
+pub(super) const TEXT_PLAIN: &str = "text/plain";
+
+/// One secret as `GET /v1/secrets` lists it.
+#[derive(Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretEntry {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub creator_id: Option<String>,
+    /// Present only once the secret has a payload.
+    #[serde(default)]
+    pub content_types: Option<BTreeMap<String, String>>,
+    pub secret_ref: String,
+}
+
+impl SecretEntry {
+    /// The secret's UUID: the last segment of its reference.
+    pub fn uuid(&self) -> &str {
+        self.secret_ref
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+    }
+
+    pub fn has_payload(&self) -> bool {
+        self.content_types.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_types
+            .as_ref()?
+            .get("default")
+            .map(String::as_str)
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct SecretList {
+    #[serde(default)]
+    pub secrets: Vec<SecretEntry>,
+    #[serde(default)]
+    pub total: Option<u64>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct MetadataDoc {
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct CreatedRef {
+    pub secret_ref: String,
+}
+
+/// Whether `id` can be a Barbican secret UUID (and so be put into a URL path as it is).
+pub(super) fn valid_uuid(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+/// What SecretSync's metadata says about a secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Markers {
+    pub owner: Option<Owner>,
+    pub digest: Option<String>,
+    /// Every other key: the user's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Whether the secret had no metadata at all.
+    pub empty: bool,
+}
+
+pub(super) fn split_metadata(meta: &BTreeMap<String, String>) -> Markers {
+    let get = |k: &str| meta.get(k).filter(|v| !v.is_empty());
+    let owner = match (get(KEY_NAMESPACE), get(KEY_NAME)) {
+        (Some(ns), Some(name)) => Some(Owner {
+            namespace: ns.clone(),
+            name: name.clone(),
+            uid: get(KEY_UID).cloned().unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Markers {
+        owner,
+        digest: get(KEY_DIGEST).cloned(),
+        labels: meta
+            .iter()
+            .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        empty: meta.is_empty(),
+    }
+}
+
+/// The whole metadata of a secret SecretSync owns: its markers and the user's labels.
+pub(super) fn join_metadata(
+    owner: &Owner,
+    digest: Option<&str>,
+    labels: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut meta: BTreeMap<String, String> = labels
+        .iter()
+        .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    meta.insert(KEY_NAMESPACE.into(), owner.namespace.clone());
+    meta.insert(KEY_NAME.into(), owner.name.clone());
+    if !owner.uid.is_empty() {
+        meta.insert(KEY_UID.into(), owner.uid.clone());
+    }
+    if let Some(d) = digest {
+        meta.insert(KEY_DIGEST.into(), d.to_owned());
+    }
+    meta
+}
+
+/// `text/plain` or `application/octet-stream` from a content type as a user may write it; `None` for
+/// anything Barbican cannot take in a payload `PUT`.
+pub(super) fn normalize_content_type(ct: &str) -> Option<&'static str> {
+    let mut parts = ct.split(';').map(|p| p.trim().to_ascii_lowercase());
+    let base = parts.next().unwrap_or_default();
+    let params: Vec<String> = parts.filter(|p| !p.is_empty()).collect();
+    match base.as_str() {
+        "application/octet-stream" if params.is_empty() => Some(OCTET_STREAM),
+        "text/plain" if params.iter().all(|p| p.replace(' ', "") == "charset=utf-8") => {
+            Some(TEXT_PLAIN)
+        }
+        _ => None,
+    }
+}
+
+/// The content type a payload is written with (`application/octet-stream` unless the spec asks for text).
+pub(super) fn wire_content_type(spec: Option<&str>) -> &'static str {
+    spec.and_then(normalize_content_type)
+        .unwrap_or(OCTET_STREAM)
+}
+
+/// The remote content type in the spec's own spelling when the two mean the same, so the planner sees no
+/// difference between `text/plain; charset=utf-8` and the `text/plain` Barbican reports, nor between no
+/// content type and the default `application/octet-stream`.
+pub(super) fn reported_content_type(remote: Option<&str>, spec: Option<&str>) -> Option<String> {
+    let remote_norm = remote.and_then(normalize_content_type);
+    if remote_norm.is_some() && remote_norm == Some(wire_content_type(spec)) {
+        return spec.map(str::to_owned);
+    }
+    remote.map(str::to_owned)
+}
+
+/// Barbican strips surrounding whitespace from names; control characters would never match a lookup either.
+pub(super) fn valid_name(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=MAX_FIELD).contains(&n) && name.trim() == name && !name.chars().any(char::is_control)
+}
+
+/// Why a label cannot be stored as Barbican secret metadata, if it cannot.
+pub(super) fn label_problem(key: &str, value: &str) -> Option<String> {
+    if key.is_empty()
+        || key.len() > MAX_FIELD
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Some(format!(
+            "label key {key:?} cannot be Barbican metadata: keys are 1-255 lower-case letters, digits, '-' and '_' \
+             (Barbican lower-cases keys, so upper case would never match)"
+        ));
+    }
+    if key.starts_with(RESERVED_PREFIX) {
+        return Some(format!("label key {key:?} is reserved for SecretSync"));
+    }
+    if value.chars().count() > MAX_FIELD || value.trim() != value {
+        return Some(format!(
+            "the value of label {key:?} cannot be Barbican metadata: at most 255 characters, without leading or \
+             trailing whitespace (Barbican strips it)"
+        ));
+    }
+    None
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+pub(super) fn truncate(text: &str) -> String {
+    const MAX: usize = 300;
+    let text = text.trim();
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut cut = MAX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
+}
+
+/// A short, printable description of an error body that is not Barbican's JSON.
+pub(super) fn detail_of(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "no error body".to_owned()
+    } else if text.starts_with('<') {
+        "an HTML error page".to_owned()
+    } else {
+        truncate(text)
+    }
+}
+
+/// Maps a failed Barbican reply (`{"code","title","description"}`) to an error. A 404 is left to callers, which
+/// know what was missing; it maps to a retry here.
+pub(super) fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
+    let detail = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody {
+            description: Some(d),
+            ..
+        }) if !d.trim().is_empty() => truncate(&d),
+        Ok(ErrorBody { title: Some(t), .. }) => truncate(&t),
+        _ => detail_of(body),
+    };
+    let text = format!("Barbican answered HTTP {status}: {detail}");
+    match status {
+        400 => DialectError::permanent("BackendRejected", text),
+        401 => DialectError::credentials(
+            "Unauthorized",
+            format!(
+                "{text} (the token was refused even after a new one was fetched: check the credentials and that \
+                 Barbican trusts this Keystone)"
+            ),
+        ),
+        403 => DialectError::credentials(
+            "Forbidden",
+            format!(
+                "{text} (the Keystone user needs a role that may manage secrets in the project, such as member; \
+                 in no-auth mode the policy decides by X-Roles)"
+            ),
+        ),
+        404 => DialectError::retry("SecretNotFound", text),
+        409 => DialectError::conflict("PayloadAlreadySet", text),
+        413 => DialectError::permanent(
+            "PayloadTooLarge",
+            format!(
+                "{text} (the server's max_allowed_secret_in_bytes is lower than barbican.maxPayloadBytes allowed)"
+            ),
+        ),
+        406 | 415 => DialectError::permanent("BackendRejected", text),
+        429 => DialectError::retry("Throttled", text).with_retry_after(retry_after),
+        500..=599 => DialectError::retry("BackendError", text).with_retry_after(retry_after),
+        _ => DialectError::permanent("BackendRejected", text),
+    }
+}
+
+/// How a same-named secret relates to the SecretSync at hand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Marked as this SecretSync's.
+    Ours,
+    /// Unmarked, without a payload and created by the identity SecretSync uses: left behind by a crash between
+    /// `POST` and the metadata write.
+    Orphan,
+    /// Marked as another SecretSync's.
+    Other(Owner),
+    /// Not SecretSync's.
+    Foreign,
+}
+
+/// One same-named secret with its metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Item {
+    pub entry: SecretEntry,
+    pub markers: Markers,
+    pub kind: Kind,
+}
+
+impl Item {
+    pub fn new(entry: SecretEntry, markers: Markers, owner: &Owner, creator: Option<&str>) -> Item {
+        let kind = match &markers.owner {
+            Some(o) if (!o.uid.is_empty() && o.uid == owner.uid) || o.key() == owner.key() => {
+                Kind::Ours
+            }
+            Some(o) => Kind::Other(o.clone()),
+            None if markers.empty
+                && !entry.has_payload()
+                && creator.is_some()
+                && entry.creator_id.as_deref() == creator =>
+            {
+                Kind::Orphan
+            }
+            None => Kind::Foreign,
+        };
+        Item {
+            entry,
+            markers,
+            kind,
+        }
+    }
+
+    pub fn mine(&self) -> bool {
+        matches!(self.kind, Kind::Ours | Kind::Orphan)
+    }
+}
+
+/// Sorts newest first (Barbican's `created` timestamps are ISO-8601 in UTC, so text order is time order).
+pub(super) fn newest_first(items: &mut [Item]) {
+    items.sort_by(|a, b| {
+        b.entry
+            .created
+            .cmp(&a.entry.created)
+            .then_with(|| b.entry.secret_ref.cmp(&a.entry.secret_ref))
+    });
+}
+
+/// What `observe` reports, from the same-named secrets sorted newest first.
+#[derive(Debug, PartialEq)]
+pub(super) enum View<'a> {
+    Absent,
+    /// The newest secret this SecretSync wrote. `tidy` says other secrets of ours are due for deletion.
+    Ours {
+        current: &'a Item,
+        tidy: bool,
+    },
+    /// Only a crash leftover of ours: claimed, so the next write completes it.
+    Orphan(&'a Item),
+    /// Someone else's (the newest of them).
+    Foreign(&'a Item),
+}
+
+pub(super) fn view(items: &[Item], keep: usize) -> View<'_> {
+    if let Some(current) = items.iter().find(|i| i.kind == Kind::Ours) {
+        return View::Ours {
+            current,
+            tidy: !prune(items, current.entry.uuid(), keep).is_empty(),
+        };
+    }
+    if let Some(orphan) = items.iter().find(|i| i.kind == Kind::Orphan) {
+        return View::Orphan(orphan);
+    }
+    match items.first() {
+        Some(first) => View::Foreign(first),
+        None => View::Absent,
+    }
+}
+
+/// What a write does, from the same-named secrets sorted newest first.
+#[derive(Debug, PartialEq)]
+pub(super) enum Action<'a> {
+    /// The newest secret of ours already holds this value.
+    Reuse(&'a Item),
+    /// The newest secret of ours has no payload yet: write the markers and the payload into it.
+    Heal(&'a Item),
+    /// Make a new secret.
+    Create,
+}
+
+pub(super) fn action<'a>(items: &'a [Item], digest: &str, content_type: &str) -> Action<'a> {
+    match items.iter().find(|i| i.mine()) {
+        Some(i) if !i.entry.has_payload() => Action::Heal(i),
+        Some(i)
+            if i.kind == Kind::Ours
+                && i.markers.digest.as_deref() == Some(digest)
+                && i.entry.content_type().and_then(normalize_content_type)
+                    == Some(content_type) =>
+        {
+            Action::Reuse(i)
+        }
+        _ => Action::Create,
+    }
+}
+
+/// The UUIDs of our secrets to delete once `current` holds the value: every other one without a payload, every
+/// orphan, and superseded ones beyond the newest `keep`. Never anything that is not ours.
+pub(super) fn prune<'a>(items: &'a [Item], current: &str, keep: usize) -> Vec<&'a str> {
+    let mut kept = 0;
+    let mut out = Vec::new();
+    for item in items
+        .iter()
+        .filter(|i| i.mine() && i.entry.uuid() != current)
+    {
+        if item.kind == Kind::Ours && item.entry.has_payload() && kept < keep {
+            kept += 1;
+        } else {
+            out.push(item.entry.uuid());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialects::ErrorClass;
+
+    fn owner() -> Owner {
+        Owner {
+            namespace: "ns".into(),
+            name: "app".into(),
+            uid: "u-1".into(),
+        }
+    }
+
+    fn entry(uuid: &str, created: &str, payload: bool, creator: &str) -> SecretEntry {
+        SecretEntry {
+            name: Some("n".into()),
+            created: Some(created.into()),
+            creator_id: Some(creator.into()),
+            content_types: payload
+                .then(|| [("default".to_string(), OCTET_STREAM.to_string())].into()),
+            secret_ref: format!("http://b/v1/secrets/{uuid}"),
+        }
+    }
+
+    fn ours(uuid: &str, created: &str, payload: bool, digest: &str) -> Item {
+        let meta = join_metadata(&owner(), Some(digest), &BTreeMap::new());
+        Item::new(
+            entry(uuid, created, payload, "me"),
+            split_metadata(&meta),
+            &owner(),
+            Some("me"),
+        )
+    }
+
+    fn bare(uuid: &str, created: &str, payload: bool, creator: &str) -> Item {
+        Item::new(
+            entry(uuid, created, payload, creator),
+            split_metadata(&BTreeMap::new()),
+            &owner(),
+            Some("me"),
+        )
+    }
+
+    #[test]
+    fn metadata_round_trips_and_labels_never_shadow_markers() {
+        let labels: BTreeMap<String, String> = [
+            ("team".to_string(), "a".to_string()),
+            ("secretsync-digest".to_string(), "forged".to_string()),
+        ]
+        .into();
+        let meta = join_metadata(&owner(), Some("hmac-sha256:00"), &labels);
+        assert_eq!(
+            meta.get(KEY_DIGEST).map(String::as_str),
+            Some("hmac-sha256:00")
+        );
+        let m = split_metadata(&meta);
+        assert_eq!(m.owner, Some(owner()));
+        assert_eq!(m.digest.as_deref(), Some("hmac-sha256:00"));
+        assert_eq!(m.labels, [("team".to_string(), "a".to_string())].into());
+        assert!(!m.empty);
+        assert!(meta.values().all(|v| v.len() <= MAX_FIELD));
+        let none = split_metadata(&BTreeMap::new());
+        assert!(none.empty && none.owner.is_none());
+    }
+
+    #[test]
+    fn content_types_are_compared_by_meaning() {
+        assert_eq!(
+            normalize_content_type("text/plain; charset=UTF-8"),
+            Some(TEXT_PLAIN)
+        );
+        assert_eq!(
+            normalize_content_type("Application/Octet-Stream"),
+            Some(OCTET_STREAM)
+        );
+        assert_eq!(normalize_content_type("application/pkcs8"), None);
+        assert_eq!(normalize_content_type("text/plain; charset=latin1"), None);
+        assert_eq!(wire_content_type(None), OCTET_STREAM);
+        assert_eq!(
+            reported_content_type(Some("text/plain"), Some("text/plain;charset=utf-8")).as_deref(),
+            Some("text/plain;charset=utf-8")
+        );
+        assert_eq!(reported_content_type(Some(OCTET_STREAM), None), None);
+        assert_eq!(
+            reported_content_type(Some(OCTET_STREAM), Some("text/plain")).as_deref(),
+            Some(OCTET_STREAM)
+        );
+        assert_eq!(reported_content_type(None, None), None);
+    }
+
+    #[test]
+    fn names_and_labels_follow_barbican_rules() {
+        assert!(valid_name("db-password_1 (prod)"));
+        assert!(valid_name(&"é".repeat(255)));
+        assert!(!valid_name(&"x".repeat(256)));
+        assert!(!valid_name(""));
+        assert!(!valid_name(" padded"));
+        assert!(!valid_name("line\nbreak"));
+        assert!(label_problem("team", "payments").is_none());
+        assert!(label_problem("Team", "x").is_some());
+        assert!(label_problem("a.b", "x").is_some());
+        assert!(label_problem("secretsync-x", "x").is_some());
+        assert!(label_problem("k", " padded").is_some());
+        assert!(label_problem("k", &"v".repeat(256)).is_some());
+    }
+
+    #[test]
+    fn errors_map_to_classes_with_barbicans_description() {
+        let body = |code: u16, d: &str| {
+            serde_json::to_vec(&serde_json::json!({"code": code, "title": "t", "description": d}))
+                .unwrap()
+        };
+        let e = map_error(
+            409,
+            &body(409, "Secret already has data, cannot modify it."),
+            None,
+        );
+        assert_eq!(
+            (e.class, e.reason),
+            (ErrorClass::Conflict, "PayloadAlreadySet")
+        );
+        assert!(e.message.contains("already has data"));
+        let e = map_error(413, &body(413, "too large"), None);
+        assert_eq!(
+            (e.class, e.reason),
+            (ErrorClass::Permanent, "PayloadTooLarge")
+        );
+        assert_eq!(map_error(401, b"", None).class, ErrorClass::Credentials);
+        assert_eq!(map_error(403, b"", None).class, ErrorClass::Credentials);
+        assert_eq!(
+            map_error(400, &body(400, "x"), None).class,
+            ErrorClass::Permanent
+        );
+        assert_eq!(map_error(404, b"", None).reason, "SecretNotFound");
+        let e = map_error(429, b"", Some(Duration::from_secs(4)));
+        assert_eq!(
+            (e.class, e.retry_after),
+            (ErrorClass::Retry, Some(Duration::from_secs(4)))
+        );
+        let e = map_error(503, b"<html><body>down</body></html>", None);
+        assert_eq!(e.class, ErrorClass::Retry);
+        assert!(e.message.contains("HTML"));
+        assert!(
+            map_error(400, "x".repeat(5000).as_bytes(), None)
+                .message
+                .len()
+                < 400
+        );
+    }
+
+    #[test]
+    fn uuids_come_from_references() {
+        let e = entry("0b4c-11", "t", false, "me");
+        assert_eq!(e.uuid(), "0b4c-11");
+        assert!(valid_uuid("985e595e-8bdf-4c69-917a-5b9ca9f7ce9b"));
+        assert!(!valid_uuid("../x"));
+        assert!(!valid_uuid(""));
+    }
+
+    #[test]
+    fn classification_recognises_crash_leftovers_only_from_our_identity() {
+        assert_eq!(ours("a", "1", true, "d").kind, Kind::Ours);
+        assert_eq!(bare("a", "1", false, "me").kind, Kind::Orphan);
+        assert_eq!(bare("a", "1", false, "someone").kind, Kind::Foreign);
+        // A payload means someone finished writing it: not a leftover of ours.
+        assert_eq!(bare("a", "1", true, "me").kind, Kind::Foreign);
+        let other = Owner {
+            namespace: "ns".into(),
+            name: "other".into(),
+            uid: "u-2".into(),
+        };
+        let meta = join_metadata(&other, None, &BTreeMap::new());
+        let item = Item::new(
+            entry("a", "1", true, "me"),
+            split_metadata(&meta),
+            &owner(),
+            Some("me"),
+        );
+        assert_eq!(item.kind, Kind::Other(other));
+        // No identity known (no-auth without a user): nothing is taken for a leftover.
+        let item = Item::new(
+            entry("a", "1", false, "me"),
+            split_metadata(&BTreeMap::new()),
+            &owner(),
+            None,
+        );
+        assert_eq!(item.kind, Kind::Foreign);
+    }
+
+    #[test]
+    fn view_prefers_our_newest_and_flags_what_needs_tidying() {
+        let mut items = vec![
+            ours("old", "2020-01-01T00:00:01", true, "d1"),
+            bare("foreign", "2020-01-01T00:00:09", true, "x"),
+            ours("new", "2020-01-01T00:00:05", true, "d2"),
+        ];
+        newest_first(&mut items);
+        assert_eq!(items[0].entry.uuid(), "foreign");
+        match view(&items, 0) {
+            View::Ours { current, tidy } => {
+                assert_eq!(current.entry.uuid(), "new");
+                assert!(tidy, "the superseded one is beyond keep 0");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(view(&items, 1), View::Ours { tidy: false, .. }));
+        assert_eq!(prune(&items, "new", 0), vec!["old"]);
+        assert!(prune(&items, "new", 1).is_empty());
+
+        let orphan_only = vec![bare("o", "2", false, "me"), bare("f", "1", true, "x")];
+        assert!(matches!(view(&orphan_only, 0), View::Orphan(i) if i.entry.uuid() == "o"));
+        let foreign = vec![bare("f", "1", true, "x")];
+        assert!(matches!(view(&foreign, 0), View::Foreign(_)));
+        assert_eq!(view(&[], 0), View::Absent);
+    }
+
+    #[test]
+    fn action_heals_the_newest_unfinished_secret_and_reuses_a_finished_one() {
+        // Crash after POST and metadata: the newest of ours has no payload.
+        let items = vec![ours("new", "2", false, "d2"), ours("old", "1", true, "d1")];
+        assert!(
+            matches!(action(&items, "d2", OCTET_STREAM), Action::Heal(i) if i.entry.uuid() == "new")
+        );
+        // Crash after the payload, before the status: nothing new to write.
+        let items = vec![ours("new", "2", true, "d2"), ours("old", "1", true, "d1")];
+        assert!(
+            matches!(action(&items, "d2", OCTET_STREAM), Action::Reuse(i) if i.entry.uuid() == "new")
+        );
+        assert_eq!(action(&items, "d3", OCTET_STREAM), Action::Create);
+        // Same value, another content type: Barbican cannot change it in place.
+        assert_eq!(action(&items, "d2", TEXT_PLAIN), Action::Create);
+        // An unfinished secret older than a finished one is garbage, not the one to complete.
+        let items = vec![
+            ours("new", "2", true, "d1"),
+            ours("stale", "1", false, "d2"),
+        ];
+        assert_eq!(action(&items, "d2", OCTET_STREAM), Action::Create);
+        assert_eq!(prune(&items, "fresh", 5), vec!["stale"]);
+        // Crash between POST and metadata: the unmarked leftover of ours is completed.
+        let items = vec![bare("o", "2", false, "me"), bare("f", "1", true, "x")];
+        assert!(
+            matches!(action(&items, "d", OCTET_STREAM), Action::Heal(i) if i.entry.uuid() == "o")
+        );
+        // Foreign secrets are never reused, healed or pruned.
+        let items = vec![bare("f", "1", false, "x")];
+        assert_eq!(action(&items, "d", OCTET_STREAM), Action::Create);
+        assert!(prune(&items, "fresh", 0).is_empty());
+    }
+}
