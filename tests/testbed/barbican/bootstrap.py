@@ -7,8 +7,8 @@ Usage: bootstrap.py STATE_DIR KEYSTONE_URL BARBICAN_URL
 - user `secretsync` (member in `secretsync`): what SecretSync authenticates as, with password or with an
   application credential (kept in STATE_DIR/appcred.json, made once);
 - user `secretsync-reader` (reader in `secretsync`): may read secrets but not create them (the 403 case);
-- the `key-manager` service with a public endpoint in RegionOne at BARBICAN_URL (moved there on every start, since
-  ports are chosen afresh).
+- the `key-manager` service with a public endpoint in RegionOne at BARBICAN_URL, and Keystone's own public
+  endpoint at KEYSTONE_URL/v3 (both moved there on every start, since ports are chosen afresh).
 
 Passwords are read from STATE_DIR/<user>.password. Prints a JSON object with the IDs the tests need.
 """
@@ -83,25 +83,32 @@ ensure_user("barbican", service_project, "admin")
 user = ensure_user("secretsync", project, "member")
 ensure_user("secretsync-reader", project, "reader")
 
-service = next((s for s in get("/services")["services"] if s["type"] == "key-manager"), None)
-if service is None:
-    r = requests.post(V3 + "/services", headers=H, json={"service": {"type": "key-manager", "name": "barbican"}}, timeout=30)
-    r.raise_for_status()
-    service = r.json()["service"]
-endpoints = get("/endpoints", service_id=service["id"], interface="public")["endpoints"]
-if endpoints:
-    for e in endpoints:
-        if e["url"] != barbican:
-            r = requests.patch(V3 + "/endpoints/" + e["id"], headers=H, json={"endpoint": {"url": barbican}}, timeout=30)
-            r.raise_for_status()
-else:
-    r = requests.post(
-        V3 + "/endpoints",
-        headers=H,
-        json={"endpoint": {"service_id": service["id"], "interface": "public", "region_id": "RegionOne", "url": barbican}},
-        timeout=30,
-    )
-    r.raise_for_status()
+def ensure_endpoint(kind, name, url):
+    """The service's one public endpoint in RegionOne, at `url`."""
+    service = next((s for s in get("/services")["services"] if s["type"] == kind), None)
+    if service is None:
+        r = requests.post(V3 + "/services", headers=H, json={"service": {"type": kind, "name": name}}, timeout=30)
+        r.raise_for_status()
+        service = r.json()["service"]
+    endpoints = get("/endpoints", service_id=service["id"], interface="public")["endpoints"]
+    if endpoints:
+        for e in endpoints:
+            if e["url"] != url:
+                r = requests.patch(V3 + "/endpoints/" + e["id"], headers=H, json={"endpoint": {"url": url}}, timeout=30)
+                r.raise_for_status()
+    else:
+        r = requests.post(
+            V3 + "/endpoints",
+            headers=H,
+            json={"endpoint": {"service_id": service["id"], "interface": "public", "region_id": "RegionOne", "url": url}},
+            timeout=30,
+        )
+        r.raise_for_status()
+
+
+# keystonemiddleware in Barbican finds Keystone through the catalog: keep both entries on this start's ports.
+ensure_endpoint("identity", "keystone", V3)
+ensure_endpoint("key-manager", "barbican", barbican)
 
 appcred_file = os.path.join(state, "appcred.json")
 appcred = None

@@ -7,7 +7,8 @@
 #   - barbican-keystone:  Barbican behind keystonemiddleware (pipeline barbican-api-keystone), registered in the
 #                         catalog as the `key-manager` endpoint;
 #   - barbican-noauth:    Barbican without authentication (pipeline barbican_api: X-Project-Id and X-Roles).
-# Both Barbicans use SQLite and the simple_crypto plugin with a KEK generated here. State lives in
+# Both Barbicans use SQLite and the simple_crypto plugin with a KEK generated here; each runs one sync worker,
+# since SQLite answers concurrent writers from several processes with "database is locked" (HTTP 500). State lives in
 # .testbed/barbican/ and survives restarts. Writes .testbed/env.d/barbican.env. Idempotent.
 source "$(dirname "$0")/../lib.sh"
 bash "$ROOT/tests/testbed/barbican/install.sh"
@@ -84,7 +85,7 @@ start_bg keystone-short env OS_KEYSTONE_CONFIG_FILES="$dir/keystone/keystone-sho
   "$venv/bin/gunicorn" --no-control-socket --bind "127.0.0.1:$kshort" --workers 1 --timeout 60 --chdir "$here" keystone_wsgi:application
 wait_until 90 "keystone" curl -sf "http://127.0.0.1:$kport/v3"
 wait_until 90 "keystone (short tokens)" curl -sf "http://127.0.0.1:$kshort/v3"
-ids=$("$venv/bin/python" "$here/bootstrap.py" "$dir" "http://127.0.0.1:$kport" "http://127.0.0.1:$bks")
+ids=$("$venv/bin/python" "$here/bootstrap.py" "$dir" "http://127.0.0.1:$kport" "http://127.0.0.1:$bks" 2>>"$TB/logs/keystone-bootstrap.log")
 field() { printf '%s' "$ids" | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
 
 # ---------------------------------------------------------------------------------------------------- Barbican
@@ -111,6 +112,7 @@ password = $(cat "$dir/barbican.password")
 project_name = service
 user_domain_id = default
 project_domain_id = default
+interface = public
 # No validation cache: a revoked token is refused at once (the 401-renewal test revokes one).
 token_cache_time = -1
 CONF
@@ -132,9 +134,9 @@ for inst in keystone-auth noauth; do
   fi
 done
 start_bg barbican-keystone env HOME="$dir/keystone-auth" BARBICAN_PASTE_INI="$dir/keystone-auth/barbican-api-paste.ini" \
-  "$venv/bin/gunicorn" --no-control-socket --chdir "$here" --bind "127.0.0.1:$bks" --workers 2 --timeout 60 barbican_wsgi:application
+  "$venv/bin/gunicorn" --no-control-socket --chdir "$here" --bind "127.0.0.1:$bks" --workers 1 --timeout 60 barbican_wsgi:application
 start_bg barbican-noauth env HOME="$dir/noauth" BARBICAN_PASTE_INI="$dir/noauth/barbican-api-paste.ini" \
-  "$venv/bin/gunicorn" --no-control-socket --chdir "$here" --bind "127.0.0.1:$bnoauth" --workers 2 --timeout 60 barbican_wsgi:application
+  "$venv/bin/gunicorn" --no-control-socket --chdir "$here" --bind "127.0.0.1:$bnoauth" --workers 1 --timeout 60 barbican_wsgi:application
 wait_until 90 "barbican (keystone)" curl -sf "http://127.0.0.1:$bks/" -o /dev/null
 wait_until 90 "barbican (no auth)" curl -sf -H "X-Project-Id: probe" -H "X-Roles: member" "http://127.0.0.1:$bnoauth/v1/secrets" -o /dev/null
 
