@@ -509,6 +509,15 @@ async fn missing_source_secret_and_key_are_reported_then_healed() {
         "something was written without a source"
     );
 
+    // The broken object does not hold up the others.
+    let healthy = format!("instant-{}", unique("healthy"));
+    bed.put_secret("fine", json!({"token": "healthy-value"}))
+        .await;
+    bed.apply("fine", sf_spec("fine", "token", &healthy, json!({})))
+        .await
+        .unwrap();
+    bed.wait_status("fine", LONG, |s| phase(s) == "Ready").await;
+
     // The Secret appears without the key: a different, precise reason.
     bed.put_secret("late", json!({"other": "x"})).await;
     bed.wait_status("app", LONG, |s| ready_reason(s) == "False/KeyNotFound")
