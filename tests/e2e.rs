@@ -613,3 +613,77 @@ fn the_binary_answers_version_and_prints_the_committed_crd() {
         std::fs::read_to_string(root().join("crds/secretsync.io_secretsyncs.yaml")).unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
 }
+
+/// `make image` with the test bed's own Docker engine; then the binary in the image must start.
+#[test]
+fn the_image_builds_and_its_binary_starts() {
+    let Ok(socket) = std::env::var("DOCKER_NOSWARM_SOCKET") else {
+        panic!("DOCKER_NOSWARM_SOCKET is not set: the image is built with the test bed's dockerd");
+    };
+    let host = format!("unix://{socket}");
+    let status = Command::new("bash")
+        .arg(root().join("deploy/image/build.sh"))
+        .env("DOCKER_HOST", &host)
+        .status()
+        .unwrap();
+    assert!(status.success(), "deploy/image/build.sh failed");
+    let docker = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", &host)
+            .output()
+            .unwrap()
+    };
+    let inspect = docker(&[
+        "image",
+        "inspect",
+        "secretsync:dev",
+        "--format",
+        "{{.Config.User}} {{json .Config.Entrypoint}}",
+    ]);
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        r#"65532:65532 ["/secretsync"]"#
+    );
+    let run = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "secretsync:dev",
+        "--version",
+    ]);
+    let version = if run.status.success() {
+        String::from_utf8_lossy(&run.stdout).into_owned()
+    } else {
+        // Some sandboxes cannot start containers at all; then run the very file the image holds.
+        eprintln!(
+            "docker run failed ({}); running the binary copied out of the image",
+            String::from_utf8_lossy(&run.stderr).trim()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let id = String::from_utf8_lossy(&docker(&["create", "secretsync:dev"]).stdout)
+            .trim()
+            .to_owned();
+        let bin = dir.path().join("secretsync");
+        let cp = docker(&["cp", &format!("{id}:/secretsync"), bin.to_str().unwrap()]);
+        docker(&["rm", &id]);
+        assert!(
+            cp.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cp.stderr)
+        );
+        let out = Command::new(&bin).arg("--version").output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        version.trim(),
+        format!("secretsync {}", env!("CARGO_PKG_VERSION"))
+    );
+}
