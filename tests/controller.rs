@@ -688,8 +688,9 @@ async fn backend_errors_back_off_instead_of_looping_then_recover() {
     let bed = Bed::new("ctl-backoff").await;
     let remote = format!("instant-{}", unique("flaky"));
     let value = unique("flaky");
-    // Every request for this secret fails with 503 many times over: only backoff keeps the count low.
-    bed.fault(&remote, 503, 40).await;
+    // The next 15 requests for this secret fail with 503: with backoff they are spread over half a minute; a tight
+    // loop would burn through them in a second.
+    bed.fault(&remote, 503, 15).await;
     bed.put_secret("s", json!({"k": value})).await;
     let started = Instant::now();
     bed.apply("f", sf_spec("s", "k", &remote, json!({})))
@@ -708,22 +709,24 @@ async fn backend_errors_back_off_instead_of_looping_then_recover() {
         .await;
     assert!(warning.note.is_some());
 
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Three attempts per reconcile, then 1 s, ~2 s, ~4 s of backoff: after 7 s at most four reconciles (12
+    // requests) have run, so the faults are not used up and the object is still failing. Without backoff the 15
+    // faults would be gone within a second and the object Ready.
+    tokio::time::sleep(Duration::from_secs(7).saturating_sub(started.elapsed())).await;
     let (reads, writes) = bed.remote_stats(&remote).await;
     let elapsed = started.elapsed().as_secs_f64();
-    // Three attempts per reconcile and a backoff that doubles from 1 s allow about 5 reconciles in ~10 s, so
-    // ~15 requests. A tight loop would make hundreds.
     assert!(
-        reads + writes <= 30,
+        reads + writes < 15,
         "{} requests in {elapsed:.1}s: the controller is not backing off",
         reads + writes
     );
+    assert_eq!(phase(&bed.status("f").await), "Failed");
     assert!(reads + writes >= 3, "the controller never retried");
     bed.assert_no_leak(&[&value]).await;
 
     // The backend recovers (the remaining faults are used up by retries): the SecretSync becomes Ready.
     let s = bed
-        .wait_status("f", Duration::from_secs(300), |s| phase(s) == "Ready")
+        .wait_status("f", Duration::from_secs(120), |s| phase(s) == "Ready")
         .await;
     let version = s["remote"]["version"].as_str().unwrap();
     assert_eq!(
