@@ -266,7 +266,11 @@ fn audited(path: &str, since_line: usize) -> (BTreeSet<Access>, Vec<String>) {
             o["namespace"].as_str().unwrap_or("").to_owned(),
         );
         let code = ev["responseStatus"]["code"].as_i64().unwrap_or(0);
-        if code == 403 {
+        // A namespace being deleted refuses new objects with 403 too; that is not an RBAC denial.
+        let terminating = ev["responseStatus"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("being terminated"));
+        if code == 403 && !terminating {
             denied.push(format!("{access:?}"));
         } else {
             used.insert(access);
@@ -369,17 +373,6 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
         ],
         None,
     );
-    let _ = kubectl_try(
-        &[
-            "delete",
-            "namespace",
-            EXAMPLES_NS,
-            "--ignore-not-found",
-            "--wait=true",
-            "--timeout=120s",
-        ],
-        None,
-    );
 
     // The examples pass server-side validation as written (after the endpoints are filled in).
     let manifests: Vec<String> = examples()
@@ -399,7 +392,12 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
         a.leads() || b.leads()
     });
     std::thread::sleep(Duration::from_secs(2));
-    assert!(!(a.leads() && b.leads()), "both replicas lead");
+    assert!(
+        !(a.leads() && b.leads()),
+        "both replicas lead:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
     let (leader, follower) = if a.leads() {
         (&mut a, &mut b)
     } else {
@@ -457,7 +455,7 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
     );
     eprintln!("handover after the leader was killed: {took:?} (lease {LEASE_SECONDS}s)");
 
-    // The new leader follows a source change; exactly one new value version and one description update.
+    // The new leader follows a source change.
     let before = ssync(EXAMPLES_NS, "db-password-sf")["status"]["remote"]["version"].clone();
     kubectl(
         &[
@@ -480,8 +478,10 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
         },
     );
     let delta = sf_writes(&sf_remote) - writes;
+    // One value version, the description that lists the versions, and at most one prune of a superseded version
+    // (retainVersions: 2). A second writer would double this.
     assert!(
-        delta <= 2,
+        delta <= 3,
         "{delta} writes for one change: something wrote twice"
     );
 
@@ -560,14 +560,34 @@ spec:
             .contains("e2e-value"),
         "a value leaked into an Event"
     );
+    // Deleting the examples while the controller runs releases their finalizers. (The namespace stays: the test
+    // bed runs no namespace controller, so a deleted namespace would stay Terminating and refuse new objects.)
+    kubectl(
+        &[
+            "-n",
+            EXAMPLES_NS,
+            "delete",
+            "ssync",
+            "--all",
+            "--wait=true",
+            "--timeout=60s",
+        ],
+        None,
+    );
     follower.terminate();
-    let _ = kubectl_try(&["delete", "namespace", &ns, "--wait=false"], None);
     for replica in [&a, &b] {
-        assert!(
-            !replica.log().contains("rotated-by-e2e"),
-            "a value leaked into the log of {}",
-            replica.name
-        );
+        let log = replica.log();
+        for value in [
+            "rotated-by-e2e",
+            "correct horse battery staple",
+            "e2e-value",
+        ] {
+            assert!(
+                !log.contains(value),
+                "a value leaked into the log of {}",
+                replica.name
+            );
+        }
     }
 
     // RBAC: nothing denied, nothing granted that was not used.
