@@ -184,7 +184,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             .with_identity(&identity)
             .with_duration(args.lease_seconds)
             .with_grace(args.lease_seconds.div_ceil(3).max(1))
-            .with_field_manager("secretsync")
+            // The lease manager's default field manager embeds the identity: server-side apply must see two
+            // replicas as two managers, or both would "win" an orphaned lease.
             .build()
             .await?;
         let (mut leader, lease_task) = manager.watch().await;

@@ -365,6 +365,18 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::CustomResourceExt;
+
+    /// The committed CRD is what `kubectl apply` installs: it must be exactly what the Rust types generate.
+    #[test]
+    fn committed_crd_matches_the_rust_types() {
+        let generated = serde_yaml::to_string(&SecretSync::crd()).expect("CRD serializes");
+        let committed = include_str!("../../crds/secretsync.io_secretsyncs.yaml");
+        assert!(
+            generated == committed,
+            "crds/secretsync.io_secretsyncs.yaml is stale: run `make crds` and commit the result"
+        );
+    }
 
     #[test]
     fn durations_parse_like_go() {

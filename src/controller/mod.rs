@@ -1,9 +1,9 @@
 //! The controller: watches SecretSyncs and the Secrets they reference, and runs each reconcile through the
 //! planner and the object's dialect.
 //!
-//! Secrets are watched as metadata only (`metadata_watcher`): a change to a referenced Secret triggers its
-//! SecretSyncs within seconds, but no Secret data of the cluster is kept in memory. Data is fetched with one GET
-//! when a SecretSync needs it.
+//! Secrets are watched as metadata only (an `Api<PartialObjectMeta<Secret>>` lists and watches metadata alone):
+//! a change to a referenced Secret triggers its SecretSyncs within seconds, but no Secret data of the cluster is
+//! kept in memory. Data is fetched with one GET when a SecretSync needs it.
 
 mod backoff;
 pub mod digest_key;

@@ -1,0 +1,844 @@
+//! The controller end to end on the test bed: a real kube-apiserver (the CRD from `crds/`, real watches, Events,
+//! finalizers and server-side-applied status) and the Service Fabric emulator as the store, whose fidelity is
+//! proven separately with the official SDK. Each test runs its own controller, scoped to a namespace of its own,
+//! so tests run in parallel without seeing each other's objects.
+//!
+//! Every test also checks that the values it pushed appear in no status, no Event and no log line.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use secretsync::api::SecretSync;
+use secretsync::controller;
+use secretsync::dialects::{Registry, Shared};
+use secretsync::metrics::Metrics;
+use secretsync::plan::digest::DigestKey;
+use serde_json::{Value, json};
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run `make testbed` and source .testbed/env"))
+}
+
+// ---- log capture: every log record of the process, at trace level for our code and the HTTP stacks ----
+
+#[derive(Clone)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(buf.clone());
+        tracing_subscriber::fmt()
+            .with_env_filter("trace,h2=debug,hyper_util=debug,rustls=debug,tower=debug")
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .init();
+        buf
+    })
+}
+
+fn captured() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+}
+
+// ---- the test bed ----
+
+async fn admin() -> Client {
+    let kubeconfig = Kubeconfig::read_from(env("KUBECONFIG")).expect("kubeconfig readable");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig valid");
+    Client::try_from(config).expect("client")
+}
+
+async fn install_crd(client: &Client) {
+    let crd: CustomResourceDefinition =
+        serde_yaml::from_str(include_str!("../crds/secretsync.io_secretsyncs.yaml")).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = "secretsyncs.secretsync.io";
+    crds.patch(
+        name,
+        &PatchParams::apply("secretsync-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("CRD applied");
+    let established = kube::runtime::wait::await_condition(
+        crds,
+        name,
+        kube::runtime::wait::conditions::is_crd_established(),
+    );
+    tokio::time::timeout(Duration::from_secs(30), established)
+        .await
+        .expect("CRD Established within 30 s")
+        .expect("watch ok");
+}
+
+/// One test's world: a namespace, a controller watching only it, and handles to the API.
+struct Bed {
+    client: Client,
+    ns: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    http: reqwest::Client,
+}
+
+impl Bed {
+    async fn new(prefix: &str) -> Bed {
+        logs();
+        let client = admin().await;
+        install_crd(&client).await;
+        let ns = format!("{prefix}-{:08x}", rand::random::<u32>());
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .expect("namespace created");
+        let mut bed = Bed {
+            client,
+            ns,
+            stop: None,
+            task: None,
+            http: reqwest::Client::new(),
+        };
+        bed.start();
+        bed
+    }
+
+    fn start(&mut self) {
+        let metrics = Metrics::new();
+        let shared = Shared::new(50, 50, metrics.clone());
+        let config = controller::Config {
+            namespaces: vec![self.ns.clone()],
+            concurrency: 4,
+            digest_key: DigestKey::new(rand::random::<[u8; 32]>().to_vec()).unwrap(),
+            metrics,
+            ready: Arc::new(AtomicBool::new(false)),
+            instance: format!("test-{}", self.ns),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let client = self.client.clone();
+        self.task = Some(tokio::spawn(async move {
+            controller::run(client, config, Registry::standard(&shared), async move {
+                let _ = rx.await;
+            })
+            .await;
+        }));
+        self.stop = Some(tx);
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("controller stops within 30 s")
+                .expect("controller did not panic");
+        }
+    }
+
+    fn syncs(&self) -> Api<SecretSync> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    async fn put_secret(&self, name: &str, data: Value) {
+        let secret: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name},
+            "stringData": data,
+        }))
+        .unwrap();
+        self.secrets()
+            .patch(
+                name,
+                &PatchParams::apply("secretsync-tests").force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .expect("Secret applied");
+    }
+
+    async fn apply(&self, name: &str, spec: Value) -> Result<SecretSync, kube::Error> {
+        let obj = json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
+            "metadata": {"name": name},
+            "spec": spec,
+        });
+        self.syncs()
+            .patch(
+                name,
+                &PatchParams::apply("secretsync-tests").force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+    }
+
+    async fn status(&self, name: &str) -> Value {
+        match self.syncs().get_opt(name).await.expect("get SecretSync") {
+            Some(s) => serde_json::to_value(&s.status).unwrap(),
+            None => Value::Null,
+        }
+    }
+
+    /// Polls the status until `pred` holds; panics with the last status after `limit`.
+    async fn wait_status(
+        &self,
+        name: &str,
+        limit: Duration,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let end = Instant::now() + limit;
+        loop {
+            let status = self.status(name).await;
+            if pred(&status) {
+                return status;
+            }
+            if Instant::now() > end {
+                panic!("status of {name} never matched within {limit:?}; last: {status:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn events(&self) -> Vec<Event> {
+        Api::<Event>::namespaced(self.client.clone(), &self.ns)
+            .list(&ListParams::default())
+            .await
+            .expect("list Events")
+            .items
+    }
+
+    async fn wait_event(&self, reason: &str, kind: &str) -> Event {
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(e) =
+                self.events().await.into_iter().find(|e| {
+                    e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some(kind)
+                })
+            {
+                return e;
+            }
+            if Instant::now() > end {
+                panic!("no {kind} Event {reason}; have {:#?}", self.events().await);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Fails when any value appears in a status, an Event or a log line.
+    async fn assert_no_leak(&self, values: &[&str]) {
+        let syncs = self.syncs().list(&ListParams::default()).await.unwrap();
+        let statuses =
+            serde_json::to_string(&syncs.items.iter().map(|s| &s.status).collect::<Vec<_>>())
+                .unwrap();
+        let events = serde_json::to_string(&self.events().await).unwrap();
+        let logs = captured();
+        assert!(!logs.is_empty(), "log capture is not working");
+        for v in values {
+            assert!(!statuses.contains(v), "a value leaked into a status");
+            assert!(!events.contains(v), "a value leaked into an Event");
+            assert!(!logs.contains(v), "a value leaked into the logs");
+        }
+    }
+
+    async fn finish(mut self) {
+        self.stop().await;
+        let _ = Api::<Namespace>::all(self.client.clone())
+            .delete(&self.ns, &DeleteParams::default())
+            .await;
+    }
+
+    // ---- the store ----
+
+    fn sf(&self, path: &str) -> String {
+        format!("{}{path}", env("SF_ENDPOINT"))
+    }
+
+    /// The plaintext of a value version of a remote secret, read back through the privileged list_value call.
+    async fn remote_value(&self, name: &str, version: &str) -> Option<String> {
+        let url = self.sf(&format!(
+            "/Resources/Secrets/{name}/values/{version}/list_value?api-version=6.4-preview"
+        ));
+        let resp = self.http.post(url).send().await.unwrap();
+        if resp.status() == 404 {
+            return None;
+        }
+        assert!(resp.status().is_success(), "list_value: {}", resp.status());
+        let body: Value = resp.json().await.unwrap();
+        body["value"].as_str().map(str::to_owned)
+    }
+
+    async fn remote_exists(&self, name: &str) -> bool {
+        let url = self.sf(&format!(
+            "/Resources/Secrets/{name}?api-version=6.4-preview"
+        ));
+        let status = self.http.get(url).send().await.unwrap().status();
+        assert!(status == 200 || status == 404, "GET secret: {status}");
+        status == 200
+    }
+
+    async fn remote_delete(&self, name: &str) {
+        let url = self.sf(&format!(
+            "/Resources/Secrets/{name}?api-version=6.4-preview"
+        ));
+        let status = self.http.delete(url).send().await.unwrap().status();
+        assert!(status.is_success(), "DELETE secret: {status}");
+    }
+
+    /// Requests that reached the store for one remote secret: (reads, writes).
+    async fn remote_stats(&self, name: &str) -> (u64, u64) {
+        let body: Value = self
+            .http
+            .get(self.sf(&format!("/_emulator/stats/{name}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            body["reads"].as_u64().unwrap_or(0),
+            body["writes"].as_u64().unwrap_or(0),
+        )
+    }
+
+    async fn fault(&self, name: &str, status: u16, times: u32) {
+        let resp = self
+            .http
+            .post(self.sf("/_emulator/faults"))
+            .json(&json!({"secret": name, "status": status, "times": times}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "fault not installed: {}",
+            resp.status()
+        );
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+fn sf_spec(secret: &str, key: &str, remote: &str, extra: Value) -> Value {
+    let mut spec = json!({
+        "source": {"secretRef": {"name": secret, "key": key}},
+        "target": {"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"), "remoteName": remote},
+    });
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        spec[k] = v;
+    }
+    spec
+}
+
+fn phase(s: &Value) -> &str {
+    s["phase"].as_str().unwrap_or("")
+}
+
+fn ready_reason(s: &Value) -> String {
+    s["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_reports_creating_then_ready_follows_changes_and_deletes() {
+    let bed = Bed::new("ctl-life").await;
+    let remote = unique("life");
+    let v1 = format!("first-{}", unique("v"));
+    let v2 = format!("second-{}", unique("v"));
+    bed.put_secret("db", json!({"password": v1, "user": "app"}))
+        .await;
+    let created = bed
+        .apply(
+            "db",
+            sf_spec(
+                "db",
+                "password",
+                &remote,
+                json!({"deletionPolicy": "Delete"}),
+            ),
+        )
+        .await
+        .expect("valid SecretSync accepted");
+    let generation = created.metadata.generation.unwrap();
+
+    // The emulator keeps a new resource Creating for a second: the status must say so before Ready.
+    let mut seen = Vec::new();
+    let ready = bed
+        .wait_status("db", LONG, |s| {
+            let p = phase(s).to_owned();
+            if seen.last() != Some(&p) {
+                seen.push(p);
+            }
+            phase(s) == "Ready"
+        })
+        .await;
+    assert!(
+        seen.iter().any(|p| p == "Creating"),
+        "phases seen: {seen:?}"
+    );
+    assert_eq!(ready_reason(&ready), "True/Synced");
+    assert_eq!(ready["observedGeneration"], json!(generation));
+    assert!(
+        ready["syncedDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:")
+    );
+    let version = ready["remote"]["version"]
+        .as_str()
+        .expect("remote version in status")
+        .to_owned();
+    assert_eq!(
+        bed.remote_value(&remote, &version).await.as_deref(),
+        Some(v1.as_str())
+    );
+    bed.wait_event("Synced", "Normal").await;
+    let sync = bed.syncs().get("db").await.unwrap();
+    assert!(
+        sync.metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&controller::FINALIZER.to_owned())
+    );
+
+    // A change to the source Secret is pushed without waiting for the refresh interval (1h by default).
+    bed.put_secret("db", json!({"password": v2, "user": "app"}))
+        .await;
+    let moved = bed
+        .wait_status("db", LONG, |s| {
+            s["remote"]["version"]
+                .as_str()
+                .is_some_and(|v| v != version)
+        })
+        .await;
+    let version2 = moved["remote"]["version"].as_str().unwrap();
+    assert_eq!(
+        bed.remote_value(&remote, version2).await.as_deref(),
+        Some(v2.as_str())
+    );
+    assert_ne!(moved["syncedDigest"], ready["syncedDigest"]);
+
+    // In sync: a refresh must cost reads only. Changing a key the SecretSync does not read writes nothing.
+    let (_, writes_before) = bed.remote_stats(&remote).await;
+    bed.put_secret("db", json!({"password": v2, "user": "other"}))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, writes_after) = bed.remote_stats(&remote).await;
+    assert_eq!(
+        writes_after, writes_before,
+        "an unchanged value caused a write"
+    );
+
+    // deletionPolicy Delete: the remote secret goes, then the finalizer, then the object.
+    bed.syncs()
+        .delete("db", &DeleteParams::default())
+        .await
+        .unwrap();
+    let end = Instant::now() + LONG;
+    while bed.syncs().get_opt("db").await.unwrap().is_some() {
+        assert!(Instant::now() < end, "SecretSync was never released");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !bed.remote_exists(&remote).await,
+        "remote secret left behind"
+    );
+    bed.assert_no_leak(&[&v1, &v2]).await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_source_secret_and_key_are_reported_then_healed() {
+    let bed = Bed::new("ctl-missing").await;
+    let remote = format!("instant-{}", unique("miss"));
+    let value = unique("late-value");
+    bed.apply("app", sf_spec("late", "token", &remote, json!({})))
+        .await
+        .unwrap();
+    let s = bed.wait_status("app", LONG, |s| phase(s) == "Failed").await;
+    assert_eq!(ready_reason(&s), "False/SourceNotFound");
+    assert!(
+        s["conditions"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"late\"")
+    );
+    bed.wait_event("SourceNotFound", "Warning").await;
+    assert!(
+        !bed.remote_exists(&remote).await,
+        "something was written without a source"
+    );
+
+    // The broken object does not hold up the others.
+    let healthy = format!("instant-{}", unique("healthy"));
+    bed.put_secret("fine", json!({"token": "healthy-value"}))
+        .await;
+    bed.apply("fine", sf_spec("fine", "token", &healthy, json!({})))
+        .await
+        .unwrap();
+    bed.wait_status("fine", LONG, |s| phase(s) == "Ready").await;
+
+    // The Secret appears without the key: a different, precise reason.
+    bed.put_secret("late", json!({"other": "x"})).await;
+    bed.wait_status("app", LONG, |s| ready_reason(s) == "False/KeyNotFound")
+        .await;
+
+    // The key appears: the watch on Secrets brings the SecretSync to Ready without waiting for a backoff cap.
+    bed.put_secret("late", json!({"other": "x", "token": value}))
+        .await;
+    let s = bed.wait_status("app", LONG, |s| phase(s) == "Ready").await;
+    let version = s["remote"]["version"].as_str().unwrap();
+    assert_eq!(
+        bed.remote_value(&remote, version).await.as_deref(),
+        Some(value.as_str())
+    );
+    bed.assert_no_leak(&[&value]).await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_keeps_the_remote_secret_and_drift_is_repaired() {
+    let bed = Bed::new("ctl-retain").await;
+    let remote = format!("instant-{}", unique("keep"));
+    let value = unique("kept");
+    bed.put_secret("s", json!({"k": value})).await;
+    bed.apply(
+        "keep",
+        sf_spec("s", "k", &remote, json!({"refreshInterval": "2s"})),
+    )
+    .await
+    .unwrap();
+    bed.wait_status("keep", LONG, |s| phase(s) == "Ready").await;
+    let sync = bed.syncs().get("keep").await.unwrap();
+    assert!(
+        sync.metadata.finalizers.unwrap_or_default().is_empty(),
+        "Retain needs no finalizer"
+    );
+
+    // Someone deletes the remote secret: the next refresh puts it back.
+    bed.remote_delete(&remote).await;
+    let end = Instant::now() + LONG;
+    while !bed.remote_exists(&remote).await {
+        assert!(Instant::now() < end, "drift was never repaired");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let s = bed.wait_status("keep", LONG, |s| phase(s) == "Ready").await;
+    let version = s["remote"]["version"].as_str().unwrap();
+    let end = Instant::now() + LONG;
+    while bed.remote_value(&remote, version).await.as_deref() != Some(value.as_str()) {
+        assert!(Instant::now() < end, "value never restored");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    bed.syncs()
+        .delete("keep", &DeleteParams::default())
+        .await
+        .unwrap();
+    let end = Instant::now() + LONG;
+    while bed.syncs().get_opt("keep").await.unwrap().is_some() {
+        assert!(Instant::now() < end, "SecretSync never went away");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        bed.remote_exists(&remote).await,
+        "Retain deleted the remote secret"
+    );
+    bed.assert_no_leak(&[&value]).await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_secretsync_for_the_same_remote_secret_is_a_conflict() {
+    let bed = Bed::new("ctl-conflict").await;
+    let remote = format!("instant-{}", unique("shared"));
+    let first = unique("first");
+    let second = unique("second");
+    bed.put_secret("a", json!({"k": first})).await;
+    bed.put_secret("b", json!({"k": second})).await;
+    bed.apply("a", sf_spec("a", "k", &remote, json!({})))
+        .await
+        .unwrap();
+    let a = bed.wait_status("a", LONG, |s| phase(s) == "Ready").await;
+    let version = a["remote"]["version"].as_str().unwrap().to_owned();
+
+    bed.apply("b", sf_spec("b", "k", &remote, json!({})))
+        .await
+        .unwrap();
+    let b = bed.wait_status("b", LONG, |s| phase(s) == "Failed").await;
+    assert_eq!(ready_reason(&b), "False/Conflict");
+    let message = b["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{}/a", bed.ns)),
+        "message names the owner: {message}"
+    );
+    bed.wait_event("Conflict", "Warning").await;
+
+    // The loser wrote nothing: the remote value is still the first one, and `a` stays Ready.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        bed.remote_value(&remote, &version).await.as_deref(),
+        Some(first.as_str())
+    );
+    assert_eq!(ready_reason(&bed.status("a").await), "True/Synced");
+    bed.assert_no_leak(&[&first, &second]).await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_stops_every_call_to_the_store() {
+    let bed = Bed::new("ctl-suspend").await;
+    let remote = format!("instant-{}", unique("susp"));
+    let v1 = unique("one");
+    let v2 = unique("two");
+    bed.put_secret("s", json!({"k": v1})).await;
+    bed.apply(
+        "p",
+        sf_spec("s", "k", &remote, json!({"refreshInterval": "1s"})),
+    )
+    .await
+    .unwrap();
+    let s = bed.wait_status("p", LONG, |s| phase(s) == "Ready").await;
+    let version = s["remote"]["version"].as_str().unwrap().to_owned();
+
+    bed.apply(
+        "p",
+        sf_spec(
+            "s",
+            "k",
+            &remote,
+            json!({"refreshInterval": "1s", "suspend": true}),
+        ),
+    )
+    .await
+    .unwrap();
+    bed.wait_status("p", LONG, |s| ready_reason(s).ends_with("/Suspended"))
+        .await;
+    let before = bed.remote_stats(&remote).await;
+    bed.put_secret("s", json!({"k": v2})).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        bed.remote_stats(&remote).await,
+        before,
+        "a suspended SecretSync called the store"
+    );
+
+    bed.apply(
+        "p",
+        sf_spec("s", "k", &remote, json!({"refreshInterval": "1s"})),
+    )
+    .await
+    .unwrap();
+    let s = bed
+        .wait_status("p", LONG, |s| {
+            phase(s) == "Ready" && s["remote"]["version"].as_str() != Some(&version)
+        })
+        .await;
+    let v = s["remote"]["version"].as_str().unwrap();
+    assert_eq!(
+        bed.remote_value(&remote, v).await.as_deref(),
+        Some(v2.as_str())
+    );
+    bed.assert_no_leak(&[&v1, &v2]).await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_errors_back_off_instead_of_looping_then_recover() {
+    let bed = Bed::new("ctl-backoff").await;
+    let remote = format!("instant-{}", unique("flaky"));
+    let value = unique("flaky");
+    // The next 15 requests for this secret fail with 503: with backoff they are spread over half a minute; a tight
+    // loop would burn through them in a second.
+    bed.fault(&remote, 503, 15).await;
+    bed.put_secret("s", json!({"k": value})).await;
+    let started = Instant::now();
+    bed.apply("f", sf_spec("s", "k", &remote, json!({})))
+        .await
+        .unwrap();
+    let s = bed.wait_status("f", LONG, |s| phase(s) == "Failed").await;
+    assert!(ready_reason(&s).starts_with("False/"), "{s:#}");
+    assert!(
+        s["conditions"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retrying with backoff")
+    );
+    let warning = bed
+        .wait_event(s["conditions"][0]["reason"].as_str().unwrap(), "Warning")
+        .await;
+    assert!(warning.note.is_some());
+
+    // Three attempts per reconcile, then 1 s, ~2 s, ~4 s of backoff: after 7 s at most four reconciles (12
+    // requests) have run, so the faults are not used up and the object is still failing. Without backoff the 15
+    // faults would be gone within a second and the object Ready.
+    tokio::time::sleep(Duration::from_secs(7).saturating_sub(started.elapsed())).await;
+    let (reads, writes) = bed.remote_stats(&remote).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        reads + writes < 15,
+        "{} requests in {elapsed:.1}s: the controller is not backing off",
+        reads + writes
+    );
+    assert_eq!(phase(&bed.status("f").await), "Failed");
+    assert!(reads + writes >= 3, "the controller never retried");
+    bed.assert_no_leak(&[&value]).await;
+
+    // The backend recovers (the remaining faults are used up by retries): the SecretSync becomes Ready.
+    let s = bed
+        .wait_status("f", Duration::from_secs(120), |s| phase(s) == "Ready")
+        .await;
+    let version = s["remote"]["version"].as_str().unwrap();
+    assert_eq!(
+        bed.remote_value(&remote, version).await.as_deref(),
+        Some(value.as_str())
+    );
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_reported_and_not_retried_in_a_loop() {
+    let bed = Bed::new("ctl-creds").await;
+    let remote = format!("instant-{}", unique("creds"));
+    let value = unique("cred-value");
+    let wrong_token = unique("wrong-token");
+    bed.put_secret("s", json!({"k": value})).await;
+    let ca = std::fs::read_to_string(env("SF_CA_CERT")).unwrap();
+    bed.put_secret("sf-creds", json!({"token": wrong_token, "ca.crt": ca}))
+        .await;
+    let spec = json!({
+        "source": {"secretRef": {"name": "s", "key": "k"}},
+        "target": {
+            "dialect": "ServiceFabricMesh", "endpoint": env("SF_TOKEN_ENDPOINT"), "remoteName": remote,
+            "credentialsRef": {"name": "sf-creds"},
+        },
+    });
+    bed.apply("c", spec).await.unwrap();
+    let s = bed.wait_status("c", LONG, |s| phase(s) == "Failed").await;
+    assert_eq!(ready_reason(&s), "False/Unauthorized");
+    bed.wait_event("Unauthorized", "Warning").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (reads, writes) = bed.remote_stats(&remote).await;
+    assert!(
+        reads + writes <= 2,
+        "refused credentials retried {} times",
+        reads + writes
+    );
+
+    // Fixing the credentials Secret is enough: the watch on it triggers a new attempt.
+    let token = std::fs::read_to_string(env("SF_TOKEN_FILE"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    bed.put_secret("sf-creds", json!({"token": token, "ca.crt": ca}))
+        .await;
+    bed.wait_status("c", LONG, |s| phase(s) == "Ready").await;
+    bed.assert_no_leak(&[&value, &wrong_token, &token]).await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_server_rejects_manifests_the_schema_can_catch() {
+    let bed = Bed::new("ctl-schema").await;
+    let ok = || sf_spec("s", "k", "fine", json!({}));
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "no-dialect",
+            json!({"source": {"secretRef": {"name": "s"}}, "target": {}}),
+            "dialect",
+        ),
+        (
+            "bad-dialect",
+            json!({"source": {"secretRef": {"name": "s"}}, "target": {"dialect": "Vault"}}),
+            "Unsupported value",
+        ),
+        ("no-source", json!({"target": ok()["target"]}), "source"),
+        (
+            "azure-no-endpoint",
+            json!({"source": {"secretRef": {"name": "s"}}, "target": {"dialect": "AzureKeyVault"}}),
+            "AzureKeyVault needs spec.target.endpoint",
+        ),
+        (
+            "swarm-name",
+            json!({"source": {"secretRef": {"name": "s"}},
+                   "target": {"dialect": "DockerSwarm", "remoteName": "x".repeat(80)}}),
+            "DockerSwarm secret names",
+        ),
+        (
+            "reserved-label",
+            {
+                let mut s = ok();
+                s["target"]["labels"] = json!({"secretsync.io/owner": "me"});
+                s
+            },
+            "reserved",
+        ),
+        (
+            "bad-interval",
+            {
+                let mut s = ok();
+                s["refreshInterval"] = json!("5 days");
+                s
+            },
+            "refreshInterval",
+        ),
+    ];
+    for (name, spec, expect) in cases {
+        match bed.apply(name, spec).await {
+            Ok(_) => panic!("{name}: an invalid SecretSync was accepted"),
+            Err(kube::Error::Api(e)) => {
+                assert_eq!(e.code, 422, "{name}: {}", e.message);
+                assert!(
+                    e.message.contains(expect),
+                    "{name}: {:?} does not mention {expect:?}",
+                    e.message
+                );
+            }
+            Err(e) => panic!("{name}: unexpected error {e}"),
+        }
+    }
+    bed.apply("fine", ok())
+        .await
+        .expect("a valid SecretSync is accepted");
+    bed.finish().await;
+}

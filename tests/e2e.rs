@@ -1,0 +1,709 @@
+//! End to end, as a user installs it: `crds/` and `deploy/` applied with kubectl, the examples from
+//! `deploy/examples/` applied as written, and the built `secretsync` binary running with the token of the
+//! ServiceAccount from `deploy/` (never the admin identity), two replicas with leader election.
+//!
+//! Runs against whatever `KUBECONFIG` names (`make e2e`): the test bed by default. Where the test bed's audit log is
+//! available (`TESTBED_AUDIT_LOG`), it also proves that the ClusterRole and Role grant exactly what the controller
+//! uses: a denied request or a granted-but-unused permission fails the test.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const SA_USER: &str = "system:serviceaccount:secretsync-system:secretsync";
+const SYSTEM_NS: &str = "secretsync-system";
+const EXAMPLES_NS: &str = "examples";
+const LEASE_SECONDS: u64 = 6;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run `make testbed` and source .testbed/env"))
+}
+
+/// Runs kubectl with the admin kubeconfig; panics with its output when it fails.
+fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
+    let out = kubectl_try(args, stdin);
+    match out {
+        Ok(s) => s,
+        Err(e) => panic!("kubectl {}: {e}", args.join(" ")),
+    }
+}
+
+fn kubectl_try(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    {
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// `${VAR}` replaced from the environment, as `make run` does with envsubst.
+fn substitute(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closing brace") + start;
+        out.push_str(&env(&rest[start + 2..end]));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("deploy/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    start.elapsed()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A kubeconfig for the deploy/ ServiceAccount, with a token from the TokenRequest API.
+fn service_account_kubeconfig(dir: &Path) -> PathBuf {
+    let token = kubectl(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "create",
+            "token",
+            "secretsync",
+            "--duration",
+            "1h",
+        ],
+        None,
+    );
+    let admin: Value = serde_json::from_str(&kubectl(
+        &["config", "view", "--raw", "--minify", "-o", "json"],
+        None,
+    ))
+    .unwrap();
+    let cluster = &admin["clusters"][0]["cluster"];
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": cluster}],
+        "users": [{"name": "secretsync", "user": {"token": token.trim()}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "secretsync"}}],
+        "current-context": "c",
+    });
+    let path = dir.join("secretsync.kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+/// One controller process, its JSON log in a file.
+struct Replica {
+    name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Replica {
+    fn start(name: &str, kubeconfig: &Path, dir: &Path) -> Replica {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_secretsync"))
+            .args(["run", "--log-format", "json", "--identity", name])
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+            .args(["--lease-seconds", &LEASE_SECONDS.to_string()])
+            .env("RUST_LOG", "info,secretsync=debug")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("secretsync starts");
+        Replica {
+            name: name.to_owned(),
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn leads(&self) -> bool {
+        self.log().contains("became the leader")
+    }
+
+    fn reconciles(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("\"reconcile\"") || l.contains("status changed"))
+            .count()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let end = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < end {
+                if c.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("{} did not stop within 20 s of SIGTERM", self.name);
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn ssync(ns: &str, name: &str) -> Value {
+    serde_json::from_str(&kubectl(
+        &["-n", ns, "get", "ssync", name, "-o", "json"],
+        None,
+    ))
+    .unwrap()
+}
+
+fn ready_reason(obj: &Value) -> String {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn sf_writes(remote: &str) -> u64 {
+    let url = format!("{}/_emulator/stats/{remote}", env("SF_ENDPOINT"));
+    let out = Command::new("curl").args(["-sf", &url]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v["writes"].as_u64().unwrap_or(0)
+}
+
+/// (apiGroup, resource[/subresource], verb, namespace-or-empty) as the audit log names requests.
+type Access = (String, String, String, String);
+
+fn audited(path: &str, since_line: usize) -> (BTreeSet<Access>, Vec<String>) {
+    let file = std::fs::File::open(path).expect("audit log");
+    let mut used = BTreeSet::new();
+    let mut denied = Vec::new();
+    for line in std::io::BufReader::new(file).lines().skip(since_line) {
+        let line = line.unwrap();
+        let Ok(ev) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if ev["user"]["username"] != SA_USER {
+            continue;
+        }
+        let o = &ev["objectRef"];
+        let mut resource = o["resource"].as_str().unwrap_or("").to_owned();
+        if let Some(sub) = o["subresource"].as_str() {
+            resource = format!("{resource}/{sub}");
+        }
+        let access = (
+            o["apiGroup"].as_str().unwrap_or("").to_owned(),
+            resource,
+            ev["verb"].as_str().unwrap_or("").to_owned(),
+            o["namespace"].as_str().unwrap_or("").to_owned(),
+        );
+        let code = ev["responseStatus"]["code"].as_i64().unwrap_or(0);
+        // A namespace being deleted refuses new objects with 403 too; that is not an RBAC denial.
+        let terminating = ev["responseStatus"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("being terminated"));
+        if code == 403 && !terminating {
+            denied.push(format!("{access:?}"));
+        } else {
+            used.insert(access);
+        }
+    }
+    (used, denied)
+}
+
+fn audit_lines(path: &str) -> usize {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// Every (group, resource, verb) the deploy/ roles grant, with the namespace for Role rules.
+fn granted() -> Vec<Access> {
+    let text = std::fs::read_to_string(root().join("deploy/base/rbac.yaml")).unwrap();
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let doc: Value = serde::Deserialize::deserialize(doc).unwrap();
+        let ns = match doc["kind"].as_str() {
+            Some("ClusterRole") => "",
+            Some("Role") => SYSTEM_NS,
+            _ => continue,
+        };
+        for rule in doc["rules"].as_array().unwrap() {
+            for g in rule["apiGroups"].as_array().unwrap() {
+                for r in rule["resources"].as_array().unwrap() {
+                    for v in rule["verbs"].as_array().unwrap() {
+                        let (g, r, v) = (
+                            g.as_str().unwrap(),
+                            r.as_str().unwrap(),
+                            v.as_str().unwrap(),
+                        );
+                        assert!(g != "*" && r != "*" && v != "*", "wildcard in deploy/ RBAC");
+                        out.push((g.to_owned(), r.to_owned(), v.to_owned(), ns.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = std::env::var("TESTBED_AUDIT_LOG").ok();
+    let audit_start = audit.as_deref().map(audit_lines).unwrap_or(0);
+
+    // Install as the README says, proving first that the server accepts every object.
+    kubectl(
+        &["apply", "--server-side", "--force-conflicts", "-f", "crds/"],
+        None,
+    );
+    kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/secretsyncs.secretsync.io",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    kubectl(
+        &["apply", "--server-side", "-f", "deploy/base/namespace.yaml"],
+        None,
+    );
+    kubectl(&["apply", "--dry-run=server", "-k", "deploy/"], None);
+    kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-k",
+            "deploy/",
+        ],
+        None,
+    );
+    // A clean start: the controller must create its digest key and Lease itself (that is what the Role is for).
+    let _ = kubectl_try(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "delete",
+            "secret",
+            "secretsync-digest-key",
+            "--ignore-not-found",
+        ],
+        None,
+    );
+    let _ = kubectl_try(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "delete",
+            "lease",
+            "secretsync",
+            "--ignore-not-found",
+        ],
+        None,
+    );
+
+    // The examples pass server-side validation as written (after the endpoints are filled in).
+    let manifests: Vec<String> = examples()
+        .iter()
+        .map(|p| substitute(&std::fs::read_to_string(p).unwrap()))
+        .collect();
+    kubectl(&["apply", "--server-side", "-f", "-"], Some(&manifests[0]));
+    for m in &manifests {
+        kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(m));
+    }
+
+    // Two replicas, each with the ServiceAccount's own token.
+    let kubeconfig = service_account_kubeconfig(dir.path());
+    let mut a = Replica::start("e2e-a", &kubeconfig, dir.path());
+    let mut b = Replica::start("e2e-b", &kubeconfig, dir.path());
+    wait_for("a leader is elected", Duration::from_secs(60), || {
+        a.leads() || b.leads()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !(a.leads() && b.leads()),
+        "both replicas lead:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    let (leader, follower) = if a.leads() {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+
+    for m in &manifests {
+        kubectl(&["apply", "--server-side", "-f", "-"], Some(m));
+    }
+    let ready = kubectl_try(
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "ssync",
+            "--all",
+            "-n",
+            EXAMPLES_NS,
+            "--timeout=180s",
+        ],
+        None,
+    );
+    if let Err(e) = ready {
+        panic!(
+            "examples not Ready: {e}\n{}\nleader log:\n{}",
+            kubectl(&["get", "ssync", "-A", "-o", "wide"], None),
+            leader.log()
+        );
+    }
+    assert_eq!(
+        follower.reconciles(),
+        0,
+        "the follower reconciled:\n{}",
+        follower.log()
+    );
+
+    // Nothing is written while in sync, by either replica.
+    let sf_remote = ssync(EXAMPLES_NS, "db-password-sf")["status"]["remote"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let writes = sf_writes(&sf_remote);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        sf_writes(&sf_remote),
+        writes,
+        "an in-sync object was written again"
+    );
+
+    // The leader dies without a goodbye: the follower takes over once the lease runs out.
+    leader.kill();
+    let took = wait_for(
+        "the follower takes over",
+        Duration::from_secs(LEASE_SECONDS * 4 + 10),
+        || follower.leads(),
+    );
+    eprintln!("handover after the leader was killed: {took:?} (lease {LEASE_SECONDS}s)");
+
+    // The new leader follows a source change.
+    let before = ssync(EXAMPLES_NS, "db-password-sf")["status"]["remote"]["version"].clone();
+    kubectl(
+        &[
+            "-n",
+            EXAMPLES_NS,
+            "patch",
+            "secret",
+            "db-password",
+            "-p",
+            r#"{"stringData":{"password":"rotated-by-e2e"}}"#,
+        ],
+        None,
+    );
+    wait_for(
+        "the change reaches the store",
+        Duration::from_secs(60),
+        || {
+            let s = ssync(EXAMPLES_NS, "db-password-sf");
+            s["status"]["remote"]["version"] != before && ready_reason(&s) == "True/Synced"
+        },
+    );
+    let delta = sf_writes(&sf_remote) - writes;
+    // One value version, the description that lists the versions, and at most one prune of a superseded version
+    // (retainVersions: 2). A second writer would double this.
+    assert!(
+        delta <= 3,
+        "{delta} writes for one change: something wrote twice"
+    );
+
+    // Deletion with a finalizer, and a Warning that repeats (the Event is patched, not duplicated).
+    let ns = format!("e2e-{:08x}", rand::random::<u32>());
+    kubectl(&["create", "namespace", &ns], None);
+    let remote = format!("instant-e2e-{:08x}", rand::random::<u32>());
+    let objects = format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata: {{name: src, namespace: {ns}}}
+stringData: {{k: e2e-value}}
+---
+apiVersion: secretsync.io/v1alpha1
+kind: SecretSync
+metadata: {{name: gone, namespace: {ns}}}
+spec:
+  source: {{secretRef: {{name: src, key: k}}}}
+  target: {{dialect: ServiceFabricMesh, endpoint: "{}", remoteName: {remote}}}
+  deletionPolicy: Delete
+"#,
+        env("SF_ENDPOINT")
+    );
+    kubectl(&["apply", "-f", "-"], Some(&objects));
+    kubectl(
+        &[
+            "-n",
+            &ns,
+            "wait",
+            "--for=condition=Ready",
+            "ssync/gone",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    for _ in 0..2 {
+        kubectl(&["-n", &ns, "delete", "secret", "src"], None);
+        wait_for("SourceNotFound", Duration::from_secs(30), || {
+            ready_reason(&ssync(&ns, "gone")) == "False/SourceNotFound"
+        });
+        kubectl(&["apply", "-f", "-"], Some(&objects));
+        kubectl(
+            &[
+                "-n",
+                &ns,
+                "wait",
+                "--for=condition=Ready",
+                "ssync/gone",
+                "--timeout=60s",
+            ],
+            None,
+        );
+    }
+    kubectl(
+        &["-n", &ns, "delete", "ssync", "gone", "--timeout=60s"],
+        None,
+    );
+    let status = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!(
+            "{}/Resources/Secrets/{remote}?api-version=6.4-preview",
+            env("SF_ENDPOINT")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "404",
+        "remote secret left behind"
+    );
+    let events: Value =
+        serde_json::from_str(&kubectl(&["-n", &ns, "get", "events", "-o", "json"], None)).unwrap();
+    assert!(
+        !serde_json::to_string(&events)
+            .unwrap()
+            .contains("e2e-value"),
+        "a value leaked into an Event"
+    );
+    // Deleting the examples while the controller runs releases their finalizers. (The namespace stays: the test
+    // bed runs no namespace controller, so a deleted namespace would stay Terminating and refuse new objects.)
+    kubectl(
+        &[
+            "-n",
+            EXAMPLES_NS,
+            "delete",
+            "ssync",
+            "--all",
+            "--wait=true",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    follower.terminate();
+    for replica in [&a, &b] {
+        let log = replica.log();
+        for value in [
+            "rotated-by-e2e",
+            "correct horse battery staple",
+            "e2e-value",
+        ] {
+            assert!(
+                !log.contains(value),
+                "a value leaked into the log of {}",
+                replica.name
+            );
+        }
+    }
+
+    // RBAC: nothing denied, nothing granted that was not used.
+    if let Some(path) = audit {
+        std::thread::sleep(Duration::from_secs(2)); // the audit log is written in batches
+        let (used, denied) = audited(&path, audit_start);
+        assert!(denied.is_empty(), "the controller was denied: {denied:#?}");
+        let unused: Vec<_> = granted()
+            .into_iter()
+            .filter(|(g, r, v, ns)| {
+                !used.iter().any(|(ug, ur, uv, uns)| {
+                    ug == g && ur == r && uv == v && (ns.is_empty() || uns == ns)
+                })
+            })
+            .collect();
+        assert!(
+            unused.is_empty(),
+            "granted in deploy/ but never used: {unused:#?}\nused: {used:#?}"
+        );
+    } else {
+        eprintln!(
+            "TESTBED_AUDIT_LOG not set: the RBAC comparison needs the test bed's audit log; skipped"
+        );
+    }
+}
+
+#[test]
+fn the_binary_answers_version_and_prints_the_committed_crd() {
+    let out = Command::new(env!("CARGO_BIN_EXE_secretsync"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("secretsync {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_secretsync"))
+        .arg("crd")
+        .output()
+        .unwrap();
+    let committed =
+        std::fs::read_to_string(root().join("crds/secretsync.io_secretsyncs.yaml")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
+}
+
+/// `make image` with the test bed's own Docker engine; then the binary in the image must start.
+#[test]
+fn the_image_builds_and_its_binary_starts() {
+    let Ok(socket) = std::env::var("DOCKER_NOSWARM_SOCKET") else {
+        panic!("DOCKER_NOSWARM_SOCKET is not set: the image is built with the test bed's dockerd");
+    };
+    let host = format!("unix://{socket}");
+    let status = Command::new("bash")
+        .arg(root().join("deploy/image/build.sh"))
+        .env("DOCKER_HOST", &host)
+        .status()
+        .unwrap();
+    assert!(status.success(), "deploy/image/build.sh failed");
+    let docker = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", &host)
+            .output()
+            .unwrap()
+    };
+    let inspect = docker(&[
+        "image",
+        "inspect",
+        "secretsync:dev",
+        "--format",
+        "{{.Config.User}} {{json .Config.Entrypoint}}",
+    ]);
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        r#"65532:65532 ["/secretsync"]"#
+    );
+    let run = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "secretsync:dev",
+        "--version",
+    ]);
+    let version = if run.status.success() {
+        String::from_utf8_lossy(&run.stdout).into_owned()
+    } else {
+        // Some sandboxes cannot start containers at all; then run the very file the image holds.
+        eprintln!(
+            "docker run failed ({}); running the binary copied out of the image",
+            String::from_utf8_lossy(&run.stderr).trim()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let id = String::from_utf8_lossy(&docker(&["create", "secretsync:dev"]).stdout)
+            .trim()
+            .to_owned();
+        let bin = dir.path().join("secretsync");
+        let cp = docker(&["cp", &format!("{id}:/secretsync"), bin.to_str().unwrap()]);
+        docker(&["rm", &id]);
+        assert!(
+            cp.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cp.stderr)
+        );
+        let out = Command::new(&bin).arg("--version").output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        version.trim(),
+        format!("secretsync {}", env!("CARGO_PKG_VERSION"))
+    );
+}
