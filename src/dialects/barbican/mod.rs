@@ -251,10 +251,10 @@ impl Session<'_> {
         }
     }
 
-    /// After a 401: forget the token and fetch a new one. Returns false in no-auth mode.
-    async fn renew(&self) -> Result<bool, DialectError> {
+    /// After a 401: forget the token and fetch a new one (Keystone mode only).
+    async fn renew(&self) -> Result<(), DialectError> {
         let SessionAuth::Keystone { ks, token } = &self.auth else {
-            return Ok(false);
+            return Ok(());
         };
         let rejected = token.lock().unwrap_or_else(|e| e.into_inner()).clone();
         self.dialect.tokens.invalidate(ks, &rejected).await;
@@ -264,7 +264,7 @@ impl Session<'_> {
             dialect = DIALECT,
             "Barbican refused the token; fetched a new one"
         );
-        Ok(true)
+        Ok(())
     }
 
     /// Sends one request. 429, 5xx and transport failures are retried in place with backoff (a `POST` only when
@@ -349,14 +349,13 @@ impl Session<'_> {
                 status,
                 body: body_bytes,
             };
-            if status == 401 && !renewed {
+            if status == 401 && !renewed && matches!(self.auth, SessionAuth::Keystone { .. }) {
                 self.dialect
                     .record(operation, ErrorClass::Credentials.as_str());
-                if self.renew().await? {
-                    renewed = true;
-                    attempt -= 1;
-                    continue;
-                }
+                self.renew().await?;
+                renewed = true;
+                attempt -= 1;
+                continue;
             }
             // A 5xx to a POST may come after the secret was made; 429 is refused before any work.
             let retryable = status == 429 || (status >= 500 && idempotent);
