@@ -1457,3 +1457,155 @@ async fn interop_write() {
         json!({"name": r.name, "secret_ref": r.id, "digest": case.desired.digest})
     );
 }
+
+/// A stub that plays back one reply per request, in order, and records each request's method and path.
+async fn playback(replies: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        let mut replies = replies.into_iter();
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 65536];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let line = head.lines().next().unwrap_or_default().to_owned();
+            let mut parts = line.split(' ');
+            let (method, path) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            log.lock().unwrap().push(format!(
+                "{method} {}",
+                path.split('?').next().unwrap_or_default()
+            ));
+            let (status, body) = replies.next().unwrap_or((500, String::new()));
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+fn stub_case(endpoint: &str, value: &[u8]) -> Case {
+    let mut case = Case::new(Mode::NoAuth, "playback", value);
+    case.target = serde_json::from_value(
+        json!({"dialect": "Barbican", "endpoint": endpoint, "barbican": {"projectId": "p"}}),
+    )
+    .unwrap();
+    case
+}
+
+const UUID_A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+const UUID_B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+
+fn created(base: &str, uuid: &str) -> (u16, String) {
+    (
+        201,
+        json!({"secret_ref": format!("{base}/v1/secrets/{uuid}")}).to_string(),
+    )
+}
+
+/// The payload PUT's 404 (the secret vanished between the two steps) makes the secret again. A healthy
+/// Barbican cannot be made to lose a secret between two calls on demand, so a playback stub stands in.
+#[tokio::test]
+async fn a_secret_vanishing_before_its_payload_is_made_again() {
+    let base = "http://barbican.example";
+    let replies = vec![
+        (200, json!({"secrets": [], "total": 0}).to_string()),
+        created(base, UUID_A),
+        (201, "{}".to_owned()),
+        (
+            404,
+            json!({"code": 404, "title": "Not Found", "description": "Secret not found."})
+                .to_string(),
+        ),
+        created(base, UUID_B),
+        (201, "{}".to_owned()),
+        (204, String::new()),
+    ];
+    let (endpoint, seen) = playback(replies).await;
+    let case = stub_case(&endpoint, b"v");
+    let Outcome::Ready(r) = case
+        .apply(&Plan::Create, &Observed::Absent)
+        .await
+        .expect("made again")
+    else {
+        panic!("ready")
+    };
+    assert_eq!(id_of(&r), UUID_B);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            "GET /v1/secrets".to_owned(),
+            "POST /v1/secrets".into(),
+            format!("PUT /v1/secrets/{UUID_A}/metadata"),
+            format!("PUT /v1/secrets/{UUID_A}"),
+            "POST /v1/secrets".into(),
+            format!("PUT /v1/secrets/{UUID_B}/metadata"),
+            format!("PUT /v1/secrets/{UUID_B}"),
+        ]
+    );
+}
+
+/// The payload PUT's 409 (already has data, as after a retried PUT whose first reply was lost) is checked by
+/// reading the payload back: the same bytes are accepted, other bytes make the secret be replaced.
+#[tokio::test]
+async fn an_already_set_payload_is_read_back_before_it_is_trusted() {
+    let base = "http://barbican.example";
+    let conflict = (409, json!({"code": 409, "title": "Conflict", "description": "Secret already has data, cannot modify it."}).to_string());
+    let replies = vec![
+        (200, json!({"secrets": [], "total": 0}).to_string()),
+        created(base, UUID_A),
+        (201, "{}".to_owned()),
+        conflict.clone(),
+        (200, "the value".to_owned()),
+    ];
+    let (endpoint, seen) = playback(replies).await;
+    let case = stub_case(&endpoint, b"the value");
+    let Outcome::Ready(r) = case
+        .apply(&Plan::Create, &Observed::Absent)
+        .await
+        .expect("accepted")
+    else {
+        panic!("ready")
+    };
+    assert_eq!(id_of(&r), UUID_A);
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap(),
+        &format!("GET /v1/secrets/{UUID_A}/payload")
+    );
+
+    let replies = vec![
+        (200, json!({"secrets": [], "total": 0}).to_string()),
+        created(base, UUID_A),
+        (201, "{}".to_owned()),
+        conflict,
+        (200, "another value".to_owned()),
+        (204, String::new()),
+        created(base, UUID_B),
+        (201, "{}".to_owned()),
+        (204, String::new()),
+    ];
+    let (endpoint, seen) = playback(replies).await;
+    let case = stub_case(&endpoint, b"the value");
+    let Outcome::Ready(r) = case
+        .apply(&Plan::Create, &Observed::Absent)
+        .await
+        .expect("replaced")
+    else {
+        panic!("ready")
+    };
+    assert_eq!(id_of(&r), UUID_B);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&format!("DELETE /v1/secrets/{UUID_A}"))
+    );
+}
