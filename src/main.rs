@@ -174,7 +174,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         digest_key,
         metrics,
-        ready,
+        ready: ready.clone(),
         instance: identity.clone(),
     };
 
@@ -190,6 +190,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             .await?;
         let (mut leader, lease_task) = manager.watch().await;
         tracing::info!(lease = %args.lease_name, "waiting to become the leader");
+        // A standby replica is ready: it is doing its job. Were only the leader ready, a rolling update's new pod
+        // could never become ready while the old one holds the lease, and the rollout would stall.
+        ready.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut stop = stop_rx.clone();
         let elected = tokio::select! {
             r = leader.wait_for(|l| *l) => { r.context("leader election stopped")?; true }
@@ -201,6 +204,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         tracing::info!("became the leader; reconciling");
+        // Ready again once this replica's watches have synced.
+        ready.store(false, std::sync::atomic::Ordering::SeqCst);
         let mut lost = leader.clone();
         let lost_leadership = async move {
             let _ = lost.wait_for(|l| !*l).await;

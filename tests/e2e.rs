@@ -137,6 +137,7 @@ fn service_account_kubeconfig(dir: &Path) -> PathBuf {
 /// One controller process, its JSON log in a file.
 struct Replica {
     name: String,
+    port: u16,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -144,12 +145,13 @@ struct Replica {
 impl Replica {
     fn start(name: &str, kubeconfig: &Path, dir: &Path) -> Replica {
         let log = dir.join(format!("{name}.log"));
+        let port = free_port();
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_secretsync"))
             .args(["run", "--log-format", "json", "--identity", name])
             .arg("--kubeconfig")
             .arg(kubeconfig)
-            .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
             .args(["--lease-seconds", &LEASE_SECONDS.to_string()])
             .env("RUST_LOG", "info,secretsync=debug")
             .stdout(file.try_clone().unwrap())
@@ -158,6 +160,7 @@ impl Replica {
             .expect("secretsync starts");
         Replica {
             name: name.to_owned(),
+            port,
             child: Some(child),
             log,
         }
@@ -165,6 +168,16 @@ impl Replica {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether /readyz answers 200.
+    fn ready(&self) -> bool {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://127.0.0.1:{}/readyz", self.port))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout) == "200"
     }
 
     fn leads(&self) -> bool {
@@ -426,6 +439,10 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
             leader.log()
         );
     }
+    // Both are ready: the leader has synced its watches, the standby is ready to take over (a rolling update
+    // waits for it).
+    assert!(leader.ready(), "the leader is not ready");
+    assert!(follower.ready(), "the standby replica is not ready");
     assert_eq!(
         follower.reconciles(),
         0,
@@ -455,8 +472,24 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
     );
     eprintln!("handover after the leader was killed: {took:?} (lease {LEASE_SECONDS}s)");
 
-    // The new leader follows a source change.
+    // The new leader follows a source change, in every dialect: each example reports a new synced digest.
     let before = ssync(EXAMPLES_NS, "db-password-sf")["status"]["remote"]["version"].clone();
+    let list = |ns: &str| -> Vec<Value> {
+        let v: Value =
+            serde_json::from_str(&kubectl(&["-n", ns, "get", "ssync", "-o", "json"], None))
+                .unwrap();
+        v["items"].as_array().cloned().unwrap_or_default()
+    };
+    let digests: Vec<(String, Value)> = list(EXAMPLES_NS)
+        .iter()
+        .map(|o| {
+            (
+                o["metadata"]["name"].as_str().unwrap().to_owned(),
+                o["status"]["syncedDigest"].clone(),
+            )
+        })
+        .collect();
+    assert!(digests.len() >= 3, "too few examples: {digests:?}");
     kubectl(
         &[
             "-n",
@@ -475,6 +508,17 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
         || {
             let s = ssync(EXAMPLES_NS, "db-password-sf");
             s["status"]["remote"]["version"] != before && ready_reason(&s) == "True/Synced"
+        },
+    );
+    wait_for(
+        "every dialect pushes the change",
+        Duration::from_secs(90),
+        || {
+            list(EXAMPLES_NS).iter().all(|o| {
+                let name = o["metadata"]["name"].as_str().unwrap();
+                let old = digests.iter().find(|(n, _)| n == name).map(|(_, d)| d);
+                ready_reason(o) == "True/Synced" && Some(&o["status"]["syncedDigest"]) != old
+            })
         },
     );
     let delta = sf_writes(&sf_remote) - writes;

@@ -132,8 +132,16 @@ pub async fn run(
     let ready = config.ready.clone();
     tokio::spawn(async move {
         for store in stores {
-            if store.wait_until_ready().await.is_err() {
-                return;
+            // The store's readiness is a one-shot channel that wakes only its latest waiter, and the controller's
+            // runner waits on it too: poll again every half second instead of waiting for a wake-up.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready())
+                    .await
+                {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
+                }
             }
         }
         ready.store(true, Ordering::SeqCst);

@@ -71,6 +71,7 @@ export AZUREKV_ENDPOINT=https://127.0.0.1:$port
 export AZUREKV_AUTHORITY=https://127.0.0.1:$port
 export AZUREKV_CONTROL=https://127.0.0.1:$port/_standin
 export AZUREKV_CA_CERT=$dir/ca.crt
+export AZUREKV_CA_B64=$(base64 -w0 "$dir/ca.crt")
 export AZUREKV_TENANT_ID=$(reg tenant)
 export AZUREKV_CLIENT_ID=$(reg officer)
 export AZUREKV_CLIENT_SECRET=$(reg officer_secret)
