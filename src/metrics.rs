@@ -66,13 +66,13 @@ impl Metrics {
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
-            "Reconciles waiting for a worker or a rate-limit token",
+            "Requests waiting for a token of their store endpoint's rate limit",
             queue_depth.clone(),
         );
         let remote_writes = Family::<DialectLabels, Counter>::default();
         registry.register(
             "remote_writes",
-            "Writes (creates, new versions, metadata updates, deletes) sent to secret stores",
+            "Reconciles that wrote to a secret store (create, new version, metadata update or replace), successful or not",
             remote_writes.clone(),
         );
         Arc::new(Metrics {
