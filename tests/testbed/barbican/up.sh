@@ -18,7 +18,7 @@ dir=$TB/barbican
 envfile=$TB/env.d/barbican.env
 venv=$TB/venv-barbican
 procs=(keystone keystone-short barbican-keystone barbican-noauth)
-SHORT_TTL=20
+SHORT_TTL=30
 
 running=1
 for p in "${procs[@]}"; do alive "$p" || running=0; done
