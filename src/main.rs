@@ -8,11 +8,10 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, CustomResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 
-use secretsync::api::SecretSync;
 use secretsync::controller::{self, digest_key};
 use secretsync::dialects::{Registry, Shared};
 use secretsync::metrics::Metrics;
@@ -102,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => {
-            print!("{}", serde_yaml::to_string(&SecretSync::crd())?);
+            print!("{}", serde_yaml::to_string(&secretsync::api::crd())?);
             Ok(())
         }
         Command::Run(args) => run(args).await,

@@ -334,7 +334,29 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
     let audit = std::env::var("TESTBED_AUDIT_LOG").ok();
     let audit_start = audit.as_deref().map(audit_lines).unwrap_or(0);
 
-    // Install as the README says, proving first that the server accepts every object.
+    // Install as the README says, proving first that the server accepts every object, without a warning.
+    let dry = Command::new("kubectl")
+        .args([
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--force-conflicts",
+            "-f",
+            "crds/",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&dry.stderr),
+        "",
+        "the API server warns about the CRD"
+    );
     kubectl(
         &["apply", "--server-side", "--force-conflicts", "-f", "crds/"],
         None,
@@ -561,6 +583,24 @@ spec:
         ],
         None,
     );
+    // A second SecretSync for the same remote secret is a Conflict (the controller looks the owner up).
+    let rival = format!(
+        r#"apiVersion: secretsync.io/v1alpha1
+kind: SecretSync
+metadata: {{name: rival, namespace: {ns}}}
+spec:
+  source: {{secretRef: {{name: src, key: k}}}}
+  target: {{dialect: ServiceFabricMesh, endpoint: "{}", remoteName: {remote}}}
+"#,
+        env("SF_ENDPOINT")
+    );
+    kubectl(&["apply", "-f", "-"], Some(&rival));
+    wait_for(
+        "the rival reports a Conflict",
+        Duration::from_secs(30),
+        || ready_reason(&ssync(&ns, "rival")) == "False/Conflict",
+    );
+    kubectl(&["-n", &ns, "delete", "ssync", "rival"], None);
     for _ in 0..2 {
         kubectl(&["-n", &ns, "delete", "secret", "src"], None);
         wait_for("SourceNotFound", Duration::from_secs(30), || {

@@ -362,15 +362,39 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
+/// The CustomResourceDefinition as it is installed: the generated one, with integer formats the API server knows.
+/// (schemars names unsigned integers `uint32`, which the API server does not recognise and warns about on every
+/// `kubectl apply`; each such field also carries a `minimum` of 0, so `int64` loses nothing.)
+pub fn crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use kube::CustomResourceExt;
+    fn fix(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(f)) = map.get_mut("format")
+                    && f.starts_with("uint")
+                {
+                    *f = "int64".to_owned();
+                }
+                map.values_mut().for_each(fix);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(fix),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(SecretSync::crd()).expect("CRD serializes");
+    fix(&mut value);
+    serde_json::from_value(value).expect("CRD deserializes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::CustomResourceExt;
 
     /// The committed CRD is what `kubectl apply` installs: it must be exactly what the Rust types generate.
     #[test]
     fn committed_crd_matches_the_rust_types() {
-        let generated = serde_yaml::to_string(&SecretSync::crd()).expect("CRD serializes");
+        let generated = serde_yaml::to_string(&crd()).expect("CRD serializes");
         let committed = include_str!("../../crds/secretsync.io_secretsyncs.yaml");
         assert!(
             generated == committed,
