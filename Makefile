@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export GOTOOLCHAIN := local
 
-.PHONY: all deps rust-deps build crds lint unit integration test testbed testbed-down run e2e image clean-testbed
+.PHONY: all deps rust-deps build crds lint unit integration test testbed testbed-down run e2e image bench clean-testbed
 
 all: build
 
@@ -48,3 +48,7 @@ e2e:
 
 image:
 	bash deploy/image/build.sh
+
+# Speed and memory with many SecretSyncs on the test bed (figures in README.md). N=500 by default.
+bench:
+	bash bench/controller.sh $(N)

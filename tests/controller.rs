@@ -908,6 +908,54 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
     }
     assert_eq!(syncs.len(), 5, "one example per dialect: {syncs:?}");
 
+    // The other ways in: Barbican without Keystone, the swarm over mutual TLS, Service Fabric's 202 path.
+    let read = |var: &str| std::fs::read_to_string(env(var)).unwrap();
+    bed.put_secret(
+        "swarm-tls",
+        json!({
+            "ca.crt": read("DOCKER_SWARM_CA_CERT"),
+            "tls.crt": read("DOCKER_SWARM_CLIENT_CERT"),
+            "tls.key": read("DOCKER_SWARM_CLIENT_KEY"),
+        }),
+    )
+    .await;
+    let source = json!({"secretRef": {"name": "src", "key": "k"}});
+    let variants = [
+        (
+            "barbican-noauth",
+            json!({"dialect": "Barbican", "endpoint": env("BARBICAN_NOAUTH_ENDPOINT"),
+                   "remoteName": unique("noauth"), "barbican": {"projectId": "secretsync-tests"}}),
+        ),
+        (
+            "swarm-mtls",
+            json!({"dialect": "DockerSwarm", "endpoint": env("DOCKER_SWARM_TLS_ENDPOINT"),
+                   "remoteName": unique("mtls"), "credentialsRef": {"name": "swarm-tls"}}),
+        ),
+        (
+            "sf-accepted",
+            json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"),
+                   "remoteName": format!("accepted-{}", unique("sf"))}),
+        ),
+    ];
+    for (name, target) in variants {
+        let spec = json!({"source": source, "target": target, "deletionPolicy": "Delete"});
+        bed.apply(name, spec).await.expect("variant accepted");
+        syncs.push(name.to_owned());
+    }
+    // A 202 with no body: the store is still creating, and the status says so before Ready.
+    let mut phases: Vec<String> = Vec::new();
+    bed.wait_status("sf-accepted", LONG, |s| {
+        if phases.last().map(String::as_str) != Some(phase(s)) {
+            phases.push(phase(s).to_owned());
+        }
+        phase(s) == "Ready"
+    })
+    .await;
+    assert!(
+        phases.iter().any(|p| p == "Creating"),
+        "202 path phases: {phases:?}"
+    );
+
     let mut digests = Vec::new();
     for name in &syncs {
         let s = bed.wait_status(name, LONG, |s| phase(s) == "Ready").await;
