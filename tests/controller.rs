@@ -497,6 +497,16 @@ async fn missing_source_secret_and_key_are_reported_then_healed() {
         .unwrap();
     let s = bed.wait_status("app", LONG, |s| phase(s) == "Failed").await;
     assert_eq!(ready_reason(&s), "False/SourceNotFound");
+    let stalled = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Stalled")
+        .expect("kstatus Stalled condition");
+    assert_eq!(
+        (stalled["status"].as_str(), stalled["reason"].as_str()),
+        (Some("True"), Some("SourceNotFound"))
+    );
     assert!(
         s["conditions"][0]["message"]
             .as_str()

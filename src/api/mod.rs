@@ -286,7 +286,8 @@ pub struct SecretSyncStatus {
     pub observed_generation: Option<i64>,
 
     /// `Ready` (True when the remote secret matches the source), with a reason and a message saying what to do
-    /// when it is False.
+    /// when it is False. For kstatus-based tools (Flux, `kubectl wait` on kstatus), `Reconciling` is present and
+    /// True while the object is Pending or Creating, and `Stalled` while it is Failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

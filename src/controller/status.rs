@@ -8,6 +8,10 @@ use crate::dialects::{DialectError, ErrorClass, Outcome};
 use crate::plan::{Plan, Refusal, RemoteRef};
 
 pub const READY: &str = "Ready";
+/// kstatus: the controller is still working towards the desired state.
+pub const RECONCILING: &str = "Reconciling";
+/// kstatus: the controller cannot make progress without a change.
+pub const STALLED: &str = "Stalled";
 
 /// What one reconcile has to say.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,10 +181,24 @@ pub fn next(
         .find(|c| c.type_ == READY && c.status == status)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or_else(|| now.clone());
+    // kstatus (Flux, kubectl-based tooling) reads the abnormal-true conditions `Reconciling` and `Stalled`, not
+    // `Ready`: without them a failed SecretSync would count as healthy there. They exist only while true.
+    let progress = match report.phase {
+        Phase::Pending | Phase::Creating => Some(RECONCILING),
+        Phase::Failed => Some(STALLED),
+        Phase::Ready => None,
+    };
+    let kept = |type_: &str| {
+        prev.conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == "True")
+            .map(|c| c.last_transition_time.clone())
+    };
+    let progress_since = progress.map(|type_| kept(type_).unwrap_or_else(|| now.clone()));
     let mut conditions: Vec<Condition> = prev
         .conditions
         .into_iter()
-        .filter(|c| c.type_ != READY)
+        .filter(|c| ![READY, RECONCILING, STALLED].contains(&c.type_.as_str()))
         .collect();
     conditions.push(Condition {
         type_: READY.to_owned(),
@@ -190,6 +208,16 @@ pub fn next(
         observed_generation: generation,
         last_transition_time: last_transition,
     });
+    if let (Some(type_), Some(since)) = (progress, progress_since) {
+        conditions.push(Condition {
+            type_: type_.to_owned(),
+            status: "True".to_owned(),
+            reason: report.reason.clone(),
+            message: report.message.clone(),
+            observed_generation: generation,
+            last_transition_time: since,
+        });
+    }
     conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
     let synced = report.synced_digest.is_some();
     SecretSyncStatus {
@@ -255,6 +283,32 @@ mod tests {
             ("Ready", "True", "Synced")
         );
         assert_eq!(c.observed_generation, Some(3));
+    }
+
+    fn types(s: &SecretSyncStatus) -> Vec<(&str, &str)> {
+        s.conditions
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn kstatus_conditions_exist_only_while_true() {
+        let creating = for_plan(&Plan::Create, Some(&Outcome::Creating(remote())), None, "d");
+        let s1 = next(None, Some(1), &creating, &t(1));
+        assert_eq!(types(&s1), [("Ready", "False"), ("Reconciling", "True")]);
+
+        let failed = Report::failed("BackendError", "503");
+        let s2 = next(Some(&s1), Some(1), &failed, &t(2));
+        assert_eq!(types(&s2), [("Ready", "False"), ("Stalled", "True")]);
+        assert_eq!(s2.conditions[1].reason, "BackendError");
+        // Still stalled later: the transition time stays the first one.
+        let s3 = next(Some(&s2), Some(1), &failed, &t(3));
+        assert_eq!(s3.conditions[1].last_transition_time, t(2));
+
+        let ready = for_plan(&Plan::InSync, None, Some(&remote()), "d");
+        let s4 = next(Some(&s3), Some(1), &ready, &t(4));
+        assert_eq!(types(&s4), [("Ready", "True")]);
     }
 
     #[test]
