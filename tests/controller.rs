@@ -329,10 +329,18 @@ impl Bed {
     }
 
     async fn fault(&self, name: &str, status: u16, times: u32) {
+        self.fault_on(name, None, status, times).await
+    }
+
+    async fn fault_on(&self, name: &str, method: Option<&str>, status: u16, times: u32) {
+        let mut fault = json!({"secret": name, "status": status, "times": times});
+        if let Some(m) = method {
+            fault["method"] = json!(m);
+        }
         let resp = self
             .http
             .post(self.sf("/_emulator/faults"))
-            .json(&json!({"secret": name, "status": status, "times": times}))
+            .json(&fault)
             .send()
             .await
             .unwrap();
@@ -434,6 +442,21 @@ async fn pushes_reports_creating_then_ready_follows_changes_and_deletes() {
     );
     bed.wait_event("Synced", "Normal").await;
     let sync = bed.syncs().get("db").await.unwrap();
+    let status_manager = sync
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .find(|f| f.subresource.as_deref() == Some("status"))
+        .expect("status has a field manager");
+    assert_eq!(
+        (
+            status_manager.manager.as_deref(),
+            status_manager.operation.as_deref()
+        ),
+        (Some("secretsync"), Some("Apply")),
+        "status is written by server-side apply as `secretsync`"
+    );
     assert!(
         sync.metadata
             .finalizers
@@ -997,5 +1020,45 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
         }
     }
     bed.assert_no_leak(&[&v1, &v2]).await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_deletion_says_why_and_retain_lets_the_object_go() {
+    let bed = Bed::new("ctl-blocked").await;
+    let remote = format!("instant-{}", unique("blocked"));
+    let value = unique("blocked-value");
+    bed.put_secret("s", json!({"k": value})).await;
+    let spec = |policy: &str| {
+        let mut s = sf_spec("s", "k", &remote, json!({}));
+        s["deletionPolicy"] = json!(policy);
+        s
+    };
+    bed.apply("b", spec("Delete")).await.unwrap();
+    bed.wait_status("b", LONG, |s| phase(s) == "Ready").await;
+
+    // The store refuses every DELETE: the object stays, and its condition and an Event say why and what to do.
+    bed.fault_on(&remote, Some("DELETE"), 500, 1000).await;
+    bed.syncs()
+        .delete("b", &DeleteParams::default())
+        .await
+        .unwrap();
+    let s = bed
+        .wait_status("b", LONG, |s| ready_reason(s) == "False/DeletionBlocked")
+        .await;
+    let message = s["conditions"][0]["message"].as_str().unwrap();
+    assert!(message.contains("deletionPolicy: Retain"), "{message}");
+    bed.wait_event("DeletionBlocked", "Warning").await;
+    assert!(bed.syncs().get_opt("b").await.unwrap().is_some());
+
+    // Switching to Retain releases the finalizer at once; the remote secret stays.
+    bed.apply("b", spec("Retain")).await.unwrap();
+    let end = Instant::now() + LONG;
+    while bed.syncs().get_opt("b").await.unwrap().is_some() {
+        assert!(Instant::now() < end, "Retain did not release the object");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(bed.remote_exists(&remote).await);
+    bed.assert_no_leak(&[&value]).await;
     bed.finish().await;
 }

@@ -464,6 +464,39 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
     // Both are ready: the leader has synced its watches, the standby is ready to take over (a rolling update
     // waits for it).
     assert!(leader.ready(), "the leader is not ready");
+    let metrics = Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{}/metrics", leader.port)])
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    for series in [
+        "secretsync_reconciles_total{",
+        "secretsync_reconcile_duration_seconds_bucket{",
+        "secretsync_backend_requests_total{",
+        "secretsync_remote_writes_total{",
+        "secretsync_queue_depth ",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "no {series} in /metrics:\n{metrics}"
+        );
+    }
+    for dialect in [
+        "AzureKeyVault",
+        "Barbican",
+        "DockerSwarm",
+        "ServiceFabricMesh",
+        "TencentSSM",
+    ] {
+        assert!(
+            metrics.contains(&format!("dialect=\"{dialect}\"")),
+            "no {dialect} requests in /metrics"
+        );
+    }
+    assert!(
+        !metrics.contains("correct horse battery staple"),
+        "a value leaked into /metrics"
+    );
     assert!(follower.ready(), "the standby replica is not ready");
     assert_eq!(
         follower.reconciles(),
