@@ -147,9 +147,28 @@ pub async fn run(
         ready.store(true, Ordering::SeqCst);
         tracing::info!("watches synced; ready");
     });
-    futures::future::join_all(runs).await;
+    // Graceful shutdown lets running reconciles finish, but kube's runner waits for the watch to sync first: a
+    // shutdown before the initial list completes would wait forever. So: stop at once if not synced yet, and
+    // otherwise give the reconciles at most SHUTDOWN_GRACE, inside Kubernetes' default 30 s termination grace.
+    let synced = config.ready.clone();
+    let deadline = async move {
+        shutdown.await;
+        if synced.load(Ordering::SeqCst) {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!(
+                "reconciles still running after the shutdown grace period; stopping anyway"
+            );
+        }
+    };
+    tokio::select! {
+        _ = futures::future::join_all(runs) => {}
+        _ = deadline => {}
+    }
     config.ready.store(false, Ordering::SeqCst);
 }
+
+/// How long a shutdown waits for running reconciles.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// A hash of what the user changes on a SecretSync (not its status).
 fn user_changes(sync: &SecretSync) -> Option<u64> {
