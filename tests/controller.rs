@@ -1062,3 +1062,98 @@ async fn a_blocked_deletion_says_why_and_retain_lets_the_object_go() {
     bed.assert_no_leak(&[&value]).await;
     bed.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_remote_secret_is_deleted_under_delete_and_left_under_retain() {
+    let bed = Bed::new("ctl-rename").await;
+    let value = unique("renamed");
+    bed.put_secret("s", json!({"k": value})).await;
+    for (name, policy) in [("del", "Delete"), ("keep", "Retain")] {
+        let old = format!("instant-{}", unique(name));
+        let new = format!("{old}-v2");
+        let spec = |remote: &str| sf_spec("s", "k", remote, json!({"deletionPolicy": policy}));
+        bed.apply(name, spec(&old)).await.unwrap();
+        let s = bed
+            .wait_status(name, LONG, |s| {
+                s["syncedTarget"]["remoteName"] == old.as_str()
+            })
+            .await;
+        assert_eq!(phase(&s), "Ready");
+        assert!(bed.remote_exists(&old).await);
+
+        bed.apply(name, spec(&new)).await.unwrap();
+        let s = bed
+            .wait_status(name, LONG, |s| {
+                s["syncedTarget"]["remoteName"] == new.as_str()
+            })
+            .await;
+        assert_eq!(phase(&s), "Ready", "{s:#}");
+        assert_eq!(s["remote"]["name"], new.as_str());
+        assert!(bed.remote_exists(&new).await);
+        if policy == "Delete" {
+            assert!(
+                !bed.remote_exists(&old).await,
+                "the old remote secret outlived the rename"
+            );
+            let e = bed.wait_event("PreviousRemoteDeleted", "Normal").await;
+            assert!(e.note.unwrap_or_default().contains(&old));
+        } else {
+            assert!(
+                bed.remote_exists(&old).await,
+                "Retain deleted the old remote secret"
+            );
+            let e = bed.wait_event("PreviousRemoteLeft", "Normal").await;
+            assert!(e.note.unwrap_or_default().contains("Retain"));
+        }
+    }
+    bed.assert_no_leak(&[&value]).await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_previous_remote_secret_that_cannot_be_deleted_is_reported_and_retried() {
+    let bed = Bed::new("ctl-rename-fail").await;
+    bed.put_secret("s", json!({"k": unique("v")})).await;
+    let old = format!("instant-{}", unique("old"));
+    let new = format!("{old}-v2");
+    let spec = |remote: &str| sf_spec("s", "k", remote, json!({"deletionPolicy": "Delete"}));
+    bed.apply("r", spec(&old)).await.unwrap();
+    bed.wait_status("r", LONG, |s| {
+        s["syncedTarget"]["remoteName"] == old.as_str()
+    })
+    .await;
+
+    bed.fault_on(&old, Some("DELETE"), 403, 1).await;
+    bed.apply("r", spec(&new)).await.unwrap();
+    let s = bed
+        .wait_status("r", LONG, |s| {
+            ready_reason(s) == "False/PreviousRemoteNotDeleted"
+        })
+        .await;
+    assert_eq!(s["syncedTarget"]["remoteName"], old.as_str(), "{s:#}");
+    assert!(
+        bed.remote_exists(&new).await,
+        "the new remote secret is written first"
+    );
+    assert!(bed.remote_exists(&old).await);
+    bed.wait_event("PreviousRemoteNotDeleted", "Warning").await;
+
+    // The fault was a one-off: a later attempt (at the refresh interval, or on a change) finishes the move.
+    bed.apply(
+        "r",
+        sf_spec(
+            "s",
+            "k",
+            &new,
+            json!({"deletionPolicy": "Delete", "refreshInterval": "1s"}),
+        ),
+    )
+    .await
+    .unwrap();
+    bed.wait_status("r", LONG, |s| {
+        s["syncedTarget"]["remoteName"] == new.as_str()
+    })
+    .await;
+    assert!(!bed.remote_exists(&old).await);
+    bed.finish().await;
+}

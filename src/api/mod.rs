@@ -304,6 +304,25 @@ pub struct SecretSyncStatus {
     /// the key is held by the controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synced_digest: Option<String>,
+
+    /// Where the last confirmed sync wrote. When `spec.target` later names another remote secret in the same
+    /// store (a new `remoteName`) and `deletionPolicy` is `Delete`, SecretSync deletes the one recorded here once
+    /// the new one is in sync; otherwise it leaves it and says so in an Event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_target: Option<SyncedTarget>,
+}
+
+/// The store and name a SecretSync last wrote to.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncedTarget {
+    /// `spec.target.dialect` at the time.
+    pub dialect: DialectKind,
+    /// `spec.target.endpoint` at the time; absent when the dialect's default was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `spec.target.remoteName` (or the object's name) at the time.
+    pub remote_name: String,
 }
 
 /// Lifecycle phase of a SecretSync.

@@ -18,6 +18,7 @@ use super::{CREATING_POLL, Context, FIELD_MANAGER, FINALIZER};
 use crate::api::{DeletionPolicy, SecretSync, SecretSyncStatus, UpdatePolicy, parse_duration};
 use crate::dialects::{Dialect, DialectError, ErrorClass, Request};
 use crate::metrics::{DialectLabels, ReconcileLabels};
+use crate::plan::moved::{self, LeaveWhy, Moved, Placement};
 use crate::plan::{self, DeletePlan, Desired, Metadata, Observed, Owner, WritePolicy};
 use crate::value::{Credentials, SecretValue};
 
@@ -275,12 +276,21 @@ async fn sync(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(Report, Acti
         None
     };
     drop(value);
-    let report = status::for_plan(
+    let mut report = status::for_plan(
         &plan,
         outcome.as_ref(),
         observed_ref.as_ref(),
         &desired.digest,
     );
+    if report.synced_digest.is_some() {
+        let current = Placement {
+            dialect: obj.spec.target.dialect,
+            endpoint: obj.spec.target.endpoint.clone(),
+            remote_name: req.remote_name.to_owned(),
+        };
+        settle_previous(obj, ctx, &*dialect, &req, &current).await?;
+        report.placement = Some(current);
+    }
     let action = match report.phase {
         crate::api::Phase::Creating => Action::requeue(CREATING_POLL),
         _ => Action::requeue(super::backoff::with_jitter(
@@ -289,6 +299,81 @@ async fn sync(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(Report, Acti
         )),
     };
     Ok((report, action))
+}
+
+/// After a confirmed sync: deletes or leaves the remote secret an earlier spec pointed at (see
+/// [`moved::decide_moved`]). A failure keeps the old placement in the status, so the next reconcile tries again.
+async fn settle_previous(
+    obj: &SecretSync,
+    ctx: &Context,
+    dialect: &dyn Dialect,
+    req: &Request<'_>,
+    current: &Placement,
+) -> Result<(), Error> {
+    let previous = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.synced_target.as_ref())
+        .map(|t| Placement {
+            dialect: t.dialect,
+            endpoint: t.endpoint.clone(),
+            remote_name: t.remote_name.clone(),
+        });
+    let delete_policy = obj.spec.deletion_policy == DeletionPolicy::Delete;
+    let old = match moved::decide_moved(previous.as_ref(), current, delete_policy) {
+        Moved::Stay => return Ok(()),
+        Moved::LeaveOld { remote_name, why } => {
+            let why = match why {
+                LeaveWhy::Retain => "deletionPolicy is Retain",
+                LeaveWhy::OtherStore => "it is in another store (dialect or endpoint changed)",
+            };
+            let note = format!(
+                "the target moved to {:?}; the previous remote secret {remote_name:?} was left in place because {why}",
+                current.remote_name
+            );
+            publish_event(obj, ctx, EventType::Normal, "PreviousRemoteLeft", &note).await;
+            return Ok(());
+        }
+        Moved::DeleteOld { remote_name } => remote_name,
+    };
+    // The old name's own record (id, version) was replaced by the new write; observe it by name alone.
+    let old_req = Request {
+        remote_name: &old,
+        last: None,
+        ..*req
+    };
+    let failed = |e: DialectError| {
+        let message = format!(
+            "remote secret {:?} is in sync, but the previous remote secret {old:?} could not be deleted: {}; fix the cause, or set spec.deletionPolicy: Retain to keep it",
+            current.remote_name, e.message
+        );
+        Error::Dialect(DialectError {
+            reason: "PreviousRemoteNotDeleted",
+            message,
+            ..e
+        })
+    };
+    let observed = dialect.observe(&old_req).await.map_err(failed)?;
+    match plan::decide_delete(&req.desired.owner, &observed) {
+        DeletePlan::Delete => {
+            info!(previous = %old, "deleting the previous remote secret");
+            dialect.delete(&old_req, &observed).await.map_err(failed)?;
+            let note = format!(
+                "the target moved to {:?}; the previous remote secret {old:?} was deleted",
+                current.remote_name
+            );
+            publish_event(obj, ctx, EventType::Normal, "PreviousRemoteDeleted", &note).await;
+        }
+        DeletePlan::AlreadyGone => {}
+        DeletePlan::LeaveForeign => {
+            let note = format!(
+                "the target moved to {:?}; the previous remote secret {old:?} is no longer owned by this SecretSync and was left in place",
+                current.remote_name
+            );
+            publish_event(obj, ctx, EventType::Normal, "PreviousRemoteLeft", &note).await;
+        }
+    }
+    Ok(())
 }
 
 /// Whether the SecretSync named by a remote ownership marker still exists.
@@ -493,6 +578,7 @@ async fn publish_suspended(
         message: "spec.suspend is true: SecretSync neither reads nor writes the store".into(),
         remote: None,
         synced_digest: None,
+        placement: None,
     };
     publish(obj, ctx, api, &report).await
 }

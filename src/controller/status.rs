@@ -3,8 +3,9 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api::{Phase, RemoteStatus, SecretSyncStatus};
+use crate::api::{Phase, RemoteStatus, SecretSyncStatus, SyncedTarget};
 use crate::dialects::{DialectError, ErrorClass, Outcome};
+use crate::plan::moved::Placement;
 use crate::plan::{Plan, Refusal, RemoteRef};
 
 pub const READY: &str = "Ready";
@@ -24,6 +25,8 @@ pub struct Report {
     pub remote: Option<RemoteRef>,
     /// Set when the remote value is confirmed to match this digest.
     pub synced_digest: Option<String>,
+    /// Where the confirmed sync wrote, once any earlier placement is dealt with; `None` keeps the status's.
+    pub placement: Option<Placement>,
 }
 
 impl Report {
@@ -35,6 +38,7 @@ impl Report {
             message: message.into(),
             remote: None,
             synced_digest: None,
+            placement: None,
         }
     }
 
@@ -239,6 +243,15 @@ pub fn next(
             prev.last_sync_time
         },
         synced_digest: report.synced_digest.clone().or(prev.synced_digest),
+        synced_target: report
+            .placement
+            .as_ref()
+            .map(|p| SyncedTarget {
+                dialect: p.dialect,
+                endpoint: p.endpoint.clone(),
+                remote_name: p.remote_name.clone(),
+            })
+            .or(prev.synced_target),
     }
 }
 
@@ -309,6 +322,38 @@ mod tests {
         let ready = for_plan(&Plan::InSync, None, Some(&remote()), "d");
         let s4 = next(Some(&s3), Some(1), &ready, &t(4));
         assert_eq!(types(&s4), [("Ready", "True")]);
+    }
+
+    #[test]
+    fn only_a_report_with_a_placement_moves_the_synced_target() {
+        let at = |name: &str| Placement {
+            dialect: crate::api::DialectKind::Barbican,
+            endpoint: None,
+            remote_name: name.into(),
+        };
+        let mut ready = for_plan(&Plan::InSync, None, Some(&remote()), "d");
+        ready.placement = Some(at("db"));
+        let s1 = next(None, Some(1), &ready, &t(1));
+        let target = s1.synced_target.clone().expect("recorded");
+        assert_eq!(target.remote_name, "db");
+        assert_eq!(target.endpoint, None);
+
+        // A failure (such as a previous remote secret that could not be deleted) keeps the old record, so the
+        // next reconcile still knows what to clean up.
+        let s2 = next(
+            Some(&s1),
+            Some(2),
+            &Report::failed("Forbidden", "403"),
+            &t(2),
+        );
+        assert_eq!(s2.synced_target, s1.synced_target);
+        let creating = for_plan(&Plan::Create, Some(&Outcome::Creating(remote())), None, "d");
+        let s3 = next(Some(&s2), Some(2), &creating, &t(3));
+        assert_eq!(s3.synced_target, s1.synced_target);
+
+        ready.placement = Some(at("db-v2"));
+        let s4 = next(Some(&s3), Some(2), &ready, &t(4));
+        assert_eq!(s4.synced_target.unwrap().remote_name, "db-v2");
     }
 
     #[test]

@@ -39,10 +39,11 @@
 //!
 //! # Errors
 //!
-//! 400 is `BadParameter` (permanent; `SecretInUse` when a secret is still used by a service), 404
-//! `SecretNotFound` (retried: the next reconcile sees it gone), 409 `NameTaken` (conflict), 500
-//! `BackendError` (retried; `UpdateOutOfSequence` after repeated stale versions), 503 `NotSwarmManager`
-//! (retried, so it recovers once the node is a manager again), transport failures `BackendUnreachable`.
+//! 400 is `BadParameter` (permanent), or `SecretInUse` (conflict, retried with backoff) when a secret is still
+//! used by a service; 404 `SecretNotFound` (retried: the next reconcile sees it gone); 409 `NameTaken`
+//! (conflict); 500 `BackendError` (retried), or `UpdateOutOfSequence` (conflict) when another writer moved the
+//! version first; 503 `NotSwarmManager` (retried, so it recovers once the node is a manager again); transport
+//! failures `BackendUnreachable`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

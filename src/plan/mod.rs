@@ -5,6 +5,7 @@
 //! controller fills in facts it learned from Kubernetes (such as whether a marked owner still exists).
 
 pub mod digest;
+pub mod moved;
 
 use std::collections::BTreeMap;
 
