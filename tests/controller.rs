@@ -906,6 +906,7 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
             .collect();
     examples.sort();
     let mut syncs = Vec::new();
+    let mut specs = Vec::new();
     for file in examples {
         let text = substitute(&std::fs::read_to_string(&file).unwrap());
         for doc in serde_yaml::Deserializer::from_str(&text) {
@@ -930,9 +931,10 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
                     spec["target"]["remoteName"] =
                         json!(format!("ss{:08x}", rand::random::<u32>()));
                     spec["deletionPolicy"] = json!("Delete");
-                    bed.apply(&name, spec)
+                    bed.apply(&name, spec.clone())
                         .await
                         .expect("example target accepted");
+                    specs.push(spec);
                     syncs.push(name);
                 }
                 _ => {}
@@ -972,7 +974,10 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
     ];
     for (name, target) in variants {
         let spec = json!({"source": source, "target": target, "deletionPolicy": "Delete"});
-        bed.apply(name, spec).await.expect("variant accepted");
+        bed.apply(name, spec.clone())
+            .await
+            .expect("variant accepted");
+        specs.push(spec);
         syncs.push(name.to_owned());
     }
     // A 202 with no body: the store is still creating, and the status says so before Ready.
@@ -1002,6 +1007,34 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
         })
         .await;
     }
+
+    // A rename under deletionPolicy Delete: each dialect deletes the old remote secret once the new one is in sync.
+    for (name, spec) in syncs.iter().zip(specs.iter_mut()) {
+        spec["target"]["remoteName"] = json!(format!("rn{:08x}", rand::random::<u32>()));
+        bed.apply(name, spec.clone())
+            .await
+            .expect("rename accepted");
+    }
+    for (name, spec) in syncs.iter().zip(&specs) {
+        let s = bed
+            .wait_status(name, LONG, |s| {
+                phase(s) == "Ready"
+                    && s["syncedTarget"]["remoteName"] == spec["target"]["remoteName"]
+            })
+            .await;
+        assert_eq!(ready_reason(&s), "True/Synced", "{name}");
+    }
+    let events = bed.events().await;
+    for name in &syncs {
+        assert!(
+            events
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("PreviousRemoteDeleted")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name.as_str())),
+            "{name}: no PreviousRemoteDeleted Event"
+        );
+    }
+
     for name in &syncs {
         bed.syncs()
             .delete(name, &DeleteParams::default())
