@@ -26,12 +26,12 @@ for f in deploy/examples/*.yaml; do
   envsubst < "$f" | kubectl apply --server-side -f - >/dev/null
 done
 log "waiting for every example SecretSync to be Ready"
-if ! kubectl wait --for=condition=Ready ssync --all -A --timeout=180s >/dev/null; then
-  kubectl get ssync -A
+if ! kubectl wait --for=condition=Ready ssync --all -n examples --timeout=180s >/dev/null; then
+  kubectl get ssync -n examples
   log "not every SecretSync became Ready; see 'kubectl describe ssync -A' and .testbed/logs/secretsync.log"
   exit 1
 fi
-kubectl get ssync -A
+kubectl get ssync -n examples
 
 cat <<MSG
 
@@ -45,6 +45,8 @@ SecretSync is running against the local test bed.
 Stop everything with Ctrl-C here, or 'make testbed-down' from another shell.
 MSG
 
-trap 'bash "$ROOT/tests/testbed/down.sh"; exit 0' INT TERM
 tail -n 0 -f "$TB/logs/secretsync.log" &
+tail_pid=$!
+# Ctrl-C reaches the whole foreground group; a TERM sent to this script alone must not leave the tail behind.
+trap 'kill "$tail_pid" 2>/dev/null; bash "$ROOT/tests/testbed/down.sh"; exit 0' INT TERM
 wait
