@@ -17,6 +17,8 @@ bash tests/testbed/up.sh >/dev/null
 set -a; source "$TB/env"; set +a
 cargo build --release --quiet --bin secretsync
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
+# The controller keeps its digest key in a Secret there, as the deployment does.
+kubectl create namespace secretsync-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 ns=bench-$(date +%s)
 kubectl create namespace "$ns" >/dev/null
 
@@ -29,6 +31,8 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log_file"' EXIT
 wait_until 30 "controller ready" curl -sf "http://127.0.0.1:$port/readyz"
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status"; }
+# User + system CPU the controller used so far, in seconds (fields 14 and 15 of /proc/PID/stat, in clock ticks).
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f s CPU", ($14 + $15) / hz}' "/proc/$pid/stat"; }
 echo "controller idle: $(rss)"
 
 manifests() { # $1: value prefix
@@ -63,18 +67,24 @@ digests() { kubectl -n "$ns" get ssync -o jsonpath='{range .items[*]}{.status.sy
 manifests v1 | kubectl apply --server-side -f - >/dev/null
 start=$(date +%s%N)
 syncs | kubectl apply --server-side -f - >/dev/null
+applied=$(( ($(date +%s%N) - start) / 1000000 ))
 until [ "$(ready_count)" -ge "$N" ]; do sleep 0.5; done
 first=$(( ($(date +%s%N) - start) / 1000000 ))
-echo "first sync of $N SecretSyncs: ${first} ms (from the start of kubectl apply); controller $(rss)"
+echo "first sync of $N SecretSyncs: ${first} ms from the start of kubectl apply (which itself took ${applied} ms); controller $(rss)"
+requests() { curl -s "http://127.0.0.1:$port/metrics" | awk '/^secretsync_backend_requests_total\{/ {s+=$NF} END {print s+0}'; }
+after_first=$(requests)
+echo "store requests for the first sync: $after_first"
 
 before=$(digests)
 start=$(date +%s%N)
 manifests v2 | kubectl apply --server-side -f - >/dev/null
+applied=$(( ($(date +%s%N) - start) / 1000000 ))
 until [ "$(comm -12 <(echo "$before") <(digests) | wc -l)" -eq 0 ] && [ "$(ready_count)" -ge "$N" ]; do sleep 0.5; done
 change=$(( ($(date +%s%N) - start) / 1000000 ))
-echo "change of all $N source Secrets pushed: ${change} ms; controller $(rss)"
+echo "change of all $N source Secrets pushed: ${change} ms from the start of kubectl apply (which itself took ${applied} ms); controller $(rss)"
+echo "store requests for the change: $(( $(requests) - after_first ))"
 sleep 5
-echo "at rest after both: $(rss)"
+echo "at rest after both: $(rss), $(cpu) in total"
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^secretsync_(reconciles_total|backend_requests_total|remote_writes_total)' \
   | awk '{k=$1; sub(/\{.*/, "", k); s[k]+=$NF} END {for (k in s) print k, s[k]}' | sort
 grep -c '"level":"ERROR"' "$log_file" | sed 's/^/error log lines: /'
