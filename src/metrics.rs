@@ -36,6 +36,7 @@ pub struct Metrics {
     pub backend_requests: Family<BackendLabels, Counter>,
     pub queue_depth: Gauge,
     pub remote_writes: Family<DialectLabels, Counter>,
+    pub deferred: Family<DialectLabels, Counter>,
 }
 
 impl Metrics {
@@ -75,6 +76,12 @@ impl Metrics {
             "Reconciles that wrote to a secret store (create, new version, metadata update or replace), successful or not",
             remote_writes.clone(),
         );
+        let deferred = Family::<DialectLabels, Counter>::default();
+        registry.register(
+            "reconciles_deferred",
+            "Reconciles put back in the queue, untouched, because their store already had its share of workers",
+            deferred.clone(),
+        );
         Arc::new(Metrics {
             registry,
             reconciles,
@@ -82,6 +89,7 @@ impl Metrics {
             backend_requests,
             queue_depth,
             remote_writes,
+            deferred,
         })
     }
 

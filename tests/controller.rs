@@ -14,7 +14,7 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::{Client, Config, ResourceExt};
 use secretsync::api::SecretSync;
 use secretsync::controller;
 use secretsync::dialects::{Registry, Shared};
@@ -100,10 +100,16 @@ struct Bed {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     http: reqwest::Client,
+    /// Requests a second (and burst) per store endpoint.
+    rate: u32,
 }
 
 impl Bed {
     async fn new(prefix: &str) -> Bed {
+        Bed::with_rate(prefix, 50).await
+    }
+
+    async fn with_rate(prefix: &str, rate: u32) -> Bed {
         logs();
         let client = admin().await;
         install_crd(&client).await;
@@ -120,6 +126,7 @@ impl Bed {
             stop: None,
             task: None,
             http: reqwest::Client::new(),
+            rate,
         };
         bed.start();
         bed
@@ -127,7 +134,7 @@ impl Bed {
 
     fn start(&mut self) {
         let metrics = Metrics::new();
-        let shared = Shared::new(50, 50, metrics.clone());
+        let shared = Shared::new(self.rate, self.rate, metrics.clone());
         let config = controller::Config {
             namespaces: vec![self.ns.clone()],
             concurrency: 4,
@@ -1188,5 +1195,50 @@ async fn a_previous_remote_secret_that_cannot_be_deleted_is_reported_and_retried
     })
     .await;
     assert!(!bed.remote_exists(&old).await);
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_store_does_not_hold_up_another_store() {
+    // Two requests a second per endpoint: 30 SecretSyncs on one endpoint are some 45 s of work for it.
+    let bed = Bed::with_rate("ctl-fair", 2).await;
+    bed.put_secret("s", json!({"k": unique("fair")})).await;
+    let run = unique("busy");
+    for i in 0..30 {
+        bed.apply(
+            &format!("busy-{i}"),
+            sf_spec("s", "k", &format!("instant-{run}-{i}"), json!({})),
+        )
+        .await
+        .unwrap();
+    }
+    // The same emulator under another name is another store to SecretSync, with its own limiter.
+    let other = env("SF_ENDPOINT").replace("127.0.0.1", "localhost");
+    assert_ne!(other, env("SF_ENDPOINT"));
+    let mut spec = sf_spec("s", "k", &format!("instant-{run}-other"), json!({}));
+    spec["target"]["endpoint"] = json!(other);
+    bed.apply("other-store", spec).await.unwrap();
+
+    bed.wait_status("other-store", LONG, |s| phase(s) == "Ready")
+        .await;
+    let busy_ready = bed
+        .syncs()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|s| {
+            s.name_any().starts_with("busy-")
+                && s.status.as_ref().and_then(|s| s.phase) == Some(secretsync::api::Phase::Ready)
+        })
+        .count();
+    eprintln!("busy SecretSyncs Ready when the other store's was: {busy_ready} of 30");
+    // Without a cap per store, every worker would be waiting on the busy endpoint's limiter and the other
+    // store's object would come after (nearly) all 30 of them.
+    assert!(
+        busy_ready < 15,
+        "the other store waited for {busy_ready} of 30 busy SecretSyncs"
+    );
     bed.finish().await;
 }

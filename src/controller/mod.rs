@@ -8,6 +8,7 @@
 mod backoff;
 pub mod digest_key;
 mod reconcile;
+mod slots;
 mod source;
 pub mod status;
 
@@ -59,6 +60,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     backoff: backoff::Backoff,
+    slots: slots::StoreSlots,
 }
 
 /// Runs the controller until `shutdown` resolves.
@@ -81,6 +83,8 @@ pub async fn run(
             },
         ),
         backoff: backoff::Backoff::default(),
+        // Half the workers per store: one throttled store cannot hold up the others.
+        slots: slots::StoreSlots::new(usize::from(config.concurrency).div_ceil(2)),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]

@@ -79,7 +79,31 @@ fn refresh_interval(obj: &SecretSync) -> Duration {
     parse_duration(&obj.spec.refresh_interval).unwrap_or(Duration::from_secs(3600))
 }
 
+/// The store an object talks to, for sharing workers fairly between stores.
+fn store_key(obj: &SecretSync) -> String {
+    let target = &obj.spec.target;
+    format!(
+        "{}|{}",
+        target.dialect,
+        target.endpoint.as_deref().unwrap_or_default()
+    )
+}
+
 pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _slot = match ctx.slots.try_enter(&store_key(&obj), &key(&obj)) {
+        Ok(slot) => slot,
+        Err(backlog) => {
+            ctx.metrics
+                .deferred
+                .get_or_create(&DialectLabels {
+                    dialect: obj.spec.target.dialect.as_str().to_owned(),
+                })
+                .inc();
+            let wait = super::slots::defer_delay(backlog, rand::random::<f64>());
+            debug!(object = %key(&obj), backlog, wait_ms = wait.as_millis() as u64, "store busy; deferred");
+            return Ok(Action::requeue(wait));
+        }
+    };
     let span = info_span!(
         "reconcile",
         namespace = %obj.namespace().unwrap_or_default(),

@@ -1,0 +1,140 @@
+//! Fair shares of the reconcile workers between stores.
+//!
+//! Each store is paced by its rate limiter, and a reconcile waiting for a token holds one of the controller's
+//! workers. Without a cap, a thousand SecretSyncs queued for one throttled store would take every worker and a
+//! SecretSync for another store would wait minutes behind them. So at most `per_store` reconciles work on one
+//! store at a time; the others are put back in the queue, without any call to Kubernetes or the store, and come
+//! back after a delay that grows with the number waiting for that store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A deferred object not seen again for this long was deleted (or admitted elsewhere): it leaves the backlog.
+const FORGET_AFTER: Duration = Duration::from_secs(150);
+
+#[derive(Default)]
+struct Store {
+    busy: usize,
+    /// Objects sent back and not admitted since, with when they were last sent back: the store's backlog.
+    waiting: HashMap<String, Instant>,
+}
+
+type Stores = Arc<Mutex<HashMap<String, Store>>>;
+
+pub struct StoreSlots {
+    per_store: usize,
+    stores: Stores,
+}
+
+/// A worker's hold on one of its store's slots, given back when dropped.
+pub struct Slot {
+    store: String,
+    stores: Stores,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut stores = self.stores.lock().expect("slots lock poisoned");
+        if let Some(s) = stores.get_mut(&self.store) {
+            s.busy = s.busy.saturating_sub(1);
+            if s.busy == 0 && s.waiting.is_empty() {
+                stores.remove(&self.store);
+            }
+        }
+    }
+}
+
+/// A deferred object's wait before its next try: 1 s, plus 10 ms for every other object waiting for the same
+/// store (so a long backlog does not spin), at most 60 s, spread by `jitter` in [0, 1) over ±50%.
+pub fn defer_delay(backlog: usize, jitter: f64) -> Duration {
+    let base = Duration::from_millis(1000 + 10 * backlog as u64).min(Duration::from_secs(60));
+    base.mul_f64(0.5 + jitter.clamp(0.0, 1.0))
+}
+
+impl StoreSlots {
+    pub fn new(per_store: usize) -> Self {
+        StoreSlots {
+            per_store: per_store.max(1),
+            stores: Arc::default(),
+        }
+    }
+
+    /// A slot for `object` on `store`, or the store's backlog (including `object`) when every slot is taken.
+    pub fn try_enter(&self, store: &str, object: &str) -> Result<Slot, usize> {
+        self.try_enter_at(store, object, Instant::now())
+    }
+
+    fn try_enter_at(&self, store: &str, object: &str, now: Instant) -> Result<Slot, usize> {
+        let mut stores = self.stores.lock().expect("slots lock poisoned");
+        let s = stores.entry(store.to_owned()).or_default();
+        if s.busy >= self.per_store {
+            s.waiting
+                .retain(|_, at| now.saturating_duration_since(*at) < FORGET_AFTER);
+            s.waiting.insert(object.to_owned(), now);
+            return Err(s.waiting.len());
+        }
+        s.busy += 1;
+        s.waiting.remove(object);
+        Ok(Slot {
+            store: store.to_owned(),
+            stores: self.stores.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_store_sends_objects_back_and_other_stores_still_get_slots() {
+        let slots = StoreSlots::new(2);
+        let a1 = slots.try_enter("sf|a", "ns/1").unwrap();
+        let _a2 = slots.try_enter("sf|a", "ns/2").unwrap();
+        assert_eq!(slots.try_enter("sf|a", "ns/3").err(), Some(1));
+        assert_eq!(slots.try_enter("sf|a", "ns/4").err(), Some(2));
+        // The same object deferred twice counts once.
+        assert_eq!(slots.try_enter("sf|a", "ns/3").err(), Some(2));
+        let _b = slots
+            .try_enter("akv|b", "ns/5")
+            .expect("another store is not blocked");
+
+        drop(a1);
+        let _a3 = slots
+            .try_enter("sf|a", "ns/3")
+            .expect("a freed slot is taken");
+        assert_eq!(
+            slots.try_enter("sf|a", "ns/6").err(),
+            Some(2),
+            "ns/3 left the backlog"
+        );
+    }
+
+    #[test]
+    fn objects_not_seen_for_long_leave_the_backlog_and_idle_stores_are_dropped() {
+        let slots = StoreSlots::new(1);
+        let t0 = Instant::now();
+        let a = slots.try_enter_at("x", "o1", t0).unwrap();
+        assert_eq!(slots.try_enter_at("x", "gone", t0).err(), Some(1));
+        assert_eq!(
+            slots.try_enter_at("x", "o2", t0 + FORGET_AFTER).err(),
+            Some(1)
+        );
+        let b = {
+            drop(a);
+            slots.try_enter_at("x", "o2", t0 + FORGET_AFTER).unwrap()
+        };
+        drop(b);
+        assert!(slots.stores.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_delay_grows_with_the_backlog_and_is_bounded() {
+        assert_eq!(defer_delay(0, 0.5), Duration::from_secs(1));
+        assert_eq!(defer_delay(100, 0.5), Duration::from_secs(2));
+        assert_eq!(defer_delay(1_000_000, 0.5), Duration::from_secs(60));
+        assert_eq!(defer_delay(0, 0.0), Duration::from_millis(500));
+        assert!(defer_delay(0, 0.999) < Duration::from_millis(1500));
+    }
+}
