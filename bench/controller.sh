@@ -85,7 +85,7 @@ echo "change of all $N source Secrets pushed: ${change} ms from the start of kub
 echo "store requests for the change: $(( $(requests) - after_first ))"
 sleep 5
 echo "at rest after both: $(rss), $(cpu) in total"
-curl -s "http://127.0.0.1:$port/metrics" | grep -E '^secretsync_(reconciles_total|backend_requests_total|remote_writes_total)' \
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^secretsync_(reconciles_total|reconciles_deferred_total|backend_requests_total|remote_writes_total)' \
   | awk '{k=$1; sub(/\{.*/, "", k); s[k]+=$NF} END {for (k in s) print k, s[k]}' | sort
 grep -c '"level":"ERROR"' "$log_file" | sed 's/^/error log lines: /'
 # The test bed has no namespace controller, so deleting the namespace alone would leave every object behind for
