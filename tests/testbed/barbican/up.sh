@@ -50,7 +50,8 @@ keystone_conf() {
 [DEFAULT]
 debug = false
 [database]
-connection = sqlite:///$dir/keystone/keystone.db
+# Three Keystone processes share this file; wait up to 30 s for a lock instead of answering 500 at once.
+connection = sqlite:///$dir/keystone/keystone.db?timeout=30
 [token]
 provider = fernet
 expiration = $1
@@ -79,6 +80,10 @@ if [ ! -f "$dir/keystone/.bootstrapped" ]; then
     >>"$TB/logs/keystone-manage.log" 2>&1
   touch "$dir/keystone/.bootstrapped"
 fi
+# Write-ahead logging: readers (every token validation) no longer block a writer (a revocation), which under load
+# made SQLite answer "database is locked" and Keystone a 500. The mode is stored in the file; setting it is idempotent.
+"$venv/bin/python" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL").fetchone()' \
+  "$dir/keystone/keystone.db"
 start_bg keystone env OS_KEYSTONE_CONFIG_FILES="$dir/keystone/keystone.conf" \
   "$venv/bin/gunicorn" --no-control-socket --bind "127.0.0.1:$kport" --workers 2 --timeout 60 --chdir "$here" keystone_wsgi:application
 start_bg keystone-short env OS_KEYSTONE_CONFIG_FILES="$dir/keystone/keystone-short.conf" \
