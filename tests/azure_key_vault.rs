@@ -2,8 +2,10 @@
 //! README for why it is not a third-party emulator), driven through the `Dialect` trait and the real planner.
 //! What the vault really holds is read back over its REST API with a token of our own.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secretsync::api::Target;
@@ -984,36 +986,9 @@ async fn names_and_sizes_are_refused_before_any_call() {
     case.cleanup().await;
 }
 
-/// Every tracing event, at every level (log records are bridged into tracing by the subscriber).
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-static CAPTURE: OnceLock<Capture> = OnceLock::new();
-
 #[tokio::test]
 async fn no_value_secret_or_token_reaches_a_log_line() {
-    let capture = CAPTURE
-        .get_or_init(|| {
-            let c = Capture::default();
-            let writer = c.clone();
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(move || writer.clone())
-                .try_init()
-                .expect("first subscriber");
-            c
-        })
-        .clone();
+    let capture = support::LogCapture::install("trace");
     let value = "log-canary-5b1e0c";
     let mut case = Case::new("logs", value);
     // One 503 on the create, so the dialect's retry path logs too.
@@ -1025,7 +1000,7 @@ async fn no_value_secret_or_token_reaches_a_log_line() {
     case.set_value("log-canary-second-77");
     ready(case.reconcile().await.1);
     case.delete().await.expect("delete");
-    let text = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("UTF-8");
+    let text = capture.text();
     assert!(
         text.contains("AzureKeyVault"),
         "the dialect's events were captured"

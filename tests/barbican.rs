@@ -4,6 +4,8 @@
 //! what was really stored is read back over plain HTTP, independently of the dialect's own client. Only the
 //! 429/5xx mapping uses a stub server, since a healthy Barbican does not answer those on demand.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -1366,42 +1368,9 @@ async fn throttling_and_server_errors_are_retried_then_reported_as_transient() {
     );
 }
 
-/// Everything logged, by `tracing` and by `log`, at every level.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture() -> Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE
-        .get_or_init(|| {
-            let c = Capture::default();
-            let writer = c.clone();
-            use tracing_subscriber::util::SubscriberInitExt;
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .finish()
-                .try_init()
-                .expect("first subscriber");
-            c
-        })
-        .clone()
-}
-
 #[tokio::test]
 async fn no_value_or_credential_reaches_a_log_line() {
-    let capture = capture();
+    let capture = support::LogCapture::install("trace");
     let canary = format!("log-canary-{:08x}", rand::random::<u32>());
     let mut case = Case::new(Mode::Password, "logs", canary.as_bytes());
     case.reconcile().await;
@@ -1415,7 +1384,7 @@ async fn no_value_or_credential_reaches_a_log_line() {
     case.set_value(format!("{canary}-3").as_bytes());
     case.reconcile().await;
     case.delete().await;
-    let text = String::from_utf8_lossy(&capture.0.lock().unwrap()).to_string();
+    let text = capture.text();
     assert!(
         text.contains("created a Barbican secret") && text.contains("completing a Barbican secret"),
         "the capture saw the dialect's lines"

@@ -5,8 +5,8 @@
 //!
 //! Every test also checks that the values it pushed appear in no status, no Event and no log line.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -22,42 +22,16 @@ use secretsync::metrics::Metrics;
 use secretsync::plan::digest::DigestKey;
 use serde_json::{Value, json};
 
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run `make testbed` and source .testbed/env"))
-}
+mod support;
+use support::{LogCapture, env, substitute};
 
-// ---- log capture: every log record of the process, at trace level for our code and the HTTP stacks ----
-
-#[derive(Clone)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = Sink(buf.clone());
-        tracing_subscriber::fmt()
-            .with_env_filter("trace,h2=debug,hyper_util=debug,rustls=debug,tower=debug")
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .init();
-        buf
-    })
+/// Every log record of the process, at trace level for our code and the HTTP stacks.
+fn logs() -> &'static LogCapture {
+    LogCapture::install("trace,h2=debug,hyper_util=debug,rustls=debug,tower=debug")
 }
 
 fn captured() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+    logs().text()
 }
 
 // ---- the test bed ----
@@ -881,20 +855,6 @@ async fn the_api_server_rejects_manifests_the_schema_can_catch() {
         .await
         .expect("a valid SecretSync is accepted");
     bed.finish().await;
-}
-
-/// `${VAR}` replaced from the environment, as `make run` does for `deploy/examples/`.
-fn substitute(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').expect("closing brace") + start;
-        out.push_str(&env(&rest[start + 2..end]));
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The core behaviours through every dialect against its own backend: the targets and credentials Secrets come

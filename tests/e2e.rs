@@ -23,10 +23,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run `make testbed` and source .testbed/env"))
-}
+mod support;
+use support::{env, substitute};
 
 /// Runs kubectl with the admin kubeconfig; panics with its output when it fails.
 fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
@@ -59,20 +57,6 @@ fn kubectl_try(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
     } else {
         Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
     }
-}
-
-/// `${VAR}` replaced from the environment, as `make run` does with envsubst.
-fn substitute(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').expect("closing brace") + start;
-        out.push_str(&env(&rest[start + 2..end]));
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 fn examples() -> Vec<PathBuf> {
