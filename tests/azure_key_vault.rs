@@ -243,7 +243,10 @@ impl Vault {
     async fn get() -> &'static Vault {
         VAULT
             .get_or_init(|| async {
+                // Each #[tokio::test] has its own runtime and this client outlives them: a pooled connection
+                // would belong to the runtime of the test that opened it and die with it ("dispatch task gone").
                 let http = reqwest::Client::builder()
+                    .pool_max_idle_per_host(0)
                     .add_root_certificate(
                         reqwest::Certificate::from_pem(ca().as_bytes()).expect("CA PEM"),
                     )
