@@ -72,7 +72,12 @@ def ensure_user(name, project, role):
     # The password file may be new (a fresh state dir next to an old database): make Keystone agree with it.
     r = requests.patch(V3 + "/users/" + user["id"], headers=H, json={"user": {"password": password(name)}}, timeout=30)
     r.raise_for_status()
-    r = requests.put(f"{V3}/projects/{project['id']}/users/{user['id']}/roles/{role_id(role)}", headers=H, timeout=30)
+    grant = f"{V3}/projects/{project['id']}/users/{user['id']}/roles/{role_id(role)}"
+    # Granted already on every start but the first: ask before granting, since a repeated grant is a failed INSERT
+    # that Keystone ignores but PostgreSQL logs as an error.
+    r = requests.head(grant, headers=H, timeout=30)
+    if r.status_code == 404:
+        r = requests.put(grant, headers=H, timeout=30)
     r.raise_for_status()
     return user
 

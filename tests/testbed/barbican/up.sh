@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Starts the real OpenStack Key Manager stack from PyPI on loopback, each process under gunicorn:
-#   - keystone:           Keystone (SQLite, fernet tokens valid for an hour), bootstrapped with an admin, a
-#                         `secretsync` project and user (member), a reader user and an application credential;
+# Starts the real OpenStack Key Manager stack from PyPI on loopback, each process under gunicorn, on a PostgreSQL
+# server of its own, as OpenStack runs in production:
+#   - postgres:           Debian's PostgreSQL 15 (postgres.sh), data in .testbed/postgres/, on 127.0.0.1 and a unix
+#                         socket in .testbed/postgres/run; Keystone's database, owned by a role with a random password;
+#   - keystone:           Keystone (fernet tokens valid for an hour), bootstrapped with an admin, a `secretsync`
+#                         project and user (member), a reader user and an application credential;
 #   - keystone-short:     a second Keystone process on the same database and keys whose tokens live
 #                         $SHORT_TTL seconds, for the token-renewal tests;
 #   - barbican-keystone:  Barbican behind keystonemiddleware (pipeline barbican-api-keystone), registered in the
 #                         catalog as the `key-manager` endpoint;
 #   - barbican-noauth:    Barbican without authentication (pipeline barbican_api: X-Project-Id and X-Roles).
-# Both Barbicans use SQLite and the simple_crypto plugin with a KEK generated here; each runs one sync worker,
-# since SQLite answers concurrent writers from several processes with "database is locked" (HTTP 500). State lives in
-# .testbed/barbican/ and survives restarts. Writes .testbed/env.d/barbican.env. Idempotent.
+# Keystone's three processes used to share one SQLite file, which under CPU load answered "database is locked"
+# (a Keystone 500). Both Barbicans use SQLite and the simple_crypto plugin with a KEK generated here; each runs one
+# sync worker, since SQLite answers concurrent writers from several processes with "database is locked" (HTTP 500).
+# They stay off PostgreSQL: there Barbican 23.0.0's simple_crypto stores the project KEK (Python bytes) in a text
+# column as psycopg2's hex escape ('\x6741...'), and every later secret write fails with 500 (fernet InvalidToken).
+# State lives in .testbed/barbican/ and .testbed/postgres/ and survives restarts. Writes .testbed/env.d/barbican.env.
+# Idempotent: does nothing while all five processes are alive; otherwise restarts all of them.
 source "$(dirname "$0")/../lib.sh"
 bash "$ROOT/tests/testbed/barbican/install.sh"
 
@@ -17,7 +24,9 @@ here=$ROOT/tests/testbed/barbican
 dir=$TB/barbican
 envfile=$TB/env.d/barbican.env
 venv=$TB/venv-barbican
-procs=(keystone keystone-short barbican-keystone barbican-noauth)
+pgdir=$TB/postgres
+PGBIN=/usr/lib/postgresql/15/bin
+procs=(postgres keystone keystone-short barbican-keystone barbican-noauth)
 SHORT_TTL=30
 
 running=1
@@ -26,8 +35,10 @@ if [ $running = 1 ] && [ -f "$envfile" ]; then
   log "keystone and barbican already running"
   exit 0
 fi
-for p in "${procs[@]}"; do
-  [ -f "$TB/pids/$p.pid" ] && stop_pid "$TB/pids/$p.pid"
+# Reverse start order: the servers before their database.
+for ((i = ${#procs[@]} - 1; i >= 0; i--)); do
+  f=$TB/pids/${procs[i]}.pid
+  if [ -f "$f" ]; then stop_pid "$f"; fi
 done
 
 mkdir -p "$dir/keystone" "$dir/noauth/.barbican" "$dir/keystone-auth/.barbican"
@@ -36,6 +47,8 @@ secret() {
   [ -s "$1" ] || (umask 077; python3 -c 'import secrets; print(secrets.token_hex(16))' > "$1")
 }
 for u in admin barbican secretsync secretsync-reader; do secret "$dir/$u.password"; done
+# Password of Keystone's database role.
+secret "$dir/db-keystone.password"
 # simple_crypto's key-encryption key: 32 random bytes, base64.
 [ -s "$dir/kek" ] || (umask 077; python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())' > "$dir/kek")
 
@@ -43,6 +56,43 @@ kport=$(free_port)
 kshort=$(free_port)
 bks=$(free_port)
 bnoauth=$(free_port)
+pgport=$(free_port)
+
+# ---------------------------------------------------------------------------------------------------- PostgreSQL
+# PostgreSQL refuses to run as root: the server and its administration run as Debian's `postgres` user, which owns
+# .testbed/postgres/ (the rest of .testbed stays root's).
+as_pg() { (cd / && setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$@"); }
+mkdir -p "$pgdir"
+chown postgres:postgres "$pgdir"
+chmod 700 "$pgdir"
+if ! as_pg test -w "$pgdir"; then
+  log "postgres: user postgres cannot reach $pgdir; every directory above it needs o+x"
+  exit 1
+fi
+if [ ! -s "$pgdir/data/PG_VERSION" ]; then
+  log "postgres: creating the cluster (once)"
+  as_pg rm -rf "$pgdir/data"
+  as_pg "$PGBIN/initdb" -D "$pgdir/data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+    --encoding=UTF8 --locale=C.UTF-8 >"$TB/logs/postgres-initdb.log" 2>&1
+fi
+as_pg mkdir -p "$pgdir/run"
+start_bg postgres bash "$here/postgres.sh" "$pgdir/data" "$pgport" "$pgdir/run"
+wait_until 60 "postgres" "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$pgport"
+# psql as the superuser, over the unix socket (peer authentication); SQL on stdin, -v variables allowed.
+pg_admin() { as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$pgdir/run" -p "$pgport" -U postgres "$@"; }
+# ensure_db ROLE DATABASE: the role (with its password from db-ROLE.password) and the database it owns.
+ensure_db() {
+  pg_admin -d postgres -v role="$1" -v db="$2" -v pw="$(cat "$dir/db-$1.password")" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+ALTER ROLE :"role" PASSWORD :'pw';
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+SQL
+}
+# has_table DATABASE TABLE: whether the schema has been created there.
+has_table() { [ "$(echo "SELECT to_regclass('public.$2') IS NOT NULL" | pg_admin -d "$1")" = t ]; }
+db_url() { echo "postgresql+psycopg2://$1:$(cat "$dir/db-$1.password")@127.0.0.1:$pgport/$2"; }
+ensure_db keystone keystone
 
 # ---------------------------------------------------------------------------------------------------- Keystone
 keystone_conf() {
@@ -50,8 +100,7 @@ keystone_conf() {
 [DEFAULT]
 debug = false
 [database]
-# Three Keystone processes share this file; wait up to 30 s for a lock instead of answering 500 at once.
-connection = sqlite:///$dir/keystone/keystone.db?timeout=30
+connection = $(db_url keystone keystone)
 [token]
 provider = fernet
 expiration = $1
@@ -66,10 +115,13 @@ key_repository = $dir/keystone/credential-keys
 password_hash_rounds = 4
 CONF
 }
-keystone_conf 3600 > "$dir/keystone/keystone.conf"
-keystone_conf "$SHORT_TTL" > "$dir/keystone/keystone-short.conf"
+(umask 077
+ keystone_conf 3600 > "$dir/keystone/keystone.conf"
+ keystone_conf "$SHORT_TTL" > "$dir/keystone/keystone-short.conf")
 km() { "$venv/bin/keystone-manage" --config-file "$dir/keystone/keystone.conf" "$@"; }
-if [ ! -f "$dir/keystone/.bootstrapped" ]; then
+# Bootstrapped when the admin user exists (the database, not a marker file, says so: either may be made afresh).
+# fernet_setup and credential_setup keep keys that exist.
+if ! has_table keystone local_user || [ "$(echo "SELECT count(*) FROM local_user WHERE name = 'admin'" | pg_admin -d keystone)" = 0 ]; then
   log "keystone: creating the database and keys (once)"
   km db_sync >"$TB/logs/keystone-manage.log" 2>&1
   km fernet_setup --keystone-user "$(id -u)" --keystone-group "$(id -g)" >>"$TB/logs/keystone-manage.log" 2>&1
@@ -78,12 +130,7 @@ if [ ! -f "$dir/keystone/.bootstrapped" ]; then
     --bootstrap-project-name admin --bootstrap-role-name admin --bootstrap-service-name keystone \
     --bootstrap-region-id RegionOne --bootstrap-public-url "http://127.0.0.1:$kport/v3" \
     >>"$TB/logs/keystone-manage.log" 2>&1
-  touch "$dir/keystone/.bootstrapped"
 fi
-# Write-ahead logging: readers (every token validation) no longer block a writer (a revocation), which under load
-# made SQLite answer "database is locked" and Keystone a 500. The mode is stored in the file; setting it is idempotent.
-"$venv/bin/python" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL").fetchone()' \
-  "$dir/keystone/keystone.db"
 start_bg keystone env OS_KEYSTONE_CONFIG_FILES="$dir/keystone/keystone.conf" \
   "$venv/bin/gunicorn" --no-control-socket --bind "127.0.0.1:$kport" --workers 2 --timeout 60 --chdir "$here" keystone_wsgi:application
 start_bg keystone-short env OS_KEYSTONE_CONFIG_FILES="$dir/keystone/keystone-short.conf" \
@@ -166,4 +213,4 @@ export KEYSTONE_APP_CRED_ID=$appcred_id
 export KEYSTONE_APP_CRED_SECRET=$appcred_secret
 ENV
 )
-log "keystone on http://127.0.0.1:$kport/v3 (short tokens: $kshort); barbican behind keystone on http://127.0.0.1:$bks, without auth on http://127.0.0.1:$bnoauth"
+log "postgres on 127.0.0.1:$pgport; keystone on http://127.0.0.1:$kport/v3 (short tokens: $kshort); barbican behind keystone on http://127.0.0.1:$bks, without auth on http://127.0.0.1:$bnoauth"
