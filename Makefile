@@ -3,13 +3,21 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 export GOTOOLCHAIN := local
+# Supply-chain checks (deny.toml). The advisories check needs the RustSec database, cloned from GitHub: run it with
+# DENY_ADVISORIES=1 where GitHub is reachable; licences, bans and sources need nothing but the lock file.
+CARGO_DENY_VERSION := 0.20.2
+DENY_CHECKS := $(if $(DENY_ADVISORIES),advisories )licenses bans sources
 
-.PHONY: all deps rust-deps build crds lint unit integration test testbed testbed-down run e2e image bench clean-testbed
+.PHONY: all deps rust-deps cargo-deny build crds lint unit integration test testbed testbed-down run e2e image bench clean-testbed
 
 all: build
 
 rust-deps:
 	@command -v rustup >/dev/null && rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# Installed once per machine (a few minutes on 2 cores); an installed cargo-deny of any version is kept.
+cargo-deny:
+	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
 
 deps: rust-deps
 	bash tests/testbed/install.sh
@@ -21,9 +29,10 @@ build:
 crds:
 	$(CARGO) run --quiet --bin secretsync -- crd > crds/secretsync.io_secretsyncs.yaml
 
-lint: rust-deps
+lint: rust-deps cargo-deny
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) deny check $(DENY_CHECKS)
 
 unit:
 	$(CARGO) test --workspace --lib --bins

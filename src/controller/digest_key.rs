@@ -7,7 +7,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
-use rand::RngCore;
+use rand::Rng;
 
 use crate::plan::digest::DigestKey;
 
