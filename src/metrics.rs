@@ -22,6 +22,13 @@ pub struct DialectLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeferLabels {
+    pub dialect: String,
+    /// `store` or `namespace`: the fair share that was full.
+    pub share: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
     pub dialect: String,
     pub operation: String,
@@ -36,7 +43,9 @@ pub struct Metrics {
     pub backend_requests: Family<BackendLabels, Counter>,
     pub queue_depth: Gauge,
     pub remote_writes: Family<DialectLabels, Counter>,
-    pub deferred: Family<DialectLabels, Counter>,
+    pub deferred: Family<DeferLabels, Counter>,
+    pub reconcile_panics: Family<DialectLabels, Counter>,
+    pub remote_secrets_left: Family<DialectLabels, Counter>,
 }
 
 impl Metrics {
@@ -76,11 +85,23 @@ impl Metrics {
             "Reconciles that wrote to a secret store (create, new version, metadata update or replace), successful or not",
             remote_writes.clone(),
         );
-        let deferred = Family::<DialectLabels, Counter>::default();
+        let deferred = Family::<DeferLabels, Counter>::default();
         registry.register(
             "reconciles_deferred",
-            "Reconciles put back in the queue, untouched, because their store already had its share of workers",
+            "Reconciles put back in the queue, untouched, because their store or their namespace already had its share of workers",
             deferred.clone(),
+        );
+        let reconcile_panics = Family::<DialectLabels, Counter>::default();
+        registry.register(
+            "reconcile_panics",
+            "Reconciles ended by a panic (the object is reported Failed with reason InternalError and retried with backoff)",
+            reconcile_panics.clone(),
+        );
+        let remote_secrets_left = Family::<DialectLabels, Counter>::default();
+        registry.register(
+            "remote_secrets_left",
+            "Remote secrets left in place because their cleanup did not succeed within the cleanup timeout of a namespace being deleted",
+            remote_secrets_left.clone(),
         );
         Arc::new(Metrics {
             registry,
@@ -90,6 +111,8 @@ impl Metrics {
             queue_depth,
             remote_writes,
             deferred,
+            reconcile_panics,
+            remote_secrets_left,
         })
     }
 

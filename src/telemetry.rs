@@ -25,3 +25,21 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => builder.init(),
     }
 }
+
+/// Replaces the default panic output (which prints the panic's message, formatted from whatever the failing code
+/// held) with one log record: where it happened, and the message only when it was written into the code as a
+/// literal. A reconcile's panic is caught and reported on its object; this is what the log keeps of it.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&'static str>()
+            .copied()
+            .unwrap_or("(formatted message withheld)");
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(%location, panic = message, "panic");
+    }));
+}

@@ -46,7 +46,7 @@ async fn admin() -> Client {
 
 async fn install_crd(client: &Client) {
     let crd: CustomResourceDefinition =
-        serde_yaml::from_str(include_str!("../crds/secretsync.io_secretsyncs.yaml")).unwrap();
+        yaml_serde::from_str(include_str!("../crds/secretsync.io_secretsyncs.yaml")).unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = "secretsyncs.secretsync.io";
     crds.patch(
@@ -67,6 +67,30 @@ async fn install_crd(client: &Client) {
         .expect("watch ok");
 }
 
+/// How a test's controller runs.
+struct Opts {
+    /// Requests a second (and burst) per store endpoint.
+    rate: u32,
+    concurrency: u16,
+    cleanup_timeout: Duration,
+    /// A SecretSync (by name, in the bed's namespace) whose reconcile panics.
+    panic_on: Option<&'static str>,
+    /// Watch every namespace, handling only SecretSyncs labelled for this bed (`Bed::apply_in` labels them).
+    all_namespaces: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            rate: 50,
+            concurrency: 4,
+            cleanup_timeout: Duration::from_secs(600),
+            panic_on: None,
+            all_namespaces: false,
+        }
+    }
+}
+
 /// One test's world: a namespace, a controller watching only it, and handles to the API.
 struct Bed {
     client: Client,
@@ -74,33 +98,51 @@ struct Bed {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     http: reqwest::Client,
-    /// Requests a second (and burst) per store endpoint.
-    rate: u32,
+    opts: Opts,
+    metrics: Arc<Metrics>,
+}
+
+const BED_LABEL: &str = "secretsync-test-bed";
+
+async fn create_namespace(client: &Client, prefix: &str) -> String {
+    let ns = format!("{prefix}-{:08x}", rand::random::<u32>());
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("namespace created");
+    ns
 }
 
 impl Bed {
     async fn new(prefix: &str) -> Bed {
-        Bed::with_rate(prefix, 50).await
+        Bed::with(prefix, Opts::default()).await
     }
 
     async fn with_rate(prefix: &str, rate: u32) -> Bed {
+        Bed::with(
+            prefix,
+            Opts {
+                rate,
+                ..Opts::default()
+            },
+        )
+        .await
+    }
+
+    async fn with(prefix: &str, opts: Opts) -> Bed {
         logs();
         let client = admin().await;
         install_crd(&client).await;
-        let ns = format!("{prefix}-{:08x}", rand::random::<u32>());
-        let namespace: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &namespace)
-            .await
-            .expect("namespace created");
+        let ns = create_namespace(&client, prefix).await;
         let mut bed = Bed {
             client,
             ns,
             stop: None,
             task: None,
             http: reqwest::Client::new(),
-            rate,
+            opts,
+            metrics: Metrics::new(),
         };
         bed.start();
         bed
@@ -108,14 +150,26 @@ impl Bed {
 
     fn start(&mut self) {
         let metrics = Metrics::new();
-        let shared = Shared::new(self.rate, self.rate, metrics.clone());
+        self.metrics = metrics.clone();
+        let rate = self.opts.rate;
+        let shared = Shared::new(rate, rate, metrics.clone());
         let config = controller::Config {
-            namespaces: vec![self.ns.clone()],
-            concurrency: 4,
+            namespaces: if self.opts.all_namespaces {
+                vec![]
+            } else {
+                vec![self.ns.clone()]
+            },
+            selector: self
+                .opts
+                .all_namespaces
+                .then(|| format!("{BED_LABEL}={}", self.ns)),
+            concurrency: self.opts.concurrency,
             digest_key: DigestKey::new(rand::random::<[u8; 32]>().to_vec()).unwrap(),
             metrics,
             ready: Arc::new(AtomicBool::new(false)),
             instance: format!("test-{}", self.ns),
+            cleanup_timeout: self.opts.cleanup_timeout,
+            panic_on: self.opts.panic_on.map(|name| format!("{}/{name}", self.ns)),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();
@@ -166,12 +220,17 @@ impl Bed {
     }
 
     async fn apply(&self, name: &str, spec: Value) -> Result<SecretSync, kube::Error> {
+        self.apply_in(&self.ns, name, spec).await
+    }
+
+    /// Applies a SecretSync in any namespace, labelled for this bed's controller.
+    async fn apply_in(&self, ns: &str, name: &str, spec: Value) -> Result<SecretSync, kube::Error> {
         let obj = json!({
             "apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
-            "metadata": {"name": name},
+            "metadata": {"name": name, "labels": {BED_LABEL: self.ns}},
             "spec": spec,
         });
-        self.syncs()
+        Api::<SecretSync>::namespaced(self.client.clone(), ns)
             .patch(
                 name,
                 &PatchParams::apply("secretsync-tests").force(),
@@ -876,7 +935,7 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
     let mut specs = Vec::new();
     for file in examples {
         let text = substitute(&std::fs::read_to_string(&file).unwrap());
-        for doc in serde_yaml::Deserializer::from_str(&text) {
+        for doc in yaml_serde::Deserializer::from_str(&text) {
             let mut doc: Value = serde::Deserialize::deserialize(doc).unwrap();
             let name = doc["metadata"]["name"].as_str().unwrap().to_owned();
             match doc["kind"].as_str() {
@@ -1200,5 +1259,363 @@ async fn a_throttled_store_does_not_hold_up_another_store() {
         busy_ready < 15,
         "the other store waited for {busy_ready} of 30 busy SecretSyncs"
     );
+    bed.finish().await;
+}
+
+// ---- hostile input and isolation ----
+
+/// Rewrites a stored SecretSync straight in etcd, past the API server's validation: what an object written before
+/// the CRD tightened looks like to the controller.
+async fn rewrite_in_etcd(ns: &str, name: &str, change: impl FnOnce(&mut Value)) {
+    use base64::Engine as _;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+    let etcd = env("TESTBED_ETCD");
+    let key = format!("/registry/secretsync.io/secretsyncs/{ns}/{name}");
+    let http = reqwest::Client::new();
+    let range: Value = http
+        .post(format!("{etcd}/v3/kv/range"))
+        .json(&json!({"key": b64(key.as_bytes())}))
+        .send()
+        .await
+        .expect("etcd answers")
+        .json()
+        .await
+        .unwrap();
+    let stored = base64::engine::general_purpose::STANDARD
+        .decode(
+            range["kvs"][0]["value"]
+                .as_str()
+                .expect("object stored in etcd"),
+        )
+        .unwrap();
+    let mut obj: Value = serde_json::from_slice(&stored).expect("CRs are stored as JSON");
+    change(&mut obj);
+    // The API server bumps the generation on a spec change; a write behind its back must do it itself.
+    obj["metadata"]["generation"] = json!(obj["metadata"]["generation"].as_i64().unwrap() + 1);
+    let put = http
+        .post(format!("{etcd}/v3/kv/put"))
+        .json(
+            &json!({"key": b64(key.as_bytes()), "value": b64(&serde_json::to_vec(&obj).unwrap())}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "etcd put: {}", put.status());
+}
+
+fn condition_message(s: &Value) -> String {
+    s["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_refresh_interval_is_refused_and_fails_only_its_own_object() {
+    let bed = Bed::new("ctl-interval").await;
+    let run = unique("interval");
+    bed.put_secret("s", json!({"k": unique("v1")})).await;
+    let with_interval = |remote: &str, interval: &str| {
+        sf_spec(
+            "s",
+            "k",
+            &format!("instant-{run}-{remote}"),
+            json!({"refreshInterval": interval}),
+        )
+    };
+
+    // At apply time: the value that used to crash the controller, and intervals outside 10s..720h.
+    for bad in [
+        "99999999999999999999h",
+        "9s",
+        "721h",
+        "1s".repeat(17).as_str(),
+    ] {
+        let err = bed
+            .apply("refused", with_interval("refused", bad))
+            .await
+            .expect_err(&format!("refreshInterval {bad:?} must be rejected"));
+        match err {
+            kube::Error::Api(e) => assert_eq!(e.code, 422, "{bad}: {}", e.message),
+            e => panic!("{bad}: {e}"),
+        }
+    }
+    bed.apply("on-change", with_interval("on-change", "0s"))
+        .await
+        .expect("0s (re-read only on change) is accepted");
+
+    // An object that carries such a value anyway is Failed on its own; the others carry on.
+    bed.apply("good", with_interval("good", "1h"))
+        .await
+        .unwrap();
+    bed.apply("bad", with_interval("bad", "1h")).await.unwrap();
+    for name in ["good", "bad", "on-change"] {
+        bed.wait_status(name, LONG, |s| phase(s) == "Ready").await;
+    }
+    rewrite_in_etcd(&bed.ns, "bad", |o| {
+        o["spec"]["refreshInterval"] = json!("99999999999999999999h")
+    })
+    .await;
+    let s = bed
+        .wait_status("bad", LONG, |s| {
+            ready_reason(s) == "False/InvalidRefreshInterval"
+        })
+        .await;
+    assert_eq!(phase(&s), "Failed");
+    assert!(
+        condition_message(&s).contains("too large"),
+        "{}",
+        condition_message(&s)
+    );
+    bed.wait_event("InvalidRefreshInterval", "Warning").await;
+
+    let before = bed.status("good").await["syncedDigest"].clone();
+    bed.put_secret("s", json!({"k": unique("v2")})).await;
+    for name in ["good", "on-change"] {
+        bed.wait_status(name, LONG, |s| {
+            phase(s) == "Ready" && s["syncedDigest"] != before
+        })
+        .await;
+    }
+    assert_eq!(
+        ready_reason(&bed.status("bad").await),
+        "False/InvalidRefreshInterval",
+        "nothing is read or written for the invalid object"
+    );
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_reconcile_fails_only_its_own_object_and_is_retried_with_backoff() {
+    let bed = Bed::with(
+        "ctl-panic",
+        Opts {
+            panic_on: Some("boom"),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let run = unique("panic");
+    bed.put_secret("s", json!({"k": unique("v1")})).await;
+    bed.apply(
+        "boom",
+        sf_spec("s", "k", &format!("instant-{run}-boom"), json!({})),
+    )
+    .await
+    .unwrap();
+    bed.apply(
+        "fine",
+        sf_spec("s", "k", &format!("instant-{run}-fine"), json!({})),
+    )
+    .await
+    .unwrap();
+
+    let s = bed
+        .wait_status("boom", LONG, |s| ready_reason(s) == "False/InternalError")
+        .await;
+    assert_eq!(phase(&s), "Failed");
+    bed.wait_event("InternalError", "Warning").await;
+    let fine = bed.wait_status("fine", LONG, |s| phase(s) == "Ready").await;
+
+    let panics = |text: &str| -> u64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with("secretsync_reconcile_panics_total{dialect=\"ServiceFabricMesh\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    // Retried with backoff (1 s, then 2 s, 4 s, ...): more than once, but nowhere near a tight loop.
+    let started = Instant::now();
+    while panics(&bed.metrics.render()) < 3 {
+        assert!(
+            started.elapsed() < LONG,
+            "the panicking object was not retried: {}",
+            bed.metrics.render()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n = panics(&bed.metrics.render());
+    assert!(
+        n <= 8,
+        "{n} panics in a few seconds: retried in a tight loop"
+    );
+
+    // Every other object carries on: a change still reaches the store.
+    bed.put_secret("s", json!({"k": unique("v2")})).await;
+    bed.wait_status("fine", LONG, |s| s["syncedDigest"] != fine["syncedDigest"])
+        .await;
+    // The controller is still running; `finish` fails if its task panicked.
+    bed.finish().await;
+}
+
+/// A store that accepts connections and never answers.
+async fn hanging_store() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_whose_stores_hang_does_not_hold_up_other_namespaces() {
+    // Four workers, every SecretSync of the busy namespace on a store of its own: the per-store share alone would
+    // let them take every worker.
+    let bed = Bed::with(
+        "ctl-nsfair",
+        Opts {
+            all_namespaces: true,
+            ..Opts::default()
+        },
+    )
+    .await;
+    let other_ns = create_namespace(&bed.client, "ctl-nsfair-other").await;
+    let run = unique("nsfair");
+    bed.put_secret("s", json!({"k": unique("v")})).await;
+    let mut stores = Vec::new();
+    for i in 0..8 {
+        let (url, task) = hanging_store().await;
+        stores.push(task);
+        let mut spec = sf_spec("s", "k", &format!("instant-{run}-{i}"), json!({}));
+        spec["target"]["endpoint"] = json!(url);
+        bed.apply(&format!("hung-{i}"), spec).await.unwrap();
+    }
+    // Let the hung namespace's objects reach the workers first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let other = Bed {
+        client: bed.client.clone(),
+        ns: other_ns.clone(),
+        stop: None,
+        task: None,
+        http: reqwest::Client::new(),
+        opts: Opts::default(),
+        metrics: Metrics::new(),
+    };
+    other.put_secret("s", json!({"k": unique("v")})).await;
+    bed.apply_in(
+        &other_ns,
+        "other",
+        sf_spec("s", "k", &format!("instant-{run}-other"), json!({})),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    // The hung stores hold a request for the client's 30 s timeout; without a share per namespace the other
+    // namespace's object would wait at least that long.
+    other
+        .wait_status("other", Duration::from_secs(20), |s| phase(s) == "Ready")
+        .await;
+    eprintln!("other namespace Ready after {:?}", started.elapsed());
+    for i in 0..8 {
+        assert_ne!(
+            phase(&bed.status(&format!("hung-{i}")).await),
+            "Ready",
+            "hung-{i} cannot be Ready: its store never answers"
+        );
+    }
+    for task in stores {
+        task.abort();
+    }
+    bed.finish().await;
+    let _ = Api::<Namespace>::all(other.client.clone())
+        .delete(&other_ns, &DeleteParams::default())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_cleanup_in_a_terminating_namespace_lets_go_after_the_timeout() {
+    let bed = Bed::with(
+        "ctl-nsgone",
+        Opts {
+            cleanup_timeout: Duration::from_secs(8),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let remote = format!("instant-{}", unique("nsgone"));
+    let value = unique("nsgone-value");
+    bed.put_secret("s", json!({"k": value})).await;
+    bed.apply(
+        "b",
+        sf_spec("s", "k", &remote, json!({"deletionPolicy": "Delete"})),
+    )
+    .await
+    .unwrap();
+    bed.wait_status("b", LONG, |s| phase(s) == "Ready").await;
+
+    // The store refuses every DELETE, and the namespace is being deleted (the test bed has no namespace
+    // controller, so the test deletes the SecretSync itself, as that controller would).
+    bed.fault_on(&remote, Some("DELETE"), 500, 1000).await;
+    Api::<Namespace>::all(bed.client.clone())
+        .delete(&bed.ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    bed.syncs()
+        .delete("b", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deleted = Instant::now();
+    let s = bed
+        .wait_status("b", LONG, |s| ready_reason(s) == "False/DeletionBlocked")
+        .await;
+    assert!(
+        condition_message(&s).contains("namespace is being deleted"),
+        "{}",
+        condition_message(&s)
+    );
+    let end = Instant::now() + LONG;
+    while bed.syncs().get_opt("b").await.unwrap().is_some() {
+        assert!(Instant::now() < end, "the finalizer was never released");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = deleted.elapsed();
+    eprintln!("released {took:?} after deletion (timeout 8 s)");
+    assert!(
+        took >= Duration::from_secs(7),
+        "released before the timeout: {took:?}"
+    );
+    assert!(
+        bed.remote_exists(&remote).await,
+        "the remote secret is left in place"
+    );
+
+    // New Events cannot be created in a terminating namespace: the warning is on the Namespace.
+    let end = Instant::now() + Duration::from_secs(30);
+    let event = loop {
+        let events = Api::<Event>::namespaced(bed.client.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items;
+        if let Some(e) = events.into_iter().find(|e| {
+            e.reason.as_deref() == Some("RemoteSecretLeft")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(bed.ns.as_str())
+        }) {
+            break e;
+        }
+        assert!(Instant::now() < end, "no RemoteSecretLeft Event");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    let note = event.note.unwrap_or_default();
+    assert!(note.contains(&remote), "{note}");
+    assert!(
+        bed.metrics
+            .render()
+            .contains("secretsync_remote_secrets_left_total{dialect=\"ServiceFabricMesh\"} 1"),
+        "{}",
+        bed.metrics.render()
+    );
+    bed.assert_no_leak(&[&value]).await;
     bed.finish().await;
 }

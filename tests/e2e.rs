@@ -286,7 +286,7 @@ fn audit_lines(path: &str) -> usize {
 fn granted() -> Vec<Access> {
     let text = std::fs::read_to_string(root().join("deploy/base/rbac.yaml")).unwrap();
     let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
+    for doc in yaml_serde::Deserializer::from_str(&text) {
         let doc: Value = serde::Deserialize::deserialize(doc).unwrap();
         let ns = match doc["kind"].as_str() {
             Some("ClusterRole") => "",
@@ -636,6 +636,24 @@ spec:
             None,
         );
     }
+    // The store refuses the first DELETE: a blocked cleanup checks whether its namespace is being deleted (the
+    // `get namespaces` rule), then the retry after backoff succeeds.
+    let fault = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+        ])
+        .arg(format!(
+            r#"{{"secret": "{remote}", "method": "DELETE", "status": 500, "times": 1}}"#
+        ))
+        .arg(format!("{}/_emulator/faults", env("SF_ENDPOINT")))
+        .status()
+        .unwrap();
+    assert!(fault.success(), "fault not installed");
     kubectl(
         &["-n", &ns, "delete", "ssync", "gone", "--timeout=60s"],
         None,

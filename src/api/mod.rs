@@ -6,11 +6,11 @@
 mod azure_key_vault;
 mod barbican;
 mod docker_swarm;
+pub mod duration;
 mod service_fabric_mesh;
 mod tencent_ssm;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
@@ -55,11 +55,17 @@ pub struct SecretSyncSpec {
     /// Where the value goes: the external store, its dialect and the remote secret's name and metadata.
     pub target: Target,
 
-    /// How often the remote secret is re-read to detect drift, as a Go-style duration ("30s", "10m", "1h").
+    /// How often the remote secret is re-read to detect drift, as a Go-style duration ("30s", "10m", "1h"),
+    /// between 10s and 720h (30 days). `0s` turns the periodic re-read off: the remote secret is then read only
+    /// when this SecretSync or one of its Secrets changes (drift made in the store is not repaired until then).
     /// A jitter of up to 10% is added so that many SecretSyncs do not refresh at the same instant.
     /// Changes to the source Secret are pushed within seconds regardless of this interval.
     #[serde(default = "default_refresh_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(
+        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"),
+        length(min = 1, max = 32)
+    )]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": duration::REFRESH_RULE, "message": duration::REFRESH_RULE_MESSAGE}]))]
     pub refresh_interval: String,
 
     /// `Replace` (default) keeps the remote value equal to the source. `IfNotExists` only creates the remote
@@ -352,36 +358,6 @@ pub struct RemoteStatus {
     pub version: Option<String>,
 }
 
-/// Parses the Go-style durations `refreshInterval` accepts ("1h", "10m", "1h30m", "500ms").
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|&n| n > 0)?;
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (unit, len) = if rest.starts_with("ms") {
-            (0.001, 2)
-        } else if rest.starts_with('s') {
-            (1.0, 1)
-        } else if rest.starts_with('m') {
-            (60.0, 1)
-        } else if rest.starts_with('h') {
-            (3600.0, 1)
-        } else {
-            return None;
-        };
-        rest = &rest[len..];
-        total += Duration::from_secs_f64(number * unit);
-    }
-    Some(total)
-}
-
 /// The CustomResourceDefinition as it is installed: the generated one, with integer formats the API server knows.
 /// (schemars names unsigned integers `uint32`, which the API server does not recognise and warns about on every
 /// `kubectl apply`; each such field also carries a `minimum` of 0, so `int64` loses nothing.)
@@ -414,24 +390,12 @@ mod tests {
     /// The committed CRD is what `kubectl apply` installs: it must be exactly what the Rust types generate.
     #[test]
     fn committed_crd_matches_the_rust_types() {
-        let generated = serde_yaml::to_string(&crd()).expect("CRD serializes");
+        let generated = yaml_serde::to_string(&crd()).expect("CRD serializes");
         let committed = include_str!("../../crds/secretsync.io_secretsyncs.yaml");
         assert!(
             generated == committed,
             "crds/secretsync.io_secretsyncs.yaml is stale: run `make crds` and commit the result"
         );
-    }
-
-    #[test]
-    fn durations_parse_like_go() {
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(parse_duration("10"), None);
-        assert_eq!(parse_duration("h"), None);
-        assert_eq!(parse_duration("5d"), None);
     }
 
     #[test]

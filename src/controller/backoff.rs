@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 
 pub const BASE: Duration = Duration::from_secs(1);
 pub const CAP: Duration = Duration::from_secs(300);
@@ -32,7 +32,7 @@ impl Backoff {
     /// Records a failure and returns how long to wait before the next attempt.
     pub fn next(&self, key: &str) -> Duration {
         let n = {
-            let mut map = self.failures.lock().expect("backoff lock poisoned");
+            let mut map = self.lock();
             let n = map.entry(key.to_owned()).or_insert(0);
             *n = n.saturating_add(1);
             *n
@@ -42,10 +42,15 @@ impl Backoff {
 
     /// Forgets the failures of an object that succeeded.
     pub fn reset(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    /// A count left half-updated by a panic elsewhere is still a count: use a poisoned map as it is, rather than
+    /// turning one panic into a panic of every later reconcile.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
         self.failures
             .lock()
-            .expect("backoff lock poisoned")
-            .remove(key);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -1,23 +1,27 @@
 //! One reconcile: read the SecretSync and its Secrets, observe the store, plan, act, report.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use super::cleanup_deadline::{self, BlockedCleanup};
 use super::source::{self, SourceError};
 use super::status::{self, Report};
 use super::{CREATING_POLL, Context, FIELD_MANAGER, FINALIZER};
-use crate::api::{DeletionPolicy, SecretSync, SecretSyncStatus, UpdatePolicy, parse_duration};
+use crate::api::duration::{self, DurationError, Refresh};
+use crate::api::{DeletionPolicy, SecretSync, SecretSyncStatus, UpdatePolicy};
 use crate::dialects::{Dialect, DialectError, ErrorClass, Request};
-use crate::metrics::{DialectLabels, ReconcileLabels};
+use crate::metrics::{DeferLabels, DialectLabels, ReconcileLabels};
 use crate::plan::moved::{self, LeaveWhy, Moved, Placement};
 use crate::plan::{self, DeletePlan, Desired, Metadata, Observed, Owner, WritePolicy};
 use crate::value::{Credentials, SecretValue};
@@ -35,6 +39,20 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("the SecretSync has no namespace or uid")]
     Incomplete,
+    #[error("spec.refreshInterval {0}")]
+    InvalidRefreshInterval(DurationError),
+    /// A panic ended the reconcile; the controller log has where.
+    #[error(
+        "an internal error interrupted this reconcile; it is retried with backoff (the controller's log says where)"
+    )]
+    Internal,
+    /// The remote cleanup of an object being deleted failed; in a namespace being deleted, `give_up_in` bounds
+    /// how long the finalizer is still held.
+    #[error("{source}")]
+    CleanupBlocked {
+        source: Box<Error>,
+        give_up_in: Option<Duration>,
+    },
 }
 
 impl Error {
@@ -48,6 +66,33 @@ impl Error {
             Error::NoDialect(_) => Report::failed("DialectUnavailable", self.to_string()),
             Error::Kube(_) => Report::failed("KubernetesError", self.to_string()),
             Error::Incomplete => Report::failed("Invalid", self.to_string()),
+            Error::InvalidRefreshInterval(_) => Report::failed(
+                "InvalidRefreshInterval",
+                format!("{self}; nothing is read or written until it is fixed"),
+            ),
+            Error::Internal => Report::failed("InternalError", self.to_string()),
+            Error::CleanupBlocked { source, give_up_in } => {
+                let mut report = source.report();
+                report.reason = "DeletionBlocked".into();
+                report.message = match give_up_in {
+                    None => format!(
+                        "cannot delete the remote secret: {source}. Fix the cause, or set spec.deletionPolicy: Retain to let this SecretSync go and keep the remote secret"
+                    ),
+                    Some(left) => format!(
+                        "cannot delete the remote secret: {source}. The namespace is being deleted: SecretSync keeps trying for {}s more, then leaves the remote secret in place and lets this SecretSync go",
+                        left.as_secs()
+                    ),
+                };
+                report
+            }
+        }
+    }
+
+    /// In a namespace being deleted, the longest wait before the next look at a blocked cleanup.
+    fn give_up_in(&self) -> Option<Duration> {
+        match self {
+            Error::CleanupBlocked { give_up_in, .. } => *give_up_in,
+            _ => None,
         }
     }
 
@@ -55,7 +100,12 @@ impl Error {
     fn retry(&self) -> Retry {
         match self {
             Error::Source(SourceError::Kube { .. }) | Error::Kube(_) => Retry::Backoff(None),
-            Error::Source(_) | Error::NoDialect(_) | Error::Incomplete => Retry::AwaitChange,
+            Error::Source(_)
+            | Error::NoDialect(_)
+            | Error::Incomplete
+            | Error::InvalidRefreshInterval(_) => Retry::AwaitChange,
+            Error::Internal => Retry::Backoff(None),
+            Error::CleanupBlocked { source, .. } => source.retry(),
             Error::Dialect(e) => match e.class {
                 ErrorClass::Retry | ErrorClass::Conflict => Retry::Backoff(e.retry_after),
                 ErrorClass::Credentials | ErrorClass::Permanent => Retry::Refresh,
@@ -75,8 +125,22 @@ fn key(obj: &SecretSync) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-fn refresh_interval(obj: &SecretSync) -> Duration {
-    parse_duration(&obj.spec.refresh_interval).unwrap_or(Duration::from_secs(3600))
+/// A store's `Retry-After` is honoured up to this; beyond it the store is not believed.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(900);
+
+/// When to look again at an object that needs nothing now: its refresh interval with jitter, or only on a change
+/// (`0s`, or an interval that is not usable and is reported as such).
+fn refresh_wait(obj: &SecretSync) -> Option<Duration> {
+    match duration::parse_refresh(&obj.spec.refresh_interval) {
+        Ok(Refresh::Every(interval)) => {
+            Some(super::backoff::with_jitter(interval, rand::random::<f64>()))
+        }
+        Ok(Refresh::OnChangeOnly) | Err(_) => None,
+    }
+}
+
+fn after(wait: Option<Duration>) -> Action {
+    wait.map_or_else(Action::await_change, Action::requeue)
 }
 
 /// The store an object talks to, for sharing workers fairly between stores.
@@ -89,18 +153,48 @@ fn store_key(obj: &SecretSync) -> String {
     )
 }
 
+/// Which fair share an object waits for.
+enum Share {
+    Namespace,
+    Store,
+}
+
+/// A worker for `obj`: a slot in its namespace's share and one in its store's, or the share that is full with
+/// its backlog.
+fn enter(
+    ctx: &Context,
+    obj: &SecretSync,
+) -> Result<(super::slots::Slot, super::slots::Slot), (Share, usize)> {
+    let object = key(obj);
+    let namespace = ctx
+        .namespaces
+        .try_enter(&obj.namespace().unwrap_or_default(), &object)
+        .map_err(|backlog| (Share::Namespace, backlog))?;
+    let store = ctx
+        .stores
+        .try_enter(&store_key(obj), &object)
+        .map_err(|backlog| (Share::Store, backlog))?;
+    Ok((namespace, store))
+}
+
 pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _slot = match ctx.slots.try_enter(&store_key(&obj), &key(&obj)) {
-        Ok(slot) => slot,
-        Err(backlog) => {
+    let dialect_label = obj.spec.target.dialect.as_str().to_owned();
+    let _slots = match enter(&ctx, &obj) {
+        Ok(slots) => slots,
+        Err((share, backlog)) => {
             ctx.metrics
                 .deferred
-                .get_or_create(&DialectLabels {
-                    dialect: obj.spec.target.dialect.as_str().to_owned(),
+                .get_or_create(&DeferLabels {
+                    dialect: dialect_label,
+                    share: match share {
+                        Share::Namespace => "namespace",
+                        Share::Store => "store",
+                    }
+                    .to_owned(),
                 })
                 .inc();
             let wait = super::slots::defer_delay(backlog, rand::random::<f64>());
-            debug!(object = %key(&obj), backlog, wait_ms = wait.as_millis() as u64, "store busy; deferred");
+            debug!(object = %key(&obj), backlog, wait_ms = wait.as_millis() as u64, "share busy; deferred");
             return Ok(Action::requeue(wait));
         }
     };
@@ -110,9 +204,20 @@ pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action
         name = %obj.name_any(),
         dialect = %obj.spec.target.dialect,
     );
-    let dialect_label = obj.spec.target.dialect.as_str().to_owned();
     let started = Instant::now();
-    let result = reconcile_inner(&obj, &ctx).instrument(span).await;
+    // A panic must end this reconcile only. kube's runner would re-raise it and take every tenant's sync down
+    // with the process (and again after each restart), so it is caught here and reported on this object alone.
+    // The shared state a reconcile touches (backoff counts, fair-share slots) stays usable after a panic.
+    let result = match AssertUnwindSafe(reconcile_inner(&obj, &ctx).instrument(span.clone()))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic_message(panic.as_ref());
+            Err(report_panic(&obj, &ctx, message).instrument(span).await)
+        }
+    };
     ctx.metrics
         .reconcile_duration
         .get_or_create(&DialectLabels {
@@ -129,22 +234,63 @@ pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action
     result
 }
 
+/// A panic's message when it was written into the code as a literal; a formatted one may carry data read at run
+/// time (a value, a credential), so it is withheld.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &'static str {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .unwrap_or("(formatted message withheld)")
+}
+
+/// Counts and reports a reconcile that panicked.
+async fn report_panic(obj: &SecretSync, ctx: &Context, message: &'static str) -> Error {
+    ctx.metrics
+        .reconcile_panics
+        .get_or_create(&DialectLabels {
+            dialect: obj.spec.target.dialect.as_str().to_owned(),
+        })
+        .inc();
+    error!(
+        panic = message,
+        "a reconcile panicked; the object is retried with backoff"
+    );
+    let err = Error::Internal;
+    if let Some(ns) = obj.namespace() {
+        let syncs: Api<SecretSync> = Api::namespaced(ctx.client.clone(), &ns);
+        if let Err(e) = publish(obj, ctx, &syncs, &err.report()).await {
+            warn!(error = %e, "cannot report the internal error in the status");
+        }
+    }
+    err
+}
+
 pub fn error_policy(obj: Arc<SecretSync>, err: &Error, ctx: Arc<Context>) -> Action {
-    match err.retry() {
-        Retry::Backoff(after) => {
-            let wait = ctx.backoff.next(&key(&obj)).max(after.unwrap_or_default());
+    let wait = match err.retry() {
+        Retry::Backoff(retry_after) => {
+            let retry_after = retry_after.unwrap_or_default().min(MAX_RETRY_AFTER);
+            let wait = ctx.backoff.next(&key(&obj)).max(retry_after);
             debug!(wait_ms = wait.as_millis() as u64, "retrying after backoff");
-            Action::requeue(wait)
+            Some(wait)
         }
         Retry::Refresh => {
             ctx.backoff.reset(&key(&obj));
-            Action::requeue(refresh_interval(&obj))
+            refresh_wait(&obj)
         }
         Retry::AwaitChange => {
             ctx.backoff.reset(&key(&obj));
-            Action::await_change()
+            None
         }
-    }
+    };
+    // A blocked cleanup in a terminating namespace is looked at again once its time is up, whatever the error.
+    let wait = match err.give_up_in() {
+        Some(left) => {
+            let deadline = left + Duration::from_secs(1);
+            Some(wait.map_or(deadline, |w| w.min(deadline)))
+        }
+        None => wait,
+    };
+    after(wait)
 }
 
 async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Error> {
@@ -153,19 +299,30 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
     let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
     let wants_finalizer = obj.spec.deletion_policy == DeletionPolicy::Delete;
 
-    if obj.meta().deletion_timestamp.is_some() {
+    if ctx.panic_on.as_deref() == Some(key(obj).as_str()) {
+        panic!("test-only panic requested with --test-panic-on");
+    }
+    if let Some(deleted_at) = &obj.meta().deletion_timestamp {
         if !has_finalizer {
             return Ok(Action::await_change());
         }
         if wants_finalizer && let Err(e) = cleanup(obj, ctx).await {
-            let mut report = e.report();
-            report.reason = "DeletionBlocked".into();
-            report.message = format!(
-                "cannot delete the remote secret: {}. Fix the cause, or set spec.deletionPolicy: Retain to let this SecretSync go and keep the remote secret",
-                e
-            );
-            publish(obj, ctx, &syncs, &report).await?;
-            return Err(e);
+            let deleting_for = Duration::try_from(
+                k8s_openapi::jiff::Timestamp::now().duration_since(deleted_at.0),
+            )
+            .unwrap_or(Duration::ZERO);
+            let terminating = namespace_terminating(ctx, &ns).await?;
+            match cleanup_deadline::decide(terminating, deleting_for, ctx.cleanup_timeout) {
+                BlockedCleanup::GiveUp => leave_remote_secret(obj, ctx, &e).await,
+                BlockedCleanup::KeepTrying { give_up_in } => {
+                    let e = Error::CleanupBlocked {
+                        source: Box::new(e),
+                        give_up_in,
+                    };
+                    publish(obj, ctx, &syncs, &e.report()).await?;
+                    return Err(e);
+                }
+            }
         }
         set_finalizer(&syncs, obj, false).await?;
         return Ok(Action::await_change());
@@ -177,6 +334,11 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
     if obj.spec.suspend {
         publish_suspended(obj, ctx, &syncs).await?;
         return Ok(Action::await_change());
+    }
+    if let Err(e) = duration::parse_refresh(&obj.spec.refresh_interval) {
+        let e = Error::InvalidRefreshInterval(e);
+        publish(obj, ctx, &syncs, &e.report()).await?;
+        return Err(e);
     }
 
     match sync(obj, ctx, &ns).await {
@@ -317,10 +479,7 @@ async fn sync(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(Report, Acti
     }
     let action = match report.phase {
         crate::api::Phase::Creating => Action::requeue(CREATING_POLL),
-        _ => Action::requeue(super::backoff::with_jitter(
-            refresh_interval(obj),
-            rand::random::<f64>(),
-        )),
+        _ => after(refresh_wait(obj)),
     };
     Ok((report, action))
 }
@@ -398,6 +557,62 @@ async fn settle_previous(
         }
     }
     Ok(())
+}
+
+/// Whether the namespace is being deleted (a namespace already gone counts as being deleted).
+async fn namespace_terminating(ctx: &Context, ns: &str) -> Result<bool, Error> {
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    Ok(namespaces
+        .get_opt(ns)
+        .await?
+        .is_none_or(|n| n.metadata.deletion_timestamp.is_some()))
+}
+
+/// Gives up the remote cleanup of an object in a namespace being deleted: a Warning Event names the remote secret
+/// left behind. New Events cannot be created in a terminating namespace, so the Event goes on the Namespace (it
+/// is listed in `default`) when it cannot go on the SecretSync.
+async fn leave_remote_secret(obj: &SecretSync, ctx: &Context, cause: &Error) {
+    let target = &obj.spec.target;
+    let remote = target.remote_name(&obj.name_any()).to_owned();
+    ctx.metrics
+        .remote_secrets_left
+        .get_or_create(&DialectLabels {
+            dialect: target.dialect.as_str().to_owned(),
+        })
+        .inc();
+    let note = format!(
+        "the namespace is being deleted and the remote secret {remote:?} ({} store {}) could not be deleted within {}s: {cause}. It was left in place; SecretSync {}/{} was let go",
+        target.dialect,
+        target.endpoint.as_deref().unwrap_or("(default endpoint)"),
+        ctx.cleanup_timeout.as_secs(),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any(),
+    );
+    warn!(remote = %remote, "cleanup timed out in a namespace being deleted; remote secret left in place");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "RemoteSecretLeft".into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Delete".into(),
+        secondary: None,
+    };
+    if ctx
+        .recorder
+        .publish(&event, &obj.object_ref(&()))
+        .await
+        .is_err()
+    {
+        let namespace = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Namespace".into()),
+            name: obj.namespace(),
+            uid: None,
+            ..Default::default()
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &namespace).await {
+            warn!(error = %e, "cannot publish an Event");
+        }
+    }
 }
 
 /// Whether the SecretSync named by a remote ownership marker still exists.

@@ -1,10 +1,11 @@
-//! Fair shares of the reconcile workers between stores.
+//! Fair shares of the reconcile workers: per store, and per namespace.
 //!
-//! Each store is paced by its rate limiter, and a reconcile waiting for a token holds one of the controller's
-//! workers. Without a cap, a thousand SecretSyncs queued for one throttled store would take every worker and a
-//! SecretSync for another store would wait minutes behind them. So at most `per_store` reconciles work on one
-//! store at a time; the others are put back in the queue, without any call to Kubernetes or the store, and come
-//! back after a delay that grows with the number waiting for that store.
+//! Each store is paced by its rate limiter, and a reconcile waiting for a token (or for a store that hangs) holds
+//! one of the controller's workers. Without a cap, a thousand SecretSyncs queued for one throttled store would take
+//! every worker and a SecretSync for another store would wait minutes behind them; and a namespace whose tenants
+//! point many SecretSyncs at many slow stores would do the same to every other namespace. So at most a share of the
+//! workers work on one key (a store, or a namespace) at a time; the others are put back in the queue, without any
+//! call to Kubernetes or the store, and come back after a delay that grows with the number waiting for that key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,61 +15,70 @@ use std::time::{Duration, Instant};
 const FORGET_AFTER: Duration = Duration::from_secs(150);
 
 #[derive(Default)]
-struct Store {
+struct Share {
     busy: usize,
-    /// Objects sent back and not admitted since, with when they were last sent back: the store's backlog.
+    /// Objects sent back and not admitted since, with when they were last sent back: the key's backlog.
     waiting: HashMap<String, Instant>,
 }
 
-type Stores = Arc<Mutex<HashMap<String, Store>>>;
+type Shares = Arc<Mutex<HashMap<String, Share>>>;
 
-pub struct StoreSlots {
-    per_store: usize,
-    stores: Stores,
+/// Slots per key: at most `per_key` holders of one key at once.
+pub struct Slots {
+    per_key: usize,
+    shares: Shares,
 }
 
-/// A worker's hold on one of its store's slots, given back when dropped.
+/// A worker's hold on one of its key's slots, given back when dropped.
 pub struct Slot {
-    store: String,
-    stores: Stores,
+    key: String,
+    shares: Shares,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut stores = self.stores.lock().expect("slots lock poisoned");
-        if let Some(s) = stores.get_mut(&self.store) {
+        let mut shares = lock(&self.shares);
+        if let Some(s) = shares.get_mut(&self.key) {
             s.busy = s.busy.saturating_sub(1);
             if s.busy == 0 && s.waiting.is_empty() {
-                stores.remove(&self.store);
+                shares.remove(&self.key);
             }
         }
     }
 }
 
+/// The map stays consistent under a panic elsewhere (every change is one statement), so a poisoned lock is used
+/// as it is rather than turning one panic into a panic of every later reconcile.
+fn lock(shares: &Shares) -> std::sync::MutexGuard<'_, HashMap<String, Share>> {
+    shares
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A deferred object's wait before its next try: 1 s, plus 10 ms for every other object waiting for the same
-/// store (so a long backlog does not spin), at most 60 s, spread by `jitter` in [0, 1) over ±50%.
+/// key (so a long backlog does not spin), at most 60 s, spread by `jitter` in [0, 1) over ±50%.
 pub fn defer_delay(backlog: usize, jitter: f64) -> Duration {
     let base = Duration::from_millis(1000 + 10 * backlog as u64).min(Duration::from_secs(60));
     base.mul_f64(0.5 + jitter.clamp(0.0, 1.0))
 }
 
-impl StoreSlots {
-    pub fn new(per_store: usize) -> Self {
-        StoreSlots {
-            per_store: per_store.max(1),
-            stores: Arc::default(),
+impl Slots {
+    pub fn new(per_key: usize) -> Self {
+        Slots {
+            per_key: per_key.max(1),
+            shares: Arc::default(),
         }
     }
 
-    /// A slot for `object` on `store`, or the store's backlog (including `object`) when every slot is taken.
-    pub fn try_enter(&self, store: &str, object: &str) -> Result<Slot, usize> {
-        self.try_enter_at(store, object, Instant::now())
+    /// A slot for `object` on `key`, or the key's backlog (including `object`) when every slot is taken.
+    pub fn try_enter(&self, key: &str, object: &str) -> Result<Slot, usize> {
+        self.try_enter_at(key, object, Instant::now())
     }
 
-    fn try_enter_at(&self, store: &str, object: &str, now: Instant) -> Result<Slot, usize> {
-        let mut stores = self.stores.lock().expect("slots lock poisoned");
-        let s = stores.entry(store.to_owned()).or_default();
-        if s.busy >= self.per_store {
+    fn try_enter_at(&self, key: &str, object: &str, now: Instant) -> Result<Slot, usize> {
+        let mut shares = lock(&self.shares);
+        let s = shares.entry(key.to_owned()).or_default();
+        if s.busy >= self.per_key {
             s.waiting
                 .retain(|_, at| now.saturating_duration_since(*at) < FORGET_AFTER);
             s.waiting.insert(object.to_owned(), now);
@@ -77,8 +87,8 @@ impl StoreSlots {
         s.busy += 1;
         s.waiting.remove(object);
         Ok(Slot {
-            store: store.to_owned(),
-            stores: self.stores.clone(),
+            key: key.to_owned(),
+            shares: self.shares.clone(),
         })
     }
 }
@@ -89,7 +99,7 @@ mod tests {
 
     #[test]
     fn a_full_store_sends_objects_back_and_other_stores_still_get_slots() {
-        let slots = StoreSlots::new(2);
+        let slots = Slots::new(2);
         let a1 = slots.try_enter("sf|a", "ns/1").unwrap();
         let _a2 = slots.try_enter("sf|a", "ns/2").unwrap();
         assert_eq!(slots.try_enter("sf|a", "ns/3").err(), Some(1));
@@ -113,7 +123,7 @@ mod tests {
 
     #[test]
     fn objects_not_seen_for_long_leave_the_backlog_and_idle_stores_are_dropped() {
-        let slots = StoreSlots::new(1);
+        let slots = Slots::new(1);
         let t0 = Instant::now();
         let a = slots.try_enter_at("x", "o1", t0).unwrap();
         assert_eq!(slots.try_enter_at("x", "gone", t0).err(), Some(1));
@@ -126,7 +136,7 @@ mod tests {
             slots.try_enter_at("x", "o2", t0 + FORGET_AFTER).unwrap()
         };
         drop(b);
-        assert!(slots.stores.lock().unwrap().is_empty());
+        assert!(slots.shares.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -96,5 +96,6 @@ export TESTBED_KUBECONFIG_NOBODY=$TB/kubeconfig-nobody
 export TESTBED_NOBODY_USER=testbed-nobody
 export TESTBED_APISERVER=https://127.0.0.1:$api_port
 export TESTBED_AUDIT_LOG=$dir/audit.log
+export TESTBED_ETCD=http://127.0.0.1:$etcd_port
 ENV
 log "kube-apiserver ready at https://127.0.0.1:$api_port"
