@@ -617,7 +617,7 @@ async fn retain_keeps_the_remote_secret_and_drift_is_repaired() {
     bed.put_secret("s", json!({"k": value})).await;
     bed.apply(
         "keep",
-        sf_spec("s", "k", &remote, json!({"refreshInterval": "2s"})),
+        sf_spec("s", "k", &remote, json!({"refreshInterval": "10s"})),
     )
     .await
     .unwrap();
@@ -707,7 +707,7 @@ async fn suspend_stops_every_call_to_the_store() {
     bed.put_secret("s", json!({"k": v1})).await;
     bed.apply(
         "p",
-        sf_spec("s", "k", &remote, json!({"refreshInterval": "1s"})),
+        sf_spec("s", "k", &remote, json!({"refreshInterval": "10s"})),
     )
     .await
     .unwrap();
@@ -720,7 +720,7 @@ async fn suspend_stops_every_call_to_the_store() {
             "s",
             "k",
             &remote,
-            json!({"refreshInterval": "1s", "suspend": true}),
+            json!({"refreshInterval": "10s", "suspend": true}),
         ),
     )
     .await
@@ -729,7 +729,8 @@ async fn suspend_stops_every_call_to_the_store() {
         .await;
     let before = bed.remote_stats(&remote).await;
     bed.put_secret("s", json!({"k": v2})).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Past one refresh interval (10 s, the shortest there is) and a Secret change.
+    tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(
         bed.remote_stats(&remote).await,
         before,
@@ -738,7 +739,7 @@ async fn suspend_stops_every_call_to_the_store() {
 
     bed.apply(
         "p",
-        sf_spec("s", "k", &remote, json!({"refreshInterval": "1s"})),
+        sf_spec("s", "k", &remote, json!({"refreshInterval": "10s"})),
     )
     .await
     .unwrap();
@@ -1204,7 +1205,7 @@ async fn a_previous_remote_secret_that_cannot_be_deleted_is_reported_and_retried
             "s",
             "k",
             &new,
-            json!({"deletionPolicy": "Delete", "refreshInterval": "1s"}),
+            json!({"deletionPolicy": "Delete", "refreshInterval": "10s"}),
         ),
     )
     .await
