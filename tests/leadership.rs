@@ -1,0 +1,588 @@
+//! Leadership is never doubled: a leader cut off from the API server stops before its Lease can run out, and the
+//! other replica takes over only then.
+//!
+//! Two `secretsync` processes run as in `tests/e2e.rs` (the deploy/ ServiceAccount's token, leader election on), on
+//! a Lease and a namespace of this test's own. Replica A reaches the API server through a TCP proxy inside this test;
+//! B connects directly. Once A leads and has pushed a SecretSync to the Service Fabric emulator, the proxy stops:
+//! its listener closes and every forwarded connection is shut. A must step down within its renew deadline and exit
+//! before its lease could expire; B must take over only after that, push a source change exactly once, and A must
+//! have made no write after the cut.
+
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+mod support;
+use support::env;
+
+const SYSTEM_NS: &str = "secretsync-system";
+const LEASE_SECONDS: u64 = 10;
+const RENEW_DEADLINE_SECONDS: u64 = 6;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs kubectl with the admin kubeconfig; panics with its output when it fails.
+fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    {
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {}: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn kubectl_json(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    serde_json::from_str(&kubectl(&all, None)).unwrap()
+}
+
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn time(rfc3339: &str) -> SystemTime {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap_or_else(|e| panic!("{rfc3339}: {e}"))
+        .into()
+}
+
+/// The admin kubeconfig's cluster entry (server and CA).
+fn cluster() -> Value {
+    let admin = kubectl_json(&["config", "view", "--raw", "--minify"]);
+    admin["clusters"][0]["cluster"].clone()
+}
+
+/// A kubeconfig for the deploy/ ServiceAccount, with a token from the TokenRequest API, for `server`.
+fn service_account_kubeconfig(path: &Path, server: &str) -> PathBuf {
+    let token = kubectl(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "create",
+            "token",
+            "secretsync",
+            "--duration",
+            "1h",
+        ],
+        None,
+    );
+    let mut cluster = cluster();
+    cluster["server"] = json!(server);
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": cluster}],
+        "users": [{"name": "secretsync", "user": {"token": token.trim()}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "secretsync"}}],
+        "current-context": "c",
+    });
+    std::fs::write(path, serde_json::to_string(&config).unwrap()).unwrap();
+    path.to_owned()
+}
+
+/// A TCP proxy to the API server: plain bytes both ways (TLS stays end to end), until `cut`.
+struct Proxy {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let acceptor = {
+            let (stop, open) = (stop.clone(), open.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok((client, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    client.set_nonblocking(false).unwrap();
+                    let Ok(server) = TcpStream::connect_timeout(&upstream, Duration::from_secs(5))
+                    else {
+                        continue;
+                    };
+                    for (from, to) in [(&client, &server), (&server, &client)] {
+                        let (mut from, mut to) =
+                            (from.try_clone().unwrap(), to.try_clone().unwrap());
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(Shutdown::Write);
+                        });
+                    }
+                    open.lock().unwrap().extend([client, server]);
+                }
+                // The listener is dropped here: from now on a connection attempt is refused.
+            })
+        };
+        Proxy {
+            addr,
+            stop,
+            open,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Closes the listener, then every connection it forwarded (both ends).
+    fn cut(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.join().unwrap();
+        }
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// One controller process, its JSON log in a file.
+struct Replica {
+    name: String,
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Replica {
+    fn start(name: &str, kubeconfig: &Path, dir: &Path, lease: &str, ns: &str) -> Replica {
+        let log = dir.join(format!("{name}.log"));
+        let port = free_port();
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_secretsync"))
+            .args(["run", "--log-format", "json", "--identity", name])
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args(["--lease-name", lease, "--namespace", ns])
+            .args(["--lease-seconds", &LEASE_SECONDS.to_string()])
+            .args([
+                "--renew-deadline-seconds",
+                &RENEW_DEADLINE_SECONDS.to_string(),
+            ])
+            .env("RUST_LOG", "info,secretsync=debug")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("secretsync starts");
+        Replica {
+            name: name.to_owned(),
+            port,
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The times of the log records whose message contains `message`.
+    fn logged(&self, message: &str) -> Vec<SystemTime> {
+        self.log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| r["message"].as_str().is_some_and(|m| m.contains(message)))
+            .map(|r| time(r["timestamp"].as_str().expect("timestamp")))
+            .collect()
+    }
+
+    fn leads(&self) -> bool {
+        !self.logged("became the leader").is_empty()
+    }
+
+    /// Reconciles that wrote to the store, by when they started writing.
+    fn writes(&self) -> Vec<SystemTime> {
+        self.logged("writing to the store")
+    }
+
+    fn ready(&self) -> bool {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://127.0.0.1:{}/readyz", self.port))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout) == "200"
+    }
+
+    /// The exit status, once the process has ended.
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().unwrap())
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("log of {}:\n{}", self.name, self.log());
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn sf_writes(remote: &str) -> u64 {
+    let url = format!("{}/_emulator/stats/{remote}", env("SF_ENDPOINT"));
+    let out = Command::new("curl").args(["-sf", &url]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v["writes"].as_u64().unwrap_or(0)
+}
+
+fn ready_reason(obj: &Value) -> String {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn secret_sync(ns: &str, name: &str, endpoint: &str, remote: &str) -> String {
+    format!(
+        r#"apiVersion: secretsync.io/v1alpha1
+kind: SecretSync
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  source: {{secretRef: {{name: src, key: k}}}}
+  target: {{dialect: ServiceFabricMesh, endpoint: "{endpoint}", remoteName: {remote}}}
+"#
+    )
+}
+
+fn source(ns: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: src, namespace: {ns}}}\nstringData: {{k: {value}}}\n"
+    )
+}
+
+#[test]
+fn a_leader_cut_off_from_the_api_server_steps_down_before_its_lease_ends() {
+    // What the controller needs, as a user installs it (idempotent; tests/e2e.rs checks the install itself).
+    kubectl(
+        &["apply", "--server-side", "--force-conflicts", "-f", "crds/"],
+        None,
+    );
+    kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/secretsyncs.secretsync.io",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    kubectl(
+        &["apply", "--server-side", "-f", "deploy/base/namespace.yaml"],
+        None,
+    );
+    kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-k",
+            "deploy/",
+        ],
+        None,
+    );
+
+    // A namespace, a Lease and a remote secret of this test's own, so other tests' controllers never meet it.
+    let id = format!("{:08x}", rand::random::<u32>());
+    let ns = format!("lead-{id}");
+    let lease = format!("lead-{id}");
+    let remote = format!("instant-lead-{id}");
+    let (v1, v2) = (format!("first-{id}"), format!("second-{id}"));
+    kubectl(&["create", "namespace", &ns], None);
+    kubectl(&["apply", "-f", "-"], Some(&source(&ns, &v1)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = cluster()["server"].as_str().unwrap().to_owned();
+    let url = url::Url::parse(&server).unwrap();
+    let upstream = url.socket_addrs(|| None).unwrap()[0];
+    let mut proxy = Proxy::start(upstream);
+    // The same host name, so the API server's certificate still matches; only the port is the proxy's.
+    let proxied = format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap(),
+        proxy.addr.port()
+    );
+    let direct = service_account_kubeconfig(&dir.path().join("direct.kubeconfig"), &server);
+    let via_proxy = service_account_kubeconfig(&dir.path().join("proxied.kubeconfig"), &proxied);
+
+    let mut a = Replica::start(&format!("lead-a-{id}"), &via_proxy, dir.path(), &lease, &ns);
+    wait_for("replica A leads", Duration::from_secs(60), || a.leads());
+    let mut b = Replica::start(&format!("lead-b-{id}"), &direct, dir.path(), &lease, &ns);
+    wait_for(
+        "replica B waits for the Lease",
+        Duration::from_secs(30),
+        || b.ready(),
+    );
+
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&secret_sync(&ns, "db", &env("SF_ENDPOINT"), &remote)),
+    );
+    let status = || kubectl_json(&["-n", &ns, "get", "ssync", "db"]);
+    wait_for("A pushes the SecretSync", Duration::from_secs(60), || {
+        ready_reason(&status()) == "True/Synced"
+    });
+    let version1 = status()["status"]["remote"]["version"].clone();
+    assert_eq!(a.writes().len(), 1, "A's log:\n{}", a.log());
+    assert!(
+        b.writes().is_empty() && !b.leads(),
+        "the standby acted:\n{}",
+        b.log()
+    );
+
+    // While connected, A renews and stays the leader past its renew deadline and its lease.
+    let elected = a.logged("became the leader")[0];
+    std::thread::sleep(
+        (elected + Duration::from_secs(LEASE_SECONDS + 1))
+            .duration_since(SystemTime::now())
+            .unwrap_or_default(),
+    );
+    let held = kubectl_json(&["-n", SYSTEM_NS, "get", "lease", &lease]);
+    assert_eq!(held["spec"]["holderIdentity"], json!(a.name), "{held}");
+    assert!(
+        time(held["spec"]["renewTime"].as_str().unwrap())
+            > elected - Duration::from_secs(1) + Duration::from_secs(RENEW_DEADLINE_SECONDS / 2),
+        "A did not renew: {held}"
+    );
+    assert!(
+        a.exited().is_none() && a.logged("stepping down").is_empty(),
+        "A stepped down while connected:\n{}",
+        a.log()
+    );
+
+    // Cut A off. The Lease as the API server has it now holds A's last renewal: it expires a lease later.
+    let before_cut = sf_writes(&remote);
+    proxy.cut();
+    let cut = SystemTime::now();
+    let held = kubectl_json(&["-n", SYSTEM_NS, "get", "lease", &lease]);
+    assert_eq!(held["spec"]["holderIdentity"], json!(a.name), "{held}");
+    assert_eq!(held["spec"]["leaseDurationSeconds"], json!(LEASE_SECONDS));
+    let renewed = time(held["spec"]["renewTime"].as_str().unwrap());
+    let expiry = renewed + Duration::from_secs(LEASE_SECONDS);
+    eprintln!(
+        "cut {} ms after A's last renewal",
+        cut.duration_since(renewed).unwrap_or_default().as_millis()
+    );
+
+    // A steps down within its renew deadline, and its process is gone before the lease could expire.
+    let mut exit = None;
+    wait_for(
+        "A exits after stepping down",
+        Duration::from_secs(LEASE_SECONDS + 5),
+        || {
+            exit = a.exited().map(|s| (s, SystemTime::now()));
+            exit.is_some()
+        },
+    );
+    let (status_a, exited_at) = exit.unwrap();
+    let stepped_down = a.logged("stepping down");
+    assert_eq!(stepped_down.len(), 1, "A's log:\n{}", a.log());
+    let stepped_down = stepped_down[0];
+    eprintln!(
+        "A stepped down {} ms after its last renewal (deadline {RENEW_DEADLINE_SECONDS} s, lease {LEASE_SECONDS} s), exited with {status_a}",
+        stepped_down
+            .duration_since(renewed)
+            .unwrap_or_default()
+            .as_millis()
+    );
+    assert!(
+        stepped_down
+            <= renewed + Duration::from_secs(RENEW_DEADLINE_SECONDS) + Duration::from_secs(1),
+        "A stepped down after its renew deadline:\n{}",
+        a.log()
+    );
+    assert!(
+        exited_at < expiry,
+        "A was still running when its lease expired:\n{}",
+        a.log()
+    );
+    assert_eq!(status_a.code(), Some(1), "A: {status_a}");
+    assert!(a.log().contains("leader election lost; exiting"));
+    // A wrote nothing after the cut.
+    assert!(
+        a.writes().iter().all(|w| *w < cut),
+        "A wrote after the cut:\n{}",
+        a.log()
+    );
+
+    // B takes over, only once the lease has expired.
+    wait_for(
+        "B takes over",
+        Duration::from_secs(LEASE_SECONDS + 30),
+        || b.leads(),
+    );
+    let took_over = b.logged("became the leader")[0];
+    eprintln!(
+        "B took over {} ms after A's last renewal",
+        took_over
+            .duration_since(renewed)
+            .unwrap_or_default()
+            .as_millis()
+    );
+    assert!(
+        took_over >= expiry,
+        "B took over {} ms before A's lease expired",
+        expiry.duration_since(took_over).unwrap().as_millis()
+    );
+    wait_for("B's watches sync", Duration::from_secs(30), || b.ready());
+    assert_eq!(
+        sf_writes(&remote),
+        before_cut,
+        "the remote secret was written during the handover"
+    );
+
+    // A source change after the takeover is pushed once, by B alone: one new value version and the description
+    // that lists the versions. Two writers would double it.
+    kubectl(&["apply", "-f", "-"], Some(&source(&ns, &v2)));
+    wait_for("B pushes the change", Duration::from_secs(60), || {
+        let s = status();
+        s["status"]["remote"]["version"] != version1 && ready_reason(&s) == "True/Synced"
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        sf_writes(&remote) - before_cut,
+        2,
+        "writes for one change\nA:\n{}\nB:\n{}",
+        a.log(),
+        b.log()
+    );
+    let b_writes = b.writes();
+    assert_eq!(b_writes.len(), 1, "B's log:\n{}", b.log());
+    assert!(b_writes[0] > took_over);
+    assert_eq!(a.writes().len(), 1, "A's log:\n{}", a.log());
+
+    // On SIGTERM, a reconcile that hangs (a store that accepts and never answers) gets a grace shorter than the
+    // lease, not the 20 s of a controller without leader election; then the Lease is released.
+    let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging_url = format!("http://{}", hanging.local_addr().unwrap());
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in hanging.incoming().flatten() {
+                accepted.lock().unwrap().push(stream);
+            }
+        });
+    }
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&secret_sync(
+            &ns,
+            "stuck",
+            &hanging_url,
+            &format!("stuck-{id}"),
+        )),
+    );
+    wait_for(
+        "B's reconcile reaches the hanging store",
+        Duration::from_secs(30),
+        || !accepted.lock().unwrap().is_empty(),
+    );
+    let sigterm = Instant::now();
+    let pid = b.child.as_ref().unwrap().id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let mut status_b = None;
+    wait_for("B stops on SIGTERM", Duration::from_secs(30), || {
+        status_b = b.exited();
+        status_b.is_some()
+    });
+    let stopping = sigterm.elapsed();
+    eprintln!("B stopped {} ms after SIGTERM", stopping.as_millis());
+    assert!(status_b.unwrap().success(), "B: {status_b:?}\n{}", b.log());
+    assert!(
+        b.log()
+            .contains("reconciles still running after the shutdown grace period"),
+        "B's log:\n{}",
+        b.log()
+    );
+    assert!(
+        stopping >= Duration::from_secs(RENEW_DEADLINE_SECONDS)
+            && stopping < Duration::from_secs(RENEW_DEADLINE_SECONDS + 3),
+        "B stopped {stopping:?} after SIGTERM; the grace is the renew deadline, {RENEW_DEADLINE_SECONDS} s"
+    );
+    let released = kubectl_json(&["-n", SYSTEM_NS, "get", "lease", &lease]);
+    assert!(
+        released["spec"]["holderIdentity"].is_null(),
+        "B kept the Lease: {released}"
+    );
+
+    if std::env::var_os("LEADERSHIP_TEST_LOGS").is_some() {
+        eprintln!("A:\n{}\nB:\n{}", a.log(), b.log());
+    }
+    for replica in [&a, &b] {
+        let log = replica.log();
+        assert!(
+            !log.contains(&v1) && !log.contains(&v2),
+            "a value leaked into the log of {}",
+            replica.name
+        );
+    }
+    // The objects go; the namespace stays (the test bed runs no namespace controller).
+    kubectl(
+        &["-n", &ns, "delete", "ssync", "db", "stuck", "--wait=true"],
+        None,
+    );
+    kubectl(&["-n", &ns, "delete", "secret", "src"], None);
+    kubectl(&["-n", SYSTEM_NS, "delete", "lease", &lease], None);
+}
