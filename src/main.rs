@@ -8,11 +8,12 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use kube::Client;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 
-use secretsync::controller::{self, digest_key};
+use secretsync::controller::{self, digest_key, leader};
 use secretsync::dialects::{Registry, Shared};
 use secretsync::metrics::Metrics;
 use secretsync::telemetry::{self, LogFormat};
@@ -28,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller.
@@ -48,6 +51,10 @@ struct RunArgs {
         value_delimiter = ','
     )]
     namespaces: Vec<String>,
+    /// Label selector: only SecretSyncs matching it are handled, so that several controllers can split a cluster
+    /// (for example `shard=a`). Without it every SecretSync in the watched namespaces is handled.
+    #[arg(long, env = "SECRETSYNC_SELECTOR")]
+    selector: Option<String>,
     /// Reconciles running at once.
     #[arg(long, env = "SECRETSYNC_CONCURRENCY", default_value_t = 8)]
     concurrency: u16,
@@ -84,6 +91,10 @@ struct RunArgs {
     /// Lease duration in seconds: how long a stopped leader blocks the others.
     #[arg(long, env = "SECRETSYNC_LEASE_SECONDS", default_value_t = 15)]
     lease_seconds: u64,
+    /// Seconds the leader goes on without a successful renewal of the Lease before it steps down (and exits);
+    /// shorter than the lease. Default: two thirds of the lease.
+    #[arg(long, env = "SECRETSYNC_RENEW_DEADLINE_SECONDS")]
+    renew_deadline_seconds: Option<u64>,
     /// Secret (namespace/name) holding the HMAC key for value digests; created if missing.
     #[arg(
         long,
@@ -94,6 +105,19 @@ struct RunArgs {
     /// This replica's identity in the Lease and on Events (the pod name in a cluster).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// In a namespace being deleted, seconds a SecretSync with `deletionPolicy: Delete` keeps trying to delete its
+    /// remote secret (credentials gone, store unreachable) before its finalizer is released and a Warning Event
+    /// (RemoteSecretLeft) names the remote secret left in place.
+    #[arg(
+        long,
+        env = "SECRETSYNC_CLEANUP_TIMEOUT_SECONDS",
+        default_value_t = 600
+    )]
+    cleanup_timeout_seconds: u64,
+    /// Test hook: the reconcile of this one SecretSync (namespace/name) panics. Proves that a panic ends only its
+    /// own reconcile; never set it in production.
+    #[arg(long, env = "SECRETSYNC_TEST_PANIC_ON", hide = true)]
+    test_panic_on: Option<String>,
 }
 
 #[tokio::main]
@@ -101,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => {
-            print!("{}", serde_yaml::to_string(&secretsync::api::crd())?);
+            print!("{}", yaml_serde::to_string(&secretsync::api::crd())?);
             Ok(())
         }
         Command::Run(args) => run(args).await,
@@ -134,9 +158,15 @@ async fn shutdown_signal() {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
+    telemetry::log_panics();
     rustls::crypto::ring::default_provider()
         .install_default()
         .ok();
+    let timing = args
+        .leader_election
+        .then(|| leader::Timing::new(args.lease_seconds, args.renew_deadline_seconds))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let client = client(args.kubeconfig.as_ref()).await?;
     let identity = args
         .identity
@@ -170,25 +200,34 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let registry = Registry::standard(&shared);
     let config = controller::Config {
         namespaces: args.namespaces.clone(),
+        selector: args.selector.clone(),
         concurrency: args.concurrency,
         digest_key,
         metrics,
         ready: ready.clone(),
         instance: identity.clone(),
+        cleanup_timeout: std::time::Duration::from_secs(args.cleanup_timeout_seconds),
+        panic_on: args.test_panic_on.clone(),
     };
 
-    if args.leader_election {
+    if let Some(timing) = timing {
         let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
             .with_namespace(&args.lease_namespace)
             .with_identity(&identity)
-            .with_duration(args.lease_seconds)
-            .with_grace(args.lease_seconds.div_ceil(3).max(1))
+            .with_duration(timing.lease_seconds())
+            // Renewals every half renew deadline (see controller::leader).
+            .with_grace(timing.manager_grace_seconds())
             // The lease manager's default field manager embeds the identity: server-side apply must see two
             // replicas as two managers, or both would "win" an orphaned lease.
             .build()
             .await?;
         let (mut leader, lease_task) = manager.watch().await;
-        tracing::info!(lease = %args.lease_name, "waiting to become the leader");
+        tracing::info!(
+            lease = %args.lease_name,
+            lease_seconds = timing.lease_seconds(),
+            renew_deadline_seconds = timing.renew_deadline().as_secs(),
+            "waiting to become the leader"
+        );
         // A standby replica is ready: it is doing its job. Were only the leader ready, a rolling update's new pod
         // could never become ready while the old one holds the lease, and the rollout would stall.
         ready.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -202,21 +241,49 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let _ = lease_task.await;
             return Ok(());
         }
+        // The renew deadline counts from the renewal that won the Lease, as read back from it.
+        let leases: Api<Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
+        let renewed = match leader::confirm(&leases, &args.lease_name, &identity, &timing).await {
+            Ok(at) => at,
+            Err(lost) => leadership_lost(&lost),
+        };
         tracing::info!("became the leader; reconciling");
         // Ready again once this replica's watches have synced.
         ready.store(false, std::sync::atomic::Ordering::SeqCst);
-        let mut lost = leader.clone();
-        let lost_leadership = async move {
-            let _ = lost.wait_for(|l| !*l).await;
-        };
-        let mut stop = stop_rx.clone();
-        let until = async move {
-            tokio::select! {
-                _ = lost_leadership => tracing::warn!("lost the lease; stopping"),
-                _ = stop.wait_for(|s| *s) => {}
+        // The leader steps down when no renewal reached the Lease within the renew deadline (kube-lease-manager
+        // would go on as leader while its renewals fail), or when the Lease names another holder. Stepping down
+        // cancels running reconciles at once: another replica may take the Lease from lease − deadline later.
+        let lost = Arc::new(std::sync::OnceLock::new());
+        let abort = {
+            let lost = lost.clone();
+            let mut reported = leader.clone();
+            let (name, identity) = (args.lease_name.clone(), identity.clone());
+            async move {
+                let why = tokio::select! {
+                    why = leader::keep(&leases, &name, &identity, &timing, renewed) => why,
+                    _ = reported.wait_for(|l| !*l) => leader::Lost::Reported,
+                };
+                tracing::error!(reason = %why, "stepping down: no longer the leader");
+                let _ = lost.set(why);
             }
         };
-        controller::run(client, config, registry, until).await;
+        // On SIGTERM the leader still holds and renews the Lease while running reconciles finish, and the renew
+        // deadline still cuts them off. The grace is kept under the deadline, so under the lease, all the same: a
+        // leader being replaced holds the others up no longer than a crashed one would, and a stop (grace, then
+        // the Lease released) fits in Kubernetes' 30 s termination grace.
+        let grace = timing.shutdown_grace(controller::SHUTDOWN_GRACE);
+        controller::run_until(
+            client,
+            config,
+            registry,
+            stopped(stop_rx.clone()),
+            grace,
+            abort,
+        )
+        .await;
+        if let Some(why) = lost.get() {
+            leadership_lost(why);
+        }
         // Leaving the lease free lets the other replica take over at once instead of after the lease time.
         drop(leader);
         let _ = lease_task.await;
@@ -226,6 +293,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     signal.abort();
     let _ = http.await;
     Ok(())
+}
+
+/// Exits with status 1 once this replica lost the leadership, as controller-runtime does ("leader election lost"),
+/// rather than going back to wait for the Lease: Kubernetes restarts the container, which then starts over as a
+/// standby with fresh watches, caches and backoffs, and nothing of the old term (a task winding down, a request in
+/// flight) can outlive it. Meanwhile the other replica leads. The Lease is not released: its holder may be
+/// another replica by now. `exit` rather than a return: dropping the runtime would wait for its blocking tasks.
+fn leadership_lost(why: &leader::Lost) -> ! {
+    tracing::error!(reason = %why, "leader election lost; exiting");
+    std::process::exit(1)
 }
 
 async fn http_server(

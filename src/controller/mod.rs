@@ -6,7 +6,9 @@
 //! kept in memory. Data is fetched with one GET when a SecretSync needs it.
 
 mod backoff;
+mod cleanup_deadline;
 pub mod digest_key;
+pub mod leader;
 mod reconcile;
 mod slots;
 mod source;
@@ -42,6 +44,8 @@ pub const FIELD_MANAGER: &str = "secretsync";
 pub struct Config {
     /// Namespaces to watch; empty means all.
     pub namespaces: Vec<String>,
+    /// Label selector: only SecretSyncs matching it are handled (several controllers can split a cluster).
+    pub selector: Option<String>,
     /// Reconciles running at once (per watched namespace set).
     pub concurrency: u16,
     pub digest_key: DigestKey,
@@ -50,6 +54,12 @@ pub struct Config {
     pub ready: Arc<AtomicBool>,
     /// Name reported on Events.
     pub instance: String,
+    /// In a namespace being deleted, how long a SecretSync under `deletionPolicy: Delete` keeps trying to delete
+    /// its remote secret before it lets go (with a Warning Event naming what was left), so the namespace can go.
+    pub cleanup_timeout: Duration,
+    /// Test hook (`--test-panic-on namespace/name`): the reconcile of that one object panics, to prove that a panic
+    /// ends only its own reconcile.
+    pub panic_on: Option<String>,
 }
 
 /// Shared by every reconcile.
@@ -60,15 +70,40 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     backoff: backoff::Backoff,
-    slots: slots::StoreSlots,
+    /// Fair shares of the workers per store and per namespace.
+    stores: slots::Slots,
+    namespaces: slots::Slots,
+    cleanup_timeout: Duration,
+    panic_on: Option<String>,
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves; running reconciles then get up to [`SHUTDOWN_GRACE`] to finish.
 pub async fn run(
     client: Client,
     config: Config,
     registry: Registry,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    run_until(
+        client,
+        config,
+        registry,
+        shutdown,
+        SHUTDOWN_GRACE,
+        std::future::pending(),
+    )
+    .await
+}
+
+/// Runs the controller until `shutdown` resolves, after which running reconciles get up to `grace` to finish, or
+/// until `abort` resolves, which cancels running reconciles at once (a leader that lost its Lease).
+pub async fn run_until(
+    client: Client,
+    config: Config,
+    registry: Registry,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    grace: Duration,
+    abort: impl std::future::Future<Output = ()> + Send,
 ) {
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -83,8 +118,12 @@ pub async fn run(
             },
         ),
         backoff: backoff::Backoff::default(),
-        // Half the workers per store: one throttled store cannot hold up the others.
-        slots: slots::StoreSlots::new(usize::from(config.concurrency).div_ceil(2)),
+        // Half the workers per store and per namespace: one throttled store, or one namespace whose stores hang,
+        // cannot hold up the others.
+        stores: slots::Slots::new(usize::from(config.concurrency).div_ceil(2)),
+        namespaces: slots::Slots::new(usize::from(config.concurrency).div_ceil(2)),
+        cleanup_timeout: config.cleanup_timeout,
+        panic_on: config.panic_on.clone(),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -105,7 +144,11 @@ pub async fn run(
         // Status writes must not trigger reconciles (each would cost a store read), so SecretSync events pass
         // only when what the user controls changed: generation, finalizers or deletion.
         let (store, writer) = reflector::store();
-        let triggers = watcher(syncs, watcher::Config::default().any_semantic())
+        let mut watch_config = watcher::Config::default().any_semantic();
+        if let Some(selector) = &config.selector {
+            watch_config = watch_config.labels(selector);
+        }
+        let triggers = watcher(syncs, watch_config)
             .default_backoff()
             .reflect(writer)
             .applied_objects()
@@ -153,12 +196,12 @@ pub async fn run(
     });
     // Graceful shutdown lets running reconciles finish, but kube's runner waits for the watch to sync first: a
     // shutdown before the initial list completes would wait forever. So: stop at once if not synced yet, and
-    // otherwise give the reconciles at most SHUTDOWN_GRACE, inside Kubernetes' default 30 s termination grace.
+    // otherwise give the reconciles at most `grace`, inside Kubernetes' default 30 s termination grace.
     let synced = config.ready.clone();
     let deadline = async move {
         shutdown.await;
         if synced.load(Ordering::SeqCst) {
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tokio::time::sleep(grace).await;
             tracing::warn!(
                 "reconciles still running after the shutdown grace period; stopping anyway"
             );
@@ -167,11 +210,14 @@ pub async fn run(
     tokio::select! {
         _ = futures::future::join_all(runs) => {}
         _ = deadline => {}
+        // Dropping the controllers' streams drops kube's handles on the running reconciles, and dropping a handle
+        // aborts its task: each reconcile ends at its next await, without a grace period.
+        _ = abort => tracing::warn!("cancelling running reconciles"),
     }
     config.ready.store(false, Ordering::SeqCst);
 }
 
-/// How long a shutdown waits for running reconciles.
+/// How long a shutdown waits for running reconciles. A leader waits less: see `leader::Timing::shutdown_grace`.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// A hash of what the user changes on a SecretSync (not its status).
