@@ -636,8 +636,8 @@ spec:
             None,
         );
     }
-    // The store refuses the first DELETE: a blocked cleanup checks whether its namespace is being deleted (the
-    // `get namespaces` rule), then the retry after backoff succeeds.
+    // The store refuses the first three DELETEs (every in-place attempt of the first cleanup): a blocked cleanup
+    // checks whether its namespace is being deleted (the `get namespaces` rule), then a retry after backoff succeeds.
     let fault = Command::new("curl")
         .args([
             "-sf",
@@ -648,7 +648,7 @@ spec:
             "-d",
         ])
         .arg(format!(
-            r#"{{"secret": "{remote}", "method": "DELETE", "status": 500, "times": 1}}"#
+            r#"{{"secret": "{remote}", "method": "DELETE", "status": 500, "times": 3}}"#
         ))
         .arg(format!("{}/_emulator/faults", env("SF_ENDPOINT")))
         .status()
