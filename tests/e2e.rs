@@ -7,57 +7,25 @@
 //! uses: a denied request or a granted-but-unused permission fails the test.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const SA_USER: &str = "system:serviceaccount:secretsync-system:secretsync";
-const SYSTEM_NS: &str = "secretsync-system";
 const EXAMPLES_NS: &str = "examples";
 const LEASE_SECONDS: u64 = 6;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 mod support;
 use support::{env, substitute};
-
-/// Runs kubectl with the admin kubeconfig; panics with its output when it fails.
-fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
-    let out = kubectl_try(args, stdin);
-    match out {
-        Ok(s) => s,
-        Err(e) => panic!("kubectl {}: {e}", args.join(" ")),
-    }
-}
-
-fn kubectl_try(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    let mut child = Command::new("kubectl")
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    {
-        let mut pipe = child.stdin.take().unwrap();
-        if let Some(input) = stdin {
-            pipe.write_all(input.as_bytes()).unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
-    }
-}
+#[path = "support/cluster.rs"]
+mod cluster;
+use cluster::{
+    SYSTEM_NS, free_port, install_crds_and_namespace, kubectl, kubectl_try, ready_reason, root,
+    service_account_kubeconfig, sf_writes, wait_for,
+};
 
 fn examples() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("deploy/examples"))
@@ -67,55 +35,6 @@ fn examples() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    start.elapsed()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A kubeconfig for the deploy/ ServiceAccount, with a token from the TokenRequest API.
-fn service_account_kubeconfig(dir: &Path) -> PathBuf {
-    let token = kubectl(
-        &[
-            "-n",
-            SYSTEM_NS,
-            "create",
-            "token",
-            "secretsync",
-            "--duration",
-            "1h",
-        ],
-        None,
-    );
-    let admin: Value = serde_json::from_str(&kubectl(
-        &["config", "view", "--raw", "--minify", "-o", "json"],
-        None,
-    ))
-    .unwrap();
-    let cluster = &admin["clusters"][0]["cluster"];
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "c", "cluster": cluster}],
-        "users": [{"name": "secretsync", "user": {"token": token.trim()}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "secretsync"}}],
-        "current-context": "c",
-    });
-    let path = dir.join("secretsync.kubeconfig");
-    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
-    path
 }
 
 /// One controller process, its JSON log in a file.
@@ -213,27 +132,6 @@ fn ssync(ns: &str, name: &str) -> Value {
         None,
     ))
     .unwrap()
-}
-
-fn ready_reason(obj: &Value) -> String {
-    obj["status"]["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-        .map(|c| {
-            format!(
-                "{}/{}",
-                c["status"].as_str().unwrap_or(""),
-                c["reason"].as_str().unwrap_or("")
-            )
-        })
-        .unwrap_or_default()
-}
-
-fn sf_writes(remote: &str) -> u64 {
-    let url = format!("{}/_emulator/stats/{remote}", env("SF_ENDPOINT"));
-    let out = Command::new("curl").args(["-sf", &url]).output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    v["writes"].as_u64().unwrap_or(0)
 }
 
 /// (apiGroup, resource[/subresource], verb, namespace-or-empty) as the audit log names requests.
@@ -341,23 +239,7 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
         "",
         "the API server warns about the CRD"
     );
-    kubectl(
-        &["apply", "--server-side", "--force-conflicts", "-f", "crds/"],
-        None,
-    );
-    kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/secretsyncs.secretsync.io",
-            "--timeout=60s",
-        ],
-        None,
-    );
-    kubectl(
-        &["apply", "--server-side", "-f", "deploy/base/namespace.yaml"],
-        None,
-    );
+    install_crds_and_namespace();
     kubectl(&["apply", "--dry-run=server", "-k", "deploy/"], None);
     kubectl(
         &[
@@ -404,7 +286,7 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
     }
 
     // Two replicas, each with the ServiceAccount's own token.
-    let kubeconfig = service_account_kubeconfig(dir.path());
+    let kubeconfig = service_account_kubeconfig(&dir.path().join("secretsync.kubeconfig"), None);
     let mut a = Replica::start("e2e-a", &kubeconfig, dir.path());
     let mut b = Replica::start("e2e-b", &kubeconfig, dir.path());
     wait_for("a leader is elected", Duration::from_secs(60), || {

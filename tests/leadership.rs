@@ -8,10 +8,9 @@
 //! before its lease could expire; B must take over only after that, push a source change exactly once, and A must
 //! have made no write after the cut.
 
-use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -21,101 +20,20 @@ use serde_json::{Value, json};
 
 mod support;
 use support::env;
+#[path = "support/cluster.rs"]
+mod cluster;
+use cluster::{
+    SYSTEM_NS, cluster, free_port, install_crds_and_namespace, kubectl, kubectl_json, ready_reason,
+    service_account_kubeconfig, sf_writes, wait_for,
+};
 
-const SYSTEM_NS: &str = "secretsync-system";
 const LEASE_SECONDS: u64 = 10;
 const RENEW_DEADLINE_SECONDS: u64 = 6;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs kubectl with the admin kubeconfig; panics with its output when it fails.
-fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new("kubectl")
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    {
-        let mut pipe = child.stdin.take().unwrap();
-        if let Some(input) = stdin {
-            pipe.write_all(input.as_bytes()).unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {}: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn kubectl_json(args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&kubectl(&all, None)).unwrap()
-}
-
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn time(rfc3339: &str) -> SystemTime {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .unwrap_or_else(|e| panic!("{rfc3339}: {e}"))
         .into()
-}
-
-/// The admin kubeconfig's cluster entry (server and CA).
-fn cluster() -> Value {
-    let admin = kubectl_json(&["config", "view", "--raw", "--minify"]);
-    admin["clusters"][0]["cluster"].clone()
-}
-
-/// A kubeconfig for the deploy/ ServiceAccount, with a token from the TokenRequest API, for `server`.
-fn service_account_kubeconfig(path: &Path, server: &str) -> PathBuf {
-    let token = kubectl(
-        &[
-            "-n",
-            SYSTEM_NS,
-            "create",
-            "token",
-            "secretsync",
-            "--duration",
-            "1h",
-        ],
-        None,
-    );
-    let mut cluster = cluster();
-    cluster["server"] = json!(server);
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "c", "cluster": cluster}],
-        "users": [{"name": "secretsync", "user": {"token": token.trim()}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "secretsync"}}],
-        "current-context": "c",
-    });
-    std::fs::write(path, serde_json::to_string(&config).unwrap()).unwrap();
-    path.to_owned()
 }
 
 /// A TCP proxy to the API server: plain bytes both ways (TLS stays end to end), until `cut`.
@@ -272,27 +190,6 @@ impl Drop for Replica {
     }
 }
 
-fn sf_writes(remote: &str) -> u64 {
-    let url = format!("{}/_emulator/stats/{remote}", env("SF_ENDPOINT"));
-    let out = Command::new("curl").args(["-sf", &url]).output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    v["writes"].as_u64().unwrap_or(0)
-}
-
-fn ready_reason(obj: &Value) -> String {
-    obj["status"]["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-        .map(|c| {
-            format!(
-                "{}/{}",
-                c["status"].as_str().unwrap_or(""),
-                c["reason"].as_str().unwrap_or("")
-            )
-        })
-        .unwrap_or_default()
-}
-
 fn secret_sync(ns: &str, name: &str, endpoint: &str, remote: &str) -> String {
     format!(
         r#"apiVersion: secretsync.io/v1alpha1
@@ -314,23 +211,7 @@ fn source(ns: &str, value: &str) -> String {
 #[test]
 fn a_leader_cut_off_from_the_api_server_steps_down_before_its_lease_ends() {
     // What the controller needs, as a user installs it (idempotent; tests/e2e.rs checks the install itself).
-    kubectl(
-        &["apply", "--server-side", "--force-conflicts", "-f", "crds/"],
-        None,
-    );
-    kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/secretsyncs.secretsync.io",
-            "--timeout=60s",
-        ],
-        None,
-    );
-    kubectl(
-        &["apply", "--server-side", "-f", "deploy/base/namespace.yaml"],
-        None,
-    );
+    install_crds_and_namespace();
     kubectl(
         &[
             "apply",
@@ -363,8 +244,9 @@ fn a_leader_cut_off_from_the_api_server_steps_down_before_its_lease_ends() {
         url.host_str().unwrap(),
         proxy.addr.port()
     );
-    let direct = service_account_kubeconfig(&dir.path().join("direct.kubeconfig"), &server);
-    let via_proxy = service_account_kubeconfig(&dir.path().join("proxied.kubeconfig"), &proxied);
+    let direct = service_account_kubeconfig(&dir.path().join("direct.kubeconfig"), Some(&server));
+    let via_proxy =
+        service_account_kubeconfig(&dir.path().join("proxied.kubeconfig"), Some(&proxied));
 
     let mut a = Replica::start(&format!("lead-a-{id}"), &via_proxy, dir.path(), &lease, &ns);
     wait_for("replica A leads", Duration::from_secs(60), || a.leads());
