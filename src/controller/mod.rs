@@ -105,6 +105,7 @@ pub async fn run_until(
     grace: Duration,
     abort: impl std::future::Future<Output = ()> + Send,
 ) {
+    let shares = slots::Shares::of(usize::from(config.concurrency));
     let ctx = Arc::new(Context {
         client: client.clone(),
         registry,
@@ -118,10 +119,8 @@ pub async fn run_until(
             },
         ),
         backoff: backoff::Backoff::default(),
-        // Half the workers per store and per namespace: one throttled store, or one namespace whose stores hang,
-        // cannot hold up the others.
-        stores: slots::Slots::new(usize::from(config.concurrency).div_ceil(2)),
-        namespaces: slots::Slots::new(usize::from(config.concurrency).div_ceil(2)),
+        stores: slots::Slots::new(shares.per_store),
+        namespaces: slots::Slots::new(shares.per_namespace),
         cleanup_timeout: config.cleanup_timeout,
         panic_on: config.panic_on.clone(),
     });

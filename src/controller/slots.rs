@@ -21,18 +21,18 @@ struct Share {
     waiting: HashMap<String, Instant>,
 }
 
-type Shares = Arc<Mutex<HashMap<String, Share>>>;
+type Ledger = Arc<Mutex<HashMap<String, Share>>>;
 
 /// Slots per key: at most `per_key` holders of one key at once.
 pub struct Slots {
     per_key: usize,
-    shares: Shares,
+    shares: Ledger,
 }
 
 /// A worker's hold on one of its key's slots, given back when dropped.
 pub struct Slot {
     key: String,
-    shares: Shares,
+    shares: Ledger,
 }
 
 impl Drop for Slot {
@@ -47,9 +47,35 @@ impl Drop for Slot {
     }
 }
 
+/// How many workers one namespace and one store may hold at once, out of `concurrency`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shares {
+    pub per_namespace: usize,
+    pub per_store: usize,
+}
+
+impl Shares {
+    /// A namespace leaves a quarter of the workers (at least one) to the other namespaces; a store gets at most
+    /// half, and fewer than its namespace, so that a throttled store cannot take every worker its own namespace
+    /// has either (with equal shares, one busy store filled its namespace's share and the namespace's other stores
+    /// waited behind it).
+    pub fn of(concurrency: usize) -> Shares {
+        let concurrency = concurrency.max(1);
+        let per_namespace = (concurrency - concurrency.div_ceil(4)).max(1);
+        let per_store = concurrency
+            .div_ceil(2)
+            .min(per_namespace.saturating_sub(1))
+            .max(1);
+        Shares {
+            per_namespace,
+            per_store,
+        }
+    }
+}
+
 /// The map stays consistent under a panic elsewhere (every change is one statement), so a poisoned lock is used
 /// as it is rather than turning one panic into a panic of every later reconcile.
-fn lock(shares: &Shares) -> std::sync::MutexGuard<'_, HashMap<String, Share>> {
+fn lock(shares: &Ledger) -> std::sync::MutexGuard<'_, HashMap<String, Share>> {
     shares
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -137,6 +163,41 @@ mod tests {
         };
         drop(b);
         assert!(slots.shares.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_gets_less_than_its_namespace_and_a_namespace_less_than_all() {
+        assert_eq!(
+            Shares::of(4),
+            Shares {
+                per_namespace: 3,
+                per_store: 2
+            }
+        );
+        assert_eq!(
+            Shares::of(8),
+            Shares {
+                per_namespace: 6,
+                per_store: 4
+            }
+        );
+        for c in 3..=256 {
+            let s = Shares::of(c);
+            assert!(s.per_store >= 1, "{c}: {s:?}");
+            assert!(s.per_store < s.per_namespace, "{c}: {s:?}");
+            assert!(s.per_namespace < c, "{c}: {s:?}");
+        }
+        // Too few workers to share: everyone gets the one there is.
+        for c in [0, 1, 2] {
+            assert_eq!(
+                Shares::of(c),
+                Shares {
+                    per_namespace: 1,
+                    per_store: 1
+                },
+                "{c}"
+            );
+        }
     }
 
     #[test]
