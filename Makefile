@@ -25,9 +25,9 @@ deps: rust-deps
 build:
 	$(CARGO) build --workspace
 
-# Regenerates the committed CRD from the Rust types.
+# Regenerates the committed CRDs from the Rust types.
 crds:
-	$(CARGO) run --quiet --bin secretsync -- crd > crds/secretsync.io_secretsyncs.yaml
+	$(CARGO) run --quiet --bin secretsync -- crd --out-dir crds
 
 lint: rust-deps cargo-deny
 	$(CARGO) fmt --all -- --check

@@ -35,8 +35,13 @@ struct Cli {
 enum Command {
     /// Run the controller.
     Run(RunArgs),
-    /// Print the SecretSync CustomResourceDefinition as YAML.
-    Crd,
+    /// Print the CustomResourceDefinitions (SecretSync, Store, ClusterStore) as YAML documents, or write one file
+    /// each into a directory.
+    Crd {
+        /// Write `<group>_<plural>.yaml` files here instead of printing.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -114,6 +119,11 @@ struct RunArgs {
         default_value_t = 600
     )]
     cleanup_timeout_seconds: u64,
+    /// Let SecretSyncs name their own dialect, endpoint and credentials (`spec.target.dialect`) instead of a Store
+    /// or ClusterStore. For single-tenant clusters only: whoever may write a SecretSync then decides where values
+    /// and credentials are sent. Off by default; inline SecretSyncs are then `Failed/InlineTargetNotAllowed`.
+    #[arg(long, env = "SECRETSYNC_ALLOW_INLINE_TARGETS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    allow_inline_targets: bool,
     /// Test hook: the reconcile of this one SecretSync (namespace/name) panics. Proves that a panic ends only its
     /// own reconcile; never set it in production.
     #[arg(long, env = "SECRETSYNC_TEST_PANIC_ON", hide = true)]
@@ -124,8 +134,15 @@ struct RunArgs {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => {
-            print!("{}", yaml_serde::to_string(&secretsync::api::crd())?);
+        Command::Crd { out_dir } => {
+            for (i, (file, crd)) in secretsync::api::crds().into_iter().enumerate() {
+                let text = yaml_serde::to_string(&crd)?;
+                match &out_dir {
+                    Some(dir) => std::fs::write(dir.join(file), text)
+                        .with_context(|| format!("cannot write {file}"))?,
+                    None => print!("{}{text}", if i == 0 { "" } else { "---\n" }),
+                }
+            }
             Ok(())
         }
         Command::Run(args) => run(args).await,
@@ -208,6 +225,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         instance: identity.clone(),
         cleanup_timeout: std::time::Duration::from_secs(args.cleanup_timeout_seconds),
         panic_on: args.test_panic_on.clone(),
+        allow_inline_targets: args.allow_inline_targets,
     };
 
     if let Some(timing) = timing {

@@ -49,9 +49,17 @@ impl fmt::Debug for SecretValue {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials(BTreeMap<String, SecretValue>);
 
+/// The credentials key under which the controller hands a dialect the token it requested for a store's
+/// ServiceAccount (workload identity). A `/` cannot occur in a Secret's keys, so no credentials Secret can forge it.
+pub const SERVICE_ACCOUNT_TOKEN_KEY: &str = "secretsync.io/service-account-token";
+
 impl Credentials {
     pub fn new(map: BTreeMap<String, SecretValue>) -> Self {
         Credentials(map)
+    }
+
+    pub fn into_map(self) -> BTreeMap<String, SecretValue> {
+        self.0
     }
 
     pub fn get(&self, key: &str) -> Option<&SecretValue> {

@@ -77,6 +77,8 @@ struct Opts {
     panic_on: Option<&'static str>,
     /// Watch every namespace, handling only SecretSyncs labelled for this bed (`Bed::apply_in` labels them).
     all_namespaces: bool,
+    /// `--allow-inline-targets`.
+    allow_inline: bool,
 }
 
 impl Default for Opts {
@@ -87,6 +89,7 @@ impl Default for Opts {
             cleanup_timeout: Duration::from_secs(600),
             panic_on: None,
             all_namespaces: false,
+            allow_inline: false,
         }
     }
 }
@@ -170,6 +173,7 @@ impl Bed {
             instance: format!("test-{}", self.ns),
             cleanup_timeout: self.opts.cleanup_timeout,
             panic_on: self.opts.panic_on.map(|name| format!("{}/{name}", self.ns)),
+            allow_inline_targets: self.opts.allow_inline,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();

@@ -616,7 +616,7 @@ spec:
 }
 
 #[test]
-fn the_binary_answers_version_and_prints_the_committed_crd() {
+fn the_binary_answers_version_and_prints_the_committed_crds() {
     let out = Command::new(env!("CARGO_BIN_EXE_secretsync"))
         .arg("--version")
         .output()
@@ -630,9 +630,15 @@ fn the_binary_answers_version_and_prints_the_committed_crd() {
         .arg("crd")
         .output()
         .unwrap();
-    let committed =
-        std::fs::read_to_string(root().join("crds/secretsync.io_secretsyncs.yaml")).unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
+    let committed: Vec<String> = [
+        "secretsync.io_secretsyncs.yaml",
+        "secretsync.io_stores.yaml",
+        "secretsync.io_clusterstores.yaml",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(root().join("crds").join(f)).unwrap())
+    .collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), committed.join("---\n"));
 }
 
 /// `make image` with the test bed's own Docker engine; then the binary in the image must start.

@@ -10,16 +10,19 @@ mod cleanup_deadline;
 pub mod digest_key;
 pub mod leader;
 mod reconcile;
+pub mod resolve;
 mod slots;
 mod source;
 pub mod status;
+mod token_request;
+mod triggers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -28,7 +31,7 @@ use kube::runtime::utils::PredicateConfig;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
-use crate::api::SecretSync;
+use crate::api::{ClusterStore, SecretSync, Store, StoreKind};
 use crate::dialects::Registry;
 use crate::metrics::Metrics;
 use crate::plan::digest::DigestKey;
@@ -57,6 +60,9 @@ pub struct Config {
     /// In a namespace being deleted, how long a SecretSync under `deletionPolicy: Delete` keeps trying to delete
     /// its remote secret before it lets go (with a Warning Event naming what was left), so the namespace can go.
     pub cleanup_timeout: Duration,
+    /// Whether a SecretSync may name its dialect, endpoint and credentials itself instead of a store (single-tenant
+    /// clusters only: whoever writes such a SecretSync decides where a credential goes).
+    pub allow_inline_targets: bool,
     /// Test hook (`--test-panic-on namespace/name`): the reconcile of that one object panics, to prove that a panic
     /// ends only its own reconcile.
     pub panic_on: Option<String>,
@@ -75,6 +81,8 @@ pub struct Context {
     namespaces: slots::Slots,
     cleanup_timeout: Duration,
     panic_on: Option<String>,
+    allow_inline: bool,
+    tokens: token_request::Cache,
 }
 
 /// Runs the controller until `shutdown` resolves; running reconciles then get up to [`SHUTDOWN_GRACE`] to finish.
@@ -123,6 +131,8 @@ pub async fn run_until(
         namespaces: slots::Slots::new(shares.per_namespace),
         cleanup_timeout: config.cleanup_timeout,
         panic_on: config.panic_on.clone(),
+        allow_inline: config.allow_inline_targets,
+        tokens: token_request::Cache::default(),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -133,12 +143,21 @@ pub async fn run_until(
     let mut stores = Vec::new();
     let mut runs = Vec::new();
     for scope in scopes {
-        let (syncs, secrets): (Api<SecretSync>, Api<PartialObjectMeta<Secret>>) = match &scope {
+        let (syncs, secrets, namespaced_stores): (
+            Api<SecretSync>,
+            Api<PartialObjectMeta<Secret>>,
+            Api<Store>,
+        ) = match &scope {
             Some(ns) => (
                 Api::namespaced(client.clone(), ns),
                 Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
             ),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
         };
         // Status writes must not trigger reconciles (each would cost a store read), so SecretSync events pass
         // only when what the user controls changed: generation, finalizers or deletion.
@@ -158,17 +177,101 @@ pub async fn run_until(
         let secret_events = watcher(secrets, watcher::Config::default().any_semantic())
             .default_backoff()
             .touched_objects();
-        let mapper_store = store.clone();
-        let run = controller
-            .watches_stream(secret_events, move |secret| {
-                let ns = secret.namespace();
-                let name = secret.name_any();
-                mapper_store
+        // Stores are watched for what their admins change (spec, deletion), not for their status; namespaces for
+        // their labels (a ClusterStore may admit by them).
+        let (store_cache, store_writer) = reflector::store();
+        let store_events = triggers::changes(
+            watcher(namespaced_stores, watcher::Config::default().any_semantic())
+                .default_backoff()
+                .reflect(store_writer),
+            triggers::spec_generation,
+        );
+        let (cluster_store_cache, cluster_store_writer) = reflector::store();
+        let cluster_store_events = triggers::changes(
+            watcher(
+                Api::<ClusterStore>::all(client.clone()),
+                watcher::Config::default().any_semantic(),
+            )
+            .default_backoff()
+            .reflect(cluster_store_writer),
+            triggers::spec_generation,
+        );
+        let namespace_events = triggers::changes(
+            watcher(
+                Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+                watcher::Config::default().any_semantic(),
+            )
+            .default_backoff(),
+            triggers::labels,
+        );
+        let syncs_of = |store: reflector::Store<SecretSync>| {
+            move |matches: &dyn Fn(&SecretSync) -> bool| {
+                store
                     .state()
                     .into_iter()
-                    .filter(|s| s.namespace() == ns && references(s, &name))
+                    .filter(|s| matches(s))
                     .map(|s| ObjectRef::from_obj(&*s))
                     .collect::<Vec<_>>()
+            }
+        };
+        let by_secret = syncs_of(store.clone());
+        let by_store = syncs_of(store.clone());
+        let by_cluster_store = syncs_of(store.clone());
+        let by_namespace = syncs_of(store.clone());
+        let secret_stores = (store_cache.clone(), cluster_store_cache.clone());
+        let run = controller
+            .watches_stream(secret_events, move |secret| {
+                let ns = secret.namespace().unwrap_or_default();
+                let name = secret.name_any();
+                let (stores, cluster_stores) = &secret_stores;
+                let using: Vec<(StoreKind, Option<String>, String)> = stores
+                    .state()
+                    .iter()
+                    .filter(|s| s.namespace().as_deref() == Some(ns.as_str()))
+                    .filter(|s| s.spec.credentials_ref.as_ref().is_some_and(|c| c.name == name))
+                    .map(|s| (StoreKind::Store, s.namespace(), s.name_any()))
+                    .chain(
+                        cluster_stores
+                            .state()
+                            .iter()
+                            .filter(|s| {
+                                s.spec.store.credentials_ref.as_ref().is_some_and(|c| {
+                                    c.name == name && c.namespace.as_deref() == Some(ns.as_str())
+                                })
+                            })
+                            .map(|s| (StoreKind::ClusterStore, None, s.name_any())),
+                    )
+                    .collect();
+                by_secret(&|s: &SecretSync| {
+                    let sync_ns = s.namespace().unwrap_or_default();
+                    (sync_ns == ns && references(s, &name))
+                        || using.iter().any(|(kind, store_ns, store)| {
+                            uses_store(s, *kind, store)
+                                && store_ns.as_deref().is_none_or(|n| n == sync_ns)
+                        })
+                })
+            })
+            .watches_stream(store_events, move |changed| {
+                let ns = changed.namespace();
+                let name = changed.name_any();
+                by_store(&|s: &SecretSync| {
+                    s.namespace() == ns && uses_store(s, StoreKind::Store, &name)
+                })
+            })
+            .watches_stream(cluster_store_events, move |changed| {
+                let name = changed.name_any();
+                by_cluster_store(&|s: &SecretSync| uses_store(s, StoreKind::ClusterStore, &name))
+            })
+            .watches_stream(namespace_events, move |changed| {
+                let name = changed.name_any();
+                by_namespace(&|s: &SecretSync| {
+                    s.namespace().as_deref() == Some(name.as_str())
+                        && s.spec
+                            .target
+                            .store_ref
+                            .as_ref()
+                            .is_some_and(|r| r.kind == StoreKind::ClusterStore)
+                })
             })
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
@@ -229,7 +332,16 @@ fn user_changes(sync: &SecretSync) -> Option<u64> {
     Some(h.finish())
 }
 
-/// Whether a SecretSync reads the named Secret (as its source or its credentials).
+/// Whether a SecretSync names the store.
+fn uses_store(sync: &SecretSync, kind: StoreKind, name: &str) -> bool {
+    sync.spec
+        .target
+        .store_ref
+        .as_ref()
+        .is_some_and(|r| r.kind == kind && r.name == name)
+}
+
+/// Whether a SecretSync reads the named Secret of its namespace (as its source or its inline credentials).
 fn references(sync: &SecretSync, secret: &str) -> bool {
     sync.spec.source.secret_ref.name == secret
         || sync

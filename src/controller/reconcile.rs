@@ -15,11 +15,15 @@ use serde_json::json;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::cleanup_deadline::{self, BlockedCleanup};
+use super::resolve::{self, Connection, Refusal, StoreObject};
 use super::source::{self, SourceError};
 use super::status::{self, Report};
 use super::{CREATING_POLL, Context, FIELD_MANAGER, FINALIZER};
 use crate::api::duration::{self, DurationError, Refresh};
-use crate::api::{DeletionPolicy, SecretSync, SecretSyncStatus, UpdatePolicy};
+use crate::api::{
+    ClusterStore, DeletionPolicy, SecretSync, SecretSyncStatus, Store, StoreKind, UpdatePolicy,
+    UsedStore,
+};
 use crate::dialects::{Dialect, DialectError, ErrorClass, Request};
 use crate::metrics::{DeferLabels, DialectLabels, ReconcileLabels};
 use crate::plan::moved::{self, LeaveWhy, Moved, Placement};
@@ -39,6 +43,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("the SecretSync has no namespace or uid")]
     Incomplete,
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("spec.refreshInterval {0}")]
     InvalidRefreshInterval(DurationError),
     /// A panic ended the reconcile; the controller log has where.
@@ -64,6 +70,7 @@ impl Error {
             ),
             Error::Dialect(e) => status::for_dialect_error(e),
             Error::NoDialect(_) => Report::failed("DialectUnavailable", self.to_string()),
+            Error::Refused(e) => Report::failed(e.reason(), e.to_string()),
             Error::Kube(_) => Report::failed("KubernetesError", self.to_string()),
             Error::Incomplete => Report::failed("Invalid", self.to_string()),
             Error::InvalidRefreshInterval(_) => Report::failed(
@@ -105,6 +112,8 @@ impl Error {
             | Error::Incomplete
             | Error::InvalidRefreshInterval(_) => Retry::AwaitChange,
             Error::Internal => Retry::Backoff(None),
+            // A change to the store, the namespace or the Secret requeues it; the refresh is a safety net.
+            Error::Refused(_) => Retry::Refresh,
             Error::CleanupBlocked { source, .. } => source.retry(),
             Error::Dialect(e) => match e.class {
                 ErrorClass::Retry | ErrorClass::Conflict => Retry::Backoff(e.retry_after),
@@ -146,11 +155,35 @@ fn after(wait: Option<Duration>) -> Action {
 /// The store an object talks to, for sharing workers fairly between stores.
 fn store_key(obj: &SecretSync) -> String {
     let target = &obj.spec.target;
-    format!(
-        "{}|{}",
-        target.dialect,
-        target.endpoint.as_deref().unwrap_or_default()
-    )
+    match (&target.store_ref, target.dialect) {
+        (Some(r), _) if r.kind == StoreKind::Store => {
+            format!("Store/{}/{}", obj.namespace().unwrap_or_default(), r.name)
+        }
+        (Some(r), _) => format!("ClusterStore/{}", r.name),
+        (None, dialect) => format!(
+            "{}|{}",
+            dialect.map_or("", |d| d.as_str()),
+            target.endpoint.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
+/// The dialect label of an object's metrics: the inline one, or the one its store had last time.
+fn dialect_label(obj: &SecretSync) -> String {
+    obj.spec
+        .target
+        .dialect
+        .or_else(|| obj.status.as_ref()?.store.as_ref().map(|s| s.dialect))
+        .map_or("unresolved", |d| d.as_str())
+        .to_owned()
+}
+
+/// The store a SecretSync names, as a string for logs and Events.
+fn store_label(obj: &SecretSync) -> String {
+    match &obj.spec.target.store_ref {
+        Some(r) => format!("{}/{}", r.kind.as_str(), r.name),
+        None => "inline".to_owned(),
+    }
 }
 
 /// Which fair share an object waits for.
@@ -178,7 +211,7 @@ fn enter(
 }
 
 pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let dialect_label = obj.spec.target.dialect.as_str().to_owned();
+    let dialect_label = dialect_label(&obj);
     let _slots = match enter(&ctx, &obj) {
         Ok(slots) => slots,
         Err((share, backlog)) => {
@@ -202,7 +235,7 @@ pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action
         "reconcile",
         namespace = %obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
-        dialect = %obj.spec.target.dialect,
+        store = %store_label(&obj),
     );
     let started = Instant::now();
     // A panic must end this reconcile only. kube's runner would re-raise it and take every tenant's sync down
@@ -248,7 +281,7 @@ async fn report_panic(obj: &SecretSync, ctx: &Context, message: &'static str) ->
     ctx.metrics
         .reconcile_panics
         .get_or_create(&DialectLabels {
-            dialect: obj.spec.target.dialect.as_str().to_owned(),
+            dialect: dialect_label(obj),
         })
         .inc();
     error!(
@@ -341,15 +374,80 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
         return Err(e);
     }
 
-    match sync(obj, ctx, &ns).await {
-        Ok((report, action)) => {
+    let connection = match connect(obj, ctx, &ns).await {
+        Ok(c) => c,
+        Err(e) => {
+            publish(obj, ctx, &syncs, &e.report()).await?;
+            return Err(e);
+        }
+    };
+    let used = Some(used_store(&connection));
+    match sync(obj, ctx, &ns, &connection).await {
+        Ok((mut report, action)) => {
             ctx.backoff.reset(&key(obj));
+            report.store = used;
             publish(obj, ctx, &syncs, &report).await?;
             Ok(action)
         }
         Err(e) => {
-            publish(obj, ctx, &syncs, &e.report()).await?;
+            let mut report = e.report();
+            report.store = used;
+            publish(obj, ctx, &syncs, &report).await?;
             Err(e)
+        }
+    }
+}
+
+fn used_store(connection: &Connection) -> UsedStore {
+    UsedStore {
+        kind: connection.store.as_ref().map(|r| r.kind),
+        name: connection.store.as_ref().map(|r| r.name.clone()),
+        dialect: connection.dialect,
+    }
+}
+
+/// Finds the store the SecretSync names and decides whether it may be used (see [`resolve::resolve`]).
+async fn connect(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Connection, Error> {
+    let target = &obj.spec.target;
+    let namespace = |labels| resolve::Namespace { name: ns, labels };
+    let Some(store_ref) = &target.store_ref else {
+        return Ok(resolve::resolve(
+            target,
+            &namespace(None),
+            None,
+            ctx.allow_inline,
+        )?);
+    };
+    match store_ref.kind {
+        StoreKind::Store => {
+            let stores: Api<Store> = Api::namespaced(ctx.client.clone(), ns);
+            let store = stores.get_opt(&store_ref.name).await?;
+            Ok(resolve::resolve(
+                target,
+                &namespace(None),
+                store.as_ref().map(|s| StoreObject::Namespaced(&s.spec)),
+                ctx.allow_inline,
+            )?)
+        }
+        StoreKind::ClusterStore => {
+            let stores: Api<ClusterStore> = Api::all(ctx.client.clone());
+            let store = stores.get_opt(&store_ref.name).await?;
+            let labels = match &store {
+                Some(s) if resolve::needs_namespace_labels(&s.spec) => {
+                    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+                    namespaces
+                        .get_opt(ns)
+                        .await?
+                        .map(|n| n.metadata.labels.unwrap_or_default())
+                }
+                _ => None,
+            };
+            Ok(resolve::resolve(
+                target,
+                &namespace(labels.as_ref()),
+                store.as_ref().map(|s| StoreObject::Cluster(&s.spec)),
+                ctx.allow_inline,
+            )?)
         }
     }
 }
@@ -362,20 +460,20 @@ struct Inputs {
     desired: Desired,
 }
 
-async fn inputs(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Inputs, Error> {
-    let target = &obj.spec.target;
-    let dialect = ctx
-        .registry
-        .get(target.dialect)
-        .cloned()
-        .ok_or_else(|| Error::NoDialect(target.dialect.to_string()))?;
+async fn inputs(
+    obj: &SecretSync,
+    ctx: &Context,
+    ns: &str,
+    connection: &Connection,
+) -> Result<Inputs, Error> {
+    let target = &connection.target;
+    let dialect = dialect_for(ctx, connection)?;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let src = &obj.spec.source.secret_ref;
-    let value = source::read_source(&secrets, &src.name, src.key.as_deref()).await?;
-    let credentials = match &target.credentials_ref {
-        Some(c) => source::read_credentials(&secrets, &c.name).await?,
-        None => Credentials::default(),
-    };
+    let source = source::read_source(&secrets, &src.name, src.key.as_deref()).await?;
+    resolve::source_allowed(connection, &src.name, &source.labels)?;
+    let value = source.value;
+    let credentials = credentials(ctx, connection).await?;
     let desired = Desired {
         digest: ctx.digest_key.digest(value.expose()),
         metadata: Metadata {
@@ -418,18 +516,25 @@ fn last_ref(obj: &SecretSync) -> Option<plan::RemoteRef> {
         })
 }
 
-async fn sync(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(Report, Action), Error> {
+async fn sync(
+    obj: &SecretSync,
+    ctx: &Context,
+    ns: &str,
+    connection: &Connection,
+) -> Result<(Report, Action), Error> {
     let Inputs {
         dialect,
         value,
         credentials,
         desired,
-    } = inputs(obj, ctx, ns).await?;
+    } = inputs(obj, ctx, ns, connection).await?;
     let name = obj.name_any();
     let last = last_ref(obj);
+    let target = &connection.target;
     let req = Request {
-        target: &obj.spec.target,
-        remote_name: obj.spec.target.remote_name(&name),
+        target,
+        remote_name: target.remote_name(&name),
+        rate_limit: connection.rate_limit,
         credentials: &credentials,
         desired: &desired,
         last: last.as_ref(),
@@ -443,7 +548,7 @@ async fn sync(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(Report, Acti
     {
         remote.owner_exists = owner_exists(ctx, owner).await?;
     }
-    let plan = plan::decide(&desired, &observed, dialect.capabilities(&obj.spec.target));
+    let plan = plan::decide(&desired, &observed, dialect.capabilities(target));
     let observed_ref = match &observed {
         Observed::Present(r) => Some(r.reference.clone()),
         Observed::Absent => None,
@@ -453,7 +558,7 @@ async fn sync(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(Report, Acti
         ctx.metrics
             .remote_writes
             .get_or_create(&DialectLabels {
-                dialect: obj.spec.target.dialect.as_str().to_owned(),
+                dialect: connection.dialect.as_str().to_owned(),
             })
             .inc();
         Some(dialect.apply(&req, &plan, &observed, &value).await?)
@@ -470,8 +575,8 @@ async fn sync(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(Report, Acti
     );
     if report.synced_digest.is_some() {
         let current = Placement {
-            dialect: obj.spec.target.dialect,
-            endpoint: obj.spec.target.endpoint.clone(),
+            dialect: connection.dialect,
+            endpoint: target.endpoint.clone(),
             remote_name: req.remote_name.to_owned(),
         };
         settle_previous(obj, ctx, &*dialect, &req, &current).await?;
@@ -577,13 +682,12 @@ async fn leave_remote_secret(obj: &SecretSync, ctx: &Context, cause: &Error) {
     ctx.metrics
         .remote_secrets_left
         .get_or_create(&DialectLabels {
-            dialect: target.dialect.as_str().to_owned(),
+            dialect: dialect_label(obj),
         })
         .inc();
     let note = format!(
-        "the namespace is being deleted and the remote secret {remote:?} ({} store {}) could not be deleted within {}s: {cause}. It was left in place; SecretSync {}/{} was let go",
-        target.dialect,
-        target.endpoint.as_deref().unwrap_or("(default endpoint)"),
+        "the namespace is being deleted and the remote secret {remote:?} (store {}) could not be deleted within {}s: {cause}. It was left in place; SecretSync {}/{} was let go",
+        store_label(obj),
         ctx.cleanup_timeout.as_secs(),
         obj.namespace().unwrap_or_default(),
         obj.name_any(),
@@ -626,26 +730,22 @@ async fn owner_exists(ctx: &Context, owner: &Owner) -> Result<bool, Error> {
 
 async fn cleanup(obj: &SecretSync, ctx: &Context) -> Result<(), Error> {
     let ns = obj.namespace().ok_or(Error::Incomplete)?;
+    let connection = connect(obj, ctx, &ns).await?;
+    // Deleting needs only identity and credentials: not the value, and not a source the store would still accept
+    // (a Secret relabelled since cannot hold its remote copy hostage).
     let Inputs {
         dialect,
         credentials,
         desired,
         ..
-    } = match inputs(obj, ctx, &ns).await {
-        Ok(i) => i,
-        // Without the source the value is unknown, but deleting needs only identity and credentials.
-        Err(Error::Source(
-            SourceError::SourceNotFound(_)
-            | SourceError::KeyNotFound { .. }
-            | SourceError::SourceEmpty(_),
-        )) => inputs_without_source(obj, ctx, &ns).await?,
-        Err(e) => return Err(e),
-    };
+    } = inputs_without_source(obj, ctx, &ns, &connection).await?;
     let name = obj.name_any();
     let last = last_ref(obj);
+    let target = &connection.target;
     let req = Request {
-        target: &obj.spec.target,
-        remote_name: obj.spec.target.remote_name(&name),
+        target,
+        remote_name: target.remote_name(&name),
+        rate_limit: connection.rate_limit,
         credentials: &credentials,
         desired: &desired,
         last: last.as_ref(),
@@ -679,18 +779,14 @@ async fn cleanup(obj: &SecretSync, ctx: &Context) -> Result<(), Error> {
     Ok(())
 }
 
-async fn inputs_without_source(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Inputs, Error> {
-    let target = &obj.spec.target;
-    let dialect = ctx
-        .registry
-        .get(target.dialect)
-        .cloned()
-        .ok_or_else(|| Error::NoDialect(target.dialect.to_string()))?;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let credentials = match &target.credentials_ref {
-        Some(c) => source::read_credentials(&secrets, &c.name).await?,
-        None => Credentials::default(),
-    };
+async fn inputs_without_source(
+    obj: &SecretSync,
+    ctx: &Context,
+    ns: &str,
+    connection: &Connection,
+) -> Result<Inputs, Error> {
+    let dialect = dialect_for(ctx, connection)?;
+    let credentials = credentials(ctx, connection).await?;
     let desired = Desired {
         digest: String::new(),
         metadata: Metadata::default(),
@@ -710,6 +806,43 @@ async fn inputs_without_source(obj: &SecretSync, ctx: &Context, ns: &str) -> Res
         desired,
     })
 }
+
+fn dialect_for(ctx: &Context, connection: &Connection) -> Result<Arc<dyn Dialect>, Error> {
+    ctx.registry
+        .get(connection.dialect)
+        .cloned()
+        .ok_or_else(|| Error::NoDialect(connection.dialect.to_string()))
+}
+
+/// The store's credentials: its Secret's keys, the store's CA bundle as `ca.crt`, and a ServiceAccount token when
+/// the store federates one.
+async fn credentials(ctx: &Context, connection: &Connection) -> Result<Credentials, Error> {
+    let mut map = match &connection.credentials {
+        Some((namespace, name)) => {
+            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+            source::read_credentials(&secrets, name).await?.into_map()
+        }
+        None => Default::default(),
+    };
+    if !connection.may_use_controller_identity && map.contains_key(CONTROLLER_IDENTITY_KEY) {
+        return Err(Refusal::StoreNotAllowed(format!(
+            "{} asks for the controller's own identity ({CONTROLLER_IDENTITY_KEY} in its credentials), which only a ClusterStore may use: name a ServiceAccount in spec.serviceAccountRef instead",
+            resolve::store_name(connection)
+        ))
+        .into());
+    }
+    if let Some(pem) = &connection.ca_bundle {
+        map.insert("ca.crt".to_owned(), SecretValue::from(pem.as_str()));
+    }
+    if let Some((namespace, name, audience)) = &connection.service_account {
+        let token = super::token_request::token(ctx, namespace, name, audience.as_deref()).await?;
+        map.insert(crate::value::SERVICE_ACCOUNT_TOKEN_KEY.to_owned(), token);
+    }
+    Ok(Credentials::new(map))
+}
+
+/// The credentials key that makes AzureKeyVault use the controller pod's own federated identity.
+const CONTROLLER_IDENTITY_KEY: &str = "workloadIdentity";
 
 async fn set_finalizer(
     api: &Api<SecretSync>,
@@ -818,6 +951,7 @@ async fn publish_suspended(
         remote: None,
         synced_digest: None,
         placement: None,
+        store: None,
     };
     publish(obj, ctx, api, &report).await
 }

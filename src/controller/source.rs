@@ -18,7 +18,7 @@ pub enum SourceError {
     KeyNotFound { secret: String, key: String },
     #[error("source Secret {0:?} has no data")]
     SourceEmpty(String),
-    #[error("credentials Secret {0:?} not found in this namespace")]
+    #[error("credentials Secret {0:?} not found")]
     CredentialsNotFound(String),
     #[error("cannot read Secret {name:?}: {source}")]
     Kube {
@@ -61,16 +61,31 @@ fn into_map(secret: Secret) -> BTreeMap<String, SecretValue> {
     map
 }
 
+/// A source Secret as read: the value to push and the Secret's labels (a store may admit only some).
+pub struct SourceSecret {
+    pub value: SecretValue,
+    pub labels: BTreeMap<String, String>,
+}
+
 /// The value to push: one key, or the whole Secret as a JSON object.
 pub async fn read_source(
     api: &Api<Secret>,
     name: &str,
     key: Option<&str>,
-) -> Result<SecretValue, SourceError> {
-    let secret = get(api, name)
+) -> Result<SourceSecret, SourceError> {
+    let mut secret = get(api, name)
         .await?
         .ok_or_else(|| SourceError::SourceNotFound(name.to_owned()))?;
-    let map = into_map(secret);
+    let labels = secret.metadata.labels.take().unwrap_or_default();
+    let value = value_of(name, into_map(secret), key)?;
+    Ok(SourceSecret { value, labels })
+}
+
+fn value_of(
+    name: &str,
+    map: BTreeMap<String, SecretValue>,
+    key: Option<&str>,
+) -> Result<SecretValue, SourceError> {
     match key {
         Some(key) => map
             .get(key)
@@ -113,9 +128,12 @@ pub fn whole_secret_json(map: &BTreeMap<String, SecretValue>) -> SecretValue {
 
 /// Every key of the credentials Secret.
 pub async fn read_credentials(api: &Api<Secret>, name: &str) -> Result<Credentials, SourceError> {
-    let secret = get(api, name)
-        .await?
-        .ok_or_else(|| SourceError::CredentialsNotFound(name.to_owned()))?;
+    let secret = get(api, name).await?.ok_or_else(|| {
+        SourceError::CredentialsNotFound(format!(
+            "{}/{name}",
+            api.namespace().unwrap_or_default()
+        ))
+    })?;
     Ok(Credentials::new(into_map(secret)))
 }
 

@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api::{Phase, RemoteStatus, SecretSyncStatus, SyncedTarget};
+use crate::api::{Phase, RemoteStatus, SecretSyncStatus, SyncedTarget, UsedStore};
 use crate::dialects::{DialectError, ErrorClass, Outcome};
 use crate::plan::moved::Placement;
 use crate::plan::{Plan, Refusal, RemoteRef};
@@ -27,6 +27,8 @@ pub struct Report {
     pub synced_digest: Option<String>,
     /// Where the confirmed sync wrote, once any earlier placement is dealt with; `None` keeps the status's.
     pub placement: Option<Placement>,
+    /// The store this reconcile used; `None` keeps the status's.
+    pub store: Option<UsedStore>,
 }
 
 impl Report {
@@ -39,6 +41,7 @@ impl Report {
             remote: None,
             synced_digest: None,
             placement: None,
+            store: None,
         }
     }
 
@@ -252,6 +255,7 @@ pub fn next(
                 remote_name: p.remote_name.clone(),
             })
             .or(prev.synced_target),
+        store: report.store.clone().or(prev.store),
     }
 }
 

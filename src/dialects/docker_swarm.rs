@@ -135,14 +135,14 @@ impl DockerSwarm {
                 vec![ctx.base.to_owned()],
             )])),
         };
-        self.shared.limiter.acquire(ctx.endpoint).await;
+        self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
         let result = ctx.docker.list_secrets(Some(options)).await;
         self.record("list", &result);
         result.map_err(|e| map_error(&e, "listing secrets"))
     }
 
     async fn inspect(&self, ctx: &Ctx<'_>, id: &str) -> Result<Option<Secret>, DialectError> {
-        self.shared.limiter.acquire(ctx.endpoint).await;
+        self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
         let result = ctx.docker.inspect_secret(id).await;
         self.record("inspect", &result);
         match result {
@@ -154,7 +154,7 @@ impl DockerSwarm {
 
     /// Deletes one secret; `Ok(false)` when a service still uses it.
     async fn remove(&self, ctx: &Ctx<'_>, id: &str, operation: &str) -> Result<bool, DialectError> {
-        self.shared.limiter.acquire(ctx.endpoint).await;
+        self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
         let result = ctx.docker.delete_secret(id).await;
         match &result {
             Err(e) if in_use(e) => {
@@ -212,7 +212,7 @@ impl DockerSwarm {
             labels: Some(labels),
             ..Default::default()
         };
-        self.shared.limiter.acquire(ctx.endpoint).await;
+        self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
         let result = docker.create_secret(spec).await;
         self.record("create", &result);
         match result {
@@ -283,7 +283,7 @@ impl DockerSwarm {
             let options = UpdateSecretOptions {
                 version: index as i64,
             };
-            self.shared.limiter.acquire(ctx.endpoint).await;
+            self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
             let result = ctx.docker.update_secret(&id, spec, options).await;
             self.record("update", &result);
             match result {
@@ -350,6 +350,7 @@ struct Ctx<'a> {
     docker: Docker,
     endpoint: &'a str,
     base: &'a str,
+    rate: Option<crate::api::RateLimit>,
 }
 
 impl DockerSwarm {
@@ -360,6 +361,7 @@ impl DockerSwarm {
             docker,
             endpoint,
             base: req.remote_name,
+            rate: req.rate_limit,
         })
     }
 }
@@ -927,6 +929,7 @@ mod tests {
         };
         let creds = Credentials::default();
         let req = Request {
+            rate_limit: None,
             target: &target,
             remote_name: "db",
             credentials: &creds,
@@ -990,6 +993,7 @@ mod tests {
         };
         let creds = Credentials::default();
         let req = Request {
+            rate_limit: None,
             target: &target,
             remote_name: "db",
             credentials: &creds,

@@ -17,7 +17,7 @@ pub mod tencent_ssm;
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::api::{DialectKind, Target};
+use crate::api::{DialectKind, RateLimit, Target};
 use crate::metrics::Metrics;
 use crate::plan::{Capabilities, Desired, Observed, Plan, RemoteRef};
 use crate::value::{Credentials, SecretValue};
@@ -147,6 +147,8 @@ pub struct Request<'a> {
     pub target: &'a Target,
     /// `spec.target.remoteName` or the object's name.
     pub remote_name: &'a str,
+    /// The store's own rate limit, when its admin set one; otherwise the controller's defaults apply.
+    pub rate_limit: Option<RateLimit>,
     pub credentials: &'a Credentials,
     pub desired: &'a Desired,
     /// What the status recorded last time, if anything: a hint, never trusted over what the store says.
@@ -211,6 +213,22 @@ impl EndpointLimiter {
     /// Waits for a token of the bucket `key` (an endpoint URL, optionally with an action name).
     pub async fn acquire(&self, key: &str) {
         self.acquire_with(key, self.per_second, self.burst).await
+    }
+
+    /// Waits for a token of the bucket `key` at the store's own rate when it has one. A store's bucket is keyed
+    /// by its rate too, so a new rate takes effect at once instead of keeping the first one seen.
+    pub async fn acquire_for(&self, rate: Option<RateLimit>, key: &str) {
+        match rate.and_then(|r| {
+            let per_second = NonZeroU32::new(r.requests_per_second)?;
+            let burst = NonZeroU32::new(r.burst.unwrap_or(r.requests_per_second))?;
+            Some((per_second, burst))
+        }) {
+            Some((per_second, burst)) => {
+                let key = format!("{key}|{per_second}/s|{burst}");
+                self.acquire_with(&key, per_second, burst).await
+            }
+            None => self.acquire(key).await,
+        }
     }
 
     /// Waits for a token of a bucket with its own rate (for stores that publish per-action limits).

@@ -308,6 +308,7 @@ struct Conn {
     base: String,
     api_version: String,
     token: Option<Zeroizing<String>>,
+    rate: Option<crate::api::RateLimit>,
 }
 
 fn settings(target: &Target) -> ServiceFabricMeshSettings {
@@ -395,6 +396,7 @@ impl ServiceFabricMesh {
             base: url.as_str().trim_end_matches('/').to_owned(),
             api_version,
             token: text_key(creds, "token")?.map(|t| Zeroizing::new(t.to_owned())),
+            rate: req.rate_limit,
         })
     }
 
@@ -466,7 +468,7 @@ impl ServiceFabricMesh {
         let url = format!("{}{path}?api-version={}", conn.base, conn.api_version);
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
-            self.shared.limiter.acquire(&conn.base).await;
+            self.shared.limiter.acquire_for(conn.rate, &conn.base).await;
             let mut request = conn
                 .client
                 .request(method.clone(), &url)
@@ -1172,6 +1174,7 @@ mod tests {
     ) -> Result<(), DialectError> {
         let want = desired();
         let req = Request {
+            rate_limit: None,
             target,
             remote_name: name,
             credentials,
@@ -1252,6 +1255,7 @@ mod tests {
         ]);
         let want = desired();
         let req = Request {
+            rate_limit: None,
             target: &https,
             remote_name: "n",
             credentials: &c,

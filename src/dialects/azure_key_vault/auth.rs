@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::DIALECT;
 use crate::dialects::{DialectError, Shared};
-use crate::value::Credentials;
+use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY};
 
 /// Public-cloud Entra ID.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -44,6 +44,8 @@ pub enum Grant {
     },
     /// Workload identity: a federated token projected into the controller's pod, read at every renewal.
     Federated(std::path::PathBuf),
+    /// Workload identity through a store's ServiceAccount: the token the controller requested for it.
+    ServiceAccount(Zeroizing<String>),
 }
 
 /// An app registration (or managed identity) and its proof.
@@ -160,14 +162,20 @@ pub fn auth_from(
         })?;
     let secret = text(creds, "clientSecret")?;
     let certificate = text(creds, "clientCertificate")?;
-    let grants = [secret.is_some(), certificate.is_some(), workload_identity]
+    let service_account = text(creds, SERVICE_ACCOUNT_TOKEN_KEY)?;
+    let grants = [
+        secret.is_some(),
+        certificate.is_some(),
+        workload_identity,
+        service_account.is_some(),
+    ]
         .iter()
         .filter(|g| **g)
         .count();
     if grants > 1 {
         return Err(DialectError::credentials(
             "InvalidCredentials",
-            "the credentials Secret must hold only one of clientSecret, clientCertificate and workloadIdentity",
+            "only one of clientSecret, clientCertificate, workloadIdentity and the store's serviceAccountRef may be used",
         ));
     }
     let grant = if let Some(s) = secret {
@@ -175,6 +183,8 @@ pub fn auth_from(
     } else if let Some(pem_text) = certificate {
         let key = text(creds, "clientCertificateKey")?;
         certificate_grant(pem_text, key)?
+    } else if let Some(token) = service_account {
+        Grant::ServiceAccount(Zeroizing::new(token.to_owned()))
     } else if workload_identity {
         let file = workload.token_file.clone().ok_or_else(|| {
             DialectError::credentials(
@@ -552,6 +562,7 @@ impl TokenCache {
                 thumbprint_sha256,
                 key_pem,
             )?),
+            Grant::ServiceAccount(token) => Some(token.clone()),
             Grant::Federated(path) => {
                 let text = Zeroizing::new(tokio::fs::read_to_string(path).await.map_err(|e| {
                     DialectError::credentials(
@@ -804,6 +815,44 @@ mod tests {
         }
         // Without workloadIdentity the pod's IDs are never borrowed.
         assert!(auth_from(&creds(&[("clientSecret", "s")]), None, &env).is_err());
+    }
+
+    #[test]
+    fn a_stores_service_account_token_is_a_federated_grant_with_the_stores_ids_only() {
+        let env = WorkloadEnv {
+            token_file: Some("/controller/token".into()),
+            client_id: Some("pod-client".into()),
+            tenant_id: Some("pod-tenant".into()),
+            authority_host: Some("https://pod-authority.example".into()),
+        };
+        let with_ids = creds(&[
+            ("tenantId", "t"),
+            ("clientId", "c"),
+            (SERVICE_ACCOUNT_TOKEN_KEY, "sa-token"),
+        ]);
+        match auth_from(&with_ids, None, &env).unwrap() {
+            Auth::Entra {
+                identity,
+                authority,
+            } => {
+                assert_eq!((identity.tenant.as_str(), identity.client_id.as_str()), ("t", "c"));
+                assert_eq!(authority, DEFAULT_AUTHORITY, "the pod's authority is not borrowed");
+                assert!(matches!(&identity.grant, Grant::ServiceAccount(t) if t.as_str() == "sa-token"));
+            }
+            Auth::Static(_) => panic!("expected Entra"),
+        }
+        // The controller pod's IDs are never borrowed for a store's ServiceAccount.
+        assert!(auth_from(&creds(&[(SERVICE_ACCOUNT_TOKEN_KEY, "x")]), None, &env).is_err());
+        let two = creds(&[
+            ("tenantId", "t"),
+            ("clientId", "c"),
+            ("clientSecret", "s"),
+            (SERVICE_ACCOUNT_TOKEN_KEY, "x"),
+        ]);
+        assert_eq!(
+            auth_from(&two, None, &env).err().unwrap().reason,
+            "InvalidCredentials"
+        );
     }
 
     #[test]

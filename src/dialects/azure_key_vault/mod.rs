@@ -473,6 +473,7 @@ struct Conn {
     host: String,
     api_version: String,
     auth: Auth,
+    rate: Option<crate::api::RateLimit>,
 }
 
 fn not_text() -> DialectError {
@@ -501,6 +502,7 @@ impl AzureKeyVault {
             host,
             api_version,
             auth,
+            rate: req.rate_limit,
         })
     }
 
@@ -640,7 +642,7 @@ impl AzureKeyVault {
             let token = self
                 .bearer(conn, stale.as_deref().map(|s| s.as_str()))
                 .await?;
-            self.shared.limiter.acquire(&conn.base).await;
+            self.shared.limiter.acquire_for(conn.rate, &conn.base).await;
             let mut request = conn
                 .client
                 .request(method.clone(), url)

@@ -45,6 +45,7 @@ fn check_with(
 ) -> Result<(), DialectError> {
     let want = desired();
     let req = Request {
+        rate_limit: None,
         target,
         remote_name: name,
         credentials,
@@ -142,6 +143,7 @@ fn set_body_has_the_rest_shape_and_tags_carry_no_value() {
     let mut d = want.clone();
     d.metadata.labels.insert("team".into(), "a".into());
     let req = Request {
+        rate_limit: None,
         target: &t,
         remote_name: "n",
         credentials: &c,

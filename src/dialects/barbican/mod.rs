@@ -150,6 +150,7 @@ enum SessionAuth {
 pub struct Session<'a> {
     dialect: &'a Barbican,
     base: String,
+    rate: Option<crate::api::RateLimit>,
     auth: SessionAuth,
     /// The `creator_id` Barbican records for secrets this session makes, when known.
     creator: Option<String>,
@@ -192,6 +193,7 @@ impl Barbican {
                 })?;
                 Ok(Session {
                     dialect: self,
+                    rate: req.rate_limit,
                     base: barbican_base(endpoint, "spec.target.endpoint")?,
                     auth: SessionAuth::NoAuth { project_id },
                     creator: Some(NOAUTH_USER.to_owned()),
@@ -218,6 +220,7 @@ impl Barbican {
                 };
                 Ok(Session {
                     dialect: self,
+                    rate: req.rate_limit,
                     base,
                     creator: token.user_id.clone(),
                     auth: SessionAuth::Keystone {
@@ -286,7 +289,7 @@ impl Session<'_> {
         loop {
             attempt += 1;
             let last = attempt >= ATTEMPTS;
-            self.dialect.shared.limiter.acquire(&self.base).await;
+            self.dialect.shared.limiter.acquire_for(self.rate, &self.base).await;
             let mut request = self
                 .dialect
                 .shared
@@ -1023,6 +1026,7 @@ mod tests {
     ) -> Result<(), DialectError> {
         let want = desired();
         let req = Request {
+            rate_limit: None,
             target,
             remote_name: name,
             credentials,

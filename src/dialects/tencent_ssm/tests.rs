@@ -54,6 +54,7 @@ fn check(
 ) -> Result<(), DialectError> {
     let credentials = creds();
     let req = Request {
+        rate_limit: None,
         target,
         remote_name: name,
         credentials: &credentials,
@@ -310,6 +311,7 @@ fn check_wants_both_keys() {
         Credentials::new([("secretId".to_string(), SecretValue::from("AKID"))].into());
     let d = desired();
     let req = Request {
+        rate_limit: None,
         target: &t,
         remote_name: "app",
         credentials: &credentials,
@@ -329,6 +331,7 @@ fn host_keeps_a_non_default_port() {
     let credentials = creds();
     let d = desired();
     let req = Request {
+        rate_limit: None,
         target: &t,
         remote_name: "app",
         credentials: &credentials,
@@ -360,6 +363,7 @@ fn an_empty_token_means_permanent_credentials() {
     );
     let d = desired();
     let req = Request {
+        rate_limit: None,
         target: &t,
         remote_name: "app",
         credentials: &credentials,

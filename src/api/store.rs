@@ -1,0 +1,290 @@
+//! `Store` and `ClusterStore`: where values and credentials may go, owned by whoever administers the store.
+//!
+//! A team's SecretSync names a store (`spec.target.storeRef`); everything that decides where bytes and credentials
+//! are sent (dialect, endpoint, credentials, CA, identity provider, region, rate) lives here, so nothing a team
+//! writes can redirect them.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::DialectKind;
+
+/// Where one store is and how SecretSync authenticates to it. Shared by `Store` and `ClusterStore`.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "secretsync.io",
+    version = "v1alpha1",
+    kind = "Store",
+    plural = "stores",
+    shortname = "sstore",
+    category = "secretsync",
+    namespaced,
+    status = "StoreStatus",
+    printcolumn = r#"{"name":"Dialect","type":"string","jsonPath":".spec.dialect"}"#,
+    printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".spec.endpoint"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("!has(self.spec.credentialsRef) || !has(self.spec.credentialsRef.namespace)").message("a Store reads its credentials from its own namespace: remove spec.credentialsRef.namespace (a ClusterStore names one)"),
+    validation = Rule::new("!has(self.spec.serviceAccountRef) || !has(self.spec.serviceAccountRef.namespace)").message("a Store uses a ServiceAccount of its own namespace: remove spec.serviceAccountRef.namespace (a ClusterStore names one)")
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.dialect != 'AzureKeyVault' || has(self.endpoint)", "message": "AzureKeyVault needs endpoint (the vault URL, https://<vault>.vault.azure.net)"},
+    {"rule": "self.dialect != 'ServiceFabricMesh' || has(self.endpoint)", "message": "ServiceFabricMesh needs endpoint (the cluster's HTTP gateway URL)"},
+    {"rule": "self.dialect != 'TencentSSM' || (has(self.tencentSSM) && has(self.tencentSSM.region))", "message": "TencentSSM needs tencentSSM.region"},
+    {"rule": "self.dialect != 'TencentSSM' || has(self.credentialsRef)", "message": "TencentSSM needs credentialsRef (secretId and secretKey)"},
+    {"rule": "self.dialect != 'AzureKeyVault' || has(self.credentialsRef)", "message": "AzureKeyVault needs credentialsRef (tenantId, clientId and a client secret, a certificate or, with serviceAccountRef, nothing else)"},
+    {"rule": "self.dialect != 'Barbican' || has(self.credentialsRef) || (has(self.barbican) && has(self.barbican.projectId))", "message": "Barbican needs credentialsRef (Keystone credentials) or barbican.projectId (no-auth mode)"},
+    {"rule": "self.dialect != 'Barbican' || has(self.credentialsRef) || has(self.endpoint)", "message": "Barbican in no-auth mode needs endpoint"},
+    {"rule": "!has(self.serviceAccountRef) || self.dialect == 'AzureKeyVault'", "message": "serviceAccountRef (workload identity) is supported with dialect AzureKeyVault only"},
+    {"rule": "!has(self.azureKeyVault) || self.dialect == 'AzureKeyVault'", "message": "azureKeyVault is only valid with dialect AzureKeyVault"},
+    {"rule": "!has(self.serviceFabricMesh) || self.dialect == 'ServiceFabricMesh'", "message": "serviceFabricMesh is only valid with dialect ServiceFabricMesh"},
+    {"rule": "!has(self.barbican) || self.dialect == 'Barbican'", "message": "barbican is only valid with dialect Barbican"},
+    {"rule": "!has(self.tencentSSM) || self.dialect == 'TencentSSM'", "message": "tencentSSM is only valid with dialect TencentSSM"}
+]))]
+pub struct StoreSpec {
+    /// The store's API: `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm` or `TencentSSM`.
+    pub dialect: DialectKind,
+
+    /// Base URL of the store. AzureKeyVault: the vault URL. ServiceFabricMesh: the HTTP gateway. Barbican: the
+    /// key-manager URL (taken from the Keystone catalog when omitted). DockerSwarm: `unix:///path/docker.sock` or
+    /// `tcp://host:port` (default: the local Docker socket). TencentSSM: the API endpoint (default:
+    /// `https://ssm.tencentcloudapi.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(https?|unix|tcp)://.+$"), length(max = 2048))]
+    pub endpoint: Option<String>,
+
+    /// The Secret holding the store's credentials; its keys depend on the dialect (see the README). A `Store`
+    /// reads it from its own namespace; a `ClusterStore` names the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_ref: Option<StoreSecretRef>,
+
+    /// PEM certificates of the CA that signed the store's TLS certificate (and, for AzureKeyVault, the identity
+    /// provider's). Without it the system's roots are used. It takes the place of a `ca.crt` key in the
+    /// credentials Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 65536))]
+    pub ca_bundle: Option<String>,
+
+    /// Workload identity (AzureKeyVault): SecretSync requests a token for this ServiceAccount (TokenRequest) and
+    /// exchanges it at the identity provider, which therefore sees `system:serviceaccount:<namespace>:<name>`
+    /// and never the controller's own identity. A `Store` names a ServiceAccount of its own namespace. Only a
+    /// `ClusterStore` may use the controller's own identity (`workloadIdentity: "true"` in its credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountRef>,
+
+    /// Connection settings for dialect AzureKeyVault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_key_vault: Option<AzureKeyVaultStoreSettings>,
+
+    /// Connection settings for dialect ServiceFabricMesh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_fabric_mesh: Option<ServiceFabricMeshStoreSettings>,
+
+    /// Connection settings for dialect Barbican.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barbican: Option<BarbicanStoreSettings>,
+
+    /// Connection settings for dialect TencentSSM.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "tencentSSM"
+    )]
+    pub tencent_ssm: Option<TencentSsmStoreSettings>,
+
+    /// How fast SecretSync may call this store, across every SecretSync that uses it. Without it the
+    /// controller's defaults apply (`--backend-rate`, `--backend-burst`; TencentSSM: its published limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+
+    /// Only Secrets whose labels match this selector may be pushed through this store. A SecretSync whose
+    /// source Secret does not match sends nothing and reports `SourceNotAllowed`. Without it any Secret of an
+    /// admitted namespace may be pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_selector: Option<LabelSelector>,
+}
+
+/// A store for the whole cluster, set up by a platform admin: SecretSyncs in the namespaces its `conditions`
+/// admit may use it.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "secretsync.io",
+    version = "v1alpha1",
+    kind = "ClusterStore",
+    plural = "clusterstores",
+    shortname = "csstore",
+    category = "secretsync",
+    status = "StoreStatus",
+    printcolumn = r#"{"name":"Dialect","type":"string","jsonPath":".spec.dialect"}"#,
+    printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".spec.endpoint"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("!has(self.spec.credentialsRef) || has(self.spec.credentialsRef.namespace)").message("a ClusterStore names the namespace of its credentials Secret: set spec.credentialsRef.namespace"),
+    validation = Rule::new("!has(self.spec.serviceAccountRef) || has(self.spec.serviceAccountRef.namespace)").message("a ClusterStore names the namespace of its ServiceAccount: set spec.serviceAccountRef.namespace")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStoreSpec {
+    #[serde(flatten)]
+    pub store: StoreSpec,
+
+    /// Which namespaces may use this store: any term admitting a namespace admits it. Without conditions every
+    /// namespace may.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub conditions: Vec<StoreCondition>,
+}
+
+/// One way a namespace is admitted to a `ClusterStore`: it is listed in `namespaces`, or its labels match
+/// `namespaceSelector`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCondition {
+    /// Namespaces admitted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub namespaces: Vec<String>,
+    /// Namespaces admitted by their labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+}
+
+/// A Secret holding a store's credentials.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreSecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Namespace of the Secret: required on a `ClusterStore`, not allowed on a `Store`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
+}
+
+/// A ServiceAccount whose tokens a store exchanges for the store's own.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountRef {
+    /// Name of the ServiceAccount.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Namespace of the ServiceAccount: required on a `ClusterStore`, not allowed on a `Store`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
+    /// Audience of the requested token (default `api://AzureADTokenExchange`, what Microsoft Entra ID expects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub audience: Option<String>,
+}
+
+/// Azure Key Vault connection settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureKeyVaultStoreSettings {
+    /// Microsoft Entra ID authority host (default `https://login.microsoftonline.com`); set it for sovereign
+    /// clouds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https://.+$"), length(max = 2048))]
+    pub authority_host: Option<String>,
+    /// Key Vault REST `api-version` (default: the current stable one, `2026-04-01`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub api_version: Option<String>,
+}
+
+/// Service Fabric connection settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceFabricMeshStoreSettings {
+    /// `api-version` query parameter (default `6.4-preview`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub api_version: Option<String>,
+}
+
+/// OpenStack Barbican connection settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BarbicanStoreSettings {
+    /// Project ID sent as `X-Project-Id` in no-auth mode (deployments without Keystone). Used only without
+    /// credentialsRef; `endpoint` is then required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub project_id: Option<String>,
+    /// Keystone catalog interface of the key-manager endpoint: `public` (default), `internal` or `admin`.
+    /// Ignored when `endpoint` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(public|internal|admin)$"))]
+    pub interface: Option<String>,
+    /// Keystone catalog region of the key-manager endpoint (default: the first one listed). Ignored when
+    /// `endpoint` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub region: Option<String>,
+}
+
+/// Tencent Cloud Secrets Manager connection settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TencentSsmStoreSettings {
+    /// Region, sent as `X-TC-Region` (for example `ap-guangzhou`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub region: Option<String>,
+}
+
+/// A token bucket shared by every SecretSync using the store.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    #[schemars(range(min = 1, max = 10000))]
+    pub requests_per_second: u32,
+    /// Requests allowed at once above the sustained rate (default: one second's worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub burst: Option<u32>,
+}
+
+/// Observed state of a store, written by the controller.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStatus {
+    /// `Ready`: True when the last periodic check could read the credentials and reach the store with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// Which store a SecretSync uses.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreRef {
+    /// `Store` (in the SecretSync's namespace) or `ClusterStore`.
+    pub kind: StoreKind,
+    /// Name of the store.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The two kinds of store.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum StoreKind {
+    /// A namespaced store, usable from its own namespace only.
+    Store,
+    /// A cluster-wide store, usable from the namespaces its conditions admit.
+    ClusterStore,
+}
+
+impl StoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Store => "Store",
+            StoreKind::ClusterStore => "ClusterStore",
+        }
+    }
+}

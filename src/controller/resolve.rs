@@ -1,0 +1,315 @@
+//! Which store a SecretSync may use and what its request to that store looks like: pure decisions from the
+//! SecretSync, the store it names (as read) and its namespace's labels. The I/O around them is in `reconcile`.
+//!
+//! Everything that decides where bytes and credentials go is taken from the store (or, only where the operator
+//! allows inline targets, from the SecretSync); the SecretSync adds what shapes one remote secret.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt};
+
+use crate::api::{
+    AzureKeyVaultSettings, BarbicanSettings, ClusterStoreSpec, DialectKind, RateLimit,
+    ServiceFabricMeshSettings, StoreKind, StoreRef, StoreSpec, Target, TencentSsmSettings,
+};
+
+/// Why a SecretSync may not use the store it names. Messages name stores and namespaces, never credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{} {name:?} does not exist{where_}", kind.as_str())]
+    StoreNotFound {
+        kind: StoreKind,
+        name: String,
+        where_: String,
+    },
+    #[error("{0}")]
+    StoreNotAllowed(String),
+    #[error("{0}")]
+    SourceNotAllowed(String),
+    #[error(
+        "spec.target names a dialect inline, and this controller does not allow inline targets (it runs without --allow-inline-targets): set spec.target.storeRef to a Store or ClusterStore instead"
+    )]
+    InlineTargetNotAllowed,
+    #[error("{0}")]
+    InvalidSpec(String),
+}
+
+impl Refusal {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::StoreNotFound { .. } => "StoreNotFound",
+            Refusal::StoreNotAllowed(_) => "StoreNotAllowed",
+            Refusal::SourceNotAllowed(_) => "SourceNotAllowed",
+            Refusal::InlineTargetNotAllowed => "InlineTargetNotAllowed",
+            Refusal::InvalidSpec(_) => "InvalidSpec",
+        }
+    }
+}
+
+/// A store as read from the API server.
+pub enum StoreObject<'a> {
+    Namespaced(&'a StoreSpec),
+    Cluster(&'a ClusterStoreSpec),
+}
+
+/// The namespace a SecretSync lives in, as far as admission needs it.
+pub struct Namespace<'a> {
+    pub name: &'a str,
+    /// `None` when not read (only a `namespaceSelector` needs the labels).
+    pub labels: Option<&'a BTreeMap<String, String>>,
+}
+
+/// Where a SecretSync's requests go and with which credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    /// The store used; `None` for an inline target.
+    pub store: Option<StoreRef>,
+    pub dialect: DialectKind,
+    /// The SecretSync's target with the store's settings filled in: what the dialect is given.
+    pub target: Target,
+    /// `(namespace, name)` of the credentials Secret.
+    pub credentials: Option<(String, String)>,
+    /// Replaces a `ca.crt` key of the credentials.
+    pub ca_bundle: Option<String>,
+    /// `(namespace, name, audience)` of the ServiceAccount whose token is exchanged (workload identity).
+    pub service_account: Option<(String, String, Option<String>)>,
+    /// Whether the credentials may ask for the controller's own identity (`workloadIdentity: "true"`): only a
+    /// ClusterStore (set up by a cluster admin) or an inline target (the operator allowed them) may.
+    pub may_use_controller_identity: bool,
+    pub rate_limit: Option<RateLimit>,
+    pub source_selector: Option<LabelSelector>,
+}
+
+/// Whether a namespace needs its labels read to decide on `store` (only a `namespaceSelector` does).
+pub fn needs_namespace_labels(store: &ClusterStoreSpec) -> bool {
+    store
+        .conditions
+        .iter()
+        .any(|c| c.namespace_selector.is_some())
+}
+
+/// Resolves a SecretSync's target. `store` is what `target.storeRef` names, `None` if it does not exist.
+pub fn resolve(
+    target: &Target,
+    namespace: &Namespace<'_>,
+    store: Option<StoreObject<'_>>,
+    allow_inline: bool,
+) -> Result<Connection, Refusal> {
+    let Some(store_ref) = &target.store_ref else {
+        return inline(target, namespace, allow_inline);
+    };
+    let not_found = || Refusal::StoreNotFound {
+        kind: store_ref.kind,
+        name: store_ref.name.clone(),
+        where_: match store_ref.kind {
+            StoreKind::Store => format!(" in namespace {:?}", namespace.name),
+            StoreKind::ClusterStore => String::new(),
+        },
+    };
+    let (spec, store_ns) = match (store_ref.kind, store) {
+        (StoreKind::Store, Some(StoreObject::Namespaced(spec))) => (spec, namespace.name),
+        (StoreKind::ClusterStore, Some(StoreObject::Cluster(cluster))) => {
+            admit(cluster, store_ref, namespace)?;
+            (&cluster.store, "")
+        }
+        _ => return Err(not_found()),
+    };
+    let cluster = store_ref.kind == StoreKind::ClusterStore;
+    // A Store's references stay in its own namespace whatever they say (the CRD refuses a namespace there too).
+    let in_store_ns = |given: &Option<String>| -> Result<String, Refusal> {
+        if cluster {
+            given.clone().ok_or_else(|| {
+                Refusal::InvalidSpec(format!(
+                    "ClusterStore {:?} names a Secret or ServiceAccount without its namespace",
+                    store_ref.name
+                ))
+            })
+        } else {
+            Ok(store_ns.to_owned())
+        }
+    };
+    let credentials = match &spec.credentials_ref {
+        Some(r) => Some((in_store_ns(&r.namespace)?, r.name.clone())),
+        None => None,
+    };
+    let service_account = match &spec.service_account_ref {
+        Some(r) => Some((in_store_ns(&r.namespace)?, r.name.clone(), r.audience.clone())),
+        None => None,
+    };
+    Ok(Connection {
+        store: Some(store_ref.clone()),
+        dialect: spec.dialect,
+        target: merged(target, spec)?,
+        credentials,
+        ca_bundle: spec.ca_bundle.clone(),
+        service_account,
+        may_use_controller_identity: cluster,
+        rate_limit: spec.rate_limit,
+        source_selector: spec.source_selector.clone(),
+    })
+}
+
+fn inline(
+    target: &Target,
+    namespace: &Namespace<'_>,
+    allow_inline: bool,
+) -> Result<Connection, Refusal> {
+    if !allow_inline {
+        return Err(Refusal::InlineTargetNotAllowed);
+    }
+    let dialect = target.dialect.ok_or_else(|| {
+        Refusal::InvalidSpec("spec.target needs storeRef (or, inline, a dialect)".into())
+    })?;
+    Ok(Connection {
+        store: None,
+        dialect,
+        target: target.clone(),
+        credentials: target
+            .credentials_ref
+            .as_ref()
+            .map(|c| (namespace.name.to_owned(), c.name.clone())),
+        ca_bundle: None,
+        service_account: None,
+        may_use_controller_identity: true,
+        rate_limit: None,
+        source_selector: None,
+    })
+}
+
+/// Whether a ClusterStore admits the namespace: no conditions admit all; otherwise any term listing the namespace
+/// or whose selector matches its labels.
+fn admit(
+    store: &ClusterStoreSpec,
+    store_ref: &StoreRef,
+    namespace: &Namespace<'_>,
+) -> Result<(), Refusal> {
+    if store.conditions.is_empty() {
+        return Ok(());
+    }
+    let empty = BTreeMap::new();
+    for term in &store.conditions {
+        if term.namespaces.iter().any(|n| n == namespace.name) {
+            return Ok(());
+        }
+        if let Some(selector) = &term.namespace_selector
+            && matches(selector, namespace.labels.unwrap_or(&empty)).map_err(|e| {
+                Refusal::StoreNotAllowed(format!(
+                    "ClusterStore {:?} has an invalid namespaceSelector ({e}); it admits no namespace through it",
+                    store_ref.name
+                ))
+            })?
+        {
+            return Ok(());
+        }
+    }
+    Err(Refusal::StoreNotAllowed(format!(
+        "ClusterStore {:?} does not admit namespace {:?} (see its spec.conditions); nothing was sent",
+        store_ref.name, namespace.name
+    )))
+}
+
+/// Whether the source Secret's labels match the store's `sourceSelector` (no selector: any Secret).
+pub fn source_allowed(
+    connection: &Connection,
+    secret: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<(), Refusal> {
+    let Some(selector) = &connection.source_selector else {
+        return Ok(());
+    };
+    let store = store_name(connection);
+    match matches(selector, labels) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Refusal::SourceNotAllowed(format!(
+            "{store} pushes only Secrets whose labels match its sourceSelector, and Secret {secret:?} does not; nothing was sent"
+        ))),
+        Err(e) => Err(Refusal::SourceNotAllowed(format!(
+            "{store} has an invalid sourceSelector ({e}); nothing is pushed through it"
+        ))),
+    }
+}
+
+/// `Store "name"` / `ClusterStore "name"` / `the inline target`, for messages.
+pub fn store_name(connection: &Connection) -> String {
+    match &connection.store {
+        Some(r) => format!("{} {:?}", r.kind.as_str(), r.name),
+        None => "the inline target".to_owned(),
+    }
+}
+
+fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> Result<bool, String> {
+    let selector = Selector::try_from(selector.clone()).map_err(|e| e.to_string())?;
+    Ok(selector.matches(labels))
+}
+
+/// The SecretSync's per-secret shape on top of the store's connection settings.
+fn merged(target: &Target, store: &StoreSpec) -> Result<Target, Refusal> {
+    let dialect = store.dialect;
+    let foreign = [
+        (target.azure_key_vault.is_some(), DialectKind::AzureKeyVault),
+        (
+            target.service_fabric_mesh.is_some(),
+            DialectKind::ServiceFabricMesh,
+        ),
+        (target.barbican.is_some(), DialectKind::Barbican),
+        (target.docker_swarm.is_some(), DialectKind::DockerSwarm),
+        (target.tencent_ssm.is_some(), DialectKind::TencentSsm),
+    ]
+    .into_iter()
+    .find(|(set, kind)| *set && *kind != dialect);
+    if let Some((_, kind)) = foreign {
+        return Err(Refusal::InvalidSpec(format!(
+            "spec.target has settings for {kind}, but the store's dialect is {dialect}"
+        )));
+    }
+    let mut out = target.clone();
+    out.store_ref = None;
+    out.dialect = Some(dialect);
+    out.endpoint = store.endpoint.clone();
+    out.credentials_ref = None;
+    match dialect {
+        DialectKind::AzureKeyVault => {
+            let own = target.azure_key_vault.clone().unwrap_or_default();
+            let conn = store.azure_key_vault.clone().unwrap_or_default();
+            out.azure_key_vault = Some(AzureKeyVaultSettings {
+                authority_host: conn.authority_host,
+                api_version: conn.api_version,
+                ..own
+            });
+        }
+        DialectKind::ServiceFabricMesh => {
+            let own = target.service_fabric_mesh.clone().unwrap_or_default();
+            let conn = store.service_fabric_mesh.clone().unwrap_or_default();
+            out.service_fabric_mesh = Some(ServiceFabricMeshSettings {
+                api_version: conn.api_version,
+                ..own
+            });
+        }
+        DialectKind::Barbican => {
+            let own = target.barbican.clone().unwrap_or_default();
+            let conn = store.barbican.clone().unwrap_or_default();
+            out.barbican = Some(BarbicanSettings {
+                project_id: conn.project_id,
+                interface: conn.interface,
+                region: conn.region,
+                ..own
+            });
+        }
+        DialectKind::TencentSsm => {
+            let own = target.tencent_ssm.clone().unwrap_or_default();
+            let conn = store.tencent_ssm.clone().unwrap_or_default();
+            out.tencent_ssm = Some(TencentSsmSettings {
+                region: conn.region,
+                requests_per_second: store.rate_limit.map(|r| r.requests_per_second),
+                ..own
+            });
+        }
+        DialectKind::DockerSwarm => {}
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "resolve_tests.rs"]
+mod tests;

@@ -1,0 +1,109 @@
+//! Tokens of the ServiceAccounts that stores name for workload identity, from the TokenRequest API.
+//!
+//! A token is reused until half its life has passed, so that many SecretSyncs through one store cost one
+//! TokenRequest (and, because the token stays the same, one exchange at the identity provider) per period.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Api;
+use kube::api::PostParams;
+
+use super::Context;
+use super::reconcile::Error;
+use crate::value::SecretValue;
+
+/// What Microsoft Entra ID expects in a federated token's `aud`.
+pub const DEFAULT_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// The shortest lifetime the API server grants; the token is renewed after half of it.
+const LIFETIME: Duration = Duration::from_secs(600);
+
+type Key = (String, String, String);
+
+/// Tokens by (namespace, ServiceAccount, audience).
+#[derive(Default)]
+pub struct Cache {
+    tokens: Mutex<HashMap<Key, (SecretValue, Instant)>>,
+}
+
+impl Cache {
+    fn get(&self, key: &Key) -> Option<SecretValue> {
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens
+            .get(key)
+            .filter(|(_, renew_at)| Instant::now() < *renew_at)
+            .map(|(token, _)| token.clone())
+    }
+
+    fn put(&self, key: Key, token: SecretValue, lifetime: Duration) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.retain(|_, (_, renew_at)| Instant::now() < *renew_at);
+        tokens.insert(key, (token, Instant::now() + lifetime / 2));
+    }
+}
+
+/// A token for `namespace/name` with `audience` (default [`DEFAULT_AUDIENCE`]).
+pub async fn token(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    audience: Option<&str>,
+) -> Result<SecretValue, Error> {
+    let audience = audience.unwrap_or(DEFAULT_AUDIENCE).to_owned();
+    let key = (namespace.to_owned(), name.to_owned(), audience.clone());
+    if let Some(token) = ctx.tokens.get(&key) {
+        return Ok(token);
+    }
+    let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), namespace);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![audience],
+            expiration_seconds: Some(LIFETIME.as_secs() as i64),
+            bound_object_ref: None,
+        },
+        ..Default::default()
+    };
+    let granted = accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(status) if status.code == 404 => Error::Refused(
+                super::resolve::Refusal::InvalidSpec(format!(
+                    "the store's ServiceAccount {namespace}/{name} does not exist"
+                )),
+            ),
+            e => Error::Kube(e),
+        })?;
+    let token = granted
+        .status
+        .map(|s| SecretValue::from(s.token.as_str()))
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Error::Refused(super::resolve::Refusal::InvalidSpec(format!(
+                "the TokenRequest for ServiceAccount {namespace}/{name} returned no token"
+            )))
+        })?;
+    ctx.tokens.put(key, token.clone(), LIFETIME);
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_reused_until_half_its_life_then_renewed() {
+        let cache = Cache::default();
+        let key: Key = ("a".into(), "sa".into(), DEFAULT_AUDIENCE.into());
+        assert!(cache.get(&key).is_none());
+        cache.put(key.clone(), SecretValue::from("t1"), Duration::from_secs(600));
+        assert_eq!(cache.get(&key), Some(SecretValue::from("t1")));
+        let other: Key = ("b".into(), "sa".into(), DEFAULT_AUDIENCE.into());
+        assert!(cache.get(&other).is_none(), "tokens are per ServiceAccount");
+        cache.put(key.clone(), SecretValue::from("t2"), Duration::ZERO);
+        assert!(cache.get(&key).is_none(), "an expired entry is not served");
+    }
+}
