@@ -15,7 +15,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
-use secretsync::api::SecretSync;
+use secretsync::api::{ClusterStore, SecretSync, Store};
 use secretsync::controller;
 use secretsync::dialects::{Registry, Shared};
 use secretsync::metrics::Metrics;
@@ -45,10 +45,19 @@ async fn admin() -> Client {
 }
 
 async fn install_crd(client: &Client) {
-    let crd: CustomResourceDefinition =
-        yaml_serde::from_str(include_str!("../crds/secretsync.io_secretsyncs.yaml")).unwrap();
+    for text in [
+        include_str!("../crds/secretsync.io_secretsyncs.yaml"),
+        include_str!("../crds/secretsync.io_stores.yaml"),
+        include_str!("../crds/secretsync.io_clusterstores.yaml"),
+    ] {
+        install_one_crd(client, yaml_serde::from_str(text).unwrap()).await;
+    }
+}
+
+async fn install_one_crd(client: &Client, crd: CustomResourceDefinition) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = "secretsyncs.secretsync.io";
+    let name = crd.metadata.name.clone().unwrap();
+    let name = name.as_str();
     crds.patch(
         name,
         &PatchParams::apply("secretsync-tests").force(),
@@ -147,8 +156,79 @@ impl Bed {
             opts,
             metrics: Metrics::new(),
         };
+        bed.put_store(
+            "sf",
+            json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT")}),
+        )
+        .await;
         bed.start();
         bed
+    }
+
+    /// The same test bed seen from another namespace (no controller of its own).
+    fn view(&self, ns: &str) -> Bed {
+        Bed {
+            client: self.client.clone(),
+            ns: ns.to_owned(),
+            stop: None,
+            task: None,
+            http: reqwest::Client::new(),
+            opts: Opts::default(),
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// Polls a namespaced Store's `Ready` condition until it is `status/reason`.
+    async fn wait_store_ready(&self, name: &str, expect: &str) -> Value {
+        let stores: Api<Store> = Api::namespaced(self.client.clone(), &self.ns);
+        let end = Instant::now() + LONG;
+        loop {
+            let status = serde_json::to_value(&stores.get(name).await.unwrap().status).unwrap();
+            if ready_reason(&status) == expect {
+                return status;
+            }
+            assert!(Instant::now() < end, "Store {name} never {expect}: {status}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// A namespaced Store in this bed's namespace.
+    async fn put_store(&self, name: &str, spec: Value) {
+        self.put_store_in(&self.ns, name, spec).await
+    }
+
+    async fn put_store_in(&self, ns: &str, name: &str, spec: Value) {
+        let obj = json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
+            "metadata": {"name": name}, "spec": spec,
+        });
+        Api::<Store>::namespaced(self.client.clone(), ns)
+            .patch(
+                name,
+                &PatchParams::apply("secretsync-tests").force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+            .expect("Store applied");
+    }
+
+    /// A ClusterStore, deleted when the bed finishes (its name should start with the bed's namespace).
+    async fn put_cluster_store(
+        &self,
+        name: &str,
+        spec: Value,
+    ) -> Result<ClusterStore, kube::Error> {
+        let obj = json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "ClusterStore",
+            "metadata": {"name": name, "labels": {BED_LABEL: self.ns}}, "spec": spec,
+        });
+        Api::<ClusterStore>::all(self.client.clone())
+            .patch(
+                name,
+                &PatchParams::apply("secretsync-tests").force(),
+                &Patch::Apply(&obj),
+            )
+            .await
     }
 
     fn start(&mut self) {
@@ -221,6 +301,19 @@ impl Bed {
             )
             .await
             .expect("Secret applied");
+    }
+
+    /// Sets (or with `None` removes) a label on a Secret, as another field manager than `put_secret`'s, so that
+    /// later `put_secret` calls keep it.
+    async fn label_secret(&self, name: &str, key: &str, value: Option<&str>) {
+        self.secrets()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {key: value}}})),
+            )
+            .await
+            .expect("Secret labelled");
     }
 
     async fn apply(&self, name: &str, spec: Value) -> Result<SecretSync, kube::Error> {
@@ -313,6 +406,12 @@ impl Bed {
 
     async fn finish(mut self) {
         self.stop().await;
+        let _ = Api::<ClusterStore>::all(self.client.clone())
+            .delete_collection(
+                &DeleteParams::default(),
+                &ListParams::default().labels(&format!("{BED_LABEL}={}", self.ns)),
+            )
+            .await;
         let _ = Api::<Namespace>::all(self.client.clone())
             .delete(&self.ns, &DeleteParams::default())
             .await;
@@ -403,7 +502,7 @@ fn unique(prefix: &str) -> String {
 fn sf_spec(secret: &str, key: &str, remote: &str, extra: Value) -> Value {
     let mut spec = json!({
         "source": {"secretRef": {"name": secret, "key": key}},
-        "target": {"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"), "remoteName": remote},
+        "target": {"storeRef": {"kind": "Store", "name": "sf"}, "remoteName": remote},
     });
     for (k, v) in extra.as_object().cloned().unwrap_or_default() {
         spec[k] = v;
@@ -824,17 +923,24 @@ async fn refused_credentials_are_reported_and_not_retried_in_a_loop() {
     let ca = std::fs::read_to_string(env("SF_CA_CERT")).unwrap();
     bed.put_secret("sf-creds", json!({"token": wrong_token, "ca.crt": ca}))
         .await;
+    bed.put_store(
+        "sf-token",
+        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_TOKEN_ENDPOINT"),
+               "credentialsRef": {"name": "sf-creds"}}),
+    )
+    .await;
     let spec = json!({
         "source": {"secretRef": {"name": "s", "key": "k"}},
-        "target": {
-            "dialect": "ServiceFabricMesh", "endpoint": env("SF_TOKEN_ENDPOINT"), "remoteName": remote,
-            "credentialsRef": {"name": "sf-creds"},
-        },
+        "target": {"storeRef": {"kind": "Store", "name": "sf-token"}, "remoteName": remote},
     });
     bed.apply("c", spec).await.unwrap();
     let s = bed.wait_status("c", LONG, |s| phase(s) == "Failed").await;
     assert_eq!(ready_reason(&s), "False/Unauthorized");
     bed.wait_event("Unauthorized", "Warning").await;
+    // The stores' own checks say the same without any SecretSync.
+    let store = bed.wait_store_ready("sf-token", "False/Unauthorized").await;
+    assert_eq!(store["conditions"][0]["observedGeneration"], 1);
+    bed.wait_store_ready("sf", "True/Checked").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (reads, writes) = bed.remote_stats(&remote).await;
     assert!(
@@ -843,7 +949,8 @@ async fn refused_credentials_are_reported_and_not_retried_in_a_loop() {
         reads + writes
     );
 
-    // Fixing the credentials Secret is enough: the watch on it triggers a new attempt.
+    // Fixing the store's credentials Secret is enough (the SecretSync is not touched): the watch on it triggers a
+    // new attempt.
     let token = std::fs::read_to_string(env("SF_TOKEN_FILE"))
         .unwrap()
         .trim()
@@ -861,9 +968,48 @@ async fn the_api_server_rejects_manifests_the_schema_can_catch() {
     let ok = || sf_spec("s", "k", "fine", json!({}));
     let cases: Vec<(&str, Value, &str)> = vec![
         (
-            "no-dialect",
+            "no-store",
             json!({"source": {"secretRef": {"name": "s"}}, "target": {}}),
-            "dialect",
+            "set spec.target.storeRef",
+        ),
+        (
+            "store-and-dialect",
+            json!({"source": {"secretRef": {"name": "s"}},
+                   "target": {"storeRef": {"kind": "Store", "name": "sf"}, "dialect": "Barbican"}}),
+            "not both",
+        ),
+        (
+            "store-and-endpoint",
+            {
+                let mut s = ok();
+                s["target"]["endpoint"] = json!("https://elsewhere.example");
+                s
+            },
+            "the store decides the endpoint and credentials",
+        ),
+        (
+            "store-and-credentials",
+            {
+                let mut s = ok();
+                s["target"]["credentialsRef"] = json!({"name": "someone-elses"});
+                s
+            },
+            "the store decides the endpoint and credentials",
+        ),
+        (
+            "store-and-authority",
+            {
+                let mut s = ok();
+                s["target"]["azureKeyVault"] = json!({"authorityHost": "https://evil.example"});
+                s
+            },
+            "the store decides azureKeyVault.authorityHost",
+        ),
+        (
+            "bad-store-kind",
+            json!({"source": {"secretRef": {"name": "s"}},
+                   "target": {"storeRef": {"kind": "Vault", "name": "x"}}}),
+            "Unsupported value",
         ),
         (
             "bad-dialect",
@@ -918,6 +1064,34 @@ async fn the_api_server_rejects_manifests_the_schema_can_catch() {
     bed.apply("fine", ok())
         .await
         .expect("a valid SecretSync is accepted");
+
+    // Stores: a namespaced Store cannot reach into another namespace; a ClusterStore must say which.
+    let store = json!({
+        "apiVersion": "secretsync.io/v1alpha1", "kind": "Store", "metadata": {"name": "reach"},
+        "spec": {"dialect": "ServiceFabricMesh", "endpoint": "https://sf.example",
+                 "credentialsRef": {"name": "c", "namespace": "kube-system"}},
+    });
+    let refused = Api::<Store>::namespaced(bed.client.clone(), &bed.ns)
+        .patch(
+            "reach",
+            &PatchParams::apply("secretsync-tests").force(),
+            &Patch::Apply(&store),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("reads its credentials from its own namespace")),
+        "{refused:?}"
+    );
+    let refused = bed
+        .put_cluster_store(
+            &format!("{}-nowhere", bed.ns),
+            json!({"dialect": "TencentSSM", "tencentSSM": {"region": "ap-1"}, "credentialsRef": {"name": "c"}}),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("names the namespace of its credentials Secret")),
+        "{refused:?}"
+    );
     bed.finish().await;
 }
 
@@ -929,6 +1103,9 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
     let v1 = unique("first-value");
     let v2 = unique("second-value");
     bed.put_secret("src", json!({"k": v1})).await;
+    // The Barbican example's store pushes only Secrets labelled for export.
+    bed.label_secret("src", "secretsync.io/export", Some("true"))
+        .await;
     let mut examples: Vec<_> =
         std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples"))
             .unwrap()
@@ -944,6 +1121,7 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
             let mut doc: Value = serde::Deserialize::deserialize(doc).unwrap();
             let name = doc["metadata"]["name"].as_str().unwrap().to_owned();
             match doc["kind"].as_str() {
+                // Store credentials, in the team's namespace or the platform's: here both are the bed's.
                 Some("Secret") if name != "db-password" => {
                     doc["metadata"]["namespace"] = json!(bed.ns);
                     let secret: Secret = serde_json::from_value(doc).unwrap();
@@ -956,8 +1134,25 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
                         .await
                         .expect("credentials Secret applied");
                 }
+                Some("Store") => bed.put_store(&name, doc["spec"].clone()).await,
+                Some("ClusterStore") => {
+                    let mut spec = doc["spec"].clone();
+                    spec["credentialsRef"]["namespace"] = json!(bed.ns);
+                    spec["conditions"] = json!([{"namespaces": [bed.ns]}]);
+                    bed.put_cluster_store(&format!("{}-{name}", bed.ns), spec)
+                        .await
+                        .expect("example ClusterStore accepted");
+                }
                 Some("SecretSync") => {
                     let mut spec = doc["spec"].clone();
+                    assert!(
+                        spec["target"]["dialect"].is_null(),
+                        "{name}: the examples use stores"
+                    );
+                    if spec["target"]["storeRef"]["kind"] == "ClusterStore" {
+                        let store = spec["target"]["storeRef"]["name"].as_str().unwrap();
+                        spec["target"]["storeRef"]["name"] = json!(format!("{}-{store}", bed.ns));
+                    }
                     spec["source"] = json!({"secretRef": {"name": "src", "key": "k"}});
                     spec["target"]["remoteName"] =
                         json!(format!("ss{:08x}", rand::random::<u32>()));
@@ -985,22 +1180,29 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
         }),
     )
     .await;
+    bed.put_store(
+        "barbican-noauth",
+        json!({"dialect": "Barbican", "endpoint": env("BARBICAN_NOAUTH_ENDPOINT"),
+               "barbican": {"projectId": "secretsync-tests"}}),
+    )
+    .await;
+    bed.put_store(
+        "swarm-mtls",
+        json!({"dialect": "DockerSwarm", "endpoint": env("DOCKER_SWARM_TLS_ENDPOINT"),
+               "credentialsRef": {"name": "swarm-tls"}}),
+    )
+    .await;
     let source = json!({"secretRef": {"name": "src", "key": "k"}});
+    let through = |store: &str, remote: String| json!({"storeRef": {"kind": "Store", "name": store}, "remoteName": remote});
     let variants = [
         (
             "barbican-noauth",
-            json!({"dialect": "Barbican", "endpoint": env("BARBICAN_NOAUTH_ENDPOINT"),
-                   "remoteName": unique("noauth"), "barbican": {"projectId": "secretsync-tests"}}),
+            through("barbican-noauth", unique("noauth")),
         ),
-        (
-            "swarm-mtls",
-            json!({"dialect": "DockerSwarm", "endpoint": env("DOCKER_SWARM_TLS_ENDPOINT"),
-                   "remoteName": unique("mtls"), "credentialsRef": {"name": "swarm-tls"}}),
-        ),
+        ("swarm-mtls", through("swarm-mtls", unique("mtls"))),
         (
             "sf-accepted",
-            json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"),
-                   "remoteName": format!("accepted-{}", unique("sf"))}),
+            through("sf", format!("accepted-{}", unique("sf"))),
         ),
     ];
     for (name, target) in variants {
@@ -1239,8 +1441,13 @@ async fn a_throttled_store_does_not_hold_up_another_store() {
     // The same emulator under another name is another store to SecretSync, with its own limiter.
     let other = env("SF_ENDPOINT").replace("127.0.0.1", "localhost");
     assert_ne!(other, env("SF_ENDPOINT"));
+    bed.put_store(
+        "sf-other",
+        json!({"dialect": "ServiceFabricMesh", "endpoint": other}),
+    )
+    .await;
     let mut spec = sf_spec("s", "k", &format!("instant-{run}-other"), json!({}));
-    spec["target"]["endpoint"] = json!(other);
+    spec["target"]["storeRef"]["name"] = json!("sf-other");
     bed.apply("other-store", spec).await.unwrap();
 
     bed.wait_status("other-store", LONG, |s| phase(s) == "Ready")
@@ -1490,8 +1697,13 @@ async fn a_namespace_whose_stores_hang_does_not_hold_up_other_namespaces() {
     for i in 0..8 {
         let (url, task) = hanging_store().await;
         stores.push(task);
+        bed.put_store(
+            &format!("hung-{i}"),
+            json!({"dialect": "ServiceFabricMesh", "endpoint": url}),
+        )
+        .await;
         let mut spec = sf_spec("s", "k", &format!("instant-{run}-{i}"), json!({}));
-        spec["target"]["endpoint"] = json!(url);
+        spec["target"]["storeRef"]["name"] = json!(format!("hung-{i}"));
         bed.apply(&format!("hung-{i}"), spec).await.unwrap();
     }
     // Let the hung namespace's objects reach the workers first.
@@ -1507,6 +1719,12 @@ async fn a_namespace_whose_stores_hang_does_not_hold_up_other_namespaces() {
         metrics: Metrics::new(),
     };
     other.put_secret("s", json!({"k": unique("v")})).await;
+    other
+        .put_store(
+            "sf",
+            json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT")}),
+        )
+        .await;
     bed.apply_in(
         &other_ns,
         "other",
@@ -1622,5 +1840,327 @@ async fn a_blocked_cleanup_in_a_terminating_namespace_lets_go_after_the_timeout(
         bed.metrics.render()
     );
     bed.assert_no_leak(&[&value]).await;
+    bed.finish().await;
+}
+
+// ---- stores: who may push where ----
+
+/// A TCP listener that counts every connection made to it: a host no store names.
+async fn tripwire() -> (
+    String,
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (url, hits, task)
+}
+
+fn through(kind: &str, store: &str, secret: &str, remote: &str) -> Value {
+    json!({
+        "source": {"secretRef": {"name": secret, "key": "k"}},
+        "target": {"storeRef": {"kind": kind, "name": store}, "remoteName": remote},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_store_serves_only_the_namespaces_it_admits() {
+    let bed = Bed::with(
+        "ctl-tenancy-a",
+        Opts {
+            all_namespaces: true,
+            ..Opts::default()
+        },
+    )
+    .await;
+    let b = bed.view(&create_namespace(&bed.client, "ctl-tenancy-b").await);
+    let shared = format!("{}-shared", bed.ns);
+    let run = unique("tenancy");
+    let (remote_a, remote_b) = (format!("instant-{run}-a"), format!("instant-{run}-b"));
+    let (value_a, value_b) = (unique("value-a"), unique("value-b"));
+    bed.put_secret("s", json!({"k": value_a})).await;
+    b.put_secret("s", json!({"k": value_b})).await;
+
+    // B names the ClusterStore before it exists: StoreNotFound, and it recovers by itself once it does.
+    bed.apply_in(&b.ns, "x", through("ClusterStore", &shared, "s", &remote_b))
+        .await
+        .unwrap();
+    let s = b.wait_status("x", LONG, |s| phase(s) == "Failed").await;
+    assert_eq!(ready_reason(&s), "False/StoreNotFound");
+    bed.put_cluster_store(
+        &shared,
+        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"),
+               "conditions": [{"namespaces": [bed.ns]}]}),
+    )
+    .await
+    .unwrap();
+    bed.apply("x", through("ClusterStore", &shared, "s", &remote_a))
+        .await
+        .unwrap();
+    let s = bed.wait_status("x", LONG, |s| phase(s) == "Ready").await;
+    assert_eq!(
+        s["store"],
+        json!({"kind": "ClusterStore", "name": shared, "dialect": "ServiceFabricMesh"})
+    );
+    let s = b
+        .wait_status("x", LONG, |s| ready_reason(s) == "False/StoreNotAllowed")
+        .await;
+    assert!(condition_message(&s).contains(&b.ns), "{s}");
+    b.wait_event("StoreNotAllowed", "Warning").await;
+    // A's namespaced Store is not B's: the name resolves in B's namespace only.
+    bed.apply_in(
+        &b.ns,
+        "y",
+        through("Store", "sf", "s", &format!("{remote_b}-y")),
+    )
+    .await
+    .unwrap();
+    let s = b.wait_status("y", LONG, |s| phase(s) == "Failed").await;
+    assert_eq!(ready_reason(&s), "False/StoreNotFound");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        bed.remote_stats(&remote_b).await,
+        (0, 0),
+        "the store heard from B"
+    );
+    assert_eq!(bed.remote_stats(&format!("{remote_b}-y")).await, (0, 0));
+
+    // The admin admits B by a label and withdraws A: B syncs once its namespace is labelled, A stops pushing.
+    bed.put_cluster_store(
+        &shared,
+        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"),
+               "conditions": [{"namespaceSelector": {"matchLabels": {"secretsync-test/admit": b.ns}}}]}),
+    )
+    .await
+    .unwrap();
+    let s = bed
+        .wait_status("x", LONG, |s| ready_reason(s) == "False/StoreNotAllowed")
+        .await;
+    assert_eq!(phase(&s), "Failed");
+    Api::<Namespace>::all(bed.client.clone())
+        .patch(
+            &b.ns,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"secretsync-test/admit": b.ns}}})),
+        )
+        .await
+        .unwrap();
+    b.wait_status("x", LONG, |s| phase(s) == "Ready").await;
+    let writes_a = bed.remote_stats(&remote_a).await.1;
+    bed.put_secret("s", json!({"k": unique("value-a2")})).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        bed.remote_stats(&remote_a).await.1,
+        writes_a,
+        "a namespace no longer admitted still wrote"
+    );
+
+    // The store goes while a Delete-policy SecretSync uses it: the deletion is blocked with a way out, not stuck.
+    let mut spec = through("ClusterStore", &shared, "s", &remote_b);
+    spec["deletionPolicy"] = json!("Delete");
+    bed.apply_in(&b.ns, "x", spec.clone()).await.unwrap();
+    b.wait_status("x", LONG, |s| phase(s) == "Ready").await;
+    Api::<ClusterStore>::all(bed.client.clone())
+        .delete(&shared, &DeleteParams::default())
+        .await
+        .unwrap();
+    b.syncs()
+        .delete("x", &DeleteParams::default())
+        .await
+        .unwrap();
+    let s = b
+        .wait_status("x", LONG, |s| ready_reason(s) == "False/DeletionBlocked")
+        .await;
+    assert!(
+        condition_message(&s).contains("deletionPolicy: Retain"),
+        "{s}"
+    );
+    spec["deletionPolicy"] = json!("Retain");
+    bed.apply_in(&b.ns, "x", spec).await.unwrap();
+    let end = Instant::now() + LONG;
+    while b.syncs().get_opt("x").await.unwrap().is_some() {
+        assert!(Instant::now() < end, "Retain did not let the SecretSync go");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    bed.assert_no_leak(&[&value_a, &value_b]).await;
+    b.assert_no_leak(&[&value_a, &value_b]).await;
+    bed.finish().await;
+    b.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stores_source_selector_lets_only_labelled_secrets_leave() {
+    let bed = Bed::new("ctl-selector").await;
+    let remote = format!("instant-{}", unique("selector"));
+    let value = unique("value");
+    bed.put_secret("tls", json!({"k": value})).await;
+    bed.put_store(
+        "exports",
+        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"),
+               "sourceSelector": {"matchLabels": {"secretsync.io/export": "true"}}}),
+    )
+    .await;
+    bed.apply("s", through("Store", "exports", "tls", &remote))
+        .await
+        .unwrap();
+    let s = bed.wait_status("s", LONG, |s| phase(s) == "Failed").await;
+    assert_eq!(ready_reason(&s), "False/SourceNotAllowed");
+    assert!(condition_message(&s).contains("\"tls\""), "{s}");
+    bed.wait_event("SourceNotAllowed", "Warning").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        bed.remote_stats(&remote).await,
+        (0, 0),
+        "an unlabelled Secret reached the store"
+    );
+
+    // Labelling the Secret is enough: the watch on it triggers the push.
+    bed.label_secret("tls", "secretsync.io/export", Some("true"))
+        .await;
+    let s = bed.wait_status("s", LONG, |s| phase(s) == "Ready").await;
+    let version = s["remote"]["version"].as_str().unwrap();
+    assert_eq!(
+        bed.remote_value(&remote, version).await.as_deref(),
+        Some(value.as_str())
+    );
+    bed.assert_no_leak(&[&value]).await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_targets_need_the_operators_flag() {
+    let inline = |remote: &str| {
+        json!({
+            "source": {"secretRef": {"name": "s", "key": "k"}},
+            "target": {"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"), "remoteName": remote},
+        })
+    };
+    let off = Bed::new("ctl-inline-off").await;
+    let remote = format!("instant-{}", unique("inline"));
+    off.put_secret("s", json!({"k": unique("v")})).await;
+    off.apply("i", inline(&remote)).await.unwrap();
+    let s = off.wait_status("i", LONG, |s| phase(s) == "Failed").await;
+    assert_eq!(ready_reason(&s), "False/InlineTargetNotAllowed");
+    off.wait_event("InlineTargetNotAllowed", "Warning").await;
+    assert_eq!(off.remote_stats(&remote).await, (0, 0));
+    off.finish().await;
+
+    let on = Bed::with(
+        "ctl-inline-on",
+        Opts {
+            allow_inline: true,
+            ..Opts::default()
+        },
+    )
+    .await;
+    on.put_secret("s", json!({"k": unique("v")})).await;
+    on.apply("i", inline(&remote)).await.unwrap();
+    let s = on.wait_status("i", LONG, |s| phase(s) == "Ready").await;
+    assert_eq!(s["store"], json!({"dialect": "ServiceFabricMesh"}));
+    on.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secretsync_field_sends_a_credential_or_value_to_a_host_no_store_names() {
+    let bed = Bed::new("ctl-hostile").await;
+    let (evil, hits, task) = tripwire().await;
+    let value = unique("value");
+    bed.put_secret("s", json!({"k": value})).await;
+    // Stores with real credentials: the Key Vault stand-in (a client secret for Entra ID) and Barbican behind
+    // Keystone (a project token). Their Secrets sit in the team's namespace, as a team admin's Store has them.
+    let ca = std::fs::read_to_string(env("AZUREKV_CA_CERT")).unwrap();
+    bed.put_secret(
+        "kv",
+        json!({"tenantId": env("AZUREKV_TENANT_ID"), "clientId": env("AZUREKV_CLIENT_ID"),
+               "clientSecret": env("AZUREKV_CLIENT_SECRET"), "ca.crt": ca}),
+    )
+    .await;
+    bed.put_store(
+        "kv",
+        json!({"dialect": "AzureKeyVault", "endpoint": env("AZUREKV_ENDPOINT"),
+               "credentialsRef": {"name": "kv"},
+               "azureKeyVault": {"authorityHost": env("AZUREKV_AUTHORITY")}}),
+    )
+    .await;
+    bed.put_secret(
+        "os",
+        json!({"authUrl": env("KEYSTONE_AUTH_URL"), "username": env("KEYSTONE_USERNAME"),
+               "password": env("KEYSTONE_PASSWORD"), "userDomainName": "Default",
+               "projectName": env("KEYSTONE_PROJECT"), "projectDomainName": "Default"}),
+    )
+    .await;
+    bed.put_store(
+        "os",
+        json!({"dialect": "Barbican", "credentialsRef": {"name": "os"}}),
+    )
+    .await;
+    let stores = [
+        ("kv", "hostile-kv"),
+        ("os", "hostile-os"),
+        ("sf", "hostile-sf"),
+    ];
+    for (store, name) in stores {
+        bed.apply(name, through("Store", store, "s", &unique("hostile")))
+            .await
+            .unwrap();
+        bed.wait_status(name, LONG, |s| phase(s) == "Ready").await;
+        // What the schema refuses next to storeRef, written straight into etcd: every field that once chose a
+        // host or a credential, all pointing at the tripwire.
+        rewrite_in_etcd(&bed.ns, name, |obj| {
+            let t = &mut obj["spec"]["target"];
+            t["endpoint"] = json!(evil);
+            t["credentialsRef"] = json!({"name": "kv"});
+            match store {
+                "kv" => t["azureKeyVault"] = json!({"authorityHost": evil, "apiVersion": "7.5"}),
+                "os" => t["barbican"] = json!({"projectId": "p", "interface": "admin"}),
+                _ => t["serviceFabricMesh"] = json!({"apiVersion": "6.4-preview"}),
+            }
+        })
+        .await;
+    }
+    // An inline target at the tripwire, with a credentials Secret it could not otherwise read.
+    bed.apply(
+        "hostile-inline",
+        json!({"source": {"secretRef": {"name": "s", "key": "k"}},
+               "target": {"dialect": "AzureKeyVault", "endpoint": evil, "credentialsRef": {"name": "kv"},
+                          "azureKeyVault": {"authorityHost": evil}}}),
+    )
+    .await
+    .unwrap();
+    bed.wait_status("hostile-inline", LONG, |s| {
+        ready_reason(s) == "False/InlineTargetNotAllowed"
+    })
+    .await;
+    // A change makes every object push again with its rewritten spec.
+    bed.put_secret("s", json!({"k": unique("value-2")})).await;
+    for (_, name) in stores {
+        let s = bed
+            .wait_status(name, LONG, |s| {
+                s["observedGeneration"].as_i64() == Some(2) && phase(s) == "Ready"
+            })
+            .await;
+        assert_eq!(s["store"]["kind"], "Store", "{name}: {s}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the controller connected to a host that no store names"
+    );
+    task.abort();
+    bed.assert_no_leak(&[
+        &value,
+        &env("AZUREKV_CLIENT_SECRET"),
+        &env("KEYSTONE_PASSWORD"),
+    ])
+    .await;
     bed.finish().await;
 }

@@ -638,7 +638,10 @@ fn the_binary_answers_version_and_prints_the_committed_crds() {
     .iter()
     .map(|f| std::fs::read_to_string(root().join("crds").join(f)).unwrap())
     .collect();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), committed.join("---\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        committed.join("---\n")
+    );
 }
 
 /// `make image` with the test bed's own Docker engine; then the binary in the image must start.

@@ -128,6 +128,7 @@ impl Case {
 
     fn request(&self) -> Request<'_> {
         Request {
+            rate_limit: None,
             target: &self.target,
             remote_name: &self.name,
             credentials: &self.credentials,

@@ -407,7 +407,10 @@ pub fn crds() -> Vec<(
 )> {
     use kube::CustomResourceExt;
     vec![
-        ("secretsync.io_secretsyncs.yaml", installable(SecretSync::crd())),
+        (
+            "secretsync.io_secretsyncs.yaml",
+            installable(SecretSync::crd()),
+        ),
         ("secretsync.io_stores.yaml", installable(Store::crd())),
         (
             "secretsync.io_clusterstores.yaml",
@@ -468,10 +471,9 @@ mod tests {
 
     #[test]
     fn remote_name_defaults_to_object_name() {
-        let mut t: Target = serde_json::from_value(
-            serde_json::json!({"storeRef": {"kind": "Store", "name": "s"}}),
-        )
-        .unwrap();
+        let mut t: Target =
+            serde_json::from_value(serde_json::json!({"storeRef": {"kind": "Store", "name": "s"}}))
+                .unwrap();
         assert_eq!(t.remote_name("obj"), "obj");
         t.remote_name = Some("other".into());
         assert_eq!(t.remote_name("obj"), "other");

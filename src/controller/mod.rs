@@ -14,6 +14,7 @@ pub mod resolve;
 mod slots;
 mod source;
 pub mod status;
+mod store_check;
 mod token_request;
 mod triggers;
 
@@ -141,7 +142,7 @@ pub async fn run_until(
     };
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let mut stores = Vec::new();
-    let mut runs = Vec::new();
+    let mut runs: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
     for scope in scopes {
         let (syncs, secrets, namespaced_stores): (
             Api<SecretSync>,
@@ -228,7 +229,12 @@ pub async fn run_until(
                     .state()
                     .iter()
                     .filter(|s| s.namespace().as_deref() == Some(ns.as_str()))
-                    .filter(|s| s.spec.credentials_ref.as_ref().is_some_and(|c| c.name == name))
+                    .filter(|s| {
+                        s.spec
+                            .credentials_ref
+                            .as_ref()
+                            .is_some_and(|c| c.name == name)
+                    })
                     .map(|s| (StoreKind::Store, s.namespace(), s.name_any()))
                     .chain(
                         cluster_stores
@@ -276,8 +282,25 @@ pub async fn run_until(
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
             .for_each(|_| async {});
-        runs.push(run);
+        runs.push(Box::pin(run));
+        // Stores' own checks: a status write must not start another check, so only spec changes trigger one.
+        let checked_stores = match &scope {
+            Some(ns) => Api::<Store>::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        runs.push(store_checks(
+            checked_stores,
+            ctx.clone(),
+            shutdown.clone(),
+            store_check::store,
+        ));
     }
+    runs.push(store_checks(
+        Api::<ClusterStore>::all(client.clone()),
+        ctx.clone(),
+        shutdown.clone(),
+        store_check::cluster_store,
+    ));
     let ready = config.ready.clone();
     tokio::spawn(async move {
         for store in stores {
@@ -317,6 +340,43 @@ pub async fn run_until(
         _ = abort => tracing::warn!("cancelling running reconciles"),
     }
     config.ready.store(false, Ordering::SeqCst);
+}
+
+/// A controller running a store kind's periodic check (see [`store_check`]).
+fn store_checks<K, F>(
+    api: Api<K>,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    check: fn(Arc<K>, Arc<Context>) -> F,
+) -> futures::future::BoxFuture<'static, ()>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    F: std::future::Future<Output = Result<kube::runtime::controller::Action, Error>>
+        + Send
+        + 'static,
+{
+    let (cache, writer) = reflector::store();
+    let triggers = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            kube::runtime::predicates::generation,
+            PredicateConfig::default(),
+        );
+    Box::pin(
+        Controller::for_stream(triggers, cache)
+            .with_config(ControllerConfig::default().concurrency(2))
+            .graceful_shutdown_on(shutdown)
+            .run(check, store_check::retry, ctx)
+            .for_each(|_| async {}),
+    )
 }
 
 /// How long a shutdown waits for running reconciles. A leader waits less: see `leader::Timing::shutdown_grace`.

@@ -62,7 +62,7 @@ pub enum Error {
 }
 
 impl Error {
-    fn report(&self) -> Report {
+    pub(super) fn report(&self) -> Report {
         match self {
             Error::Source(e) => Report::failed(
                 e.reason(),
@@ -807,7 +807,10 @@ async fn inputs_without_source(
     })
 }
 
-fn dialect_for(ctx: &Context, connection: &Connection) -> Result<Arc<dyn Dialect>, Error> {
+pub(super) fn dialect_for(
+    ctx: &Context,
+    connection: &Connection,
+) -> Result<Arc<dyn Dialect>, Error> {
     ctx.registry
         .get(connection.dialect)
         .cloned()
@@ -816,7 +819,10 @@ fn dialect_for(ctx: &Context, connection: &Connection) -> Result<Arc<dyn Dialect
 
 /// The store's credentials: its Secret's keys, the store's CA bundle as `ca.crt`, and a ServiceAccount token when
 /// the store federates one.
-async fn credentials(ctx: &Context, connection: &Connection) -> Result<Credentials, Error> {
+pub(super) async fn credentials(
+    ctx: &Context,
+    connection: &Connection,
+) -> Result<Credentials, Error> {
     let mut map = match &connection.credentials {
         Some((namespace, name)) => {
             let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);

@@ -107,14 +107,48 @@ pub fn resolve(
             StoreKind::ClusterStore => String::new(),
         },
     };
-    let (spec, store_ns) = match (store_ref.kind, store) {
-        (StoreKind::Store, Some(StoreObject::Namespaced(spec))) => (spec, namespace.name),
+    let spec = match (store_ref.kind, store) {
+        (StoreKind::Store, Some(StoreObject::Namespaced(spec))) => spec,
         (StoreKind::ClusterStore, Some(StoreObject::Cluster(cluster))) => {
             admit(cluster, store_ref, namespace)?;
-            (&cluster.store, "")
+            &cluster.store
         }
         _ => return Err(not_found()),
     };
+    through_store(target, store_ref, spec, namespace.name)
+}
+
+/// The connection of a store for its own periodic check: no SecretSync, so no admission and no per-secret shape.
+pub fn for_store_check(
+    store_ref: &StoreRef,
+    spec: &StoreSpec,
+    store_namespace: &str,
+) -> Result<Connection, Refusal> {
+    let target = Target {
+        store_ref: Some(store_ref.clone()),
+        dialect: None,
+        endpoint: None,
+        remote_name: None,
+        credentials_ref: None,
+        content_type: None,
+        description: None,
+        labels: BTreeMap::new(),
+        azure_key_vault: None,
+        service_fabric_mesh: None,
+        barbican: None,
+        docker_swarm: None,
+        tencent_ssm: None,
+    };
+    through_store(&target, store_ref, spec, store_namespace)
+}
+
+/// `store_ns`: the namespace of a `Store` (a ClusterStore's references name their own).
+fn through_store(
+    target: &Target,
+    store_ref: &StoreRef,
+    spec: &StoreSpec,
+    store_ns: &str,
+) -> Result<Connection, Refusal> {
     let cluster = store_ref.kind == StoreKind::ClusterStore;
     // A Store's references stay in its own namespace whatever they say (the CRD refuses a namespace there too).
     let in_store_ns = |given: &Option<String>| -> Result<String, Refusal> {
@@ -134,7 +168,11 @@ pub fn resolve(
         None => None,
     };
     let service_account = match &spec.service_account_ref {
-        Some(r) => Some((in_store_ns(&r.namespace)?, r.name.clone(), r.audience.clone())),
+        Some(r) => Some((
+            in_store_ns(&r.namespace)?,
+            r.name.clone(),
+            r.audience.clone(),
+        )),
         None => None,
     };
     Ok(Connection {

@@ -38,7 +38,9 @@ fn vault_store() -> StoreSpec {
 
 #[test]
 fn inline_targets_are_refused_unless_the_operator_allows_them() {
-    let t = target(json!({"dialect": "Barbican", "endpoint": "https://b.example", "credentialsRef": {"name": "c"}}));
+    let t = target(
+        json!({"dialect": "Barbican", "endpoint": "https://b.example", "credentialsRef": {"name": "c"}}),
+    );
     assert_eq!(
         resolve(&t, &ns("a", None), None, false),
         Err(Refusal::InlineTargetNotAllowed)
@@ -52,10 +54,17 @@ fn inline_targets_are_refused_unless_the_operator_allows_them() {
 
 #[test]
 fn a_namespaced_store_resolves_in_its_own_namespace_only() {
-    let t = target(json!({"storeRef": {"kind": "Store", "name": "vault"}, "azureKeyVault": {"purge": true}}));
+    let t = target(
+        json!({"storeRef": {"kind": "Store", "name": "vault"}, "azureKeyVault": {"purge": true}}),
+    );
     let spec = vault_store();
-    let c = resolve(&t, &ns("team-a", None), Some(StoreObject::Namespaced(&spec)), false)
-        .expect("resolves");
+    let c = resolve(
+        &t,
+        &ns("team-a", None),
+        Some(StoreObject::Namespaced(&spec)),
+        false,
+    )
+    .expect("resolves");
     assert_eq!(c.dialect, DialectKind::AzureKeyVault);
     assert_eq!(c.credentials, Some(("team-a".into(), "kv-creds".into())));
     assert!(!c.may_use_controller_identity);
@@ -78,9 +87,18 @@ fn a_store_namespace_in_a_reference_is_ignored_for_a_namespaced_store() {
         "credentialsRef": {"name": "c", "namespace": "kube-system"},
         "serviceAccountRef": {"name": "sa", "namespace": "kube-system"}
     }));
-    let c = resolve(&t, &ns("team-a", None), Some(StoreObject::Namespaced(&spec)), false).unwrap();
+    let c = resolve(
+        &t,
+        &ns("team-a", None),
+        Some(StoreObject::Namespaced(&spec)),
+        false,
+    )
+    .unwrap();
     assert_eq!(c.credentials, Some(("team-a".into(), "c".into())));
-    assert_eq!(c.service_account, Some(("team-a".into(), "sa".into(), None)));
+    assert_eq!(
+        c.service_account,
+        Some(("team-a".into(), "sa".into(), None))
+    );
 }
 
 #[test]
@@ -93,7 +111,13 @@ fn nothing_a_secretsync_sets_decides_where_requests_or_credentials_go() {
         "azureKeyVault": {"authorityHost": "https://attacker.example", "apiVersion": "x"}
     }));
     let spec = vault_store();
-    let c = resolve(&t, &ns("team-a", None), Some(StoreObject::Namespaced(&spec)), false).unwrap();
+    let c = resolve(
+        &t,
+        &ns("team-a", None),
+        Some(StoreObject::Namespaced(&spec)),
+        false,
+    )
+    .unwrap();
     assert_eq!(c.target.endpoint.as_deref(), Some("https://vault.example"));
     assert_eq!(c.target.credentials_ref, None);
     assert_eq!(c.credentials, Some(("team-a".into(), "kv-creds".into())));
@@ -102,8 +126,16 @@ fn nothing_a_secretsync_sets_decides_where_requests_or_credentials_go() {
     assert_eq!(akv.api_version.as_deref(), Some("7.5"));
 
     // A store that sets no authority leaves the default, not the SecretSync's.
-    let plain = store(json!({"dialect": "AzureKeyVault", "endpoint": "https://v", "credentialsRef": {"name": "c"}}));
-    let c = resolve(&t, &ns("team-a", None), Some(StoreObject::Namespaced(&plain)), false).unwrap();
+    let plain = store(
+        json!({"dialect": "AzureKeyVault", "endpoint": "https://v", "credentialsRef": {"name": "c"}}),
+    );
+    let c = resolve(
+        &t,
+        &ns("team-a", None),
+        Some(StoreObject::Namespaced(&plain)),
+        false,
+    )
+    .unwrap();
     assert_eq!(c.target.azure_key_vault.unwrap().authority_host, None);
 
     let barbican = store(json!({"dialect": "Barbican", "credentialsRef": {"name": "ks"}}));
@@ -111,29 +143,55 @@ fn nothing_a_secretsync_sets_decides_where_requests_or_credentials_go() {
         "storeRef": {"kind": "Store", "name": "b"},
         "barbican": {"projectId": "p", "interface": "admin", "region": "evil", "keepSuperseded": 3}
     }));
-    let c = resolve(&t, &ns("team-a", None), Some(StoreObject::Namespaced(&barbican)), false).unwrap();
+    let c = resolve(
+        &t,
+        &ns("team-a", None),
+        Some(StoreObject::Namespaced(&barbican)),
+        false,
+    )
+    .unwrap();
     let b = c.target.barbican.unwrap();
     assert_eq!((b.project_id, b.interface, b.region), (None, None, None));
     assert_eq!(b.keep_superseded, Some(3));
     assert_eq!(c.target.endpoint, None);
 
-    let tencent = store(json!({"dialect": "TencentSSM", "credentialsRef": {"name": "k"}, "tencentSSM": {"region": "ap-1"}}));
+    let tencent = store(
+        json!({"dialect": "TencentSSM", "credentialsRef": {"name": "k"}, "tencentSSM": {"region": "ap-1"}}),
+    );
     let t = target(json!({
         "storeRef": {"kind": "Store", "name": "t"},
         "tencentSSM": {"region": "evil", "requestsPerSecond": 10000, "versionPolicy": "History"}
     }));
-    let c = resolve(&t, &ns("team-a", None), Some(StoreObject::Namespaced(&tencent)), false).unwrap();
+    let c = resolve(
+        &t,
+        &ns("team-a", None),
+        Some(StoreObject::Namespaced(&tencent)),
+        false,
+    )
+    .unwrap();
     let s = c.target.tencent_ssm.unwrap();
     assert_eq!(s.region.as_deref(), Some("ap-1"));
-    assert_eq!(s.requests_per_second, None, "the store's rate, not the SecretSync's");
-    assert_eq!(s.version_policy, Some(crate::api::TencentVersionPolicy::History));
+    assert_eq!(
+        s.requests_per_second, None,
+        "the store's rate, not the SecretSync's"
+    );
+    assert_eq!(
+        s.version_policy,
+        Some(crate::api::TencentVersionPolicy::History)
+    );
 
     let sf = store(json!({"dialect": "ServiceFabricMesh", "endpoint": "https://sf"}));
     let t = target(json!({
         "storeRef": {"kind": "Store", "name": "s"},
         "serviceFabricMesh": {"apiVersion": "evil", "retainVersions": 1}
     }));
-    let c = resolve(&t, &ns("team-a", None), Some(StoreObject::Namespaced(&sf)), false).unwrap();
+    let c = resolve(
+        &t,
+        &ns("team-a", None),
+        Some(StoreObject::Namespaced(&sf)),
+        false,
+    )
+    .unwrap();
     let s = c.target.service_fabric_mesh.unwrap();
     assert_eq!(s.api_version, None);
     assert_eq!(s.retain_versions, Some(1));
@@ -158,11 +216,34 @@ fn a_missing_store_or_one_of_the_other_kind_is_not_found() {
 fn a_cluster_store_admits_by_name_by_selector_or_without_conditions() {
     let t = target(json!({"storeRef": {"kind": "ClusterStore", "name": "shared"}}));
     let open = cluster(json!({"dialect": "DockerSwarm"}));
-    assert!(resolve(&t, &ns("any", None), Some(StoreObject::Cluster(&open)), false).is_ok());
+    assert!(
+        resolve(
+            &t,
+            &ns("any", None),
+            Some(StoreObject::Cluster(&open)),
+            false
+        )
+        .is_ok()
+    );
 
-    let only_a = cluster(json!({"dialect": "DockerSwarm", "conditions": [{"namespaces": ["team-a"]}]}));
-    assert!(resolve(&t, &ns("team-a", None), Some(StoreObject::Cluster(&only_a)), false).is_ok());
-    let err = resolve(&t, &ns("team-b", None), Some(StoreObject::Cluster(&only_a)), false).unwrap_err();
+    let only_a =
+        cluster(json!({"dialect": "DockerSwarm", "conditions": [{"namespaces": ["team-a"]}]}));
+    assert!(
+        resolve(
+            &t,
+            &ns("team-a", None),
+            Some(StoreObject::Cluster(&only_a)),
+            false
+        )
+        .is_ok()
+    );
+    let err = resolve(
+        &t,
+        &ns("team-b", None),
+        Some(StoreObject::Cluster(&only_a)),
+        false,
+    )
+    .unwrap_err();
     assert_eq!(err.reason(), "StoreNotAllowed");
     assert!(err.to_string().contains("team-b"));
     assert!(!needs_namespace_labels(&only_a));
@@ -178,11 +259,15 @@ fn a_cluster_store_admits_by_name_by_selector_or_without_conditions() {
     assert!(resolve(&t, &ns("x", Some(&prod)), store(), false).is_ok());
     assert!(resolve(&t, &ns("ops", Some(&dev)), store(), false).is_ok());
     assert_eq!(
-        resolve(&t, &ns("x", Some(&dev)), store(), false).unwrap_err().reason(),
+        resolve(&t, &ns("x", Some(&dev)), store(), false)
+            .unwrap_err()
+            .reason(),
         "StoreNotAllowed"
     );
     assert_eq!(
-        resolve(&t, &ns("x", None), store(), false).unwrap_err().reason(),
+        resolve(&t, &ns("x", None), store(), false)
+            .unwrap_err()
+            .reason(),
         "StoreNotAllowed",
         "unknown labels admit nothing through a selector"
     );
@@ -196,7 +281,13 @@ fn a_cluster_store_uses_its_own_namespaces_and_may_use_the_controller_identity()
         "credentialsRef": {"name": "c", "namespace": "platform"},
         "serviceAccountRef": {"name": "sa", "namespace": "platform", "audience": "aud"}
     }));
-    let conn = resolve(&t, &ns("team-a", None), Some(StoreObject::Cluster(&c)), false).unwrap();
+    let conn = resolve(
+        &t,
+        &ns("team-a", None),
+        Some(StoreObject::Cluster(&c)),
+        false,
+    )
+    .unwrap();
     assert_eq!(conn.credentials, Some(("platform".into(), "c".into())));
     assert_eq!(
         conn.service_account,
@@ -204,20 +295,35 @@ fn a_cluster_store_uses_its_own_namespaces_and_may_use_the_controller_identity()
     );
     assert!(conn.may_use_controller_identity);
     // Written past validation without a namespace: refused rather than guessed.
-    let bad = cluster(json!({"dialect": "AzureKeyVault", "endpoint": "https://v", "credentialsRef": {"name": "c"}}));
+    let bad = cluster(
+        json!({"dialect": "AzureKeyVault", "endpoint": "https://v", "credentialsRef": {"name": "c"}}),
+    );
     assert_eq!(
-        resolve(&t, &ns("team-a", None), Some(StoreObject::Cluster(&bad)), false)
-            .unwrap_err()
-            .reason(),
+        resolve(
+            &t,
+            &ns("team-a", None),
+            Some(StoreObject::Cluster(&bad)),
+            false
+        )
+        .unwrap_err()
+        .reason(),
         "InvalidSpec"
     );
 }
 
 #[test]
 fn settings_for_another_dialect_than_the_stores_are_refused() {
-    let t = target(json!({"storeRef": {"kind": "Store", "name": "s"}, "dockerSwarm": {"pruneSuperseded": false}}));
+    let t = target(
+        json!({"storeRef": {"kind": "Store", "name": "s"}, "dockerSwarm": {"pruneSuperseded": false}}),
+    );
     let spec = vault_store();
-    let err = resolve(&t, &ns("a", None), Some(StoreObject::Namespaced(&spec)), false).unwrap_err();
+    let err = resolve(
+        &t,
+        &ns("a", None),
+        Some(StoreObject::Namespaced(&spec)),
+        false,
+    )
+    .unwrap_err();
     assert_eq!(err.reason(), "InvalidSpec");
     assert!(err.to_string().contains("DockerSwarm") && err.to_string().contains("AzureKeyVault"));
 }
@@ -226,13 +332,24 @@ fn settings_for_another_dialect_than_the_stores_are_refused() {
 fn a_source_selector_admits_only_matching_secrets() {
     let t = target(json!({"storeRef": {"kind": "Store", "name": "s"}}));
     let mut spec = vault_store();
-    let c = resolve(&t, &ns("a", None), Some(StoreObject::Namespaced(&spec)), false).unwrap();
+    let c = resolve(
+        &t,
+        &ns("a", None),
+        Some(StoreObject::Namespaced(&spec)),
+        false,
+    )
+    .unwrap();
     assert_eq!(source_allowed(&c, "any", &BTreeMap::new()), Ok(()));
 
-    spec.source_selector = Some(
-        serde_json::from_value(json!({"matchLabels": {"export": "true"}})).unwrap(),
-    );
-    let c = resolve(&t, &ns("a", None), Some(StoreObject::Namespaced(&spec)), false).unwrap();
+    spec.source_selector =
+        Some(serde_json::from_value(json!({"matchLabels": {"export": "true"}})).unwrap());
+    let c = resolve(
+        &t,
+        &ns("a", None),
+        Some(StoreObject::Namespaced(&spec)),
+        false,
+    )
+    .unwrap();
     let err = source_allowed(&c, "tls", &BTreeMap::new()).unwrap_err();
     assert_eq!(err.reason(), "SourceNotAllowed");
     assert!(err.to_string().contains("\"tls\"") && err.to_string().contains("Store \"s\""));
@@ -240,5 +357,8 @@ fn a_source_selector_admits_only_matching_secrets() {
         source_allowed(&c, "tls", &labels(&[("export", "false")])).map_err(|e| e.reason()),
         Err("SourceNotAllowed")
     );
-    assert_eq!(source_allowed(&c, "tls", &labels(&[("export", "true")])), Ok(()));
+    assert_eq!(
+        source_allowed(&c, "tls", &labels(&[("export", "true")])),
+        Ok(())
+    );
 }

@@ -129,10 +129,7 @@ pub fn whole_secret_json(map: &BTreeMap<String, SecretValue>) -> SecretValue {
 /// Every key of the credentials Secret.
 pub async fn read_credentials(api: &Api<Secret>, name: &str) -> Result<Credentials, SourceError> {
     let secret = get(api, name).await?.ok_or_else(|| {
-        SourceError::CredentialsNotFound(format!(
-            "{}/{name}",
-            api.namespace().unwrap_or_default()
-        ))
+        SourceError::CredentialsNotFound(format!("{}/{name}", api.namespace().unwrap_or_default()))
     })?;
     Ok(Credentials::new(into_map(secret)))
 }

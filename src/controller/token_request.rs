@@ -70,11 +70,11 @@ pub async fn token(
         .create_token_request(name, &PostParams::default(), &request)
         .await
         .map_err(|e| match e {
-            kube::Error::Api(status) if status.code == 404 => Error::Refused(
-                super::resolve::Refusal::InvalidSpec(format!(
+            kube::Error::Api(status) if status.code == 404 => {
+                Error::Refused(super::resolve::Refusal::InvalidSpec(format!(
                     "the store's ServiceAccount {namespace}/{name} does not exist"
-                )),
-            ),
+                )))
+            }
             e => Error::Kube(e),
         })?;
     let token = granted
@@ -99,7 +99,11 @@ mod tests {
         let cache = Cache::default();
         let key: Key = ("a".into(), "sa".into(), DEFAULT_AUDIENCE.into());
         assert!(cache.get(&key).is_none());
-        cache.put(key.clone(), SecretValue::from("t1"), Duration::from_secs(600));
+        cache.put(
+            key.clone(),
+            SecretValue::from("t1"),
+            Duration::from_secs(600),
+        );
         assert_eq!(cache.get(&key), Some(SecretValue::from("t1")));
         let other: Key = ("b".into(), "sa".into(), DEFAULT_AUDIENCE.into());
         assert!(cache.get(&other).is_none(), "tokens are per ServiceAccount");

@@ -96,7 +96,11 @@ mod tests {
         let passed: Vec<String> = changes(events, labels::<Namespace>)
             .map(|r| {
                 let n = r.expect("no error");
-                format!("{}={}", n.metadata.name.unwrap(), n.metadata.labels.unwrap()["tier"])
+                format!(
+                    "{}={}",
+                    n.metadata.name.unwrap(),
+                    n.metadata.labels.unwrap()["tier"]
+                )
             })
             .collect()
             .await;

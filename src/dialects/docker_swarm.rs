@@ -135,14 +135,20 @@ impl DockerSwarm {
                 vec![ctx.base.to_owned()],
             )])),
         };
-        self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
+        self.shared
+            .limiter
+            .acquire_for(ctx.rate, ctx.endpoint)
+            .await;
         let result = ctx.docker.list_secrets(Some(options)).await;
         self.record("list", &result);
         result.map_err(|e| map_error(&e, "listing secrets"))
     }
 
     async fn inspect(&self, ctx: &Ctx<'_>, id: &str) -> Result<Option<Secret>, DialectError> {
-        self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
+        self.shared
+            .limiter
+            .acquire_for(ctx.rate, ctx.endpoint)
+            .await;
         let result = ctx.docker.inspect_secret(id).await;
         self.record("inspect", &result);
         match result {
@@ -154,7 +160,10 @@ impl DockerSwarm {
 
     /// Deletes one secret; `Ok(false)` when a service still uses it.
     async fn remove(&self, ctx: &Ctx<'_>, id: &str, operation: &str) -> Result<bool, DialectError> {
-        self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
+        self.shared
+            .limiter
+            .acquire_for(ctx.rate, ctx.endpoint)
+            .await;
         let result = ctx.docker.delete_secret(id).await;
         match &result {
             Err(e) if in_use(e) => {
@@ -212,7 +221,10 @@ impl DockerSwarm {
             labels: Some(labels),
             ..Default::default()
         };
-        self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
+        self.shared
+            .limiter
+            .acquire_for(ctx.rate, ctx.endpoint)
+            .await;
         let result = docker.create_secret(spec).await;
         self.record("create", &result);
         match result {
@@ -283,7 +295,10 @@ impl DockerSwarm {
             let options = UpdateSecretOptions {
                 version: index as i64,
             };
-            self.shared.limiter.acquire_for(ctx.rate, ctx.endpoint).await;
+            self.shared
+                .limiter
+                .acquire_for(ctx.rate, ctx.endpoint)
+                .await;
             let result = ctx.docker.update_secret(&id, spec, options).await;
             self.record("update", &result);
             match result {

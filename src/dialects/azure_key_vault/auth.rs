@@ -169,9 +169,9 @@ pub fn auth_from(
         workload_identity,
         service_account.is_some(),
     ]
-        .iter()
-        .filter(|g| **g)
-        .count();
+    .iter()
+    .filter(|g| **g)
+    .count();
     if grants > 1 {
         return Err(DialectError::credentials(
             "InvalidCredentials",
@@ -835,9 +835,17 @@ mod tests {
                 identity,
                 authority,
             } => {
-                assert_eq!((identity.tenant.as_str(), identity.client_id.as_str()), ("t", "c"));
-                assert_eq!(authority, DEFAULT_AUTHORITY, "the pod's authority is not borrowed");
-                assert!(matches!(&identity.grant, Grant::ServiceAccount(t) if t.as_str() == "sa-token"));
+                assert_eq!(
+                    (identity.tenant.as_str(), identity.client_id.as_str()),
+                    ("t", "c")
+                );
+                assert_eq!(
+                    authority, DEFAULT_AUTHORITY,
+                    "the pod's authority is not borrowed"
+                );
+                assert!(
+                    matches!(&identity.grant, Grant::ServiceAccount(t) if t.as_str() == "sa-token")
+                );
             }
             Auth::Static(_) => panic!("expected Entra"),
         }

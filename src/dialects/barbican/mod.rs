@@ -289,7 +289,11 @@ impl Session<'_> {
         loop {
             attempt += 1;
             let last = attempt >= ATTEMPTS;
-            self.dialect.shared.limiter.acquire_for(self.rate, &self.base).await;
+            self.dialect
+                .shared
+                .limiter
+                .acquire_for(self.rate, &self.base)
+                .await;
             let mut request = self
                 .dialect
                 .shared
