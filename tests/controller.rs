@@ -187,7 +187,10 @@ impl Bed {
             if ready_reason(&status) == expect {
                 return status;
             }
-            assert!(Instant::now() < end, "Store {name} never {expect}: {status}");
+            assert!(
+                Instant::now() < end,
+                "Store {name} never {expect}: {status}"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
@@ -2162,5 +2165,225 @@ async fn no_secretsync_field_sends_a_credential_or_value_to_a_host_no_store_name
         &env("KEYSTONE_PASSWORD"),
     ])
     .await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_identity_through_a_store_presents_its_namespaces_service_account() {
+    let bed = Bed::new("ctl-wi").await;
+    let value = unique("wi-value");
+    bed.put_secret("s", json!({"k": value})).await;
+    let account: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "vault-writer"}})).unwrap();
+    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(bed.client.clone(), &bed.ns)
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    // Entra ID's side: an app registration trusting exactly this ServiceAccount of the test bed's issuer.
+    let ca = std::fs::read_to_string(env("AZUREKV_CA_CERT")).unwrap();
+    let control = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let subject = format!("system:serviceaccount:{}:vault-writer", bed.ns);
+    let app: Value = control
+        .post(format!("{}/federate", env("AZUREKV_CONTROL")))
+        .json(&json!({"issuer": env("TESTBED_SA_ISSUER"), "subject": subject,
+                      "public_key": std::fs::read_to_string(env("TESTBED_SA_PUBLIC_KEY")).unwrap()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    bed.put_secret(
+        "wi",
+        json!({"tenantId": env("AZUREKV_TENANT_ID"), "clientId": app["client_id"]}),
+    )
+    .await;
+    let vault = |credentials: &str| {
+        json!({"dialect": "AzureKeyVault", "endpoint": env("AZUREKV_ENDPOINT"),
+               "credentialsRef": {"name": credentials}, "caBundle": ca,
+               "azureKeyVault": {"authorityHost": env("AZUREKV_AUTHORITY")}})
+    };
+    let mut spec = vault("wi");
+    spec["serviceAccountRef"] = json!({"name": "vault-writer"});
+    bed.put_store("vault", spec).await;
+    bed.apply("wi", through("Store", "vault", "s", &unique("wi")))
+        .await
+        .unwrap();
+    bed.wait_status("wi", LONG, |s| phase(s) == "Ready").await;
+    let seen: Value = control
+        .get(format!("{}/subjects", env("AZUREKV_CONTROL")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Every assertion presented to this app registration: the ServiceAccount's, and nothing else.
+    let seen: Vec<&str> = seen["subjects"][app["client_id"].as_str().unwrap()]
+        .as_array()
+        .expect("the app saw an assertion")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| *s == subject),
+        "subjects presented: {seen:?}"
+    );
+
+    // A namespaced Store whose credentials ask for the controller's own identity is refused before any call.
+    bed.put_secret(
+        "own",
+        json!({"tenantId": env("AZUREKV_TENANT_ID"), "clientId": env("AZUREKV_WI_CLIENT_ID"),
+               "workloadIdentity": "true"}),
+    )
+    .await;
+    bed.put_store("own", vault("own")).await;
+    bed.apply("own", through("Store", "own", "s", &unique("own")))
+        .await
+        .unwrap();
+    let s = bed.wait_status("own", LONG, |s| phase(s) == "Failed").await;
+    assert_eq!(ready_reason(&s), "False/StoreNotAllowed");
+    assert!(condition_message(&s).contains("serviceAccountRef"), "{s}");
+    bed.assert_no_leak(&[&value]).await;
+    bed.finish().await;
+}
+
+/// deploy/'s admission policy, bound to `ns` only and renamed for it (the shipped binding covers the cluster, and
+/// other tests here use inline targets).
+async fn bind_admission_policy_to(client: &Client, ns: &str) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/base/admission-policy.yaml"
+    ))
+    .unwrap();
+    let policy_name = format!("{ns}-stores-only");
+    for doc in yaml_serde::Deserializer::from_str(&text) {
+        let mut doc: Value = serde::Deserialize::deserialize(doc).unwrap();
+        doc["metadata"]["name"] = json!(policy_name);
+        doc["metadata"]["labels"] = json!({BED_LABEL: ns});
+        let plural = match doc["kind"].as_str().unwrap() {
+            "ValidatingAdmissionPolicy" => "validatingadmissionpolicies",
+            "ValidatingAdmissionPolicyBinding" => {
+                assert_eq!(doc["spec"]["validationActions"], json!(["Deny"]));
+                doc["spec"]["policyName"] = json!(policy_name);
+                doc["spec"]["matchResources"] = json!({"namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": ns}}});
+                "validatingadmissionpolicybindings"
+            }
+            other => panic!("unexpected {other} in the admission policy file"),
+        };
+        let resource = kube::discovery::ApiResource {
+            group: "admissionregistration.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "admissionregistration.k8s.io/v1".into(),
+            kind: doc["kind"].as_str().unwrap().into(),
+            plural: plural.into(),
+        };
+        let api: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &resource);
+        let obj: kube::api::DynamicObject = serde_json::from_value(doc).unwrap();
+        api.patch(
+            &policy_name,
+            &PatchParams::apply("secretsync-tests").force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .expect("admission policy applied");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_admission_policy_refuses_inline_targets_at_apply() {
+    let bed = Bed::with(
+        "ctl-admission",
+        Opts {
+            allow_inline: true,
+            ..Opts::default()
+        },
+    )
+    .await;
+    bed.put_secret("s", json!({"k": unique("v")})).await;
+    let inline = |remote: &str| {
+        json!({
+            "source": {"secretRef": {"name": "s", "key": "k"}},
+            "target": {"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"), "remoteName": remote},
+            "deletionPolicy": "Delete",
+        })
+    };
+    // One inline SecretSync from before the policy, synced under a finalizer.
+    let old_remote = format!("instant-{}", unique("before"));
+    bed.apply("before", inline(&old_remote)).await.unwrap();
+    bed.wait_status("before", LONG, |s| phase(s) == "Ready")
+        .await;
+    bind_admission_policy_to(&bed.client, &bed.ns).await;
+
+    // Policies take effect within seconds: poll until a new inline SecretSync is refused.
+    let end = Instant::now() + LONG;
+    let refusal = loop {
+        match bed.apply("new", inline(&unique("new"))).await {
+            Err(kube::Error::Api(e)) => break e,
+            Ok(_) => {
+                let _ = bed.syncs().delete("new", &DeleteParams::default()).await;
+                assert!(
+                    Instant::now() < end,
+                    "the admission policy never refused an inline target"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    };
+    assert!(
+        refusal.message.contains("spec.target.storeRef"),
+        "{}",
+        refusal.message
+    );
+    // Through a store: accepted.
+    bed.apply(
+        "stored",
+        sf_spec("s", "k", &format!("instant-{}", unique("ok")), json!({})),
+    )
+    .await
+    .expect("a SecretSync through a store is accepted");
+    // The existing inline object: its target cannot change, but it can be let go (Retain) and deleted; the
+    // controller's finalizer removal passes.
+    let mut moved = inline(&old_remote);
+    moved["target"]["endpoint"] = json!("https://elsewhere.example");
+    assert!(
+        bed.apply("before", moved).await.is_err(),
+        "an inline target was changed"
+    );
+    let mut retain = inline(&old_remote);
+    retain["deletionPolicy"] = json!("Retain");
+    bed.apply("before", retain)
+        .await
+        .expect("Retain on an existing inline SecretSync");
+    bed.syncs()
+        .delete("before", &DeleteParams::default())
+        .await
+        .unwrap();
+    let end = Instant::now() + LONG;
+    while bed.syncs().get_opt("before").await.unwrap().is_some() {
+        assert!(Instant::now() < end, "the finalizer was not released");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for plural in [
+        "validatingadmissionpolicybindings",
+        "validatingadmissionpolicies",
+    ] {
+        let resource = kube::discovery::ApiResource {
+            group: "admissionregistration.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "admissionregistration.k8s.io/v1".into(),
+            kind: String::new(),
+            plural: plural.into(),
+        };
+        let api: Api<kube::api::DynamicObject> = Api::all_with(bed.client.clone(), &resource);
+        let _ = api
+            .delete(&format!("{}-stores-only", bed.ns), &DeleteParams::default())
+            .await;
+    }
     bed.finish().await;
 }

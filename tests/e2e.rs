@@ -27,6 +27,95 @@ use cluster::{
     service_account_kubeconfig, sf_writes, wait_for,
 };
 
+/// deploy/'s admission policy binding covers the whole cluster: taken away when the test ends, so that tests run
+/// after this one may still use inline targets.
+struct ClusterWideBinding;
+
+impl Drop for ClusterWideBinding {
+    fn drop(&mut self) {
+        let _ = kubectl_try(
+            &[
+                "delete",
+                "validatingadmissionpolicybinding",
+                "secretsync-stores-only",
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    }
+}
+
+/// Workload identity through a team's Store, under the controller's own RBAC: the Key Vault stand-in's Entra ID
+/// trusts exactly the namespace's ServiceAccount, and must see it (not the controller's identity) as the subject.
+fn workload_identity_through_a_store(ns: &str) {
+    let control = env("AZUREKV_CONTROL");
+    let ca = env("AZUREKV_CA_CERT");
+    let curl = |args: &[&str]| -> Value {
+        let out = Command::new("curl")
+            .args(["-sf", "--cacert", &ca])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "curl {args:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let subject = format!("system:serviceaccount:{ns}:vault-writer");
+    let app = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &serde_json::json!({"issuer": env("TESTBED_SA_ISSUER"), "subject": subject,
+            "public_key": std::fs::read_to_string(env("TESTBED_SA_PUBLIC_KEY")).unwrap()})
+        .to_string(),
+        &format!("{control}/federate"),
+    ]);
+    kubectl(
+        &["-n", ns, "create", "serviceaccount", "vault-writer"],
+        None,
+    );
+    let objects = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "vault-ids", "namespace": ns},
+         "stringData": {"tenantId": env("AZUREKV_TENANT_ID"), "clientId": app["client_id"]}},
+        {"apiVersion": "secretsync.io/v1alpha1", "kind": "Store", "metadata": {"name": "vault", "namespace": ns},
+         "spec": {"dialect": "AzureKeyVault", "endpoint": env("AZUREKV_ENDPOINT"),
+                  "credentialsRef": {"name": "vault-ids"},
+                  "caBundle": std::fs::read_to_string(&ca).unwrap(),
+                  "serviceAccountRef": {"name": "vault-writer"},
+                  "azureKeyVault": {"authorityHost": env("AZUREKV_AUTHORITY")}}},
+        {"apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync", "metadata": {"name": "wi", "namespace": ns},
+         "spec": {"source": {"secretRef": {"name": "src", "key": "k"}},
+                  "target": {"storeRef": {"kind": "Store", "name": "vault"},
+                             "remoteName": format!("e2e-wi-{:08x}", rand::random::<u32>())}}}
+    ]});
+    kubectl(&["apply", "-f", "-"], Some(&objects.to_string()));
+    kubectl(
+        &[
+            "-n",
+            ns,
+            "wait",
+            "--for=condition=Ready",
+            "ssync/wi",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    let seen = curl(&[&format!("{control}/subjects")]);
+    // Every assertion presented to this app registration: the ServiceAccount's, and nothing else.
+    let seen: Vec<&str> = seen["subjects"][app["client_id"].as_str().unwrap()]
+        .as_array()
+        .expect("the app saw an assertion")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| *s == subject),
+        "subjects presented: {seen:?}"
+    );
+    kubectl(&["-n", ns, "delete", "ssync", "wi", "--timeout=30s"], None);
+}
+
 fn examples() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("deploy/examples"))
         .unwrap()
@@ -251,6 +340,25 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
         ],
         None,
     );
+    // deploy/'s admission policy refuses inline targets at apply (it takes effect within seconds).
+    let _binding = ClusterWideBinding;
+    let inline = format!(
+        r#"apiVersion: secretsync.io/v1alpha1
+kind: SecretSync
+metadata: {{name: inline, namespace: {SYSTEM_NS}}}
+spec:
+  source: {{secretRef: {{name: s}}}}
+  target: {{dialect: DockerSwarm}}
+"#
+    );
+    wait_for(
+        "the admission policy refuses an inline target",
+        Duration::from_secs(30),
+        || {
+            kubectl_try(&["apply", "--dry-run=server", "-f", "-"], Some(&inline))
+                .is_err_and(|e| e.contains("spec.target.storeRef"))
+        },
+    );
     // A clean start: the controller must create its digest key and Lease itself (that is what the Role is for).
     let _ = kubectl_try(
         &[
@@ -461,11 +569,16 @@ metadata: {{name: src, namespace: {ns}}}
 stringData: {{k: e2e-value}}
 ---
 apiVersion: secretsync.io/v1alpha1
+kind: Store
+metadata: {{name: sf, namespace: {ns}}}
+spec: {{dialect: ServiceFabricMesh, endpoint: "{}"}}
+---
+apiVersion: secretsync.io/v1alpha1
 kind: SecretSync
 metadata: {{name: gone, namespace: {ns}}}
 spec:
   source: {{secretRef: {{name: src, key: k}}}}
-  target: {{dialect: ServiceFabricMesh, endpoint: "{}", remoteName: {remote}}}
+  target: {{storeRef: {{kind: Store, name: sf}}, remoteName: {remote}}}
   deletionPolicy: Delete
 "#,
         env("SF_ENDPOINT")
@@ -482,6 +595,7 @@ spec:
         ],
         None,
     );
+    workload_identity_through_a_store(&ns);
     // A second SecretSync for the same remote secret is a Conflict (the controller looks the owner up).
     let rival = format!(
         r#"apiVersion: secretsync.io/v1alpha1
@@ -489,9 +603,8 @@ kind: SecretSync
 metadata: {{name: rival, namespace: {ns}}}
 spec:
   source: {{secretRef: {{name: src, key: k}}}}
-  target: {{dialect: ServiceFabricMesh, endpoint: "{}", remoteName: {remote}}}
-"#,
-        env("SF_ENDPOINT")
+  target: {{storeRef: {{kind: Store, name: sf}}, remoteName: {remote}}}
+"#
     );
     kubectl(&["apply", "-f", "-"], Some(&rival));
     wait_for(

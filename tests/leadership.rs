@@ -190,14 +190,20 @@ impl Drop for Replica {
     }
 }
 
+/// A SecretSync and a Store of its own for `endpoint`.
 fn secret_sync(ns: &str, name: &str, endpoint: &str, remote: &str) -> String {
     format!(
         r#"apiVersion: secretsync.io/v1alpha1
+kind: Store
+metadata: {{name: {name}, namespace: {ns}}}
+spec: {{dialect: ServiceFabricMesh, endpoint: "{endpoint}"}}
+---
+apiVersion: secretsync.io/v1alpha1
 kind: SecretSync
 metadata: {{name: {name}, namespace: {ns}}}
 spec:
   source: {{secretRef: {{name: src, key: k}}}}
-  target: {{dialect: ServiceFabricMesh, endpoint: "{endpoint}", remoteName: {remote}}}
+  target: {{storeRef: {{kind: Store, name: {name}}}, remoteName: {remote}}}
 "#
     )
 }

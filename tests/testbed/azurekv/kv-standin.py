@@ -53,6 +53,7 @@ class State:
         self.secrets = {}  # lower name -> record
         self.faults = []
         self.stats = {"tokens_issued": 0, "requests": {}}
+        self.federated_subjects = {}  # client id -> the `sub` of every federated assertion presented to it
         self.certs = {}
         for cid, c in self.clients.items():
             if "certificate" in c:
@@ -198,6 +199,16 @@ class Handler(BaseHTTPRequestHandler):
             if what == "versions":
                 rec = st.secrets.get(body["name"].lower())
                 return 200, {"versions": [] if rec is None else [v["version"] for v in rec["versions"]], "state": None if rec is None else rec["state"]}
+            if what == "federate":
+                # An app registration with one federated identity credential (issuer, exact subject, the issuer's
+                # public key in PEM), as an admin adds one in Entra ID for a Kubernetes ServiceAccount.
+                cid = str(uuid.uuid4())
+                st.clients[cid] = {"role": "officer", "federated": {
+                    "issuer": body["issuer"], "subject": body["subject"],
+                    "key": serialization.load_pem_public_key(body["public_key"].encode())}}
+                return 200, {"client_id": cid}
+            if what == "subjects":
+                return 200, {"subjects": {cid: list(subs) for cid, subs in st.federated_subjects.items()}}
             if what == "reset":
                 st.faults.clear()
                 st.token_ttl = 3600
@@ -263,7 +274,10 @@ class Handler(BaseHTTPRequestHandler):
                     return "AADSTS700023: Client assertion audience claim does not match Realm issuer."
             else:
                 fed = client["federated"]
-                claims = jwt.decode(assertion, fed["key"], algorithms=["RS256"], audience="api://AzureADTokenExchange", issuer=fed["issuer"], options={"require": ["exp", "iss", "sub", "aud"]})
+                # Kubernetes signs ServiceAccount tokens with RS256 or ES256, depending on its key.
+                claims = jwt.decode(assertion, fed["key"], algorithms=["RS256", "ES256"], audience="api://AzureADTokenExchange", issuer=fed["issuer"], options={"require": ["exp", "iss", "sub", "aud"]})
+                with st.lock:
+                    st.federated_subjects.setdefault(cid, []).append(claims["sub"])
                 if claims["sub"] != fed["subject"]:
                     return "AADSTS700213: No matching federated identity record found for presented assertion subject."
         except jwt.ExpiredSignatureError:

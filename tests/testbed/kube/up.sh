@@ -28,6 +28,8 @@ wait_until 60 "etcd" curl -sf "http://127.0.0.1:$etcd_port/health"
 # One EC key serves both service-account flags: the public half verifies what the private half signs.
 openssl ecparam -name prime256v1 -genkey -noout -out "$dir/sa.key" 2>/dev/null
 chmod 600 "$dir/sa.key"
+# What an identity provider federating this cluster's ServiceAccounts verifies their tokens with.
+openssl ec -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
 admin_token=$(openssl rand -hex 24)
 nobody_token=$(openssl rand -hex 24)
 {
@@ -97,5 +99,7 @@ export TESTBED_NOBODY_USER=testbed-nobody
 export TESTBED_APISERVER=https://127.0.0.1:$api_port
 export TESTBED_AUDIT_LOG=$dir/audit.log
 export TESTBED_ETCD=http://127.0.0.1:$etcd_port
+export TESTBED_SA_ISSUER=https://kubernetes.default.svc.cluster.local
+export TESTBED_SA_PUBLIC_KEY=$dir/sa.pub
 ENV
 log "kube-apiserver ready at https://127.0.0.1:$api_port"
