@@ -28,6 +28,19 @@ pub struct DeferLabels {
     pub share: String,
 }
 
+/// A store as `Store/<namespace>/<name>` or `ClusterStore/<name>` (`inline` for an inline target).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabels {
+    pub store: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub store: String,
+    /// `StoreNotFound`, `StoreNotAllowed`, `SourceNotAllowed`, `InlineTargetNotAllowed` or `InvalidSpec`.
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
     pub dialect: String,
@@ -46,6 +59,8 @@ pub struct Metrics {
     pub deferred: Family<DeferLabels, Counter>,
     pub reconcile_panics: Family<DialectLabels, Counter>,
     pub remote_secrets_left: Family<DialectLabels, Counter>,
+    pub store_refusals: Family<RefusalLabels, Counter>,
+    pub store_ready: Family<StoreLabels, Gauge>,
 }
 
 impl Metrics {
@@ -103,6 +118,18 @@ impl Metrics {
             "Remote secrets left in place because their cleanup did not succeed within the cleanup timeout of a namespace being deleted",
             remote_secrets_left.clone(),
         );
+        let store_refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "store_refusals",
+            "Reconciles that sent nothing because the store was missing, did not admit the namespace or the source Secret, or the target was inline without --allow-inline-targets",
+            store_refusals.clone(),
+        );
+        let store_ready = Family::<StoreLabels, Gauge>::default();
+        registry.register(
+            "store_ready",
+            "1 when a store's last check read its credentials and reached it, 0 otherwise",
+            store_ready.clone(),
+        );
         Arc::new(Metrics {
             registry,
             reconciles,
@@ -113,6 +140,8 @@ impl Metrics {
             deferred,
             reconcile_panics,
             remote_secrets_left,
+            store_refusals,
+            store_ready,
         })
     }
 

@@ -944,6 +944,14 @@ async fn refused_credentials_are_reported_and_not_retried_in_a_loop() {
     let store = bed.wait_store_ready("sf-token", "False/Unauthorized").await;
     assert_eq!(store["conditions"][0]["observedGeneration"], 1);
     bed.wait_store_ready("sf", "True/Checked").await;
+    let metrics = bed.metrics.render();
+    for (store, ready) in [("sf-token", 0), ("sf", 1)] {
+        let line = format!(
+            "secretsync_store_ready{{store=\"Store/{}/{store}\"}} {ready}",
+            bed.ns
+        );
+        assert!(metrics.contains(&line), "no {line} in {metrics}");
+    }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (reads, writes) = bed.remote_stats(&remote).await;
     assert!(
@@ -1918,6 +1926,13 @@ async fn a_cluster_store_serves_only_the_namespaces_it_admits() {
         .await;
     assert!(condition_message(&s).contains(&b.ns), "{s}");
     b.wait_event("StoreNotAllowed", "Warning").await;
+    let metrics = bed.metrics.render();
+    assert!(
+        metrics.contains(&format!(
+            "secretsync_store_refusals_total{{store=\"ClusterStore/{shared}\",reason=\"StoreNotAllowed\"}}"
+        )),
+        "{metrics}"
+    );
     // A's namespaced Store is not B's: the name resolves in B's namespace only.
     bed.apply_in(
         &b.ns,

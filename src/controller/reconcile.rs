@@ -25,7 +25,7 @@ use crate::api::{
     UsedStore,
 };
 use crate::dialects::{Dialect, DialectError, ErrorClass, Request};
-use crate::metrics::{DeferLabels, DialectLabels, ReconcileLabels};
+use crate::metrics::{DeferLabels, DialectLabels, ReconcileLabels, RefusalLabels};
 use crate::plan::moved::{self, LeaveWhy, Moved, Placement};
 use crate::plan::{self, DeletePlan, Desired, Metadata, Observed, Owner, WritePolicy};
 use crate::value::{Credentials, SecretValue};
@@ -178,10 +178,14 @@ fn dialect_label(obj: &SecretSync) -> String {
         .to_owned()
 }
 
-/// The store a SecretSync names, as a string for logs and Events.
+/// The store a SecretSync names, as logs, Events and metrics name it: `Store/<namespace>/<name>`,
+/// `ClusterStore/<name>` or `inline`.
 fn store_label(obj: &SecretSync) -> String {
     match &obj.spec.target.store_ref {
-        Some(r) => format!("{}/{}", r.kind.as_str(), r.name),
+        Some(r) if r.kind == StoreKind::Store => {
+            format!("Store/{}/{}", obj.namespace().unwrap_or_default(), r.name)
+        }
+        Some(r) => format!("ClusterStore/{}", r.name),
         None => "inline".to_owned(),
     }
 }
@@ -377,6 +381,15 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
     let connection = match connect(obj, ctx, &ns).await {
         Ok(c) => c,
         Err(e) => {
+            if let Error::Refused(refusal) = &e {
+                ctx.metrics
+                    .store_refusals
+                    .get_or_create(&RefusalLabels {
+                        store: store_label(obj),
+                        reason: refusal.reason().to_owned(),
+                    })
+                    .inc();
+            }
             publish(obj, ctx, &syncs, &e.report()).await?;
             return Err(e);
         }

@@ -17,6 +17,7 @@ use super::resolve;
 use super::{Context, FIELD_MANAGER};
 use crate::api::{ClusterStore, Store, StoreKind, StoreRef, StoreSpec, StoreStatus};
 use crate::dialects::Request;
+use crate::metrics::StoreLabels;
 use crate::plan::{Desired, Metadata, Owner, WritePolicy};
 
 /// How often a store is checked while nothing changes.
@@ -115,6 +116,13 @@ where
     }
 }
 
+fn record(ctx: &Context, store: String, result: &Result<(), (String, String)>) {
+    ctx.metrics
+        .store_ready
+        .get_or_create(&StoreLabels { store })
+        .set(i64::from(result.is_ok()));
+}
+
 /// Checks a namespaced Store and writes its status.
 pub async fn store(obj: Arc<Store>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::Incomplete)?;
@@ -123,6 +131,7 @@ pub async fn store(obj: Arc<Store>, ctx: Arc<Context>) -> Result<Action, Error> 
         name: obj.name_any(),
     };
     let result = check(&ctx, &store_ref, &obj.spec, &ns).await;
+    record(&ctx, format!("Store/{ns}/{}", store_ref.name), &result);
     debug!(store = %format!("Store/{ns}/{}", store_ref.name), ok = result.is_ok(), "store checked");
     let prev = obj.status.clone().unwrap_or_default();
     let status = StoreStatus {
@@ -145,6 +154,7 @@ pub async fn cluster_store(obj: Arc<ClusterStore>, ctx: Arc<Context>) -> Result<
         name: obj.name_any(),
     };
     let result = check(&ctx, &store_ref, &obj.spec.store, "").await;
+    record(&ctx, format!("ClusterStore/{}", store_ref.name), &result);
     debug!(store = %format!("ClusterStore/{}", store_ref.name), ok = result.is_ok(), "store checked");
     let prev = obj.status.clone().unwrap_or_default();
     let status = StoreStatus {
