@@ -977,6 +977,12 @@ async fn refused_credentials_are_reported_and_not_retried_in_a_loop() {
 async fn the_api_server_rejects_manifests_the_schema_can_catch() {
     let bed = Bed::new("ctl-schema").await;
     let ok = || sf_spec("s", "k", "fine", json!({}));
+    let ok_with = |pointer: &str, value: Value| {
+        let mut spec = ok();
+        let (parent, field) = pointer.rsplit_once('/').expect("a JSON pointer");
+        spec.pointer_mut(parent).expect("a field of the spec")[field] = value;
+        spec
+    };
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "no-store",
@@ -991,29 +997,20 @@ async fn the_api_server_rejects_manifests_the_schema_can_catch() {
         ),
         (
             "store-and-endpoint",
-            {
-                let mut s = ok();
-                s["target"]["endpoint"] = json!("https://elsewhere.example");
-                s
-            },
+            ok_with("/target/endpoint", json!("https://elsewhere.example")),
             "the store decides the endpoint and credentials",
         ),
         (
             "store-and-credentials",
-            {
-                let mut s = ok();
-                s["target"]["credentialsRef"] = json!({"name": "someone-elses"});
-                s
-            },
+            ok_with("/target/credentialsRef", json!({"name": "someone-elses"})),
             "the store decides the endpoint and credentials",
         ),
         (
             "store-and-authority",
-            {
-                let mut s = ok();
-                s["target"]["azureKeyVault"] = json!({"authorityHost": "https://evil.example"});
-                s
-            },
+            ok_with(
+                "/target/azureKeyVault",
+                json!({"authorityHost": "https://evil.example"}),
+            ),
             "the store decides azureKeyVault.authorityHost",
         ),
         (
@@ -1041,20 +1038,12 @@ async fn the_api_server_rejects_manifests_the_schema_can_catch() {
         ),
         (
             "reserved-label",
-            {
-                let mut s = ok();
-                s["target"]["labels"] = json!({"secretsync.io/owner": "me"});
-                s
-            },
+            ok_with("/target/labels", json!({"secretsync.io/owner": "me"})),
             "reserved",
         ),
         (
             "bad-interval",
-            {
-                let mut s = ok();
-                s["refreshInterval"] = json!("5 days");
-                s
-            },
+            ok_with("/refreshInterval", json!("5 days")),
             "refreshInterval",
         ),
     ];

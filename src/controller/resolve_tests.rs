@@ -18,6 +18,16 @@ fn ns<'a>(name: &'a str, labels: Option<&'a BTreeMap<String, String>>) -> Namesp
     Namespace { name, labels }
 }
 
+/// Resolves `t` in namespace `namespace` through a namespaced Store with `spec`, inline targets off.
+fn through_store_in(namespace: &str, t: &Target, spec: &StoreSpec) -> Result<Connection, Refusal> {
+    resolve(
+        t,
+        &ns(namespace, None),
+        Some(StoreObject::Namespaced(spec)),
+        false,
+    )
+}
+
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -58,13 +68,7 @@ fn a_namespaced_store_resolves_in_its_own_namespace_only() {
         json!({"storeRef": {"kind": "Store", "name": "vault"}, "azureKeyVault": {"purge": true}}),
     );
     let spec = vault_store();
-    let c = resolve(
-        &t,
-        &ns("team-a", None),
-        Some(StoreObject::Namespaced(&spec)),
-        false,
-    )
-    .expect("resolves");
+    let c = through_store_in("team-a", &t, &spec).expect("resolves");
     assert_eq!(c.dialect, DialectKind::AzureKeyVault);
     assert_eq!(c.credentials, Some(("team-a".into(), "kv-creds".into())));
     assert!(!c.may_use_controller_identity);
@@ -87,13 +91,7 @@ fn a_store_namespace_in_a_reference_is_ignored_for_a_namespaced_store() {
         "credentialsRef": {"name": "c", "namespace": "kube-system"},
         "serviceAccountRef": {"name": "sa", "namespace": "kube-system"}
     }));
-    let c = resolve(
-        &t,
-        &ns("team-a", None),
-        Some(StoreObject::Namespaced(&spec)),
-        false,
-    )
-    .unwrap();
+    let c = through_store_in("team-a", &t, &spec).unwrap();
     assert_eq!(c.credentials, Some(("team-a".into(), "c".into())));
     assert_eq!(
         c.service_account,
@@ -111,13 +109,7 @@ fn nothing_a_secretsync_sets_decides_where_requests_or_credentials_go() {
         "azureKeyVault": {"authorityHost": "https://attacker.example", "apiVersion": "x"}
     }));
     let spec = vault_store();
-    let c = resolve(
-        &t,
-        &ns("team-a", None),
-        Some(StoreObject::Namespaced(&spec)),
-        false,
-    )
-    .unwrap();
+    let c = through_store_in("team-a", &t, &spec).unwrap();
     assert_eq!(c.target.endpoint.as_deref(), Some("https://vault.example"));
     assert_eq!(c.target.credentials_ref, None);
     assert_eq!(c.credentials, Some(("team-a".into(), "kv-creds".into())));
@@ -129,13 +121,7 @@ fn nothing_a_secretsync_sets_decides_where_requests_or_credentials_go() {
     let plain = store(
         json!({"dialect": "AzureKeyVault", "endpoint": "https://v", "credentialsRef": {"name": "c"}}),
     );
-    let c = resolve(
-        &t,
-        &ns("team-a", None),
-        Some(StoreObject::Namespaced(&plain)),
-        false,
-    )
-    .unwrap();
+    let c = through_store_in("team-a", &t, &plain).unwrap();
     assert_eq!(c.target.azure_key_vault.unwrap().authority_host, None);
 
     let barbican = store(json!({"dialect": "Barbican", "credentialsRef": {"name": "ks"}}));
@@ -143,13 +129,7 @@ fn nothing_a_secretsync_sets_decides_where_requests_or_credentials_go() {
         "storeRef": {"kind": "Store", "name": "b"},
         "barbican": {"projectId": "p", "interface": "admin", "region": "evil", "keepSuperseded": 3}
     }));
-    let c = resolve(
-        &t,
-        &ns("team-a", None),
-        Some(StoreObject::Namespaced(&barbican)),
-        false,
-    )
-    .unwrap();
+    let c = through_store_in("team-a", &t, &barbican).unwrap();
     let b = c.target.barbican.unwrap();
     assert_eq!((b.project_id, b.interface, b.region), (None, None, None));
     assert_eq!(b.keep_superseded, Some(3));
@@ -162,13 +142,7 @@ fn nothing_a_secretsync_sets_decides_where_requests_or_credentials_go() {
         "storeRef": {"kind": "Store", "name": "t"},
         "tencentSSM": {"region": "evil", "requestsPerSecond": 10000, "versionPolicy": "History"}
     }));
-    let c = resolve(
-        &t,
-        &ns("team-a", None),
-        Some(StoreObject::Namespaced(&tencent)),
-        false,
-    )
-    .unwrap();
+    let c = through_store_in("team-a", &t, &tencent).unwrap();
     let s = c.target.tencent_ssm.unwrap();
     assert_eq!(s.region.as_deref(), Some("ap-1"));
     assert_eq!(
@@ -185,13 +159,7 @@ fn nothing_a_secretsync_sets_decides_where_requests_or_credentials_go() {
         "storeRef": {"kind": "Store", "name": "s"},
         "serviceFabricMesh": {"apiVersion": "evil", "retainVersions": 1}
     }));
-    let c = resolve(
-        &t,
-        &ns("team-a", None),
-        Some(StoreObject::Namespaced(&sf)),
-        false,
-    )
-    .unwrap();
+    let c = through_store_in("team-a", &t, &sf).unwrap();
     let s = c.target.service_fabric_mesh.unwrap();
     assert_eq!(s.api_version, None);
     assert_eq!(s.retain_versions, Some(1));
@@ -317,13 +285,7 @@ fn settings_for_another_dialect_than_the_stores_are_refused() {
         json!({"storeRef": {"kind": "Store", "name": "s"}, "dockerSwarm": {"pruneSuperseded": false}}),
     );
     let spec = vault_store();
-    let err = resolve(
-        &t,
-        &ns("a", None),
-        Some(StoreObject::Namespaced(&spec)),
-        false,
-    )
-    .unwrap_err();
+    let err = through_store_in("a", &t, &spec).unwrap_err();
     assert_eq!(err.reason(), "InvalidSpec");
     assert!(err.to_string().contains("DockerSwarm") && err.to_string().contains("AzureKeyVault"));
 }
@@ -332,24 +294,12 @@ fn settings_for_another_dialect_than_the_stores_are_refused() {
 fn a_source_selector_admits_only_matching_secrets() {
     let t = target(json!({"storeRef": {"kind": "Store", "name": "s"}}));
     let mut spec = vault_store();
-    let c = resolve(
-        &t,
-        &ns("a", None),
-        Some(StoreObject::Namespaced(&spec)),
-        false,
-    )
-    .unwrap();
+    let c = through_store_in("a", &t, &spec).unwrap();
     assert_eq!(source_allowed(&c, "any", &BTreeMap::new()), Ok(()));
 
     spec.source_selector =
         Some(serde_json::from_value(json!({"matchLabels": {"export": "true"}})).unwrap());
-    let c = resolve(
-        &t,
-        &ns("a", None),
-        Some(StoreObject::Namespaced(&spec)),
-        false,
-    )
-    .unwrap();
+    let c = through_store_in("a", &t, &spec).unwrap();
     let err = source_allowed(&c, "tls", &BTreeMap::new()).unwrap_err();
     assert_eq!(err.reason(), "SourceNotAllowed");
     assert!(err.to_string().contains("\"tls\"") && err.to_string().contains("Store \"s\""));

@@ -143,6 +143,8 @@ pub fn install_crds_and_namespace() {
             "wait",
             "--for=condition=Established",
             "crd/secretsyncs.secretsync.io",
+            "crd/stores.secretsync.io",
+            "crd/clusterstores.secretsync.io",
             "--timeout=60s",
         ],
         None,

@@ -10,7 +10,8 @@ bash tests/testbed/up.sh
 set -a; source "$TB/env"; set +a
 cargo build --quiet --bin secretsync
 kubectl apply --server-side -f crds/ >/dev/null
-kubectl wait --for=condition=Established crd/secretsyncs.secretsync.io --timeout=60s >/dev/null
+kubectl wait --for=condition=Established crd/secretsyncs.secretsync.io crd/stores.secretsync.io \
+  crd/clusterstores.secretsync.io --timeout=60s >/dev/null
 
 if ! alive secretsync; then
   metrics_port=$(free_port)
