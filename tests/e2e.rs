@@ -27,24 +27,6 @@ use cluster::{
     service_account_kubeconfig, sf_writes, wait_for,
 };
 
-/// deploy/'s admission policy binding covers the whole cluster: taken away when the test ends, so that tests run
-/// after this one may still use inline targets.
-struct ClusterWideBinding;
-
-impl Drop for ClusterWideBinding {
-    fn drop(&mut self) {
-        let _ = kubectl_try(
-            &[
-                "delete",
-                "validatingadmissionpolicybinding",
-                "secretsync-stores-only",
-                "--ignore-not-found",
-            ],
-            None,
-        );
-    }
-}
-
 /// Workload identity through a team's Store, under the controller's own RBAC: the Key Vault stand-in's Entra ID
 /// trusts exactly the namespace's ServiceAccount, and must see it (not the controller's identity) as the subject.
 fn workload_identity_through_a_store(ns: &str) {
@@ -341,7 +323,7 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
         None,
     );
     // deploy/'s admission policy refuses inline targets at apply (it takes effect within seconds).
-    let _binding = ClusterWideBinding;
+    let _binding = cluster::AdmissionBinding;
     let inline = format!(
         r#"apiVersion: secretsync.io/v1alpha1
 kind: SecretSync

@@ -218,6 +218,7 @@ fn source(ns: &str, value: &str) -> String {
 fn a_leader_cut_off_from_the_api_server_steps_down_before_its_lease_ends() {
     // What the controller needs, as a user installs it (idempotent; tests/e2e.rs checks the install itself).
     install_crds_and_namespace();
+    let _binding = cluster::AdmissionBinding;
     kubectl(
         &[
             "apply",

@@ -154,3 +154,21 @@ pub fn install_crds_and_namespace() {
         None,
     );
 }
+
+/// deploy/'s admission policy binding covers the whole cluster: a test that installs deploy/ holds one of these,
+/// which takes the binding away when the test ends, so that tests run after it may still use inline targets.
+pub struct AdmissionBinding;
+
+impl Drop for AdmissionBinding {
+    fn drop(&mut self) {
+        let _ = kubectl_try(
+            &[
+                "delete",
+                "validatingadmissionpolicybinding",
+                "secretsync-stores-only",
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    }
+}
