@@ -17,6 +17,7 @@ bash tests/testbed/up.sh >/dev/null
 set -a; source "$TB/env"; set +a
 cargo build --release --quiet --bin secretsync
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
+kubectl wait --for=condition=Established crd/secretsyncs.secretsync.io crd/stores.secretsync.io --timeout=60s >/dev/null
 # The controller keeps its digest key in a Secret there, as the deployment does.
 kubectl create namespace secretsync-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 ns=bench-$(date +%s)
@@ -47,6 +48,13 @@ YAML
   done
 }
 syncs() {
+  cat <<YAML
+---
+apiVersion: secretsync.io/v1alpha1
+kind: Store
+metadata: {name: sf, namespace: $ns}
+spec: {dialect: ServiceFabricMesh, endpoint: "$SF_ENDPOINT"}
+YAML
   for i in $(seq 1 "$N"); do
     cat <<YAML
 ---
@@ -55,7 +63,7 @@ kind: SecretSync
 metadata: {name: s$i, namespace: $ns}
 spec:
   source: {secretRef: {name: s$i, key: k}}
-  target: {dialect: ServiceFabricMesh, endpoint: "$SF_ENDPOINT", remoteName: "instant-$ns-$i"}
+  target: {storeRef: {kind: Store, name: sf}, remoteName: "instant-$ns-$i"}
 YAML
   done
 }
