@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AzureKeyVaultSettings {
-    /// Microsoft Entra ID authority host (default `https://login.microsoftonline.com`); set it for sovereign
-    /// clouds.
+    /// Inline targets only (with `storeRef` the store sets it). Microsoft Entra ID authority host (default
+    /// `https://login.microsoftonline.com`); set it for sovereign clouds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority_host: Option<String>,
-    /// Key Vault REST `api-version` (default: the current stable one, `2026-04-01`). Older ones such as `7.5`
+    /// Inline targets only (with `storeRef` the store sets it). Key Vault REST `api-version` (default: the current stable one, `2026-04-01`). Older ones such as `7.5`
     /// work too, for emulators and older private clouds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BarbicanSettings {
-    /// Project ID sent as `X-Project-Id` in no-auth mode (development deployments without Keystone). Used only
+    /// Inline targets only (with `storeRef` the store sets it). Project ID sent as `X-Project-Id` in no-auth mode (development deployments without Keystone). Used only
     /// when there is no credentialsRef; `spec.target.endpoint` is then required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
@@ -21,12 +21,12 @@ pub struct BarbicanSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_payload_bytes: Option<u32>,
-    /// Keystone catalog interface of the key-manager endpoint: `public` (default), `internal` or `admin`.
+    /// Inline targets only (with `storeRef` the store sets it). Keystone catalog interface of the key-manager endpoint: `public` (default), `internal` or `admin`.
     /// Ignored when `spec.target.endpoint` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(public|internal|admin)$"))]
     pub interface: Option<String>,
-    /// Keystone catalog region of the key-manager endpoint (default: the first one listed). Ignored when
+    /// Inline targets only (with `storeRef` the store sets it). Keystone catalog region of the key-manager endpoint (default: the first one listed). Ignored when
     /// `spec.target.endpoint` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]

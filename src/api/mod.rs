@@ -174,7 +174,8 @@ pub struct Target {
     pub endpoint: Option<String>,
 
     /// Name of the remote secret. Defaults to the SecretSync's `metadata.name`. Each dialect's naming rules are
-    /// enforced when the manifest is applied.
+    /// enforced when the manifest is applied for an inline target, and by the controller before any call when the
+    /// dialect comes from a store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     pub remote_name: Option<String>,
@@ -361,9 +362,9 @@ pub struct UsedStore {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncedTarget {
-    /// `spec.target.dialect` at the time.
+    /// The store's dialect at the time.
     pub dialect: DialectKind,
-    /// `spec.target.endpoint` at the time; absent when the dialect's default was used.
+    /// The store's endpoint at the time; absent when the dialect's default was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// `spec.target.remoteName` (or the object's name) at the time.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceFabricMeshSettings {
-    /// `api-version` query parameter (default `6.4-preview`, the only one the secret resource API accepts).
+    /// Inline targets only (with `storeRef` the store sets it). `api-version` query parameter (default `6.4-preview`, the only one the secret resource API accepts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     /// How many superseded value versions to keep next to the current one (default 2). Older versions that

@@ -38,6 +38,7 @@ use super::DialectKind;
     {"rule": "self.dialect != 'AzureKeyVault' || has(self.credentialsRef)", "message": "AzureKeyVault needs credentialsRef (tenantId, clientId and a client secret, a certificate or, with serviceAccountRef, nothing else)"},
     {"rule": "self.dialect != 'Barbican' || has(self.credentialsRef) || (has(self.barbican) && has(self.barbican.projectId))", "message": "Barbican needs credentialsRef (Keystone credentials) or barbican.projectId (no-auth mode)"},
     {"rule": "self.dialect != 'Barbican' || has(self.credentialsRef) || has(self.endpoint)", "message": "Barbican in no-auth mode needs endpoint"},
+    {"rule": "!has(self.caBundle) || self.dialect in ['AzureKeyVault', 'ServiceFabricMesh', 'DockerSwarm']", "message": "caBundle is used by AzureKeyVault, ServiceFabricMesh and DockerSwarm; Barbican and TencentSSM trust the system's roots"},
     {"rule": "!has(self.serviceAccountRef) || self.dialect == 'AzureKeyVault'", "message": "serviceAccountRef (workload identity) is supported with dialect AzureKeyVault only"},
     {"rule": "!has(self.azureKeyVault) || self.dialect == 'AzureKeyVault'", "message": "azureKeyVault is only valid with dialect AzureKeyVault"},
     {"rule": "!has(self.serviceFabricMesh) || self.dialect == 'ServiceFabricMesh'", "message": "serviceFabricMesh is only valid with dialect ServiceFabricMesh"},
@@ -62,8 +63,8 @@ pub struct StoreSpec {
     pub credentials_ref: Option<StoreSecretRef>,
 
     /// PEM certificates of the CA that signed the store's TLS certificate (and, for AzureKeyVault, the identity
-    /// provider's). Without it the system's roots are used. It takes the place of a `ca.crt` key in the
-    /// credentials Secret.
+    /// provider's), for AzureKeyVault, ServiceFabricMesh and DockerSwarm. Without it the system's roots are used.
+    /// It takes the place of a `ca.crt` key in the credentials Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 65536))]
     pub ca_bundle: Option<String>,

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TencentSsmSettings {
-    /// Region, sent as `X-TC-Region` (for example `ap-guangzhou`).
+    /// Inline targets only (with `storeRef` the store sets it). Region, sent as `X-TC-Region` (for example
+    /// `ap-guangzhou`).
     #[schemars(length(min = 1))]
     pub region: Option<String>,
     /// `Overwrite` (default) rewrites the current version with `UpdateSecret`; `History` adds a version per
@@ -17,7 +18,8 @@ pub struct TencentSsmSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
     pub version_id: Option<String>,
-    /// The store's limit in requests a second per action (default 50, the published figure). SecretSync
+    /// Inline targets only (with `storeRef`, the store's `rateLimit.requestsPerSecond`). The store's limit in
+    /// requests a second per action (default 50, the published figure). SecretSync
     /// paces each action of each endpoint at 90% of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10000))]

@@ -332,13 +332,13 @@ fn check_access(target: &Target, creds: &Credentials) -> Result<url::Url, Dialec
     let endpoint = target.endpoint.as_deref().ok_or_else(|| {
         DialectError::permanent(
             "InvalidSpec",
-            "ServiceFabricMesh needs spec.target.endpoint (the cluster's HTTP gateway, e.g. https://cluster:19080)",
+            "ServiceFabricMesh needs the store's endpoint (the cluster's HTTP gateway, e.g. https://cluster:19080)",
         )
     })?;
     let url = url::Url::parse(endpoint).map_err(|e| {
         DialectError::permanent(
             "InvalidSpec",
-            format!("spec.target.endpoint is not a URL: {e}"),
+            format!("the store's endpoint is not a URL: {e}"),
         )
     })?;
     let https = match url.scheme() {
@@ -347,7 +347,7 @@ fn check_access(target: &Target, creds: &Credentials) -> Result<url::Url, Dialec
         other => {
             return Err(DialectError::permanent(
                 "InvalidSpec",
-                format!("spec.target.endpoint must be http:// or https://, not {other}://"),
+                format!("the store's endpoint must be http:// or https://, not {other}://"),
             ));
         }
     };
@@ -370,7 +370,7 @@ fn check_access(target: &Target, creds: &Credentials) -> Result<url::Url, Dialec
     if !https && (cert.is_some() || token.is_some() || ca.is_some()) {
         return Err(DialectError::permanent(
             "InsecureEndpoint",
-            "a client certificate, token or CA is only used over https://; spec.target.endpoint is http://",
+            "a client certificate, token or CA is only used over https://; the store's endpoint is http://",
         ));
     }
     Ok(url)

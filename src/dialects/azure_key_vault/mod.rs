@@ -169,26 +169,26 @@ fn vault_url(target: &Target) -> Result<url::Url, DialectError> {
     let endpoint = target.endpoint.as_deref().ok_or_else(|| {
         DialectError::permanent(
             "InvalidSpec",
-            "AzureKeyVault needs spec.target.endpoint (the vault URL, https://<vault>.vault.azure.net)",
+            "AzureKeyVault needs the store's endpoint (the vault URL, https://<vault>.vault.azure.net)",
         )
     })?;
     let url = url::Url::parse(endpoint).map_err(|e| {
         DialectError::permanent(
             "InvalidSpec",
-            format!("spec.target.endpoint is not a URL: {e}"),
+            format!("the store's endpoint is not a URL: {e}"),
         )
     })?;
     if url.scheme() != "https" || url.host_str().is_none() {
         return Err(DialectError::permanent(
             "InvalidSpec",
-            "spec.target.endpoint must be the vault's https:// URL (Key Vault tokens are never sent over plain \
+            "the store's endpoint must be the vault's https:// URL (Key Vault tokens are never sent over plain \
              HTTP)",
         ));
     }
     if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
         return Err(DialectError::permanent(
             "InvalidSpec",
-            "spec.target.endpoint must be the vault URL alone (https://<vault>.vault.azure.net), without a path \
+            "the store's endpoint must be the vault URL alone (https://<vault>.vault.azure.net), without a path \
              or query",
         ));
     }

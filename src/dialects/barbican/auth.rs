@@ -145,7 +145,7 @@ pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, Dia
                         return Err(DialectError::permanent(
                             "InvalidSpec",
                             "Barbican in no-auth mode (barbican.projectId, no credentialsRef) needs \
-                             spec.target.endpoint",
+                             the store's endpoint",
                         ));
                     }
                     Ok(Access::NoAuth {
@@ -154,8 +154,8 @@ pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, Dia
                 }
                 _ => Err(DialectError::permanent(
                     "InvalidSpec",
-                    "Barbican needs spec.target.credentialsRef (Keystone credentials) or \
-                     spec.target.barbican.projectId (no-auth mode)",
+                    "Barbican needs the store's credentialsRef (Keystone credentials) or \
+                     barbican.projectId (on the store) (no-auth mode)",
                 )),
             };
         }

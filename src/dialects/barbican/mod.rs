@@ -188,13 +188,13 @@ impl Barbican {
                 let endpoint = req.target.endpoint.as_deref().ok_or_else(|| {
                     DialectError::permanent(
                         "InvalidSpec",
-                        "Barbican in no-auth mode needs spec.target.endpoint",
+                        "Barbican in no-auth mode needs the store's endpoint",
                     )
                 })?;
                 Ok(Session {
                     dialect: self,
                     rate: req.rate_limit,
-                    base: barbican_base(endpoint, "spec.target.endpoint")?,
+                    base: barbican_base(endpoint, "the store's endpoint")?,
                     auth: SessionAuth::NoAuth { project_id },
                     creator: Some(NOAUTH_USER.to_owned()),
                 })
@@ -202,7 +202,7 @@ impl Barbican {
             Access::Keystone(ks) => {
                 let token = self.tokens.token(&self.shared, &ks).await?;
                 let base = match req.target.endpoint.as_deref() {
-                    Some(e) => barbican_base(e, "spec.target.endpoint")?,
+                    Some(e) => barbican_base(e, "the store's endpoint")?,
                     None => {
                         let interface = s.interface.as_deref().unwrap_or(DEFAULT_INTERFACE);
                         let url = token.endpoint(interface, s.region.as_deref()).ok_or_else(|| {
@@ -210,7 +210,7 @@ impl Barbican {
                                 "NoKeyManagerEndpoint",
                                 format!(
                                     "the Keystone catalog has no key-manager endpoint with interface {interface}{}; \
-                                     set spec.target.endpoint or barbican.interface/region",
+                                     set the store's endpoint or barbican.interface/region",
                                     s.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default()
                                 ),
                             )
@@ -846,7 +846,7 @@ impl Dialect for Barbican {
         let target = req.target;
         auth::access(target, req.credentials)?;
         if let Some(e) = target.endpoint.as_deref() {
-            barbican_base(e, "spec.target.endpoint")?;
+            barbican_base(e, "the store's endpoint")?;
         }
         if !wire::valid_name(req.remote_name) {
             return Err(DialectError::permanent(

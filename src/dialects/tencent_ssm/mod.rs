@@ -116,7 +116,7 @@ fn settings(target: &Target) -> Result<&TencentSsmSettings, DialectError> {
     target.tencent_ssm.as_ref().ok_or_else(|| {
         DialectError::permanent(
             "MissingSetting",
-            "TencentSSM needs spec.target.tencentSSM.region",
+            "TencentSSM needs tencentSSM.region (on the store)",
         )
     })
 }
@@ -151,13 +151,13 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         .ok_or_else(|| {
             DialectError::permanent(
                 "MissingSetting",
-                "TencentSSM needs spec.target.tencentSSM.region",
+                "TencentSSM needs tencentSSM.region (on the store)",
             )
         })?;
     if !header_safe(region) {
         return Err(DialectError::permanent(
             "InvalidSetting",
-            "spec.target.tencentSSM.region is not a region name",
+            "tencentSSM.region (on the store) is not a region name",
         ));
     }
     let version_id = s.version_id.as_deref().unwrap_or(DEFAULT_VERSION_ID);
@@ -171,7 +171,7 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
     let url = url::Url::parse(endpoint).map_err(|e| {
         DialectError::permanent(
             "InvalidEndpoint",
-            format!("spec.target.endpoint is not a URL: {e}"),
+            format!("the store's endpoint is not a URL: {e}"),
         )
     })?;
     let host_name = url.host_str().unwrap_or_default().to_owned();
@@ -194,7 +194,7 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
     if host_name.is_empty() || url.path() != "/" || url.query().is_some() {
         return Err(DialectError::permanent(
             "InvalidEndpoint",
-            "spec.target.endpoint must be a scheme and host, such as https://ssm.ap-guangzhou.tencentcloudapi.com",
+            "the store's endpoint must be a scheme and host, such as https://ssm.ap-guangzhou.tencentcloudapi.com",
         ));
     }
     let host = match url.port() {
