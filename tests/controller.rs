@@ -2250,6 +2250,29 @@ async fn workload_identity_through_a_store_presents_its_namespaces_service_accou
     let s = bed.wait_status("own", LONG, |s| phase(s) == "Failed").await;
     assert_eq!(ready_reason(&s), "False/StoreNotAllowed");
     assert!(condition_message(&s).contains("serviceAccountRef"), "{s}");
+
+    // A store asking for a token this cluster's API server would accept, to be sent to an identity provider of
+    // the store admin's choosing: refused, and nothing reaches that host.
+    let (evil, hits, task) = tripwire().await;
+    let mut spec = vault("wi");
+    spec["serviceAccountRef"] =
+        json!({"name": "vault-writer", "audience": "https://kubernetes.default.svc.cluster.local"});
+    spec["azureKeyVault"]["authorityHost"] = json!(evil);
+    bed.put_store("api-audience", spec).await;
+    bed.apply(
+        "api-audience",
+        through("Store", "api-audience", "s", &unique("aud")),
+    )
+    .await
+    .unwrap();
+    let s = bed
+        .wait_status("api-audience", LONG, |s| phase(s) == "Failed")
+        .await;
+    assert_eq!(ready_reason(&s), "False/StoreNotAllowed");
+    assert!(condition_message(&s).contains("API server"), "{s}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    task.abort();
     bed.assert_no_leak(&[&value]).await;
     bed.finish().await;
 }

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::authentication::v1::{
+    TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec,
+};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
 use kube::api::PostParams;
@@ -86,8 +88,38 @@ pub async fn token(
                 "the TokenRequest for ServiceAccount {namespace}/{name} returned no token"
             )))
         })?;
+    refuse_if_the_cluster_accepts(ctx, &token, namespace, name, &key.2).await?;
     ctx.tokens.put(key, token.clone(), LIFETIME);
     Ok(token)
+}
+
+/// A store's admin picks the audience and the identity provider the token goes to: a token this cluster's own API
+/// server would accept (its audience is one of the API server's) would hand that admin the ServiceAccount's
+/// Kubernetes permissions. Such a token is never sent: a TokenReview asks the API server whether it accepts it.
+async fn refuse_if_the_cluster_accepts(
+    ctx: &Context,
+    token: &SecretValue,
+    namespace: &str,
+    name: &str,
+    audience: &str,
+) -> Result<(), Error> {
+    let review = TokenReview {
+        spec: TokenReviewSpec {
+            token: token.expose_str().map(str::to_owned),
+            audiences: None,
+        },
+        ..Default::default()
+    };
+    let reviews: Api<TokenReview> = Api::all(ctx.client.clone());
+    let answer = reviews.create(&PostParams::default(), &review).await?;
+    if answer.status.and_then(|s| s.authenticated) == Some(true) {
+        return Err(Error::Refused(super::resolve::Refusal::StoreNotAllowed(
+            format!(
+                "a token for ServiceAccount {namespace}/{name} with audience {audience:?} would be accepted by this cluster's API server, so it is not sent to the store's identity provider: set serviceAccountRef.audience to the audience the identity provider expects"
+            ),
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
