@@ -969,6 +969,8 @@ async fn refused_credentials_are_reported_and_not_retried_in_a_loop() {
     bed.put_secret("sf-creds", json!({"token": token, "ca.crt": ca}))
         .await;
     bed.wait_status("c", LONG, |s| phase(s) == "Ready").await;
+    // The store's own check runs again at once (not at its next 5-minute round).
+    bed.wait_store_ready("sf-token", "True/Checked").await;
     bed.assert_no_leak(&[&value, &wrong_token, &token]).await;
     bed.finish().await;
 }

@@ -284,22 +284,44 @@ pub async fn run_until(
             .for_each(|_| async {});
         runs.push(Box::pin(run));
         // Stores' own checks: a status write must not start another check, so only spec changes trigger one.
-        let checked_stores = match &scope {
-            Some(ns) => Api::<Store>::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
+        // A change to a store's credentials Secret checks the store again at once.
+        let (checked_stores, their_secrets) = match &scope {
+            Some(ns) => (
+                Api::<Store>::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone())),
         };
         runs.push(store_checks(
             checked_stores,
+            their_secrets,
             ctx.clone(),
             shutdown.clone(),
             store_check::store,
+            |store: &Store, ns: &str, name: &str| {
+                store.namespace().as_deref() == Some(ns)
+                    && store
+                        .spec
+                        .credentials_ref
+                        .as_ref()
+                        .is_some_and(|c| c.name == name)
+            },
         ));
     }
     runs.push(store_checks(
         Api::<ClusterStore>::all(client.clone()),
+        Api::all(client.clone()),
         ctx.clone(),
         shutdown.clone(),
         store_check::cluster_store,
+        |store: &ClusterStore, ns: &str, name: &str| {
+            store
+                .spec
+                .store
+                .credentials_ref
+                .as_ref()
+                .is_some_and(|c| c.name == name && c.namespace.as_deref() == Some(ns))
+        },
     ));
     let ready = config.ready.clone();
     tokio::spawn(async move {
@@ -345,9 +367,11 @@ pub async fn run_until(
 /// A controller running a store kind's periodic check (see [`store_check`]).
 fn store_checks<K, F>(
     api: Api<K>,
+    secrets: Api<PartialObjectMeta<Secret>>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     check: fn(Arc<K>, Arc<Context>) -> F,
+    uses_secret: fn(&K, &str, &str) -> bool,
 ) -> futures::future::BoxFuture<'static, ()>
 where
     K: kube::Resource<DynamicType = ()>
@@ -370,9 +394,22 @@ where
             kube::runtime::predicates::generation,
             PredicateConfig::default(),
         );
+    let secret_events = watcher(secrets, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects();
+    let stores = cache.clone();
     Box::pin(
         Controller::for_stream(triggers, cache)
             .with_config(ControllerConfig::default().concurrency(2))
+            .watches_stream(secret_events, move |secret| {
+                let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+                stores
+                    .state()
+                    .into_iter()
+                    .filter(|store| uses_secret(store, &ns, &name))
+                    .map(|store| ObjectRef::from_obj(&*store))
+                    .collect::<Vec<_>>()
+            })
             .graceful_shutdown_on(shutdown)
             .run(check, store_check::retry, ctx)
             .for_each(|_| async {}),
