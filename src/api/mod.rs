@@ -5,6 +5,7 @@
 
 mod azure_key_vault;
 mod barbican;
+mod dialect_rules;
 mod docker_swarm;
 pub mod duration;
 mod service_fabric_mesh;
@@ -138,20 +139,9 @@ pub struct LocalSecretRef {
     {"rule": "!has(self.storeRef) || !has(self.azureKeyVault) || (!has(self.azureKeyVault.authorityHost) && !has(self.azureKeyVault.apiVersion))", "message": "with spec.target.storeRef the store decides azureKeyVault.authorityHost and apiVersion"},
     {"rule": "!has(self.storeRef) || !has(self.serviceFabricMesh) || !has(self.serviceFabricMesh.apiVersion)", "message": "with spec.target.storeRef the store decides serviceFabricMesh.apiVersion"},
     {"rule": "!has(self.storeRef) || !has(self.barbican) || (!has(self.barbican.projectId) && !has(self.barbican.interface) && !has(self.barbican.region))", "message": "with spec.target.storeRef the store decides barbican.projectId, interface and region"},
-    {"rule": "!has(self.storeRef) || !has(self.tencentSSM) || (!has(self.tencentSSM.region) && !has(self.tencentSSM.requestsPerSecond))", "message": "with spec.target.storeRef the store decides tencentSSM.region and its rate (rateLimit)"},
-    {"rule": "!has(self.dialect) || self.dialect != 'AzureKeyVault' || has(self.endpoint)", "message": "AzureKeyVault needs spec.target.endpoint (the vault URL, https://<vault>.vault.azure.net)"},
-    {"rule": "!has(self.dialect) || self.dialect != 'ServiceFabricMesh' || has(self.endpoint)", "message": "ServiceFabricMesh needs spec.target.endpoint (the cluster's HTTP gateway URL)"},
-    {"rule": "!has(self.dialect) || self.dialect != 'TencentSSM' || (has(self.tencentSSM) && has(self.tencentSSM.region))", "message": "TencentSSM needs spec.target.tencentSSM.region"},
-    {"rule": "!has(self.dialect) || self.dialect != 'TencentSSM' || has(self.credentialsRef)", "message": "TencentSSM needs spec.target.credentialsRef (secretId and secretKey)"},
-    {"rule": "!has(self.dialect) || self.dialect != 'AzureKeyVault' || has(self.credentialsRef)", "message": "AzureKeyVault needs spec.target.credentialsRef (tenantId, clientId and a client secret or certificate)"},
-    {"rule": "!has(self.dialect) || self.dialect != 'Barbican' || has(self.credentialsRef) || (has(self.barbican) && has(self.barbican.projectId))", "message": "Barbican needs spec.target.credentialsRef (Keystone credentials) or spec.target.barbican.projectId (no-auth mode)"},
-    {"rule": "!has(self.dialect) || self.dialect != 'Barbican' || has(self.credentialsRef) || has(self.endpoint)", "message": "Barbican in no-auth mode needs spec.target.endpoint"},
-    {"rule": "!has(self.azureKeyVault) || !has(self.dialect) || self.dialect == 'AzureKeyVault'", "message": "spec.target.azureKeyVault is only valid with dialect AzureKeyVault"},
-    {"rule": "!has(self.serviceFabricMesh) || !has(self.dialect) || self.dialect == 'ServiceFabricMesh'", "message": "spec.target.serviceFabricMesh is only valid with dialect ServiceFabricMesh"},
-    {"rule": "!has(self.barbican) || !has(self.dialect) || self.dialect == 'Barbican'", "message": "spec.target.barbican is only valid with dialect Barbican"},
-    {"rule": "!has(self.dockerSwarm) || !has(self.dialect) || self.dialect == 'DockerSwarm'", "message": "spec.target.dockerSwarm is only valid with dialect DockerSwarm"},
-    {"rule": "!has(self.tencentSSM) || !has(self.dialect) || self.dialect == 'TencentSSM'", "message": "spec.target.tencentSSM is only valid with dialect TencentSSM"}
+    {"rule": "!has(self.storeRef) || !has(self.tencentSSM) || (!has(self.tencentSSM.region) && !has(self.tencentSSM.requestsPerSecond))", "message": "with spec.target.storeRef the store decides tencentSSM.region and its rate (rateLimit)"}
 ]))]
+#[schemars(transform = dialect_rules::for_inline_target)]
 pub struct Target {
     /// The store to push to: a `Store` in this namespace or a `ClusterStore` that admits this namespace. The store
     /// decides the dialect, endpoint, credentials and connection settings; this SecretSync decides the remote

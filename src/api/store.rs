@@ -31,20 +31,10 @@ use super::DialectKind;
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.dialect != 'AzureKeyVault' || has(self.endpoint)", "message": "AzureKeyVault needs endpoint (the vault URL, https://<vault>.vault.azure.net)"},
-    {"rule": "self.dialect != 'ServiceFabricMesh' || has(self.endpoint)", "message": "ServiceFabricMesh needs endpoint (the cluster's HTTP gateway URL)"},
-    {"rule": "self.dialect != 'TencentSSM' || (has(self.tencentSSM) && has(self.tencentSSM.region))", "message": "TencentSSM needs tencentSSM.region"},
-    {"rule": "self.dialect != 'TencentSSM' || has(self.credentialsRef)", "message": "TencentSSM needs credentialsRef (secretId and secretKey)"},
-    {"rule": "self.dialect != 'AzureKeyVault' || has(self.credentialsRef)", "message": "AzureKeyVault needs credentialsRef (tenantId, clientId and a client secret, a certificate or, with serviceAccountRef, nothing else)"},
-    {"rule": "self.dialect != 'Barbican' || has(self.credentialsRef) || (has(self.barbican) && has(self.barbican.projectId))", "message": "Barbican needs credentialsRef (Keystone credentials) or barbican.projectId (no-auth mode)"},
-    {"rule": "self.dialect != 'Barbican' || has(self.credentialsRef) || has(self.endpoint)", "message": "Barbican in no-auth mode needs endpoint"},
     {"rule": "!has(self.caBundle) || self.dialect in ['AzureKeyVault', 'ServiceFabricMesh', 'DockerSwarm']", "message": "caBundle is used by AzureKeyVault, ServiceFabricMesh and DockerSwarm; Barbican and TencentSSM trust the system's roots"},
-    {"rule": "!has(self.serviceAccountRef) || self.dialect == 'AzureKeyVault'", "message": "serviceAccountRef (workload identity) is supported with dialect AzureKeyVault only"},
-    {"rule": "!has(self.azureKeyVault) || self.dialect == 'AzureKeyVault'", "message": "azureKeyVault is only valid with dialect AzureKeyVault"},
-    {"rule": "!has(self.serviceFabricMesh) || self.dialect == 'ServiceFabricMesh'", "message": "serviceFabricMesh is only valid with dialect ServiceFabricMesh"},
-    {"rule": "!has(self.barbican) || self.dialect == 'Barbican'", "message": "barbican is only valid with dialect Barbican"},
-    {"rule": "!has(self.tencentSSM) || self.dialect == 'TencentSSM'", "message": "tencentSSM is only valid with dialect TencentSSM"}
+    {"rule": "!has(self.serviceAccountRef) || self.dialect == 'AzureKeyVault'", "message": "serviceAccountRef (workload identity) is supported with dialect AzureKeyVault only"}
 ]))]
+#[schemars(transform = super::dialect_rules::for_store)]
 pub struct StoreSpec {
     /// The store's API: `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm` or `TencentSSM`.
     pub dialect: DialectKind,
