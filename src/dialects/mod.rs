@@ -106,10 +106,21 @@ impl DialectError {
         Self::retry("BackendUnreachable", message).with_source(err)
     }
 
+    /// A 3xx: SecretSync never follows a redirect (it would carry credentials and values to a host no store names).
+    pub fn redirected(status: u16) -> Self {
+        Self::permanent(
+            "Redirected",
+            format!(
+                "store answered HTTP {status} (a redirect); SecretSync does not follow redirects: set the store's endpoint to the final URL"
+            ),
+        )
+    }
+
     /// The usual mapping of an HTTP status without a more specific store code.
     pub fn from_status(status: u16, detail: &str, retry_after: Option<Duration>) -> Self {
         let message = format!("store answered HTTP {status}: {detail}");
         match status {
+            300..=399 => Self::redirected(status),
             401 => Self::credentials("Unauthorized", message),
             403 => Self::credentials("Forbidden", message),
             409 => Self::conflict("Conflict", message),
@@ -261,12 +272,20 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
 }
 
+/// Every HTTP client a dialect uses starts here: bounded connect and total time, and no redirects, ever (reqwest's
+/// default follows up to 10, to any host and from https to http, replaying bodies and keeping auth headers).
+pub fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("secretsync/", env!("CARGO_PKG_VERSION")))
+}
+
 impl Shared {
     pub fn new(rate_per_second: u32, burst: u32, metrics: Arc<Metrics>) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("secretsync/", env!("CARGO_PKG_VERSION")))
+        let http = http_client()
             .build()
             .expect("the HTTP client's TLS backend initialises");
         Shared {
@@ -345,6 +364,11 @@ mod tests {
         assert_eq!(
             DialectError::from_status(400, "", None).class,
             ErrorClass::Permanent
+        );
+        let redirect = DialectError::from_status(307, "", None);
+        assert_eq!(
+            (redirect.class, redirect.reason),
+            (ErrorClass::Permanent, "Redirected")
         );
     }
 

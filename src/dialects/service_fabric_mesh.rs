@@ -411,11 +411,7 @@ impl ServiceFabricMesh {
         if let Some(c) = clients.get(&fingerprint) {
             return Ok(c.clone());
         }
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("secretsync/", env!("CARGO_PKG_VERSION")));
+        let mut builder = super::http_client();
         if let Some((cert, key)) = identity {
             let pem = Zeroizing::new(format!("{cert}\n{key}\n"));
             // reqwest's error text could quote parts of the PEM: report only which key is wrong.

@@ -528,11 +528,7 @@ impl AzureKeyVault {
                 "ca.crt holds no PEM certificate",
             ));
         }
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("secretsync/", env!("CARGO_PKG_VERSION")));
+        let mut builder = super::http_client();
         for c in certs {
             builder = builder.add_root_certificate(c);
         }

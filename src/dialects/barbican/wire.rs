@@ -249,6 +249,7 @@ pub(super) fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>)
     };
     let text = format!("Barbican answered HTTP {status}: {detail}");
     match status {
+        300..=399 => DialectError::redirected(status),
         400 => DialectError::permanent("BackendRejected", text),
         401 => DialectError::credentials(
             "Unauthorized",
