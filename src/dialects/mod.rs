@@ -140,6 +140,49 @@ fn without_url_query(err: &reqwest::Error) -> String {
     }
 }
 
+/// The largest store answer read (1 MiB). Stores answer with metadata and one secret at most; a larger body is
+/// refused as it arrives instead of being held in memory (a store streaming gigabytes must not take the
+/// controller, and every tenant with it, out of memory).
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Why a response body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+    #[error("the store's answer is larger than {MAX_RESPONSE_BYTES} bytes; it was not read")]
+    TooLarge,
+}
+
+impl From<BodyError> for DialectError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Transport(e) => DialectError::transport(e),
+            BodyError::TooLarge => DialectError::permanent("ResponseTooLarge", e.to_string()),
+        }
+    }
+}
+
+/// Reads a response body, at most [`MAX_RESPONSE_BYTES`]; wiped when dropped (it may hold a value).
+pub async fn read_body(
+    mut response: reqwest::Response,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = zeroize::Zeroizing::new(Vec::new());
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Parses a `Retry-After` header given in seconds.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers

@@ -497,9 +497,13 @@ impl ServiceFabricMesh {
             };
             let status = response.status().as_u16();
             let after = super::retry_after(response.headers());
-            let body = match response.bytes().await {
-                Ok(b) => Zeroizing::new(b.to_vec()),
-                Err(e) => {
+            let body = match super::read_body(response).await {
+                Ok(b) => b,
+                Err(super::BodyError::TooLarge) => {
+                    self.record(operation, ErrorClass::Permanent.as_str());
+                    return Err(super::BodyError::TooLarge.into());
+                }
+                Err(super::BodyError::Transport(e)) => {
                     self.record(operation, ErrorClass::Retry.as_str());
                     if last {
                         return Err(DialectError::transport(e));

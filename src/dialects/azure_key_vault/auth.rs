@@ -615,13 +615,7 @@ impl TokenCache {
         };
         let status = response.status().as_u16();
         let after = crate::dialects::retry_after(response.headers());
-        let bytes = Zeroizing::new(
-            response
-                .bytes()
-                .await
-                .map_err(DialectError::transport)?
-                .to_vec(),
-        );
+        let bytes = crate::dialects::read_body(response).await?;
         if !(200..300).contains(&status) {
             let err = token_error(status, &bytes, after, &identity.tenant, &identity.client_id);
             shared

@@ -670,9 +670,13 @@ impl AzureKeyVault {
                 .get(reqwest::header::WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body_bytes = match response.bytes().await {
-                Ok(b) => Zeroizing::new(b.to_vec()),
-                Err(e) => {
+            let body_bytes = match super::read_body(response).await {
+                Ok(b) => b,
+                Err(super::BodyError::TooLarge) => {
+                    self.record(operation, ErrorClass::Permanent.as_str());
+                    return Err(super::BodyError::TooLarge.into());
+                }
+                Err(super::BodyError::Transport(e)) => {
                     self.record(operation, ErrorClass::Retry.as_str());
                     if last {
                         return Err(DialectError::transport(e));

@@ -513,7 +513,7 @@ async fn fetch(shared: &Shared, ks: &Keystone) -> Result<Token, DialectError> {
         .get("x-subject-token")
         .and_then(|v| v.to_str().ok())
         .map(|s| Zeroizing::new(s.to_owned()));
-    let bytes = response.bytes().await.map_err(DialectError::transport)?;
+    let bytes = crate::dialects::read_body(response).await?;
     if status != 201 && status != 200 {
         let err = map_keystone_error(status, &bytes, after);
         shared

@@ -340,9 +340,14 @@ impl Session<'_> {
             };
             let status = response.status().as_u16();
             let after = super::retry_after(response.headers());
-            let body_bytes = match response.bytes().await {
-                Ok(b) => Zeroizing::new(b.to_vec()),
-                Err(e) => {
+            let body_bytes = match super::read_body(response).await {
+                Ok(b) => b,
+                Err(super::BodyError::TooLarge) => {
+                    self.dialect
+                        .record(operation, ErrorClass::Permanent.as_str());
+                    return Err(super::BodyError::TooLarge.into());
+                }
+                Err(super::BodyError::Transport(e)) => {
                     self.dialect.record(operation, ErrorClass::Retry.as_str());
                     if last || !idempotent {
                         return Err(DialectError::transport(e));

@@ -599,10 +599,9 @@ impl TencentSsm {
                 after,
             )));
         }
-        let bytes = response
-            .bytes()
+        let bytes = super::read_body(response)
             .await
-            .map_err(|e| CallError::Other(DialectError::transport(e)))?;
+            .map_err(|e| CallError::Other(e.into()))?;
         let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
             CallError::Other(
                 DialectError::retry(

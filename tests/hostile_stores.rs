@@ -1,13 +1,15 @@
-//! A store that answers with a redirect: no dialect follows it. Each HTTP dialect is pointed at a local server that
-//! answers every request `307 Temporary Redirect` to a second local listener; the call must fail with `Redirected`
-//! and the second listener must see no connection (a followed 307 would replay the request, credentials and body
-//! included, to a host that no store names). Needs no test bed: both servers are on loopback in the test.
+//! Stores that misbehave, served from loopback in the test (no test bed needed), against every HTTP dialect:
+//! - a redirect is never followed: a local server answers every request `307 Temporary Redirect` to a second local
+//!   listener; the call fails with `Redirected` and the second listener sees no connection (a followed 307 would
+//!   replay the request, credentials and body included, to a host that no store names);
+//! - an answer larger than 1 MiB is refused as it arrives (`ResponseTooLarge`), whether it announces its length or
+//!   streams without one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use secretsync::api::Target;
-use secretsync::dialects::{Dialect, ErrorClass, Request, Shared};
+use secretsync::dialects::{Dialect, DialectError, ErrorClass, Request, Shared};
 use secretsync::metrics::Metrics;
 use secretsync::plan::{Desired, Metadata, Owner, WritePolicy};
 use secretsync::value::{Credentials, SecretValue};
@@ -59,10 +61,8 @@ fn credentials(pairs: &[(&str, &str)]) -> Credentials {
     )
 }
 
-#[tokio::test]
-async fn no_dialect_follows_a_redirect() {
-    let (elsewhere, hits) = tripwire().await;
-    let store = redirector(elsewhere).await;
+/// Each HTTP dialect's reply to one `observe` of a store at `store`.
+async fn observe_everywhere(store: &str) -> Vec<(String, DialectError)> {
     let shared = Shared::new(100, 100, Metrics::new());
     let cases: Vec<(Arc<dyn Dialect>, serde_json::Value, Credentials)> = vec![
         (
@@ -102,6 +102,7 @@ async fn no_dialect_follows_a_redirect() {
         adopt_existing: false,
         allow_replace: false,
     };
+    let mut out = Vec::new();
     for (dialect, target, creds) in cases {
         let target: Target = serde_json::from_value(target).unwrap();
         let req = Request {
@@ -115,12 +116,21 @@ async fn no_dialect_follows_a_redirect() {
         let err = dialect
             .observe(&req)
             .await
-            .expect_err("a redirect is not an answer");
+            .expect_err("a misbehaving store gives no answer");
+        out.push((dialect.kind().to_string(), err));
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_dialect_follows_a_redirect() {
+    let (elsewhere, hits) = tripwire().await;
+    let store = redirector(elsewhere).await;
+    for (dialect, err) in observe_everywhere(&store).await {
         assert_eq!(
             (err.class, err.reason),
             (ErrorClass::Permanent, "Redirected"),
-            "{}: {err}",
-            dialect.kind()
+            "{dialect}: {err}"
         );
     }
     assert_eq!(
@@ -128,4 +138,52 @@ async fn no_dialect_follows_a_redirect() {
         0,
         "a redirect was followed to another host"
     );
+}
+
+/// Answers every request `200` with a body of `size` bytes, announced in `Content-Length` or streamed without it.
+async fn flood(size: usize, announce: bool) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = conn.read(&mut buf).await;
+                let length = if announce {
+                    format!("Content-Length: {size}\r\n")
+                } else {
+                    String::new()
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n"
+                );
+                if conn.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b' '; 64 * 1024];
+                let mut sent = 0;
+                while sent < size {
+                    if conn.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    sent += chunk.len();
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_answer_over_one_mebibyte_is_refused_as_it_arrives() {
+    for announce in [true, false] {
+        let store = flood(64 << 20, announce).await;
+        for (dialect, err) in observe_everywhere(&store).await {
+            assert_eq!(
+                (err.class, err.reason),
+                (ErrorClass::Permanent, "ResponseTooLarge"),
+                "{dialect} (length announced: {announce}): {err}"
+            );
+        }
+    }
 }
