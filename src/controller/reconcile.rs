@@ -709,7 +709,7 @@ async fn leave_remote_secret(obj: &SecretSync, ctx: &Context, cause: &Error) {
     let event = Event {
         type_: EventType::Warning,
         reason: "RemoteSecretLeft".into(),
-        note: Some(note.chars().take(1000).collect()),
+        note: Some(status::bounded(&note)),
         action: "Delete".into(),
         secondary: None,
     };
@@ -979,7 +979,7 @@ async fn publish_event(obj: &SecretSync, ctx: &Context, kind: EventType, reason:
     let event = Event {
         type_: kind,
         reason: reason.to_owned(),
-        note: Some(note.chars().take(1000).collect()),
+        note: Some(status::bounded(note)),
         action: "Reconcile".into(),
         secondary: None,
     };

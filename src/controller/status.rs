@@ -211,7 +211,7 @@ pub fn next(
         type_: READY.to_owned(),
         status: status.to_owned(),
         reason: report.reason.clone(),
-        message: report.message.clone(),
+        message: bounded(&report.message),
         observed_generation: generation,
         last_transition_time: last_transition,
     });
@@ -220,7 +220,7 @@ pub fn next(
             type_: type_.to_owned(),
             status: "True".to_owned(),
             reason: report.reason.clone(),
-            message: report.message.clone(),
+            message: bounded(&report.message),
             observed_generation: generation,
             last_transition_time: since,
         });
@@ -259,6 +259,18 @@ pub fn next(
     }
 }
 
+/// The longest condition message, in characters: a store's own error text ends up in it, and a store decides how
+/// long that is. Events are cut at the same length.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// `message`, cut to [`MAX_MESSAGE_CHARS`] characters (with `…` when cut).
+pub fn bounded(message: &str) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        None => message.to_owned(),
+        Some((end, _)) => format!("{}…", &message[..end]),
+    }
+}
+
 /// Whether the `Ready` condition changed in a way worth an Event (status or reason).
 pub fn is_transition(prev: Option<&SecretSyncStatus>, report: &Report) -> bool {
     let Some(c) = prev.and_then(|p| p.conditions.iter().find(|c| c.type_ == READY)) else {
@@ -270,6 +282,17 @@ pub fn is_transition(prev: Option<&SecretSyncStatus>, report: &Report) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_store_message_is_cut_on_a_character_boundary() {
+        assert_eq!(bounded("short"), "short");
+        let long = "é".repeat(MAX_MESSAGE_CHARS + 5);
+        let cut = bounded(&long);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        let exact = "x".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(bounded(&exact), exact);
+    }
     use crate::plan::Owner;
 
     fn t(s: i64) -> Time {

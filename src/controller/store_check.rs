@@ -91,7 +91,7 @@ fn condition(
         type_: "Ready".to_owned(),
         status: status.to_owned(),
         reason,
-        message: message.chars().take(1000).collect(),
+        message: super::status::bounded(&message),
         observed_generation: generation,
         last_transition_time: since,
     }
