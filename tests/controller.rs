@@ -360,7 +360,30 @@ impl Bed {
                 return status;
             }
             if Instant::now() > end {
-                panic!("status of {name} never matched within {limit:?}; last: {status:#}");
+                let events: Vec<String> = self
+                    .events()
+                    .await
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{:?} {:?} {:?}",
+                            e.event_time.as_ref().map(|t| t.0.to_string()),
+                            e.reason,
+                            e.note
+                        )
+                    })
+                    .collect();
+                let generation = self
+                    .syncs()
+                    .get_opt(name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|s| s.metadata.generation);
+                panic!(
+                    "status of {name} (generation {generation:?}) never matched within {limit:?}; last: {status:#}\nEvents in {}: {events:#?}",
+                    self.ns
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -112,8 +112,10 @@ impl Error {
             | Error::Incomplete
             | Error::InvalidRefreshInterval(_) => Retry::AwaitChange,
             Error::Internal => Retry::Backoff(None),
-            // A change to the store, the namespace or the Secret requeues it; the refresh is a safety net.
-            Error::Refused(_) => Retry::Refresh,
+            // A change to the store, the namespace or the Secret requeues it at once. What is not watched (a
+            // ClusterStore's credentials in a namespace outside `--namespace`, a ServiceAccount created later) is
+            // looked at again within RECHECK_REFUSED: a few API reads, never a store request.
+            Error::Refused(_) => Retry::Recheck(RECHECK_REFUSED),
             Error::CleanupBlocked { source, .. } => source.retry(),
             Error::Dialect(e) => match e.class {
                 ErrorClass::Retry | ErrorClass::Conflict => Retry::Backoff(e.retry_after),
@@ -125,6 +127,8 @@ impl Error {
 
 enum Retry {
     Backoff(Option<Duration>),
+    /// Like `Refresh`, but at most this long.
+    Recheck(Duration),
     /// Only a change can fix it; still look again at the refresh interval (the store side may be fixed).
     Refresh,
     AwaitChange,
@@ -133,6 +137,9 @@ enum Retry {
 fn key(obj: &SecretSync) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
+
+/// The longest wait before a SecretSync its store refused is looked at again, whatever its refresh interval.
+const RECHECK_REFUSED: Duration = Duration::from_secs(300);
 
 /// A store's `Retry-After` is honoured up to this; beyond it the store is not believed.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(900);
@@ -313,6 +320,11 @@ pub fn error_policy(obj: Arc<SecretSync>, err: &Error, ctx: Arc<Context>) -> Act
         Retry::Refresh => {
             ctx.backoff.reset(&key(&obj));
             refresh_wait(&obj)
+        }
+        Retry::Recheck(at_most) => {
+            ctx.backoff.reset(&key(&obj));
+            let recheck = super::backoff::with_jitter(at_most, rand::random::<f64>());
+            Some(refresh_wait(&obj).map_or(recheck, |w| w.min(recheck)))
         }
         Retry::AwaitChange => {
             ctx.backoff.reset(&key(&obj));
