@@ -135,12 +135,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { out_dir } => {
-            for (i, (file, crd)) in secretsync::api::crds().into_iter().enumerate() {
-                let text = yaml_serde::to_string(&crd)?;
+            for (file, text) in secretsync::api::crd_files()? {
                 match &out_dir {
                     Some(dir) => std::fs::write(dir.join(file), text)
                         .with_context(|| format!("cannot write {file}"))?,
-                    None => print!("{}{text}", if i == 0 { "" } else { "---\n" }),
+                    None => print!("{text}"),
                 }
             }
             Ok(())

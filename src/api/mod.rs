@@ -399,15 +399,24 @@ pub fn crds() -> Vec<(
     use kube::CustomResourceExt;
     vec![
         (
+            "secretsync.io_clusterstores.yaml",
+            installable(ClusterStore::crd()),
+        ),
+        (
             "secretsync.io_secretsyncs.yaml",
             installable(SecretSync::crd()),
         ),
         ("secretsync.io_stores.yaml", installable(Store::crd())),
-        (
-            "secretsync.io_clusterstores.yaml",
-            installable(ClusterStore::crd()),
-        ),
     ]
+}
+
+/// The files of `crds/` with their text: each one YAML document opening with `---`, in file-name order, so that
+/// `secretsync crd` prints exactly `cat crds/*.yaml`.
+pub fn crd_files() -> Result<Vec<(&'static str, String)>, yaml_serde::Error> {
+    crds()
+        .into_iter()
+        .map(|(file, crd)| Ok((file, format!("---\n{}", yaml_serde::to_string(&crd)?))))
+        .collect()
 }
 
 fn installable(
@@ -441,12 +450,11 @@ mod tests {
     #[test]
     fn committed_crds_match_the_rust_types() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-        let generated = crds();
-        for (file, crd) in &generated {
-            let text = yaml_serde::to_string(crd).expect("CRD serializes");
+        let generated = crd_files().expect("CRDs serialize");
+        for (file, text) in &generated {
             let committed = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
             assert!(
-                text == committed,
+                *text == committed,
                 "crds/{file} is stale: run `make crds` and commit the result"
             );
         }
