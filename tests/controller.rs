@@ -463,6 +463,17 @@ impl Bed {
         body["value"].as_str().map(str::to_owned)
     }
 
+    /// The value version a status names holds `value` in the store.
+    async fn assert_remote_holds(&self, status: &Value, name: &str, value: &str) {
+        let version = status["remote"]["version"]
+            .as_str()
+            .expect("a remote version");
+        assert_eq!(
+            self.remote_value(name, version).await.as_deref(),
+            Some(value)
+        );
+    }
+
     async fn remote_exists(&self, name: &str) -> bool {
         let url = self.sf(&format!(
             "/Resources/Secrets/{name}?api-version=6.4-preview"
@@ -729,11 +740,7 @@ async fn missing_source_secret_and_key_are_reported_then_healed() {
     bed.put_secret("late", json!({"other": "x", "token": value}))
         .await;
     let s = bed.wait_status("app", LONG, |s| phase(s) == "Ready").await;
-    let version = s["remote"]["version"].as_str().unwrap();
-    assert_eq!(
-        bed.remote_value(&remote, version).await.as_deref(),
-        Some(value.as_str())
-    );
+    bed.assert_remote_holds(&s, &remote, &value).await;
     bed.assert_no_leak(&[&value]).await;
     bed.finish().await;
 }
@@ -931,11 +938,7 @@ async fn backend_errors_back_off_instead_of_looping_then_recover() {
     let s = bed
         .wait_status("f", Duration::from_secs(120), |s| phase(s) == "Ready")
         .await;
-    let version = s["remote"]["version"].as_str().unwrap();
-    assert_eq!(
-        bed.remote_value(&remote, version).await.as_deref(),
-        Some(value.as_str())
-    );
+    bed.assert_remote_holds(&s, &remote, &value).await;
     bed.finish().await;
 }
 
@@ -2057,11 +2060,7 @@ async fn a_stores_source_selector_lets_only_labelled_secrets_leave() {
     bed.label_secret("tls", "secretsync.io/export", Some("true"))
         .await;
     let s = bed.wait_status("s", LONG, |s| phase(s) == "Ready").await;
-    let version = s["remote"]["version"].as_str().unwrap();
-    assert_eq!(
-        bed.remote_value(&remote, version).await.as_deref(),
-        Some(value.as_str())
-    );
+    bed.assert_remote_holds(&s, &remote, &value).await;
     bed.assert_no_leak(&[&value]).await;
     bed.finish().await;
 }
