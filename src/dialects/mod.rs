@@ -11,6 +11,7 @@ use std::time::Duration;
 pub mod azure_key_vault;
 pub mod barbican;
 pub mod docker_swarm;
+pub mod kit;
 pub mod service_fabric_mesh;
 pub mod tencent_ssm;
 
@@ -21,6 +22,8 @@ use crate::api::{DialectKind, RateLimit, Target};
 use crate::metrics::Metrics;
 use crate::plan::{Capabilities, Desired, Observed, Plan, RemoteRef};
 use crate::value::{Credentials, SecretValue};
+
+pub use kit::http::{BodyError, MAX_RESPONSE_BYTES, http_client, read_body, retry_after};
 
 /// How an error should be handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,7 +127,7 @@ impl DialectError {
             401 => Self::credentials("Unauthorized", message),
             403 => Self::credentials("Forbidden", message),
             409 => Self::conflict("Conflict", message),
-            429 => Self::retry("Throttled", message).with_retry_after(retry_after),
+            429 => Self::retry(kit::retry::THROTTLED, message).with_retry_after(retry_after),
             500..=599 => Self::retry("BackendError", message).with_retry_after(retry_after),
             _ => Self::permanent("BackendRejected", message),
         }
@@ -138,61 +141,6 @@ fn without_url_query(err: &reqwest::Error) -> String {
         Some(url) => text.replace(url.as_str(), url.path()),
         None => text,
     }
-}
-
-/// The largest store answer read (1 MiB). Stores answer with metadata and one secret at most; a larger body is
-/// refused as it arrives instead of being held in memory (a store streaming gigabytes must not take the
-/// controller, and every tenant with it, out of memory).
-pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
-
-/// Why a response body could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    #[error(transparent)]
-    Transport(#[from] reqwest::Error),
-    #[error("the store's answer is larger than {MAX_RESPONSE_BYTES} bytes; it was not read")]
-    TooLarge,
-}
-
-impl From<BodyError> for DialectError {
-    fn from(e: BodyError) -> Self {
-        match e {
-            BodyError::Transport(e) => DialectError::transport(e),
-            BodyError::TooLarge => DialectError::permanent("ResponseTooLarge", e.to_string()),
-        }
-    }
-}
-
-/// Reads a response body, at most [`MAX_RESPONSE_BYTES`]; wiped when dropped (it may hold a value).
-pub async fn read_body(
-    mut response: reqwest::Response,
-) -> Result<zeroize::Zeroizing<Vec<u8>>, BodyError> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-    {
-        return Err(BodyError::TooLarge);
-    }
-    let mut body = zeroize::Zeroizing::new(Vec::new());
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Parses a `Retry-After` header given in seconds.
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 /// Everything a dialect needs to act on one SecretSync.
@@ -313,17 +261,6 @@ pub struct Shared {
     pub http: reqwest::Client,
     pub limiter: Arc<EndpointLimiter>,
     pub metrics: Arc<Metrics>,
-}
-
-/// Every HTTP client a dialect uses starts here: bounded connect and total time, and no redirects, ever (reqwest's
-/// default follows up to 10, to any host and from https to http, replaying bodies and keeping auth headers).
-pub fn http_client() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("secretsync/", env!("CARGO_PKG_VERSION")))
 }
 
 impl Shared {

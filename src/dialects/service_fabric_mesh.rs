@@ -42,11 +42,10 @@
 //!
 //! # Errors
 //!
-//! FabricError bodies (`{"Error":{"Code","Message"}}`) are mapped by code, then by HTTP status. 429 and 5xx are
-//! retried in place (up to 3 attempts, honouring a short `Retry-After`) before the controller's backoff takes over.
+//! FabricError bodies (`{"Error":{"Code","Message"}}`) are mapped by code, then by HTTP status. Transient
+//! failures are retried by the dialect kit's transport (every request here but the resource's create is a PUT,
+//! DELETE, GET or a reading POST, so all of them are idempotent).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -54,7 +53,12 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use super::kit::tls::{ClientCache, TlsSettings};
+use super::kit::{
+    Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Reply, StaticBearer, Transport, Verdict,
+    credentials,
+};
+use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, ServiceFabricMeshSettings, Target};
 use crate::plan::digest::short;
 use crate::plan::{
@@ -69,24 +73,18 @@ const KIND: &str = "inlinedValue";
 const VERSION_LEN: usize = 20;
 const MARKER: &str = "#secretsync.io ";
 const DEFAULT_RETAIN: u32 = 2;
-const ATTEMPTS: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// A longer `Retry-After` is handed to the controller instead of holding a worker.
-const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
-/// Client certificates are few; the cap only bounds a churn of rotated credentials.
-const MAX_CACHED_CLIENTS: usize = 64;
 
 pub struct ServiceFabricMesh {
-    shared: Shared,
-    /// HTTP clients carrying a client certificate or a private CA, by credentials fingerprint.
-    clients: Mutex<HashMap<String, reqwest::Client>>,
+    transport: Transport,
+    /// HTTP clients carrying a client certificate or a private CA.
+    clients: ClientCache,
 }
 
 impl ServiceFabricMesh {
     pub fn new(shared: Shared) -> Self {
         ServiceFabricMesh {
-            shared,
-            clients: Mutex::new(HashMap::new()),
+            clients: ClientCache::new(shared.http.clone()),
+            transport: Transport::new(DIALECT, shared, decode),
         }
     }
 }
@@ -244,19 +242,12 @@ fn fabric_error(body: &[u8]) -> (Option<String>, Option<String>) {
 /// Maps a failed reply to an error, by FabricError code first, then by HTTP status.
 fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
     let (code, message) = fabric_error(body);
-    let mut detail = match (&code, &message) {
+    let detail = super::kit::text::store_message(&match (&code, &message) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.clone(),
         (None, Some(m)) => m.clone(),
         (None, None) => "no FabricError body".to_owned(),
-    };
-    if detail.len() > 300 {
-        let mut cut = 300;
-        while !detail.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        detail.truncate(cut);
-    }
+    });
     let text = format!("Service Fabric answered HTTP {status}: {detail}");
     match code.as_deref() {
         Some("FABRIC_E_SECRET_TYPE_CANNOT_BE_CHANGED") => DialectError::permanent(
@@ -290,15 +281,12 @@ fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Dialect
     }
 }
 
-/// One reply: status and body (never containing a value, except from `list_value`, which is wiped).
-struct Reply {
-    status: u16,
-    body: Zeroizing<Vec<u8>>,
-}
-
-impl Reply {
-    fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
+/// Service Fabric's reading of an answer: 404 is "no such resource or version", failures by [`map_error`].
+fn decode(reply: &Reply) -> Verdict {
+    match reply.status {
+        200..=299 => Verdict::Success,
+        404 => Verdict::Absent,
+        s => Verdict::Error(map_error(s, &reply.body, reply.retry_after())),
     }
 }
 
@@ -307,24 +295,12 @@ struct Conn {
     client: reqwest::Client,
     base: String,
     api_version: String,
-    token: Option<Zeroizing<String>>,
+    auth: Box<dyn Auth>,
     rate: Option<crate::api::RateLimit>,
 }
 
 fn settings(target: &Target) -> ServiceFabricMeshSettings {
     target.service_fabric_mesh.clone().unwrap_or_default()
-}
-
-fn text_key<'a>(creds: &'a Credentials, key: &str) -> Result<Option<&'a str>, DialectError> {
-    match creds.get(key) {
-        None => Ok(None),
-        Some(v) => v.expose_str().map(|s| Some(s.trim())).ok_or_else(|| {
-            DialectError::credentials(
-                "InvalidCredentials",
-                format!("credentials key {key} is not UTF-8 text"),
-            )
-        }),
-    }
 }
 
 /// Checks the endpoint and the credentials against each other; shared by `check` and every call.
@@ -351,20 +327,14 @@ fn check_access(target: &Target, creds: &Credentials) -> Result<url::Url, Dialec
             ));
         }
     };
-    let cert = text_key(creds, "tls.crt")?;
-    let key = text_key(creds, "tls.key")?;
-    let token = text_key(creds, "token")?;
-    let ca = text_key(creds, "ca.crt")?;
+    let cert = credentials::text(creds, "tls.crt")?;
+    let key = credentials::text(creds, "tls.key")?;
+    let token = credentials::text(creds, "token")?;
+    let ca = credentials::text(creds, "ca.crt")?;
     if cert.is_some() != key.is_some() {
         return Err(DialectError::credentials(
             "InvalidCredentials",
             "credentials need both tls.crt and tls.key for a client certificate",
-        ));
-    }
-    if token.is_some_and(str::is_empty) {
-        return Err(DialectError::credentials(
-            "InvalidCredentials",
-            "credentials key token is empty",
         ));
     }
     if !https && (cert.is_some() || token.is_some() || ca.is_some()) {
@@ -380,79 +350,30 @@ impl ServiceFabricMesh {
     fn conn(&self, req: &Request<'_>) -> Result<Conn, DialectError> {
         let url = check_access(req.target, req.credentials)?;
         let creds = req.credentials;
-        let cert = text_key(creds, "tls.crt")?;
-        let key = text_key(creds, "tls.key")?;
-        let ca = text_key(creds, "ca.crt")?;
-        let client = if cert.is_some() || ca.is_some() {
-            self.client_for(creds, cert.zip(key), ca)?
-        } else {
-            self.shared.http.clone()
-        };
+        let client = self.clients.client(TlsSettings {
+            ca: credentials::text(creds, "ca.crt")?,
+            identity: credentials::text(creds, "tls.crt")?
+                .zip(credentials::text(creds, "tls.key")?),
+        })?;
         let api_version = settings(req.target)
             .api_version
             .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
+        let auth: Box<dyn Auth> = match credentials::text(creds, "token")? {
+            Some(t) => Box::new(StaticBearer(Zeroizing::new(t.to_owned()))),
+            None => Box::new(NoAuth),
+        };
         Ok(Conn {
             client,
             base: url.as_str().trim_end_matches('/').to_owned(),
             api_version,
-            token: text_key(creds, "token")?.map(|t| Zeroizing::new(t.to_owned())),
+            auth,
             rate: req.rate_limit,
         })
     }
 
-    fn client_for(
-        &self,
-        creds: &Credentials,
-        identity: Option<(&str, &str)>,
-        ca: Option<&str>,
-    ) -> Result<reqwest::Client, DialectError> {
-        let fingerprint = creds.fingerprint();
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(&fingerprint) {
-            return Ok(c.clone());
-        }
-        let mut builder = super::http_client();
-        if let Some((cert, key)) = identity {
-            let pem = Zeroizing::new(format!("{cert}\n{key}\n"));
-            // reqwest's error text could quote parts of the PEM: report only which key is wrong.
-            let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(|_| {
-                DialectError::credentials(
-                    "InvalidCredentials",
-                    "tls.crt and tls.key are not a PEM certificate and its private key",
-                )
-            })?;
-            builder = builder.identity(identity);
-        }
-        if let Some(ca) = ca {
-            let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes()).map_err(|_| {
-                DialectError::credentials("InvalidCredentials", "ca.crt is not a PEM certificate")
-            })?;
-            if certs.is_empty() {
-                return Err(DialectError::credentials(
-                    "InvalidCredentials",
-                    "ca.crt holds no PEM certificate",
-                ));
-            }
-            builder = builder.tls_built_in_root_certs(false);
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
-        }
-        let client = builder.build().map_err(|_| {
-            DialectError::credentials(
-                "InvalidCredentials",
-                "cannot build a TLS client from tls.crt, tls.key and ca.crt",
-            )
-        })?;
-        if clients.len() >= MAX_CACHED_CLIENTS {
-            clients.clear();
-        }
-        clients.insert(fingerprint, client.clone());
-        Ok(client)
-    }
-
-    /// Sends one request, retrying 429, 5xx and transport failures in place with backoff. Other replies,
-    /// including 404, are returned for the caller to interpret.
+    /// Sends one request to `{base}{path}?api-version=…` through the kit's transport. Every Service Fabric
+    /// request SecretSync makes is idempotent (a `PUT` of a named resource or of a version named by the value's
+    /// digest, a `GET`, a `DELETE`, or the reading `POST …/list_value`).
     async fn call(
         &self,
         conn: &Conn,
@@ -462,91 +383,20 @@ impl ServiceFabricMesh {
         operation: &'static str,
     ) -> Result<Reply, DialectError> {
         let url = format!("{}{path}?api-version={}", conn.base, conn.api_version);
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=ATTEMPTS {
-            self.shared.limiter.acquire_for(conn.rate, &conn.base).await;
-            let mut request = conn
-                .client
-                .request(method.clone(), &url)
-                .header(reqwest::header::ACCEPT, "application/json");
-            if let Some(token) = &conn.token {
-                request = request.bearer_auth(token.as_str());
-            }
-            if let Some(b) = body {
-                request = request
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/json; charset=utf-8",
-                    )
-                    .body(b.to_vec());
-            } else if method == Method::POST {
-                request = request.header(reqwest::header::CONTENT_LENGTH, "0");
-            }
-            let last = attempt == ATTEMPTS;
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.record(operation, ErrorClass::Retry.as_str());
-                    if last {
-                        return Err(DialectError::transport(e));
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    continue;
-                }
-            };
-            let status = response.status().as_u16();
-            let after = super::retry_after(response.headers());
-            let body = match super::read_body(response).await {
-                Ok(b) => b,
-                Err(super::BodyError::TooLarge) => {
-                    self.record(operation, ErrorClass::Permanent.as_str());
-                    return Err(super::BodyError::TooLarge.into());
-                }
-                Err(super::BodyError::Transport(e)) => {
-                    self.record(operation, ErrorClass::Retry.as_str());
-                    if last {
-                        return Err(DialectError::transport(e));
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    continue;
-                }
-            };
-            let reply = Reply { status, body };
-            let retryable = status == 429 || status >= 500;
-            if !retryable {
-                let outcome = match status {
-                    200..=299 => "ok",
-                    404 => "not_found",
-                    _ => map_error(status, &reply.body, after).class.as_str(),
-                };
-                self.record(operation, outcome);
-                return Ok(reply);
-            }
-            let err = map_error(status, &reply.body, after);
-            self.record(operation, err.class.as_str());
-            let wait = after.unwrap_or(backoff);
-            if last || err.class != ErrorClass::Retry || wait > MAX_INLINE_WAIT {
-                return Err(err);
-            }
-            tracing::debug!(
-                dialect = DIALECT,
-                operation,
-                status,
-                attempt,
-                "retrying after a transient store error"
-            );
-            tokio::time::sleep(wait).await;
-            backoff *= 2;
+        let mut exchange =
+            Exchange::new(operation, &method, &url).idempotency(Idempotency::Idempotent);
+        if let Some(b) = body {
+            exchange = exchange.body("application/json; charset=utf-8", b);
         }
-        unreachable!("the last attempt always returns")
-    }
-
-    fn record(&self, operation: &str, outcome: &str) {
-        self.shared
-            .metrics
-            .backend_request(DIALECT, operation, outcome);
+        let endpoint = Endpoint {
+            client: &conn.client,
+            pace: Pace::Store {
+                key: &conn.base,
+                rate: conn.rate,
+            },
+            auth: conn.auth.as_ref(),
+        };
+        self.transport.send(&endpoint, &exchange).await
     }
 
     async fn get_resource(
@@ -563,19 +413,16 @@ impl ServiceFabricMesh {
                 "get_secret",
             )
             .await?;
-        match reply.status {
-            404 => Ok(None),
-            _ if reply.ok() => {
-                let parsed: SecretResource = serde_json::from_slice(&reply.body).map_err(|e| {
-                    DialectError::retry(
-                        "BackendError",
-                        format!("Service Fabric sent an unreadable secret resource: {e}"),
-                    )
-                })?;
-                Ok(Some(parsed.properties.unwrap_or_default()))
-            }
-            s => Err(map_error(s, &reply.body, None)),
+        if reply.absent {
+            return Ok(None);
         }
+        let parsed: SecretResource = serde_json::from_slice(&reply.body).map_err(|e| {
+            DialectError::retry(
+                "BackendError",
+                format!("Service Fabric sent an unreadable secret resource: {e}"),
+            )
+        })?;
+        Ok(Some(parsed.properties.unwrap_or_default()))
     }
 
     /// Creates or updates the resource; returns the status the backend reported, `None` for 202 (accepted).
@@ -598,7 +445,8 @@ impl ServiceFabricMesh {
             .await?;
         match reply.status {
             202 => Ok(None),
-            200 | 201 => {
+            _ if reply.absent => Err(map_error(404, &reply.body, None)),
+            _ => {
                 let parsed: SecretResource =
                     serde_json::from_slice(&reply.body).unwrap_or_default();
                 Ok(Some(
@@ -615,25 +463,19 @@ impl ServiceFabricMesh {
                         }),
                 ))
             }
-            s => Err(map_error(s, &reply.body, None)),
         }
     }
 
     async fn delete_resource(&self, conn: &Conn, name: &str) -> Result<(), DialectError> {
-        let reply = self
-            .call(
-                conn,
-                Method::DELETE,
-                &format!("/Resources/Secrets/{name}"),
-                None,
-                "delete_secret",
-            )
-            .await?;
-        match reply.status {
-            404 => Ok(()),
-            _ if reply.ok() => Ok(()),
-            s => Err(map_error(s, &reply.body, None)),
-        }
+        self.call(
+            conn,
+            Method::DELETE,
+            &format!("/Resources/Secrets/{name}"),
+            None,
+            "delete_secret",
+        )
+        .await?;
+        Ok(())
     }
 
     async fn add_value(
@@ -653,16 +495,15 @@ impl ServiceFabricMesh {
                 Some(&body),
                 "put_value",
             )
-            .await?;
-        if reply.ok() {
-            return Ok(());
+            .await;
+        match reply {
+            // The version name is this value's keyed digest: only someone holding the key wrote it, with this
+            // value.
+            Err(e) if e.reason == "VersionExists" => Ok(()),
+            Err(e) => Err(e),
+            Ok(r) if r.absent => Err(map_error(404, &r.body, None)),
+            Ok(_) => Ok(()),
         }
-        let err = map_error(reply.status, &reply.body, None);
-        // The version name is this value's keyed digest: only someone holding the key wrote it, with this value.
-        if err.reason == "VersionExists" {
-            return Ok(());
-        }
-        Err(err)
     }
 
     /// Whether the version exists (by metadata `GET`, or by reading the value back when verifying).
@@ -692,9 +533,9 @@ impl ServiceFabricMesh {
             )
             .await?
         };
-        match reply.status {
-            404 => Ok(false),
-            _ if reply.ok() && verify => {
+        match reply.absent {
+            true => Ok(false),
+            false if verify => {
                 #[derive(Deserialize)]
                 struct Shown {
                     value: Option<String>,
@@ -711,8 +552,7 @@ impl ServiceFabricMesh {
                 }
                 Ok(present)
             }
-            _ if reply.ok() => Ok(true),
-            s => Err(map_error(s, &reply.body, None)),
+            false => Ok(true),
         }
     }
 
@@ -727,15 +567,7 @@ impl ServiceFabricMesh {
             )
             .await
         {
-            Ok(r) if r.ok() || r.status == 404 => true,
-            Ok(r) => {
-                tracing::warn!(
-                    dialect = DIALECT,
-                    status = r.status,
-                    "could not delete a superseded value version; will retry after the next change"
-                );
-                false
-            }
+            Ok(_) => true,
             Err(e) => {
                 tracing::warn!(dialect = DIALECT, error = %e, "could not delete a superseded value version");
                 false
@@ -1045,6 +877,7 @@ impl Dialect for ServiceFabricMesh {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialects::ErrorClass;
     use crate::plan::{Desired, WritePolicy};
 
     fn target(json: serde_json::Value) -> Target {

@@ -1,0 +1,80 @@
+//! Reading keys of a store's credentials Secret, with one rule for every dialect: a key that is missing and a
+//! key whose value is empty or blank are the same (templates often render every key, empty when unused); a value
+//! that is not UTF-8 text is an error naming the key. Values are trimmed (a trailing newline from `echo` into a
+//! Secret is not part of a password). Errors name keys, never values.
+
+use crate::dialects::DialectError;
+use crate::value::Credentials;
+
+/// The key's text, or `None` when it is missing or blank.
+pub fn text<'a>(creds: &'a Credentials, key: &str) -> Result<Option<&'a str>, DialectError> {
+    let Some(value) = creds.get(key) else {
+        return Ok(None);
+    };
+    let text = value.expose_str().ok_or_else(|| {
+        DialectError::credentials(
+            "InvalidCredentials",
+            format!("credentials key {key} is not UTF-8 text"),
+        )
+    })?;
+    let text = text.trim();
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// The key's text; a missing or blank key is a `MissingCredentials` error saying what the key is for.
+pub fn required<'a>(
+    creds: &'a Credentials,
+    key: &str,
+    what: &str,
+) -> Result<&'a str, DialectError> {
+    text(creds, key)?.ok_or_else(|| missing(key, what))
+}
+
+/// The error for a key that is needed and absent (or blank).
+pub fn missing(key: &str, what: &str) -> DialectError {
+    DialectError::credentials(
+        "MissingCredentials",
+        format!("the credentials Secret needs key {key} ({what}); it is missing or empty"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::SecretValue;
+
+    fn creds(pairs: &[(&str, &[u8])]) -> Credentials {
+        Credentials::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), SecretValue::new(v.to_vec())))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn missing_empty_and_blank_keys_read_the_same() {
+        let c = creds(&[("empty", b""), ("blank", b" \n")]);
+        for key in ["absent", "empty", "blank"] {
+            assert_eq!(text(&c, key).unwrap(), None, "{key}");
+            let e = required(&c, key, "the password").unwrap_err();
+            assert_eq!(e.reason, "MissingCredentials");
+            assert!(e.message.contains(key) && e.message.contains("the password"));
+        }
+    }
+
+    #[test]
+    fn values_are_trimmed() {
+        let c = creds(&[("password", b"s3cret\n")]);
+        assert_eq!(text(&c, "password").unwrap(), Some("s3cret"));
+    }
+
+    #[test]
+    fn non_text_is_an_error_naming_the_key_not_the_value() {
+        let c = creds(&[("password", b"\xff\xfehunter2")]);
+        let e = text(&c, "password").unwrap_err();
+        assert_eq!(e.reason, "InvalidCredentials");
+        assert!(e.message.contains("password"));
+        assert!(!e.message.contains("hunter2"));
+    }
+}

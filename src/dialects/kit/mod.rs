@@ -1,0 +1,15 @@
+//! What every dialect shares, owned once: the HTTP transport (pacing, retries with explicit idempotency,
+//! deadlines, the answer cap, no redirects, metrics), the authentication seam, TLS clients, reading credentials,
+//! and bounding store text. A dialect keeps only its wire types, its error decoder and its auth flavour.
+
+pub mod credentials;
+pub mod http;
+pub mod retry;
+pub mod text;
+pub mod tls;
+
+pub use http::{
+    Auth, Decoder, Endpoint, Exchange, NoAuth, Pace, Reply, StaticBearer, Transport, Verdict,
+    decode_by_status, http_client, read_body,
+};
+pub use retry::{Applied, Failure, Idempotency, RetryPolicy};

@@ -1,0 +1,159 @@
+//! HTTP clients for stores that need their own TLS trust (`ca.crt`) or a client certificate, cached by what they
+//! were built from so that a reconcile does not rebuild a TLS configuration.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::http::http_client;
+use crate::dialects::DialectError;
+
+/// Clients kept at most; past it the cache starts over (credentials rotate, and old clients must not pile up).
+const MAX_CACHED_CLIENTS: usize = 64;
+
+/// What a client is built from. PEM text; errors never quote it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TlsSettings<'a> {
+    /// Extra trusted CAs; when set, they replace the built-in roots.
+    pub ca: Option<&'a str>,
+    /// A client certificate and its private key.
+    pub identity: Option<(&'a str, &'a str)>,
+}
+
+impl TlsSettings<'_> {
+    pub fn is_default(&self) -> bool {
+        self.ca.is_none() && self.identity.is_none()
+    }
+
+    fn key(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            self.ca,
+            self.identity.map(|i| i.0),
+            self.identity.map(|i| i.1),
+        ] {
+            let part = part.unwrap_or_default();
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// One cache per dialect instance; [`ClientCache::client`] returns the shared default client when no TLS
+/// setting is given.
+pub struct ClientCache {
+    default: reqwest::Client,
+    clients: Mutex<HashMap<String, reqwest::Client>>,
+}
+
+impl ClientCache {
+    pub fn new(default: reqwest::Client) -> Self {
+        ClientCache {
+            default,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn client(&self, tls: TlsSettings<'_>) -> Result<reqwest::Client, DialectError> {
+        if tls.is_default() {
+            return Ok(self.default.clone());
+        }
+        let key = tls.key();
+        if let Some(c) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(c.clone());
+        }
+        let client = build(tls)?;
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if clients.len() >= MAX_CACHED_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+fn invalid(message: &str) -> DialectError {
+    DialectError::credentials("InvalidCredentials", message)
+}
+
+fn build(tls: TlsSettings<'_>) -> Result<reqwest::Client, DialectError> {
+    let mut builder = http_client();
+    if let Some((cert, key)) = tls.identity {
+        let pem = Zeroizing::new(format!("{cert}\n{key}\n"));
+        // reqwest's error text could quote parts of the PEM: say only which keys are wrong.
+        let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(|_| {
+            invalid("tls.crt and tls.key are not a PEM certificate and its private key")
+        })?;
+        builder = builder.identity(identity);
+    }
+    if let Some(ca) = tls.ca {
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+            .map_err(|_| invalid("ca.crt is not a PEM certificate"))?;
+        if certs.is_empty() {
+            return Err(invalid("ca.crt holds no PEM certificate"));
+        }
+        builder = builder.tls_built_in_root_certs(false);
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    builder
+        .build()
+        .map_err(|_| invalid("cannot build a TLS client from tls.crt, tls.key and ca.crt"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> ClientCache {
+        ClientCache::new(http_client().build().unwrap())
+    }
+
+    #[test]
+    fn garbage_pem_is_a_credentials_error_that_does_not_quote_it() {
+        let c = cache();
+        for tls in [
+            TlsSettings {
+                ca: Some(
+                    "-----BEGIN CERTIFICATE-----\nc2VjcmV0LXNhdWNl\n-----END CERTIFICATE-----",
+                ),
+                identity: None,
+            },
+            TlsSettings {
+                ca: None,
+                identity: Some(("secret-sauce", "more-secret-sauce")),
+            },
+            TlsSettings {
+                ca: Some("secret-sauce"),
+                identity: None,
+            },
+        ] {
+            let e = c.client(tls).unwrap_err();
+            assert_eq!(e.reason, "InvalidCredentials");
+            assert!(!e.message.contains("sauce"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn the_key_separates_every_input() {
+        let a = TlsSettings {
+            ca: Some("ab"),
+            identity: None,
+        };
+        let b = TlsSettings {
+            ca: None,
+            identity: Some(("ab", "")),
+        };
+        assert_ne!(a.key(), b.key());
+        assert!(TlsSettings::default().is_default());
+    }
+}
