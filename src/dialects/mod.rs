@@ -258,25 +258,40 @@ impl EndpointLimiter {
 /// What every dialect is built with.
 #[derive(Clone)]
 pub struct Shared {
+    /// The default client (no extra CA, no client certificate), bounded by `deadline`.
     pub http: reqwest::Client,
     pub limiter: Arc<EndpointLimiter>,
     pub metrics: Arc<Metrics>,
+    /// The longest one attempt of a store call may take, from connecting to the last byte of the answer
+    /// ([`kit::http::ATTEMPT_DEADLINE`] unless set with [`Shared::with_deadline`]).
+    pub deadline: Duration,
 }
 
 impl Shared {
     pub fn new(rate_per_second: u32, burst: u32, metrics: Arc<Metrics>) -> Self {
-        let http = http_client()
-            .build()
-            .expect("the HTTP client's TLS backend initialises");
         Shared {
-            http,
+            http: Self::client(kit::http::ATTEMPT_DEADLINE),
             limiter: Arc::new(EndpointLimiter::new(
                 rate_per_second,
                 burst,
                 metrics.clone(),
             )),
             metrics,
+            deadline: kit::http::ATTEMPT_DEADLINE,
         }
+    }
+
+    /// The same, with another deadline per attempt (tests of stores that hang use a short one).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.http = Self::client(deadline);
+        self.deadline = deadline;
+        self
+    }
+
+    fn client(deadline: Duration) -> reqwest::Client {
+        http_client(deadline)
+            .build()
+            .expect("the HTTP client's TLS backend initialises")
     }
 }
 

@@ -83,7 +83,7 @@ pub struct ServiceFabricMesh {
 impl ServiceFabricMesh {
     pub fn new(shared: Shared) -> Self {
         ServiceFabricMesh {
-            clients: ClientCache::new(shared.http.clone()),
+            clients: ClientCache::new(&shared),
             transport: Transport::new(DIALECT, shared, decode),
         }
     }

@@ -528,7 +528,7 @@ impl AzureKeyVault {
                 "ca.crt holds no PEM certificate",
             ));
         }
-        let mut builder = super::http_client();
+        let mut builder = super::http_client(self.shared.deadline);
         for c in certs {
             builder = builder.add_root_certificate(c);
         }

@@ -17,16 +17,17 @@ use crate::dialects::{DialectError, ErrorClass, Shared};
 /// Every HTTP client a dialect uses starts here: bounded connect and total time (the body included), and no
 /// redirects, ever (reqwest's default follows up to 10, to any host and from https to http, replaying bodies and
 /// keeping auth headers).
-pub fn http_client() -> reqwest::ClientBuilder {
+pub fn http_client(deadline: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .use_rustls_tls()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(ATTEMPT_DEADLINE)
+        .connect_timeout(Duration::from_secs(10).min(deadline))
+        .timeout(deadline)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("secretsync/", env!("CARGO_PKG_VERSION")))
 }
 
-/// The longest one attempt may take, from connecting to the last byte of the answer.
+/// The longest one attempt may take, from connecting to the last byte of the answer, unless the controller
+/// is built with another (see [`Shared::with_deadline`]).
 pub const ATTEMPT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The largest store answer read (1 MiB). Stores answer with metadata and one secret at most; a larger body is

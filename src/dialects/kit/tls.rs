@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::http::http_client;
-use crate::dialects::DialectError;
+use crate::dialects::{DialectError, Shared};
 
 /// Clients kept at most; past it the cache starts over (credentials rotate, and old clients must not pile up).
 const MAX_CACHED_CLIENTS: usize = 64;
@@ -46,13 +47,15 @@ impl TlsSettings<'_> {
 /// setting is given.
 pub struct ClientCache {
     default: reqwest::Client,
+    deadline: Duration,
     clients: Mutex<HashMap<String, reqwest::Client>>,
 }
 
 impl ClientCache {
-    pub fn new(default: reqwest::Client) -> Self {
+    pub fn new(shared: &Shared) -> Self {
         ClientCache {
-            default,
+            default: shared.http.clone(),
+            deadline: shared.deadline,
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -70,7 +73,7 @@ impl ClientCache {
         {
             return Ok(c.clone());
         }
-        let client = build(tls)?;
+        let client = build(tls, self.deadline)?;
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if clients.len() >= MAX_CACHED_CLIENTS {
             clients.clear();
@@ -84,8 +87,8 @@ fn invalid(message: &str) -> DialectError {
     DialectError::credentials("InvalidCredentials", message)
 }
 
-fn build(tls: TlsSettings<'_>) -> Result<reqwest::Client, DialectError> {
-    let mut builder = http_client();
+fn build(tls: TlsSettings<'_>, deadline: Duration) -> Result<reqwest::Client, DialectError> {
+    let mut builder = http_client(deadline);
     if let Some((cert, key)) = tls.identity {
         let pem = Zeroizing::new(format!("{cert}\n{key}\n"));
         // reqwest's error text could quote parts of the PEM: say only which keys are wrong.
@@ -115,7 +118,7 @@ mod tests {
     use super::*;
 
     fn cache() -> ClientCache {
-        ClientCache::new(http_client().build().unwrap())
+        ClientCache::new(&Shared::new(1, 1, crate::metrics::Metrics::new()))
     }
 
     #[test]
