@@ -3,15 +3,18 @@
 //!   listener; the call fails with `Redirected` and the second listener sees no connection (a followed 307 would
 //!   replay the request, credentials and body included, to a host that no store names);
 //! - an answer larger than 1 MiB is refused as it arrives (`ResponseTooLarge`), whether it announces its length or
-//!   streams without one.
+//!   streams without one, and the process's peak memory stays within 50 MiB of where it was while 200 MB stream;
+//! - an answer that trickles is cut at the deadline, its body included (`BackendTimeout`), Docker's too;
+//! - a Docker secret create that times out is not sent again in place (it may have been applied).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use secretsync::api::Target;
 use secretsync::dialects::{Dialect, DialectError, ErrorClass, Request, Shared};
 use secretsync::metrics::Metrics;
-use secretsync::plan::{Desired, Metadata, Owner, WritePolicy};
+use secretsync::plan::{Desired, Metadata, Observed, Owner, Plan, WritePolicy};
 use secretsync::value::{Credentials, SecretValue};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,9 +64,27 @@ fn credentials(pairs: &[(&str, &str)]) -> Credentials {
     )
 }
 
+fn desired() -> Desired {
+    Desired {
+        digest: "hmac-sha256:00112233445566778899aabbccddeeff".into(),
+        metadata: Metadata::default(),
+        owner: Owner {
+            namespace: "team-a".into(),
+            name: "db".into(),
+            uid: "uid-1".into(),
+        },
+        policy: WritePolicy::Replace,
+        adopt_existing: false,
+        allow_replace: false,
+    }
+}
+
 /// Each HTTP dialect's reply to one `observe` of a store at `store`.
 async fn observe_everywhere(store: &str) -> Vec<(String, DialectError)> {
-    let shared = Shared::new(100, 100, Metrics::new());
+    observe_with(Shared::new(100, 100, Metrics::new()), store).await
+}
+
+async fn observe_with(shared: Shared, store: &str) -> Vec<(String, DialectError)> {
     let cases: Vec<(Arc<dyn Dialect>, serde_json::Value, Credentials)> = vec![
         (
             Arc::new(
@@ -90,18 +111,7 @@ async fn observe_everywhere(store: &str) -> Vec<(String, DialectError)> {
             ]),
         ),
     ];
-    let desired = Desired {
-        digest: String::new(),
-        metadata: Metadata::default(),
-        owner: Owner {
-            namespace: "team-a".into(),
-            name: "db".into(),
-            uid: "uid-1".into(),
-        },
-        policy: WritePolicy::Replace,
-        adopt_existing: false,
-        allow_replace: false,
-    };
+    let desired = desired();
     let mut out = Vec::new();
     for (dialect, target, creds) in cases {
         let target: Target = serde_json::from_value(target).unwrap();
@@ -174,10 +184,22 @@ async fn flood(size: usize, announce: bool) -> String {
     url
 }
 
+/// The process's peak resident memory so far (`VmHWM`), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
 #[tokio::test]
 async fn an_answer_over_one_mebibyte_is_refused_as_it_arrives() {
+    let before = peak_rss();
     for announce in [true, false] {
-        let store = flood(64 << 20, announce).await;
+        let store = flood(200 << 20, announce).await;
         for (dialect, err) in observe_everywhere(&store).await {
             assert_eq!(
                 (err.class, err.reason),
@@ -186,4 +208,182 @@ async fn an_answer_over_one_mebibyte_is_refused_as_it_arrives() {
             );
         }
     }
+    let grown = peak_rss().saturating_sub(before);
+    assert!(
+        grown < 50 << 20,
+        "peak memory grew by {} MiB while stores streamed 200 MB",
+        grown >> 20
+    );
+}
+
+/// Answers every request `200` announcing a large body, then sends it a byte every 100 ms.
+async fn trickler() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = conn.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
+                if conn.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                while conn.write_all(b" ").await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        }
+    });
+    url
+}
+
+/// A call bounded by the deadline must end; this only catches one that never does.
+const NO_HANG: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn an_answer_that_trickles_is_cut_at_the_deadline() {
+    let store = trickler().await;
+    let shared = Shared::new(100, 100, Metrics::new()).with_deadline(Duration::from_secs(1));
+    let answers = tokio::time::timeout(NO_HANG, observe_with(shared, &store))
+        .await
+        .expect("a trickling answer held a call past the deadline");
+    for (dialect, err) in answers {
+        assert_eq!(
+            (err.class, err.reason),
+            (ErrorClass::Retry, "BackendTimeout"),
+            "{dialect}: {err}"
+        );
+    }
+}
+
+/// How a fake Docker daemon treats requests other than `GET /version`.
+#[derive(Clone, Copy)]
+enum Daemon {
+    /// Announces a body and sends a byte of it every 100 ms.
+    Trickles,
+    /// Reads the request and never answers.
+    Hangs,
+}
+
+/// A Docker Engine API on loopback that negotiates version 1.44 and then misbehaves; counts secret creates.
+async fn fake_docker(behaviour: Daemon) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
+    let creates = Arc::new(AtomicUsize::new(0));
+    let counted = creates.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let Ok(n) = conn.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                    if head.starts_with("GET /version") {
+                        let body = r#"{"ApiVersion":"1.44","Version":"26.1.0"}"#;
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if conn.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    if head.starts_with("POST") && head.contains("/secrets/create") {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    match behaviour {
+                        Daemon::Hangs => {
+                            tokio::time::sleep(NO_HANG).await;
+                            return;
+                        }
+                        Daemon::Trickles => {
+                            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[";
+                            if conn.write_all(head.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            while conn.write_all(b" ").await.is_ok() {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (endpoint, creates)
+}
+
+fn docker_request<'a>(
+    target: &'a Target,
+    desired: &'a Desired,
+    creds: &'a Credentials,
+) -> Request<'a> {
+    Request {
+        target,
+        remote_name: "db",
+        rate_limit: None,
+        credentials: creds,
+        desired,
+        last: None,
+    }
+}
+
+#[tokio::test]
+async fn a_docker_daemon_that_trickles_or_hangs_is_cut_at_the_deadline_and_a_create_is_sent_once() {
+    let shared = Shared::new(100, 100, Metrics::new()).with_deadline(Duration::from_secs(1));
+    let docker = secretsync::dialects::docker_swarm::DockerSwarm::new(shared);
+    let creds = Credentials::default();
+    let desired = desired();
+
+    let (endpoint, _) = fake_docker(Daemon::Trickles).await;
+    let target: Target =
+        serde_json::from_value(json!({"dialect": "DockerSwarm", "endpoint": endpoint})).unwrap();
+    let err = tokio::time::timeout(
+        NO_HANG,
+        docker.observe(&docker_request(&target, &desired, &creds)),
+    )
+    .await
+    .expect("a trickling daemon held a call past the deadline")
+    .expect_err("a trickling daemon gives no answer");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Retry, "BackendTimeout"),
+        "{err}"
+    );
+
+    let (endpoint, creates) = fake_docker(Daemon::Hangs).await;
+    let target: Target =
+        serde_json::from_value(json!({"dialect": "DockerSwarm", "endpoint": endpoint})).unwrap();
+    let value = SecretValue::from("not-a-real-value");
+    let err = tokio::time::timeout(
+        NO_HANG,
+        docker.apply(
+            &docker_request(&target, &desired, &creds),
+            &Plan::Create,
+            &Observed::Absent,
+            &value,
+        ),
+    )
+    .await
+    .expect("a hanging daemon held a create past the deadline")
+    .expect_err("a hanging daemon creates nothing");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Retry, "BackendTimeout"),
+        "{err}"
+    );
+    assert_eq!(
+        creates.load(Ordering::SeqCst),
+        1,
+        "a create that may have been applied was sent again"
+    );
 }

@@ -43,9 +43,12 @@
 //! used by a service; 404 `SecretNotFound` (retried: the next reconcile sees it gone); 409 `NameTaken`
 //! (conflict); 500 `BackendError` (retried), or `UpdateOutOfSequence` (conflict) when another writer moved the
 //! version first; 503 `NotSwarmManager` (retried, so it recovers once the node is a manager again); transport
-//! failures `BackendUnreachable`.
+//! failures `BackendUnreachable`; a call not finished (its answer read whole) within the deadline `BackendTimeout`.
+//! Calls follow the dialect kit's retry rule: reads, deletes and label updates are retried in place, a create
+//! is not (one that may have reached the daemon is found by the next reconcile, by name and digest).
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -56,6 +59,7 @@ use bollard::query_parameters::{ListSecretsOptions, UpdateSecretOptions};
 use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
 use zeroize::Zeroizing;
 
+use super::kit::{Failure, Idempotency, RetryPolicy};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target};
 use crate::plan::digest::short;
@@ -77,6 +81,7 @@ pub const MAX_REMOTE_NAME_LEN: usize = 64 - 1 - SUFFIX_LEN;
 /// Swarm refuses values of 500 KiB and more.
 pub const MAX_VALUE_LEN: usize = 500 * 1024 - 1;
 const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
+/// bollard's own timeout (it bounds the answer's headers); the kit's deadline bounds the whole call.
 const TIMEOUT_SECS: u64 = 30;
 const UPDATE_ATTEMPTS: u32 = 3;
 const MAX_CACHED_CLIENTS: usize = 64;
@@ -95,6 +100,67 @@ impl DockerSwarm {
         }
     }
 
+    /// One Docker API call under the kit's rules: paced by the store's rate, bounded by the deadline with its
+    /// answer (bollard reads and decodes the body inside the call's future), metered, and retried only where
+    /// that cannot do anything twice. Errors `hand_back` accepts are the caller's to read (`Ok(Err(_))`).
+    async fn exchange<T, F, Fut>(
+        &self,
+        pace: (&str, Option<crate::api::RateLimit>),
+        operation: &'static str,
+        idempotency: Idempotency,
+        hand_back: fn(&DockerError) -> bool,
+        call: F,
+    ) -> Result<Result<T, DockerError>, DialectError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, DockerError>>,
+    {
+        let deadline = self.shared.deadline;
+        RetryPolicy::default()
+            .run(
+                idempotency,
+                |_| {
+                    let call = &call;
+                    async move {
+                        self.shared.limiter.acquire_for(pace.1, pace.0).await;
+                        let Ok(result) = tokio::time::timeout(deadline, call()).await else {
+                            self.count(operation, ErrorClass::Retry.as_str());
+                            return Err(Failure::maybe_applied(DialectError::retry(
+                                "BackendTimeout",
+                                format!(
+                                    "{operation}: Docker did not answer within {}s",
+                                    deadline.as_secs_f32()
+                                ),
+                            )));
+                        };
+                        self.count(operation, outcome(&result));
+                        match result {
+                            Err(e) if !hand_back(&e) => {
+                                Err(Failure::answered(map_error(&e, operation)))
+                            }
+                            other => Ok(other),
+                        }
+                    }
+                },
+                |attempt, f| {
+                    tracing::debug!(
+                        dialect = DIALECT,
+                        operation,
+                        attempt,
+                        reason = f.error.reason,
+                        "retrying after a transient Docker error"
+                    );
+                },
+            )
+            .await
+    }
+
+    fn count(&self, operation: &str, outcome: &str) {
+        self.shared
+            .metrics
+            .backend_request(DIALECT, operation, outcome);
+    }
+
     async fn client(&self, endpoint: &str, creds: &Credentials) -> Result<Docker, DialectError> {
         let key = format!("{endpoint}#{}", creds.fingerprint());
         let cell = {
@@ -109,23 +175,18 @@ impl DockerSwarm {
         let docker = cell
             .get_or_try_init(|| async {
                 let docker = connect(endpoint, creds)?;
-                self.shared.limiter.acquire(endpoint).await;
-                let negotiated = docker.negotiate_version().await;
-                self.record("version", &negotiated);
-                negotiated.map_err(|e| map_error(&e, "negotiating the API version"))
+                self.exchange(
+                    (endpoint, None),
+                    "version",
+                    Idempotency::Idempotent,
+                    |_| false,
+                    || docker.clone().negotiate_version(),
+                )
+                .await?
+                .map_err(|e| map_error(&e, "negotiating the API version"))
             })
             .await?;
         Ok(docker.clone())
-    }
-
-    fn record<T>(&self, operation: &str, result: &Result<T, DockerError>) {
-        let outcome = match result {
-            Ok(_) => "ok",
-            Err(e) => classify(e).as_str(),
-        };
-        self.shared
-            .metrics
-            .backend_request(DIALECT, operation, outcome);
     }
 
     async fn list(&self, ctx: &Ctx<'_>) -> Result<Vec<Secret>, DialectError> {
@@ -135,22 +196,27 @@ impl DockerSwarm {
                 vec![ctx.base.to_owned()],
             )])),
         };
-        self.shared
-            .limiter
-            .acquire_for(ctx.rate, ctx.endpoint)
-            .await;
-        let result = ctx.docker.list_secrets(Some(options)).await;
-        self.record("list", &result);
-        result.map_err(|e| map_error(&e, "listing secrets"))
+        self.exchange(
+            ctx.pace(),
+            "list",
+            Idempotency::Idempotent,
+            |_| false,
+            || ctx.docker.list_secrets(Some(options.clone())),
+        )
+        .await?
+        .map_err(|e| map_error(&e, "listing secrets"))
     }
 
     async fn inspect(&self, ctx: &Ctx<'_>, id: &str) -> Result<Option<Secret>, DialectError> {
-        self.shared
-            .limiter
-            .acquire_for(ctx.rate, ctx.endpoint)
-            .await;
-        let result = ctx.docker.inspect_secret(id).await;
-        self.record("inspect", &result);
+        let result = self
+            .exchange(
+                ctx.pace(),
+                "inspect",
+                Idempotency::Idempotent,
+                |e| status_of(e) == Some(404),
+                || ctx.docker.inspect_secret(id),
+            )
+            .await?;
         match result {
             Ok(secret) => Ok(Some(secret)),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
@@ -159,22 +225,23 @@ impl DockerSwarm {
     }
 
     /// Deletes one secret; `Ok(false)` when a service still uses it.
-    async fn remove(&self, ctx: &Ctx<'_>, id: &str, operation: &str) -> Result<bool, DialectError> {
-        self.shared
-            .limiter
-            .acquire_for(ctx.rate, ctx.endpoint)
-            .await;
-        let result = ctx.docker.delete_secret(id).await;
-        match &result {
-            Err(e) if in_use(e) => {
-                self.shared
-                    .metrics
-                    .backend_request(DIALECT, operation, "in_use");
-                return Ok(false);
-            }
-            _ => self.record(operation, &result),
-        }
+    async fn remove(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+        operation: &'static str,
+    ) -> Result<bool, DialectError> {
+        let result = self
+            .exchange(
+                ctx.pace(),
+                operation,
+                Idempotency::Idempotent,
+                |e| in_use(e) || status_of(e) == Some(404),
+                || ctx.docker.delete_secret(id),
+            )
+            .await?;
         match result {
+            Err(e) if in_use(&e) => Ok(false),
             Ok(()) => Ok(true),
             Err(e) if status_of(&e) == Some(404) => Ok(true),
             Err(e) => Err(map_error(&e, "deleting a secret")),
@@ -221,12 +288,17 @@ impl DockerSwarm {
             labels: Some(labels),
             ..Default::default()
         };
-        self.shared
-            .limiter
-            .acquire_for(ctx.rate, ctx.endpoint)
-            .await;
-        let result = docker.create_secret(spec).await;
-        self.record("create", &result);
+        // A create that may have reached the daemon is not sent again: the 409 below, or the next reconcile,
+        // finds it by its name and digest.
+        let result = self
+            .exchange(
+                ctx.pace(),
+                "create",
+                Idempotency::NotIdempotent,
+                |e| status_of(e) == Some(409),
+                || docker.create_secret(spec.clone()),
+            )
+            .await?;
         match result {
             Ok(created) => {
                 // The create reply has only the ID; the version is read back so the status can show it.
@@ -295,12 +367,16 @@ impl DockerSwarm {
             let options = UpdateSecretOptions {
                 version: index as i64,
             };
-            self.shared
-                .limiter
-                .acquire_for(ctx.rate, ctx.endpoint)
-                .await;
-            let result = ctx.docker.update_secret(&id, spec, options).await;
-            self.record("update", &result);
+            // Setting labels at a version is idempotent: a repeat after success is refused as out of sequence.
+            let result = self
+                .exchange(
+                    ctx.pace(),
+                    "update",
+                    Idempotency::Idempotent,
+                    out_of_sequence,
+                    || ctx.docker.update_secret(&id, spec.clone(), options.clone()),
+                )
+                .await?;
             match result {
                 Ok(()) => {
                     let secret = self.inspect(ctx, &id).await?;
@@ -366,6 +442,12 @@ struct Ctx<'a> {
     endpoint: &'a str,
     base: &'a str,
     rate: Option<crate::api::RateLimit>,
+}
+
+impl Ctx<'_> {
+    fn pace(&self) -> (&str, Option<crate::api::RateLimit>) {
+        (self.endpoint, self.rate)
+    }
 }
 
 impl DockerSwarm {
@@ -558,8 +640,15 @@ fn out_of_sequence(err: &DockerError) -> bool {
     server_message(err).contains("update out of sequence")
 }
 
-fn classify(err: &DockerError) -> ErrorClass {
-    map_status(status_of(err), server_message(err), "").class
+/// The metrics outcome of one call.
+fn outcome<T>(result: &Result<T, DockerError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(e) if in_use(e) => "in_use",
+        Err(e) => map_status(status_of(e), server_message(e), "")
+            .class
+            .as_str(),
+    }
 }
 
 /// The condition for an error. Docker's messages name secrets and services, never values.
@@ -1097,7 +1186,12 @@ mod tests {
                 "{status} {message}"
             );
             assert!(err.message.contains(message));
-            assert_eq!(classify(&server(status, message)), class);
+            let expected = if reason == "SecretInUse" {
+                "in_use"
+            } else {
+                class.as_str()
+            };
+            assert_eq!(outcome::<()>(&Err(server(status, message))), expected);
         }
         assert!(in_use(&server(
             400,

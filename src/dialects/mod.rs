@@ -105,6 +105,13 @@ impl DialectError {
 
     /// A transport failure (connect, TLS, timeout). reqwest's messages name the URL but never the body.
     pub fn transport(err: reqwest::Error) -> Self {
+        if err.is_timeout() {
+            let message = format!(
+                "the store did not answer in time (the answer's body included): {}",
+                without_url_query(&err)
+            );
+            return Self::retry("BackendTimeout", message).with_source(err);
+        }
         let message = format!("cannot reach the store: {}", without_url_query(&err));
         Self::retry("BackendUnreachable", message).with_source(err)
     }
