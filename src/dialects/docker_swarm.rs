@@ -541,7 +541,7 @@ fn owner_of(secret: &Secret) -> Option<Owner> {
 }
 
 fn owned_by(secret: &Secret, owner: &Owner) -> bool {
-    owner_of(secret).is_some_and(|o| o.uid == owner.uid || o.key() == owner.key())
+    owner.owns(owner_of(secret).as_ref())
 }
 
 fn reference(secret: &Secret) -> RemoteRef {

@@ -23,6 +23,14 @@ impl Owner {
         format!("{}/{}", self.namespace, self.name)
     }
 
+    /// Whether a remote secret marked with `marked` is this SecretSync's: the same uid, or the same namespace
+    /// and name (an earlier object of that name, which cannot exist alongside this one). An empty uid matches
+    /// nothing: a marker without one (or a SecretSync not yet given one) proves ownership by its name only.
+    /// The one "is ours" decision: the planner's and every dialect's.
+    pub fn owns(&self, marked: Option<&Owner>) -> bool {
+        marked.is_some_and(|m| (!self.uid.is_empty() && m.uid == self.uid) || m.key() == self.key())
+    }
+
     /// Parses a `namespace/name` marker.
     pub fn parse_key(key: &str, uid: &str) -> Option<Owner> {
         let (namespace, name) = key.split_once('/')?;
@@ -226,10 +234,7 @@ pub fn decide(desired: &Desired, observed: &Observed, caps: Capabilities) -> Pla
 /// Whether the remote secret carries this SecretSync's marker (or that of an earlier object of the same
 /// namespace and name, which cannot exist alongside it).
 fn is_ours(desired: &Desired, remote: &Remote) -> bool {
-    remote
-        .owner
-        .as_ref()
-        .is_some_and(|o| o.uid == desired.owner.uid || o.key() == desired.owner.key())
+    desired.owner.owns(remote.owner.as_ref())
 }
 
 fn ownership(desired: &Desired, remote: &Remote) -> Option<Refusal> {
@@ -310,11 +315,7 @@ pub fn decide_delete(owner: &Owner, observed: &Observed) -> DeletePlan {
     match observed {
         Observed::Absent => DeletePlan::AlreadyGone,
         Observed::Present(remote) => {
-            let ours = remote
-                .owner
-                .as_ref()
-                .is_some_and(|o| o.uid == owner.uid || o.key() == owner.key());
-            if ours {
+            if owner.owns(remote.owner.as_ref()) {
                 DeletePlan::Delete
             } else {
                 DeletePlan::LeaveForeign

@@ -355,3 +355,30 @@ fn owner_keys_round_trip() {
     assert_eq!(Owner::parse_key("noslash", "u"), None);
     assert_eq!(Owner::parse_key("/x", "u"), None);
 }
+
+#[test]
+fn an_empty_uid_proves_nothing() {
+    let mut anonymous = other();
+    anonymous.uid = String::new();
+    // A SecretSync without a uid yet must not take over a foreign secret whose marker has no uid either.
+    let mut d = desired();
+    d.owner.uid = String::new();
+    let mut r = remote();
+    r.owner = Some(anonymous.clone());
+    assert_eq!(
+        decide(&d, &present(r.clone()), ALL_MUTABLE),
+        Plan::Refuse(Refusal::OwnedByOther {
+            owner: anonymous.clone(),
+            owner_exists: true
+        })
+    );
+    assert_eq!(
+        decide_delete(&d.owner, &present(r)),
+        DeletePlan::LeaveForeign
+    );
+    // The same namespace and name still proves it, with or without uids.
+    let mut renamed_uid = owner();
+    renamed_uid.uid = String::new();
+    assert!(owner().owns(Some(&renamed_uid)));
+    assert!(!owner().owns(None));
+}
