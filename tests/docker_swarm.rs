@@ -437,8 +437,9 @@ async fn tls_without_a_client_certificate_is_refused() {
         .observe()
         .await
         .expect_err("dockerd --tlsverify wants a client certificate");
-    assert_eq!(err.class, ErrorClass::Retry);
-    assert_eq!(err.reason, "BackendUnreachable");
+    // The daemon's TLS alert says what to fix: a credentials problem, not a daemon to wait for.
+    assert_eq!(err.class, ErrorClass::Credentials);
+    assert_eq!(err.reason, "CertificateRefused");
 
     // Half a client identity is a credentials problem, found before any call.
     let half = Credentials::new(

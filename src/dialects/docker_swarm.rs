@@ -666,6 +666,10 @@ fn map_error(err: &DockerError, doing: &str) -> DialectError {
             "BadResponse",
             format!("{doing}: unexpected answer from Docker: {message}"),
         ),
+        other if super::kit::tls::identity_refused(other) => DialectError::credentials(
+            "CertificateRefused",
+            format!("{doing}: Docker refused the client certificate (tls.crt and tls.key)"),
+        ),
         other => DialectError::retry(
             "BackendUnreachable",
             format!("{doing}: cannot reach Docker: {other}"),

@@ -112,6 +112,10 @@ impl DialectError {
             );
             return Self::retry("BackendTimeout", message).with_source(err);
         }
+        if kit::tls::identity_refused(&err) {
+            let message = "the store refused the client certificate (tls.crt and tls.key)";
+            return Self::credentials("CertificateRefused", message).with_source(err);
+        }
         let message = format!("cannot reach the store: {}", without_url_query(&err));
         Self::retry("BackendUnreachable", message).with_source(err)
     }

@@ -83,6 +83,34 @@ impl ClientCache {
     }
 }
 
+/// Whether `err` (or an error it wraps) is the store's TLS refusal of the client's certificate, or of its
+/// missing one: a credentials problem to fix, not a store to wait for.
+pub fn identity_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    use rustls::AlertDescription as A;
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let tls = e.downcast_ref::<rustls::Error>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::AlertReceived(
+            A::BadCertificate
+            | A::CertificateRequired
+            | A::CertificateUnknown
+            | A::CertificateExpired
+            | A::CertificateRevoked
+            | A::UnknownCA
+            | A::AccessDenied,
+        )) = tls
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
 fn invalid(message: &str) -> DialectError {
     DialectError::credentials("InvalidCredentials", message)
 }
@@ -144,6 +172,19 @@ mod tests {
             assert_eq!(e.reason, "InvalidCredentials");
             assert!(!e.message.contains("sauce"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn a_refused_client_certificate_is_found_under_io_and_transport_errors() {
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, alert);
+        assert!(identity_refused(&io));
+        let other = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+        );
+        assert!(!identity_refused(&other));
+        assert!(!identity_refused(&std::io::Error::other("refused")));
     }
 
     #[test]

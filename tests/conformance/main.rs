@@ -1,0 +1,64 @@
+//! One conformance suite: the same scenarios, written once, against each of the five dialects on its real
+//! test-bed backend (`make testbed`, then `set -a; source .testbed/env; set +a`). Each dialect's adapter
+//! (`stores/*.rs`) only says how to reach its store and how to look at it from the outside: read what it holds,
+//! remove a secret behind SecretSync's back, and create one that no SecretSync owns. Everything the scenarios
+//! drive goes through the `Dialect` trait and the real planner, as one reconcile does.
+//!
+//! Tests that exercise behaviour only one store has stay in `tests/<dialect>.rs`.
+
+mod case;
+mod scenarios;
+mod stores;
+
+use case::Store;
+
+/// One test per scenario and store, named `<store>::<scenario>`.
+macro_rules! conformance {
+    ($($store:ident => $adapter:expr),* $(,)?) => {$(
+        mod $store {
+            use super::*;
+
+            fn store() -> Box<dyn Store> {
+                Box::new($adapter)
+            }
+
+            #[tokio::test]
+            async fn create_no_op_change_delete() {
+                scenarios::create_no_op_change_delete(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn removed_behind_our_back_is_written_again() {
+                scenarios::removed_behind_our_back_is_written_again(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn a_foreign_secret_is_refused_until_adopted() {
+                scenarios::a_foreign_secret_is_refused_until_adopted(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn another_secretsyncs_secret_is_refused_and_left_alone() {
+                scenarios::another_secretsyncs_secret_is_refused_and_left_alone(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn retain_leaves_the_secret_and_delete_removes_only_ours() {
+                scenarios::retain_leaves_the_secret_and_delete_removes_only_ours(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn wrong_credentials_are_a_credentials_error_without_secrets() {
+                scenarios::wrong_credentials_are_a_credentials_error_without_secrets(&*store()).await
+            }
+        }
+    )*};
+}
+
+conformance! {
+    service_fabric_mesh => stores::ServiceFabricMesh,
+    azure_key_vault => stores::AzureKeyVault,
+    barbican => stores::Barbican,
+    docker_swarm => stores::DockerSwarm,
+    tencent_ssm => stores::TencentSsm,
+}

@@ -1,0 +1,159 @@
+//! The scenarios every dialect must pass, written once.
+
+use secretsync::dialects::{ErrorClass, Outcome};
+use secretsync::plan::{DeletePlan, Plan, Refusal, decide_delete};
+
+use crate::case::{Case, Store, owner};
+
+/// Create, a reconcile that writes nothing, a new value, and deletion under `deletionPolicy: Delete`.
+pub async fn create_no_op_change_delete(store: &dyn Store) {
+    let mut case = Case::new(store, "first value");
+    let plans = case.converge().await;
+    assert_eq!(plans.first(), Some(&Plan::Create), "{plans:?}");
+    assert!(case.holds("first value").await, "the store lacks the value");
+
+    let before = case.requests();
+    let (plan, outcome) = case.step().await;
+    assert_eq!((plan, outcome), (Plan::InSync, None));
+    assert!(
+        case.requests() > before,
+        "an in-step reconcile must still read the store"
+    );
+
+    case.set_value("second value");
+    let plans = case.converge().await;
+    assert!(plans[0].writes(), "a new value wrote nothing: {plans:?}");
+    assert!(case.holds("second value").await, "the new value is missing");
+
+    let observed = case.observe().await.expect("observe");
+    assert_eq!(
+        decide_delete(&case.desired.owner, &observed),
+        DeletePlan::Delete
+    );
+    case.dialect
+        .delete(&case.request(), &observed)
+        .await
+        .expect("delete");
+    assert!(!store.exists(&case.name).await, "the secret is still there");
+    let observed = case.observe().await.expect("observe after delete");
+    assert_eq!(
+        decide_delete(&case.desired.owner, &observed),
+        DeletePlan::AlreadyGone
+    );
+}
+
+/// Drift: the secret removed behind SecretSync's back is written again with the same value.
+pub async fn removed_behind_our_back_is_written_again(store: &dyn Store) {
+    let case = Case::new(store, "kept value");
+    case.converge().await;
+    store.remove(&case.name).await;
+    let plans = case.converge().await;
+    assert!(plans[0].writes(), "drift went unnoticed: {plans:?}");
+    assert!(case.holds("kept value").await);
+    store.remove(&case.name).await;
+}
+
+/// A secret nobody owns is never written over, until `adoptExisting`; then it is SecretSync's.
+pub async fn a_foreign_secret_is_refused_until_adopted(store: &dyn Store) {
+    let mut case = Case::new(store, "our value");
+    store.create_foreign(&case.name, b"their value").await;
+    let (plan, _) = case.step().await;
+    assert_eq!(plan, Plan::Refuse(Refusal::NotOwned));
+    let observed = case.observe().await.expect("observe");
+    assert_eq!(
+        decide_delete(&case.desired.owner, &observed),
+        DeletePlan::LeaveForeign,
+        "a deletion would remove a secret that is not ours"
+    );
+    assert!(case.holds("their value").await, "the foreign value changed");
+
+    case.desired.adopt_existing = true;
+    let plans = case.converge().await;
+    assert!(plans[0].writes(), "{plans:?}");
+    assert!(case.holds("our value").await);
+    case.desired.adopt_existing = false;
+    assert_eq!(case.step().await.0, Plan::InSync, "adopted but not ours");
+    store.remove(&case.name).await;
+}
+
+/// Two SecretSyncs naming the same remote secret: the second is refused and writes nothing.
+pub async fn another_secretsyncs_secret_is_refused_and_left_alone(store: &dyn Store) {
+    let first = Case::new(store, "first owner's value");
+    first.converge().await;
+    let second = Case::named(
+        store,
+        &first.name,
+        owner("other-app"),
+        "second owner's value",
+    );
+    let (plan, outcome) = second.step().await;
+    assert!(
+        matches!(&plan, Plan::Refuse(Refusal::OwnedByOther { owner, .. }) if *owner == first.desired.owner
+            || owner.key() == first.desired.owner.key()),
+        "{plan:?}"
+    );
+    assert_eq!(outcome, None);
+    let observed = second.observe().await.expect("observe");
+    assert_eq!(
+        decide_delete(&second.desired.owner, &observed),
+        DeletePlan::LeaveForeign
+    );
+    assert!(first.holds("first owner's value").await);
+    assert_eq!(first.step().await.0, Plan::InSync);
+    store.remove(&first.name).await;
+}
+
+/// `Retain` is the controller not calling `delete`: the secret stays and the next SecretSync of that name
+/// (same namespace and name) picks it up as its own; `Delete` then removes it.
+pub async fn retain_leaves_the_secret_and_delete_removes_only_ours(store: &dyn Store) {
+    let case = Case::new(store, "retained value");
+    case.converge().await;
+    let mut successor = owner("app");
+    successor.uid = format!("{}-recreated", case.desired.owner.uid);
+    let again = Case::named(store, &case.name, successor, "retained value");
+    assert_eq!(
+        again.step().await.0,
+        Plan::InSync,
+        "the same namespace and name did not recognise its retained secret"
+    );
+    let observed = again.observe().await.expect("observe");
+    assert_eq!(
+        decide_delete(&again.desired.owner, &observed),
+        DeletePlan::Delete
+    );
+    again
+        .dialect
+        .delete(&again.request(), &observed)
+        .await
+        .expect("delete");
+    assert!(!store.exists(&case.name).await);
+}
+
+/// Credentials the store refuses end in a `Credentials` error that quotes none of them, and write nothing.
+pub async fn wrong_credentials_are_a_credentials_error_without_secrets(store: &dyn Store) {
+    let secret = format!("not-the-secret-{:08x}", rand::random::<u32>());
+    let mut case = Case::new(store, "never written");
+    case.credentials = store.wrong_credentials(&secret);
+    let err = case.observe().await.expect_err("wrong credentials");
+    assert_eq!(err.class, ErrorClass::Credentials, "{err}");
+    let shown = format!("{err} {err:?}");
+    assert!(
+        !shown.contains(&secret),
+        "the error quotes the credentials: {shown}"
+    );
+    let outcome = case
+        .dialect
+        .apply(
+            &case.request(),
+            &Plan::Create,
+            &secretsync::plan::Observed::Absent,
+            &case.value,
+        )
+        .await;
+    assert!(
+        matches!(&outcome, Err(e) if e.class == ErrorClass::Credentials),
+        "{outcome:?}"
+    );
+    assert!(!matches!(outcome, Ok(Outcome::Ready(_))));
+    assert!(!store.exists(&case.name).await, "a refused create wrote");
+}

@@ -1,0 +1,112 @@
+//! Tencent SSM: the test bed's SSM emulator (proven against the official SDK), looked at with signed calls of
+//! its own.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use secretsync::api::Target;
+use secretsync::dialects::tencent_ssm::sign;
+use secretsync::dialects::{Dialect, Shared};
+use secretsync::value::Credentials;
+use serde_json::{Value, json};
+
+use super::{credentials, env, http};
+use crate::case::Store;
+
+pub struct TencentSsm;
+
+async fn raw(action: &str, body: Value) -> Value {
+    let endpoint = env("SSM_ENDPOINT");
+    let host = endpoint.trim_start_matches("http://").to_owned();
+    let payload = body.to_string();
+    let timestamp = chrono::Utc::now().timestamp();
+    let authorization = sign::Signable {
+        method: "POST",
+        query: "",
+        content_type: "application/json",
+        host: &host,
+        payload: payload.as_bytes(),
+        timestamp,
+        service: "ssm",
+    }
+    .authorization(&env("SSM_SECRET_ID"), &env("SSM_SECRET_KEY"));
+    let response: Value = http(None)
+        .post(&endpoint)
+        .header("Content-Type", "application/json")
+        .header("Authorization", authorization)
+        .header("X-TC-Action", action)
+        .header("X-TC-Version", "2019-09-23")
+        .header("X-TC-Timestamp", timestamp.to_string())
+        .header("X-TC-Region", env("SSM_REGION"))
+        .body(payload)
+        .send()
+        .await
+        .expect("emulator reachable")
+        .json()
+        .await
+        .expect("a JSON answer");
+    response["Response"].clone()
+}
+
+#[async_trait]
+impl Store for TencentSsm {
+    fn dialect(&self, shared: Shared) -> Arc<dyn Dialect> {
+        Arc::new(secretsync::dialects::tencent_ssm::TencentSsm::new(shared))
+    }
+
+    fn target(&self) -> Target {
+        serde_json::from_value(json!({
+            "dialect": "TencentSSM",
+            "endpoint": env("SSM_ENDPOINT"),
+            "tencentSSM": {"region": env("SSM_REGION")},
+        }))
+        .expect("target")
+    }
+
+    fn credentials(&self) -> Credentials {
+        self.wrong_credentials(&env("SSM_SECRET_KEY"))
+    }
+
+    fn wrong_credentials(&self, secret: &str) -> Credentials {
+        credentials(&[
+            ("secretId", env("SSM_SECRET_ID").into_bytes()),
+            ("secretKey", secret.as_bytes().to_vec()),
+        ])
+    }
+
+    async fn holds(&self, name: &str, value: &[u8], _digest: &str) -> bool {
+        let r = raw(
+            "GetSecretValue",
+            json!({"SecretName": name, "VersionId": "SSM_Current"}),
+        )
+        .await;
+        r.get("Error").is_none() && r["SecretString"].as_str().map(str::as_bytes) == Some(value)
+    }
+
+    async fn exists(&self, name: &str) -> bool {
+        raw("DescribeSecret", json!({"SecretName": name}))
+            .await
+            .get("Error")
+            .is_none()
+    }
+
+    async fn remove(&self, name: &str) {
+        raw("DisableSecret", json!({"SecretName": name})).await;
+        let r = raw(
+            "DeleteSecret",
+            json!({"SecretName": name, "RecoveryWindowInDays": 0}),
+        )
+        .await;
+        assert!(r.get("Error").is_none(), "{r}");
+    }
+
+    async fn create_foreign(&self, name: &str, value: &[u8]) {
+        let text = std::str::from_utf8(value).expect("text");
+        let r = raw(
+            "CreateSecret",
+            json!({"SecretName": name, "VersionId": "SSM_Current", "SecretString": text}),
+        )
+        .await;
+        assert!(r.get("Error").is_none(), "{r}");
+    }
+}
