@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use secretsync::api::Target;
+use secretsync::api::{RateLimit, Target};
 use secretsync::dialects::{Dialect, DialectError, Outcome, Request, Shared};
 use secretsync::metrics::Metrics;
 use secretsync::plan::digest::DigestKey;
@@ -34,6 +34,9 @@ pub trait Store: Send + Sync {
     async fn remove(&self, name: &str);
     /// Creates a secret under `name` holding `value`, without SecretSync's markers.
     async fn create_foreign(&self, name: &str, value: &[u8]);
+    /// How many secret objects the store keeps under `name` (a store that names its secrets uniquely has at
+    /// most one; Barbican and Docker could have several).
+    async fn count(&self, name: &str) -> usize;
 }
 
 pub fn key() -> DigestKey {
@@ -55,6 +58,7 @@ pub struct Case<'s> {
     pub metrics: Arc<Metrics>,
     pub target: Target,
     pub credentials: Credentials,
+    pub rate_limit: Option<RateLimit>,
     pub name: String,
     pub desired: Desired,
     pub value: SecretValue,
@@ -75,6 +79,7 @@ impl<'s> Case<'s> {
             metrics,
             target: store.target(),
             credentials: store.credentials(),
+            rate_limit: None,
             name: name.to_owned(),
             desired: Desired {
                 digest: key().digest(value.expose()),
@@ -98,7 +103,7 @@ impl<'s> Case<'s> {
         Request {
             target: &self.target,
             remote_name: &self.name,
-            rate_limit: None,
+            rate_limit: self.rate_limit,
             credentials: &self.credentials,
             desired: &self.desired,
             last: None,
@@ -157,7 +162,14 @@ impl<'s> Case<'s> {
             .await
     }
 
-    /// Store requests this case's dialect made, by outcome (`ok`, `not_found`, ...), summed over operations.
+    /// Resolves once this case's dialect has made `n` store requests in all.
+    pub async fn requests_reach(&self, n: u64) {
+        while self.requests() < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Store requests this case's dialect made, whatever their outcome, summed over operations.
     pub fn requests(&self) -> u64 {
         let rendered = self.metrics.render();
         rendered

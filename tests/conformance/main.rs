@@ -48,6 +48,16 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn a_crash_after_any_request_converges_without_a_duplicate() {
+                scenarios::a_crash_after_any_request_converges_without_a_duplicate(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn the_stores_rate_limit_paces_every_request() {
+                scenarios::the_stores_rate_limit_paces_every_request(&*store()).await
+            }
+
+            #[tokio::test]
             async fn wrong_credentials_are_a_credentials_error_without_secrets() {
                 scenarios::wrong_credentials_are_a_credentials_error_without_secrets(&*store()).await
             }

@@ -1,7 +1,10 @@
 //! The scenarios every dialect must pass, written once.
 
+use std::time::{Duration, Instant};
+
+use secretsync::api::RateLimit;
 use secretsync::dialects::{ErrorClass, Outcome};
-use secretsync::plan::{DeletePlan, Plan, Refusal, decide_delete};
+use secretsync::plan::{DeletePlan, Observed, Plan, Refusal, decide_delete};
 
 use crate::case::{Case, Store, owner};
 
@@ -156,4 +159,67 @@ pub async fn wrong_credentials_are_a_credentials_error_without_secrets(store: &d
     );
     assert!(!matches!(outcome, Ok(Outcome::Ready(_))));
     assert!(!store.exists(&case.name).await, "a refused create wrote");
+}
+
+/// A controller that dies after any request of a create (the request answered or cut in flight) leaves nothing
+/// that a restarted one cannot finish: it converges to the value, with exactly one secret object under the name.
+pub async fn a_crash_after_any_request_converges_without_a_duplicate(store: &dyn Store) {
+    for cut_after in 1.. {
+        let case = Case::new(store, "crash value");
+        let observed = case.observe().await.expect("observe");
+        assert_eq!(observed, Observed::Absent);
+        let before = case.requests();
+        let request = case.request();
+        let finished = tokio::select! {
+            biased;
+            _ = case.requests_reach(before + cut_after) => false,
+            _ = case.dialect.apply(&request, &Plan::Create, &observed, &case.value) => true,
+        };
+        let restarted = Case::named(store, &case.name, case.desired.owner.clone(), "crash value");
+        let plans = restarted.converge().await;
+        assert_eq!(
+            plans.last(),
+            Some(&Plan::InSync),
+            "cut after request {cut_after}: {plans:?}"
+        );
+        assert!(
+            restarted.holds("crash value").await,
+            "cut after request {cut_after}: the value is missing"
+        );
+        assert_eq!(
+            store.count(&case.name).await,
+            1,
+            "cut after request {cut_after}: a duplicate or nothing was left"
+        );
+        store.remove(&case.name).await;
+        if finished {
+            return;
+        }
+        assert!(cut_after < 20, "a create that never ends");
+    }
+}
+
+/// A store's `rateLimit` paces every request the dialect makes to it, reads included.
+pub async fn the_stores_rate_limit_paces_every_request(store: &dyn Store) {
+    let mut case = Case::new(store, "paced");
+    case.rate_limit = Some(RateLimit {
+        requests_per_second: 5,
+        burst: Some(1),
+    });
+    // The first observe may also fetch a token or negotiate a version elsewhere; count from the second on.
+    case.observe().await.expect("observe");
+    let before = case.requests();
+    let start = Instant::now();
+    for _ in 0..4 {
+        case.observe().await.expect("observe");
+    }
+    let made = case.requests() - before;
+    assert!(made >= 4, "{made} requests");
+    // One at once, then one every 200 ms: a lower bound only, never an upper one.
+    let floor = Duration::from_millis(200) * (made as u32 - 1);
+    assert!(
+        start.elapsed() >= floor.mul_f64(0.9),
+        "{made} requests in {:?} at 5/s",
+        start.elapsed()
+    );
 }

@@ -107,6 +107,10 @@ impl Store for AzureKeyVault {
         assert!(matches!(status, 200 | 404), "{status} {body}");
     }
 
+    async fn count(&self, name: &str) -> usize {
+        usize::from(self.exists(name).await)
+    }
+
     async fn create_foreign(&self, name: &str, value: &[u8]) {
         let text = std::str::from_utf8(value).expect("text");
         let (status, body) = raw(

@@ -137,6 +137,10 @@ impl Store for Barbican {
         }
     }
 
+    async fn count(&self, name: &str) -> usize {
+        named(name).await.len()
+    }
+
     async fn create_foreign(&self, name: &str, value: &[u8]) {
         let body = json!({"name": name, "secret_type": "opaque",
             "payload": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, value),

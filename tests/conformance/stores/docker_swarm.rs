@@ -115,6 +115,17 @@ impl Store for DockerSwarm {
         }
     }
 
+    async fn count(&self, name: &str) -> usize {
+        under(name)
+            .await
+            .iter()
+            .filter(|s| {
+                let n = name_of(s);
+                n.len() == name.len() + 9 && n.starts_with(name)
+            })
+            .count()
+    }
+
     async fn create_foreign(&self, name: &str, value: &[u8]) {
         assert_eq!(value, FOREIGN, "the Docker adapter knows one foreign value");
         docker()

@@ -102,6 +102,10 @@ impl Store for ServiceFabricMesh {
         assert!(matches!(status, 200 | 202 | 204 | 404), "{status}");
     }
 
+    async fn count(&self, name: &str) -> usize {
+        usize::from(self.exists(name).await)
+    }
+
     async fn create_foreign(&self, name: &str, value: &[u8]) {
         let (status, body) = raw(
             reqwest::Method::PUT,

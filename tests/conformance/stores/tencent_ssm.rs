@@ -100,6 +100,10 @@ impl Store for TencentSsm {
         assert!(r.get("Error").is_none(), "{r}");
     }
 
+    async fn count(&self, name: &str) -> usize {
+        usize::from(self.exists(name).await)
+    }
+
     async fn create_foreign(&self, name: &str, value: &[u8]) {
         let text = std::str::from_utf8(value).expect("text");
         let r = raw(
