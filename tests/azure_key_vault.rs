@@ -1,6 +1,7 @@
 //! The AzureKeyVault dialect against the Key Vault stand-in of the test bed (`tests/testbed/azurekv/`, see its
 //! README for why it is not a third-party emulator), driven through the `Dialect` trait and the real planner.
-//! What the vault really holds is read back over its REST API with a token of our own.
+//! What the vault really holds is read back over its REST API with a token of our own. One test serves a scripted
+//! vault on loopback instead (with the test bed's certificate), to prove which requests are repeated in place.
 
 mod support;
 
@@ -742,10 +743,13 @@ async fn tokens_are_cached_shared_renewed_and_refreshed_on_401() {
 
     // The vault stops honouring every token (a key rollover): a 401 with a challenge, one renewal, success.
     vault.control("revoke", json!({})).await;
-    let before = requests(&metrics, "get_secret", "challenge");
+    let before = requests(&metrics, "get_secret", "renewed_credentials");
     assert_eq!(case.reconcile().await.0, Plan::InSync);
     assert_eq!(case.dialect.tokens_fetched(), 3);
-    assert_eq!(requests(&metrics, "get_secret", "challenge"), before + 1);
+    assert_eq!(
+        requests(&metrics, "get_secret", "renewed_credentials"),
+        before + 1
+    );
     case.cleanup().await;
     for c in cases {
         c.cleanup().await;
@@ -921,22 +925,43 @@ async fn store_statuses_map_to_classes() {
     let err = case.observe().await.expect_err("throttled");
     assert_eq!((err.class, err.reason), (ErrorClass::Retry, "Throttled"));
     assert_eq!(err.retry_after, Some(Duration::from_secs(30)));
-    // 5xx three times in a row: retried in place, then handed back.
+    // A read that gets 5xx three times in a row: retried in place, then handed back.
     vault
-        .control("fault", json!({"path_prefix": path, "method": "PUT", "status": 503, "count": 3,
+        .control("fault", json!({"path_prefix": path, "method": "GET", "status": 503, "count": 3,
+            "body": {"error": {"code": "ServiceUnavailable", "message": "The service is unavailable."}}}))
+        .await;
+    let before = requests(&metrics, "get_secret", "retry");
+    let err = case.observe().await.expect_err("503");
+    assert_eq!((err.class, err.reason), (ErrorClass::Retry, "BackendError"));
+    assert!(err.message.contains("ServiceUnavailable"));
+    assert_eq!(requests(&metrics, "get_secret", "retry"), before + 3);
+    // A read that gets 500 once: the retry succeeds.
+    vault
+        .control(
+            "fault",
+            json!({"path_prefix": path, "method": "GET", "status": 500, "count": 1}),
+        )
+        .await;
+    assert_eq!(
+        case.observe().await.expect("after one 500"),
+        Observed::Absent
+    );
+    // A Set Secret that gets 5xx may have made a version: it is sent once and handed back, and the next
+    // reconcile reads the vault and decides again.
+    vault
+        .control("fault", json!({"path_prefix": path, "method": "PUT", "status": 503, "count": 1,
             "body": {"error": {"code": "ServiceUnavailable", "message": "The service is unavailable."}}}))
         .await;
     let (plan, observed) = case.plan().await;
     let err = case.apply(&plan, &observed).await.expect_err("503");
     assert_eq!((err.class, err.reason), (ErrorClass::Retry, "BackendError"));
     assert!(err.message.contains("ServiceUnavailable"));
-    // 500 once: the retry succeeds.
-    vault
-        .control(
-            "fault",
-            json!({"path_prefix": path, "method": "PUT", "status": 500, "count": 1}),
-        )
-        .await;
+    assert_eq!(requests(&metrics, "set_secret", "retry"), 1, "sent once");
+    assert_eq!(
+        case.plan().await.0,
+        Plan::Create,
+        "the stand-in wrote nothing"
+    );
     ready(case.reconcile().await.1);
     // 409 without a soft-delete code: a conflict.
     vault
@@ -995,11 +1020,22 @@ async fn no_value_secret_or_token_reaches_a_log_line() {
     let capture = support::LogCapture::install("trace");
     let value = "log-canary-5b1e0c";
     let mut case = Case::new("logs", value);
-    // One 503 on the create, so the dialect's retry path logs too.
-    Vault::get()
+    // One 503 on the first read, so the transport's retry path logs too, and one on the create, which is handed
+    // back (it may have made a version) and written by the next reconcile.
+    let path = format!("/secrets/{}", case.name);
+    for method in ["GET", "PUT"] {
+        Vault::get()
+            .await
+            .control(
+                "fault",
+                json!({"path_prefix": path, "method": method, "status": 503, "count": 1}),
+            )
+            .await;
+    }
+    let (plan, observed) = case.plan().await;
+    case.apply(&plan, &observed)
         .await
-        .control("fault", json!({"path_prefix": format!("/secrets/{}", case.name), "method": "PUT", "status": 503, "count": 1}))
-        .await;
+        .expect_err("503 on the create");
     ready(case.reconcile().await.1);
     case.set_value("log-canary-second-77");
     ready(case.reconcile().await.1);
@@ -1043,4 +1079,165 @@ async fn interop_write() {
         "{}",
         json!({"name": written.name, "id": written.id, "version": written.version, "digest": case.desired.digest})
     );
+}
+
+/// What a [`scripted_vault`] does with the `n`th request (from 1) of a method: answer with a status and a JSON
+/// body, or read it and never answer.
+type Script = fn(method: &str, n: usize) -> Option<(u16, Value)>;
+
+/// A vault on loopback that follows `script`, one request per connection, and lists the requests it read
+/// (`METHOD /path`). It serves HTTPS (the dialect sends tokens over nothing else) with the test bed's certificate
+/// for 127.0.0.1, `server.crt` and `server.key` next to `AZUREKV_CA_CERT`.
+fn scripted_vault(script: Script) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    use std::path::Path;
+
+    let dir = Path::new(&env("AZUREKV_CA_CERT"))
+        .parent()
+        .expect("test bed dir")
+        .to_owned();
+    let certs = pem::parse_many(std::fs::read(dir.join("server.crt")).expect("server.crt"))
+        .expect("PEM")
+        .into_iter()
+        .filter(|b| b.tag() == "CERTIFICATE")
+        .map(|b| rustls::pki_types::CertificateDer::from(b.into_contents()))
+        .collect::<Vec<_>>();
+    let key = pem::parse(std::fs::read(dir.join("server.key")).expect("server.key")).expect("PEM");
+    let key = match key.tag() {
+        "RSA PRIVATE KEY" => {
+            rustls::pki_types::PrivatePkcs1KeyDer::from(key.into_contents()).into()
+        }
+        "EC PRIVATE KEY" => rustls::pki_types::PrivateSec1KeyDer::from(key.into_contents()).into(),
+        _ => rustls::pki_types::PrivatePkcs8KeyDer::from(key.into_contents()).into(),
+    };
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server certificate"),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("https://{}", listener.local_addr().expect("addr"));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (config, log) = (config.clone(), log.clone());
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+                let conn = rustls::ServerConnection::new(config).expect("TLS session");
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                // The head, then as much body as it announces.
+                let (head, wanted) = loop {
+                    match tls.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        let length = head
+                            .lines()
+                            .filter_map(|l| l.split_once(':'))
+                            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (head, end + 4 + length);
+                    }
+                };
+                while buf.len() < wanted {
+                    match tls.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let mut parts = head.lines().next().unwrap_or_default().split(' ');
+                let method = parts.next().unwrap_or_default().to_owned();
+                let path = parts
+                    .next()
+                    .unwrap_or_default()
+                    .split('?')
+                    .next()
+                    .unwrap_or_default();
+                let n = {
+                    let mut log = log.lock().unwrap();
+                    log.push(format!("{method} {path}"));
+                    log.iter()
+                        .filter(|r| r.starts_with(&format!("{method} ")))
+                        .count()
+                };
+                match script(&method, n) {
+                    Some((status, body)) => {
+                        let body = body.to_string();
+                        let reply = format!(
+                            "HTTP/1.1 {status} Scripted\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = tls.write_all(reply.as_bytes());
+                        tls.conn.send_close_notify();
+                        let _ = tls.flush();
+                    }
+                    // Never answer: hold the connection until the client gives up on it.
+                    None => while matches!(tls.read(&mut chunk), Ok(n) if n > 0) {},
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_set_secret_that_may_have_been_applied_is_sent_once_while_a_read_is_retried() {
+    // The read: 503, then the current version (ours, with an older value). The Set Secret: read, never answered.
+    let (url, seen) = scripted_vault(|method, n| match (method, n) {
+        ("GET", 1) => Some((
+            503,
+            json!({"error": {"code": "ServiceUnavailable", "message": "The service is unavailable."}}),
+        )),
+        ("GET", _) => Some((
+            200,
+            json!({
+                "id": "https://127.0.0.1/secrets/scripted/0123456789abcdef0123456789abcdef",
+                "attributes": {"enabled": true, "created": 1, "updated": 1},
+                "tags": {"secretsync-owner": "team-a/db", "secretsync-owner-uid": "uid-1",
+                         "secretsync-digest": "hmac-sha256:older"},
+            }),
+        )),
+        _ => None,
+    });
+    let target: Target =
+        serde_json::from_value(json!({"dialect": "AzureKeyVault", "endpoint": url}))
+            .expect("target");
+    let (mut case, metrics) = case_with_metrics("scripted", "new-value", target);
+    case.dialect = Arc::new(AzureKeyVault::with_workload_env(
+        Shared::new(200, 200, metrics.clone()).with_deadline(Duration::from_secs(1)),
+        WorkloadEnv::default(),
+    ));
+    case.name = "scripted".into();
+    case.credentials = creds(&[("token", "scripted-token".into()), ("ca.crt", ca())]);
+    // Observing expects success: the read is retried after its 503.
+    let (plan, observed) = case.plan().await;
+    assert_eq!(plan, Plan::NewVersion);
+    let err = case
+        .apply(&plan, &observed)
+        .await
+        .expect_err("the vault never answers the Set Secret");
+    assert_eq!(err.class, ErrorClass::Retry, "{err}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            "GET /secrets/scripted/",
+            "GET /secrets/scripted/",
+            "PUT /secrets/scripted",
+        ],
+        "the read twice, the Set Secret once"
+    );
+    assert_eq!(requests(&metrics, "get_secret", "retry"), 1);
+    assert_eq!(requests(&metrics, "get_secret", "ok"), 1);
+    assert_eq!(requests(&metrics, "set_secret", "retry"), 1);
 }

@@ -1,17 +1,20 @@
 //! Microsoft Entra ID access tokens for Key Vault: the client-credentials grant with a client secret, a client
 //! certificate (signed JWT assertion) or a federated workload-identity token, a pre-issued bearer token, the
-//! Key Vault 401 challenge, and a token cache shared by every SecretSync that uses the same credentials.
+//! Key Vault 401 challenge, and a token cache shared by every SecretSync that uses the same credentials. [`Bearer`]
+//! is how the dialect kit's transport puts them on each request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use zeroize::Zeroizing;
 
 use super::DIALECT;
-use crate::dialects::{DialectError, Shared};
+use crate::dialects::DialectError;
+use crate::dialects::kit::{self, Exchange, Reply, Transport, credentials};
 use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY};
 
 /// Public-cloud Entra ID.
@@ -30,7 +33,6 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
 /// Client-certificate assertions are valid this long.
 const ASSERTION_LIFETIME: u64 = 600;
-const MAX_DETAIL: usize = 300;
 const MAX_CACHED: usize = 1024;
 
 /// How the client proves who it is to Entra ID.
@@ -58,7 +60,7 @@ pub struct Identity {
 }
 
 /// Where a bearer token comes from.
-pub enum Auth {
+pub enum Credential {
     /// `token` in the credentials Secret: sent as is, never renewed.
     Static(Zeroizing<String>),
     Entra {
@@ -66,23 +68,6 @@ pub enum Auth {
         /// `https://login.microsoftonline.com` or the configured authority host, without a trailing slash.
         authority: String,
     },
-}
-
-fn text<'a>(creds: &'a Credentials, key: &str) -> Result<Option<&'a str>, DialectError> {
-    match creds.get(key) {
-        None => Ok(None),
-        Some(v) => match v.expose_str().map(str::trim) {
-            Some("") => Err(DialectError::credentials(
-                "InvalidCredentials",
-                format!("credentials key {key} is empty"),
-            )),
-            Some(t) => Ok(Some(t)),
-            None => Err(DialectError::credentials(
-                "InvalidCredentials",
-                format!("credentials key {key} is not UTF-8 text"),
-            )),
-        },
-    }
 }
 
 /// A tenant ID (GUID) or a verified domain name: letters, digits, '.', '-'.
@@ -119,11 +104,11 @@ pub fn auth_from(
     creds: &Credentials,
     authority: Option<&str>,
     workload: &WorkloadEnv,
-) -> Result<Auth, DialectError> {
-    if let Some(token) = text(creds, "token")? {
-        return Ok(Auth::Static(Zeroizing::new(token.to_owned())));
+) -> Result<Credential, DialectError> {
+    if let Some(token) = credentials::text(creds, "token")? {
+        return Ok(Credential::Static(Zeroizing::new(token.to_owned())));
     }
-    let workload_identity = match text(creds, "workloadIdentity")? {
+    let workload_identity = match credentials::text(creds, "workloadIdentity")? {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("true") => true,
         Some(v) if v.eq_ignore_ascii_case("false") => false,
@@ -135,14 +120,14 @@ pub fn auth_from(
         }
     };
     let from_env = |v: &Option<String>| if workload_identity { v.clone() } else { None };
-    let tenant = text(creds, "tenantId")?
+    let tenant = credentials::text(creds, "tenantId")?
         .map(str::to_owned)
         .or_else(|| from_env(&workload.tenant_id))
         .ok_or_else(|| {
-            DialectError::credentials(
-                "InvalidCredentials",
-                "the credentials Secret needs tenantId and clientId (and clientSecret, clientCertificate or \
-                 workloadIdentity), or a pre-issued token",
+            credentials::missing(
+                "tenantId",
+                "the app registration's tenant, with clientId and clientSecret, clientCertificate or \
+                 workloadIdentity; or give a pre-issued token",
             )
         })?;
     if !valid_tenant(&tenant) {
@@ -151,18 +136,13 @@ pub fn auth_from(
             "credentials key tenantId must be a tenant ID or domain (letters, digits, '.', '-')",
         ));
     }
-    let client_id = text(creds, "clientId")?
+    let client_id = credentials::text(creds, "clientId")?
         .map(str::to_owned)
         .or_else(|| from_env(&workload.client_id))
-        .ok_or_else(|| {
-            DialectError::credentials(
-                "InvalidCredentials",
-                "the credentials Secret has tenantId but no clientId",
-            )
-        })?;
-    let secret = text(creds, "clientSecret")?;
-    let certificate = text(creds, "clientCertificate")?;
-    let service_account = text(creds, SERVICE_ACCOUNT_TOKEN_KEY)?;
+        .ok_or_else(|| credentials::missing("clientId", "the app registration's client ID"))?;
+    let secret = credentials::text(creds, "clientSecret")?;
+    let certificate = credentials::text(creds, "clientCertificate")?;
+    let service_account = credentials::text(creds, SERVICE_ACCOUNT_TOKEN_KEY)?;
     let grants = [
         secret.is_some(),
         certificate.is_some(),
@@ -181,7 +161,7 @@ pub fn auth_from(
     let grant = if let Some(s) = secret {
         Grant::ClientSecret(Zeroizing::new(s.to_owned()))
     } else if let Some(pem_text) = certificate {
-        let key = text(creds, "clientCertificateKey")?;
+        let key = credentials::text(creds, "clientCertificateKey")?;
         certificate_grant(pem_text, key)?
     } else if let Some(token) = service_account {
         Grant::ServiceAccount(Zeroizing::new(token.to_owned()))
@@ -196,9 +176,9 @@ pub fn auth_from(
         Grant::Federated(file.into())
     } else {
         return Err(DialectError::credentials(
-            "InvalidCredentials",
+            "MissingCredentials",
             "the credentials Secret needs clientSecret, clientCertificate (PEM) or workloadIdentity: \"true\" \
-             next to tenantId and clientId",
+             next to tenantId and clientId; they are missing or empty",
         ));
     };
     let authority = if workload_identity {
@@ -210,7 +190,7 @@ pub fn auth_from(
     }
     .unwrap_or_else(|| DEFAULT_AUTHORITY.to_owned());
     let authority = check_authority(&authority)?;
-    Ok(Auth::Entra {
+    Ok(Credential::Entra {
         identity: Identity {
             tenant,
             client_id,
@@ -424,17 +404,6 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64
     })
 }
 
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_DETAIL {
-        let mut cut = MAX_DETAIL;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
-    s
-}
-
 /// Maps a refused token request. Entra's `error_description` names the cause (AADSTS code) and never echoes a
 /// secret; only its first line is kept (the rest is trace and correlation IDs).
 pub fn token_error(
@@ -452,7 +421,7 @@ pub fn token_error(
         .unwrap_or("")
         .trim()
         .to_owned();
-    let detail = truncate(match (&reply.error, description.is_empty()) {
+    let detail = kit::text::store_message(&match (&reply.error, description.is_empty()) {
         (Some(e), false) => format!("{e}: {description}"),
         (Some(e), true) => e.clone(),
         (None, false) => description,
@@ -511,7 +480,7 @@ impl TokenCache {
     /// A valid token for the scope; `stale` is a token the vault just refused, which is then not reused.
     pub async fn token(
         &self,
-        shared: &Shared,
+        transport: &Transport,
         client: &reqwest::Client,
         authority: &str,
         identity: &Identity,
@@ -529,7 +498,7 @@ impl TokenCache {
             return Ok(c.token.clone());
         }
         let (token, lifetime) = self
-            .fetch(shared, client, authority, identity, scope)
+            .fetch(transport, client, authority, identity, scope)
             .await?;
         let renew_in = std::cmp::max(lifetime / 2, lifetime.saturating_sub(RENEW_BEFORE));
         *cached = Some(Cached {
@@ -540,9 +509,12 @@ impl TokenCache {
         Ok(token)
     }
 
+    /// One token request. It is not retried here: a failure reaches the transport as a failed `authorize`,
+    /// which nothing was sent for, and [`kit::RetryPolicy`] tries the whole attempt again when the failure is
+    /// transient (a token request is safe to repeat). Retrying here too would multiply the attempts.
     async fn fetch(
         &self,
-        shared: &Shared,
+        transport: &Transport,
         client: &reqwest::Client,
         authority: &str,
         identity: &Identity,
@@ -591,7 +563,7 @@ impl TokenCache {
             Zeroizing::new(form.finish())
         };
         drop(assertion);
-        shared.limiter.acquire(authority).await;
+        transport.shared().limiter.acquire(authority).await;
         let response = client
             .post(&token_url)
             .header(
@@ -605,22 +577,18 @@ impl TokenCache {
         let response = match response {
             Ok(r) => r,
             Err(e) => {
-                shared
-                    .metrics
-                    .backend_request(DIALECT, "get_token", "retry");
+                transport.record("get_token", "retry");
                 let mut err = DialectError::transport(e);
                 err.message = format!("cannot reach the Entra ID token endpoint: {}", err.message);
                 return Err(err);
             }
         };
         let status = response.status().as_u16();
-        let after = crate::dialects::retry_after(response.headers());
-        let bytes = crate::dialects::read_body(response).await?;
+        let after = kit::http::retry_after(response.headers());
+        let bytes = kit::read_body(response).await?;
         if !(200..300).contains(&status) {
             let err = token_error(status, &bytes, after, &identity.tenant, &identity.client_id);
-            shared
-                .metrics
-                .backend_request(DIALECT, "get_token", err.class.as_str());
+            transport.record("get_token", err.class.as_str());
             return Err(err);
         }
         let reply: TokenReply = serde_json::from_slice(&bytes).map_err(|_| {
@@ -635,11 +603,153 @@ impl TokenCache {
                 "the Entra ID token endpoint sent no access_token",
             )
         })?;
-        shared.metrics.backend_request(DIALECT, "get_token", "ok");
+        transport.record("get_token", "ok");
         self.fetched
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let lifetime = Duration::from_secs(reply.expires_in.unwrap_or(3599).max(1));
         Ok((token, lifetime))
+    }
+}
+
+/// Scopes learned from vault challenges, by vault URL (`https://host[:port]`).
+#[derive(Default)]
+pub struct Scopes(Mutex<HashMap<String, String>>);
+
+impl Scopes {
+    fn get(&self, vault: &str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(vault)
+            .cloned()
+    }
+
+    fn learn(&self, vault: &str, scope: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(vault.to_owned(), scope);
+    }
+}
+
+/// The bearer token of every request to one vault, as the dialect kit's [`kit::Auth`]: a pre-issued token as
+/// it is, or an Entra ID token from the [`TokenCache`] for the vault's scope. On a 401 the vault's challenge is
+/// followed (a vault of another tenant is an error; a scope the vault may ask for is learned) and the refused
+/// token is not used again, so the one more attempt the transport makes carries a fresh token.
+pub struct Bearer<'a> {
+    credential: Credential,
+    tokens: &'a TokenCache,
+    scopes: &'a Scopes,
+    /// For the token endpoint's pacing and metrics.
+    transport: &'a Transport,
+    /// The client for the token endpoint (trusting `ca.crt` like the vault's).
+    client: reqwest::Client,
+    /// The vault, `https://host[:port]`, and its host.
+    vault: String,
+    host: String,
+    /// The token of the last attempt, and the one the vault refused.
+    sent: Mutex<Option<Zeroizing<String>>>,
+    stale: Mutex<Option<Zeroizing<String>>>,
+}
+
+impl<'a> Bearer<'a> {
+    pub fn new(
+        credential: Credential,
+        tokens: &'a TokenCache,
+        scopes: &'a Scopes,
+        transport: &'a Transport,
+        client: reqwest::Client,
+        vault: &url::Url,
+    ) -> Self {
+        Bearer {
+            credential,
+            tokens,
+            scopes,
+            transport,
+            client,
+            vault: vault.as_str().trim_end_matches('/').to_owned(),
+            host: vault.host_str().unwrap_or_default().to_owned(),
+            sent: Mutex::new(None),
+            stale: Mutex::new(None),
+        }
+    }
+
+    async fn token(&self) -> Result<Zeroizing<String>, DialectError> {
+        match &self.credential {
+            Credential::Static(t) => Ok(t.clone()),
+            Credential::Entra {
+                identity,
+                authority,
+            } => {
+                let scope = self
+                    .scopes
+                    .get(&self.vault)
+                    .unwrap_or_else(|| scope_for_host(&self.host));
+                let stale = self.stale.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                self.tokens
+                    .token(
+                        self.transport,
+                        &self.client,
+                        authority,
+                        identity,
+                        &scope,
+                        stale.as_ref().map(|s| s.as_str()),
+                    )
+                    .await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl kit::Auth for Bearer<'_> {
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        _: &Exchange<'_>,
+    ) -> Result<reqwest::RequestBuilder, DialectError> {
+        let token = self.token().await?;
+        let request = request.bearer_auth(token.as_str());
+        *self.sent.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+        Ok(request)
+    }
+
+    /// A pre-issued token cannot be renewed: `false`, and the 401 is decoded as `Unauthorized`.
+    async fn refused(&self, reply: &Reply) -> Result<bool, DialectError> {
+        let Credential::Entra { identity, .. } = &self.credential else {
+            return Ok(false);
+        };
+        let challenge = reply
+            .headers
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge);
+        if let Some(challenge) = challenge {
+            if let Some(tenant) = &challenge.tenant {
+                let generic = ["common", "organizations", "consumers"];
+                if !tenant.eq_ignore_ascii_case(&identity.tenant)
+                    && !generic.contains(&tenant.to_ascii_lowercase().as_str())
+                {
+                    return Err(DialectError::credentials(
+                        "WrongTenant",
+                        format!(
+                            "the vault belongs to tenant {tenant}, but the credentials name tenant {}",
+                            identity.tenant
+                        ),
+                    ));
+                }
+            }
+            if let Some(scope) = challenge_scope(&challenge, &self.host) {
+                self.scopes.learn(&self.vault, scope);
+            }
+        }
+        let refused = self.sent.lock().unwrap_or_else(|e| e.into_inner()).take();
+        *self.stale.lock().unwrap_or_else(|e| e.into_inner()) = refused;
+        tracing::debug!(
+            dialect = DIALECT,
+            "the vault refused the token; renewing it once"
+        );
+        Ok(true)
     }
 }
 
@@ -715,7 +825,7 @@ mod tests {
         )
         .unwrap();
         match a {
-            Auth::Entra {
+            Credential::Entra {
                 identity,
                 authority,
             } => {
@@ -726,21 +836,50 @@ mod tests {
                 );
                 assert!(matches!(identity.grant, Grant::ClientSecret(_)));
             }
-            Auth::Static(_) => panic!("expected Entra"),
+            Credential::Static(_) => panic!("expected Entra"),
         }
         assert!(matches!(
             auth_from(&creds(&[("token", "abc")]), None, &env).unwrap(),
-            Auth::Static(_)
+            Credential::Static(_)
         ));
         let reason = |c: Credentials| auth_from(&c, None, &env).err().expect("refused").reason;
+        // Missing keys, and (the kit's one rule) empty or blank ones, are MissingCredentials naming the key.
         assert_eq!(
             reason(creds(&[("clientSecret", "s")])),
-            "InvalidCredentials"
+            "MissingCredentials"
         );
         assert_eq!(
             reason(creds(&[("tenantId", "t"), ("clientId", "c")])),
-            "InvalidCredentials"
+            "MissingCredentials"
         );
+        let blank = auth_from(
+            &creds(&[
+                ("tenantId", "t"),
+                ("clientId", " \n"),
+                ("clientSecret", "s"),
+            ]),
+            None,
+            &env,
+        )
+        .err()
+        .expect("blank clientId");
+        assert_eq!(blank.reason, "MissingCredentials");
+        assert!(blank.message.contains("clientId"), "{blank}");
+        // An empty token is no token: the app registration's keys are used.
+        assert!(matches!(
+            auth_from(
+                &creds(&[
+                    ("token", ""),
+                    ("tenantId", "t"),
+                    ("clientId", "c"),
+                    ("clientSecret", "s")
+                ]),
+                None,
+                &env
+            )
+            .unwrap(),
+            Credential::Entra { .. }
+        ));
         assert_eq!(
             reason(creds(&[
                 ("tenantId", "../x"),
@@ -796,7 +935,7 @@ mod tests {
             authority_host: Some("https://login.microsoftonline.us/".into()),
         };
         match auth_from(&creds(&[("workloadIdentity", "true")]), None, &env).unwrap() {
-            Auth::Entra {
+            Credential::Entra {
                 identity,
                 authority,
             } => {
@@ -805,7 +944,7 @@ mod tests {
                 assert_eq!(authority, "https://login.microsoftonline.us");
                 assert!(matches!(identity.grant, Grant::Federated(_)));
             }
-            Auth::Static(_) => panic!("expected Entra"),
+            Credential::Static(_) => panic!("expected Entra"),
         }
         // Without workloadIdentity the pod's IDs are never borrowed.
         assert!(auth_from(&creds(&[("clientSecret", "s")]), None, &env).is_err());
@@ -825,7 +964,7 @@ mod tests {
             (SERVICE_ACCOUNT_TOKEN_KEY, "sa-token"),
         ]);
         match auth_from(&with_ids, None, &env).unwrap() {
-            Auth::Entra {
+            Credential::Entra {
                 identity,
                 authority,
             } => {
@@ -841,7 +980,7 @@ mod tests {
                     matches!(&identity.grant, Grant::ServiceAccount(t) if t.as_str() == "sa-token")
                 );
             }
-            Auth::Static(_) => panic!("expected Entra"),
+            Credential::Static(_) => panic!("expected Entra"),
         }
         // The controller pod's IDs are never borrowed for a store's ServiceAccount.
         assert!(auth_from(&creds(&[(SERVICE_ACCOUNT_TOKEN_KEY, "x")]), None, &env).is_err());

@@ -63,8 +63,11 @@
 //!
 //! KeyVaultError bodies (`{"error":{"code","message","innererror"}}`) are mapped by code, then by status:
 //! 401 and 403 are credential errors (403 says which permissions are needed), 400 is permanent, 409 is a
-//! conflict, and 429 and 5xx are retried in place (up to 3 attempts, honouring a short `Retry-After`) before the
-//! controller's backoff takes over with the store's `Retry-After`.
+//! conflict, and 429 and 5xx are transient. Requests go through the dialect kit's transport, which retries
+//! transient failures in place (up to 3 attempts, honouring a short `Retry-After`) before the controller's backoff
+//! takes over with the store's `Retry-After`, but only where repeating cannot write twice: a Set Secret makes a new
+//! version each time, so one that timed out or got a 5xx is not repeated (the next reconcile reads the vault);
+//! reads, the metadata `PATCH`, deletes, purges and recoveries are.
 
 mod auth;
 
@@ -77,7 +80,8 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use super::kit::{Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials};
+use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AzureKeyVaultSettings, DialectKind, Target};
 use crate::plan::{
     Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
@@ -85,7 +89,7 @@ use crate::plan::{
 use crate::value::{Credentials, SecretValue};
 
 pub use auth::WorkloadEnv;
-use auth::{Auth, TokenCache};
+use auth::{Bearer, Scopes, TokenCache};
 pub use auth::{Challenge, DEFAULT_AUTHORITY, challenge_scope, parse_challenge};
 
 const DIALECT: &str = "AzureKeyVault";
@@ -101,26 +105,22 @@ pub const MAX_LABELS: usize = 12;
 const MAX_TAG_NAME: usize = 512;
 const MAX_TAG_VALUE: usize = 256;
 const MAX_NAME: usize = 127;
-const ATTEMPTS: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// A longer `Retry-After` is handed to the controller instead of holding a worker.
-const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
 /// How long a delete waits for the secret to appear among the deleted ones before purging it.
 const PURGE_WAIT: Duration = Duration::from_secs(30);
 /// How long a create waits for a purge to finish before handing back.
 const PURGED_WAIT: Duration = Duration::from_secs(10);
 /// Pages of versions read when looking for SecretSync's last version of a secret someone else wrote over.
 const MAX_VERSION_PAGES: usize = 8;
-const MAX_DETAIL: usize = 300;
 const MAX_CACHED_CLIENTS: usize = 64;
 
 pub struct AzureKeyVault {
-    shared: Shared,
+    transport: Transport,
     tokens: TokenCache,
-    /// Clients trusting an extra CA (`ca.crt`), by the CA's hash.
+    /// Clients trusting an extra CA (`ca.crt`) next to the public roots, by the CA's hash (see
+    /// [`AzureKeyVault::client_for`]).
     clients: Mutex<HashMap<String, reqwest::Client>>,
-    /// Scopes learned from vault challenges, by vault URL.
-    scopes: Mutex<HashMap<String, String>>,
+    /// Scopes learned from vault challenges.
+    scopes: Scopes,
     workload: WorkloadEnv,
 }
 
@@ -132,10 +132,10 @@ impl AzureKeyVault {
     /// A dialect that sees this workload-identity environment instead of the process's.
     pub fn with_workload_env(shared: Shared, workload: WorkloadEnv) -> Self {
         AzureKeyVault {
-            shared,
+            transport: Transport::new(DIALECT, shared, decode),
             tokens: TokenCache::default(),
             clients: Mutex::new(HashMap::new()),
-            scopes: Mutex::new(HashMap::new()),
+            scopes: Scopes::default(),
             workload,
         }
     }
@@ -390,27 +390,10 @@ fn kv_error(body: &[u8]) -> (Option<String>, Option<String>, Option<String>) {
     }
 }
 
-/// The most specific Key Vault error code of a reply.
-fn error_code(body: &[u8]) -> Option<String> {
-    let (code, inner, _) = kv_error(body);
-    inner.or(code)
-}
-
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_DETAIL {
-        let mut cut = MAX_DETAIL;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
-    s
-}
-
 /// Maps a failed reply to an error, by KeyVaultError code first, then by HTTP status.
 pub fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
     let (code, inner, message) = kv_error(body);
-    let detail = truncate(match (&code, &inner, &message) {
+    let detail = super::kit::text::store_message(&match (&code, &inner, &message) {
         (Some(c), Some(i), Some(m)) => format!("{c} ({i}): {m}"),
         (Some(c), None, Some(m)) => format!("{c}: {m}"),
         (Some(c), _, None) => c.clone(),
@@ -447,33 +430,37 @@ pub fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Dia
     }
 }
 
-/// One reply: status, body (wiped when dropped: a GET of a secret carries its value) and challenge header.
-struct Reply {
-    status: u16,
-    body: Zeroizing<Vec<u8>>,
+/// Key Vault's reading of an answer: 404 is "no such secret (or deleted secret)", failures by [`map_error`].
+fn decode(reply: &Reply) -> Verdict {
+    match reply.status {
+        200..=299 => Verdict::Success,
+        404 => Verdict::Absent,
+        s => Verdict::Error(map_error(s, &reply.body, reply.retry_after())),
+    }
 }
 
-impl Reply {
-    fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    fn bundle(&self) -> Result<Bundle, DialectError> {
-        serde_json::from_slice(&self.body).map_err(|_| {
-            DialectError::retry("BackendError", "Key Vault sent an unreadable secret bundle")
-        })
-    }
+/// The secret bundle of a reply (its body is wiped when dropped: a GET of a secret carries the value).
+fn bundle(reply: &Reply) -> Result<Bundle, DialectError> {
+    serde_json::from_slice(&reply.body).map_err(|_| {
+        DialectError::retry("BackendError", "Key Vault sent an unreadable secret bundle")
+    })
 }
 
 /// Where and how to talk to one vault.
-struct Conn {
+struct Conn<'a> {
     client: reqwest::Client,
     /// `https://host[:port]`, no trailing slash.
     base: String,
-    host: String,
     api_version: String,
-    auth: Auth,
+    auth: Bearer<'a>,
     rate: Option<crate::api::RateLimit>,
+}
+
+impl Conn<'_> {
+    /// `{base}{path}?api-version=…`.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}?api-version={}", self.base, self.api_version)
+    }
 }
 
 fn not_text() -> DialectError {
@@ -485,7 +472,7 @@ fn not_text() -> DialectError {
 }
 
 impl AzureKeyVault {
-    fn conn(&self, req: &Request<'_>) -> Result<Conn, DialectError> {
+    fn conn(&self, req: &Request<'_>) -> Result<Conn<'_>, DialectError> {
         let url = vault_url(req.target)?;
         let s = settings(req.target);
         let api_version = s
@@ -493,26 +480,37 @@ impl AzureKeyVault {
             .clone()
             .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
         check_api_version(&api_version)?;
-        let auth = auth::auth_from(req.credentials, s.authority_host.as_deref(), &self.workload)?;
+        let credential =
+            auth::auth_from(req.credentials, s.authority_host.as_deref(), &self.workload)?;
         let client = self.client_for(req.credentials)?;
-        let host = url.host_str().unwrap_or_default().to_owned();
+        let auth = Bearer::new(
+            credential,
+            &self.tokens,
+            &self.scopes,
+            &self.transport,
+            client.clone(),
+            &url,
+        );
         Ok(Conn {
             client,
             base: url.as_str().trim_end_matches('/').to_owned(),
-            host,
             api_version,
             auth,
             rate: req.rate_limit,
         })
     }
 
+    /// The client for the vault and the authority: the shared one, or one that also trusts `ca.crt`.
+    ///
+    /// Not the kit's `ClientCache`: its `ca.crt` replaces the public roots, while Key Vault's `ca.crt` (and a
+    /// store's `caBundle`) is documented as trusted next to them (a vault behind a private CA may get its tokens
+    /// from public Entra ID, through the same client). Until the kit's `TlsSettings` can keep the public roots,
+    /// this small cache stays here, building on the kit's client builder.
     fn client_for(&self, creds: &Credentials) -> Result<reqwest::Client, DialectError> {
-        let Some(ca) = creds.get("ca.crt") else {
-            return Ok(self.shared.http.clone());
+        let shared = self.transport.shared();
+        let Some(ca) = credentials::text(creds, "ca.crt")? else {
+            return Ok(shared.http.clone());
         };
-        let ca = ca.expose_str().ok_or_else(|| {
-            DialectError::credentials("InvalidCredentials", "ca.crt is not PEM text")
-        })?;
         use sha2::Digest;
         let key = hex::encode(sha2::Sha256::digest(ca.as_bytes()));
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
@@ -528,16 +526,18 @@ impl AzureKeyVault {
                 "ca.crt holds no PEM certificate",
             ));
         }
-        let mut builder = super::http_client(self.shared.deadline);
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
-        let client = builder.build().map_err(|_| {
-            DialectError::credentials(
-                "InvalidCredentials",
-                "cannot build a TLS client trusting ca.crt",
-            )
-        })?;
+        let client = certs
+            .into_iter()
+            .fold(super::http_client(shared.deadline), |b, c| {
+                b.add_root_certificate(c)
+            })
+            .build()
+            .map_err(|_| {
+                DialectError::credentials(
+                    "InvalidCredentials",
+                    "cannot build a TLS client trusting ca.crt",
+                )
+            })?;
         if clients.len() >= MAX_CACHED_CLIENTS {
             clients.clear();
         }
@@ -545,213 +545,34 @@ impl AzureKeyVault {
         Ok(client)
     }
 
-    fn scope(&self, conn: &Conn) -> String {
-        let scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
-        scopes
-            .get(&conn.base)
-            .cloned()
-            .unwrap_or_else(|| auth::scope_for_host(&conn.host))
-    }
-
-    async fn bearer(
-        &self,
-        conn: &Conn,
-        stale: Option<&str>,
-    ) -> Result<Zeroizing<String>, DialectError> {
-        match &conn.auth {
-            Auth::Static(t) => Ok(t.clone()),
-            Auth::Entra {
-                identity,
-                authority,
-            } => {
-                let scope = self.scope(conn);
-                self.tokens
-                    .token(
-                        &self.shared,
-                        &conn.client,
-                        authority,
-                        identity,
-                        &scope,
-                        stale,
-                    )
-                    .await
-            }
-        }
-    }
-
-    /// Learns from a 401 challenge. Returns an error when the challenge shows the credentials cannot work.
-    fn follow_challenge(&self, conn: &Conn, header: Option<&str>) -> Result<(), DialectError> {
-        let Some(challenge) = header.and_then(parse_challenge) else {
-            return Ok(());
+    /// Sends one request through the kit's transport: paced per vault, with the vault's bearer token, retried
+    /// where `exchange` may be repeated. Success and absence (404) come back as a reply; the rest as the error
+    /// [`decode`] made of it.
+    async fn call(&self, conn: &Conn<'_>, exchange: Exchange<'_>) -> Result<Reply, DialectError> {
+        let endpoint = Endpoint {
+            client: &conn.client,
+            pace: Pace::Store {
+                key: &conn.base,
+                rate: conn.rate,
+            },
+            auth: &conn.auth,
         };
-        if let (Auth::Entra { identity, .. }, Some(tenant)) = (&conn.auth, &challenge.tenant) {
-            let generic = ["common", "organizations", "consumers"];
-            if !tenant.eq_ignore_ascii_case(&identity.tenant)
-                && !generic.contains(&tenant.to_ascii_lowercase().as_str())
-            {
-                return Err(DialectError::credentials(
-                    "WrongTenant",
-                    format!(
-                        "the vault belongs to tenant {tenant}, but the credentials name tenant {}",
-                        identity.tenant
-                    ),
-                ));
-            }
-        }
-        if let Some(scope) = challenge_scope(&challenge, &conn.host) {
-            let mut scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
-            scopes.insert(conn.base.clone(), scope);
-        }
-        Ok(())
-    }
-
-    /// Sends one request to `{base}{path}?api-version=…`.
-    async fn call(
-        &self,
-        conn: &Conn,
-        method: Method,
-        path: &str,
-        body: Option<&[u8]>,
-        operation: &'static str,
-    ) -> Result<Reply, DialectError> {
-        let url = format!("{}{path}?api-version={}", conn.base, conn.api_version);
-        self.call_url(conn, method, &url, body, operation).await
-    }
-
-    /// Sends one request, renewing the token once on a 401 and retrying 429, 5xx and transport failures in
-    /// place with backoff. Other replies, including 404, are returned for the caller to interpret.
-    async fn call_url(
-        &self,
-        conn: &Conn,
-        method: Method,
-        url: &str,
-        body: Option<&[u8]>,
-        operation: &'static str,
-    ) -> Result<Reply, DialectError> {
-        let mut backoff = FIRST_BACKOFF;
-        let mut renewed = false;
-        let mut attempt = 0;
-        let mut stale: Option<Zeroizing<String>> = None;
-        loop {
-            attempt += 1;
-            let last = attempt >= ATTEMPTS;
-            let token = self
-                .bearer(conn, stale.as_deref().map(|s| s.as_str()))
-                .await?;
-            self.shared.limiter.acquire_for(conn.rate, &conn.base).await;
-            let mut request = conn
-                .client
-                .request(method.clone(), url)
-                .header(reqwest::header::ACCEPT, "application/json")
-                .bearer_auth(token.as_str());
-            if let Some(b) = body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(b.to_vec());
-            } else if method == Method::POST {
-                request = request.header(reqwest::header::CONTENT_LENGTH, "0");
-            }
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.record(operation, ErrorClass::Retry.as_str());
-                    if last {
-                        return Err(DialectError::transport(e));
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    continue;
-                }
-            };
-            let status = response.status().as_u16();
-            let after = super::retry_after(response.headers());
-            let challenge = response
-                .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body_bytes = match super::read_body(response).await {
-                Ok(b) => b,
-                Err(super::BodyError::TooLarge) => {
-                    self.record(operation, ErrorClass::Permanent.as_str());
-                    return Err(super::BodyError::TooLarge.into());
-                }
-                Err(super::BodyError::Transport(e)) => {
-                    self.record(operation, ErrorClass::Retry.as_str());
-                    if last {
-                        return Err(DialectError::transport(e));
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    continue;
-                }
-            };
-            let reply = Reply {
-                status,
-                body: body_bytes,
-            };
-            if status == 401 && !renewed && !matches!(conn.auth, Auth::Static(_)) {
-                self.record(operation, "challenge");
-                self.follow_challenge(conn, challenge.as_deref())?;
-                tracing::debug!(
-                    dialect = DIALECT,
-                    operation,
-                    "the vault refused the token; renewing it once"
-                );
-                renewed = true;
-                stale = Some(token);
-                attempt -= 1;
-                continue;
-            }
-            let retryable = status == 429 || status >= 500;
-            if !retryable {
-                let outcome = match status {
-                    200..=299 => "ok",
-                    404 => "not_found",
-                    _ => map_error(status, &reply.body, after).class.as_str(),
-                };
-                self.record(operation, outcome);
-                return Ok(reply);
-            }
-            let err = map_error(status, &reply.body, after);
-            self.record(operation, err.class.as_str());
-            let wait = after.unwrap_or(backoff);
-            if last || err.class != ErrorClass::Retry || wait > MAX_INLINE_WAIT {
-                return Err(err);
-            }
-            tracing::debug!(
-                dialect = DIALECT,
-                operation,
-                status,
-                attempt,
-                "retrying after a transient store error"
-            );
-            tokio::time::sleep(wait).await;
-            backoff *= 2;
-        }
-    }
-
-    fn record(&self, operation: &str, outcome: &str) {
-        self.shared
-            .metrics
-            .backend_request(DIALECT, operation, outcome);
+        self.transport.send(&endpoint, &exchange).await
     }
 
     /// The versions of a secret (metadata only), newest first, reading at most `MAX_VERSION_PAGES` pages.
-    async fn versions(&self, conn: &Conn, name: &str) -> Result<Vec<Bundle>, DialectError> {
+    async fn versions(&self, conn: &Conn<'_>, name: &str) -> Result<Vec<Bundle>, DialectError> {
         let mut url = format!(
-            "{}/secrets/{name}/versions?api-version={}&maxresults=25",
-            conn.base, conn.api_version
+            "{}&maxresults=25",
+            conn.url(&format!("/secrets/{name}/versions"))
         );
         let mut out = Vec::new();
         for _ in 0..MAX_VERSION_PAGES {
             let reply = self
-                .call_url(conn, Method::GET, &url, None, "list_versions")
+                .call(conn, Exchange::new("list_versions", &Method::GET, &url))
                 .await?;
-            match reply.status {
-                404 => return Ok(Vec::new()),
-                _ if reply.ok() => {}
-                s => return Err(map_error(s, &reply.body, None)),
+            if reply.absent {
+                return Ok(Vec::new());
             }
             let page: Page = serde_json::from_slice(&reply.body).map_err(|_| {
                 DialectError::retry("BackendError", "Key Vault sent an unreadable version list")
@@ -772,38 +593,27 @@ impl AzureKeyVault {
         Ok(out)
     }
 
-    async fn get_deleted(&self, conn: &Conn, name: &str) -> Result<Option<Bundle>, DialectError> {
+    async fn get_deleted(
+        &self,
+        conn: &Conn<'_>,
+        name: &str,
+    ) -> Result<Option<Bundle>, DialectError> {
+        let url = conn.url(&format!("/deletedsecrets/{name}"));
         let reply = self
-            .call(
-                conn,
-                Method::GET,
-                &format!("/deletedsecrets/{name}"),
-                None,
-                "get_deleted",
-            )
+            .call(conn, Exchange::new("get_deleted", &Method::GET, &url))
             .await?;
-        match reply.status {
-            404 => Ok(None),
-            _ if reply.ok() => Ok(Some(reply.bundle()?)),
-            s => Err(map_error(s, &reply.body, None)),
+        match reply.absent {
+            true => Ok(None),
+            false => Ok(Some(bundle(&reply)?)),
         }
     }
 
-    async fn purge(&self, conn: &Conn, name: &str) -> Result<(), DialectError> {
-        let reply = self
-            .call(
-                conn,
-                Method::DELETE,
-                &format!("/deletedsecrets/{name}"),
-                None,
-                "purge_secret",
-            )
+    /// Purges a deleted secret; one already gone (404) is fine.
+    async fn purge(&self, conn: &Conn<'_>, name: &str) -> Result<(), DialectError> {
+        let url = conn.url(&format!("/deletedsecrets/{name}"));
+        self.call(conn, Exchange::new("purge_secret", &Method::DELETE, &url))
             .await?;
-        match reply.status {
-            404 => Ok(()),
-            _ if reply.ok() => Ok(()),
-            s => Err(map_error(s, &reply.body, None)),
-        }
+        Ok(())
     }
 
     fn reference(name: &str, bundle: &Bundle) -> RemoteRef {
@@ -818,7 +628,7 @@ impl AzureKeyVault {
     /// version is disabled.
     async fn remote_from(
         &self,
-        conn: &Conn,
+        conn: &Conn<'_>,
         req: &Request<'_>,
         current: Bundle,
         readable: bool,
@@ -888,7 +698,7 @@ impl AzureKeyVault {
     /// still running (409 `ObjectIsBeingDeleted`) is waited out for a few seconds.
     async fn put_secret(
         &self,
-        conn: &Conn,
+        conn: &Conn<'_>,
         req: &Request<'_>,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
@@ -928,7 +738,7 @@ impl AzureKeyVault {
 
     async fn put_once(
         &self,
-        conn: &Conn,
+        conn: &Conn<'_>,
         req: &Request<'_>,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
@@ -944,28 +754,28 @@ impl AzureKeyVault {
                 .filter(|c| !c.is_empty()),
             &tags,
         );
+        let url = conn.url(&format!("/secrets/{name}"));
         let reply = self
             .call(
                 conn,
-                Method::PUT,
-                &format!("/secrets/{name}"),
-                Some(&body),
-                "set_secret",
+                Exchange::new("set_secret", &Method::PUT, &url)
+                    .json(&body)
+                    // Every Set Secret makes a new version: one that may have been applied is not repeated.
+                    .idempotency(Idempotency::NotIdempotent),
             )
             .await?;
         drop(body);
-        if reply.ok() {
-            let bundle = reply.bundle()?;
-            return Ok(Outcome::Ready(Self::reference(name, &bundle)));
+        if reply.absent {
+            return Err(map_error(reply.status, &reply.body, None));
         }
-        Err(map_error(reply.status, &reply.body, None))
+        Ok(Outcome::Ready(Self::reference(name, &bundle(&reply)?)))
     }
 
     /// The name is held by a soft-deleted secret: recover it (default; returns the recovered secret, which
     /// becomes readable asynchronously) or purge it (`purge: true`; returns `None`, and the caller writes again).
     async fn over_soft_deleted(
         &self,
-        conn: &Conn,
+        conn: &Conn<'_>,
         req: &Request<'_>,
     ) -> Result<Option<Outcome>, DialectError> {
         let name = req.remote_name;
@@ -1014,26 +824,30 @@ impl AzureKeyVault {
                 "recovering the soft-deleted secret that holds the name"
             );
         }
+        let url = conn.url(&format!("/deletedsecrets/{name}/recover"));
         let reply = self
             .call(
                 conn,
-                Method::POST,
-                &format!("/deletedsecrets/{name}/recover"),
-                None,
-                "recover_secret",
+                Exchange::new("recover_secret", &Method::POST, &url)
+                    // Recovering twice leaves the vault as recovering once does.
+                    .idempotency(Idempotency::Idempotent),
             )
             .await?;
-        if !reply.ok() {
-            return Err(map_error(reply.status, &reply.body, None));
+        if reply.absent {
+            // Recovered (by an earlier attempt of this request, or by someone) or purged meanwhile.
+            return Err(DialectError::retry(
+                "BackendDeleting",
+                "the soft-deleted secret of this name was recovered or purged meanwhile; will look again",
+            ));
         }
-        let bundle = reply.bundle().unwrap_or(deleted);
+        let bundle = bundle(&reply).unwrap_or(deleted);
         // Recovery completes asynchronously; the next reconcile compares and writes as usual.
         Ok(Some(Outcome::Creating(Self::reference(name, &bundle))))
     }
 
     async fn update_metadata(
         &self,
-        conn: &Conn,
+        conn: &Conn<'_>,
         req: &Request<'_>,
         observed: &Observed,
     ) -> Result<Outcome, DialectError> {
@@ -1058,26 +872,21 @@ impl AzureKeyVault {
                 .filter(|c| !c.is_empty()),
             &tags,
         );
+        let url = conn.url(&format!("/secrets/{name}/{version}"));
+        // A PATCH sets the version's attributes: repeating it writes the same.
         let reply = self
             .call(
                 conn,
-                Method::PATCH,
-                &format!("/secrets/{name}/{version}"),
-                Some(&body),
-                "update_secret",
+                Exchange::new("update_secret", &Method::PATCH, &url).json(&body),
             )
             .await?;
-        match reply.status {
-            404 => Err(DialectError::retry(
+        if reply.absent {
+            return Err(DialectError::retry(
                 "RemoteGone",
                 "the secret disappeared; will create it again",
-            )),
-            _ if reply.ok() => {
-                let bundle = reply.bundle()?;
-                Ok(Outcome::Ready(Self::reference(name, &bundle)))
-            }
-            s => Err(map_error(s, &reply.body, None)),
+            ));
         }
+        Ok(Outcome::Ready(Self::reference(name, &bundle(&reply)?)))
     }
 }
 
@@ -1143,29 +952,22 @@ impl Dialect for AzureKeyVault {
             ));
         }
         // The SDKs read the current version with an empty version segment.
-        let reply = self
-            .call(
-                &conn,
-                Method::GET,
-                &format!("/secrets/{name}/"),
-                None,
-                "get_secret",
-            )
-            .await?;
-        let (current, readable) = match reply.status {
-            404 => return Ok(Observed::Absent),
-            _ if reply.ok() => (reply.bundle()?, true),
-            403 if error_code(&reply.body).as_deref() == Some("SecretDisabled") => {
+        let url = conn.url(&format!("/secrets/{name}/"));
+        let (current, readable) = match self
+            .call(&conn, Exchange::new("get_secret", &Method::GET, &url))
+            .await
+        {
+            Ok(reply) if reply.absent => return Ok(Observed::Absent),
+            Ok(reply) => (bundle(&reply)?, true),
+            Err(e) if e.reason == "SecretDisabled" => {
                 // The value of a disabled version cannot be read, but its metadata can be listed.
-                let newest = self.versions(&conn, name).await?.into_iter().next();
-                match newest {
+                match self.versions(&conn, name).await?.into_iter().next() {
                     Some(b) => (b, false),
-                    None => return Err(map_error(403, &reply.body, None)),
+                    None => return Err(e),
                 }
             }
-            s => return Err(map_error(s, &reply.body, None)),
+            Err(e) => return Err(e),
         };
-        drop(reply);
         if current.managed == Some(true) {
             return Err(DialectError::permanent(
                 "ManagedSecret",
@@ -1209,21 +1011,11 @@ impl Dialect for AzureKeyVault {
         }
         let conn = self.conn(req)?;
         let name = req.remote_name;
-        let reply = self
-            .call(
-                &conn,
-                Method::DELETE,
-                &format!("/secrets/{name}"),
-                None,
-                "delete_secret",
-            )
+        // Already gone (404) is fine. A deletion already running (409 ObjectIsBeingDeleted) is waited out in
+        // place until the secret is gone, or handed back to the controller's backoff.
+        let url = conn.url(&format!("/secrets/{name}"));
+        self.call(&conn, Exchange::new("delete_secret", &Method::DELETE, &url))
             .await?;
-        match reply.status {
-            404 => {}
-            _ if reply.ok() => {}
-            409 if error_code(&reply.body).as_deref() == Some("ObjectIsBeingDeleted") => {}
-            s => return Err(map_error(s, &reply.body, None)),
-        }
         if !settings(req.target).purge {
             return Ok(());
         }

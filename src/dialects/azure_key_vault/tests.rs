@@ -1,4 +1,5 @@
 use super::*;
+use crate::dialects::ErrorClass;
 use crate::plan::{Desired, WritePolicy};
 
 fn target(json: serde_json::Value) -> Target {
