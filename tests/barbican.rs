@@ -230,19 +230,23 @@ impl Case {
             "conflict",
             "credentials",
             "permanent",
+            "renewed_credentials",
         ]
         .iter()
-        .map(|outcome| {
-            self.metrics
-                .backend_requests
-                .get_or_create(&BackendLabels {
-                    dialect: "Barbican".into(),
-                    operation: operation.into(),
-                    outcome: (*outcome).into(),
-                })
-                .get()
-        })
+        .map(|outcome| self.counted(operation, outcome))
         .sum()
+    }
+
+    /// Requests of `operation` counted with `outcome`.
+    fn counted(&self, operation: &str, outcome: &str) -> u64 {
+        self.metrics
+            .backend_requests
+            .get_or_create(&BackendLabels {
+                dialect: "Barbican".into(),
+                operation: operation.into(),
+                outcome: outcome.into(),
+            })
+            .get()
     }
 
     fn writes(&self) -> u64 {
@@ -1148,16 +1152,9 @@ async fn tokens_are_cached_then_renewed_before_they_expire() {
     assert_eq!(case.requests("token"), 2, "renewed half-way");
     assert_eq!(case.requests("list") + case.requests("get_metadata"), 6);
     // No call was ever refused: renewal happened before expiry.
-    let refused = case
-        .metrics
-        .backend_requests
-        .get_or_create(&BackendLabels {
-            dialect: "Barbican".into(),
-            operation: "list".into(),
-            outcome: "credentials".into(),
-        })
-        .get();
-    assert_eq!(refused, 0);
+    for outcome in ["credentials", "renewed_credentials"] {
+        assert_eq!(case.counted("list", outcome), 0, "{outcome}");
+    }
     case.cleanup().await;
 }
 
@@ -1263,16 +1260,9 @@ async fn a_revoked_token_is_renewed_once_on_401() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(case.reconcile().await.0, Plan::InSync);
     assert_eq!(case.requests("token"), 2, "one new token after the 401");
-    let refused = case
-        .metrics
-        .backend_requests
-        .get_or_create(&BackendLabels {
-            dialect: "Barbican".into(),
-            operation: "list".into(),
-            outcome: "credentials".into(),
-        })
-        .get();
-    assert_eq!(refused, 1);
+    // The refused attempt is counted as renewed (the kit's label), and nothing was finally refused.
+    assert_eq!(case.counted("list", "renewed_credentials"), 1);
+    assert_eq!(case.counted("list", "credentials"), 0);
     case.delete().await;
     let _ = http
         .delete(format!("{v3}/users/{user_id}"))
@@ -1281,31 +1271,58 @@ async fn a_revoked_token_is_renewed_once_on_401() {
         .await;
 }
 
-/// A stub that answers every request with one canned reply, counting requests.
-async fn stub(
-    status: &'static str,
-    headers: &'static str,
-    body: &'static str,
+/// A loopback store: `answer(n)` is the raw HTTP reply to its n-th request (from 1), or `None` to read the
+/// request and never answer, holding the connection open. Returns its URL and the count of requests seen.
+async fn loopback(
+    answer: impl Fn(u32) -> Option<String> + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<u32>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let count = Arc::new(Mutex::new(0));
     let counter = count.clone();
-    let reply = format!(
-        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let answer = Arc::new(answer);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            *counter.lock().unwrap() += 1;
-            let mut buf = [0u8; 8192];
-            let _ = sock.read(&mut buf).await;
-            let _ = sock.write_all(reply.as_bytes()).await;
-            let _ = sock.shutdown().await;
+            let (counter, answer) = (counter.clone(), answer.clone());
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                if !matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {
+                    return;
+                }
+                let n = {
+                    let mut n = counter.lock().unwrap();
+                    *n += 1;
+                    *n
+                };
+                match answer(n) {
+                    Some(reply) => {
+                        let _ = sock.write_all(reply.as_bytes()).await;
+                        let _ = sock.shutdown().await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(120)).await,
+                }
+            });
         }
     });
     (format!("http://{addr}"), count)
+}
+
+fn http_reply(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A stub that answers every request with one canned reply, counting requests.
+async fn stub(
+    status: &'static str,
+    headers: &'static str,
+    body: &'static str,
+) -> (String, Arc<Mutex<u32>>) {
+    let reply = http_reply(status, headers, body);
+    loopback(move |_| Some(reply.clone())).await
 }
 
 #[tokio::test]
@@ -1343,6 +1360,8 @@ async fn throttling_and_server_errors_are_retried_then_reported_as_transient() {
             e.message
         );
         assert_eq!(*count.lock().unwrap(), 3, "three attempts in place");
+        // Only Barbican's parsed description is shown, never a body's raw text.
+        assert!(!e.message.contains("oops"), "{}", e.message);
         if status.starts_with('5') {
             // A POST is not repeated after a 5xx (the secret may have been made): one attempt.
             *count.lock().unwrap() = 0;
@@ -1351,6 +1370,18 @@ async fn throttling_and_server_errors_are_retried_then_reported_as_transient() {
             let e = session.create_empty("x").await.expect_err("create");
             assert_eq!(e.class, ErrorClass::Retry);
             assert_eq!(*count.lock().unwrap(), 1, "one POST only");
+            // Nor is a payload PUT (write-once: a repeat would be answered 409).
+            *count.lock().unwrap() = 0;
+            let e = session
+                .put_payload(
+                    "985e595e-8bdf-4c69-917a-5b9ca9f7ce9b",
+                    &SecretValue::from("v"),
+                    "application/octet-stream",
+                )
+                .await
+                .expect_err("payload");
+            assert_eq!(e.class, ErrorClass::Retry);
+            assert_eq!(*count.lock().unwrap(), 1, "one payload PUT only");
         }
     }
     // Nothing listening: unreachable, transient.
@@ -1366,6 +1397,81 @@ async fn throttling_and_server_errors_are_retried_then_reported_as_transient() {
     assert_eq!(
         (e.class, e.reason),
         (ErrorClass::Retry, "BackendUnreachable")
+    );
+}
+
+/// The kit's rule for Barbican: a create `POST` that may have reached Barbican (here it timed out) is sent exactly
+/// once, and the next reconcile's listing finds what it made; an idempotent read is repeated in place, whether
+/// it timed out or was answered 503.
+#[tokio::test]
+async fn a_create_that_may_have_been_applied_is_sent_once_while_reads_are_retried() {
+    let metrics = Metrics::new();
+    let dialect = Arc::new(Barbican::new(
+        Shared::new(100, 100, metrics.clone()).with_deadline(Duration::from_secs(1)),
+    ));
+    let at = |endpoint: &str| -> Target {
+        serde_json::from_value(json!({"dialect": "Barbican", "endpoint": endpoint,
+            "barbican": {"projectId": "p"}}))
+        .unwrap()
+    };
+
+    let (endpoint, count) = loopback(|_| None).await;
+    let mut case = Case::new(Mode::NoAuth, "hang", b"v");
+    case.dialect = dialect.clone();
+    case.metrics = metrics.clone();
+    case.target = at(&endpoint);
+    let req = case.request();
+    let session = case.dialect.session(&req).await.expect("no-auth session");
+    let started = std::time::Instant::now();
+    let e = session
+        .create_empty(&case.name)
+        .await
+        .expect_err("timed out");
+    assert_eq!(
+        (e.class, e.reason),
+        (ErrorClass::Retry, "BackendUnreachable"),
+        "{}",
+        e.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(3), "one attempt");
+    assert_eq!(
+        *count.lock().unwrap(),
+        1,
+        "the create was sent exactly once"
+    );
+    assert_eq!(case.requests("create"), 1);
+    // The same silence for a read: three attempts.
+    *count.lock().unwrap() = 0;
+    let e = case.observe().await.expect_err("timed out");
+    assert_eq!(e.reason, "BackendUnreachable");
+    assert_eq!(*count.lock().unwrap(), 3, "the listing was retried");
+
+    // 503 to the first request, then an empty secret list.
+    let (endpoint, count) = loopback(|n| {
+        Some(if n == 1 {
+            http_reply("503 Service Unavailable", "", "")
+        } else {
+            http_reply(
+                "200 OK",
+                "Content-Type: application/json\r\n",
+                r#"{"secrets": [], "total": 0}"#,
+            )
+        })
+    })
+    .await;
+    case.target = at(&endpoint);
+    assert_eq!(
+        case.observe().await.expect("503, then 200"),
+        Observed::Absent
+    );
+    assert_eq!(
+        *count.lock().unwrap(),
+        2,
+        "the listing was sent again after the 503"
+    );
+    assert_eq!(
+        (case.counted("list", "retry"), case.counted("list", "ok")),
+        (4, 1)
     );
 }
 

@@ -5,15 +5,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::wire::{detail_of, truncate};
+use super::wire::answered;
 use super::{DIALECT, Shared};
 use crate::api::Target;
-use crate::dialects::{DialectError, ErrorClass};
+use crate::dialects::kit::credentials::{missing, required, text};
+use crate::dialects::kit::{Auth, Exchange, Failure, Idempotency, Reply, RetryPolicy};
+use crate::dialects::{DialectError, ErrorClass, read_body, retry_after};
 use crate::value::Credentials;
 
 /// A token is renewed once less than this share of its life is left (and at most this long before expiry).
@@ -91,27 +94,6 @@ pub const CREDENTIAL_KEYS: [&str; 12] = [
     "applicationCredentialSecret",
 ];
 
-fn text<'a>(creds: &'a Credentials, key: &str) -> Result<Option<&'a str>, DialectError> {
-    match creds.get(key) {
-        None => Ok(None),
-        Some(v) => match v.expose_str().map(str::trim) {
-            Some("") => Ok(None),
-            Some(s) => Ok(Some(s)),
-            None => Err(DialectError::credentials(
-                "InvalidCredentials",
-                format!("credentials key {key} is not UTF-8 text"),
-            )),
-        },
-    }
-}
-
-fn missing(what: &str) -> DialectError {
-    DialectError::credentials(
-        "InvalidCredentials",
-        format!("the Barbican credentials Secret needs {what}"),
-    )
-}
-
 /// `…/v3` from an auth URL given with or without the version.
 pub(super) fn normalize_auth_url(raw: &str) -> Result<String, DialectError> {
     let url = url::Url::parse(raw).map_err(|e| {
@@ -160,7 +142,8 @@ pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, Dia
             };
         }
         return Err(missing(
-            "authUrl (the Keystone URL, e.g. https://keystone:5000/v3)",
+            "authUrl",
+            "the Keystone URL, e.g. https://keystone:5000/v3",
         ));
     };
     let auth_url = normalize_auth_url(auth_url)?;
@@ -173,12 +156,14 @@ pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, Dia
         },
         (Some(_), None) => {
             return Err(missing(
-                "applicationCredentialSecret next to applicationCredentialId",
+                "applicationCredentialSecret",
+                "the secret of the application credential applicationCredentialId names",
             ));
         }
         (None, Some(_)) => {
             return Err(missing(
-                "applicationCredentialId next to applicationCredentialSecret",
+                "applicationCredentialId",
+                "the ID of the application credential applicationCredentialSecret belongs to",
             ));
         }
         (None, None) => {
@@ -197,12 +182,13 @@ pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, Dia
                 },
                 (None, None) => {
                     return Err(missing(
-                        "username (or userId) and password, or applicationCredentialId and \
+                        "username",
+                        "the Keystone user, or userId; with password, or else applicationCredentialId and \
                          applicationCredentialSecret",
                     ));
                 }
             };
-            let password = text(creds, "password")?.ok_or_else(|| missing("password"))?;
+            let password = required(creds, "password", "the Keystone user's password")?;
             let project = match (text(creds, "projectId")?, text(creds, "projectName")?) {
                 (Some(id), _) => ProjectRef::Id(id.to_owned()),
                 (None, Some(name)) => ProjectRef::Name {
@@ -211,7 +197,8 @@ pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, Dia
                 },
                 (None, None) => {
                     return Err(missing(
-                        "projectName (or projectId): Barbican needs a project-scoped token",
+                        "projectName",
+                        "or projectId: Barbican needs a project-scoped token",
                     ));
                 }
             };
@@ -408,21 +395,8 @@ pub(super) fn map_keystone_error(
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> DialectError {
-    #[derive(Deserialize)]
-    struct KeystoneError {
-        error: Option<Inner>,
-    }
-    #[derive(Deserialize)]
-    struct Inner {
-        message: Option<String>,
-    }
-    let detail = serde_json::from_slice::<KeystoneError>(body)
-        .ok()
-        .and_then(|e| e.error)
-        .and_then(|e| e.message)
-        .map(|m| truncate(&m))
-        .unwrap_or_else(|| detail_of(body));
-    let text = format!("Keystone answered HTTP {status}: {detail}");
+    // The request carried the password: only Keystone's parsed error fields are shown, never its body.
+    let text = answered("Keystone", status, body);
     match status {
         401 => DialectError::credentials(
             "KeystoneUnauthorized",
@@ -483,47 +457,153 @@ impl TokenCache {
     }
 }
 
+/// `POST /v3/auth/tokens`, retried by the kit's policy. Asking Keystone for a token twice only issues two tokens
+/// (the first one is never used), so the request is safe to repeat whatever became of an attempt.
 async fn fetch(shared: &Shared, ks: &Keystone) -> Result<Token, DialectError> {
     let url = format!("{}/auth/tokens", ks.auth_url);
-    let body = token_request(&ks.method);
-    shared.limiter.acquire(&ks.auth_url).await;
-    let sent = Instant::now();
-    let result = shared
-        .http
-        .post(&url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::ACCEPT, "application/json")
-        .body(body.to_vec())
-        .send()
-        .await;
-    drop(body);
-    let response = match result {
-        Ok(r) => r,
-        Err(e) => {
-            shared
-                .metrics
-                .backend_request(DIALECT, "token", ErrorClass::Retry.as_str());
-            return Err(DialectError::transport(e));
-        }
-    };
-    let status = response.status().as_u16();
-    let after = crate::dialects::retry_after(response.headers());
-    let subject = response
-        .headers()
-        .get("x-subject-token")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| Zeroizing::new(s.to_owned()));
-    let bytes = crate::dialects::read_body(response).await?;
-    if status != 201 && status != 200 {
-        let err = map_keystone_error(status, &bytes, after);
-        shared
-            .metrics
-            .backend_request(DIALECT, "token", err.class.as_str());
-        return Err(err);
-    }
-    shared.metrics.backend_request(DIALECT, "token", "ok");
+    let request_body = token_request(&ks.method);
+    let record = |outcome: &str| shared.metrics.backend_request(DIALECT, "token", outcome);
+    let (url, body, record) = (&url, &request_body, &record);
+    let (subject, bytes, sent) = RetryPolicy::default()
+        .run(
+            Idempotency::Idempotent,
+            |_| async move {
+                shared.limiter.acquire(&ks.auth_url).await;
+                let sent = Instant::now();
+                let response = shared
+                    .http
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .body(body.to_vec())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        record(ErrorClass::Retry.as_str());
+                        Failure::maybe_applied(DialectError::transport(e))
+                    })?;
+                let status = response.status().as_u16();
+                let after = retry_after(response.headers());
+                let subject = response
+                    .headers()
+                    .get("x-subject-token")
+                    .and_then(|v| v.to_str().ok())
+                    .map(|s| Zeroizing::new(s.to_owned()));
+                let bytes = read_body(response).await.map_err(|e| {
+                    let e = DialectError::from(e);
+                    record(e.class.as_str());
+                    Failure::maybe_applied(e)
+                })?;
+                if status != 201 && status != 200 {
+                    let err = map_keystone_error(status, &bytes, after);
+                    record(err.class.as_str());
+                    return Err(Failure::answered(err));
+                }
+                record("ok");
+                Ok((subject, bytes, sent))
+            },
+            |attempt, failure| {
+                tracing::debug!(
+                    dialect = DIALECT,
+                    attempt,
+                    reason = failure.error.reason,
+                    "retrying the Keystone token request"
+                );
+            },
+        )
+        .await?;
+    drop(request_body);
     tracing::debug!(dialect = DIALECT, auth_url = %ks.auth_url, "fetched a Keystone token");
     parse_token(subject.as_deref().map(|s| s.as_str()), &bytes, sent)
+}
+
+/// Keystone mode: the current token as `X-Auth-Token`; a 401 from Barbican makes the token cache forget the
+/// refused token and fetch a new one for one more attempt.
+pub(super) struct KeystoneToken<'a> {
+    tokens: &'a TokenCache,
+    shared: &'a Shared,
+    ks: Keystone,
+    current: Mutex<Token>,
+}
+
+impl<'a> KeystoneToken<'a> {
+    pub fn new(tokens: &'a TokenCache, shared: &'a Shared, ks: Keystone, token: Token) -> Self {
+        KeystoneToken {
+            tokens,
+            shared,
+            ks,
+            current: Mutex::new(token),
+        }
+    }
+
+    fn current(&self) -> Token {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Auth for KeystoneToken<'_> {
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        _: &Exchange<'_>,
+    ) -> Result<reqwest::RequestBuilder, DialectError> {
+        let token = self.current();
+        let mut value =
+            reqwest::header::HeaderValue::from_str(token.value.as_str()).map_err(|_| {
+                DialectError::retry(
+                    "KeystoneError",
+                    "Keystone issued a token that cannot be sent as an HTTP header",
+                )
+            })?;
+        value.set_sensitive(true);
+        Ok(request.header("X-Auth-Token", value))
+    }
+
+    async fn refused(&self, _: &Reply) -> Result<bool, DialectError> {
+        let rejected = self.current();
+        self.tokens.invalidate(&self.ks, &rejected).await;
+        let fresh = self.tokens.token(self.shared, &self.ks).await?;
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        tracing::info!(
+            dialect = DIALECT,
+            "Barbican refused the token; fetched a new one"
+        );
+        Ok(true)
+    }
+}
+
+/// No-auth mode (development deployments): the project and role headers Barbican's `barbican_api` pipeline
+/// trusts. Nothing can be renewed, so a 401 is final.
+pub(super) struct ProjectHeaders {
+    project_id: String,
+}
+
+impl ProjectHeaders {
+    pub fn new(project_id: String) -> Self {
+        ProjectHeaders { project_id }
+    }
+}
+
+#[async_trait]
+impl Auth for ProjectHeaders {
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        _: &Exchange<'_>,
+    ) -> Result<reqwest::RequestBuilder, DialectError> {
+        Ok(request
+            .header("X-Project-Id", self.project_id.as_str())
+            .header("X-Roles", "member")
+            .header("X-User-Id", NOAUTH_USER))
+    }
+
+    async fn refused(&self, _: &Reply) -> Result<bool, DialectError> {
+        Ok(false)
+    }
 }
 
 #[cfg(test)]
@@ -632,6 +712,20 @@ mod tests {
         assert!(msg.contains("projectName"));
         let (_, msg) = reason(&[("authUrl", "http://k"), ("applicationCredentialId", "x")]);
         assert!(msg.contains("applicationCredentialSecret"));
+        // One rule with every dialect: a blank key is a missing key.
+        let e = access(
+            &t,
+            &creds(&[
+                ("authUrl", "http://k"),
+                ("username", "u"),
+                ("password", " \n"),
+                ("projectName", "p"),
+            ]),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.reason, "MissingCredentials");
+        assert!(e.message.contains("password"), "{}", e.message);
         // Neither credentials nor a project ID.
         let e = access(&t, &Credentials::default()).err().unwrap();
         assert_eq!(e.class, ErrorClass::Permanent);

@@ -52,42 +52,40 @@
 //!
 //! # Errors
 //!
-//! Barbican's `{"code","title","description"}` replies are shown with their description. 401 (after one token
-//! renewal) and 403 are credential errors; 400, 406, 413 (payload too large) and 415 are permanent; 409 is a
-//! conflict; 429 and 5xx are retried in place (up to 3 attempts, honouring a short `Retry-After`; a `POST` only
-//! when it cannot have been received) before the controller's backoff takes over. Values larger than
-//! `barbican.maxPayloadBytes` (default 20000) fail before any call.
+//! Barbican's `{"code","title","description"}` replies are shown with their description (bounded); a reply
+//! without such fields is reported by its status alone: no other part of a body ever reaches a message. 401
+//! (after one token renewal) and 403 are credential errors; 400, 406, 413 (payload too large) and 415 are
+//! permanent; 409 is a conflict. Every call goes through the dialect kit's transport, which retries 429, 5xx and
+//! transport failures in place (up to 3 attempts, honouring a short `Retry-After`) before the controller's
+//! backoff takes over, but repeats a non-idempotent request only when Barbican proved it did not act on it
+//! (429, or no connection made). The create `POST` and the payload `PUT` (write-once: a second one is answered
+//! 409) are not idempotent; listings, metadata reads and writes, payload reads and deletes are. Values larger
+//! than `barbican.maxPayloadBytes` (default 20000) fail before any call.
 
 mod auth;
 mod wire;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Method;
-use zeroize::Zeroizing;
 
 pub use auth::CREDENTIAL_KEYS;
 pub use wire::SecretEntry;
 
+use super::kit::{Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{BarbicanSettings, DialectKind, Target};
 use crate::plan::{
     Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
 };
 use crate::value::SecretValue;
-use auth::{Access, Keystone, NOAUTH_USER, Token, TokenCache};
+use auth::{Access, KeystoneToken, NOAUTH_USER, ProjectHeaders, TokenCache};
 use wire::{Action, Item, View};
 
 const DIALECT: &str = "Barbican";
 const DEFAULT_MAX_PAYLOAD: u32 = 20_000;
 const DEFAULT_INTERFACE: &str = "public";
-const ATTEMPTS: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// A longer `Retry-After` is handed to the controller instead of holding a worker.
-const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
 /// Barbican's largest list page.
 const PAGE: usize = 100;
 /// Same-named secrets looked at, newest first. More than this many means something else is wrong.
@@ -95,16 +93,20 @@ const MAX_LISTED: usize = 500;
 const MAX_INSPECTED: usize = 50;
 
 pub struct Barbican {
-    shared: Shared,
+    transport: Transport,
     tokens: TokenCache,
 }
 
 impl Barbican {
     pub fn new(shared: Shared) -> Self {
         Barbican {
-            shared,
+            transport: Transport::new(DIALECT, shared, wire::decode),
             tokens: TokenCache::default(),
         }
+    }
+
+    fn shared(&self) -> &Shared {
+        self.transport.shared()
     }
 }
 
@@ -136,46 +138,15 @@ fn barbican_base(raw: &str, origin: &str) -> Result<String, DialectError> {
     Ok(base.strip_suffix("/v1").unwrap_or(base).to_owned())
 }
 
-enum SessionAuth {
-    Keystone {
-        ks: Box<Keystone>,
-        token: Mutex<Token>,
-    },
-    NoAuth {
-        project_id: String,
-    },
-}
-
 /// One authenticated conversation with a Barbican endpoint (one reconcile's worth).
 pub struct Session<'a> {
     dialect: &'a Barbican,
     base: String,
     rate: Option<crate::api::RateLimit>,
-    auth: SessionAuth,
+    /// A Keystone token ([`KeystoneToken`]) or the no-auth headers ([`ProjectHeaders`]).
+    auth: Box<dyn Auth + 'a>,
     /// The `creator_id` Barbican records for secrets this session makes, when known.
     creator: Option<String>,
-}
-
-/// A request body.
-enum Body<'b> {
-    None,
-    Json(Vec<u8>),
-    Raw {
-        content_type: &'static str,
-        bytes: &'b [u8],
-    },
-}
-
-/// One reply: status and body (a payload read-back is wiped when dropped).
-struct Reply {
-    status: u16,
-    body: Zeroizing<Vec<u8>>,
-}
-
-impl Reply {
-    fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
 }
 
 impl Barbican {
@@ -195,12 +166,12 @@ impl Barbican {
                     dialect: self,
                     rate: req.rate_limit,
                     base: barbican_base(endpoint, "the store's endpoint")?,
-                    auth: SessionAuth::NoAuth { project_id },
+                    auth: Box::new(ProjectHeaders::new(project_id)),
                     creator: Some(NOAUTH_USER.to_owned()),
                 })
             }
             Access::Keystone(ks) => {
-                let token = self.tokens.token(&self.shared, &ks).await?;
+                let token = self.tokens.token(self.shared(), &ks).await?;
                 let base = match req.target.endpoint.as_deref() {
                     Some(e) => barbican_base(e, "the store's endpoint")?,
                     None => {
@@ -223,19 +194,10 @@ impl Barbican {
                     rate: req.rate_limit,
                     base,
                     creator: token.user_id.clone(),
-                    auth: SessionAuth::Keystone {
-                        ks: Box::new(ks),
-                        token: Mutex::new(token),
-                    },
+                    auth: Box::new(KeystoneToken::new(&self.tokens, self.shared(), ks, token)),
                 })
             }
         }
-    }
-
-    fn record(&self, operation: &str, outcome: &str) {
-        self.shared
-            .metrics
-            .backend_request(DIALECT, operation, outcome);
     }
 }
 
@@ -245,157 +207,23 @@ impl Session<'_> {
         &self.base
     }
 
-    fn current_token(&self) -> Option<Token> {
-        match &self.auth {
-            SessionAuth::Keystone { token, .. } => {
-                Some(token.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            }
-            SessionAuth::NoAuth { .. } => None,
-        }
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
-    /// After a 401: forget the token and fetch a new one (Keystone mode only).
-    async fn renew(&self) -> Result<(), DialectError> {
-        let SessionAuth::Keystone { ks, token } = &self.auth else {
-            return Ok(());
+    /// Sends one exchange through the kit's transport: paced by this endpoint's limit, authorised per attempt
+    /// (a 401 renews a Keystone token once), and retried only where that cannot do anything twice. Returns 2xx
+    /// and 404 (`absent`) answers; everything else is the decoded error.
+    async fn send(&self, exchange: Exchange<'_>) -> Result<Reply, DialectError> {
+        let endpoint = Endpoint {
+            client: &self.dialect.shared().http,
+            pace: Pace::Store {
+                key: &self.base,
+                rate: self.rate,
+            },
+            auth: self.auth.as_ref(),
         };
-        let rejected = token.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        self.dialect.tokens.invalidate(ks, &rejected).await;
-        let fresh = self.dialect.tokens.token(&self.dialect.shared, ks).await?;
-        *token.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
-        tracing::info!(
-            dialect = DIALECT,
-            "Barbican refused the token; fetched a new one"
-        );
-        Ok(())
-    }
-
-    /// Sends one request. 429, 5xx and transport failures are retried in place with backoff (a `POST` only when
-    /// it cannot have been received); a 401 is retried once with a new token. Other replies, including 404, are
-    /// returned for the caller to interpret.
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Body<'_>,
-        accept: &str,
-        operation: &'static str,
-    ) -> Result<Reply, DialectError> {
-        let url = format!("{}{path}", self.base);
-        let idempotent = method != Method::POST;
-        let mut backoff = FIRST_BACKOFF;
-        let mut renewed = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt >= ATTEMPTS;
-            self.dialect
-                .shared
-                .limiter
-                .acquire_for(self.rate, &self.base)
-                .await;
-            let mut request = self
-                .dialect
-                .shared
-                .http
-                .request(method.clone(), &url)
-                .header(reqwest::header::ACCEPT, accept);
-            let token = self.current_token();
-            match (&self.auth, &token) {
-                (SessionAuth::Keystone { .. }, Some(t)) => {
-                    request = request.header("X-Auth-Token", t.value.as_str());
-                }
-                (SessionAuth::NoAuth { project_id }, _) => {
-                    request = request
-                        .header("X-Project-Id", project_id.as_str())
-                        .header("X-Roles", "member")
-                        .header("X-User-Id", NOAUTH_USER);
-                }
-                _ => {}
-            }
-            request = match &body {
-                Body::None => request,
-                Body::Json(b) => request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(b.clone()),
-                Body::Raw {
-                    content_type,
-                    bytes,
-                } => request
-                    .header(reqwest::header::CONTENT_TYPE, *content_type)
-                    .body(bytes.to_vec()),
-            };
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.dialect.record(operation, ErrorClass::Retry.as_str());
-                    // A POST that may have reached the server is not repeated: the next reconcile finds it.
-                    if last || !(idempotent || e.is_connect()) {
-                        return Err(DialectError::transport(e));
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    continue;
-                }
-            };
-            let status = response.status().as_u16();
-            let after = super::retry_after(response.headers());
-            let body_bytes = match super::read_body(response).await {
-                Ok(b) => b,
-                Err(super::BodyError::TooLarge) => {
-                    self.dialect
-                        .record(operation, ErrorClass::Permanent.as_str());
-                    return Err(super::BodyError::TooLarge.into());
-                }
-                Err(super::BodyError::Transport(e)) => {
-                    self.dialect.record(operation, ErrorClass::Retry.as_str());
-                    if last || !idempotent {
-                        return Err(DialectError::transport(e));
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    continue;
-                }
-            };
-            let reply = Reply {
-                status,
-                body: body_bytes,
-            };
-            if status == 401 && !renewed && matches!(self.auth, SessionAuth::Keystone { .. }) {
-                self.dialect
-                    .record(operation, ErrorClass::Credentials.as_str());
-                self.renew().await?;
-                renewed = true;
-                attempt -= 1;
-                continue;
-            }
-            // A 5xx to a POST may come after the secret was made; 429 is refused before any work.
-            let retryable = status == 429 || (status >= 500 && idempotent);
-            if !retryable {
-                let outcome = match status {
-                    200..=299 => "ok",
-                    404 => "not_found",
-                    _ => wire::map_error(status, &reply.body, after).class.as_str(),
-                };
-                self.dialect.record(operation, outcome);
-                return Ok(reply);
-            }
-            let err = wire::map_error(status, &reply.body, after);
-            self.dialect.record(operation, err.class.as_str());
-            let wait = after.unwrap_or(backoff);
-            if last || wait > MAX_INLINE_WAIT {
-                return Err(err);
-            }
-            tracing::debug!(
-                dialect = DIALECT,
-                operation,
-                status,
-                attempt,
-                "retrying after a transient Barbican error"
-            );
-            tokio::time::sleep(wait).await;
-            backoff *= 2;
-        }
+        self.dialect.transport.send(&endpoint, &exchange).await
     }
 
     fn secret_path(uuid: &str) -> Result<String, DialectError> {
@@ -414,13 +242,11 @@ impl Session<'_> {
         let mut out = Vec::new();
         let mut offset = 0;
         loop {
-            let path = format!(
+            let url = self.url(&format!(
                 "/v1/secrets?name={encoded}&limit={PAGE}&offset={offset}&sort=created:desc"
-            );
-            let reply = self
-                .call(Method::GET, &path, Body::None, "application/json", "list")
-                .await?;
-            if reply.status == 404 {
+            ));
+            let reply = self.send(Exchange::new("list", &Method::GET, &url)).await?;
+            if reply.absent {
                 return Err(DialectError::permanent(
                     "NotBarbican",
                     format!(
@@ -429,15 +255,8 @@ impl Session<'_> {
                     ),
                 ));
             }
-            if !reply.ok() {
-                return Err(wire::map_error(reply.status, &reply.body, None));
-            }
-            let page: wire::SecretList = serde_json::from_slice(&reply.body).map_err(|e| {
-                DialectError::retry(
-                    "BackendError",
-                    format!("Barbican sent an unreadable secret list: {e}"),
-                )
-            })?;
+            let page: wire::SecretList = serde_json::from_slice(&reply.body)
+                .map_err(|e| wire::unreadable("secret list", &e))?;
             let count = page.secrets.len();
             out.extend(
                 page.secrets
@@ -458,29 +277,16 @@ impl Session<'_> {
         &self,
         uuid: &str,
     ) -> Result<Option<BTreeMap<String, String>>, DialectError> {
-        let path = format!("{}/metadata", Self::secret_path(uuid)?);
+        let url = self.url(&format!("{}/metadata", Self::secret_path(uuid)?));
         let reply = self
-            .call(
-                Method::GET,
-                &path,
-                Body::None,
-                "application/json",
-                "get_metadata",
-            )
+            .send(Exchange::new("get_metadata", &Method::GET, &url))
             .await?;
-        match reply.status {
-            404 => Ok(None),
-            _ if reply.ok() => {
-                let doc: wire::MetadataDoc = serde_json::from_slice(&reply.body).map_err(|e| {
-                    DialectError::retry(
-                        "BackendError",
-                        format!("Barbican sent unreadable metadata: {e}"),
-                    )
-                })?;
-                Ok(Some(doc.metadata))
-            }
-            s => Err(wire::map_error(s, &reply.body, None)),
+        if reply.absent {
+            return Ok(None);
         }
+        let doc: wire::MetadataDoc = serde_json::from_slice(&reply.body)
+            .map_err(|e| wire::unreadable("metadata document", &e))?;
+        Ok(Some(doc.metadata))
     }
 
     /// Replaces a secret's user metadata. A vanished secret is a `SecretNotFound` retry error.
@@ -489,47 +295,35 @@ impl Session<'_> {
         uuid: &str,
         meta: &BTreeMap<String, String>,
     ) -> Result<(), DialectError> {
-        let path = format!("{}/metadata", Self::secret_path(uuid)?);
+        let url = self.url(&format!("{}/metadata", Self::secret_path(uuid)?));
         let body = serde_json::to_vec(&serde_json::json!({ "metadata": meta }))
             .expect("metadata serializes");
+        // Replaces the whole metadata with the same document each time: idempotent (the method's default).
         let reply = self
-            .call(
-                Method::PUT,
-                &path,
-                Body::Json(body),
-                "application/json",
-                "put_metadata",
-            )
+            .send(Exchange::new("put_metadata", &Method::PUT, &url).json(&body))
             .await?;
-        if reply.ok() {
-            Ok(())
-        } else {
-            Err(wire::map_error(reply.status, &reply.body, None))
+        if reply.absent {
+            return Err(wire::not_found(&reply));
         }
+        Ok(())
     }
 
     /// `POST /v1/secrets` without a payload. Returns the new secret's UUID and reference.
     pub async fn create_empty(&self, name: &str) -> Result<(String, String), DialectError> {
         let body = serde_json::to_vec(&serde_json::json!({"name": name, "secret_type": "opaque"}))
             .expect("create body serializes");
-        let reply = self
-            .call(
-                Method::POST,
-                "/v1/secrets",
-                Body::Json(body),
-                "application/json",
-                "create",
-            )
-            .await?;
-        if reply.status != 201 && !reply.ok() {
-            return Err(wire::map_error(reply.status, &reply.body, None));
+        let url = self.url("/v1/secrets");
+        // Each POST makes another secret: sent again only when Barbican proved it did not act on it (429, or no
+        // connection). After a timeout or a 5xx the next reconcile's listing finds what was made.
+        let exchange = Exchange::new("create", &Method::POST, &url)
+            .json(&body)
+            .idempotency(Idempotency::NotIdempotent);
+        let reply = self.send(exchange).await?;
+        if reply.absent {
+            return Err(wire::not_found(&reply));
         }
-        let made: wire::CreatedRef = serde_json::from_slice(&reply.body).map_err(|e| {
-            DialectError::retry(
-                "BackendError",
-                format!("Barbican sent an unreadable create reply: {e}"),
-            )
-        })?;
+        let made: wire::CreatedRef = serde_json::from_slice(&reply.body)
+            .map_err(|e| wire::unreadable("create reply", &e))?;
         let entry = SecretEntry {
             secret_ref: made.secret_ref.clone(),
             ..Default::default()
@@ -541,33 +335,27 @@ impl Session<'_> {
     }
 
     /// `PUT /v1/secrets/{uuid}` with the raw payload. Errors carry the documented meanings: reason
-    /// `PayloadRejected` (400), `SecretNotFound` (404), `PayloadAlreadySet` (409), `PayloadTooLarge` (413).
+    /// `PayloadRejected` (400, 415 and other refusals), `SecretNotFound` (404), `PayloadAlreadySet` (409),
+    /// `PayloadTooLarge` (413).
     pub async fn put_payload(
         &self,
         uuid: &str,
         value: &SecretValue,
         content_type: &'static str,
     ) -> Result<(), DialectError> {
-        let path = Self::secret_path(uuid)?;
-        let reply = self
-            .call(
-                Method::PUT,
-                &path,
-                Body::Raw {
-                    content_type,
-                    bytes: value.expose(),
-                },
-                "application/json",
-                "put_payload",
-            )
-            .await?;
-        match reply.status {
-            204 | 200 => Ok(()),
-            400 => {
-                let e = wire::map_error(400, &reply.body, None);
+        let url = self.url(&Self::secret_path(uuid)?);
+        // Not idempotent although a PUT: a payload is write-once, and a second PUT is answered 409. A PUT that
+        // may have been applied is left to `fill`'s read-back in the next reconcile.
+        let exchange = Exchange::new("put_payload", &Method::PUT, &url)
+            .body(content_type, value.expose())
+            .idempotency(Idempotency::NotIdempotent);
+        match self.send(exchange).await {
+            Ok(reply) if reply.absent => Err(wire::not_found(&reply)),
+            Ok(_) => Ok(()),
+            Err(e) if e.reason == "BackendRejected" => {
                 Err(DialectError::permanent("PayloadRejected", e.message))
             }
-            s => Err(wire::map_error(s, &reply.body, None)),
+            Err(e) => Err(e),
         }
     }
 
@@ -578,37 +366,26 @@ impl Session<'_> {
         value: &SecretValue,
         content_type: &'static str,
     ) -> Result<bool, DialectError> {
-        let path = format!("{}/payload", Self::secret_path(uuid)?);
-        let reply = self
-            .call(Method::GET, &path, Body::None, content_type, "get_payload")
-            .await?;
-        match reply.status {
-            404 | 406 => Ok(false),
-            _ if reply.ok() => Ok(reply.body.as_slice() == value.expose()),
-            s => Err(wire::map_error(s, &reply.body, None)),
+        let url = self.url(&format!("{}/payload", Self::secret_path(uuid)?));
+        let exchange = Exchange::new("get_payload", &Method::GET, &url).accept(content_type);
+        match self.send(exchange).await {
+            Ok(reply) => Ok(!reply.absent && reply.body.as_slice() == value.expose()),
+            // Stored with another content type.
+            Err(e) if e.reason == "NotAcceptable" => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
     /// Deletes a secret; a missing one is fine.
     pub async fn delete_secret(&self, uuid: &str) -> Result<(), DialectError> {
-        let path = Self::secret_path(uuid)?;
+        let url = self.url(&Self::secret_path(uuid)?);
         let reply = self
-            .call(
-                Method::DELETE,
-                &path,
-                Body::None,
-                "application/json",
-                "delete",
-            )
+            .send(Exchange::new("delete", &Method::DELETE, &url))
             .await?;
-        match reply.status {
-            404 => Ok(()),
-            _ if reply.ok() => {
-                tracing::info!(dialect = DIALECT, secret = %uuid, "deleted a Barbican secret");
-                Ok(())
-            }
-            s => Err(wire::map_error(s, &reply.body, None)),
+        if !reply.absent {
+            tracing::info!(dialect = DIALECT, secret = %uuid, "deleted a Barbican secret");
         }
+        Ok(())
     }
 
     /// The same-named secrets with their metadata, classified for `owner`, newest first.

@@ -7,6 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::dialects::DialectError;
+use crate::dialects::kit::retry::THROTTLED;
+use crate::dialects::kit::text::store_message;
+use crate::dialects::kit::{Reply, Verdict};
 use crate::plan::Owner;
 
 /// User-metadata keys SecretSync writes (Barbican lower-cases keys and allows `[a-z0-9_-]`).
@@ -202,52 +205,57 @@ pub(super) fn label_problem(key: &str, value: &str) -> Option<String> {
     None
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
+/// The store's own words in an error reply, bounded: the `description` (else `title`) of Barbican's
+/// `{"code","title","description"}`, or the `message` (else `title`) of the `{"error":{...}}` that Keystone and
+/// keystonemiddleware send. Nothing else of a body is ever shown: a body that is not one of these (an HTML page,
+/// a proxy's text, anything echoing a request) gives `None`.
+pub(super) fn error_detail(body: &[u8]) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    ["/description", "/error/message", "/title", "/error/title"]
+        .iter()
+        .filter_map(|pointer| doc.pointer(pointer)?.as_str())
+        .find(|text| !text.trim().is_empty())
+        .map(store_message)
 }
 
-pub(super) fn truncate(text: &str) -> String {
-    const MAX: usize = 300;
-    let text = text.trim();
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut cut = MAX;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &text[..cut])
-}
-
-/// A short, printable description of an error body that is not Barbican's JSON.
-pub(super) fn detail_of(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        "no error body".to_owned()
-    } else if text.starts_with('<') {
-        "an HTML error page".to_owned()
-    } else {
-        truncate(text)
+/// `"{who} answered HTTP {status}"`, followed by the store's own words when its error body has them.
+pub(super) fn answered(who: &str, status: u16, body: &[u8]) -> String {
+    match error_detail(body) {
+        Some(detail) => format!("{who} answered HTTP {status}: {detail}"),
+        None => format!("{who} answered HTTP {status}"),
     }
 }
 
-/// Maps a failed Barbican reply (`{"code","title","description"}`) to an error. A 404 is left to callers, which
-/// know what was missing; it maps to a retry here.
-pub(super) fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
-    let detail = match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(ErrorBody {
-            description: Some(d),
-            ..
-        }) if !d.trim().is_empty() => truncate(&d),
-        Ok(ErrorBody { title: Some(t), .. }) => truncate(&t),
-        _ => detail_of(body),
-    };
-    let text = format!("Barbican answered HTTP {status}: {detail}");
+/// A JSON reply SecretSync could not read. serde's message can quote the body, so only where it broke is said.
+pub(super) fn unreadable(what: &str, e: &serde_json::Error) -> DialectError {
+    DialectError::retry(
+        "BackendError",
+        format!(
+            "Barbican sent an unreadable {what} (invalid JSON or an unexpected shape at line {}, column {})",
+            e.line(),
+            e.column()
+        ),
+    )
+}
+
+/// Barbican's reading of an answer, the one decoder of every Barbican call: 2xx success, 404 absent (callers
+/// know what was missing: see [`not_found`]), the rest by status with Barbican's own description.
+pub(super) fn decode(reply: &Reply) -> Verdict {
+    match reply.status {
+        200..=299 => Verdict::Success,
+        404 => Verdict::Absent,
+        status => Verdict::Error(map_error(status, &reply.body, reply.retry_after())),
+    }
+}
+
+/// The error for a 404 where the secret had to exist (a metadata or payload write).
+pub(super) fn not_found(reply: &Reply) -> DialectError {
+    map_error(404, &reply.body, None)
+}
+
+/// Maps a failed Barbican reply to an error.
+fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
+    let text = answered("Barbican", status, body);
     match status {
         300..=399 => DialectError::redirected(status),
         400 => DialectError::permanent("BackendRejected", text),
@@ -266,6 +274,8 @@ pub(super) fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>)
             ),
         ),
         404 => DialectError::retry("SecretNotFound", text),
+        // Asked for a payload in a content type the secret was not stored with.
+        406 => DialectError::permanent("NotAcceptable", text),
         409 => DialectError::conflict("PayloadAlreadySet", text),
         413 => DialectError::permanent(
             "PayloadTooLarge",
@@ -273,8 +283,8 @@ pub(super) fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>)
                 "{text} (the server's max_allowed_secret_in_bytes is lower than barbican.maxPayloadBytes allowed)"
             ),
         ),
-        406 | 415 => DialectError::permanent("BackendRejected", text),
-        429 => DialectError::retry("Throttled", text).with_retry_after(retry_after),
+        415 => DialectError::permanent("BackendRejected", text),
+        429 => DialectError::retry(THROTTLED, text).with_retry_after(retry_after),
         500..=599 => DialectError::retry("BackendError", text).with_retry_after(retry_after),
         _ => DialectError::permanent("BackendRejected", text),
     }
@@ -521,13 +531,35 @@ mod tests {
         assert!(label_problem("k", &"v".repeat(256)).is_some());
     }
 
+    fn reply(status: u16, body: &[u8], retry_after: Option<u64>) -> Reply {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(secs) = retry_after {
+            headers.insert(reqwest::header::RETRY_AFTER, secs.into());
+        }
+        Reply {
+            status,
+            headers,
+            body: zeroize::Zeroizing::new(body.to_vec()),
+            absent: false,
+        }
+    }
+
+    fn error(status: u16, body: &[u8], retry_after: Option<u64>) -> DialectError {
+        match decode(&reply(status, body, retry_after)) {
+            Verdict::Error(e) => e,
+            other => panic!("HTTP {status} decoded as {other:?}"),
+        }
+    }
+
     #[test]
     fn errors_map_to_classes_with_barbicans_description() {
         let body = |code: u16, d: &str| {
             serde_json::to_vec(&serde_json::json!({"code": code, "title": "t", "description": d}))
                 .unwrap()
         };
-        let e = map_error(
+        assert!(matches!(decode(&reply(204, b"", None)), Verdict::Success));
+        assert!(matches!(decode(&reply(404, b"", None)), Verdict::Absent));
+        let e = error(
             409,
             &body(409, "Secret already has data, cannot modify it."),
             None,
@@ -537,32 +569,73 @@ mod tests {
             (ErrorClass::Conflict, "PayloadAlreadySet")
         );
         assert!(e.message.contains("already has data"));
-        let e = map_error(413, &body(413, "too large"), None);
+        let e = error(413, &body(413, "too large"), None);
         assert_eq!(
             (e.class, e.reason),
             (ErrorClass::Permanent, "PayloadTooLarge")
         );
-        assert_eq!(map_error(401, b"", None).class, ErrorClass::Credentials);
-        assert_eq!(map_error(403, b"", None).class, ErrorClass::Credentials);
+        assert_eq!(error(401, b"", None).class, ErrorClass::Credentials);
+        assert_eq!(error(403, b"", None).class, ErrorClass::Credentials);
         assert_eq!(
-            map_error(400, &body(400, "x"), None).class,
+            error(400, &body(400, "x"), None).class,
             ErrorClass::Permanent
         );
-        assert_eq!(map_error(404, b"", None).reason, "SecretNotFound");
-        let e = map_error(429, b"", Some(Duration::from_secs(4)));
+        assert_eq!(error(406, b"", None).reason, "NotAcceptable");
+        assert_eq!(not_found(&reply(404, b"", None)).reason, "SecretNotFound");
+        let e = error(429, b"", Some(4));
         assert_eq!(
-            (e.class, e.retry_after),
-            (ErrorClass::Retry, Some(Duration::from_secs(4)))
+            (e.class, e.reason, e.retry_after),
+            (ErrorClass::Retry, THROTTLED, Some(Duration::from_secs(4)))
         );
-        let e = map_error(503, b"<html><body>down</body></html>", None);
+        let e = error(503, b"<html><body>down</body></html>", None);
         assert_eq!(e.class, ErrorClass::Retry);
-        assert!(e.message.contains("HTML"));
-        assert!(
-            map_error(400, "x".repeat(5000).as_bytes(), None)
-                .message
-                .len()
-                < 400
+        assert_eq!(e.message, "Barbican answered HTTP 503");
+        // Keystone's (and keystonemiddleware's) error shape.
+        let e = error(
+            401,
+            br#"{"error": {"code": 401, "title": "Unauthorized", "message": "requires authentication"}}"#,
+            None,
         );
+        assert!(
+            e.message.contains("requires authentication"),
+            "{}",
+            e.message
+        );
+        // A store's own text is bounded.
+        let long = body(400, &"x".repeat(5000));
+        assert!(error(400, &long, None).message.len() < 400);
+    }
+
+    #[test]
+    fn a_body_is_never_quoted_only_its_parsed_error_fields() {
+        const VALUE: &str = "hunter2-SENTINEL-value";
+        for (status, body) in [
+            (400, format!("garbage {VALUE} garbage")),
+            (500, format!("<html><pre>{VALUE}</pre></html>")),
+            (409, format!(r#"{{"payload": "{VALUE}"}}"#)),
+            (
+                400,
+                format!(r#"{{"code": 400, "description": "", "echo": "{VALUE}"}}"#),
+            ),
+            (413, format!("{{not json {VALUE}")),
+            (503, format!(r#""{VALUE}""#)),
+        ] {
+            let e = error(status, body.as_bytes(), None);
+            assert!(!e.message.contains("SENTINEL"), "{}", e.message);
+            assert!(
+                e.message.contains(&format!("HTTP {status}")),
+                "{}",
+                e.message
+            );
+        }
+        // A reply SecretSync cannot read is not quoted either (serde's message would).
+        let e = unreadable(
+            "secret list",
+            &serde_json::from_str::<SecretList>(&format!(r#"{{"secrets": "{VALUE}"}}"#))
+                .err()
+                .unwrap(),
+        );
+        assert!(!e.message.contains("SENTINEL"), "{}", e.message);
     }
 
     #[test]
