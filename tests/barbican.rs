@@ -1422,18 +1422,16 @@ async fn a_create_that_may_have_been_applied_is_sent_once_while_reads_are_retrie
     case.target = at(&endpoint);
     let req = case.request();
     let session = case.dialect.session(&req).await.expect("no-auth session");
-    let started = std::time::Instant::now();
     let e = session
         .create_empty(&case.name)
         .await
         .expect_err("timed out");
     assert_eq!(
         (e.class, e.reason),
-        (ErrorClass::Retry, "BackendUnreachable"),
+        (ErrorClass::Retry, "BackendTimeout"),
         "{}",
         e.message
     );
-    assert!(started.elapsed() < Duration::from_secs(3), "one attempt");
     assert_eq!(
         *count.lock().unwrap(),
         1,
@@ -1443,7 +1441,7 @@ async fn a_create_that_may_have_been_applied_is_sent_once_while_reads_are_retrie
     // The same silence for a read: three attempts.
     *count.lock().unwrap() = 0;
     let e = case.observe().await.expect_err("timed out");
-    assert_eq!(e.reason, "BackendUnreachable");
+    assert_eq!(e.reason, "BackendTimeout");
     assert_eq!(*count.lock().unwrap(), 3, "the listing was retried");
 
     // 503 to the first request, then an empty secret list.

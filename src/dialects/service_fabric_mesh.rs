@@ -354,6 +354,7 @@ impl ServiceFabricMesh {
             ca: credentials::text(creds, "ca.crt")?,
             identity: credentials::text(creds, "tls.crt")?
                 .zip(credentials::text(creds, "tls.key")?),
+            public_roots: false,
         })?;
         let api_version = settings(req.target)
             .api_version

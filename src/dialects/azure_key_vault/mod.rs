@@ -71,8 +71,7 @@
 
 mod auth;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -80,6 +79,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AzureKeyVaultSettings, DialectKind, Target};
@@ -111,14 +111,12 @@ const PURGE_WAIT: Duration = Duration::from_secs(30);
 const PURGED_WAIT: Duration = Duration::from_secs(10);
 /// Pages of versions read when looking for SecretSync's last version of a secret someone else wrote over.
 const MAX_VERSION_PAGES: usize = 8;
-const MAX_CACHED_CLIENTS: usize = 64;
 
 pub struct AzureKeyVault {
     transport: Transport,
     tokens: TokenCache,
-    /// Clients trusting an extra CA (`ca.crt`) next to the public roots, by the CA's hash (see
-    /// [`AzureKeyVault::client_for`]).
-    clients: Mutex<HashMap<String, reqwest::Client>>,
+    /// Clients trusting an extra CA (`ca.crt`) next to the public roots.
+    clients: ClientCache,
     /// Scopes learned from vault challenges.
     scopes: Scopes,
     workload: WorkloadEnv,
@@ -132,9 +130,9 @@ impl AzureKeyVault {
     /// A dialect that sees this workload-identity environment instead of the process's.
     pub fn with_workload_env(shared: Shared, workload: WorkloadEnv) -> Self {
         AzureKeyVault {
+            clients: ClientCache::new(&shared),
             transport: Transport::new(DIALECT, shared, decode),
             tokens: TokenCache::default(),
-            clients: Mutex::new(HashMap::new()),
             scopes: Scopes::default(),
             workload,
         }
@@ -500,49 +498,15 @@ impl AzureKeyVault {
         })
     }
 
-    /// The client for the vault and the authority: the shared one, or one that also trusts `ca.crt`.
-    ///
-    /// Not the kit's `ClientCache`: its `ca.crt` replaces the public roots, while Key Vault's `ca.crt` (and a
-    /// store's `caBundle`) is documented as trusted next to them (a vault behind a private CA may get its tokens
-    /// from public Entra ID, through the same client). Until the kit's `TlsSettings` can keep the public roots,
-    /// this small cache stays here, building on the kit's client builder.
+    /// The client for these credentials: `ca.crt` (from the store's `caBundle`) is trusted next to the public
+    /// roots, as documented (a vault behind a private CA may get its tokens from public Entra ID, through the
+    /// same client).
     fn client_for(&self, creds: &Credentials) -> Result<reqwest::Client, DialectError> {
-        let shared = self.transport.shared();
-        let Some(ca) = credentials::text(creds, "ca.crt")? else {
-            return Ok(shared.http.clone());
-        };
-        use sha2::Digest;
-        let key = hex::encode(sha2::Sha256::digest(ca.as_bytes()));
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(&key) {
-            return Ok(c.clone());
-        }
-        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes()).map_err(|_| {
-            DialectError::credentials("InvalidCredentials", "ca.crt is not a PEM certificate")
-        })?;
-        if certs.is_empty() {
-            return Err(DialectError::credentials(
-                "InvalidCredentials",
-                "ca.crt holds no PEM certificate",
-            ));
-        }
-        let client = certs
-            .into_iter()
-            .fold(super::http_client(shared.deadline), |b, c| {
-                b.add_root_certificate(c)
-            })
-            .build()
-            .map_err(|_| {
-                DialectError::credentials(
-                    "InvalidCredentials",
-                    "cannot build a TLS client trusting ca.crt",
-                )
-            })?;
-        if clients.len() >= MAX_CACHED_CLIENTS {
-            clients.clear();
-        }
-        clients.insert(key, client.clone());
-        Ok(client)
+        self.clients.client(TlsSettings {
+            ca: credentials::text(creds, "ca.crt")?,
+            identity: None,
+            public_roots: true,
+        })
     }
 
     /// Sends one request through the kit's transport: paced per vault, with the vault's bearer token, retried

@@ -17,8 +17,10 @@ const MAX_CACHED_CLIENTS: usize = 64;
 /// What a client is built from. PEM text; errors never quote it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TlsSettings<'a> {
-    /// Extra trusted CAs; when set, they replace the built-in roots.
+    /// Extra trusted CAs; they replace the built-in roots unless `public_roots` is set.
     pub ca: Option<&'a str>,
+    /// Trust the built-in public roots next to `ca` (a store whose token service has a public certificate).
+    pub public_roots: bool,
     /// A client certificate and its private key.
     pub identity: Option<(&'a str, &'a str)>,
 }
@@ -30,6 +32,7 @@ impl TlsSettings<'_> {
 
     fn key(&self) -> String {
         let mut h = Sha256::new();
+        h.update([u8::from(self.public_roots)]);
         for part in [
             self.ca,
             self.identity.map(|i| i.0),
@@ -131,7 +134,9 @@ fn build(tls: TlsSettings<'_>, deadline: Duration) -> Result<reqwest::Client, Di
         if certs.is_empty() {
             return Err(invalid("ca.crt holds no PEM certificate"));
         }
-        builder = builder.tls_built_in_root_certs(false);
+        if !tls.public_roots {
+            builder = builder.tls_built_in_root_certs(false);
+        }
         for c in certs {
             builder = builder.add_root_certificate(c);
         }
@@ -158,14 +163,17 @@ mod tests {
                     "-----BEGIN CERTIFICATE-----\nc2VjcmV0LXNhdWNl\n-----END CERTIFICATE-----",
                 ),
                 identity: None,
+                public_roots: false,
             },
             TlsSettings {
                 ca: None,
                 identity: Some(("secret-sauce", "more-secret-sauce")),
+                public_roots: false,
             },
             TlsSettings {
                 ca: Some("secret-sauce"),
                 identity: None,
+                public_roots: false,
             },
         ] {
             let e = c.client(tls).unwrap_err();
@@ -192,11 +200,18 @@ mod tests {
         let a = TlsSettings {
             ca: Some("ab"),
             identity: None,
+            public_roots: false,
         };
         let b = TlsSettings {
             ca: None,
             identity: Some(("ab", "")),
+            public_roots: false,
         };
+        let c = TlsSettings {
+            public_roots: true,
+            ..a
+        };
+        assert_ne!(a.key(), c.key());
         assert_ne!(a.key(), b.key());
         assert!(TlsSettings::default().is_default());
     }
