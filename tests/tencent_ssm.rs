@@ -623,15 +623,33 @@ async fn read_only_credentials_are_unauthorized_to_write() {
 
 #[tokio::test]
 async fn transient_errors_are_retried_in_place_then_handed_back() {
-    // Two InternalErrors: the third attempt succeeds within one apply.
+    // Two throttled answers: the store did nothing, so even the create is sent again, and the third attempt
+    // succeeds within one apply.
     let name = unique("flaky-");
     let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
     let (plan, observed) = case.plan().await;
-    fault(&name, "InternalError", 2).await;
+    fault(&name, "RequestLimitExceeded", 2).await;
     case.apply(&plan, &observed)
         .await
         .expect("retried in place");
     assert_eq!(case.requests("CreateSecret", "retry"), 2);
+    assert_eq!(case.requests("CreateSecret", "ok"), 1);
+
+    // An InternalError may come after the secret was made: the create is not repeated in place; the next
+    // reconcile reads the store (here: nothing was made) and creates it.
+    let name = unique("flaky-");
+    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    let (plan, observed) = case.plan().await;
+    fault(&name, "InternalError", 1).await;
+    let err = case.apply(&plan, &observed).await.expect_err("handed back");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Retry, "BackendError"),
+        "{err}"
+    );
+    assert_eq!(case.requests("CreateSecret", "retry"), 1);
+    assert_eq!(case.requests("CreateSecret", "ok"), 0);
+    assert_eq!(case.reconcile().await.0, Plan::Create);
     assert_eq!(case.requests("CreateSecret", "ok"), 1);
 
     for (code, reason) in [
@@ -884,4 +902,158 @@ async fn gateway_statuses_honour_retry_after() {
     fault_with(json!({"secretName": name, "code": "x", "times": 1, "httpStatus": 403})).await;
     let err = case.observe().await.expect_err("forbidden");
     assert_eq!(err.class, ErrorClass::Credentials);
+}
+
+/// Reads one HTTP request (head and `Content-Length` body) from `conn`; false when the connection ended first.
+async fn read_request(conn: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return true;
+            }
+        }
+        match conn.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A local SSM that reads each request and answers the n-th with `answers[n]` (HTTP 200, the `Response`
+/// object given), or never answers once they run out. Returns its endpoint and the count of requests read.
+async fn local_ssm(answers: Vec<Value>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counted = seen.clone();
+    let answers = Arc::new(answers);
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counted = counted.clone();
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                while read_request(&mut conn).await {
+                    let n = counted.fetch_add(1, Ordering::SeqCst);
+                    let Some(answer) = answers.get(n) else {
+                        // Hold the connection open and never answer.
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        return;
+                    };
+                    let body = json!({"Response": answer}).to_string();
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if conn.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn local_case(endpoint: &str) -> Case {
+    let metrics = Metrics::new();
+    let shared = Shared::new(100, 100, metrics.clone()).with_deadline(Duration::from_secs(1));
+    let t: Target = serde_json::from_value(json!({
+        "dialect": "TencentSSM",
+        "endpoint": endpoint,
+        "tencentSSM": {"region": "ap-guangzhou"},
+    }))
+    .expect("target parses");
+    Case::with(
+        Arc::new(TencentSsm::new(shared)),
+        metrics,
+        "local",
+        t,
+        SecretValue::from("v"),
+        creds("AKIDlocal", "local-key", None),
+    )
+}
+
+/// A CreateSecret that times out may have made the secret: it is sent exactly once (the next reconcile reads
+/// the store), while a DescribeSecret that times out is a read and is tried again.
+#[tokio::test]
+async fn a_create_that_times_out_is_sent_exactly_once() {
+    use std::sync::atomic::Ordering;
+    let (endpoint, seen) = local_ssm(vec![]).await;
+    let case = local_case(&endpoint);
+    let err = case
+        .apply(&Plan::Create, &Observed::Absent)
+        .await
+        .expect_err("no answer");
+    assert_eq!(err.class, ErrorClass::Retry, "{err}");
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "the create was repeated");
+    assert_eq!(case.requests("CreateSecret", "retry"), 1);
+
+    let (endpoint, seen) = local_ssm(vec![]).await;
+    let case = local_case(&endpoint);
+    case.observe().await.expect_err("no answer");
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "a read is retried");
+}
+
+/// A read answered with a transient code is retried in place (here the second answer says "no such secret").
+#[tokio::test]
+async fn a_read_answered_with_a_transient_code_is_retried() {
+    use std::sync::atomic::Ordering;
+    for code in ["RequestLimitExceeded", "InternalError"] {
+        let (endpoint, seen) = local_ssm(vec![
+            json!({"Error": {"Code": code, "Message": "try again"}, "RequestId": "r1"}),
+            json!({"Error": {"Code": "ResourceNotFound", "Message": "no such secret"}, "RequestId": "r2"}),
+        ])
+        .await;
+        let case = local_case(&endpoint);
+        assert_eq!(
+            case.observe().await.expect("retried"),
+            Observed::Absent,
+            "{code}"
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 2, "{code}");
+        assert_eq!(case.requests("DescribeSecret", "retry"), 1, "{code}");
+        assert_eq!(case.requests("DescribeSecret", "not_found"), 1, "{code}");
+    }
+}
+
+/// A create answered InternalError (it may have been applied) is not repeated; a throttled one is.
+#[tokio::test]
+async fn a_create_is_repeated_only_when_throttled() {
+    use std::sync::atomic::Ordering;
+    let ok = json!({"SecretName": "local", "VersionId": "SSM_Current", "RequestId": "r2"});
+    let (endpoint, seen) = local_ssm(vec![
+        json!({"Error": {"Code": "InternalError", "Message": "oops"}, "RequestId": "r1"}),
+        ok.clone(),
+    ])
+    .await;
+    let case = local_case(&endpoint);
+    let err = case
+        .apply(&Plan::Create, &Observed::Absent)
+        .await
+        .expect_err("handed back");
+    assert_eq!((err.class, err.reason), (ErrorClass::Retry, "BackendError"));
+    assert!(err.to_string().contains("CreateSecret"), "{err}");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+
+    let (endpoint, seen) = local_ssm(vec![
+        json!({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}, "RequestId": "r1"}),
+        ok,
+    ])
+    .await;
+    let case = local_case(&endpoint);
+    case.apply(&Plan::Create, &Observed::Absent)
+        .await
+        .expect("throttled, so not applied: sent again");
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
 }

@@ -31,6 +31,9 @@
 //! - `secretId` and `secretKey`: a Tencent Cloud API key pair (CAM).
 //! - `token` (optional): the session token of temporary credentials, sent as `X-TC-Token`.
 //!
+//! Keys are read by the dialect kit's one rule (a missing, empty or blank key is absent; values are trimmed),
+//! and must be printable ASCII, as they travel in headers.
+//!
 //! Settings live under `spec.target.tencentSSM`: `region` (required, sent as `X-TC-Region`), `versionPolicy`,
 //! `versionId` and `requestsPerSecond`. `spec.target.endpoint` overrides the default
 //! `https://ssm.tencentcloudapi.com` (a regional host such as `https://ssm.ap-guangzhou.tencentcloudapi.com`,
@@ -43,10 +46,17 @@
 //! per action (50 requests a second for `UpdateSecret`); SecretSync paces each action of each endpoint at 90% of
 //! `requestsPerSecond` (default 50), leaving room for arrival jitter so the store's own per-second count never
 //! passes the limit. The pace is shared by every SecretSync of the controller that uses the endpoint; the first
-//! to reach an endpoint sets it, so SecretSyncs of one endpoint should agree on `requestsPerSecond`.
+//! to reach an endpoint sets it, so SecretSyncs of one endpoint should agree on `requestsPerSecond`. Requests
+//! go out evenly spaced unless the store sets `rateLimit.burst`, which then lets that many go at once per
+//! action (a burst above a tenth of the limit can pass SSM's per-second count, and be answered
+//! `RequestLimitExceeded`).
 //! SSM answers HTTP 200 even for errors, with `Response.Error.Code`:
-//! `RequestLimitExceeded` and `InternalError` are retried in place (3 attempts, backoff) and then handed to the
-//! controller's backoff; `ResourceNotFound` during a write makes the next reconcile observe again (and create);
+//! `RequestLimitExceeded` and `InternalError` are transient: the dialect kit's transport retries them in place
+//! (3 attempts, jittered backoff) and then hands them to the controller's backoff. A request is repeated only
+//! when repeating cannot do anything twice (see `idempotency`): reads and calls that set a state always,
+//! `CreateSecret` and `PutSecretValue` only after `RequestLimitExceeded` or a connection never made; a create
+//! that timed out or got `InternalError` may have been applied, so the next reconcile reads the store instead.
+//! `ResourceNotFound` during a write makes the next reconcile observe again (and create);
 //! `ResourceInUse.SecretExists` is a conflict, settled by the ownership rules on the next reconcile;
 //! `AuthFailure.*` and `UnauthorizedOperation*` are credential problems; everything else fails with the store's
 //! code and message. Other HTTP statuses come from something in front of SSM and are mapped by status; a
@@ -55,21 +65,26 @@
 pub mod sign;
 
 use std::num::NonZeroU32;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use super::kit::retry::THROTTLED;
+use super::kit::text::store_message;
+use super::kit::{
+    Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials,
+};
+use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, TencentSsmSettings, TencentVersionPolicy};
 use crate::plan::digest::short;
 use crate::plan::{
     Capabilities, Desired, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
 };
-use crate::value::SecretValue;
+use crate::value::{Credentials, SecretValue};
 
 const DIALECT: &str = "TencentSSM";
 const SERVICE: &str = "ssm";
@@ -84,32 +99,74 @@ const MAX_DESCRIPTION: usize = 2048;
 pub const MAX_VALUE: usize = 32 * 1024;
 const HISTORY_PREFIX: &str = "ss-";
 const HISTORY_DIGITS: usize = 12;
-const ATTEMPTS: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// A longer `Retry-After` goes to the controller's backoff instead of holding a worker.
-const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
 
 pub struct TencentSsm {
-    shared: Shared,
+    transport: Transport,
 }
 
 impl TencentSsm {
     pub fn new(shared: Shared) -> Self {
-        TencentSsm { shared }
+        TencentSsm {
+            transport: Transport::new(DIALECT, shared, decode),
+        }
     }
 }
 
 /// Where and as whom one request goes.
 struct Ctx<'a> {
     endpoint: String,
-    host: String,
     region: &'a str,
-    secret_id: &'a str,
-    secret_key: &'a str,
-    token: Option<&'a str>,
+    auth: Tc3<'a>,
     pace: NonZeroU32,
+    burst: NonZeroU32,
     policy: TencentVersionPolicy,
     version_id: &'a str,
+}
+
+/// TC3-HMAC-SHA256 request signing (see [`sign`]): each attempt is signed afresh, with its own timestamp.
+struct Tc3<'a> {
+    /// `host` or `host:port`, exactly as the `Host` header is sent.
+    host: String,
+    secret_id: &'a str,
+    secret_key: &'a str,
+    /// The session token of temporary credentials, sent as `X-TC-Token`.
+    token: Option<&'a str>,
+}
+
+#[async_trait]
+impl Auth for Tc3<'_> {
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        exchange: &Exchange<'_>,
+    ) -> Result<reqwest::RequestBuilder, DialectError> {
+        // Every SSM call carries a JSON body; the signature covers it and the content type it is sent with.
+        let (content_type, payload) = exchange.body.unwrap_or(("application/json", &[]));
+        let timestamp = chrono::Utc::now().timestamp();
+        let authorization = sign::Signable {
+            method: exchange.method.as_str(),
+            query: "",
+            content_type,
+            host: &self.host,
+            payload,
+            timestamp,
+            service: SERVICE,
+        }
+        .authorization(self.secret_id, self.secret_key);
+        let mut request = request
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .header("X-TC-Timestamp", timestamp.to_string());
+        if let Some(token) = self.token {
+            request = request.header("X-TC-Token", token);
+        }
+        Ok(request)
+    }
+
+    /// SSM refuses credentials with HTTP 200 and an `AuthFailure.*` code (see [`map_code`]); a 401 can only come
+    /// from something in front of it, and a signature has nothing to renew.
+    async fn refused(&self, _reply: &Reply) -> Result<bool, DialectError> {
+        Ok(false)
+    }
 }
 
 fn settings(target: &Target) -> Result<&TencentSsmSettings, DialectError> {
@@ -140,6 +197,20 @@ pub fn valid_version_id(id: &str) -> bool {
 /// Header-safe credential text: visible ASCII only, so it can never break (or leak through) a header error.
 fn header_safe(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A credentials key's text that goes into a header, checked to be printable ASCII (the value is never quoted).
+fn header_credential<'a>(
+    creds: &'a Credentials,
+    key: &str,
+) -> Result<Option<&'a str>, DialectError> {
+    match credentials::text(creds, key)? {
+        Some(text) if !header_safe(text) => Err(DialectError::credentials(
+            "InvalidCredentials",
+            format!("credentials key {key} must be printable ASCII (it is sent in a header)"),
+        )),
+        text => Ok(text),
+    }
 }
 
 fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
@@ -201,36 +272,27 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         Some(port) => format!("{host_name}:{port}"),
         None => host_name,
     };
-    let secret_id = req.credentials.text("secretId").unwrap_or_default();
-    let secret_key = req.credentials.text("secretKey").unwrap_or_default();
-    if !header_safe(secret_id) || !header_safe(secret_key) {
-        return Err(DialectError::credentials(
-            "MissingCredentials",
-            "the credentials Secret needs keys secretId and secretKey (printable ASCII)",
-        ));
-    }
-    // An empty token key means permanent credentials, as when a template always renders the key.
-    let token = match req.credentials.get("token").filter(|t| !t.is_empty()) {
-        None => None,
-        Some(_) => match req.credentials.text("token") {
-            Some(t) if header_safe(t) => Some(t),
-            _ => {
-                return Err(DialectError::credentials(
-                    "MissingCredentials",
-                    "the credentials Secret's token key must be printable ASCII",
-                ));
-            }
-        },
-    };
+    let creds = req.credentials;
+    let secret_id = header_credential(creds, "secretId")?.ok_or_else(|| {
+        credentials::missing("secretId", "the SecretId of a Tencent Cloud API key")
+    })?;
+    let secret_key = header_credential(creds, "secretKey")?.ok_or_else(|| {
+        credentials::missing("secretKey", "the SecretKey of a Tencent Cloud API key")
+    })?;
+    // No (or an empty) token key means permanent credentials, as when a template always renders the key.
+    let token = header_credential(creds, "token")?;
     let limit = s.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
     Ok(Ctx {
         endpoint: url.as_str().to_owned(),
-        host,
         region,
-        secret_id,
-        secret_key,
-        token,
+        auth: Tc3 {
+            host,
+            secret_id,
+            secret_key,
+            token,
+        },
         pace: pace_for(limit),
+        burst: burst_for(req.rate_limit),
         policy: s.version_policy.unwrap_or_default(),
         version_id,
     })
@@ -240,6 +302,13 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
 /// jitter) and land one too many in a second of the store's counter.
 fn pace_for(limit: u32) -> NonZeroU32 {
     NonZeroU32::new((limit.saturating_mul(9) / 10).max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// The store's `rateLimit.burst` when its admin set one, else none: requests go out evenly spaced.
+fn burst_for(rate: Option<crate::api::RateLimit>) -> NonZeroU32 {
+    rate.and_then(|r| r.burst)
+        .and_then(NonZeroU32::new)
+        .unwrap_or(NonZeroU32::MIN)
 }
 
 /// Ownership and digest, kept as the last line of the description.
@@ -393,64 +462,20 @@ struct VersionInfo {
 #[derive(Deserialize, Debug)]
 struct Ignored {}
 
-/// A failed call: either the store's `Response.Error`, or anything else already classified.
-#[derive(Debug)]
-enum CallError {
-    Store {
-        action: &'static str,
-        code: String,
-        message: String,
-        request_id: String,
-    },
-    Other(DialectError),
-}
-
-impl CallError {
-    fn code(&self) -> Option<&str> {
-        match self {
-            CallError::Store { code, .. } => Some(code),
-            CallError::Other(_) => None,
-        }
-    }
-
-    fn is_not_found(&self) -> bool {
-        self.code().is_some_and(|c| family(c) == "ResourceNotFound")
-    }
-
-    fn is_transient(&self) -> bool {
-        match self {
-            CallError::Store { code, .. } => {
-                matches!(family(code), "RequestLimitExceeded" | "InternalError")
-            }
-            CallError::Other(e) => e.class == ErrorClass::Retry,
-        }
-    }
-}
-
-impl From<CallError> for DialectError {
-    fn from(err: CallError) -> Self {
-        match err {
-            CallError::Store {
-                action,
-                code,
-                message,
-                request_id,
-            } => map_code(action, &code, &message, &request_id),
-            CallError::Other(e) => e,
-        }
-    }
-}
-
 /// The part of an error code before the first '.', e.g. `AuthFailure` of `AuthFailure.SignatureExpire`.
 fn family(code: &str) -> &str {
     code.split('.').next().unwrap_or(code)
 }
 
-/// Maps a documented SSM error code to how SecretSync handles it.
-fn map_code(action: &str, code: &str, message: &str, request_id: &str) -> DialectError {
-    let text = format!("Tencent SSM {action}: {code}: {message} (RequestId {request_id})");
+/// Maps a documented SSM error code to how SecretSync handles it. The action is added by [`TencentSsm::call`].
+fn map_code(code: &str, message: &str, request_id: &str) -> DialectError {
+    let text = format!(
+        "{code}: {} (RequestId {request_id})",
+        store_message(message)
+    );
     match (family(code), code) {
-        ("RequestLimitExceeded", _) => DialectError::retry("Throttled", text),
+        // Refused before any work: the kit repeats even a create after this.
+        ("RequestLimitExceeded", _) => DialectError::retry(THROTTLED, text),
         ("InternalError", _) => DialectError::retry("BackendError", text),
         ("AuthFailure", _) => DialectError::credentials("CredentialsRejected", text),
         ("UnauthorizedOperation", _) => DialectError::credentials("Unauthorized", text),
@@ -479,160 +504,160 @@ struct ApiError {
     message: String,
 }
 
+/// The `Response` object of an API 3.0 answer.
+fn envelope(body: &[u8]) -> Result<serde_json::Value, DialectError> {
+    serde_json::from_slice::<Envelope>(body)
+        .map(|e| e.response)
+        .map_err(|e| {
+            // serde_json's syntax errors name a position, never the text they stopped at.
+            DialectError::retry(
+                "BadResponse",
+                format!("the answer is not an API 3.0 response: {e}"),
+            )
+            .with_source(e)
+        })
+}
+
+/// `Response.Error` as code, message and request id, when the answer is an error.
+fn api_error(response: &serde_json::Value) -> Option<(String, String, String)> {
+    let error = response.get("Error")?;
+    let error: ApiError = serde_json::from_value(error.clone()).unwrap_or(ApiError {
+        code: "InternalError".into(),
+        message: "malformed error".into(),
+    });
+    let request_id = response
+        .get("RequestId")
+        .and_then(|r| r.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Some((error.code, error.message, request_id))
+}
+
+/// SSM's reading of an answer. SSM answers every API call with HTTP 200, errors included, so another status
+/// comes from something in front of it and is mapped by status; a `ResourceNotFound*` code is "absent".
+fn decode(reply: &Reply) -> Verdict {
+    if reply.status != 200 {
+        return Verdict::Error(DialectError::from_status(
+            reply.status,
+            "not from SSM, which answers every call with 200 (a gateway or proxy in front of it?)",
+            reply.retry_after(),
+        ));
+    }
+    match envelope(&reply.body).map(|r| api_error(&r)) {
+        Err(e) => Verdict::Error(e),
+        Ok(None) => Verdict::Success,
+        Ok(Some((code, ..))) if family(&code) == "ResourceNotFound" => Verdict::Absent,
+        Ok(Some((code, message, request_id))) => {
+            Verdict::Error(map_code(&code, &message, &request_id))
+        }
+    }
+}
+
+/// Whether an action may be sent again after a failure that may have reached the store. Every SSM call is a
+/// POST, so the method says nothing; the action does.
+fn idempotency(action: &str) -> Idempotency {
+    match action {
+        // Reads.
+        "GetSecretValue" | "DescribeSecret" | "ListSecretVersionIds" | "ListSecrets" => {
+            Idempotency::Idempotent
+        }
+        // Each sets a state, so a repeat leaves what the first left: UpdateSecret sets the content of one named
+        // version (VersionId), UpdateDescription the description, DisableSecret the status (SSM accepts it on a
+        // disabled secret). DeleteSecret (RecoveryWindowInDays 0) and DeleteSecretVersion remove one named thing:
+        // a repeat finds it gone (ResourceNotFound, "absent"), which their callers take as done. SSM has no tag
+        // calls here (ownership is in the description).
+        "UpdateSecret"
+        | "UpdateDescription"
+        | "DisableSecret"
+        | "DeleteSecret"
+        | "DeleteSecretVersion" => Idempotency::Idempotent,
+        // Creates: a CreateSecret repeated after one that was applied fails with ResourceInUse.SecretExists, a
+        // PutSecretValue with ResourceInUse.VersionIdExists, failing a write that succeeded. They are repeated
+        // only when the store proved it did not act (throttled, no connection); otherwise the next reconcile
+        // reads the store. So is any action not named here.
+        _ => Idempotency::NotIdempotent,
+    }
+}
+
+/// The error of a call, with the action it was.
+fn in_action(action: &str, e: DialectError) -> DialectError {
+    DialectError {
+        message: format!("Tencent SSM {action}: {}", e.message),
+        ..e
+    }
+}
+
+/// What one call found: its answer, or the store's "no such secret (or version)", as the error to give where
+/// that is a failure.
+enum Found<T> {
+    Answer(T),
+    Absent(DialectError),
+}
+
+impl<T> Found<T> {
+    /// The answer; "absent" is an error (`RemoteGone`: the next reconcile observes again).
+    fn required(self) -> Result<T, DialectError> {
+        match self {
+            Found::Answer(t) => Ok(t),
+            Found::Absent(e) => Err(e),
+        }
+    }
+}
+
 impl TencentSsm {
-    /// One signed request, retried in place while the store says it is busy or failing.
+    /// One signed request through the kit's transport, paced per action and retried as [`idempotency`] allows.
     async fn call<T: DeserializeOwned>(
         &self,
         ctx: &Ctx<'_>,
         action: &'static str,
         body: &[u8],
-    ) -> Result<T, CallError> {
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 1;
-        loop {
-            let result = self.call_once(ctx, action, body).await;
-            match result {
-                Err(err) if err.is_transient() && attempt < ATTEMPTS => {
-                    // SSM itself sends no Retry-After; a proxy in front of it might.
-                    let asked = match &err {
-                        CallError::Other(e) => e.retry_after,
-                        CallError::Store { .. } => None,
-                    };
-                    if asked.is_some_and(|d| d > MAX_INLINE_WAIT) {
-                        return Err(err);
-                    }
-                    let jitter = Duration::from_millis(rand::random_range(0..100));
-                    tokio::time::sleep(asked.unwrap_or(backoff) + jitter).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(err) => return Err(err),
-                Ok(response) => {
-                    return serde_json::from_value(response).map_err(|e| {
-                        CallError::Other(
-                            DialectError::retry(
-                                "BadResponse",
-                                format!("Tencent SSM {action}: unexpected response shape"),
-                            )
-                            .with_source(e),
-                        )
-                    });
-                }
-            }
-        }
-    }
-
-    async fn call_once(
-        &self,
-        ctx: &Ctx<'_>,
-        action: &'static str,
-        body: &[u8],
-    ) -> Result<serde_json::Value, CallError> {
-        self.shared
-            .limiter
-            .acquire_with(
-                &format!("{}#{action}", ctx.endpoint),
-                ctx.pace,
-                NonZeroU32::MIN,
-            )
-            .await;
-        let result = self.send(ctx, action, body).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) if e.is_not_found() => "not_found",
-            Err(CallError::Store {
-                action,
-                code,
-                message,
-                request_id,
-            }) => map_code(action, code, message, request_id).class.as_str(),
-            Err(CallError::Other(e)) => e.class.as_str(),
+    ) -> Result<Found<T>, DialectError> {
+        let method = Method::POST;
+        let headers = [
+            ("X-TC-Action", action),
+            ("X-TC-Version", API_VERSION),
+            ("X-TC-Region", ctx.region),
+            ("X-TC-Language", "en-US"),
+        ];
+        let exchange = Exchange::new(action, &method, &ctx.endpoint)
+            .json(body)
+            .headers(&headers)
+            .idempotency(idempotency(action));
+        let key = format!("{}#{action}", ctx.endpoint);
+        let endpoint = Endpoint {
+            client: &self.transport.shared().http,
+            pace: Pace::Fixed {
+                key: &key,
+                per_second: ctx.pace,
+                burst: ctx.burst,
+            },
+            auth: &ctx.auth,
         };
-        self.shared
-            .metrics
-            .backend_request(DIALECT, action, outcome);
-        result
-    }
-
-    async fn send(
-        &self,
-        ctx: &Ctx<'_>,
-        action: &'static str,
-        body: &[u8],
-    ) -> Result<serde_json::Value, CallError> {
-        let timestamp = chrono::Utc::now().timestamp();
-        let authorization = sign::Signable {
-            method: "POST",
-            query: "",
-            content_type: "application/json",
-            host: &ctx.host,
-            payload: body,
-            timestamp,
-            service: SERVICE,
-        }
-        .authorization(ctx.secret_id, ctx.secret_key);
-        let mut request = self
-            .shared
-            .http
-            .post(&ctx.endpoint)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .header("X-TC-Action", action)
-            .header("X-TC-Version", API_VERSION)
-            .header("X-TC-Timestamp", timestamp.to_string())
-            .header("X-TC-Region", ctx.region)
-            .header("X-TC-Language", "en-US")
-            .body(body.to_vec());
-        if let Some(token) = ctx.token {
-            request = request.header("X-TC-Token", token);
-        }
-        let response = request
-            .send()
+        let reply = self
+            .transport
+            .send(&endpoint, &exchange)
             .await
-            .map_err(|e| CallError::Other(DialectError::transport(e)))?;
-        let status = response.status();
-        if status != reqwest::StatusCode::OK {
-            let after = super::retry_after(response.headers());
-            return Err(CallError::Other(DialectError::from_status(
-                status.as_u16(),
-                &format!("Tencent SSM {action}"),
-                after,
-            )));
-        }
-        let bytes = super::read_body(response)
-            .await
-            .map_err(|e| CallError::Other(e.into()))?;
-        let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
-            CallError::Other(
-                DialectError::retry(
-                    "BadResponse",
-                    format!("Tencent SSM {action}: the answer is not an API 3.0 response: {e}"),
-                )
-                .with_source(e),
-            )
-        })?;
-        let mut response = envelope.response;
-        if let Some(error) = response.get("Error") {
-            let error: ApiError = serde_json::from_value(error.clone()).unwrap_or(ApiError {
-                code: "InternalError".into(),
-                message: "malformed error".into(),
-            });
-            let request_id = response
-                .get("RequestId")
-                .and_then(|r| r.as_str())
-                .unwrap_or_default()
-                .to_owned();
-            return Err(CallError::Store {
+            .map_err(|e| in_action(action, e))?;
+        let mut response = envelope(&reply.body).map_err(|e| in_action(action, e))?;
+        if reply.absent {
+            let (code, message, request_id) = api_error(&response).unwrap_or_default();
+            return Ok(Found::Absent(in_action(
                 action,
-                code: error.code,
-                message: error.message,
-                request_id,
-            });
+                map_code(&code, &message, &request_id),
+            )));
         }
         if let Some(obj) = response.as_object_mut() {
             obj.remove("RequestId");
         }
-        Ok(response)
+        serde_json::from_value(response)
+            .map(Found::Answer)
+            .map_err(|e| {
+                DialectError::retry(
+                    "BadResponse",
+                    format!("Tencent SSM {action}: unexpected response shape"),
+                )
+                .with_source(e)
+            })
     }
 
     async fn update_description(
@@ -646,7 +671,8 @@ impl TencentSsm {
             "Description": description,
         }));
         self.call::<Ignored>(ctx, "UpdateDescription", &body)
-            .await?;
+            .await?
+            .required()?;
         Ok(())
     }
 
@@ -658,14 +684,12 @@ impl TencentSsm {
         payload: &Payload<'_>,
     ) -> Result<String, DialectError> {
         let body = ValueBody::new(name, Some(ctx.version_id), payload).to_bytes();
-        match self.call::<Ignored>(ctx, "UpdateSecret", &body).await {
-            Ok(_) => Ok(ctx.version_id.to_owned()),
-            Err(e) if e.is_not_found() => {
-                self.call::<Ignored>(ctx, "PutSecretValue", &body).await?;
-                Ok(ctx.version_id.to_owned())
-            }
-            Err(e) => Err(e.into()),
+        if let Found::Absent(_) = self.call::<Ignored>(ctx, "UpdateSecret", &body).await? {
+            self.call::<Ignored>(ctx, "PutSecretValue", &body)
+                .await?
+                .required()?;
         }
+        Ok(ctx.version_id.to_owned())
     }
 
     /// `History`: a new version, making room at the cap by deleting SecretSync's oldest.
@@ -681,6 +705,7 @@ impl TencentSsm {
         let listed = self
             .call::<ListVersionsResponse>(ctx, "ListSecretVersionIds", &body)
             .await?
+            .required()?
             .versions
             .unwrap_or_default();
         let mut ours: Vec<(u64, &str)> = listed
@@ -706,12 +731,15 @@ impl TencentSsm {
                     )
                 })?;
             let body = json_body(serde_json::json!({ "SecretName": name, "VersionId": victim }));
+            // Absent: already gone (a repeat after a first attempt that deleted it), which is what was wanted.
             self.call::<Ignored>(ctx, "DeleteSecretVersion", &body)
                 .await?;
         }
         let version = history_version(next, &desired.digest);
         let body = ValueBody::new(name, Some(&version), payload).to_bytes();
-        self.call::<Ignored>(ctx, "PutSecretValue", &body).await?;
+        self.call::<Ignored>(ctx, "PutSecretValue", &body)
+            .await?
+            .required()?;
         Ok(version)
     }
 }
@@ -786,11 +814,10 @@ impl Dialect for TencentSsm {
         let body = json_body(serde_json::json!({ "SecretName": req.remote_name }));
         let described = match self
             .call::<DescribeSecretResponse>(&ctx, "DescribeSecret", &body)
-            .await
+            .await?
         {
-            Ok(d) => d,
-            Err(e) if e.is_not_found() => return Ok(Observed::Absent),
-            Err(e) => return Err(e.into()),
+            Found::Answer(d) => d,
+            Found::Absent(_) => return Ok(Observed::Absent),
         };
         let (description, marker) =
             split_description(described.description.as_deref().unwrap_or_default());
@@ -860,7 +887,8 @@ impl Dialect for TencentSsm {
                 let mut body = ValueBody::new(name, Some(&version), &payload);
                 body.description = Some(&description);
                 self.call::<Ignored>(&ctx, "CreateSecret", &body.to_bytes())
-                    .await?;
+                    .await?
+                    .required()?;
                 version
             }
             Plan::NewVersion => {
@@ -901,20 +929,16 @@ impl Dialect for TencentSsm {
     async fn delete(&self, req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {
         let ctx = context(req)?;
         let body = json_body(serde_json::json!({ "SecretName": req.remote_name }));
-        match self.call::<Ignored>(&ctx, "DisableSecret", &body).await {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(e.into()),
+        // Absent at either step: gone already.
+        if let Found::Absent(_) = self.call::<Ignored>(&ctx, "DisableSecret", &body).await? {
+            return Ok(());
         }
         let body = json_body(serde_json::json!({
             "SecretName": req.remote_name,
             "RecoveryWindowInDays": 0,
         }));
-        match self.call::<Ignored>(&ctx, "DeleteSecret", &body).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.call::<Ignored>(&ctx, "DeleteSecret", &body).await?;
+        Ok(())
     }
 }
 

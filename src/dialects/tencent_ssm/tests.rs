@@ -1,4 +1,5 @@
 use super::*;
+use crate::dialects::ErrorClass;
 use crate::metrics::Metrics;
 use crate::plan::WritePolicy;
 use crate::value::Credentials;
@@ -42,6 +43,22 @@ fn desired() -> Desired {
     }
 }
 
+fn request<'a>(
+    target: &'a Target,
+    name: &'a str,
+    credentials: &'a Credentials,
+    desired: &'a Desired,
+) -> Request<'a> {
+    Request {
+        rate_limit: None,
+        target,
+        remote_name: name,
+        credentials,
+        desired,
+        last: None,
+    }
+}
+
 fn dialect() -> TencentSsm {
     TencentSsm::new(Shared::new(10, 10, Metrics::new()))
 }
@@ -53,14 +70,7 @@ fn check(
     value: &SecretValue,
 ) -> Result<(), DialectError> {
     let credentials = creds();
-    let req = Request {
-        rate_limit: None,
-        target,
-        remote_name: name,
-        credentials: &credentials,
-        desired,
-        last: None,
-    };
+    let req = request(target, name, &credentials, desired);
     dialect().check(&req, value)
 }
 
@@ -182,7 +192,7 @@ fn documented_codes_map_to_classes() {
         ),
     ];
     for (code, class, reason) in cases {
-        let e = map_code("PutSecretValue", code, "the message", "req-1");
+        let e = map_code(code, "the message", "req-1");
         assert_eq!((e.class, e.reason), (class, reason), "{code}");
         let shown = e.to_string();
         assert!(shown.contains(code) && shown.contains("the message") && shown.contains("req-1"));
@@ -310,14 +320,7 @@ fn check_wants_both_keys() {
     let credentials =
         Credentials::new([("secretId".to_string(), SecretValue::from("AKID"))].into());
     let d = desired();
-    let req = Request {
-        rate_limit: None,
-        target: &t,
-        remote_name: "app",
-        credentials: &credentials,
-        desired: &d,
-        last: None,
-    };
+    let req = request(&t, "app", &credentials, &d);
     let err = dialect().check(&req, &SecretValue::from("v")).unwrap_err();
     assert_eq!(
         (err.class, err.reason),
@@ -330,22 +333,15 @@ fn host_keeps_a_non_default_port() {
     let t = target(serde_json::json!({"endpoint": "http://127.0.0.1:8080"}));
     let credentials = creds();
     let d = desired();
-    let req = Request {
-        rate_limit: None,
-        target: &t,
-        remote_name: "app",
-        credentials: &credentials,
-        desired: &d,
-        last: None,
-    };
+    let req = request(&t, "app", &credentials, &d);
     let ctx = context(&req).unwrap();
-    assert_eq!(ctx.host, "127.0.0.1:8080");
+    assert_eq!(ctx.auth.host, "127.0.0.1:8080");
     assert_eq!(ctx.endpoint, "http://127.0.0.1:8080/");
     let t =
         target(serde_json::json!({"endpoint": "https://ssm.ap-guangzhou.tencentcloudapi.com:443"}));
     let req = Request { target: &t, ..req };
     assert_eq!(
-        context(&req).unwrap().host,
+        context(&req).unwrap().auth.host,
         "ssm.ap-guangzhou.tencentcloudapi.com"
     );
 }
@@ -362,13 +358,192 @@ fn an_empty_token_means_permanent_credentials() {
         .into(),
     );
     let d = desired();
-    let req = Request {
-        rate_limit: None,
-        target: &t,
-        remote_name: "app",
-        credentials: &credentials,
-        desired: &d,
-        last: None,
+    let req = request(&t, "app", &credentials, &d);
+    assert_eq!(context(&req).unwrap().auth.token, None);
+}
+
+fn reply(status: u16, body: &str) -> Reply {
+    Reply {
+        status,
+        headers: Default::default(),
+        body: Zeroizing::new(body.as_bytes().to_vec()),
+        absent: false,
+    }
+}
+
+/// The error the decoder makes of an answer.
+fn decoded_error(status: u16, body: &str) -> DialectError {
+    match decode(&reply(status, body)) {
+        Verdict::Error(e) => e,
+        other => panic!("an error, not {other:?}"),
+    }
+}
+
+fn error_body(code: &str) -> String {
+    serde_json::json!({"Response": {"Error": {"Code": code, "Message": "m"}, "RequestId": "r"}})
+        .to_string()
+}
+
+#[test]
+fn the_decoder_reads_the_envelope() {
+    assert!(matches!(
+        decode(&reply(200, r#"{"Response": {"RequestId": "r"}}"#)),
+        Verdict::Success
+    ));
+    for code in ["ResourceNotFound", "ResourceNotFound.NotExist"] {
+        assert!(
+            matches!(decode(&reply(200, &error_body(code))), Verdict::Absent),
+            "{code}"
+        );
+    }
+    let e = decoded_error(200, &error_body("RequestLimitExceeded"));
+    assert_eq!((e.class, e.reason), (ErrorClass::Retry, "Throttled"));
+    let e = decoded_error(200, &error_body("ResourceInUse.SecretExists"));
+    assert_eq!((e.class, e.reason), (ErrorClass::Conflict, "SecretExists"));
+    // Not an API 3.0 answer: worth another try.
+    let e = decoded_error(200, "<html>");
+    assert_eq!((e.class, e.reason), (ErrorClass::Retry, "BadResponse"));
+    // Any other status comes from something in front of SSM: mapped by status, whatever the body says.
+    let e = decoded_error(503, &error_body("ResourceNotFound"));
+    assert_eq!((e.class, e.reason), (ErrorClass::Retry, "BackendError"));
+    let e = decoded_error(403, "");
+    assert_eq!(e.class, ErrorClass::Credentials);
+}
+
+#[test]
+fn a_store_message_is_bounded() {
+    let e = map_code("InvalidParameterValue", &"x".repeat(5000), "r");
+    assert!(e.message.len() < 1000, "{}", e.message.len());
+}
+
+#[test]
+fn only_creates_are_not_idempotent() {
+    for read in [
+        "GetSecretValue",
+        "DescribeSecret",
+        "ListSecretVersionIds",
+        "ListSecrets",
+    ] {
+        assert_eq!(idempotency(read), Idempotency::Idempotent, "{read}");
+    }
+    for set in [
+        "UpdateSecret",
+        "UpdateDescription",
+        "DisableSecret",
+        "DeleteSecret",
+        "DeleteSecretVersion",
+    ] {
+        assert_eq!(idempotency(set), Idempotency::Idempotent, "{set}");
+    }
+    for create in ["CreateSecret", "PutSecretValue", "SomethingNew"] {
+        assert_eq!(idempotency(create), Idempotency::NotIdempotent, "{create}");
+    }
+}
+
+#[test]
+fn the_store_burst_is_honoured_when_set() {
+    use crate::api::RateLimit;
+    assert_eq!(burst_for(None).get(), 1);
+    let rate = |burst| {
+        Some(RateLimit {
+            requests_per_second: 10,
+            burst,
+        })
     };
-    assert_eq!(context(&req).unwrap().token, None);
+    assert_eq!(burst_for(rate(None)).get(), 1);
+    assert_eq!(burst_for(rate(Some(0))).get(), 1);
+    assert_eq!(burst_for(rate(Some(5))).get(), 5);
+}
+
+fn context_with(pairs: &[(&str, &[u8])]) -> Result<(), DialectError> {
+    let t = target(serde_json::json!({}));
+    let credentials = Credentials::new(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), SecretValue::new(v.to_vec())))
+            .collect(),
+    );
+    let d = desired();
+    let req = request(&t, "app", &credentials, &d);
+    context(&req).map(|_| ())
+}
+
+#[test]
+fn credentials_are_read_by_the_kit_rule_and_must_be_header_safe() {
+    for blank in [&b""[..], b"  \n"] {
+        let e = context_with(&[("secretId", blank), ("secretKey", b"k")]).unwrap_err();
+        assert_eq!(
+            (e.class, e.reason),
+            (ErrorClass::Credentials, "MissingCredentials")
+        );
+        assert!(e.message.contains("secretId"), "{e}");
+    }
+    let e = context_with(&[("secretId", b"AKID"), ("secretKey", b"")]).unwrap_err();
+    assert!(e.message.contains("secretKey"), "{e}");
+    // A trailing newline (echo into a Secret) is not part of the key.
+    context_with(&[("secretId", b"AKID\n"), ("secretKey", b"k\n")]).unwrap();
+    for (key, value) in [
+        ("secretKey", "k\u{e9}y-hunter2"),
+        ("secretKey", "k ey-hunter2"),
+        ("token", "t\u{7f}ok-hunter2"),
+    ] {
+        let mut pairs: Vec<(&str, &[u8])> = vec![("secretId", b"AKID"), ("secretKey", b"k")];
+        pairs.retain(|(k, _)| *k != key);
+        pairs.push((key, value.as_bytes()));
+        let e = context_with(&pairs).unwrap_err();
+        assert_eq!(
+            (e.class, e.reason),
+            (ErrorClass::Credentials, "InvalidCredentials"),
+            "{key}"
+        );
+        assert!(
+            e.message.contains(key) && !e.message.contains("hunter2"),
+            "{e}"
+        );
+    }
+}
+
+/// The headers of a POST of `{}` once `auth` has signed it.
+async fn signed_headers(auth: &Tc3<'_>) -> reqwest::header::HeaderMap {
+    let method = Method::POST;
+    let url = "http://127.0.0.1:8080/";
+    let exchange = Exchange::new("DescribeSecret", &method, url).json(b"{}");
+    auth.authorize(reqwest::Client::new().post(url), &exchange)
+        .await
+        .unwrap()
+        .build()
+        .unwrap()
+        .headers()
+        .clone()
+}
+
+#[tokio::test]
+async fn each_attempt_is_signed_with_its_own_headers() {
+    let auth = Tc3 {
+        host: "127.0.0.1:8080".into(),
+        secret_id: "AKIDexample",
+        secret_key: "key",
+        token: None,
+    };
+    let headers = signed_headers(&auth).await;
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+    let authorization = header("authorization").expect("signed");
+    assert!(
+        authorization.starts_with("TC3-HMAC-SHA256 Credential=AKIDexample/"),
+        "{authorization}"
+    );
+    assert!(authorization.contains("SignedHeaders=content-type;host"));
+    assert!(header("x-tc-timestamp").is_some());
+    assert_eq!(header("x-tc-token"), None);
+    let auth = Tc3 {
+        token: Some("session"),
+        ..auth
+    };
+    assert_eq!(
+        signed_headers(&auth)
+            .await
+            .get("x-tc-token")
+            .map(|v| v.to_str().unwrap()),
+        Some("session")
+    );
 }
