@@ -389,6 +389,34 @@ impl Bed {
         }
     }
 
+    /// Like `wait_status`, but only a status the controller wrote for the SecretSync's current spec counts
+    /// (`status.observedGeneration` equals `metadata.generation`). Right after a spec change, `wait_status` can be
+    /// satisfied at once by the previous generation's status, before the controller has seen the change.
+    async fn wait_observed(
+        &self,
+        name: &str,
+        limit: Duration,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let end = Instant::now() + limit;
+        loop {
+            let sync = self.syncs().get_opt(name).await.expect("get SecretSync");
+            let generation = sync.as_ref().and_then(|s| s.metadata.generation);
+            let status = serde_json::to_value(sync.as_ref().map(|s| &s.status)).unwrap();
+            if generation.is_some()
+                && status["observedGeneration"].as_i64() == generation
+                && pred(&status)
+            {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "status of {name} never matched for generation {generation:?} within {limit:?}; last: {status:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn events(&self) -> Vec<Event> {
         Api::<Event>::namespaced(self.client.clone(), &self.ns)
             .list(&ListParams::default())
@@ -2001,7 +2029,20 @@ async fn a_cluster_store_serves_only_the_namespaces_it_admits() {
     let mut spec = through("ClusterStore", &shared, "s", &remote_b);
     spec["deletionPolicy"] = json!("Delete");
     bed.apply_in(&b.ns, "x", spec.clone()).await.unwrap();
-    b.wait_status("x", LONG, |s| phase(s) == "Ready").await;
+    // Ready under the new spec, so the controller has added its finalizer: x's status is still Ready from before,
+    // and a wait on that alone let the test delete x before the controller saw the change (no finalizer, so x went
+    // at once and DeletionBlocked never came).
+    b.wait_observed("x", LONG, |s| phase(s) == "Ready").await;
+    assert!(
+        b.syncs()
+            .get("x")
+            .await
+            .unwrap()
+            .finalizers()
+            .iter()
+            .any(|f| f == controller::FINALIZER),
+        "deletionPolicy Delete holds the finalizer"
+    );
     Api::<ClusterStore>::all(bed.client.clone())
         .delete(&shared, &DeleteParams::default())
         .await
@@ -2028,6 +2069,62 @@ async fn a_cluster_store_serves_only_the_namespaces_it_admits() {
     b.assert_no_leak(&[&value_a, &value_b]).await;
     bed.finish().await;
     b.finish().await;
+}
+
+/// The race behind a_cluster_store_serves_only_the_namespaces_it_admits's rare timeouts under load, made
+/// deterministic: the controller lags behind a change from Retain to Delete (stopped for two seconds). The status
+/// still reads Ready from the previous generation, so a plain `wait_status` returns before the finalizer is there,
+/// and a SecretSync deleted then goes at once, without its cleanup or a DeletionBlocked status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_after_a_spec_change_waits_for_the_controller_to_see_it() {
+    let mut bed = Bed::new("ctl-lag").await;
+    let view = bed.view(&bed.ns);
+    let remote = format!("instant-{}", unique("lag"));
+    let value = unique("value");
+    bed.put_secret("s", json!({"k": value})).await;
+    bed.apply("x", sf_spec("s", "k", &remote, json!({})))
+        .await
+        .unwrap();
+    bed.wait_status("x", LONG, |s| phase(s) == "Ready").await;
+    bed.stop().await;
+    bed.apply(
+        "x",
+        sf_spec("s", "k", &remote, json!({"deletionPolicy": "Delete"})),
+    )
+    .await
+    .unwrap();
+    tokio::join!(
+        view.wait_observed("x", LONG, |s| phase(s) == "Ready"),
+        async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            bed.start();
+        }
+    );
+    assert!(
+        bed.syncs()
+            .get("x")
+            .await
+            .unwrap()
+            .finalizers()
+            .iter()
+            .any(|f| f == controller::FINALIZER),
+        "the wait returned before the controller handled deletionPolicy: Delete"
+    );
+    bed.syncs()
+        .delete("x", &DeleteParams::default())
+        .await
+        .unwrap();
+    let end = Instant::now() + LONG;
+    while bed.syncs().get_opt("x").await.unwrap().is_some() {
+        assert!(Instant::now() < end, "x was never deleted");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        !bed.remote_exists(&remote).await,
+        "the remote secret was deleted with x"
+    );
+    bed.assert_no_leak(&[&value]).await;
+    bed.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
