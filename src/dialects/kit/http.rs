@@ -134,11 +134,14 @@ pub enum Pace<'a> {
         key: &'a str,
         rate: Option<RateLimit>,
     },
-    /// A limit the store publishes for this kind of request.
-    Fixed {
+    /// A limit the store publishes for this kind of request (`key` names the endpoint and the action), within
+    /// the store's own limit when its admin set one (`store_key`, the endpoint).
+    PerAction {
         key: &'a str,
         per_second: NonZeroU32,
         burst: NonZeroU32,
+        store_key: &'a str,
+        rate: Option<RateLimit>,
     },
 }
 
@@ -365,11 +368,18 @@ impl Transport {
         let limiter = &self.shared.limiter;
         match endpoint.pace {
             Pace::Store { key, rate } => limiter.acquire_for(rate, key).await,
-            Pace::Fixed {
+            Pace::PerAction {
                 key,
                 per_second,
                 burst,
-            } => limiter.acquire_with(key, per_second, burst).await,
+                store_key,
+                rate,
+            } => {
+                if rate.is_some() {
+                    limiter.acquire_for(rate, store_key).await;
+                }
+                limiter.acquire_with(key, per_second, burst).await
+            }
         }
         let mut request = endpoint
             .client

@@ -49,7 +49,8 @@
 //! to reach an endpoint sets it, so SecretSyncs of one endpoint should agree on `requestsPerSecond`. Requests
 //! go out evenly spaced unless the store sets `rateLimit.burst`, which then lets that many go at once per
 //! action (a burst above a tenth of the limit can pass SSM's per-second count, and be answered
-//! `RequestLimitExceeded`).
+//! `RequestLimitExceeded`). A store's `rateLimit` also bounds all requests to the endpoint together, as for
+//! every dialect.
 //! SSM answers HTTP 200 even for errors, with `Response.Error.Code`:
 //! `RequestLimitExceeded` and `InternalError` are transient: the dialect kit's transport retries them in place
 //! (3 attempts, jittered backoff) and then hands them to the controller's backoff. A request is repeated only
@@ -119,6 +120,8 @@ struct Ctx<'a> {
     auth: Tc3<'a>,
     pace: NonZeroU32,
     burst: NonZeroU32,
+    /// The store's own limit for the whole endpoint, when its admin set one.
+    rate: Option<crate::api::RateLimit>,
     policy: TencentVersionPolicy,
     version_id: &'a str,
 }
@@ -293,6 +296,7 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         },
         pace: pace_for(limit),
         burst: burst_for(req.rate_limit),
+        rate: req.rate_limit,
         policy: s.version_policy.unwrap_or_default(),
         version_id,
     })
@@ -626,10 +630,12 @@ impl TencentSsm {
         let key = format!("{}#{action}", ctx.endpoint);
         let endpoint = Endpoint {
             client: &self.transport.shared().http,
-            pace: Pace::Fixed {
+            pace: Pace::PerAction {
                 key: &key,
                 per_second: ctx.pace,
                 burst: ctx.burst,
+                store_key: &ctx.endpoint,
+                rate: ctx.rate,
             },
             auth: &ctx.auth,
         };
