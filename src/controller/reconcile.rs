@@ -516,10 +516,7 @@ async fn inputs(
             UpdatePolicy::IfNotExists => WritePolicy::IfNotExists,
         },
         adopt_existing: obj.spec.adopt_existing,
-        allow_replace: target
-            .service_fabric_mesh
-            .as_ref()
-            .is_some_and(|s| s.allow_replace),
+        allow_replace: dialect.allows_replace(target),
     };
     Ok(Inputs {
         dialect,

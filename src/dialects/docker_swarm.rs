@@ -578,6 +578,7 @@ fn to_remote(secret: &Secret) -> Remote {
             ..Default::default()
         },
         state: RemoteState::Ready,
+        written: Vec::new(),
     }
 }
 

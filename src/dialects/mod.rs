@@ -185,6 +185,12 @@ pub trait Dialect: Send + Sync + 'static {
     /// Which metadata fields the store keeps and whether they can change in place.
     fn capabilities(&self, target: &Target) -> Capabilities;
 
+    /// Whether the store's settings allow a secret whose immutable field must change to be deleted and
+    /// created again (the planner's `Replace`). No store allows it unless its dialect says so.
+    fn allows_replace(&self, _target: &Target) -> bool {
+        false
+    }
+
     /// Checks what can be checked before any call: name rules, size limits, required settings and
     /// credential keys. The errors are `Permanent` or `Credentials`.
     fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError>;

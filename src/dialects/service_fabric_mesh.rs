@@ -624,31 +624,22 @@ impl ServiceFabricMesh {
         }
     }
 
+    /// Adds the value as a new version, prunes superseded ones and records the new marker: one request per
+    /// step, from what `observe` read (the versions SecretSync wrote before are in `observed`).
     async fn new_version(
         &self,
         conn: &Conn,
         req: &Request<'_>,
+        observed: &Observed,
         value: &SecretValue,
         retain: usize,
     ) -> Result<Outcome, DialectError> {
         let name = req.remote_name;
         let version = version_name(&req.desired.digest);
-        let current = self.get_resource(conn, name).await?.ok_or_else(|| {
-            DialectError::retry(
-                "RemoteGone",
-                "the secret resource disappeared; will re-create it",
-            )
-        })?;
-        let (_, old) = split_description(current.description.as_deref());
         self.add_value(conn, name, &version, value).await?;
 
         let mut history = vec![version.clone()];
-        history.extend(
-            old.map(|m| m.versions)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|v| *v != version),
-        );
+        history.extend(written(observed).iter().filter(|v| **v != version).cloned());
         let mut kept: Vec<String> = history.iter().take(retain + 1).cloned().collect();
         for superseded in history.iter().skip(retain + 1) {
             if !self.delete_value(conn, name, superseded).await {
@@ -672,23 +663,17 @@ impl ServiceFabricMesh {
         observed: &Observed,
     ) -> Result<Outcome, DialectError> {
         let name = req.remote_name;
-        let current = self.get_resource(conn, name).await?.ok_or_else(|| {
-            DialectError::retry(
-                "RemoteGone",
-                "the secret resource disappeared; will re-create it",
-            )
-        })?;
-        let (_, old) = split_description(current.description.as_deref());
-        let old = old.unwrap_or_default();
-        let digest = old
-            .digest
-            .clone()
-            .unwrap_or_else(|| req.desired.digest.clone());
+        // Only metadata changes: the value (and its digest) is the one observe found, present.
+        let digest = match observed {
+            Observed::Present(r) => r.digest.clone(),
+            Observed::Absent => None,
+        }
+        .unwrap_or_else(|| req.desired.digest.clone());
         let markers = Markers {
             owner: req.desired.owner.key(),
             owner_uid: req.desired.owner.uid.clone(),
             digest: Some(digest.clone()),
-            versions: old.versions,
+            versions: written(observed).to_vec(),
         };
         let meta = &req.desired.metadata;
         let description = join_description(meta.description.as_deref(), &markers);
@@ -701,6 +686,14 @@ impl ServiceFabricMesh {
         }
         .unwrap_or_else(|| version_name(&digest));
         Ok(settled(status, Self::reference(name, &version)))
+    }
+}
+
+/// The versions SecretSync wrote before, as `observe` read them from the marker.
+fn written(observed: &Observed) -> &[String] {
+    match observed {
+        Observed::Present(r) => &r.written,
+        Observed::Absent => &[],
     }
 }
 
@@ -732,6 +725,10 @@ impl Dialect for ServiceFabricMesh {
             description: Support::Mutable,
             labels: Support::Unsupported,
         }
+    }
+
+    fn allows_replace(&self, target: &Target) -> bool {
+        settings(target).allow_replace
     }
 
     fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
@@ -786,6 +783,10 @@ impl Dialect for ServiceFabricMesh {
             _ => RemoteState::Ready,
         };
         let (user, markers) = split_description(props.description.as_deref());
+        let written = markers
+            .as_ref()
+            .map(|m| m.versions.clone())
+            .unwrap_or_default();
         let owner = markers
             .as_ref()
             .and_then(|m| Owner::parse_key(&m.owner, &m.owner_uid));
@@ -825,6 +826,7 @@ impl Dialect for ServiceFabricMesh {
                 labels: Default::default(),
             },
             state,
+            written,
         }))
     }
 
@@ -837,11 +839,11 @@ impl Dialect for ServiceFabricMesh {
     ) -> Result<Outcome, DialectError> {
         let conn = self.conn(req)?;
         let s = settings(req.target);
-        let allow_replace = req.desired.allow_replace || s.allow_replace;
+        let allow_replace = req.desired.allow_replace || self.allows_replace(req.target);
         let retain = s.retain_versions.unwrap_or(DEFAULT_RETAIN) as usize;
         let result = match plan {
             Plan::Create => self.create(&conn, req, value).await,
-            Plan::NewVersion => self.new_version(&conn, req, value, retain).await,
+            Plan::NewVersion => self.new_version(&conn, req, observed, value, retain).await,
             Plan::UpdateMetadata => self.update_metadata(&conn, req, observed).await,
             Plan::Replace { .. } => {
                 self.delete_resource(&conn, req.remote_name).await?;

@@ -124,6 +124,9 @@ pub struct Remote {
     pub digest: Option<String>,
     pub metadata: Metadata,
     pub state: RemoteState,
+    /// Earlier value versions SecretSync wrote under this name that the store still keeps, newest first, as
+    /// `observe` read them, so that `apply` need not read them again; the planner ignores them.
+    pub written: Vec<String>,
 }
 
 /// Where a remote secret lives in its store.

@@ -25,6 +25,9 @@ pub trait Store: Send + Sync {
     fn fresh_name(&self) -> String {
         format!("conf-{:08x}", rand::random::<u32>())
     }
+    /// The store requests one value change takes at most (observe and apply, one reconcile), as the dialect
+    /// documents them.
+    fn requests_per_change(&self) -> u64;
     /// Whether the store holds `value` as the current value under `name`, read from the store itself (where
     /// the store cannot show a value, from what it can show that only this value produces).
     async fn holds(&self, name: &str, value: &[u8], digest: &str) -> bool;

@@ -24,8 +24,17 @@ pub async fn create_no_op_change_delete(store: &dyn Store) {
     );
 
     case.set_value("second value");
+    let before = case.requests();
+    let (plan, _) = case.step().await;
+    let per_change = case.requests() - before;
+    assert!(plan.writes(), "a new value wrote nothing: {plan:?}");
+    assert!(
+        per_change <= store.requests_per_change(),
+        "a value change took {per_change} store requests; at most {} are documented",
+        store.requests_per_change()
+    );
     let plans = case.converge().await;
-    assert!(plans[0].writes(), "a new value wrote nothing: {plans:?}");
+    assert_eq!(plans.last(), Some(&Plan::InSync), "{plans:?}");
     assert!(case.holds("second value").await, "the new value is missing");
 
     let observed = case.observe().await.expect("observe");

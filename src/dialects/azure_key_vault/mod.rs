@@ -655,6 +655,7 @@ impl AzureKeyVault {
                 labels,
             },
             state: RemoteState::Ready,
+            written: Vec::new(),
         })
     }
 

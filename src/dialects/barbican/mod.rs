@@ -705,6 +705,7 @@ impl Dialect for Barbican {
                 labels: item.markers.labels.clone(),
             },
             state: RemoteState::Ready,
+            written: Vec::new(),
         };
         Ok(match wire::view(&items, keep_superseded(req.target)) {
             View::Absent => Observed::Absent,

@@ -863,6 +863,7 @@ impl Dialect for TencentSsm {
                 labels: Default::default(),
             },
             state,
+            written: Vec::new(),
         }))
     }
 

@@ -90,6 +90,11 @@ impl Store for AzureKeyVault {
         officer(secret)
     }
 
+    fn requests_per_change(&self) -> u64 {
+        // GET the secret (observe), PUT the new version with its tags.
+        2
+    }
+
     async fn holds(&self, name: &str, value: &[u8], _digest: &str) -> bool {
         let (status, body) = raw(reqwest::Method::GET, &format!("/secrets/{name}/"), None).await;
         status == 200 && body["value"].as_str().map(str::as_bytes) == Some(value)

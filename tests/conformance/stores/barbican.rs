@@ -106,6 +106,12 @@ impl Store for Barbican {
     }
 
     /// Payloads are write-once: the newest secret of that name is the current one.
+    fn requests_per_change(&self) -> u64 {
+        // Observe: list and one metadata read. Apply, from a fresh listing (crash safety) and its metadata
+        // read: POST, metadata PUT, payload PUT, and the superseded secret's DELETE.
+        8
+    }
+
     async fn holds(&self, name: &str, value: &[u8], _digest: &str) -> bool {
         let Some(newest) = named(name).await.pop() else {
             return false;

@@ -82,6 +82,12 @@ impl Store for DockerSwarm {
         ])
     }
 
+    fn requests_per_change(&self) -> u64 {
+        // List (observe), create the value's secret and read its version back, list again and prune the
+        // superseded one.
+        5
+    }
+
     async fn holds(&self, name: &str, _value: &[u8], digest: &str) -> bool {
         let wanted = full_name(name, digest);
         under(name).await.iter().any(|s| {

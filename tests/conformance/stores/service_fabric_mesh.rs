@@ -53,6 +53,11 @@ impl Store for ServiceFabricMesh {
         ])
     }
 
+    fn requests_per_change(&self) -> u64 {
+        // GET the resource and its current version (observe), PUT the new version, PUT the marker.
+        4
+    }
+
     async fn holds(&self, name: &str, value: &[u8], digest: &str) -> bool {
         // SecretSync names versions by the value's digest; a foreign value lives under any name.
         let (_, listed) = raw(

@@ -74,6 +74,11 @@ impl Store for TencentSsm {
         ])
     }
 
+    fn requests_per_change(&self) -> u64 {
+        // DescribeSecret (observe), UpdateSecret, UpdateDescription (the marker, after the value).
+        3
+    }
+
     async fn holds(&self, name: &str, value: &[u8], _digest: &str) -> bool {
         let r = raw(
             "GetSecretValue",
