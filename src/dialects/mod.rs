@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::plan::{Capabilities, Desired, Observed, Plan, RemoteRef};
 use crate::value::{Credentials, SecretValue};
 
-pub use kit::http::{BodyError, MAX_RESPONSE_BYTES, http_client, read_body, retry_after};
+use kit::http::http_client;
 
 /// How an error should be handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,8 +15,9 @@ use super::wire::answered;
 use super::{DIALECT, Shared};
 use crate::api::Target;
 use crate::dialects::kit::credentials::{missing, required, text};
+use crate::dialects::kit::http::{read_body, retry_after};
 use crate::dialects::kit::{Auth, Exchange, Failure, Idempotency, Reply, RetryPolicy};
-use crate::dialects::{DialectError, ErrorClass, read_body, retry_after};
+use crate::dialects::{DialectError, ErrorClass};
 use crate::value::Credentials;
 
 /// A token is renewed once less than this share of its life is left (and at most this long before expiry).
