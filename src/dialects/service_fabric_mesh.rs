@@ -53,6 +53,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::kit::ownership::{Marker, description};
 use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{
     Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Reply, StaticBearer, Transport, Verdict,
@@ -62,7 +63,7 @@ use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, ServiceFabricMeshSettings, Target};
 use crate::plan::digest::short;
 use crate::plan::{
-    Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState, Support,
 };
 use crate::value::{Credentials, SecretValue};
 
@@ -71,7 +72,6 @@ const DEFAULT_API_VERSION: &str = "6.4-preview";
 const KIND: &str = "inlinedValue";
 /// Hex digits of the keyed digest used as the version name: 80 bits keep collisions out of reach.
 const VERSION_LEN: usize = 20;
-const MARKER: &str = "#secretsync.io ";
 const DEFAULT_RETAIN: u32 = 2;
 
 pub struct ServiceFabricMesh {
@@ -89,52 +89,15 @@ impl ServiceFabricMesh {
     }
 }
 
-/// What SecretSync records in the description of a resource it owns.
+/// Service Fabric's own field of the marker line: the versions SecretSync wrote, newest first.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-struct Markers {
-    #[serde(rename = "secretsync.io/owner")]
-    owner: String,
-    #[serde(rename = "secretsync.io/owner-uid", default)]
-    owner_uid: String,
-    #[serde(
-        rename = "secretsync.io/digest",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    digest: Option<String>,
+struct Versions {
     #[serde(
         rename = "secretsync.io/versions",
         default,
         skip_serializing_if = "Vec::is_empty"
     )]
     versions: Vec<String>,
-}
-
-/// Splits a remote description into the user's part and SecretSync's markers.
-fn split_description(description: Option<&str>) -> (Option<String>, Option<Markers>) {
-    let Some(text) = description else {
-        return (None, None);
-    };
-    let (user, marker) = if let Some(rest) = text.strip_prefix(MARKER) {
-        (None, rest)
-    } else if let Some((user, rest)) = text.rsplit_once(&format!("\n{MARKER}")) {
-        (Some(user), rest)
-    } else {
-        return (Some(text.to_owned()), None);
-    };
-    match serde_json::from_str::<Markers>(marker) {
-        Ok(m) => (user.map(str::to_owned), Some(m)),
-        // Something that only looks like our marker is the user's text.
-        Err(_) => (Some(text.to_owned()), None),
-    }
-}
-
-fn join_description(user: Option<&str>, markers: &Markers) -> String {
-    let line = serde_json::to_string(markers).expect("markers serialize");
-    match user {
-        Some(u) => format!("{u}\n{MARKER}{line}"),
-        None => format!("{MARKER}{line}"),
-    }
 }
 
 /// The version name for a value with this keyed digest.
@@ -584,13 +547,13 @@ impl ServiceFabricMesh {
         }
     }
 
-    fn markers_for(req: &Request<'_>, versions: Vec<String>) -> Markers {
-        Markers {
-            owner: req.desired.owner.key(),
-            owner_uid: req.desired.owner.uid.clone(),
-            digest: Some(req.desired.digest.clone()),
-            versions,
-        }
+    /// The description to write: the user's, and the marker of the desired value with `versions`.
+    fn description_for(req: &Request<'_>, versions: Vec<String>) -> String {
+        description::join(
+            req.desired.metadata.description.as_deref(),
+            &Marker::of(req.desired),
+            Versions { versions },
+        )
     }
 
     async fn create(
@@ -602,10 +565,7 @@ impl ServiceFabricMesh {
         let name = req.remote_name;
         let version = version_name(&req.desired.digest);
         let meta = &req.desired.metadata;
-        let description = join_description(
-            meta.description.as_deref(),
-            &Self::markers_for(req, vec![version.clone()]),
-        );
+        let description = Self::description_for(req, vec![version.clone()]);
         let status = self
             .put_resource(conn, name, meta.content_type.as_deref(), &description)
             .await?;
@@ -648,8 +608,7 @@ impl ServiceFabricMesh {
             }
         }
         let meta = &req.desired.metadata;
-        let description =
-            join_description(meta.description.as_deref(), &Self::markers_for(req, kept));
+        let description = Self::description_for(req, kept);
         let status = self
             .put_resource(conn, name, meta.content_type.as_deref(), &description)
             .await?;
@@ -669,14 +628,18 @@ impl ServiceFabricMesh {
             Observed::Absent => None,
         }
         .unwrap_or_else(|| req.desired.digest.clone());
-        let markers = Markers {
-            owner: req.desired.owner.key(),
-            owner_uid: req.desired.owner.uid.clone(),
+        let marker = Marker {
+            owner: req.desired.owner.clone(),
             digest: Some(digest.clone()),
-            versions: written(observed).to_vec(),
         };
         let meta = &req.desired.metadata;
-        let description = join_description(meta.description.as_deref(), &markers);
+        let description = description::join(
+            meta.description.as_deref(),
+            &marker,
+            Versions {
+                versions: written(observed).to_vec(),
+            },
+        );
         let status = self
             .put_resource(conn, name, meta.content_type.as_deref(), &description)
             .await?;
@@ -782,15 +745,11 @@ impl Dialect for ServiceFabricMesh {
             }
             _ => RemoteState::Ready,
         };
-        let (user, markers) = split_description(props.description.as_deref());
-        let written = markers
-            .as_ref()
-            .map(|m| m.versions.clone())
-            .unwrap_or_default();
-        let owner = markers
-            .as_ref()
-            .and_then(|m| Owner::parse_key(&m.owner, &m.owner_uid));
-        let marked = markers.as_ref().and_then(|m| m.digest.clone());
+        let (user, marker) = description::split::<Versions>(props.description.as_deref());
+        let (owner, marked, written) = match marker {
+            Some((m, v)) => (Some(m.owner), m.digest, v.versions),
+            None => (None, None, Vec::new()),
+        };
         let version = marked.as_deref().map(version_name);
         let digest = match (&marked, &version) {
             (Some(d), Some(v)) if state == RemoteState::Ready => {
@@ -881,7 +840,7 @@ impl Dialect for ServiceFabricMesh {
 mod tests {
     use super::*;
     use crate::dialects::ErrorClass;
-    use crate::plan::{Desired, WritePolicy};
+    use crate::plan::{Desired, Owner, WritePolicy};
 
     fn target(json: serde_json::Value) -> Target {
         serde_json::from_value(json).expect("target parses")
@@ -913,36 +872,6 @@ mod tests {
 
     fn dialect() -> ServiceFabricMesh {
         ServiceFabricMesh::new(Shared::new(10, 10, crate::metrics::Metrics::new()))
-    }
-
-    #[test]
-    fn markers_round_trip_with_and_without_user_text() {
-        let m = Markers {
-            owner: "ns/app".into(),
-            owner_uid: "u-1".into(),
-            digest: Some("hmac-sha256:00ff".into()),
-            versions: vec!["00ff".into(), "11ee".into()],
-        };
-        let joined = join_description(Some("db password\nsecond line"), &m);
-        assert!(joined.contains("\"secretsync.io/owner\":\"ns/app\""));
-        assert_eq!(
-            split_description(Some(&joined)),
-            (Some("db password\nsecond line".into()), Some(m.clone()))
-        );
-        let bare = join_description(None, &m);
-        assert_eq!(split_description(Some(&bare)), (None, Some(m)));
-    }
-
-    #[test]
-    fn foreign_descriptions_are_all_user_text() {
-        assert_eq!(
-            split_description(Some("Mongo DB connection string")),
-            (Some("Mongo DB connection string".into()), None)
-        );
-        // Text that imitates the marker but is not our JSON stays the user's.
-        let fake = "x\n#secretsync.io not json";
-        assert_eq!(split_description(Some(fake)), (Some(fake.into()), None));
-        assert_eq!(split_description(None), (None, None));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub mod http;
+pub mod ownership;
 pub mod retry;
 pub mod text;
 pub mod tls;

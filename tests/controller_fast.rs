@@ -1,0 +1,737 @@
+//! The controller's behaviour on the test bed's API server, with the store in memory: status, Events,
+//! conditions, backoff, the finalizer, conflicts and fair shares, in seconds and without any store emulator.
+//! What the dialects do against real stores is tested elsewhere (`tests/controller.rs`, the conformance suite).
+//!
+//! Each test runs its own controller with only the memory dialect (registered as ServiceFabricMesh), in a
+//! namespace of its own.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use secretsync::api::{DialectKind, SecretSync, Store};
+use secretsync::controller;
+use secretsync::dialects::{ErrorClass, Registry};
+use secretsync::metrics::Metrics;
+use secretsync::plan::digest::DigestKey;
+use serde_json::{Value, json};
+
+#[path = "support/memory_store.rs"]
+mod memory_store;
+use memory_store::{MemoryStore, Op};
+
+/// How long a wait may take before the test fails (a safety net, never a claim about speed).
+const LIMIT: Duration = Duration::from_secs(30);
+const FIELD_MANAGER: &str = "secretsync-fast-tests";
+/// Labels the SecretSyncs of a bed whose controller watches every namespace.
+const BED_LABEL: &str = "secretsync-fast-bed";
+
+async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for text in [
+        include_str!("../crds/secretsync.io_secretsyncs.yaml"),
+        include_str!("../crds/secretsync.io_stores.yaml"),
+        include_str!("../crds/secretsync.io_clusterstores.yaml"),
+    ] {
+        let crd: CustomResourceDefinition = yaml_serde::from_str(text).unwrap();
+        let name = crd.name_any();
+        crds.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("CRD applied");
+        let established = kube::runtime::wait::await_condition(
+            crds.clone(),
+            &name,
+            kube::runtime::wait::conditions::is_crd_established(),
+        );
+        tokio::time::timeout(LIMIT, established)
+            .await
+            .expect("CRD Established")
+            .expect("watch ok");
+    }
+}
+
+async fn create_namespace(client: &Client, prefix: &str) -> String {
+    let ns = unique(prefix);
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("namespace created");
+    ns
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// One test's world: a namespace with a Store `mem`, and a controller whose only dialect is the memory store.
+struct Bed {
+    client: Client,
+    ns: String,
+    memory: Arc<MemoryStore>,
+    /// Namespaces to delete at the end besides `ns`.
+    others: Vec<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Bed {
+    async fn new(prefix: &str) -> Bed {
+        Bed::start(prefix, false).await
+    }
+
+    /// `all_namespaces`: the controller watches every namespace and handles only this bed's labelled SecretSyncs.
+    async fn start(prefix: &str, all_namespaces: bool) -> Bed {
+        let client = Client::try_default()
+            .await
+            .expect("KUBECONFIG: source .testbed/env");
+        install_crds(&client).await;
+        let ns = create_namespace(&client, prefix).await;
+        let memory = MemoryStore::new(DialectKind::ServiceFabricMesh);
+        let bed = Bed {
+            client: client.clone(),
+            ns: ns.clone(),
+            memory: memory.clone(),
+            others: Vec::new(),
+            stop: None,
+            task: None,
+        };
+        bed.put_store_in(&ns, "mem", json!({})).await;
+        let config = controller::Config {
+            namespaces: if all_namespaces {
+                vec![]
+            } else {
+                vec![ns.clone()]
+            },
+            selector: all_namespaces.then(|| format!("{BED_LABEL}={ns}")),
+            concurrency: 4,
+            digest_key: DigestKey::new(rand::random::<[u8; 32]>().to_vec()).unwrap(),
+            metrics: Metrics::new(),
+            ready: Arc::new(AtomicBool::new(false)),
+            instance: format!("fast-{ns}"),
+            cleanup_timeout: Duration::from_secs(600),
+            panic_on: None,
+            allow_inline_targets: false,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let registry = Registry::new().with(memory);
+        let task = tokio::spawn(async move {
+            controller::run(client, config, registry, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Bed {
+            stop: Some(tx),
+            task: Some(task),
+            ..bed
+        }
+    }
+
+    /// A Store of the memory dialect; `extra` adds to its spec.
+    async fn put_store_in(&self, ns: &str, name: &str, extra: Value) {
+        let mut spec = json!({"dialect": "ServiceFabricMesh", "endpoint": "http://memory.invalid"});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            spec[k] = v;
+        }
+        let obj = json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
+            "metadata": {"name": name}, "spec": spec,
+        });
+        Api::<Store>::namespaced(self.client.clone(), ns)
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+            .expect("Store applied");
+    }
+
+    async fn put_store(&self, name: &str, extra: Value) {
+        self.put_store_in(&self.ns, name, extra).await
+    }
+
+    async fn put_secret_in(&self, ns: &str, name: &str, data: Value) {
+        let secret: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data,
+        }))
+        .unwrap();
+        Api::<Secret>::namespaced(self.client.clone(), ns)
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .expect("Secret applied");
+    }
+
+    async fn put_secret(&self, name: &str, data: Value) {
+        self.put_secret_in(&self.ns, name, data).await
+    }
+
+    fn syncs_in(&self, ns: &str) -> Api<SecretSync> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    fn syncs(&self) -> Api<SecretSync> {
+        self.syncs_in(&self.ns)
+    }
+
+    async fn apply_in(&self, ns: &str, name: &str, spec: Value) {
+        let obj = json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
+            "metadata": {"name": name, "labels": {BED_LABEL: self.ns}}, "spec": spec,
+        });
+        self.syncs_in(ns)
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+            .expect("SecretSync applied");
+    }
+
+    async fn apply(&self, name: &str, spec: Value) {
+        self.apply_in(&self.ns, name, spec).await
+    }
+
+    async fn status_in(&self, ns: &str, name: &str) -> Value {
+        match self.syncs_in(ns).get_opt(name).await.expect("get SecretSync") {
+            Some(s) => serde_json::to_value(&s.status).unwrap(),
+            None => Value::Null,
+        }
+    }
+
+    async fn status(&self, name: &str) -> Value {
+        self.status_in(&self.ns, name).await
+    }
+
+    /// Polls a SecretSync's status (of its current generation) until `pred` holds.
+    async fn wait_in(&self, ns: &str, name: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let end = Instant::now() + LIMIT;
+        loop {
+            let sync = self.syncs_in(ns).get_opt(name).await.expect("get SecretSync");
+            let generation = sync.as_ref().and_then(|s| s.metadata.generation);
+            let status = serde_json::to_value(sync.as_ref().map(|s| &s.status)).unwrap();
+            if generation.is_some()
+                && status["observedGeneration"].as_i64() == generation
+                && pred(&status)
+            {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "{ns}/{name} (generation {generation:?}) never matched; last status: {status:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait(&self, name: &str, pred: impl FnMut(&Value) -> bool) -> Value {
+        self.wait_in(&self.ns, name, pred).await
+    }
+
+    /// Events about one object of the bed's namespace.
+    async fn events(&self, object: &str) -> Vec<Event> {
+        Api::<Event>::namespaced(self.client.clone(), &self.ns)
+            .list(&ListParams::default())
+            .await
+            .expect("list Events")
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding
+                    .as_ref()
+                    .is_some_and(|r| r.name.as_deref() == Some(object))
+            })
+            .collect()
+    }
+
+    async fn wait_event(&self, object: &str, kind: &str, reason: &str) -> Event {
+        let end = Instant::now() + LIMIT;
+        loop {
+            let events = self.events(object).await;
+            if let Some(e) = events.iter().find(|e| {
+                e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some(kind)
+            }) {
+                return e.clone();
+            }
+            let seen: Vec<_> = events
+                .iter()
+                .map(|e| (e.type_.clone(), e.reason.clone()))
+                .collect();
+            assert!(
+                Instant::now() < end,
+                "no {kind} Event {reason} for {object}; have {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_gone(&self, name: &str) {
+        let end = Instant::now() + LIMIT;
+        while self.syncs().get_opt(name).await.unwrap().is_some() {
+            assert!(Instant::now() < end, "{name} was never let go");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the controller, lets go of what it left behind and deletes the namespaces.
+    async fn finish(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(LIMIT, task)
+                .await
+                .expect("controller stops")
+                .expect("controller did not panic");
+        }
+        for ns in std::iter::once(&self.ns).chain(&self.others) {
+            let syncs = self.syncs_in(ns);
+            for s in syncs.list(&ListParams::default()).await.unwrap() {
+                if !s.finalizers().is_empty() {
+                    let _ = syncs
+                        .patch(
+                            &s.name_any(),
+                            &PatchParams::default(),
+                            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                        )
+                        .await;
+                }
+            }
+            let _ = Api::<Namespace>::all(self.client.clone())
+                .delete(ns, &DeleteParams::default())
+                .await;
+        }
+    }
+}
+
+/// A SecretSync spec pushing `secret`'s `key` through Store `store` to `remote`; `extra` adds to the spec.
+fn spec(store: &str, secret: &str, key: &str, remote: &str, extra: Value) -> Value {
+    let mut spec = json!({
+        "source": {"secretRef": {"name": secret, "key": key}},
+        "target": {"storeRef": {"kind": "Store", "name": store}, "remoteName": remote},
+    });
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        spec[k] = v;
+    }
+    spec
+}
+
+fn phase(s: &Value) -> &str {
+    s["phase"].as_str().unwrap_or("")
+}
+
+fn condition<'a>(s: &'a Value, type_: &str) -> Option<&'a Value> {
+    s["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+/// `status/reason` of the Ready condition.
+fn ready(s: &Value) -> String {
+    condition(s, "Ready")
+        .map(|c| format!("{}/{}", c["status"].as_str().unwrap_or(""), c["reason"].as_str().unwrap_or("")))
+        .unwrap_or_default()
+}
+
+fn ready_message(s: &Value) -> String {
+    condition(s, "Ready")
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The memory store holds `value` under `remote` (compared without printing either).
+fn holds(bed: &Bed, remote: &str, value: &str) -> bool {
+    bed.memory
+        .entry(remote)
+        .is_some_and(|e| e.value == value.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_becomes_ready_and_follows_value_and_metadata_changes() {
+    let bed = Bed::new("fast-life").await;
+    let remote = unique("life");
+    let (v1, v2) = (unique("first"), unique("second"));
+    bed.put_secret("s", json!({"k": v1, "other": "a"})).await;
+    bed.apply("life", spec("mem", "s", "k", &remote, json!({}))).await;
+
+    let s = bed.wait(&remote_free("life"), |s| phase(s) == "Ready").await;
+    assert_eq!(ready(&s), "True/Synced");
+    assert!(holds(&bed, &remote, &v1), "the store does not hold the source value");
+    let entry = bed.memory.entry(&remote).unwrap();
+    let sync = bed.syncs().get("life").await.unwrap();
+    assert_eq!(
+        entry.owner.as_ref().map(|o| (o.key(), o.uid.clone())),
+        Some((format!("{}/life", bed.ns), sync.uid().unwrap())),
+        "the entry carries the SecretSync's ownership marker"
+    );
+    assert_eq!(
+        s["remote"],
+        json!({"name": remote, "id": format!("memory:{remote}"), "version": "1"})
+    );
+    assert_eq!(s["syncedDigest"].as_str(), entry.digest.as_deref());
+    assert_eq!(s["store"]["name"], "mem");
+    assert!(s["lastSyncTime"].is_string());
+    assert!(
+        sync.finalizers().is_empty(),
+        "Retain (the default) holds no finalizer"
+    );
+    bed.wait_event("life", "Normal", "Synced").await;
+    assert_eq!(bed.memory.calls(Op::Apply, &remote), 1);
+
+    // A new source value is pushed at once (the refresh interval is 1h) as a new version.
+    bed.put_secret("s", json!({"k": v2, "other": "a"})).await;
+    let s = bed
+        .wait("life", |s| s["remote"]["version"] == "2")
+        .await;
+    assert!(holds(&bed, &remote, &v2), "the store does not hold the new value");
+    assert_eq!(s["syncedDigest"].as_str(), bed.memory.entry(&remote).unwrap().digest.as_deref());
+    assert_eq!(bed.memory.calls(Op::Apply, &remote), 2);
+
+    // A key the SecretSync does not read changes: the store is read again, but nothing is written.
+    let observes = bed.memory.calls(Op::Observe, &remote);
+    bed.put_secret("s", json!({"k": v2, "other": "b"})).await;
+    let end = Instant::now() + LIMIT;
+    while bed.memory.calls(Op::Observe, &remote) == observes {
+        assert!(Instant::now() < end, "a Secret change did not trigger a reconcile");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bed.memory.calls(Op::Apply, &remote), 2, "an unchanged value was written");
+
+    // Metadata only: updated in place, no new value version.
+    bed.apply(
+        "life",
+        spec("mem", "s", "k", &remote, json!({})).merged(json!({"target": {"description": "the db"}})),
+    )
+    .await;
+    bed.wait("life", |s| phase(s) == "Ready").await;
+    let entry = bed.memory.entry(&remote).unwrap();
+    assert_eq!(entry.metadata.description.as_deref(), Some("the db"));
+    assert_eq!(entry.version, 2, "a metadata change wrote a new value version");
+    assert_eq!(bed.memory.calls(Op::Apply, &remote), 3);
+
+    // No value reached a status or an Event.
+    let status = bed.status("life").await.to_string();
+    let events = serde_json::to_string(&bed.events("life").await).unwrap();
+    for v in [&v1, &v2] {
+        assert!(!status.contains(v.as_str()), "a value leaked into the status");
+        assert!(!events.contains(v.as_str()), "a value leaked into an Event");
+    }
+    bed.finish().await;
+}
+
+/// The object name (kept as a function so the test reads as the controller's flow).
+fn remote_free(name: &str) -> String {
+    name.to_owned()
+}
+
+trait Merge {
+    fn merged(self, other: Value) -> Value;
+}
+
+impl Merge for Value {
+    /// A deep merge of objects (`other` wins).
+    fn merged(mut self, other: Value) -> Value {
+        fn merge(a: &mut Value, b: Value) {
+            match (a, b) {
+                (Value::Object(a), Value::Object(b)) => {
+                    for (k, v) in b {
+                        merge(a.entry(k).or_insert(Value::Null), v);
+                    }
+                }
+                (a, b) => *a = b,
+            }
+        }
+        merge(&mut self, other);
+        self
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_fail_without_a_retry_loop_until_the_credentials_change() {
+    let bed = Bed::new("fast-creds").await;
+    let remote = unique("creds");
+    let value = unique("v");
+    bed.put_secret("creds", json!({"token": "one"})).await;
+    bed.put_store("locked", json!({"credentialsRef": {"name": "creds"}}))
+        .await;
+    bed.memory
+        .fail_next(Op::Observe, &remote, 1000, ErrorClass::Credentials, "Unauthorized");
+    bed.put_secret("s", json!({"k": value})).await;
+    bed.apply("c", spec("locked", "s", "k", &remote, json!({}))).await;
+
+    let s = bed.wait("c", |s| phase(s) == "Failed").await;
+    assert_eq!(ready(&s), "False/Unauthorized");
+    assert!(
+        ready_message(&s).contains("fix the credentials Secret"),
+        "{}",
+        ready_message(&s)
+    );
+    assert_eq!(
+        condition(&s, "Stalled").map(|c| c["reason"].clone()),
+        Some(json!("Unauthorized")),
+        "kstatus tools see it as stalled"
+    );
+    bed.wait_event("c", "Warning", "Unauthorized").await;
+
+    // Waiting for a change, not backing off: with backoff (1 s, then up to 2 s) there would be two more reads
+    // within 4 s; a tight loop would use up the thousand faults.
+    let before = bed.memory.calls(Op::Observe, &remote);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = bed.memory.calls(Op::Observe, &remote);
+    assert!(
+        after - before <= 1,
+        "refused credentials were retried {} times in 4 s",
+        after - before
+    );
+    assert_eq!(bed.memory.calls(Op::Apply, &remote), 0);
+    assert!(bed.memory.entry(&remote).is_none());
+
+    // Fixing the store's credentials Secret is enough: its change triggers a new attempt.
+    bed.memory.clear_faults(Op::Observe, &remote);
+    bed.put_secret("creds", json!({"token": "two"})).await;
+    let s = bed.wait("c", |s| phase(s) == "Ready").await;
+    assert_eq!(ready(&s), "True/Synced");
+    assert!(condition(&s, "Stalled").is_none(), "Stalled stays after recovery");
+    assert!(holds(&bed, &remote, &value));
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_with_backoff_honouring_retry_after() {
+    let bed = Bed::new("fast-retry").await;
+    let remote = unique("retry");
+    let value = unique("v");
+    // The first write is throttled with a Retry-After of 3 s, the second meets a conflict, the third succeeds.
+    bed.memory.fail_next_after(
+        Op::Apply,
+        &remote,
+        1,
+        ErrorClass::Retry,
+        "Throttled",
+        Some(Duration::from_secs(3)),
+    );
+    bed.memory
+        .fail_next(Op::Apply, &remote, 1, ErrorClass::Conflict, "Conflict");
+    bed.put_secret("s", json!({"k": value})).await;
+    bed.apply("t", spec("mem", "s", "k", &remote, json!({}))).await;
+
+    let throttled = bed.wait_event("t", "Warning", "Throttled").await;
+    assert!(
+        throttled
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("retrying with backoff")),
+        "{:?}",
+        throttled.note
+    );
+    let s = bed.wait("t", |s| phase(s) == "Ready").await;
+    assert_eq!(ready(&s), "True/Synced");
+    assert!(holds(&bed, &remote, &value));
+    bed.wait_event("t", "Warning", "Conflict").await;
+    bed.wait_event("t", "Normal", "Synced").await;
+
+    let writes = bed.memory.call_times(Op::Apply, &remote);
+    assert_eq!(writes.len(), 3, "two failed writes and one that succeeded");
+    // Lower bounds only: the store's Retry-After (3 s) over the first backoff (1 s), then at least the second
+    // backoff's floor (1 s).
+    let gaps: Vec<Duration> = writes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[0] >= Duration::from_millis(2900), "Retry-After not honoured: {gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(900), "no backoff after a conflict: {gaps:?}");
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_not_written_by_this_secretsync_is_a_conflict_and_left_untouched() {
+    let bed = Bed::new("fast-owner").await;
+    let foreign = unique("foreign");
+    let shared = unique("shared");
+    let (va, vb, vc) = (unique("a"), unique("b"), unique("c"));
+    bed.memory.put_foreign(&foreign, b"not-ours");
+    let untouched = bed.memory.entry(&foreign).unwrap();
+    bed.put_secret("s", json!({"a": va, "b": vb, "c": vc})).await;
+
+    // Unmarked: refused, with what to do.
+    bed.apply("f", spec("mem", "s", "c", &foreign, json!({}))).await;
+    let s = bed.wait("f", |s| phase(s) == "Failed").await;
+    assert_eq!(ready(&s), "False/Conflict");
+    assert!(ready_message(&s).contains("adoptExisting"), "{}", ready_message(&s));
+    bed.wait_event("f", "Warning", "Conflict").await;
+
+    // Marked by another SecretSync that exists: refused, naming it.
+    bed.apply("a", spec("mem", "s", "a", &shared, json!({}))).await;
+    bed.wait("a", |s| phase(s) == "Ready").await;
+    bed.apply("b", spec("mem", "s", "b", &shared, json!({}))).await;
+    let s = bed.wait("b", |s| phase(s) == "Failed").await;
+    assert_eq!(ready(&s), "False/Conflict");
+    assert!(
+        ready_message(&s).contains(&format!("{}/a", bed.ns)),
+        "the message names the owner: {}",
+        ready_message(&s)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(bed.memory.entry(&foreign), Some(untouched), "the foreign entry changed");
+    assert_eq!(bed.memory.calls(Op::Apply, &foreign), 0);
+    assert_eq!(bed.memory.calls(Op::Apply, &shared), 1, "only the owner wrote");
+    assert!(holds(&bed, &shared, &va));
+    assert_eq!(ready(&bed.status("a").await), "True/Synced");
+
+    // adoptExisting takes the unmarked one over: a new value version with this SecretSync's marker.
+    bed.apply("f", spec("mem", "s", "c", &foreign, json!({"adoptExisting": true})))
+        .await;
+    bed.wait("f", |s| phase(s) == "Ready").await;
+    let adopted = bed.memory.entry(&foreign).unwrap();
+    assert!(adopted.value == vc.as_bytes(), "the adopted entry does not hold the source value");
+    assert_eq!(adopted.version, 2);
+    assert_eq!(
+        adopted.owner.map(|o| o.key()),
+        Some(format!("{}/f", bed.ns))
+    );
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_finalizer_deletes_the_remote_secret_and_a_failed_delete_blocks_until_it_succeeds() {
+    let bed = Bed::new("fast-final").await;
+    let (kept, removed) = (unique("kept"), unique("removed"));
+    bed.put_secret("s", json!({"k": unique("v")})).await;
+    bed.apply("keep", spec("mem", "s", "k", &kept, json!({}))).await;
+    bed.apply(
+        "del",
+        spec("mem", "s", "k", &removed, json!({"deletionPolicy": "Delete"})),
+    )
+    .await;
+    bed.wait("keep", |s| phase(s) == "Ready").await;
+    bed.wait("del", |s| phase(s) == "Ready").await;
+    assert!(
+        bed.syncs()
+            .get("del")
+            .await
+            .unwrap()
+            .finalizers()
+            .contains(&controller::FINALIZER.to_owned())
+    );
+
+    // Retain: the object goes at once and the remote secret stays.
+    bed.syncs().delete("keep", &DeleteParams::default()).await.unwrap();
+    bed.wait_gone("keep").await;
+    assert!(bed.memory.entry(&kept).is_some());
+    assert_eq!(bed.memory.calls(Op::Delete, &kept), 0);
+
+    // Delete, and the store refuses: the object stays and says why.
+    bed.memory
+        .fail_next(Op::Delete, &removed, 1000, ErrorClass::Retry, "BackendError");
+    bed.syncs().delete("del", &DeleteParams::default()).await.unwrap();
+    let s = bed
+        .wait("del", |s| ready(s) == "False/DeletionBlocked")
+        .await;
+    assert!(
+        ready_message(&s).contains("deletionPolicy: Retain"),
+        "{}",
+        ready_message(&s)
+    );
+    bed.wait_event("del", "Warning", "DeletionBlocked").await;
+    assert!(bed.syncs().get_opt("del").await.unwrap().is_some());
+    assert!(bed.memory.entry(&removed).is_some());
+    assert!(bed.memory.calls(Op::Delete, &removed) >= 1);
+
+    // The store recovers: the next retry deletes the remote secret and lets the object go.
+    bed.memory.clear_faults(Op::Delete, &removed);
+    bed.wait_gone("del").await;
+    assert!(bed.memory.entry(&removed).is_none(), "the remote secret was not deleted");
+    bed.wait_event("del", "Normal", "Deleted").await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_store_holds_at_most_its_share_of_the_workers() {
+    // Four workers: one store gets at most two of them.
+    let bed = Bed::new("fast-store-share").await;
+    bed.put_store("slow", json!({})).await;
+    bed.put_secret("s", json!({"k": unique("v")})).await;
+    let slow: Vec<String> = (0..4).map(|i| unique(&format!("slow-{i}"))).collect();
+    let names: Vec<&str> = slow.iter().map(String::as_str).collect();
+    let hold = bed.memory.hold(Op::Observe, &names);
+    for (i, remote) in slow.iter().enumerate() {
+        bed.apply(&format!("slow-{i}"), spec("slow", "s", "k", remote, json!({})))
+            .await;
+    }
+    let end = Instant::now() + LIMIT;
+    while hold.waiting() < 2 {
+        assert!(Instant::now() < end, "the slow store's reads never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Another store of the same namespace still gets a worker.
+    let fast = unique("fast");
+    bed.apply("fast", spec("mem", "s", "k", &fast, json!({}))).await;
+    bed.wait("fast", |s| phase(s) == "Ready").await;
+    assert!(bed.memory.entry(&fast).is_some());
+    assert_eq!(hold.most_waiting(), 2, "the slow store held more than its share");
+    for i in 0..4 {
+        assert_ne!(phase(&bed.status(&format!("slow-{i}")).await), "Ready");
+    }
+
+    // Released, the deferred objects are not lost: every one of them gets its turn.
+    hold.release();
+    for i in 0..4 {
+        bed.wait(&format!("slow-{i}"), |s| phase(s) == "Ready").await;
+    }
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_whose_stores_hang_does_not_hold_up_other_namespaces() {
+    // Four workers for every namespace: one namespace gets at most three, even across stores.
+    let mut bed = Bed::start("fast-ns-share", true).await;
+    let other = create_namespace(&bed.client, "fast-ns-share-other").await;
+    bed.others.push(other.clone());
+    bed.put_secret("s", json!({"k": unique("v")})).await;
+    let hung: Vec<String> = (0..4).map(|i| unique(&format!("hung-{i}"))).collect();
+    let names: Vec<&str> = hung.iter().map(String::as_str).collect();
+    let hold = bed.memory.hold(Op::Observe, &names);
+    for (i, remote) in hung.iter().enumerate() {
+        // Two stores, two objects each: each store's share (two) lets both through.
+        let store = format!("hung-{}", i % 2);
+        bed.put_store(&store, json!({})).await;
+        bed.apply(&format!("hung-{i}"), spec(&store, "s", "k", remote, json!({})))
+            .await;
+    }
+    let end = Instant::now() + LIMIT;
+    while hold.waiting() < 3 {
+        assert!(Instant::now() < end, "the hung stores' reads never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    bed.put_store_in(&other, "mem", json!({})).await;
+    bed.put_secret_in(&other, "s", json!({"k": unique("v")})).await;
+    let remote = unique("other");
+    bed.apply_in(&other, "other", spec("mem", "s", "k", &remote, json!({})))
+        .await;
+    bed.wait_in(&other, "other", |s| phase(s) == "Ready").await;
+    assert!(bed.memory.entry(&remote).is_some());
+    assert_eq!(hold.most_waiting(), 3, "one namespace held more than its share");
+
+    hold.release();
+    for i in 0..4 {
+        bed.wait(&format!("hung-{i}"), |s| phase(s) == "Ready").await;
+    }
+    bed.finish().await;
+}
