@@ -208,7 +208,12 @@ impl Bed {
     }
 
     async fn status_in(&self, ns: &str, name: &str) -> Value {
-        match self.syncs_in(ns).get_opt(name).await.expect("get SecretSync") {
+        match self
+            .syncs_in(ns)
+            .get_opt(name)
+            .await
+            .expect("get SecretSync")
+        {
             Some(s) => serde_json::to_value(&s.status).unwrap(),
             None => Value::Null,
         }
@@ -222,7 +227,11 @@ impl Bed {
     async fn wait_in(&self, ns: &str, name: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
         let end = Instant::now() + LIMIT;
         loop {
-            let sync = self.syncs_in(ns).get_opt(name).await.expect("get SecretSync");
+            let sync = self
+                .syncs_in(ns)
+                .get_opt(name)
+                .await
+                .expect("get SecretSync");
             let generation = sync.as_ref().and_then(|s| s.metadata.generation);
             let status = serde_json::to_value(sync.as_ref().map(|s| &s.status)).unwrap();
             if generation.is_some()
@@ -263,9 +272,10 @@ impl Bed {
         let end = Instant::now() + LIMIT;
         loop {
             let events = self.events(object).await;
-            if let Some(e) = events.iter().find(|e| {
-                e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some(kind)
-            }) {
+            if let Some(e) = events
+                .iter()
+                .find(|e| e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some(kind))
+            {
                 return e.clone();
             }
             let seen: Vec<_> = events
@@ -345,7 +355,13 @@ fn condition<'a>(s: &'a Value, type_: &str) -> Option<&'a Value> {
 /// `status/reason` of the Ready condition.
 fn ready(s: &Value) -> String {
     condition(s, "Ready")
-        .map(|c| format!("{}/{}", c["status"].as_str().unwrap_or(""), c["reason"].as_str().unwrap_or("")))
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -369,11 +385,15 @@ async fn a_sync_becomes_ready_and_follows_value_and_metadata_changes() {
     let remote = unique("life");
     let (v1, v2) = (unique("first"), unique("second"));
     bed.put_secret("s", json!({"k": v1, "other": "a"})).await;
-    bed.apply("life", spec("mem", "s", "k", &remote, json!({}))).await;
+    bed.apply("life", spec("mem", "s", "k", &remote, json!({})))
+        .await;
 
-    let s = bed.wait(&remote_free("life"), |s| phase(s) == "Ready").await;
+    let s = bed.wait("life", |s| phase(s) == "Ready").await;
     assert_eq!(ready(&s), "True/Synced");
-    assert!(holds(&bed, &remote, &v1), "the store does not hold the source value");
+    assert!(
+        holds(&bed, &remote, &v1),
+        "the store does not hold the source value"
+    );
     let entry = bed.memory.entry(&remote).unwrap();
     let sync = bed.syncs().get("life").await.unwrap();
     assert_eq!(
@@ -397,11 +417,15 @@ async fn a_sync_becomes_ready_and_follows_value_and_metadata_changes() {
 
     // A new source value is pushed at once (the refresh interval is 1h) as a new version.
     bed.put_secret("s", json!({"k": v2, "other": "a"})).await;
-    let s = bed
-        .wait("life", |s| s["remote"]["version"] == "2")
-        .await;
-    assert!(holds(&bed, &remote, &v2), "the store does not hold the new value");
-    assert_eq!(s["syncedDigest"].as_str(), bed.memory.entry(&remote).unwrap().digest.as_deref());
+    let s = bed.wait("life", |s| s["remote"]["version"] == "2").await;
+    assert!(
+        holds(&bed, &remote, &v2),
+        "the store does not hold the new value"
+    );
+    assert_eq!(
+        s["syncedDigest"].as_str(),
+        bed.memory.entry(&remote).unwrap().digest.as_deref()
+    );
     assert_eq!(bed.memory.calls(Op::Apply, &remote), 2);
 
     // A key the SecretSync does not read changes: the store is read again, but nothing is written.
@@ -409,37 +433,46 @@ async fn a_sync_becomes_ready_and_follows_value_and_metadata_changes() {
     bed.put_secret("s", json!({"k": v2, "other": "b"})).await;
     let end = Instant::now() + LIMIT;
     while bed.memory.calls(Op::Observe, &remote) == observes {
-        assert!(Instant::now() < end, "a Secret change did not trigger a reconcile");
+        assert!(
+            Instant::now() < end,
+            "a Secret change did not trigger a reconcile"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(bed.memory.calls(Op::Apply, &remote), 2, "an unchanged value was written");
+    assert_eq!(
+        bed.memory.calls(Op::Apply, &remote),
+        2,
+        "an unchanged value was written"
+    );
 
     // Metadata only: updated in place, no new value version.
     bed.apply(
         "life",
-        spec("mem", "s", "k", &remote, json!({})).merged(json!({"target": {"description": "the db"}})),
+        spec("mem", "s", "k", &remote, json!({}))
+            .merged(json!({"target": {"description": "the db"}})),
     )
     .await;
     bed.wait("life", |s| phase(s) == "Ready").await;
     let entry = bed.memory.entry(&remote).unwrap();
     assert_eq!(entry.metadata.description.as_deref(), Some("the db"));
-    assert_eq!(entry.version, 2, "a metadata change wrote a new value version");
+    assert_eq!(
+        entry.version, 2,
+        "a metadata change wrote a new value version"
+    );
     assert_eq!(bed.memory.calls(Op::Apply, &remote), 3);
 
     // No value reached a status or an Event.
     let status = bed.status("life").await.to_string();
     let events = serde_json::to_string(&bed.events("life").await).unwrap();
     for v in [&v1, &v2] {
-        assert!(!status.contains(v.as_str()), "a value leaked into the status");
+        assert!(
+            !status.contains(v.as_str()),
+            "a value leaked into the status"
+        );
         assert!(!events.contains(v.as_str()), "a value leaked into an Event");
     }
     bed.finish().await;
-}
-
-/// The object name (kept as a function so the test reads as the controller's flow).
-fn remote_free(name: &str) -> String {
-    name.to_owned()
 }
 
 trait Merge {
@@ -472,10 +505,16 @@ async fn refused_credentials_fail_without_a_retry_loop_until_the_credentials_cha
     bed.put_secret("creds", json!({"token": "one"})).await;
     bed.put_store("locked", json!({"credentialsRef": {"name": "creds"}}))
         .await;
-    bed.memory
-        .fail_next(Op::Observe, &remote, 1000, ErrorClass::Credentials, "Unauthorized");
+    bed.memory.fail_next(
+        Op::Observe,
+        &remote,
+        1000,
+        ErrorClass::Credentials,
+        "Unauthorized",
+    );
     bed.put_secret("s", json!({"k": value})).await;
-    bed.apply("c", spec("locked", "s", "k", &remote, json!({}))).await;
+    bed.apply("c", spec("locked", "s", "k", &remote, json!({})))
+        .await;
 
     let s = bed.wait("c", |s| phase(s) == "Failed").await;
     assert_eq!(ready(&s), "False/Unauthorized");
@@ -509,7 +548,10 @@ async fn refused_credentials_fail_without_a_retry_loop_until_the_credentials_cha
     bed.put_secret("creds", json!({"token": "two"})).await;
     let s = bed.wait("c", |s| phase(s) == "Ready").await;
     assert_eq!(ready(&s), "True/Synced");
-    assert!(condition(&s, "Stalled").is_none(), "Stalled stays after recovery");
+    assert!(
+        condition(&s, "Stalled").is_none(),
+        "Stalled stays after recovery"
+    );
     assert!(holds(&bed, &remote, &value));
     bed.finish().await;
 }
@@ -531,7 +573,8 @@ async fn transient_errors_are_retried_with_backoff_honouring_retry_after() {
     bed.memory
         .fail_next(Op::Apply, &remote, 1, ErrorClass::Conflict, "Conflict");
     bed.put_secret("s", json!({"k": value})).await;
-    bed.apply("t", spec("mem", "s", "k", &remote, json!({}))).await;
+    bed.apply("t", spec("mem", "s", "k", &remote, json!({})))
+        .await;
 
     let throttled = bed.wait_event("t", "Warning", "Throttled").await;
     assert!(
@@ -553,8 +596,14 @@ async fn transient_errors_are_retried_with_backoff_honouring_retry_after() {
     // Lower bounds only: the store's Retry-After (3 s) over the first backoff (1 s), then at least the second
     // backoff's floor (1 s).
     let gaps: Vec<Duration> = writes.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps[0] >= Duration::from_millis(2900), "Retry-After not honoured: {gaps:?}");
-    assert!(gaps[1] >= Duration::from_millis(900), "no backoff after a conflict: {gaps:?}");
+    assert!(
+        gaps[0] >= Duration::from_millis(2900),
+        "Retry-After not honoured: {gaps:?}"
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(900),
+        "no backoff after a conflict: {gaps:?}"
+    );
     bed.finish().await;
 }
 
@@ -566,19 +615,27 @@ async fn a_secret_not_written_by_this_secretsync_is_a_conflict_and_left_untouche
     let (va, vb, vc) = (unique("a"), unique("b"), unique("c"));
     bed.memory.put_foreign(&foreign, b"not-ours");
     let untouched = bed.memory.entry(&foreign).unwrap();
-    bed.put_secret("s", json!({"a": va, "b": vb, "c": vc})).await;
+    bed.put_secret("s", json!({"a": va, "b": vb, "c": vc}))
+        .await;
 
     // Unmarked: refused, with what to do.
-    bed.apply("f", spec("mem", "s", "c", &foreign, json!({}))).await;
+    bed.apply("f", spec("mem", "s", "c", &foreign, json!({})))
+        .await;
     let s = bed.wait("f", |s| phase(s) == "Failed").await;
     assert_eq!(ready(&s), "False/Conflict");
-    assert!(ready_message(&s).contains("adoptExisting"), "{}", ready_message(&s));
+    assert!(
+        ready_message(&s).contains("adoptExisting"),
+        "{}",
+        ready_message(&s)
+    );
     bed.wait_event("f", "Warning", "Conflict").await;
 
     // Marked by another SecretSync that exists: refused, naming it.
-    bed.apply("a", spec("mem", "s", "a", &shared, json!({}))).await;
+    bed.apply("a", spec("mem", "s", "a", &shared, json!({})))
+        .await;
     bed.wait("a", |s| phase(s) == "Ready").await;
-    bed.apply("b", spec("mem", "s", "b", &shared, json!({}))).await;
+    bed.apply("b", spec("mem", "s", "b", &shared, json!({})))
+        .await;
     let s = bed.wait("b", |s| phase(s) == "Failed").await;
     assert_eq!(ready(&s), "False/Conflict");
     assert!(
@@ -587,18 +644,32 @@ async fn a_secret_not_written_by_this_secretsync_is_a_conflict_and_left_untouche
         ready_message(&s)
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(bed.memory.entry(&foreign), Some(untouched), "the foreign entry changed");
+    assert_eq!(
+        bed.memory.entry(&foreign),
+        Some(untouched),
+        "the foreign entry changed"
+    );
     assert_eq!(bed.memory.calls(Op::Apply, &foreign), 0);
-    assert_eq!(bed.memory.calls(Op::Apply, &shared), 1, "only the owner wrote");
+    assert_eq!(
+        bed.memory.calls(Op::Apply, &shared),
+        1,
+        "only the owner wrote"
+    );
     assert!(holds(&bed, &shared, &va));
     assert_eq!(ready(&bed.status("a").await), "True/Synced");
 
     // adoptExisting takes the unmarked one over: a new value version with this SecretSync's marker.
-    bed.apply("f", spec("mem", "s", "c", &foreign, json!({"adoptExisting": true})))
-        .await;
+    bed.apply(
+        "f",
+        spec("mem", "s", "c", &foreign, json!({"adoptExisting": true})),
+    )
+    .await;
     bed.wait("f", |s| phase(s) == "Ready").await;
     let adopted = bed.memory.entry(&foreign).unwrap();
-    assert!(adopted.value == vc.as_bytes(), "the adopted entry does not hold the source value");
+    assert!(
+        adopted.value == vc.as_bytes(),
+        "the adopted entry does not hold the source value"
+    );
     assert_eq!(adopted.version, 2);
     assert_eq!(
         adopted.owner.map(|o| o.key()),
@@ -612,10 +683,17 @@ async fn the_finalizer_deletes_the_remote_secret_and_a_failed_delete_blocks_unti
     let bed = Bed::new("fast-final").await;
     let (kept, removed) = (unique("kept"), unique("removed"));
     bed.put_secret("s", json!({"k": unique("v")})).await;
-    bed.apply("keep", spec("mem", "s", "k", &kept, json!({}))).await;
+    bed.apply("keep", spec("mem", "s", "k", &kept, json!({})))
+        .await;
     bed.apply(
         "del",
-        spec("mem", "s", "k", &removed, json!({"deletionPolicy": "Delete"})),
+        spec(
+            "mem",
+            "s",
+            "k",
+            &removed,
+            json!({"deletionPolicy": "Delete"}),
+        ),
     )
     .await;
     bed.wait("keep", |s| phase(s) == "Ready").await;
@@ -630,15 +708,26 @@ async fn the_finalizer_deletes_the_remote_secret_and_a_failed_delete_blocks_unti
     );
 
     // Retain: the object goes at once and the remote secret stays.
-    bed.syncs().delete("keep", &DeleteParams::default()).await.unwrap();
+    bed.syncs()
+        .delete("keep", &DeleteParams::default())
+        .await
+        .unwrap();
     bed.wait_gone("keep").await;
     assert!(bed.memory.entry(&kept).is_some());
     assert_eq!(bed.memory.calls(Op::Delete, &kept), 0);
 
     // Delete, and the store refuses: the object stays and says why.
-    bed.memory
-        .fail_next(Op::Delete, &removed, 1000, ErrorClass::Retry, "BackendError");
-    bed.syncs().delete("del", &DeleteParams::default()).await.unwrap();
+    bed.memory.fail_next(
+        Op::Delete,
+        &removed,
+        1000,
+        ErrorClass::Retry,
+        "BackendError",
+    );
+    bed.syncs()
+        .delete("del", &DeleteParams::default())
+        .await
+        .unwrap();
     let s = bed
         .wait("del", |s| ready(s) == "False/DeletionBlocked")
         .await;
@@ -655,7 +744,10 @@ async fn the_finalizer_deletes_the_remote_secret_and_a_failed_delete_blocks_unti
     // The store recovers: the next retry deletes the remote secret and lets the object go.
     bed.memory.clear_faults(Op::Delete, &removed);
     bed.wait_gone("del").await;
-    assert!(bed.memory.entry(&removed).is_none(), "the remote secret was not deleted");
+    assert!(
+        bed.memory.entry(&removed).is_none(),
+        "the remote secret was not deleted"
+    );
     bed.wait_event("del", "Normal", "Deleted").await;
     bed.finish().await;
 }
@@ -670,8 +762,11 @@ async fn a_hanging_store_holds_at_most_its_share_of_the_workers() {
     let names: Vec<&str> = slow.iter().map(String::as_str).collect();
     let hold = bed.memory.hold(Op::Observe, &names);
     for (i, remote) in slow.iter().enumerate() {
-        bed.apply(&format!("slow-{i}"), spec("slow", "s", "k", remote, json!({})))
-            .await;
+        bed.apply(
+            &format!("slow-{i}"),
+            spec("slow", "s", "k", remote, json!({})),
+        )
+        .await;
     }
     let end = Instant::now() + LIMIT;
     while hold.waiting() < 2 {
@@ -681,10 +776,15 @@ async fn a_hanging_store_holds_at_most_its_share_of_the_workers() {
 
     // Another store of the same namespace still gets a worker.
     let fast = unique("fast");
-    bed.apply("fast", spec("mem", "s", "k", &fast, json!({}))).await;
+    bed.apply("fast", spec("mem", "s", "k", &fast, json!({})))
+        .await;
     bed.wait("fast", |s| phase(s) == "Ready").await;
     assert!(bed.memory.entry(&fast).is_some());
-    assert_eq!(hold.most_waiting(), 2, "the slow store held more than its share");
+    assert_eq!(
+        hold.most_waiting(),
+        2,
+        "the slow store held more than its share"
+    );
     for i in 0..4 {
         assert_ne!(phase(&bed.status(&format!("slow-{i}")).await), "Ready");
     }
@@ -692,7 +792,8 @@ async fn a_hanging_store_holds_at_most_its_share_of_the_workers() {
     // Released, the deferred objects are not lost: every one of them gets its turn.
     hold.release();
     for i in 0..4 {
-        bed.wait(&format!("slow-{i}"), |s| phase(s) == "Ready").await;
+        bed.wait(&format!("slow-{i}"), |s| phase(s) == "Ready")
+            .await;
     }
     bed.finish().await;
 }
@@ -711,8 +812,11 @@ async fn a_namespace_whose_stores_hang_does_not_hold_up_other_namespaces() {
         // Two stores, two objects each: each store's share (two) lets both through.
         let store = format!("hung-{}", i % 2);
         bed.put_store(&store, json!({})).await;
-        bed.apply(&format!("hung-{i}"), spec(&store, "s", "k", remote, json!({})))
-            .await;
+        bed.apply(
+            &format!("hung-{i}"),
+            spec(&store, "s", "k", remote, json!({})),
+        )
+        .await;
     }
     let end = Instant::now() + LIMIT;
     while hold.waiting() < 3 {
@@ -721,17 +825,23 @@ async fn a_namespace_whose_stores_hang_does_not_hold_up_other_namespaces() {
     }
 
     bed.put_store_in(&other, "mem", json!({})).await;
-    bed.put_secret_in(&other, "s", json!({"k": unique("v")})).await;
+    bed.put_secret_in(&other, "s", json!({"k": unique("v")}))
+        .await;
     let remote = unique("other");
     bed.apply_in(&other, "other", spec("mem", "s", "k", &remote, json!({})))
         .await;
     bed.wait_in(&other, "other", |s| phase(s) == "Ready").await;
     assert!(bed.memory.entry(&remote).is_some());
-    assert_eq!(hold.most_waiting(), 3, "one namespace held more than its share");
+    assert_eq!(
+        hold.most_waiting(),
+        3,
+        "one namespace held more than its share"
+    );
 
     hold.release();
     for i in 0..4 {
-        bed.wait(&format!("hung-{i}"), |s| phase(s) == "Ready").await;
+        bed.wait(&format!("hung-{i}"), |s| phase(s) == "Ready")
+            .await;
     }
     bed.finish().await;
 }

@@ -250,7 +250,10 @@ impl MemoryStore {
         let err = DialectError::new(
             fault.class,
             fault.reason,
-            format!("the memory store refused this {op:?} (scripted {})", fault.reason),
+            format!(
+                "the memory store refused this {op:?} (scripted {})",
+                fault.reason
+            ),
         )
         .with_retry_after(fault.retry_after);
         state.faults.retain(|f| f.times > 0);

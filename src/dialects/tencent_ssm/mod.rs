@@ -74,6 +74,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::kit::ownership::{self, description};
 use super::kit::retry::THROTTLED;
 use super::kit::text::store_message;
 use super::kit::{
@@ -83,7 +84,7 @@ use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, TencentSsmSettings, TencentVersionPolicy};
 use crate::plan::digest::short;
 use crate::plan::{
-    Capabilities, Desired, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Desired, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState, Support,
 };
 use crate::value::{Credentials, SecretValue};
 
@@ -94,7 +95,6 @@ const DEFAULT_ENDPOINT: &str = "https://ssm.tencentcloudapi.com";
 /// The published per-action limit (`UpdateSecret`, 2020 documentation).
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 50;
 pub const DEFAULT_VERSION_ID: &str = "SSM_Current";
-const MARKER: &str = "#secretsync.io ";
 pub const MAX_VERSIONS: usize = 10;
 const MAX_DESCRIPTION: usize = 2048;
 pub const MAX_VALUE: usize = 32 * 1024;
@@ -315,54 +315,51 @@ fn burst_for(rate: Option<crate::api::RateLimit>) -> NonZeroU32 {
         .unwrap_or(NonZeroU32::MIN)
 }
 
-/// Ownership and digest, kept as the last line of the description.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-struct Marker {
-    #[serde(rename = "secretsync.io/owner")]
-    owner: String,
-    #[serde(rename = "secretsync.io/owner-uid")]
-    owner_uid: String,
-    #[serde(rename = "secretsync.io/digest")]
-    digest: String,
+/// Tencent's own field of the marker line: the version the value was written to.
+#[derive(Serialize, Deserialize)]
+struct VersionField {
     #[serde(rename = "secretsync.io/version")]
+    version: String,
+}
+
+/// SecretSync's marker on an SSM secret, the last line of its description: the kit's owner and digest, and
+/// the version written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Marker {
+    mark: ownership::Marker,
     version: String,
 }
 
 impl Marker {
     fn new(desired: &Desired, version: &str) -> Self {
         Marker {
-            owner: desired.owner.key(),
-            owner_uid: desired.owner.uid.clone(),
-            digest: desired.digest.clone(),
+            mark: ownership::Marker::of(desired),
             version: version.to_owned(),
         }
     }
 }
 
+/// SSM keeps no empty description apart from none: an empty user part is none.
 fn compose_description(user: Option<&str>, marker: &Marker) -> String {
-    let json = serde_json::to_string(marker).unwrap_or_default();
-    match user.filter(|d| !d.is_empty()) {
-        Some(d) => format!("{d}\n{MARKER}{json}"),
-        None => format!("{MARKER}{json}"),
-    }
+    description::join(
+        user.filter(|d| !d.is_empty()),
+        &marker.mark,
+        VersionField {
+            version: marker.version.clone(),
+        },
+    )
 }
 
 /// Splits a description into the user's part and SecretSync's marker line (the last line, when present).
 fn split_description(full: &str) -> (Option<String>, Option<Marker>) {
-    let (user, last) = match full.rsplit_once('\n') {
-        Some((user, last)) => (user, last),
-        None => ("", full),
-    };
-    match last
-        .strip_prefix(MARKER)
-        .and_then(|json| serde_json::from_str::<Marker>(json).ok())
-    {
-        Some(marker) => (
-            Some(user.to_owned()).filter(|u| !u.is_empty()),
-            Some(marker),
-        ),
-        None => (Some(full.to_owned()).filter(|u| !u.is_empty()), None),
-    }
+    let (user, marker) = description::split::<VersionField>(Some(full));
+    (
+        user.filter(|u| !u.is_empty()),
+        marker.map(|(mark, v)| Marker {
+            mark,
+            version: v.version,
+        }),
+    )
 }
 
 /// `ss-<n>-<hex>`: the counter of a version SecretSync created in `History` mode.
@@ -839,9 +836,7 @@ impl Dialect for TencentSsm {
             ),
             other => RemoteState::Failed(format!("Tencent SSM reports the secret as {other}")),
         };
-        let owner = marker
-            .as_ref()
-            .and_then(|m| Owner::parse_key(&m.owner, &m.owner_uid));
+        let owner = marker.as_ref().map(|m| m.mark.owner.clone());
         Ok(Observed::Present(Remote {
             reference: RemoteRef {
                 name: req.remote_name.to_owned(),
@@ -856,7 +851,7 @@ impl Dialect for TencentSsm {
                 .filter(|m| {
                     ctx.policy == TencentVersionPolicy::History || m.version == ctx.version_id
                 })
-                .map(|m| m.digest),
+                .and_then(|m| m.mark.digest),
             metadata: Metadata {
                 content_type: None,
                 description,

@@ -1,7 +1,7 @@
 use super::*;
 use crate::dialects::ErrorClass;
 use crate::metrics::Metrics;
-use crate::plan::WritePolicy;
+use crate::plan::{Owner, WritePolicy};
 use crate::value::Credentials;
 
 fn target(extra: serde_json::Value) -> Target {
@@ -99,7 +99,11 @@ fn marker_round_trips_behind_the_user_description() {
     let marker = Marker::new(&d, "ss-3-abababababab");
     for user in [None, Some("plain"), Some("two\nlines")] {
         let full = compose_description(user, &marker);
-        assert!(full.lines().last().is_some_and(|l| l.starts_with(MARKER)));
+        assert!(
+            full.lines()
+                .last()
+                .is_some_and(|l| l.starts_with("#secretsync.io "))
+        );
         let (back, parsed) = split_description(&full);
         assert_eq!(back.as_deref(), user);
         assert_eq!(parsed.as_ref(), Some(&marker));
@@ -117,7 +121,7 @@ fn descriptions_without_a_valid_marker_are_the_users() {
         split_description("hello\nworld"),
         (Some("hello\nworld".into()), None)
     );
-    let tampered = format!("x\n{MARKER}{{not json");
+    let tampered = "x\n#secretsync.io {not json".to_owned();
     assert_eq!(split_description(&tampered), (Some(tampered.clone()), None));
 }
 
