@@ -558,6 +558,7 @@ async fn refused_credentials_fail_without_a_retry_loop_until_the_credentials_cha
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_errors_are_retried_with_backoff_honouring_retry_after() {
+    let _ = tracing_subscriber::fmt().with_env_filter("secretsync=info,kube_runtime=info").with_ansi(false).with_test_writer().try_init();
     let bed = Bed::new("fast-retry").await;
     let remote = unique("retry");
     let value = unique("v");

@@ -59,6 +59,7 @@ use bollard::query_parameters::{ListSecretsOptions, UpdateSecretOptions};
 use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
 use zeroize::Zeroizing;
 
+use super::kit::ownership::{self, Keys, Marker};
 use super::kit::{Failure, Idempotency, RetryPolicy};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target};
@@ -69,11 +70,11 @@ use crate::plan::{
 use crate::value::{Credentials, SecretValue};
 
 const DIALECT: &str = "DockerSwarm";
-const LABEL_OWNER: &str = "secretsync.io/owner";
-const LABEL_OWNER_UID: &str = "secretsync.io/owner-uid";
-const LABEL_DIGEST: &str = "secretsync.io/digest";
+/// SecretSync's labels (`secretsync.io/owner`, `secretsync.io/owner-uid`, `secretsync.io/digest`), by the kit's
+/// codec.
+const LABELS: Keys = Keys::Domain;
+/// Docker's own marker label: the remote name a value's secret belongs to.
 const LABEL_REMOTE_NAME: &str = "secretsync.io/remote-name";
-const RESERVED_PREFIX: &str = "secretsync";
 /// Hex digits of the keyed digest appended to the name.
 const SUFFIX_LEN: usize = 8;
 /// Swarm's name limit (64) minus '-' and the suffix.
@@ -316,7 +317,8 @@ impl DockerSwarm {
                 match self.inspect(ctx, &name).await? {
                     Some(secret)
                         if owned_by(&secret, &req.desired.owner)
-                            && label(&secret, LABEL_DIGEST) == Some(&req.desired.digest) =>
+                            && marker_of(&secret).and_then(|m| m.digest).as_ref()
+                                == Some(&req.desired.digest) =>
                     {
                         Ok(reference(&secret))
                     }
@@ -506,12 +508,10 @@ fn labels_for(req: &Request<'_>, base: &str) -> HashMap<String, String> {
         .metadata
         .labels
         .iter()
-        .filter(|(k, _)| !k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
+        .filter(|(k, _)| !ownership::is_reserved(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    labels.insert(LABEL_OWNER.to_owned(), req.desired.owner.key());
-    labels.insert(LABEL_OWNER_UID.to_owned(), req.desired.owner.uid.clone());
-    labels.insert(LABEL_DIGEST.to_owned(), req.desired.digest.clone());
+    labels.extend(LABELS.pairs(&Marker::of(req.desired)));
     labels.insert(LABEL_REMOTE_NAME.to_owned(), base.to_owned());
     labels
 }
@@ -532,12 +532,12 @@ fn version_of(secret: &Secret) -> Option<u64> {
     secret.version.as_ref()?.index
 }
 
+fn marker_of(secret: &Secret) -> Option<Marker> {
+    LABELS.read(|k| label(secret, k).map(String::as_str))
+}
+
 fn owner_of(secret: &Secret) -> Option<Owner> {
-    let key = label(secret, LABEL_OWNER)?;
-    let uid = label(secret, LABEL_OWNER_UID)
-        .map(String::as_str)
-        .unwrap_or_default();
-    Owner::parse_key(key, uid)
+    marker_of(secret).map(|m| m.owner)
 }
 
 fn owned_by(secret: &Secret, owner: &Owner) -> bool {
@@ -563,7 +563,7 @@ fn to_remote(secret: &Secret) -> Remote {
         .and_then(|s| s.labels.as_ref())
         .map(|l| {
             l.iter()
-                .filter(|(k, _)| !k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
+                .filter(|(k, _)| !ownership::is_reserved(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
@@ -572,7 +572,7 @@ fn to_remote(secret: &Secret) -> Remote {
         reference: reference(secret),
         owner: owner_of(secret),
         owner_exists: true,
-        digest: label(secret, LABEL_DIGEST).cloned(),
+        digest: marker_of(secret).and_then(|m| m.digest),
         metadata: Metadata {
             labels,
             ..Default::default()
@@ -997,9 +997,9 @@ mod tests {
 
     fn ours(digest: &str) -> Vec<(&'static str, String)> {
         vec![
-            (LABEL_OWNER, "ns/app".to_owned()),
-            (LABEL_OWNER_UID, "u1".to_owned()),
-            (LABEL_DIGEST, digest.to_owned()),
+            ("secretsync.io/owner", "ns/app".to_owned()),
+            ("secretsync.io/owner-uid", "u1".to_owned()),
+            ("secretsync.io/digest", digest.to_owned()),
             (LABEL_REMOTE_NAME, "db".to_owned()),
         ]
     }
@@ -1111,9 +1111,9 @@ mod tests {
         };
         let labels = labels_for(&req, "db");
         assert_eq!(labels["team"], "a");
-        assert_eq!(labels[LABEL_OWNER], "ns/app");
-        assert_eq!(labels[LABEL_OWNER_UID], "u1");
-        assert_eq!(labels[LABEL_DIGEST], DIGEST);
+        assert_eq!(labels["secretsync.io/owner"], "ns/app");
+        assert_eq!(labels["secretsync.io/owner-uid"], "u1");
+        assert_eq!(labels["secretsync.io/digest"], DIGEST);
         assert_eq!(labels[LABEL_REMOTE_NAME], "db");
         assert!(!labels.contains_key("SecretSync.io/owner"));
         assert_eq!(labels.len(), 5);

@@ -79,6 +79,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::kit::ownership::{self, Keys, Marker};
 use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
@@ -95,9 +96,8 @@ pub use auth::{Challenge, DEFAULT_AUTHORITY, challenge_scope, parse_challenge};
 const DIALECT: &str = "AzureKeyVault";
 /// The current stable data-plane version.
 pub const DEFAULT_API_VERSION: &str = "2026-04-01";
-pub const TAG_OWNER: &str = "secretsync-owner";
-pub const TAG_OWNER_UID: &str = "secretsync-owner-uid";
-pub const TAG_DIGEST: &str = "secretsync-digest";
+/// SecretSync's tags (`secretsync-owner`, `secretsync-owner-uid`, `secretsync-digest`), by the kit's codec.
+const TAGS: Keys = Keys::Dashed;
 /// Key Vault's limit on a secret value.
 pub const MAX_VALUE_BYTES: usize = 25 * 1024;
 /// Key Vault allows 15 tags per secret; SecretSync uses 3.
@@ -159,7 +159,7 @@ pub fn valid_name(name: &str) -> bool {
 
 /// Whether a tag key belongs to SecretSync (reserved, never a user label).
 fn reserved(key: &str) -> bool {
-    key.to_ascii_lowercase().starts_with("secretsync")
+    ownership::is_reserved(key)
 }
 
 /// The vault base URL (`https://host[:port]`), checked.
@@ -242,9 +242,7 @@ fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), DialectError> {
 /// The tags written on a version: the user's labels and SecretSync's three.
 fn tags_for(req: &Request<'_>) -> BTreeMap<String, String> {
     let mut tags = req.desired.metadata.labels.clone();
-    tags.insert(TAG_OWNER.into(), req.desired.owner.key());
-    tags.insert(TAG_OWNER_UID.into(), req.desired.owner.uid.clone());
-    tags.insert(TAG_DIGEST.into(), req.desired.digest.clone());
+    tags.extend(TAGS.pairs(&Marker::of(req.desired)));
     tags
 }
 
@@ -336,15 +334,17 @@ impl Bundle {
         (!base.ends_with("/secrets") && valid_version(last)).then(|| last.to_owned())
     }
 
-    fn owner(&self) -> Option<Owner> {
+    fn marker(&self) -> Option<Marker> {
         let tags = self.tags.as_ref()?;
-        let key = tags.get(TAG_OWNER)?;
-        Owner::parse_key(key, tags.get(TAG_OWNER_UID).map_or("", String::as_str))
+        TAGS.read(|k| tags.get(k).map(String::as_str))
+    }
+
+    fn owner(&self) -> Option<Owner> {
+        self.marker().map(|m| m.owner)
     }
 
     fn owned_by(&self, owner: &Owner) -> bool {
-        self.owner()
-            .is_some_and(|o| o.uid == owner.uid || o.key() == owner.key())
+        owner.owns(self.owner().as_ref())
     }
 }
 
@@ -599,11 +599,9 @@ impl AzureKeyVault {
     ) -> Result<Remote, DialectError> {
         let name = req.remote_name;
         let tags = current.tags();
-        let mut owner = current.owner();
-        let mut digest = owner
-            .as_ref()
-            .and_then(|_| tags.get(TAG_DIGEST).cloned())
-            .filter(|_| readable);
+        let marker = current.marker();
+        let mut owner = marker.as_ref().map(|m| m.owner.clone());
+        let mut digest = marker.and_then(|m| m.digest).filter(|_| readable);
         let version = current.version();
         // The status names the version SecretSync wrote or confirmed last; a newer one was written by someone
         // else, whatever its tags claim.
