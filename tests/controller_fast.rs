@@ -6,7 +6,7 @@
 //! namespace of its own.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -106,6 +106,7 @@ impl Bed {
             task: None,
         };
         bed.put_store_in(&ns, "mem", json!({})).await;
+        let ready = Arc::new(AtomicBool::new(false));
         let config = controller::Config {
             namespaces: if all_namespaces {
                 vec![]
@@ -116,7 +117,7 @@ impl Bed {
             concurrency: 4,
             digest_key: DigestKey::new(rand::random::<[u8; 32]>().to_vec()).unwrap(),
             metrics: Metrics::new(),
-            ready: Arc::new(AtomicBool::new(false)),
+            ready: ready.clone(),
             instance: format!("fast-{ns}"),
             cleanup_timeout: Duration::from_secs(600),
             panic_on: None,
@@ -130,6 +131,15 @@ impl Bed {
             })
             .await;
         });
+        // The SecretSync watch has listed: from here on an applied SecretSync is seen.
+        let end = Instant::now() + LIMIT;
+        while !ready.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < end,
+                "the controller's watches never synced"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         Bed {
             stop: Some(tx),
             task: Some(task),
@@ -558,11 +568,19 @@ async fn refused_credentials_fail_without_a_retry_loop_until_the_credentials_cha
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_errors_are_retried_with_backoff_honouring_retry_after() {
-    let _ = tracing_subscriber::fmt().with_env_filter("secretsync=info,kube_runtime=info").with_ansi(false).with_test_writer().try_init();
     let bed = Bed::new("fast-retry").await;
     let remote = unique("retry");
-    let value = unique("v");
-    // The first write is throttled with a Retry-After of 3 s, the second meets a conflict, the third succeeds.
+    let (v1, v2) = (unique("first"), unique("second"));
+    bed.put_secret("s", json!({"k": v1})).await;
+    bed.apply("t", spec("mem", "s", "k", &remote, json!({})))
+        .await;
+    // In sync first, so that no trigger of the controller's start (its first look at the Store and the Secret)
+    // runs a reconcile early: the store's Retry-After and the backoff decide every retry below.
+    bed.wait("t", |s| phase(s) == "Ready").await;
+    bed.wait_event("t", "Normal", "Synced").await;
+    let first_writes = bed.memory.calls(Op::Apply, &remote);
+
+    // The next write is throttled with a Retry-After of 3 s, the one after meets a conflict, the third succeeds.
     bed.memory.fail_next_after(
         Op::Apply,
         &remote,
@@ -573,9 +591,7 @@ async fn transient_errors_are_retried_with_backoff_honouring_retry_after() {
     );
     bed.memory
         .fail_next(Op::Apply, &remote, 1, ErrorClass::Conflict, "Conflict");
-    bed.put_secret("s", json!({"k": value})).await;
-    bed.apply("t", spec("mem", "s", "k", &remote, json!({})))
-        .await;
+    bed.put_secret("s", json!({"k": v2})).await;
 
     let throttled = bed.wait_event("t", "Warning", "Throttled").await;
     assert!(
@@ -586,17 +602,30 @@ async fn transient_errors_are_retried_with_backoff_honouring_retry_after() {
         "{:?}",
         throttled.note
     );
-    let s = bed.wait("t", |s| phase(s) == "Ready").await;
+    let s = bed
+        .wait("t", |s| {
+            phase(s) == "Ready" && s["remote"]["version"] == "2"
+        })
+        .await;
     assert_eq!(ready(&s), "True/Synced");
-    assert!(holds(&bed, &remote, &value));
+    assert!(
+        holds(&bed, &remote, &v2),
+        "the store does not hold the new value"
+    );
     bed.wait_event("t", "Warning", "Conflict").await;
-    bed.wait_event("t", "Normal", "Synced").await;
 
     let writes = bed.memory.call_times(Op::Apply, &remote);
-    assert_eq!(writes.len(), 3, "two failed writes and one that succeeded");
+    assert_eq!(
+        writes.len() - first_writes,
+        3,
+        "two failed writes and one that succeeded"
+    );
     // Lower bounds only: the store's Retry-After (3 s) over the first backoff (1 s), then at least the second
     // backoff's floor (1 s).
-    let gaps: Vec<Duration> = writes.windows(2).map(|w| w[1] - w[0]).collect();
+    let gaps: Vec<Duration> = writes[first_writes..]
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .collect();
     assert!(
         gaps[0] >= Duration::from_millis(2900),
         "Retry-After not honoured: {gaps:?}"

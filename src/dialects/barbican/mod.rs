@@ -429,10 +429,6 @@ fn uuid_of(r: &RemoteRef) -> Option<String> {
     wire::valid_uuid(uuid).then(|| uuid.to_owned())
 }
 
-fn is_ours(owner: &Owner, marked: Option<&Owner>) -> bool {
-    marked.is_some_and(|o| (!o.uid.is_empty() && o.uid == owner.uid) || o.key() == owner.key())
-}
-
 impl Barbican {
     /// Create, NewVersion and Replace: make (or complete, or reuse) the secret holding the value, then prune.
     async fn write(
@@ -447,7 +443,7 @@ impl Barbican {
         // The planner agreed to take over the secret it was shown: mark it as ours (without a digest, so it
         // counts as superseded) before anything else, so a crash cannot leave it unaccounted for.
         if let Observed::Present(r) = observed
-            && !is_ours(owner, r.owner.as_ref())
+            && !owner.owns(r.owner.as_ref())
             && let Some(uuid) = uuid_of(&r.reference)
         {
             let meta = wire::join_metadata(owner, None, &r.metadata.labels);

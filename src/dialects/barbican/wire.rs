@@ -7,18 +7,15 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::dialects::DialectError;
+use crate::dialects::kit::ownership::{self, Keys, Marker};
 use crate::dialects::kit::retry::THROTTLED;
 use crate::dialects::kit::text::store_message;
 use crate::dialects::kit::{Reply, Verdict};
 use crate::plan::Owner;
 
-/// User-metadata keys SecretSync writes (Barbican lower-cases keys and allows `[a-z0-9_-]`).
-pub(super) const KEY_NAMESPACE: &str = "secretsync-owner-namespace";
-pub(super) const KEY_NAME: &str = "secretsync-owner-name";
-pub(super) const KEY_UID: &str = "secretsync-owner-uid";
-pub(super) const KEY_DIGEST: &str = "secretsync-digest";
-/// Every key with this prefix is SecretSync's, never a user label.
-pub(super) const RESERVED_PREFIX: &str = "secretsync";
+/// SecretSync's user-metadata keys, by the kit's codec (Barbican lower-cases keys and allows `[a-z0-9_-]`):
+/// `secretsync-owner-namespace`, `secretsync-owner-name`, `secretsync-owner-uid`, `secretsync-digest`.
+const KEYS: Keys = Keys::DashedSplit;
 
 /// Barbican's limit on metadata keys and values and on secret names (characters).
 pub(super) const MAX_FIELD: usize = 255;
@@ -99,21 +96,18 @@ pub(super) struct Markers {
 }
 
 pub(super) fn split_metadata(meta: &BTreeMap<String, String>) -> Markers {
-    let get = |k: &str| meta.get(k).filter(|v| !v.is_empty());
-    let owner = match (get(KEY_NAMESPACE), get(KEY_NAME)) {
-        (Some(ns), Some(name)) => Some(Owner {
-            namespace: ns.clone(),
-            name: name.clone(),
-            uid: get(KEY_UID).cloned().unwrap_or_default(),
-        }),
-        _ => None,
-    };
+    let marker = KEYS.read(|k| meta.get(k).map(String::as_str));
+    // A digest without an owner is kept: a crash leftover of SecretSync's own may have only that.
+    let digest = meta
+        .get("secretsync-digest")
+        .filter(|d| !d.is_empty())
+        .cloned();
     Markers {
-        owner,
-        digest: get(KEY_DIGEST).cloned(),
+        owner: marker.map(|m| m.owner),
+        digest,
         labels: meta
             .iter()
-            .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
+            .filter(|(k, _)| !ownership::is_reserved(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         empty: meta.is_empty(),
@@ -128,17 +122,13 @@ pub(super) fn join_metadata(
 ) -> BTreeMap<String, String> {
     let mut meta: BTreeMap<String, String> = labels
         .iter()
-        .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
+        .filter(|(k, _)| !ownership::is_reserved(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    meta.insert(KEY_NAMESPACE.into(), owner.namespace.clone());
-    meta.insert(KEY_NAME.into(), owner.name.clone());
-    if !owner.uid.is_empty() {
-        meta.insert(KEY_UID.into(), owner.uid.clone());
-    }
-    if let Some(d) = digest {
-        meta.insert(KEY_DIGEST.into(), d.to_owned());
-    }
+    meta.extend(KEYS.pairs(&Marker {
+        owner: owner.clone(),
+        digest: digest.map(str::to_owned),
+    }));
     meta
 }
 
@@ -193,7 +183,7 @@ pub(super) fn label_problem(key: &str, value: &str) -> Option<String> {
              (Barbican lower-cases keys, so upper case would never match)"
         ));
     }
-    if key.starts_with(RESERVED_PREFIX) {
+    if ownership::is_reserved(key) {
         return Some(format!("label key {key:?} is reserved for SecretSync"));
     }
     if value.chars().count() > MAX_FIELD || value.trim() != value {
@@ -315,9 +305,7 @@ pub(super) struct Item {
 impl Item {
     pub fn new(entry: SecretEntry, markers: Markers, owner: &Owner, creator: Option<&str>) -> Item {
         let kind = match &markers.owner {
-            Some(o) if (!o.uid.is_empty() && o.uid == owner.uid) || o.key() == owner.key() => {
-                Kind::Ours
-            }
+            Some(o) if owner.owns(Some(o)) => Kind::Ours,
             Some(o) => Kind::Other(o.clone()),
             None if markers.empty
                 && !entry.has_payload()
@@ -477,7 +465,7 @@ mod tests {
         .into();
         let meta = join_metadata(&owner(), Some("hmac-sha256:00"), &labels);
         assert_eq!(
-            meta.get(KEY_DIGEST).map(String::as_str),
+            meta.get("secretsync-digest").map(String::as_str),
             Some("hmac-sha256:00")
         );
         let m = split_metadata(&meta);

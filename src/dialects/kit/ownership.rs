@@ -62,7 +62,8 @@ impl Keys {
         }
     }
 
-    /// The marker as pairs, to be stored next to the user's labels.
+    /// The marker as pairs, to be stored next to the user's labels. Empty values are left out (some stores
+    /// refuse them, and an empty uid proves nothing).
     pub fn pairs(self, marker: &Marker) -> Vec<(String, String)> {
         let owner = &marker.owner;
         let mut out = match self {
@@ -80,18 +81,21 @@ impl Keys {
         if let Some(d) = &marker.digest {
             out.push((self.digest().to_owned(), d.clone()));
         }
+        out.retain(|(_, v)| !v.is_empty());
         out
     }
 
-    /// Reads a marker from a store's pairs (`get` looks a key up); `None` when no owner is recorded.
+    /// Reads a marker from a store's pairs (`get` looks a key up); `None` when no owner is recorded. An empty
+    /// value counts as missing.
     pub fn read<'a>(self, get: impl Fn(&str) -> Option<&'a str>) -> Option<Marker> {
+        let get = |k: &str| get(k).filter(|v| !v.is_empty());
         let uid = get(self.uid()).unwrap_or_default();
         let owner = match self {
             Keys::Domain => Owner::parse_key(get("secretsync.io/owner")?, uid)?,
             Keys::Dashed => Owner::parse_key(get("secretsync-owner")?, uid)?,
             Keys::DashedSplit => {
-                let namespace = get("secretsync-owner-namespace").filter(|s| !s.is_empty())?;
-                let name = get("secretsync-owner-name").filter(|s| !s.is_empty())?;
+                let namespace = get("secretsync-owner-namespace")?;
+                let name = get("secretsync-owner-name")?;
                 Owner {
                     namespace: namespace.to_owned(),
                     name: name.to_owned(),
