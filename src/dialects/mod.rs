@@ -11,6 +11,8 @@ use std::time::Duration;
 pub mod azure_key_vault;
 pub mod barbican;
 pub mod docker_swarm;
+#[cfg(test)]
+mod fixtures;
 pub mod kit;
 pub mod service_fabric_mesh;
 pub mod tencent_ssm;

@@ -840,35 +840,7 @@ impl Dialect for ServiceFabricMesh {
 mod tests {
     use super::*;
     use crate::dialects::ErrorClass;
-    use crate::plan::{Desired, Owner, WritePolicy};
-
-    fn target(json: serde_json::Value) -> Target {
-        serde_json::from_value(json).expect("target parses")
-    }
-
-    fn creds(pairs: &[(&str, &str)]) -> Credentials {
-        Credentials::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
-                .collect(),
-        )
-    }
-
-    fn desired() -> Desired {
-        Desired {
-            digest: format!("hmac-sha256:{}", "ab".repeat(32)),
-            metadata: Metadata::default(),
-            owner: Owner {
-                namespace: "ns".into(),
-                name: "app".into(),
-                uid: "u-1".into(),
-            },
-            policy: WritePolicy::Replace,
-            adopt_existing: false,
-            allow_replace: false,
-        }
-    }
+    use crate::dialects::fixtures::{creds, desired, target};
 
     fn dialect() -> ServiceFabricMesh {
         ServiceFabricMesh::new(Shared::new(10, 10, crate::metrics::Metrics::new()))

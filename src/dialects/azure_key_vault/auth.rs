@@ -757,16 +757,7 @@ impl kit::Auth for Bearer<'_> {
 mod tests {
     use super::*;
     use crate::dialects::ErrorClass;
-    use crate::value::SecretValue;
-
-    fn creds(pairs: &[(&str, &str)]) -> Credentials {
-        Credentials::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
-                .collect(),
-        )
-    }
+    use crate::dialects::fixtures::creds;
 
     #[test]
     fn challenge_parsing_follows_the_sdk_shapes() {

@@ -610,20 +610,7 @@ impl Auth for ProjectHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::SecretValue;
-
-    fn creds(pairs: &[(&str, &str)]) -> Credentials {
-        Credentials::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
-                .collect(),
-        )
-    }
-
-    fn target(json: serde_json::Value) -> Target {
-        serde_json::from_value(json).expect("target parses")
-    }
+    use crate::dialects::fixtures::{creds, target};
 
     #[test]
     fn auth_url_gets_v3() {
