@@ -268,18 +268,10 @@ fn settings(target: &Target) -> ServiceFabricMeshSettings {
 
 /// Checks the endpoint and the credentials against each other; shared by `check` and every call.
 fn check_access(target: &Target, creds: &Credentials) -> Result<url::Url, DialectError> {
-    let endpoint = target.endpoint.as_deref().ok_or_else(|| {
-        DialectError::permanent(
-            "InvalidSpec",
-            "ServiceFabricMesh needs the store's endpoint (the cluster's HTTP gateway, e.g. https://cluster:19080)",
-        )
-    })?;
-    let url = url::Url::parse(endpoint).map_err(|e| {
-        DialectError::permanent(
-            "InvalidSpec",
-            format!("the store's endpoint is not a URL: {e}"),
-        )
-    })?;
+    let url = super::kit::endpoint::required(
+        target,
+        "ServiceFabricMesh needs the store's endpoint (the cluster's HTTP gateway, e.g. https://cluster:19080)",
+    )?;
     let https = match url.scheme() {
         "https" => true,
         "http" => false,

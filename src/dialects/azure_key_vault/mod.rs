@@ -164,18 +164,10 @@ fn reserved(key: &str) -> bool {
 
 /// The vault base URL (`https://host[:port]`), checked.
 fn vault_url(target: &Target) -> Result<url::Url, DialectError> {
-    let endpoint = target.endpoint.as_deref().ok_or_else(|| {
-        DialectError::permanent(
-            "InvalidSpec",
-            "AzureKeyVault needs the store's endpoint (the vault URL, https://<vault>.vault.azure.net)",
-        )
-    })?;
-    let url = url::Url::parse(endpoint).map_err(|e| {
-        DialectError::permanent(
-            "InvalidSpec",
-            format!("the store's endpoint is not a URL: {e}"),
-        )
-    })?;
+    let url = super::kit::endpoint::required(
+        target,
+        "AzureKeyVault needs the store's endpoint (the vault URL, https://<vault>.vault.azure.net)",
+    )?;
     if url.scheme() != "https" || url.host_str().is_none() {
         return Err(DialectError::permanent(
             "InvalidSpec",

@@ -3,6 +3,7 @@
 //! and bounding store text. A dialect keeps only its wire types, its error decoder and its auth flavour.
 
 pub mod credentials;
+pub mod endpoint;
 pub mod http;
 pub mod ownership;
 pub mod retry;

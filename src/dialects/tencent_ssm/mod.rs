@@ -242,12 +242,7 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         ));
     }
     let endpoint = req.target.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
-    let url = url::Url::parse(endpoint).map_err(|e| {
-        DialectError::permanent(
-            "InvalidEndpoint",
-            format!("the store's endpoint is not a URL: {e}"),
-        )
-    })?;
+    let url = super::kit::endpoint::parse(endpoint, "InvalidEndpoint")?;
     let host_name = url.host_str().unwrap_or_default().to_owned();
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
