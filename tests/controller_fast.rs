@@ -351,6 +351,28 @@ fn spec(store: &str, secret: &str, key: &str, remote: &str, extra: Value) -> Val
     spec
 }
 
+trait Merge {
+    fn merged(self, other: Value) -> Value;
+}
+
+impl Merge for Value {
+    /// A deep merge of objects (`other` wins).
+    fn merged(mut self, other: Value) -> Value {
+        fn merge(a: &mut Value, b: Value) {
+            match (a, b) {
+                (Value::Object(a), Value::Object(b)) => {
+                    for (k, v) in b {
+                        merge(a.entry(k).or_insert(Value::Null), v);
+                    }
+                }
+                (a, b) => *a = b,
+            }
+        }
+        merge(&mut self, other);
+        self
+    }
+}
+
 fn phase(s: &Value) -> &str {
     s["phase"].as_str().unwrap_or("")
 }
@@ -483,28 +505,6 @@ async fn a_sync_becomes_ready_and_follows_value_and_metadata_changes() {
         assert!(!events.contains(v.as_str()), "a value leaked into an Event");
     }
     bed.finish().await;
-}
-
-trait Merge {
-    fn merged(self, other: Value) -> Value;
-}
-
-impl Merge for Value {
-    /// A deep merge of objects (`other` wins).
-    fn merged(mut self, other: Value) -> Value {
-        fn merge(a: &mut Value, b: Value) {
-            match (a, b) {
-                (Value::Object(a), Value::Object(b)) => {
-                    for (k, v) in b {
-                        merge(a.entry(k).or_insert(Value::Null), v);
-                    }
-                }
-                (a, b) => *a = b,
-            }
-        }
-        merge(&mut self, other);
-        self
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

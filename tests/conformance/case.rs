@@ -1,15 +1,14 @@
-//! The generic harness: a store adapter and one SecretSync's worth of inputs driven through any dialect.
+//! What a store adapter provides, and cases built from it on the shared harness (`support/dialect_case.rs`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use secretsync::api::{RateLimit, Target};
-use secretsync::dialects::{Dialect, DialectError, Outcome, Request, Shared};
-use secretsync::metrics::Metrics;
-use secretsync::plan::digest::DigestKey;
-use secretsync::plan::{Desired, Metadata, Observed, Owner, Plan, WritePolicy, decide};
-use secretsync::value::{Credentials, SecretValue};
+use secretsync::api::Target;
+use secretsync::dialects::{Dialect, Shared};
+use secretsync::plan::Owner;
+use secretsync::value::Credentials;
+
+pub use crate::dialect_case::{Case, key};
 
 /// What only the store can show, and how to reach it. Everything else is the same for every dialect.
 #[async_trait]
@@ -42,10 +41,7 @@ pub trait Store: Send + Sync {
     async fn count(&self, name: &str) -> usize;
 }
 
-pub fn key() -> DigestKey {
-    DigestKey::new(b"conformance-suite-digest-key-32b".to_vec()).expect("long enough")
-}
-
+/// A SecretSync `team-conformance/<name>` with a uid of its own.
 pub fn owner(name: &str) -> Owner {
     Owner {
         namespace: "team-conformance".into(),
@@ -54,131 +50,32 @@ pub fn owner(name: &str) -> Owner {
     }
 }
 
-/// One SecretSync against one store.
-pub struct Case<'s> {
-    pub store: &'s dyn Store,
-    pub dialect: Arc<dyn Dialect>,
-    pub metrics: Arc<Metrics>,
-    pub target: Target,
-    pub credentials: Credentials,
-    pub rate_limit: Option<RateLimit>,
-    pub name: String,
-    pub desired: Desired,
-    pub value: SecretValue,
+/// A case on a fresh name of the store, owned by `team-conformance/app`.
+pub fn case(store: &dyn Store, value: &str) -> Case {
+    let name = store.fresh_name();
+    case_named(store, &name, owner("app"), value)
 }
 
-impl<'s> Case<'s> {
-    pub fn new(store: &'s dyn Store, value: &str) -> Case<'s> {
-        let name = store.fresh_name();
-        Self::named(store, &name, owner("app"), value)
-    }
+/// A case for `name` owned by `owner` (two cases on one name are two SecretSyncs).
+pub fn case_named(store: &dyn Store, name: &str, owner: Owner, value: &str) -> Case {
+    let mut case = Case::new(
+        |shared| store.dialect(shared),
+        store.target(),
+        store.credentials(),
+        name,
+        value.as_bytes(),
+    );
+    case.desired.owner = owner;
+    case
+}
 
-    /// A case for `name` owned by `owner` (two cases on one name are two SecretSyncs).
-    pub fn named(store: &'s dyn Store, name: &str, owner: Owner, value: &str) -> Case<'s> {
-        let metrics = Metrics::new();
-        let value = SecretValue::from(value);
-        Case {
-            dialect: store.dialect(Shared::new(200, 200, metrics.clone())),
-            metrics,
-            target: store.target(),
-            credentials: store.credentials(),
-            rate_limit: None,
-            name: name.to_owned(),
-            desired: Desired {
-                digest: key().digest(value.expose()),
-                metadata: Metadata::default(),
-                owner,
-                policy: WritePolicy::Replace,
-                adopt_existing: false,
-                allow_replace: false,
-            },
-            store,
-            value,
-        }
-    }
-
-    pub fn set_value(&mut self, value: &str) {
-        self.value = SecretValue::from(value);
-        self.desired.digest = key().digest(self.value.expose());
-    }
-
-    pub fn request(&self) -> Request<'_> {
-        Request {
-            target: &self.target,
-            remote_name: &self.name,
-            rate_limit: self.rate_limit,
-            credentials: &self.credentials,
-            desired: &self.desired,
-            last: None,
-        }
-    }
-
-    pub async fn observe(&self) -> Result<Observed, DialectError> {
-        self.dialect.observe(&self.request()).await
-    }
-
-    /// One reconcile: observe, decide, and apply a writing plan.
-    pub async fn step(&self) -> (Plan, Option<Outcome>) {
-        let observed = self.observe().await.expect("observe");
-        let plan = decide(
-            &self.desired,
-            &observed,
-            self.dialect.capabilities(&self.target),
-        );
-        if !plan.writes() {
-            return (plan, None);
-        }
-        let outcome = self
-            .dialect
-            .apply(&self.request(), &plan, &observed, &self.value)
-            .await
-            .unwrap_or_else(|e| panic!("apply {plan:?}: {e}"));
-        (plan, Some(outcome))
-    }
-
-    /// Reconciles until the store is in step (a store still creating is looked at again), returning the plans
-    /// taken in order, the final `InSync` included; stops early at a plan that refuses.
-    pub async fn converge(&self) -> Vec<Plan> {
-        let mut plans = Vec::new();
-        for _ in 0..40 {
-            let (plan, _) = self.step().await;
-            let done = matches!(plan, Plan::InSync | Plan::Refuse(_));
-            let waiting = plan == Plan::WaitForBackend;
-            plans.push(plan);
-            if done {
-                return plans;
-            }
-            if waiting {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-        panic!("{} never came in step: {plans:?}", self.name);
-    }
-
-    pub async fn holds(&self, value: &str) -> bool {
-        self.store
-            .holds(
-                &self.name,
-                value.as_bytes(),
-                &key().digest(value.as_bytes()),
-            )
-            .await
-    }
-
-    /// Resolves once this case's dialect has made `n` store requests in all.
-    pub async fn requests_reach(&self, n: u64) {
-        while self.requests() < n {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-
-    /// Store requests this case's dialect made, whatever their outcome, summed over operations.
-    pub fn requests(&self) -> u64 {
-        let rendered = self.metrics.render();
-        rendered
-            .lines()
-            .filter(|l| l.starts_with("secretsync_backend_requests_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64
-    }
+/// Whether the store holds `value` under the case's name, by the store's own account.
+pub async fn holds(store: &dyn Store, case: &Case, value: &str) -> bool {
+    store
+        .holds(
+            &case.name,
+            value.as_bytes(),
+            &key().digest(value.as_bytes()),
+        )
+        .await
 }

@@ -6,6 +6,9 @@
 //!
 //! Tests that exercise behaviour only one store has stay in `tests/<dialect>.rs`.
 
+#[path = "../support/dialect_case.rs"]
+mod dialect_case;
+
 mod case;
 mod scenarios;
 mod stores;

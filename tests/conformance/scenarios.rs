@@ -6,27 +6,30 @@ use secretsync::api::RateLimit;
 use secretsync::dialects::{ErrorClass, Outcome};
 use secretsync::plan::{DeletePlan, Observed, Plan, Refusal, decide_delete};
 
-use crate::case::{Case, Store, owner};
+use crate::case::{Store, case, case_named, holds, owner};
 
 /// Create, a reconcile that writes nothing, a new value, and deletion under `deletionPolicy: Delete`.
 pub async fn create_no_op_change_delete(store: &dyn Store) {
-    let mut case = Case::new(store, "first value");
+    let mut case = case(store, "first value");
     let plans = case.converge().await;
     assert_eq!(plans.first(), Some(&Plan::Create), "{plans:?}");
-    assert!(case.holds("first value").await, "the store lacks the value");
+    assert!(
+        holds(store, &case, "first value").await,
+        "the store lacks the value"
+    );
 
-    let before = case.requests();
-    let (plan, outcome) = case.step().await;
+    let before = case.requests_total();
+    let (plan, outcome) = case.reconcile().await;
     assert_eq!((plan, outcome), (Plan::InSync, None));
     assert!(
-        case.requests() > before,
+        case.requests_total() > before,
         "an in-step reconcile must still read the store"
     );
 
-    case.set_value("second value");
-    let before = case.requests();
-    let (plan, _) = case.step().await;
-    let per_change = case.requests() - before;
+    case.set_value(b"second value");
+    let before = case.requests_total();
+    let (plan, _) = case.reconcile().await;
+    let per_change = case.requests_total() - before;
     assert!(plan.writes(), "a new value wrote nothing: {plan:?}");
     assert!(
         per_change <= store.requests_per_change(),
@@ -35,7 +38,10 @@ pub async fn create_no_op_change_delete(store: &dyn Store) {
     );
     let plans = case.converge().await;
     assert_eq!(plans.last(), Some(&Plan::InSync), "{plans:?}");
-    assert!(case.holds("second value").await, "the new value is missing");
+    assert!(
+        holds(store, &case, "second value").await,
+        "the new value is missing"
+    );
 
     let observed = case.observe().await.expect("observe");
     assert_eq!(
@@ -56,20 +62,20 @@ pub async fn create_no_op_change_delete(store: &dyn Store) {
 
 /// Drift: the secret removed behind SecretSync's back is written again with the same value.
 pub async fn removed_behind_our_back_is_written_again(store: &dyn Store) {
-    let case = Case::new(store, "kept value");
+    let mut case = case(store, "kept value");
     case.converge().await;
     store.remove(&case.name).await;
     let plans = case.converge().await;
     assert!(plans[0].writes(), "drift went unnoticed: {plans:?}");
-    assert!(case.holds("kept value").await);
+    assert!(holds(store, &case, "kept value").await);
     store.remove(&case.name).await;
 }
 
 /// A secret nobody owns is never written over, until `adoptExisting`; then it is SecretSync's.
 pub async fn a_foreign_secret_is_refused_until_adopted(store: &dyn Store) {
-    let mut case = Case::new(store, "our value");
+    let mut case = case(store, "our value");
     store.create_foreign(&case.name, b"their value").await;
-    let (plan, _) = case.step().await;
+    let (plan, _) = case.reconcile().await;
     assert_eq!(plan, Plan::Refuse(Refusal::NotOwned));
     let observed = case.observe().await.expect("observe");
     assert_eq!(
@@ -77,28 +83,35 @@ pub async fn a_foreign_secret_is_refused_until_adopted(store: &dyn Store) {
         DeletePlan::LeaveForeign,
         "a deletion would remove a secret that is not ours"
     );
-    assert!(case.holds("their value").await, "the foreign value changed");
+    assert!(
+        holds(store, &case, "their value").await,
+        "the foreign value changed"
+    );
 
     case.desired.adopt_existing = true;
     let plans = case.converge().await;
     assert!(plans[0].writes(), "{plans:?}");
-    assert!(case.holds("our value").await);
+    assert!(holds(store, &case, "our value").await);
     case.desired.adopt_existing = false;
-    assert_eq!(case.step().await.0, Plan::InSync, "adopted but not ours");
+    assert_eq!(
+        case.reconcile().await.0,
+        Plan::InSync,
+        "adopted but not ours"
+    );
     store.remove(&case.name).await;
 }
 
 /// Two SecretSyncs naming the same remote secret: the second is refused and writes nothing.
 pub async fn another_secretsyncs_secret_is_refused_and_left_alone(store: &dyn Store) {
-    let first = Case::new(store, "first owner's value");
+    let mut first = case(store, "first owner's value");
     first.converge().await;
-    let second = Case::named(
+    let mut second = case_named(
         store,
         &first.name,
         owner("other-app"),
         "second owner's value",
     );
-    let (plan, outcome) = second.step().await;
+    let (plan, outcome) = second.reconcile().await;
     assert!(
         matches!(&plan, Plan::Refuse(Refusal::OwnedByOther { owner, .. }) if *owner == first.desired.owner
             || owner.key() == first.desired.owner.key()),
@@ -110,21 +123,21 @@ pub async fn another_secretsyncs_secret_is_refused_and_left_alone(store: &dyn St
         decide_delete(&second.desired.owner, &observed),
         DeletePlan::LeaveForeign
     );
-    assert!(first.holds("first owner's value").await);
-    assert_eq!(first.step().await.0, Plan::InSync);
+    assert!(holds(store, &first, "first owner's value").await);
+    assert_eq!(first.reconcile().await.0, Plan::InSync);
     store.remove(&first.name).await;
 }
 
 /// `Retain` is the controller not calling `delete`: the secret stays and the next SecretSync of that name
 /// (same namespace and name) picks it up as its own; `Delete` then removes it.
 pub async fn retain_leaves_the_secret_and_delete_removes_only_ours(store: &dyn Store) {
-    let case = Case::new(store, "retained value");
+    let mut case = case(store, "retained value");
     case.converge().await;
     let mut successor = owner("app");
     successor.uid = format!("{}-recreated", case.desired.owner.uid);
-    let again = Case::named(store, &case.name, successor, "retained value");
+    let mut again = case_named(store, &case.name, successor, "retained value");
     assert_eq!(
-        again.step().await.0,
+        again.reconcile().await.0,
         Plan::InSync,
         "the same namespace and name did not recognise its retained secret"
     );
@@ -144,7 +157,7 @@ pub async fn retain_leaves_the_secret_and_delete_removes_only_ours(store: &dyn S
 /// Credentials the store refuses end in a `Credentials` error that quotes none of them, and write nothing.
 pub async fn wrong_credentials_are_a_credentials_error_without_secrets(store: &dyn Store) {
     let secret = format!("not-the-secret-{:08x}", rand::random::<u32>());
-    let mut case = Case::new(store, "never written");
+    let mut case = case(store, "never written");
     case.credentials = store.wrong_credentials(&secret);
     let err = case.observe().await.expect_err("wrong credentials");
     assert_eq!(err.class, ErrorClass::Credentials, "{err}");
@@ -174,17 +187,18 @@ pub async fn wrong_credentials_are_a_credentials_error_without_secrets(store: &d
 /// that a restarted one cannot finish: it converges to the value, with exactly one secret object under the name.
 pub async fn a_crash_after_any_request_converges_without_a_duplicate(store: &dyn Store) {
     for cut_after in 1.. {
-        let case = Case::new(store, "crash value");
+        let case = case(store, "crash value");
         let observed = case.observe().await.expect("observe");
         assert_eq!(observed, Observed::Absent);
-        let before = case.requests();
+        let before = case.requests_total();
         let request = case.request();
         let finished = tokio::select! {
             biased;
             _ = case.requests_reach(before + cut_after) => false,
             _ = case.dialect.apply(&request, &Plan::Create, &observed, &case.value) => true,
         };
-        let restarted = Case::named(store, &case.name, case.desired.owner.clone(), "crash value");
+        let mut restarted =
+            case_named(store, &case.name, case.desired.owner.clone(), "crash value");
         let plans = restarted.converge().await;
         assert_eq!(
             plans.last(),
@@ -192,7 +206,7 @@ pub async fn a_crash_after_any_request_converges_without_a_duplicate(store: &dyn
             "cut after request {cut_after}: {plans:?}"
         );
         assert!(
-            restarted.holds("crash value").await,
+            holds(store, &restarted, "crash value").await,
             "cut after request {cut_after}: the value is missing"
         );
         assert_eq!(
@@ -210,19 +224,19 @@ pub async fn a_crash_after_any_request_converges_without_a_duplicate(store: &dyn
 
 /// A store's `rateLimit` paces every request the dialect makes to it, reads included.
 pub async fn the_stores_rate_limit_paces_every_request(store: &dyn Store) {
-    let mut case = Case::new(store, "paced");
+    let mut case = case(store, "paced");
     case.rate_limit = Some(RateLimit {
         requests_per_second: 5,
         burst: Some(1),
     });
     // The first observe may also fetch a token or negotiate a version elsewhere; count from the second on.
     case.observe().await.expect("observe");
-    let before = case.requests();
+    let before = case.requests_total();
     let start = Instant::now();
     for _ in 0..4 {
         case.observe().await.expect("observe");
     }
-    let made = case.requests() - before;
+    let made = case.requests_total() - before;
     assert!(made >= 4, "{made} requests");
     // One at once, then one every 200 ms: a lower bound only, never an upper one.
     let floor = Duration::from_millis(200) * (made as u32 - 1);
