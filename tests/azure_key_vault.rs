@@ -2,22 +2,24 @@
 //! README for why it is not a third-party emulator), driven through the `Dialect` trait and the real planner.
 //! What the vault really holds is read back over its REST API with a token of our own. One test serves a scripted
 //! vault on loopback instead (with the test bed's certificate), to prove which requests are repeated in place.
+//! The scenarios every dialect shares (create, drift, foreign secrets, credentials, crashes, rate limits) run
+//! in `tests/conformance/`; this file keeps what only Key Vault does, on the shared `support/dialect_case.rs`.
 
 mod support;
+
+#[path = "support/dialect_case.rs"]
+mod dialect_case;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dialect_case::{Case, owner, ready, remote, unique};
 use secretsync::api::Target;
 use secretsync::dialects::azure_key_vault::{AzureKeyVault, WorkloadEnv};
-use secretsync::dialects::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use secretsync::dialects::{Dialect, ErrorClass, Outcome, Shared};
 use secretsync::metrics::Metrics;
-use secretsync::plan::digest::DigestKey;
-use secretsync::plan::{
-    DeletePlan, Desired, Metadata, Observed, Owner, Plan, Refusal, Remote, RemoteRef, WritePolicy,
-    decide, decide_delete,
-};
+use secretsync::plan::{Observed, Plan};
 use secretsync::value::{Credentials, SecretValue};
 use serde_json::{Value, json};
 
@@ -29,14 +31,6 @@ fn env(var: &str) -> String {
             "{var} is not set: run `make testbed` first, then `set -a; source .testbed/env; set +a`"
         )
     })
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:08x}", rand::random::<u32>())
-}
-
-fn key() -> DigestKey {
-    DigestKey::new(b"akv-integration-test-key-32bytes".to_vec()).expect("long enough")
 }
 
 fn ca() -> String {
@@ -82,154 +76,43 @@ fn target(extra: Value) -> Target {
     serde_json::from_value(t).expect("target parses")
 }
 
-fn owner() -> Owner {
-    Owner {
-        namespace: "team-a".into(),
-        name: "db".into(),
-        uid: "uid-1".into(),
-    }
+/// The dialect as the controller builds it, without a workload-identity environment.
+fn dialect(shared: Shared) -> Arc<dyn Dialect> {
+    Arc::new(AzureKeyVault::with_workload_env(
+        shared,
+        WorkloadEnv::default(),
+    ))
 }
 
-fn dialect() -> AzureKeyVault {
-    AzureKeyVault::with_workload_env(
-        Shared::new(200, 200, Metrics::new()),
-        WorkloadEnv::default(),
+/// A case on a fresh name (`prefix` and random digits), as the officer app, on a dialect of its own.
+fn new_case(prefix: &str, value: &str) -> Case {
+    new_case_on(prefix, value, target(json!({})))
+}
+
+fn new_case_on(prefix: &str, value: &str, target: Target) -> Case {
+    Case::new(
+        dialect,
+        target,
+        officer(),
+        &unique(prefix),
+        value.as_bytes(),
     )
 }
 
-/// One SecretSync's worth of inputs.
-struct Case {
-    dialect: Arc<AzureKeyVault>,
-    target: Target,
-    name: String,
-    credentials: Credentials,
-    desired: Desired,
-    value: SecretValue,
-    last: Option<RemoteRef>,
-}
-
-impl Case {
-    fn new(prefix: &str, value: &str) -> Case {
-        Case::with(prefix, value, target(json!({})))
-    }
-
-    fn with(prefix: &str, value: &str, target: Target) -> Case {
-        let value = SecretValue::from(value);
-        Case {
-            dialect: Arc::new(dialect()),
-            desired: Desired {
-                digest: key().digest(value.expose()),
-                metadata: Metadata {
-                    content_type: target.content_type.clone(),
-                    description: None,
-                    labels: target.labels.clone(),
-                },
-                owner: owner(),
-                policy: WritePolicy::Replace,
-                adopt_existing: false,
-                allow_replace: false,
-            },
-            target,
-            name: unique(prefix),
-            credentials: officer(),
-            value,
-            last: None,
-        }
-    }
-
-    fn set_value(&mut self, value: &str) {
-        self.value = SecretValue::from(value);
-        self.desired.digest = key().digest(self.value.expose());
-    }
-
-    fn request(&self) -> Request<'_> {
-        Request {
-            rate_limit: None,
-            target: &self.target,
-            remote_name: &self.name,
-            credentials: &self.credentials,
-            desired: &self.desired,
-            last: self.last.as_ref(),
-        }
-    }
-
-    async fn observe(&self) -> Result<Observed, DialectError> {
-        self.dialect.observe(&self.request()).await
-    }
-
-    async fn plan(&self) -> (Plan, Observed) {
-        let observed = self.observe().await.expect("observe");
-        let plan = decide(
-            &self.desired,
-            &observed,
-            self.dialect.capabilities(&self.target),
-        );
-        (plan, observed)
-    }
-
-    async fn apply(&self, plan: &Plan, observed: &Observed) -> Result<Outcome, DialectError> {
-        self.dialect
-            .apply(&self.request(), plan, observed, &self.value)
-            .await
-    }
-
-    /// One reconcile as the controller does it: check, observe, decide, apply if the plan writes; the outcome's
-    /// reference becomes the status (`last`).
-    async fn reconcile(&mut self) -> (Plan, Option<Outcome>) {
-        self.dialect
-            .check(&self.request(), &self.value)
-            .expect("check");
-        let (plan, observed) = self.plan().await;
-        let outcome = if plan.writes() {
-            Some(self.apply(&plan, &observed).await.expect("apply"))
-        } else {
-            None
-        };
-        self.last = match (&outcome, &observed) {
-            (Some(Outcome::Ready(r) | Outcome::Creating(r)), _) => Some(r.clone()),
-            (None, Observed::Present(r)) => Some(r.reference.clone()),
-            (None, Observed::Absent) => None,
-        };
-        (plan, outcome)
-    }
-
-    async fn delete(&self) -> Result<(), DialectError> {
-        let observed = self.observe().await?;
-        match decide_delete(&self.desired.owner, &observed) {
-            DeletePlan::Delete => self.dialect.delete(&self.request(), &observed).await,
-            _ => Ok(()),
-        }
-    }
-
-    /// Deletes and purges the remote secret, whatever state it is in.
-    async fn cleanup(&self) {
-        let vault = Vault::get().await;
-        vault
-            .call("DELETE", &format!("/secrets/{}", self.name), None)
+/// Deletes and purges the case's remote secret, whatever state it is in.
+async fn cleanup(case: &Case) {
+    let vault = Vault::get().await;
+    vault
+        .call("DELETE", &format!("/secrets/{}", case.name), None)
+        .await;
+    for _ in 0..40 {
+        let (s, _) = vault
+            .call("DELETE", &format!("/deletedsecrets/{}", case.name), None)
             .await;
-        for _ in 0..40 {
-            let (s, _) = vault
-                .call("DELETE", &format!("/deletedsecrets/{}", self.name), None)
-                .await;
-            if s == 204 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if s == 204 {
+            break;
         }
-    }
-}
-
-fn remote(observed: &Observed) -> &Remote {
-    match observed {
-        Observed::Present(r) => r,
-        Observed::Absent => panic!("expected a remote secret"),
-    }
-}
-
-fn ready(outcome: Option<Outcome>) -> RemoteRef {
-    match outcome {
-        Some(Outcome::Ready(r)) => r,
-        other => panic!("expected Ready, got {other:?}"),
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -369,32 +252,10 @@ async fn fetch_token(http: &reqwest::Client, client_id: &str, secret: &str) -> S
         .to_owned()
 }
 
-fn requests(metrics: &Metrics, operation: &str, outcome: &str) -> u64 {
-    let prefix = format!(
-        "secretsync_backend_requests_total{{dialect=\"AzureKeyVault\",operation=\"{operation}\",outcome=\"{outcome}\"}}"
-    );
-    metrics
-        .render()
-        .lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn case_with_metrics(prefix: &str, value: &str, target: Target) -> (Case, Arc<Metrics>) {
-    let metrics = Metrics::new();
-    let mut case = Case::with(prefix, value, target);
-    case.dialect = Arc::new(AzureKeyVault::with_workload_env(
-        Shared::new(200, 200, metrics.clone()),
-        WorkloadEnv::default(),
-    ));
-    (case, metrics)
-}
-
 #[tokio::test]
 async fn create_no_churn_metadata_patch_new_value_delete() {
     let vault = Vault::get().await;
-    let mut case = Case::with(
+    let mut case = new_case_on(
         "life",
         "first-value",
         target(json!({"contentType": "text/plain", "labels": {"team": "a"}})),
@@ -447,7 +308,7 @@ async fn create_no_churn_metadata_patch_new_value_delete() {
     assert_eq!(case.reconcile().await.0, Plan::InSync);
 
     // A new value is a new version.
-    case.set_value("second-value");
+    case.set_value(b"second-value");
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::NewVersion);
     assert_ne!(ready(outcome).version.as_deref(), Some(version.as_str()));
@@ -459,13 +320,13 @@ async fn create_no_churn_metadata_patch_new_value_delete() {
     case.delete().await.expect("delete");
     assert_eq!(case.observe().await.expect("observe"), Observed::Absent);
     vault.wait_deleted(&case.name).await;
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn a_value_edited_outside_secretsync_is_written_back() {
     let vault = Vault::get().await;
-    let mut case = Case::new("drift", "ours");
+    let mut case = new_case("drift", "ours");
     ready(case.reconcile().await.1);
 
     // Someone sets a new version without our tags (as the portal or `az keyvault secret set` would).
@@ -477,7 +338,7 @@ async fn a_value_edited_outside_secretsync_is_written_back() {
         )
         .await;
     assert_eq!(s, 200);
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(
         remote(&observed).owner,
         Some(owner()),
@@ -500,13 +361,13 @@ async fn a_value_edited_outside_secretsync_is_written_back() {
     assert_eq!(vault.current(&case.name).await["value"], "ours");
     assert_eq!(case.reconcile().await.0, Plan::InSync);
     assert_eq!(vault.versions(&case.name).await, 5);
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn a_disabled_current_version_is_written_again_enabled() {
     let vault = Vault::get().await;
-    let mut case = Case::new("disabled", "v");
+    let mut case = new_case("disabled", "v");
     let version = ready(case.reconcile().await.1).version.unwrap();
     let (s, _) = vault
         .call(
@@ -523,57 +384,18 @@ async fn a_disabled_current_version_is_written_again_enabled() {
             .0,
         403
     );
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(remote(&observed).owner, Some(owner()));
     assert_eq!(plan, Plan::NewVersion);
     ready(case.reconcile().await.1);
     assert_eq!(vault.current(&case.name).await["value"], "v");
-    case.cleanup().await;
-}
-
-#[tokio::test]
-async fn a_foreign_secret_is_refused_until_adopted() {
-    let vault = Vault::get().await;
-    let mut case = Case::new("foreign", "mine");
-    vault
-        .call(
-            "PUT",
-            &format!("/secrets/{}", case.name),
-            Some(json!({"value": "not-ours", "tags": {"app": "x"}})),
-        )
-        .await;
-    let (plan, _) = case.plan().await;
-    assert_eq!(plan, Plan::Refuse(Refusal::NotOwned));
-    assert_eq!(vault.current(&case.name).await["value"], "not-ours");
-
-    // Another SecretSync's secret is refused too.
-    let mut other = Case::new("foreign", "x");
-    other.name = case.name.clone();
-    other.desired.owner = Owner {
-        namespace: "team-b".into(),
-        name: "other".into(),
-        uid: "uid-2".into(),
-    };
-    case.desired.adopt_existing = true;
-    let (plan, outcome) = case.reconcile().await;
-    assert_eq!(plan, Plan::NewVersion);
-    ready(outcome);
-    assert_eq!(
-        vault.current(&case.name).await["tags"]["secretsync-owner"],
-        "team-a/db"
-    );
-    let (plan, _) = other.plan().await;
-    assert!(
-        matches!(plan, Plan::Refuse(Refusal::OwnedByOther { .. })),
-        "{plan:?}"
-    );
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn a_soft_deleted_name_is_recovered_without_a_new_version() {
     let vault = Vault::get().await;
-    let mut case = Case::new("recover", "kept");
+    let mut case = new_case("recover", "kept");
     ready(case.reconcile().await.1);
     case.delete().await.expect("delete");
     vault.wait_deleted(&case.name).await;
@@ -589,17 +411,17 @@ async fn a_soft_deleted_name_is_recovered_without_a_new_version() {
     // Recovered with an outdated value: the next reconcile writes the new one.
     case.delete().await.expect("delete");
     vault.wait_deleted(&case.name).await;
-    case.set_value("newer");
+    case.set_value(b"newer");
     case.reconcile().await;
     assert_eq!(case.reconcile().await.0, Plan::NewVersion);
     assert_eq!(vault.current(&case.name).await["value"], "newer");
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn purge_setting_purges_on_delete_and_over_a_soft_deleted_name() {
     let vault = Vault::get().await;
-    let mut case = Case::with(
+    let mut case = new_case_on(
         "purge",
         "p1",
         target(json!({"azureKeyVault": {"purge": true}})),
@@ -624,7 +446,7 @@ async fn purge_setting_purges_on_delete_and_over_a_soft_deleted_name() {
         .call("DELETE", &format!("/secrets/{}", case.name), None)
         .await;
     vault.wait_deleted(&case.name).await;
-    case.set_value("p2");
+    case.set_value(b"p2");
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::Create);
     ready(outcome);
@@ -634,13 +456,13 @@ async fn purge_setting_purges_on_delete_and_over_a_soft_deleted_name() {
         "a fresh secret, not a recovered one"
     );
     assert_eq!(vault.current(&case.name).await["value"], "p2");
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn a_soft_deleted_foreign_secret_is_a_conflict() {
     let vault = Vault::get().await;
-    let case = Case::new("deleted-foreign", "v");
+    let case = new_case("deleted-foreign", "v");
     vault
         .call(
             "PUT",
@@ -652,7 +474,7 @@ async fn a_soft_deleted_foreign_secret_is_a_conflict() {
         .call("DELETE", &format!("/secrets/{}", case.name), None)
         .await;
     vault.wait_deleted(&case.name).await;
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::Create);
     let err = case.apply(&plan, &observed).await.expect_err("refused");
     assert_eq!(
@@ -668,13 +490,13 @@ async fn a_soft_deleted_foreign_secret_is_a_conflict() {
             .0,
         200
     );
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn a_purge_in_progress_is_waited_out() {
     let vault = Vault::get().await;
-    let mut case = Case::new("purging", "v");
+    let mut case = new_case("purging", "v");
     vault
         .call(
             "PUT",
@@ -694,42 +516,54 @@ async fn a_purge_in_progress_is_waited_out() {
         204
     );
     // While the purge runs (800 ms in the stand-in), a write answers 409 ObjectIsBeingDeleted: waited out.
-    let (m, metrics) = case_with_metrics("purging", "v", target(json!({})));
-    case.dialect = m.dialect.clone();
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::Create);
     ready(outcome);
     assert!(
-        requests(&metrics, "set_secret", "retry") >= 1,
+        case.requests("set_secret", "retry") >= 1,
         "{}",
-        metrics.render()
+        case.metrics.render()
     );
     assert_eq!(vault.current(&case.name).await["value"], "v");
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn tokens_are_cached_shared_renewed_and_refreshed_on_401() {
     let vault = Vault::get().await;
     // A vault-wide token lifetime of 2 s for this test's own tokens; other tests' cached tokens keep theirs.
-    let (mut case, metrics) = case_with_metrics("tokens", "v", target(json!({})));
+    let metrics = Metrics::new();
+    let akv = Arc::new(AzureKeyVault::with_workload_env(
+        Shared::new(200, 200, metrics.clone()),
+        WorkloadEnv::default(),
+    ));
+    let shared = |prefix: &str, value: &str| {
+        Case::sharing(
+            akv.clone(),
+            metrics.clone(),
+            target(json!({})),
+            officer(),
+            &unique(prefix),
+            value.as_bytes(),
+        )
+    };
+    let mut case = shared("tokens", "v");
     vault.control("token-ttl", json!({"seconds": 2})).await;
     ready(case.reconcile().await.1);
     vault.control("token-ttl", json!({"seconds": 3600})).await;
-    assert_eq!(case.dialect.tokens_fetched(), 1);
+    assert_eq!(akv.tokens_fetched(), 1);
     case.reconcile().await;
     case.reconcile().await;
-    assert_eq!(case.dialect.tokens_fetched(), 1, "cached");
+    assert_eq!(akv.tokens_fetched(), 1, "cached");
     // Past half its life, the token is renewed before use.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     case.reconcile().await;
-    assert_eq!(case.dialect.tokens_fetched(), 2, "renewed");
+    assert_eq!(akv.tokens_fetched(), 2, "renewed");
 
     // Twenty SecretSyncs with the same credentials fetch no token between them.
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let mut c = Case::new("shared", &format!("v{i}"));
-        c.dialect = case.dialect.clone();
+        let mut c = shared("shared", &format!("v{i}"));
         tasks.push(tokio::spawn(async move {
             ready(c.reconcile().await.1);
             c
@@ -739,20 +573,20 @@ async fn tokens_are_cached_shared_renewed_and_refreshed_on_401() {
     for t in tasks {
         cases.push(t.await.expect("task"));
     }
-    assert_eq!(case.dialect.tokens_fetched(), 2);
+    assert_eq!(akv.tokens_fetched(), 2);
 
     // The vault stops honouring every token (a key rollover): a 401 with a challenge, one renewal, success.
     vault.control("revoke", json!({})).await;
-    let before = requests(&metrics, "get_secret", "renewed_credentials");
+    let before = case.requests("get_secret", "renewed_credentials");
     assert_eq!(case.reconcile().await.0, Plan::InSync);
-    assert_eq!(case.dialect.tokens_fetched(), 3);
+    assert_eq!(akv.tokens_fetched(), 3);
     assert_eq!(
-        requests(&metrics, "get_secret", "renewed_credentials"),
+        case.requests("get_secret", "renewed_credentials"),
         before + 1
     );
-    case.cleanup().await;
+    cleanup(&case).await;
     for c in cases {
-        c.cleanup().await;
+        cleanup(&c).await;
     }
 }
 
@@ -760,7 +594,7 @@ async fn tokens_are_cached_shared_renewed_and_refreshed_on_401() {
 async fn certificate_and_workload_identity_grants() {
     let vault = Vault::get().await;
     let pem = std::fs::read_to_string(env("AZUREKV_CLIENT_CERT")).expect("client PEM");
-    let mut case = Case::new("cert", "by-certificate");
+    let mut case = new_case("cert", "by-certificate");
     case.credentials = creds(&[
         ("tenantId", env("AZUREKV_TENANT_ID")),
         ("clientId", env("AZUREKV_CERT_CLIENT_ID")),
@@ -769,7 +603,7 @@ async fn certificate_and_workload_identity_grants() {
     ]);
     ready(case.reconcile().await.1);
     assert_eq!(vault.current(&case.name).await["value"], "by-certificate");
-    case.cleanup().await;
+    cleanup(&case).await;
 
     // Workload identity: a service-account token signed by the cluster's OIDC issuer, projected into a file.
     #[derive(serde::Serialize)]
@@ -800,17 +634,25 @@ async fn certificate_and_workload_identity_grants() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("azure-identity-token");
     std::fs::write(&file, sa_token).expect("token file");
-    let mut case = Case::new("wi", "by-workload-identity");
-    case.dialect = Arc::new(AzureKeyVault::with_workload_env(
-        Shared::new(200, 200, Metrics::new()),
-        WorkloadEnv {
-            token_file: Some(file.display().to_string()),
-            client_id: Some(env("AZUREKV_WI_CLIENT_ID")),
-            tenant_id: Some(env("AZUREKV_TENANT_ID")),
-            authority_host: Some(env("AZUREKV_AUTHORITY")),
-        },
-    ));
-    case.credentials = creds(&[("workloadIdentity", "true".into()), ("ca.crt", ca())]);
+    let workload = |shared: Shared| -> Arc<dyn Dialect> {
+        Arc::new(AzureKeyVault::with_workload_env(
+            shared,
+            WorkloadEnv {
+                token_file: Some(file.display().to_string()),
+                client_id: Some(env("AZUREKV_WI_CLIENT_ID")),
+                tenant_id: Some(env("AZUREKV_TENANT_ID")),
+                authority_host: Some(env("AZUREKV_AUTHORITY")),
+            },
+        ))
+    };
+    let wi_credentials = creds(&[("workloadIdentity", "true".into()), ("ca.crt", ca())]);
+    let mut case = Case::new(
+        workload,
+        target(json!({})),
+        wi_credentials.clone(),
+        &unique("wi"),
+        b"by-workload-identity",
+    );
     ready(case.reconcile().await.1);
     assert_eq!(
         vault.current(&case.name).await["value"],
@@ -819,30 +661,26 @@ async fn certificate_and_workload_identity_grants() {
 
     // A token for another subject is refused by Entra ID, with its reason.
     std::fs::write(&file, "not-a-jwt").expect("token file");
-    let mut fresh = Case::new("wi", "x");
-    fresh.dialect = Arc::new(AzureKeyVault::with_workload_env(
-        Shared::new(200, 200, Metrics::new()),
-        WorkloadEnv {
-            token_file: Some(file.display().to_string()),
-            client_id: Some(env("AZUREKV_WI_CLIENT_ID")),
-            tenant_id: Some(env("AZUREKV_TENANT_ID")),
-            authority_host: Some(env("AZUREKV_AUTHORITY")),
-        },
-    ));
-    fresh.credentials = case.credentials.clone();
+    let fresh = Case::new(
+        workload,
+        target(json!({})),
+        wi_credentials,
+        &unique("wi"),
+        b"x",
+    );
     let err = fresh.observe().await.expect_err("refused");
     assert_eq!(
         (err.class, err.reason),
         (ErrorClass::Credentials, "TokenRefused")
     );
     assert!(err.message.contains("AADSTS700027"), "{err}");
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn bad_credentials_end_in_clear_credential_errors() {
     let secret = env("AZUREKV_CLIENT_SECRET");
-    let mut case = Case::new("badcreds", "v");
+    let mut case = new_case("badcreds", "v");
     case.credentials = creds(&[
         ("tenantId", env("AZUREKV_TENANT_ID")),
         ("clientId", env("AZUREKV_CLIENT_ID")),
@@ -882,7 +720,7 @@ async fn bad_credentials_end_in_clear_credential_errors() {
         ("clientSecret", env("AZUREKV_READER_CLIENT_SECRET")),
         ("ca.crt", ca()),
     ]);
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::Create);
     let err = case.apply(&plan, &observed).await.expect_err("reader");
     assert_eq!(
@@ -904,7 +742,7 @@ async fn bad_credentials_end_in_clear_credential_errors() {
 #[tokio::test]
 async fn store_statuses_map_to_classes() {
     let vault = Vault::get().await;
-    let (mut case, metrics) = case_with_metrics("status", "v", target(json!({})));
+    let mut case = new_case("status", "v");
     let path = format!("/secrets/{}", case.name);
     // 404: absent.
     assert_eq!(case.observe().await.expect("observe"), Observed::Absent);
@@ -917,7 +755,7 @@ async fn store_statuses_map_to_classes() {
         case.observe().await.expect("after one 429"),
         Observed::Absent
     );
-    assert_eq!(requests(&metrics, "get_secret", "retry"), 1);
+    assert_eq!(case.requests("get_secret", "retry"), 1);
     // A long Retry-After is handed to the controller.
     vault
         .control("fault", json!({"path_prefix": path, "method": "GET", "status": 429, "count": 1, "retry_after": 30}))
@@ -930,11 +768,11 @@ async fn store_statuses_map_to_classes() {
         .control("fault", json!({"path_prefix": path, "method": "GET", "status": 503, "count": 3,
             "body": {"error": {"code": "ServiceUnavailable", "message": "The service is unavailable."}}}))
         .await;
-    let before = requests(&metrics, "get_secret", "retry");
+    let before = case.requests("get_secret", "retry");
     let err = case.observe().await.expect_err("503");
     assert_eq!((err.class, err.reason), (ErrorClass::Retry, "BackendError"));
     assert!(err.message.contains("ServiceUnavailable"));
-    assert_eq!(requests(&metrics, "get_secret", "retry"), before + 3);
+    assert_eq!(case.requests("get_secret", "retry"), before + 3);
     // A read that gets 500 once: the retry succeeds.
     vault
         .control(
@@ -952,13 +790,13 @@ async fn store_statuses_map_to_classes() {
         .control("fault", json!({"path_prefix": path, "method": "PUT", "status": 503, "count": 1,
             "body": {"error": {"code": "ServiceUnavailable", "message": "The service is unavailable."}}}))
         .await;
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     let err = case.apply(&plan, &observed).await.expect_err("503");
     assert_eq!((err.class, err.reason), (ErrorClass::Retry, "BackendError"));
     assert!(err.message.contains("ServiceUnavailable"));
-    assert_eq!(requests(&metrics, "set_secret", "retry"), 1, "sent once");
+    assert_eq!(case.requests("set_secret", "retry"), 1, "sent once");
     assert_eq!(
-        case.plan().await.0,
+        case.plan().await.expect("plan").0,
         Plan::Create,
         "the stand-in wrote nothing"
     );
@@ -971,12 +809,12 @@ async fn store_statuses_map_to_classes() {
             "body": {"error": {"code": "Conflict", "message": "There was a conflict."}}}),
         )
         .await;
-    case.set_value("v2");
-    let (plan, observed) = case.plan().await;
+    case.set_value(b"v2");
+    let (plan, observed) = case.plan().await.expect("plan");
     let err = case.apply(&plan, &observed).await.expect_err("409");
     assert_eq!(err.class, ErrorClass::Conflict);
     // 400 from the vault itself (an api-version it does not know): permanent.
-    let mut old = Case::with(
+    let mut old = new_case_on(
         "status",
         "v",
         target(json!({"azureKeyVault": {"apiVersion": "1999-01-01"}})),
@@ -988,38 +826,37 @@ async fn store_statuses_map_to_classes() {
         (ErrorClass::Permanent, "BackendRejected")
     );
     assert!(err.message.contains("BadParameter"), "{err}");
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn names_and_sizes_are_refused_before_any_call() {
-    let (mut case, metrics) = case_with_metrics("limits", "v", target(json!({})));
-    let check = |case: &Case| case.dialect.check(&case.request(), &case.value);
+    let mut case = new_case("limits", "v");
     case.name = "db_password".into();
-    assert_eq!(check(&case).expect_err("name").reason, "InvalidName");
+    assert_eq!(case.check().expect_err("name").reason, "InvalidName");
     case.name = "a".repeat(128);
-    assert_eq!(check(&case).expect_err("name").reason, "InvalidName");
+    assert_eq!(case.check().expect_err("name").reason, "InvalidName");
     case.name = unique("limits");
     case.value = SecretValue::new(vec![b'x'; 25 * 1024 + 1]);
-    assert_eq!(check(&case).expect_err("size").reason, "PayloadTooLarge");
+    assert_eq!(case.check().expect_err("size").reason, "PayloadTooLarge");
     assert!(
-        !metrics.render().contains("dialect=\"AzureKeyVault\""),
+        !case.metrics.render().contains("dialect=\"AzureKeyVault\""),
         "no request was made"
     );
 
     // The largest value Key Vault takes goes through and reads back whole.
     let big = "y".repeat(25 * 1024);
-    case.set_value(&big);
+    case.set_value(big.as_bytes());
     ready(case.reconcile().await.1);
     assert_eq!(Vault::get().await.current(&case.name).await["value"], big);
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn no_value_secret_or_token_reaches_a_log_line() {
     let capture = support::LogCapture::install("trace");
     let value = "log-canary-5b1e0c";
-    let mut case = Case::new("logs", value);
+    let mut case = new_case("logs", value);
     // One 503 on the first read, so the transport's retry path logs too, and one on the create, which is handed
     // back (it may have made a version) and written by the next reconcile.
     let path = format!("/secrets/{}", case.name);
@@ -1032,12 +869,12 @@ async fn no_value_secret_or_token_reaches_a_log_line() {
             )
             .await;
     }
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     case.apply(&plan, &observed)
         .await
         .expect_err("503 on the create");
     ready(case.reconcile().await.1);
-    case.set_value("log-canary-second-77");
+    case.set_value(b"log-canary-second-77");
     ready(case.reconcile().await.1);
     case.delete().await.expect("delete");
     let text = capture.text();
@@ -1053,7 +890,7 @@ async fn no_value_secret_or_token_reaches_a_log_line() {
     ] {
         assert!(!text.contains(&needle), "a log line holds {needle:?}");
     }
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 /// Writes one secret for the Python SDK interop test (`tests/python/azurekv/`), which runs it with
@@ -1065,7 +902,7 @@ async fn interop_write() {
     let labels: BTreeMap<String, String> =
         serde_json::from_str(&env("AZUREKV_INTEROP_LABELS")).expect("labels JSON");
     let content_type = env("AZUREKV_INTEROP_CONTENT_TYPE");
-    let mut case = Case::with(
+    let mut case = new_case_on(
         "interop",
         &env("AZUREKV_INTEROP_VALUE"),
         target(json!({"contentType": content_type, "labels": labels})),
@@ -1213,15 +1050,15 @@ async fn a_set_secret_that_may_have_been_applied_is_sent_once_while_a_read_is_re
     let target: Target =
         serde_json::from_value(json!({"dialect": "AzureKeyVault", "endpoint": url}))
             .expect("target");
-    let (mut case, metrics) = case_with_metrics("scripted", "new-value", target);
-    case.dialect = Arc::new(AzureKeyVault::with_workload_env(
-        Shared::new(200, 200, metrics.clone()).with_deadline(Duration::from_secs(1)),
-        WorkloadEnv::default(),
-    ));
-    case.name = "scripted".into();
-    case.credentials = creds(&[("token", "scripted-token".into()), ("ca.crt", ca())]);
+    let case = Case::new(
+        |shared: Shared| dialect(shared.with_deadline(Duration::from_secs(1))),
+        target,
+        creds(&[("token", "scripted-token".into()), ("ca.crt", ca())]),
+        "scripted",
+        b"new-value",
+    );
     // Observing expects success: the read is retried after its 503.
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::NewVersion);
     let err = case
         .apply(&plan, &observed)
@@ -1237,7 +1074,7 @@ async fn a_set_secret_that_may_have_been_applied_is_sent_once_while_a_read_is_re
         ],
         "the read twice, the Set Secret once"
     );
-    assert_eq!(requests(&metrics, "get_secret", "retry"), 1);
-    assert_eq!(requests(&metrics, "get_secret", "ok"), 1);
-    assert_eq!(requests(&metrics, "set_secret", "retry"), 1);
+    assert_eq!(case.requests("get_secret", "retry"), 1);
+    assert_eq!(case.requests("get_secret", "ok"), 1);
+    assert_eq!(case.requests("set_secret", "retry"), 1);
 }

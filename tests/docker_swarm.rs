@@ -3,6 +3,9 @@
 //! through the `Dialect` trait and the real planner; what was really written is read back with bollard over the
 //! socket, and services are made with Debian's `docker` CLI.
 
+#[path = "support/dialect_case.rs"]
+mod dialect_case;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -11,15 +14,14 @@ use bollard::query_parameters::{ListSecretsOptions, UpdateSecretOptions};
 use bollard::{API_DEFAULT_VERSION, Docker};
 use secretsync::api::Target;
 use secretsync::dialects::docker_swarm::{DockerSwarm, MAX_VALUE_LEN};
-use secretsync::dialects::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
-use secretsync::metrics::{BackendLabels, Metrics};
-use secretsync::plan::digest::{DigestKey, short};
-use secretsync::plan::{
-    DeletePlan, Desired, Metadata, Observed, Owner, Plan, Refusal, Remote, WritePolicy, decide,
-    decide_delete,
-};
+use secretsync::dialects::{Dialect, ErrorClass, Shared};
+use secretsync::metrics::Metrics;
+use secretsync::plan::digest::DigestKey;
+use secretsync::plan::{Observed, Owner, Plan, Refusal};
 use secretsync::value::{Credentials, SecretValue};
 use serde_json::{Value, json};
+
+use dialect_case::{Case, owner, ready, remote, unique};
 
 fn env(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -33,14 +35,6 @@ fn socket() -> String {
     format!("unix://{}", env("DOCKER_SWARM_SOCKET"))
 }
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:08x}", rand::random::<u32>())
-}
-
-fn key() -> DigestKey {
-    DigestKey::new(b"docker-integration-test-key-32by".to_vec()).expect("long enough")
-}
-
 fn target_at(endpoint: &str, extra: Value) -> Target {
     let mut t = json!({"dialect": "DockerSwarm", "endpoint": endpoint});
     if let (Some(t), Some(extra)) = (t.as_object_mut(), extra.as_object()) {
@@ -49,14 +43,6 @@ fn target_at(endpoint: &str, extra: Value) -> Target {
         }
     }
     serde_json::from_value(t).expect("target parses")
-}
-
-fn owner() -> Owner {
-    Owner {
-        namespace: "team-a".into(),
-        name: "db".into(),
-        uid: "uid-docker-1".into(),
-    }
 }
 
 fn tls_creds() -> Credentials {
@@ -74,142 +60,43 @@ fn tls_creds() -> Credentials {
     )
 }
 
-/// One SecretSync's worth of inputs.
-struct Case {
-    dialect: Arc<DockerSwarm>,
-    metrics: Arc<Metrics>,
-    target: Target,
-    name: String,
-    credentials: Credentials,
-    desired: Desired,
-    value: SecretValue,
+fn dialect(shared: Shared) -> Arc<dyn Dialect> {
+    Arc::new(DockerSwarm::new(shared))
 }
 
-impl Case {
-    fn new(prefix: &str, value: &str) -> Case {
-        Case::at(
-            prefix,
-            value,
-            target_at(&socket(), json!({})),
-            Credentials::default(),
-        )
-    }
-
-    fn at(prefix: &str, value: &str, target: Target, credentials: Credentials) -> Case {
-        let metrics = Metrics::new();
-        let value = SecretValue::from(value);
-        Case {
-            dialect: Arc::new(DockerSwarm::new(Shared::new(200, 200, metrics.clone()))),
-            metrics,
-            desired: Desired {
-                digest: key().digest(value.expose()),
-                metadata: Metadata {
-                    labels: target.labels.clone(),
-                    ..Default::default()
-                },
-                owner: owner(),
-                policy: WritePolicy::Replace,
-                adopt_existing: false,
-                allow_replace: false,
-            },
-            target,
-            name: unique(prefix),
-            credentials,
-            value,
-        }
-    }
-
-    /// A SecretSync handled by a dialect (and so a rate limiter and metrics) shared with others.
-    fn sharing(
-        prefix: &str,
-        value: &str,
-        dialect: Arc<DockerSwarm>,
-        metrics: Arc<Metrics>,
-    ) -> Case {
-        let mut case = Case::new(prefix, value);
-        case.dialect = dialect;
-        case.metrics = metrics;
-        case
-    }
-
-    fn set_value(&mut self, value: &str) {
-        self.value = SecretValue::from(value);
-        self.desired.digest = key().digest(self.value.expose());
-    }
-
-    fn full_name(&self) -> String {
-        format!("{}-{}", self.name, short(&self.desired.digest, 8))
-    }
-
-    fn request(&self) -> Request<'_> {
-        Request {
-            rate_limit: None,
-            target: &self.target,
-            remote_name: &self.name,
-            credentials: &self.credentials,
-            desired: &self.desired,
-            last: None,
-        }
-    }
-
-    async fn observe(&self) -> Result<Observed, DialectError> {
-        self.dialect.observe(&self.request()).await
-    }
-
-    async fn plan(&self) -> (Plan, Observed) {
-        let observed = self.observe().await.expect("observe");
-        let caps = self.dialect.capabilities(&self.target);
-        (decide(&self.desired, &observed, caps), observed)
-    }
-
-    async fn apply(&self, plan: &Plan, observed: &Observed) -> Result<Outcome, DialectError> {
-        self.dialect
-            .apply(&self.request(), plan, observed, &self.value)
-            .await
-    }
-
-    /// Observe, decide and apply once, as one reconcile does.
-    async fn reconcile(&self) -> (Plan, Option<Outcome>) {
-        let (plan, observed) = self.plan().await;
-        if !plan.writes() {
-            return (plan, None);
-        }
-        let outcome = self.apply(&plan, &observed).await.expect("apply");
-        (plan, Some(outcome))
-    }
-
-    fn requests(&self, operation: &str, outcome: &str) -> u64 {
-        self.metrics
-            .backend_requests
-            .get_or_create(&BackendLabels {
-                dialect: "DockerSwarm".into(),
-                operation: operation.into(),
-                outcome: outcome.into(),
-            })
-            .get()
-    }
-
-    async fn cleanup(&self) {
-        let docker = docker().await;
-        for s in secrets_named(&docker, &self.name).await {
-            let _ = docker
-                .delete_secret(s.id.as_deref().unwrap_or_default())
-                .await;
-        }
-    }
+/// A case on a fresh `<prefix><8 hex>` name at `target`.
+fn new_case_at(prefix: &str, value: &str, target: Target, credentials: Credentials) -> Case {
+    Case::new(
+        dialect,
+        target,
+        credentials,
+        &unique(prefix),
+        value.as_bytes(),
+    )
 }
 
-fn remote(observed: &Observed) -> &Remote {
-    match observed {
-        Observed::Present(r) => r,
-        Observed::Absent => panic!("expected a remote secret, found none"),
-    }
+/// A case on a fresh name over the swarm manager's unix socket.
+fn new_case(prefix: &str, value: &str) -> Case {
+    new_case_at(
+        prefix,
+        value,
+        target_at(&socket(), json!({})),
+        Credentials::default(),
+    )
 }
 
-fn ready(outcome: Option<Outcome>) -> secretsync::plan::RemoteRef {
-    match outcome {
-        Some(Outcome::Ready(r)) => r,
-        other => panic!("expected Ready, got {other:?}"),
+/// The name of the Swarm secret holding the case's current value: `<name>-<8 digest characters>`.
+fn full_name(case: &Case) -> String {
+    secretsync::dialects::docker_swarm::full_name(&case.name, &case.desired.digest)
+}
+
+/// Removes every secret under the case's name.
+async fn cleanup(case: &Case) {
+    let docker = docker().await;
+    for s in secrets_named(&docker, &case.name).await {
+        let _ = docker
+            .delete_secret(s.id.as_deref().unwrap_or_default())
+            .await;
     }
 }
 
@@ -312,7 +199,7 @@ fn service_using(secret: &str) -> String {
 
 #[tokio::test]
 async fn lifecycle_over_the_unix_socket() {
-    let mut case = Case::new("life", "first value");
+    let mut case = new_case("life", "first value");
     case.target.labels = [("team".to_owned(), "a".to_owned())].into();
     case.desired.metadata.labels = case.target.labels.clone();
 
@@ -322,20 +209,20 @@ async fn lifecycle_over_the_unix_socket() {
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::Create);
     let created = ready(outcome);
-    assert_eq!(created.name, case.full_name());
+    assert_eq!(created.name, full_name(&case));
     let first = inspect(&created.name).await.expect("created");
     assert_eq!(created.id, first.id);
     assert_eq!(created.version, Some(version(&first).to_string()));
     let l = labels(&first);
     assert_eq!(l["secretsync.io/owner"], "team-a/db");
-    assert_eq!(l["secretsync.io/owner-uid"], "uid-docker-1");
+    assert_eq!(l["secretsync.io/owner-uid"], owner().uid);
     assert_eq!(l["secretsync.io/digest"], case.desired.digest);
     assert_eq!(l["secretsync.io/remote-name"], case.name);
     assert_eq!(l["team"], "a");
     assert!(!l.values().any(|v| v.contains("first value")));
 
     // Observe shows ours with the same digest, and the planner writes nothing.
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     let r = remote(&observed);
     assert_eq!(r.owner, Some(owner()));
     assert_eq!(r.digest.as_deref(), Some(case.desired.digest.as_str()));
@@ -357,11 +244,11 @@ async fn lifecycle_over_the_unix_socket() {
     assert_eq!(case.requests("update", "ok"), 0);
 
     // A new value is a new secret object; the superseded one is pruned.
-    case.set_value("second value");
+    case.set_value(b"second value");
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::NewVersion);
     let second = ready(outcome);
-    assert_eq!(second.name, case.full_name());
+    assert_eq!(second.name, full_name(&case));
     assert_ne!(second.name, created.name);
     assert_ne!(second.id, created.id);
     assert!(inspect(&created.name).await.is_none(), "old value pruned");
@@ -388,41 +275,7 @@ async fn lifecycle_over_the_unix_socket() {
     assert!(version(&after) > second.version.as_deref().unwrap().parse::<u64>().unwrap());
     assert_eq!(case.reconcile().await.0, Plan::InSync);
 
-    // Delete.
-    let observed = case.observe().await.expect("observe");
-    assert_eq!(decide_delete(&owner(), &observed), DeletePlan::Delete);
-    case.dialect
-        .delete(&case.request(), &observed)
-        .await
-        .expect("delete");
-    assert!(secrets_named(&docker().await, &case.name).await.is_empty());
-    assert_eq!(case.observe().await.expect("observe"), Observed::Absent);
-}
-
-#[tokio::test]
-async fn lifecycle_over_tcp_with_mutual_tls() {
-    let endpoint = env("DOCKER_SWARM_TLS_ENDPOINT");
-    let mut case = Case::at(
-        "tls",
-        "value over tls",
-        target_at(&endpoint, json!({})),
-        tls_creds(),
-    );
-    let (plan, outcome) = case.reconcile().await;
-    assert_eq!(plan, Plan::Create);
-    let created = ready(outcome);
-    // Written over TCP, seen on the socket: the same daemon.
-    let seen = inspect(&created.name).await.expect("created over TLS");
-    assert_eq!(seen.id, created.id);
-    assert_eq!(case.reconcile().await.0, Plan::InSync);
-    case.set_value("rotated over tls");
-    assert_eq!(case.reconcile().await.0, Plan::NewVersion);
-    assert!(inspect(&created.name).await.is_none());
-    let observed = case.observe().await.expect("observe");
-    case.dialect
-        .delete(&case.request(), &observed)
-        .await
-        .expect("delete");
+    case.delete().await.expect("delete");
     assert!(secrets_named(&docker().await, &case.name).await.is_empty());
 }
 
@@ -432,7 +285,7 @@ async fn tls_without_a_client_certificate_is_refused() {
     let all = tls_creds();
     let ca_only =
         Credentials::new([("ca.crt".to_owned(), all.get("ca.crt").expect("ca").clone())].into());
-    let case = Case::at("notls", "v", target_at(&endpoint, json!({})), ca_only);
+    let case = new_case_at("notls", "v", target_at(&endpoint, json!({})), ca_only);
     let err = case
         .observe()
         .await
@@ -449,21 +302,18 @@ async fn tls_without_a_client_certificate_is_refused() {
         )]
         .into(),
     );
-    let case = Case::at("half", "v", target_at(&endpoint, json!({})), half);
-    let err = case
-        .dialect
-        .check(&case.request(), &case.value)
-        .expect_err("tls.key missing");
+    let case = new_case_at("half", "v", target_at(&endpoint, json!({})), half);
+    let err = case.check().expect_err("tls.key missing");
     assert_eq!(err.class, ErrorClass::Credentials);
 }
 
 #[tokio::test]
 async fn superseded_secret_in_use_is_kept_then_pruned() {
-    let mut case = Case::new("inuse", "v1");
+    let mut case = new_case("inuse", "v1");
     let old = ready(case.reconcile().await.1);
     let service = service_using(&old.name);
 
-    case.set_value("v2");
+    case.set_value(b"v2");
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::NewVersion);
     let new = ready(outcome);
@@ -512,7 +362,7 @@ async fn superseded_secret_in_use_is_kept_then_pruned() {
 
 #[tokio::test]
 async fn prune_can_be_switched_off() {
-    let mut case = Case::at(
+    let mut case = new_case_at(
         "keep",
         "v1",
         target_at(
@@ -522,7 +372,7 @@ async fn prune_can_be_switched_off() {
         Credentials::default(),
     );
     let old = ready(case.reconcile().await.1);
-    case.set_value("v2");
+    case.set_value(b"v2");
     let new = ready(case.reconcile().await.1);
     assert!(inspect(&old.name).await.is_some());
     assert!(inspect(&new.name).await.is_some());
@@ -530,16 +380,16 @@ async fn prune_can_be_switched_off() {
     let observed = case.observe().await.expect("observe");
     assert_eq!(remote(&observed).reference.name, new.name);
     assert_eq!(case.reconcile().await.0, Plan::InSync);
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn stale_version_is_reread_and_retried() {
-    let mut case = Case::new("stale", "v");
+    let mut case = new_case("stale", "v");
     let created = ready(case.reconcile().await.1);
     case.target.labels = [("tier".to_owned(), "gold".to_owned())].into();
     case.desired.metadata.labels = case.target.labels.clone();
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::UpdateMetadata);
 
     // Another writer updates the labels after observe: the version SecretSync holds is now stale.
@@ -556,33 +406,16 @@ async fn stale_version_is_reread_and_retried() {
     assert_eq!(l["tier"], "gold");
     assert!(!l.contains_key("someone"), "labels are SecretSync's again");
     assert_eq!(l["secretsync.io/digest"], case.desired.digest);
-    case.cleanup().await;
-}
-
-#[tokio::test]
-async fn secret_removed_behind_our_back_is_created_again() {
-    let case = Case::new("gone", "v");
-    let created = ready(case.reconcile().await.1);
-    docker()
-        .await
-        .delete_secret(created.id.as_deref().expect("id"))
-        .await
-        .expect("delete behind the back");
-    let (plan, outcome) = case.reconcile().await;
-    assert_eq!(plan, Plan::Create);
-    let again = ready(outcome);
-    assert_eq!(again.name, created.name);
-    assert_ne!(again.id, created.id);
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn relabelled_secret_is_a_conflict_until_adopted() {
-    let mut case = Case::new("relabel", "v");
+    let mut case = new_case("relabel", "v");
     let created = ready(case.reconcile().await.1);
     relabel(&created.name, HashMap::new()).await;
 
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(remote(&observed).owner, None);
     assert_eq!(remote(&observed).digest, None);
     assert_eq!(plan, Plan::Refuse(Refusal::NotOwned));
@@ -597,41 +430,39 @@ async fn relabelled_secret_is_a_conflict_until_adopted() {
     let l = labels(&inspect(&adopted.name).await.expect("re-created"));
     assert_eq!(l["secretsync.io/digest"], case.desired.digest);
     assert_eq!(case.reconcile().await.0, Plan::InSync);
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
+/// The same value names the same Swarm secret: the other SecretSync finds that exact name taken, not just
+/// another value under its base name (which the conformance suite covers).
 #[tokio::test]
-async fn another_secretsync_on_the_same_name_is_refused() {
-    let mut case = Case::new("twin", "v");
+async fn another_secretsync_with_the_same_value_is_refused() {
+    let mut case = new_case("twin", "v");
     ready(case.reconcile().await.1);
-    let mut other = Case::new("twin", "v");
+    let mut other = new_case("twin", "v");
     other.name = case.name.clone();
     other.desired.owner = Owner {
         namespace: "team-b".into(),
         name: "db".into(),
         uid: "uid-other".into(),
     };
-    let (plan, _) = other.plan().await;
+    let (plan, observed) = other.plan().await.expect("plan");
+    assert_eq!(remote(&observed).reference.name, full_name(&other));
     assert!(
         matches!(plan, Plan::Refuse(Refusal::OwnedByOther { ref owner, .. }) if owner.namespace == "team-a"),
         "{plan:?}"
     );
-    // A different value from the other owner must not prune or shadow ours either.
-    other.set_value("other value");
-    let (plan, _) = other.plan().await;
-    assert!(matches!(plan, Plan::Refuse(Refusal::OwnedByOther { .. })));
-    case.set_value("v");
     assert_eq!(case.reconcile().await.0, Plan::InSync);
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn status_404_on_update_of_a_vanished_secret() {
-    let mut case = Case::new("s404", "v");
+    let mut case = new_case("s404", "v");
     let created = ready(case.reconcile().await.1);
     case.target.labels = [("x".to_owned(), "y".to_owned())].into();
     case.desired.metadata.labels = case.target.labels.clone();
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::UpdateMetadata);
     docker()
         .await
@@ -646,14 +477,14 @@ async fn status_404_on_update_of_a_vanished_secret() {
     assert!(err.message.contains("404"), "{err}");
     // The next reconcile recovers by creating it again.
     assert_eq!(case.reconcile().await.0, Plan::Create);
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn status_409_when_the_name_is_taken_by_a_foreign_secret() {
-    let case = Case::new("s409", "the value");
+    let case = new_case("s409", "the value");
     // Someone else's secret under the exact name SecretSync would use (uppercase: names clash case-insensitively).
-    let foreign = case.full_name().to_uppercase();
+    let foreign = full_name(&case).to_uppercase();
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
@@ -676,7 +507,10 @@ async fn status_409_when_the_name_is_taken_by_a_foreign_secret() {
     assert!(err.message.contains("409"), "{err}");
     assert!(!err.to_string().contains("the value"));
     // Observe sees it as unowned, and the planner refuses to touch it.
-    assert_eq!(case.plan().await.0, Plan::Refuse(Refusal::NotOwned));
+    assert_eq!(
+        case.plan().await.expect("plan").0,
+        Plan::Refuse(Refusal::NotOwned)
+    );
     docker()
         .await
         .delete_secret(&foreign)
@@ -686,12 +520,12 @@ async fn status_409_when_the_name_is_taken_by_a_foreign_secret() {
 
 #[tokio::test]
 async fn status_400_when_a_secret_to_recreate_is_in_use() {
-    let mut case = Case::new("s400", "v");
+    let mut case = new_case("s400", "v");
     let created = ready(case.reconcile().await.1);
     let service = service_using(&created.name);
     relabel(&created.name, HashMap::new()).await;
     case.desired.adopt_existing = true;
-    let (plan, observed) = case.plan().await;
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::NewVersion);
     let err = case.apply(&plan, &observed).await.expect_err("in use");
     assert_eq!(
@@ -700,13 +534,13 @@ async fn status_400_when_a_secret_to_recreate_is_in_use() {
     );
     assert!(inspect(&created.name).await.is_some());
     cli(&["service", "rm", &service]);
-    case.cleanup().await;
+    cleanup(&case).await;
 }
 
 #[tokio::test]
 async fn status_503_from_a_daemon_outside_a_swarm() {
     let endpoint = format!("unix://{}", env("DOCKER_NOSWARM_SOCKET"));
-    let case = Case::at(
+    let case = new_case_at(
         "s503",
         "v",
         target_at(&endpoint, json!({})),
@@ -727,7 +561,7 @@ async fn status_503_from_a_daemon_outside_a_swarm() {
 
 #[tokio::test]
 async fn unreachable_socket_is_a_transport_error() {
-    let case = Case::at(
+    let case = new_case_at(
         "nosock",
         "v",
         target_at("unix:///nonexistent/docker.sock", json!({})),
@@ -744,19 +578,14 @@ async fn unreachable_socket_is_a_transport_error() {
 async fn size_and_name_limits_match_the_daemon() {
     // The largest value check() lets through is one the daemon takes.
     let big = "x".repeat(MAX_VALUE_LEN);
-    let case = Case::new("big", &big);
-    case.dialect
-        .check(&case.request(), &case.value)
-        .expect("largest allowed value");
+    let mut case = new_case("big", &big);
+    case.check().expect("largest allowed value");
     assert_eq!(case.reconcile().await.0, Plan::Create);
-    case.cleanup().await;
+    cleanup(&case).await;
 
     // One byte more is refused before any call.
-    let case = Case::new("big", &format!("{big}x"));
-    let err = case
-        .dialect
-        .check(&case.request(), &case.value)
-        .expect_err("too large");
+    let case = new_case("big", &format!("{big}x"));
+    let err = case.check().expect_err("too large");
     assert_eq!(
         (err.class, err.reason),
         (ErrorClass::Permanent, "PayloadTooLarge")
@@ -764,26 +593,21 @@ async fn size_and_name_limits_match_the_daemon() {
     assert!(!err.message.contains("xxxx"));
 
     // Empty values are refused by Swarm too.
-    let case = Case::new("empty", "");
-    assert!(case.dialect.check(&case.request(), &case.value).is_err());
+    let case = new_case("empty", "");
+    assert!(case.check().is_err());
 
     // The longest remote name works; one character more does not.
-    let mut case = Case::new("n", "v");
+    let mut case = new_case("n", "v");
     case.name = format!("n{}", "a".repeat(54));
-    case.dialect
-        .check(&case.request(), &case.value)
-        .expect("55 characters");
+    case.check().expect("55 characters");
     assert_eq!(case.reconcile().await.0, Plan::Create);
-    assert_eq!(case.full_name().len(), 64);
-    case.cleanup().await;
+    assert_eq!(full_name(&case).len(), 64);
+    cleanup(&case).await;
     case.name.push('a');
-    let err = case
-        .dialect
-        .check(&case.request(), &case.value)
-        .expect_err("56 characters");
+    let err = case.check().expect_err("56 characters");
     assert_eq!(err.reason, "InvalidName");
     case.name = "bad/name".into();
-    assert!(case.dialect.check(&case.request(), &case.value).is_err());
+    assert!(case.check().is_err());
 }
 
 #[tokio::test]
@@ -792,27 +616,34 @@ async fn a_hundred_secretsyncs_through_one_rate_limiter() {
     const RATE: u32 = 100;
     const BURST: u32 = 10;
     let metrics = Metrics::new();
-    let dialect = Arc::new(DockerSwarm::new(Shared::new(RATE, BURST, metrics.clone())));
-    let cases: Vec<Case> = (0..N)
+    let shared = dialect(Shared::new(RATE, BURST, metrics.clone()));
+    let mut cases: Vec<Case> = (0..N)
         .map(|i| {
             Case::sharing(
-                "many",
-                &format!("value {i}"),
-                dialect.clone(),
+                shared.clone(),
                 metrics.clone(),
+                target_at(&socket(), json!({})),
+                Credentials::default(),
+                &unique("many"),
+                format!("value {i}").as_bytes(),
             )
         })
         .collect();
+    // Counted on the metrics all cases share.
+    let total = |cases: &[Case], op: &str| cases[0].requests(op, "ok");
 
     let start = std::time::Instant::now();
-    let results = futures::future::join_all(cases.iter().map(|c| c.reconcile())).await;
+    let results = futures::future::join_all(cases.iter_mut().map(|c| c.reconcile())).await;
     let elapsed = start.elapsed();
     assert!(results.iter().all(|(plan, _)| *plan == Plan::Create));
-    let total = |op: &str| cases[0].requests(op, "ok");
     // One version negotiation for the shared client, then list, create and inspect per SecretSync.
-    assert_eq!(total("version"), 1);
+    assert_eq!(total(&cases, "version"), 1);
     assert_eq!(
-        (total("list"), total("create"), total("inspect")),
+        (
+            total(&cases, "list"),
+            total(&cases, "create"),
+            total(&cases, "inspect")
+        ),
         (100, 100, 100)
     );
     let requests = 1 + 3 * N as u64;
@@ -825,22 +656,22 @@ async fn a_hundred_secretsyncs_through_one_rate_limiter() {
 
     // In sync costs one list request each and writes nothing.
     let start = std::time::Instant::now();
-    let results = futures::future::join_all(cases.iter().map(|c| c.reconcile())).await;
+    let results = futures::future::join_all(cases.iter_mut().map(|c| c.reconcile())).await;
     println!("{N} in-sync reconciles in {:?}", start.elapsed());
     assert!(results.iter().all(|(plan, _)| *plan == Plan::InSync));
     assert_eq!(
-        (total("list"), total("create"), total("update")),
+        (
+            total(&cases, "list"),
+            total(&cases, "create"),
+            total(&cases, "update")
+        ),
         (200, 100, 0)
     );
 
     for case in &cases {
-        let observed = case.observe().await.expect("observe");
-        case.dialect
-            .delete(&case.request(), &observed)
-            .await
-            .expect("delete");
+        case.delete().await.expect("delete");
     }
-    assert_eq!(total("delete"), 100);
+    assert_eq!(total(&cases, "delete"), 100);
 }
 
 /// Every `log` record, at every level, from every crate.
@@ -869,7 +700,7 @@ async fn the_value_never_reaches_a_log_record() {
         c
     });
     let value = "log-canary-7f3a9c";
-    let case = Case::new("logs", value);
+    let mut case = new_case("logs", value);
     ready(case.reconcile().await.1);
     let text = capture.0.lock().expect("lock").clone();
     assert!(
@@ -880,8 +711,13 @@ async fn the_value_never_reaches_a_log_record() {
     let encoded = base64::engine::general_purpose::STANDARD.encode(value);
     assert!(!text.contains(value));
     assert!(!text.contains(&encoded), "a request body was logged");
-    case.cleanup().await;
+    cleanup(&case).await;
 }
+
+/// The digest key and owner uid `tests/python/docker/test_docker_sdk_interop.py` expects (`KEY`, and the
+/// `secretsync.io/owner-uid` label).
+const INTEROP_DIGEST_KEY: &[u8] = b"docker-integration-test-key-32by";
+const INTEROP_OWNER_UID: &str = "uid-docker-1";
 
 /// Writes one secret for the Python SDK interop test (`tests/python/docker/`), which runs it with
 /// `DOCKER_INTEROP_NAME`, `DOCKER_INTEROP_VALUE_HEX` and `DOCKER_INTEROP_LABELS` (JSON) set, and then checks with
@@ -893,10 +729,18 @@ async fn interop_write() {
     let value = hex::decode(env("DOCKER_INTEROP_VALUE_HEX")).expect("hex value");
     let user_labels: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&env("DOCKER_INTEROP_LABELS")).expect("labels JSON");
-    let mut case = Case::new("interop", "");
-    case.name = name;
-    case.value = SecretValue::new(value);
-    case.desired.digest = key().digest(case.value.expose());
+    let mut case = Case::new(
+        dialect,
+        target_at(&socket(), json!({})),
+        Credentials::default(),
+        &name,
+        &value,
+    );
+    // tests/python/docker checks the digest and owner uid against its own copies of these.
+    case.desired.digest = DigestKey::new(INTEROP_DIGEST_KEY.to_vec())
+        .expect("long enough")
+        .digest(&value);
+    case.desired.owner.uid = INTEROP_OWNER_UID.into();
     case.desired.metadata.labels = user_labels;
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::Create);

@@ -3,7 +3,8 @@
 //!   listener; the call fails with `Redirected` and the second listener sees no connection (a followed 307 would
 //!   replay the request, credentials and body included, to a host that no store names);
 //! - an answer larger than 1 MiB is refused as it arrives (`ResponseTooLarge`), whether it announces its length or
-//!   streams without one, and the process's peak memory stays within 50 MiB of where it was while 200 MB stream;
+//!   streams without one, Docker's too, and the process's peak memory stays within 50 MiB of where it was while
+//!   200 MB stream;
 //! - an answer that trickles is cut at the deadline, its body included (`BackendTimeout`), Docker's too;
 //! - a Docker secret create that times out is not sent again in place (it may have been applied).
 
@@ -208,6 +209,22 @@ async fn an_answer_over_one_mebibyte_is_refused_as_it_arrives() {
             );
         }
     }
+    // Docker: bollard would read and decode any answer whole; SecretSync's connection stops at the cap.
+    let (endpoint, _) = fake_docker(Daemon::Floods).await;
+    let target: Target =
+        serde_json::from_value(json!({"dialect": "DockerSwarm", "endpoint": endpoint})).unwrap();
+    let docker =
+        secretsync::dialects::docker_swarm::DockerSwarm::new(Shared::new(100, 100, Metrics::new()));
+    let (desired, creds) = (desired(), Credentials::default());
+    let err = docker
+        .observe(&docker_request(&target, &desired, &creds))
+        .await
+        .expect_err("a flooding daemon gives no answer");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Permanent, "ResponseTooLarge"),
+        "DockerSwarm: {err}"
+    );
     let grown = peak_rss().saturating_sub(before);
     assert!(
         grown < 50 << 20,
@@ -264,6 +281,8 @@ enum Daemon {
     Trickles,
     /// Reads the request and never answers.
     Hangs,
+    /// Answers 200 with 200 MB of JSON-looking bytes, without announcing a length.
+    Floods,
 }
 
 /// A Docker Engine API on loopback that negotiates version 1.44 and then misbehaves; counts secret creates.
@@ -302,6 +321,19 @@ async fn fake_docker(behaviour: Daemon) -> (String, Arc<AtomicUsize>) {
                     match behaviour {
                         Daemon::Hangs => {
                             tokio::time::sleep(NO_HANG).await;
+                            return;
+                        }
+                        Daemon::Floods => {
+                            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[";
+                            if conn.write_all(head.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            let chunk = vec![b' '; 64 * 1024];
+                            for _ in 0..(200 << 20) / chunk.len() {
+                                if conn.write_all(&chunk).await.is_err() {
+                                    return;
+                                }
+                            }
                             return;
                         }
                         Daemon::Trickles => {

@@ -1,18 +1,21 @@
 //! The TencentSSM dialect against the SSM emulator of the test bed (`make testbed`), driven through the
-//! `Dialect` trait and the real planner. What was really stored is read back with separately signed raw calls.
+//! `Dialect` trait and the real planner on the shared harness (`support/dialect_case.rs`). What was really
+//! stored is read back with separately signed raw calls. The scenarios every dialect shares live in
+//! `tests/conformance/`; these tests cover what only SSM has: its wire, versions, error codes, credential
+//! flavours, per-action pacing and the emulator's faults.
+
+#[path = "support/dialect_case.rs"]
+mod dialect_case;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dialect_case::{Case, owner, ready, remote, unique};
 use secretsync::api::Target;
 use secretsync::dialects::tencent_ssm::{TencentSsm, sign};
-use secretsync::dialects::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
+use secretsync::dialects::{Dialect, ErrorClass, Outcome, Shared};
 use secretsync::metrics::Metrics;
-use secretsync::plan::digest::DigestKey;
-use secretsync::plan::{
-    DeletePlan, Desired, Metadata, Observed, Owner, Plan, Refusal, Remote, RemoteState,
-    WritePolicy, decide, decide_delete,
-};
+use secretsync::plan::{DeletePlan, Observed, Plan, Refusal, RemoteState, decide, decide_delete};
 use secretsync::value::{Credentials, SecretValue};
 use serde_json::{Value, json};
 
@@ -22,14 +25,6 @@ fn env(var: &str) -> String {
             "{var} is not set: run `make testbed` first, then `set -a; source .testbed/env; set +a`"
         )
     })
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{:08x}", rand::random::<u32>())
-}
-
-fn key() -> DigestKey {
-    DigestKey::new(b"ssm-integration-test-key-32bytes".to_vec()).expect("long enough")
 }
 
 fn target(extra: Value) -> Target {
@@ -60,126 +55,19 @@ fn main_creds() -> Credentials {
     creds(&env("SSM_SECRET_ID"), &env("SSM_SECRET_KEY"), None)
 }
 
-fn owner() -> Owner {
-    Owner {
-        namespace: "team-a".into(),
-        name: "db".into(),
-        uid: "uid-1".into(),
-    }
+/// The dialect under test, on `shared`.
+fn ssm(shared: Shared) -> Arc<dyn Dialect> {
+    Arc::new(TencentSsm::new(shared))
 }
 
-/// One SecretSync's worth of inputs.
-struct Case {
-    dialect: Arc<TencentSsm>,
-    metrics: Arc<Metrics>,
-    target: Target,
-    name: String,
-    credentials: Credentials,
-    desired: Desired,
-    value: SecretValue,
+/// A case with the main key pair, on a dialect of its own.
+fn new_case(name: &str, target: Target, value: &[u8]) -> Case {
+    new_case_as(name, target, value, main_creds())
 }
 
-impl Case {
-    fn new(name: &str, target: Target, value: SecretValue) -> Case {
-        let metrics = Metrics::new();
-        let dialect = Arc::new(TencentSsm::new(Shared::new(100, 100, metrics.clone())));
-        Case::with(dialect, metrics, name, target, value, main_creds())
-    }
-
-    fn with(
-        dialect: Arc<TencentSsm>,
-        metrics: Arc<Metrics>,
-        name: &str,
-        target: Target,
-        value: SecretValue,
-        credentials: Credentials,
-    ) -> Case {
-        let desired = Desired {
-            digest: key().digest(value.expose()),
-            metadata: Metadata {
-                content_type: None,
-                description: target.description.clone(),
-                labels: Default::default(),
-            },
-            owner: owner(),
-            policy: WritePolicy::Replace,
-            adopt_existing: false,
-            allow_replace: false,
-        };
-        Case {
-            dialect,
-            metrics,
-            target,
-            name: name.to_owned(),
-            credentials,
-            desired,
-            value,
-        }
-    }
-
-    fn set_value(&mut self, value: &str) {
-        self.value = SecretValue::from(value);
-        self.desired.digest = key().digest(self.value.expose());
-    }
-
-    fn request(&self) -> Request<'_> {
-        Request {
-            rate_limit: None,
-            target: &self.target,
-            remote_name: &self.name,
-            credentials: &self.credentials,
-            desired: &self.desired,
-            last: None,
-        }
-    }
-
-    async fn observe(&self) -> Result<Observed, DialectError> {
-        self.dialect.observe(&self.request()).await
-    }
-
-    async fn plan(&self) -> (Plan, Observed) {
-        let observed = self.observe().await.expect("observe");
-        let caps = self.dialect.capabilities(&self.target);
-        (decide(&self.desired, &observed, caps), observed)
-    }
-
-    async fn apply(&self, plan: &Plan, observed: &Observed) -> Result<Outcome, DialectError> {
-        self.dialect
-            .apply(&self.request(), plan, observed, &self.value)
-            .await
-    }
-
-    /// Check, observe, decide and apply once, as one reconcile does.
-    async fn reconcile(&self) -> (Plan, Option<Outcome>) {
-        self.dialect
-            .check(&self.request(), &self.value)
-            .expect("check");
-        let (plan, observed) = self.plan().await;
-        if !plan.writes() {
-            return (plan, None);
-        }
-        let outcome = self.apply(&plan, &observed).await.expect("apply");
-        (plan, Some(outcome))
-    }
-
-    /// How many requests of an action this case's dialect sent, by outcome.
-    fn requests(&self, action: &str, outcome: &str) -> u64 {
-        let needle = format!(
-            r#"secretsync_backend_requests_total{{dialect="TencentSSM",operation="{action}",outcome="{outcome}"}} "#
-        );
-        self.metrics
-            .render()
-            .lines()
-            .find_map(|l| l.strip_prefix(&needle).and_then(|n| n.trim().parse().ok()))
-            .unwrap_or(0)
-    }
-}
-
-fn remote(observed: &Observed) -> &Remote {
-    match observed {
-        Observed::Present(r) => r,
-        Observed::Absent => panic!("expected a remote secret, found none"),
-    }
+/// A case with `credentials`, on a dialect of its own.
+fn new_case_as(name: &str, target: Target, value: &[u8], credentials: Credentials) -> Case {
+    Case::new(ssm, target, credentials, name, value)
 }
 
 /// A raw signed call with the main key pair: what the store holds, as any other client sees it.
@@ -257,17 +145,15 @@ async fn fault_with(spec: Value) {
 #[tokio::test]
 async fn overwrite_lifecycle_create_in_sync_change_describe_delete() {
     let name = unique("life-");
-    let mut case = Case::new(
+    let mut case = new_case(
         &name,
         target(json!({"description": "database password"})),
-        SecretValue::from("first-value"),
+        b"first-value",
     );
 
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::Create);
-    let Some(Outcome::Ready(reference)) = outcome else {
-        panic!("create is synchronous: {outcome:?}")
-    };
+    let reference = ready(outcome);
     assert_eq!(reference.version.as_deref(), Some("SSM_Current"));
     assert_eq!(
         stored_value(&name, "SSM_Current").await["SecretString"],
@@ -305,7 +191,7 @@ async fn overwrite_lifecycle_create_in_sync_change_describe_delete() {
     }
     assert_eq!(case.requests("DescribeSecret", "ok"), 2);
 
-    case.set_value("second-value");
+    case.set_value(b"second-value");
     let (plan, _) = case.reconcile().await;
     assert_eq!(plan, Plan::NewVersion);
     assert_eq!(case.requests("UpdateSecret", "ok"), 1);
@@ -371,16 +257,13 @@ async fn overwrite_lifecycle_create_in_sync_change_describe_delete() {
 #[tokio::test]
 async fn history_adds_versions_and_keeps_under_the_cap_deleting_only_its_own() {
     let name = unique("hist-");
-    let mut case = Case::new(
+    let mut case = new_case(
         &name,
         target(json!({"tencentSSM": {"region": env("SSM_REGION"), "versionPolicy": "History"}})),
-        SecretValue::from("value-0"),
+        b"value-0",
     );
     let (_, outcome) = case.reconcile().await;
-    let Some(Outcome::Ready(first)) = outcome else {
-        panic!("{outcome:?}")
-    };
-    let first = first.version.expect("a version");
+    let first = ready(outcome).version.expect("a version");
     assert!(first.starts_with("ss-1-"), "{first}");
     // A version someone else added is never SecretSync's to delete.
     let put = raw(
@@ -392,13 +275,10 @@ async fn history_adds_versions_and_keeps_under_the_cap_deleting_only_its_own() {
 
     let mut last = first.clone();
     for i in 1..=12 {
-        case.set_value(&format!("value-{i}"));
+        case.set_value(format!("value-{i}").as_bytes());
         let (plan, outcome) = case.reconcile().await;
         assert_eq!(plan, Plan::NewVersion);
-        let Some(Outcome::Ready(r)) = outcome else {
-            panic!("{outcome:?}")
-        };
-        last = r.version.expect("a version");
+        last = ready(outcome).version.expect("a version");
         assert!(last.starts_with(&format!("ss-{}-", i + 1)), "{last}");
         let ids = version_ids(&name).await;
         assert!(ids.len() <= 10, "{ids:?}");
@@ -423,7 +303,7 @@ async fn history_adds_versions_and_keeps_under_the_cap_deleting_only_its_own() {
 async fn binary_values_travel_as_secret_binary() {
     let name = unique("bin-");
     let bytes = vec![0u8, 0xff, 0x10, 0xfe, 0x80];
-    let case = Case::new(&name, target(json!({})), SecretValue::new(bytes));
+    let mut case = new_case(&name, target(json!({})), &bytes);
     assert_eq!(case.reconcile().await.0, Plan::Create);
     let stored = stored_value(&name, "SSM_Current").await;
     assert_eq!(stored["SecretBinary"], "AP8Q/oA=");
@@ -431,7 +311,7 @@ async fn binary_values_travel_as_secret_binary() {
 }
 
 #[tokio::test]
-async fn foreign_secret_is_refused_then_adopted() {
+async fn adopting_a_foreign_secret_adds_ssm_current_beside_its_version() {
     let name = unique("foreign-");
     let made = raw(
         "CreateSecret",
@@ -439,11 +319,10 @@ async fn foreign_secret_is_refused_then_adopted() {
     )
     .await;
     assert!(made.get("Error").is_none(), "{made}");
-    let mut case = Case::new(&name, target(json!({})), SecretValue::from("ours"));
-    let (plan, observed) = case.plan().await;
+    let mut case = new_case(&name, target(json!({})), b"ours");
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::Refuse(Refusal::NotOwned));
     assert_eq!(remote(&observed).owner, None);
-    assert_eq!(decide_delete(&owner(), &observed), DeletePlan::LeaveForeign);
 
     case.desired.adopt_existing = true;
     let (plan, outcome) = case.reconcile().await;
@@ -465,8 +344,8 @@ async fn foreign_secret_is_refused_then_adopted() {
 #[tokio::test]
 async fn create_race_is_a_conflict() {
     let name = unique("race-");
-    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
-    let (plan, observed) = case.plan().await;
+    let case = new_case(&name, target(json!({})), b"v");
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::Create);
     raw(
         "CreateSecret",
@@ -485,33 +364,27 @@ async fn create_race_is_a_conflict() {
 }
 
 #[tokio::test]
-async fn secret_deleted_behind_our_back_is_recreated() {
+async fn a_secret_deleted_between_observe_and_apply_is_remote_gone() {
     let name = unique("gone-");
-    let mut case = Case::new(&name, target(json!({})), SecretValue::from("one"));
+    let mut case = new_case(&name, target(json!({})), b"one");
     case.reconcile().await;
-    case.set_value("two");
-    let (plan, observed) = case.plan().await;
+    case.set_value(b"two");
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::NewVersion);
     raw("DisableSecret", json!({"SecretName": name})).await;
     raw("DeleteSecret", json!({"SecretName": name})).await;
     let err = case.apply(&plan, &observed).await.expect_err("gone");
     assert_eq!((err.class, err.reason), (ErrorClass::Retry, "RemoteGone"));
     assert!(err.to_string().contains("ResourceNotFound"), "{err}");
-    let (plan, _) = case.reconcile().await;
-    assert_eq!(plan, Plan::Create);
-    assert_eq!(
-        stored_value(&name, "SSM_Current").await["SecretString"],
-        "two"
-    );
 }
 
 #[tokio::test]
 async fn disabled_secret_is_reported_failed() {
     let name = unique("off-");
-    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    let mut case = new_case(&name, target(json!({})), b"v");
     case.reconcile().await;
     raw("DisableSecret", json!({"SecretName": name})).await;
-    let (plan, _) = case.plan().await;
+    let (plan, _) = case.plan().await.expect("plan");
     let Plan::BackendFailed(detail) = plan else {
         panic!("{plan:?}")
     };
@@ -553,16 +426,7 @@ async fn credential_failures_are_credentials_errors() {
         ),
     ];
     for (credentials, code) in cases {
-        let metrics = Metrics::new();
-        let dialect = Arc::new(TencentSsm::new(Shared::new(100, 100, metrics.clone())));
-        let case = Case::with(
-            dialect,
-            metrics,
-            &name,
-            target(json!({})),
-            SecretValue::from("v"),
-            credentials,
-        );
+        let case = new_case_as(&name, target(json!({})), b"v", credentials);
         let err = case.observe().await.expect_err(code);
         assert_eq!(err.class, ErrorClass::Credentials, "{code}: {err}");
         assert_eq!(err.reason, "CredentialsRejected");
@@ -574,21 +438,12 @@ async fn credential_failures_are_credentials_errors() {
 #[tokio::test]
 async fn temporary_credentials_send_their_token() {
     let name = unique("temp-");
-    let metrics = Metrics::new();
-    let dialect = Arc::new(TencentSsm::new(Shared::new(100, 100, metrics.clone())));
     let credentials = creds(
         &env("SSM_TEMP_SECRET_ID"),
         &env("SSM_TEMP_SECRET_KEY"),
         Some(&env("SSM_TEMP_TOKEN")),
     );
-    let case = Case::with(
-        dialect,
-        metrics,
-        &name,
-        target(json!({})),
-        SecretValue::from("v"),
-        credentials,
-    );
+    let mut case = new_case_as(&name, target(json!({})), b"v", credentials);
     assert_eq!(case.reconcile().await.0, Plan::Create);
     assert_eq!(case.reconcile().await.0, Plan::InSync);
 }
@@ -596,22 +451,13 @@ async fn temporary_credentials_send_their_token() {
 #[tokio::test]
 async fn read_only_credentials_are_unauthorized_to_write() {
     let name = unique("ro-");
-    let metrics = Metrics::new();
-    let dialect = Arc::new(TencentSsm::new(Shared::new(100, 100, metrics.clone())));
     let credentials = creds(
         &env("SSM_READONLY_SECRET_ID"),
         &env("SSM_READONLY_SECRET_KEY"),
         None,
     );
-    let case = Case::with(
-        dialect,
-        metrics,
-        &name,
-        target(json!({})),
-        SecretValue::from("v"),
-        credentials,
-    );
-    let (plan, observed) = case.plan().await;
+    let case = new_case_as(&name, target(json!({})), b"v", credentials);
+    let (plan, observed) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::Create);
     let err = case.apply(&plan, &observed).await.expect_err("read-only");
     assert_eq!(
@@ -626,8 +472,8 @@ async fn transient_errors_are_retried_in_place_then_handed_back() {
     // Two throttled answers: the store did nothing, so even the create is sent again, and the third attempt
     // succeeds within one apply.
     let name = unique("flaky-");
-    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
-    let (plan, observed) = case.plan().await;
+    let case = new_case(&name, target(json!({})), b"v");
+    let (plan, observed) = case.plan().await.expect("plan");
     fault(&name, "RequestLimitExceeded", 2).await;
     case.apply(&plan, &observed)
         .await
@@ -638,8 +484,8 @@ async fn transient_errors_are_retried_in_place_then_handed_back() {
     // An InternalError may come after the secret was made: the create is not repeated in place; the next
     // reconcile reads the store (here: nothing was made) and creates it.
     let name = unique("flaky-");
-    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
-    let (plan, observed) = case.plan().await;
+    let mut case = new_case(&name, target(json!({})), b"v");
+    let (plan, observed) = case.plan().await.expect("plan");
     fault(&name, "InternalError", 1).await;
     let err = case.apply(&plan, &observed).await.expect_err("handed back");
     assert_eq!(
@@ -657,7 +503,7 @@ async fn transient_errors_are_retried_in_place_then_handed_back() {
         ("RequestLimitExceeded", "Throttled"),
     ] {
         let name = unique("down-");
-        let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+        let case = new_case(&name, target(json!({})), b"v");
         fault(&name, code, 3).await;
         let err = case.observe().await.expect_err(code);
         assert_eq!(
@@ -674,13 +520,15 @@ async fn store_rejections_fail_with_code_and_message_but_never_the_value() {
     let name = unique("big-");
     // Bypasses check() to prove the store's own answer is mapped (and the value kept out of the message).
     let value = "s3cret-".repeat(5000);
-    let case = Case::new(&name, target(json!({})), SecretValue::from(value.as_str()));
-    let err = case
-        .dialect
-        .check(&case.request(), &case.value)
-        .expect_err("too large");
+    let case = new_case(&name, target(json!({})), value.as_bytes());
+    let err = case.check().expect_err("too large");
     assert_eq!(err.reason, "PayloadTooLarge");
-    let (plan, observed) = case.plan().await;
+    let observed = case.observe().await.expect("observe");
+    let plan = decide(
+        &case.desired,
+        &observed,
+        case.dialect.capabilities(&case.target),
+    );
     let err = case.apply(&plan, &observed).await.expect_err("too large");
     assert_eq!(
         (err.class, err.reason),
@@ -717,7 +565,7 @@ async fn stats(secret_id: &str) -> std::collections::HashMap<String, ActionStats
 async fn wave(cases: Vec<Case>) -> (Vec<Case>, Vec<Plan>, Duration) {
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for case in cases {
+    for mut case in cases {
         tasks.spawn(async move {
             let plan = case.reconcile().await.0;
             (case, plan)
@@ -775,23 +623,19 @@ async fn a_thousand_concurrent_changes_stay_under_the_rate_limit() {
     let secret = env("SSM_RATE_SECRET_KEY");
     let metrics = Metrics::new();
     // A generous shared limiter: the dialect's own per-action pacing must do the work.
-    let dialect = Arc::new(TencentSsm::new(Shared::new(
-        10_000,
-        10_000,
-        metrics.clone(),
-    )));
+    let dialect = ssm(Shared::new(10_000, 10_000, metrics.clone()));
     let prefix = unique("load-");
     let t =
         target(json!({"tencentSSM": {"region": env("SSM_REGION"), "requestsPerSecond": limit}}));
     let cases: Vec<Case> = (0..1000)
         .map(|i| {
-            Case::with(
+            Case::sharing(
                 dialect.clone(),
                 metrics.clone(),
-                &format!("{prefix}-{i}"),
                 t.clone(),
-                SecretValue::from(format!("value-{i}").as_str()),
                 creds(&id, &secret, None),
+                &format!("{prefix}-{i}"),
+                format!("value-{i}").as_bytes(),
             )
         })
         .collect();
@@ -809,7 +653,7 @@ async fn a_thousand_concurrent_changes_stay_under_the_rate_limit() {
     );
 
     for (i, case) in cases.iter_mut().enumerate() {
-        case.set_value(&format!("changed-{i}"));
+        case.set_value(format!("changed-{i}").as_bytes());
     }
     let before = after;
     let (_, plans, changed_in) = wave(cases).await;
@@ -846,10 +690,10 @@ async fn a_thousand_concurrent_changes_stay_under_the_rate_limit() {
 #[tokio::test]
 async fn the_region_header_is_sent_and_checked() {
     let name = unique("region-");
-    let case = Case::new(
+    let case = new_case(
         &name,
         target(json!({"tencentSSM": {"region": "xx-nowhere-1"}})),
-        SecretValue::from("v"),
+        b"v",
     );
     let err = case.observe().await.expect_err("unknown region");
     assert_eq!(
@@ -857,10 +701,10 @@ async fn the_region_header_is_sent_and_checked() {
         (ErrorClass::Permanent, "BackendRejected")
     );
     assert!(err.to_string().contains("UnsupportedRegion"), "{err}");
-    let case = Case::new(
+    let case = new_case(
         &name,
         target(json!({"tencentSSM": {"region": "ap-singapore"}})),
-        SecretValue::from("v"),
+        b"v",
     );
     assert_eq!(case.observe().await.expect("observe"), Observed::Absent);
 }
@@ -869,7 +713,7 @@ async fn the_region_header_is_sent_and_checked() {
 async fn gateway_statuses_honour_retry_after() {
     // A short Retry-After is waited out in place: the second attempt succeeds.
     let name = unique("gw-");
-    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    let case = new_case(&name, target(json!({})), b"v");
     fault_with(
         json!({"secretName": name, "code": "x", "times": 1, "httpStatus": 503, "retryAfter": 1}),
     )
@@ -883,7 +727,7 @@ async fn gateway_statuses_honour_retry_after() {
 
     // A long one goes back to the controller at once, with the delay.
     let name = unique("gw-");
-    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    let case = new_case(&name, target(json!({})), b"v");
     fault_with(
         json!({"secretName": name, "code": "x", "times": 1, "httpStatus": 429, "retryAfter": 30}),
     )
@@ -898,7 +742,7 @@ async fn gateway_statuses_honour_retry_after() {
     );
 
     let name = unique("gw-");
-    let case = Case::new(&name, target(json!({})), SecretValue::from("v"));
+    let case = new_case(&name, target(json!({})), b"v");
     fault_with(json!({"secretName": name, "code": "x", "times": 1, "httpStatus": 403})).await;
     let err = case.observe().await.expect_err("forbidden");
     assert_eq!(err.class, ErrorClass::Credentials);
@@ -974,13 +818,13 @@ fn local_case(endpoint: &str) -> Case {
         "tencentSSM": {"region": "ap-guangzhou"},
     }))
     .expect("target parses");
-    Case::with(
-        Arc::new(TencentSsm::new(shared)),
+    Case::sharing(
+        ssm(shared),
         metrics,
-        "local",
         t,
-        SecretValue::from("v"),
         creds("AKIDlocal", "local-key", None),
+        "local",
+        b"v",
     )
 }
 

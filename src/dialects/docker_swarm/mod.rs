@@ -56,8 +56,13 @@ use base64::Engine;
 use bollard::errors::Error as DockerError;
 use bollard::models::{Secret, SecretSpec};
 use bollard::query_parameters::{ListSecretsOptions, UpdateSecretOptions};
-use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
+use bollard::{BollardRequest, Docker};
+use rustls::pki_types::ServerName;
 use zeroize::Zeroizing;
+
+mod transport;
+
+use transport::Dial;
 
 use super::kit::ownership::{self, Keys, Marker};
 use super::kit::{Failure, Idempotency, RetryPolicy};
@@ -82,8 +87,6 @@ pub const MAX_REMOTE_NAME_LEN: usize = 64 - 1 - SUFFIX_LEN;
 /// Swarm refuses values of 500 KiB and more.
 pub const MAX_VALUE_LEN: usize = 500 * 1024 - 1;
 const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
-/// bollard's own timeout (it bounds the answer's headers); the kit's deadline bounds the whole call.
-const TIMEOUT_SECS: u64 = 30;
 const UPDATE_ATTEMPTS: u32 = 3;
 const MAX_CACHED_CLIENTS: usize = 64;
 
@@ -667,6 +670,10 @@ fn map_error(err: &DockerError, doing: &str) -> DialectError {
             "BadResponse",
             format!("{doing}: unexpected answer from Docker: {message}"),
         ),
+        other if transport::is_too_large(other) => DialectError::permanent(
+            "ResponseTooLarge",
+            format!("{doing}: {}", transport::AnswerTooLarge),
+        ),
         other if super::kit::tls::identity_refused(other) => DialectError::credentials(
             "CertificateRefused",
             format!("{doing}: Docker refused the client certificate (tls.crt and tls.key)"),
@@ -699,52 +706,53 @@ fn map_status(status: Option<u16>, message: &str, doing: &str) -> DialectError {
     }
 }
 
-/// A bollard client for `endpoint`, with TLS when credentials (or `https://`) ask for it.
+/// A bollard client for `endpoint`, with TLS when credentials (or `https://`) ask for it; every call on a
+/// connection of its own whose answer is capped ([`transport`]).
 fn connect(endpoint: &str, creds: &Credentials) -> Result<Docker, DialectError> {
-    let unreachable = |e: DockerError| {
-        DialectError::retry("BackendUnreachable", format!("cannot reach Docker: {e}"))
-    };
-    if endpoint.starts_with("unix://") {
-        return Docker::connect_with_unix(endpoint, TIMEOUT_SECS, API_DEFAULT_VERSION)
-            .map_err(unreachable);
-    }
-    let (tls, host) = if let Some(host) = endpoint.strip_prefix("https://") {
-        (true, host)
-    } else if let Some(host) = endpoint
-        .strip_prefix("tcp://")
-        .or_else(|| endpoint.strip_prefix("http://"))
-    {
-        let tls = ["ca.crt", "tls.crt", "tls.key"]
-            .iter()
-            .any(|k| creds.get(k).is_some());
-        (tls && !endpoint.starts_with("http://"), host)
+    let dial = if let Some(path) = endpoint.strip_prefix("unix://") {
+        Dial::Unix(path.into())
     } else {
-        return Err(DialectError::permanent(
-            "InvalidEndpoint",
-            format!("endpoint {endpoint} is neither unix://, tcp:// nor https://"),
-        ));
+        let (tls, host) = if let Some(host) = endpoint.strip_prefix("https://") {
+            (true, host)
+        } else if let Some(host) = endpoint
+            .strip_prefix("tcp://")
+            .or_else(|| endpoint.strip_prefix("http://"))
+        {
+            let tls = ["ca.crt", "tls.crt", "tls.key"]
+                .iter()
+                .any(|k| creds.get(k).is_some());
+            (tls && !endpoint.starts_with("http://"), host)
+        } else {
+            return Err(DialectError::permanent(
+                "InvalidEndpoint",
+                format!("endpoint {endpoint} is neither unix://, tcp:// nor https://"),
+            ));
+        };
+        let addr = host.trim_end_matches('/').to_owned();
+        if tls {
+            let name = addr
+                .rsplit_once(':')
+                .map_or(addr.as_str(), |(h, _)| h)
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let server_name = ServerName::try_from(name).map_err(|_| {
+                DialectError::permanent(
+                    "InvalidEndpoint",
+                    format!("endpoint {endpoint} names no valid host for TLS"),
+                )
+            })?;
+            Dial::Tls {
+                addr,
+                server_name,
+                config: Arc::new(tls_config(creds)?),
+            }
+        } else {
+            Dial::Tcp(addr)
+        }
     };
-    let host = host.trim_end_matches('/');
-    if !tls {
-        return Docker::connect_with_http(host, TIMEOUT_SECS, API_DEFAULT_VERSION)
-            .map_err(unreachable);
-    }
-    let config = tls_config(creds)?;
-    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-    http.enforce_http(false);
-    let https = hyper_rustls::HttpsConnector::from((http, config));
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(https);
-    Docker::connect_with_custom_transport(
-        move |request: BollardRequest| {
-            let client = client.clone();
-            async move { client.request(request).await.map_err(DockerError::from) }
-        },
-        Some(format!("https://{host}")),
-        TIMEOUT_SECS,
-        API_DEFAULT_VERSION,
-    )
-    .map_err(unreachable)
+    transport::docker(dial)
+        .map_err(|e| DialectError::retry("BackendUnreachable", format!("cannot reach Docker: {e}")))
 }
 
 fn tls_config(creds: &Credentials) -> Result<rustls::ClientConfig, DialectError> {
