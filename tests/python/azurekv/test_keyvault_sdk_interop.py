@@ -21,7 +21,7 @@ from azure.keyvault.secrets import SecretClient
 
 ROOT = Path(__file__).resolve().parents[3]
 # The key tests/azure_key_vault.rs digests with.
-KEY = b"akv-integration-test-key-32bytes"
+KEY = b"dialect-tests-digest-key-32bytes"  # tests/support/dialect_case.rs key()
 
 
 def env(name):
