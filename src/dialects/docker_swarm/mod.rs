@@ -661,11 +661,6 @@ fn map_error(err: &DockerError, doing: &str) -> DialectError {
         DockerError::DockerResponseServerError { .. } => {
             map_status(status_of(err), server_message(err), doing)
         }
-        DockerError::CertPathError { .. }
-        | DockerError::CertMultipleKeys { .. }
-        | DockerError::CertParseError { .. } => {
-            DialectError::credentials("InvalidCredentials", format!("{doing}: {err}"))
-        }
         DockerError::JsonDataError { message, .. } => DialectError::retry(
             "BadResponse",
             format!("{doing}: unexpected answer from Docker: {message}"),
