@@ -541,7 +541,12 @@ impl Bed {
     }
 
     async fn fault_on(&self, name: &str, method: Option<&str>, status: u16, times: u32) {
-        let mut fault = json!({"secret": name, "status": status, "times": times});
+        // The emulator's default code is a transient one; an access error carries Service Fabric's own.
+        let code = match status {
+            401 | 403 => "FABRIC_E_ACCESS_DENIED",
+            _ => "FABRIC_E_CENTRAL_SECRET_SERVICE_GENERIC",
+        };
+        let mut fault = json!({"secret": name, "status": status, "times": times, "code": code});
         if let Some(m) = method {
             fault["method"] = json!(m);
         }
