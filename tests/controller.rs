@@ -458,6 +458,19 @@ impl Bed {
         }
     }
 
+    /// Deletes a SecretSync and waits until it is gone (its finalizer released).
+    async fn delete_until_gone(&self, name: &str) {
+        self.syncs()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+        let end = Instant::now() + LONG;
+        while self.syncs().get_opt(name).await.unwrap().is_some() {
+            assert!(Instant::now() < end, "SecretSync {name} was never released");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn finish(mut self) {
         self.stop().await;
         let _ = Api::<ClusterStore>::all(self.client.clone())
@@ -706,15 +719,7 @@ async fn pushes_reports_creating_then_ready_follows_changes_and_deletes() {
     );
 
     // deletionPolicy Delete: the remote secret goes, then the finalizer, then the object.
-    bed.syncs()
-        .delete("db", &DeleteParams::default())
-        .await
-        .unwrap();
-    let end = Instant::now() + LONG;
-    while bed.syncs().get_opt("db").await.unwrap().is_some() {
-        assert!(Instant::now() < end, "SecretSync was never released");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    bed.delete_until_gone("db").await;
     assert!(
         !bed.remote_exists(&remote).await,
         "remote secret left behind"
@@ -812,15 +817,7 @@ async fn retain_keeps_the_remote_secret_and_drift_is_repaired() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
-    bed.syncs()
-        .delete("keep", &DeleteParams::default())
-        .await
-        .unwrap();
-    let end = Instant::now() + LONG;
-    while bed.syncs().get_opt("keep").await.unwrap().is_some() {
-        assert!(Instant::now() < end, "SecretSync never went away");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    bed.delete_until_gone("keep").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         bed.remote_exists(&remote).await,
@@ -2115,15 +2112,7 @@ async fn a_wait_after_a_spec_change_waits_for_the_controller_to_see_it() {
             .any(|f| f == controller::FINALIZER),
         "the wait returned before the controller handled deletionPolicy: Delete"
     );
-    bed.syncs()
-        .delete("x", &DeleteParams::default())
-        .await
-        .unwrap();
-    let end = Instant::now() + LONG;
-    while bed.syncs().get_opt("x").await.unwrap().is_some() {
-        assert!(Instant::now() < end, "x was never deleted");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    bed.delete_until_gone("x").await;
     assert!(
         !bed.remote_exists(&remote).await,
         "the remote secret was deleted with x"
@@ -2512,15 +2501,7 @@ async fn the_shipped_admission_policy_refuses_inline_targets_at_apply() {
     bed.apply("before", retain)
         .await
         .expect("Retain on an existing inline SecretSync");
-    bed.syncs()
-        .delete("before", &DeleteParams::default())
-        .await
-        .unwrap();
-    let end = Instant::now() + LONG;
-    while bed.syncs().get_opt("before").await.unwrap().is_some() {
-        assert!(Instant::now() < end, "the finalizer was not released");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    bed.delete_until_gone("before").await;
     for plural in [
         "validatingadmissionpolicybindings",
         "validatingadmissionpolicies",

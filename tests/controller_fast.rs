@@ -149,7 +149,7 @@ impl Bed {
 
     /// A Store of the memory dialect; `extra` adds to its spec.
     async fn put_store_in(&self, ns: &str, name: &str, extra: Value) {
-        let mut spec = json!({"dialect": "ServiceFabricMesh", "endpoint": "http://memory.invalid"});
+        let mut spec = json!({"dialect": "ServiceFabricMesh", "endpoint": "http://127.0.0.1:9"});
         for (k, v) in extra.as_object().cloned().unwrap_or_default() {
             spec[k] = v;
         }
@@ -332,6 +332,14 @@ impl Bed {
                         .await;
                 }
             }
+            // The test bed has no namespace controller: what a deleted namespace holds stays, and another
+            // test's controller watching every namespace would go on reconciling it. Delete it all by hand.
+            let _ = syncs
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await;
+            let _ = Api::<Store>::namespaced(self.client.clone(), ns)
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await;
             let _ = Api::<Namespace>::all(self.client.clone())
                 .delete(ns, &DeleteParams::default())
                 .await;

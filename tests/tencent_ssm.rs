@@ -6,13 +6,15 @@
 
 #[path = "support/dialect_case.rs"]
 mod dialect_case;
+#[path = "support/ssm_call.rs"]
+mod ssm_call;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dialect_case::{Case, owner, ready, remote, unique};
 use secretsync::api::Target;
-use secretsync::dialects::tencent_ssm::{TencentSsm, sign};
+use secretsync::dialects::tencent_ssm::TencentSsm;
 use secretsync::dialects::{Dialect, ErrorClass, Outcome, Shared};
 use secretsync::metrics::Metrics;
 use secretsync::plan::{DeletePlan, Observed, Plan, Refusal, RemoteState, decide, decide_delete};
@@ -76,36 +78,7 @@ async fn raw(action: &str, body: Value) -> Value {
 }
 
 async fn raw_as(id: &str, secret: &str, action: &str, body: Value) -> Value {
-    let endpoint = env("SSM_ENDPOINT");
-    let host = endpoint.trim_start_matches("http://").to_owned();
-    let payload = body.to_string();
-    let timestamp = chrono::Utc::now().timestamp();
-    let authorization = sign::Signable {
-        method: "POST",
-        query: "",
-        content_type: "application/json",
-        host: &host,
-        payload: payload.as_bytes(),
-        timestamp,
-        service: "ssm",
-    }
-    .authorization(id, secret);
-    let response: Value = reqwest::Client::new()
-        .post(&endpoint)
-        .header("Content-Type", "application/json")
-        .header("Authorization", authorization)
-        .header("X-TC-Action", action)
-        .header("X-TC-Version", "2019-09-23")
-        .header("X-TC-Timestamp", timestamp.to_string())
-        .header("X-TC-Region", env("SSM_REGION"))
-        .body(payload)
-        .send()
-        .await
-        .expect("emulator reachable")
-        .json()
-        .await
-        .expect("a JSON answer");
-    response["Response"].clone()
+    ssm_call::call(id, secret, action, body).await
 }
 
 async fn stored_value(name: &str, version: &str) -> Value {

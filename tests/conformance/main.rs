@@ -8,6 +8,8 @@
 
 #[path = "../support/dialect_case.rs"]
 mod dialect_case;
+#[path = "../support/ssm_call.rs"]
+mod ssm_call;
 
 mod case;
 mod scenarios;

@@ -65,7 +65,7 @@ mod transport;
 use transport::Dial;
 
 use super::kit::ownership::{self, Keys, Marker};
-use super::kit::{Failure, Idempotency, RetryPolicy};
+use super::kit::{Failure, Idempotency, RetryPolicy, credentials};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target};
 use crate::plan::digest::short;
@@ -715,7 +715,7 @@ fn connect(endpoint: &str, creds: &Credentials) -> Result<Docker, DialectError> 
         {
             let tls = ["ca.crt", "tls.crt", "tls.key"]
                 .iter()
-                .any(|k| creds.get(k).is_some());
+                .any(|k| matches!(credentials::text(creds, k), Ok(Some(_)) | Err(_)));
             (tls && !endpoint.starts_with("http://"), host)
         } else {
             return Err(DialectError::permanent(
@@ -761,9 +761,9 @@ fn tls_config(creds: &Credentials) -> Result<rustls::ClientConfig, DialectError>
         )
     };
     let mut roots = rustls::RootCertStore::empty();
-    match creds.get("ca.crt") {
+    match credentials::text(creds, "ca.crt")? {
         Some(ca) => {
-            for cert in CertificateDer::pem_slice_iter(ca.expose()) {
+            for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
                 roots
                     .add(cert.map_err(|_| bad("ca.crt"))?)
                     .map_err(|_| bad("ca.crt"))?;
@@ -782,15 +782,18 @@ fn tls_config(creds: &Credentials) -> Result<rustls::ClientConfig, DialectError>
         .with_safe_default_protocol_versions()
         .map_err(|e| DialectError::permanent("TlsSetup", format!("TLS setup failed: {e}")))?
         .with_root_certificates(roots);
-    match (creds.get("tls.crt"), creds.get("tls.key")) {
+    match (
+        credentials::text(creds, "tls.crt")?,
+        credentials::text(creds, "tls.key")?,
+    ) {
         (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_slice_iter(cert.expose())
+            let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| bad("tls.crt"))?;
             if chain.is_empty() {
                 return Err(bad("tls.crt"));
             }
-            let key = PrivateKeyDer::from_pem_slice(key.expose()).map_err(|_| bad("tls.key"))?;
+            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| bad("tls.key"))?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
                 DialectError::credentials(
                     "InvalidCredentials",
@@ -851,7 +854,8 @@ impl Dialect for DockerSwarm {
                 format!("endpoint {ep} is neither unix://, tcp:// nor https://"),
             ));
         }
-        if req.credentials.get("tls.crt").is_some() != req.credentials.get("tls.key").is_some() {
+        let has = |k| credentials::text(req.credentials, k).map(|v| v.is_some());
+        if has("tls.crt")? != has("tls.key")? {
             return Err(DialectError::credentials(
                 "InvalidCredentials",
                 "tls.crt and tls.key must be given together",

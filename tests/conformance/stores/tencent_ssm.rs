@@ -5,47 +5,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use secretsync::api::Target;
-use secretsync::dialects::tencent_ssm::sign;
 use secretsync::dialects::{Dialect, Shared};
 use secretsync::value::Credentials;
 use serde_json::{Value, json};
 
-use super::{credentials, env, http};
+use super::{credentials, env};
 use crate::case::Store;
 
 pub struct TencentSsm;
 
 async fn raw(action: &str, body: Value) -> Value {
-    let endpoint = env("SSM_ENDPOINT");
-    let host = endpoint.trim_start_matches("http://").to_owned();
-    let payload = body.to_string();
-    let timestamp = chrono::Utc::now().timestamp();
-    let authorization = sign::Signable {
-        method: "POST",
-        query: "",
-        content_type: "application/json",
-        host: &host,
-        payload: payload.as_bytes(),
-        timestamp,
-        service: "ssm",
-    }
-    .authorization(&env("SSM_SECRET_ID"), &env("SSM_SECRET_KEY"));
-    let response: Value = http(None)
-        .post(&endpoint)
-        .header("Content-Type", "application/json")
-        .header("Authorization", authorization)
-        .header("X-TC-Action", action)
-        .header("X-TC-Version", "2019-09-23")
-        .header("X-TC-Timestamp", timestamp.to_string())
-        .header("X-TC-Region", env("SSM_REGION"))
-        .body(payload)
-        .send()
-        .await
-        .expect("emulator reachable")
-        .json()
-        .await
-        .expect("a JSON answer");
-    response["Response"].clone()
+    crate::ssm_call::call(&env("SSM_SECRET_ID"), &env("SSM_SECRET_KEY"), action, body).await
 }
 
 #[async_trait]
