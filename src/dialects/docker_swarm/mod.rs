@@ -398,16 +398,15 @@ impl DockerSwarm {
     }
 
     /// Deletes the superseded secrets of this SecretSync; a secret still in use is kept and reported.
-    async fn prune(&self, ctx: &Ctx<'_>, req: &Request<'_>, current: &str, secrets: &[Secret]) {
-        for secret in secrets {
-            let name = secret_name(secret);
-            if name.eq_ignore_ascii_case(current) || !owned_by(secret, &req.desired.owner) {
+    /// Deletes the superseded secrets of this SecretSync (`ours`: the names of its secrets, as `observe` saw
+    /// them); a secret still in use is kept and reported.
+    async fn prune(&self, ctx: &Ctx<'_>, current: &str, ours: &[String]) {
+        for name in ours {
+            if name.eq_ignore_ascii_case(current) {
                 continue;
             }
-            let Some(id) = secret.id.as_deref() else {
-                continue;
-            };
-            match self.remove(ctx, id, "prune").await {
+            // Docker takes a secret's name where it takes its ID.
+            match self.remove(ctx, name, "prune").await {
                 Ok(true) => tracing::info!(secret = name, "deleted superseded Docker secret"),
                 Ok(false) => tracing::info!(
                     secret = name,
@@ -870,13 +869,20 @@ impl Dialect for DockerSwarm {
         let Some(secret) = current(&found, req, ctx.base) else {
             return Ok(Observed::Absent);
         };
-        let remote = to_remote(secret);
+        let mut remote = to_remote(secret);
+        // Every secret of this SecretSync under the name, so that `apply` prunes without listing again.
+        remote.written = found
+            .iter()
+            .filter(|s| owned_by(s, &req.desired.owner))
+            .map(|s| secret_name(s).to_owned())
+            .collect();
         // Superseded secrets go once the current value is in place; retried on every observe so a secret a
         // service held on to goes as soon as the service lets go of it.
         let settled = remote.digest.as_deref() == Some(req.desired.digest.as_str())
             && owned_by(secret, &req.desired.owner);
-        if settled && Self::prune_enabled(req.target) && found.len() > 1 {
-            self.prune(&ctx, req, &remote.reference.name, &found).await;
+        if settled && Self::prune_enabled(req.target) && remote.written.len() > 1 {
+            self.prune(&ctx, &remote.reference.name, &remote.written)
+                .await;
         }
         Ok(Observed::Present(remote))
     }
@@ -919,10 +925,11 @@ impl Dialect for DockerSwarm {
                     }
                 }
                 let reference = self.create(&ctx, req, value).await?;
-                // With nothing observed there is nothing to supersede.
-                if Self::prune_enabled(req.target) && matches!(observed, Observed::Present(_)) {
-                    let found = candidates(self.list(&ctx).await?, ctx.base);
-                    self.prune(&ctx, req, &reference.name, &found).await;
+                // What observe found of ours is superseded now (with nothing observed, nothing is).
+                if let Observed::Present(remote) = observed
+                    && Self::prune_enabled(req.target)
+                {
+                    self.prune(&ctx, &reference.name, &remote.written).await;
                 }
                 reference
             }
