@@ -19,7 +19,7 @@ use secretsync::plan::{Desired, Metadata, Observed, Owner, Plan, WritePolicy};
 use secretsync::value::{Credentials, SecretValue};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// Counts the connections made to it.
 async fn tripwire() -> (String, Arc<AtomicUsize>) {
@@ -36,24 +36,42 @@ async fn tripwire() -> (String, Arc<AtomicUsize>) {
     (url, hits)
 }
 
-/// Answers every request with a 307 to `to`.
-async fn redirector(to: String) -> String {
+/// A server on loopback that hands each connection to `handle` in a task of its own; returns its address.
+async fn serve<F, Fut>(handle: F) -> std::net::SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let to = to.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                let _ = conn.read(&mut buf).await;
-                let reply = format!(
-                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-                let _ = conn.write_all(reply.as_bytes()).await;
-            });
+        while let Ok((conn, _)) = listener.accept().await {
+            tokio::spawn(handle(conn));
         }
     });
-    url
+    addr
+}
+
+/// Reads what the client sent first (a request's head, at most 64 KiB).
+async fn read_request(conn: &mut TcpStream) {
+    let mut buf = vec![0u8; 65536];
+    let _ = conn.read(&mut buf).await;
+}
+
+/// Answers every request with a 307 to `to`.
+async fn redirector(to: String) -> String {
+    let addr = serve(move |mut conn| {
+        let to = to.clone();
+        async move {
+            read_request(&mut conn).await;
+            let reply = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    })
+    .await;
+    format!("http://{addr}")
 }
 
 fn credentials(pairs: &[(&str, &str)]) -> Credentials {
@@ -153,36 +171,34 @@ async fn no_dialect_follows_a_redirect() {
 
 /// Answers every request `200` with a body of `size` bytes, announced in `Content-Length` or streamed without it.
 async fn flood(size: usize, announce: bool) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                let _ = conn.read(&mut buf).await;
-                let length = if announce {
-                    format!("Content-Length: {size}\r\n")
-                } else {
-                    String::new()
-                };
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n"
-                );
-                if conn.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                let chunk = vec![b' '; 64 * 1024];
-                let mut sent = 0;
-                while sent < size {
-                    if conn.write_all(&chunk).await.is_err() {
-                        return;
-                    }
-                    sent += chunk.len();
-                }
-            });
+    let addr = serve(move |mut conn| async move {
+        read_request(&mut conn).await;
+        let length = if announce {
+            format!("Content-Length: {size}\r\n")
+        } else {
+            String::new()
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n"
+        );
+        if conn.write_all(head.as_bytes()).await.is_ok() {
+            stream_spaces(&mut conn, size).await;
         }
-    });
-    url
+    })
+    .await;
+    format!("http://{addr}")
+}
+
+/// Writes `size` bytes of spaces, 64 KiB at a time, until done or the client goes.
+async fn stream_spaces(conn: &mut TcpStream, size: usize) {
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while sent < size {
+        if conn.write_all(&chunk).await.is_err() {
+            return;
+        }
+        sent += chunk.len();
+    }
 }
 
 /// The process's peak resident memory so far (`VmHWM`), in bytes.
@@ -235,24 +251,23 @@ async fn an_answer_over_one_mebibyte_is_refused_as_it_arrives() {
 
 /// Answers every request `200` announcing a large body, then sends it a byte every 100 ms.
 async fn trickler() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                let _ = conn.read(&mut buf).await;
-                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
-                if conn.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                while conn.write_all(b" ").await.is_ok() {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            });
+    let addr = serve(|mut conn| async move {
+        read_request(&mut conn).await;
+        let head =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
+        if conn.write_all(head.as_bytes()).await.is_ok() {
+            trickle(&mut conn).await;
         }
-    });
-    url
+    })
+    .await;
+    format!("http://{addr}")
+}
+
+/// Writes a space every 100 ms until the client goes.
+async fn trickle(conn: &mut TcpStream) {
+    while conn.write_all(b" ").await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A call bounded by the deadline must end; this only catches one that never does.
@@ -287,71 +302,55 @@ enum Daemon {
 
 /// A Docker Engine API on loopback that negotiates version 1.44 and then misbehaves; counts secret creates.
 async fn fake_docker(behaviour: Daemon) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
     let creates = Arc::new(AtomicUsize::new(0));
     let counted = creates.clone();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                loop {
-                    let Ok(n) = conn.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                    if head.starts_with("GET /version") {
-                        let body = r#"{"ApiVersion":"1.44","Version":"26.1.0"}"#;
-                        let reply = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                        if conn.write_all(reply.as_bytes()).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    if head.starts_with("POST") && head.contains("/secrets/create") {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                    }
-                    match behaviour {
-                        Daemon::Hangs => {
-                            tokio::time::sleep(NO_HANG).await;
-                            return;
-                        }
-                        Daemon::Floods => {
-                            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[";
-                            if conn.write_all(head.as_bytes()).await.is_err() {
-                                return;
-                            }
-                            let chunk = vec![b' '; 64 * 1024];
-                            for _ in 0..(200 << 20) / chunk.len() {
-                                if conn.write_all(&chunk).await.is_err() {
-                                    return;
-                                }
-                            }
-                            return;
-                        }
-                        Daemon::Trickles => {
-                            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[";
-                            if conn.write_all(head.as_bytes()).await.is_err() {
-                                return;
-                            }
-                            while conn.write_all(b" ").await.is_ok() {
-                                tokio::time::sleep(Duration::from_millis(100)).await;
-                            }
-                            return;
-                        }
-                    }
-                }
-            });
+    let addr = serve(move |conn| daemon_connection(conn, behaviour, counted.clone())).await;
+    (format!("tcp://{addr}"), creates)
+}
+
+/// One connection to the fake daemon: `GET /version` answered properly, anything else as `behaviour` says.
+async fn daemon_connection(mut conn: TcpStream, behaviour: Daemon, creates: Arc<AtomicUsize>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match conn.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+        if head.starts_with("GET /version") {
+            let body = r#"{"ApiVersion":"1.44","Version":"26.1.0"}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if conn.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
         }
-    });
-    (endpoint, creates)
+        if head.starts_with("POST") && head.contains("/secrets/create") {
+            creates.fetch_add(1, Ordering::SeqCst);
+        }
+        let head = match behaviour {
+            Daemon::Hangs => {
+                tokio::time::sleep(NO_HANG).await;
+                return;
+            }
+            Daemon::Floods => {
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n["
+            }
+            Daemon::Trickles => {
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n["
+            }
+        };
+        if conn.write_all(head.as_bytes()).await.is_ok() {
+            match behaviour {
+                Daemon::Floods => stream_spaces(&mut conn, 200 << 20).await,
+                _ => trickle(&mut conn).await,
+            }
+        }
+        return;
+    }
 }
 
 fn docker_request<'a>(

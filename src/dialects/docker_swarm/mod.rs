@@ -975,6 +975,7 @@ impl Dialect for DockerSwarm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialects::fixtures::desired;
 
     const DIGEST: &str =
         "hmac-sha256:0123abcdef456789000000000000000000000000000000000000000000000000";
@@ -1009,10 +1010,25 @@ mod tests {
         }
     }
 
+    fn request<'a>(
+        target: &'a Target,
+        desired: &'a crate::plan::Desired,
+        creds: &'a Credentials,
+    ) -> Request<'a> {
+        Request {
+            rate_limit: None,
+            target,
+            remote_name: "db",
+            credentials: creds,
+            desired,
+            last: None,
+        }
+    }
+
     fn ours(digest: &str) -> Vec<(&'static str, String)> {
         vec![
             ("secretsync.io/owner", "ns/app".to_owned()),
-            ("secretsync.io/owner-uid", "u1".to_owned()),
+            ("secretsync.io/owner-uid", "u-1".to_owned()),
             ("secretsync.io/digest", digest.to_owned()),
             (LABEL_REMOTE_NAME, "db".to_owned()),
         ]
@@ -1044,21 +1060,10 @@ mod tests {
             serde_json::from_value(serde_json::json!({"dialect": "DockerSwarm"})).unwrap();
         let desired = crate::plan::Desired {
             digest: new_digest.to_owned(),
-            metadata: Metadata::default(),
-            owner: Owner::parse_key("ns/app", "u1").unwrap(),
-            policy: crate::plan::WritePolicy::Replace,
-            adopt_existing: false,
-            allow_replace: false,
+            ..desired()
         };
         let creds = Credentials::default();
-        let req = Request {
-            rate_limit: None,
-            target: &target,
-            remote_name: "db",
-            credentials: &creds,
-            desired: &desired,
-            last: None,
-        };
+        let req = request(&target, &desired, &creds);
         // The desired value is not there yet: the newest secret of this owner, not the newer foreign one.
         assert_eq!(
             secret_name(current(&found, &req, "db").unwrap()),
@@ -1073,7 +1078,7 @@ mod tests {
         assert_eq!(secret_name(cur), "db-0123abcd");
         let remote = to_remote(cur);
         assert_eq!(remote.digest.as_deref(), Some(new_digest));
-        assert_eq!(remote.owner, Owner::parse_key("ns/app", "u1"));
+        assert_eq!(remote.owner, Owner::parse_key("ns/app", "u-1"));
         assert_eq!(remote.reference.id.as_deref(), Some("id-db-0123abcd"));
         assert_eq!(remote.reference.version.as_deref(), Some("10"));
         assert!(
@@ -1109,24 +1114,14 @@ mod tests {
                 .into(),
                 ..Default::default()
             },
-            owner: Owner::parse_key("ns/app", "u1").unwrap(),
-            policy: crate::plan::WritePolicy::Replace,
-            adopt_existing: false,
-            allow_replace: false,
+            ..desired()
         };
         let creds = Credentials::default();
-        let req = Request {
-            rate_limit: None,
-            target: &target,
-            remote_name: "db",
-            credentials: &creds,
-            desired: &desired,
-            last: None,
-        };
+        let req = request(&target, &desired, &creds);
         let labels = labels_for(&req, "db");
         assert_eq!(labels["team"], "a");
         assert_eq!(labels["secretsync.io/owner"], "ns/app");
-        assert_eq!(labels["secretsync.io/owner-uid"], "u1");
+        assert_eq!(labels["secretsync.io/owner-uid"], "u-1");
         assert_eq!(labels["secretsync.io/digest"], DIGEST);
         assert_eq!(labels[LABEL_REMOTE_NAME], "db");
         assert!(!labels.contains_key("SecretSync.io/owner"));
