@@ -390,31 +390,27 @@ impl Bed {
     }
 
     /// Like `wait_status`, but only a status the controller wrote for the SecretSync's current spec counts
-    /// (`status.observedGeneration` equals `metadata.generation`). Right after a spec change, `wait_status` can be
-    /// satisfied at once by the previous generation's status, before the controller has seen the change.
+    /// (`status.observedGeneration` equals `metadata.generation` as it is now). Right after a spec change,
+    /// `wait_status` can be satisfied at once by the previous generation's status, before the controller has seen
+    /// the change.
     async fn wait_observed(
         &self,
         name: &str,
         limit: Duration,
         mut pred: impl FnMut(&Value) -> bool,
     ) -> Value {
-        let end = Instant::now() + limit;
-        loop {
-            let sync = self.syncs().get_opt(name).await.expect("get SecretSync");
-            let generation = sync.as_ref().and_then(|s| s.metadata.generation);
-            let status = serde_json::to_value(sync.as_ref().map(|s| &s.status)).unwrap();
-            if generation.is_some()
-                && status["observedGeneration"].as_i64() == generation
-                && pred(&status)
-            {
-                return status;
-            }
-            assert!(
-                Instant::now() < end,
-                "status of {name} never matched for generation {generation:?} within {limit:?}; last: {status:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let generation = self
+            .syncs()
+            .get(name)
+            .await
+            .expect("get SecretSync")
+            .metadata
+            .generation;
+        assert!(generation.is_some(), "{name} has no generation");
+        self.wait_status(name, limit, |s| {
+            s["observedGeneration"].as_i64() == generation && pred(s)
+        })
+        .await
     }
 
     async fn events(&self) -> Vec<Event> {
