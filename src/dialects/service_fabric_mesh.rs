@@ -63,7 +63,7 @@ use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, ServiceFabricMeshSettings, Target};
 use crate::plan::digest::short;
 use crate::plan::{
-    Capabilities, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Detail, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState, Support,
 };
 use crate::value::{Credentials, SecretValue};
 
@@ -647,7 +647,10 @@ impl ServiceFabricMesh {
 /// The versions SecretSync wrote before, as `observe` read them from the marker.
 fn written(observed: &Observed) -> &[String] {
     match observed {
-        Observed::Present(r) => &r.written,
+        Observed::Present(r) => r
+            .detail
+            .get::<Versions>()
+            .map_or(&[], |v| v.versions.as_slice()),
         Observed::Absent => &[],
     }
 }
@@ -739,8 +742,8 @@ impl Dialect for ServiceFabricMesh {
         };
         let (user, marker) = description::split::<Versions>(props.description.as_deref());
         let (owner, marked, written) = match marker {
-            Some((m, v)) => (Some(m.owner), m.digest, v.versions),
-            None => (None, None, Vec::new()),
+            Some((m, v)) => (Some(m.owner), m.digest, v),
+            None => (None, None, Versions::default()),
         };
         let version = marked.as_deref().map(version_name);
         let digest = match (&marked, &version) {
@@ -777,7 +780,7 @@ impl Dialect for ServiceFabricMesh {
                 labels: Default::default(),
             },
             state,
-            written,
+            detail: Detail::new(written),
         }))
     }
 

@@ -4,8 +4,11 @@
 //! read and tested in isolation. Dialects describe what their store can change through [`Capabilities`]; the
 //! controller fills in facts it learned from Kubernetes (such as whether a marked owner still exists).
 
+pub mod detail;
 pub mod digest;
 pub mod moved;
+
+pub use detail::Detail;
 
 use std::collections::BTreeMap;
 
@@ -124,9 +127,9 @@ pub struct Remote {
     pub digest: Option<String>,
     pub metadata: Metadata,
     pub state: RemoteState,
-    /// Earlier value versions SecretSync wrote under this name that the store still keeps, newest first, as
-    /// `observe` read them, so that `apply` need not read them again; the planner ignores them.
-    pub written: Vec<String>,
+    /// What else `observe` read that its dialect's `apply` needs (earlier versions, same-named secrets), so
+    /// that nothing is read twice; the planner ignores it.
+    pub detail: Detail,
 }
 
 /// Where a remote secret lives in its store.

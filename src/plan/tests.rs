@@ -47,7 +47,7 @@ fn remote() -> Remote {
         digest: Some("hmac-sha256:aa".into()),
         metadata: meta(),
         state: RemoteState::Ready,
-        written: Vec::new(),
+        detail: Default::default(),
     }
 }
 

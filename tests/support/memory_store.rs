@@ -305,7 +305,7 @@ impl Dialect for MemoryStore {
                 digest: entry.digest.clone(),
                 metadata: entry.metadata.clone(),
                 state: RemoteState::Ready,
-                written: Vec::new(),
+                detail: Default::default(),
             }),
         })
     }

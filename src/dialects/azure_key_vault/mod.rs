@@ -645,7 +645,7 @@ impl AzureKeyVault {
                 labels,
             },
             state: RemoteState::Ready,
-            written: Vec::new(),
+            detail: Default::default(),
         })
     }
 

@@ -26,7 +26,8 @@
 //!
 //! # Crash safety
 //!
-//! `POST` is not idempotent, so every write starts from a fresh listing and never leaves a second secret:
+//! `POST` is not idempotent, so every write acts on the listing `observe` made in the same reconcile (handed to
+//! `apply` with the plan, never read twice) and never leaves a second secret:
 //! a secret of ours without payload (crash between the metadata and the payload) gets its payload; an unmarked,
 //! payload-less secret of that name created by SecretSync's own Keystone user (crash between `POST` and the
 //! metadata) is claimed and completed; a finished one with the current digest (crash before the status write)
@@ -77,7 +78,7 @@ use super::kit::{Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{BarbicanSettings, DialectKind, Target};
 use crate::plan::{
-    Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Detail, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
 };
 use crate::value::SecretValue;
 use auth::{Access, KeystoneToken, NOAUTH_USER, ProjectHeaders, TokenCache};
@@ -420,6 +421,18 @@ fn reference(name: &str, secret_ref: &str) -> RemoteRef {
     }
 }
 
+/// Every same-named secret `observe` looked at, with its metadata, newest first.
+struct Survey(Vec<Item>);
+
+/// What `observe` surveyed, so that `apply` and `delete` act on it without listing again: nothing when it found
+/// nothing, and `None` for an observation that did not come from this dialect's `observe`.
+fn surveyed(observed: &Observed) -> Option<&[Item]> {
+    match observed {
+        Observed::Absent => Some(&[]),
+        Observed::Present(r) => r.detail.get::<Survey>().map(|s| s.0.as_slice()),
+    }
+}
+
 fn uuid_of(r: &RemoteRef) -> Option<String> {
     let entry = SecretEntry {
         secret_ref: r.id.clone()?,
@@ -440,6 +453,10 @@ impl Barbican {
     ) -> Result<Outcome, DialectError> {
         let owner = &req.desired.owner;
         let name = req.remote_name;
+        let mut items = match surveyed(observed) {
+            Some(items) => items.to_vec(),
+            None => s.survey(name, owner).await?,
+        };
         // The planner agreed to take over the secret it was shown: mark it as ours (without a digest, so it
         // counts as superseded) before anything else, so a crash cannot leave it unaccounted for.
         if let Observed::Present(r) = observed
@@ -449,13 +466,18 @@ impl Barbican {
             let meta = wire::join_metadata(owner, None, &r.metadata.labels);
             match s.set_metadata(&uuid, &meta).await {
                 Ok(()) => {
-                    tracing::info!(dialect = DIALECT, secret = %uuid, name, "adopted a Barbican secret")
+                    tracing::info!(dialect = DIALECT, secret = %uuid, name, "adopted a Barbican secret");
+                    for item in items.iter_mut().filter(|i| i.entry.uuid() == uuid) {
+                        let markers = wire::split_metadata(&meta);
+                        *item = Item::new(item.entry.clone(), markers, owner, s.creator.as_deref());
+                    }
                 }
-                Err(e) if e.reason == "SecretNotFound" => {}
+                Err(e) if e.reason == "SecretNotFound" => {
+                    items.retain(|i| i.entry.uuid() != uuid);
+                }
                 Err(e) => return Err(e),
             }
         }
-        let items = s.survey(name, owner).await?;
         let content_type = wire::wire_content_type(req.desired.metadata.content_type.as_deref());
         let digest = req.desired.digest.as_str();
         let labels = &req.desired.metadata.labels;
@@ -701,9 +723,9 @@ impl Dialect for Barbican {
                 labels: item.markers.labels.clone(),
             },
             state: RemoteState::Ready,
-            written: Vec::new(),
+            detail: Detail::default(),
         };
-        Ok(match wire::view(&items, keep_superseded(req.target)) {
+        let mut observed = match wire::view(&items, keep_superseded(req.target)) {
             View::Absent => Observed::Absent,
             View::Ours { current, tidy } => {
                 // Unknown while there is something to finish or tidy, so the planner asks for a write.
@@ -721,7 +743,11 @@ impl Dialect for Barbican {
                     .flatten();
                 Observed::Present(remote(item, item.markers.owner.clone(), digest))
             }
-        })
+        };
+        if let Observed::Present(remote) = &mut observed {
+            remote.detail = Detail::new(Survey(items));
+        }
+        Ok(observed)
     }
 
     async fn apply(
@@ -752,7 +778,10 @@ impl Dialect for Barbican {
             return Ok(());
         }
         let s = self.session(req).await?;
-        let items = s.survey(req.remote_name, &req.desired.owner).await?;
+        let items = match surveyed(observed) {
+            Some(items) => items.to_vec(),
+            None => s.survey(req.remote_name, &req.desired.owner).await?,
+        };
         let mut first_error = None;
         for item in items.iter().filter(|i| i.mine()) {
             if let Err(e) = s.delete_secret(item.entry.uuid()).await {
@@ -892,6 +921,44 @@ mod tests {
         assert_eq!(caps.content_type, Support::WithValue);
         assert_eq!(caps.description, Support::Unsupported);
         assert_eq!(caps.labels, Support::Mutable);
+    }
+
+    #[test]
+    fn apply_acts_on_what_observe_listed_and_lists_again_only_without_it() {
+        let absent = Observed::Absent;
+        assert_eq!(surveyed(&absent).map(<[Item]>::len), Some(0));
+        let remote = Remote {
+            reference: reference(
+                "n",
+                "http://b/v1/secrets/985e595e-8bdf-4c69-917a-5b9ca9f7ce9b",
+            ),
+            owner: None,
+            owner_exists: true,
+            digest: None,
+            metadata: Metadata::default(),
+            state: RemoteState::Ready,
+            detail: Detail::default(),
+        };
+        let foreign = Observed::Present(remote.clone());
+        assert!(
+            surveyed(&foreign).is_none(),
+            "not this dialect's observation"
+        );
+        let entry = SecretEntry {
+            secret_ref: remote.reference.id.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        let item = Item::new(
+            entry,
+            wire::split_metadata(&BTreeMap::new()),
+            &desired().owner,
+            None,
+        );
+        let listed = Observed::Present(Remote {
+            detail: Detail::new(Survey(vec![item.clone()])),
+            ..remote
+        });
+        assert_eq!(surveyed(&listed), Some(&[item][..]));
     }
 
     #[test]

@@ -70,7 +70,7 @@ use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target};
 use crate::plan::digest::short;
 use crate::plan::{
-    Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Detail, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
 };
 use crate::value::{Credentials, SecretValue};
 
@@ -580,7 +580,17 @@ fn to_remote(secret: &Secret) -> Remote {
             ..Default::default()
         },
         state: RemoteState::Ready,
-        written: Vec::new(),
+        detail: Detail::default(),
+    }
+}
+
+/// The names of every secret of this SecretSync under its remote name, as `observe` listed them.
+struct Ours(Vec<String>);
+
+fn ours(observed: &Observed) -> &[String] {
+    match observed {
+        Observed::Present(r) => r.detail.get::<Ours>().map_or(&[], |o| o.0.as_slice()),
+        Observed::Absent => &[],
     }
 }
 
@@ -871,7 +881,7 @@ impl Dialect for DockerSwarm {
         };
         let mut remote = to_remote(secret);
         // Every secret of this SecretSync under the name, so that `apply` prunes without listing again.
-        remote.written = found
+        let names: Vec<String> = found
             .iter()
             .filter(|s| owned_by(s, &req.desired.owner))
             .map(|s| secret_name(s).to_owned())
@@ -880,10 +890,10 @@ impl Dialect for DockerSwarm {
         // service held on to goes as soon as the service lets go of it.
         let settled = remote.digest.as_deref() == Some(req.desired.digest.as_str())
             && owned_by(secret, &req.desired.owner);
-        if settled && Self::prune_enabled(req.target) && remote.written.len() > 1 {
-            self.prune(&ctx, &remote.reference.name, &remote.written)
-                .await;
+        if settled && Self::prune_enabled(req.target) && names.len() > 1 {
+            self.prune(&ctx, &remote.reference.name, &names).await;
         }
+        remote.detail = Detail::new(Ours(names));
         Ok(Observed::Present(remote))
     }
 
@@ -926,10 +936,8 @@ impl Dialect for DockerSwarm {
                 }
                 let reference = self.create(&ctx, req, value).await?;
                 // What observe found of ours is superseded now (with nothing observed, nothing is).
-                if let Observed::Present(remote) = observed
-                    && Self::prune_enabled(req.target)
-                {
-                    self.prune(&ctx, &reference.name, &remote.written).await;
+                if Self::prune_enabled(req.target) {
+                    self.prune(&ctx, &reference.name, ours(observed)).await;
                 }
                 reference
             }

@@ -853,7 +853,7 @@ impl Dialect for TencentSsm {
                 labels: Default::default(),
             },
             state,
-            written: Vec::new(),
+            detail: Default::default(),
         }))
     }
 

@@ -107,9 +107,9 @@ impl Store for Barbican {
 
     /// Payloads are write-once: the newest secret of that name is the current one.
     fn requests_per_change(&self) -> u64 {
-        // Observe: list and one metadata read. Apply, from a fresh listing (crash safety) and its metadata
-        // read: POST, metadata PUT, payload PUT, and the superseded secret's DELETE.
-        8
+        // Observe: list and one metadata read. Apply, from that listing: POST, metadata PUT, payload PUT, and
+        // the superseded secret's DELETE.
+        6
     }
 
     async fn holds(&self, name: &str, value: &[u8], _digest: &str) -> bool {
