@@ -1,5 +1,6 @@
 //! Inputs the dialects' unit tests share.
 
+use super::{Dialect, DialectError, Request};
 use crate::api::Target;
 use crate::plan::{Desired, Metadata, Owner, WritePolicy};
 use crate::value::{Credentials, SecretValue};
@@ -31,4 +32,24 @@ pub fn desired() -> Desired {
         adopt_existing: false,
         allow_replace: false,
     }
+}
+
+/// Runs a dialect's `check` for the SecretSync of [`desired`], named `name`.
+pub fn check(
+    dialect: &impl Dialect,
+    target: &Target,
+    credentials: &Credentials,
+    name: &str,
+    value: &SecretValue,
+) -> Result<(), DialectError> {
+    let want = desired();
+    let req = Request {
+        rate_limit: None,
+        target,
+        remote_name: name,
+        credentials,
+        desired: &want,
+        last: None,
+    };
+    dialect.check(&req, value)
 }

@@ -57,7 +57,7 @@ use super::kit::ownership::{Marker, description};
 use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{
     Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Reply, StaticBearer, Transport, Verdict,
-    credentials,
+    credentials, decode_with,
 };
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, ServiceFabricMeshSettings, Target};
@@ -246,11 +246,7 @@ fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Dialect
 
 /// Service Fabric's reading of an answer: 404 is "no such resource or version", failures by [`map_error`].
 fn decode(reply: &Reply) -> Verdict {
-    match reply.status {
-        200..=299 => Verdict::Success,
-        404 => Verdict::Absent,
-        s => Verdict::Error(map_error(s, &reply.body, reply.retry_after())),
-    }
+    decode_with(reply, map_error)
 }
 
 /// Where and how to talk to one gateway.
@@ -904,16 +900,7 @@ mod tests {
         name: &str,
         value: &SecretValue,
     ) -> Result<(), DialectError> {
-        let want = desired();
-        let req = Request {
-            rate_limit: None,
-            target,
-            remote_name: name,
-            credentials,
-            desired: &want,
-            last: None,
-        };
-        dialect().check(&req, value)
+        crate::dialects::fixtures::check(&dialect(), target, credentials, name, value)
     }
 
     #[test]

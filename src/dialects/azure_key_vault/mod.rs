@@ -81,7 +81,9 @@ use zeroize::Zeroizing;
 
 use super::kit::ownership::{self, Keys, Marker};
 use super::kit::tls::{ClientCache, TlsSettings};
-use super::kit::{Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials};
+use super::kit::{
+    Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials, decode_with,
+};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AzureKeyVaultSettings, DialectKind, Target};
 use crate::plan::{
@@ -422,11 +424,7 @@ pub fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Dia
 
 /// Key Vault's reading of an answer: 404 is "no such secret (or deleted secret)", failures by [`map_error`].
 fn decode(reply: &Reply) -> Verdict {
-    match reply.status {
-        200..=299 => Verdict::Success,
-        404 => Verdict::Absent,
-        s => Verdict::Error(map_error(s, &reply.body, reply.retry_after())),
-    }
+    decode_with(reply, map_error)
 }
 
 /// The secret bundle of a reply (its body is wiped when dropped: a GET of a secret carries the value).

@@ -16,16 +16,7 @@ fn check_with(
     name: &str,
     value: &SecretValue,
 ) -> Result<(), DialectError> {
-    let want = desired();
-    let req = Request {
-        rate_limit: None,
-        target,
-        remote_name: name,
-        credentials,
-        desired: &want,
-        last: None,
-    };
-    dialect().check(&req, value)
+    crate::dialects::fixtures::check(&dialect(), target, credentials, name, value)
 }
 
 #[test]

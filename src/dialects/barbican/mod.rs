@@ -808,16 +808,7 @@ mod tests {
         name: &str,
         value: &SecretValue,
     ) -> Result<(), DialectError> {
-        let want = desired();
-        let req = Request {
-            rate_limit: None,
-            target,
-            remote_name: name,
-            credentials,
-            desired: &want,
-            last: None,
-        };
-        dialect().check(&req, value)
+        crate::dialects::fixtures::check(&dialect(), target, credentials, name, value)
     }
 
     #[test]

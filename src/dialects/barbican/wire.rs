@@ -10,7 +10,7 @@ use crate::dialects::DialectError;
 use crate::dialects::kit::ownership::{self, Keys, Marker};
 use crate::dialects::kit::retry::THROTTLED;
 use crate::dialects::kit::text::store_message;
-use crate::dialects::kit::{Reply, Verdict};
+use crate::dialects::kit::{Reply, Verdict, decode_with};
 use crate::plan::Owner;
 
 /// SecretSync's user-metadata keys, by the kit's codec (Barbican lower-cases keys and allows `[a-z0-9_-]`):
@@ -231,11 +231,7 @@ pub(super) fn unreadable(what: &str, e: &serde_json::Error) -> DialectError {
 /// Barbican's reading of an answer, the one decoder of every Barbican call: 2xx success, 404 absent (callers
 /// know what was missing: see [`not_found`]), the rest by status with Barbican's own description.
 pub(super) fn decode(reply: &Reply) -> Verdict {
-    match reply.status {
-        200..=299 => Verdict::Success,
-        404 => Verdict::Absent,
-        status => Verdict::Error(map_error(status, &reply.body, reply.retry_after())),
-    }
+    decode_with(reply, map_error)
 }
 
 /// The error for a 404 where the secret had to exist (a metadata or payload write).

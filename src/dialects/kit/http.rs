@@ -117,13 +117,24 @@ pub enum Verdict {
 /// One store's reading of its answers: its error format and codes mapped to [`ErrorClass`] and reasons.
 pub type Decoder = fn(&Reply) -> Verdict;
 
-/// The usual decoder of an HTTP API without codes of its own: 2xx success, 404 absent, the rest by status.
-pub fn decode_by_status(reply: &Reply) -> Verdict {
+/// A store's reading of a failed answer (status, body, `Retry-After`).
+pub type ErrorMap = fn(u16, &[u8], Option<Duration>) -> DialectError;
+
+/// The decoder of an HTTP API whose 404 means "no such secret": 2xx success, 404 absent, the rest as the
+/// store's `map` reads them.
+pub fn decode_with(reply: &Reply, map: ErrorMap) -> Verdict {
     match reply.status {
         200..=299 => Verdict::Success,
         404 => Verdict::Absent,
-        s => Verdict::Error(DialectError::from_status(s, "", reply.retry_after())),
+        s => Verdict::Error(map(s, &reply.body, reply.retry_after())),
     }
+}
+
+/// The usual decoder of an HTTP API without codes of its own: 2xx success, 404 absent, the rest by status.
+pub fn decode_by_status(reply: &Reply) -> Verdict {
+    decode_with(reply, |status, _, after| {
+        DialectError::from_status(status, "", after)
+    })
 }
 
 /// Which rate limit an exchange waits for.

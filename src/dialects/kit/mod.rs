@@ -12,6 +12,6 @@ pub mod tls;
 
 pub use http::{
     Auth, Decoder, Endpoint, Exchange, NoAuth, Pace, Reply, StaticBearer, Transport, Verdict,
-    decode_by_status, http_client, read_body,
+    decode_by_status, decode_with, http_client, read_body,
 };
 pub use retry::{Applied, Failure, Idempotency, RetryPolicy};
