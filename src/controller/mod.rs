@@ -6,6 +6,7 @@
 //! kept in memory. Data is fetched with one GET when a SecretSync needs it.
 
 mod backoff;
+mod cache;
 mod cleanup_deadline;
 pub mod digest_key;
 pub mod leader;
@@ -169,6 +170,7 @@ pub async fn run_until(
         }
         let triggers = watcher(syncs, watch_config)
             .default_backoff()
+            .modify(cache::slim)
             .reflect(writer)
             .applied_objects()
             .predicate_filter(user_changes, PredicateConfig::default());
@@ -184,6 +186,7 @@ pub async fn run_until(
         let store_events = triggers::changes(
             watcher(namespaced_stores, watcher::Config::default().any_semantic())
                 .default_backoff()
+                .modify(cache::slim)
                 .reflect(store_writer),
             triggers::spec_generation,
         );
@@ -194,6 +197,7 @@ pub async fn run_until(
                 watcher::Config::default().any_semantic(),
             )
             .default_backoff()
+            .modify(cache::slim)
             .reflect(cluster_store_writer),
             triggers::spec_generation,
         );
@@ -388,6 +392,7 @@ where
     let (cache, writer) = reflector::store();
     let triggers = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(cache::slim)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
