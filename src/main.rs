@@ -265,6 +265,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             Err(lost) => leadership_lost(&lost),
         };
         tracing::info!("became the leader; reconciling");
+        config.metrics.leader.set(1);
         // Ready again once this replica's watches have synced.
         ready.store(false, std::sync::atomic::Ordering::SeqCst);
         // The leader steps down when no renewal reached the Lease within the renew deadline (kube-lease-manager
@@ -305,6 +306,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         drop(leader);
         let _ = lease_task.await;
     } else {
+        config.metrics.leader.set(1);
         controller::run(client, config, registry, stopped(stop_rx.clone())).await;
     }
     signal.abort();

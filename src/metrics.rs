@@ -34,6 +34,15 @@ pub struct StoreLabels {
     pub store: String,
 }
 
+/// SecretSyncs of one store and dialect in one phase.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    pub store: String,
+    pub dialect: String,
+    /// `Pending` (no status yet), `Creating`, `Ready` or `Failed`.
+    pub phase: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusalLabels {
     pub store: String,
@@ -61,6 +70,9 @@ pub struct Metrics {
     pub remote_secrets_left: Family<DialectLabels, Counter>,
     pub store_refusals: Family<RefusalLabels, Counter>,
     pub store_ready: Family<StoreLabels, Gauge>,
+    pub syncs: Family<SyncLabels, Gauge>,
+    pub leader: Gauge,
+    pub push_latency: Family<DialectLabels, Histogram>,
 }
 
 impl Metrics {
@@ -130,6 +142,28 @@ impl Metrics {
             "1 when a store's last check read its credentials and reached it, 0 otherwise",
             store_ready.clone(),
         );
+        let syncs = Family::<SyncLabels, Gauge>::default();
+        registry.register(
+            "syncs",
+            "SecretSyncs by store, dialect and phase (status.phase; Pending before the first status), counted every 15 seconds from the controller's cache",
+            syncs.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica reconciles (it holds the leader-election Lease, or runs without leader election), 0 while it waits for the Lease",
+            leader.clone(),
+        );
+        let push_latency = Family::<DialectLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ])
+        });
+        registry.register(
+            "push_latency_seconds",
+            "Time from the controller seeing a source Secret change to the store acknowledging the new value",
+            push_latency.clone(),
+        );
         Arc::new(Metrics {
             registry,
             reconciles,
@@ -142,6 +176,9 @@ impl Metrics {
             remote_secrets_left,
             store_refusals,
             store_ready,
+            syncs,
+            leader,
+            push_latency,
         })
     }
 

@@ -82,6 +82,7 @@ struct Bed {
     others: Vec<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Bed {
@@ -97,6 +98,7 @@ impl Bed {
         install_crds(&client).await;
         let ns = create_namespace(&client, prefix).await;
         let memory = MemoryStore::new(DialectKind::ServiceFabricMesh);
+        let metrics = Metrics::new();
         let bed = Bed {
             client: client.clone(),
             ns: ns.clone(),
@@ -104,6 +106,7 @@ impl Bed {
             others: Vec::new(),
             stop: None,
             task: None,
+            metrics: metrics.clone(),
         };
         bed.put_store_in(&ns, "mem", json!({})).await;
         let ready = Arc::new(AtomicBool::new(false));
@@ -116,7 +119,7 @@ impl Bed {
             selector: all_namespaces.then(|| format!("{BED_LABEL}={ns}")),
             concurrency: 4,
             digest_key: DigestKey::new(rand::random::<[u8; 32]>().to_vec()).unwrap(),
-            metrics: Metrics::new(),
+            metrics,
             ready: ready.clone(),
             instance: format!("fast-{ns}"),
             cleanup_timeout: Duration::from_secs(600),
@@ -467,6 +470,30 @@ async fn a_sync_becomes_ready_and_follows_value_and_metadata_changes() {
         bed.memory.entry(&remote).unwrap().digest.as_deref()
     );
     assert_eq!(bed.memory.calls(Op::Apply, &remote), 2);
+    // The change was timed from the controller seeing it to the store taking it.
+    let metrics = bed.metrics.render();
+    let timed: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"secretsync_push_latency_seconds_count{dialect="ServiceFabricMesh"} "#)
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(timed >= 1, "no push was timed:\n{metrics}");
+    // Counted from the cache within one census interval (15 s).
+    let row = format!(
+        r#"secretsync_syncs{{store="Store/{}/mem",dialect="ServiceFabricMesh",phase="Ready"}} 1"#,
+        bed.ns
+    );
+    let end = Instant::now() + Duration::from_secs(20);
+    while !bed.metrics.render().contains(&row) {
+        assert!(
+            Instant::now() < end,
+            "{row} missing from:\n{}",
+            bed.metrics.render()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // A key the SecretSync does not read changes: the store is read again, but nothing is written.
     let observes = bed.memory.calls(Op::Observe, &remote);

@@ -7,11 +7,13 @@
 
 mod backoff;
 mod cache;
+mod census;
 mod cleanup_deadline;
 pub mod digest_key;
 pub mod leader;
 mod reconcile;
 pub mod resolve;
+mod seen_changes;
 mod slots;
 mod source;
 pub mod status;
@@ -85,6 +87,7 @@ pub struct Context {
     panic_on: Option<String>,
     allow_inline: bool,
     tokens: token_request::Cache,
+    seen_changes: seen_changes::SeenChanges,
 }
 
 /// Runs the controller until `shutdown` resolves; running reconciles then get up to [`SHUTDOWN_GRACE`] to finish.
@@ -135,6 +138,7 @@ pub async fn run_until(
         panic_on: config.panic_on.clone(),
         allow_inline: config.allow_inline_targets,
         tokens: token_request::Cache::default(),
+        seen_changes: seen_changes::SeenChanges::default(),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -224,10 +228,12 @@ pub async fn run_until(
         let by_cluster_store = syncs_of(store.clone());
         let by_namespace = syncs_of(store.clone());
         let secret_stores = (store_cache.clone(), cluster_store_cache.clone());
+        let changes = ctx.clone();
         let run = controller
             .watches_stream(secret_events, move |secret| {
                 let ns = secret.namespace().unwrap_or_default();
                 let name = secret.name_any();
+                let is_source = std::cell::Cell::new(false);
                 let (stores, cluster_stores) = &secret_stores;
                 let using: Vec<(StoreKind, Option<String>, String)> = stores
                     .state()
@@ -252,14 +258,21 @@ pub async fn run_until(
                             .map(|s| (StoreKind::ClusterStore, None, s.name_any())),
                     )
                     .collect();
-                by_secret(&|s: &SecretSync| {
+                let syncs = by_secret(&|s: &SecretSync| {
                     let sync_ns = s.namespace().unwrap_or_default();
+                    if sync_ns == ns && s.spec.source.secret_ref.name == name {
+                        is_source.set(true);
+                    }
                     (sync_ns == ns && references(s, &name))
                         || using.iter().any(|(kind, store_ns, store)| {
                             uses_store(s, *kind, store)
                                 && store_ns.as_deref().is_none_or(|n| n == sync_ns)
                         })
-                })
+                });
+                if is_source.get() {
+                    changes.seen_changes.saw(&ns, &name);
+                }
+                syncs
             })
             .watches_stream(store_events, move |changed| {
                 let ns = changed.namespace();
@@ -327,6 +340,7 @@ pub async fn run_until(
                 .is_some_and(|c| c.name == name && c.namespace.as_deref() == Some(ns))
         },
     ));
+    let census = tokio::spawn(count_syncs(stores.clone(), config.metrics.clone()));
     let ready = config.ready.clone();
     tokio::spawn(async move {
         for store in stores {
@@ -365,8 +379,42 @@ pub async fn run_until(
         // aborts its task: each reconcile ends at its next await, without a grace period.
         _ = abort => tracing::warn!("cancelling running reconciles"),
     }
+    census.abort();
     config.ready.store(false, Ordering::SeqCst);
 }
+
+/// Keeps `secretsync_syncs` up to date from the caches, every [`CENSUS_EVERY`].
+async fn count_syncs(stores: Vec<reflector::Store<SecretSync>>, metrics: Arc<Metrics>) {
+    let mut shown = std::collections::BTreeSet::new();
+    let mut every = tokio::time::interval(CENSUS_EVERY);
+    loop {
+        every.tick().await;
+        let objects: Vec<_> = stores.iter().flat_map(|s| s.state()).collect();
+        let rows = census::count(
+            objects.iter().map(|o| &**o),
+            reconcile::store_label,
+            reconcile::dialect_label,
+        );
+        for (row, count) in &rows {
+            metrics.syncs.get_or_create(&labels(row)).set(*count);
+        }
+        for gone in shown.iter().filter(|r| !rows.contains_key(*r)) {
+            metrics.syncs.remove(&labels(gone));
+        }
+        shown = rows.into_keys().collect();
+    }
+}
+
+fn labels(row: &census::Row) -> crate::metrics::SyncLabels {
+    crate::metrics::SyncLabels {
+        store: row.store.clone(),
+        dialect: row.dialect.clone(),
+        phase: row.phase.to_owned(),
+    }
+}
+
+/// How often `secretsync_syncs` is counted again.
+const CENSUS_EVERY: Duration = Duration::from_secs(15);
 
 /// A controller running a store kind's periodic check (see [`store_check`]).
 fn store_checks<K, F>(

@@ -176,7 +176,7 @@ fn store_key(obj: &SecretSync) -> String {
 }
 
 /// The dialect label of an object's metrics: the inline one, or the one its store had last time.
-fn dialect_label(obj: &SecretSync) -> String {
+pub(super) fn dialect_label(obj: &SecretSync) -> String {
     obj.spec
         .target
         .dialect
@@ -187,7 +187,7 @@ fn dialect_label(obj: &SecretSync) -> String {
 
 /// The store a SecretSync names, as logs, Events and metrics name it: `Store/<namespace>/<name>`,
 /// `ClusterStore/<name>` or `inline`.
-fn store_label(obj: &SecretSync) -> String {
+pub(super) fn store_label(obj: &SecretSync) -> String {
     match &obj.spec.target.store_ref {
         Some(r) if r.kind == StoreKind::Store => {
             format!("Store/{}/{}", obj.namespace().unwrap_or_default(), r.name)
@@ -589,6 +589,17 @@ async fn sync(
         None
     };
     drop(value);
+    let source = &obj.spec.source.secret_ref.name;
+    if let Some(waited) = ctx.seen_changes.settled(ns, source)
+        && outcome.is_some()
+    {
+        ctx.metrics
+            .push_latency
+            .get_or_create(&DialectLabels {
+                dialect: connection.dialect.as_str().to_owned(),
+            })
+            .observe(waited.as_secs_f64());
+    }
     let mut report = status::for_plan(
         &plan,
         outcome.as_ref(),

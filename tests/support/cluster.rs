@@ -25,14 +25,20 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
 }
 
 pub fn kubectl_try(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    let mut child = Command::new("kubectl")
+    run("kubectl", args, stdin)
+}
+
+/// Runs a program in the repository root with `stdin` as its input: its standard output, or on failure both
+/// outputs.
+pub fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    let mut child = Command::new(program)
         .args(args)
         .current_dir(root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("kubectl runs");
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
     {
         let mut pipe = child.stdin.take().unwrap();
         if let Some(input) = stdin {
