@@ -43,8 +43,9 @@ integration:
 
 test: lint unit integration
 
+# The real node (tests/testbed/node/) is part of `make testbed` and `make test`; TESTBED_NODE=0 leaves it out.
 testbed:
-	bash tests/testbed/up.sh
+	TESTBED_NODE=$${TESTBED_NODE:-1} bash tests/testbed/up.sh
 
 testbed-down:
 	bash tests/testbed/down.sh

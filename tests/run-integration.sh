@@ -4,6 +4,8 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 trap 'bash tests/testbed/down.sh' EXIT INT TERM
+# The real node (tests/testbed/node/) is on unless TESTBED_NODE=0: tests/node_e2e.rs runs deploy/ on it.
+export TESTBED_NODE=${TESTBED_NODE:-1}
 
 bash tests/testbed/up.sh || { echo "test bed failed to start; logs in .testbed/logs/" >&2; exit 1; }
 set -a; source .testbed/env; set +a

@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Stops every process the test bed started, by recorded PID, in reverse start order.
+# Stops every process the test bed started, by recorded PID, in reverse start order. The node (if it was ever
+# started here) goes first, through node/down.sh: its processes in their own order, then the pods, mounts,
+# network namespaces, iptables rules, policy route and bridge it made.
 source "$(dirname "$0")/lib.sh"
+if [ -d "$TB/node" ]; then
+  log "stopping the node"
+  bash "$ROOT/tests/testbed/node/down.sh"
+fi
 for f in $(ls -t "$TB"/pids/*.pid 2>/dev/null); do
   log "stopping $(basename "$f" .pid)"
   stop_pid "$f"

@@ -61,7 +61,7 @@ start_bg kube-apiserver "$TB/bin/kube-apiserver" \
   --api-audiences https://kubernetes.default.svc.cluster.local \
   --service-cluster-ip-range 10.0.0.0/24 \
   --authorization-mode RBAC --token-auth-file "$dir/tokens.csv" \
-  --endpoint-reconciler-type none --disable-admission-plugins ServiceAccount \
+  --endpoint-reconciler-type none \
   --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
   --enable-priority-and-fairness=false --profiling=false --v=0
 

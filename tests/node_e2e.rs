@@ -1,0 +1,828 @@
+//! End to end on a real node: `deploy/` applied with kubectl runs two SecretSync pods on the test bed's node
+//! (tests/testbed/node/: containerd, kubelet, kube-proxy, kube-scheduler, kube-controller-manager), with the image
+//! built by `make image` (or its static binary, without a dockerd) and imported into the node's containerd.
+//!
+//! One test, in phases that share the Deployment: the pods become Ready through their own probes, hardened and
+//! admitted under the `restricted` Pod Security level; one holds the Lease; an example reaches Ready and a source
+//! change reaches the store; deleting the leader pod hands over within the lease time without a second write; a
+//! namespace holding a SecretSync with deletionPolicy: Delete goes away with its remote secret; a rolling update
+//! never leaves no replica ready and an eviction honours the PDB; and the audit log shows every request the pods
+//! made with their own mounted token, none denied, none outside deploy/'s RBAC.
+//!
+//! Skipped when the environment configures no node (`TESTBED_NODE` unset or 0); fails when it is configured
+//! (`make test`, `make testbed`) but not up.
+//!
+//! Why deploy/ runs in `secretsync-system` as is, next to tests/e2e.rs (which applies the same deploy/ there and
+//! runs the controller as host processes under the same ServiceAccount and Lease): the two never overlap. Cargo runs
+//! test binaries one after another; this file holds a single test; and the image is imported as
+//! `testbed.invalid/secretsync:<tag>`, a name only this test's kustomize overlay uses, so the Deployment that
+//! e2e.rs (or helm.rs) leaves behind with `secretsync:<version>` never gets a running pod. When this test ends,
+//! pass or fail, it deletes the Deployment and waits for its pods to be gone, so no controller of ours outlives it.
+
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod support;
+use support::{env, substitute};
+#[path = "support/cluster.rs"]
+#[allow(dead_code)]
+mod cluster;
+use cluster::{
+    SYSTEM_NS, install_crds_and_namespace, kubectl, kubectl_json, kubectl_try, ready_reason, root,
+    sf_writes, wait_for,
+};
+
+const SA_USER: &str = "system:serviceaccount:secretsync-system:secretsync";
+const SELECTOR: &str = "app.kubernetes.io/name=secretsync";
+/// deploy/ sets no lease time: the controller's default.
+const LEASE_SECONDS: u64 = 15;
+
+/// The node's settings, or `None` (and the test is skipped) when the environment configures no node.
+struct Node {
+    ip: String,
+    containerd: String,
+}
+
+fn node() -> Option<Node> {
+    if std::env::var("TESTBED_NODE").unwrap_or_default() != "1" {
+        eprintln!(
+            "TESTBED_NODE is not 1: no node is configured, node_e2e skipped (`make testbed` starts one)"
+        );
+        return None;
+    }
+    let Ok(ip) = std::env::var("TESTBED_NODE_IP") else {
+        panic!(
+            "TESTBED_NODE=1 but the node is not up (no TESTBED_NODE_IP): see the test bed's logs \
+             (kubelet.log, node-runtime.log, kube-controller-manager.log)"
+        );
+    };
+    Some(Node {
+        ip,
+        containerd: env("TESTBED_NODE_CONTAINERD"),
+    })
+}
+
+/// Takes down what the test made, pass or fail: the Deployment (and waits for its pods to be gone, so no
+/// controller of ours is left acting on later tests' objects), the cluster-wide admission binding deploy/
+/// installs (as tests/e2e.rs does), the Lease and the test's namespaces.
+struct Cleanup {
+    namespaces: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        // First the SecretSyncs and namespaces, while the controller still runs to release their finalizers.
+        for ns in &self.namespaces {
+            let _ = kubectl_try(
+                &["-n", ns, "delete", "ssync", "--all", "--timeout=60s"],
+                None,
+            );
+            let _ = kubectl_try(
+                &[
+                    "delete",
+                    "namespace",
+                    ns,
+                    "--ignore-not-found",
+                    "--timeout=60s",
+                ],
+                None,
+            );
+            let _ = kubectl_try(&["delete", "clusterstore", ns, "--ignore-not-found"], None);
+        }
+        let _ = kubectl_try(
+            &[
+                "-n",
+                SYSTEM_NS,
+                "delete",
+                "deployment",
+                "secretsync",
+                "--ignore-not-found",
+                "--timeout=60s",
+            ],
+            None,
+        );
+        let _ = kubectl_try(
+            &[
+                "-n",
+                SYSTEM_NS,
+                "wait",
+                "--for=delete",
+                "pod",
+                "-l",
+                SELECTOR,
+                "--timeout=60s",
+            ],
+            None,
+        );
+        let _ = kubectl_try(
+            &[
+                "delete",
+                "validatingadmissionpolicybinding",
+                "secretsync-stores-only",
+                "--ignore-not-found",
+            ],
+            None,
+        );
+        let _ = kubectl_try(
+            &[
+                "-n",
+                SYSTEM_NS,
+                "delete",
+                "lease",
+                "secretsync",
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// The deploy/ pods that exist and are not being deleted, with their JSON.
+fn pods() -> Vec<Value> {
+    kubectl_json(&["-n", SYSTEM_NS, "get", "pods", "-l", SELECTOR])["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect()
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+fn name(obj: &Value) -> String {
+    obj["metadata"]["name"].as_str().unwrap_or("").to_owned()
+}
+
+fn ready_pods() -> Vec<String> {
+    pods().iter().filter(|p| is_ready(p)).map(name).collect()
+}
+
+fn lease_holder() -> String {
+    kubectl_try(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "get",
+            "lease",
+            "secretsync",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ],
+        None,
+    )
+    .unwrap_or_default()
+}
+
+fn rollout() {
+    let out = kubectl_try(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "rollout",
+            "status",
+            "deployment/secretsync",
+            "--timeout=180s",
+        ],
+        None,
+    );
+    if let Err(e) = out {
+        panic!("{e}\n{}", diagnostics());
+    }
+    wait_for("two ready pods", Duration::from_secs(60), || {
+        ready_pods().len() == 2
+    });
+}
+
+/// What a failure report needs: pods, their events, the controller's logs.
+fn diagnostics() -> String {
+    let mut out =
+        kubectl_try(&["-n", SYSTEM_NS, "get", "pods", "-o", "wide"], None).unwrap_or_else(|e| e);
+    out += &kubectl_try(
+        &["-n", SYSTEM_NS, "get", "events", "--sort-by=.lastTimestamp"],
+        None,
+    )
+    .unwrap_or_else(|e| e);
+    for p in pods() {
+        out += &format!("--- log of {}\n", name(&p));
+        out += &kubectl_try(&["-n", SYSTEM_NS, "logs", &name(&p), "--tail=40"], None)
+            .unwrap_or_else(|e| e);
+    }
+    out
+}
+
+/// `kubectl -n SYSTEM_NS logs POD` (the API server reaches the kubelet on the node).
+fn pod_log(pod: &str) -> String {
+    kubectl_try(&["-n", SYSTEM_NS, "logs", pod], None).unwrap_or_default()
+}
+
+fn ssync(ns: &str, name: &str) -> Value {
+    kubectl_json(&["-n", ns, "get", "ssync", name])
+}
+
+fn sf_exists(remote: &str) -> bool {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!(
+            "{}/Resources/Secrets/{remote}?api-version=6.4-preview",
+            env("SF_ENDPOINT")
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout) == "200"
+}
+
+/// A test-bed endpoint as pods reach it: the node's IP (DNATed to the same port on 127.0.0.1) for 127.0.0.1.
+fn for_pods(text: &str, node: &Node) -> String {
+    text.replace("127.0.0.1", &node.ip)
+}
+
+/// The container's process on the host, through the node's containerd: (uid, effective capabilities, whether
+/// its root filesystem is mounted read-only).
+fn container_process(node: &Node, container_id: &str) -> (String, String, bool) {
+    let out = Command::new("ctr")
+        .args(["-a", &node.containerd, "-n", "k8s.io", "tasks", "ls"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    let pid = list
+        .lines()
+        .find(|l| l.starts_with(container_id))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("container {container_id} not in `ctr tasks ls`:\n{list}"))
+        .to_owned();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .map(|l| l[k.len()..].trim().to_owned())
+            .unwrap_or_default()
+    };
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let root_ro = mountinfo.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 5 && f[4] == "/" && f[5].split(',').any(|o| o == "ro")
+    });
+    (field("Uid:"), field("CapEff:"), root_ro)
+}
+
+/// (apiGroup, resource[/subresource], verb, namespace-or-empty), as tests/e2e.rs compares them.
+type Access = (String, String, String, String);
+
+/// The ServiceAccount's audited requests since `since_line`: what it used, what was denied, and the pods whose
+/// bound tokens made them (`None` for a request with a token not bound to a pod).
+fn audited(path: &str, since_line: usize) -> (BTreeSet<Access>, Vec<String>, Vec<Option<String>>) {
+    let file = std::fs::File::open(path).expect("audit log");
+    let mut used = BTreeSet::new();
+    let mut denied = Vec::new();
+    let mut pods = Vec::new();
+    for line in std::io::BufReader::new(file).lines().skip(since_line) {
+        let Ok(ev) = serde_json::from_str::<Value>(&line.unwrap()) else {
+            continue;
+        };
+        if ev["user"]["username"] != SA_USER {
+            continue;
+        }
+        pods.push(
+            ev["user"]["extra"]["authentication.kubernetes.io/pod-name"][0]
+                .as_str()
+                .map(str::to_owned),
+        );
+        let o = &ev["objectRef"];
+        let mut resource = o["resource"].as_str().unwrap_or("").to_owned();
+        if let Some(sub) = o["subresource"].as_str() {
+            resource = format!("{resource}/{sub}");
+        }
+        let access = (
+            o["apiGroup"].as_str().unwrap_or("").to_owned(),
+            resource,
+            ev["verb"].as_str().unwrap_or("").to_owned(),
+            o["namespace"].as_str().unwrap_or("").to_owned(),
+        );
+        let terminating = ev["responseStatus"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("being terminated"));
+        if ev["responseStatus"]["code"] == 403 && !terminating {
+            denied.push(format!("{access:?}"));
+        } else {
+            used.insert(access);
+        }
+    }
+    (used, denied, pods)
+}
+
+/// Every (group, resource, verb, namespace) deploy/'s roles grant ("" for the ClusterRole's).
+fn granted() -> Vec<Access> {
+    let text = std::fs::read_to_string(root().join("deploy/base/rbac.yaml")).unwrap();
+    let mut out = Vec::new();
+    for doc in yaml_serde::Deserializer::from_str(&text) {
+        let doc: Value = serde::Deserialize::deserialize(doc).unwrap();
+        let ns = match doc["kind"].as_str() {
+            Some("ClusterRole") => "",
+            Some("Role") => SYSTEM_NS,
+            _ => continue,
+        };
+        for rule in doc["rules"].as_array().unwrap() {
+            for g in rule["apiGroups"].as_array().unwrap() {
+                for r in rule["resources"].as_array().unwrap() {
+                    for v in rule["verbs"].as_array().unwrap() {
+                        out.push((
+                            g.as_str().unwrap().to_owned(),
+                            r.as_str().unwrap().to_owned(),
+                            v.as_str().unwrap().to_owned(),
+                            ns.to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn evict(pod: &str) -> Result<String, String> {
+    let body = format!(
+        r#"{{"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {{"name": "{pod}", "namespace": "{SYSTEM_NS}"}}}}"#
+    );
+    kubectl_try(
+        &[
+            "create",
+            "--raw",
+            &format!("/api/v1/namespaces/{SYSTEM_NS}/pods/{pod}/eviction"),
+            "-f",
+            "-",
+        ],
+        Some(&body),
+    )
+}
+
+/// The kustomize overlay this test applies: deploy/ as it is, with the image imported into the node.
+fn overlay(dir: &std::path::Path, tag: &str) -> PathBuf {
+    let path = dir.join(format!("overlay-{tag}"));
+    std::fs::create_dir_all(&path).unwrap();
+    // kustomize takes no absolute path as a resource: deploy/ relative to the overlay, through /.
+    let up = "../".repeat(path.components().count() - 1);
+    let deploy = root().join("deploy");
+    let deploy = format!("{up}{}", deploy.strip_prefix("/").unwrap().display());
+    std::fs::write(
+        path.join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [\"{deploy}\"]\n\
+             images: [{{name: secretsync, newName: testbed.invalid/secretsync, newTag: \"{tag}\"}}]\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn deploy_runs_on_the_node() {
+    let Some(node) = node() else { return };
+    let started = Instant::now();
+    let audit = env("TESTBED_AUDIT_LOG");
+    let audit_start = std::fs::read_to_string(&audit)
+        .map(|s| s.lines().count())
+        .unwrap_or(0);
+    let dir = tempfile::tempdir().unwrap();
+    let example_ns = unique("node-e2e");
+    let doomed_ns = unique("node-e2e-doomed");
+    let _cleanup = Cleanup {
+        namespaces: vec![example_ns.clone(), doomed_ns.clone()],
+    };
+
+    // The image, built and imported under two tags (the second one for the rolling update).
+    let t = Instant::now();
+    let image = Command::new("bash")
+        .arg(root().join("tests/testbed/node/image.sh"))
+        .args(["a", "b"])
+        .status()
+        .unwrap();
+    assert!(image.success(), "tests/testbed/node/image.sh failed");
+    eprintln!("image built and imported in {:?}", t.elapsed());
+
+    // --- deploy/ on the node: two pods Ready through their own probes, hardened, under `restricted`.
+    install_crds_and_namespace();
+    let _ = kubectl_try(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "delete",
+            "lease",
+            "secretsync",
+            "--ignore-not-found",
+        ],
+        None,
+    );
+    let t = Instant::now();
+    let a = overlay(dir.path(), "a");
+    kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-k",
+            a.to_str().unwrap(),
+        ],
+        None,
+    );
+    rollout();
+    eprintln!("deploy/ applied to two Ready pods in {:?}", t.elapsed());
+    let ns = kubectl_json(&["get", "namespace", SYSTEM_NS]);
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted",
+        "deploy/'s namespace does not enforce the restricted level"
+    );
+    // The API server enforces it: a pod without that hardening is refused there.
+    let refused = kubectl_try(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "run",
+            "unhardened",
+            "--image=testbed.invalid/pause:1",
+            "--dry-run=server",
+        ],
+        None,
+    );
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("violates PodSecurity \"restricted")),
+        "a pod breaking the restricted level was not refused: {refused:?}"
+    );
+    let running = pods();
+    assert_eq!(running.len(), 2, "{}", diagnostics());
+    for pod in &running {
+        assert_eq!(pod["spec"]["nodeName"], env("TESTBED_NODE_NAME"));
+        assert_eq!(
+            pod["spec"]["containers"][0]["image"],
+            "testbed.invalid/secretsync:a"
+        );
+        let status = &pod["status"]["containerStatuses"][0];
+        assert_eq!(status["ready"], true);
+        assert_eq!(status["restartCount"], 0, "{}", diagnostics());
+        // The pod's own token, mounted by the ServiceAccount admission plugin.
+        let mounts = pod["spec"]["containers"][0]["volumeMounts"].to_string();
+        assert!(
+            mounts.contains("/var/run/secrets/kubernetes.io/serviceaccount"),
+            "no service-account token mounted: {mounts}"
+        );
+        // What the container really is on the node: uid 65532, no capabilities, a read-only root.
+        let id = status["containerID"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("containerd://")
+            .to_owned();
+        let (uid, caps, root_ro) = container_process(&node, &id);
+        assert!(uid.starts_with("65532"), "uid {uid}");
+        assert_eq!(caps, "0000000000000000", "effective capabilities");
+        assert!(root_ro, "the root filesystem is writable");
+    }
+
+    // --- one pod holds the Lease; the other stands by (Ready, not reconciling).
+    let names: Vec<String> = running.iter().map(name).collect();
+    wait_for("a pod holds the Lease", Duration::from_secs(60), || {
+        names.contains(&lease_holder())
+    });
+    let leader = lease_holder();
+    let follower = names.iter().find(|n| **n != leader).unwrap().clone();
+    let leads = |pod: &str| pod_log(pod).contains("became the leader");
+    wait_for("the leader says so", Duration::from_secs(30), || {
+        leads(&leader)
+    });
+    assert!(!leads(&follower), "both pods lead:\n{}", pod_log(&follower));
+
+    // --- the Service Fabric example, as written but in its own namespace and with the store at the node's IP.
+    let read = |f: &str| std::fs::read_to_string(root().join("deploy/examples").join(f)).unwrap();
+    let remote = format!("db-password-{example_ns}");
+    let example = [read("00-namespace.yaml"), read("service-fabric-mesh.yaml")]
+        .join("\n---\n")
+        .replace("name: examples\n", &format!("name: {example_ns}\n"))
+        .replace(
+            "namespace: examples\n",
+            &format!("namespace: {example_ns}\n"),
+        )
+        .replace(
+            "remoteName: db-password\n",
+            &format!("remoteName: {remote}\n"),
+        );
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&for_pods(&substitute(&example), &node)),
+    );
+    let t = Instant::now();
+    let waited = kubectl_try(
+        &[
+            "-n",
+            &example_ns,
+            "wait",
+            "--for=condition=Ready",
+            "ssync/db-password-sf",
+            "--timeout=120s",
+        ],
+        None,
+    );
+    if let Err(e) = waited {
+        panic!(
+            "the example is not Ready: {e}\n{}\n{}",
+            kubectl(
+                &["-n", &example_ns, "get", "ssync,store", "-o", "yaml"],
+                None
+            ),
+            diagnostics()
+        );
+    }
+    eprintln!("the example Ready in {:?}", t.elapsed());
+    assert!(sf_exists(&remote), "no secret {remote} in the store");
+    let version = |ns: &str| ssync(ns, "db-password-sf")["status"]["remote"]["version"].clone();
+    let change = |value: &str| {
+        kubectl(
+            &[
+                "-n",
+                &example_ns,
+                "patch",
+                "secret",
+                "db-password",
+                "-p",
+                &format!(r#"{{"stringData":{{"password":"{value}"}}}}"#),
+            ],
+            None,
+        );
+    };
+    let before = version(&example_ns);
+    let t = Instant::now();
+    change("rotated-on-the-node");
+    let took = wait_for(
+        "the source change reaches the store",
+        Duration::from_secs(30),
+        || {
+            let s = ssync(&example_ns, "db-password-sf");
+            s["status"]["remote"]["version"] != before && ready_reason(&s) == "True/Synced"
+        },
+    );
+    eprintln!("source change to store: {took:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "a source change took {:?} to reach the store",
+        t.elapsed()
+    );
+
+    // --- the leader pod is deleted: the other takes over within the lease time; the Deployment replaces it;
+    // nothing in sync is written again, and a change afterwards is written once.
+    let writes = sf_writes(&remote);
+    let t = Instant::now();
+    kubectl(
+        &["-n", SYSTEM_NS, "delete", "pod", &leader, "--wait=false"],
+        None,
+    );
+    // The leader releases the Lease as it stops, so a standby takes over at once: the old standby, or (often
+    // first to ask) the replacement pod the Deployment starts within a second.
+    let took = wait_for(
+        "another pod takes over",
+        Duration::from_secs(LEASE_SECONDS + 10),
+        || {
+            let holder = lease_holder();
+            !holder.is_empty() && holder != leader
+        },
+    );
+    let new_leader = lease_holder();
+    eprintln!(
+        "handover after deleting the leader pod: {took:?} (lease {LEASE_SECONDS} s) to {} pod",
+        if new_leader == follower {
+            "the standby"
+        } else {
+            "the replacement"
+        }
+    );
+    assert!(
+        took < Duration::from_secs(LEASE_SECONDS),
+        "handover took {took:?}, more than the lease time"
+    );
+    assert!(
+        pods().iter().any(|p| name(p) == new_leader),
+        "the Lease is held by {new_leader}, not a pod of the Deployment"
+    );
+    wait_for(
+        "the Deployment replaces the pod",
+        Duration::from_secs(120),
+        || {
+            let ready = ready_pods();
+            ready.len() == 2 && !ready.contains(&leader)
+        },
+    );
+    eprintln!("replacement pod Ready {:?} after the deletion", t.elapsed());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        sf_writes(&remote),
+        writes,
+        "the new leader wrote an in-sync secret again"
+    );
+    assert_eq!(
+        ready_reason(&ssync(&example_ns, "db-password-sf")),
+        "True/Synced"
+    );
+    let before = version(&example_ns);
+    change("rotated-after-failover");
+    wait_for(
+        "the new leader pushes a change",
+        Duration::from_secs(30),
+        || {
+            let s = ssync(&example_ns, "db-password-sf");
+            s["status"]["remote"]["version"] != before && ready_reason(&s) == "True/Synced"
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let delta = sf_writes(&remote) - writes;
+    // One value version, the description listing the versions, at most one prune (retainVersions: 2).
+    assert!(
+        delta <= 3,
+        "{delta} writes for one change: something wrote twice"
+    );
+
+    // --- a namespace holding a SecretSync with deletionPolicy: Delete is deleted: its remote secret goes, and the
+    // namespace goes away (kube-controller-manager's namespace controller, the controller's finalizer). The store
+    // is a ClusterStore admitting that namespace: the namespace controller deletes a namespace's objects all at
+    // once, so a Store in the same namespace is gone before the cleanup can use it (DeletionBlocked, see the
+    // test bed's node/README.md).
+    let doomed_remote = unique("node-e2e-doomed");
+    let objects = format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {doomed_ns}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: src, namespace: {doomed_ns}}}
+stringData: {{k: doomed-value}}
+---
+apiVersion: secretsync.io/v1alpha1
+kind: ClusterStore
+metadata: {{name: {doomed_ns}}}
+spec:
+  dialect: ServiceFabricMesh
+  endpoint: "{}"
+  conditions: [{{namespaces: [{doomed_ns}]}}]
+---
+apiVersion: secretsync.io/v1alpha1
+kind: SecretSync
+metadata: {{name: doomed, namespace: {doomed_ns}}}
+spec:
+  source: {{secretRef: {{name: src, key: k}}}}
+  target: {{storeRef: {{kind: ClusterStore, name: {doomed_ns}}}, remoteName: {doomed_remote}}}
+  deletionPolicy: Delete
+"#,
+        for_pods(&env("SF_ENDPOINT"), &node)
+    );
+    kubectl(&["apply", "-f", "-"], Some(&objects));
+    kubectl(
+        &[
+            "-n",
+            &doomed_ns,
+            "wait",
+            "--for=condition=Ready",
+            "ssync/doomed",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    assert!(sf_exists(&doomed_remote), "the remote secret was not made");
+    let t = Instant::now();
+    kubectl(&["delete", "namespace", &doomed_ns, "--timeout=120s"], None);
+    eprintln!(
+        "namespace with a Delete SecretSync gone in {:?}",
+        t.elapsed()
+    );
+    assert!(
+        !sf_exists(&doomed_remote),
+        "the remote secret outlived its namespace"
+    );
+
+    // --- a rolling update to a new image tag: at every moment at least one replica is ready.
+    let stop = Arc::new(AtomicBool::new(false));
+    let min_ready = Arc::new(AtomicUsize::new(usize::MAX));
+    let samples = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (stop, min_ready, samples) = (stop.clone(), min_ready.clone(), samples.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                // Every pod of the Deployment, terminating or not: a terminating pod that still reports Ready
+                // is still behind the Service until it is gone.
+                let list = kubectl_json(&["-n", SYSTEM_NS, "get", "pods", "-l", SELECTOR]);
+                let ready = list["items"]
+                    .as_array()
+                    .map(|p| p.iter().filter(|p| is_ready(p)).count())
+                    .unwrap_or(0);
+                min_ready.fetch_min(ready, Ordering::SeqCst);
+                samples.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let t = Instant::now();
+    let b = overlay(dir.path(), "b");
+    kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-k",
+            b.to_str().unwrap(),
+        ],
+        None,
+    );
+    rollout();
+    stop.store(true, Ordering::SeqCst);
+    watcher.join().unwrap();
+    eprintln!(
+        "rolling update in {:?}; fewest ready replicas seen: {} ({} samples)",
+        t.elapsed(),
+        min_ready.load(Ordering::SeqCst),
+        samples.load(Ordering::SeqCst)
+    );
+    assert!(samples.load(Ordering::SeqCst) >= 5, "too few samples");
+    assert!(
+        min_ready.load(Ordering::SeqCst) >= 1,
+        "a moment with no replica ready during the rolling update"
+    );
+    for pod in pods() {
+        assert_eq!(
+            pod["spec"]["containers"][0]["image"],
+            "testbed.invalid/secretsync:b"
+        );
+    }
+    wait_for(
+        "a pod of the new image holds the Lease",
+        Duration::from_secs(LEASE_SECONDS + 10),
+        || ready_pods().contains(&lease_holder()),
+    );
+
+    // --- the PDB (minAvailable: 1): one of the two pods may be evicted, then not the other.
+    wait_for(
+        "the PDB allows one disruption",
+        Duration::from_secs(60),
+        || {
+            kubectl_json(&["-n", SYSTEM_NS, "get", "pdb", "secretsync"])["status"]["disruptionsAllowed"]
+                == 1
+        },
+    );
+    let ready = ready_pods();
+    assert_eq!(ready.len(), 2);
+    evict(&ready[0]).unwrap_or_else(|e| panic!("the first eviction was refused: {e}"));
+    let second = evict(&ready[1]);
+    assert!(
+        second
+            .as_ref()
+            .is_err_and(|e| e.contains("disruption budget") || e.contains("429")),
+        "the second eviction was not refused by the PDB: {second:?}"
+    );
+    rollout();
+
+    // --- RBAC: every request of the ServiceAccount came from these pods' own mounted tokens, none was denied,
+    // and each was one deploy/'s roles grant. (Whether every grant is used is tests/e2e.rs's job: it drives the
+    // workload-identity and failed-cleanup paths this test does not.)
+    std::thread::sleep(Duration::from_secs(2)); // the audit log is written in batches
+    let (used, denied, by_pod) = audited(&audit, audit_start);
+    assert!(!used.is_empty(), "no request of {SA_USER} in the audit log");
+    assert!(denied.is_empty(), "the pods were denied: {denied:#?}");
+    assert!(
+        by_pod.iter().all(|p| p.is_some()),
+        "a request of {SA_USER} was made with a token not bound to a pod"
+    );
+    let pods_seen: BTreeSet<String> = by_pod.into_iter().flatten().collect();
+    assert!(
+        pods_seen.contains(&leader) && pods_seen.contains(&follower),
+        "the audit log does not show both first pods: {pods_seen:?}"
+    );
+    let granted = granted();
+    let ungranted: Vec<_> = used
+        .iter()
+        .filter(|(ug, ur, uv, uns)| {
+            !granted
+                .iter()
+                .any(|(g, r, v, ns)| ug == g && ur == r && uv == v && (ns.is_empty() || uns == ns))
+        })
+        .collect();
+    assert!(ungranted.is_empty(), "used but not granted: {ungranted:#?}");
+    eprintln!(
+        "audited: {} kinds of request from {} pods; node_e2e took {:?}",
+        used.len(),
+        pods_seen.len(),
+        started.elapsed()
+    );
+}
