@@ -97,8 +97,8 @@ curl -s "http://127.0.0.1:$port/metrics" | grep -E '^secretsync_(reconciles_tota
   | awk '{k=$1; sub(/\{.*/, "", k); s[k]+=$NF} END {for (k in s) print k, s[k]}' | sort
 # grep -c exits 1 when it counts nothing, which would end the script (pipefail) before the clean-up below.
 { grep -c '"level":"ERROR"' "$log_file" || true; } | sed 's/^/error log lines: /'
-# The test bed has no namespace controller, so deleting the namespace alone would leave every object behind for
-# the next controller on this bed (`make run` watches all namespaces) to work through.
+# Without the node (TESTBED_NODE=0) the test bed has no namespace controller, so deleting the namespace alone would
+# leave every object behind for the next controller on this bed (`make run` watches all namespaces) to work through.
 kubectl -n "$ns" delete secretsyncs --all --wait=false >/dev/null
 kubectl -n "$ns" delete secrets --all --wait=false >/dev/null
 kubectl delete namespace "$ns" --wait=false >/dev/null

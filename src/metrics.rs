@@ -12,6 +12,8 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
+    /// The store the SecretSync names (`Store/<namespace>/<name>`, `ClusterStore/<name>`, `inline`).
+    pub store: String,
     pub dialect: String,
     pub result: String,
 }
@@ -81,7 +83,7 @@ impl Metrics {
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         registry.register(
             "reconciles",
-            "Reconciles by dialect and result",
+            "Reconciles by store, dialect and result",
             reconciles.clone(),
         );
         let reconcile_duration = Family::<DialectLabels, Histogram>::new_with_constructor(|| {

@@ -335,8 +335,9 @@ impl Bed {
                         .await;
                 }
             }
-            // The test bed has no namespace controller: what a deleted namespace holds stays, and another
-            // test's controller watching every namespace would go on reconciling it. Delete it all by hand.
+            // Without the node (TESTBED_NODE=0) the test bed has no namespace controller: what a deleted namespace
+            // holds stays, and another test's controller watching every namespace would go on reconciling it.
+            // Delete it all by hand.
             let _ = syncs
                 .delete_collection(&DeleteParams::default(), &ListParams::default())
                 .await;

@@ -656,8 +656,9 @@ spec:
             .contains("e2e-value"),
         "a value leaked into an Event"
     );
-    // Deleting the examples while the controller runs releases their finalizers. (The namespace stays: the test
-    // bed runs no namespace controller, so a deleted namespace would stay Terminating and refuse new objects.)
+    // Deleting the examples while the controller runs releases their finalizers. (The namespace stays: without the
+    // node the test bed runs no namespace controller, and a deleted namespace would stay Terminating and refuse
+    // new objects.)
     kubectl(
         &[
             "-n",

@@ -467,7 +467,7 @@ fn a_leader_cut_off_from_the_api_server_steps_down_before_its_lease_ends() {
             replica.name
         );
     }
-    // The objects go; the namespace stays (the test bed runs no namespace controller).
+    // The objects go; the namespace stays (without the node the test bed runs no namespace controller).
     kubectl(
         &["-n", &ns, "delete", "ssync", "db", "stuck", "--wait=true"],
         None,

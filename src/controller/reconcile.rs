@@ -271,6 +271,7 @@ pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action
     ctx.metrics
         .reconciles
         .get_or_create(&ReconcileLabels {
+            store: store_label(&obj),
             dialect: dialect_label,
             result: if result.is_ok() { "ok" } else { "error" }.to_owned(),
         })
