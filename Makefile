@@ -25,9 +25,10 @@ deps: rust-deps
 build:
 	$(CARGO) build --workspace
 
-# Regenerates the committed CRDs from the Rust types.
+# Regenerates the committed CRDs from the Rust types, and the Helm chart's copy (tests/helm.rs checks they match).
 crds:
 	$(CARGO) run --quiet --bin secretsync -- crd --out-dir crds
+	cp crds/*.yaml deploy/helm/secretsync/crds/
 
 lint: rust-deps cargo-deny
 	$(CARGO) fmt --all -- --check
