@@ -183,6 +183,15 @@ fn the_values_readme_is_generated_from_values_yaml() {
         generated, committed,
         "run python3 deploy/helm/gen-readme.py and commit {CHART}/README.md"
     );
+    // The repository's README carries the same table.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let table = &generated[generated.find("| key | type |").unwrap()..];
+    assert!(
+        readme.contains(table),
+        "run python3 deploy/helm/gen-readme.py and commit README.md"
+    );
+    run("python3", &["deploy/helm/gen-readme.py", "--check"], None)
+        .unwrap_or_else(|e| panic!("gen-readme.py --check: {e}"));
     // Every key of values.yaml has its row.
     for key in [
         "replicaCount",
