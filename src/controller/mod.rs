@@ -11,7 +11,6 @@ mod census;
 mod cleanup_deadline;
 pub mod digest_key;
 pub mod leader;
-mod lookup;
 mod reconcile;
 pub mod resolve;
 mod seen_changes;
@@ -89,7 +88,6 @@ pub struct Context {
     allow_inline: bool,
     tokens: token_request::Cache,
     seen_changes: seen_changes::SeenChanges,
-    lookup: lookup::Lookup,
 }
 
 /// Runs the controller until `shutdown` resolves; running reconciles then get up to [`SHUTDOWN_GRACE`] to finish.
@@ -141,7 +139,6 @@ pub async fn run_until(
         allow_inline: config.allow_inline_targets,
         tokens: token_request::Cache::default(),
         seen_changes: seen_changes::SeenChanges::default(),
-        lookup: lookup::Lookup::default(),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -208,20 +205,14 @@ pub async fn run_until(
             .reflect(cluster_store_writer),
             triggers::spec_generation,
         );
-        let (namespace_cache, namespace_writer) = reflector::store();
         let namespace_events = triggers::changes(
             watcher(
                 Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )
-            .default_backoff()
-            .modify(cache::slim)
-            .reflect(namespace_writer),
+            .default_backoff(),
             triggers::labels,
         );
-        ctx.lookup.add_stores(store_cache.clone());
-        ctx.lookup.set_cluster_stores(cluster_store_cache.clone());
-        ctx.lookup.set_namespaces(namespace_cache);
         let syncs_of = |store: reflector::Store<SecretSync>| {
             move |matches: &dyn Fn(&SecretSync) -> bool| {
                 store

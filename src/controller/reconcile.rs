@@ -21,7 +21,8 @@ use super::status::{self, Report};
 use super::{CREATING_POLL, Context, FIELD_MANAGER, FINALIZER};
 use crate::api::duration::{self, DurationError, Refresh};
 use crate::api::{
-    DeletionPolicy, SecretSync, SecretSyncStatus, StoreKind, UpdatePolicy, UsedStore,
+    ClusterStore, DeletionPolicy, SecretSync, SecretSyncStatus, Store, StoreKind, UpdatePolicy,
+    UsedStore,
 };
 use crate::dialects::{Dialect, DialectError, ErrorClass, Request};
 use crate::metrics::{DeferLabels, DialectLabels, ReconcileLabels, RefusalLabels};
@@ -42,8 +43,6 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("the SecretSync has no namespace or uid")]
     Incomplete,
-    #[error(transparent)]
-    Stopping(#[from] super::lookup::Stopping),
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error("spec.refreshInterval {0}")]
@@ -74,7 +73,6 @@ impl Error {
             Error::Refused(e) => Report::failed(e.reason(), e.to_string()),
             Error::Kube(_) => Report::failed("KubernetesError", self.to_string()),
             Error::Incomplete => Report::failed("Invalid", self.to_string()),
-            Error::Stopping(_) => Report::failed("ControllerStopping", self.to_string()),
             Error::InvalidRefreshInterval(_) => Report::failed(
                 "InvalidRefreshInterval",
                 format!("{self}; nothing is read or written until it is fixed"),
@@ -113,7 +111,7 @@ impl Error {
             | Error::NoDialect(_)
             | Error::Incomplete
             | Error::InvalidRefreshInterval(_) => Retry::AwaitChange,
-            Error::Internal | Error::Stopping(_) => Retry::Backoff(None),
+            Error::Internal => Retry::Backoff(None),
             // A change to the store, the namespace or the Secret requeues it at once. What is not watched (a
             // ClusterStore's credentials in a namespace outside `--namespace`, a ServiceAccount created later) is
             // looked at again within RECHECK_REFUSED: a few API reads, never a store request.
@@ -448,7 +446,8 @@ async fn connect(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Connection
     };
     match store_ref.kind {
         StoreKind::Store => {
-            let store = ctx.lookup.store(ns, &store_ref.name).await?;
+            let stores: Api<Store> = Api::namespaced(ctx.client.clone(), ns);
+            let store = stores.get_opt(&store_ref.name).await?;
             Ok(resolve::resolve(
                 target,
                 &namespace(None),
@@ -457,10 +456,15 @@ async fn connect(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Connection
             )?)
         }
         StoreKind::ClusterStore => {
-            let store = ctx.lookup.cluster_store(&store_ref.name).await?;
+            let stores: Api<ClusterStore> = Api::all(ctx.client.clone());
+            let store = stores.get_opt(&store_ref.name).await?;
             let labels = match &store {
                 Some(s) if resolve::needs_namespace_labels(&s.spec) => {
-                    ctx.lookup.namespace_labels(ns).await?
+                    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+                    namespaces
+                        .get_opt(ns)
+                        .await?
+                        .map(|n| n.metadata.labels.unwrap_or_default())
                 }
                 _ => None,
             };
