@@ -11,6 +11,7 @@ mod census;
 mod cleanup_deadline;
 pub mod digest_key;
 pub mod leader;
+mod lookup;
 mod reconcile;
 pub mod resolve;
 mod seen_changes;
@@ -88,6 +89,7 @@ pub struct Context {
     allow_inline: bool,
     tokens: token_request::Cache,
     seen_changes: seen_changes::SeenChanges,
+    lookup: lookup::Lookup,
 }
 
 /// Runs the controller until `shutdown` resolves; running reconciles then get up to [`SHUTDOWN_GRACE`] to finish.
@@ -139,6 +141,7 @@ pub async fn run_until(
         allow_inline: config.allow_inline_targets,
         tokens: token_request::Cache::default(),
         seen_changes: seen_changes::SeenChanges::default(),
+        lookup: lookup::Lookup::default(),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -205,14 +208,20 @@ pub async fn run_until(
             .reflect(cluster_store_writer),
             triggers::spec_generation,
         );
+        let (namespace_cache, namespace_writer) = reflector::store();
         let namespace_events = triggers::changes(
             watcher(
                 Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )
-            .default_backoff(),
+            .default_backoff()
+            .modify(cache::slim)
+            .reflect(namespace_writer),
             triggers::labels,
         );
+        ctx.lookup.add_stores(store_cache.clone());
+        ctx.lookup.set_cluster_stores(cluster_store_cache.clone());
+        ctx.lookup.set_namespaces(namespace_cache);
         let syncs_of = |store: reflector::Store<SecretSync>| {
             move |matches: &dyn Fn(&SecretSync) -> bool| {
                 store

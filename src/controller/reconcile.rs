@@ -21,8 +21,7 @@ use super::status::{self, Report};
 use super::{CREATING_POLL, Context, FIELD_MANAGER, FINALIZER};
 use crate::api::duration::{self, DurationError, Refresh};
 use crate::api::{
-    ClusterStore, DeletionPolicy, SecretSync, SecretSyncStatus, Store, StoreKind, UpdatePolicy,
-    UsedStore,
+    DeletionPolicy, SecretSync, SecretSyncStatus, StoreKind, UpdatePolicy, UsedStore,
 };
 use crate::dialects::{Dialect, DialectError, ErrorClass, Request};
 use crate::metrics::{DeferLabels, DialectLabels, ReconcileLabels, RefusalLabels};
@@ -43,6 +42,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("the SecretSync has no namespace or uid")]
     Incomplete,
+    #[error(transparent)]
+    Stopping(#[from] super::lookup::Stopping),
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error("spec.refreshInterval {0}")]
@@ -73,6 +74,7 @@ impl Error {
             Error::Refused(e) => Report::failed(e.reason(), e.to_string()),
             Error::Kube(_) => Report::failed("KubernetesError", self.to_string()),
             Error::Incomplete => Report::failed("Invalid", self.to_string()),
+            Error::Stopping(_) => Report::failed("ControllerStopping", self.to_string()),
             Error::InvalidRefreshInterval(_) => Report::failed(
                 "InvalidRefreshInterval",
                 format!("{self}; nothing is read or written until it is fixed"),
@@ -111,7 +113,7 @@ impl Error {
             | Error::NoDialect(_)
             | Error::Incomplete
             | Error::InvalidRefreshInterval(_) => Retry::AwaitChange,
-            Error::Internal => Retry::Backoff(None),
+            Error::Internal | Error::Stopping(_) => Retry::Backoff(None),
             // A change to the store, the namespace or the Secret requeues it at once. What is not watched (a
             // ClusterStore's credentials in a namespace outside `--namespace`, a ServiceAccount created later) is
             // looked at again within RECHECK_REFUSED: a few API reads, never a store request.
@@ -446,8 +448,7 @@ async fn connect(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Connection
     };
     match store_ref.kind {
         StoreKind::Store => {
-            let stores: Api<Store> = Api::namespaced(ctx.client.clone(), ns);
-            let store = stores.get_opt(&store_ref.name).await?;
+            let store = ctx.lookup.store(ns, &store_ref.name).await?;
             Ok(resolve::resolve(
                 target,
                 &namespace(None),
@@ -456,15 +457,10 @@ async fn connect(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Connection
             )?)
         }
         StoreKind::ClusterStore => {
-            let stores: Api<ClusterStore> = Api::all(ctx.client.clone());
-            let store = stores.get_opt(&store_ref.name).await?;
+            let store = ctx.lookup.cluster_store(&store_ref.name).await?;
             let labels = match &store {
                 Some(s) if resolve::needs_namespace_labels(&s.spec) => {
-                    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-                    namespaces
-                        .get_opt(ns)
-                        .await?
-                        .map(|n| n.metadata.labels.unwrap_or_default())
+                    ctx.lookup.namespace_labels(ns).await?
                 }
                 _ => None,
             };

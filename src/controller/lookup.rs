@@ -1,0 +1,163 @@
+//! Stores, ClusterStores and namespaces as the controller's watches hold them, so that a reconcile reads no more
+//! of them from the API server: a change to any of them reaches the cache before it requeues the SecretSyncs that
+//! use it, so a reconcile never acts on a store older than the change that woke it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store as Cache};
+
+use crate::api::{ClusterStore, Store};
+
+/// The caches, filled in as the controller starts its watches (one namespaced-store cache per watched scope).
+#[derive(Default)]
+pub struct Lookup {
+    stores: Mutex<Vec<Cache<Store>>>,
+    cluster_stores: OnceLock<Cache<ClusterStore>>,
+    namespaces: OnceLock<Cache<PartialObjectMeta<Namespace>>>,
+}
+
+/// A cache whose watch has stopped: the controller is shutting down.
+#[derive(Debug, thiserror::Error)]
+#[error("the controller is stopping (its watches have ended)")]
+pub struct Stopping;
+
+impl Lookup {
+    pub fn add_stores(&self, cache: Cache<Store>) {
+        self.stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cache);
+    }
+
+    /// The first one given is kept (every scope watches the same ClusterStores).
+    pub fn set_cluster_stores(&self, cache: Cache<ClusterStore>) {
+        let _ = self.cluster_stores.set(cache);
+    }
+
+    /// The first one given is kept (every scope watches the same namespaces).
+    pub fn set_namespaces(&self, cache: Cache<PartialObjectMeta<Namespace>>) {
+        let _ = self.namespaces.set(cache);
+    }
+
+    /// The Store `namespace/name`, once every store watch has listed.
+    pub async fn store(&self, namespace: &str, name: &str) -> Result<Option<Arc<Store>>, Stopping> {
+        let caches = self
+            .stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let key = ObjectRef::new(name).within(namespace);
+        for cache in &caches {
+            ready(cache).await?;
+            if let Some(store) = cache.get(&key) {
+                return Ok(Some(store));
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn cluster_store(&self, name: &str) -> Result<Option<Arc<ClusterStore>>, Stopping> {
+        let cache = self.cluster_stores.get().ok_or(Stopping)?;
+        ready(cache).await?;
+        Ok(cache.get(&ObjectRef::new(name)))
+    }
+
+    /// A namespace's labels; `None` when it does not exist.
+    pub async fn namespace_labels(
+        &self,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, Stopping> {
+        let cache = self.namespaces.get().ok_or(Stopping)?;
+        ready(cache).await?;
+        Ok(cache
+            .get(&ObjectRef::new(name))
+            .map(|n| n.metadata.labels.clone().unwrap_or_default()))
+    }
+}
+
+async fn ready<K>(cache: &Cache<K>) -> Result<(), Stopping>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    cache.wait_until_ready().await.map_err(|_| Stopping)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector::store;
+    use kube::runtime::watcher::Event;
+
+    fn store_named(ns: &str, name: &str) -> Store {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"dialect": "Barbican", "endpoint": "http://b:9311"}
+        }))
+        .expect("a store")
+    }
+
+    #[tokio::test]
+    async fn stores_are_found_in_whichever_scope_watches_their_namespace() {
+        let lookup = Lookup::default();
+        let (a, mut a_writer) = store::<Store>();
+        let (b, mut b_writer) = store::<Store>();
+        lookup.add_stores(a);
+        lookup.add_stores(b);
+        for (writer, ns) in [(&mut a_writer, "team-a"), (&mut b_writer, "team-b")] {
+            writer.apply_watcher_event(&Event::Init);
+            writer.apply_watcher_event(&Event::InitApply(store_named(ns, "vault")));
+            writer.apply_watcher_event(&Event::InitDone);
+        }
+        let found = lookup.store("team-b", "vault").await.expect("ready");
+        assert_eq!(
+            found.and_then(|s| s.metadata.namespace.clone()).as_deref(),
+            Some("team-b")
+        );
+        assert!(
+            lookup
+                .store("team-c", "vault")
+                .await
+                .expect("ready")
+                .is_none()
+        );
+        assert!(
+            lookup
+                .store("team-a", "other")
+                .await
+                .expect("ready")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lookup_waits_for_the_first_listing_and_fails_once_the_watch_is_gone() {
+        let lookup = Lookup::default();
+        let (cache, mut writer) = store::<Store>();
+        lookup.add_stores(cache);
+        let pending = tokio::spawn({
+            let lookup = Arc::new(lookup);
+            async move { lookup.store("team-a", "vault").await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!pending.is_finished(), "answered before the cache listed");
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(store_named("team-a", "vault")));
+        writer.apply_watcher_event(&Event::InitDone);
+        assert!(pending.await.expect("joined").expect("ready").is_some());
+
+        let lookup = Lookup::default();
+        let (cache, writer) = store::<Store>();
+        lookup.add_stores(cache);
+        drop(writer);
+        assert!(lookup.store("team-a", "vault").await.is_err());
+        assert!(
+            Lookup::default().cluster_store("x").await.is_err(),
+            "no cache yet"
+        );
+    }
+}
