@@ -78,13 +78,24 @@ impl Lookup {
     }
 }
 
+/// Waits for the cache's first listing. kube's readiness signal wakes only its latest waiter, and many reconciles
+/// wait at once when a controller starts (a new leader): each looks again every 100 ms instead of waiting for a
+/// wake-up that may go to another waiter (found by clean-clone run 13: a reconcile after a failover hung).
 async fn ready<K>(cache: &Cache<K>) -> Result<(), Stopping>
 where
     K: kube::Resource + Clone + 'static,
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
-    cache.wait_until_ready().await.map_err(|_| Stopping)
+    loop {
+        match tokio::time::timeout(RECHECK, cache.wait_until_ready()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(_)) => return Err(Stopping),
+            Err(_) => continue,
+        }
+    }
 }
+
+const RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {
@@ -132,6 +143,31 @@ mod tests {
                 .expect("ready")
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn every_waiter_is_answered_once_the_cache_has_listed() {
+        let lookup = Arc::new(Lookup::default());
+        let (cache, mut writer) = store::<Store>();
+        lookup.add_stores(cache);
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let lookup = lookup.clone();
+                tokio::spawn(async move { lookup.store("team-a", "vault").await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(store_named("team-a", "vault")));
+        writer.apply_watcher_event(&Event::InitDone);
+        for waiter in waiters {
+            let found = tokio::time::timeout(std::time::Duration::from_secs(2), waiter)
+                .await
+                .expect("a waiter was never woken")
+                .expect("joined")
+                .expect("ready");
+            assert!(found.is_some());
+        }
     }
 
     #[tokio::test]
