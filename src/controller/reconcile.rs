@@ -1002,15 +1002,10 @@ async fn publish(
         };
         publish_event(obj, ctx, kind, &report.reason, &report.message).await;
     }
-    if prev != Some(&next) || needs_time_refresh(prev, report) {
+    if prev != Some(&next) {
         write_status(api, obj, &next).await?;
     }
     Ok(())
-}
-
-/// A confirmed sync moves `lastSyncTime` even when nothing else changed.
-fn needs_time_refresh(_prev: Option<&SecretSyncStatus>, report: &Report) -> bool {
-    report.synced_digest.is_some()
 }
 
 async fn publish_suspended(
