@@ -285,6 +285,8 @@ class Audit:
             if not (t0 <= t < t1):
                 continue
             key = f"{verb} {res}{'/' + sub if sub else ''}"
+            if res == "secrets" and name == "bench-creds":
+                key += " (the store's credentials)"
             by[key] = by.get(key, 0) + 1
             if verb == "watch":
                 watches += 1
