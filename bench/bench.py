@@ -639,7 +639,7 @@ class Bench:
         k = min(a.changes, a.n)
         sample = [self.names[(j * a.n) // k] for j in range(k)]
         m0, t_start = self.metrics(), time.time()
-        watch_lat, store_lat, patch_rt, missing, spans = [], [], [], 0, []
+        watch_lat, store_lat, patch_rt, missing, spans, samples = [], [], [], 0, [], []
         log(f"latency: {k} changes, one at a time, {a.spacing} s apart")
         for j, name in enumerate(sample):
             old = self.state.get(name)["digest"]
@@ -654,6 +654,7 @@ class Bench:
             t_ack = self.state.get(name)["t_digest"]
             watch_lat.append(t_ack - t0)
             spans.append((name, t0, t_ack + 0.5))
+            samples.append([round(t0 - t_start, 3), round(1000 * (t_ack - t0), 1)])
             if self.storelog:
                 remote = remote_name(a.dialect, self.ns, name[1:])
                 ts = None
@@ -682,6 +683,17 @@ class Bench:
             "process": self.sampler.window(t_start, t_end),
             "api": self.audit.summary(t_start, t_end + 0.5, k),
         }
+        if self.storelog:
+            # For each change: the store's requests in the second before it (the refreshes it competed with).
+            for smp, (_, t0, _) in zip(samples, spans):
+                smp.append(len(self.storelog.requests_between(t0 - 1, t0)))
+            busy = [smp[1] for smp in samples if smp[2] >= a.rate / 2]
+            calm = [smp[1] / 1000 for smp in samples if smp[2] < a.rate / 2]
+            r["while_refreshes_saturate_the_rate"] = {"changes": len(busy),
+                                                      "patch_to_status_ms": dist([x / 1000 for x in busy])}
+            r["while_the_store_is_calm"] = {"changes": len(calm), "patch_to_status_ms": dist(calm)}
+        r["samples"] = {"columns": ["t_s", "patch_to_status_ms", "store_requests_in_the_second_before"],
+                        "rows": samples}
         # Refreshes of other objects go on during the timed changes; what names the changed object within its
         # own change (patch to acknowledgement + 0.5 s) is that change's cost.
         n_ok = max(len(spans), 1)
