@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -43,6 +44,7 @@ SA_USER = "system:serviceaccount:secretsync-system:secretsync"
 GROUP = "/apis/secretsync.io/v1alpha1"
 DIALECTS = ["ServiceFabricMesh", "AzureKeyVault", "Barbican", "TencentSSM", "DockerSwarm"]
 # Store operations (the `operation` label of secretsync_backend_requests_total) that only read.
+MIN_FREE = float(os.environ.get("BENCH_MIN_FREE_GIB", "3")) * 2**30
 READ_OPS = re.compile(r"^(get|list|describe|inspect|read|head)|^(Describe|Get|List)", re.I)
 AUTH_OPS = re.compile(r"token|auth", re.I)
 
@@ -331,6 +333,13 @@ class Proc(threading.Thread):
 
     def run(self):
         while not self.stopped.is_set():
+            # The API server's etcd and audit log, the store's and the controller's logs all grow with N: stop
+            # (and clean up) before the disk fills, which would break everything else on the machine.
+            if shutil.disk_usage(ROOT).free < MIN_FREE:
+                log(f"less than {MIN_FREE / 2**30:.1f} GiB free on the disk: stopping (BENCH_MIN_FREE_GIB)")
+                self.stopped.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
             s = self.read()
             if s:
                 with self.lock:
@@ -434,6 +443,8 @@ class Bench:
         self.ctl_log = None
         self.result = {"config": {}, "phases": {}}
         self.restarts = 0
+        self.pidfile = os.path.join(os.environ.get("TB", os.path.join(ROOT, ".testbed")), "pids",
+                                    "bench-controller.pid")
 
     # -- the controller -----------------------------------------------------------------------------------------
     def start_controller(self):
@@ -449,6 +460,9 @@ class Bench:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         self.sampler.pid = self.proc.pid
+        # Recorded like a test-bed process: if this harness is killed outright, `make testbed-down` stops it.
+        with open(self.pidfile, "w") as f:
+            f.write(f"{self.proc.pid}\n")
         t0 = time.time()
         while time.time() - t0 < 60:
             if self.proc.poll() is not None:
@@ -470,6 +484,10 @@ class Bench:
             self.proc.kill()
             self.proc.wait()
         self.sampler.pid = None
+        try:
+            os.unlink(self.pidfile)
+        except OSError:
+            pass
 
     def metrics(self):
         return scrape(self.port)
@@ -945,6 +963,10 @@ def main():
     a.burst = a.burst or a.rate
     os.makedirs(a.out_dir, exist_ok=True)
     phases = [p.strip() for p in a.phases.split(",") if p.strip()]
+    free = shutil.disk_usage(ROOT).free
+    if free < MIN_FREE:
+        log(f"only {free / 2**30:.1f} GiB free on the disk (BENCH_MIN_FREE_GIB={MIN_FREE / 2**30:.1f}): not starting")
+        return 2
     b = Bench(a)
     stop = {"signal": None}
 
@@ -953,6 +975,7 @@ def main():
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
     failed = None
     try:
         b.setup()

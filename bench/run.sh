@@ -6,7 +6,8 @@
 # Variables (also as make variables): N (500), DIALECT (ServiceFabricMesh; a space-separated list, or "all" for
 # every dialect the test bed has), REFRESH (30s), RATE (200 store requests per second), CONCURRENCY (8),
 # CHANGES (200 individually timed changes), PHASES (first,rest,latency,burst,restart), BENCH_DOWN=1 takes the
-# test bed down afterwards, TESTBED_BACKENDS (default: the dialects' backends).
+# test bed down afterwards, TESTBED_BACKENDS (default: the dialects' backends), BENCH_MIN_FREE_GIB (3: the run
+# refuses to start, or stops and cleans up, below that much free disk).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/tests/testbed/lib.sh"
@@ -19,6 +20,13 @@ CONCURRENCY=${CONCURRENCY:-8}
 CHANGES=${CHANGES:-200}
 PHASES=${PHASES:-first,rest,latency,burst,restart}
 
+# etcd, the audit log and the logs grow with N (about 0.5 GB at N=10000): refuse to start on a nearly full disk.
+min_free_gib=${BENCH_MIN_FREE_GIB:-3}
+free_kib=$(df -Pk "$ROOT" | awk 'NR==2 {print $4}')
+if [ "$free_kib" -lt $((min_free_gib * 1024 * 1024)) ]; then
+  log "only $((free_kib / 1024)) MiB free on the disk (BENCH_MIN_FREE_GIB=$min_free_gib): not starting"
+  exit 2
+fi
 backend_of() {
   case "$1" in
     ServiceFabricMesh) echo servicefabric ;; AzureKeyVault) echo azurekv ;; Barbican) echo barbican ;;
