@@ -21,6 +21,21 @@ def fmt_dist(d):
     return f"{d['p50']} / {d['p90']} / {d['p99']} / {d['max']}"
 
 
+def rest_per_refresh(r):
+    """Store reads and writes per refresh (one reconcile at rest is one refresh of one object)."""
+    rest = get(r, "phases", "rest")
+    if rest.get("per_refresh"):
+        return rest["per_refresh"]["reads"], rest["per_refresh"]["writes"]
+    rec = rest["reconciles"]
+    return round(rest["store_requests"]["reads"] / rec, 3), round(rest["store_requests"]["writes"] / rec, 3)
+
+
+def api_per_refresh(r):
+    rest = get(r, "phases", "rest")
+    rec = rest["reconciles"]
+    return round(rest["api"]["reads"] / rec, 3), round(rest["api"]["status_writes"] / rec, 3)
+
+
 def main(paths):
     runs = []
     for p in paths:
@@ -38,12 +53,17 @@ def main(paths):
         ("change -> status p50/p90/p99/max (ms)", lambda r: fmt_dist(get(r, "phases", "latency", "patch_to_status_ms"))),
         ("change -> store write p50/p90/p99/max (ms)",
          lambda r: fmt_dist(get(r, "phases", "latency", "patch_to_store_write_ms"))),
-        ("store reads / writes per object per refresh at rest",
-         lambda r: f"{get(r, 'phases', 'rest', 'per_object_per_refresh', 'reads')} / "
-                   f"{get(r, 'phases', 'rest', 'per_object_per_refresh', 'writes')}"),
-        ("API reads / status / other writes per change",
-         lambda r: "{reads} / {status_writes} / {other_writes}".format(**get(r, "phases", "latency", "api", "per_unit"))
-         if get(r, "phases", "latency", "api") else None),
+        ("at rest: store reads / writes per refresh", lambda r: "{} / {}".format(*rest_per_refresh(r))),
+        ("at rest: API reads / status writes per refresh", lambda r: "{} / {}".format(*api_per_refresh(r))),
+        ("store reads / writes per change (that secret, store's log)",
+         lambda r: f"{get(r, 'phases', 'latency', 'attributed_per_change', 'store_reads')} / "
+                   f"{get(r, 'phases', 'latency', 'attributed_per_change', 'store_writes')}"),
+        ("API reads / status / other writes per change (naming the object)",
+         lambda r: "{api_reads} / {api_status_writes} / {api_other_writes}".format(
+             **get(r, "phases", "latency", "attributed_per_change"))),
+        ("API reads of the store's credentials Secret per change (whole phase)",
+         lambda r: round(get(r, "phases", "latency", "api", "by_verb_resource").get(
+             "get secrets (the store's credentials)", 0) / get(r, "phases", "latency", "changes"), 2)),
         ("burst: last status / last store write (s)",
          lambda r: f"{get(r, 'phases', 'burst', 'last_status_s')} / {get(r, 'phases', 'burst', 'last_store_write_s')}"),
         ("RSS idle / at rest / burst max (MiB)",
