@@ -463,7 +463,11 @@ async fn at_rest_one_read_and_a_lost_version_is_written_again_once_unconfirmed()
     // The status names the current version: a refresh at rest reads the resource only.
     let (_, reads) = stats(&name).await;
     assert_eq!(case.reconcile().await.0, Plan::InSync);
-    assert_eq!(stats(&name).await.1 - reads, 1, "reads for one refresh at rest");
+    assert_eq!(
+        stats(&name).await.1 - reads,
+        1,
+        "reads for one refresh at rest"
+    );
 
     let (status, _) = raw(
         reqwest::Method::DELETE,

@@ -11,6 +11,7 @@ mod census;
 mod cleanup_deadline;
 pub mod digest_key;
 mod finalizers;
+mod first_look;
 pub mod leader;
 mod lookup;
 mod reconcile;
@@ -93,6 +94,7 @@ pub struct Context {
     seen_changes: seen_changes::SeenChanges,
     lookup: lookup::Lookup,
     remembered: store_protection::Remembered,
+    first_looks: first_look::FirstLooks,
 }
 
 /// Runs the controller until `shutdown` resolves; running reconciles then get up to [`SHUTDOWN_GRACE`] to finish.
@@ -146,6 +148,7 @@ pub async fn run_until(
         seen_changes: seen_changes::SeenChanges::default(),
         lookup: lookup::Lookup::default(),
         remembered: store_protection::Remembered::default(),
+        first_looks: first_look::FirstLooks::default(),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]

@@ -18,8 +18,8 @@ use super::cleanup_deadline::{self, BlockedCleanup};
 use super::resolve::{self, Connection, Refusal, StoreObject};
 use super::source::{self, SourceError};
 use super::status::{self, Report};
-use super::store_protection;
 use super::{CREATING_POLL, Context, FIELD_MANAGER, FINALIZER};
+use super::{first_look, store_protection};
 use crate::api::duration::{self, DurationError, Refresh};
 use crate::api::{
     DeletionPolicy, SecretSync, SecretSyncStatus, StoreKind, UpdatePolicy, UsedStore,
@@ -379,6 +379,9 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
         }
         set_finalizer(&syncs, obj, false).await?;
         release_store(obj, ctx, &ns).await?;
+        if let Some(uid) = obj.uid() {
+            ctx.first_looks.forget(&uid);
+        }
         return Ok(Action::await_change());
     }
     if wants_finalizer != has_finalizer {
@@ -419,10 +422,12 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
     };
     let used = Some(used_store(&connection));
     match sync(obj, ctx, &ns, &connection).await {
-        Ok((mut report, action)) => {
+        Ok((report, action)) => {
             ctx.backoff.reset(&key(obj));
-            report.store = used;
-            publish(obj, ctx, &syncs, &report).await?;
+            if let Some(mut report) = report {
+                report.store = used;
+                publish(obj, ctx, &syncs, &report).await?;
+            }
             Ok(action)
         }
         Err(e) => {
@@ -568,7 +573,7 @@ async fn sync(
     ctx: &Context,
     ns: &str,
     connection: &Connection,
-) -> Result<(Report, Action), Error> {
+) -> Result<(Option<Report>, Action), Error> {
     let Inputs {
         dialect,
         value,
@@ -586,6 +591,22 @@ async fn sync(
         desired: &desired,
         last: last.as_ref(),
     };
+    let current = Placement {
+        dialect: connection.dialect,
+        endpoint: target.endpoint.clone(),
+        remote_name: req.remote_name.to_owned(),
+    };
+    let first = obj.uid().is_some_and(|uid| ctx.first_looks.first(&uid));
+    if first
+        && first_look::in_sync_by_status(obj, &desired.digest, &current)
+        && let Ok(Refresh::Every(interval)) = duration::parse_refresh(&obj.spec.refresh_interval)
+    {
+        debug!(
+            "in sync by its status: the first store read since the start is spread over the refresh interval"
+        );
+        let wait = first_look::spread(interval, rand::random::<f64>());
+        return Ok((None, Action::requeue(wait)));
+    }
     dialect.check(&req, &value)?;
     let mut observed = dialect.observe(&req).await?;
     if let Observed::Present(remote) = &mut observed
@@ -632,11 +653,6 @@ async fn sync(
         &desired.digest,
     );
     if report.synced_digest.is_some() {
-        let current = Placement {
-            dialect: connection.dialect,
-            endpoint: target.endpoint.clone(),
-            remote_name: req.remote_name.to_owned(),
-        };
         settle_previous(obj, ctx, &*dialect, &req, &current).await?;
         report.placement = Some(current);
     }
@@ -644,7 +660,7 @@ async fn sync(
         crate::api::Phase::Creating => Action::requeue(CREATING_POLL),
         _ => after(refresh_wait(obj)),
     };
-    Ok((report, action))
+    Ok((Some(report), action))
 }
 
 /// After a confirmed sync: deletes or leaves the remote secret an earlier spec pointed at (see
