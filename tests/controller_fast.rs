@@ -166,8 +166,8 @@ impl Bed {
         (tx, task)
     }
 
-    /// Stops the controller and starts another (same store, same digest key), as a restart or a new leader.
-    async fn restart(&mut self) {
+    /// Stops the controller and waits until it has.
+    async fn stop_controller(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -177,6 +177,11 @@ impl Bed {
                 .expect("controller stops")
                 .expect("controller did not panic");
         }
+    }
+
+    /// Stops the controller and starts another (same store, same digest key), as a restart or a new leader.
+    async fn restart(&mut self) {
+        self.stop_controller().await;
         let (tx, task) = self.spawn_controller(false).await;
         self.stop = Some(tx);
         self.task = Some(task);
@@ -345,15 +350,7 @@ impl Bed {
 
     /// Stops the controller, lets go of what it left behind and deletes the namespaces.
     async fn finish(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(LIMIT, task)
-                .await
-                .expect("controller stops")
-                .expect("controller did not panic");
-        }
+        self.stop_controller().await;
         for ns in std::iter::once(&self.ns).chain(&self.others) {
             let syncs = self.syncs_in(ns);
             for s in syncs.list(&ListParams::default()).await.unwrap() {
