@@ -179,9 +179,9 @@ impl Bed {
         }
     }
 
-    /// Stops the controller and starts another (same store, same digest key), as a restart or a new leader.
-    async fn restart(&mut self) {
-        self.stop_controller().await;
+    /// Starts another controller after `stop_controller` (same store, same digest key), as a restart or a new
+    /// leader.
+    async fn start_controller(&mut self) {
         let (tx, task) = self.spawn_controller(false).await;
         self.stop = Some(tx);
         self.task = Some(task);
@@ -963,14 +963,15 @@ async fn a_restart_reads_no_in_sync_remote_at_once_but_writes_a_changed_one() {
         bed.wait(name, |s| phase(s) == "Ready").await;
     }
 
-    // r0's source changes while the controller is being replaced.
-    bed.put_secret("r0", json!({"k": "changed-during-restart"}))
-        .await;
+    // The controller stops (its reconciles in flight finish first); r0's source changes while none runs.
+    bed.stop_controller().await;
     let observed: Vec<usize> = remotes
         .iter()
         .map(|r| bed.memory.calls(Op::Observe, r))
         .collect();
-    bed.restart().await;
+    bed.put_secret("r0", json!({"k": "changed-during-restart"}))
+        .await;
+    bed.start_controller().await;
     let end = Instant::now() + LIMIT;
     while !holds(&bed, &remotes[0], "changed-during-restart") {
         assert!(

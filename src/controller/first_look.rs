@@ -7,31 +7,61 @@
 //! moment within its refresh interval, so the reads are spread evenly from then on. Any other reconcile (a change
 //! of the source, the spec or the store's place, a failure, or the moved look itself) reads the store as always.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::api::{Phase, SecretSync};
 use crate::plan::moved::Placement;
 
-/// The SecretSyncs (by uid) this process has already looked at.
+/// Where a SecretSync stands since the controller started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// Its first store read is moved to this moment. Reconciles before it (the Secret watch's first listing
+    /// triggers one for every SecretSync) read nothing while the status still shows it in sync.
+    MovedTo(Instant),
+    /// Its store was read (or had to be) since the start: reconciles read the store as always.
+    Done,
+}
+
+/// The SecretSyncs (by uid) this process has reconciled, and when each may first read its store.
 #[derive(Default)]
 pub struct FirstLooks {
-    seen: Mutex<HashSet<String>>,
+    looks: Mutex<HashMap<String, Look>>,
 }
 
 impl FirstLooks {
-    /// Whether this is the first reconcile of `uid` since the controller started; it no longer is afterwards.
-    pub fn first(&self, uid: &str) -> bool {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uid.to_owned())
+    /// How long the reconcile of `uid` may wait before reading its store, if at all: `in_sync` says its status
+    /// shows the current value synced to the current place, `interval` is its refresh interval (none: reads only
+    /// on changes), `fraction` is uniform in [0, 1).
+    pub fn wait(
+        &self,
+        uid: &str,
+        in_sync: bool,
+        interval: Option<Duration>,
+        now: Instant,
+        fraction: f64,
+    ) -> Option<Duration> {
+        let mut looks = self.looks.lock().unwrap_or_else(|e| e.into_inner());
+        let look = looks.get(uid).copied();
+        match (look, interval) {
+            (None, Some(interval)) if in_sync => {
+                let wait = spread(interval, fraction);
+                looks.insert(uid.to_owned(), Look::MovedTo(now + wait));
+                Some(wait)
+            }
+            (Some(Look::MovedTo(at)), _) if in_sync && now < at => Some(at - now),
+            (Some(Look::Done), _) => None,
+            _ => {
+                looks.insert(uid.to_owned(), Look::Done);
+                None
+            }
+        }
     }
 
     /// Forgets a SecretSync that is gone.
     pub fn forget(&self, uid: &str) {
-        self.seen
+        self.looks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(uid);
@@ -135,13 +165,35 @@ mod tests {
     }
 
     #[test]
-    fn each_object_is_first_once_until_forgotten() {
+    fn the_first_read_waits_once_for_its_moment_and_every_trigger_before_it_waits_too() {
         let looks = FirstLooks::default();
-        assert!(looks.first("a"));
-        assert!(!looks.first("a"));
-        assert!(looks.first("b"));
+        let t0 = Instant::now();
+        let minute = Some(Duration::from_secs(60));
+        let secs = Duration::from_secs;
+        // The start: moved to half the interval.
+        assert_eq!(looks.wait("a", true, minute, t0, 0.5), Some(secs(30)));
+        // The Secret watch's first listing triggers it again: it waits for the same moment.
+        assert_eq!(
+            looks.wait("a", true, minute, t0 + secs(10), 0.9),
+            Some(secs(20))
+        );
+        // The moment comes: the store is read, and from then on always.
+        assert_eq!(looks.wait("a", true, minute, t0 + secs(30), 0.1), None);
+        assert_eq!(looks.wait("a", true, minute, t0 + secs(31), 0.1), None);
+        // A change before the moment reads at once, and so does everything after it.
+        assert_eq!(looks.wait("b", true, minute, t0, 0.5), Some(secs(30)));
+        assert_eq!(looks.wait("b", false, minute, t0 + secs(1), 0.5), None);
+        assert_eq!(looks.wait("b", true, minute, t0 + secs(2), 0.5), None);
+        // Not in sync at the start, or no periodic refresh: read at once.
+        assert_eq!(looks.wait("c", false, minute, t0, 0.5), None);
+        assert_eq!(looks.wait("c", true, minute, t0 + secs(1), 0.5), None);
+        assert_eq!(looks.wait("d", true, None, t0, 0.5), None);
+        // A SecretSync gone and made again (same uid only in this test) starts over.
         looks.forget("a");
-        assert!(looks.first("a"));
+        assert_eq!(
+            looks.wait("a", true, minute, t0 + secs(40), 0.0),
+            Some(secs(0))
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod backoff;
 mod cache;
 mod census;
 mod cleanup_deadline;
+mod credentials_cache;
 pub mod digest_key;
 mod finalizers;
 mod first_look;
@@ -95,6 +96,7 @@ pub struct Context {
     lookup: lookup::Lookup,
     remembered: store_protection::Remembered,
     first_looks: first_look::FirstLooks,
+    credentials: credentials_cache::CredentialsCache,
 }
 
 /// Runs the controller until `shutdown` resolves; running reconciles then get up to [`SHUTDOWN_GRACE`] to finish.
@@ -149,6 +151,7 @@ pub async fn run_until(
         lookup: lookup::Lookup::default(),
         remembered: store_protection::Remembered::default(),
         first_looks: first_look::FirstLooks::default(),
+        credentials: credentials_cache::CredentialsCache::new(config.namespaces.clone()),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -250,6 +253,7 @@ pub async fn run_until(
             .watches_stream(secret_events, move |secret| {
                 let ns = secret.namespace().unwrap_or_default();
                 let name = secret.name_any();
+                changes.credentials.touched(&ns, &name);
                 let is_source = std::cell::Cell::new(false);
                 let (stores, cluster_stores) = &secret_stores;
                 let using: Vec<(StoreKind, Option<String>, String)> = stores

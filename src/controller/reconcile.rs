@@ -15,6 +15,7 @@ use serde_json::json;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::cleanup_deadline::{self, BlockedCleanup};
+use super::credentials_cache::Lookup as CachedCredentials;
 use super::resolve::{self, Connection, Refusal, StoreObject};
 use super::source::{self, SourceError};
 use super::status::{self, Report};
@@ -453,7 +454,8 @@ fn namespaced_store(obj: &SecretSync) -> Option<&str> {
 async fn release_store(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(), Error> {
     match namespaced_store(obj) {
         Some(store) => {
-            store_protection::release_if_unused(ctx, ns, store, obj.uid().as_deref()).await
+            store_protection::release_if_unused(ctx, ns, store, obj.uid().as_deref()).await?;
+            Ok(())
         }
         None => Ok(()),
     }
@@ -596,15 +598,23 @@ async fn sync(
         endpoint: target.endpoint.clone(),
         remote_name: req.remote_name.to_owned(),
     };
-    let first = obj.uid().is_some_and(|uid| ctx.first_looks.first(&uid));
-    if first
-        && first_look::in_sync_by_status(obj, &desired.digest, &current)
-        && let Ok(Refresh::Every(interval)) = duration::parse_refresh(&obj.spec.refresh_interval)
+    let interval = match duration::parse_refresh(&obj.spec.refresh_interval) {
+        Ok(Refresh::Every(interval)) => Some(interval),
+        _ => None,
+    };
+    if let Some(uid) = obj.uid()
+        && let Some(wait) = ctx.first_looks.wait(
+            &uid,
+            first_look::in_sync_by_status(obj, &desired.digest, &current),
+            interval,
+            std::time::Instant::now(),
+            rand::random::<f64>(),
+        )
     {
         debug!(
+            ?wait,
             "in sync by its status: the first store read since the start is spread over the refresh interval"
         );
-        let wait = first_look::spread(interval, rand::random::<f64>());
         return Ok((None, Action::requeue(wait)));
     }
     dialect.check(&req, &value)?;
@@ -907,9 +917,21 @@ async fn credentials_in(
     let mut map = match &connection.credentials {
         Some((namespace, name)) => {
             let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-            match source::read_credentials(&secrets, name).await {
-                Ok(read) => {
-                    let map = read.into_map();
+            let read = match ctx.credentials.lookup(namespace, name) {
+                CachedCredentials::Kept(map) => Ok(map),
+                CachedCredentials::Read { epoch } => {
+                    source::read_credentials(&secrets, name).await.map(|read| {
+                        let map = read.into_map();
+                        ctx.credentials.keep(namespace, name, epoch, &map);
+                        map
+                    })
+                }
+                CachedCredentials::Uncached => source::read_credentials(&secrets, name)
+                    .await
+                    .map(Credentials::into_map),
+            };
+            match read {
+                Ok(map) => {
                     if store_is_protected(ctx, connection).await? {
                         ctx.remembered.keep(namespace, name, &map);
                     }

@@ -132,8 +132,12 @@ pub async fn store(obj: Arc<Store>, ctx: Arc<Context>) -> Result<Action, Error> 
         name: obj.name_any(),
     };
     // Being deleted is a change of generation, so this runs then: the store goes at once if nothing needs it.
-    if obj.metadata.deletion_timestamp.is_some() {
-        store_protection::release_if_unused(&ctx, &ns, &store_ref.name, None).await?;
+    // While SecretSyncs still hold it (or the watches have not yet shown the last of them letting go, which a
+    // reconcile that has just let go may have missed), it is looked at again soon, without a store read.
+    let held = obj.metadata.deletion_timestamp.is_some()
+        && store_protection::release_if_unused(&ctx, &ns, &store_ref.name, None).await?;
+    if held {
+        return Ok(Action::requeue(RELEASE_RECHECK));
     }
     let result = check(&ctx, &store_ref, &obj.spec, &ns).await;
     record(&ctx, format!("Store/{ns}/{}", store_ref.name), &result);
@@ -149,8 +153,15 @@ pub async fn store(obj: Arc<Store>, ctx: Arc<Context>) -> Result<Action, Error> 
         status,
     )
     .await?;
-    Ok(Action::requeue(CHECK_EVERY))
+    Ok(Action::requeue(if held {
+        RELEASE_RECHECK
+    } else {
+        CHECK_EVERY
+    }))
 }
+
+/// How soon a Store being deleted is looked at again while SecretSyncs hold it.
+const RELEASE_RECHECK: Duration = Duration::from_secs(5);
 
 /// Checks a ClusterStore and writes its status.
 pub async fn cluster_store(obj: Arc<ClusterStore>, ctx: Arc<Context>) -> Result<Action, Error> {

@@ -62,15 +62,16 @@ pub async fn protect(ctx: &Context, namespace: &str, name: &str) -> Result<(), E
 }
 
 /// Releases the namespaced Store `namespace/name` if it is being deleted and no SecretSync but `finished` (one
-/// that has just let go of its own finalizer, which the watch may not show yet) still needs it.
+/// that has just let go of its own finalizer, which the watch may not show yet) still needs it. Returns whether
+/// a Store being deleted is still held.
 pub async fn release_if_unused(
     ctx: &Context,
     namespace: &str,
     name: &str,
     finished: Option<&str>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let Some(store) = ctx.lookup.store(namespace, name).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let users = ctx
         .lookup
@@ -85,10 +86,10 @@ pub async fn release_if_unused(
         if let Some(secret) = &store.spec.credentials_ref {
             ctx.remembered.forget(namespace, &secret.name);
         }
-    } else {
-        debug!(store = %format!("Store/{namespace}/{name}"), users, "store protection unchanged");
+        return Ok(false);
     }
-    Ok(())
+    debug!(store = %format!("Store/{namespace}/{name}"), users, "store protection unchanged");
+    Ok(is_deleting(&store) && is_protected(&store))
 }
 
 pub fn is_protected(store: &Store) -> bool {
