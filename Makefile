@@ -60,6 +60,8 @@ e2e:
 image:
 	bash deploy/image/build.sh
 
-# Speed and memory with many SecretSyncs on the test bed (figures in README.md). N=500 by default.
+# Speed, cost and memory with many SecretSyncs on the test bed (bench/README.md), e.g.
+# `make bench N=1000 DIALECT=ServiceFabricMesh REFRESH=60s RATE=200` (DIALECT=all: every dialect of the test bed).
 bench:
-	bash bench/controller.sh $(N)
+	N='$(N)' DIALECT='$(DIALECT)' REFRESH='$(REFRESH)' RATE='$(RATE)' CONCURRENCY='$(CONCURRENCY)' \
+	  CHANGES='$(CHANGES)' PHASES='$(PHASES)' bash bench/run.sh

@@ -1896,6 +1896,123 @@ async fn a_blocked_cleanup_in_a_terminating_namespace_lets_go_after_the_timeout(
     bed.finish().await;
 }
 
+/// Whether the store's finalizer that keeps it for its SecretSyncs' cleanups is on the Store.
+async fn store_protected(bed: &Bed, name: &str) -> Option<bool> {
+    Api::<Store>::namespaced(bed.client.clone(), &bed.ns)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .map(|s| {
+            s.finalizers()
+                .iter()
+                .any(|f| f == "secretsync.io/store-in-use")
+        })
+}
+
+/// A namespace deleted as a whole: Kubernetes deletes its Secrets, its Store and its SecretSyncs at once, yet
+/// every `deletionPolicy: Delete` SecretSync still deletes its remote secret through the namespace's own Store
+/// (kept by its finalizer) with the store's credentials (remembered, their Secret being gone), and the namespace
+/// goes. Needs kube-controller-manager's namespace controller, which runs with the test bed's node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_namespace_takes_its_remote_secrets_through_its_own_store() {
+    if std::env::var("TESTBED_NODE").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: needs the test bed's node (its kube-controller-manager deletes namespaces)"
+        );
+        return;
+    }
+    let bed = Bed::new("ctl-teardown").await;
+    // Service Fabric over https with a bearer token: a store whose credentials live in a Secret of the namespace.
+    let read = |var: &str| std::fs::read_to_string(env(var)).unwrap();
+    bed.put_secret(
+        "sf-token",
+        json!({"token": read("SF_TOKEN_FILE").trim(), "ca.crt": read("SF_CA_CERT")}),
+    )
+    .await;
+    let store = json!({
+        "dialect": "ServiceFabricMesh",
+        "endpoint": env("SF_TOKEN_ENDPOINT"),
+        "credentialsRef": {"name": "sf-token"},
+    });
+    bed.put_store("tls", store.clone()).await;
+    bed.put_store("other", store).await;
+    let value = unique("teardown-value");
+    bed.put_secret("s", json!({"k": value})).await;
+    let delete = |store: &str, remote: &str| {
+        let mut spec = through("Store", store, "s", remote);
+        spec["deletionPolicy"] = json!("Delete");
+        spec
+    };
+    let remotes: Vec<String> = (0..3).map(|i| unique(&format!("teardown-{i}"))).collect();
+    bed.apply("a", delete("tls", &remotes[0])).await.unwrap();
+    bed.apply("b", delete("tls", &remotes[1])).await.unwrap();
+    bed.apply("c", delete("other", &remotes[2])).await.unwrap();
+    for name in ["a", "b", "c"] {
+        bed.wait_observed(name, LONG, |s| phase(s) == "Ready").await;
+    }
+    for remote in &remotes {
+        assert!(bed.remote_exists(remote).await, "{remote} was not made");
+    }
+    assert_eq!(store_protected(&bed, "tls").await, Some(true));
+    assert_eq!(store_protected(&bed, "other").await, Some(true));
+
+    // A store whose last user switched to Retain keeps its protection until it is deleted, then goes at once.
+    let mut retain = delete("other", &remotes[2]);
+    retain["deletionPolicy"] = json!("Retain");
+    bed.apply("c", retain).await.unwrap();
+    bed.wait_observed("c", LONG, |s| phase(s) == "Ready").await;
+    Api::<Store>::namespaced(bed.client.clone(), &bed.ns)
+        .delete("other", &DeleteParams::default())
+        .await
+        .unwrap();
+    let end = Instant::now() + LONG;
+    while store_protected(&bed, "other").await.is_some() {
+        assert!(Instant::now() < end, "an unused store was kept");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The namespace goes, and every remote secret of a Delete SecretSync with it.
+    let t = Instant::now();
+    Api::<Namespace>::all(bed.client.clone())
+        .delete(&bed.ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(120);
+    while Api::<Namespace>::all(bed.client.clone())
+        .get_opt(&bed.ns)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            Instant::now() < end,
+            "the namespace is still there; SecretSyncs: {:?}",
+            bed.syncs().list(&ListParams::default()).await.map(|l| l
+                .items
+                .into_iter()
+                .map(|s| (s.name_any(), s.status))
+                .collect::<Vec<_>>())
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!("the namespace went in {:?}", t.elapsed());
+    assert!(
+        !bed.remote_exists(&remotes[0]).await,
+        "a's remote secret outlived its namespace"
+    );
+    assert!(
+        !bed.remote_exists(&remotes[1]).await,
+        "b's remote secret outlived its namespace"
+    );
+    assert!(
+        bed.remote_exists(&remotes[2]).await,
+        "c (Retain) kept its remote secret"
+    );
+    bed.assert_no_leak(&[&value, read("SF_TOKEN_FILE").trim()])
+        .await;
+    bed.finish().await;
+}
+
 // ---- stores: who may push where ----
 
 /// A TCP listener that counts every connection made to it: a host no store names.

@@ -83,6 +83,7 @@ struct Bed {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     metrics: Arc<Metrics>,
+    digest_key: [u8; 32],
 }
 
 impl Bed {
@@ -106,9 +107,27 @@ impl Bed {
             others: Vec::new(),
             stop: None,
             task: None,
-            metrics: metrics.clone(),
+            metrics,
+            digest_key: rand::random::<[u8; 32]>(),
         };
         bed.put_store_in(&ns, "mem", json!({})).await;
+        let (tx, task) = bed.spawn_controller(all_namespaces).await;
+        Bed {
+            stop: Some(tx),
+            task: Some(task),
+            ..bed
+        }
+    }
+
+    /// Starts a controller on this bed's memory store and digest key, once its watches have listed.
+    async fn spawn_controller(
+        &self,
+        all_namespaces: bool,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let ns = self.ns.clone();
         let ready = Arc::new(AtomicBool::new(false));
         let config = controller::Config {
             namespaces: if all_namespaces {
@@ -118,8 +137,8 @@ impl Bed {
             },
             selector: all_namespaces.then(|| format!("{BED_LABEL}={ns}")),
             concurrency: 4,
-            digest_key: DigestKey::new(rand::random::<[u8; 32]>().to_vec()).unwrap(),
-            metrics,
+            digest_key: DigestKey::new(self.digest_key.to_vec()).unwrap(),
+            metrics: self.metrics.clone(),
             ready: ready.clone(),
             instance: format!("fast-{ns}"),
             cleanup_timeout: Duration::from_secs(600),
@@ -127,7 +146,8 @@ impl Bed {
             allow_inline_targets: false,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let registry = Registry::new().with(memory);
+        let registry = Registry::new().with(self.memory.clone());
+        let client = self.client.clone();
         let task = tokio::spawn(async move {
             controller::run(client, config, registry, async move {
                 let _ = rx.await;
@@ -143,11 +163,23 @@ impl Bed {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Bed {
-            stop: Some(tx),
-            task: Some(task),
-            ..bed
+        (tx, task)
+    }
+
+    /// Stops the controller and starts another (same store, same digest key), as a restart or a new leader.
+    async fn restart(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
         }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(LIMIT, task)
+                .await
+                .expect("controller stops")
+                .expect("controller did not panic");
+        }
+        let (tx, task) = self.spawn_controller(false).await;
+        self.stop = Some(tx);
+        self.task = Some(task);
     }
 
     /// A Store of the memory dialect; `extra` adds to its spec.
@@ -908,6 +940,59 @@ async fn a_namespace_whose_stores_hang_does_not_hold_up_other_namespaces() {
     for i in 0..4 {
         bed.wait(&format!("hung-{i}"), |s| phase(s) == "Ready")
             .await;
+    }
+    bed.finish().await;
+}
+
+/// After a restart (or a new leader), SecretSyncs whose status shows the current value synced are not all read
+/// from the store at once: each first read moves to a random moment within its refresh interval. One whose source
+/// changed while no controller ran is written at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reads_no_in_sync_remote_at_once_but_writes_a_changed_one() {
+    let mut bed = Bed::new("fast-restart").await;
+    let names: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
+    let remotes: Vec<String> = names.iter().map(|n| unique(n)).collect();
+    for (name, remote) in names.iter().zip(&remotes) {
+        bed.put_secret(name, json!({"k": format!("value-{name}")}))
+            .await;
+        // A day's refresh: a moved first read falls within the next few seconds with odds of about 1 in 5,000.
+        bed.apply(
+            name,
+            spec("mem", name, "k", remote, json!({"refreshInterval": "24h"})),
+        )
+        .await;
+    }
+    for name in &names {
+        bed.wait(name, |s| phase(s) == "Ready").await;
+    }
+
+    // r0's source changes while the controller is being replaced.
+    bed.put_secret("r0", json!({"k": "changed-during-restart"}))
+        .await;
+    let observed: Vec<usize> = remotes
+        .iter()
+        .map(|r| bed.memory.calls(Op::Observe, r))
+        .collect();
+    bed.restart().await;
+    let end = Instant::now() + LIMIT;
+    while !holds(&bed, &remotes[0], "changed-during-restart") {
+        assert!(
+            Instant::now() < end,
+            "r0's change was not written after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (i, remote) in remotes.iter().enumerate().skip(1) {
+        assert_eq!(
+            bed.memory.calls(Op::Observe, remote),
+            observed[i],
+            "{} was read from the store at once after the restart",
+            names[i]
+        );
+    }
+    for name in &names[1..] {
+        assert_eq!(ready(&bed.status(name).await), "True/Synced");
     }
     bed.finish().await;
 }

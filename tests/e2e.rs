@@ -614,7 +614,7 @@ spec:
         );
     }
     // The store refuses the first three DELETEs (every in-place attempt of the first cleanup): a blocked cleanup
-    // checks whether its namespace is being deleted (the `get namespaces` rule), then a retry after backoff succeeds.
+    // checks whether its namespace is being deleted (from the namespaces watch), then a retry after backoff succeeds.
     let fault = Command::new("curl")
         .args([
             "-sf",

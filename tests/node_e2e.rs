@@ -95,8 +95,9 @@ impl Drop for Cleanup {
                 ],
                 None,
             );
+            // The Key Vault example's ClusterStore and its credentials, named after the namespace
+            // (`examples_for_pods`).
             let _ = kubectl_try(&["delete", "clusterstore", ns, "--ignore-not-found"], None);
-            // The Key Vault example's credentials, next to its ClusterStore (`examples_for_pods`).
             let _ = kubectl_try(
                 &[
                     "-n",
@@ -903,10 +904,9 @@ fn deploy_runs_on_the_node() {
     );
 
     // --- a namespace holding a SecretSync with deletionPolicy: Delete is deleted: its remote secret goes, and the
-    // namespace goes away (kube-controller-manager's namespace controller, the controller's finalizer). The store
-    // is a ClusterStore admitting that namespace: the namespace controller deletes a namespace's objects all at
-    // once, so a Store in the same namespace is gone before the cleanup can use it (DeletionBlocked, see the
-    // test bed's node/README.md).
+    // namespace goes away (kube-controller-manager's namespace controller, the controller's finalizers). The store
+    // is a Store of that namespace: the namespace controller deletes all of its objects at once, and the Store's
+    // finalizer secretsync.io/store-in-use keeps it until the cleanup has used it.
     let doomed_remote = unique("node-e2e-doomed");
     let objects = format!(
         r#"apiVersion: v1
@@ -919,19 +919,18 @@ metadata: {{name: src, namespace: {doomed_ns}}}
 stringData: {{k: doomed-value}}
 ---
 apiVersion: secretsync.io/v1alpha1
-kind: ClusterStore
-metadata: {{name: {doomed_ns}}}
+kind: Store
+metadata: {{name: sf, namespace: {doomed_ns}}}
 spec:
   dialect: ServiceFabricMesh
   endpoint: "{}"
-  conditions: [{{namespaces: [{doomed_ns}]}}]
 ---
 apiVersion: secretsync.io/v1alpha1
 kind: SecretSync
 metadata: {{name: doomed, namespace: {doomed_ns}}}
 spec:
   source: {{secretRef: {{name: src, key: k}}}}
-  target: {{storeRef: {{kind: ClusterStore, name: {doomed_ns}}}, remoteName: {doomed_remote}}}
+  target: {{storeRef: {{kind: Store, name: sf}}, remoteName: {doomed_remote}}}
   deletionPolicy: Delete
 "#,
         for_pods(&env("SF_ENDPOINT"), &node)

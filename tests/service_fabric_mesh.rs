@@ -197,7 +197,7 @@ async fn full_lifecycle_through_the_planner() {
     let Some(Outcome::Creating(reference)) = outcome else {
         panic!("expected Creating, got {outcome:?}")
     };
-    assert_eq!(reference.version.as_deref(), Some(version(&case).as_str()));
+    assert_eq!(reference.version, None, "no version exists yet");
     assert_eq!(raw_status(&name).await, "Creating");
     assert!(wait_ready(&case).await >= 1, "Creating was never observed");
 
@@ -219,15 +219,16 @@ async fn full_lifecycle_through_the_planner() {
     assert_eq!(r.metadata.description.as_deref(), Some("orders database"));
     assert_eq!(r.metadata.content_type.as_deref(), Some("text/plain"));
 
-    // In sync: observing and deciding writes nothing, and costs two GETs (the resource, the current version).
+    // In sync: observing and deciding writes nothing, and costs one GET (the resource; the status names its
+    // current version).
     let (writes_before, reads_before) = stats(&name).await;
     let (plan, outcome) = case.reconcile().await;
     assert_eq!(plan, Plan::InSync);
     assert!(outcome.is_none());
     assert_eq!(
         stats(&name).await,
-        (writes_before, reads_before + 2),
-        "an in-sync reconcile wrote, or read more than the resource and its current version"
+        (writes_before, reads_before + 1),
+        "an in-sync reconcile wrote, or read more than the resource"
     );
 
     // A new value: a new version, the old one retained, the markers moved on.
@@ -455,10 +456,19 @@ async fn an_unmarked_resource_is_not_taken_over() {
 }
 
 #[tokio::test]
-async fn a_lost_version_is_written_again() {
+async fn at_rest_one_read_and_a_lost_version_is_written_again_once_unconfirmed() {
     let name = unique("instant-lost-");
     let mut case = new_case(&name, target(json!({})), "v");
     case.reconcile().await;
+    // The status names the current version: a refresh at rest reads the resource only.
+    let (_, reads) = stats(&name).await;
+    assert_eq!(case.reconcile().await.0, Plan::InSync);
+    assert_eq!(
+        stats(&name).await.1 - reads,
+        1,
+        "reads for one refresh at rest"
+    );
+
     let (status, _) = raw(
         reqwest::Method::DELETE,
         &format!("/Resources/Secrets/{name}/values/{}", version(&case)),
@@ -466,8 +476,33 @@ async fn a_lost_version_is_written_again() {
     )
     .await;
     assert_eq!(status, 200);
+    // Without a status naming it (a first sync, a new value, a restored object) the version is checked.
+    case.last = None;
+    let (_, reads) = stats(&name).await;
     let observed = case.observe().await.expect("observe");
+    assert_eq!(stats(&name).await.1 - reads, 2, "resource and version read");
     assert_eq!(remote(&observed).digest, None);
+    assert_eq!(case.reconcile().await.0, Plan::NewVersion);
+    assert_eq!(shown(&name, &version(&case)).await, "v");
+}
+
+#[tokio::test]
+async fn verify_values_checks_the_version_even_when_the_status_names_it() {
+    let name = unique("instant-verify-lost-");
+    let mut case = new_case(
+        &name,
+        target(json!({"serviceFabricMesh": {"verifyValues": true}})),
+        "v",
+    );
+    case.reconcile().await;
+    assert!(case.last.is_some());
+    let (status, _) = raw(
+        reqwest::Method::DELETE,
+        &format!("/Resources/Secrets/{name}/values/{}", version(&case)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
     assert_eq!(case.reconcile().await.0, Plan::NewVersion);
     assert_eq!(shown(&name, &version(&case)).await, "v");
 }
@@ -650,9 +685,9 @@ async fn many_secrets_share_one_endpoint_limiter() {
             .all(|(p, o)| *p == Plan::Create && matches!(o, Some(Outcome::Ready(_))))
     );
     assert!(in_sync.iter().all(|(p, _)| *p == Plan::InSync));
-    // Create: GET (404), PUT resource, PUT value. In sync: GET resource, GET value.
+    // Create: GET (404), PUT resource, PUT value. In sync: GET resource (the status names the version).
     let requests = cases[0].requests_total();
-    assert_eq!(requests, (SECRETS * 5) as u64);
+    assert_eq!(requests, (SECRETS * 4) as u64);
     // Every request took a token of the one endpoint bucket: no faster than the rate allows.
     let floor = Duration::from_secs_f64((requests - BURST as u64) as f64 / RATE as f64);
     assert!(elapsed >= floor.mul_f64(0.95), "{elapsed:?} < {floor:?}");

@@ -17,9 +17,11 @@ pub struct ServiceFabricMeshSettings {
     /// in Service Fabric). Without it such a change is reported and nothing is written.
     #[serde(default)]
     pub allow_replace: bool,
-    /// Check the current value version with the privileged `list_value` call (it reads the plaintext back)
-    /// instead of a metadata `GET`, proving that applications can read it. The version name is derived from
-    /// the value's keyed digest and versions are immutable, so a metadata `GET` already pins the value.
+    /// Check the current value version on every read of the store with the privileged `list_value` call (it
+    /// reads the plaintext back), proving that applications can read it. Without it a version is checked with a
+    /// metadata `GET` only when this SecretSync's status does not already name it (versions are immutable and
+    /// named by the value's keyed digest), so a refresh at rest costs one request; a version deleted behind
+    /// SecretSync's back while the resource still names it is then written again at the next change.
     #[serde(default)]
     pub verify_values: bool,
 }

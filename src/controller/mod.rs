@@ -10,6 +10,8 @@ mod cache;
 mod census;
 mod cleanup_deadline;
 pub mod digest_key;
+mod finalizers;
+mod first_look;
 pub mod leader;
 mod lookup;
 mod reconcile;
@@ -19,6 +21,7 @@ mod slots;
 mod source;
 pub mod status;
 mod store_check;
+mod store_protection;
 mod token_request;
 mod triggers;
 
@@ -90,6 +93,8 @@ pub struct Context {
     tokens: token_request::Cache,
     seen_changes: seen_changes::SeenChanges,
     lookup: lookup::Lookup,
+    remembered: store_protection::Remembered,
+    first_looks: first_look::FirstLooks,
 }
 
 /// Runs the controller until `shutdown` resolves; running reconciles then get up to [`SHUTDOWN_GRACE`] to finish.
@@ -142,6 +147,8 @@ pub async fn run_until(
         tokens: token_request::Cache::default(),
         seen_changes: seen_changes::SeenChanges::default(),
         lookup: lookup::Lookup::default(),
+        remembered: store_protection::Remembered::default(),
+        first_looks: first_look::FirstLooks::default(),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -184,6 +191,7 @@ pub async fn run_until(
         let controller = Controller::for_stream(triggers, store.clone())
             .with_config(ControllerConfig::default().concurrency(config.concurrency));
         stores.push(store.clone());
+        ctx.lookup.add_syncs(store.clone());
         let secret_events = watcher(secrets, watcher::Config::default().any_semantic())
             .default_backoff()
             .touched_objects();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -19,6 +19,7 @@ use super::resolve::{self, Connection, Refusal, StoreObject};
 use super::source::{self, SourceError};
 use super::status::{self, Report};
 use super::{CREATING_POLL, Context, FIELD_MANAGER, FINALIZER};
+use super::{first_look, store_protection};
 use crate::api::duration::{self, DurationError, Refresh};
 use crate::api::{
     DeletionPolicy, SecretSync, SecretSyncStatus, StoreKind, UpdatePolicy, UsedStore,
@@ -363,7 +364,7 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
                 k8s_openapi::jiff::Timestamp::now().duration_since(deleted_at.0),
             )
             .unwrap_or(Duration::ZERO);
-            let terminating = namespace_terminating(ctx, &ns).await?;
+            let terminating = ctx.lookup.namespace_terminating(&ns).await?;
             match cleanup_deadline::decide(terminating, deleting_for, ctx.cleanup_timeout) {
                 BlockedCleanup::GiveUp => leave_remote_secret(obj, ctx, &e).await,
                 BlockedCleanup::KeepTrying { give_up_in } => {
@@ -377,10 +378,20 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
             }
         }
         set_finalizer(&syncs, obj, false).await?;
+        release_store(obj, ctx, &ns).await?;
+        if let Some(uid) = obj.uid() {
+            ctx.first_looks.forget(&uid);
+        }
         return Ok(Action::await_change());
     }
     if wants_finalizer != has_finalizer {
         set_finalizer(&syncs, obj, wants_finalizer).await?;
+        if !wants_finalizer {
+            release_store(obj, ctx, &ns).await?;
+        }
+    }
+    if wants_finalizer && let Some(store) = namespaced_store(obj) {
+        store_protection::protect(ctx, &ns, store).await?;
     }
 
     if obj.spec.suspend {
@@ -411,10 +422,12 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
     };
     let used = Some(used_store(&connection));
     match sync(obj, ctx, &ns, &connection).await {
-        Ok((mut report, action)) => {
+        Ok((report, action)) => {
             ctx.backoff.reset(&key(obj));
-            report.store = used;
-            publish(obj, ctx, &syncs, &report).await?;
+            if let Some(mut report) = report {
+                report.store = used;
+                publish(obj, ctx, &syncs, &report).await?;
+            }
             Ok(action)
         }
         Err(e) => {
@@ -423,6 +436,26 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
             publish(obj, ctx, &syncs, &report).await?;
             Err(e)
         }
+    }
+}
+
+/// The namespaced Store the SecretSync names, if it names one.
+fn namespaced_store(obj: &SecretSync) -> Option<&str> {
+    obj.spec
+        .target
+        .store_ref
+        .as_ref()
+        .filter(|r| r.kind == StoreKind::Store)
+        .map(|r| r.name.as_str())
+}
+
+/// After the SecretSync let go of its cleanup finalizer: its Store, if being deleted, may now go too.
+async fn release_store(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(), Error> {
+    match namespaced_store(obj) {
+        Some(store) => {
+            store_protection::release_if_unused(ctx, ns, store, obj.uid().as_deref()).await
+        }
+        None => Ok(()),
     }
 }
 
@@ -540,7 +573,7 @@ async fn sync(
     ctx: &Context,
     ns: &str,
     connection: &Connection,
-) -> Result<(Report, Action), Error> {
+) -> Result<(Option<Report>, Action), Error> {
     let Inputs {
         dialect,
         value,
@@ -558,6 +591,22 @@ async fn sync(
         desired: &desired,
         last: last.as_ref(),
     };
+    let current = Placement {
+        dialect: connection.dialect,
+        endpoint: target.endpoint.clone(),
+        remote_name: req.remote_name.to_owned(),
+    };
+    let first = obj.uid().is_some_and(|uid| ctx.first_looks.first(&uid));
+    if first
+        && first_look::in_sync_by_status(obj, &desired.digest, &current)
+        && let Ok(Refresh::Every(interval)) = duration::parse_refresh(&obj.spec.refresh_interval)
+    {
+        debug!(
+            "in sync by its status: the first store read since the start is spread over the refresh interval"
+        );
+        let wait = first_look::spread(interval, rand::random::<f64>());
+        return Ok((None, Action::requeue(wait)));
+    }
     dialect.check(&req, &value)?;
     let mut observed = dialect.observe(&req).await?;
     if let Observed::Present(remote) = &mut observed
@@ -604,11 +653,6 @@ async fn sync(
         &desired.digest,
     );
     if report.synced_digest.is_some() {
-        let current = Placement {
-            dialect: connection.dialect,
-            endpoint: target.endpoint.clone(),
-            remote_name: req.remote_name.to_owned(),
-        };
         settle_previous(obj, ctx, &*dialect, &req, &current).await?;
         report.placement = Some(current);
     }
@@ -616,7 +660,7 @@ async fn sync(
         crate::api::Phase::Creating => Action::requeue(CREATING_POLL),
         _ => after(refresh_wait(obj)),
     };
-    Ok((report, action))
+    Ok((Some(report), action))
 }
 
 /// After a confirmed sync: deletes or leaves the remote secret an earlier spec pointed at (see
@@ -692,15 +736,6 @@ async fn settle_previous(
         }
     }
     Ok(())
-}
-
-/// Whether the namespace is being deleted (a namespace already gone counts as being deleted).
-async fn namespace_terminating(ctx: &Context, ns: &str) -> Result<bool, Error> {
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    Ok(namespaces
-        .get_opt(ns)
-        .await?
-        .is_none_or(|n| n.metadata.deletion_timestamp.is_some()))
 }
 
 /// Gives up the remote cleanup of an object in a namespace being deleted: a Warning Event names the remote secret
@@ -816,7 +851,7 @@ async fn inputs_without_source(
     connection: &Connection,
 ) -> Result<Inputs, Error> {
     let dialect = dialect_for(ctx, connection)?;
-    let credentials = credentials(ctx, connection).await?;
+    let credentials = credentials_in(ctx, connection, Teardown::MayRecall).await?;
     let desired = Desired {
         digest: String::new(),
         metadata: Metadata::default(),
@@ -853,10 +888,49 @@ pub(super) async fn credentials(
     ctx: &Context,
     connection: &Connection,
 ) -> Result<Credentials, Error> {
+    credentials_in(ctx, connection, Teardown::Never).await
+}
+
+/// Whether credentials whose Secret is gone may be recalled from memory (see [`store_protection`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Teardown {
+    Never,
+    /// Only a remote cleanup may, and only in a namespace being deleted.
+    MayRecall,
+}
+
+async fn credentials_in(
+    ctx: &Context,
+    connection: &Connection,
+    teardown: Teardown,
+) -> Result<Credentials, Error> {
     let mut map = match &connection.credentials {
         Some((namespace, name)) => {
             let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-            source::read_credentials(&secrets, name).await?.into_map()
+            match source::read_credentials(&secrets, name).await {
+                Ok(read) => {
+                    let map = read.into_map();
+                    if store_is_protected(ctx, connection).await? {
+                        ctx.remembered.keep(namespace, name, &map);
+                    }
+                    map
+                }
+                Err(SourceError::CredentialsNotFound(missing))
+                    if teardown == Teardown::MayRecall
+                        && ctx.lookup.namespace_terminating(namespace).await? =>
+                {
+                    match ctx.remembered.recall(namespace, name) {
+                        Some(map) => {
+                            info!(
+                                "the store's credentials Secret was deleted with its namespace; cleaning up with the credentials last read"
+                            );
+                            map
+                        }
+                        None => return Err(SourceError::CredentialsNotFound(missing).into()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         None => Default::default(),
     };
@@ -877,6 +951,21 @@ pub(super) async fn credentials(
     Ok(Credentials::new(map))
 }
 
+/// Whether the connection goes through a namespaced Store that [`store_protection`] keeps for its cleanups.
+async fn store_is_protected(ctx: &Context, connection: &Connection) -> Result<bool, Error> {
+    let (Some(store), Some((namespace, _))) = (&connection.store, &connection.credentials) else {
+        return Ok(false);
+    };
+    if store.kind != StoreKind::Store {
+        return Ok(false);
+    }
+    Ok(ctx
+        .lookup
+        .store(namespace, &store.name)
+        .await?
+        .is_some_and(|s| store_protection::is_protected(&s)))
+}
+
 /// The credentials key that makes AzureKeyVault use the controller pod's own federated identity.
 const CONTROLLER_IDENTITY_KEY: &str = "workloadIdentity";
 
@@ -885,30 +974,7 @@ async fn set_finalizer(
     obj: &SecretSync,
     present: bool,
 ) -> Result<(), Error> {
-    let mut finalizers: Vec<String> = obj
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    if present {
-        finalizers.push(FINALIZER.to_owned());
-    }
-    // The resourceVersion makes this a compare-and-swap: a concurrent change fails it and the next reconcile
-    // sees the new object.
-    let patch = json!({
-        "metadata": {
-            "resourceVersion": obj.resource_version(),
-            "finalizers": finalizers,
-        }
-    });
-    api.patch(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
+    Ok(super::finalizers::set(api, obj, FINALIZER, present).await?)
 }
 
 async fn write_status(
@@ -952,15 +1018,10 @@ async fn publish(
         };
         publish_event(obj, ctx, kind, &report.reason, &report.message).await;
     }
-    if prev != Some(&next) || needs_time_refresh(prev, report) {
+    if prev != Some(&next) {
         write_status(api, obj, &next).await?;
     }
     Ok(())
-}
-
-/// A confirmed sync moves `lastSyncTime` even when nothing else changed.
-fn needs_time_refresh(_prev: Option<&SecretSyncStatus>, report: &Report) -> bool {
-    report.synced_digest.is_some()
 }
 
 async fn publish_suspended(

@@ -1,6 +1,8 @@
 //! From what a reconcile found to the status it writes: phase, the `Ready` condition and the remote identity.
 //! Pure, so every mapping is unit-tested.
 
+use std::time::Duration;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{Phase, RemoteStatus, SecretSyncStatus, SyncedTarget, UsedStore};
@@ -172,6 +174,18 @@ pub fn for_dialect_error(err: &DialectError) -> Report {
     Report::failed(err.reason, format!("{}{hint}", err.message))
 }
 
+/// How stale `lastSyncTime` may be while a SecretSync stays in sync: a refresh that only confirms the same value
+/// within this time of the last recorded one writes no status at all (10,000 SecretSyncs refreshed every minute
+/// would otherwise cost the API server 167 status writes a second for nothing).
+pub const SYNC_TIME_RESOLUTION: Duration = Duration::from_secs(600);
+
+fn recent(at: &Time, now: &Time) -> bool {
+    now.0
+        .duration_since(at.0)
+        .try_into()
+        .is_ok_and(|age: Duration| age < SYNC_TIME_RESOLUTION)
+}
+
 /// The next status: phase, condition (keeping `lastTransitionTime` when the condition's status did not flip),
 /// observed generation, remote identity and sync markers.
 pub fn next(
@@ -240,10 +254,12 @@ pub fn next(
                 version: r.version.clone(),
             })
             .or(prev.remote),
-        last_sync_time: if synced {
-            Some(now.clone())
-        } else {
-            prev.last_sync_time
+        last_sync_time: match &prev.last_sync_time {
+            Some(at) if synced && report.synced_digest == prev.synced_digest && recent(at, now) => {
+                Some(at.clone())
+            }
+            _ if synced => Some(now.clone()),
+            _ => prev.last_sync_time.clone(),
         },
         synced_digest: report.synced_digest.clone().or(prev.synced_digest),
         synced_target: report
@@ -436,6 +452,37 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_that_only_confirms_rewrites_nothing_within_the_sync_time_resolution() {
+        let ok = for_plan(&Plan::InSync, None, Some(&remote()), "d");
+        let first = next(None, Some(1), &ok, &t(0));
+        assert_eq!(first.last_sync_time, Some(t(0)));
+        let resolution = SYNC_TIME_RESOLUTION.as_secs() as i64;
+        // Within the resolution: the same status, so no write.
+        let again = next(Some(&first), Some(1), &ok, &t(resolution - 1));
+        assert_eq!(again, first);
+        // Past it: the time moves.
+        let later = next(Some(&first), Some(1), &ok, &t(resolution));
+        assert_eq!(later.last_sync_time, Some(t(resolution)));
+        // A new value confirmed moves it at once.
+        let changed = for_plan(
+            &Plan::NewVersion,
+            Some(&Outcome::Ready(remote())),
+            None,
+            "d2",
+        );
+        let moved = next(Some(&first), Some(1), &changed, &t(5));
+        assert_eq!(moved.last_sync_time, Some(t(5)));
+        // A failure keeps it.
+        let failed = next(
+            Some(&moved),
+            Some(1),
+            &Report::failed("SourceNotFound", "gone"),
+            &t(9),
+        );
+        assert_eq!(failed.last_sync_time, Some(t(5)));
+    }
+
+    #[test]
     fn transition_time_changes_only_when_status_flips() {
         let ok = for_plan(&Plan::InSync, None, Some(&remote()), "d");
         let s1 = next(None, Some(1), &ok, &t(10));
@@ -444,9 +491,10 @@ mod tests {
         let bad = Report::failed("SourceNotFound", "gone");
         let s3 = next(Some(&s2), Some(2), &bad, &t(30));
         assert_eq!(s3.conditions[0].last_transition_time, t(30));
-        // A failure keeps the last known remote, digest and sync time.
+        // A failure keeps the last known remote, digest and sync time (t(10): the confirmation at t(20) was
+        // within SYNC_TIME_RESOLUTION).
         assert_eq!(s3.synced_digest.as_deref(), Some("d"));
-        assert_eq!(s3.last_sync_time, Some(t(20)));
+        assert_eq!(s3.last_sync_time, Some(t(10)));
         assert_eq!(s3.remote, s2.remote);
         assert_eq!(s3.phase, Some(Phase::Failed));
     }

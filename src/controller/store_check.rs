@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use super::reconcile::{self, Error};
 use super::resolve;
+use super::store_protection;
 use super::{Context, FIELD_MANAGER};
 use crate::api::{ClusterStore, Store, StoreKind, StoreRef, StoreSpec, StoreStatus};
 use crate::dialects::Request;
@@ -130,6 +131,10 @@ pub async fn store(obj: Arc<Store>, ctx: Arc<Context>) -> Result<Action, Error> 
         kind: StoreKind::Store,
         name: obj.name_any(),
     };
+    // Being deleted is a change of generation, so this runs then: the store goes at once if nothing needs it.
+    if obj.metadata.deletion_timestamp.is_some() {
+        store_protection::release_if_unused(&ctx, &ns, &store_ref.name, None).await?;
+    }
     let result = check(&ctx, &store_ref, &obj.spec, &ns).await;
     record(&ctx, format!("Store/{ns}/{}", store_ref.name), &result);
     debug!(store = %format!("Store/{ns}/{}", store_ref.name), ok = result.is_ok(), "store checked");

@@ -557,18 +557,22 @@ impl ServiceFabricMesh {
         let status = self
             .put_resource(conn, name, meta.content_type.as_deref(), &description)
             .await?;
-        let reference = Self::reference(name, &version);
         match status.as_deref() {
             Some("Ready") => {
                 self.add_value(conn, name, &version, value).await?;
-                Ok(Outcome::Ready(reference))
+                Ok(Outcome::Ready(Self::reference(name, &version)))
             }
             Some("Failed") => Err(DialectError::permanent(
                 "BackendFailed",
                 "Service Fabric reports the new secret resource as Failed",
             )),
-            // Creating (201) or accepted (202): the value follows once GET reports Ready.
-            _ => Ok(Outcome::Creating(reference)),
+            // Creating (201) or accepted (202): the value follows once GET reports Ready. No version exists
+            // yet, so the reference names none (a version the status names is one that was written).
+            _ => Ok(Outcome::Creating(RemoteRef {
+                name: name.to_owned(),
+                id: None,
+                version: None,
+            })),
         }
     }
 
@@ -745,9 +749,13 @@ impl Dialect for ServiceFabricMesh {
         let digest = match (&marked, &version) {
             (Some(d), Some(v)) if state == RemoteState::Ready => {
                 let verify = settings(req.target).verify_values;
-                self.has_value(&conn, name, v, verify)
-                    .await?
-                    .then(|| d.clone())
+                // Versions are immutable and named by the value's digest: one this SecretSync's status already
+                // names was confirmed when written, so at rest the resource's GET is the only read.
+                let confirmed = !verify
+                    && req.last.is_some_and(|last| {
+                        last.name == name && last.version.as_deref() == Some(v.as_str())
+                    });
+                (confirmed || self.has_value(&conn, name, v, verify).await?).then(|| d.clone())
             }
             _ => None,
         };
@@ -757,7 +765,9 @@ impl Dialect for ServiceFabricMesh {
                 "secret resource is not inlinedValue; a write will need allowReplace"
             );
         }
-        let reference = match &version {
+        // Only a version known to hold the value is named: a status naming it lets the next refresh skip its
+        // check (see above), so one still being created, or lost, must not be.
+        let reference = match version.as_ref().filter(|_| digest.is_some()) {
             Some(v) => Self::reference(name, v),
             None => RemoteRef {
                 name: name.to_owned(),

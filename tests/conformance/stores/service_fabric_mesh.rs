@@ -54,8 +54,9 @@ impl Store for ServiceFabricMesh {
     }
 
     fn requests_per_change(&self) -> u64 {
-        // GET the resource and its current version (observe), PUT the new version, PUT the marker.
-        4
+        // GET the resource (observe; the status names its current version, so that is not read), PUT the new
+        // version, PUT the marker.
+        3
     }
 
     async fn holds(&self, name: &str, value: &[u8], digest: &str) -> bool {

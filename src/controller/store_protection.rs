@@ -1,0 +1,191 @@
+//! Keeps what a remote cleanup needs until the cleanup is done, when a namespace is deleted as a whole.
+//!
+//! Kubernetes deletes every object of a deleted namespace at once. A SecretSync with `deletionPolicy: Delete`
+//! waits (its finalizer) to delete its remote secret, but its Store and the Store's credentials Secret would be
+//! gone before it could. So:
+//!
+//! - a namespaced Store that such SecretSyncs use carries the finalizer [`STORE_FINALIZER`], added by the first
+//!   of them and removed once the Store is being deleted and none of them holds its own finalizer any more (like
+//!   Kubernetes' own `kubernetes.io/pvc-protection`);
+//! - the credentials read for a protected Store are remembered in memory, and used only by a cleanup in a
+//!   namespace being deleted once the Secret is gone. They are forgotten when the Store's protection ends. A
+//!   controller that restarts during the teardown has no copy: the cleanup is then blocked and, after
+//!   `--cleanup-timeout-seconds`, the remote secret is left in place with a `RemoteSecretLeft` Event, as before.
+//!
+//! ClusterStores are not protected: a namespace's deletion does not delete them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use kube::{Api, ResourceExt};
+use tracing::{debug, info};
+
+use super::reconcile::Error;
+use super::{Context, FINALIZER};
+use crate::api::Store;
+use crate::value::SecretValue;
+
+/// The finalizer on a namespaced Store that SecretSyncs with `deletionPolicy: Delete` use.
+pub const STORE_FINALIZER: &str = "secretsync.io/store-in-use";
+
+/// What to do with a Store's protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Protect,
+    Release,
+    Nothing,
+}
+
+/// A store's protection from what is known of it: whether it is being deleted, whether it carries
+/// [`STORE_FINALIZER`], and how many SecretSyncs still hold their cleanup finalizer through it.
+///
+/// An unused Store keeps a protection it has until it is deleted (no write when the last user goes but the
+/// Store stays), and a Store being deleted is never protected anew (the API server refuses new finalizers then).
+pub fn decide(deleting: bool, protected: bool, users: usize) -> Step {
+    match (deleting, protected, users) {
+        (false, false, 1..) => Step::Protect,
+        (true, true, 0) => Step::Release,
+        _ => Step::Nothing,
+    }
+}
+
+/// Protects the namespaced Store `namespace/name`, which a SecretSync holding its cleanup finalizer names.
+pub async fn protect(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
+    let Some(store) = ctx.lookup.store(namespace, name).await? else {
+        return Ok(());
+    };
+    if decide(is_deleting(&store), is_protected(&store), 1) == Step::Protect {
+        info!(store = %format!("Store/{namespace}/{name}"), "protecting the store until its SecretSyncs' remote secrets are deleted");
+        set(ctx, &store, true).await?;
+    }
+    Ok(())
+}
+
+/// Releases the namespaced Store `namespace/name` if it is being deleted and no SecretSync but `finished` (one
+/// that has just let go of its own finalizer, which the watch may not show yet) still needs it.
+pub async fn release_if_unused(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    finished: Option<&str>,
+) -> Result<(), Error> {
+    let Some(store) = ctx.lookup.store(namespace, name).await? else {
+        return Ok(());
+    };
+    let users = ctx
+        .lookup
+        .syncs_holding(namespace, name, FINALIZER)
+        .await?
+        .iter()
+        .filter(|s| s.metadata.uid.as_deref() != finished)
+        .count();
+    if decide(is_deleting(&store), is_protected(&store), users) == Step::Release {
+        info!(store = %format!("Store/{namespace}/{name}"), "no SecretSync needs the store being deleted any more; releasing it");
+        set(ctx, &store, false).await?;
+        if let Some(secret) = &store.spec.credentials_ref {
+            ctx.remembered.forget(namespace, &secret.name);
+        }
+    } else {
+        debug!(store = %format!("Store/{namespace}/{name}"), users, "store protection unchanged");
+    }
+    Ok(())
+}
+
+pub fn is_protected(store: &Store) -> bool {
+    store.finalizers().iter().any(|f| f == STORE_FINALIZER)
+}
+
+fn is_deleting(store: &Store) -> bool {
+    store.metadata.deletion_timestamp.is_some()
+}
+
+/// Adds or removes [`STORE_FINALIZER`] (a compare-and-swap on the cached copy: see [`super::finalizers::set`]).
+async fn set(ctx: &Context, store: &Store, present: bool) -> Result<(), Error> {
+    let api: Api<Store> =
+        Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
+    match super::finalizers::set(&api, store, STORE_FINALIZER, present).await {
+        Ok(()) => Ok(()),
+        // Gone meanwhile: nothing left to protect or release.
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The last credentials read for protected Stores, by the credentials Secret's `(namespace, name)`. Values are
+/// wiped from memory when replaced or forgotten ([`SecretValue`] zeroizes on drop).
+#[derive(Default)]
+pub struct Remembered {
+    secrets: Mutex<HashMap<(String, String), BTreeMap<String, SecretValue>>>,
+}
+
+impl Remembered {
+    pub fn keep(&self, namespace: &str, name: &str, keys: &BTreeMap<String, SecretValue>) {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.to_owned(), name.to_owned()), keys.clone());
+    }
+
+    pub fn recall(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, SecretValue>> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_is_protected_while_used_and_released_only_once_deleted_and_unused() {
+        // (deleting, protected, users) -> step, every combination that matters.
+        let cases = [
+            ((false, false, 0), Step::Nothing),
+            ((false, false, 1), Step::Protect),
+            ((false, false, 7), Step::Protect),
+            ((false, true, 0), Step::Nothing),
+            ((false, true, 3), Step::Nothing),
+            ((true, false, 0), Step::Nothing),
+            // The API server refuses a new finalizer on an object being deleted.
+            ((true, false, 2), Step::Nothing),
+            ((true, true, 1), Step::Nothing),
+            ((true, true, 0), Step::Release),
+        ];
+        for ((deleting, protected, users), step) in cases {
+            assert_eq!(
+                decide(deleting, protected, users),
+                step,
+                "deleting {deleting}, protected {protected}, {users} users"
+            );
+        }
+    }
+
+    #[test]
+    fn remembered_credentials_are_replaced_and_forgotten_per_secret() {
+        let remembered = Remembered::default();
+        let keys = |v: &str| BTreeMap::from([("token".to_owned(), SecretValue::from(v))]);
+        remembered.keep("team-a", "creds", &keys("one"));
+        remembered.keep("team-a", "creds", &keys("two"));
+        remembered.keep("team-b", "creds", &keys("three"));
+        assert_eq!(remembered.len(), 2);
+        assert_eq!(remembered.recall("team-a", "creds"), Some(keys("two")));
+        remembered.forget("team-a", "creds");
+        assert_eq!(remembered.recall("team-a", "creds"), None);
+        assert_eq!(remembered.recall("team-b", "creds"), Some(keys("three")));
+    }
+}
