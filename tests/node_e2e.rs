@@ -3,11 +3,12 @@
 //! built by `make image` (or its static binary, without a dockerd) and imported into the node's containerd.
 //!
 //! One test, in phases that share the Deployment: the pods become Ready through their own probes, hardened and
-//! admitted under the `restricted` Pod Security level; one holds the Lease; an example reaches Ready and a source
-//! change reaches the store; deleting the leader pod hands over within the lease time without a second write; a
-//! namespace holding a SecretSync with deletionPolicy: Delete goes away with its remote secret; a rolling update
-//! never leaves no replica ready and an eviction honours the PDB; and the audit log shows every request the pods
-//! made with their own mounted token, none denied, none outside deploy/'s RBAC.
+//! admitted under the `restricted` Pod Security level; one holds the Lease; the examples reach Ready (all but
+//! Tencent's, see tests/testbed/node/README.md) and a source change reaches each store; deleting the leader pod
+//! hands over within the lease time without a second write; a namespace holding a SecretSync with
+//! deletionPolicy: Delete goes away with its remote secret; a rolling update never leaves no replica ready and an
+//! eviction honours the PDB; and the audit log shows every request the pods made with their own mounted token,
+//! none denied, none outside deploy/'s RBAC.
 //!
 //! Skipped when the environment configures no node (`TESTBED_NODE` unset or 0); fails when it is configured
 //! (`make test`, `make testbed`) but not up.
@@ -91,6 +92,20 @@ impl Drop for Cleanup {
                     ns,
                     "--ignore-not-found",
                     "--timeout=60s",
+                ],
+                None,
+            );
+            // The Key Vault example's ClusterStore and its credentials, named after the namespace
+            // (`examples_for_pods`).
+            let _ = kubectl_try(&["delete", "clusterstore", ns, "--ignore-not-found"], None);
+            let _ = kubectl_try(
+                &[
+                    "-n",
+                    SYSTEM_NS,
+                    "delete",
+                    "secret",
+                    &format!("{ns}-azure"),
+                    "--ignore-not-found",
                 ],
                 None,
             );
@@ -250,6 +265,217 @@ fn sf_exists(remote: &str) -> bool {
 /// A test-bed endpoint as pods reach it: the node's IP (DNATed to the same port on 127.0.0.1) for 127.0.0.1.
 fn for_pods(text: &str, node: &Node) -> String {
     text.replace("127.0.0.1", &node.ip)
+}
+
+/// The SecretSyncs of the examples the node runs, by name: every example of deploy/examples/ but Tencent's (see
+/// tests/testbed/node/README.md: its dialect takes plain HTTP only on loopback and trusts only public roots).
+const EXAMPLES: [&str; 4] = [
+    "db-password-azure",
+    "db-password-barbican",
+    "db-password-sf",
+    "db-password-swarm",
+];
+
+/// `text` with `from` replaced by `to`; panics when `from` is not there (the example changed under the test).
+fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "no {from:?} in the example");
+    text.replacen(from, to, 1)
+}
+
+/// The examples as pods run them: written for the host, they are moved into the namespace `ns` (the Key Vault
+/// ClusterStore is named `ns` too, and its credentials Secret `ns-azure`), with remote name `remote`, every
+/// test-bed address at the node's IP (`for_pods`), and two test-bed substitutions that the node's network needs
+/// (tests/testbed/node/README.md): Barbican's URL as the store's endpoint, since Keystone's catalog lists the
+/// host's loopback address; and Docker Swarm over the engine's mutual-TLS TCP port with a credentials Secret
+/// holding the client certificate, since a pod under the `restricted` level cannot mount the engine's socket.
+fn examples_for_pods(ns: &str, remote: &str, node: &Node) -> String {
+    let read = |f: &str| std::fs::read_to_string(root().join("deploy/examples").join(f)).unwrap();
+    let barbican = replace_once(
+        &read("barbican.yaml"),
+        "  dialect: Barbican\n",
+        "  dialect: Barbican\n  endpoint: ${BARBICAN_ENDPOINT}\n",
+    );
+    let swarm = replace_once(
+        &read("docker-swarm.yaml"),
+        "  endpoint: unix://${DOCKER_SWARM_SOCKET}\n",
+        "  endpoint: ${DOCKER_SWARM_TLS_ENDPOINT}\n  credentialsRef:\n    name: docker-swarm-tls\n",
+    );
+    let pem = |var: &str| std::fs::read_to_string(env(var)).unwrap();
+    let swarm_tls = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "docker-swarm-tls", "namespace": ns},
+        "stringData": {"ca.crt": pem("DOCKER_SWARM_CA_CERT"), "tls.crt": pem("DOCKER_SWARM_CLIENT_CERT"),
+                       "tls.key": pem("DOCKER_SWARM_CLIENT_KEY")},
+    });
+    let azure = replace_once(
+        &read("azure-key-vault.yaml"),
+        "namespaces: [examples]\n",
+        &format!("namespaces: [{ns}]\n"),
+    )
+    .replace("name: azure-key-vault\n", &format!("name: {ns}\n"))
+    .replace("name: azure-credentials\n", &format!("name: {ns}-azure\n"));
+    let text = [
+        read("00-namespace.yaml"),
+        read("service-fabric-mesh.yaml"),
+        azure,
+        barbican,
+        swarm,
+        swarm_tls.to_string(),
+    ]
+    .join("\n---\n")
+    .replace("name: examples\n", &format!("name: {ns}\n"))
+    .replace("namespace: examples\n", &format!("namespace: {ns}\n"))
+    .replace(
+        "remoteName: db-password\n",
+        &format!("remoteName: {remote}\n"),
+    );
+    for_pods(&substitute(&text), node)
+}
+
+/// curl with `args`; its output, or a panic with curl's error and the reply.
+fn curl(args: &[&str], stdin: Option<&str>) -> String {
+    cluster::run(
+        "curl",
+        &[&["-sS", "--fail-with-body"], args].concat(),
+        stdin,
+    )
+    .unwrap_or_else(|e| panic!("curl {args:?}: {e}"))
+}
+
+/// What the store of an example's SecretSync `s` holds, read on the host through the store's own API: the value,
+/// or for Docker Swarm (whose API never returns a value) the owner label of the secret the status names.
+fn held(s: &Value) -> String {
+    let remote = &s["status"]["remote"];
+    let json = |text: String| serde_json::from_str::<Value>(&text).unwrap();
+    match name(s).as_str() {
+        "db-password-sf" => json(curl(
+            &[
+                "-X",
+                "POST",
+                &format!(
+                    "{}/Resources/Secrets/{}/values/{}/list_value?api-version=6.4-preview",
+                    env("SF_ENDPOINT"),
+                    remote["name"].as_str().unwrap(),
+                    remote["version"].as_str().unwrap()
+                ),
+            ],
+            None,
+        ))["value"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        "db-password-azure" => {
+            let ca = env("AZUREKV_CA_CERT");
+            let token = json(curl(
+                &[
+                    "--cacert",
+                    &ca,
+                    "--data-urlencode",
+                    "grant_type=client_credentials",
+                    "--data-urlencode",
+                    &format!("client_id={}", env("AZUREKV_CLIENT_ID")),
+                    "--data-urlencode",
+                    &format!("client_secret={}", env("AZUREKV_CLIENT_SECRET")),
+                    "--data-urlencode",
+                    "scope=https://vault.azure.net/.default",
+                    &format!(
+                        "{}/{}/oauth2/v2.0/token",
+                        env("AZUREKV_AUTHORITY"),
+                        env("AZUREKV_TENANT_ID")
+                    ),
+                ],
+                None,
+            ))["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            json(curl(
+                &[
+                    "--cacert",
+                    &ca,
+                    "-H",
+                    &format!("Authorization: Bearer {token}"),
+                    &format!(
+                        "{}/secrets/{}?api-version=7.4",
+                        env("AZUREKV_ENDPOINT"),
+                        remote["name"].as_str().unwrap()
+                    ),
+                ],
+                None,
+            ))["value"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+        "db-password-barbican" => {
+            let auth = serde_json::json!({"auth": {
+                "identity": {"methods": ["password"], "password": {"user": {
+                    "name": env("KEYSTONE_USERNAME"), "domain": {"name": "Default"},
+                    "password": env("KEYSTONE_PASSWORD")}}},
+                "scope": {"project": {"name": env("KEYSTONE_PROJECT"), "domain": {"name": "Default"}}}}});
+            let headers = curl(
+                &[
+                    "-o",
+                    "/dev/null",
+                    "-D",
+                    "-",
+                    "-H",
+                    "Content-Type: application/json",
+                    "--data-binary",
+                    "@-",
+                    &format!("{}/auth/tokens", env("KEYSTONE_AUTH_URL")),
+                ],
+                Some(&auth.to_string()),
+            );
+            let token = headers
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("x-subject-token")
+                        .then(|| v.trim().to_owned())
+                })
+                .expect("a Keystone token");
+            // The status records the secret's reference, which Barbican makes from its own (loopback) address.
+            curl(
+                &[
+                    "-H",
+                    &format!("X-Auth-Token: {token}"),
+                    "-H",
+                    "Accept: text/plain",
+                    &format!("{}/payload", remote["id"].as_str().unwrap()),
+                ],
+                None,
+            )
+        }
+        "db-password-swarm" => {
+            let out = Command::new("/usr/bin/docker")
+                .args(["-H", &format!("unix://{}", env("DOCKER_SWARM_SOCKET"))])
+                .args(["secret", "inspect", "--format"])
+                .arg(r#"{{index .Spec.Labels "secretsync.io/owner"}}"#)
+                .arg(remote["name"].as_str().unwrap())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "docker secret inspect: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+        other => panic!("no store check for {other}"),
+    }
+}
+
+/// What `held` should find for the SecretSync `s` when its source holds `value`.
+fn expected(s: &Value, value: &str) -> String {
+    match name(s).as_str() {
+        "db-password-swarm" => format!(
+            "{}/{}",
+            s["metadata"]["namespace"].as_str().unwrap(),
+            name(s)
+        ),
+        _ => value.to_owned(),
+    }
 }
 
 /// The container's process on the host, through the node's containerd: (uid, effective capabilities, whether
@@ -508,23 +734,12 @@ fn deploy_runs_on_the_node() {
     });
     assert!(!leads(&follower), "both pods lead:\n{}", pod_log(&follower));
 
-    // --- the Service Fabric example, as written but in its own namespace and with the store at the node's IP.
-    let read = |f: &str| std::fs::read_to_string(root().join("deploy/examples").join(f)).unwrap();
+    // --- the examples, as written but in their own namespace, with the stores at the node's IP and two test-bed
+    // substitutions (see `examples_for_pods`), applied at once; each reaches Ready and its store holds the value.
     let remote = format!("db-password-{example_ns}");
-    let example = [read("00-namespace.yaml"), read("service-fabric-mesh.yaml")]
-        .join("\n---\n")
-        .replace("name: examples\n", &format!("name: {example_ns}\n"))
-        .replace(
-            "namespace: examples\n",
-            &format!("namespace: {example_ns}\n"),
-        )
-        .replace(
-            "remoteName: db-password\n",
-            &format!("remoteName: {remote}\n"),
-        );
     kubectl(
         &["apply", "-f", "-"],
-        Some(&for_pods(&substitute(&example), &node)),
+        Some(&examples_for_pods(&example_ns, &remote, &node)),
     );
     let t = Instant::now();
     let waited = kubectl_try(
@@ -533,14 +748,15 @@ fn deploy_runs_on_the_node() {
             &example_ns,
             "wait",
             "--for=condition=Ready",
-            "ssync/db-password-sf",
+            "ssync",
+            "--all",
             "--timeout=120s",
         ],
         None,
     );
     if let Err(e) = waited {
         panic!(
-            "the example is not Ready: {e}\n{}\n{}",
+            "the examples are not Ready: {e}\n{}\n{}",
             kubectl(
                 &["-n", &example_ns, "get", "ssync,store", "-o", "yaml"],
                 None
@@ -548,8 +764,20 @@ fn deploy_runs_on_the_node() {
             diagnostics()
         );
     }
-    eprintln!("the example Ready in {:?}", t.elapsed());
+    eprintln!("the examples Ready in {:?}", t.elapsed());
+    let synced = || -> Vec<Value> {
+        let list = kubectl_json(&["-n", &example_ns, "get", "ssync"]);
+        let mut items = list["items"].as_array().cloned().unwrap_or_default();
+        items.sort_by_key(name);
+        items
+    };
+    let applied: Vec<String> = synced().iter().map(name).collect();
+    assert_eq!(applied, EXAMPLES, "the examples applied");
     assert!(sf_exists(&remote), "no secret {remote} in the store");
+    let value = "correct horse battery staple";
+    for s in synced() {
+        assert_eq!(held(&s), expected(&s, value), "{}", name(&s));
+    }
     let version = |ns: &str| ssync(ns, "db-password-sf")["status"]["remote"]["version"].clone();
     let change = |value: &str| {
         kubectl(
@@ -565,23 +793,43 @@ fn deploy_runs_on_the_node() {
             None,
         );
     };
-    let before = version(&example_ns);
+    // A source change reaches every store: each SecretSync reports a new synced digest, and each store holds the
+    // new value (Docker Swarm: a new secret, named after the new value's digest).
+    let before: Vec<(Value, Value)> = synced()
+        .iter()
+        .map(|s| {
+            (
+                s["status"]["syncedDigest"].clone(),
+                s["status"]["remote"]["name"].clone(),
+            )
+        })
+        .collect();
     let t = Instant::now();
     change("rotated-on-the-node");
     let took = wait_for(
-        "the source change reaches the store",
+        "the source change reaches every store",
         Duration::from_secs(30),
         || {
-            let s = ssync(&example_ns, "db-password-sf");
-            s["status"]["remote"]["version"] != before && ready_reason(&s) == "True/Synced"
+            synced().iter().zip(&before).all(|(s, (digest, _))| {
+                s["status"]["syncedDigest"] != *digest && ready_reason(s) == "True/Synced"
+            })
         },
     );
-    eprintln!("source change to store: {took:?}");
+    eprintln!("source change to the {} stores: {took:?}", EXAMPLES.len());
     assert!(
         t.elapsed() < Duration::from_secs(10),
-        "a source change took {:?} to reach the store",
+        "a source change took {:?} to reach the stores",
         t.elapsed()
     );
+    for (s, (_, remote_before)) in synced().iter().zip(&before) {
+        assert_eq!(held(s), expected(s, "rotated-on-the-node"), "{}", name(s));
+        if name(s) == "db-password-swarm" {
+            assert_ne!(
+                s["status"]["remote"]["name"], *remote_before,
+                "no new swarm secret for the new value"
+            );
+        }
+    }
 
     // --- the leader pod is deleted: the other takes over within the lease time; the Deployment replaces it;
     // nothing in sync is written again, and a change afterwards is written once.

@@ -7,7 +7,12 @@ bash "$ROOT/tests/testbed/azurekv/install.sh"
 
 dir="$TB/azurekv"
 envfile="$TB/env.d/azurekv.env"
-if alive azurekv && [ -f "$envfile" ]; then
+# The server certificate names the node's address too (node/common.sh): pods on the test bed's node reach the
+# stand-in at $NODE_IP:<port>, which the node DNATs to 127.0.0.1:<port> (node/README.md). The stand-in still
+# listens on loopback only. A certificate made before it named that address is made again.
+source "$ROOT/tests/testbed/node/common.sh"
+names_node() { openssl x509 -in "$dir/server.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$NODE_IP\b"; }
+if alive azurekv && [ -f "$envfile" ] && names_node; then
   log "azurekv stand-in already running"
   exit 0
 fi
@@ -19,14 +24,20 @@ for c in "$dir"/*.crt; do
   [ -f "$c" ] || continue
   openssl x509 -checkend 86400 -noout -in "$c" >/dev/null 2>&1 || { rm -f "$dir"/*.crt "$dir"/*.key "$dir"/*.pem "$dir"/*.srl "$dir"/registry.json; break; }
 done
+if [ -f "$dir/server.crt" ] && ! names_node; then
+  rm -f "$dir/server.crt" "$dir/server.key"
+fi
 if [ ! -f "$dir/ca.crt" ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=azurekv test CA" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
     -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  rm -f "$dir/server.crt" "$dir/server.key"
+fi
+if [ ! -f "$dir/server.crt" ]; then
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
     -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
   printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
-    "subjectAltName=IP:127.0.0.1,DNS:localhost" > "$dir/server.ext"
+    "subjectAltName=IP:127.0.0.1,IP:$NODE_IP,DNS:localhost" > "$dir/server.ext"
   openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 30 \
     -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
   rm -f "$dir/server.csr" "$dir/server.ext"

@@ -10,15 +10,20 @@ envfile="$TB/env.d/docker.env"
 dockerd=/usr/sbin/dockerd
 # /usr/local/bin/docker may be a newer client; the daemon's own client is the one that surely speaks its API.
 docker=/usr/bin/docker
-if alive dockerd && alive dockerd-noswarm && [ -f "$envfile" ]; then
+certs=$dir/certs
+# The server certificate names the node's address too (node/common.sh): pods on the test bed's node reach the
+# TLS port at $NODE_IP:<port>, which the node DNATs to 127.0.0.1:<port> (node/README.md); dockerd still listens
+# on loopback only. A certificate made before it named that address is made again.
+source "$ROOT/tests/testbed/node/common.sh"
+names_node() { openssl x509 -in "$certs/server.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$NODE_IP\b"; }
+if alive dockerd && alive dockerd-noswarm && [ -f "$envfile" ] && names_node; then
   log "dockerd already running"
   exit 0
 fi
 for name in dockerd dockerd-noswarm containerd-docker containerd-noswarm; do
   [ -f "$TB/pids/$name.pid" ] && stop_pid "$TB/pids/$name.pid"
 done
-mkdir -p "$dir/certs"
-certs=$dir/certs
+mkdir -p "$certs"
 
 # Unix socket paths are limited to 108 bytes; keep every socket under a short directory.
 sock=$dir/docker.sock
@@ -49,11 +54,12 @@ for c in "$certs"/*.crt; do
   [ -f "$c" ] || continue
   openssl x509 -checkend 86400 -noout -in "$c" >/dev/null 2>&1 || { rm -f "$certs"/*; break; }
 done
+if [ -f "$certs/server.crt" ] && ! names_node; then rm -f "$certs/server.crt" "$certs/server.key"; fi
 mkca
 mkleaf server "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost"
+subjectAltName=IP:127.0.0.1,IP:$NODE_IP,DNS:localhost"
 mkleaf client "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth"
