@@ -455,6 +455,17 @@ async fn an_unmarked_resource_is_not_taken_over() {
     assert_eq!(decide_delete(&owner(), &observed), DeletePlan::LeaveForeign);
 }
 
+/// Deletes the case's current value version behind SecretSync's back, as another client of the store could.
+async fn delete_current_version(name: &str, case: &Case) {
+    let (status, _) = raw(
+        reqwest::Method::DELETE,
+        &format!("/Resources/Secrets/{name}/values/{}", version(case)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn at_rest_one_read_and_a_lost_version_is_written_again_once_unconfirmed() {
     let name = unique("instant-lost-");
@@ -469,13 +480,7 @@ async fn at_rest_one_read_and_a_lost_version_is_written_again_once_unconfirmed()
         "reads for one refresh at rest"
     );
 
-    let (status, _) = raw(
-        reqwest::Method::DELETE,
-        &format!("/Resources/Secrets/{name}/values/{}", version(&case)),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
+    delete_current_version(&name, &case).await;
     // Without a status naming it (a first sync, a new value, a restored object) the version is checked.
     case.last = None;
     let (_, reads) = stats(&name).await;
@@ -496,13 +501,7 @@ async fn verify_values_checks_the_version_even_when_the_status_names_it() {
     );
     case.reconcile().await;
     assert!(case.last.is_some());
-    let (status, _) = raw(
-        reqwest::Method::DELETE,
-        &format!("/Resources/Secrets/{name}/values/{}", version(&case)),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
+    delete_current_version(&name, &case).await;
     assert_eq!(case.reconcile().await.0, Plan::NewVersion);
     assert_eq!(shown(&name, &version(&case)).await, "v");
 }
