@@ -64,4 +64,4 @@ image:
 # `make bench N=1000 DIALECT=ServiceFabricMesh REFRESH=60s RATE=200` (DIALECT=all: every dialect of the test bed).
 bench:
 	N='$(N)' DIALECT='$(DIALECT)' REFRESH='$(REFRESH)' RATE='$(RATE)' CONCURRENCY='$(CONCURRENCY)' \
-	  CHANGES='$(CHANGES)' PHASES='$(PHASES)' bash bench/run.sh
+	  CHANGES='$(CHANGES)' PHASES='$(PHASES)' HEAP_PROFILE='$(HEAP_PROFILE)' bash bench/run.sh

@@ -456,9 +456,14 @@ class Bench:
                "--namespace", self.ns, "--leader-election=false", "--metrics-addr", f"127.0.0.1:{self.port}",
                "--backend-rate", str(self.a.rate), "--backend-burst", str(self.a.burst),
                "--concurrency", str(self.a.concurrency), "--log-format", "json"]
+        env = dict(os.environ)
+        if os.environ.get("HEAP_PROFILE") == "1":
+            # Written when the controller is told to stop, before it lets go of anything (src/heap_profile.rs).
+            env["SECRETSYNC_HEAP_PROFILE"] = os.path.join(logs, f"{self.ns}-heap-{self.restarts}.json")
+            self.result.setdefault("heap_profiles", []).append(env["SECRETSYNC_HEAP_PROFILE"])
         with open(path, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True, env=env)
         self.sampler.pid = self.proc.pid
         # Recorded like a test-bed process: if this harness is killed outright, `make testbed-down` stops it.
         with open(self.pidfile, "w") as f:

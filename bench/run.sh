@@ -7,7 +7,8 @@
 # every dialect the test bed has), REFRESH (30s), RATE (200 store requests per second), CONCURRENCY (8),
 # CHANGES (200 individually timed changes), PHASES (first,rest,latency,burst,restart), BENCH_DOWN=1 takes the
 # test bed down afterwards, TESTBED_BACKENDS (default: the dialects' backends), BENCH_MIN_FREE_GIB (3: the run
-# refuses to start, or stops and cleans up, below that much free disk).
+# refuses to start, or stops and cleans up, below that much free disk), HEAP_PROFILE=1 (a dhat heap profile of
+# each controller run, written when it is stopped: summarise with bench/heap.py).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/tests/testbed/lib.sh"
@@ -46,7 +47,12 @@ fi
 TESTBED_NODE=0 TESTBED_BACKENDS="$TESTBED_BACKENDS" bash tests/testbed/up.sh >/dev/null
 set -a; source "$TB/env"; set +a
 export TB
-cargo build --release --quiet --bin secretsync
+if [ "${HEAP_PROFILE:-0}" = 1 ]; then
+  # dhat records every allocation (slow: this run's timings are not the controller's); line tables name the frames.
+  CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release --quiet --bin secretsync --features heap-profile
+else
+  cargo build --release --quiet --bin secretsync
+fi
 
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd/secretsyncs.secretsync.io crd/stores.secretsync.io \

@@ -1,6 +1,9 @@
 //! `secretsync`: the controller (`run`) and the CRD printer (`crd`).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "heap-profile")]
+mod heap_profile;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -173,6 +176,8 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    #[cfg(feature = "heap-profile")]
+    heap_profile::start();
     telemetry::init(args.log_format);
     telemetry::log_panics();
     rustls::crypto::ring::default_provider()
@@ -208,6 +213,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let signal = tokio::spawn(async move {
         shutdown_signal().await;
+        #[cfg(feature = "heap-profile")]
+        heap_profile::finish();
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });

@@ -994,3 +994,82 @@ async fn a_restart_reads_no_in_sync_remote_at_once_but_writes_a_changed_one() {
     }
     bed.finish().await;
 }
+
+/// The controller's Events recorder on the real API server: the same Event again is counted in the first one's
+/// series (one object, count 2), another reason is another Event, and an Event gone from the server (its TTL) is
+/// created anew rather than patched in vain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_event_counts_in_its_series_and_one_gone_from_the_server_is_created_again() {
+    use controller::events::{Event as Ev, EventType, Recorder};
+    let bed = Bed::new("fast-events").await;
+    let recorder = Recorder::new(bed.client.clone(), "secretsync", "test-instance");
+    let object = unique("obj");
+    let regarding = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("secretsync.io/v1alpha1".into()),
+        kind: Some("SecretSync".into()),
+        name: Some(object.clone()),
+        namespace: Some(bed.ns.clone()),
+        uid: Some(unique("uid")),
+        ..Default::default()
+    };
+    let event = |reason: &str| Ev {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(format!("{reason} happened")),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    let of_reason = |events: &[Event], reason: &str| -> Vec<Event> {
+        events
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .cloned()
+            .collect()
+    };
+
+    recorder
+        .publish(&event("StoreDown"), &regarding)
+        .await
+        .unwrap();
+    let first = bed.events(&object).await;
+    assert_eq!(first.len(), 1);
+    assert!(first[0].series.is_none(), "a first Event has no series");
+    assert_eq!(first[0].reporting_controller.as_deref(), Some("secretsync"));
+    assert_eq!(
+        first[0].reporting_instance.as_deref(),
+        Some("test-instance")
+    );
+    assert_eq!(first[0].note.as_deref(), Some("StoreDown happened"));
+
+    recorder
+        .publish(&event("StoreDown"), &regarding)
+        .await
+        .unwrap();
+    recorder
+        .publish(&event("Unauthorized"), &regarding)
+        .await
+        .unwrap();
+    let events = bed.events(&object).await;
+    let down = of_reason(&events, "StoreDown");
+    assert_eq!(
+        down.len(),
+        1,
+        "the repeat is counted, not created: {events:?}"
+    );
+    assert_eq!(down[0].series.as_ref().map(|s| s.count), Some(2));
+    assert_eq!(of_reason(&events, "Unauthorized").len(), 1);
+
+    Api::<Event>::namespaced(bed.client.clone(), &bed.ns)
+        .delete(&down[0].name_any(), &DeleteParams::default())
+        .await
+        .unwrap();
+    recorder
+        .publish(&event("StoreDown"), &regarding)
+        .await
+        .unwrap();
+    let again = of_reason(&bed.events(&object).await, "StoreDown");
+    assert_eq!(again.len(), 1, "created anew: {again:?}");
+    assert_ne!(again[0].name_any(), down[0].name_any());
+    assert!(again[0].series.is_none());
+    bed.finish().await;
+}

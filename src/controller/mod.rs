@@ -11,6 +11,7 @@ mod census;
 mod cleanup_deadline;
 mod credentials_cache;
 pub mod digest_key;
+pub mod events;
 mod finalizers;
 mod first_look;
 pub mod leader;
@@ -34,7 +35,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::PredicateConfig;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -83,7 +83,7 @@ pub struct Context {
     pub registry: Registry,
     pub digest_key: DigestKey,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    pub recorder: events::Recorder,
     backoff: backoff::Backoff,
     /// Fair shares of the workers per store and per namespace.
     stores: slots::Slots,
@@ -133,13 +133,7 @@ pub async fn run_until(
         registry,
         digest_key: config.digest_key,
         metrics: config.metrics.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "secretsync".into(),
-                instance: Some(config.instance.clone()),
-            },
-        ),
+        recorder: events::Recorder::new(client.clone(), "secretsync", &config.instance),
         backoff: backoff::Backoff::default(),
         stores: slots::Slots::new(shares.per_store),
         namespaces: slots::Slots::new(shares.per_namespace),
