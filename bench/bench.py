@@ -996,7 +996,9 @@ def main():
     b.result["config"]["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     b.result["controller_log"] = b.ctl_log
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = os.path.join(a.out_dir, f"{stamp}-{a.dialect}-{a.n}.json")
+    # A heap-profiled run's timings are dhat's, not the controller's: named so that it is never taken for one.
+    suffix = "-heap-profile" if os.environ.get("HEAP_PROFILE") == "1" else ""
+    path = os.path.join(a.out_dir, f"{stamp}-{a.dialect}-{a.n}{suffix}.json")
     with open(path, "w") as f:
         json.dump(b.result, f, indent=1)
     print(table(b.result) if b.result["phases"] else "(no phase completed)")

@@ -8,6 +8,7 @@
 //! of the source, the spec or the store's place, a failure, or the moved look itself) reads the store as always.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,10 @@ enum Look {
 /// The SecretSyncs (by uid) this process has reconciled, and when each may first read its store.
 #[derive(Default)]
 pub struct FirstLooks {
-    looks: Mutex<HashMap<String, Look>>,
+    /// Keyed by a digest of the uid: one entry per SecretSync for the controller's lifetime, and the uid's own
+    /// text would double the entry's size. Two uids sharing a digest (2⁻⁶⁴) would only share their first look.
+    looks: Mutex<HashMap<u64, Look>>,
+    hasher: std::hash::RandomState,
 }
 
 impl FirstLooks {
@@ -42,18 +46,19 @@ impl FirstLooks {
         now: Instant,
         fraction: f64,
     ) -> Option<Duration> {
+        let key = self.hasher.hash_one(uid);
         let mut looks = self.looks.lock().unwrap_or_else(|e| e.into_inner());
-        let look = looks.get(uid).copied();
+        let look = looks.get(&key).copied();
         match (look, interval) {
             (None, Some(interval)) if in_sync => {
                 let wait = spread(interval, fraction);
-                looks.insert(uid.to_owned(), Look::MovedTo(now + wait));
+                looks.insert(key, Look::MovedTo(now + wait));
                 Some(wait)
             }
             (Some(Look::MovedTo(at)), _) if in_sync && now < at => Some(at - now),
             (Some(Look::Done), _) => None,
             _ => {
-                looks.insert(uid.to_owned(), Look::Done);
+                looks.insert(key, Look::Done);
                 None
             }
         }
@@ -64,7 +69,7 @@ impl FirstLooks {
         self.looks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(uid);
+            .remove(&self.hasher.hash_one(uid));
     }
 }
 

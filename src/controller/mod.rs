@@ -273,8 +273,10 @@ pub async fn run_until(
                             .map(|s| (StoreKind::ClusterStore, None, s.name_any())),
                     )
                     .collect();
+                // Runs over every SecretSync for every Secret event (a burst of N changes is N² calls): no
+                // allocation in here.
                 let syncs = by_secret(&|s: &SecretSync| {
-                    let sync_ns = s.namespace().unwrap_or_default();
+                    let sync_ns = s.metadata.namespace.as_deref().unwrap_or_default();
                     if sync_ns == ns && s.spec.source.secret_ref.name == name {
                         is_source.set(true);
                     }

@@ -308,40 +308,40 @@ fn merged(target: &Target, store: &StoreSpec) -> Result<Target, Refusal> {
     out.credentials_ref = None;
     match dialect {
         DialectKind::AzureKeyVault => {
-            let own = target.azure_key_vault.clone().unwrap_or_default();
+            let own = *target.azure_key_vault.clone().unwrap_or_default();
             let conn = store.azure_key_vault.clone().unwrap_or_default();
-            out.azure_key_vault = Some(AzureKeyVaultSettings {
+            out.azure_key_vault = Some(Box::new(AzureKeyVaultSettings {
                 authority_host: conn.authority_host,
                 api_version: conn.api_version,
                 ..own
-            });
+            }));
         }
         DialectKind::ServiceFabricMesh => {
-            let own = target.service_fabric_mesh.clone().unwrap_or_default();
+            let own = *target.service_fabric_mesh.clone().unwrap_or_default();
             let conn = store.service_fabric_mesh.clone().unwrap_or_default();
-            out.service_fabric_mesh = Some(ServiceFabricMeshSettings {
+            out.service_fabric_mesh = Some(Box::new(ServiceFabricMeshSettings {
                 api_version: conn.api_version,
                 ..own
-            });
+            }));
         }
         DialectKind::Barbican => {
-            let own = target.barbican.clone().unwrap_or_default();
+            let own = *target.barbican.clone().unwrap_or_default();
             let conn = store.barbican.clone().unwrap_or_default();
-            out.barbican = Some(BarbicanSettings {
+            out.barbican = Some(Box::new(BarbicanSettings {
                 project_id: conn.project_id,
                 interface: conn.interface,
                 region: conn.region,
                 ..own
-            });
+            }));
         }
         DialectKind::TencentSsm => {
-            let own = target.tencent_ssm.clone().unwrap_or_default();
+            let own = *target.tencent_ssm.clone().unwrap_or_default();
             let conn = store.tencent_ssm.clone().unwrap_or_default();
-            out.tencent_ssm = Some(TencentSsmSettings {
+            out.tencent_ssm = Some(Box::new(TencentSsmSettings {
                 region: conn.region,
                 requests_per_second: store.rate_limit.map(|r| r.requests_per_second),
                 ..own
-            });
+            }));
         }
         DialectKind::DockerSwarm => {}
     }

@@ -259,7 +259,11 @@ struct Conn {
 }
 
 fn settings(target: &Target) -> ServiceFabricMeshSettings {
-    target.service_fabric_mesh.clone().unwrap_or_default()
+    target
+        .service_fabric_mesh
+        .as_deref()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Checks the endpoint and the credentials against each other; shared by `check` and every call.

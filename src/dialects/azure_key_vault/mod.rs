@@ -149,7 +149,11 @@ impl AzureKeyVault {
 }
 
 fn settings(target: &Target) -> AzureKeyVaultSettings {
-    target.azure_key_vault.clone().unwrap_or_default()
+    target
+        .azure_key_vault
+        .as_deref()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// `^[0-9a-zA-Z-]{1,127}$`, as the Set Secret API requires.

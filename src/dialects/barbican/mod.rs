@@ -112,7 +112,7 @@ impl Barbican {
 }
 
 fn settings(target: &Target) -> BarbicanSettings {
-    target.barbican.clone().unwrap_or_default()
+    target.barbican.as_deref().cloned().unwrap_or_default()
 }
 
 fn keep_superseded(target: &Target) -> usize {

@@ -173,7 +173,7 @@ impl Auth for Tc3<'_> {
 }
 
 fn settings(target: &Target) -> Result<&TencentSsmSettings, DialectError> {
-    target.tencent_ssm.as_ref().ok_or_else(|| {
+    target.tencent_ssm.as_deref().ok_or_else(|| {
         DialectError::permanent(
             "MissingSetting",
             "TencentSSM needs tencentSSM.region (on the store)",
