@@ -27,6 +27,10 @@ pub trait Store: Send + Sync {
     /// The store requests one value change takes at most (observe and apply, one reconcile), as the dialect
     /// documents them.
     fn requests_per_change(&self) -> u64;
+    /// The store requests a reconcile that finds the store in step makes at most (every refresh at rest).
+    fn requests_at_rest(&self) -> u64 {
+        1
+    }
     /// Whether the store holds `value` as the current value under `name`, read from the store itself (where
     /// the store cannot show a value, from what it can show that only this value produces).
     async fn holds(&self, name: &str, value: &[u8], digest: &str) -> bool;

@@ -21,9 +21,15 @@ pub async fn create_no_op_change_delete(store: &dyn Store) {
     let before = case.requests_total();
     let (plan, outcome) = case.reconcile().await;
     assert_eq!((plan, outcome), (Plan::InSync, None));
+    let at_rest = case.requests_total() - before;
     assert!(
-        case.requests_total() > before,
+        at_rest > 0,
         "an in-step reconcile must still read the store"
+    );
+    assert!(
+        at_rest <= store.requests_at_rest(),
+        "an in-step reconcile took {at_rest} store requests; at most {} are documented",
+        store.requests_at_rest()
     );
 
     case.set_value(b"second value");

@@ -105,6 +105,12 @@ impl Store for Barbican {
         ])
     }
 
+    /// The listing, then the metadata (markers, digest, labels) of the one secret it names: Barbican's listing
+    /// does not return a secret's metadata.
+    fn requests_at_rest(&self) -> u64 {
+        2
+    }
+
     /// Payloads are write-once: the newest secret of that name is the current one.
     fn requests_per_change(&self) -> u64 {
         // Observe: list and one metadata read. Apply, from that listing: POST, metadata PUT, payload PUT, and
