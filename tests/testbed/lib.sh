@@ -76,3 +76,34 @@ apt_install() {
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# Test certificates (openssl, P-256 keys, with the v3 extensions webpki insists on), kept between runs.
+# tls_expire DIR: removes DIR's certificates and keys when any certificate is within a day of expiring.
+tls_expire() {
+  local c
+  for c in "$1"/*.crt; do
+    [ -f "$c" ] || continue
+    openssl x509 -checkend 86400 -noout -in "$c" >/dev/null 2>&1 || { rm -f "$1"/*.crt "$1"/*.key "$1"/*.srl; return 0; }
+  done
+}
+# tls_ca DIR CN: a self-signed CA, DIR/ca.crt and DIR/ca.key, unless there is one.
+tls_ca() {
+  [ -f "$1/ca.crt" ] && return 0
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$1/ca.key" -out "$1/ca.crt" 2>/dev/null
+}
+# tls_server DIR NAME SANS: DIR/NAME.crt and DIR/NAME.key, a server certificate signed by DIR's CA for SANS
+# (such as IP:127.0.0.1,DNS:localhost), unless there is one.
+tls_server() {
+  local dir=$1 name=$2 sans=$3
+  [ -f "$dir/$name.crt" ] && return 0
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+    -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null
+  printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
+    "subjectAltName=$sans" > "$dir/$name.ext"
+  openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 30 \
+    -extfile "$dir/$name.ext" -out "$dir/$name.crt" 2>/dev/null
+  rm -f "$dir/$name.csr" "$dir/$name.ext"
+  chmod 600 "$dir/$name.key"
+}
