@@ -278,7 +278,8 @@ fn context<'a>(req: &'a Request<'a>, clients: &ClientCache) -> Result<Ctx<'a>, D
         }
     }
     let creds = req.credentials;
-    if url.scheme() == "http" && credentials::text(creds, "ca.crt")?.is_some() {
+    let ca = credentials::text(creds, "ca.crt")?;
+    if url.scheme() == "http" && ca.is_some() {
         return Err(DialectError::permanent(
             "InsecureEndpoint",
             "a CA (ca.crt, or the store's caBundle) is only used over https://; the store's endpoint is http://",
@@ -305,7 +306,7 @@ fn context<'a>(req: &'a Request<'a>, clients: &ClientCache) -> Result<Ctx<'a>, D
     let limit = s.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
     // Next to the public roots, as for AzureKeyVault (see the module documentation).
     let client = clients.client(TlsSettings {
-        ca: credentials::text(creds, "ca.crt")?,
+        ca,
         identity: None,
         public_roots: true,
     })?;

@@ -22,8 +22,8 @@ mkdir -p "$dir"
 chmod 700 "$dir"
 tls_expire "$dir"
 names_node || rm -f "$dir/server.crt" "$dir/server.key"
-tls_ca "$dir" "ssm-emulator test CA"
-tls_server "$dir" server "IP:127.0.0.1,IP:$NODE_IP,DNS:localhost"
+tls_ca "$dir" ca "ssm-emulator test CA"
+tls_server "$dir" ca server "IP:127.0.0.1,IP:$NODE_IP,DNS:localhost"
 
 # keypair NAME: a SecretId (AKID + 32 characters) and a SecretKey, kept across restarts.
 keypair() {
