@@ -1146,6 +1146,23 @@ async fn the_api_server_rejects_manifests_the_schema_can_catch() {
         matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("names the namespace of its credentials Secret")),
         "{refused:?}"
     );
+    // caBundle: read by TencentSSM (an endpoint behind a private CA), refused where no dialect would read it.
+    let with_ca = |dialect: &str| {
+        json!({"dialect": dialect, "tencentSSM": {"region": "ap-1"}, "caBundle": "PEM",
+               "credentialsRef": {"name": "c", "namespace": bed.ns}})
+    };
+    bed.put_cluster_store(&format!("{}-ssm-ca", bed.ns), with_ca("TencentSSM"))
+        .await
+        .expect("a TencentSSM store with a caBundle is accepted");
+    let mut barbican = with_ca("Barbican");
+    barbican.as_object_mut().map(|o| o.remove("tencentSSM"));
+    let refused = bed
+        .put_cluster_store(&format!("{}-barbican-ca", bed.ns), barbican)
+        .await;
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("Barbican trusts the system's roots")),
+        "{refused:?}"
+    );
     bed.finish().await;
 }
 

@@ -3,8 +3,8 @@
 //! built by `make image` (or its static binary, without a dockerd) and imported into the node's containerd.
 //!
 //! One test, in phases that share the Deployment: the pods become Ready through their own probes, hardened and
-//! admitted under the `restricted` Pod Security level; one holds the Lease; the examples reach Ready (all but
-//! Tencent's, see tests/testbed/node/README.md) and a source change reaches each store; deleting the leader pod
+//! admitted under the `restricted` Pod Security level; one holds the Lease; the examples reach Ready (all five,
+//! some with a test-bed substitution, see tests/testbed/node/README.md) and a source change reaches each store; deleting the leader pod
 //! hands over within the lease time without a second write; a namespace holding a SecretSync with
 //! deletionPolicy: Delete goes away with its remote secret; a rolling update never leaves no replica ready and an
 //! eviction honours the PDB; and the audit log shows every request the pods made with their own mounted token,
@@ -35,6 +35,8 @@ use support::{env, substitute};
 #[path = "support/cluster.rs"]
 #[allow(dead_code)]
 mod cluster;
+#[path = "support/ssm_call.rs"]
+mod ssm_call;
 use cluster::{
     SYSTEM_NS, install_crds_and_namespace, kubectl, kubectl_json, kubectl_try, ready_reason, root,
     sf_writes, wait_for,
@@ -267,13 +269,13 @@ fn for_pods(text: &str, node: &Node) -> String {
     text.replace("127.0.0.1", &node.ip)
 }
 
-/// The SecretSyncs of the examples the node runs, by name: every example of deploy/examples/ but Tencent's (see
-/// tests/testbed/node/README.md: its dialect takes plain HTTP only on loopback and trusts only public roots).
-const EXAMPLES: [&str; 4] = [
+/// The SecretSyncs of the examples the node runs, by name: every example of deploy/examples/.
+const EXAMPLES: [&str; 5] = [
     "db-password-azure",
     "db-password-barbican",
     "db-password-sf",
     "db-password-swarm",
+    "db-password-tencent",
 ];
 
 /// `text` with `from` replaced by `to`; panics when `from` is not there (the example changed under the test).
@@ -284,10 +286,12 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
 
 /// The examples as pods run them: written for the host, they are moved into the namespace `ns` (the Key Vault
 /// ClusterStore is named `ns` too, and its credentials Secret `ns-azure`), with remote name `remote`, every
-/// test-bed address at the node's IP (`for_pods`), and two test-bed substitutions that the node's network needs
+/// test-bed address at the node's IP (`for_pods`), and three test-bed substitutions that the node's network needs
 /// (tests/testbed/node/README.md): Barbican's URL as the store's endpoint, since Keystone's catalog lists the
-/// host's loopback address; and Docker Swarm over the engine's mutual-TLS TCP port with a credentials Secret
-/// holding the client certificate, since a pod under the `restricted` level cannot mount the engine's socket.
+/// host's loopback address; Docker Swarm over the engine's mutual-TLS TCP port with a credentials Secret
+/// holding the client certificate, since a pod under the `restricted` level cannot mount the engine's socket;
+/// and Tencent SSM at the emulator's HTTPS port with the test bed's CA as the store's `caBundle`, since the
+/// dialect takes plain HTTP only on loopback.
 fn examples_for_pods(ns: &str, remote: &str, node: &Node) -> String {
     let read = |f: &str| std::fs::read_to_string(root().join("deploy/examples").join(f)).unwrap();
     let barbican = replace_once(
@@ -301,6 +305,15 @@ fn examples_for_pods(ns: &str, remote: &str, node: &Node) -> String {
         "  endpoint: ${DOCKER_SWARM_TLS_ENDPOINT}\n  credentialsRef:\n    name: docker-swarm-tls\n",
     );
     let pem = |var: &str| std::fs::read_to_string(env(var)).unwrap();
+    // A JSON string is a YAML scalar: the PEM's line breaks survive as escapes.
+    let tencent = replace_once(
+        &read("tencent-ssm.yaml"),
+        "  endpoint: ${SSM_ENDPOINT}\n",
+        &format!(
+            "  endpoint: ${{SSM_TLS_ENDPOINT}}\n  caBundle: {}\n",
+            serde_json::Value::String(pem("SSM_CA_CERT"))
+        ),
+    );
     let swarm_tls = serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "docker-swarm-tls", "namespace": ns},
@@ -321,6 +334,7 @@ fn examples_for_pods(ns: &str, remote: &str, node: &Node) -> String {
         barbican,
         swarm,
         swarm_tls.to_string(),
+        tencent,
     ]
     .join("\n---\n")
     .replace("name: examples\n", &format!("name: {ns}\n"))
@@ -461,6 +475,23 @@ fn held(s: &Value) -> String {
                 String::from_utf8_lossy(&out.stderr)
             );
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+        "db-password-tencent" => {
+            // Through the emulator's plain-HTTP listener on the host: the store the pods wrote over HTTPS.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let answer = runtime.block_on(ssm_call::call(
+                &env("SSM_SECRET_ID"),
+                &env("SSM_SECRET_KEY"),
+                "GetSecretValue",
+                serde_json::json!({"SecretName": remote["name"], "VersionId": remote["version"]}),
+            ));
+            answer["SecretString"]
+                .as_str()
+                .unwrap_or_else(|| panic!("GetSecretValue: {answer}"))
+                .to_owned()
         }
         other => panic!("no store check for {other}"),
     }

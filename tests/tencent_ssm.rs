@@ -874,3 +874,80 @@ async fn a_create_is_repeated_only_when_throttled() {
         .expect("throttled, so not applied: sent again");
     assert_eq!(seen.load(Ordering::SeqCst), 2);
 }
+
+/// An endpoint behind a private CA (the emulator's HTTPS listener): with the CA as `ca.crt` (what the store's
+/// `caBundle` becomes) the dialect writes and reads through it, and what it wrote is what any client of the
+/// store reads (the raw call goes to the plain-HTTP listener of the same store). Without the CA the certificate
+/// is not trusted: a clear, retried condition, never a value sent.
+#[tokio::test]
+async fn https_with_a_private_ca() {
+    let name = unique("tls-");
+    let endpoint = env("SSM_TLS_ENDPOINT");
+    let ca = std::fs::read_to_string(env("SSM_CA_CERT")).expect("the test bed's CA");
+    let with_ca = |ca: &str| {
+        let mut c = std::collections::BTreeMap::new();
+        c.insert(
+            "secretId".to_string(),
+            SecretValue::from(env("SSM_SECRET_ID").as_str()),
+        );
+        c.insert(
+            "secretKey".to_string(),
+            SecretValue::from(env("SSM_SECRET_KEY").as_str()),
+        );
+        c.insert("ca.crt".to_string(), SecretValue::from(ca));
+        Credentials::new(c)
+    };
+    let mut case = new_case_as(
+        &name,
+        target(json!({"endpoint": endpoint})),
+        b"over-tls",
+        with_ca(&ca),
+    );
+    let (plan, outcome) = case.reconcile().await;
+    assert_eq!(plan, Plan::Create);
+    ready(outcome);
+    assert_eq!(
+        stored_value(&name, "SSM_Current").await["SecretString"],
+        "over-tls"
+    );
+    case.set_value(b"changed-over-tls");
+    let (plan, outcome) = case.reconcile().await;
+    assert_eq!(plan, Plan::NewVersion);
+    ready(outcome);
+    assert_eq!(
+        stored_value(&name, "SSM_Current").await["SecretString"],
+        "changed-over-tls"
+    );
+    let observed = case.observe().await.expect("observe over TLS");
+    assert_eq!(
+        remote(&observed).digest.as_deref(),
+        Some(case.desired.digest.as_str())
+    );
+
+    // The same endpoint without the CA: only the public roots, which never signed the emulator's certificate.
+    case.credentials = main_creds();
+    let err = case.observe().await.expect_err("an untrusted certificate");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Retry, "CertificateUntrusted"),
+        "{err}"
+    );
+    assert!(
+        err.message.contains("caBundle") && err.message.contains("UnknownIssuer"),
+        "{err}"
+    );
+    // A CA with the plain-HTTP listener is refused before any call.
+    case.credentials = with_ca(&ca);
+    case.target = target(json!({}));
+    let err = case.check().expect_err("a CA over http://");
+    assert_eq!(
+        (err.class, err.reason),
+        (ErrorClass::Permanent, "InsecureEndpoint")
+    );
+    raw("DisableSecret", json!({"SecretName": name})).await;
+    raw(
+        "DeleteSecret",
+        json!({"SecretName": name, "RecoveryWindowInDays": 0}),
+    )
+    .await;
+}

@@ -31,7 +31,7 @@ use super::DialectKind;
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "!has(self.caBundle) || self.dialect in ['AzureKeyVault', 'ServiceFabricMesh', 'DockerSwarm']", "message": "caBundle is used by AzureKeyVault, ServiceFabricMesh and DockerSwarm; Barbican and TencentSSM trust the system's roots"},
+    {"rule": "!has(self.caBundle) || self.dialect in ['AzureKeyVault', 'ServiceFabricMesh', 'DockerSwarm', 'TencentSSM']", "message": "caBundle is used by AzureKeyVault, ServiceFabricMesh, DockerSwarm and TencentSSM; Barbican trusts the system's roots"},
     {"rule": "!has(self.serviceAccountRef) || self.dialect == 'AzureKeyVault'", "message": "serviceAccountRef (workload identity) is supported with dialect AzureKeyVault only"}
 ]))]
 #[schemars(transform = super::dialect_rules::for_store)]
@@ -53,8 +53,10 @@ pub struct StoreSpec {
     pub credentials_ref: Option<StoreSecretRef>,
 
     /// PEM certificates of the CA that signed the store's TLS certificate (and, for AzureKeyVault, the identity
-    /// provider's), for AzureKeyVault, ServiceFabricMesh and DockerSwarm. Without it the system's roots are used.
-    /// It takes the place of a `ca.crt` key in the credentials Secret.
+    /// provider's), for AzureKeyVault, ServiceFabricMesh, DockerSwarm and TencentSSM. Without it the system's
+    /// roots are used. AzureKeyVault and TencentSSM trust it next to the system's roots (TencentSSM over
+    /// `https://` only); ServiceFabricMesh and DockerSwarm trust only it. It takes the place of a `ca.crt` key in
+    /// the credentials Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 65536))]
     pub ca_bundle: Option<String>,

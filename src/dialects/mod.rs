@@ -118,6 +118,14 @@ impl DialectError {
             let message = "the store refused the client certificate (tls.crt and tls.key)";
             return Self::credentials("CertificateRefused", message).with_source(err);
         }
+        // Still retried: a server may be between certificates; the reason tells a CA to add from a store down.
+        if let Some(why) = kit::tls::server_untrusted(&err) {
+            let message = format!(
+                "the store's TLS certificate is not trusted ({why}): give the CA that signed it as ca.crt in the \
+                 credentials Secret or as the store's caBundle, where the dialect reads one"
+            );
+            return Self::retry("CertificateUntrusted", message).with_source(err);
+        }
         let message = format!("cannot reach the store: {}", without_url_query(&err));
         Self::retry("BackendUnreachable", message).with_source(err)
     }

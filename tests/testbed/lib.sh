@@ -76,3 +76,50 @@ apt_install() {
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# Test certificates (openssl, P-256 keys, with the v3 extensions webpki insists on), kept between runs.
+# tls_expire DIR [FILE...]: when any certificate in DIR is within a day of expiring, removes DIR's certificates,
+# keys and serials, and the FILEs made with them.
+tls_expire() {
+  local dir=$1 c
+  shift
+  for c in "$dir"/*.crt; do
+    [ -f "$c" ] || continue
+    openssl x509 -checkend 86400 -noout -in "$c" >/dev/null 2>&1 || { rm -f "$dir"/*.crt "$dir"/*.key "$dir"/*.srl "$@"; return 0; }
+  done
+}
+# tls_ca DIR NAME CN: a self-signed CA, DIR/NAME.crt and DIR/NAME.key, unless there is one.
+tls_ca() {
+  local dir=$1 name=$2 cn=$3
+  [ -f "$dir/$name.crt" ] && return 0
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=$cn" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/$name.key" -out "$dir/$name.crt" 2>/dev/null
+  chmod 600 "$dir/$name.key"
+}
+# tls_leaf DIR CA NAME EXTENSIONS: DIR/NAME.crt and DIR/NAME.key, signed by the CA DIR/CA.crt, with the v3
+# EXTENSIONS (one a line), unless there is one that CA signed (a CA made afresh makes its leaves afresh).
+tls_leaf() {
+  local dir=$1 ca=$2 name=$3 ext=$4
+  [ -f "$dir/$name.crt" ] && openssl verify -CAfile "$dir/$ca.crt" "$dir/$name.crt" >/dev/null 2>&1 && return 0
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+    -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null
+  printf '%s\n' "$ext" > "$dir/$name.ext"
+  openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.crt" -CAkey "$dir/$ca.key" -CAcreateserial -days 30 \
+    -extfile "$dir/$name.ext" -out "$dir/$name.crt" 2>/dev/null
+  rm -f "$dir/$name.csr" "$dir/$name.ext"
+  chmod 600 "$dir/$name.key"
+}
+# tls_server DIR CA NAME SANS: a server certificate for SANS (such as IP:127.0.0.1,DNS:localhost).
+tls_server() {
+  tls_leaf "$1" "$2" "$3" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=$4"
+}
+# tls_client DIR CA NAME: a client certificate.
+tls_client() {
+  tls_leaf "$1" "$2" "$3" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth"
+}

@@ -86,32 +86,49 @@ impl ClientCache {
     }
 }
 
+/// The TLS error in `err` or an error it wraps. hyper and reqwest wrap it in `io::Error`s, sometimes one inside
+/// another; `io::Error::source` skips the error it holds, so an `io::Error` is opened with `get_ref` instead.
+fn tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
 /// Whether `err` (or an error it wraps) is the store's TLS refusal of the client's certificate, or of its
 /// missing one: a credentials problem to fix, not a store to wait for.
 pub fn identity_refused(err: &(dyn std::error::Error + 'static)) -> bool {
     use rustls::AlertDescription as A;
-    let mut current = Some(err);
-    while let Some(e) = current {
-        let tls = e.downcast_ref::<rustls::Error>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(rustls::Error::AlertReceived(
+    matches!(
+        tls_error(err),
+        Some(rustls::Error::AlertReceived(
             A::BadCertificate
-            | A::CertificateRequired
-            | A::CertificateUnknown
-            | A::CertificateExpired
-            | A::CertificateRevoked
-            | A::UnknownCA
-            | A::AccessDenied,
-        )) = tls
-        {
-            return true;
-        }
-        current = e.source();
+                | A::CertificateRequired
+                | A::CertificateUnknown
+                | A::CertificateExpired
+                | A::CertificateRevoked
+                | A::UnknownCA
+                | A::AccessDenied,
+        ))
+    )
+}
+
+/// Why the store's own certificate was not accepted (such as `UnknownIssuer` for a private CA the client was not
+/// given), when that is what `err` is. The text names a rustls error kind, never certificate contents.
+pub fn server_untrusted(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    match tls_error(err) {
+        Some(rustls::Error::InvalidCertificate(why)) => Some(format!("{why:?}")),
+        _ => None,
     }
-    false
 }
 
 fn invalid(message: &str) -> DialectError {
@@ -193,6 +210,22 @@ mod tests {
         );
         assert!(!identity_refused(&other));
         assert!(!identity_refused(&std::io::Error::other("refused")));
+    }
+
+    #[test]
+    fn an_untrusted_server_certificate_is_told_apart() {
+        // As hyper hands it over: an io::Error holding the io::Error that holds the TLS error.
+        let untrusted = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        assert_eq!(
+            server_untrusted(&untrusted).as_deref(),
+            Some("UnknownIssuer")
+        );
+        let refused = rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate);
+        assert_eq!(server_untrusted(&refused), None);
+        assert_eq!(server_untrusted(&std::io::Error::other("reset")), None);
     }
 
     #[test]

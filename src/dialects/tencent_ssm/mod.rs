@@ -30,15 +30,20 @@
 //!
 //! - `secretId` and `secretKey`: a Tencent Cloud API key pair (CAM).
 //! - `token` (optional): the session token of temporary credentials, sent as `X-TC-Token`.
+//! - `ca.crt` (PEM, optional): an extra CA to trust for the endpoint's certificate (an emulator, a proxy or a
+//!   private endpoint behind a private CA); the store's `caBundle` takes its place. It is trusted next to the
+//!   public web PKI roots, as for AzureKeyVault, so a store pointed back at Tencent's public endpoint keeps
+//!   working with its CA left in place. Only for `https://` endpoints: with `http://` it is refused
+//!   (`InsecureEndpoint`) rather than silently unused.
 //!
-//! Keys are read by the dialect kit's one rule (a missing, empty or blank key is absent; values are trimmed),
-//! and must be printable ASCII, as they travel in headers.
+//! Keys are read by the dialect kit's one rule (a missing, empty or blank key is absent; values are trimmed);
+//! all but `ca.crt` must be printable ASCII, as they travel in headers.
 //!
 //! Settings live under `spec.target.tencentSSM`: `region` (required, sent as `X-TC-Region`), `versionPolicy`,
 //! `versionId` and `requestsPerSecond`. `spec.target.endpoint` overrides the default
 //! `https://ssm.tencentcloudapi.com` (a regional host such as `https://ssm.ap-guangzhou.tencentcloudapi.com`,
-//! the international `https://ssm.intl.tencentcloudapi.com`); plain `http://` is accepted for loopback hosts
-//! only, for emulators.
+//! the international `https://ssm.intl.tencentcloudapi.com`, or one behind a private CA with `ca.crt`); plain
+//! `http://` is accepted for loopback hosts only, for emulators.
 //!
 //! # Requests, limits and errors
 //!
@@ -77,6 +82,7 @@ use zeroize::Zeroizing;
 use super::kit::ownership::{self, description};
 use super::kit::retry::THROTTLED;
 use super::kit::text::store_message;
+use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{
     Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials,
 };
@@ -103,11 +109,14 @@ const HISTORY_DIGITS: usize = 12;
 
 pub struct TencentSsm {
     transport: Transport,
+    /// Clients trusting an extra CA (`ca.crt`) next to the public roots.
+    clients: ClientCache,
 }
 
 impl TencentSsm {
     pub fn new(shared: Shared) -> Self {
         TencentSsm {
+            clients: ClientCache::new(&shared),
             transport: Transport::new(DIALECT, shared, decode),
         }
     }
@@ -116,6 +125,8 @@ impl TencentSsm {
 /// Where and as whom one request goes.
 struct Ctx<'a> {
     endpoint: String,
+    /// The shared client, or one that also trusts the credentials' `ca.crt`.
+    client: reqwest::Client,
     region: &'a str,
     auth: Tc3<'a>,
     pace: NonZeroU32,
@@ -216,7 +227,13 @@ fn header_credential<'a>(
     }
 }
 
-fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
+impl TencentSsm {
+    fn context<'a>(&self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
+        context(req, &self.clients)
+    }
+}
+
+fn context<'a>(req: &'a Request<'a>, clients: &ClientCache) -> Result<Ctx<'a>, DialectError> {
     let s = settings(req.target)?;
     let region = s
         .region
@@ -260,6 +277,14 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
             ));
         }
     }
+    let creds = req.credentials;
+    let ca = credentials::text(creds, "ca.crt")?;
+    if url.scheme() == "http" && ca.is_some() {
+        return Err(DialectError::permanent(
+            "InsecureEndpoint",
+            "a CA (ca.crt, or the store's caBundle) is only used over https://; the store's endpoint is http://",
+        ));
+    }
     if host_name.is_empty() || url.path() != "/" || url.query().is_some() {
         return Err(DialectError::permanent(
             "InvalidEndpoint",
@@ -270,7 +295,6 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         Some(port) => format!("{host_name}:{port}"),
         None => host_name,
     };
-    let creds = req.credentials;
     let secret_id = header_credential(creds, "secretId")?.ok_or_else(|| {
         credentials::missing("secretId", "the SecretId of a Tencent Cloud API key")
     })?;
@@ -280,8 +304,15 @@ fn context<'a>(req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
     // No (or an empty) token key means permanent credentials, as when a template always renders the key.
     let token = header_credential(creds, "token")?;
     let limit = s.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
+    // Next to the public roots, as for AzureKeyVault (see the module documentation).
+    let client = clients.client(TlsSettings {
+        ca,
+        identity: None,
+        public_roots: true,
+    })?;
     Ok(Ctx {
         endpoint: url.as_str().to_owned(),
+        client,
         region,
         auth: Tc3 {
             host,
@@ -621,7 +652,7 @@ impl TencentSsm {
             .idempotency(idempotency(action));
         let key = format!("{}#{action}", ctx.endpoint);
         let endpoint = Endpoint {
-            client: &self.transport.shared().http,
+            client: &ctx.client,
             pace: Pace::PerAction {
                 key: &key,
                 per_second: ctx.pace,
@@ -757,7 +788,7 @@ impl Dialect for TencentSsm {
     }
 
     fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
-        let ctx = context(req)?;
+        let ctx = self.context(req)?;
         if !valid_secret_name(req.remote_name) {
             return Err(DialectError::permanent(
                 "InvalidName",
@@ -808,7 +839,7 @@ impl Dialect for TencentSsm {
     }
 
     async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
-        let ctx = context(req)?;
+        let ctx = self.context(req)?;
         let body = json_body(serde_json::json!({ "SecretName": req.remote_name }));
         let described = match self
             .call::<DescribeSecretResponse>(&ctx, "DescribeSecret", &body)
@@ -864,7 +895,7 @@ impl Dialect for TencentSsm {
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
-        let ctx = context(req)?;
+        let ctx = self.context(req)?;
         let name = req.remote_name;
         let desired = req.desired;
         let user_description = desired.metadata.description.as_deref();
@@ -924,7 +955,7 @@ impl Dialect for TencentSsm {
     }
 
     async fn delete(&self, req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {
-        let ctx = context(req)?;
+        let ctx = self.context(req)?;
         let body = json_body(serde_json::json!({ "SecretName": req.remote_name }));
         // Absent at either step: gone already.
         if let Found::Absent(_) = self.call::<Ignored>(&ctx, "DisableSecret", &body).await? {

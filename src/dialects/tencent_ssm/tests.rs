@@ -338,14 +338,14 @@ fn host_keeps_a_non_default_port() {
     let credentials = creds();
     let d = desired();
     let req = request(&t, "app", &credentials, &d);
-    let ctx = context(&req).unwrap();
+    let ctx = dialect().context(&req).unwrap();
     assert_eq!(ctx.auth.host, "127.0.0.1:8080");
     assert_eq!(ctx.endpoint, "http://127.0.0.1:8080/");
     let t =
         target(serde_json::json!({"endpoint": "https://ssm.ap-guangzhou.tencentcloudapi.com:443"}));
     let req = Request { target: &t, ..req };
     assert_eq!(
-        context(&req).unwrap().auth.host,
+        dialect().context(&req).unwrap().auth.host,
         "ssm.ap-guangzhou.tencentcloudapi.com"
     );
 }
@@ -363,7 +363,7 @@ fn an_empty_token_means_permanent_credentials() {
     );
     let d = desired();
     let req = request(&t, "app", &credentials, &d);
-    assert_eq!(context(&req).unwrap().auth.token, None);
+    assert_eq!(dialect().context(&req).unwrap().auth.token, None);
 }
 
 fn reply(status: u16, body: &str) -> Reply {
@@ -469,7 +469,7 @@ fn context_with(pairs: &[(&str, &[u8])]) -> Result<(), DialectError> {
     );
     let d = desired();
     let req = request(&t, "app", &credentials, &d);
-    context(&req).map(|_| ())
+    dialect().context(&req).map(|_| ())
 }
 
 #[test]
@@ -550,4 +550,79 @@ async fn each_attempt_is_signed_with_its_own_headers() {
             .map(|v| v.to_str().unwrap()),
         Some("session")
     );
+}
+
+fn with_ca(endpoint: &str, ca: &str) -> Result<(), DialectError> {
+    let t = target(serde_json::json!({ "endpoint": endpoint }));
+    let credentials = Credentials::new(
+        [
+            ("secretId".to_string(), SecretValue::from("AKIDexample")),
+            ("secretKey".to_string(), SecretValue::from("key")),
+            ("ca.crt".to_string(), SecretValue::from(ca)),
+        ]
+        .into(),
+    );
+    let d = desired();
+    let req = request(&t, "app", &credentials, &d);
+    dialect().check(&req, &SecretValue::from("v"))
+}
+
+#[test]
+fn a_ca_is_refused_with_plain_http_even_on_loopback() {
+    let e = with_ca("http://127.0.0.1:9", "not-a-pem-hunter2").unwrap_err();
+    assert_eq!(
+        (e.class, e.reason),
+        (ErrorClass::Permanent, "InsecureEndpoint")
+    );
+    assert!(
+        e.message.contains("caBundle") && !e.message.contains("hunter2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bad_ca_over_https_is_the_kits_credentials_error() {
+    let e = with_ca("https://127.0.0.1:9", "not-a-pem-hunter2").unwrap_err();
+    assert_eq!(
+        (e.class, e.reason),
+        (ErrorClass::Credentials, "InvalidCredentials")
+    );
+    assert!(
+        e.message.contains("ca.crt") && !e.message.contains("hunter2"),
+        "{e}"
+    );
+    // A blank key is no CA (the kit's one rule), so plain http:// to loopback still works.
+    with_ca("http://127.0.0.1:9", " \n").unwrap();
+}
+
+/// The dialects the Store CRD lets set `caBundle`, read from the generated rule's `self.dialect in [...]` list.
+fn dialects_allowed_a_ca_bundle() -> Vec<String> {
+    let (_, crd) = crate::api::crds()
+        .into_iter()
+        .find(|(file, _)| *file == "secretsync.io_stores.yaml")
+        .expect("the Store CRD");
+    let schema = serde_json::to_value(crd).expect("CRD serializes");
+    let rules = &schema["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"];
+    let rule = rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["rule"].as_str())
+        .find(|r| r.starts_with("!has(self.caBundle)"))
+        .expect("a caBundle rule");
+    let list = rule
+        .split_once("self.dialect in [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .expect("a dialect list");
+    list.split(',')
+        .map(|d| d.trim().trim_matches('\'').to_owned())
+        .collect()
+}
+
+#[test]
+fn the_store_crd_lets_tencent_ssm_set_a_ca_bundle() {
+    let allowed = dialects_allowed_a_ca_bundle();
+    assert!(allowed.iter().any(|d| d == DIALECT), "{allowed:?}");
+    assert!(!allowed.iter().any(|d| d == "Barbican"), "{allowed:?}");
 }

@@ -20,28 +20,12 @@ fi
 mkdir -p "$dir"
 
 # Certificates are kept between runs and made afresh when any is within a day of expiring.
-for c in "$dir"/*.crt; do
-  [ -f "$c" ] || continue
-  openssl x509 -checkend 86400 -noout -in "$c" >/dev/null 2>&1 || { rm -f "$dir"/*.crt "$dir"/*.key "$dir"/*.pem "$dir"/*.srl "$dir"/registry.json; break; }
-done
+tls_expire "$dir" "$dir"/*.pem "$dir/registry.json"
 if [ -f "$dir/server.crt" ] && ! names_node; then
   rm -f "$dir/server.crt" "$dir/server.key"
 fi
-if [ ! -f "$dir/ca.crt" ]; then
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=azurekv test CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
-  rm -f "$dir/server.crt" "$dir/server.key"
-fi
-if [ ! -f "$dir/server.crt" ]; then
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
-    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
-  printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
-    "subjectAltName=IP:127.0.0.1,IP:$NODE_IP,DNS:localhost" > "$dir/server.ext"
-  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 30 \
-    -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
-  rm -f "$dir/server.csr" "$dir/server.ext"
-fi
+tls_ca "$dir" ca "azurekv test CA"
+tls_server "$dir" ca server "IP:127.0.0.1,IP:$NODE_IP,DNS:localhost"
 # The app's client certificate (Entra ID takes RSA only), and the key of the OIDC issuer that signs federated tokens.
 if [ ! -f "$dir/client.crt" ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=secretsync-test-app" \

@@ -33,37 +33,12 @@ if [ ${#sock} -ge 100 ] || [ ${#plain_sock} -ge 100 ]; then
   exit 1
 fi
 
-mkca() {
-  [ -f "$certs/ca.crt" ] && return 0
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=secretsync-docker-ca" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$certs/ca.key" -out "$certs/ca.crt" 2>/dev/null
-}
-mkleaf() {
-  local leaf=$1 ext=$2
-  [ -f "$certs/$leaf.crt" ] && return 0
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$leaf" \
-    -keyout "$certs/$leaf.key" -out "$certs/$leaf.csr" 2>/dev/null
-  printf '%s\n' "$ext" > "$certs/$leaf.ext"
-  openssl x509 -req -in "$certs/$leaf.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" -CAcreateserial \
-    -days 30 -extfile "$certs/$leaf.ext" -out "$certs/$leaf.crt" 2>/dev/null
-  rm -f "$certs/$leaf.csr" "$certs/$leaf.ext"
-}
 # Kept between runs; made afresh when any is within a day of expiring.
-for c in "$certs"/*.crt; do
-  [ -f "$c" ] || continue
-  openssl x509 -checkend 86400 -noout -in "$c" >/dev/null 2>&1 || { rm -f "$certs"/*; break; }
-done
+tls_expire "$certs"
 if [ -f "$certs/server.crt" ] && ! names_node; then rm -f "$certs/server.crt" "$certs/server.key"; fi
-mkca
-mkleaf server "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:$NODE_IP,DNS:localhost"
-mkleaf client "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=clientAuth"
-chmod 600 "$certs"/*.key
+tls_ca "$certs" ca secretsync-docker-ca
+tls_server "$certs" ca server "IP:127.0.0.1,IP:$NODE_IP,DNS:localhost"
+tls_client "$certs" ca client
 
 common=(--iptables=false --ip6tables=false --bridge=none --storage-driver=vfs)
 tls_port=$(free_port)

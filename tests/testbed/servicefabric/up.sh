@@ -14,44 +14,14 @@ fi
 [ -f "$TB/pids/sf-emulator.pid" ] && stop_pid "$TB/pids/sf-emulator.pid"
 mkdir -p "$dir"
 
-# mkca NAME / mkleaf CA NAME EXTENSIONS: a self-signed CA, and a leaf it signs. P-256 keys, with the v3
-# extensions webpki insists on.
-mkca() {
-  local ca=$1
-  [ -f "$dir/$ca.crt" ] && return 0
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=$ca" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$dir/$ca.key" -out "$dir/$ca.crt" 2>/dev/null
-}
-mkleaf() {
-  local ca=$1 leaf=$2 ext=$3
-  [ -f "$dir/$leaf.crt" ] && return 0
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$leaf" \
-    -keyout "$dir/$leaf.key" -out "$dir/$leaf.csr" 2>/dev/null
-  printf '%s\n' "$ext" > "$dir/$leaf.ext"
-  openssl x509 -req -in "$dir/$leaf.csr" -CA "$dir/$ca.crt" -CAkey "$dir/$ca.key" -CAcreateserial \
-    -days 30 -extfile "$dir/$leaf.ext" -out "$dir/$leaf.crt" 2>/dev/null
-  rm -f "$dir/$leaf.csr" "$dir/$leaf.ext"
-}
 # Certificates are kept between runs, and made afresh when any of them is within a day of expiring.
-for c in "$dir"/*.crt; do
-  [ -f "$c" ] || continue
-  openssl x509 -checkend 86400 -noout -in "$c" >/dev/null 2>&1 || { rm -f "$dir"/*.crt "$dir"/*.key "$dir"/*.srl; break; }
-done
-mkca ca
-mkca other-ca
-mkleaf ca server "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost"
-mkleaf ca client "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=clientAuth"
+tls_expire "$dir"
+tls_ca "$dir" ca ca
+tls_ca "$dir" other-ca other-ca
+tls_server "$dir" ca server "IP:127.0.0.1,DNS:localhost"
+tls_client "$dir" ca client
 # Signed by a CA the emulator does not trust: the mutual-TLS listener must refuse it.
-mkleaf other-ca stranger "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=clientAuth"
-chmod 600 "$dir"/*.key
+tls_client "$dir" other-ca stranger
 [ -f "$dir/token" ] || { openssl rand -hex 24 > "$dir/token"; chmod 600 "$dir/token"; }
 
 port=$(free_port); token_port=$(free_port); mtls_port=$(free_port)

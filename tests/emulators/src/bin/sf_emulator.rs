@@ -44,6 +44,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use clap::Parser;
+use secretsync_emulators::tls;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -583,67 +584,18 @@ async fn require_token(
     next.run(req).await
 }
 
-fn load_certs(
-    path: &PathBuf,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, Box<dyn std::error::Error>> {
-    use rustls::pki_types::pem::PemObject;
-    let certs =
-        rustls::pki_types::CertificateDer::pem_file_iter(path)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(certs)
-}
-
 fn tls_config(
     args: &Args,
     client_auth: bool,
 ) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error>> {
-    use rustls::pki_types::PrivateKeyDer;
-    use rustls::pki_types::pem::PemObject;
     let cert = args.tls_cert.as_ref().ok_or("--tls-cert is required")?;
     let key = args.tls_key.as_ref().ok_or("--tls-key is required")?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
-    let builder = if client_auth {
-        let ca = args.client_ca.as_ref().ok_or("--client-ca is required")?;
-        let mut roots = rustls::RootCertStore::empty();
-        for c in load_certs(ca)? {
-            roots.add(c)?;
-        }
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()?;
-        builder.with_client_cert_verifier(verifier)
+    let client_ca = if client_auth {
+        Some(args.client_ca.as_ref().ok_or("--client-ca is required")?)
     } else {
-        builder.with_no_client_auth()
+        None
     };
-    let config = builder.with_single_cert(load_certs(cert)?, PrivateKeyDer::from_pem_file(key)?)?;
-    Ok(Arc::new(config))
-}
-
-async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    config: Arc<rustls::ServerConfig>,
-    app: Router,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            // A failed handshake (no or wrong client certificate) only ends that connection.
-            let Ok(tls) = acceptor.accept(stream).await else {
-                return;
-            };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let _ =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
-        });
-    }
+    tls::server_config(cert, key, client_ca.map(PathBuf::as_path))
 }
 
 async fn bind(port: u16) -> tokio::net::TcpListener {
@@ -682,13 +634,13 @@ async fn main() {
         let routes =
             router(app.clone()).layer(middleware::from_fn_with_state(token, require_token));
         let listener = bind(port).await;
-        tokio::spawn(serve_tls(listener, config, routes));
+        tokio::spawn(tls::serve(listener, config, routes));
         eprintln!("sf-emulator: bearer-token HTTPS on 127.0.0.1:{port}");
     }
     if let Some(port) = args.mtls_port {
         let config = tls_config(&args, true).unwrap_or_else(|e| fail("TLS setup", e));
         let listener = bind(port).await;
-        tokio::spawn(serve_tls(listener, config, router(app.clone())));
+        tokio::spawn(tls::serve(listener, config, router(app.clone())));
         eprintln!("sf-emulator: mutual-TLS HTTPS on 127.0.0.1:{port}");
     }
 

@@ -31,9 +31,14 @@
 //!   that key pair: the most requests in one calendar second (what the limit counts) and in any sliding
 //!   one-second window (a stricter view of how evenly a client paces itself);
 //! - `GET /_emulator/health`.
+//!
+//! Listeners: `--port` serves plain HTTP; `--tls-port` (with `--tls-cert` and `--tls-key`) serves the same API
+//! and controls over HTTPS, as Tencent does, for clients that refuse plain HTTP off loopback (the controller's
+//! pods on the test bed's node). Both share one store.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -45,6 +50,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use clap::Parser;
 use hmac::{Hmac, Mac};
+use secretsync_emulators::tls;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -58,8 +64,18 @@ const DEFAULT_VERSION: &str = "SSM_Current";
 #[derive(Parser, Debug)]
 #[command(about = "Emulator of Tencent Cloud SSM (API 3.0, 2019-09-23), for tests")]
 struct Args {
+    /// Plain-HTTP port.
     #[arg(long)]
     port: u16,
+    /// HTTPS port, serving the same store (needs --tls-cert and --tls-key).
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    tls_port: Option<u16>,
+    /// Server certificate chain (PEM) for the HTTPS listener.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// Server private key (PEM) for the HTTPS listener.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
     /// A key pair with full access, `SECRETID:SECRETKEY` (repeatable).
     #[arg(long = "account")]
     accounts: Vec<String>,
@@ -238,18 +254,31 @@ async fn main() {
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/health", get(|| async { "ok" }))
         .with_state(app);
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("ssm-emulator: cannot listen on {addr}: {e}");
+    if let (Some(port), Some(cert), Some(key)) = (args.tls_port, &args.tls_cert, &args.tls_key) {
+        let config = tls::server_config(cert, key, None).unwrap_or_else(|e| {
+            eprintln!("ssm-emulator: TLS setup: {e}");
             std::process::exit(1);
-        }
-    };
+        });
+        let (addr, listener) = bind(port).await;
+        tracing::info!(%addr, "ssm-emulator listening (HTTPS)");
+        tokio::spawn(tls::serve(listener, config, router.clone()));
+    }
+    let (addr, listener) = bind(args.port).await;
     tracing::info!(%addr, "ssm-emulator listening");
     if let Err(e) = axum::serve(listener, router).await {
         eprintln!("ssm-emulator: {e}");
         std::process::exit(1);
+    }
+}
+
+async fn bind(port: u16) -> (SocketAddr, tokio::net::TcpListener) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => (addr, l),
+        Err(e) => {
+            eprintln!("ssm-emulator: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
