@@ -235,17 +235,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
 
     if let Some(timing) = timing {
-        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-            .with_namespace(&args.lease_namespace)
-            .with_identity(&identity)
-            .with_duration(timing.lease_seconds())
-            // Renewals every half renew deadline (see controller::leader).
-            .with_grace(timing.manager_grace_seconds())
-            // The lease manager's default field manager embeds the identity: server-side apply must see two
-            // replicas as two managers, or both would "win" an orphaned lease.
-            .build()
-            .await?;
-        let (mut leader, lease_task) = manager.watch().await;
+        let leases: Api<Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
+        let manager = || async {
+            LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+                .with_namespace(&args.lease_namespace)
+                .with_identity(&identity)
+                .with_duration(timing.lease_seconds())
+                // Renewals every half renew deadline (see controller::leader).
+                .with_grace(timing.manager_grace_seconds())
+                // The lease manager's default field manager embeds the identity: server-side apply must see two
+                // replicas as two managers, or both would "win" an orphaned lease.
+                .build()
+                .await
+        };
+        let (mut leader, mut lease_task) = manager().await?.watch().await;
         tracing::info!(
             lease = %args.lease_name,
             lease_seconds = timing.lease_seconds(),
@@ -255,10 +258,21 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         // A standby replica is ready: it is doing its job. Were only the leader ready, a rolling update's new pod
         // could never become ready while the old one holds the lease, and the rollout would stall.
         ready.store(true, std::sync::atomic::Ordering::SeqCst);
-        let mut stop = stop_rx.clone();
-        let elected = tokio::select! {
-            r = leader.wait_for(|l| *l) => { r.context("leader election stopped")?; true }
-            _ = stop.wait_for(|s| *s) => false,
+        let elected = loop {
+            let mut stop = stop_rx.clone();
+            let released = tokio::select! {
+                r = leader.wait_for(|l| *l) => { r.context("leader election stopped")?; break true; }
+                _ = stop.wait_for(|s| *s) => break false,
+                _ = leader::released(&leases, &args.lease_name, timing.check_every()) => true,
+            };
+            if released {
+                // The waiting manager sleeps until the old lease's end: a new one asks at once. It held nothing,
+                // so stopping it gives nothing up.
+                tracing::info!("the Lease was released; asking for it at once");
+                lease_task.abort();
+                let _ = (&mut lease_task).await;
+                (leader, lease_task) = manager().await?.watch().await;
+            }
         };
         if !elected {
             drop(leader);
@@ -266,7 +280,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         // The renew deadline counts from the renewal that won the Lease, as read back from it.
-        let leases: Api<Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
         let renewed = match leader::confirm(&leases, &args.lease_name, &identity, &timing).await {
             Ok(at) => at,
             Err(lost) => leadership_lost(&lost),

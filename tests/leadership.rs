@@ -6,7 +6,8 @@
 //! B connects directly. Once A leads and has pushed a SecretSync to the Service Fabric emulator, the proxy stops:
 //! its listener closes and every forwarded connection is shut. A must step down within its renew deadline and exit
 //! before its lease could expire; B must take over only after that, push a source change exactly once, and A must
-//! have made no write after the cut.
+//! have made no write after the cut. Last, B stops on SIGTERM and releases the Lease: a third replica waiting as the
+//! standby takes it at once, not when the Lease B last renewed would have run out.
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -428,6 +429,13 @@ fn a_leader_cut_off_from_the_api_server_steps_down_before_its_lease_ends() {
         Duration::from_secs(30),
         || !accepted.lock().unwrap().is_empty(),
     );
+    // A third replica waits as the standby: when B stops and releases the Lease, C must take it at once rather
+    // than when the lease B last renewed would have run out.
+    let c = Replica::start(&format!("lead-c-{id}"), &direct, dir.path(), &lease, &ns);
+    wait_for("C is a ready standby", Duration::from_secs(30), || {
+        c.ready()
+    });
+    assert!(!c.leads());
     let sigterm = Instant::now();
     let pid = b.child.as_ref().unwrap().id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -450,16 +458,35 @@ fn a_leader_cut_off_from_the_api_server_steps_down_before_its_lease_ends() {
             && stopping < Duration::from_secs(RENEW_DEADLINE_SECONDS + 3),
         "B stopped {stopping:?} after SIGTERM; the grace is the renew deadline, {RENEW_DEADLINE_SECONDS} s"
     );
-    let released = kubectl_json(&["-n", SYSTEM_NS, "get", "lease", &lease]);
+    // B renewed at most half a renew deadline before it stopped, so the Lease it last renewed runs for at least
+    // 7 s more: a takeover within 4 s shows that B released it and that C asked at once.
+    let stopped = Instant::now();
+    wait_for(
+        "C takes the released Lease",
+        Duration::from_secs(LEASE_SECONDS + 10),
+        || c.leads(),
+    );
+    let handover = stopped.elapsed();
+    eprintln!("C led {} ms after B stopped", handover.as_millis());
     assert!(
-        released["spec"]["holderIdentity"].is_null(),
-        "B kept the Lease: {released}"
+        c.log()
+            .contains("the Lease was released; asking for it at once"),
+        "C's log:\n{}",
+        c.log()
+    );
+    assert!(
+        handover < Duration::from_secs(4),
+        "C took the Lease {handover:?} after B stopped; B's Lease would have run out only ~7 s later"
+    );
+    assert_eq!(
+        kubectl_json(&["-n", SYSTEM_NS, "get", "lease", &lease])["spec"]["holderIdentity"],
+        json!(c.name)
     );
 
     if std::env::var_os("LEADERSHIP_TEST_LOGS").is_some() {
         eprintln!("A:\n{}\nB:\n{}", a.log(), b.log());
     }
-    for replica in [&a, &b] {
+    for replica in [&a, &b, &c] {
         let log = replica.log();
         assert!(
             !log.contains(&v1) && !log.contains(&v2),

@@ -165,6 +165,27 @@ impl std::fmt::Display for Lost {
     }
 }
 
+/// Returns once the Lease exists and names no holder: a leader that stopped released it. kube-lease-manager's
+/// standby sleeps until the lease it last saw would have expired, so without this a released Lease would wait
+/// up to a lease time for a new leader (or for whichever new pod asks first). Read every `every`, as client-go's
+/// standbys do every retry period; errors are read again.
+pub async fn released(leases: &Api<Lease>, name: &str, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match tokio::time::timeout(every, leases.get_opt(name)).await {
+            Ok(Ok(Some(lease))) if is_free(lease.spec.as_ref()) => return,
+            Ok(Err(e)) => tracing::debug!(error = %e, "cannot read the Lease"),
+            _ => {}
+        }
+    }
+}
+
+/// Whether a Lease names no holder.
+pub fn is_free(spec: Option<&LeaseSpec>) -> bool {
+    spec.and_then(|s| s.holder_identity.as_deref())
+        .is_none_or(str::is_empty)
+}
+
 /// Just after kube-lease-manager reports this replica elected: reads the Lease back and returns the renewal that
 /// won it, from which the renew deadline counts.
 pub async fn confirm(
@@ -232,6 +253,18 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn a_lease_is_free_when_it_names_no_holder() {
+        let held = |h: Option<&str>| LeaseSpec {
+            holder_identity: h.map(str::to_owned),
+            ..LeaseSpec::default()
+        };
+        assert!(is_free(None));
+        assert!(is_free(Some(&held(None))));
+        assert!(is_free(Some(&held(Some("")))));
+        assert!(!is_free(Some(&held(Some("secretsync-a")))));
+    }
 
     #[test]
     fn the_default_deadline_is_two_thirds_of_the_lease() {
