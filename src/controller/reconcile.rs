@@ -1071,6 +1071,7 @@ async fn publish_suspended(
         synced_digest: None,
         placement: None,
         store: None,
+        in_step: false,
     };
     publish(obj, ctx, api, &report).await
 }

@@ -31,6 +31,8 @@ pub struct Report {
     pub placement: Option<Placement>,
     /// The store this reconcile used; `None` keeps the status's.
     pub store: Option<UsedStore>,
+    /// Nothing was written: the store was found in step. The message of the write that got it there stays.
+    pub in_step: bool,
 }
 
 impl Report {
@@ -44,6 +46,7 @@ impl Report {
             synced_digest: None,
             placement: None,
             store: None,
+            in_step: false,
         }
     }
 
@@ -99,7 +102,10 @@ pub fn for_plan(
         (Plan::InSync, None) => {
             let remote = observed.cloned().unwrap_or_default();
             let message = format!("remote secret {:?} matches the source", remote.name);
-            synced(&remote, "Synced", message)
+            Report {
+                in_step: true,
+                ..synced(&remote, "Synced", message)
+            }
         }
         (Plan::KeepExisting, None) => Report {
             remote: observed.cloned(),
@@ -196,6 +202,26 @@ pub fn next(
 ) -> SecretSyncStatus {
     let prev = prev.cloned().unwrap_or_default();
     let status = if report.ready { "True" } else { "False" };
+    // A refresh that finds the store in step has nothing new to say: the message of the write that got it there
+    // stays, so a change costs one status write, not a second one at the next refresh.
+    let same_remote = report.remote.as_ref().is_none_or(|r| {
+        prev.remote.as_ref().is_some_and(|p| {
+            p.name == r.name && p.id == r.id && p.version == r.version
+        })
+    });
+    let message = match prev.conditions.iter().find(|c| c.type_ == READY) {
+        Some(c)
+            if report.in_step
+                && report.ready
+                && c.status == "True"
+                && c.reason == report.reason
+                && report.synced_digest == prev.synced_digest
+                && same_remote =>
+        {
+            c.message.clone()
+        }
+        _ => bounded(&report.message),
+    };
     let last_transition = prev
         .conditions
         .iter()
@@ -225,7 +251,7 @@ pub fn next(
         type_: READY.to_owned(),
         status: status.to_owned(),
         reason: report.reason.clone(),
-        message: bounded(&report.message),
+        message: message.clone(),
         observed_generation: generation,
         last_transition_time: last_transition,
     });
@@ -234,7 +260,7 @@ pub fn next(
             type_: type_.to_owned(),
             status: "True".to_owned(),
             reason: report.reason.clone(),
-            message: bounded(&report.message),
+            message,
             observed_generation: generation,
             last_transition_time: since,
         });
@@ -480,6 +506,51 @@ mod tests {
             &t(9),
         );
         assert_eq!(failed.last_sync_time, Some(t(5)));
+    }
+
+    #[test]
+    fn the_refresh_after_a_write_keeps_the_writes_message_so_a_change_costs_one_status_write() {
+        let written = for_plan(
+            &Plan::NewVersion,
+            Some(&Outcome::Ready(remote())),
+            None,
+            "d",
+        );
+        let after_write = next(None, Some(1), &written, &t(0));
+        let in_step = for_plan(&Plan::InSync, None, Some(&remote()), "d");
+        assert_eq!(
+            next(Some(&after_write), Some(1), &in_step, &t(30)),
+            after_write,
+            "nothing new: no status write"
+        );
+        // What differs is said: another remote, another digest, or a write (a metadata update keeps the digest).
+        let moved = RemoteRef {
+            version: Some("v9".into()),
+            ..remote()
+        };
+        let elsewhere = for_plan(&Plan::InSync, None, Some(&moved), "d");
+        let s = next(Some(&after_write), Some(1), &elsewhere, &t(30));
+        assert!(s.conditions[0].message.contains("matches the source"));
+        let other_value = for_plan(&Plan::InSync, None, Some(&remote()), "d2");
+        let s = next(Some(&after_write), Some(1), &other_value, &t(30));
+        assert!(s.conditions[0].message.contains("matches the source"));
+        let metadata = for_plan(
+            &Plan::UpdateMetadata,
+            Some(&Outcome::Ready(remote())),
+            None,
+            "d",
+        );
+        let s = next(Some(&after_write), Some(1), &metadata, &t(30));
+        assert!(s.conditions[0].message.contains("metadata updated"));
+        // After a failure the first in-step refresh says so.
+        let failed = next(
+            Some(&after_write),
+            Some(1),
+            &Report::failed("Unreachable", "x"),
+            &t(40),
+        );
+        let s = next(Some(&failed), Some(1), &in_step, &t(50));
+        assert!(s.conditions[0].message.contains("matches the source"));
     }
 
     #[test]
