@@ -205,9 +205,9 @@ pub fn next(
     // A refresh that finds the store in step has nothing new to say: the message of the write that got it there
     // stays, so a change costs one status write, not a second one at the next refresh.
     let same_remote = report.remote.as_ref().is_none_or(|r| {
-        prev.remote.as_ref().is_some_and(|p| {
-            p.name == r.name && p.id == r.id && p.version == r.version
-        })
+        prev.remote
+            .as_ref()
+            .is_some_and(|p| p.name == r.name && p.id == r.id && p.version == r.version)
     });
     let message = match prev.conditions.iter().find(|c| c.type_ == READY) {
         Some(c)
