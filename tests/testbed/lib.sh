@@ -4,17 +4,79 @@
 #   - processes listen on 127.0.0.1 only, on ports from free_port;
 #   - each started process is recorded in $TB/pids/<name>.pid by start_bg, and only those PIDs are ever stopped;
 #   - each backend writes its endpoints as `export VAR=value` lines to $TB/env.d/<backend>.env.
-set -euo pipefail
+set -eEuo pipefail
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 TB=${TB:-$ROOT/.testbed}
 mkdir -p "$TB/pids" "$TB/logs" "$TB/env.d" "$TB/bin"
 
 log() { printf '[testbed] %s\n' "$*" >&2; }
+# Under set -e a failing step ends the script, and many steps write only to a log file: say which command failed,
+# where, and through which functions (set -E carries the trap into them). BASH_COMMAND is the command's text before
+# expansion, so no password read with $(cat ...) shows.
+on_error() {
+  local rc=$1 cmd=$2 i where="${BASH_SOURCE[1]:-$0}"
+  where="${where##*/}:${BASH_LINENO[0]}"
+  for ((i = 1; i < ${#FUNCNAME[@]} - 1; i++)); do
+    where+=", in ${FUNCNAME[i]} called at ${BASH_SOURCE[i + 1]##*/}:${BASH_LINENO[i]}"
+  done
+  log "failed (exit $rc): $cmd at $where"
+}
+trap 'on_error $? "$BASH_COMMAND"' ERR
 
-# A TCP port that is free on 127.0.0.1 right now.
+# run_logged SCRIPT: runs a test-bed script; when it fails, prints the end of every log it wrote, since CI keeps
+# only the console and a failure that happens once must be explainable from it.
+run_logged() {
+  local mark f
+  mark=$(mktemp "$TB/logs/.since.XXXXXX")
+  if bash "$1"; then rm -f "$mark"; return 0; fi
+  while IFS= read -r f; do
+    log "--- the end of ${f#"$ROOT"/}"
+    tail -n 25 "$f" >&2
+  done < <(find "$TB/logs" -type f -newer "$mark" ! -name '.since.*' | sort)
+  rm -f "$mark"
+  # These machines have been seen with almost no disk left; say how much there was.
+  log "free disk: $(df -h --output=avail "$TB" | tail -n 1 | tr -d ' ') on $(df --output=target "$TB" | tail -n 1)"
+  return 1
+}
+
+# A TCP port that is free on 127.0.0.1 right now, for a server about to start. Taken below the kernel's ephemeral
+# range (and below Kubernetes' node ports): a port from bind(0) lies inside it, where any outgoing connection (a
+# connection pool filling up between choosing a port and binding it) can take it first. Ports handed out are
+# remembered in $TB/ports.given, so two servers started together never get the same one. Falls back to bind(0)
+# when the ephemeral range leaves nothing below it.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  python3 - "$TB/ports.given" <<'PY'
+import random, socket, sys
+given_file = sys.argv[1]
+try:
+    given = set(open(given_file).read().split())
+except FileNotFoundError:
+    given = set()
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    ephemeral_low = int(f.read().split()[0])
+candidates = [p for p in range(20000, min(30000, ephemeral_low)) if str(p) not in given]
+random.shuffle(candidates)
+def bind(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return s.getsockname()[1]
+    except OSError:
+        return None
+    finally:
+        s.close()
+for port in map(bind, candidates[:200] or [0]):
+    if port is None:
+        continue
+    if len(given) > 2000:
+        open(given_file, "w").close()
+    with open(given_file, "a") as f:
+        f.write(f"{port}\n")
+    print(port)
+    sys.exit(0)
+sys.exit("no free port on 127.0.0.1")
+PY
 }
 
 # alive NAME: true when the recorded process NAME is running.

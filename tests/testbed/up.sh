@@ -11,19 +11,19 @@ if [ -z "${TESTBED_BACKENDS:-}" ]; then
 else
   for b in kube $TESTBED_BACKENDS; do bash "$ROOT/tests/testbed/$b/install.sh"; done
 fi
-bash "$ROOT/tests/testbed/kube/up.sh"
+run_logged "$ROOT/tests/testbed/kube/up.sh" || { log "kube failed to start"; exit 1; }
 for script in "$ROOT"/tests/testbed/*/up.sh; do
   b=$(basename "$(dirname "$script")")
   case "$b" in kube|node) continue ;; esac
   selected "$b" || continue
   log "up: ${script#$ROOT/}"
-  bash "$script"
+  run_logged "$script" || { log "$b failed to start"; exit 1; }
 done
 # The node last: it maps every test-bed port, so it comes after the servers; and it must never take the rest down.
 if [ "${TESTBED_NODE:-0}" = 1 ] && selected node; then
   log "up: tests/testbed/node/up.sh"
   start=$SECONDS
-  if bash "$ROOT/tests/testbed/node/up.sh"; then
+  if run_logged "$ROOT/tests/testbed/node/up.sh"; then
     log "node Ready $((SECONDS - start)) s after its up.sh started"
   else
     log "the node failed to start (logs: $TB/logs/kubelet.log, node-runtime.log, ...); the rest is up"

@@ -21,6 +21,8 @@ import requests
 
 state, keystone, barbican = sys.argv[1], sys.argv[2].rstrip("/"), sys.argv[3].rstrip("/")
 V3 = keystone + "/v3"
+# Generous: the test bed often starts while CI compiles, and a Keystone write waits for the disk.
+TIMEOUT = 120
 
 
 def password(user):
@@ -29,7 +31,7 @@ def password(user):
 
 
 def token(body):
-    r = requests.post(V3 + "/auth/tokens", json={"auth": body}, timeout=30)
+    r = requests.post(V3 + "/auth/tokens", json={"auth": body}, timeout=TIMEOUT)
     r.raise_for_status()
     return r.headers["X-Subject-Token"], r.json()["token"]
 
@@ -49,7 +51,7 @@ H = {"X-Auth-Token": ADMIN}
 
 
 def get(path, **params):
-    r = requests.get(V3 + path, headers=H, params=params, timeout=30)
+    r = requests.get(V3 + path, headers=H, params=params, timeout=TIMEOUT)
     r.raise_for_status()
     return r.json()
 
@@ -58,7 +60,7 @@ def ensure(collection, key, name, body):
     found = get("/" + collection, name=name)[collection]
     if found:
         return found[0]
-    r = requests.post(V3 + "/" + collection, headers=H, json={key: dict(body, name=name)}, timeout=30)
+    r = requests.post(V3 + "/" + collection, headers=H, json={key: dict(body, name=name)}, timeout=TIMEOUT)
     r.raise_for_status()
     return r.json()[key]
 
@@ -70,14 +72,14 @@ def role_id(name):
 def ensure_user(name, project, role):
     user = ensure("users", "user", name, {"domain_id": "default", "password": password(name), "enabled": True})
     # The password file may be new (a fresh state dir next to an old database): make Keystone agree with it.
-    r = requests.patch(V3 + "/users/" + user["id"], headers=H, json={"user": {"password": password(name)}}, timeout=30)
+    r = requests.patch(V3 + "/users/" + user["id"], headers=H, json={"user": {"password": password(name)}}, timeout=TIMEOUT)
     r.raise_for_status()
     grant = f"{V3}/projects/{project['id']}/users/{user['id']}/roles/{role_id(role)}"
     # Granted already on every start but the first: ask before granting, since a repeated grant is a failed INSERT
     # that Keystone ignores but PostgreSQL logs as an error.
-    r = requests.head(grant, headers=H, timeout=30)
+    r = requests.head(grant, headers=H, timeout=TIMEOUT)
     if r.status_code == 404:
-        r = requests.put(grant, headers=H, timeout=30)
+        r = requests.put(grant, headers=H, timeout=TIMEOUT)
     r.raise_for_status()
     return user
 
@@ -92,21 +94,21 @@ def ensure_endpoint(kind, name, url):
     """The service's one public endpoint in RegionOne, at `url`."""
     service = next((s for s in get("/services")["services"] if s["type"] == kind), None)
     if service is None:
-        r = requests.post(V3 + "/services", headers=H, json={"service": {"type": kind, "name": name}}, timeout=30)
+        r = requests.post(V3 + "/services", headers=H, json={"service": {"type": kind, "name": name}}, timeout=TIMEOUT)
         r.raise_for_status()
         service = r.json()["service"]
     endpoints = get("/endpoints", service_id=service["id"], interface="public")["endpoints"]
     if endpoints:
         for e in endpoints:
             if e["url"] != url:
-                r = requests.patch(V3 + "/endpoints/" + e["id"], headers=H, json={"endpoint": {"url": url}}, timeout=30)
+                r = requests.patch(V3 + "/endpoints/" + e["id"], headers=H, json={"endpoint": {"url": url}}, timeout=TIMEOUT)
                 r.raise_for_status()
     else:
         r = requests.post(
             V3 + "/endpoints",
             headers=H,
             json={"endpoint": {"service_id": service["id"], "interface": "public", "region_id": "RegionOne", "url": url}},
-            timeout=30,
+            timeout=TIMEOUT,
         )
         r.raise_for_status()
 
@@ -130,7 +132,7 @@ if appcred is None:
         f"{V3}/users/{user['id']}/application_credentials",
         headers={"X-Auth-Token": user_token},
         json={"application_credential": {"name": "secretsync-testbed-" + os.urandom(4).hex(), "roles": [{"name": "member"}]}},
-        timeout=30,
+        timeout=TIMEOUT,
     )
     r.raise_for_status()
     made = r.json()["application_credential"]

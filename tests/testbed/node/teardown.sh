@@ -6,7 +6,9 @@
 #   teardown.sh          everything (containerd and kubelet should be stopped already)
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/testbed/node/common.sh"
-set +e
+# Best effort: every step runs whatever failed before it, and a failure is not news here.
+set +eE
+trap - ERR
 
 remove_pods() {
   [ -S "$CTR_SOCK" ] && timeout 3 ctr -a "$CTR_SOCK" version >/dev/null 2>&1 || return 0
