@@ -6,15 +6,12 @@
 //! available (`TESTBED_AUDIT_LOG`), it also proves that the ClusterRole and Role grant exactly what the controller
 //! uses: a denied request or a granted-but-unused permission fails the test.
 
-use std::collections::BTreeSet;
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
-const SA_USER: &str = "system:serviceaccount:secretsync-system:secretsync";
 const EXAMPLES_NS: &str = "examples";
 const LEASE_SECONDS: u64 = 6;
 
@@ -23,9 +20,15 @@ use support::{env, substitute};
 #[path = "support/cluster.rs"]
 mod cluster;
 use cluster::{
-    SYSTEM_NS, free_port, install_crds_and_namespace, kubectl, kubectl_try, ready_reason, root,
+    SYSTEM_NS, install_crds_and_namespace, kubectl, kubectl_try, ready_reason, root,
     service_account_kubeconfig, sf_writes, wait_for,
 };
+#[path = "support/rbac_audit.rs"]
+mod rbac_audit;
+use rbac_audit::{audit_lines, audited, covers, granted};
+#[path = "support/replica.rs"]
+mod replica;
+use replica::Replica;
 
 /// Workload identity through a team's Store, under the controller's own RBAC: the Key Vault stand-in's Entra ID
 /// trusts exactly the namespace's ServiceAccount, and must see it (not the controller's identity) as the subject.
@@ -108,177 +111,12 @@ fn examples() -> Vec<PathBuf> {
     files
 }
 
-/// One controller process, its JSON log in a file.
-struct Replica {
-    name: String,
-    port: u16,
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Replica {
-    fn start(name: &str, kubeconfig: &Path, dir: &Path) -> Replica {
-        let log = dir.join(format!("{name}.log"));
-        let port = free_port();
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_secretsync"))
-            .args(["run", "--log-format", "json", "--identity", name])
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
-            .args(["--lease-seconds", &LEASE_SECONDS.to_string()])
-            .env("RUST_LOG", "info,secretsync=debug")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("secretsync starts");
-        Replica {
-            name: name.to_owned(),
-            port,
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Whether /readyz answers 200.
-    fn ready(&self) -> bool {
-        let out = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-            .arg(format!("http://127.0.0.1:{}/readyz", self.port))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout) == "200"
-    }
-
-    fn leads(&self) -> bool {
-        self.log().contains("became the leader")
-    }
-
-    fn reconciles(&self) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("\"reconcile\"") || l.contains("status changed"))
-            .count()
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn terminate(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let end = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < end {
-                if c.try_wait().unwrap().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-            panic!("{} did not stop within 20 s of SIGTERM", self.name);
-        }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 fn ssync(ns: &str, name: &str) -> Value {
     serde_json::from_str(&kubectl(
         &["-n", ns, "get", "ssync", name, "-o", "json"],
         None,
     ))
     .unwrap()
-}
-
-/// (apiGroup, resource[/subresource], verb, namespace-or-empty) as the audit log names requests.
-type Access = (String, String, String, String);
-
-fn audited(path: &str, since_line: usize) -> (BTreeSet<Access>, Vec<String>) {
-    let file = std::fs::File::open(path).expect("audit log");
-    let mut used = BTreeSet::new();
-    let mut denied = Vec::new();
-    for line in std::io::BufReader::new(file).lines().skip(since_line) {
-        let line = line.unwrap();
-        let Ok(ev) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if ev["user"]["username"] != SA_USER {
-            continue;
-        }
-        let o = &ev["objectRef"];
-        let mut resource = o["resource"].as_str().unwrap_or("").to_owned();
-        if let Some(sub) = o["subresource"].as_str() {
-            resource = format!("{resource}/{sub}");
-        }
-        let access = (
-            o["apiGroup"].as_str().unwrap_or("").to_owned(),
-            resource,
-            ev["verb"].as_str().unwrap_or("").to_owned(),
-            o["namespace"].as_str().unwrap_or("").to_owned(),
-        );
-        let code = ev["responseStatus"]["code"].as_i64().unwrap_or(0);
-        // A namespace being deleted refuses new objects with 403 too; that is not an RBAC denial.
-        let terminating = ev["responseStatus"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("being terminated"));
-        if code == 403 && !terminating {
-            denied.push(format!("{access:?}"));
-        } else {
-            used.insert(access);
-        }
-    }
-    (used, denied)
-}
-
-fn audit_lines(path: &str) -> usize {
-    std::fs::read_to_string(path)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
-
-/// Every (group, resource, verb) the deploy/ roles grant, with the namespace for Role rules.
-fn granted() -> Vec<Access> {
-    let text = std::fs::read_to_string(root().join("deploy/base/rbac.yaml")).unwrap();
-    let mut out = Vec::new();
-    for doc in yaml_serde::Deserializer::from_str(&text) {
-        let doc: Value = serde::Deserialize::deserialize(doc).unwrap();
-        let ns = match doc["kind"].as_str() {
-            Some("ClusterRole") => "",
-            Some("Role") => SYSTEM_NS,
-            _ => continue,
-        };
-        for rule in doc["rules"].as_array().unwrap() {
-            for g in rule["apiGroups"].as_array().unwrap() {
-                for r in rule["resources"].as_array().unwrap() {
-                    for v in rule["verbs"].as_array().unwrap() {
-                        let (g, r, v) = (
-                            g.as_str().unwrap(),
-                            r.as_str().unwrap(),
-                            v.as_str().unwrap(),
-                        );
-                        assert!(g != "*" && r != "*" && v != "*", "wildcard in deploy/ RBAC");
-                        out.push((g.to_owned(), r.to_owned(), v.to_owned(), ns.to_owned()));
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -377,8 +215,10 @@ spec:
 
     // Two replicas, each with the ServiceAccount's own token.
     let kubeconfig = service_account_kubeconfig(&dir.path().join("secretsync.kubeconfig"), None);
-    let mut a = Replica::start("e2e-a", &kubeconfig, dir.path());
-    let mut b = Replica::start("e2e-b", &kubeconfig, dir.path());
+    let lease_seconds = LEASE_SECONDS.to_string();
+    let lease_args = ["--lease-seconds", lease_seconds.as_str()];
+    let mut a = Replica::start("e2e-a", &kubeconfig, dir.path(), &lease_args);
+    let mut b = Replica::start("e2e-b", &kubeconfig, dir.path(), &lease_args);
     wait_for("a leader is elected", Duration::from_secs(60), || {
         a.leads() || b.leads()
     });
@@ -690,15 +530,12 @@ spec:
     // RBAC: nothing denied, nothing granted that was not used.
     if let Some(path) = audit {
         std::thread::sleep(Duration::from_secs(2)); // the audit log is written in batches
-        let (used, denied) = audited(&path, audit_start);
+        let audit = audited(&path, audit_start);
+        let (used, denied) = (audit.used, audit.denied);
         assert!(denied.is_empty(), "the controller was denied: {denied:#?}");
         let unused: Vec<_> = granted()
             .into_iter()
-            .filter(|(g, r, v, ns)| {
-                !used.iter().any(|(ug, ur, uv, uns)| {
-                    ug == g && ur == r && uv == v && (ns.is_empty() || uns == ns)
-                })
-            })
+            .filter(|grant| !used.iter().any(|u| covers(grant, u)))
             .collect();
         assert!(
             unused.is_empty(),

@@ -10,32 +10,28 @@
 //! standby takes it at once, not when the Lease B last renewed would have run out.
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod support;
 use support::env;
 #[path = "support/cluster.rs"]
 mod cluster;
 use cluster::{
-    SYSTEM_NS, cluster, free_port, install_crds_and_namespace, kubectl, kubectl_json, ready_reason,
+    SYSTEM_NS, cluster, install_crds_and_namespace, kubectl, kubectl_json, ready_reason,
     service_account_kubeconfig, sf_writes, wait_for,
 };
+#[path = "support/replica.rs"]
+mod replica;
+use replica::{Replica, time};
 
 const LEASE_SECONDS: u64 = 10;
 const RENEW_DEADLINE_SECONDS: u64 = 6;
-
-fn time(rfc3339: &str) -> SystemTime {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap_or_else(|e| panic!("{rfc3339}: {e}"))
-        .into()
-}
 
 /// A TCP proxy to the API server: plain bytes both ways (TLS stays end to end), until `cut`.
 struct Proxy {
@@ -104,93 +100,6 @@ impl Drop for Proxy {
     }
 }
 
-/// One controller process, its JSON log in a file.
-struct Replica {
-    name: String,
-    port: u16,
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Replica {
-    fn start(name: &str, kubeconfig: &Path, dir: &Path, lease: &str, ns: &str) -> Replica {
-        let log = dir.join(format!("{name}.log"));
-        let port = free_port();
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_secretsync"))
-            .args(["run", "--log-format", "json", "--identity", name])
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
-            .args(["--lease-name", lease, "--namespace", ns])
-            .args(["--lease-seconds", &LEASE_SECONDS.to_string()])
-            .args([
-                "--renew-deadline-seconds",
-                &RENEW_DEADLINE_SECONDS.to_string(),
-            ])
-            .env("RUST_LOG", "info,secretsync=debug")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("secretsync starts");
-        Replica {
-            name: name.to_owned(),
-            port,
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The times of the log records whose message contains `message`.
-    fn logged(&self, message: &str) -> Vec<SystemTime> {
-        self.log()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| r["message"].as_str().is_some_and(|m| m.contains(message)))
-            .map(|r| time(r["timestamp"].as_str().expect("timestamp")))
-            .collect()
-    }
-
-    fn leads(&self) -> bool {
-        !self.logged("became the leader").is_empty()
-    }
-
-    /// Reconciles that wrote to the store, by when they started writing.
-    fn writes(&self) -> Vec<SystemTime> {
-        self.logged("writing to the store")
-    }
-
-    fn ready(&self) -> bool {
-        let out = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-            .arg(format!("http://127.0.0.1:{}/readyz", self.port))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout) == "200"
-    }
-
-    /// The exit status, once the process has ended.
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().unwrap())
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("log of {}:\n{}", self.name, self.log());
-        }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// A SecretSync and a Store of its own for `endpoint`.
 fn secret_sync(ns: &str, name: &str, endpoint: &str, remote: &str) -> String {
     format!(
@@ -256,9 +165,28 @@ fn a_leader_cut_off_from_the_api_server_steps_down_before_its_lease_ends() {
     let via_proxy =
         service_account_kubeconfig(&dir.path().join("proxied.kubeconfig"), Some(&proxied));
 
-    let mut a = Replica::start(&format!("lead-a-{id}"), &via_proxy, dir.path(), &lease, &ns);
+    let (lease_seconds, renew_deadline) = (
+        LEASE_SECONDS.to_string(),
+        RENEW_DEADLINE_SECONDS.to_string(),
+    );
+    let replica_args = [
+        "--lease-name",
+        lease.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--lease-seconds",
+        lease_seconds.as_str(),
+        "--renew-deadline-seconds",
+        renew_deadline.as_str(),
+    ];
+    let mut a = Replica::start(
+        &format!("lead-a-{id}"),
+        &via_proxy,
+        dir.path(),
+        &replica_args,
+    );
     wait_for("replica A leads", Duration::from_secs(60), || a.leads());
-    let mut b = Replica::start(&format!("lead-b-{id}"), &direct, dir.path(), &lease, &ns);
+    let mut b = Replica::start(&format!("lead-b-{id}"), &direct, dir.path(), &replica_args);
     wait_for(
         "replica B waits for the Lease",
         Duration::from_secs(30),
@@ -431,13 +359,13 @@ fn a_leader_cut_off_from_the_api_server_steps_down_before_its_lease_ends() {
     );
     // A third replica waits as the standby: when B stops and releases the Lease, C must take it at once rather
     // than when the lease B last renewed would have run out.
-    let c = Replica::start(&format!("lead-c-{id}"), &direct, dir.path(), &lease, &ns);
+    let c = Replica::start(&format!("lead-c-{id}"), &direct, dir.path(), &replica_args);
     wait_for("C is a ready standby", Duration::from_secs(30), || {
         c.ready()
     });
     assert!(!c.leads());
     let sigterm = Instant::now();
-    let pid = b.child.as_ref().unwrap().id().to_string();
+    let pid = b.pid().expect("B runs").to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let mut status_b = None;
     wait_for("B stops on SIGTERM", Duration::from_secs(30), || {

@@ -21,7 +21,6 @@
 //! pass or fail, it deletes the Deployment and waits for its pods to be gone, so no controller of ours outlives it.
 
 use std::collections::BTreeSet;
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -41,8 +40,10 @@ use cluster::{
     SYSTEM_NS, install_crds_and_namespace, kubectl, kubectl_json, kubectl_try, ready_reason, root,
     sf_writes, wait_for,
 };
+#[path = "support/rbac_audit.rs"]
+mod rbac_audit;
+use rbac_audit::{SA_USER, audit_lines, audited, covers, granted};
 
-const SA_USER: &str = "system:serviceaccount:secretsync-system:secretsync";
 const SELECTOR: &str = "app.kubernetes.io/name=secretsync";
 /// deploy/ sets no lease time: the controller's default.
 const LEASE_SECONDS: u64 = 15;
@@ -539,80 +540,6 @@ fn container_process(node: &Node, container_id: &str) -> (String, String, bool) 
     (field("Uid:"), field("CapEff:"), root_ro)
 }
 
-/// (apiGroup, resource[/subresource], verb, namespace-or-empty), as tests/e2e.rs compares them.
-type Access = (String, String, String, String);
-
-/// The ServiceAccount's audited requests since `since_line`: what it used, what was denied, and the pods whose
-/// bound tokens made them (`None` for a request with a token not bound to a pod).
-fn audited(path: &str, since_line: usize) -> (BTreeSet<Access>, Vec<String>, Vec<Option<String>>) {
-    let file = std::fs::File::open(path).expect("audit log");
-    let mut used = BTreeSet::new();
-    let mut denied = Vec::new();
-    let mut pods = Vec::new();
-    for line in std::io::BufReader::new(file).lines().skip(since_line) {
-        let Ok(ev) = serde_json::from_str::<Value>(&line.unwrap()) else {
-            continue;
-        };
-        if ev["user"]["username"] != SA_USER {
-            continue;
-        }
-        pods.push(
-            ev["user"]["extra"]["authentication.kubernetes.io/pod-name"][0]
-                .as_str()
-                .map(str::to_owned),
-        );
-        let o = &ev["objectRef"];
-        let mut resource = o["resource"].as_str().unwrap_or("").to_owned();
-        if let Some(sub) = o["subresource"].as_str() {
-            resource = format!("{resource}/{sub}");
-        }
-        let access = (
-            o["apiGroup"].as_str().unwrap_or("").to_owned(),
-            resource,
-            ev["verb"].as_str().unwrap_or("").to_owned(),
-            o["namespace"].as_str().unwrap_or("").to_owned(),
-        );
-        let terminating = ev["responseStatus"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("being terminated"));
-        if ev["responseStatus"]["code"] == 403 && !terminating {
-            denied.push(format!("{access:?}"));
-        } else {
-            used.insert(access);
-        }
-    }
-    (used, denied, pods)
-}
-
-/// Every (group, resource, verb, namespace) deploy/'s roles grant ("" for the ClusterRole's).
-fn granted() -> Vec<Access> {
-    let text = std::fs::read_to_string(root().join("deploy/base/rbac.yaml")).unwrap();
-    let mut out = Vec::new();
-    for doc in yaml_serde::Deserializer::from_str(&text) {
-        let doc: Value = serde::Deserialize::deserialize(doc).unwrap();
-        let ns = match doc["kind"].as_str() {
-            Some("ClusterRole") => "",
-            Some("Role") => SYSTEM_NS,
-            _ => continue,
-        };
-        for rule in doc["rules"].as_array().unwrap() {
-            for g in rule["apiGroups"].as_array().unwrap() {
-                for r in rule["resources"].as_array().unwrap() {
-                    for v in rule["verbs"].as_array().unwrap() {
-                        out.push((
-                            g.as_str().unwrap().to_owned(),
-                            r.as_str().unwrap().to_owned(),
-                            v.as_str().unwrap().to_owned(),
-                            ns.to_owned(),
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 fn evict(pod: &str) -> Result<String, String> {
     let body = format!(
         r#"{{"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {{"name": "{pod}", "namespace": "{SYSTEM_NS}"}}}}"#
@@ -653,9 +580,7 @@ fn deploy_runs_on_the_node() {
     let Some(node) = node() else { return };
     let started = Instant::now();
     let audit = env("TESTBED_AUDIT_LOG");
-    let audit_start = std::fs::read_to_string(&audit)
-        .map(|s| s.lines().count())
-        .unwrap_or(0);
+    let audit_start = audit_lines(&audit);
     let dir = tempfile::tempdir().unwrap();
     let example_ns = unique("node-e2e");
     let doomed_ns = unique("node-e2e-doomed");
@@ -1073,7 +998,11 @@ spec:
     // and each was one deploy/'s roles grant. (Whether every grant is used is tests/e2e.rs's job: it drives the
     // workload-identity and failed-cleanup paths this test does not.)
     std::thread::sleep(Duration::from_secs(2)); // the audit log is written in batches
-    let (used, denied, by_pod) = audited(&audit, audit_start);
+    let rbac_audit::Audited {
+        used,
+        denied,
+        pods: by_pod,
+    } = audited(&audit, audit_start);
     assert!(!used.is_empty(), "no request of {SA_USER} in the audit log");
     assert!(denied.is_empty(), "the pods were denied: {denied:#?}");
     assert!(
@@ -1088,11 +1017,7 @@ spec:
     let granted = granted();
     let ungranted: Vec<_> = used
         .iter()
-        .filter(|(ug, ur, uv, uns)| {
-            !granted
-                .iter()
-                .any(|(g, r, v, ns)| ug == g && ur == r && uv == v && (ns.is_empty() || uns == ns))
-        })
+        .filter(|u| !granted.iter().any(|grant| covers(grant, u)))
         .collect();
     assert!(ungranted.is_empty(), "used but not granted: {ungranted:#?}");
     eprintln!(
