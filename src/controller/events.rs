@@ -130,6 +130,9 @@ fn event_type(t: &EventType) -> &'static str {
 }
 
 /// The Events published within the series window: digest → the Event's name, its count, when it was last seen.
+/// Two different Events with the same 64-bit digest (about 2⁻⁶⁴ a pair, with a per-process random key) would
+/// share a series: the second would be counted on the first's Event instead of being published. Harmless enough to
+/// keep eight bytes per Event rather than the Event itself.
 #[derive(Default)]
 struct Recent {
     hasher: std::hash::RandomState,

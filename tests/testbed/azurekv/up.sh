@@ -58,7 +58,7 @@ port=$(free_port)
 start_bg azurekv "$TB/venv-azurekv/bin/python" "$ROOT/tests/testbed/azurekv/kv-standin.py" --port "$port" \
   --cert "$dir/server.crt" --key "$dir/server.key" --registry "$dir/registry.json" \
   --delete-delay-ms 300 --purge-delay-ms 800
-wait_until 30 "azurekv stand-in" curl -sf --cacert "$dir/ca.crt" "https://127.0.0.1:$port/_standin/stats"
+wait_until 30 "azurekv stand-in" curl -sf --max-time 5 --cacert "$dir/ca.crt" "https://127.0.0.1:$port/_standin/stats"
 
 reg() { python3 -c "import json,sys; print(json.load(open('$dir/registry.json'))['env']['$1'])"; }
 cat > "$envfile" <<ENV

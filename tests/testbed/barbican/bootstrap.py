@@ -16,6 +16,7 @@ Passwords are read from STATE_DIR/<user>.password. Prints a JSON object with the
 import json
 import os
 import sys
+import time
 
 import requests
 
@@ -65,15 +66,30 @@ def ensure(collection, key, name, body):
     return r.json()[key]
 
 
+def authenticates(user):
+    """Whether Keystone accepts the user's password file (an unscoped token: no role needed yet)."""
+    body = {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password(user)}}}}
+    r = requests.post(V3 + "/auth/tokens", json={"auth": body}, timeout=TIMEOUT)
+    if r.status_code == 401:
+        return False
+    r.raise_for_status()
+    return True
+
+
 def role_id(name):
     return ensure("roles", "role", name, {})["id"]
 
 
 def ensure_user(name, project, role):
     user = ensure("users", "user", name, {"domain_id": "default", "password": password(name), "enabled": True})
-    # The password file may be new (a fresh state dir next to an old database): make Keystone agree with it.
-    r = requests.patch(V3 + "/users/" + user["id"], headers=H, json={"user": {"password": password(name)}}, timeout=TIMEOUT)
-    r.raise_for_status()
+    # The password file may be new (a fresh state dir next to an old database): make Keystone agree with it, but
+    # only then. A password change revokes every token of the user issued up to its second (Keystone's revocation
+    # events and fernet tokens both count whole seconds), so a token made in the same second, as the one for the
+    # application credential below once was, is refused with 401: wait into the next second after changing it.
+    if not authenticates(name):
+        r = requests.patch(V3 + "/users/" + user["id"], headers=H, json={"user": {"password": password(name)}}, timeout=TIMEOUT)
+        r.raise_for_status()
+        time.sleep(1.1)
     grant = f"{V3}/projects/{project['id']}/users/{user['id']}/roles/{role_id(role)}"
     # Granted already on every start but the first: ask before granting, since a repeated grant is a failed INSERT
     # that Keystone ignores but PostgreSQL logs as an error.

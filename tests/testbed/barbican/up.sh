@@ -132,11 +132,11 @@ if ! has_table keystone local_user || [ "$(echo "SELECT count(*) FROM local_user
     >>"$TB/logs/keystone-manage.log" 2>&1
 fi
 start_bg keystone env OS_KEYSTONE_CONFIG_FILES="$dir/keystone/keystone.conf" \
-  "$venv/bin/gunicorn" --no-control-socket --bind "127.0.0.1:$kport" --workers 2 --timeout 60 --chdir "$here" keystone_wsgi:application
+  "$venv/bin/gunicorn" --no-control-socket --bind "127.0.0.1:$kport" --workers 2 --timeout 180 --chdir "$here" keystone_wsgi:application
 start_bg keystone-short env OS_KEYSTONE_CONFIG_FILES="$dir/keystone/keystone-short.conf" \
-  "$venv/bin/gunicorn" --no-control-socket --bind "127.0.0.1:$kshort" --workers 1 --timeout 60 --chdir "$here" keystone_wsgi:application
-wait_until 90 "keystone" curl -sf "http://127.0.0.1:$kport/v3"
-wait_until 90 "keystone (short tokens)" curl -sf "http://127.0.0.1:$kshort/v3"
+  "$venv/bin/gunicorn" --no-control-socket --bind "127.0.0.1:$kshort" --workers 1 --timeout 180 --chdir "$here" keystone_wsgi:application
+wait_until 90 "keystone" curl -sf --max-time 5 "http://127.0.0.1:$kport/v3"
+wait_until 90 "keystone (short tokens)" curl -sf --max-time 5 "http://127.0.0.1:$kshort/v3"
 ids=$("$venv/bin/python" "$here/bootstrap.py" "$dir" "http://127.0.0.1:$kport" "http://127.0.0.1:$bks" 2>>"$TB/logs/keystone-bootstrap.log")
 field() { printf '%s' "$ids" | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
 
@@ -189,8 +189,8 @@ start_bg barbican-keystone env HOME="$dir/keystone-auth" BARBICAN_PASTE_INI="$di
   "$venv/bin/gunicorn" --no-control-socket --chdir "$here" --bind "127.0.0.1:$bks" --workers 1 --timeout 60 barbican_wsgi:application
 start_bg barbican-noauth env HOME="$dir/noauth" BARBICAN_PASTE_INI="$dir/noauth/barbican-api-paste.ini" \
   "$venv/bin/gunicorn" --no-control-socket --chdir "$here" --bind "127.0.0.1:$bnoauth" --workers 1 --timeout 60 barbican_wsgi:application
-wait_until 90 "barbican (keystone)" curl -sf "http://127.0.0.1:$bks/" -o /dev/null
-wait_until 90 "barbican (no auth)" curl -sf -H "X-Project-Id: probe" -H "X-Roles: member" "http://127.0.0.1:$bnoauth/v1/secrets" -o /dev/null
+wait_until 90 "barbican (keystone)" curl -sf --max-time 5 "http://127.0.0.1:$bks/" -o /dev/null
+wait_until 90 "barbican (no auth)" curl -sf --max-time 5 -H "X-Project-Id: probe" -H "X-Roles: member" "http://127.0.0.1:$bnoauth/v1/secrets" -o /dev/null
 
 appcred_id=$(python3 -c "import json; print(json.load(open('$dir/appcred.json'))['id'])")
 appcred_secret=$(python3 -c "import json; print(json.load(open('$dir/appcred.json'))['secret'])")

@@ -23,7 +23,7 @@ start_bg etcd "$TB/bin/etcd" --name testbed --data-dir "$dir/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
   --initial-cluster "testbed=http://127.0.0.1:$peer_port" --unsafe-no-fsync --log-level error
-wait_until 60 "etcd" curl -sf "http://127.0.0.1:$etcd_port/health"
+wait_until 60 "etcd" curl -sf --max-time 5 "http://127.0.0.1:$etcd_port/health"
 
 # One EC key serves both service-account flags: the public half verifies what the private half signs.
 openssl ecparam -name prime256v1 -genkey -noout -out "$dir/sa.key" 2>/dev/null
@@ -66,7 +66,7 @@ start_bg kube-apiserver "$TB/bin/kube-apiserver" \
   --enable-priority-and-fairness=false --profiling=false --v=0
 
 ca="$dir/certs/apiserver.crt"
-ready() { curl -sf --cacert "$ca" -H "Authorization: Bearer $admin_token" "https://127.0.0.1:$api_port/readyz"; }
+ready() { curl -sf --max-time 5 --cacert "$ca" -H "Authorization: Bearer $admin_token" "https://127.0.0.1:$api_port/readyz"; }
 wait_until 120 "kube-apiserver /readyz" ready
 
 write_kubeconfig() { # FILE USER TOKEN

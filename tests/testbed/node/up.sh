@@ -184,7 +184,7 @@ start_bg kube-proxy "$TB/bin/kube-proxy" --config "$NODE_DIR/etc/kube-proxy.yaml
 
 admin_token=$(awk '$1 == "token:" {print $2; exit}' "$TB/kubeconfig")
 node_ready() {
-  curl -sf --cacert "$ca" -H "Authorization: Bearer $admin_token" "$TESTBED_APISERVER/api/v1/nodes/$NODE_NAME" |
+  curl -sf --max-time 5 --cacert "$ca" -H "Authorization: Bearer $admin_token" "$TESTBED_APISERVER/api/v1/nodes/$NODE_NAME" |
     python3 -c 'import json, sys; c = json.load(sys.stdin)["status"]["conditions"]
 sys.exit(not any(x["type"] == "Ready" and x["status"] == "True" for x in c))'
 }

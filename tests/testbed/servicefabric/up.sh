@@ -34,7 +34,7 @@ start_bg sf-emulator "$ROOT/target/debug/sf-emulator" --port "$port" \
   --mtls-port "$mtls_port" --client-ca "$dir/ca.crt" \
   --tls-cert "$dir/server.crt" --tls-key "$dir/server.key" \
   --creating-delay-ms "$delay_ms"
-wait_until 30 "sf-emulator" curl -sf "http://127.0.0.1:$port/Resources/Secrets?api-version=6.4-preview"
+wait_until 30 "sf-emulator" curl -sf --max-time 5 "http://127.0.0.1:$port/Resources/Secrets?api-version=6.4-preview"
 
 cat > "$envfile" <<ENV
 export SF_ENDPOINT=http://127.0.0.1:$port

@@ -48,8 +48,8 @@ start_bg ssm-emulator "$ROOT/target/debug/ssm-emulator" --port "$port" --rate-li
   --tls-port "$tls_port" --tls-cert "$dir/server.crt" --tls-key "$dir/server.key" \
   --account "$main_id:$main_key" --account "$rate_id:$rate_key" --account "$sdk_id:$sdk_key" \
   --temp-account "$temp_id:$temp_key:$token" --readonly-account "$ro_id:$ro_key"
-wait_until 30 "ssm-emulator" curl -sf "http://127.0.0.1:$port/_emulator/health"
-wait_until 30 "ssm-emulator (HTTPS)" curl -sf --cacert "$dir/ca.crt" "https://127.0.0.1:$tls_port/_emulator/health"
+wait_until 30 "ssm-emulator" curl -sf --max-time 5 "http://127.0.0.1:$port/_emulator/health"
+wait_until 30 "ssm-emulator (HTTPS)" curl -sf --max-time 5 --cacert "$dir/ca.crt" "https://127.0.0.1:$tls_port/_emulator/health"
 
 cat > "$envfile" <<ENV
 export SSM_ENDPOINT=http://127.0.0.1:$port
