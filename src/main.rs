@@ -127,8 +127,9 @@ struct RunArgs {
     /// and credentials are sent. Off by default; inline SecretSyncs are then `Failed/InlineTargetNotAllowed`.
     #[arg(long, env = "SECRETSYNC_ALLOW_INLINE_TARGETS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     allow_inline_targets: bool,
-    /// Test hook: the reconcile of this one SecretSync (namespace/name) panics. Proves that a panic ends only its
-    /// own reconcile; never set it in production.
+    /// Test hook: the reconcile of this one SecretSync (namespace/name), and the check of the Store of that
+    /// namespace and name, panic. Proves that a panic ends only its own reconcile or check; never set it in
+    /// production.
     #[arg(long, env = "SECRETSYNC_TEST_PANIC_ON", hide = true)]
     test_panic_on: Option<String>,
 }

@@ -1701,6 +1701,15 @@ async fn a_panicking_reconcile_fails_only_its_own_object_and_is_retried_with_bac
     assert_eq!(phase(&s), "Failed");
     bed.wait_event("InternalError", "Warning").await;
     let fine = bed.wait_status("fine", LONG, |s| phase(s) == "Ready").await;
+    // A Store whose check panics (as one did on a token endpoint claiming a u64::MAX lifetime) reports it on its
+    // own Ready condition; the check runs outside the reconciles' guard, and uncaught it would end the process.
+    bed.put_store(
+        "boom",
+        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT")}),
+    )
+    .await;
+    bed.wait_store_ready("boom", "False/InternalError").await;
+    bed.wait_store_ready("sf", "True/Checked").await;
 
     let panics = |text: &str| -> u64 {
         // The object panics before its store is resolved: its dialect label is "unresolved".

@@ -6,7 +6,8 @@
 //!   streams without one, Docker's too, and the process's peak memory stays within 50 MiB of where it was while
 //!   200 MB stream;
 //! - an answer that trickles is cut at the deadline, its body included (`BackendTimeout`), Docker's too;
-//! - a Docker secret create that times out is not sent again in place (it may have been applied).
+//! - a Docker secret create that times out is not sent again in place (it may have been applied);
+//! - a Barbican listing that never ends (full pages of other names, `offset` ignored) is given up after 20 pages.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -98,6 +99,23 @@ fn desired() -> Desired {
     }
 }
 
+/// A request for the remote secret `name` of `target`, no rate limit, no previous sync.
+fn request<'a>(
+    target: &'a Target,
+    name: &'a str,
+    credentials: &'a Credentials,
+    desired: &'a Desired,
+) -> Request<'a> {
+    Request {
+        target,
+        remote_name: name,
+        rate_limit: None,
+        credentials,
+        desired,
+        last: None,
+    }
+}
+
 /// Each HTTP dialect's reply to one `observe` of a store at `store`.
 async fn observe_everywhere(store: &str) -> Vec<(String, DialectError)> {
     observe_with(Shared::new(100, 100, Metrics::new()), store).await
@@ -134,14 +152,7 @@ async fn observe_with(shared: Shared, store: &str) -> Vec<(String, DialectError)
     let mut out = Vec::new();
     for (dialect, target, creds) in cases {
         let target: Target = serde_json::from_value(target).unwrap();
-        let req = Request {
-            target: &target,
-            remote_name: "db",
-            rate_limit: None,
-            credentials: &creds,
-            desired: &desired,
-            last: None,
-        };
+        let req = request(&target, "db", &creds, &desired);
         let err = dialect
             .observe(&req)
             .await
@@ -417,4 +428,83 @@ async fn a_docker_daemon_that_trickles_or_hangs_is_cut_at_the_deadline_and_a_cre
         1,
         "a create that may have been applied was sent again"
     );
+}
+
+/// Answers every request with a full page (100) of secrets named otherwise, without a `total`, whatever the offset.
+async fn endless_listing() -> (String, Arc<AtomicUsize>) {
+    let pages = Arc::new(AtomicUsize::new(0));
+    let counted = pages.clone();
+    let secrets: Vec<_> = (0..100)
+        .map(|i| {
+            json!({"name": format!("db{i}"),
+                   "secret_ref": format!("http://127.0.0.1/v1/secrets/00000000-0000-0000-0000-{i:012}")})
+        })
+        .collect();
+    let body = json!({ "secrets": secrets }).to_string();
+    let addr = serve(move |mut conn| {
+        let (counted, body) = (counted.clone(), body.clone());
+        async move {
+            read_request(&mut conn).await;
+            counted.fetch_add(1, Ordering::SeqCst);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    })
+    .await;
+    (format!("http://{addr}"), pages)
+}
+
+#[tokio::test]
+async fn a_barbican_listing_that_never_ends_is_given_up() {
+    let (store, pages) = endless_listing().await;
+    let dialect =
+        secretsync::dialects::barbican::Barbican::new(Shared::new(100, 100, Metrics::new()));
+    let target: Target = serde_json::from_value(
+        json!({"dialect": "Barbican", "endpoint": store, "barbican": {"projectId": "p"}}),
+    )
+    .unwrap();
+    let desired = desired();
+    let creds = Credentials::default();
+    let req = request(&target, "db", &creds, &desired);
+    let err = tokio::time::timeout(Duration::from_secs(60), dialect.observe(&req))
+        .await
+        .expect("the listing ended")
+        .expect_err("an endless listing is an error");
+    assert_eq!(err.reason, "ListingTooLong", "{err:?}");
+    assert_eq!(err.class, ErrorClass::Permanent);
+    assert_eq!(pages.load(Ordering::SeqCst), 20);
+}
+
+/// A cleanup or a store check reads the store without the dialect's `check`: a SecretSync's `remoteName` that is a
+/// path must still not reach another path of the store, with the store's credentials.
+#[tokio::test]
+async fn a_remote_name_that_is_a_path_reaches_no_other_path_of_the_store() {
+    let (store, hits) = tripwire().await;
+    let dialect = secretsync::dialects::service_fabric_mesh::ServiceFabricMesh::new(Shared::new(
+        100,
+        100,
+        Metrics::new(),
+    ));
+    let target: Target =
+        serde_json::from_value(json!({"dialect": "ServiceFabricMesh", "endpoint": store})).unwrap();
+    let desired = desired();
+    let creds = Credentials::default();
+    for name in [
+        "../../$/GetClusterManifest",
+        "db?api-version=1",
+        "db#x",
+        "db/values",
+    ] {
+        let req = request(&target, name, &creds, &desired);
+        let err = dialect
+            .observe(&req)
+            .await
+            .expect_err("a name that is a path is refused");
+        assert_eq!(err.reason, "InvalidName", "{name}: {err:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the store was called");
 }

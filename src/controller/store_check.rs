@@ -2,15 +2,17 @@
 //! requested), and the store answers a read made with them. The read is of a name no SecretSync uses, so the check
 //! never touches a remote secret.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use super::reconcile::{self, Error};
 use super::resolve;
@@ -26,6 +28,32 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(300);
 /// The remote name read by the check.
 const PROBE_NAME: &str = "secretsync-store-check";
 
+/// [`check`], with a panic (a bug a store's reply reaches) reported on this store's `Ready` condition. Store checks
+/// run outside the reconciles' panic guard, and kube's runner re-raises a panic: uncaught, one hostile store would
+/// stop the controller for every tenant, at every restart.
+async fn guarded_check(
+    ctx: &Context,
+    store_ref: &StoreRef,
+    spec: &StoreSpec,
+    namespace: &str,
+) -> Result<(), (String, String)> {
+    match AssertUnwindSafe(check(ctx, store_ref, spec, namespace))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&'static str>()
+                .copied()
+                .unwrap_or("(formatted message withheld)");
+            error!(panic = message, store = %store_ref.name, "a store check panicked");
+            let report = Error::Internal.report();
+            Err((report.reason, report.message))
+        }
+    }
+}
+
 /// What the check found: `Ok` or the reason and message for `Ready=False`.
 async fn check(
     ctx: &Context,
@@ -33,6 +61,11 @@ async fn check(
     spec: &StoreSpec,
     namespace: &str,
 ) -> Result<(), (String, String)> {
+    if store_ref.kind == StoreKind::Store
+        && ctx.panic_on.as_deref() == Some(format!("{namespace}/{}", store_ref.name).as_str())
+    {
+        panic!("test-only panic requested with --test-panic-on");
+    }
     let failed = |e: Error| {
         let report = e.report();
         (report.reason, report.message)
@@ -139,7 +172,7 @@ pub async fn store(obj: Arc<Store>, ctx: Arc<Context>) -> Result<Action, Error> 
     if held {
         return Ok(Action::requeue(RELEASE_RECHECK));
     }
-    let result = check(&ctx, &store_ref, &obj.spec, &ns).await;
+    let result = guarded_check(&ctx, &store_ref, &obj.spec, &ns).await;
     record(&ctx, format!("Store/{ns}/{}", store_ref.name), &result);
     debug!(store = %format!("Store/{ns}/{}", store_ref.name), ok = result.is_ok(), "store checked");
     let prev = obj.status.clone().unwrap_or_default();
@@ -169,7 +202,7 @@ pub async fn cluster_store(obj: Arc<ClusterStore>, ctx: Arc<Context>) -> Result<
         kind: StoreKind::ClusterStore,
         name: obj.name_any(),
     };
-    let result = check(&ctx, &store_ref, &obj.spec.store, "").await;
+    let result = guarded_check(&ctx, &store_ref, &obj.spec.store, "").await;
     record(&ctx, format!("ClusterStore/{}", store_ref.name), &result);
     debug!(store = %format!("ClusterStore/{}", store_ref.name), ok = result.is_ok(), "store checked");
     let prev = obj.status.clone().unwrap_or_default();

@@ -105,6 +105,25 @@ fn version_name(digest: &str) -> String {
     short(digest, VERSION_LEN).to_owned()
 }
 
+/// `/Resources/Secrets/{name}`, for a valid name only. Every call builds its path here, the calls of a cleanup
+/// and of a store check included (they skip `check`): a name from a SecretSync must not reach another path of the
+/// store with the store's credentials (`../../$/GetClusterManifest`), nor add a query.
+fn resource_path(name: &str) -> Result<String, DialectError> {
+    if valid_name(name) {
+        Ok(format!("/Resources/Secrets/{name}"))
+    } else {
+        Err(invalid_name())
+    }
+}
+
+fn invalid_name() -> DialectError {
+    DialectError::permanent(
+        "InvalidName",
+        "Service Fabric secret resource names are 1-255 letters, digits, '.', '_' and '-', \
+         starting with a letter or digit",
+    )
+}
+
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 255
@@ -361,13 +380,7 @@ impl ServiceFabricMesh {
         name: &str,
     ) -> Result<Option<SecretProps>, DialectError> {
         let reply = self
-            .call(
-                conn,
-                Method::GET,
-                &format!("/Resources/Secrets/{name}"),
-                None,
-                "get_secret",
-            )
+            .call(conn, Method::GET, &resource_path(name)?, None, "get_secret")
             .await?;
         if reply.absent {
             return Ok(None);
@@ -394,7 +407,7 @@ impl ServiceFabricMesh {
             .call(
                 conn,
                 Method::PUT,
-                &format!("/Resources/Secrets/{name}"),
+                &resource_path(name)?,
                 Some(&body),
                 "put_secret",
             )
@@ -426,7 +439,7 @@ impl ServiceFabricMesh {
         self.call(
             conn,
             Method::DELETE,
-            &format!("/Resources/Secrets/{name}"),
+            &resource_path(name)?,
             None,
             "delete_secret",
         )
@@ -447,7 +460,7 @@ impl ServiceFabricMesh {
             .call(
                 conn,
                 Method::PUT,
-                &format!("/Resources/Secrets/{name}/values/{version}"),
+                &format!("{}/values/{version}", resource_path(name)?),
                 Some(&body),
                 "put_value",
             )
@@ -474,7 +487,7 @@ impl ServiceFabricMesh {
             self.call(
                 conn,
                 Method::POST,
-                &format!("/Resources/Secrets/{name}/values/{version}/list_value"),
+                &format!("{}/values/{version}/list_value", resource_path(name)?),
                 None,
                 "show_value",
             )
@@ -483,7 +496,7 @@ impl ServiceFabricMesh {
             self.call(
                 conn,
                 Method::GET,
-                &format!("/Resources/Secrets/{name}/values/{version}"),
+                &format!("{}/values/{version}", resource_path(name)?),
                 None,
                 "get_value",
             )
@@ -513,11 +526,14 @@ impl ServiceFabricMesh {
     }
 
     async fn delete_value(&self, conn: &Conn, name: &str, version: &str) -> bool {
+        let Ok(path) = resource_path(name) else {
+            return false;
+        };
         match self
             .call(
                 conn,
                 Method::DELETE,
-                &format!("/Resources/Secrets/{name}/values/{version}"),
+                &format!("{path}/values/{version}"),
                 None,
                 "delete_value",
             )
@@ -696,11 +712,7 @@ impl Dialect for ServiceFabricMesh {
     fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
         check_access(req.target, req.credentials)?;
         if !valid_name(req.remote_name) {
-            return Err(DialectError::permanent(
-                "InvalidName",
-                "Service Fabric secret resource names are 1-255 letters, digits, '.', '_' and '-', \
-                 starting with a letter or digit",
-            ));
+            return Err(invalid_name());
         }
         if !req.target.labels.is_empty() {
             return Err(DialectError::permanent(

@@ -31,6 +31,8 @@ const CLOUD_SUFFIXES: [&str; 4] = [
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Tokens are renewed this long before they expire (or at half their life, when that is later).
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// The longest lifetime believed from a token endpoint's `expires_in`.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Client-certificate assertions are valid this long.
 const ASSERTION_LIFETIME: u64 = 600;
 const MAX_CACHED: usize = 1024;
@@ -606,9 +608,18 @@ impl TokenCache {
         transport.record("get_token", "ok");
         self.fetched
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let lifetime = Duration::from_secs(reply.expires_in.unwrap_or(3599).max(1));
-        Ok((token, lifetime))
+        Ok((token, token_lifetime(reply.expires_in)))
     }
+}
+
+/// How long a token is believed to live: `expires_in` seconds (an hour when absent), within 1 s and a day. Entra
+/// ID's tokens live about an hour; an endpoint may claim any u64, and an `Instant` plus `u64::MAX` seconds panics.
+fn token_lifetime(expires_in: Option<u64>) -> Duration {
+    Duration::from_secs(
+        expires_in
+            .unwrap_or(3599)
+            .clamp(1, MAX_TOKEN_LIFETIME.as_secs()),
+    )
 }
 
 /// Scopes learned from vault challenges, by vault URL (`https://host[:port]`).
@@ -1021,5 +1032,18 @@ mod tests {
         let r: TokenReply =
             serde_json::from_str(r#"{"access_token":"a","expires_in":60}"#).unwrap();
         assert_eq!(r.expires_in, Some(60));
+    }
+
+    #[test]
+    fn a_token_lifetime_is_kept_within_a_second_and_a_day() {
+        assert_eq!(token_lifetime(None), Duration::from_secs(3599));
+        assert_eq!(token_lifetime(Some(0)), Duration::from_secs(1));
+        assert_eq!(token_lifetime(Some(4000)), Duration::from_secs(4000));
+        let claimed = token_lifetime(Some(u64::MAX));
+        assert_eq!(claimed, MAX_TOKEN_LIFETIME);
+        // What the cache computes with it must not overflow.
+        let now = Instant::now();
+        assert!(now.checked_add(claimed).is_some());
+        assert!(now.checked_add(Duration::from_secs(u64::MAX)).is_none());
     }
 }

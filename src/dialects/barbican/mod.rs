@@ -91,6 +91,9 @@ const DEFAULT_INTERFACE: &str = "public";
 const PAGE: usize = 100;
 /// Same-named secrets looked at, newest first. More than this many means something else is wrong.
 const MAX_LISTED: usize = 500;
+/// Pages read for one listing. Barbican matches `name` with SQL `LIKE`, so pages may hold other names too, but a
+/// store that keeps sending full pages of them (or ignores `offset`) would otherwise hold a worker for ever.
+const MAX_PAGES: usize = 20;
 const MAX_INSPECTED: usize = 50;
 
 pub struct Barbican {
@@ -242,7 +245,7 @@ impl Session<'_> {
         let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
         let mut out = Vec::new();
         let mut offset = 0;
-        loop {
+        for _ in 0..MAX_PAGES {
             let url = self.url(&format!(
                 "/v1/secrets?name={encoded}&limit={PAGE}&offset={offset}&sort=created:desc"
             ));
@@ -267,10 +270,16 @@ impl Session<'_> {
             offset += count;
             let total = page.total.map(|t| t as usize).unwrap_or(usize::MAX);
             if count < PAGE || offset >= total || out.len() >= MAX_LISTED {
-                break;
+                return Ok(out);
             }
         }
-        Ok(out)
+        Err(DialectError::permanent(
+            "ListingTooLong",
+            format!(
+                "listing the secrets named like {name:?} went past {MAX_PAGES} pages of {PAGE}: the store sends \
+                 more than it should (it may ignore offset); nothing was written"
+            ),
+        ))
     }
 
     /// A secret's user metadata; `None` when the secret is gone.

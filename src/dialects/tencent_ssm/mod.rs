@@ -397,6 +397,12 @@ fn history_counter(version: &str) -> Option<u64> {
         .flatten()
 }
 
+/// The counter after the highest one listed (1 when none is): `None` past `u64::MAX`, since the counters come
+/// from the store and `n + 1` would panic.
+fn next_history_counter(highest: Option<u64>) -> Option<u64> {
+    highest.map_or(Some(1), |n| n.checked_add(1))
+}
+
 fn history_version(n: u64, digest: &str) -> String {
     format!("{HISTORY_PREFIX}{n}-{}", short(digest, HISTORY_DIGITS))
 }
@@ -742,7 +748,12 @@ impl TencentSsm {
             .filter_map(|v| history_counter(&v.version_id).map(|n| (n, v.version_id.as_str())))
             .collect();
         ours.sort();
-        let next = ours.last().map_or(1, |(n, _)| n + 1);
+        let next = next_history_counter(ours.last().map(|(n, _)| *n)).ok_or_else(|| {
+            DialectError::permanent(
+                "VersionLimit",
+                format!("Tencent SSM secret {name} has a SecretSync version numbered {}, the last there can be; delete it", u64::MAX),
+            )
+        })?;
         if listed.len() >= MAX_VERSIONS {
             // The version readers use now goes last: until the new one exists it is the only good one.
             let victim = ours

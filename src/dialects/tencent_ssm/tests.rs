@@ -626,3 +626,16 @@ fn the_store_crd_lets_tencent_ssm_set_a_ca_bundle() {
     assert!(allowed.iter().any(|d| d == DIALECT), "{allowed:?}");
     assert!(!allowed.iter().any(|d| d == "Barbican"), "{allowed:?}");
 }
+
+#[test]
+fn the_next_history_counter_follows_the_highest_and_stops_at_the_last() {
+    assert_eq!(next_history_counter(None), Some(1));
+    assert_eq!(next_history_counter(Some(41)), Some(42));
+    assert_eq!(
+        next_history_counter(history_counter(&history_version(
+            u64::MAX,
+            "abcdef0123456789"
+        ))),
+        None
+    );
+}
