@@ -2128,6 +2128,22 @@ async fn a_cluster_store_serves_only_the_namespaces_it_admits() {
     .unwrap();
     let s = b.wait_status("y", LONG, |s| phase(s) == "Failed").await;
     assert_eq!(ready_reason(&s), "False/StoreNotFound");
+    // A name that is no store labels no counter: SecretSyncs' authors could add series without bound. (The
+    // `secretsync_syncs` gauge is counted afresh from the objects there are, so it may name it.)
+    let metrics = bed.metrics.render();
+    let named = format!("store=\"Store/{}/sf\"", b.ns);
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("secretsync_") && l.contains("_total{") && l.contains(&named)),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "secretsync_store_refusals_total{store=\"unresolved\",reason=\"StoreNotFound\"}"
+        ),
+        "{metrics}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         bed.remote_stats(&remote_b).await,

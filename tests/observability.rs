@@ -310,7 +310,7 @@ fn prometheus_scrapes_a_running_controller() {
             .unwrap()
             .iter()
             .any(|s| s["metric"]["reason"] == "StoreNotFound"
-                && s["metric"]["store"] == json!(format!("Store/{}/nowhere", ns.0))),
+                && s["metric"]["store"] == "unresolved"),
         "{refusals}"
     );
     let requests = query(

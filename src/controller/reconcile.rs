@@ -201,6 +201,25 @@ pub(super) fn store_label(obj: &SecretSync) -> String {
     }
 }
 
+/// The `store` label of the counters: [`store_label`] when that store exists, `unresolved` when it does not. A
+/// store name a SecretSync merely mentions is its author's choice, and a counter's series lives as long as the
+/// process: a tenant renaming a reference in a loop would otherwise grow `/metrics` (and Prometheus) without bound.
+async fn counted_store(obj: &SecretSync, ctx: &Context) -> String {
+    let exists = match &obj.spec.target.store_ref {
+        Some(r) if r.kind == StoreKind::Store => {
+            let ns = obj.namespace().unwrap_or_default();
+            matches!(ctx.lookup.store(&ns, &r.name).await, Ok(Some(_)))
+        }
+        Some(r) => matches!(ctx.lookup.cluster_store(&r.name).await, Ok(Some(_))),
+        None => true,
+    };
+    if exists {
+        store_label(obj)
+    } else {
+        "unresolved".to_owned()
+    }
+}
+
 /// Which fair share an object waits for.
 enum Share {
     Namespace,
@@ -272,10 +291,11 @@ pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action
             dialect: dialect_label.clone(),
         })
         .observe(started.elapsed().as_secs_f64());
+    let store = counted_store(&obj, &ctx).await;
     ctx.metrics
         .reconciles
         .get_or_create(&ReconcileLabels {
-            store: store_label(&obj),
+            store,
             dialect: dialect_label,
             result: if result.is_ok() { "ok" } else { "error" }.to_owned(),
         })
@@ -409,10 +429,11 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
         Ok(c) => c,
         Err(e) => {
             if let Error::Refused(refusal) = &e {
+                let store = counted_store(obj, ctx).await;
                 ctx.metrics
                     .store_refusals
                     .get_or_create(&RefusalLabels {
-                        store: store_label(obj),
+                        store,
                         reason: refusal.reason().to_owned(),
                     })
                     .inc();
