@@ -68,6 +68,26 @@ impl Lookup {
         Ok(None)
     }
 
+    /// Every Store of `namespace`, once every store watch has listed.
+    pub async fn stores_in(&self, namespace: &str) -> Result<Vec<Arc<Store>>, Stopping> {
+        let caches = self
+            .stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut out = Vec::new();
+        for cache in &caches {
+            ready(cache).await?;
+            out.extend(
+                cache
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.metadata.namespace.as_deref() == Some(namespace)),
+            );
+        }
+        Ok(out)
+    }
+
     pub async fn cluster_store(&self, name: &str) -> Result<Option<Arc<ClusterStore>>, Stopping> {
         let cache = self.cluster_stores.get().ok_or(Stopping)?;
         ready(cache).await?;

@@ -179,10 +179,12 @@ pub async fn run_until(
         if let Some(selector) = &config.selector {
             watch_config = watch_config.labels(selector);
         }
+        let gone = ctx.clone();
         let triggers = watcher(syncs, watch_config)
             .default_backoff()
             .modify(cache::slim)
             .reflect(writer)
+            .inspect(move |event| forget_deleted(event, &gone.first_looks, &gone.backoff))
             .applied_objects()
             .predicate_filter(user_changes, PredicateConfig::default());
         let controller = Controller::for_stream(triggers, store.clone())
@@ -521,3 +523,68 @@ fn references(sync: &SecretSync, secret: &str) -> bool {
 
 /// How long to wait before polling a store that is still creating a secret.
 pub const CREATING_POLL: Duration = Duration::from_secs(3);
+
+/// What this process keeps per SecretSync (its first look, its failure count) goes when the watch sees it deleted:
+/// one deleted without a finalizer (`Retain`) is never reconciled again to forget it, and SecretSyncs made and
+/// deleted in a loop would otherwise grow both maps for the life of the process.
+fn forget_deleted(
+    event: &Result<watcher::Event<SecretSync>, watcher::Error>,
+    first_looks: &first_look::FirstLooks,
+    backoff: &backoff::Backoff,
+) {
+    if let Ok(watcher::Event::Delete(obj)) = event {
+        if let Some(uid) = obj.uid() {
+            first_looks.forget(&uid);
+        }
+        backoff.reset(&reconcile::key(obj));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn sync(name: &str, uid: &str) -> SecretSync {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
+            "metadata": {"name": name, "namespace": "team-a", "uid": uid},
+            "spec": {"source": {"secretRef": {"name": "s", "key": "k"}},
+                     "target": {"storeRef": {"kind": "Store", "name": "vault"}}}
+        }))
+        .expect("a SecretSync")
+    }
+
+    #[test]
+    fn a_deleted_secret_sync_leaves_nothing_behind() {
+        let (looks, backoff) = (
+            first_look::FirstLooks::default(),
+            backoff::Backoff::default(),
+        );
+        let minute = Some(Duration::from_secs(60));
+        let now = Instant::now();
+        let (gone, kept) = (sync("gone", "uid-gone"), sync("kept", "uid-kept"));
+        for obj in [&gone, &kept] {
+            // Looked at (the store was read), and failing for a while.
+            let uid = obj.uid().expect("uid");
+            assert_eq!(looks.wait(&uid, false, minute, now, 0.5), None);
+            for _ in 0..6 {
+                backoff.next(&reconcile::key(obj));
+            }
+        }
+        let applied = Ok(watcher::Event::Apply(kept.clone()));
+        forget_deleted(&applied, &looks, &backoff);
+        forget_deleted(&Ok(watcher::Event::Delete(gone.clone())), &looks, &backoff);
+
+        // The deleted one starts over: a first look is moved again, and its next failure waits the first delay.
+        assert_eq!(
+            looks.wait("uid-gone", true, minute, now, 0.5),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(backoff.next(&reconcile::key(&gone)), backoff::BASE);
+        // The other one is untouched.
+        assert_eq!(looks.wait("uid-kept", true, minute, now, 0.5), None);
+        assert!(backoff.next(&reconcile::key(&kept)) >= Duration::from_secs(32));
+    }
+}

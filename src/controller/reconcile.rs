@@ -138,7 +138,7 @@ enum Retry {
     AwaitChange,
 }
 
-fn key(obj: &SecretSync) -> String {
+pub(super) fn key(obj: &SecretSync) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
@@ -411,9 +411,10 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
             release_store(obj, ctx, &ns).await?;
         }
     }
-    if wants_finalizer && let Some(store) = namespaced_store(obj) {
-        store_protection::protect(ctx, &ns, store).await?;
-    }
+    let protected = match namespaced_store(obj) {
+        Some(store) if wants_finalizer => store_protection::protect(ctx, &ns, store).await?,
+        _ => false,
+    };
 
     if obj.spec.suspend {
         publish_suspended(obj, ctx, &syncs).await?;
@@ -443,7 +444,7 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
         }
     };
     let used = Some(used_store(&connection));
-    match sync(obj, ctx, &ns, &connection).await {
+    match sync(obj, ctx, &ns, &connection, protected).await {
         Ok((report, action)) => {
             ctx.backoff.reset(&key(obj));
             if let Some(mut report) = report {
@@ -543,6 +544,7 @@ async fn inputs(
     ctx: &Context,
     ns: &str,
     connection: &Connection,
+    protected: bool,
 ) -> Result<Inputs, Error> {
     let target = &connection.target;
     let dialect = dialect_for(ctx, connection)?;
@@ -551,7 +553,7 @@ async fn inputs(
     let source = source::read_source(&secrets, &src.name, src.key.as_deref()).await?;
     resolve::source_allowed(connection, &src.name, &source.labels)?;
     let value = source.value;
-    let credentials = credentials(ctx, connection).await?;
+    let credentials = credentials_in(ctx, connection, Teardown::Never, protected).await?;
     let desired = Desired {
         digest: ctx.digest_key.digest(value.expose()),
         metadata: Metadata {
@@ -591,18 +593,20 @@ fn last_ref(obj: &SecretSync) -> Option<plan::RemoteRef> {
         })
 }
 
+/// `protected`: this reconcile found (or made) its Store protected for cleanups (see [`store_protection`]).
 async fn sync(
     obj: &SecretSync,
     ctx: &Context,
     ns: &str,
     connection: &Connection,
+    protected: bool,
 ) -> Result<(Option<Report>, Action), Error> {
     let Inputs {
         dialect,
         value,
         credentials,
         desired,
-    } = inputs(obj, ctx, ns, connection).await?;
+    } = inputs(obj, ctx, ns, connection, protected).await?;
     let name = obj.name_any();
     let last = last_ref(obj);
     let target = &connection.target;
@@ -882,7 +886,7 @@ async fn inputs_without_source(
     connection: &Connection,
 ) -> Result<Inputs, Error> {
     let dialect = dialect_for(ctx, connection)?;
-    let credentials = credentials_in(ctx, connection, Teardown::MayRecall).await?;
+    let credentials = credentials_in(ctx, connection, Teardown::MayRecall, false).await?;
     let desired = Desired {
         digest: String::new(),
         metadata: Metadata::default(),
@@ -919,7 +923,7 @@ pub(super) async fn credentials(
     ctx: &Context,
     connection: &Connection,
 ) -> Result<Credentials, Error> {
-    credentials_in(ctx, connection, Teardown::Never).await
+    credentials_in(ctx, connection, Teardown::Never, false).await
 }
 
 /// Whether credentials whose Secret is gone may be recalled from memory (see [`store_protection`]).
@@ -930,10 +934,12 @@ enum Teardown {
     MayRecall,
 }
 
+/// `protected`: the caller knows the Store to be protected, which the watch may not show yet.
 async fn credentials_in(
     ctx: &Context,
     connection: &Connection,
     teardown: Teardown,
+    protected: bool,
 ) -> Result<Credentials, Error> {
     let mut map = match &connection.credentials {
         Some((namespace, name)) => {
@@ -953,7 +959,7 @@ async fn credentials_in(
             };
             match read {
                 Ok(map) => {
-                    if store_is_protected(ctx, connection).await? {
+                    if protected || store_is_protected(ctx, connection).await? {
                         ctx.remembered.keep(namespace, name, &map);
                     }
                     map

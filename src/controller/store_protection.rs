@@ -50,15 +50,17 @@ pub fn decide(deleting: bool, protected: bool, users: usize) -> Step {
 }
 
 /// Protects the namespaced Store `namespace/name`, which a SecretSync holding its cleanup finalizer names.
-pub async fn protect(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
+/// Returns whether the Store is protected now: the watch may not show a protection just added for a while, and
+/// credentials read meanwhile must already be remembered.
+pub async fn protect(ctx: &Context, namespace: &str, name: &str) -> Result<bool, Error> {
     let Some(store) = ctx.lookup.store(namespace, name).await? else {
-        return Ok(());
+        return Ok(false);
     };
     if decide(is_deleting(&store), is_protected(&store), 1) == Step::Protect {
         info!(store = %format!("Store/{namespace}/{name}"), "protecting the store until its SecretSyncs' remote secrets are deleted");
-        set(ctx, &store, true).await?;
+        return set(ctx, &store, true).await;
     }
-    Ok(())
+    Ok(is_protected(&store))
 }
 
 /// Releases the namespaced Store `namespace/name` if it is being deleted and no SecretSync but `finished` (one
@@ -84,12 +86,28 @@ pub async fn release_if_unused(
         info!(store = %format!("Store/{namespace}/{name}"), "no SecretSync needs the store being deleted any more; releasing it");
         set(ctx, &store, false).await?;
         if let Some(secret) = &store.spec.credentials_ref {
-            ctx.remembered.forget(namespace, &secret.name);
+            let stores = ctx.lookup.stores_in(namespace).await?;
+            if !still_needed(&secret.name, name, &stores) {
+                ctx.remembered.forget(namespace, &secret.name);
+            }
         }
         return Ok(false);
     }
     debug!(store = %format!("Store/{namespace}/{name}"), users, "store protection unchanged");
     Ok(is_deleting(&store) && is_protected(&store))
+}
+
+/// Whether the remembered credentials of Secret `secret` are still needed once Store `released` lets them go:
+/// another protected Store of the namespace reads the same Secret (remembered credentials are kept per Secret).
+fn still_needed(secret: &str, released: &str, stores: &[std::sync::Arc<Store>]) -> bool {
+    stores.iter().any(|s| {
+        s.name_any() != released
+            && is_protected(s)
+            && s.spec
+                .credentials_ref
+                .as_ref()
+                .is_some_and(|c| c.name == secret)
+    })
 }
 
 pub fn is_protected(store: &Store) -> bool {
@@ -101,13 +119,14 @@ fn is_deleting(store: &Store) -> bool {
 }
 
 /// Adds or removes [`STORE_FINALIZER`] (a compare-and-swap on the cached copy: see [`super::finalizers::set`]).
-async fn set(ctx: &Context, store: &Store, present: bool) -> Result<(), Error> {
+/// Returns whether the Store now carries it as asked (false when it was gone meanwhile).
+async fn set(ctx: &Context, store: &Store, present: bool) -> Result<bool, Error> {
     let api: Api<Store> =
         Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
     match super::finalizers::set(&api, store, STORE_FINALIZER, present).await {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         // Gone meanwhile: nothing left to protect or release.
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -174,6 +193,37 @@ mod tests {
                 "deleting {deleting}, protected {protected}, {users} users"
             );
         }
+    }
+
+    #[test]
+    fn credentials_two_stores_read_stay_remembered_while_the_other_is_protected() {
+        let store = |name: &str, secret: &str, protected: bool| {
+            let mut json = serde_json::json!({
+                "apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
+                "metadata": {"name": name, "namespace": "team-a"},
+                "spec": {"dialect": "ServiceFabricMesh", "endpoint": "https://sf.example",
+                         "credentialsRef": {"name": secret}}
+            });
+            if protected {
+                json["metadata"]["finalizers"] = serde_json::json!([STORE_FINALIZER]);
+            }
+            std::sync::Arc::new(serde_json::from_value::<Store>(json).expect("a Store"))
+        };
+        let stores = [
+            store("other", "creds", false),
+            store("tls", "creds", true),
+            store("elsewhere", "more-creds", true),
+        ];
+        // "other" is released, "tls" still cleans up with the same Secret: keep it.
+        assert!(still_needed("creds", "other", &stores));
+        // "tls" is released too: nothing else needs "creds"; the released store itself does not count.
+        let released = [store("other", "creds", false), store("tls", "creds", true)];
+        assert!(!still_needed("creds", "tls", &released));
+        assert!(!still_needed(
+            "more-creds",
+            "tls",
+            &[store("tls", "more-creds", true)]
+        ));
     }
 
     #[test]
