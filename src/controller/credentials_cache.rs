@@ -3,7 +3,8 @@
 //!
 //! Only credentials Secrets are kept (one per store, not every Secret of the cluster), and only in namespaces the
 //! controller's Secret watch covers: every event of that watch for a kept Secret (a change, a deletion, a relist)
-//! drops it, and the next reconcile reads it again. A read that raced with such an event is not kept: each Secret
+//! drops it, and the next reconcile reads it again; a relist of the watch drops everything (a Secret deleted while
+//! the watch was away has no event of its own). A read that raced with such an event is not kept: each Secret
 //! has an epoch, bumped by every event, and a read is kept only if the epoch did not move while it was made.
 
 use std::collections::{BTreeMap, HashMap};
@@ -82,6 +83,18 @@ impl CredentialsCache {
     }
 }
 
+impl CredentialsCache {
+    /// The Secret watch lists again (after a gap, its resourceVersion too old): a Secret deleted during the gap
+    /// gets no event of its own, so nothing kept may be trusted. Drops everything, and no read in flight is kept.
+    pub fn relisted(&self) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        for slot in slots.values_mut() {
+            slot.epoch += 1;
+            slot.keys = None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +121,23 @@ mod tests {
         cache.touched("a", "creds");
         assert_eq!(kept(&cache, "a", "creds"), None);
         // Another namespace's Secret of the same name is another entry.
+        assert_eq!(kept(&cache, "b", "creds"), None);
+    }
+
+    #[test]
+    fn a_relist_drops_everything_kept_and_every_read_in_flight() {
+        let cache = CredentialsCache::new(vec![]);
+        let Lookup::Read { epoch } = cache.lookup("a", "creds") else {
+            panic!("nothing kept yet")
+        };
+        cache.keep("a", "creds", epoch, &keys("one"));
+        let Lookup::Read { epoch: in_flight } = cache.lookup("b", "creds") else {
+            panic!("nothing kept yet")
+        };
+        cache.relisted();
+        // Deleted during the watch's gap, for all the cache can tell: read again.
+        assert_eq!(kept(&cache, "a", "creds"), None);
+        cache.keep("b", "creds", in_flight, &keys("stale"));
         assert_eq!(kept(&cache, "b", "creds"), None);
     }
 

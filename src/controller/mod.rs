@@ -191,8 +191,14 @@ pub async fn run_until(
             .with_config(ControllerConfig::default().concurrency(config.concurrency));
         stores.push(store.clone());
         ctx.lookup.add_syncs(store.clone());
+        let relists = ctx.clone();
         let secret_events = watcher(secrets, watcher::Config::default().any_semantic())
             .default_backoff()
+            .inspect(move |event| {
+                if let Ok(watcher::Event::Init) = event {
+                    relists.credentials.relisted();
+                }
+            })
             .touched_objects();
         // Stores are watched for what their admins change (spec, deletion), not for their status; namespaces for
         // their labels (a ClusterStore may admit by them).
