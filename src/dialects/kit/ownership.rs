@@ -156,10 +156,11 @@ pub mod description {
         let Some(text) = text else {
             return (None, None);
         };
-        let (user, line) = if let Some(rest) = text.strip_prefix(PREFIX) {
-            (None, rest)
-        } else if let Some((user, rest)) = text.rsplit_once(&format!("\n{PREFIX}")) {
+        // The marker is the last line: a user's text that itself starts with the prefix must not hide it.
+        let (user, line) = if let Some((user, rest)) = text.rsplit_once(&format!("\n{PREFIX}")) {
             (Some(user), rest)
+        } else if let Some(rest) = text.strip_prefix(PREFIX) {
+            (None, rest)
         } else {
             return (Some(text.to_owned()), None);
         };
@@ -241,7 +242,13 @@ mod tests {
         let extra = Extra {
             versions: vec!["v2".into(), "v1".into()],
         };
-        for user in [None, Some("made by hand"), Some("two\nlines"), Some("")] {
+        for user in [
+            None,
+            Some("made by hand"),
+            Some("two\nlines"),
+            Some(""),
+            Some("#secretsync.io looks like a marker"),
+        ] {
             let text = description::join(user, &marker(), &extra);
             let (u, m) = description::split::<Extra>(Some(&text));
             assert_eq!(u.as_deref(), user);
