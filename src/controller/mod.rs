@@ -593,4 +593,25 @@ mod tests {
         assert_eq!(looks.wait("uid-kept", true, minute, now, 0.5), None);
         assert!(backoff.next(&reconcile::key(&kept)) >= Duration::from_secs(32));
     }
+
+    #[test]
+    fn a_secret_the_store_keeps_creating_is_polled_less_and_less_often() {
+        let backoff = backoff::Backoff::default();
+        let polls: Vec<Duration> = (0..12)
+            .map(|_| reconcile::creating_poll(&backoff, "team-a/db"))
+            .collect();
+        assert_eq!(polls[0], CREATING_POLL);
+        assert!(
+            polls
+                .iter()
+                .all(|p| *p >= CREATING_POLL && *p <= backoff::CAP)
+        );
+        assert!(polls[11] >= backoff::CAP / 2, "{polls:?}");
+        // Ready at last: the backoff is reset, and the next Creating starts at 3 s again.
+        backoff.reset("team-a/db");
+        assert_eq!(
+            reconcile::creating_poll(&backoff, "team-a/db"),
+            CREATING_POLL
+        );
+    }
 }

@@ -446,7 +446,12 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
     let used = Some(used_store(&connection));
     match sync(obj, ctx, &ns, &connection, protected).await {
         Ok((report, action)) => {
-            ctx.backoff.reset(&key(obj));
+            if report
+                .as_ref()
+                .is_none_or(|r| r.phase != crate::api::Phase::Creating)
+            {
+                ctx.backoff.reset(&key(obj));
+            }
             if let Some(mut report) = report {
                 report.store = used;
                 publish(obj, ctx, &syncs, &report).await?;
@@ -692,10 +697,17 @@ async fn sync(
         report.placement = Some(current);
     }
     let action = match report.phase {
-        crate::api::Phase::Creating => Action::requeue(CREATING_POLL),
+        crate::api::Phase::Creating => Action::requeue(creating_poll(&ctx.backoff, &key(obj))),
         _ => after(refresh_wait(obj)),
     };
     Ok((Some(report), action))
+}
+
+/// When to look again at a secret the store is still creating. A store that says "creating" for ever must not be
+/// polled every 3 s for ever: the object's backoff (not reset while it stays Creating) takes the polls from 3 s to
+/// 5 minutes.
+pub(super) fn creating_poll(backoff: &super::backoff::Backoff, key: &str) -> Duration {
+    backoff.next(key).max(CREATING_POLL)
 }
 
 /// After a confirmed sync: deletes or leaves the remote secret an earlier spec pointed at (see
