@@ -105,6 +105,58 @@ stop_pid() {
   rm -f "$f"
 }
 
+# Servers that run as another user (PostgreSQL runs as `postgres`) cannot use $TB when a directory above it is
+# private (0700: `mktemp -d`, /root, Debian's home directories). Their directories live instead, while the test bed
+# is up, in a directory of its own outside the checkout that every user can traverse:
+# /var/tmp/secretsync-testbed-<the first 12 hex digits of sha256 of $TB's physical path>, so that no two checkouts
+# (or two TBs of one checkout) share one; $TB/outside links to it and its file `testbed` names $TB. down.sh moves
+# each of them back to $TB/<name> (kept for the next start, as all of $TB) and removes the outside directory.
+#
+# outside_take NAME USER: the outside directory's NAME (moved there from $TB/NAME, if that is where it is), owned
+# by USER with mode 0700; prints its path.
+outside_take() {
+  local name=$1 user=$2 base tb
+  tb=$(cd "$TB" && pwd -P)
+  if [ -L "$TB/outside" ]; then
+    base=$(readlink "$TB/outside")   # recorded when it was made (this checkout may have moved since)
+  else
+    base=/var/tmp/secretsync-testbed-$(printf '%s' "$tb" | sha256sum | cut -c1-12)
+    if mkdir -m 0711 "$base" 2>/dev/null; then printf '%s\n' "$tb" > "$base/testbed"; fi
+    if [ "$(cat "$base/testbed" 2>/dev/null)" != "$tb" ]; then
+      log "$base is not this test bed's (its file 'testbed' should read $tb); remove it if it is stale"
+      return 1
+    fi
+  fi
+  # Another user could have made it first: only a real directory of ours, that only we may write to, will do.
+  if [ -L "$base" ] || [ ! -d "$base" ] || [ "$(stat -c %u:%a "$base")" != "$(id -u):711" ]; then
+    log "$base must be a directory owned by $(id -un) with mode 0711; remove it if it is stale"
+    return 1
+  fi
+  ln -sfn "$base" "$TB/outside"
+  if [ ! -e "$base/$name" ] && [ -e "$TB/$name" ]; then mv "$TB/$name" "$base/$name"; fi
+  mkdir -p "$base/$name"
+  chown "$user:" "$base/$name"
+  chmod 700 "$base/$name"
+  echo "$base/$name"
+}
+# outside_park: moves every directory in the outside directory back to $TB/<name> and removes it; for down.sh,
+# once the servers are stopped.
+outside_park() {
+  local base d
+  [ -L "$TB/outside" ] || return 0
+  base=$(readlink "$TB/outside")
+  if [ -d "$base" ] && [ ! -L "$base" ] && [ "$(stat -c %u "$base")" = "$(id -u)" ]; then
+    for d in "$base"/*/; do
+      [ -d "$d" ] || continue
+      d=$(basename "$d")
+      rm -rf "${TB:?}/$d"
+      mv "$base/$d" "$TB/$d"
+    done
+    rm -rf "$base"
+  fi
+  rm -f "$TB/outside"
+}
+
 # wait_until SECONDS DESCRIPTION CMD...: retries CMD every 0.5 s until it succeeds.
 wait_until() {
   local limit=$1 what=$2; shift 2

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts the real OpenStack Key Manager stack from PyPI on loopback, each process under gunicorn, on a PostgreSQL
 # server of its own, as OpenStack runs in production:
-#   - postgres:           Debian's PostgreSQL 15 (postgres.sh), data in .testbed/postgres/, on 127.0.0.1 and a unix
-#                         socket in .testbed/postgres/run; Keystone's database, owned by a role with a random password;
+#   - postgres:           Debian's PostgreSQL 15 (postgres.sh) as the `postgres` user, its data and unix socket in
+#                         a directory outside the checkout while it runs (lib.sh: outside_take), on 127.0.0.1;
+#                         Keystone's database, owned by a role with a random password;
 #   - keystone:           Keystone (fernet tokens valid for an hour), bootstrapped with an admin, a `secretsync`
 #                         project and user (member), a reader user and an application credential;
 #   - keystone-short:     a second Keystone process on the same database and keys whose tokens live
@@ -15,7 +16,8 @@
 # sync worker, since SQLite answers concurrent writers from several processes with "database is locked" (HTTP 500).
 # They stay off PostgreSQL: there Barbican 23.0.0's simple_crypto stores the project KEK (Python bytes) in a text
 # column as psycopg2's hex escape ('\x6741...'), and every later secret write fails with 500 (fernet InvalidToken).
-# State lives in .testbed/barbican/ and .testbed/postgres/ and survives restarts. Writes .testbed/env.d/barbican.env.
+# State lives in .testbed/barbican/ and .testbed/postgres/ (down.sh moves the database back there) and survives
+# restarts. Writes .testbed/env.d/barbican.env.
 # Idempotent: does nothing while all five processes are alive; otherwise restarts all of them.
 source "$(dirname "$0")/../lib.sh"
 bash "$ROOT/tests/testbed/barbican/install.sh"
@@ -24,7 +26,6 @@ here=$ROOT/tests/testbed/barbican
 dir=$TB/barbican
 envfile=$TB/env.d/barbican.env
 venv=$TB/venv-barbican
-pgdir=$TB/postgres
 PGBIN=/usr/lib/postgresql/15/bin
 procs=(postgres keystone keystone-short barbican-keystone barbican-noauth)
 SHORT_TTL=30
@@ -60,11 +61,11 @@ pgport=$(free_port)
 
 # ---------------------------------------------------------------------------------------------------- PostgreSQL
 # PostgreSQL refuses to run as root: the server and its administration run as Debian's `postgres` user, which owns
-# .testbed/postgres/ (the rest of .testbed stays root's).
+# its directory (data/ and the socket's run/). That user may not be able to enter .testbed (a clone under a 0700
+# directory), so the directory lives outside the checkout while the test bed is up; down.sh puts it back in
+# .testbed/postgres.
 as_pg() { (cd / && setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$@"); }
-mkdir -p "$pgdir"
-chown postgres:postgres "$pgdir"
-chmod 700 "$pgdir"
+pgdir=$(outside_take postgres postgres)
 if ! as_pg test -w "$pgdir"; then
   log "postgres: user postgres cannot reach $pgdir; every directory above it needs o+x"
   exit 1
