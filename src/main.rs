@@ -127,6 +127,26 @@ struct RunArgs {
     /// and credentials are sent. Off by default; inline SecretSyncs are then `Failed/InlineTargetNotAllowed`.
     #[arg(long, env = "SECRETSYNC_ALLOW_INLINE_TARGETS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     allow_inline_targets: bool,
+    /// Host patterns a namespaced Store (written by a namespace admin) may connect to, besides its dialect's public
+    /// cloud hosts (Key Vault and Entra ID, Tencent Cloud API): `host`, `*.domain` or `*` for any host. Self-hosted
+    /// stores (Barbican, Service Fabric, Docker Swarm over TCP) need their hosts listed here; a namespaced Store
+    /// never reaches a unix socket. ClusterStores are not limited.
+    #[arg(
+        long,
+        env = "SECRETSYNC_NAMESPACED_STORE_HOSTS",
+        value_delimiter = ',',
+        num_args = 0..
+    )]
+    namespaced_store_hosts: Vec<String>,
+    /// The audiences a store's serviceAccountRef may ask a ServiceAccount token for; any other is refused
+    /// (StoreNotAllowed) before a TokenRequest is made.
+    #[arg(
+        long,
+        env = "SECRETSYNC_TOKEN_AUDIENCES",
+        value_delimiter = ',',
+        default_value = "api://AzureADTokenExchange"
+    )]
+    token_audiences: Vec<String>,
     /// Test hook: the reconcile of this one SecretSync (namespace/name), and the check of the Store of that
     /// namespace and name, panic. Proves that a panic ends only its own reconcile or check; never set it in
     /// production.
@@ -233,6 +253,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         cleanup_timeout: std::time::Duration::from_secs(args.cleanup_timeout_seconds),
         panic_on: args.test_panic_on.clone(),
         allow_inline_targets: args.allow_inline_targets,
+        limits: controller::store_limits::StoreLimits {
+            namespaced_store_hosts: args.namespaced_store_hosts.clone(),
+            token_audiences: args.token_audiences.clone(),
+        },
     };
 
     if let Some(timing) = timing {

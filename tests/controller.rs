@@ -88,6 +88,8 @@ struct Opts {
     all_namespaces: bool,
     /// `--allow-inline-targets`.
     allow_inline: bool,
+    /// `--token-audiences` (default: Entra ID's only).
+    token_audiences: Vec<String>,
 }
 
 impl Default for Opts {
@@ -99,6 +101,7 @@ impl Default for Opts {
             panic_on: None,
             all_namespaces: false,
             allow_inline: false,
+            token_audiences: controller::store_limits::StoreLimits::default().token_audiences,
         }
     }
 }
@@ -115,6 +118,14 @@ struct Bed {
 }
 
 const BED_LABEL: &str = "secretsync-test-bed";
+
+/// The hosts a namespaced Store of the test bed reaches (`--namespaced-store-hosts`, from .testbed/env).
+fn testbed_hosts() -> Vec<String> {
+    env("SECRETSYNC_NAMESPACED_STORE_HOSTS")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
 
 async fn create_namespace(client: &Client, prefix: &str) -> String {
     let ns = format!("{prefix}-{:08x}", rand::random::<u32>());
@@ -257,6 +268,10 @@ impl Bed {
             cleanup_timeout: self.opts.cleanup_timeout,
             panic_on: self.opts.panic_on.map(|name| format!("{}/{name}", self.ns)),
             allow_inline_targets: self.opts.allow_inline,
+            limits: controller::store_limits::StoreLimits {
+                namespaced_store_hosts: testbed_hosts(),
+                token_audiences: self.opts.token_audiences.clone(),
+            },
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();
@@ -1208,7 +1223,9 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
                 Some("Store") => bed.put_store(&name, doc["spec"].clone()).await,
                 Some("ClusterStore") => {
                     let mut spec = doc["spec"].clone();
-                    spec["credentialsRef"]["namespace"] = json!(bed.ns);
+                    if spec.get("credentialsRef").is_some() {
+                        spec["credentialsRef"]["namespace"] = json!(bed.ns);
+                    }
                     spec["conditions"] = json!([{"namespaces": [bed.ns]}]);
                     bed.put_cluster_store(&format!("{}-{name}", bed.ns), spec)
                         .await
@@ -2443,7 +2460,16 @@ async fn no_secretsync_field_sends_a_credential_or_value_to_a_host_no_store_name
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workload_identity_through_a_store_presents_its_namespaces_service_account() {
-    let bed = Bed::new("ctl-wi").await;
+    // The operator lists the API server's own audience too, to prove the TokenReview guard behind the list.
+    let api_audience = "https://kubernetes.default.svc.cluster.local";
+    let bed = Bed::with(
+        "ctl-wi",
+        Opts {
+            token_audiences: vec!["api://AzureADTokenExchange".into(), api_audience.into()],
+            ..Opts::default()
+        },
+    )
+    .await;
     let value = unique("wi-value");
     bed.put_secret("s", json!({"k": value})).await;
     let account: k8s_openapi::api::core::v1::ServiceAccount =
@@ -2524,26 +2550,141 @@ async fn workload_identity_through_a_store_presents_its_namespaces_service_accou
     // A store asking for a token this cluster's API server would accept, to be sent to an identity provider of
     // the store admin's choosing: refused, and nothing reaches that host.
     let (evil, hits, task) = tripwire().await;
-    let mut spec = vault("wi");
-    spec["serviceAccountRef"] =
-        json!({"name": "vault-writer", "audience": "https://kubernetes.default.svc.cluster.local"});
-    spec["azureKeyVault"]["authorityHost"] = json!(evil);
-    bed.put_store("api-audience", spec).await;
-    bed.apply(
-        "api-audience",
-        through("Store", "api-audience", "s", &unique("aud")),
-    )
-    .await
-    .unwrap();
-    let s = bed
-        .wait_status("api-audience", LONG, |s| phase(s) == "Failed")
-        .await;
+    // A Store of the `wi` credentials with `audience`, its authority host the tripwire, and a SecretSync through
+    // it; returns the SecretSync's status once Failed.
+    let refused_audience = |name: &'static str, audience: &'static str| {
+        let mut spec = vault("wi");
+        spec["serviceAccountRef"] = json!({"name": "vault-writer", "audience": audience});
+        spec["azureKeyVault"]["authorityHost"] = json!(evil);
+        let bed = &bed;
+        async move {
+            bed.put_store(name, spec).await;
+            bed.apply(name, through("Store", name, "s", &unique("aud")))
+                .await
+                .unwrap();
+            bed.wait_status(name, LONG, |s| phase(s) == "Failed").await
+        }
+    };
+    let s = refused_audience("api-audience", api_audience).await;
     assert_eq!(ready_reason(&s), "False/StoreNotAllowed");
     assert!(condition_message(&s).contains("API server"), "{s}");
+
+    // A tenant's Store asking for a token another service would accept (Vault's Kubernetes auth, istiod), to be
+    // posted to the tenant's own HTTPS listener trusted through the tenant's CA: the audience is not the
+    // operator's, so no token is requested and the listener hears nothing, from the store check either.
+    let s = refused_audience("vault-audience", "vault").await;
+    assert_eq!(ready_reason(&s), "False/StoreNotAllowed");
+    assert!(condition_message(&s).contains("--token-audiences"), "{s}");
+    bed.wait_store_ready("vault-audience", "False/StoreNotAllowed")
+        .await;
+
+    // An authority host that is neither Entra ID's nor in the operator's list: the Store itself says why.
+    let mut spec = vault("wi");
+    spec["serviceAccountRef"] = json!({"name": "vault-writer"});
+    spec["azureKeyVault"]["authorityHost"] = json!("https://catcher.team-b.svc:8443");
+    bed.put_store("catcher", spec).await;
+    bed.apply("catcher", through("Store", "catcher", "s", &unique("c")))
+        .await
+        .unwrap();
+    let s = bed
+        .wait_status("catcher", LONG, |s| phase(s) == "Failed")
+        .await;
+    assert_eq!(ready_reason(&s), "False/StoreNotAllowed");
+    let store = bed
+        .wait_store_ready("catcher", "False/EndpointNotAllowed")
+        .await;
+    assert!(
+        store.to_string().contains("--namespaced-store-hosts"),
+        "{store}"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
     task.abort();
     bed.assert_no_leak(&[&value]).await;
+    bed.finish().await;
+}
+
+/// A namespaced Store (a namespace admin's) reaches neither the controller's own machine (a unix socket, the
+/// default Docker socket) nor a host outside the operator's `--namespaced-store-hosts`; an endpoint that would let
+/// its author pick more than a host (user information, a query, a fragment, a control character) is refused when
+/// applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespaced_store_reaches_only_what_the_operator_allows() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let bed = Bed::new("ctl-reach").await;
+    bed.put_secret("s", json!({"k": unique("reach-value")}))
+        .await;
+    // A canary socket on the controller's machine: any connection to it is counted.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canary.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let canary = tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let stores = [
+        ("default-socket", json!({"dialect": "DockerSwarm"})),
+        (
+            "canary-socket",
+            json!({"dialect": "DockerSwarm", "endpoint": format!("unix://{}", path.display())}),
+        ),
+        (
+            "elsewhere",
+            json!({"dialect": "ServiceFabricMesh", "endpoint": "http://10.0.3.7:8080"}),
+        ),
+    ];
+    for (name, spec) in &stores {
+        bed.put_store(name, spec.clone()).await;
+        bed.apply(name, through("Store", name, "s", &unique(name)))
+            .await
+            .unwrap();
+    }
+    for (name, _) in &stores {
+        let s = bed.wait_status(name, LONG, |s| phase(s) == "Failed").await;
+        assert_eq!(ready_reason(&s), "False/StoreNotAllowed", "{name}: {s}");
+        let store = bed.wait_store_ready(name, "False/EndpointNotAllowed").await;
+        let why = if name.ends_with("socket") {
+            "unix socket"
+        } else {
+            "--namespaced-store-hosts"
+        };
+        assert!(store.to_string().contains(why), "{name}: {store}");
+    }
+    // Refused by the schema when applied.
+    for endpoint in [
+        "http://127.0.0.1:8080/admin/config#",
+        "http://127.0.0.1:8080/p?x=1",
+        "http://user@127.0.0.1:8080",
+        "unix://\u{0}canary",
+        "http://127.0.0.1:8080/\r\nHost: evil",
+    ] {
+        let obj = json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "Store", "metadata": {"name": "shaped"},
+            "spec": {"dialect": "ServiceFabricMesh", "endpoint": endpoint},
+        });
+        let refused = Api::<Store>::namespaced(bed.client.clone(), &bed.ns)
+            .patch(
+                "shaped",
+                &PatchParams::apply("secretsync-tests").force(),
+                &Patch::Apply(&obj),
+            )
+            .await;
+        assert!(
+            matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422),
+            "{endpoint:?}: {refused:?}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the canary socket was reached"
+    );
+    canary.abort();
     bed.finish().await;
 }
 

@@ -144,6 +144,11 @@ impl Bed {
             cleanup_timeout: Duration::from_secs(600),
             panic_on: None,
             allow_inline_targets: false,
+            // The in-memory store answers whatever endpoint its Stores name.
+            limits: secretsync::controller::store_limits::StoreLimits {
+                namespaced_store_hosts: vec!["*".into()],
+                ..Default::default()
+            },
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let registry = Registry::new().with(self.memory.clone());

@@ -160,7 +160,7 @@ pub struct Target {
     /// or `tcp://host:port` (default: the local Docker socket). TencentSSM: the API endpoint (default:
     /// `https://ssm.tencentcloudapi.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(https?|unix|tcp)://.+$"))]
+    #[schemars(regex(pattern = r"^(https?|unix|tcp)://[^@?#\s\x00-\x1f\x7f]+$"))]
     pub endpoint: Option<String>,
 
     /// Name of the remote secret. Defaults to the SecretSync's `metadata.name`. Each dialect's naming rules are

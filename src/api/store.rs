@@ -42,9 +42,14 @@ pub struct StoreSpec {
     /// Base URL of the store. AzureKeyVault: the vault URL. ServiceFabricMesh: the HTTP gateway. Barbican: the
     /// key-manager URL (taken from the Keystone catalog when omitted). DockerSwarm: `unix:///path/docker.sock` or
     /// `tcp://host:port` (default: the local Docker socket). TencentSSM: the API endpoint (default:
-    /// `https://ssm.tencentcloudapi.com`).
+    /// `https://ssm.tencentcloudapi.com`). A scheme, a host, a port and a path prefix only: no user information,
+    /// query or fragment. A namespaced Store may reach only its dialect's public cloud hosts and the hosts the
+    /// operator lists in `--namespaced-store-hosts`, and never a unix socket (`EndpointNotAllowed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(https?|unix|tcp)://.+$"), length(max = 2048))]
+    #[schemars(
+        regex(pattern = r"^(https?|unix|tcp)://[^@?#\s\x00-\x1f\x7f]+$"),
+        length(max = 2048)
+    )]
     pub endpoint: Option<String>,
 
     /// The Secret holding the store's credentials; its keys depend on the dialect (see the README). A `Store`

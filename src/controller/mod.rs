@@ -23,6 +23,7 @@ mod slots;
 mod source;
 pub mod status;
 mod store_check;
+pub mod store_limits;
 mod store_protection;
 mod token_request;
 mod triggers;
@@ -75,6 +76,8 @@ pub struct Config {
     /// Test hook (`--test-panic-on namespace/name`): the reconcile of that one object panics, to prove that a panic
     /// ends only its own reconcile.
     pub panic_on: Option<String>,
+    /// Where namespaced Stores may connect, and the token audiences stores may ask for.
+    pub limits: store_limits::StoreLimits,
 }
 
 /// Shared by every reconcile.
@@ -91,6 +94,7 @@ pub struct Context {
     cleanup_timeout: Duration,
     panic_on: Option<String>,
     allow_inline: bool,
+    limits: store_limits::StoreLimits,
     tokens: token_request::Cache,
     seen_changes: seen_changes::SeenChanges,
     lookup: lookup::Lookup,
@@ -140,6 +144,7 @@ pub async fn run_until(
         cleanup_timeout: config.cleanup_timeout,
         panic_on: config.panic_on.clone(),
         allow_inline: config.allow_inline_targets,
+        limits: config.limits.clone(),
         tokens: token_request::Cache::default(),
         seen_changes: seen_changes::SeenChanges::default(),
         lookup: lookup::Lookup::default(),
@@ -340,14 +345,7 @@ pub async fn run_until(
             ctx.clone(),
             shutdown.clone(),
             store_check::store,
-            |store: &Store, ns: &str, name: &str| {
-                store.namespace().as_deref() == Some(ns)
-                    && store
-                        .spec
-                        .credentials_ref
-                        .as_ref()
-                        .is_some_and(|c| c.name == name)
-            },
+            store_uses_secret,
         ));
     }
     runs.push(store_checks(
@@ -476,22 +474,58 @@ where
         .default_backoff()
         .touched_objects();
     let stores = cache.clone();
+    let credentials = ctx.clone();
     Box::pin(
         Controller::for_stream(triggers, cache)
             .with_config(ControllerConfig::default().concurrency(2))
             .watches_stream(secret_events, move |secret| {
-                let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
-                stores
-                    .state()
-                    .into_iter()
-                    .filter(|store| uses_secret(store, &ns, &name))
-                    .map(|store| ObjectRef::from_obj(&*store))
-                    .collect::<Vec<_>>()
+                checks_for_secret(
+                    &credentials.credentials,
+                    &stores,
+                    &secret.namespace().unwrap_or_default(),
+                    &secret.name_any(),
+                    uses_secret,
+                )
             })
             .graceful_shutdown_on(shutdown)
             .run(check, store_check::retry, ctx)
             .for_each(|_| async {}),
     )
+}
+
+/// Whether the namespaced Store reads the Secret `ns/name` as its credentials.
+fn store_uses_secret(store: &Store, ns: &str, name: &str) -> bool {
+    store.namespace().as_deref() == Some(ns)
+        && store
+            .spec
+            .credentials_ref
+            .as_ref()
+            .is_some_and(|c| c.name == name)
+}
+
+/// The stores to check again because their credentials Secret `namespace/name` changed.
+///
+/// The kept copy of that Secret is dropped first: this watch is not the one that feeds the SecretSyncs'
+/// reconciles, and when it delivers the change before that one does, a check reading the cache would send the old
+/// credentials, fail, and not run again until [`store_check::CHECK_EVERY`]. Whichever watch sees a change first, the
+/// work it triggers reads the Secret anew.
+fn checks_for_secret<K>(
+    credentials: &credentials_cache::CredentialsCache,
+    stores: &reflector::Store<K>,
+    namespace: &str,
+    name: &str,
+    uses_secret: fn(&K, &str, &str) -> bool,
+) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    credentials.touched(namespace, name);
+    stores
+        .state()
+        .into_iter()
+        .filter(|store| uses_secret(store, namespace, name))
+        .map(|store| ObjectRef::from_obj(&*store))
+        .collect()
 }
 
 /// How long a shutdown waits for running reconciles. A leader waits less: see `leader::Timing::shutdown_grace`.
@@ -592,6 +626,44 @@ mod tests {
         // The other one is untouched.
         assert_eq!(looks.wait("uid-kept", true, minute, now, 0.5), None);
         assert!(backoff.next(&reconcile::key(&kept)) >= Duration::from_secs(32));
+    }
+
+    /// The store-check watch may deliver a credentials change before the SecretSyncs' watch drops the kept copy
+    /// (seen as a Store left `Unauthorized` for five minutes after its token was fixed): the check it triggers must
+    /// not find the old credentials kept.
+    #[test]
+    fn a_store_check_triggered_by_a_credentials_change_reads_them_anew() {
+        use credentials_cache::{CredentialsCache, Lookup};
+        use kube::runtime::watcher::Event;
+        let store: Store = serde_json::from_value(serde_json::json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
+            "metadata": {"name": "sf", "namespace": "team-a"},
+            "spec": {"dialect": "ServiceFabricMesh", "endpoint": "http://sf:19080",
+                     "credentialsRef": {"name": "sf-token"}}
+        }))
+        .expect("a store");
+        let (stores, mut writer) = reflector::store::<Store>();
+        writer.apply_watcher_event(&Event::Apply(store));
+        let cache = CredentialsCache::new(vec![]);
+        let Lookup::Read { epoch } = cache.lookup("team-a", "sf-token") else {
+            panic!("nothing kept yet")
+        };
+        let old = std::collections::BTreeMap::from([(
+            "token".to_owned(),
+            crate::value::SecretValue::from("refused"),
+        )]);
+        cache.keep("team-a", "sf-token", epoch, &old);
+
+        let checks = checks_for_secret(&cache, &stores, "team-a", "sf-token", store_uses_secret);
+        assert_eq!(checks.len(), 1, "the store using the Secret is checked");
+        assert!(
+            matches!(cache.lookup("team-a", "sf-token"), Lookup::Read { .. }),
+            "the check must read the changed Secret, not the copy kept before the change"
+        );
+        // Another Secret of the namespace triggers nothing.
+        assert!(
+            checks_for_secret(&cache, &stores, "team-a", "other", store_uses_secret).is_empty()
+        );
     }
 
     #[test]

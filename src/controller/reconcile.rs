@@ -953,7 +953,7 @@ async fn credentials_in(
     teardown: Teardown,
     protected: bool,
 ) -> Result<Credentials, Error> {
-    let mut map = match &connection.credentials {
+    let map = match &connection.credentials {
         Some((namespace, name)) => {
             let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
             let read = match ctx.credentials.lookup(namespace, name) {
@@ -1002,6 +1002,16 @@ async fn credentials_in(
         ))
         .into());
     }
+    // Before anything leaves: no token is requested and nothing is sent for a store that names a place outside the
+    // operator's limits (its spec, or a sign-in URL in its credentials).
+    let read = Credentials::new(map);
+    let dialect = dialect_for(ctx, connection)?;
+    ctx.limits.admit(
+        author(connection),
+        &dialect.destinations(&connection.target, &read),
+        dialect.public_hosts(),
+    )?;
+    let mut map = read.into_map();
     if let Some(pem) = &connection.ca_bundle {
         map.insert("ca.crt".to_owned(), SecretValue::from(pem.as_str()));
     }
@@ -1010,6 +1020,16 @@ async fn credentials_in(
         map.insert(crate::value::SERVICE_ACCOUNT_TOKEN_KEY.to_owned(), token);
     }
     Ok(Credentials::new(map))
+}
+
+/// Who wrote where the connection goes: a namespace admin for a Store, else a platform admin or the operator.
+fn author(connection: &Connection) -> super::store_limits::Author {
+    match &connection.store {
+        Some(store) if store.kind == StoreKind::Store => {
+            super::store_limits::Author::NamespaceAdmin
+        }
+        _ => super::store_limits::Author::Platform,
+    }
 }
 
 /// Whether the connection goes through a namespaced Store that [`store_protection`] keeps for its cleanups.

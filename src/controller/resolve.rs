@@ -33,6 +33,12 @@ pub enum Refusal {
     InlineTargetNotAllowed,
     #[error("{0}")]
     InvalidSpec(String),
+    /// A namespaced Store names a host or socket outside the operator's limits (`--namespaced-store-hosts`).
+    #[error("{0}")]
+    EndpointNotAllowed(String),
+    /// The API server refused the TokenRequest for the store's ServiceAccount: its namespace has not granted it.
+    #[error("{0}")]
+    TokenNotGranted(String),
 }
 
 impl Refusal {
@@ -43,6 +49,17 @@ impl Refusal {
             Refusal::SourceNotAllowed(_) => "SourceNotAllowed",
             Refusal::InlineTargetNotAllowed => "InlineTargetNotAllowed",
             Refusal::InvalidSpec(_) => "InvalidSpec",
+            // On the SecretSync; the Store itself reads `EndpointNotAllowed` (see `store_reason`).
+            Refusal::EndpointNotAllowed(_) => "StoreNotAllowed",
+            Refusal::TokenNotGranted(_) => "TokenNotGranted",
+        }
+    }
+
+    /// The reason on the refused store's own `Ready` condition.
+    pub fn store_reason(&self) -> &'static str {
+        match self {
+            Refusal::EndpointNotAllowed(_) => "EndpointNotAllowed",
+            other => other.reason(),
         }
     }
 }

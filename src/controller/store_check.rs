@@ -68,7 +68,10 @@ async fn check(
     }
     let failed = |e: Error| {
         let report = e.report();
-        (report.reason, report.message)
+        match &e {
+            Error::Refused(refusal) => (refusal.store_reason().to_owned(), report.message),
+            _ => (report.reason, report.message),
+        }
     };
     let connection =
         resolve::for_store_check(store_ref, spec, namespace).map_err(|e| failed(e.into()))?;

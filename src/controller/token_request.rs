@@ -55,6 +55,7 @@ pub async fn token(
     audience: Option<&str>,
 ) -> Result<SecretValue, Error> {
     let audience = audience.unwrap_or(DEFAULT_AUDIENCE).to_owned();
+    ctx.limits.admit_audience(&audience)?;
     let key = (namespace.to_owned(), name.to_owned(), audience.clone());
     if let Some(token) = ctx.tokens.get(&key) {
         return Ok(token);
@@ -77,6 +78,9 @@ pub async fn token(
                     "the store's ServiceAccount {namespace}/{name} does not exist"
                 )))
             }
+            kube::Error::Api(status) if status.code == 403 => Error::Refused(
+                super::resolve::Refusal::TokenNotGranted(not_granted(namespace, name)),
+            ),
             e => Error::Kube(e),
         })?;
     let token = granted
@@ -91,6 +95,27 @@ pub async fn token(
     refuse_if_the_cluster_accepts(ctx, &token, namespace, name, &key.2).await?;
     ctx.tokens.put(key, token.clone(), LIFETIME);
     Ok(token)
+}
+
+/// What a namespace admin runs to let the controller request tokens for one ServiceAccount of theirs (and no
+/// other): the controller holds no cluster-wide right to, so the API server decides, not the Store's author.
+fn not_granted(namespace: &str, name: &str) -> String {
+    let role = format!("secretsync-token-{name}");
+    format!(
+        "the API server refused a token for ServiceAccount {namespace}/{name}: this namespace has not let the \
+         controller request one. A namespace admin grants it with: kubectl -n {namespace} create role {role} \
+         --verb=create --resource=serviceaccounts/token --resource-name={name} && kubectl -n {namespace} create \
+         rolebinding {role} --role={role} --serviceaccount={}",
+        controller_account()
+    )
+}
+
+/// The controller's own ServiceAccount as `namespace:name` (from the pod's environment; deploy/'s by default).
+fn controller_account() -> String {
+    let namespace = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "secretsync-system".into());
+    let account =
+        std::env::var("SECRETSYNC_SERVICE_ACCOUNT").unwrap_or_else(|_| "secretsync".into());
+    format!("{namespace}:{account}")
 }
 
 /// A store's admin picks the audience and the identity provider the token goes to: a token this cluster's own API

@@ -201,6 +201,20 @@ pub trait Dialect: Send + Sync + 'static {
         false
     }
 
+    /// Every URL a connection through `target` sends requests to: the store's endpoint (or the dialect's
+    /// default) and where it signs in. `credentials` are the store's credentials Secret, which may name a sign-in
+    /// URL of its own (Barbican's `authUrl`). The controller checks each against the operator's limits before it
+    /// sends anything, a token or a credential included.
+    fn destinations(&self, target: &Target, _credentials: &Credentials) -> Vec<String> {
+        target.endpoint.iter().cloned().collect()
+    }
+
+    /// Host patterns (see [`kit::endpoint::host_matches`]) of the vendor's public service, which a namespaced
+    /// Store may reach without the operator listing them. Self-hosted stores have none.
+    fn public_hosts(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Checks what can be checked before any call: name rules, size limits, required settings and
     /// credential keys. The errors are `Permanent` or `Credentials`.
     fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError>;

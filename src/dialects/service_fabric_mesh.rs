@@ -388,7 +388,10 @@ impl ServiceFabricMesh {
         let parsed: SecretResource = serde_json::from_slice(&reply.body).map_err(|e| {
             DialectError::retry(
                 "BackendError",
-                format!("Service Fabric sent an unreadable secret resource: {e}"),
+                format!(
+                    "Service Fabric sent an unreadable secret resource ({})",
+                    super::kit::text::json_position(&e)
+                ),
             )
         })?;
         Ok(Some(parsed.properties.unwrap_or_default()))

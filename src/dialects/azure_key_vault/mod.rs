@@ -853,6 +853,38 @@ impl Dialect for AzureKeyVault {
         DialectKind::AzureKeyVault
     }
 
+    fn destinations(&self, target: &Target, credentials: &Credentials) -> Vec<String> {
+        let own_identity = credentials
+            .text("workloadIdentity")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let authority = settings(target)
+            .authority_host
+            .or_else(|| {
+                own_identity
+                    .then(|| self.workload.authority_host.clone())
+                    .flatten()
+            })
+            .unwrap_or_else(|| auth::DEFAULT_AUTHORITY.to_owned());
+        target.endpoint.iter().cloned().chain([authority]).collect()
+    }
+
+    fn public_hosts(&self) -> &'static [&'static str] {
+        // Key Vault's and Managed HSM's DNS suffixes and Entra ID's authority hosts, in Azure's public, US
+        // Government and China clouds.
+        &[
+            "*.vault.azure.net",
+            "*.managedhsm.azure.net",
+            "*.vault.usgovcloudapi.net",
+            "*.managedhsm.usgovcloudapi.net",
+            "*.vault.azure.cn",
+            "*.managedhsm.azure.cn",
+            "login.microsoftonline.com",
+            "login.microsoftonline.us",
+            "login.chinacloudapi.cn",
+            "login.partner.microsoftonline.cn",
+        ]
+    }
+
     fn capabilities(&self, _target: &Target) -> Capabilities {
         Capabilities {
             content_type: Support::Mutable,

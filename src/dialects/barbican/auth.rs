@@ -359,7 +359,8 @@ pub(super) fn parse_token(
     let subject = subject
         .filter(|s| !s.is_empty())
         .ok_or_else(|| bad("no X-Subject-Token header"))?;
-    let reply: TokenReply = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
+    let reply: TokenReply = serde_json::from_slice(body)
+        .map_err(|e| bad(&super::super::kit::text::json_position(&e)))?;
     let t = reply.token;
     let expires = chrono::DateTime::parse_from_rfc3339(&t.expires_at)
         .map_err(|_| bad("expires_at is not a timestamp"))?;

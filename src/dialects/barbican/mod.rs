@@ -80,7 +80,7 @@ use crate::api::{BarbicanSettings, DialectKind, Target};
 use crate::plan::{
     Capabilities, Detail, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
 };
-use crate::value::SecretValue;
+use crate::value::{Credentials, SecretValue};
 use auth::{Access, KeystoneToken, NOAUTH_USER, ProjectHeaders, TokenCache};
 use wire::{Action, Item, View};
 
@@ -639,6 +639,15 @@ impl Barbican {
 
 #[async_trait]
 impl Dialect for Barbican {
+    fn destinations(&self, target: &Target, credentials: &Credentials) -> Vec<String> {
+        target
+            .endpoint
+            .iter()
+            .cloned()
+            .chain(credentials.text("authUrl").map(str::to_owned))
+            .collect()
+    }
+
     fn kind(&self) -> DialectKind {
         DialectKind::Barbican
     }
@@ -805,7 +814,6 @@ impl Dialect for Barbican {
 mod tests {
     use super::*;
     use crate::dialects::fixtures::{creds, desired, target};
-    use crate::value::Credentials;
 
     fn dialect() -> Barbican {
         Barbican::new(Shared::new(10, 10, crate::metrics::Metrics::new()))

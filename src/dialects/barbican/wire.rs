@@ -221,9 +221,8 @@ pub(super) fn unreadable(what: &str, e: &serde_json::Error) -> DialectError {
     DialectError::retry(
         "BackendError",
         format!(
-            "Barbican sent an unreadable {what} (invalid JSON or an unexpected shape at line {}, column {})",
-            e.line(),
-            e.column()
+            "Barbican sent an unreadable {what} ({})",
+            super::super::kit::text::json_position(e)
         ),
     )
 }

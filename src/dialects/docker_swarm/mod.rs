@@ -670,10 +670,12 @@ fn map_error(err: &DockerError, doing: &str) -> DialectError {
         DockerError::DockerResponseServerError { .. } => {
             map_status(status_of(err), server_message(err), doing)
         }
-        DockerError::JsonDataError { message, .. } => DialectError::retry(
-            "BadResponse",
-            format!("{doing}: unexpected answer from Docker: {message}"),
-        ),
+        DockerError::JsonDataError { .. } | DockerError::JsonSerdeError { .. } => {
+            DialectError::retry(
+                "BadResponse",
+                format!("{doing}: Docker's answer is not the JSON expected"),
+            )
+        }
         other if transport::is_too_large(other) => DialectError::permanent(
             "ResponseTooLarge",
             format!("{doing}: {}", transport::AnswerTooLarge),
@@ -684,8 +686,27 @@ fn map_error(err: &DockerError, doing: &str) -> DialectError {
         ),
         other => DialectError::retry(
             "BackendUnreachable",
-            format!("{doing}: cannot reach Docker: {other}"),
+            format!("{doing}: cannot reach Docker{}", connection_cause(other)),
         ),
+    }
+}
+
+/// Why a connection failed, in words that quote nothing the other end sent: an I/O error's kind (refused, reset,
+/// timed out), a timeout, or nothing.
+fn connection_cause(err: &DockerError) -> String {
+    match err {
+        DockerError::RequestTimeoutError => ": timed out".to_owned(),
+        DockerError::IOError { err } => format!(": {}", err.kind()),
+        other => {
+            let mut source = std::error::Error::source(other);
+            while let Some(e) = source {
+                if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                    return format!(": {}", io.kind());
+                }
+                source = e.source();
+            }
+            String::new()
+        }
     }
 }
 
@@ -696,17 +717,21 @@ fn map_status(status: Option<u16>, message: &str, doing: &str) -> DialectError {
             format!("{doing}: cannot reach Docker"),
         );
     };
-    let text = format!("{doing}: Docker answered HTTP {status}: {message}");
+    // The answer's own message is never shown: the endpoint may be something other than Docker (an internal
+    // service a Store's author wanted to read through the controller). Our words for the codes Docker documents.
+    let said = |what: &str| format!("{doing}: Docker answered HTTP {status} ({what})");
     match status {
-        400 if message.contains("in use") => DialectError::conflict("SecretInUse", text),
-        400 => DialectError::permanent("BadParameter", text),
-        404 => DialectError::retry("SecretNotFound", text),
-        409 => DialectError::conflict("NameTaken", text),
-        500 if message.contains("update out of sequence") => {
-            DialectError::conflict("UpdateOutOfSequence", text)
+        400 if message.contains("in use") => {
+            DialectError::conflict("SecretInUse", said("the secret is in use by a service"))
         }
-        503 => DialectError::retry("NotSwarmManager", text),
-        _ => DialectError::from_status(status, &text, None),
+        400 => DialectError::permanent("BadParameter", said("bad parameter")),
+        404 => DialectError::retry("SecretNotFound", said("no such secret")),
+        409 => DialectError::conflict("NameTaken", said("the name is taken")),
+        500 if message.contains("update out of sequence") => {
+            DialectError::conflict("UpdateOutOfSequence", said("update out of sequence"))
+        }
+        503 => DialectError::retry("NotSwarmManager", said("the node is not a swarm manager")),
+        _ => DialectError::from_status(status, &format!("{doing}: Docker answered"), None),
     }
 }
 
@@ -820,6 +845,10 @@ fn tls_config(creds: &Credentials) -> Result<rustls::ClientConfig, DialectError>
 
 #[async_trait]
 impl Dialect for DockerSwarm {
+    fn destinations(&self, target: &Target, _credentials: &Credentials) -> Vec<String> {
+        vec![endpoint(target).to_owned()]
+    }
+
     fn kind(&self) -> DialectKind {
         DialectKind::DockerSwarm
     }
@@ -1207,7 +1236,9 @@ mod tests {
                 (class, reason),
                 "{status} {message}"
             );
-            assert!(err.message.contains(message));
+            // Never the answer's own words (the endpoint may not be Docker at all): the status and ours.
+            assert!(!err.message.contains(message), "{err}");
+            assert!(err.message.contains(&status.to_string()), "{err}");
             let expected = if reason == "SecretInUse" {
                 "in_use"
             } else {

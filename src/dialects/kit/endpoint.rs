@@ -18,3 +18,143 @@ pub fn parse(endpoint: &str, reason: &'static str) -> Result<url::Url, DialectEr
         DialectError::permanent(reason, format!("the store's endpoint is not a URL: {e}"))
     })
 }
+
+/// Where a connection sends requests, as far as who may send them there is concerned: a host (and port) reached
+/// over the network, or a unix socket on the controller's machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// `host` in lower case as the URL parser prints it (IPv6 in brackets).
+    Network {
+        scheme: String,
+        host: String,
+        port: Option<u16>,
+        path: String,
+    },
+    UnixSocket,
+}
+
+/// Reads an endpoint (or sign-in URL) that a store names: scheme, host, port and path prefix, and nothing that
+/// would let its author pick more than that. Userinfo, a query and a fragment (even empty: `http://h/p#` makes
+/// every path the dialect appends a fragment), NUL and control characters are refused; `what` names the field.
+pub fn destination(text: &str, what: &str) -> Result<Destination, String> {
+    if text.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "{what} contains a control character (such as NUL); write the URL without it"
+        ));
+    }
+    if text.contains('@') {
+        return Err(format!(
+            "{what} contains '@': user information in a URL is not allowed (credentials belong in the credentials Secret)"
+        ));
+    }
+    let url = url::Url::parse(text).map_err(|e| format!("{what} is not a URL: {e}"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{what} contains '?' or '#': an endpoint is a scheme, a host, a port and a path prefix, nothing more"
+        ));
+    }
+    if url.scheme() == "unix" {
+        return Ok(Destination::UnixSocket);
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{what} names no host"))?;
+    Ok(Destination::Network {
+        scheme: url.scheme().to_owned(),
+        host: host.trim_end_matches('.').to_ascii_lowercase(),
+        port: url.port(),
+        path: url.path().to_owned(),
+    })
+}
+
+/// Whether `host` matches `pattern`: the host itself, `*.suffix` (any host below `suffix`, not `suffix` itself),
+/// or `*` (every host).
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.trim().trim_end_matches('.').to_ascii_lowercase();
+    if pattern == "*" {
+        return true;
+    }
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host
+            .strip_suffix(suffix)
+            .is_some_and(|label| label.len() > 1 && label.ends_with('.')),
+        None => pattern == host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_is_a_scheme_a_host_a_port_and_a_path_prefix() {
+        assert_eq!(
+            destination("https://Vault.Example:8200/v1/", "endpoint"),
+            Ok(Destination::Network {
+                scheme: "https".into(),
+                host: "vault.example".into(),
+                port: Some(8200),
+                path: "/v1/".into()
+            })
+        );
+        assert_eq!(
+            destination("unix:///var/run/docker.sock", "endpoint"),
+            Ok(Destination::UnixSocket)
+        );
+        assert!(matches!(
+            destination("tcp://10.0.0.7:2376", "endpoint"),
+            Ok(Destination::Network {
+                port: Some(2376),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn what_would_let_a_store_author_pick_more_is_refused() {
+        for hostile in [
+            "http://h:8080/admin/config#",
+            "http://h:8080/p#x",
+            "http://h:8080/p?",
+            "http://h:8080/p?x=1",
+            "http://user@h:8080",
+            "http://user:pw@h:8080",
+            "http://@h:8080",
+            "unix://\u{0}canary",
+            "unix:///run/x\u{0}",
+            "http://h:8080/\u{7f}",
+            "http://h\r\nHost: evil:8080",
+            "not a url",
+            "http://",
+        ] {
+            assert!(
+                destination(hostile, "endpoint").is_err(),
+                "accepted {hostile:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_patterns() {
+        assert!(host_matches("*.vault.azure.net", "kv1.vault.azure.net"));
+        assert!(host_matches("*.vault.azure.net", "a.b.vault.azure.net"));
+        assert!(!host_matches("*.vault.azure.net", "vault.azure.net"));
+        assert!(!host_matches("*.vault.azure.net", "evilvault.azure.net"));
+        assert!(!host_matches(
+            "*.vault.azure.net",
+            "vault.azure.net.evil.io"
+        ));
+        assert!(host_matches(
+            "Login.MicrosoftOnline.com.",
+            "login.microsoftonline.com"
+        ));
+        assert!(!host_matches(
+            "login.microsoftonline.com",
+            "login.microsoftonline.com.evil"
+        ));
+        assert!(host_matches("127.0.0.1", "127.0.0.1"));
+        assert!(!host_matches("127.0.0.1", "127.0.0.10"));
+        assert!(host_matches("*", "anything.example"));
+    }
+}

@@ -17,9 +17,39 @@ pub fn store_message(text: &str) -> String {
     excerpt(text, MAX_STORE_MESSAGE)
 }
 
+/// Where a JSON answer could not be read, and nothing else: serde's own message can quote the answer (`invalid
+/// type: string "..."`), and the answer may be an internal service's that a store's author wanted to read.
+pub fn json_position(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "cut short",
+        serde_json::error::Category::Syntax => "invalid JSON",
+        serde_json::error::Category::Data => "an unexpected shape",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{what} at line {}, column {}", e.line(), e.column())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_error_never_quotes_the_answer() {
+        let canary = r#"{"properties": "PRIVATE-CONFIG db_password=hunter2"}"#;
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Props {
+            properties: std::collections::BTreeMap<String, String>,
+        }
+        let e = serde_json::from_str::<Props>(canary).expect_err("wrong shape");
+        assert!(e.to_string().contains("hunter2"), "serde quotes it: {e}");
+        let shown = json_position(&e);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.starts_with("an unexpected shape at line 1"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn cuts_on_characters_not_bytes() {

@@ -542,10 +542,12 @@ fn envelope(body: &[u8]) -> Result<serde_json::Value, DialectError> {
     serde_json::from_slice::<Envelope>(body)
         .map(|e| e.response)
         .map_err(|e| {
-            // serde_json's syntax errors name a position, never the text they stopped at.
             DialectError::retry(
                 "BadResponse",
-                format!("the answer is not an API 3.0 response: {e}"),
+                format!(
+                    "the answer is not an API 3.0 response ({})",
+                    super::kit::text::json_position(&e)
+                ),
             )
             .with_source(e)
         })
@@ -786,6 +788,20 @@ impl TencentSsm {
 
 #[async_trait]
 impl Dialect for TencentSsm {
+    fn destinations(&self, target: &Target, _credentials: &Credentials) -> Vec<String> {
+        vec![
+            target
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
+        ]
+    }
+
+    fn public_hosts(&self) -> &'static [&'static str] {
+        // The API hosts: ssm.tencentcloudapi.com, its regional and international forms.
+        &["ssm.tencentcloudapi.com", "*.tencentcloudapi.com"]
+    }
+
     fn kind(&self) -> DialectKind {
         DialectKind::TencentSsm
     }

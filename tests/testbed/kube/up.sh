@@ -101,5 +101,8 @@ export TESTBED_AUDIT_LOG=$dir/audit.log
 export TESTBED_ETCD=http://127.0.0.1:$etcd_port
 export TESTBED_SA_ISSUER=https://kubernetes.default.svc.cluster.local
 export TESTBED_SA_PUBLIC_KEY=$dir/sa.pub
+# Where the test bed's namespaced Stores connect (loopback, and the node's address for pods): the controller's
+# --namespaced-store-hosts, read from the environment by every controller the tests and make run start.
+export SECRETSYNC_NAMESPACED_STORE_HOSTS=127.0.0.1,localhost,10.244.0.1
 ENV
 log "kube-apiserver ready at https://127.0.0.1:$api_port"
