@@ -1,7 +1,8 @@
 //! Prometheus metrics. Labels carry dialects, operations and outcome classes only: never names of secrets or
 //! anything derived from a value.
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -59,10 +60,20 @@ pub struct BackendLabels {
     pub outcome: String,
 }
 
+/// A series that names a store, kept so that it can go with the store.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+enum StoreSeries {
+    Reconciles(ReconcileLabels),
+    Refusals(RefusalLabels),
+    Ready,
+}
+
 /// Every metric SecretSync exports.
 pub struct Metrics {
     registry: Registry,
-    pub reconciles: Family<ReconcileLabels, Counter>,
+    // The families labelled by store are written through the methods below, which note each series under its
+    // store, so that [`Metrics::remove_store`] finds them all.
+    reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: Family<DialectLabels, Histogram>,
     pub backend_requests: Family<BackendLabels, Counter>,
     pub queue_depth: Gauge,
@@ -70,11 +81,13 @@ pub struct Metrics {
     pub deferred: Family<DeferLabels, Counter>,
     pub reconcile_panics: Family<DialectLabels, Counter>,
     pub remote_secrets_left: Family<DialectLabels, Counter>,
-    pub store_refusals: Family<RefusalLabels, Counter>,
-    pub store_ready: Family<StoreLabels, Gauge>,
+    store_refusals: Family<RefusalLabels, Counter>,
+    store_ready: Family<StoreLabels, Gauge>,
     pub syncs: Family<SyncLabels, Gauge>,
     pub leader: Gauge,
     pub push_latency: Family<DialectLabels, Histogram>,
+    /// The series of `reconciles`, `store_refusals` and `store_ready`, by store label.
+    by_store: Mutex<HashMap<String, HashSet<StoreSeries>>>,
 }
 
 impl Metrics {
@@ -181,7 +194,74 @@ impl Metrics {
             syncs,
             leader,
             push_latency,
+            by_store: Mutex::default(),
         })
+    }
+
+    /// Counts one reconcile.
+    pub fn count_reconcile(&self, labels: ReconcileLabels) {
+        self.write(
+            &labels.store,
+            StoreSeries::Reconciles(labels.clone()),
+            || {
+                self.reconciles.get_or_create(&labels).inc();
+            },
+        );
+    }
+
+    /// Counts one reconcile refused by its store.
+    pub fn count_refusal(&self, labels: RefusalLabels) {
+        self.write(&labels.store, StoreSeries::Refusals(labels.clone()), || {
+            self.store_refusals.get_or_create(&labels).inc();
+        });
+    }
+
+    /// Sets `store_ready` of a store after its check.
+    pub fn set_store_ready(&self, store: &str, ready: bool) {
+        let labels = StoreLabels {
+            store: store.to_owned(),
+        };
+        self.write(store, StoreSeries::Ready, || {
+            self.store_ready
+                .get_or_create(&labels)
+                .set(i64::from(ready));
+        });
+    }
+
+    /// Writes a series of `store` and notes it under the store, in one go under the index's lock (so that
+    /// [`Metrics::remove_store`] never misses a series written while it runs).
+    fn write(&self, store: &str, series: StoreSeries, write: impl FnOnce()) {
+        let mut by_store = self.by_store();
+        write();
+        by_store.entry(store.to_owned()).or_default().insert(series);
+    }
+
+    /// Every store label that some series of `reconciles`, `store_refusals` or `store_ready` carries.
+    pub fn stores(&self) -> BTreeSet<String> {
+        self.by_store().keys().cloned().collect()
+    }
+
+    /// Removes every series of `reconciles`, `store_refusals` and `store_ready` labelled with `store` (a store
+    /// that is gone: its series would otherwise stay for the life of the process).
+    pub fn remove_store(&self, store: &str) {
+        let mut by_store = self.by_store();
+        for series in by_store.remove(store).unwrap_or_default() {
+            match series {
+                StoreSeries::Reconciles(labels) => self.reconciles.remove(&labels),
+                StoreSeries::Refusals(labels) => self.store_refusals.remove(&labels),
+                StoreSeries::Ready => self.store_ready.remove(&StoreLabels {
+                    store: store.to_owned(),
+                }),
+            };
+        }
+    }
+
+    /// The index stays consistent under a panic elsewhere (each change is made under the lock in one go), so a
+    /// poisoned lock is used as it is.
+    fn by_store(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<StoreSeries>>> {
+        self.by_store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Counts one request to a store. `outcome` is a class such as `ok`, `retry`, `conflict`, `permanent`.
@@ -220,5 +300,42 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_series_of_a_removed_store_are_gone_and_the_others_stay() {
+        let m = Metrics::new();
+        for store in ["Store/team-a/gone", "ClusterStore/kept"] {
+            m.set_store_ready(store, true);
+            for result in ["ok", "error"] {
+                m.count_reconcile(ReconcileLabels {
+                    store: store.to_owned(),
+                    dialect: "Barbican".to_owned(),
+                    result: result.to_owned(),
+                });
+            }
+            m.count_refusal(RefusalLabels {
+                store: store.to_owned(),
+                reason: "StoreNotAllowed".to_owned(),
+            });
+        }
+        let text = m.render();
+        assert_eq!(text.matches("Store/team-a/gone").count(), 4, "{text}");
+        assert_eq!(
+            m.stores(),
+            BTreeSet::from([
+                "ClusterStore/kept".to_owned(),
+                "Store/team-a/gone".to_owned()
+            ])
+        );
+
+        m.remove_store("Store/team-a/gone");
+        let text = m.render();
+        assert!(
+            !text.lines().any(|l| l.contains("Store/team-a/gone")),
+            "{text}"
+        );
+        assert_eq!(text.matches("ClusterStore/kept").count(), 4, "{text}");
+        assert_eq!(m.stores(), BTreeSet::from(["ClusterStore/kept".to_owned()]));
     }
 }

@@ -24,7 +24,7 @@ pub struct BarbicanSettings {
     /// Inline targets only (with `storeRef` the store sets it). Keystone catalog interface of the key-manager endpoint: `public` (default), `internal` or `admin`.
     /// Ignored when `spec.target.endpoint` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(public|internal|admin)$"))]
+    #[schemars(regex(pattern = r"^(public|internal|admin)$"), length(max = 8))]
     pub interface: Option<String>,
     /// Inline targets only (with `storeRef` the store sets it). Keystone catalog region of the key-manager endpoint (default: the first one listed). Ignored when
     /// `spec.target.endpoint` is set.

@@ -5,6 +5,7 @@
 
 mod azure_key_vault;
 mod barbican;
+mod bounds;
 mod dialect_rules;
 mod docker_swarm;
 pub mod duration;
@@ -160,7 +161,10 @@ pub struct Target {
     /// or `tcp://host:port` (default: the local Docker socket). TencentSSM: the API endpoint (default:
     /// `https://ssm.tencentcloudapi.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(https?|unix|tcp)://[^@?#\s\x00-\x1f\x7f]+$"))]
+    #[schemars(
+        regex(pattern = r"^(https?|unix|tcp)://[^@?#\s\x00-\x1f\x7f]+$"),
+        length(max = 2048)
+    )]
     pub endpoint: Option<String>,
 
     /// Name of the remote secret. Defaults to the SecretSync's `metadata.name`. Each dialect's naming rules are
@@ -187,9 +191,17 @@ pub struct Target {
     pub description: Option<String>,
 
     /// Labels, tags or metadata written on the remote secret next to the ones SecretSync uses for ownership
-    /// (keys starting with `secretsync` are reserved).
+    /// (keys starting with `secretsync` are reserved). At most 64 of them, keys of at most 253 characters, values
+    /// of at most 1024 (a store may accept less).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self.all(k, !k.lowerAscii().startsWith('secretsync'))", "message": "label keys starting with 'secretsync' are reserved"}]))]
+    #[schemars(extend(
+        "maxProperties" = 64,
+        "additionalProperties" = {"type": "string", "maxLength": 1024},
+        "x-kubernetes-validations" = [
+            {"rule": "self.all(k, size(k) <= 253)", "message": "label keys are at most 253 characters"},
+            {"rule": "self.all(k, !k.lowerAscii().startsWith('secretsync'))", "message": "label keys starting with 'secretsync' are reserved"}
+        ]
+    ))]
     pub labels: BTreeMap<String, String>,
 
     // The five settings are boxed: every cached SecretSync holds all five fields, almost always empty, and
@@ -310,6 +322,7 @@ pub struct SecretSyncStatus {
     /// True while the object is Pending or Creating, and `Stalled` while it is Failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    #[schemars(transform = bounds::conditions)]
     pub conditions: Vec<Condition>,
 
     /// The remote secret last written or adopted.
@@ -323,6 +336,7 @@ pub struct SecretSyncStatus {
     /// Keyed HMAC-SHA256 of the last synced value (`hmac-sha256:<hex>`). Never the value, never a plain hash:
     /// the key is held by the controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     pub synced_digest: Option<String>,
 
     /// The store the last reconcile used, and its dialect (absent for an inline target).
@@ -345,6 +359,7 @@ pub struct UsedStore {
     pub kind: Option<StoreKind>,
     /// Name of the store; absent for an inline target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub name: Option<String>,
     /// The store's dialect.
     pub dialect: DialectKind,
@@ -358,8 +373,10 @@ pub struct SyncedTarget {
     pub dialect: DialectKind,
     /// The store's endpoint at the time; absent when the dialect's default was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
     pub endpoint: Option<String>,
     /// `spec.target.remoteName` (or the object's name) at the time.
+    #[schemars(length(max = 512))]
     pub remote_name: String,
 }
 
@@ -381,12 +398,15 @@ pub enum Phase {
 #[serde(rename_all = "camelCase")]
 pub struct RemoteStatus {
     /// Name of the remote secret as the store knows it (for DockerSwarm this includes the digest suffix).
+    #[schemars(length(max = 512))]
     pub name: String,
     /// The store's identifier: Barbican secret ref, Docker secret ID, Key Vault secret ID, and so on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
     pub id: Option<String>,
     /// Version last written, where the store versions values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
     pub version: Option<String>,
 }
 
@@ -468,6 +488,59 @@ mod tests {
         let mut expected: Vec<String> = generated.iter().map(|(f, _)| f.to_string()).collect();
         expected.sort();
         assert_eq!(files, expected, "crds/ holds a file no Rust type generates");
+    }
+
+    /// Every object is cached by the controller and costs the API server's CEL rules in proportion to its
+    /// bounds: every string has a `maxLength` (or is one of an enum), every list a `maxItems`, every map a
+    /// `maxProperties`.
+    #[test]
+    fn every_string_list_and_map_of_the_crds_is_bounded() {
+        fn walk(schema: &serde_json::Value, path: &str, unbounded: &mut Vec<String>) {
+            let Some(s) = schema.as_object() else { return };
+            let has = |k: &str| s.contains_key(k);
+            match s.get("type").and_then(|t| t.as_str()) {
+                Some("string") if !has("maxLength") && !has("enum") && !has("format") => {
+                    unbounded.push(format!("{path}: string"))
+                }
+                Some("array") if !has("maxItems") => unbounded.push(format!("{path}: list")),
+                Some("object") if has("additionalProperties") && !has("maxProperties") => {
+                    unbounded.push(format!("{path}: map"))
+                }
+                _ => {}
+            }
+            if let Some(items) = s.get("items") {
+                walk(items, &format!("{path}[]"), unbounded);
+            }
+            if let Some(values) = s.get("additionalProperties") {
+                walk(values, &format!("{path}{{}}"), unbounded);
+            }
+            for (name, property) in s
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .into_iter()
+                .flatten()
+            {
+                walk(property, &format!("{path}.{name}"), unbounded);
+            }
+            for alternatives in ["anyOf", "oneOf", "allOf"] {
+                for alternative in s
+                    .get(alternatives)
+                    .and_then(|a| a.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    walk(alternative, path, unbounded);
+                }
+            }
+        }
+        let mut unbounded = Vec::new();
+        for (file, crd) in crds() {
+            for version in &crd.spec.versions {
+                let schema = serde_json::to_value(&version.schema).expect("a schema");
+                walk(&schema["openAPIV3Schema"], file, &mut unbounded);
+            }
+        }
+        assert!(unbounded.is_empty(), "unbounded: {unbounded:#?}");
     }
 
     #[test]

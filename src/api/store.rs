@@ -102,6 +102,7 @@ pub struct StoreSpec {
     /// source Secret does not match sends nothing and reports `SourceNotAllowed`. Without it any Secret of an
     /// admitted namespace may be pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = super::bounds::label_selector)]
     pub source_selector: Option<LabelSelector>,
 }
 
@@ -142,10 +143,11 @@ pub struct ClusterStoreSpec {
 pub struct StoreCondition {
     /// Namespaces admitted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256))]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 63)))]
     pub namespaces: Vec<String>,
     /// Namespaces admitted by their labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = super::bounds::label_selector)]
     pub namespace_selector: Option<LabelSelector>,
 }
 
@@ -216,7 +218,7 @@ pub struct BarbicanStoreSettings {
     /// Keystone catalog interface of the key-manager endpoint: `public` (default), `internal` or `admin`.
     /// Ignored when `endpoint` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(public|internal|admin)$"))]
+    #[schemars(regex(pattern = r"^(public|internal|admin)$"), length(max = 8))]
     pub interface: Option<String>,
     /// Keystone catalog region of the key-manager endpoint (default: the first one listed). Ignored when
     /// `endpoint` is set.
@@ -255,6 +257,7 @@ pub struct StoreStatus {
     /// `Ready`: True when the last periodic check could read the credentials and reach the store with them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    #[schemars(transform = super::bounds::conditions)]
     pub conditions: Vec<Condition>,
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub struct TencentSsmSettings {
     /// Inline targets only (with `storeRef` the store sets it). Region, sent as `X-TC-Region` (for example
     /// `ap-guangzhou`).
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 64))]
     pub region: Option<String>,
     /// `Overwrite` (default) rewrites the current version with `UpdateSecret`; `History` adds a version per
     /// change with `PutSecretValue`, deleting the oldest SecretSync-created version at the 10-version cap.
@@ -16,7 +16,10 @@ pub struct TencentSsmSettings {
     /// The version `Overwrite` writes and rewrites (default `SSM_Current`, the name of a secret's initial
     /// version). Up to 64 letters, digits, '.', '_' and '-', starting with a letter or digit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+        length(max = 64)
+    )]
     pub version_id: Option<String>,
     /// Inline targets only (with `storeRef`, the store's `rateLimit.requestsPerSecond`). The store's limit in
     /// requests a second per action (default 50, the published figure). SecretSync

@@ -2,22 +2,15 @@
 
 use kube::Resource;
 
-/// The client-side `kubectl apply` copy of the last applied manifest: a second copy of the object.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
 /// Drops what only other clients use before an object is cached: its managed fields (one entry per field
-/// manager, each listing every field it set) and `kubectl apply`'s copy of the last manifest. For a typical
-/// SecretSync these weigh more than the rest of the object, and every watched object is held for the
-/// controller's lifetime.
+/// manager, each listing every field it set) and every annotation (`kubectl apply`'s copy of the last manifest
+/// among them). The controller reads no annotation of a SecretSync, store or namespace, and every watched object
+/// is held for the controller's lifetime: whoever may write a SecretSync could otherwise fill the controller's
+/// memory with annotations (up to 256 KiB per object).
 pub fn slim<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-        if annotations.is_empty() {
-            meta.annotations = None;
-        }
-    }
+    meta.annotations = None;
 }
 
 #[cfg(test)]
@@ -27,32 +20,30 @@ mod tests {
 
     #[test]
     fn cached_objects_keep_what_the_controller_reads_and_nothing_for_other_clients() {
-        let mut store: crate::api::Store = serde_json::from_value(serde_json::json!({
-            "apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
+        let big = "x".repeat(250 * 1024);
+        let mut sync: crate::api::SecretSync = serde_json::from_value(serde_json::json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
             "metadata": {"name": "s", "namespace": "n", "generation": 3,
-                "labels": {"team": "a"},
-                "annotations": {LAST_APPLIED: "{\"big\":\"copy\"}", "note": "kept"}},
-            "spec": {"dialect": "Barbican", "endpoint": "http://b:9311"}
+                "labels": {"team": "a"}, "finalizers": ["secretsync.io/remote-cleanup"],
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"big\":\"copy\"}",
+                    "note": big}},
+            "spec": {"source": {"secretRef": {"name": "s", "key": "k"}},
+                     "target": {"storeRef": {"kind": "Store", "name": "vault"}}}
         }))
-        .expect("a store");
-        store.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+        .expect("a SecretSync");
+        sync.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
             manager: Some("kubectl".into()),
             ..Default::default()
         }]);
-        let before = store.clone();
-        slim(&mut store);
-        assert!(store.metadata.managed_fields.is_none());
-        let annotations = store.metadata.annotations.clone().unwrap_or_default();
-        assert_eq!(annotations.len(), 1);
-        assert_eq!(annotations.get("note").map(String::as_str), Some("kept"));
-        assert_eq!(store.metadata.labels, before.metadata.labels);
-        assert_eq!(store.metadata.generation, Some(3));
-        assert_eq!(store.spec, before.spec);
-
-        let mut only_applied = before;
-        only_applied.metadata.annotations =
-            Some([(LAST_APPLIED.to_string(), "{}".to_string())].into());
-        slim(&mut only_applied);
-        assert!(only_applied.metadata.annotations.is_none());
+        let before = sync.clone();
+        slim(&mut sync);
+        assert!(sync.metadata.managed_fields.is_none());
+        assert!(sync.metadata.annotations.is_none());
+        assert!(serde_json::to_string(&sync).unwrap().len() < 1024);
+        assert_eq!(sync.metadata.labels, before.metadata.labels);
+        assert_eq!(sync.metadata.finalizers, before.metadata.finalizers);
+        assert_eq!(sync.metadata.generation, Some(3));
+        assert_eq!(sync.spec, before.spec);
     }
 }

@@ -1,9 +1,62 @@
 //! How many SecretSyncs each store has in each phase, for `secretsync_syncs`: counted from the controller's
-//! cache, so it costs no API request and holds nothing per object.
+//! cache, so it costs no API request and holds nothing per object. The same pass removes the series of stores that
+//! are gone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::api::{Phase, SecretSync};
+use kube::ResourceExt;
+use kube::runtime::reflector::Store as Cache;
+
+use crate::api::{ClusterStore, Phase, SecretSync, Store};
+
+/// The store labels that name no store: they stay whatever stores exist.
+const NOT_A_STORE: [&str; 2] = ["inline", "unresolved"];
+
+/// The controller's caches of stores: those of its SecretSyncs' watches and those of its store checks.
+#[derive(Default)]
+pub struct Stores {
+    pub stores: Vec<Cache<Store>>,
+    pub cluster_stores: Vec<Cache<ClusterStore>>,
+}
+
+impl Stores {
+    /// The label of every store that one of the caches holds (`Store/<namespace>/<name>`, `ClusterStore/<name>`).
+    pub fn labels(&self) -> BTreeSet<String> {
+        let stores = self.stores.iter().flat_map(|c| c.state()).map(|s| {
+            format!(
+                "Store/{}/{}",
+                s.namespace().unwrap_or_default(),
+                s.name_any()
+            )
+        });
+        let cluster_stores = self
+            .cluster_stores
+            .iter()
+            .flat_map(|c| c.state())
+            .map(|s| format!("ClusterStore/{}", s.name_any()));
+        stores.chain(cluster_stores).collect()
+    }
+}
+
+/// A SecretSync's store label as metrics show it: `label` when that store exists (or it names none), `unresolved`
+/// when it does not, so that names written in SecretSyncs cannot add series without bound.
+pub fn counted(label: String, existing: &BTreeSet<String>) -> String {
+    if existing.contains(&label) || NOT_A_STORE.contains(&label.as_str()) {
+        label
+    } else {
+        NOT_A_STORE[1].to_owned()
+    }
+}
+
+/// The store labels in `shown` whose store no longer exists.
+pub fn gone<'a>(
+    shown: &'a BTreeSet<String>,
+    existing: &'a BTreeSet<String>,
+) -> impl Iterator<Item = &'a String> {
+    shown
+        .iter()
+        .filter(|s| !existing.contains(*s) && !NOT_A_STORE.contains(&s.as_str()))
+}
 
 /// One row of the census: a store (as metrics name it), the dialect and the phase.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,5 +144,63 @@ mod tests {
         assert_eq!(rows.get(&row("vault", "Failed")), Some(&1));
         assert_eq!(rows.get(&row("barbican", "Pending")), Some(&1));
         assert_eq!(rows.len(), 3);
+    }
+
+    #[test]
+    fn a_store_that_does_not_exist_is_unresolved_and_its_series_go() {
+        let existing = BTreeSet::from(["Store/team-a/vault".to_owned()]);
+        assert_eq!(
+            counted("Store/team-a/vault".into(), &existing),
+            "Store/team-a/vault"
+        );
+        assert_eq!(counted("Store/team-a/nope".into(), &existing), "unresolved");
+        assert_eq!(counted("ClusterStore/nope".into(), &existing), "unresolved");
+        assert_eq!(counted("inline".into(), &existing), "inline");
+
+        let shown = BTreeSet::from([
+            "Store/team-a/vault".to_owned(),
+            "Store/team-a/deleted".to_owned(),
+            "inline".to_owned(),
+            "unresolved".to_owned(),
+        ]);
+        assert_eq!(
+            gone(&shown, &existing).collect::<Vec<_>>(),
+            ["Store/team-a/deleted"]
+        );
+    }
+
+    #[test]
+    fn the_stores_of_every_cache_are_known() {
+        use kube::runtime::reflector::store;
+        use kube::runtime::watcher::Event;
+        let (stores, mut writer) = store::<Store>();
+        writer.apply_watcher_event(&Event::Apply(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
+                "metadata": {"name": "vault", "namespace": "team-a"},
+                "spec": {"dialect": "Barbican", "endpoint": "http://b:9311"}
+            }))
+            .expect("a Store"),
+        ));
+        let (cluster_stores, mut writer) = store::<ClusterStore>();
+        writer.apply_watcher_event(&Event::Apply(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "secretsync.io/v1alpha1", "kind": "ClusterStore",
+                "metadata": {"name": "shared"},
+                "spec": {"dialect": "Barbican", "endpoint": "http://b:9311"}
+            }))
+            .expect("a ClusterStore"),
+        ));
+        let all = Stores {
+            stores: vec![stores, store::<Store>().0],
+            cluster_stores: vec![cluster_stores],
+        };
+        assert_eq!(
+            all.labels(),
+            BTreeSet::from([
+                "ClusterStore/shared".to_owned(),
+                "Store/team-a/vault".to_owned()
+            ])
+        );
     }
 }

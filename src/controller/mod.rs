@@ -159,6 +159,7 @@ pub async fn run_until(
     };
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let mut stores = Vec::new();
+    let mut known = census::Stores::default();
     let mut runs: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
     for scope in scopes {
         let (syncs, secrets, namespaced_stores): (
@@ -239,6 +240,8 @@ pub async fn run_until(
         );
         ctx.lookup.add_stores(store_cache.clone());
         ctx.lookup.set_cluster_stores(cluster_store_cache.clone());
+        known.stores.push(store_cache.clone());
+        known.cluster_stores.push(cluster_store_cache.clone());
         ctx.lookup.set_namespaces(namespace_cache);
         let syncs_of = |store: reflector::Store<SecretSync>| {
             move |matches: &dyn Fn(&SecretSync) -> bool| {
@@ -339,16 +342,18 @@ pub async fn run_until(
             ),
             None => (Api::all(client.clone()), Api::all(client.clone())),
         };
-        runs.push(store_checks(
+        let (checks, checked) = store_checks(
             checked_stores,
             their_secrets,
             ctx.clone(),
             shutdown.clone(),
             store_check::store,
             store_uses_secret,
-        ));
+        );
+        runs.push(checks);
+        known.stores.push(checked);
     }
-    runs.push(store_checks(
+    let (checks, checked) = store_checks(
         Api::<ClusterStore>::all(client.clone()),
         Api::all(client.clone()),
         ctx.clone(),
@@ -362,21 +367,15 @@ pub async fn run_until(
                 .as_ref()
                 .is_some_and(|c| c.name == name && c.namespace.as_deref() == Some(ns))
         },
-    ));
-    let census = tokio::spawn(count_syncs(stores.clone(), config.metrics.clone()));
+    );
+    runs.push(checks);
+    known.cluster_stores.push(checked);
+    let census = tokio::spawn(count_syncs(stores.clone(), known, config.metrics.clone()));
     let ready = config.ready.clone();
     tokio::spawn(async move {
         for store in stores {
-            // The store's readiness is a one-shot channel that wakes only its latest waiter, and the controller's
-            // runner waits on it too: poll again every half second instead of waiting for a wake-up.
-            loop {
-                match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready())
-                    .await
-                {
-                    Ok(Ok(())) => break,
-                    Ok(Err(_)) => return,
-                    Err(_) => continue,
-                }
+            if !synced(&store).await {
+                return;
             }
         }
         ready.store(true, Ordering::SeqCst);
@@ -406,16 +405,54 @@ pub async fn run_until(
     config.ready.store(false, Ordering::SeqCst);
 }
 
-/// Keeps `secretsync_syncs` up to date from the caches, every [`CENSUS_EVERY`].
-async fn count_syncs(stores: Vec<reflector::Store<SecretSync>>, metrics: Arc<Metrics>) {
+/// Whether a cache has listed (`false` when its watch ended first). The cache's readiness is a one-shot channel
+/// that wakes only its latest waiter, and the controller's runner waits on it too: this polls every half second
+/// instead of waiting for a wake-up.
+async fn synced<K>(cache: &reflector::Store<K>) -> bool
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), cache.wait_until_ready()).await {
+            Ok(result) => return result.is_ok(),
+            Err(_) => continue,
+        }
+    }
+}
+
+/// Keeps `secretsync_syncs` up to date from the caches, every [`CENSUS_EVERY`], and removes the series of stores
+/// that are gone.
+async fn count_syncs(
+    syncs: Vec<reflector::Store<SecretSync>>,
+    stores: census::Stores,
+    metrics: Arc<Metrics>,
+) {
+    for cache in &stores.stores {
+        if !synced(cache).await {
+            return;
+        }
+    }
+    for cache in &stores.cluster_stores {
+        if !synced(cache).await {
+            return;
+        }
+    }
     let mut shown = std::collections::BTreeSet::new();
     let mut every = tokio::time::interval(CENSUS_EVERY);
     loop {
         every.tick().await;
-        let objects: Vec<_> = stores.iter().flat_map(|s| s.state()).collect();
+        // The series are listed before the stores: a series is written only for a store some cache already holds,
+        // so one written meanwhile for a new store is not taken for one whose store is gone.
+        let labelled = metrics.stores();
+        let existing = stores.labels();
+        for gone in census::gone(&labelled, &existing) {
+            metrics.remove_store(gone);
+        }
+        let objects: Vec<_> = syncs.iter().flat_map(|s| s.state()).collect();
         let rows = census::count(
             objects.iter().map(|o| &**o),
-            reconcile::store_label,
+            |s| census::counted(reconcile::store_label(s), &existing),
             reconcile::dialect_label,
         );
         for (row, count) in &rows {
@@ -439,7 +476,7 @@ fn labels(row: &census::Row) -> crate::metrics::SyncLabels {
 /// How often `secretsync_syncs` is counted again.
 const CENSUS_EVERY: Duration = Duration::from_secs(15);
 
-/// A controller running a store kind's periodic check (see [`store_check`]).
+/// A controller running a store kind's periodic check (see [`store_check`]), and its cache of the stores.
 fn store_checks<K, F>(
     api: Api<K>,
     secrets: Api<PartialObjectMeta<Secret>>,
@@ -447,7 +484,7 @@ fn store_checks<K, F>(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     check: fn(Arc<K>, Arc<Context>) -> F,
     uses_secret: fn(&K, &str, &str) -> bool,
-) -> futures::future::BoxFuture<'static, ()>
+) -> (futures::future::BoxFuture<'static, ()>, reflector::Store<K>)
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -474,8 +511,9 @@ where
         .default_backoff()
         .touched_objects();
     let stores = cache.clone();
+    let checked = cache.clone();
     let credentials = ctx.clone();
-    Box::pin(
+    let run = Box::pin(
         Controller::for_stream(triggers, cache)
             .with_config(ControllerConfig::default().concurrency(2))
             .watches_stream(secret_events, move |secret| {
@@ -490,7 +528,8 @@ where
             .graceful_shutdown_on(shutdown)
             .run(check, store_check::retry, ctx)
             .for_each(|_| async {}),
-    )
+    );
+    (run, checked)
 }
 
 /// Whether the namespaced Store reads the Secret `ns/name` as its credentials.

@@ -292,14 +292,11 @@ pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action
         })
         .observe(started.elapsed().as_secs_f64());
     let store = counted_store(&obj, &ctx).await;
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ReconcileLabels {
-            store,
-            dialect: dialect_label,
-            result: if result.is_ok() { "ok" } else { "error" }.to_owned(),
-        })
-        .inc();
+    ctx.metrics.count_reconcile(ReconcileLabels {
+        store,
+        dialect: dialect_label,
+        result: if result.is_ok() { "ok" } else { "error" }.to_owned(),
+    });
     result
 }
 
@@ -431,13 +428,10 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
         Err(e) => {
             if let Error::Refused(refusal) = &e {
                 let store = counted_store(obj, ctx).await;
-                ctx.metrics
-                    .store_refusals
-                    .get_or_create(&RefusalLabels {
-                        store,
-                        reason: refusal.reason().to_owned(),
-                    })
-                    .inc();
+                ctx.metrics.count_refusal(RefusalLabels {
+                    store,
+                    reason: refusal.reason().to_owned(),
+                });
             }
             publish(obj, ctx, &syncs, &e.report()).await?;
             return Err(e);

@@ -55,13 +55,13 @@ pub struct Shares {
 }
 
 impl Shares {
-    /// A namespace leaves a quarter of the workers (at least one) to the other namespaces; a store gets at most
-    /// half, and fewer than its namespace, so that a throttled store cannot take every worker its own namespace
-    /// has either (with equal shares, one busy store filled its namespace's share and the namespace's other stores
-    /// waited behind it).
+    /// A namespace gets at most half the workers (at least one), so that a tenant's two namespaces of hanging
+    /// stores cannot take them all; a store gets fewer than its namespace (at least one), so that a throttled store
+    /// cannot take every worker its own namespace has either (with equal shares, one busy store filled its
+    /// namespace's share and the namespace's other stores waited behind it).
     pub fn of(concurrency: usize) -> Shares {
         let concurrency = concurrency.max(1);
-        let per_namespace = (concurrency - concurrency.div_ceil(4)).max(1);
+        let per_namespace = (concurrency / 2).max(1);
         let per_store = concurrency
             .div_ceil(2)
             .min(per_namespace.saturating_sub(1))
@@ -166,37 +166,27 @@ mod tests {
     }
 
     #[test]
-    fn a_store_gets_less_than_its_namespace_and_a_namespace_less_than_all() {
-        assert_eq!(
-            Shares::of(4),
-            Shares {
-                per_namespace: 3,
-                per_store: 2
-            }
-        );
-        assert_eq!(
-            Shares::of(8),
-            Shares {
-                per_namespace: 6,
-                per_store: 4
-            }
-        );
-        for c in 3..=256 {
+    fn a_namespace_gets_at_most_half_the_workers_and_a_store_less_than_its_namespace() {
+        let of = |per_namespace, per_store| Shares {
+            per_namespace,
+            per_store,
+        };
+        // Too few workers to share: everyone gets the one there is.
+        assert_eq!(Shares::of(0), of(1, 1));
+        assert_eq!(Shares::of(1), of(1, 1));
+        assert_eq!(Shares::of(2), of(1, 1));
+        assert_eq!(Shares::of(3), of(1, 1));
+        assert_eq!(Shares::of(4), of(2, 1));
+        assert_eq!(Shares::of(8), of(4, 3));
+        assert_eq!(Shares::of(32), of(16, 15));
+        for c in 2..=256 {
             let s = Shares::of(c);
             assert!(s.per_store >= 1, "{c}: {s:?}");
-            assert!(s.per_store < s.per_namespace, "{c}: {s:?}");
-            assert!(s.per_namespace < c, "{c}: {s:?}");
-        }
-        // Too few workers to share: everyone gets the one there is.
-        for c in [0, 1, 2] {
-            assert_eq!(
-                Shares::of(c),
-                Shares {
-                    per_namespace: 1,
-                    per_store: 1
-                },
-                "{c}"
-            );
+            assert!(2 * s.per_namespace <= c, "{c}: {s:?}");
+            assert!(s.per_store <= s.per_namespace, "{c}: {s:?}");
+            if c >= 4 {
+                assert!(s.per_store < s.per_namespace, "{c}: {s:?}");
+            }
         }
     }
 

@@ -20,7 +20,6 @@ use super::store_protection;
 use super::{Context, FIELD_MANAGER};
 use crate::api::{ClusterStore, Store, StoreKind, StoreRef, StoreSpec, StoreStatus};
 use crate::dialects::Request;
-use crate::metrics::StoreLabels;
 use crate::plan::{Desired, Metadata, Owner, WritePolicy};
 
 /// How often a store is checked while nothing changes.
@@ -154,10 +153,7 @@ where
 }
 
 fn record(ctx: &Context, store: String, result: &Result<(), (String, String)>) {
-    ctx.metrics
-        .store_ready
-        .get_or_create(&StoreLabels { store })
-        .set(i64::from(result.is_ok()));
+    ctx.metrics.set_store_ready(&store, result.is_ok());
 }
 
 /// Checks a namespaced Store and writes its status.
