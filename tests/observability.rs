@@ -333,14 +333,14 @@ fn prometheus_scrapes_a_running_controller() {
     // This controller runs without leader election: it leads.
     let leader = query(&url, "secretsync_leader");
     assert_eq!(leader[0]["value"][1], "1", "{leader}");
+    // A store that does not exist is `unresolved`: a tenant's free text never becomes a label.
     let failed = query(
         &url,
-        &format!(
-            r#"secretsync_syncs{{store="Store/{}/nowhere",phase="Failed"}}"#,
-            ns.0
-        ),
+        r#"secretsync_syncs{store="unresolved",phase="Failed"}"#,
     );
     assert_eq!(failed[0]["value"][1], "1", "{failed}");
+    let named = query(&url, r#"secretsync_syncs{store=~".*nowhere.*"}"#);
+    assert_eq!(named.as_array().map(Vec::len), Some(0), "{named}");
     assert!(!buckets.as_array().unwrap().is_empty());
     let rules: Value = serde_json::from_str(&get(&format!("{url}/api/v1/rules")).unwrap()).unwrap();
     let loaded: Vec<&Value> = rules["data"]["groups"][0]["rules"]
