@@ -4,7 +4,8 @@
 //!
 //! Runs against whatever `KUBECONFIG` names (`make e2e`): the test bed by default. Where the test bed's audit log is
 //! available (`TESTBED_AUDIT_LOG`), it also proves that the ClusterRole and Role grant exactly what the controller
-//! uses: a denied request or a granted-but-unused permission fails the test.
+//! uses: a granted-but-unused permission fails the test, and so does a denied request, but for the one this test
+//! provokes: a TokenRequest in a namespace that has not granted it (deploy/ holds no cluster-wide right to tokens).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -30,22 +31,21 @@ use rbac_audit::{audit_lines, audited, covers, granted};
 mod replica;
 use replica::Replica;
 
-/// Workload identity through a team's Store, under the controller's own RBAC: the Key Vault stand-in's Entra ID
-/// trusts exactly the namespace's ServiceAccount, and must see it (not the controller's identity) as the subject.
-fn workload_identity_through_a_store(ns: &str) {
-    let control = env("AZUREKV_CONTROL");
-    let ca = env("AZUREKV_CA_CERT");
-    let curl = |args: &[&str]| -> Value {
-        let out = Command::new("curl")
-            .args(["-sf", "--cacert", &ca])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "curl {args:?}");
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let subject = format!("system:serviceaccount:{ns}:vault-writer");
-    let app = curl(&[
+/// The Key Vault stand-in's control API: a JSON answer, with the stand-in's CA.
+fn azurekv_control(args: &[&str]) -> Value {
+    let out = Command::new("curl")
+        .args(["-sf", "--cacert", &env("AZUREKV_CA_CERT")])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {args:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A new app registration of the Key Vault stand-in's Entra ID that trusts exactly `subject`, a ServiceAccount of
+/// the test bed's issuer: its client ID.
+fn federated_app(subject: &str) -> String {
+    let app = azurekv_control(&[
         "-X",
         "POST",
         "-H",
@@ -54,27 +54,119 @@ fn workload_identity_through_a_store(ns: &str) {
         &serde_json::json!({"issuer": env("TESTBED_SA_ISSUER"), "subject": subject,
             "public_key": std::fs::read_to_string(env("TESTBED_SA_PUBLIC_KEY")).unwrap()})
         .to_string(),
-        &format!("{control}/federate"),
+        &format!("{}/federate", env("AZUREKV_CONTROL")),
     ]);
+    app["client_id"].as_str().unwrap().to_owned()
+}
+
+/// Asserts that every assertion presented to the app registration `client_id` was `subject`'s.
+fn presented_only(client_id: &str, subject: &str) {
+    let seen = azurekv_control(&[&format!("{}/subjects", env("AZUREKV_CONTROL"))]);
+    let seen: Vec<&str> = seen["subjects"][client_id]
+        .as_array()
+        .expect("the app saw an assertion")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| *s == subject),
+        "subjects presented: {seen:?}"
+    );
+}
+
+/// A store's spec for the Key Vault stand-in with workload identity through `service_account`.
+fn key_vault_spec(credentials: Value, service_account: Value) -> Value {
+    serde_json::json!({"dialect": "AzureKeyVault", "endpoint": env("AZUREKV_ENDPOINT"),
+        "credentialsRef": credentials,
+        "caBundle": std::fs::read_to_string(env("AZUREKV_CA_CERT")).unwrap(),
+        "serviceAccountRef": service_account,
+        "azureKeyVault": {"authorityHost": env("AZUREKV_AUTHORITY")}})
+}
+
+fn store(ns: &str, name: &str) -> Value {
+    serde_json::from_str(&kubectl(
+        &["-n", ns, "get", "store", name, "-o", "json"],
+        None,
+    ))
+    .unwrap()
+}
+
+fn ready_message(obj: &Value) -> String {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Workload identity through a team's Store, under the controller's own RBAC, which holds no cluster-wide right
+/// to tokens: until the namespace grants the controller its ServiceAccount's tokens, the API server refuses the
+/// TokenRequest and the store says how to grant it (TokenNotGranted); the namespace admin runs the two commands
+/// from that message, and the Key Vault stand-in's Entra ID, trusting exactly the namespace's ServiceAccount, sees
+/// it (not the controller's identity) as the subject.
+fn workload_identity_through_a_store(ns: &str) {
+    let subject = format!("system:serviceaccount:{ns}:vault-writer");
+    let client_id = federated_app(&subject);
     kubectl(
         &["-n", ns, "create", "serviceaccount", "vault-writer"],
         None,
     );
     let objects = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "vault-ids", "namespace": ns},
-         "stringData": {"tenantId": env("AZUREKV_TENANT_ID"), "clientId": app["client_id"]}},
+         "stringData": {"tenantId": env("AZUREKV_TENANT_ID"), "clientId": client_id}},
         {"apiVersion": "secretsync.io/v1alpha1", "kind": "Store", "metadata": {"name": "vault", "namespace": ns},
-         "spec": {"dialect": "AzureKeyVault", "endpoint": env("AZUREKV_ENDPOINT"),
-                  "credentialsRef": {"name": "vault-ids"},
-                  "caBundle": std::fs::read_to_string(&ca).unwrap(),
-                  "serviceAccountRef": {"name": "vault-writer"},
-                  "azureKeyVault": {"authorityHost": env("AZUREKV_AUTHORITY")}}},
+         "spec": key_vault_spec(serde_json::json!({"name": "vault-ids"}),
+                                serde_json::json!({"name": "vault-writer"}))},
         {"apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync", "metadata": {"name": "wi", "namespace": ns},
          "spec": {"source": {"secretRef": {"name": "src", "key": "k"}},
                   "target": {"storeRef": {"kind": "Store", "name": "vault"},
                              "remoteName": format!("e2e-wi-{:08x}", rand::random::<u32>())}}}
     ]});
     kubectl(&["apply", "-f", "-"], Some(&objects.to_string()));
+
+    // Not granted: the store and its SecretSync say so, with the commands that grant it.
+    wait_for(
+        "the store reads TokenNotGranted",
+        Duration::from_secs(60),
+        || ready_reason(&store(ns, "vault")) == "False/TokenNotGranted",
+    );
+    wait_for(
+        "the SecretSync reads TokenNotGranted",
+        Duration::from_secs(60),
+        || ready_reason(&ssync(ns, "wi")) == "False/TokenNotGranted",
+    );
+    let message = ready_message(&store(ns, "vault"));
+    let role = "secretsync-token-vault-writer";
+    let commands = format!(
+        "kubectl -n {ns} create role {role} --verb=create --resource=serviceaccounts/token \
+         --resource-name=vault-writer && kubectl -n {ns} create rolebinding {role} --role={role} \
+         --serviceaccount={SYSTEM_NS}:secretsync"
+    );
+    assert!(
+        message.ends_with(&commands),
+        "the message does not end with the commands that grant the token:\n{message}\n{commands}"
+    );
+    // The namespace admin runs them as written.
+    for command in commands.split(" && ") {
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        kubectl(&args, None);
+    }
+    // The store's admin applies it again (a change of its spec is checked at once; otherwise within the
+    // store check's 5 minutes): the token is granted, exchanged, and the SecretSync syncs.
+    kubectl(
+        &[
+            "-n",
+            ns,
+            "patch",
+            "store",
+            "vault",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"rateLimit":{"requestsPerSecond":10}}}"#,
+        ],
+        None,
+    );
     kubectl(
         &[
             "-n",
@@ -86,19 +178,105 @@ fn workload_identity_through_a_store(ns: &str) {
         ],
         None,
     );
-    let seen = curl(&[&format!("{control}/subjects")]);
-    // Every assertion presented to this app registration: the ServiceAccount's, and nothing else.
-    let seen: Vec<&str> = seen["subjects"][app["client_id"].as_str().unwrap()]
-        .as_array()
-        .expect("the app saw an assertion")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(
-        !seen.is_empty() && seen.iter().all(|s| *s == subject),
-        "subjects presented: {seen:?}"
-    );
+    wait_for("the store is Ready", Duration::from_secs(60), || {
+        ready_reason(&store(ns, "vault")) == "True/Checked"
+    });
+    presented_only(&client_id, &subject);
     kubectl(&["-n", ns, "delete", "ssync", "wi", "--timeout=30s"], None);
+}
+
+/// Workload identity through a platform admin's ClusterStore whose ServiceAccount is in secretsync-system, where
+/// deploy/ grants the controller tokens (the Role secretsync-tokens): Ready at once, used by a SecretSync of `ns`.
+fn workload_identity_through_a_cluster_store(ns: &str) {
+    let account = format!("vault-writer-{ns}");
+    let subject = format!("system:serviceaccount:{SYSTEM_NS}:{account}");
+    let client_id = federated_app(&subject);
+    let ids = format!("{ns}-vault-ids");
+    let mut spec = key_vault_spec(
+        serde_json::json!({"name": ids, "namespace": SYSTEM_NS}),
+        serde_json::json!({"name": account, "namespace": SYSTEM_NS}),
+    );
+    spec["conditions"] = serde_json::json!([{"namespaces": [ns]}]);
+    let mut objects = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": SYSTEM_NS}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": ids, "namespace": SYSTEM_NS},
+         "stringData": {"tenantId": env("AZUREKV_TENANT_ID"), "clientId": client_id}},
+        {"apiVersion": "secretsync.io/v1alpha1", "kind": "ClusterStore", "metadata": {"name": ns}, "spec": spec},
+    ]});
+    let sync = serde_json::json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
+        "metadata": {"name": "wi-cluster", "namespace": ns},
+        "spec": {"source": {"secretRef": {"name": "src", "key": "k"}},
+                 "target": {"storeRef": {"kind": "ClusterStore", "name": ns},
+                            "remoteName": format!("e2e-wi-cluster-{:08x}", rand::random::<u32>())}}});
+    objects["items"].as_array_mut().unwrap().push(sync);
+    kubectl(&["apply", "-f", "-"], Some(&objects.to_string()));
+    kubectl(
+        &[
+            "-n",
+            ns,
+            "wait",
+            "--for=condition=Ready",
+            "ssync/wi-cluster",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    kubectl(
+        &[
+            "wait",
+            "--for=condition=Ready",
+            &format!("clusterstore/{ns}"),
+            "--timeout=60s",
+        ],
+        None,
+    );
+    presented_only(&client_id, &subject);
+    kubectl(
+        &["-n", ns, "delete", "ssync", "wi-cluster", "--timeout=30s"],
+        None,
+    );
+    kubectl(&["delete", "clusterstore", ns, "--timeout=30s"], None);
+    kubectl(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "delete",
+            "secret",
+            &ids,
+            "--ignore-not-found",
+        ],
+        None,
+    );
+    kubectl(
+        &[
+            "-n",
+            SYSTEM_NS,
+            "delete",
+            "serviceaccount",
+            &account,
+            "--ignore-not-found",
+        ],
+        None,
+    );
+}
+
+/// deploy/'s store authority policy is bound cluster-wide too; like `cluster::AdmissionBinding`, the binding goes
+/// when the test ends. (Other tests write stores as the test bed's admin, whom it lets through; the tests of the
+/// policy itself, tests/store_authority.rs, bind their own copies.)
+struct StoreAuthorityBinding;
+
+impl Drop for StoreAuthorityBinding {
+    fn drop(&mut self) {
+        let _ = kubectl_try(
+            &[
+                "delete",
+                "validatingadmissionpolicybinding",
+                "secretsync-store-authority",
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    }
 }
 
 fn examples() -> Vec<PathBuf> {
@@ -162,6 +340,7 @@ fn installs_with_kubectl_runs_under_its_own_rbac_and_hands_over_leadership() {
     );
     // deploy/'s admission policy refuses inline targets at apply (it takes effect within seconds).
     let _binding = cluster::AdmissionBinding;
+    let _authority = StoreAuthorityBinding;
     let inline = format!(
         r#"apiVersion: secretsync.io/v1alpha1
 kind: SecretSync
@@ -418,6 +597,7 @@ spec:
         None,
     );
     workload_identity_through_a_store(&ns);
+    workload_identity_through_a_cluster_store(&ns);
     // A second SecretSync for the same remote secret is a Conflict (the controller looks the owner up).
     let rival = format!(
         r#"apiVersion: secretsync.io/v1alpha1
@@ -532,6 +712,18 @@ spec:
         std::thread::sleep(Duration::from_secs(2)); // the audit log is written in batches
         let audit = audited(&path, audit_start);
         let (used, denied) = (audit.used, audit.denied);
+        // One denial is expected, and only that one: the TokenRequests for the ServiceAccount of `ns` before that
+        // namespace granted them (`workload_identity_through_a_store`), which the API server must refuse.
+        let not_granted = format!(
+            "{:?}",
+            (String::new(), "serviceaccounts/token", "create", &ns)
+        );
+        let (expected, denied): (Vec<_>, Vec<_>) =
+            denied.into_iter().partition(|d| *d == not_granted);
+        assert!(
+            !expected.is_empty(),
+            "the TokenRequest of an ungranted namespace was not refused by RBAC"
+        );
         assert!(denied.is_empty(), "the controller was denied: {denied:#?}");
         let unused: Vec<_> = granted()
             .into_iter()

@@ -157,6 +157,8 @@ fn the_values_schema_refuses_wrong_values() {
         "watchNamespaces={Not_A_Namespace}",
         "serviceMonitor.interval=soon",
         "typoedKey=1",
+        "tokenGrants[0].namespace=a",
+        "tokenGrants[0].namespace=Not_A_Namespace,tokenGrants[0].serviceAccount=sa",
     ] {
         let err = run(
             &env("HELM_BIN"),
@@ -294,6 +296,8 @@ fn helm_template_applies_with_a_server_side_dry_run() {
         "imagePullSecrets": [{"name": "registry"}], "priorityClassName": "",
         "serviceAccount": {"annotations": {"azure.workload.identity/client-id": "x"}},
         "admissionPolicy": {"matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.0}}}},
+        "storeAuthorityPolicy": {"matchResources": {"objectSelector": {"matchLabels": {"helm-test": ns.0}}}},
+        "tokenGrants": [{"namespace": ns.0, "serviceAccount": "vault-writer"}],
         "grafanaDashboard": {"enabled": true},
     });
     let dir = tempfile::tempdir().unwrap();
@@ -320,6 +324,46 @@ fn helm_template_applies_with_a_server_side_dry_run() {
     ] {
         assert!(applied.contains(object), "{object} missing from: {applied}");
     }
+    for object in [
+        format!(
+            "validatingadmissionpolicy.admissionregistration.k8s.io/{0}-secretsync-store-authority",
+            ns.0
+        ),
+        format!(
+            "role.rbac.authorization.k8s.io/{0}-secretsync-token-vault-writer",
+            ns.0
+        ),
+        format!(
+            "rolebinding.rbac.authorization.k8s.io/{0}-secretsync-token-vault-writer",
+            ns.0
+        ),
+    ] {
+        assert!(
+            applied.contains(&object),
+            "{object} missing from: {applied}"
+        );
+    }
+    // A token grant: that one ServiceAccount's tokens, for the release's ServiceAccount.
+    let objects = documents(&out);
+    let grant = |kind: &str| {
+        objects
+            .iter()
+            .find(|o| {
+                o["kind"] == kind
+                    && o["metadata"]["name"]
+                        == json!(format!("{}-secretsync-token-vault-writer", ns.0))
+            })
+            .unwrap_or_else(|| panic!("no {kind} for tokenGrants"))
+    };
+    assert_eq!(
+        grant("Role")["rules"],
+        json!([{"apiGroups": [""], "resources": ["serviceaccounts/token"], "resourceNames": ["vault-writer"],
+                "verbs": ["create"]}])
+    );
+    assert_eq!(
+        grant("RoleBinding")["subjects"],
+        json!([{"kind": "ServiceAccount", "name": format!("{}-secretsync", ns.0), "namespace": ns.0}])
+    );
     let deployment = documents(&out)
         .into_iter()
         .find(|o| o["kind"] == "Deployment")
@@ -371,13 +415,19 @@ fn helm_install_upgrade_and_uninstall() {
     let _guard = Release(release.clone());
     let full = format!("{release}-secretsync");
     let policy = format!("{full}-stores-only");
+    let authority = format!("{full}-store-authority");
+    let tokens = format!("{full}-tokens");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("values.json");
-    // The admission policy only for this namespace: the shared API server's other tests may use inline targets.
+    // The admission policies only for this namespace: the shared API server's other tests may use inline targets,
+    // and write stores (as the admin, whom the store authority policy lets through; objects labelled for this
+    // test only, since a namespaceSelector does not limit ClusterStores).
     std::fs::write(
         &file,
         json!({"admissionPolicy": {"matchResources": {"namespaceSelector":
-            {"matchLabels": {"kubernetes.io/metadata.name": release}}}}})
+            {"matchLabels": {"kubernetes.io/metadata.name": release}}}},
+            "storeAuthorityPolicy": {"matchResources": {"objectSelector":
+            {"matchLabels": {"helm-test": release}}}}})
         .to_string(),
     )
     .unwrap();
@@ -426,6 +476,10 @@ fn helm_install_upgrade_and_uninstall() {
         vec!["clusterrolebinding", &full],
         vec!["validatingadmissionpolicy", &policy],
         vec!["validatingadmissionpolicybinding", &policy],
+        vec!["validatingadmissionpolicy", &authority],
+        vec!["validatingadmissionpolicybinding", &authority],
+        vec!["-n", &release, "role", &tokens],
+        vec!["-n", &release, "rolebinding", &tokens],
     ] {
         assert!(exists(&object), "{object:?} was not created");
     }
@@ -460,7 +514,8 @@ fn helm_install_upgrade_and_uninstall() {
         "-f",
         values,
         "--set",
-        "replicaCount=3,concurrency=4,logFormat=text,admissionPolicy.enabled=false,podDisruptionBudget.enabled=false",
+        "replicaCount=3,concurrency=4,logFormat=text,admissionPolicy.enabled=false,podDisruptionBudget.enabled=false,\
+         storeAuthorityPolicy.enabled=false",
     ]);
     let deployment = kubectl_json(&["-n", &release, "get", "deployment", &full]);
     assert_eq!(deployment["spec"]["replicas"], 3);
@@ -474,6 +529,8 @@ fn helm_install_upgrade_and_uninstall() {
     );
     assert!(!exists(&["validatingadmissionpolicy", &policy]));
     assert!(!exists(&["validatingadmissionpolicybinding", &policy]));
+    assert!(!exists(&["validatingadmissionpolicy", &authority]));
+    assert!(!exists(&["validatingadmissionpolicybinding", &authority]));
     assert!(!exists(&["-n", &release, "poddisruptionbudget", &full]));
     let history = helm(&["history", &release, "-n", &release, "-o", "json"]);
     assert_eq!(

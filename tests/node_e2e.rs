@@ -300,11 +300,27 @@ fn examples_for_pods(ns: &str, remote: &str, node: &Node) -> String {
         "  dialect: Barbican\n",
         "  dialect: Barbican\n  endpoint: ${BARBICAN_ENDPOINT}\n",
     );
-    let swarm = replace_once(
-        &read("docker-swarm.yaml"),
-        "  endpoint: unix://${DOCKER_SWARM_SOCKET}\n",
-        "  endpoint: ${DOCKER_SWARM_TLS_ENDPOINT}\n  credentialsRef:\n    name: docker-swarm-tls\n",
-    );
+    // The example's ClusterStore over the engine's socket becomes a Store of the namespace over TLS: a namespaced
+    // Store may reach the node's address, which the overlay lists in --namespaced-store-hosts (`overlay`).
+    let swarm = [
+        (
+            "kind: ClusterStore\nmetadata:\n  name: docker-swarm\nspec:\n",
+            "kind: Store\nmetadata:\n  name: docker-swarm\n  namespace: examples\nspec:\n",
+        ),
+        (
+            "  endpoint: unix://${DOCKER_SWARM_SOCKET}\n",
+            "  endpoint: ${DOCKER_SWARM_TLS_ENDPOINT}\n  credentialsRef:\n    name: docker-swarm-tls\n",
+        ),
+        ("  conditions:\n    - namespaces: [examples]\n", ""),
+        (
+            "      kind: ClusterStore\n      name: docker-swarm\n",
+            "      kind: Store\n      name: docker-swarm\n",
+        ),
+    ]
+    .iter()
+    .fold(read("docker-swarm.yaml"), |text, (from, to)| {
+        replace_once(&text, from, to)
+    });
     let pem = |var: &str| std::fs::read_to_string(env(var)).unwrap();
     // A JSON string is a YAML scalar: the PEM's line breaks survive as escapes.
     let tencent = replace_once(
@@ -556,22 +572,28 @@ fn evict(pod: &str) -> Result<String, String> {
     )
 }
 
-/// The kustomize overlay this test applies: deploy/ as it is, with the image imported into the node.
-fn overlay(dir: &std::path::Path, tag: &str) -> PathBuf {
+/// The kustomize overlay this test applies: deploy/ as it is, with the image imported into the node, and the
+/// node's address (where the pods reach the test bed's stores) as the namespaced Stores' allowed host: pods do not
+/// inherit the test's environment (`.testbed/env` sets `SECRETSYNC_NAMESPACED_STORE_HOSTS` for host processes).
+fn overlay(dir: &std::path::Path, tag: &str, node: &Node) -> PathBuf {
     let path = dir.join(format!("overlay-{tag}"));
     std::fs::create_dir_all(&path).unwrap();
     // kustomize takes no absolute path as a resource: deploy/ relative to the overlay, through /.
     let up = "../".repeat(path.components().count() - 1);
     let deploy = root().join("deploy");
     let deploy = format!("{up}{}", deploy.strip_prefix("/").unwrap().display());
-    std::fs::write(
-        path.join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [\"{deploy}\"]\n\
-             images: [{{name: secretsync, newName: testbed.invalid/secretsync, newTag: \"{tag}\"}}]\n"
-        ),
-    )
-    .unwrap();
+    let hosts = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "secretsync"},
+        "spec": {"template": {"spec": {"containers": [{"name": "secretsync",
+            "env": [{"name": "SECRETSYNC_NAMESPACED_STORE_HOSTS", "value": node.ip}]}]}}}});
+    // JSON is YAML: the kustomization as a JSON document, its patch a strategic merge on the container's env.
+    let kustomization = serde_json::json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [deploy],
+        "images": [{"name": "secretsync", "newName": "testbed.invalid/secretsync", "newTag": tag}],
+        "patches": [{"patch": hosts.to_string()}],
+    });
+    std::fs::write(path.join("kustomization.yaml"), kustomization.to_string()).unwrap();
     path
 }
 
@@ -612,7 +634,7 @@ fn deploy_runs_on_the_node() {
         None,
     );
     let t = Instant::now();
-    let a = overlay(dir.path(), "a");
+    let a = overlay(dir.path(), "a", &node);
     kubectl(
         &[
             "apply",
@@ -936,7 +958,7 @@ spec:
         })
     };
     let t = Instant::now();
-    let b = overlay(dir.path(), "b");
+    let b = overlay(dir.path(), "b", &node);
     kubectl(
         &[
             "apply",
