@@ -140,23 +140,20 @@ fn refused(refusal: &Refusal) -> Report {
             "Conflict",
             "a remote secret of this name exists and was not created by SecretSync; set spec.adoptExisting: true to take it over",
         ),
+        // Which SecretSync owns it is not said: in a shared store that would tell one tenant another's
+        // namespace and object names.
         Refusal::OwnedByOther {
-            owner,
-            owner_exists: true,
+            owner_exists: true, ..
         } => Report::failed(
             "Conflict",
-            format!(
-                "the remote secret is owned by SecretSync {owner}; two SecretSyncs cannot write one remote secret"
-            ),
+            "the remote secret is owned by another SecretSync; two SecretSyncs cannot write one remote secret",
         ),
         Refusal::OwnedByOther {
-            owner,
             owner_exists: false,
+            ..
         } => Report::failed(
             "Conflict",
-            format!(
-                "the remote secret belongs to SecretSync {owner}, which no longer exists; set spec.adoptExisting: true to take it over"
-            ),
+            "the remote secret belongs to another SecretSync, which no longer exists; set spec.adoptExisting: true to take it over",
         ),
         Refusal::Immutable { field } => Report::failed(
             "ImmutableField",
@@ -457,7 +454,8 @@ mod tests {
             None,
             "d",
         );
-        assert!(r.message.contains("ns/x"));
+        assert!(r.message.contains("another SecretSync"), "{}", r.message);
+        assert!(!r.message.contains("ns/x"), "{}", r.message);
         let r = for_plan(
             &Plan::Refuse(Refusal::Immutable {
                 field: "contentType",

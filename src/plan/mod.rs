@@ -200,12 +200,14 @@ pub fn decide(desired: &Desired, observed: &Observed, caps: Capabilities) -> Pla
         Observed::Present(remote) => remote,
     };
 
-    if desired.policy == WritePolicy::IfNotExists {
-        return Plan::KeepExisting;
-    }
-
+    // Ownership before policy: under `IfNotExists` a secret someone else put there first (a tenant squatting the
+    // name in a shared store) is a conflict, not a value to report Ready over.
     if let Some(refusal) = ownership(desired, remote) {
         return Plan::Refuse(refusal);
+    }
+
+    if desired.policy == WritePolicy::IfNotExists {
+        return Plan::KeepExisting;
     }
 
     match &remote.state {

@@ -115,8 +115,33 @@ fn if_not_exists_never_touches_an_existing_secret() {
     d.policy = WritePolicy::IfNotExists;
     let mut r = remote();
     r.digest = Some("hmac-sha256:bb".into());
+    assert_eq!(
+        decide(&d, &present(r.clone()), ALL_MUTABLE),
+        Plan::KeepExisting
+    );
+    // What the store let us adopt is kept as it is too.
     r.owner = None;
+    d.adopt_existing = true;
     assert_eq!(decide(&d, &present(r), ALL_MUTABLE), Plan::KeepExisting);
+}
+
+#[test]
+fn if_not_exists_keeps_only_what_is_ours() {
+    let mut d = desired();
+    d.policy = WritePolicy::IfNotExists;
+    // Planted first by someone else (unmarked), or by another SecretSync: a conflict, never Ready over it.
+    let mut unmarked = remote();
+    unmarked.owner = None;
+    assert_eq!(
+        decide(&d, &present(unmarked), ALL_MUTABLE),
+        Plan::Refuse(Refusal::NotOwned)
+    );
+    let mut theirs = remote();
+    theirs.owner = Some(other());
+    assert!(matches!(
+        decide(&d, &present(theirs), ALL_MUTABLE),
+        Plan::Refuse(Refusal::OwnedByOther { .. })
+    ));
 }
 
 #[test]
