@@ -25,7 +25,8 @@ pub use barbican::BarbicanSettings;
 pub use docker_swarm::DockerSwarmSettings;
 pub use service_fabric_mesh::ServiceFabricMeshSettings;
 pub use store::{
-    ClusterStore, ClusterStoreSpec, RateLimit, Store, StoreKind, StoreRef, StoreSpec, StoreStatus,
+    Adoption, ClusterStore, ClusterStoreSpec, RateLimit, Store, StoreKind, StoreRef, StoreSpec,
+    StoreStatus,
 };
 pub use tencent_ssm::{TencentSsmSettings, TencentVersionPolicy};
 

@@ -57,6 +57,14 @@ pub struct StoreSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_ref: Option<StoreSecretRef>,
 
+    /// Which remote secrets a SecretSync with `adoptExisting: true` may take over through this store: `Never`
+    /// (the default: a remote secret SecretSync did not write is a `Conflict`), `Unmarked` (secrets without
+    /// SecretSync's ownership marker, such as ones written by hand or by Terraform) or `UnmarkedOrOrphaned` (also
+    /// secrets whose SecretSync no longer exists, such as one deleted with `deletionPolicy: Retain`). A SecretSync
+    /// asking for more reads `AdoptionNotAllowed`. In a ClusterStore shared by several teams, keep `Never`.
+    #[serde(default, skip_serializing_if = "is_never")]
+    pub adoption: Adoption,
+
     /// PEM certificates of the CA that signed the store's TLS certificate (and, for AzureKeyVault, the identity
     /// provider's), for AzureKeyVault, ServiceFabricMesh, DockerSwarm and TencentSSM. Without it the system's
     /// roots are used. AzureKeyVault and TencentSSM trust it next to the system's roots (TencentSSM over
@@ -179,6 +187,19 @@ pub struct ServiceAccountRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     pub audience: Option<String>,
+}
+
+/// Which remote secrets a store lets `adoptExisting` take over.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Adoption {
+    #[default]
+    Never,
+    Unmarked,
+    UnmarkedOrOrphaned,
+}
+
+fn is_never(a: &Adoption) -> bool {
+    *a == Adoption::Never
 }
 
 /// Azure Key Vault connection settings.

@@ -570,6 +570,7 @@ async fn inputs(
             UpdatePolicy::IfNotExists => WritePolicy::IfNotExists,
         },
         adopt_existing: obj.spec.adopt_existing,
+        adoption: connection.adoption,
         allow_replace: dialect.allows_replace(target),
     };
     Ok(Inputs {
@@ -903,6 +904,7 @@ async fn inputs_without_source(
         },
         policy: WritePolicy::Replace,
         adopt_existing: false,
+        adoption: crate::plan::Adoption::Never,
         allow_replace: false,
     };
     Ok(Inputs {

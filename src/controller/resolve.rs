@@ -96,6 +96,8 @@ pub struct Connection {
     pub may_use_controller_identity: bool,
     pub rate_limit: Option<RateLimit>,
     pub source_selector: Option<LabelSelector>,
+    /// What a SecretSync's `adoptExisting` may take over through this store.
+    pub adoption: crate::plan::Adoption,
 }
 
 /// Whether a namespace needs its labels read to decide on `store` (only a `namespaceSelector` does).
@@ -202,6 +204,11 @@ fn through_store(
         may_use_controller_identity: cluster,
         rate_limit: spec.rate_limit,
         source_selector: spec.source_selector.clone(),
+        adoption: match spec.adoption {
+            crate::api::Adoption::Never => crate::plan::Adoption::Never,
+            crate::api::Adoption::Unmarked => crate::plan::Adoption::Unmarked,
+            crate::api::Adoption::UnmarkedOrOrphaned => crate::plan::Adoption::UnmarkedOrOrphaned,
+        },
     })
 }
 
@@ -229,6 +236,9 @@ fn inline(
         may_use_controller_identity: true,
         rate_limit: None,
         source_selector: None,
+        // Inline targets exist only where the operator allowed them (single-tenant clusters): the SecretSync's
+        // own adoptExisting decides, as it did before stores decided.
+        adoption: crate::plan::Adoption::UnmarkedOrOrphaned,
     })
 }
 

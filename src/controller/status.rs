@@ -155,6 +155,12 @@ fn refused(refusal: &Refusal) -> Report {
             "Conflict",
             "the remote secret belongs to another SecretSync, which no longer exists; set spec.adoptExisting: true to take it over",
         ),
+        Refusal::AdoptionNotAllowed => Report::failed(
+            "AdoptionNotAllowed",
+            "a remote secret of this name exists and was not written by this SecretSync, and the store does not let \
+             adoptExisting take it over (its admin decides with spec.adoption); use another remoteName, or ask the \
+             store's admin",
+        ),
         Refusal::Immutable { field } => Report::failed(
             "ImmutableField",
             format!(

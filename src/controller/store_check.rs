@@ -88,6 +88,7 @@ async fn check(
         },
         policy: WritePolicy::Replace,
         adopt_existing: false,
+        adoption: crate::plan::Adoption::Never,
         allow_replace: false,
     };
     let req = Request {

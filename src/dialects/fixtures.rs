@@ -30,6 +30,8 @@ pub fn desired() -> Desired {
         },
         policy: WritePolicy::Replace,
         adopt_existing: false,
+        // A store that lets adoptExisting take anything: what a dialect does when the planner adopts.
+        adoption: crate::plan::Adoption::UnmarkedOrOrphaned,
         allow_replace: false,
     }
 }

@@ -97,10 +97,24 @@ pub struct Desired {
     pub metadata: Metadata,
     pub owner: Owner,
     pub policy: WritePolicy,
-    /// Take over a remote secret that is unmarked or whose marked owner no longer exists.
+    /// The SecretSync asks to take over a remote secret that is unmarked or whose marked owner no longer exists.
     pub adopt_existing: bool,
+    /// What the store's admin lets such a request take (the store decides, not the tenant).
+    pub adoption: Adoption,
     /// Delete and re-create the remote secret when an immutable field must change.
     pub allow_replace: bool,
+}
+
+/// Which remote secrets a store lets a SecretSync with `adoptExisting` take over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Adoption {
+    /// None: a secret SecretSync did not write here is a conflict.
+    #[default]
+    Never,
+    /// Secrets without an ownership marker (written outside SecretSync).
+    Unmarked,
+    /// Those, and secrets whose marked SecretSync no longer exists.
+    UnmarkedOrOrphaned,
 }
 
 /// The store's own view of a remote secret's life.
@@ -158,6 +172,8 @@ pub enum Refusal {
     OwnedByOther { owner: Owner, owner_exists: bool },
     /// The named field is immutable in the store and replacement is not allowed.
     Immutable { field: &'static str },
+    /// The SecretSync asked to adopt a secret the store's `adoption` does not let it take.
+    AdoptionNotAllowed,
 }
 
 /// The one action a reconcile takes.
@@ -249,12 +265,12 @@ fn ownership(desired: &Desired, remote: &Remote) -> Option<Refusal> {
     if is_ours(desired, remote) {
         return None;
     }
+    let may = |allowed: bool| (!allowed).then_some(Refusal::AdoptionNotAllowed);
     match &remote.owner {
-        None if desired.adopt_existing => None,
+        None if desired.adopt_existing => may(desired.adoption != Adoption::Never),
         None => Some(Refusal::NotOwned),
-        Some(other) if !remote.owner_exists && desired.adopt_existing => {
-            let _ = other;
-            None
+        Some(_) if !remote.owner_exists && desired.adopt_existing => {
+            may(desired.adoption == Adoption::UnmarkedOrOrphaned)
         }
         Some(other) => Some(Refusal::OwnedByOther {
             owner: other.clone(),

@@ -31,6 +31,8 @@ fn desired() -> Desired {
         owner: owner(),
         policy: WritePolicy::Replace,
         adopt_existing: false,
+        // A store that lets adoptExisting take anything: what a dialect does when the planner adopts.
+        adoption: crate::plan::Adoption::UnmarkedOrOrphaned,
         allow_replace: false,
     }
 }
@@ -407,4 +409,84 @@ fn an_empty_uid_proves_nothing() {
     renamed_uid.uid = String::new();
     assert!(owner().owns(Some(&renamed_uid)));
     assert!(!owner().owns(None));
+}
+
+/// The store decides what `adoptExisting` may take: the tenant only asks.
+#[test]
+fn adoption_is_the_stores_decision() {
+    let unmarked = || {
+        let mut r = remote();
+        r.owner = None;
+        r
+    };
+    let orphaned = || {
+        let mut r = remote();
+        r.owner = Some(other());
+        r.owner_exists = false;
+        r
+    };
+    let live = || {
+        let mut r = remote();
+        r.owner = Some(other());
+        r
+    };
+    let refused = |p: Plan| match p {
+        Plan::Refuse(r) => Some(r),
+        _ => None,
+    };
+    let cases = [
+        // (store, asked, remote, refusal or None when taken)
+        (
+            Adoption::Never,
+            true,
+            unmarked(),
+            Some(Refusal::AdoptionNotAllowed),
+        ),
+        (
+            Adoption::Never,
+            true,
+            orphaned(),
+            Some(Refusal::AdoptionNotAllowed),
+        ),
+        (Adoption::Unmarked, true, unmarked(), None),
+        (
+            Adoption::Unmarked,
+            true,
+            orphaned(),
+            Some(Refusal::AdoptionNotAllowed),
+        ),
+        (Adoption::UnmarkedOrOrphaned, true, unmarked(), None),
+        (Adoption::UnmarkedOrOrphaned, true, orphaned(), None),
+        // Not asked: the usual conflicts, whatever the store allows.
+        (
+            Adoption::UnmarkedOrOrphaned,
+            false,
+            unmarked(),
+            Some(Refusal::NotOwned),
+        ),
+    ];
+    for (store, asked, r, want) in cases {
+        let mut d = desired();
+        d.adoption = store;
+        d.adopt_existing = asked;
+        let got = refused(decide(&d, &present(r.clone()), ALL_MUTABLE));
+        assert_eq!(got, want, "{store:?} asked={asked} owner={:?}", r.owner);
+    }
+    // A live owner's secret is never taken, whatever the store and the request say.
+    for store in [
+        Adoption::Never,
+        Adoption::Unmarked,
+        Adoption::UnmarkedOrOrphaned,
+    ] {
+        let mut d = desired();
+        d.adoption = store;
+        d.adopt_existing = true;
+        assert!(matches!(
+            refused(decide(&d, &present(live()), ALL_MUTABLE)),
+            Some(Refusal::OwnedByOther {
+                owner_exists: true,
+                ..
+            })
+        ));
+    }
 }

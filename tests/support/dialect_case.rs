@@ -82,6 +82,8 @@ impl Case {
             owner: owner(),
             policy: WritePolicy::Replace,
             adopt_existing: false,
+            // A store that lets adoptExisting take anything: what a dialect does when the planner adopts.
+            adoption: secretsync::plan::Adoption::UnmarkedOrOrphaned,
             allow_replace: dialect.allows_replace(&target),
         };
         Case {
