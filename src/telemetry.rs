@@ -10,9 +10,37 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
+/// Crates whose debug and trace lines quote what a store answered or what was sent to it (bollard logs each
+/// answer's body at debug and each request's, values included, at trace): held at `info` whatever `RUST_LOG` says.
+const QUOTING_CRATES: &[&str] = &["bollard"];
+
+/// `directives` (`RUST_LOG`'s syntax), with [`QUOTING_CRATES`] held at `info`: a directive naming one of them or
+/// a module of one is dropped (a more specific target would win over the cap).
+pub fn env_filter(directives: &str) -> EnvFilter {
+    let names_quoting_crate = |directive: &str| {
+        QUOTING_CRATES.iter().any(|krate| {
+            directive
+                .trim()
+                .strip_prefix(krate)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '=', '[']))
+        })
+    };
+    let kept: Vec<&str> = directives
+        .split(',')
+        .filter(|d| !names_quoting_crate(d))
+        .collect();
+    QUOTING_CRATES
+        .iter()
+        .fold(EnvFilter::new(kept.join(",")), |filter, krate| {
+            filter.add_directive(format!("{krate}=info").parse().expect("a valid directive"))
+        })
+}
+
+/// Installs the global subscriber; `RUST_LOG` overrides the default `info` level, except for
+/// [`QUOTING_CRATES`].
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let directives = std::env::var(EnvFilter::DEFAULT_ENV).unwrap_or_else(|_| "info".to_owned());
+    let filter = env_filter(&directives);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
@@ -42,4 +70,34 @@ pub fn log_panics() {
             .unwrap_or_default();
         tracing::error!(%location, panic = message, "panic");
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn crates_that_quote_answers_stay_at_info_whatever_rust_log_says() {
+        for directives in [
+            "trace",
+            "debug,bollard=trace",
+            "bollard=trace",
+            "bollard::docker=trace",
+            " bollard::docker[x]=trace,info",
+        ] {
+            let subscriber = tracing_subscriber::registry().with(env_filter(directives));
+            tracing::subscriber::with_default(subscriber, || {
+                assert!(
+                    !tracing::enabled!(target: "bollard::docker", tracing::Level::DEBUG),
+                    "{directives}"
+                );
+                assert!(tracing::enabled!(target: "bollard::docker", tracing::Level::INFO));
+            });
+        }
+        let subscriber = tracing_subscriber::registry().with(env_filter("trace"));
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::enabled!(target: "secretsync::dialects", tracing::Level::TRACE));
+        });
+    }
 }

@@ -7,7 +7,11 @@
 //!   200 MB stream;
 //! - an answer that trickles is cut at the deadline, its body included (`BackendTimeout`), Docker's too;
 //! - a Docker secret create that times out is not sent again in place (it may have been applied);
-//! - a Barbican listing that never ends (full pages of other names, `offset` ignored) is given up after 20 pages.
+//! - a Barbican listing that never ends (full pages of other names, `offset` ignored) is given up after 20 pages;
+//! - nothing a store answers is shown back: a canary in error bodies (404, 500, 403, 200), in a 200 of the wrong
+//!   shape, in status fields and in header values appears in no error (message, Debug, sources), no log line at
+//!   TRACE and no metric, for every HTTP dialect that takes plain HTTP and Docker (Key Vault, HTTPS only, has the
+//!   same check over its decoders in its unit tests).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +25,8 @@ use secretsync::value::{Credentials, SecretValue};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+mod support;
 
 /// Counts the connections made to it.
 async fn tripwire() -> (String, Arc<AtomicUsize>) {
@@ -95,6 +101,7 @@ fn desired() -> Desired {
         },
         policy: WritePolicy::Replace,
         adopt_existing: false,
+        adoption: secretsync::plan::Adoption::default(),
         allow_replace: false,
     }
 }
@@ -321,46 +328,51 @@ async fn fake_docker(behaviour: Daemon) -> (String, Arc<AtomicUsize>) {
 
 /// One connection to the fake daemon: `GET /version` answered properly, anything else as `behaviour` says.
 async fn daemon_connection(mut conn: TcpStream, behaviour: Daemon, creates: Arc<AtomicUsize>) {
+    let Some(head) = past_version(&mut conn).await else {
+        return;
+    };
+    if head.starts_with("POST") && head.contains("/secrets/create") {
+        creates.fetch_add(1, Ordering::SeqCst);
+    }
+    let head = match behaviour {
+        Daemon::Hangs => {
+            tokio::time::sleep(NO_HANG).await;
+            return;
+        }
+        Daemon::Floods => {
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n["
+        }
+        Daemon::Trickles => {
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n["
+        }
+    };
+    if conn.write_all(head.as_bytes()).await.is_ok() {
+        match behaviour {
+            Daemon::Floods => stream_spaces(&mut conn, 200 << 20).await,
+            _ => trickle(&mut conn).await,
+        }
+    }
+}
+
+/// Answers `GET /version` (API 1.44) as often as asked; the head of the first other request, `None` once the
+/// client has gone.
+async fn past_version(conn: &mut TcpStream) -> Option<String> {
     let mut buf = vec![0u8; 65536];
     loop {
         let n = match conn.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => n,
         };
         let head = String::from_utf8_lossy(&buf[..n]).to_string();
-        if head.starts_with("GET /version") {
-            let body = r#"{"ApiVersion":"1.44","Version":"26.1.0"}"#;
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if conn.write_all(reply.as_bytes()).await.is_err() {
-                return;
-            }
-            continue;
+        if !head.starts_with("GET /version") {
+            return Some(head);
         }
-        if head.starts_with("POST") && head.contains("/secrets/create") {
-            creates.fetch_add(1, Ordering::SeqCst);
-        }
-        let head = match behaviour {
-            Daemon::Hangs => {
-                tokio::time::sleep(NO_HANG).await;
-                return;
-            }
-            Daemon::Floods => {
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n["
-            }
-            Daemon::Trickles => {
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n["
-            }
-        };
-        if conn.write_all(head.as_bytes()).await.is_ok() {
-            match behaviour {
-                Daemon::Floods => stream_spaces(&mut conn, 200 << 20).await,
-                _ => trickle(&mut conn).await,
-            }
-        }
-        return;
+        let body = r#"{"ApiVersion":"1.44","Version":"26.1.0"}"#;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(reply.as_bytes()).await.ok()?;
     }
 }
 
@@ -507,4 +519,250 @@ async fn a_remote_name_that_is_a_path_reaches_no_other_path_of_the_store() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the store was called");
+}
+
+/// `CANARY-` and a value no test run repeats.
+fn canary() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("CANARY-{:x}{:x}", nanos, std::process::id())
+}
+
+/// Every dialect's error shape at once, the canary in every free-text field (and in every code field, where a
+/// store might put anything).
+fn error_shapes(c: &str) -> serde_json::Value {
+    json!({
+        // Barbican
+        "code": 404, "title": c, "description": c,
+        // Keystone, Key Vault, Docker
+        "error": {"code": c, "title": c, "message": c, "innererror": {"code": c}},
+        "message": c,
+        // Entra ID
+        "error_description": format!("AADSTS7000215: {c}"),
+        // Service Fabric
+        "Error": {"Code": c, "Message": c},
+        // Tencent SSM
+        "Response": {"Error": {"Code": c, "Message": c}, "RequestId": c},
+    })
+}
+
+/// Known codes, free text the canary: a code from a closed list may be shown, its message never.
+fn known_codes(c: &str) -> serde_json::Value {
+    json!({
+        "code": 403, "title": "Forbidden", "description": c,
+        "error": {"code": "Forbidden", "title": "Forbidden", "message": c,
+                  "innererror": {"code": "ForbiddenByPolicy", "message": c}},
+        "message": c,
+        "Error": {"Code": "FABRIC_E_SECRET_INVALID", "Message": c},
+        "Response": {"Error": {"Code": "ResourceInUse.SecretExists", "Message": c}, "RequestId": c},
+    })
+}
+
+/// The HTTP replies of the canary test: status line, extra headers, body.
+fn canary_replies(c: &str) -> Vec<String> {
+    let json = |status: &str, headers: &str, body: serde_json::Value| {
+        let body = body.to_string();
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let canary_headers = format!(
+        "X-Canary: {c}\r\nRetry-After: {c}\r\nWWW-Authenticate: Bearer authorization=\"https://login.windows.net/{c}\", resource=\"https://vault.azure.net\", error_description=\"{c}\"\r\nX-Openstack-Request-Id: {c}\r\n"
+    );
+    let text = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html\r\n{canary_headers}Content-Length: {}\r\nConnection: close\r\n\r\n<html>{c}</html>",
+        c.len() + 13
+    );
+    vec![
+        json("404 Not Found", "", error_shapes(c)),
+        json("500 Internal Server Error", "", error_shapes(c)),
+        json("200 OK", "", error_shapes(c)),
+        json("403 Forbidden", "", known_codes(c)),
+        json("200 OK", "", known_codes(c)),
+        // A 200 of the wrong shape.
+        json(
+            "200 OK",
+            "",
+            json!({"properties": c, "Response": c, "secrets": c, "value": c, "message": c, "Version": c}),
+        ),
+        // A 200 whose status fields carry the canary.
+        json(
+            "200 OK",
+            "",
+            json!({"properties": {"status": "Failed", "statusDetails": c},
+                   "Response": {"SecretName": "db", "Status": c, "RequestId": c}}),
+        ),
+        json("401 Unauthorized", &canary_headers, error_shapes(c)),
+        json("429 Too Many Requests", &canary_headers, error_shapes(c)),
+        text,
+    ]
+}
+
+/// Answers every request with `reply`.
+async fn replying(reply: String) -> String {
+    let addr = serve(move |mut conn| {
+        let reply = reply.clone();
+        async move {
+            read_request(&mut conn).await;
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    })
+    .await;
+    format!("http://{addr}")
+}
+
+/// A Docker daemon that negotiates 1.44 and answers everything else with `reply`.
+async fn replying_docker(reply: String) -> String {
+    let addr = serve(move |mut conn| {
+        let reply = reply.clone();
+        async move {
+            if past_version(&mut conn).await.is_some() {
+                let _ = conn.write_all(reply.as_bytes()).await;
+            }
+        }
+    })
+    .await;
+    format!("tcp://{addr}")
+}
+
+/// An error as everything that may show it sees it: its Display, message, reason, Debug and every source's.
+fn everything_shown(err: &DialectError) -> String {
+    let mut shown = format!("{err}\n{}\n{}\n{err:?}", err.message, err.reason);
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        shown.push_str(&format!("\n{s}\n{s:?}"));
+        source = s.source();
+    }
+    shown
+}
+
+#[tokio::test]
+async fn no_store_answer_is_shown_back() {
+    // Everything at TRACE, through the controller's own filter (which holds crates that quote answers back).
+    let logs = support::LogCapture::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(secretsync::telemetry::env_filter("trace"))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let c = canary();
+    let metrics = Metrics::new();
+    let shared = Shared::new(100, 100, metrics.clone()).with_deadline(Duration::from_secs(5));
+    // Credentials: `{auth}` becomes the Keystone URL of the canary server.
+    type Case = (
+        Arc<dyn Dialect>,
+        serde_json::Value,
+        Vec<(&'static str, &'static str)>,
+    );
+    let dialects: Vec<Case> = vec![
+        (
+            Arc::new(
+                secretsync::dialects::service_fabric_mesh::ServiceFabricMesh::new(shared.clone()),
+            ),
+            json!({"dialect": "ServiceFabricMesh"}),
+            vec![],
+        ),
+        (
+            Arc::new(secretsync::dialects::barbican::Barbican::new(
+                shared.clone(),
+            )),
+            json!({"dialect": "Barbican", "barbican": {"projectId": "p"}}),
+            vec![],
+        ),
+        (
+            Arc::new(secretsync::dialects::barbican::Barbican::new(
+                shared.clone(),
+            )),
+            json!({"dialect": "Barbican"}),
+            // Keystone mode: the token request meets the answer first.
+            vec![
+                ("authUrl", "{auth}"),
+                ("username", "u"),
+                ("password", "p"),
+                ("projectName", "p"),
+                ("userDomainName", "Default"),
+                ("projectDomainName", "Default"),
+            ],
+        ),
+        (
+            Arc::new(secretsync::dialects::tencent_ssm::TencentSsm::new(
+                shared.clone(),
+            )),
+            json!({"dialect": "TencentSSM", "tencentSSM": {"region": "ap-guangzhou"}}),
+            vec![
+                ("secretId", "AKIDtest"),
+                ("secretKey", "tencent-secret-key"),
+            ],
+        ),
+        (
+            Arc::new(secretsync::dialects::docker_swarm::DockerSwarm::new(
+                shared.clone(),
+            )),
+            json!({"dialect": "DockerSwarm"}),
+            vec![],
+        ),
+    ];
+    let desired = desired();
+    let value = SecretValue::from("not-a-real-value");
+    let mut leaks = Vec::new();
+    for (n, reply) in canary_replies(&c).into_iter().enumerate() {
+        let http = replying(reply.clone()).await;
+        let docker = replying_docker(reply).await;
+        let auth = format!("{http}/v3");
+        for (dialect, target, pairs) in &dialects {
+            let mut target = target.clone();
+            let kind = dialect.kind().to_string();
+            let endpoint = if kind == "DockerSwarm" {
+                &docker
+            } else {
+                &http
+            };
+            target["endpoint"] = json!(endpoint);
+            let target: Target = serde_json::from_value(target).unwrap();
+            let pairs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|&(k, v)| (k, if v == "{auth}" { auth.as_str() } else { v }))
+                .collect();
+            let creds = credentials(&pairs);
+            let req = request(&target, "db", &creds, &desired);
+            let mut shown = Vec::new();
+            match dialect.observe(&req).await {
+                Ok(observed) => shown.push(format!("observed {observed:?}")),
+                Err(err) => shown.push(everything_shown(&err)),
+            }
+            if let Err(err) = dialect
+                .apply(&req, &Plan::Create, &Observed::Absent, &value)
+                .await
+            {
+                shown.push(everything_shown(&err));
+            }
+            for text in shown {
+                if text.contains(&c) {
+                    leaks.push(format!("{kind}, reply {n}: {text}"));
+                }
+            }
+        }
+    }
+    assert!(
+        logs.text().contains("TRACE"),
+        "the log capture saw nothing at TRACE"
+    );
+    let logged: Vec<String> = logs
+        .text()
+        .lines()
+        .filter(|l| l.contains(&c))
+        .map(str::to_owned)
+        .collect();
+    let rendered = metrics.render();
+    assert!(
+        leaks.is_empty() && logged.is_empty() && !rendered.contains(&c),
+        "the canary was shown back:\n{}\nlogged:\n{}\nin metrics: {}",
+        leaks.join("\n"),
+        logged.join("\n"),
+        rendered.contains(&c)
+    );
 }

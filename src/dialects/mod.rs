@@ -53,8 +53,10 @@ impl ErrorClass {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An error from a dialect. Its message is shown in conditions and Events, so it must never contain a secret
-/// value or credential: build it from status codes, store error codes and store messages only.
+/// An error from a dialect. Its message is shown in conditions, Events and logs, so it must never contain a secret
+/// value or credential, nor anything a store answered: build it from HTTP statuses, store error codes from the
+/// dialect's closed list ([`kit::text::known_code`]) and SecretSync's own words. A `source` is shown too (Debug,
+/// logs): never one whose text quotes an answer (serde's errors do).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct DialectError {
@@ -140,9 +142,17 @@ impl DialectError {
         )
     }
 
-    /// The usual mapping of an HTTP status without a more specific store code.
+    /// The usual mapping of an HTTP status without a more specific store code. `detail` is SecretSync's own words
+    /// or a code from the dialect's closed list, never the store's text.
     pub fn from_status(status: u16, detail: &str, retry_after: Option<Duration>) -> Self {
-        let message = format!("store answered HTTP {status}: {detail}");
+        let mut message = format!("store answered HTTP {status}");
+        let words = kit::text::status_words(status);
+        if !words.is_empty() {
+            message.push_str(&format!(" ({words})"));
+        }
+        if !detail.is_empty() {
+            message.push_str(&format!(": {detail}"));
+        }
         match status {
             300..=399 => Self::redirected(status),
             401 => Self::credentials("Unauthorized", message),

@@ -23,7 +23,7 @@
 //!   written. Only versions SecretSync wrote are ever deleted.
 //! - A new resource may be answered with 201 `status: Creating` or 202 with no body: the SecretSync is then
 //!   `Creating`, and the value is added by a later reconcile, once `GET` reports `Ready`. `Failed` is reported
-//!   with the backend's `statusDetails`.
+//!   in SecretSync's words (the backend's `statusDetails` are its free text, never shown).
 //! - `serviceFabricMesh.verifyValues` reads the current version back with the privileged
 //!   `POST …/values/{version}/list_value` instead of a metadata `GET`, proving the value is readable where
 //!   applications read it. (Versions are immutable, so the digest-derived version name already pins the value.)
@@ -42,7 +42,8 @@
 //!
 //! # Errors
 //!
-//! FabricError bodies (`{"Error":{"Code","Message"}}`) are mapped by code, then by HTTP status. Transient
+//! FabricError bodies (`{"Error":{"Code","Message"}}`) are mapped by code, then by HTTP status; only the HTTP
+//! status and a code from the closed list the dialect knows are shown, never `Message`. Transient
 //! failures are retried by the dialect kit's transport (every request here but the resource's create is a PUT,
 //! DELETE, GET or a reading POST, so all of them are idempotent).
 
@@ -196,7 +197,6 @@ struct SecretProps {
     content_type: Option<String>,
     description: Option<String>,
     status: Option<String>,
-    status_details: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -209,29 +209,47 @@ struct FabricError {
 struct FabricErrorBody {
     #[serde(rename = "Code")]
     code: Option<String>,
-    #[serde(rename = "Message")]
-    message: Option<String>,
 }
 
-/// The FabricError code and message of a reply, if its body has one.
-fn fabric_error(body: &[u8]) -> (Option<String>, Option<String>) {
+/// The FabricError codes SecretSync knows (the documented ones it maps, and the generic ones a gateway sends):
+/// the only part of an error body ever shown. `Message` is never read.
+const KNOWN_CODES: &[&str] = &[
+    "FABRIC_E_SECRET_TYPE_CANNOT_BE_CHANGED",
+    "FABRIC_E_SECRET_VERSION_ALREADY_EXISTS",
+    "FABRIC_E_SECRET_INVALID",
+    "FABRIC_E_CENTRAL_SECRET_SERVICE_GENERIC",
+    "FABRIC_E_NOT_READY",
+    "FABRIC_E_TIMEOUT",
+    "FABRIC_E_SERVICE_OFFLINE",
+    "FABRIC_E_NOT_PRIMARY",
+    "FABRIC_E_NO_WRITE_QUORUM",
+    "FABRIC_E_RECONFIGURATION_PENDING",
+    "E_INVALIDARG",
+    "E_ACCESSDENIED",
+    "E_ABORT",
+    "E_FAIL",
+];
+
+/// The FabricError code of a reply when its body has one that is in [`KNOWN_CODES`].
+fn fabric_code(body: &[u8]) -> Option<&'static str> {
     match serde_json::from_slice::<FabricError>(body) {
-        Ok(FabricError { error: Some(e) }) => (e.code, e.message),
-        _ => (None, None),
+        Ok(FabricError {
+            error: Some(FabricErrorBody { code: Some(code) }),
+        }) => super::kit::text::known_code(&code, KNOWN_CODES),
+        _ => None,
     }
 }
 
 /// Maps a failed reply to an error, by FabricError code first, then by HTTP status.
 fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
-    let (code, message) = fabric_error(body);
-    let detail = super::kit::text::store_message(&match (&code, &message) {
-        (Some(c), Some(m)) => format!("{c}: {m}"),
-        (Some(c), None) => c.clone(),
-        (None, Some(m)) => m.clone(),
-        (None, None) => "no FabricError body".to_owned(),
-    });
-    let text = format!("Service Fabric answered HTTP {status}: {detail}");
-    match code.as_deref() {
+    let code = fabric_code(body);
+    let detail = code.unwrap_or_default();
+    let text = match (code, super::kit::text::status_words(status)) {
+        (Some(c), _) => format!("Service Fabric answered HTTP {status}: {c}"),
+        (None, "") => format!("Service Fabric answered HTTP {status}"),
+        (None, words) => format!("Service Fabric answered HTTP {status} ({words})"),
+    };
+    match code {
         Some("FABRIC_E_SECRET_TYPE_CANNOT_BE_CHANGED") => DialectError::permanent(
             "Immutable",
             format!(
@@ -259,7 +277,7 @@ fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Dialect
                  removed)"
             ),
         ),
-        _ => DialectError::from_status(status, &detail, retry_after),
+        _ => DialectError::from_status(status, detail, retry_after),
     }
 }
 
@@ -746,11 +764,11 @@ impl Dialect for ServiceFabricMesh {
         };
         let state = match props.status.as_deref() {
             Some("Creating") => RemoteState::Creating,
-            Some("Failed") => {
-                RemoteState::Failed(props.status_details.clone().unwrap_or_else(|| {
-                    "Service Fabric reports the secret resource as Failed".into()
-                }))
-            }
+            // Its statusDetails are the store's free text: not shown (sfctl or the gateway's API shows them).
+            Some("Failed") => RemoteState::Failed(
+                "Service Fabric reports the secret resource as Failed (its statusDetails say why)"
+                    .into(),
+            ),
             Some("Deleting") => {
                 return Err(DialectError::retry(
                     "BackendDeleting",
@@ -899,6 +917,12 @@ mod tests {
         let e = map_error(400, &body("FABRIC_E_SECRET_TYPE_CANNOT_BE_CHANGED"), None);
         assert_eq!((e.class, e.reason), (ErrorClass::Permanent, "Immutable"));
         assert!(e.to_string().contains("allowReplace"));
+        assert!(
+            e.to_string().starts_with(
+                "Service Fabric answered HTTP 400: FABRIC_E_SECRET_TYPE_CANNOT_BE_CHANGED"
+            ) && !e.to_string().contains(": m"),
+            "{e}"
+        );
         let e = map_error(409, &body("FABRIC_E_SECRET_VERSION_ALREADY_EXISTS"), None);
         assert_eq!((e.class, e.reason), (ErrorClass::Conflict, "VersionExists"));
         let e = map_error(400, &body("FABRIC_E_SECRET_INVALID"), None);
@@ -921,6 +945,12 @@ mod tests {
         assert_eq!(map_error(503, b"<html>", None).class, ErrorClass::Retry);
         let long = "x".repeat(1000);
         assert!(map_error(400, long.as_bytes(), None).to_string().len() < 400);
+        // An unknown code is not shown, nor is any message.
+        let e = map_error(400, &body("FABRIC_E_CANARY"), None);
+        assert_eq!(
+            (e.reason, e.to_string().as_str()),
+            ("BackendRejected", "store answered HTTP 400 (Bad Request)")
+        );
     }
 
     fn check_with(

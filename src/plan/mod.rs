@@ -123,7 +123,8 @@ pub enum RemoteState {
     Ready,
     /// The store is still creating it (Service Fabric's `Creating`, or a 202 not yet settled).
     Creating,
-    /// The store reports it failed; the text is the store's own detail, safe to show.
+    /// The store reports it failed; the text is the dialect's own words for the store's state (never the store's
+    /// free text: it is shown in conditions, Events and logs).
     Failed(String),
 }
 

@@ -406,8 +406,35 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64
     })
 }
 
-/// Maps a refused token request. Entra's `error_description` names the cause (AADSTS code) and never echoes a
-/// secret; only its first line is kept (the rest is trace and correlation IDs).
+/// The OAuth 2.0 `error` codes (RFC 6749 5.2) Entra ID sends: the only ones shown.
+const KNOWN_OAUTH_ERRORS: &[&str] = &[
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "access_denied",
+    "interaction_required",
+    "temporarily_unavailable",
+    "server_error",
+];
+
+/// The first `AADSTS<digits>` of an Entra `error_description`, rebuilt from its digits: Entra's documented error
+/// number names the cause (AADSTS7000215: wrong client secret, AADSTS700016: unknown application), and digits
+/// carry nothing of the answer. The description itself is free text and never shown.
+fn aadsts_code(description: &str) -> Option<String> {
+    let at = description.find("AADSTS")?;
+    let digits: String = description[at + "AADSTS".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .take(9)
+        .collect();
+    (!digits.is_empty()).then(|| format!("AADSTS{digits}"))
+}
+
+/// Maps a refused token request: the HTTP status, the OAuth `error` when it is a known one, and the AADSTS
+/// number of `error_description` (see [`aadsts_code`]); nothing else of the answer.
 pub fn token_error(
     status: u16,
     body: &[u8],
@@ -416,21 +443,19 @@ pub fn token_error(
     client_id: &str,
 ) -> DialectError {
     let reply: TokenReply = serde_json::from_slice(body).unwrap_or_default();
-    let description = reply
-        .error_description
+    let error = reply
+        .error
         .as_deref()
-        .and_then(|d| d.lines().next())
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    let detail = kit::text::store_message(&match (&reply.error, description.is_empty()) {
-        (Some(e), false) => format!("{e}: {description}"),
-        (Some(e), true) => e.clone(),
-        (None, false) => description,
-        (None, true) => "no OAuth error body".to_owned(),
-    });
+        .and_then(|e| kit::text::known_code(e, KNOWN_OAUTH_ERRORS));
+    let aadsts = reply.error_description.as_deref().and_then(aadsts_code);
+    let detail = match (error, aadsts) {
+        (Some(e), Some(n)) => format!(": {e} ({n})"),
+        (Some(e), None) => format!(": {e}"),
+        (None, Some(n)) => format!(": {n}"),
+        (None, None) => String::new(),
+    };
     let text = format!(
-        "Entra ID refused a token for client {client_id} in tenant {tenant} (HTTP {status}): {detail}"
+        "Entra ID refused a token for client {client_id} in tenant {tenant} (HTTP {status}){detail}"
     );
     match status {
         429 => DialectError::retry("TokenThrottled", text).with_retry_after(retry_after),
@@ -438,6 +463,16 @@ pub fn token_error(
         400 | 401 | 403 | 404 => DialectError::credentials("TokenRefused", text),
         _ => DialectError::retry("TokenEndpointError", text),
     }
+}
+
+/// Whether `text` is a GUID (`8-4-4-4-12` hex digits), as Entra tenant IDs are.
+fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 struct Cached {
@@ -741,10 +776,16 @@ impl kit::Auth for Bearer<'_> {
                 if !tenant.eq_ignore_ascii_case(&identity.tenant)
                     && !generic.contains(&tenant.to_ascii_lowercase().as_str())
                 {
+                    // The challenge is a header the vault wrote: its tenant is named only when it is a GUID.
+                    let theirs = if is_guid(tenant) {
+                        format!("tenant {tenant}")
+                    } else {
+                        "another tenant".to_owned()
+                    };
                     return Err(DialectError::credentials(
                         "WrongTenant",
                         format!(
-                            "the vault belongs to tenant {tenant}, but the credentials name tenant {}",
+                            "the vault belongs to {theirs}, but the credentials name tenant {}",
                             identity.tenant
                         ),
                     ));
@@ -999,7 +1040,7 @@ mod tests {
     }
 
     #[test]
-    fn token_errors_keep_the_aadsts_line_only() {
+    fn token_errors_keep_the_oauth_error_and_aadsts_number_only() {
         let body = serde_json::to_vec(&serde_json::json!({
             "error": "invalid_client",
             "error_description": "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1\r\nCorrelation ID: 2",
@@ -1010,9 +1051,21 @@ mod tests {
             (e.class, e.reason),
             (ErrorClass::Credentials, "TokenRefused")
         );
-        assert!(e.message.contains("AADSTS7000215"));
-        assert!(e.message.contains("client c1 in tenant t1"));
-        assert!(!e.message.contains("Trace ID"));
+        assert_eq!(
+            e.message,
+            "Entra ID refused a token for client c1 in tenant t1 (HTTP 401): invalid_client (AADSTS7000215)"
+        );
+        // Unknown error codes and every description's text are not shown.
+        let canary = serde_json::to_vec(&serde_json::json!({
+            "error": "CANARY-1",
+            "error_description": "CANARY-2 AADSTS12CANARY-3",
+        }))
+        .unwrap();
+        let e = token_error(400, &canary, None, "t", "c");
+        assert_eq!(
+            e.message,
+            "Entra ID refused a token for client c in tenant t (HTTP 400): AADSTS12"
+        );
         let e = token_error(429, b"", Some(Duration::from_secs(4)), "t", "c");
         assert_eq!(
             (e.class, e.retry_after),
@@ -1022,6 +1075,14 @@ mod tests {
             token_error(503, b"<html>", None, "t", "c").class,
             ErrorClass::Retry
         );
+    }
+
+    #[test]
+    fn only_a_guid_tenant_is_named() {
+        assert!(is_guid("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+        assert!(!is_guid("CANARY-72f988bf"));
+        assert!(!is_guid("contoso.onmicrosoft.com"));
+        assert!(!is_guid("72f988bf-86f1-41af-91ab-2d7cd011db4Z"));
     }
 
     #[test]

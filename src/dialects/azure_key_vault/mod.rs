@@ -366,21 +366,56 @@ struct KvErrorBody {
 #[derive(Deserialize)]
 struct KvError {
     code: Option<String>,
-    message: Option<String>,
     innererror: Option<Box<KvError>>,
 }
 
-/// The KeyVaultError of a reply: (code, innermost code, message).
-fn kv_error(body: &[u8]) -> (Option<String>, Option<String>, Option<String>) {
+/// The KeyVaultError codes SecretSync knows (Key Vault's documented `code` and `innererror.code` values): the only
+/// part of an error body ever shown. `message` is never read.
+const KNOWN_CODES: &[&str] = &[
+    "BadParameter",
+    "BadArgument",
+    "Unauthorized",
+    "AccessDenied",
+    "Forbidden",
+    "ForbiddenByPolicy",
+    "ForbiddenByFirewall",
+    "ForbiddenByRbac",
+    "ForbiddenByConnection",
+    "NotFound",
+    "SecretNotFound",
+    "Conflict",
+    "ObjectIsDeletedButRecoverable",
+    "ObjectIsBeingDeleted",
+    "ObjectIsBeingRecovered",
+    "SecretDisabled",
+    "PayloadTooLarge",
+    "Throttled",
+    "TooManyRequests",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+
+/// The KeyVaultError of a reply, each code only when it is in [`KNOWN_CODES`]: (code, innermost code, the one
+/// that classifies: the innermost code the body has, else the code).
+type KvCodes = (
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+fn kv_error(body: &[u8]) -> KvCodes {
+    let known =
+        |code: Option<&str>| code.and_then(|c| super::kit::text::known_code(c, KNOWN_CODES));
     match serde_json::from_slice::<KvErrorBody>(body) {
         Ok(KvErrorBody { error: Some(e) }) => {
             let mut inner = e.innererror.as_deref();
             let mut inner_code = None;
             while let Some(i) = inner {
-                inner_code = i.code.clone().or(inner_code);
+                inner_code = i.code.as_deref().or(inner_code);
                 inner = i.innererror.as_deref();
             }
-            (e.code, inner_code, e.message)
+            let code = e.code.as_deref();
+            (known(code), known(inner_code), known(inner_code.or(code)))
         }
         _ => (None, None, None),
     }
@@ -388,16 +423,18 @@ fn kv_error(body: &[u8]) -> (Option<String>, Option<String>, Option<String>) {
 
 /// Maps a failed reply to an error, by KeyVaultError code first, then by HTTP status.
 pub fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
-    let (code, inner, message) = kv_error(body);
-    let detail = super::kit::text::store_message(&match (&code, &inner, &message) {
-        (Some(c), Some(i), Some(m)) => format!("{c} ({i}): {m}"),
-        (Some(c), None, Some(m)) => format!("{c}: {m}"),
-        (Some(c), _, None) => c.clone(),
-        (None, _, Some(m)) => m.clone(),
-        (None, _, None) => "no KeyVaultError body".to_owned(),
-    });
-    let text = format!("Key Vault answered HTTP {status}: {detail}");
-    match (status, inner.as_deref().or(code.as_deref())) {
+    let (code, inner, classifying) = kv_error(body);
+    let detail = match (code, inner) {
+        (Some(c), Some(i)) => format!("{c} ({i})"),
+        (Some(c), None) | (None, Some(c)) => c.to_owned(),
+        (None, None) => String::new(),
+    };
+    let text = match (detail.as_str(), super::kit::text::status_words(status)) {
+        ("", "") => format!("Key Vault answered HTTP {status}"),
+        ("", words) => format!("Key Vault answered HTTP {status} ({words})"),
+        (detail, _) => format!("Key Vault answered HTTP {status}: {detail}"),
+    };
+    match (status, classifying) {
         (409, Some("ObjectIsDeletedButRecoverable")) => DialectError::conflict(
             "SoftDeleted",
             format!("{text} (recover or purge it, or let SecretSync do so)"),

@@ -201,6 +201,41 @@ fn key_vault_errors_map_by_code_then_status() {
     assert_eq!(map_error(404, b"", None).class, ErrorClass::Permanent);
     let long = "x".repeat(1000);
     assert!(map_error(400, long.as_bytes(), None).to_string().len() < 400);
+    let e = map_error(409, &body("Conflict", Some("ObjectIsBeingDeleted")), None);
+    assert_eq!(
+        e.message,
+        "Key Vault answered HTTP 409: Conflict (ObjectIsBeingDeleted)"
+    );
+}
+
+/// A canary in every field of Key Vault's and Entra ID's error shapes, in a 200 of the wrong shape and in the
+/// challenge header: shown nowhere (the HTTP dialects without HTTPS are checked end to end in hostile_stores).
+#[test]
+fn no_answer_is_shown_back() {
+    const C: &str = "CANARY-4f1c";
+    let shapes = serde_json::to_vec(&serde_json::json!({
+        "error": {"code": C, "message": C, "innererror": {"code": C, "innererror": {"code": C}}},
+        "error_description": C, "message": C,
+    }))
+    .unwrap();
+    for status in [400, 401, 403, 404, 409, 429, 500, 503] {
+        let e = map_error(status, &shapes, None);
+        assert!(!format!("{e} {e:?}").contains(C), "{e:?}");
+        let e = auth::token_error(status, &shapes, None, "t", "c");
+        assert!(!format!("{e} {e:?}").contains(C), "{e:?}");
+    }
+    // A known code with the canary as its message: the code only.
+    let known = serde_json::to_vec(&serde_json::json!({
+        "error": {"code": "Forbidden", "message": C, "innererror": {"code": "ForbiddenByPolicy", "message": C}},
+    }))
+    .unwrap();
+    let e = map_error(403, &known, None);
+    assert!(
+        e.message
+            .starts_with("Key Vault answered HTTP 403: Forbidden (ForbiddenByPolicy)")
+            && !e.message.contains(C),
+        "{e:?}"
+    );
 }
 
 #[test]

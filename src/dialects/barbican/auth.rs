@@ -397,7 +397,7 @@ pub(super) fn map_keystone_error(
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> DialectError {
-    // The request carried the password: only Keystone's parsed error fields are shown, never its body.
+    // Only the status and a known title are shown: never Keystone's message nor anything else of its body.
     let text = answered("Keystone", status, body);
     match status {
         401 => DialectError::credentials(
@@ -792,7 +792,11 @@ mod tests {
         let body = br#"{"error": {"code": 401, "message": "The request you have made requires authentication.", "title": "Unauthorized"}}"#;
         let e = map_keystone_error(401, body, None);
         assert_eq!(e.class, ErrorClass::Credentials);
-        assert!(e.message.contains("requires authentication"));
+        assert!(!e.message.contains("requires authentication"), "{e}");
+        assert!(
+            e.message
+                .starts_with("Keystone answered HTTP 401 (Unauthorized)")
+        );
         assert!(e.message.contains("refused"));
         assert_eq!(map_keystone_error(503, b"", None).class, ErrorClass::Retry);
         assert_eq!(

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::dialects::DialectError;
 use crate::dialects::kit::ownership::{self, Keys, Marker};
 use crate::dialects::kit::retry::THROTTLED;
-use crate::dialects::kit::text::store_message;
+use crate::dialects::kit::text::{known_code, status_words};
 use crate::dialects::kit::{Reply, Verdict, decode_with};
 use crate::plan::Owner;
 
@@ -195,24 +195,39 @@ pub(super) fn label_problem(key: &str, value: &str) -> Option<String> {
     None
 }
 
-/// The store's own words in an error reply, bounded: the `description` (else `title`) of Barbican's
-/// `{"code","title","description"}`, or the `message` (else `title`) of the `{"error":{...}}` that Keystone and
-/// keystonemiddleware send. Nothing else of a body is ever shown: a body that is not one of these (an HTML page,
-/// a proxy's text, anything echoing a request) gives `None`.
-pub(super) fn error_detail(body: &[u8]) -> Option<String> {
+/// The titles Barbican (`{"code","title","description"}`) and Keystone (`{"error":{"code","title","message"}}`)
+/// give their errors: HTTP's names of the statuses they document. The only part of an error body ever shown.
+const KNOWN_TITLES: &[&str] = &[
+    "Bad Request",
+    "Unauthorized",
+    "Forbidden",
+    "Not Found",
+    "Not Acceptable",
+    "Conflict",
+    "Request Entity Too Large",
+    "Unsupported Media Type",
+    "Too Many Requests",
+    "Internal Server Error",
+    "Not Implemented",
+    "Service Unavailable",
+    "Validation Error",
+];
+
+/// The `title` of an error reply when it is one of [`KNOWN_TITLES`]. `description` and `message` are never read:
+/// they are free text, and a store's author may point the endpoint at a service whose answers they want to read.
+pub(super) fn error_title(body: &[u8]) -> Option<&'static str> {
     let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
-    ["/description", "/error/message", "/title", "/error/title"]
+    ["/title", "/error/title"]
         .iter()
         .filter_map(|pointer| doc.pointer(pointer)?.as_str())
-        .find(|text| !text.trim().is_empty())
-        .map(store_message)
+        .find_map(|title| known_code(title, KNOWN_TITLES))
 }
 
-/// `"{who} answered HTTP {status}"`, followed by the store's own words when its error body has them.
+/// `"{who} answered HTTP {status}"`, with the error's title when it is a known one, else HTTP's name for the status.
 pub(super) fn answered(who: &str, status: u16, body: &[u8]) -> String {
-    match error_detail(body) {
-        Some(detail) => format!("{who} answered HTTP {status}: {detail}"),
-        None => format!("{who} answered HTTP {status}"),
+    match error_title(body).unwrap_or(status_words(status)) {
+        "" => format!("{who} answered HTTP {status}"),
+        title => format!("{who} answered HTTP {status} ({title})"),
     }
 }
 
@@ -228,7 +243,7 @@ pub(super) fn unreadable(what: &str, e: &serde_json::Error) -> DialectError {
 }
 
 /// Barbican's reading of an answer, the one decoder of every Barbican call: 2xx success, 404 absent (callers
-/// know what was missing: see [`not_found`]), the rest by status with Barbican's own description.
+/// know what was missing: see [`not_found`]), the rest by status.
 pub(super) fn decode(reply: &Reply) -> Verdict {
     decode_with(reply, map_error)
 }
@@ -535,10 +550,12 @@ mod tests {
     }
 
     #[test]
-    fn errors_map_to_classes_with_barbicans_description() {
+    fn errors_map_to_classes_with_status_and_known_title_only() {
         let body = |code: u16, d: &str| {
-            serde_json::to_vec(&serde_json::json!({"code": code, "title": "t", "description": d}))
-                .unwrap()
+            serde_json::to_vec(
+                &serde_json::json!({"code": code, "title": "Conflict", "description": d}),
+            )
+            .unwrap()
         };
         assert!(matches!(decode(&reply(204, b"", None)), Verdict::Success));
         assert!(matches!(decode(&reply(404, b"", None)), Verdict::Absent));
@@ -551,7 +568,13 @@ mod tests {
             (e.class, e.reason),
             (ErrorClass::Conflict, "PayloadAlreadySet")
         );
-        assert!(e.message.contains("already has data"));
+        assert!(!e.message.contains("already has data"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("Barbican answered HTTP 409 (Conflict)"),
+            "{}",
+            e.message
+        );
         let e = error(413, &body(413, "too large"), None);
         assert_eq!(
             (e.class, e.reason),
@@ -572,7 +595,10 @@ mod tests {
         );
         let e = error(503, b"<html><body>down</body></html>", None);
         assert_eq!(e.class, ErrorClass::Retry);
-        assert_eq!(e.message, "Barbican answered HTTP 503");
+        assert_eq!(
+            e.message,
+            "Barbican answered HTTP 503 (Service Unavailable)"
+        );
         // Keystone's (and keystonemiddleware's) error shape.
         let e = error(
             401,
@@ -580,17 +606,23 @@ mod tests {
             None,
         );
         assert!(
-            e.message.contains("requires authentication"),
+            e.message
+                .starts_with("Barbican answered HTTP 401 (Unauthorized)")
+                && !e.message.contains("requires authentication"),
             "{}",
             e.message
         );
-        // A store's own text is bounded.
-        let long = body(400, &"x".repeat(5000));
-        assert!(error(400, &long, None).message.len() < 400);
+        // A title that is not a known one is not shown either.
+        let e = error(
+            400,
+            br#"{"code": 400, "title": "CANARY title", "description": "CANARY"}"#,
+            None,
+        );
+        assert_eq!(e.message, "Barbican answered HTTP 400 (Bad Request)");
     }
 
     #[test]
-    fn a_body_is_never_quoted_only_its_parsed_error_fields() {
+    fn a_body_is_never_quoted() {
         const VALUE: &str = "hunter2-SENTINEL-value";
         for (status, body) in [
             (400, format!("garbage {VALUE} garbage")),
@@ -601,6 +633,10 @@ mod tests {
                 format!(r#"{{"code": 400, "description": "", "echo": "{VALUE}"}}"#),
             ),
             (413, format!("{{not json {VALUE}")),
+            (
+                403,
+                format!(r#"{{"error": {{"title": "Forbidden", "message": "{VALUE}"}}}}"#),
+            ),
             (503, format!(r#""{VALUE}""#)),
         ] {
             let e = error(status, body.as_bytes(), None);

@@ -1,6 +1,7 @@
 //! What every dialect shares, owned once: the HTTP transport (pacing, retries with explicit idempotency,
 //! deadlines, the answer cap, no redirects, metrics), the authentication seam, TLS clients, reading credentials,
-//! and bounding store text. A dialect keeps only its wire types, its error decoder and its auth flavour.
+//! and what of a store's answer may be shown. A dialect keeps only its wire types, its error decoder and its auth
+//! flavour.
 
 pub mod credentials;
 pub mod endpoint;

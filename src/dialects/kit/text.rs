@@ -1,20 +1,19 @@
-//! Store text shown to users (conditions, Events) is bounded: a store decides how long its messages are.
+//! What of a store's answer may be shown to users (conditions, Events, logs, metrics): its HTTP status, an error
+//! code the dialect knows from a closed list, and SecretSync's own words. Never a body, a header value or a parser
+//! message that quotes content: a store's author may point it at an internal service to read its answers back.
 
-/// `text` trimmed and cut to `max` characters, with `…` when cut.
-pub fn excerpt(text: &str, max: usize) -> String {
-    let text = text.trim();
-    match text.char_indices().nth(max) {
-        None => text.to_owned(),
-        Some((end, _)) => format!("{}…", &text[..end]),
-    }
+/// `code` when it is one of `known` (the dialect's documented codes), as the dialect's own `&'static str`: what is
+/// shown is then never the store's bytes, only a word SecretSync already had.
+pub fn known_code(code: &str, known: &[&'static str]) -> Option<&'static str> {
+    known.iter().copied().find(|k| *k == code)
 }
 
-/// The most of a store's own error message a dialect puts into an error.
-pub const MAX_STORE_MESSAGE: usize = 300;
-
-/// A store's error message as shown to users: [`excerpt`] of [`MAX_STORE_MESSAGE`] characters.
-pub fn store_message(text: &str) -> String {
-    excerpt(text, MAX_STORE_MESSAGE)
+/// HTTP's own name for a status (`Not Found`), or `""` for one without a standard name.
+pub fn status_words(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
 }
 
 /// Where a JSON answer could not be read, and nothing else: serde's own message can quote the answer (`invalid
@@ -52,10 +51,12 @@ mod tests {
     }
 
     #[test]
-    fn cuts_on_characters_not_bytes() {
-        assert_eq!(excerpt(" short \n", 10), "short");
-        assert_eq!(excerpt("ééééé", 3), "ééé…");
-        let long = "x".repeat(1000);
-        assert_eq!(store_message(&long).chars().count(), MAX_STORE_MESSAGE + 1);
+    fn only_known_codes_are_shown_and_as_our_own_words() {
+        const KNOWN: &[&str] = &["Forbidden", "Conflict"];
+        assert_eq!(known_code("Conflict", KNOWN), Some("Conflict"));
+        assert_eq!(known_code("conflict", KNOWN), None);
+        assert_eq!(known_code("Conflict: CANARY", KNOWN), None);
+        assert_eq!(status_words(404), "Not Found");
+        assert_eq!(status_words(599), "");
     }
 }

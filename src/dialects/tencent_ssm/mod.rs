@@ -81,7 +81,6 @@ use zeroize::Zeroizing;
 
 use super::kit::ownership::{self, description};
 use super::kit::retry::THROTTLED;
-use super::kit::text::store_message;
 use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{
     Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials,
@@ -500,12 +499,65 @@ fn family(code: &str) -> &str {
     code.split('.').next().unwrap_or(code)
 }
 
-/// Maps a documented SSM error code to how SecretSync handles it. The action is added by [`TencentSsm::call`].
-fn map_code(code: &str, message: &str, request_id: &str) -> DialectError {
-    let text = format!(
-        "{code}: {} (RequestId {request_id})",
-        store_message(message)
-    );
+/// The families (the part before the first '.') of Tencent Cloud API 3.0's documented error codes, common and SSM's.
+const KNOWN_FAMILIES: &[&str] = &[
+    "AuthFailure",
+    "UnauthorizedOperation",
+    "OperationDenied",
+    "RequestLimitExceeded",
+    "LimitExceeded",
+    "InternalError",
+    "FailedOperation",
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "InvalidAction",
+    "InvalidRequest",
+    "MissingParameter",
+    "UnknownParameter",
+    "UnsupportedOperation",
+    "UnsupportedRegion",
+    "ResourceNotFound",
+    "ResourceInUse",
+    "ResourceUnavailable",
+    "ResourceInsufficient",
+    "ResourcesSoldOut",
+    "NoSuchVersion",
+    "InvalidCredential",
+    "UnsupportedProtocol",
+    "RequestSizeLimitExceeded",
+    "ServiceUnavailable",
+];
+
+/// `code` as shown: a documented code's shape (`Family.Detail`, letters and digits, at most 100 characters) in a
+/// known family, else `None`.
+fn shown_code(code: &str) -> Option<&str> {
+    let shaped = code.len() <= 100
+        && code.split('.').enumerate().all(|(i, part)| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+        });
+    (shaped && KNOWN_FAMILIES.contains(&family(code))).then_some(code)
+}
+
+/// `RequestId` as shown: only a UUID's characters (SSM's request IDs are UUIDs), at most 64.
+fn shown_request_id(id: &str) -> Option<&str> {
+    (!id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .then_some(id)
+}
+
+/// Maps a documented SSM error code to how SecretSync handles it: the code shown only when [`shown_code`] allows
+/// it, the request ID only when [`shown_request_id`] does, the store's `Message` never. The action is added by
+/// [`TencentSsm::call`].
+fn map_code(code: &str, request_id: &str) -> DialectError {
+    let mut text = match shown_code(code) {
+        Some(code) => format!("Tencent SSM answered {code}"),
+        None => "Tencent SSM answered an error code SecretSync does not know".to_owned(),
+    };
+    if let Some(id) = shown_request_id(request_id) {
+        text.push_str(&format!(" (RequestId {id})"));
+    }
     match (family(code), code) {
         // Refused before any work: the kit repeats even a create after this.
         ("RequestLimitExceeded", _) => DialectError::retry(THROTTLED, text),
@@ -533,8 +585,6 @@ struct Envelope {
 struct ApiError {
     #[serde(rename = "Code", default)]
     code: String,
-    #[serde(rename = "Message", default)]
-    message: String,
 }
 
 /// The `Response` object of an API 3.0 answer.
@@ -549,23 +599,21 @@ fn envelope(body: &[u8]) -> Result<serde_json::Value, DialectError> {
                     super::kit::text::json_position(&e)
                 ),
             )
-            .with_source(e)
         })
 }
 
-/// `Response.Error` as code, message and request id, when the answer is an error.
-fn api_error(response: &serde_json::Value) -> Option<(String, String, String)> {
+/// `Response.Error` as code and request id, when the answer is an error.
+fn api_error(response: &serde_json::Value) -> Option<(String, String)> {
     let error = response.get("Error")?;
     let error: ApiError = serde_json::from_value(error.clone()).unwrap_or(ApiError {
         code: "InternalError".into(),
-        message: "malformed error".into(),
     });
     let request_id = response
         .get("RequestId")
         .and_then(|r| r.as_str())
         .unwrap_or_default()
         .to_owned();
-    Some((error.code, error.message, request_id))
+    Some((error.code, request_id))
 }
 
 /// SSM's reading of an answer. SSM answers every API call with HTTP 200, errors included, so another status
@@ -582,9 +630,7 @@ fn decode(reply: &Reply) -> Verdict {
         Err(e) => Verdict::Error(e),
         Ok(None) => Verdict::Success,
         Ok(Some((code, ..))) if family(&code) == "ResourceNotFound" => Verdict::Absent,
-        Ok(Some((code, message, request_id))) => {
-            Verdict::Error(map_code(&code, &message, &request_id))
-        }
+        Ok(Some((code, request_id))) => Verdict::Error(map_code(&code, &request_id)),
     }
 }
 
@@ -677,10 +723,10 @@ impl TencentSsm {
             .map_err(|e| in_action(action, e))?;
         let mut response = envelope(&reply.body).map_err(|e| in_action(action, e))?;
         if reply.absent {
-            let (code, message, request_id) = api_error(&response).unwrap_or_default();
+            let (code, request_id) = api_error(&response).unwrap_or_default();
             return Ok(Found::Absent(in_action(
                 action,
-                map_code(&code, &message, &request_id),
+                map_code(&code, &request_id),
             )));
         }
         if let Some(obj) = response.as_object_mut() {
@@ -688,12 +734,12 @@ impl TencentSsm {
         }
         serde_json::from_value(response)
             .map(Found::Answer)
-            .map_err(|e| {
+            .map_err(|_| {
+                // serde's message can quote the answer: neither it nor the error as a source.
                 DialectError::retry(
                     "BadResponse",
                     format!("Tencent SSM {action}: unexpected response shape"),
                 )
-                .with_source(e)
             })
     }
 
@@ -887,7 +933,10 @@ impl Dialect for TencentSsm {
             "Disabled" => RemoteState::Failed(
                 "the secret is disabled in Tencent SSM; enable it for readers to get its value".into(),
             ),
-            other => RemoteState::Failed(format!("Tencent SSM reports the secret as {other}")),
+            // The status is the store's text: not repeated.
+            _ => RemoteState::Failed(
+                "Tencent SSM reports the secret in a status SecretSync does not know".into(),
+            ),
         };
         let owner = marker.as_ref().map(|m| m.mark.owner.clone());
         Ok(Observed::Present(Remote {

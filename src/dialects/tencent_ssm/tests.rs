@@ -198,10 +198,12 @@ fn documented_codes_map_to_classes() {
         ),
     ];
     for (code, class, reason) in cases {
-        let e = map_code(code, "the message", "req-1");
+        let e = map_code(code, "5f0b4a1e-0000-4000-8000-00000000abcd");
         assert_eq!((e.class, e.reason), (class, reason), "{code}");
-        let shown = e.to_string();
-        assert!(shown.contains(code) && shown.contains("the message") && shown.contains("req-1"));
+        assert_eq!(
+            e.to_string(),
+            format!("Tencent SSM answered {code} (RequestId 5f0b4a1e-0000-4000-8000-00000000abcd)")
+        );
     }
 }
 
@@ -417,9 +419,34 @@ fn the_decoder_reads_the_envelope() {
 }
 
 #[test]
-fn a_store_message_is_bounded() {
-    let e = map_code("InvalidParameterValue", &"x".repeat(5000), "r");
-    assert!(e.message.len() < 1000, "{}", e.message.len());
+fn only_a_documented_code_and_a_uuid_request_id_are_shown() {
+    for code in [
+        "CANARY-1",
+        "AuthFailure.CANARY-1",
+        "Canary.Code",
+        "AuthFailure..X",
+        "AuthFailure.X y",
+        "",
+    ] {
+        let e = map_code(code, "CANARY-2");
+        assert_eq!(
+            e.to_string(),
+            "Tencent SSM answered an error code SecretSync does not know",
+            "{code}"
+        );
+    }
+    // The classification is the code's, shown or not.
+    assert_eq!(
+        map_code("AuthFailure.CANARY-1", "").reason,
+        "CredentialsRejected"
+    );
+    let long = format!("InvalidParameter.{}", "x".repeat(5000));
+    assert!(map_code(&long, "").message.len() < 100);
+    let e = decoded_error(
+        200,
+        r#"{"Response": {"Error": {"Code": "InternalError.Busy", "Message": "CANARY-3"}, "RequestId": "CANARY-4"}}"#,
+    );
+    assert_eq!(e.to_string(), "Tencent SSM answered InternalError.Busy");
 }
 
 #[test]
