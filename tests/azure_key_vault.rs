@@ -424,7 +424,8 @@ async fn purge_setting_purges_on_delete_and_over_a_soft_deleted_name() {
     let mut case = new_case_on(
         "purge",
         "p1",
-        target(json!({"azureKeyVault": {"purge": true}})),
+        // The store allows purges (its azureKeyVault.allowPurge, merged into the target by the controller).
+        target(json!({"azureKeyVault": {"purge": true, "allowPurge": true}})),
     );
     ready(case.reconcile().await.1);
     case.delete().await.expect("delete and purge");
@@ -462,7 +463,14 @@ async fn purge_setting_purges_on_delete_and_over_a_soft_deleted_name() {
 #[tokio::test]
 async fn a_soft_deleted_foreign_secret_is_a_conflict() {
     let vault = Vault::get().await;
-    let case = new_case("deleted-foreign", "v");
+    // Even asked to adopt and to purge, in a store that allows both: another's soft-deleted secret is neither
+    // recovered nor purged (a tenant of a shared vault could otherwise bring back or destroy another team's).
+    let mut case = new_case_on(
+        "deleted-foreign",
+        "v",
+        target(json!({"azureKeyVault": {"purge": true, "allowPurge": true}})),
+    );
+    case.desired.adopt_existing = true;
     vault
         .call(
             "PUT",
@@ -481,7 +489,7 @@ async fn a_soft_deleted_foreign_secret_is_a_conflict() {
         (err.class, err.reason),
         (ErrorClass::Conflict, "SoftDeletedNotOwned")
     );
-    assert!(err.message.contains("adoptExisting"), "{err}");
+    assert!(err.message.contains("did not write"), "{err}");
     // Still deleted: SecretSync neither recovered nor purged it.
     assert_eq!(
         vault

@@ -19,4 +19,9 @@ pub struct AzureKeyVaultSettings {
     /// creating over a soft-deleted name, purge it instead of recovering it.
     #[serde(default)]
     pub purge: bool,
+    /// Copied from the store's `azureKeyVault.allowPurge` (a SecretSync cannot set it: it is not in the
+    /// SecretSync's schema, so the API server drops it). `purge` acts only where it is set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(skip)]
+    pub allow_purge: bool,
 }

@@ -215,6 +215,11 @@ pub struct AzureKeyVaultStoreSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32))]
     pub api_version: Option<String>,
+    /// Let SecretSyncs using this store purge (delete for good) their own soft-deleted secrets with
+    /// `azureKeyVault.purge: true`. Off by default: a purge cannot be undone. Whatever it says, SecretSync
+    /// recovers or purges only soft-deleted secrets it wrote itself for that SecretSync.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_purge: bool,
 }
 
 /// Service Fabric connection settings.

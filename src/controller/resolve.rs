@@ -223,14 +223,19 @@ fn inline(
     let dialect = target.dialect.ok_or_else(|| {
         Refusal::InvalidSpec("spec.target needs storeRef (or, inline, a dialect)".into())
     })?;
+    let mut target = target.clone();
+    // Single-tenant by the operator's choice: the SecretSync's own `purge` decides, as before stores existed.
+    if let Some(akv) = target.azure_key_vault.as_mut() {
+        akv.allow_purge = true;
+    }
     Ok(Connection {
         store: None,
         dialect,
-        target: target.clone(),
         credentials: target
             .credentials_ref
-            .as_ref()
-            .map(|c| (namespace.name.to_owned(), c.name.clone())),
+            .clone()
+            .map(|c| (namespace.name.to_owned(), c.name)),
+        target,
         ca_bundle: None,
         service_account: None,
         may_use_controller_identity: true,
@@ -340,6 +345,7 @@ fn merged(target: &Target, store: &StoreSpec) -> Result<Target, Refusal> {
             out.azure_key_vault = Some(Box::new(AzureKeyVaultSettings {
                 authority_host: conn.authority_host,
                 api_version: conn.api_version,
+                allow_purge: conn.allow_purge,
                 ..own
             }));
         }

@@ -80,6 +80,17 @@ fn a_namespaced_store_resolves_in_its_own_namespace_only() {
     assert_eq!(akv.authority_host.as_deref(), Some("https://login.example"));
     assert_eq!(akv.api_version.as_deref(), Some("7.5"));
     assert!(akv.purge, "the SecretSync's per-secret policy is kept");
+    assert!(!akv.allow_purge, "the store did not allow purges");
+
+    // A SecretSync cannot allow itself to purge: the store decides.
+    let t = target(json!({"storeRef": {"kind": "Store", "name": "vault"},
+                          "azureKeyVault": {"purge": true, "allowPurge": true}}));
+    let c = through_store_in("team-a", &t, &spec).expect("resolves");
+    assert!(!c.target.azure_key_vault.expect("settings").allow_purge);
+    let mut spec = vault_store();
+    spec.azure_key_vault.get_or_insert_default().allow_purge = true;
+    let c = through_store_in("team-a", &t, &spec).expect("resolves");
+    assert!(c.target.azure_key_vault.expect("settings").allow_purge);
 }
 
 #[test]

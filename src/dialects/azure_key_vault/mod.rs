@@ -148,6 +148,12 @@ impl AzureKeyVault {
     }
 }
 
+/// Whether to purge: the SecretSync asks (`purge`) and its store allows it (`allowPurge`); a purge is for good.
+fn may_purge(target: &Target) -> bool {
+    let s = settings(target);
+    s.purge && s.allow_purge
+}
+
 fn settings(target: &Target) -> AzureKeyVaultSettings {
     target
         .azure_key_vault
@@ -780,17 +786,13 @@ impl AzureKeyVault {
             )
             .with_retry_after(Some(Duration::from_secs(2))));
         };
-        if !deleted.owned_by(&req.desired.owner) && !req.desired.adopt_existing {
-            let whose = match deleted.owner() {
-                Some(o) => format!("SecretSync {o}"),
-                None => "someone outside SecretSync".to_owned(),
-            };
+        // Only our own soft-deleted secret is recovered or purged, whatever adoptExisting says: in a shared vault
+        // a tenant could otherwise bring back, or destroy for good, what another team (or no one) deleted.
+        if !deleted.owned_by(&req.desired.owner) {
             return Err(DialectError::conflict(
                 "SoftDeletedNotOwned",
-                format!(
-                    "the name is held by a soft-deleted secret written by {whose}; recover or purge it in Key \
-                     Vault, or set adoptExisting to let SecretSync do so"
-                ),
+                "the name is held by a soft-deleted secret this SecretSync did not write; recover or purge it in \
+                 Key Vault, or choose another remoteName",
             ));
         }
         let purgeable = deleted
@@ -798,7 +800,7 @@ impl AzureKeyVault {
             .recovery_level
             .as_deref()
             .is_none_or(|l| l.contains("Purgeable"));
-        let purge = settings(req.target).purge;
+        let purge = may_purge(req.target);
         if purge && purgeable {
             tracing::info!(
                 dialect = DIALECT,
@@ -1042,7 +1044,7 @@ impl Dialect for AzureKeyVault {
         let url = conn.url(&format!("/secrets/{name}"));
         self.call(&conn, Exchange::new("delete_secret", &Method::DELETE, &url))
             .await?;
-        if !settings(req.target).purge {
+        if !may_purge(req.target) {
             return Ok(());
         }
         // Deletion completes asynchronously: wait until the secret is listed as deleted, then purge it.
