@@ -2392,7 +2392,8 @@ async fn no_secretsync_field_sends_a_credential_or_value_to_a_host_no_store_name
     .await;
     bed.put_store(
         "os",
-        json!({"dialect": "Barbican", "credentialsRef": {"name": "os"}}),
+        json!({"dialect": "Barbican", "endpoint": env("BARBICAN_ENDPOINT"),
+               "credentialsRef": {"name": "os"}}),
     )
     .await;
     let stores = [

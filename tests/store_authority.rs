@@ -308,6 +308,12 @@ fn a_store_naming_a_secret_its_author_may_not_read_is_refused() {
         &admins(json!({"rateLimit": {"requestsPerSecond": 5}, "endpoint": "http://127.0.0.1:2"})),
         &format!("Secret {}/admins", bed.ns),
     );
+    // Whatever else decides where the credentials go: the catalog entry they are used against.
+    bed.refused(
+        "an update of the Keystone catalog interface of a store using a Secret the tenant may not read",
+        &admins(json!({"rateLimit": {"requestsPerSecond": 5}, "barbican": {"interface": "admin"}})),
+        &format!("Secret {}/admins", bed.ns),
+    );
     bed.refused(
         "an update that swaps the Secret for one the tenant may not read",
         &bed.store("reads-creds", barbican(json!({"name": "admins"}))),

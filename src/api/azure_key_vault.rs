@@ -13,7 +13,8 @@ pub struct AzureKeyVaultSettings {
     /// Inline targets only (with `storeRef` the store sets it). Key Vault REST `api-version` (default: the current stable one, `2026-04-01`). Older ones such as `7.5`
     /// work too, for emulators and older private clouds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 32))]
+    // Letters, digits, dots and dashes only: it goes into the query string of every request.
+    #[schemars(regex(pattern = r"^[0-9A-Za-z.-]+$"), length(max = 32))]
     pub api_version: Option<String>,
     /// After a `Delete`, also purge the soft-deleted secret (unless the vault has purge protection); when
     /// creating over a soft-deleted name, purge it instead of recovering it.

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 pub struct ServiceFabricMeshSettings {
     /// Inline targets only (with `storeRef` the store sets it). `api-version` query parameter (default `6.4-preview`, the only one the secret resource API accepts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 32))]
+    // Letters, digits, dots and dashes only: it goes into the query string of every request.
+    #[schemars(regex(pattern = r"^[0-9A-Za-z.-]+$"), length(max = 32))]
     pub api_version: Option<String>,
     /// How many superseded value versions to keep next to the current one (default 2). Older versions that
     /// SecretSync wrote are deleted after each new value; versions written by others are never touched.

@@ -213,7 +213,8 @@ pub struct AzureKeyVaultStoreSettings {
     pub authority_host: Option<String>,
     /// Key Vault REST `api-version` (default: the current stable one, `2026-04-01`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 32))]
+    // Letters, digits, dots and dashes only: it goes into the query string of every request.
+    #[schemars(regex(pattern = r"^[0-9A-Za-z.-]+$"), length(min = 1, max = 32))]
     pub api_version: Option<String>,
     /// Let SecretSyncs using this store purge (delete for good) their own soft-deleted secrets with
     /// `azureKeyVault.purge: true`. Off by default: a purge cannot be undone. Whatever it says, SecretSync
@@ -228,7 +229,8 @@ pub struct AzureKeyVaultStoreSettings {
 pub struct ServiceFabricMeshStoreSettings {
     /// `api-version` query parameter (default `6.4-preview`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 32))]
+    // Letters, digits, dots and dashes only: it goes into the query string of every request.
+    #[schemars(regex(pattern = r"^[0-9A-Za-z.-]+$"), length(min = 1, max = 32))]
     pub api_version: Option<String>,
 }
 

@@ -1006,6 +1006,7 @@ async fn credentials_in(
         author(connection),
         &dialect.destinations(&connection.target, &read),
         dialect.public_hosts(),
+        dialect.endpoint_from_answers(&connection.target),
     )?;
     let mut map = read.into_map();
     if let Some(pem) = &connection.ca_bundle {

@@ -148,12 +148,14 @@ fn refused(refusal: &Refusal) -> Report {
             "Conflict",
             "the remote secret is owned by another SecretSync; two SecretSyncs cannot write one remote secret",
         ),
+        // Nor whether it still exists: that would tell a tenant what another team deleted. Adoption says what
+        // the store allows.
         Refusal::OwnedByOther {
             owner_exists: false,
             ..
         } => Report::failed(
             "Conflict",
-            "the remote secret belongs to another SecretSync, which no longer exists; set spec.adoptExisting: true to take it over",
+            "the remote secret is owned by another SecretSync; two SecretSyncs cannot write one remote secret (where the store's spec.adoption allows, adoptExisting takes over a secret whose SecretSync is gone)",
         ),
         Refusal::AdoptionNotAllowed => Report::failed(
             "AdoptionNotAllowed",

@@ -43,12 +43,22 @@ impl StoreLimits {
     /// Whether a store written by `author` may send requests to every one of `destinations` (URLs, as the dialect
     /// lists them). `public_hosts`: the dialect's vendor hosts, always allowed. A malformed URL is `InvalidSpec`
     /// whoever wrote it; a host outside the limits is `EndpointNotAllowed`.
+    /// `from_answers`: the dialect also follows a URL a store's answer names (a catalog), which a namespaced Store
+    /// may not: its author must name the endpoint, so that the check sees it.
     pub fn admit(
         &self,
         author: Author,
         destinations: &[String],
         public_hosts: &[&str],
+        from_answers: bool,
     ) -> Result<(), Refusal> {
+        if author == Author::NamespaceAdmin && from_answers {
+            return Err(Refusal::EndpointNotAllowed(
+                "a namespaced Store must name its endpoint: one taken from the store's own answers (the Keystone \
+                 catalog) could be any host, outside the operator's --namespaced-store-hosts; set spec.endpoint"
+                    .to_owned(),
+            ));
+        }
         for text in destinations {
             let destination = endpoint::destination(text, "the store's endpoint or sign-in URL")
                 .map_err(Refusal::InvalidSpec)?;
@@ -146,7 +156,7 @@ mod tests {
         ];
         for (destinations, want) in cases {
             assert_eq!(
-                reason(limits.admit(ns, &urls(destinations), AKV)),
+                reason(limits.admit(ns, &urls(destinations), AKV, false)),
                 *want,
                 "{destinations:?}"
             );
@@ -154,19 +164,40 @@ mod tests {
     }
 
     #[test]
+    fn a_namespaced_store_names_its_endpoint_rather_than_follow_a_catalog() {
+        let limits = StoreLimits {
+            namespaced_store_hosts: urls(&["keystone.internal"]),
+            ..StoreLimits::default()
+        };
+        let keystone = urls(&["https://keystone.internal:5000/v3"]);
+        assert_eq!(
+            reason(limits.admit(Author::NamespaceAdmin, &keystone, &[], true)),
+            "EndpointNotAllowed"
+        );
+        assert_eq!(
+            reason(limits.admit(Author::NamespaceAdmin, &keystone, &[], false)),
+            "Ok"
+        );
+        assert_eq!(
+            reason(limits.admit(Author::Platform, &keystone, &[], true)),
+            "Ok"
+        );
+    }
+
+    #[test]
     fn a_cluster_store_is_checked_for_shape_only() {
         let limits = StoreLimits::default();
         let platform = Author::Platform;
         assert_eq!(
-            reason(limits.admit(platform, &urls(&["unix:///var/run/docker.sock"]), &[])),
+            reason(limits.admit(platform, &urls(&["unix:///var/run/docker.sock"]), &[], true)),
             "Ok"
         );
         assert_eq!(
-            reason(limits.admit(platform, &urls(&["http://10.0.3.7:8080"]), &[])),
+            reason(limits.admit(platform, &urls(&["http://10.0.3.7:8080"]), &[], false)),
             "Ok"
         );
         assert_eq!(
-            reason(limits.admit(platform, &urls(&["http://user@10.0.3.7:8080"]), &[])),
+            reason(limits.admit(platform, &urls(&["http://user@10.0.3.7:8080"]), &[], false)),
             "InvalidSpec"
         );
     }

@@ -219,6 +219,13 @@ pub trait Dialect: Send + Sync + 'static {
         target.endpoint.iter().cloned().collect()
     }
 
+    /// Whether a connection through `target` also sends requests to a URL the store's own answers name (Barbican's
+    /// Keystone catalog), which no check of the store's spec can see: a namespaced Store must then name its
+    /// endpoint itself.
+    fn endpoint_from_answers(&self, _target: &Target) -> bool {
+        false
+    }
+
     /// Host patterns (see [`kit::endpoint::host_matches`]) of the vendor's public service, which a namespaced
     /// Store may reach without the operator listing them. Self-hosted stores have none.
     fn public_hosts(&self) -> &'static [&'static str] {

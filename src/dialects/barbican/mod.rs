@@ -648,6 +648,10 @@ impl Dialect for Barbican {
             .collect()
     }
 
+    fn endpoint_from_answers(&self, target: &Target) -> bool {
+        target.endpoint.is_none()
+    }
+
     fn kind(&self) -> DialectKind {
         DialectKind::Barbican
     }
