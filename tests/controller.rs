@@ -2689,6 +2689,86 @@ async fn a_namespaced_store_reaches_only_what_the_operator_allows() {
     bed.finish().await;
 }
 
+/// A store that answers every request with `status`, `body` and a header carrying `canary`.
+async fn canary_store(status: &'static str, body: String, canary: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 65536];
+            let _ = conn.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-canary: {canary}\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(answer.as_bytes()).await;
+        }
+    });
+    url
+}
+
+/// Whatever a store answers, its words reach no status (the SecretSync's or the Store's), Event, log line or
+/// metric: an internal service a Store points at cannot be read through the controller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_store_answer_reaches_a_status_an_event_a_log_or_a_metric() {
+    let bed = Bed::new("ctl-canary").await;
+    let canary = unique("CANARY");
+    bed.put_secret("s", json!({"k": unique("canary-value")}))
+        .await;
+    let error = json!({"Error": {"Code": canary, "Message": canary}}).to_string();
+    let answers = [
+        ("c404", "404 Not Found", error.clone()),
+        ("c500", "500 Internal Server Error", error.clone()),
+        ("c403", "403 Forbidden", error),
+        (
+            "c200",
+            "200 OK",
+            json!({"name": canary, "properties": canary}).to_string(),
+        ),
+    ];
+    for (name, status, body) in answers.iter().cloned() {
+        let url = canary_store(status, body, canary.clone()).await;
+        bed.put_store(
+            name,
+            json!({"dialect": "ServiceFabricMesh", "endpoint": url}),
+        )
+        .await;
+        let mut spec = sf_spec("s", "k", &unique(name), json!({}));
+        spec["target"]["storeRef"]["name"] = json!(name);
+        bed.apply(name, spec).await.unwrap();
+    }
+    for (name, _, _) in &answers {
+        bed.wait_status(name, LONG, |s| phase(s) == "Failed").await;
+    }
+    // The stores' own checks, and the Events of the failures, have had their time.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bed.assert_no_leak(&[&canary]).await;
+    let stores = serde_json::to_string(
+        &Api::<Store>::namespaced(bed.client.clone(), &bed.ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|s| &s.status)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(
+        stores.contains("Ready"),
+        "the stores were checked: {stores}"
+    );
+    assert!(
+        !stores.contains(&canary),
+        "a store's answer in a Store's status: {stores}"
+    );
+    let metrics = bed.metrics.render();
+    assert!(!metrics.contains(&canary), "a store's answer in a metric");
+    bed.finish().await;
+}
+
 /// deploy/'s admission policy, bound to `ns` only and renamed for it (the shipped binding covers the cluster, and
 /// other tests here use inline targets).
 async fn bind_admission_policy_to(client: &Client, ns: &str) {
