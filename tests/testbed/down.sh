@@ -8,7 +8,7 @@ if [ -d "$TB/node" ]; then
   log "stopping the node"
   bash "$ROOT/tests/testbed/node/down.sh"
 fi
-for f in $(ls -t "$TB"/pids/*.pid 2>/dev/null); do
+for f in $(ls -t "$TB"/pids/*.pid 2>/dev/null || true); do
   log "stopping $(basename "$f" .pid)"
   stop_pid "$f"
 done
