@@ -2523,16 +2523,7 @@ async fn workload_identity_through_a_store_presents_its_namespaces_service_accou
         .await
         .unwrap();
     // Every assertion presented to this app registration: the ServiceAccount's, and nothing else.
-    let seen: Vec<&str> = seen["subjects"][app["client_id"].as_str().unwrap()]
-        .as_array()
-        .expect("the app saw an assertion")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(
-        !seen.is_empty() && seen.iter().all(|s| *s == subject),
-        "subjects presented: {seen:?}"
-    );
+    support::assert_presented_only(&seen, app["client_id"].as_str().unwrap(), &subject);
 
     // A namespaced Store whose credentials ask for the controller's own identity is refused before any call.
     bed.put_secret(

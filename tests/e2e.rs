@@ -62,16 +62,7 @@ fn federated_app(subject: &str) -> String {
 /// Asserts that every assertion presented to the app registration `client_id` was `subject`'s.
 fn presented_only(client_id: &str, subject: &str) {
     let seen = azurekv_control(&[&format!("{}/subjects", env("AZUREKV_CONTROL"))]);
-    let seen: Vec<&str> = seen["subjects"][client_id]
-        .as_array()
-        .expect("the app saw an assertion")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(
-        !seen.is_empty() && seen.iter().all(|s| *s == subject),
-        "subjects presented: {seen:?}"
-    );
+    support::assert_presented_only(&seen, client_id, subject);
 }
 
 /// A store's spec for the Key Vault stand-in with workload identity through `service_account`.

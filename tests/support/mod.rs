@@ -9,6 +9,21 @@ pub fn env(name: &str) -> String {
         .unwrap_or_else(|_| panic!("{name} is not set: run `make testbed` and source .testbed/env"))
 }
 
+/// Asserts that the Key Vault stand-in's app registration `client_id` was presented at least one client
+/// assertion, and only `subject`'s: `seen` is the stand-in's `/subjects` answer.
+pub fn assert_presented_only(seen: &serde_json::Value, client_id: &str, subject: &str) {
+    let seen: Vec<&str> = seen["subjects"][client_id]
+        .as_array()
+        .expect("the app saw an assertion")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| *s == subject),
+        "subjects presented: {seen:?}"
+    );
+}
+
 /// `${VAR}` replaced from the environment, as `make run` does with envsubst for `deploy/examples/`.
 pub fn substitute(text: &str) -> String {
     let mut out = String::new();
