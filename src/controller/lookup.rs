@@ -4,7 +4,7 @@
 //! answer which of them still use a store (see [`super::store_protection`]).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
@@ -12,13 +12,49 @@ use kube::runtime::reflector::{ObjectRef, Store as Cache};
 
 use crate::api::{ClusterStore, SecretSync, Store, StoreKind};
 
-/// The caches, filled in as the controller starts its watches (one namespaced-store cache per watched scope).
+/// The caches, filled in as the controller starts its watches (one of each per watched scope).
+///
+/// Every scope watches every ClusterStore and namespace, and a scope's reconciles are woken by its own watches: a
+/// reconcile reads the ClusterStore and namespace caches of its own scope (the one that woke it), never another
+/// scope's, which may not have seen the change yet.
 #[derive(Default)]
 pub struct Lookup {
     stores: Mutex<Vec<Cache<Store>>>,
-    cluster_stores: OnceLock<Cache<ClusterStore>>,
-    namespaces: OnceLock<Cache<PartialObjectMeta<Namespace>>>,
+    cluster_stores: Scoped<ClusterStore>,
+    namespaces: Scoped<PartialObjectMeta<Namespace>>,
     syncs: Mutex<Vec<Cache<SecretSync>>>,
+}
+
+/// Caches by the scope that watches them: `None` for the one scope of a controller that watches every namespace,
+/// else the one namespace it watches.
+struct Scoped<K: kube::Resource<DynamicType = ()> + Clone + 'static>(
+    Mutex<Vec<(Option<String>, Cache<K>)>>,
+);
+
+impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> Default for Scoped<K> {
+    fn default() -> Self {
+        Scoped(Mutex::default())
+    }
+}
+
+impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> Scoped<K> {
+    fn add(&self, scope: Option<String>, cache: Cache<K>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((scope, cache));
+    }
+
+    /// The cache of the scope that watches `namespace` (the only one when every namespace is watched).
+    fn of(&self, namespace: &str) -> Result<Cache<K>, Stopping> {
+        let caches = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        caches
+            .iter()
+            .find(|(scope, _)| scope.as_deref().is_none_or(|s| s == namespace))
+            .or_else(|| caches.first())
+            .map(|(_, cache)| cache.clone())
+            .ok_or(Stopping)
+    }
 }
 
 /// A cache whose watch has stopped: the controller is shutting down.
@@ -41,14 +77,18 @@ impl Lookup {
             .push(cache);
     }
 
-    /// The first one given is kept (every scope watches the same ClusterStores).
-    pub fn set_cluster_stores(&self, cache: Cache<ClusterStore>) {
-        let _ = self.cluster_stores.set(cache);
+    /// The ClusterStores as `scope` (see [`Scoped`]) watches them.
+    pub fn add_cluster_stores(&self, scope: Option<String>, cache: Cache<ClusterStore>) {
+        self.cluster_stores.add(scope, cache);
     }
 
-    /// The first one given is kept (every scope watches the same namespaces).
-    pub fn set_namespaces(&self, cache: Cache<PartialObjectMeta<Namespace>>) {
-        let _ = self.namespaces.set(cache);
+    /// The namespaces as `scope` watches them.
+    pub fn add_namespaces(
+        &self,
+        scope: Option<String>,
+        cache: Cache<PartialObjectMeta<Namespace>>,
+    ) {
+        self.namespaces.add(scope, cache);
     }
 
     /// The Store `namespace/name`, once every store watch has listed.
@@ -88,9 +128,14 @@ impl Lookup {
         Ok(out)
     }
 
-    pub async fn cluster_store(&self, name: &str) -> Result<Option<Arc<ClusterStore>>, Stopping> {
-        let cache = self.cluster_stores.get().ok_or(Stopping)?;
-        ready(cache).await?;
+    /// The ClusterStore `name`, as the scope of a SecretSync in `namespace` sees it.
+    pub async fn cluster_store(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<ClusterStore>>, Stopping> {
+        let cache = self.cluster_stores.of(namespace)?;
+        ready(&cache).await?;
         Ok(cache.get(&ObjectRef::new(name)))
     }
 
@@ -99,8 +144,8 @@ impl Lookup {
         &self,
         name: &str,
     ) -> Result<Option<BTreeMap<String, String>>, Stopping> {
-        let cache = self.namespaces.get().ok_or(Stopping)?;
-        ready(cache).await?;
+        let cache = self.namespaces.of(name)?;
+        ready(&cache).await?;
         Ok(cache
             .get(&ObjectRef::new(name))
             .map(|n| n.metadata.labels.clone().unwrap_or_default()))
@@ -108,8 +153,8 @@ impl Lookup {
 
     /// Whether a namespace is being deleted (one already gone counts as being deleted).
     pub async fn namespace_terminating(&self, name: &str) -> Result<bool, Stopping> {
-        let cache = self.namespaces.get().ok_or(Stopping)?;
-        ready(cache).await?;
+        let cache = self.namespaces.of(name)?;
+        ready(&cache).await?;
         Ok(cache
             .get(&ObjectRef::new(name))
             .is_none_or(|n| n.metadata.deletion_timestamp.is_some()))
@@ -258,8 +303,62 @@ mod tests {
         drop(writer);
         assert!(lookup.store("team-a", "vault").await.is_err());
         assert!(
-            Lookup::default().cluster_store("x").await.is_err(),
+            Lookup::default()
+                .cluster_store("team-a", "x")
+                .await
+                .is_err(),
             "no cache yet"
+        );
+    }
+
+    fn cluster_store_named(name: &str, endpoint: &str) -> ClusterStore {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "secretsync.io/v1alpha1", "kind": "ClusterStore",
+            "metadata": {"name": name},
+            "spec": {"dialect": "Barbican", "endpoint": endpoint}
+        }))
+        .expect("a cluster store")
+    }
+
+    /// With `--namespace a,b` each scope watches every ClusterStore: a reconcile of scope b, woken by b's watch,
+    /// reads b's cache, which has seen the change that woke it, not a's, which may not have yet.
+    #[tokio::test]
+    async fn a_reconcile_reads_the_cluster_stores_of_the_scope_that_woke_it() {
+        let lookup = Lookup::default();
+        let (a, mut a_writer) = store::<ClusterStore>();
+        let (b, mut b_writer) = store::<ClusterStore>();
+        lookup.add_cluster_stores(Some("team-a".into()), a);
+        lookup.add_cluster_stores(Some("team-b".into()), b);
+        for writer in [&mut a_writer, &mut b_writer] {
+            writer.apply_watcher_event(&Event::Init);
+            writer.apply_watcher_event(&Event::InitApply(cluster_store_named(
+                "vault",
+                "http://old",
+            )));
+            writer.apply_watcher_event(&Event::InitDone);
+        }
+        // b's watch sees the new endpoint first.
+        b_writer.apply_watcher_event(&Event::Apply(cluster_store_named("vault", "http://new")));
+        let endpoint = |s: Option<Arc<ClusterStore>>| s.and_then(|s| s.spec.store.endpoint.clone());
+        assert_eq!(
+            endpoint(
+                lookup
+                    .cluster_store("team-b", "vault")
+                    .await
+                    .expect("ready")
+            )
+            .as_deref(),
+            Some("http://new")
+        );
+        assert_eq!(
+            endpoint(
+                lookup
+                    .cluster_store("team-a", "vault")
+                    .await
+                    .expect("ready")
+            )
+            .as_deref(),
+            Some("http://old")
         );
     }
 }

@@ -239,10 +239,11 @@ pub async fn run_until(
             triggers::labels,
         );
         ctx.lookup.add_stores(store_cache.clone());
-        ctx.lookup.set_cluster_stores(cluster_store_cache.clone());
+        ctx.lookup
+            .add_cluster_stores(scope.clone(), cluster_store_cache.clone());
         known.stores.push(store_cache.clone());
         known.cluster_stores.push(cluster_store_cache.clone());
-        ctx.lookup.set_namespaces(namespace_cache);
+        ctx.lookup.add_namespaces(scope.clone(), namespace_cache);
         let syncs_of = |store: reflector::Store<SecretSync>| {
             move |matches: &dyn Fn(&SecretSync) -> bool| {
                 store

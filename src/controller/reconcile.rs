@@ -210,7 +210,10 @@ async fn counted_store(obj: &SecretSync, ctx: &Context) -> String {
             let ns = obj.namespace().unwrap_or_default();
             matches!(ctx.lookup.store(&ns, &r.name).await, Ok(Some(_)))
         }
-        Some(r) => matches!(ctx.lookup.cluster_store(&r.name).await, Ok(Some(_))),
+        Some(r) => {
+            let ns = obj.namespace().unwrap_or_default();
+            matches!(ctx.lookup.cluster_store(&ns, &r.name).await, Ok(Some(_)))
+        }
         None => true,
     };
     if exists {
@@ -513,7 +516,7 @@ async fn connect(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Connection
             )?)
         }
         StoreKind::ClusterStore => {
-            let store = ctx.lookup.cluster_store(&store_ref.name).await?;
+            let store = ctx.lookup.cluster_store(ns, &store_ref.name).await?;
             let labels = match &store {
                 Some(s) if resolve::needs_namespace_labels(&s.spec) => {
                     ctx.lookup.namespace_labels(ns).await?
