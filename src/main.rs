@@ -204,6 +204,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     rustls::crypto::ring::default_provider()
         .install_default()
         .ok();
+    // A pattern that can never match would refuse every namespaced Store with no hint why: refused at start.
+    for pattern in &args.namespaced_store_hosts {
+        secretsync::dialects::kit::endpoint::check_pattern(pattern)
+            .map_err(|e| anyhow::anyhow!("--namespaced-store-hosts: {e}"))?;
+    }
     let timing = args
         .leader_election
         .then(|| leader::Timing::new(args.lease_seconds, args.renew_deadline_seconds))

@@ -83,9 +83,54 @@ pub fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// Whether an operator's host pattern can ever match: a host name or IP address (IPv6 in brackets), `*.suffix` or
+/// `*`; no scheme, port, path or user information (a pattern with them would silently match nothing).
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
+    let host = pattern.strip_prefix("*.").unwrap_or(pattern);
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    let bad = host.is_empty()
+        || (host.contains('*') && pattern != "*")
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c))
+        || (host.contains(':') && !bracketed);
+    if bad {
+        return Err(format!(
+            "host pattern {pattern:?} would match no host: write a host (barbican.internal, 10.0.3.7, [fd00::7]), \
+             *.domain or *, without a scheme, port or path"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_patterns_that_could_never_match_are_refused() {
+        for good in [
+            "barbican.internal",
+            "10.0.3.7",
+            "*.vault.example",
+            "*",
+            "[fd00::7]",
+        ] {
+            assert_eq!(check_pattern(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "barbican.internal:9311",
+            "https://barbican.internal",
+            "10.0.0.0/8",
+            "fd00::7",
+            "a.*.example",
+            "*.",
+            "user@host",
+        ] {
+            assert!(check_pattern(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn an_endpoint_is_a_scheme_a_host_a_port_and_a_path_prefix() {
