@@ -168,7 +168,7 @@ pub async fn store(obj: Arc<Store>, ctx: Arc<Context>) -> Result<Action, Error> 
     // While SecretSyncs still hold it (or the watches have not yet shown the last of them letting go, which a
     // reconcile that has just let go may have missed), it is looked at again soon, without a store read.
     let held = obj.metadata.deletion_timestamp.is_some()
-        && store_protection::release_if_unused(&ctx, &ns, &store_ref.name, None).await?;
+        && store_protection::release_store_if_unused(&ctx, &obj, None).await?;
     if held {
         return Ok(Action::requeue(RELEASE_RECHECK));
     }

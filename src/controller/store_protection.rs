@@ -75,6 +75,21 @@ pub async fn release_if_unused(
     let Some(store) = ctx.lookup.store(namespace, name).await? else {
         return Ok(false);
     };
+    release_store_if_unused(ctx, &store, finished).await
+}
+
+/// [`release_if_unused`] for a Store as its caller's own watch shows it. The store check is woken by its own
+/// Store watch when the Store is deleted; the SecretSyncs' Store cache may not show the deletion yet, and a check
+/// that read it there would find nothing to release and not look again for minutes.
+pub async fn release_store_if_unused(
+    ctx: &Context,
+    store: &Store,
+    finished: Option<&str>,
+) -> Result<bool, Error> {
+    let namespace = store.namespace().unwrap_or_default();
+    let namespace = namespace.as_str();
+    let name = store.name_any();
+    let name = name.as_str();
     let users = ctx
         .lookup
         .syncs_holding(namespace, name, FINALIZER)
@@ -82,9 +97,9 @@ pub async fn release_if_unused(
         .iter()
         .filter(|s| s.metadata.uid.as_deref() != finished)
         .count();
-    if decide(is_deleting(&store), is_protected(&store), users) == Step::Release {
+    if decide(is_deleting(store), is_protected(store), users) == Step::Release {
         info!(store = %format!("Store/{namespace}/{name}"), "no SecretSync needs the store being deleted any more; releasing it");
-        set(ctx, &store, false).await?;
+        set(ctx, store, false).await?;
         if let Some(secret) = &store.spec.credentials_ref {
             let stores = ctx.lookup.stores_in(namespace).await?;
             if !still_needed(&secret.name, name, &stores) {
@@ -94,7 +109,7 @@ pub async fn release_if_unused(
         return Ok(false);
     }
     debug!(store = %format!("Store/{namespace}/{name}"), users, "store protection unchanged");
-    Ok(is_deleting(&store) && is_protected(&store))
+    Ok(is_deleting(store) && is_protected(store))
 }
 
 /// Whether the remembered credentials of Secret `secret` are still needed once Store `released` lets them go:
