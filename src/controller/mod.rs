@@ -140,7 +140,7 @@ pub async fn run_until(
         recorder: events::Recorder::new(client.clone(), "secretsync", &config.instance),
         backoff: backoff::Backoff::default(),
         stores: slots::Slots::new(shares.per_store),
-        namespaces: slots::Slots::new(shares.per_namespace),
+        namespaces: slots::Slots::namespaces(shares, config.namespaces.len()),
         cleanup_timeout: config.cleanup_timeout,
         panic_on: config.panic_on.clone(),
         allow_inline: config.allow_inline_targets,
