@@ -72,9 +72,33 @@ struct RunArgs {
     /// Burst size of each endpoint's token bucket.
     #[arg(long, env = "SECRETSYNC_BACKEND_BURST", default_value_t = 40)]
     backend_burst: u32,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, env = "SECRETSYNC_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    /// Address of /metrics: HTTPS, for clients with a bearer token that the API server accepts (TokenReview) and
+    /// allows to `get` the non-resource URL /metrics (SubjectAccessReview; the ClusterRole
+    /// secretsync-metrics-reader).
+    #[arg(long, env = "SECRETSYNC_METRICS_ADDR", default_value = "0.0.0.0:8443")]
     metrics_addr: SocketAddr,
+    /// Address of /healthz and /readyz: plain HTTP, open to anyone (the kubelet's probes).
+    #[arg(long, env = "SECRETSYNC_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
+    health_addr: SocketAddr,
+    /// PEM certificate chain of the /metrics server (with --metrics-tls-key), read again when it changes. Without
+    /// it a self-signed certificate is made at every start.
+    #[arg(
+        long,
+        env = "SECRETSYNC_METRICS_TLS_CERT",
+        requires = "metrics_tls_key"
+    )]
+    metrics_tls_cert: Option<PathBuf>,
+    /// PEM private key of --metrics-tls-cert.
+    #[arg(
+        long,
+        env = "SECRETSYNC_METRICS_TLS_KEY",
+        requires = "metrics_tls_cert"
+    )]
+    metrics_tls_key: Option<PathBuf>,
+    /// Serve /metrics in plain HTTP to anyone, with no token: for local development only (the exposition names
+    /// every tenant's stores).
+    #[arg(long, env = "SECRETSYNC_METRICS_INSECURE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    metrics_insecure: bool,
     /// Log format.
     #[arg(
         long,
@@ -228,14 +252,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let mut rx = rx;
         let _ = rx.wait_for(|s| *s).await;
     };
-    let (addr, http) = http_server(
-        &args,
-        metrics.clone(),
-        ready.clone(),
-        stopped(stop_rx.clone()),
-    )
+    let http = http_servers(&args, &client, metrics.clone(), ready.clone(), || {
+        stopped(stop_rx.clone())
+    })
     .await?;
-    tracing::info!(%addr, %identity, "serving /metrics, /healthz, /readyz");
+    tracing::info!(%identity, "serving");
 
     let signal = tokio::spawn(async move {
         shutdown_signal().await;
@@ -374,13 +395,31 @@ fn leadership_lost(why: &leader::Lost) -> ! {
     std::process::exit(1)
 }
 
-async fn http_server(
+async fn http_servers<F: std::future::Future<Output = ()> + Send + 'static>(
     args: &RunArgs,
+    client: &Client,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
-    stopped: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    secretsync::http::serve(args.metrics_addr, metrics, ready, stopped)
-        .await
-        .with_context(|| format!("binding {}", args.metrics_addr))
+    stopped: impl Fn() -> F,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use secretsync::http::{MetricsAccess, serve_health, serve_metrics};
+    let access = if args.metrics_insecure {
+        tracing::warn!("--metrics-insecure: /metrics is served in plain HTTP to anyone");
+        MetricsAccess::Open
+    } else {
+        MetricsAccess::Reviewed {
+            client: client.clone(),
+            cert_files: args
+                .metrics_tls_cert
+                .clone()
+                .zip(args.metrics_tls_key.clone()),
+        }
+    };
+    let (health_addr, health) = serve_health(args.health_addr, ready, stopped()).await?;
+    let (metrics_addr, served) =
+        serve_metrics(args.metrics_addr, metrics, access, stopped()).await?;
+    tracing::info!(%health_addr, %metrics_addr, tls = !args.metrics_insecure, "serving /healthz and /readyz, and /metrics");
+    Ok(tokio::spawn(async move {
+        let _ = tokio::join!(health, served);
+    }))
 }
