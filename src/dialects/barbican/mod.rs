@@ -5,10 +5,10 @@
 //! - The remote name (`spec.target.remoteName` or the object's name) is the Barbican secret's `name`: 1-255
 //!   characters without leading or trailing whitespace (Barbican strips it). Barbican names are not unique and its
 //!   identity is a server-made UUID; the status records the secret's `secret_ref` as the remote `id`.
-//! - A secret is made in the two documented steps: `POST /v1/secrets` with the name and `secret_type: opaque`
-//!   only, then one `PUT /v1/secrets/{uuid}` with the raw payload. The payload is sent as it is (never inside
-//!   JSON, where Barbican strips surrounding whitespace), so leading and trailing whitespace, newlines and
-//!   non-UTF-8 bytes arrive unchanged. It is written as `application/octet-stream` unless
+//! - A secret is made in the two documented steps: `POST /v1/secrets` with the name, `secret_type: opaque` and
+//!   the creation tag (below) only, then one `PUT /v1/secrets/{uuid}` with the raw payload. The payload is sent
+//!   as it is (never inside JSON, where Barbican strips surrounding whitespace), so leading and trailing
+//!   whitespace, newlines and non-UTF-8 bytes arrive unchanged. It is written as `application/octet-stream` unless
 //!   `spec.target.contentType` is `text/plain` (only for UTF-8 values: Barbican cannot serve other bytes as
 //!   text). Other content types are refused. `spec.target.description` is refused: Barbican has no such field.
 //! - Between the two steps SecretSync writes the secret's user metadata (`PUT /v1/secrets/{uuid}/metadata`):
@@ -18,7 +18,7 @@
 //!   place; the steady state is one list and one metadata read per secret, with no payload decryption.
 //! - Payloads are write-once, so a changed value (or content type) is a new secret; once it holds the value
 //!   the status points at it, and superseded secrets beyond `barbican.keepSuperseded` (default 0) are deleted.
-//!   Only secrets carrying this SecretSync's markers (or its own crash leftovers, below) are ever deleted.
+//!   Only secrets carrying this SecretSync's markers (or its own tagged crash leftovers, below) are ever deleted.
 //! - `observe` lists `GET /v1/secrets?name=…` (Barbican matches names with SQL `LIKE`; SecretSync keeps exact
 //!   matches only) and reads the metadata of each same-named secret. The newest secret of this SecretSync is
 //!   the current one. With `adoptExisting`, a foreign secret of that name is marked as this SecretSync's and then
@@ -28,12 +28,27 @@
 //!
 //! `POST` is not idempotent, so every write acts on the listing `observe` made in the same reconcile (handed to
 //! `apply` with the plan, never read twice) and never leaves a second secret:
-//! a secret of ours without payload (crash between the metadata and the payload) gets its payload; an unmarked,
-//! payload-less secret of that name created by SecretSync's own Keystone user (crash between `POST` and the
-//! metadata) is claimed and completed; a finished one with the current digest (crash before the status write)
-//! is reused as it is. Left-over secrets of ours make `observe` report the value as unknown, so the next
-//! reconcile tidies them. A payload `PUT` answered 404 (the secret vanished) makes a new secret; 409 (already
-//! has a payload) reads the payload back and accepts it only if it is this value.
+//! a secret of ours without payload (crash between the metadata and the payload) gets its payload; a finished one
+//! with the current digest (crash before the status write) is reused as it is. Left-over secrets of ours make
+//! `observe` report the value as unknown, so the next reconcile tidies them. A payload `PUT` answered 404 (the
+//! secret vanished) makes a new secret; 409 (already has a payload) reads the payload back and accepts it only if
+//! it is this value.
+//!
+//! Between the `POST` and the metadata write a secret has no markers, and Barbican takes no metadata in the
+//! `POST`. What a `POST` can carry and what never changes afterwards are the secret's own fields, so SecretSync
+//! sends its **creation tag** as the secret's `mode` (a cipher-mode field that Barbican stores, lists and leaves
+//! uninterpreted for a stored secret): `secretsync:` and the SecretSync's uid. An unmarked, payload-less secret
+//! of that name is this SecretSync's crash leftover, claimed and completed, only when it carries this tag and was
+//! made by SecretSync's own Keystone user. Nothing else is ever inferred to be ours: in a project several tenants
+//! share, another SecretSync's secret of the same name, made by the same user, looks exactly like a leftover
+//! between its own two steps; it is left alone (and seen as another SecretSync's secret still being created, so
+//! not adopted as unmarked either, and a `Conflict` once its markers are written).
+//!
+//! The trade-off: a leftover without this SecretSync's tag is never completed nor deleted by it. That is one made
+//! before SecretSync sent tags, or by a SecretSync object since deleted and created again (a new uid). It stays,
+//! an empty secret holding no value, and this SecretSync reports a `Conflict` over it while it is the newest of
+//! that name with no secret of ours; delete it by hand (`openstack secret delete`). A leaked empty secret is the
+//! price of never deleting someone else's.
 //!
 //! # Authentication (credentials Secret keys)
 //!
@@ -318,10 +333,18 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// `POST /v1/secrets` without a payload. Returns the new secret's UUID and reference.
-    pub async fn create_empty(&self, name: &str) -> Result<(String, String), DialectError> {
-        let body = serde_json::to_vec(&serde_json::json!({"name": name, "secret_type": "opaque"}))
-            .expect("create body serializes");
+    /// `POST /v1/secrets` without a payload, tagged as `owner`'s ([`wire::creation_tag`]). Returns the new
+    /// secret's UUID and reference.
+    pub async fn create_empty(
+        &self,
+        name: &str,
+        owner: &Owner,
+    ) -> Result<(String, String), DialectError> {
+        let mut body = serde_json::json!({"name": name, "secret_type": "opaque"});
+        if let Some(tag) = wire::creation_tag(owner) {
+            body["mode"] = tag.into();
+        }
+        let body = serde_json::to_vec(&body).expect("create body serializes");
         let url = self.url("/v1/secrets");
         // Each POST makes another secret: sent again only when Barbican proved it did not act on it (429, or no
         // connection). After a timeout or a 5xx the next reconcile's listing finds what was made.
@@ -500,9 +523,9 @@ impl Barbican {
             }
             Action::Heal(item) => match self.heal(s, item, &meta, value, content_type).await? {
                 true => (item.entry.uuid().to_owned(), item.entry.secret_ref.clone()),
-                false => self.create(s, name, &meta, value, content_type).await?,
+                false => self.create(s, req, &meta, value, content_type).await?,
             },
-            Action::Create => self.create(s, name, &meta, value, content_type).await?,
+            Action::Create => self.create(s, req, &meta, value, content_type).await?,
         };
         for old in wire::prune(&items, &uuid, keep_superseded(req.target)) {
             if let Err(e) = s.delete_secret(old).await {
@@ -577,13 +600,13 @@ impl Barbican {
     async fn create(
         &self,
         s: &Session<'_>,
-        name: &str,
+        req: &Request<'_>,
         meta: &BTreeMap<String, String>,
         value: &SecretValue,
         content_type: &'static str,
     ) -> Result<(String, String), DialectError> {
         for _ in 0..2 {
-            let (uuid, secret_ref) = s.create_empty(name).await?;
+            let (uuid, secret_ref) = s.create_empty(req.remote_name, &req.desired.owner).await?;
             match s.set_metadata(&uuid, meta).await {
                 Ok(()) => {}
                 Err(e) if e.reason == "SecretNotFound" => continue,
@@ -763,7 +786,12 @@ impl Dialect for Barbican {
                 let digest = (item.entry.has_payload() && item.markers.owner.is_some())
                     .then(|| item.markers.digest.clone())
                     .flatten();
-                Observed::Present(remote(item, item.markers.owner.clone(), digest))
+                let mut found = remote(item, item.markers.owner.clone(), digest);
+                if item.unfinished_elsewhere() {
+                    // Another SecretSync's, its markers still to come: not a secret to adopt as unmarked.
+                    found.state = RemoteState::Creating;
+                }
+                Observed::Present(found)
             }
         };
         if let Observed::Present(remote) = &mut observed {

@@ -32,6 +32,10 @@ pub struct SecretEntry {
     pub created: Option<String>,
     #[serde(default)]
     pub creator_id: Option<String>,
+    /// Barbican's cipher `mode`, free text that it stores and lists but never interprets for a stored secret:
+    /// SecretSync's creation tag ([`creation_tag`]).
+    #[serde(default)]
+    pub mode: Option<String>,
     /// Present only once the secret has a payload.
     #[serde(default)]
     pub content_types: Option<BTreeMap<String, String>>,
@@ -77,6 +81,18 @@ pub(super) struct MetadataDoc {
 #[derive(Deserialize)]
 pub(super) struct CreatedRef {
     pub secret_ref: String,
+}
+
+/// What every creation tag starts with.
+const TAG_PREFIX: &str = "secretsync:";
+
+/// What SecretSync sends as the `mode` of every secret it `POST`s for `owner`: `secretsync:` and the SecretSync's
+/// uid. The `POST` body has no metadata, and a secret's fields never change after it, so this is the one record
+/// that the secret is this SecretSync's from the moment it exists, before its markers are written. `None` (send
+/// no tag) without a uid, or if the tag would not be kept as it is.
+pub(super) fn creation_tag(owner: &Owner) -> Option<String> {
+    let tag = format!("{TAG_PREFIX}{}", owner.uid);
+    (!owner.uid.is_empty() && valid_name(&tag)).then_some(tag)
 }
 
 /// Whether `id` can be a Barbican secret UUID (and so be put into a URL path as it is).
@@ -295,8 +311,10 @@ fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Dialect
 pub(super) enum Kind {
     /// Marked as this SecretSync's.
     Ours,
-    /// Unmarked, without a payload and created by the identity SecretSync uses: left behind by a crash between
-    /// `POST` and the metadata write.
+    /// Unmarked and without a payload, and `POST`ed by this SecretSync: its creation tag and SecretSync's
+    /// Keystone user. Left behind by a crash between the `POST` and the metadata write (or that write still
+    /// to come). Never inferred from anything else: an unmarked, empty secret of the same name and user without
+    /// this tag may be another SecretSync's between its own two steps.
     Orphan,
     /// Marked as another SecretSync's.
     Other(Owner),
@@ -317,10 +335,9 @@ impl Item {
         let kind = match &markers.owner {
             Some(o) if owner.owns(Some(o)) => Kind::Ours,
             Some(o) => Kind::Other(o.clone()),
-            None if markers.empty
-                && !entry.has_payload()
-                && creator.is_some()
-                && entry.creator_id.as_deref() == creator =>
+            None if unfinished(&entry, &markers)
+                && creation_tag(owner).is_some_and(|t| entry.mode.as_deref() == Some(&*t))
+                && creator.is_some_and(|c| entry.creator_id.as_deref() == Some(c)) =>
             {
                 Kind::Orphan
             }
@@ -336,6 +353,23 @@ impl Item {
     pub fn mine(&self) -> bool {
         matches!(self.kind, Kind::Ours | Kind::Orphan)
     }
+
+    /// Whether this is another SecretSync's secret between its `POST` and its metadata write: someone else's
+    /// creation tag, no markers, no payload yet. Its markers are about to follow.
+    pub fn unfinished_elsewhere(&self) -> bool {
+        self.kind == Kind::Foreign
+            && unfinished(&self.entry, &self.markers)
+            && self
+                .entry
+                .mode
+                .as_deref()
+                .is_some_and(|m| m.starts_with(TAG_PREFIX))
+    }
+}
+
+/// No metadata and no payload: the state a `POST` leaves a secret in.
+fn unfinished(entry: &SecretEntry, markers: &Markers) -> bool {
+    markers.empty && !entry.has_payload()
 }
 
 /// Sorts newest first (Barbican's `created` timestamps are ISO-8601 in UTC, so text order is time order).
@@ -433,6 +467,7 @@ mod tests {
             namespace: "ns".into(),
             name: "app".into(),
             uid: "u-1".into(),
+            scope: Default::default(),
         }
     }
 
@@ -441,6 +476,7 @@ mod tests {
             name: Some("n".into()),
             created: Some(created.into()),
             creator_id: Some(creator.into()),
+            mode: None,
             content_types: payload
                 .then(|| [("default".to_string(), OCTET_STREAM.to_string())].into()),
             secret_ref: format!("http://b/v1/secrets/{uuid}"),
@@ -458,12 +494,26 @@ mod tests {
     }
 
     fn bare(uuid: &str, created: &str, payload: bool, creator: &str) -> Item {
+        tagged(uuid, created, payload, creator, None)
+    }
+
+    /// An unmarked secret whose `POST` carried `mode`.
+    fn tagged(uuid: &str, created: &str, payload: bool, creator: &str, mode: Option<&str>) -> Item {
+        let entry = SecretEntry {
+            mode: mode.map(str::to_owned),
+            ..entry(uuid, created, payload, creator)
+        };
         Item::new(
-            entry(uuid, created, payload, creator),
+            entry,
             split_metadata(&BTreeMap::new()),
             &owner(),
             Some("me"),
         )
+    }
+
+    /// Left by a crash of ours between `POST` and the metadata write.
+    fn leftover(uuid: &str, created: &str) -> Item {
+        tagged(uuid, created, false, "me", Some("secretsync:u-1"))
     }
 
     #[test]
@@ -667,16 +717,57 @@ mod tests {
     }
 
     #[test]
-    fn classification_recognises_crash_leftovers_only_from_our_identity() {
+    fn creation_tags_name_the_secretsync_object() {
+        assert_eq!(creation_tag(&owner()).as_deref(), Some("secretsync:u-1"));
+        let no_uid = Owner {
+            uid: String::new(),
+            ..owner()
+        };
+        assert_eq!(creation_tag(&no_uid), None);
+        // Barbican keeps at most 255 characters of a mode: a tag it would refuse or cut is not sent.
+        let long = Owner {
+            uid: "u".repeat(250),
+            ..owner()
+        };
+        assert_eq!(creation_tag(&long), None);
+    }
+
+    #[test]
+    fn classification_takes_a_leftover_for_ours_only_by_our_creation_tag() {
         assert_eq!(ours("a", "1", true, "d").kind, Kind::Ours);
-        assert_eq!(bare("a", "1", false, "me").kind, Kind::Orphan);
-        assert_eq!(bare("a", "1", false, "someone").kind, Kind::Foreign);
-        // A payload means someone finished writing it: not a leftover of ours.
+        assert_eq!(leftover("a", "1").kind, Kind::Orphan);
+        // Unmarked, empty, same Keystone user, but no tag of ours: another SecretSync's between its POST and
+        // its metadata write looks exactly like this. Never ours.
+        let untagged = bare("a", "1", false, "me");
+        assert_eq!(untagged.kind, Kind::Foreign);
+        assert!(!untagged.mine() && !untagged.unfinished_elsewhere());
+        let theirs = tagged("a", "1", false, "me", Some("secretsync:u-2"));
+        assert_eq!(theirs.kind, Kind::Foreign);
+        assert!(!theirs.mine() && theirs.unfinished_elsewhere());
+        // Our tag, but made by another user, or finished by someone (a payload or metadata): not a leftover.
+        let elsewhere = tagged("a", "1", false, "someone", Some("secretsync:u-1"));
+        assert_eq!(elsewhere.kind, Kind::Foreign);
+        assert_eq!(
+            tagged("a", "1", true, "me", Some("secretsync:u-1")).kind,
+            Kind::Foreign
+        );
+        let labelled = Item::new(
+            SecretEntry {
+                mode: Some("secretsync:u-1".into()),
+                ..entry("a", "1", false, "me")
+            },
+            split_metadata(&[("team".to_string(), "x".to_string())].into()),
+            &owner(),
+            Some("me"),
+        );
+        assert_eq!(labelled.kind, Kind::Foreign);
+        assert!(!labelled.unfinished_elsewhere());
         assert_eq!(bare("a", "1", true, "me").kind, Kind::Foreign);
         let other = Owner {
             namespace: "ns".into(),
             name: "other".into(),
             uid: "u-2".into(),
+            scope: Default::default(),
         };
         let meta = join_metadata(&other, None, &BTreeMap::new());
         let item = Item::new(
@@ -688,12 +779,58 @@ mod tests {
         assert_eq!(item.kind, Kind::Other(other));
         // No identity known (no-auth without a user): nothing is taken for a leftover.
         let item = Item::new(
-            entry("a", "1", false, "me"),
+            SecretEntry {
+                mode: Some("secretsync:u-1".into()),
+                ..entry("a", "1", false, "me")
+            },
             split_metadata(&BTreeMap::new()),
             &owner(),
             None,
         );
         assert_eq!(item.kind, Kind::Foreign);
+        // A SecretSync without a uid sends no tag, so nothing can be its leftover.
+        let no_uid = Owner {
+            uid: String::new(),
+            ..owner()
+        };
+        let item = Item::new(
+            SecretEntry {
+                mode: Some(TAG_PREFIX.into()),
+                ..entry("a", "1", false, "me")
+            },
+            split_metadata(&BTreeMap::new()),
+            &no_uid,
+            Some("me"),
+        );
+        assert_eq!(item.kind, Kind::Foreign);
+    }
+
+    /// Issue #27: another SecretSync's secret of the same name, caught between its `POST` and its metadata write
+    /// (unmarked, no payload, the same Keystone user), is never reused, healed, pruned or deleted.
+    #[test]
+    fn another_secretsyncs_unfinished_secret_is_never_claimed() {
+        for theirs in [
+            bare("theirs", "3", false, "me"),
+            tagged("theirs", "3", false, "me", Some("secretsync:u-2")),
+        ] {
+            // Next to secrets of ours: ours stay current, theirs is not ours to tidy.
+            let items = vec![
+                theirs.clone(),
+                ours("cur", "2", true, "d2"),
+                ours("old", "1", true, "d1"),
+            ];
+            assert!(
+                matches!(view(&items, 1), View::Ours { current, tidy: false } if current.entry.uuid() == "cur")
+            );
+            assert_eq!(action(&items, "d3", OCTET_STREAM), Action::Create);
+            assert_eq!(prune(&items, "fresh", 0), vec!["cur", "old"]);
+            // Alone: someone else's, so a conflict, never a heal.
+            let alone = vec![theirs.clone()];
+            assert!(matches!(view(&alone, 0), View::Foreign(i) if i.entry.uuid() == "theirs"));
+            assert_eq!(action(&alone, "d", OCTET_STREAM), Action::Create);
+            assert!(prune(&alone, "fresh", 0).is_empty());
+            assert!(!theirs.mine(), "delete takes only what is mine");
+        }
     }
 
     #[test]
@@ -716,7 +853,7 @@ mod tests {
         assert_eq!(prune(&items, "new", 0), vec!["old"]);
         assert!(prune(&items, "new", 1).is_empty());
 
-        let orphan_only = vec![bare("o", "2", false, "me"), bare("f", "1", true, "x")];
+        let orphan_only = vec![leftover("o", "2"), bare("f", "1", true, "x")];
         assert!(matches!(view(&orphan_only, 0), View::Orphan(i) if i.entry.uuid() == "o"));
         let foreign = vec![bare("f", "1", true, "x")];
         assert!(matches!(view(&foreign, 0), View::Foreign(_)));
@@ -745,11 +882,14 @@ mod tests {
         ];
         assert_eq!(action(&items, "d2", OCTET_STREAM), Action::Create);
         assert_eq!(prune(&items, "fresh", 5), vec!["stale"]);
-        // Crash between POST and metadata: the unmarked leftover of ours is completed.
-        let items = vec![bare("o", "2", false, "me"), bare("f", "1", true, "x")];
+        // Crash between POST and metadata: the leftover with our creation tag is completed, and pruned when it
+        // is not the newest.
+        let items = vec![leftover("o", "2"), bare("f", "1", true, "x")];
         assert!(
             matches!(action(&items, "d", OCTET_STREAM), Action::Heal(i) if i.entry.uuid() == "o")
         );
+        let items = vec![ours("new", "3", true, "d"), leftover("o", "2")];
+        assert_eq!(prune(&items, "new", 5), vec!["o"]);
         // Foreign secrets are never reused, healed or pruned.
         let items = vec![bare("f", "1", false, "x")];
         assert_eq!(action(&items, "d", OCTET_STREAM), Action::Create);
