@@ -16,7 +16,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 
-use secretsync::controller::{self, digest_key, leader};
+use secretsync::controller::{self, cluster_id, digest_key, leader};
 use secretsync::dialects::{Registry, Shared};
 use secretsync::metrics::Metrics;
 use secretsync::telemetry::{self, LogFormat};
@@ -134,6 +134,11 @@ struct RunArgs {
         default_value = "secretsync-system/secretsync-digest-key"
     )]
     digest_key_secret: String,
+    /// This cluster's identity in the ownership markers SecretSync writes on remote secrets (1-63 letters, digits,
+    /// '.', '_', '-'). Default: the uid of namespace kube-system. Set it when the cluster is rebuilt and must keep
+    /// owning what the old one wrote.
+    #[arg(long, env = "SECRETSYNC_CLUSTER_ID")]
+    cluster_id: Option<String>,
     /// This replica's identity in the Lease and on Events (the pod name in a cluster).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -171,6 +176,11 @@ struct RunArgs {
         default_value = "api://AzureADTokenExchange"
     )]
     token_audiences: Vec<String>,
+    /// PEM file of CAs trusted, next to the public roots, for the identity providers that namespaced Stores sign in
+    /// at (Key Vault's Entra ID authority host): a private cloud's, or a test bed's. A namespaced Store's own
+    /// caBundle vouches for its vault only, never for where it sends a client secret or a token.
+    #[arg(long, env = "SECRETSYNC_IDENTITY_PROVIDER_CA_FILE")]
+    identity_provider_ca_file: Option<PathBuf>,
     /// Test hook: the reconcile of this one SecretSync (namespace/name), and the check of the Store of that
     /// namespace and name, panic. Proves that a panic ends only its own reconcile or check; never set it in
     /// production.
@@ -246,6 +256,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let ready = Arc::new(AtomicBool::new(false));
     let digest_key = digest_key::load_or_create(client.clone(), &args.digest_key_secret).await?;
+    let cluster_id = cluster_id::resolve(client.clone(), args.cluster_id.as_deref()).await?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -266,13 +277,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
 
-    let shared = Shared::new(args.backend_rate, args.backend_burst, metrics.clone());
+    let mut shared = Shared::new(args.backend_rate, args.backend_burst, metrics.clone());
+    if let Some(path) = &args.identity_provider_ca_file {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("--identity-provider-ca-file {}", path.display()))?;
+        shared = shared.with_identity_provider_ca(pem);
+    }
     let registry = Registry::standard(&shared);
     let config = controller::Config {
         namespaces: args.namespaces.clone(),
         selector: args.selector.clone(),
         concurrency: args.concurrency,
         digest_key,
+        cluster_id,
         metrics,
         ready: ready.clone(),
         instance: identity.clone(),

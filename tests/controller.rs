@@ -262,6 +262,7 @@ impl Bed {
                 .then(|| format!("{BED_LABEL}={}", self.ns)),
             concurrency: self.opts.concurrency,
             digest_key: DigestKey::new(rand::random::<[u8; 32]>().to_vec()).unwrap(),
+            cluster_id: "test-bed".into(),
             metrics,
             ready: Arc::new(AtomicBool::new(false)),
             instance: format!("test-{}", self.ns),

@@ -138,6 +138,7 @@ impl Bed {
             selector: all_namespaces.then(|| format!("{BED_LABEL}={ns}")),
             concurrency: 4,
             digest_key: DigestKey::new(self.digest_key.to_vec()).unwrap(),
+            cluster_id: "test-bed".into(),
             metrics: self.metrics.clone(),
             ready: ready.clone(),
             instance: format!("fast-{ns}"),

@@ -445,6 +445,7 @@ async fn another_secretsync_with_the_same_value_is_refused() {
         namespace: "team-b".into(),
         name: "db".into(),
         uid: "uid-other".into(),
+        scope: Default::default(),
     };
     let (plan, observed) = other.plan().await.expect("plan");
     assert_eq!(remote(&observed).reference.name, full_name(&other));

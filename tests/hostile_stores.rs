@@ -93,11 +93,13 @@ fn credentials(pairs: &[(&str, &str)]) -> Credentials {
 fn desired() -> Desired {
     Desired {
         digest: "hmac-sha256:00112233445566778899aabbccddeeff".into(),
+        earlier_digest: None,
         metadata: Metadata::default(),
         owner: Owner {
             namespace: "team-a".into(),
             name: "db".into(),
             uid: "uid-1".into(),
+            scope: Default::default(),
         },
         policy: WritePolicy::Replace,
         adopt_existing: false,

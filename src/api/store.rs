@@ -65,6 +65,21 @@ pub struct StoreSpec {
     #[serde(default, skip_serializing_if = "is_never")]
     pub adoption: Adoption,
 
+    /// The name each SecretSync's remote secret gets in this store, from the placeholders `{namespace}` and `{name}`
+    /// (the SecretSync's) and `{remoteName}` (its `spec.target.remoteName`, or its name). Default: in a
+    /// ClusterStore `{namespace}-{remoteName}`, so that two teams writing `db` get `team-a-db` and `team-b-db`
+    /// instead of fighting over one secret; in a Store `{remoteName}`. A ClusterStore that must keep the names as
+    /// written sets `{remoteName}` (and admits one team only, or lets ownership markers settle who was first: the
+    /// second gets `Conflict`). The result must follow the dialect's naming rules (`InvalidSpec` otherwise) and is
+    /// shown in `status.remote.name`. Changing the template moves every SecretSync of the store to its new name, as
+    /// a change of `remoteName` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^([^{}]|\{(namespace|name|remoteName)\})*\{(name|remoteName)\}([^{}]|\{(namespace|name|remoteName)\})*$"),
+        length(min = 1, max = 253)
+    )]
+    pub remote_name_template: Option<String>,
+
     /// PEM certificates of the CA that signed the store's TLS certificate (and, for AzureKeyVault, the identity
     /// provider's), for AzureKeyVault, ServiceFabricMesh, DockerSwarm and TencentSSM. Without it the system's
     /// roots are used. AzureKeyVault and TencentSSM trust it next to the system's roots (TencentSSM over

@@ -151,6 +151,15 @@ impl Lookup {
             .map(|n| n.metadata.labels.clone().unwrap_or_default()))
     }
 
+    /// A namespace's uid; `None` when the watch has not seen it (yet).
+    pub async fn namespace_uid(&self, name: &str) -> Result<Option<String>, Stopping> {
+        let cache = self.namespaces.of(name)?;
+        ready(&cache).await?;
+        Ok(cache
+            .get(&ObjectRef::new(name))
+            .and_then(|n| n.metadata.uid.clone()))
+    }
+
     /// Whether a namespace is being deleted (one already gone counts as being deleted).
     pub async fn namespace_terminating(&self, name: &str) -> Result<bool, Stopping> {
         let cache = self.namespaces.of(name)?;

@@ -10,6 +10,7 @@ mod cache;
 mod census;
 mod cleanup_deadline;
 mod credentials_cache;
+pub mod cluster_id;
 pub mod digest_key;
 pub mod events;
 mod finalizers;
@@ -62,6 +63,8 @@ pub struct Config {
     /// Reconciles running at once (per watched namespace set).
     pub concurrency: u16,
     pub digest_key: DigestKey,
+    /// This cluster in ownership markers ([`cluster_id::resolve`]).
+    pub cluster_id: String,
     pub metrics: Arc<Metrics>,
     /// Set once the watches have synced; `/readyz` reports it.
     pub ready: Arc<AtomicBool>,
@@ -85,6 +88,7 @@ pub struct Context {
     pub client: Client,
     pub registry: Registry,
     pub digest_key: DigestKey,
+    pub cluster_id: String,
     pub metrics: Arc<Metrics>,
     pub recorder: events::Recorder,
     backoff: backoff::Backoff,
@@ -136,6 +140,7 @@ pub async fn run_until(
         client: client.clone(),
         registry,
         digest_key: config.digest_key,
+        cluster_id: config.cluster_id.clone(),
         metrics: config.metrics.clone(),
         recorder: events::Recorder::new(client.clone(), "secretsync", &config.instance),
         backoff: backoff::Backoff::default(),

@@ -44,6 +44,9 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("the SecretSync has no namespace or uid")]
     Incomplete,
+    /// Its namespace is not in the controller's namespace watch yet (just created): tried again shortly.
+    #[error("namespace {0:?} is not yet in the controller's watch; retrying")]
+    NamespaceUnseen(String),
     #[error(transparent)]
     Stopping(#[from] super::lookup::Stopping),
     #[error(transparent)]
@@ -76,6 +79,7 @@ impl Error {
             Error::Refused(e) => Report::failed(e.reason(), e.to_string()),
             Error::Kube(_) => Report::failed("KubernetesError", self.to_string()),
             Error::Incomplete => Report::failed("Invalid", self.to_string()),
+            Error::NamespaceUnseen(_) => Report::failed("Pending", self.to_string()),
             Error::Stopping(_) => Report::failed("ControllerStopping", self.to_string()),
             Error::InvalidRefreshInterval(_) => Report::failed(
                 "InvalidRefreshInterval",
@@ -115,7 +119,9 @@ impl Error {
             | Error::NoDialect(_)
             | Error::Incomplete
             | Error::InvalidRefreshInterval(_) => Retry::AwaitChange,
-            Error::Internal | Error::Stopping(_) => Retry::Backoff(None),
+            Error::Internal | Error::Stopping(_) | Error::NamespaceUnseen(_) => {
+                Retry::Backoff(None)
+            }
             // A change to the store, the namespace or the Secret requeues it at once. What is not watched (a
             // ClusterStore's credentials in a namespace outside `--namespace`, a ServiceAccount created later) is
             // looked at again within RECHECK_REFUSED: a few API reads, never a store request.
@@ -556,18 +562,19 @@ async fn inputs(
     resolve::source_allowed(connection, &src.name, &source.labels)?;
     let value = source.value;
     let credentials = credentials_in(ctx, connection, Teardown::Never, protected).await?;
+    let owner = owner_of(obj, ctx, ns).await?;
     let desired = Desired {
-        digest: ctx.digest_key.digest(value.expose()),
+        digest: ctx
+            .digest_key
+            .for_namespace(&owner.scope.namespace_uid)
+            .digest(value.expose()),
+        earlier_digest: Some(ctx.digest_key.digest(value.expose())),
         metadata: Metadata {
             content_type: target.content_type.clone(),
             description: target.description.clone(),
             labels: target.labels.clone(),
         },
-        owner: Owner {
-            namespace: ns.to_owned(),
-            name: obj.name_any(),
-            uid: obj.uid().ok_or(Error::Incomplete)?,
-        },
+        owner,
         policy: match obj.spec.update_policy {
             UpdatePolicy::Replace => WritePolicy::Replace,
             UpdatePolicy::IfNotExists => WritePolicy::IfNotExists,
@@ -613,9 +620,10 @@ async fn sync(
     let name = obj.name_any();
     let last = last_ref(obj);
     let target = &connection.target;
+    let remote_name = connection.remote_name(ns, &name)?;
     let req = Request {
         target,
-        remote_name: target.remote_name(&name),
+        remote_name: &remote_name,
         rate_limit: connection.rate_limit,
         credentials: &credentials,
         desired: &desired,
@@ -645,12 +653,13 @@ async fn sync(
         );
         return Ok((None, Action::requeue(wait)));
     }
-    dialect.check(&req, &value)?;
+    dialect
+        .check(&req, &value)
+        .map_err(|e| with_template(e, connection))?;
     let mut observed = dialect.observe(&req).await?;
     if let Observed::Present(remote) = &mut observed
         && let Some(owner) = &remote.owner
-        && owner.uid != desired.owner.uid
-        && owner.key() != desired.owner.key()
+        && !desired.owner.owns(Some(owner))
     {
         remote.owner_exists = owner_exists(ctx, owner).await?;
     }
@@ -787,8 +796,10 @@ async fn settle_previous(
 /// left behind. New Events cannot be created in a terminating namespace, so the Event goes on the Namespace (it
 /// is listed in `default`) when it cannot go on the SecretSync.
 async fn leave_remote_secret(obj: &SecretSync, ctx: &Context, cause: &Error) {
-    let target = &obj.spec.target;
-    let remote = target.remote_name(&obj.name_any()).to_owned();
+    let remote = last_ref(obj).map_or_else(
+        || obj.spec.target.remote_name(&obj.name_any()).to_owned(),
+        |r| r.name,
+    );
     ctx.metrics
         .remote_secrets_left
         .get_or_create(&DialectLabels {
@@ -830,7 +841,51 @@ async fn leave_remote_secret(obj: &SecretSync, ctx: &Context, cause: &Error) {
 }
 
 /// Whether the SecretSync named by a remote ownership marker still exists.
+/// A name the dialect refuses, made by the store's template: the SecretSync's author cannot fix it alone, so the
+/// message says where the name came from.
+fn with_template(e: DialectError, connection: &Connection) -> Error {
+    match connection.name_template() {
+        Some(template) if e.reason == "InvalidName" => Error::Refused(Refusal::InvalidSpec(format!(
+            "{}; the name is made by the store's remoteNameTemplate {template:?}",
+            e.message
+        ))),
+        _ => Error::Dialect(e),
+    }
+}
+
+/// This SecretSync as its ownership markers name it: in this cluster, in its namespace's current incarnation.
+async fn owner_of(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Owner, Error> {
+    let namespace_uid = ctx
+        .lookup
+        .namespace_uid(ns)
+        .await?
+        .ok_or_else(|| Error::NamespaceUnseen(ns.to_owned()))?;
+    Ok(Owner {
+        namespace: ns.to_owned(),
+        name: obj.name_any(),
+        uid: obj.uid().ok_or(Error::Incomplete)?,
+        scope: plan::Scope {
+            cluster: ctx.cluster_id.clone(),
+            namespace_uid,
+        },
+    })
+}
+
+/// Whether the SecretSync a marker names still exists. Unknown counts as existing (a conflict, never an
+/// overwrite): an owner in another cluster cannot be looked up. An owner whose namespace has since been deleted
+/// (or deleted and created again: another uid) is gone, and so is one whose object was replaced by a new one of
+/// the same name under a marker from before scopes (it is matched by uid only).
 async fn owner_exists(ctx: &Context, owner: &Owner) -> Result<bool, Error> {
+    if !owner.scope.is_empty() {
+        if owner.scope.cluster != ctx.cluster_id {
+            return Ok(true);
+        }
+        if ctx.lookup.namespace_uid(&owner.namespace).await?.as_deref()
+            != Some(owner.scope.namespace_uid.as_str())
+        {
+            return Ok(false);
+        }
+    }
     let api: Api<SecretSync> = Api::namespaced(ctx.client.clone(), &owner.namespace);
     Ok(match api.get_opt(&owner.name).await? {
         Some(other) => owner.uid.is_empty() || other.uid().as_deref() == Some(owner.uid.as_str()),
@@ -852,9 +907,10 @@ async fn cleanup(obj: &SecretSync, ctx: &Context) -> Result<(), Error> {
     let name = obj.name_any();
     let last = last_ref(obj);
     let target = &connection.target;
+    let remote_name = connection.remote_name(&ns, &name)?;
     let req = Request {
         target,
-        remote_name: target.remote_name(&name),
+        remote_name: &remote_name,
         rate_limit: connection.rate_limit,
         credentials: &credentials,
         desired: &desired,
@@ -899,12 +955,9 @@ async fn inputs_without_source(
     let credentials = credentials_in(ctx, connection, Teardown::MayRecall, false).await?;
     let desired = Desired {
         digest: String::new(),
+        earlier_digest: None,
         metadata: Metadata::default(),
-        owner: Owner {
-            namespace: ns.to_owned(),
-            name: obj.name_any(),
-            uid: obj.uid().ok_or(Error::Incomplete)?,
-        },
+        owner: owner_of(obj, ctx, ns).await?,
         policy: WritePolicy::Replace,
         adopt_existing: false,
         adoption: crate::plan::Adoption::Never,
@@ -1012,6 +1065,14 @@ async fn credentials_in(
         dialect.endpoint_from_answers(&connection.target),
     )?;
     let mut map = read.into_map();
+    // The store the dialect acts for: whom it trusts and whose rate budget it spends (dialects::kit::store_id).
+    if let Some(store) = &connection.store {
+        let id = crate::dialects::kit::store_id::value(store.kind, &store.name);
+        map.insert(
+            crate::dialects::kit::store_id::STORE_KEY.to_owned(),
+            SecretValue::from(id.as_str()),
+        );
+    }
     if let Some(pem) = &connection.ca_bundle {
         map.insert("ca.crt".to_owned(), SecretValue::from(pem.as_str()));
     }

@@ -98,6 +98,70 @@ pub struct Connection {
     pub source_selector: Option<LabelSelector>,
     /// What a SecretSync's `adoptExisting` may take over through this store.
     pub adoption: crate::plan::Adoption,
+    /// How the store names remote secrets (its `remoteNameTemplate` or the default for its kind); `None` for an
+    /// inline target, which names its remote secret itself.
+    pub remote_name_template: Option<String>,
+}
+
+/// A ClusterStore's default: tenants sharing it cannot meet on one remote name by choosing the same one.
+pub const CLUSTER_STORE_NAME_TEMPLATE: &str = "{namespace}-{remoteName}";
+/// A Store's default: its namespace is its only tenant.
+pub const STORE_NAME_TEMPLATE: &str = "{remoteName}";
+
+impl Connection {
+    /// The remote secret's name for the SecretSync `name` in `namespace`: the store's template applied to it.
+    pub fn remote_name(&self, namespace: &str, name: &str) -> Result<String, Refusal> {
+        let remote = self.target.remote_name(name);
+        match &self.remote_name_template {
+            None => Ok(remote.to_owned()),
+            Some(template) => render_name(template, namespace, name, remote),
+        }
+    }
+
+    /// The template, when it is more than the remote name as written (for messages about a name it made).
+    pub fn name_template(&self) -> Option<&str> {
+        self.remote_name_template
+            .as_deref()
+            .filter(|t| *t != STORE_NAME_TEMPLATE)
+    }
+}
+
+/// Fills in `{namespace}`, `{name}` and `{remoteName}`. Text between placeholders is kept as written; any other
+/// brace is refused (the CRD refuses it at apply time too).
+pub fn render_name(
+    template: &str,
+    namespace: &str,
+    name: &str,
+    remote_name: &str,
+) -> Result<String, Refusal> {
+    let invalid = || {
+        Refusal::InvalidSpec(format!(
+            "the store's remoteNameTemplate {template:?} may hold only the placeholders {{namespace}}, {{name}} and \
+             {{remoteName}}, and must hold {{name}} or {{remoteName}}"
+        ))
+    };
+    let mut out = String::with_capacity(template.len() + remote_name.len() + namespace.len());
+    let mut rest = template;
+    let mut named = false;
+    while let Some(open) = rest.find(['{', '}']) {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let (value, len) = if after.starts_with("{namespace}") {
+            (namespace, "{namespace}".len())
+        } else if after.starts_with("{name}") {
+            named = true;
+            (name, "{name}".len())
+        } else if after.starts_with("{remoteName}") {
+            named = true;
+            (remote_name, "{remoteName}".len())
+        } else {
+            return Err(invalid());
+        };
+        out.push_str(value);
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    if named { Ok(out) } else { Err(invalid()) }
 }
 
 /// Whether a namespace needs its labels read to decide on `store` (only a `namespaceSelector` does).
@@ -209,6 +273,14 @@ fn through_store(
             crate::api::Adoption::Unmarked => crate::plan::Adoption::Unmarked,
             crate::api::Adoption::UnmarkedOrOrphaned => crate::plan::Adoption::UnmarkedOrOrphaned,
         },
+        remote_name_template: Some(spec.remote_name_template.clone().unwrap_or_else(|| {
+            if cluster {
+                CLUSTER_STORE_NAME_TEMPLATE
+            } else {
+                STORE_NAME_TEMPLATE
+            }
+            .to_owned()
+        })),
     })
 }
 
@@ -244,6 +316,7 @@ fn inline(
         // Inline targets exist only where the operator allowed them (single-tenant clusters): the SecretSync's
         // own adoptExisting decides, as it did before stores decided.
         adoption: crate::plan::Adoption::UnmarkedOrOrphaned,
+        remote_name_template: None,
     })
 }
 

@@ -323,3 +323,71 @@ fn a_source_selector_admits_only_matching_secrets() {
         Ok(())
     );
 }
+
+/// The store names remote secrets, not the tenant: in a ClusterStore two namespaces writing `db` get two secrets.
+#[test]
+fn remote_names_come_from_the_stores_template() {
+    let via_cluster = |template: Option<&str>, remote: Option<&str>, namespace: &str| {
+        let mut spec = json!({"dialect": "ServiceFabricMesh", "endpoint": "https://sf"});
+        if let Some(t) = template {
+            spec["remoteNameTemplate"] = json!(t);
+        }
+        let mut t = json!({"storeRef": {"kind": "ClusterStore", "name": "shared"}});
+        if let Some(r) = remote {
+            t["remoteName"] = json!(r);
+        }
+        let c = cluster(spec);
+        resolve(
+            &target(t),
+            &ns(namespace, None),
+            Some(StoreObject::Cluster(&c)),
+            false,
+        )
+        .unwrap()
+        .remote_name(namespace, "app")
+    };
+    assert_eq!(via_cluster(None, Some("db"), "team-a").unwrap(), "team-a-db");
+    assert_eq!(via_cluster(None, Some("db"), "team-b").unwrap(), "team-b-db");
+    assert_eq!(via_cluster(None, None, "team-a").unwrap(), "team-a-app");
+    assert_eq!(via_cluster(Some("{remoteName}"), Some("db"), "team-a").unwrap(), "db");
+    assert_eq!(
+        via_cluster(Some("apps/{namespace}/{name}--{remoteName}"), Some("db"), "a").unwrap(),
+        "apps/a/app--db"
+    );
+    // A namespaced Store keeps the name as written; an inline target names its own.
+    let t = target(json!({"storeRef": {"kind": "Store", "name": "s"}, "remoteName": "db"}));
+    let s = store(json!({"dialect": "ServiceFabricMesh", "endpoint": "https://sf"}));
+    let conn = through_store_in("team-a", &t, &s).unwrap();
+    assert_eq!(conn.remote_name("team-a", "app").unwrap(), "db");
+    assert_eq!(conn.name_template(), None);
+    let templated = store(
+        json!({"dialect": "ServiceFabricMesh", "endpoint": "https://sf", "remoteNameTemplate": "x-{remoteName}"}),
+    );
+    let conn = through_store_in("team-a", &t, &templated).unwrap();
+    assert_eq!(conn.remote_name("team-a", "app").unwrap(), "x-db");
+    assert_eq!(conn.name_template(), Some("x-{remoteName}"));
+    let inline = target(
+        json!({"dialect": "Barbican", "endpoint": "https://b", "credentialsRef": {"name": "c"}, "remoteName": "db"}),
+    );
+    let conn = resolve(&inline, &ns("a", None), None, true).unwrap();
+    assert_eq!(conn.remote_name("a", "app").unwrap(), "db");
+}
+
+/// Past the CRD's pattern (an older CRD, a direct etcd write): refused, never rendered half-way.
+#[test]
+fn a_template_with_unknown_placeholders_or_no_name_is_refused() {
+    for bad in [
+        "{namespace}",
+        "fixed",
+        "{namespace}-{remotename}",
+        "{remoteName}-{uid}",
+        "{remoteName",
+        "}{remoteName}",
+        "{{remoteName}}",
+    ] {
+        let err = render_name(bad, "a", "app", "db").unwrap_err();
+        assert_eq!(err.reason(), "InvalidSpec", "{bad}");
+        assert!(err.to_string().contains(bad), "{bad}: {err}");
+    }
+    assert_eq!(render_name("{name}", "a", "app", "db").unwrap(), "app");
+}

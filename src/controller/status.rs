@@ -452,6 +452,7 @@ mod tests {
             namespace: "ns".into(),
             name: "x".into(),
             uid: "u".into(),
+            scope: Default::default(),
         };
         let r = for_plan(
             &Plan::Refuse(Refusal::OwnedByOther {

@@ -80,11 +80,13 @@ async fn check(
         .map_err(failed)?;
     let desired = Desired {
         digest: String::new(),
+        earlier_digest: None,
         metadata: Metadata::default(),
         owner: Owner {
             namespace: namespace.to_owned(),
             name: store_ref.name.clone(),
             uid: String::new(),
+            scope: Default::default(),
         },
         policy: WritePolicy::Replace,
         adopt_existing: false,

@@ -22,11 +22,13 @@ pub fn creds(pairs: &[(&str, &str)]) -> Credentials {
 pub fn desired() -> Desired {
     Desired {
         digest: format!("hmac-sha256:{}", "ab".repeat(32)),
+        earlier_digest: None,
         metadata: Metadata::default(),
         owner: Owner {
             namespace: "ns".into(),
             name: "app".into(),
             uid: "u-1".into(),
+            scope: Default::default(),
         },
         policy: WritePolicy::Replace,
         adopt_existing: false,

@@ -2,8 +2,12 @@
 //!
 //! Status fields and remote tags must let SecretSync tell "same value" from "changed value" without storing the
 //! value. A plain hash would let anyone who can read a tag test guesses offline, so the digest is an HMAC keyed
-//! by a controller-held key.
+//! by a controller-held key, and derived per namespace ([`DigestKey::for_namespace`]): a tenant who can list
+//! digests in a shared store (Docker shows 8 hex digits in secret names) cannot compare them with another
+//! namespace's to learn whether two values are equal, or test guesses of another namespace's value with a value of
+//! its own.
 
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -18,6 +22,16 @@ impl DigestKey {
     /// Keys shorter than 16 bytes are refused: they would make the digest guessable.
     pub fn new(bytes: Vec<u8>) -> Option<Self> {
         (bytes.len() >= 16).then(|| DigestKey(Zeroizing::new(bytes)))
+    }
+
+    /// The key of one namespace: HKDF-SHA256 of the controller's key, with the namespace's uid as its info (a uid,
+    /// not a name: a namespace created again under the same name gets a new key).
+    pub fn for_namespace(&self, namespace_uid: &str) -> DigestKey {
+        let mut okm = Zeroizing::new(vec![0u8; 32]);
+        Hkdf::<Sha256>::new(Some(b"secretsync.io/digest-key/v1"), &self.0)
+            .expand(namespace_uid.as_bytes(), &mut okm)
+            .expect("32 bytes is within HKDF-SHA256's output limit");
+        DigestKey(okm)
     }
 
     /// The digest of `value`, as `hmac-sha256:<64 hex digits>`.
@@ -66,6 +80,19 @@ mod tests {
         use sha2::Digest;
         let plain = hex::encode(sha2::Sha256::digest(value));
         assert_ne!(hex_part(&d), plain);
+    }
+
+    #[test]
+    fn each_namespace_has_its_own_key() {
+        let value = b"password";
+        let a = key(1).for_namespace("uid-a");
+        let b = key(1).for_namespace("uid-b");
+        assert_ne!(a.digest(value), b.digest(value));
+        assert_ne!(a.digest(value), key(1).digest(value));
+        // Stable: every replica and restart derives the same key.
+        assert_eq!(a.digest(value), key(1).for_namespace("uid-a").digest(value));
+        // And it depends on the controller's key, not only on the uid.
+        assert_ne!(a.digest(value), key(2).for_namespace("uid-a").digest(value));
     }
 
     #[test]

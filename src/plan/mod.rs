@@ -13,11 +13,49 @@ pub use detail::Detail;
 use std::collections::BTreeMap;
 
 /// The SecretSync that owns (or wants to own) a remote secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Owner {
     pub namespace: String,
     pub name: String,
     pub uid: String,
+    /// Where that namespace lives: the cluster and the namespace's own uid. Empty on a marker written before
+    /// SecretSync recorded them.
+    pub scope: Scope,
+}
+
+/// The cluster (`--cluster-id`, by default the uid of `kube-system`) and the namespace uid of an owner. A name
+/// alone is not an identity: a namespace deleted and created again, or a second cluster writing to the same vault,
+/// has the same names and none of the same uids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub cluster: String,
+    pub namespace_uid: String,
+}
+
+impl Scope {
+    /// `cluster/namespace-uid`, as written into markers; empty when unknown.
+    pub fn key(&self) -> String {
+        if self.is_empty() {
+            String::new()
+        } else {
+            format!("{}/{}", self.cluster, self.namespace_uid)
+        }
+    }
+
+    /// Parses [`Scope::key`]; anything else is an unknown scope (a marker from before scopes).
+    pub fn parse(key: &str) -> Scope {
+        match key.split_once('/') {
+            Some((cluster, ns)) if !cluster.is_empty() && !ns.is_empty() && !ns.contains('/') => Scope {
+                cluster: cluster.to_owned(),
+                namespace_uid: ns.to_owned(),
+            },
+            _ => Scope::default(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cluster.is_empty() || self.namespace_uid.is_empty()
+    }
 }
 
 impl Owner {
@@ -26,21 +64,33 @@ impl Owner {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    /// Whether a remote secret marked with `marked` is this SecretSync's: the same uid, or the same namespace
-    /// and name (an earlier object of that name, which cannot exist alongside this one). An empty uid matches
-    /// nothing: a marker without one (or a SecretSync not yet given one) proves ownership by its name only.
-    /// The one "is ours" decision: the planner's and every dialect's.
+    /// Whether a remote secret marked with `marked` is this SecretSync's. The one "is ours" decision: the
+    /// planner's and every dialect's.
+    ///
+    /// A marker with a scope matches when the cluster and the namespace uid are ours and so is the object (the
+    /// same uid, or the same name: an earlier object of that name in this very namespace, which cannot exist
+    /// alongside this one). A marker from before scopes matches the object whose uid it names only: uids are never
+    /// reused, so such a secret can never pass to a newcomer of the same name (a namespace created again, another
+    /// cluster); it becomes the newcomer's only through the store's `adoption`. An empty uid matches nothing.
     pub fn owns(&self, marked: Option<&Owner>) -> bool {
-        marked.is_some_and(|m| (!self.uid.is_empty() && m.uid == self.uid) || m.key() == self.key())
+        let Some(m) = marked else {
+            return false;
+        };
+        let same_object = !self.uid.is_empty() && m.uid == self.uid;
+        if m.scope.is_empty() {
+            return same_object;
+        }
+        m.scope == self.scope && (same_object || m.key() == self.key())
     }
 
-    /// Parses a `namespace/name` marker.
-    pub fn parse_key(key: &str, uid: &str) -> Option<Owner> {
+    /// Parses a `namespace/name` marker with its uid and scope key ([`Scope::key`]).
+    pub fn parse_key(key: &str, uid: &str, scope: &str) -> Option<Owner> {
         let (namespace, name) = key.split_once('/')?;
         (!namespace.is_empty() && !name.is_empty()).then(|| Owner {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             uid: uid.to_owned(),
+            scope: Scope::parse(scope),
         })
     }
 }
@@ -92,8 +142,12 @@ pub enum WritePolicy {
 /// What the remote secret should be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired {
-    /// Keyed digest of the source value ([`digest::DigestKey::digest`]).
+    /// Keyed digest of the source value under its namespace's key ([`digest::DigestKey::for_namespace`]).
     pub digest: String,
+    /// The same value's digest under the controller-wide key, as SecretSync wrote digests before keys were per
+    /// namespace: a remote secret holding it holds this value, so the upgrade rewrites nothing. The next write
+    /// records [`Desired::digest`].
+    pub earlier_digest: Option<String>,
     pub metadata: Metadata,
     pub owner: Owner,
     pub policy: WritePolicy,
@@ -103,6 +157,13 @@ pub struct Desired {
     pub adoption: Adoption,
     /// Delete and re-create the remote secret when an immutable field must change.
     pub allow_replace: bool,
+}
+
+impl Desired {
+    /// Whether a remote digest is this value's (under the namespace's key, or the controller-wide one of before).
+    pub fn holds_value(&self, remote_digest: Option<&str>) -> bool {
+        remote_digest.is_some_and(|d| d == self.digest || self.earlier_digest.as_deref() == Some(d))
+    }
 }
 
 /// Which remote secrets a store lets a SecretSync with `adoptExisting` take over.
@@ -241,7 +302,7 @@ pub fn decide(desired: &Desired, observed: &Observed, caps: Capabilities) -> Pla
         };
     }
 
-    let value_differs = remote.digest.as_deref() != Some(desired.digest.as_str());
+    let value_differs = !desired.holds_value(remote.digest.as_deref());
     // Unowned secrets being adopted must get SecretSync's marker even if everything else matches.
     let adopting = !is_ours(desired, remote);
     if value_differs || (adopting && !metadata_writable(caps)) {

@@ -1,10 +1,18 @@
 use super::*;
 
+fn scope() -> Scope {
+    Scope {
+        cluster: "cluster-1".into(),
+        namespace_uid: "ns-uid-1".into(),
+    }
+}
+
 fn owner() -> Owner {
     Owner {
         namespace: "ns".into(),
         name: "app".into(),
         uid: "uid-1".into(),
+        scope: scope(),
     }
 }
 
@@ -13,6 +21,7 @@ fn other() -> Owner {
         namespace: "ns".into(),
         name: "other".into(),
         uid: "uid-2".into(),
+        scope: scope(),
     }
 }
 
@@ -27,6 +36,7 @@ fn meta() -> Metadata {
 fn desired() -> Desired {
     Desired {
         digest: "hmac-sha256:aa".into(),
+        earlier_digest: None,
         metadata: meta(),
         owner: owner(),
         policy: WritePolicy::Replace,
@@ -379,9 +389,20 @@ fn deletion_only_removes_our_own_secret() {
 #[test]
 fn owner_keys_round_trip() {
     let o = owner();
-    assert_eq!(Owner::parse_key(&o.key(), "uid-1"), Some(o));
-    assert_eq!(Owner::parse_key("noslash", "u"), None);
-    assert_eq!(Owner::parse_key("/x", "u"), None);
+    assert_eq!(
+        Owner::parse_key(&o.key(), "uid-1", &o.scope.key()),
+        Some(o.clone())
+    );
+    assert_eq!(Owner::parse_key("noslash", "u", ""), None);
+    assert_eq!(Owner::parse_key("/x", "u", ""), None);
+    // A scope that is not `cluster/namespace-uid` is no scope: the marker counts as one from before scopes.
+    for bad in ["", "c", "c/", "/n", "c/n/x"] {
+        assert_eq!(
+            Owner::parse_key(&o.key(), "uid-1", bad).map(|o| o.scope),
+            Some(Scope::default()),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]
@@ -404,11 +425,68 @@ fn an_empty_uid_proves_nothing() {
         decide_delete(&d.owner, &present(r)),
         DeletePlan::LeaveForeign
     );
-    // The same namespace and name still proves it, with or without uids.
+    // The same namespace and name in the same scope still proves it, with or without uids.
     let mut renamed_uid = owner();
     renamed_uid.uid = String::new();
     assert!(owner().owns(Some(&renamed_uid)));
     assert!(!owner().owns(None));
+}
+
+/// A name is not an identity: the same `namespace/name` in a namespace created again, or in another cluster writing
+/// to the same store, owns nothing of the old one's.
+#[test]
+fn ownership_needs_the_same_cluster_and_namespace_uid() {
+    let earlier = |scope: Scope| Owner {
+        uid: "old-uid".into(),
+        scope,
+        ..owner()
+    };
+    let recreated_namespace = Scope {
+        namespace_uid: "ns-uid-2".into(),
+        ..scope()
+    };
+    let other_cluster = Scope {
+        cluster: "cluster-2".into(),
+        ..scope()
+    };
+    assert!(owner().owns(Some(&earlier(scope()))));
+    assert!(!owner().owns(Some(&earlier(recreated_namespace.clone()))));
+    assert!(!owner().owns(Some(&earlier(other_cluster.clone()))));
+    // Even the very object's uid does not cross scopes (a restored backup of another cluster).
+    let same_uid = |scope: Scope| Owner { scope, ..owner() };
+    assert!(!owner().owns(Some(&same_uid(other_cluster))));
+    assert!(!owner().owns(Some(&same_uid(recreated_namespace))));
+    // Through the planner: a conflict, never an overwrite, under either policy.
+    for policy in [WritePolicy::Replace, WritePolicy::IfNotExists] {
+        let mut d = desired();
+        d.policy = policy;
+        let mut r = remote();
+        r.owner = Some(earlier(Scope {
+            namespace_uid: "ns-uid-2".into(),
+            ..scope()
+        }));
+        assert!(matches!(
+            decide(&d, &present(r), ALL_MUTABLE),
+            Plan::Refuse(Refusal::OwnedByOther { .. })
+        ));
+    }
+}
+
+/// Markers written before scopes (no cluster, no namespace uid) stay the object's that wrote them, by its uid only:
+/// the upgrade hands nothing to a newcomer of the same name, and needs no write to keep what is ours.
+#[test]
+fn a_marker_from_before_scopes_is_matched_by_uid_only() {
+    let legacy = |uid: &str| Owner {
+        uid: uid.into(),
+        scope: Scope::default(),
+        ..owner()
+    };
+    assert!(owner().owns(Some(&legacy("uid-1"))));
+    assert!(!owner().owns(Some(&legacy("old-uid"))));
+    assert!(!owner().owns(Some(&legacy(""))));
+    let mut r = remote();
+    r.owner = Some(legacy("uid-1"));
+    assert_eq!(decide(&desired(), &present(r), ALL_MUTABLE), Plan::InSync);
 }
 
 /// The store decides what `adoptExisting` may take: the tenant only asks.

@@ -51,6 +51,7 @@ pub fn owner(name: &str) -> Owner {
         namespace: "team-conformance".into(),
         name: name.into(),
         uid: format!("uid-{:08x}", rand::random::<u32>()),
+        scope: Default::default(),
     }
 }
 

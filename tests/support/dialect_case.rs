@@ -32,6 +32,7 @@ pub fn owner() -> Owner {
         name: "db".into(),
         uid: "uid-1".into(),
     }
+    scope: Default::default(),
 }
 
 /// One SecretSync against one store, through one dialect.
@@ -74,6 +75,7 @@ impl Case {
         let value = SecretValue::new(value.to_vec());
         let desired = Desired {
             digest: key().digest(value.expose()),
+            earlier_digest: None,
             metadata: Metadata {
                 content_type: target.content_type.clone(),
                 description: target.description.clone(),

@@ -9,9 +9,9 @@
 //!   current version and compares SecretSync's digest tag, the content type and the tags. A new value is a `PUT`
 //!   (new version, with value, `contentType`, tags and `enabled: true`); a change of content type or labels
 //!   alone is a `PATCH` of the current version, which makes no new version. An unchanged value writes nothing.
-//! - Ownership and the value's identity live in three tags next to the user's labels: `secretsync-owner`
-//!   (`namespace/name`), `secretsync-owner-uid` and `secretsync-digest` (the controller's keyed HMAC of the value,
-//!   never the value). Key Vault allows 15 tags, so at most 12 labels fit. A secret without `secretsync-owner` is
+//! - Ownership and the value's identity live in four tags next to the user's labels: `secretsync-owner`
+//!   (`namespace/name`), `secretsync-owner-uid`, `secretsync-owner-scope` (cluster id and namespace uid) and
+//!   `secretsync-digest` (the namespace's keyed HMAC of the value, never the value). Key Vault allows 15 tags, so at most 11 labels fit. A secret without `secretsync-owner` is
 //!   left alone (a `Conflict`) unless `adoptExisting` is set.
 //! - Drift: a current version that someone else wrote (a `PUT` outside SecretSync, which carries none of our tags,
 //!   or a version other than the one the status recorded) is written over with a new version; so is a disabled
@@ -41,7 +41,9 @@
 //!     `AZURE_CLIENT_ID`. Any SecretSync can then act as any identity that trusts the controller's service
 //!     account, so grant such identities only what every namespace may do.
 //! - `token`: a pre-issued bearer token, used as is (it is never renewed).
-//! - `ca.crt` (PEM, optional): an extra CA to trust for the vault and the authority (emulators, private clouds).
+//! - `ca.crt` (PEM, optional): an extra CA to trust for the vault and, in a ClusterStore, the authority (emulators,
+//!   private clouds). A namespaced Store's `ca.crt` and `caBundle` are trusted for its vault only: its authority
+//!   host must have a publicly trusted certificate or one the operator trusts (`--identity-provider-ca-file`).
 //!
 //! Tokens come from `{authorityHost}/{tenantId}/oauth2/v2.0/token` (`azureKeyVault.authorityHost`, default
 //! `https://login.microsoftonline.com`) for the vault's `.default` scope, are cached per credentials until shortly
@@ -103,7 +105,7 @@ const TAGS: Keys = Keys::Dashed;
 /// Key Vault's limit on a secret value.
 pub const MAX_VALUE_BYTES: usize = 25 * 1024;
 /// Key Vault allows 15 tags per secret; SecretSync uses 3.
-pub const MAX_LABELS: usize = 12;
+pub const MAX_LABELS: usize = 11;
 const MAX_TAG_NAME: usize = 512;
 const MAX_TAG_VALUE: usize = 256;
 const MAX_NAME: usize = 127;
@@ -217,7 +219,7 @@ fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), DialectError> {
         return Err(DialectError::permanent(
             "TooManyLabels",
             format!(
-                "Key Vault keeps at most 15 tags per secret and SecretSync needs 3: use at most {MAX_LABELS} labels \
+                "Key Vault keeps at most 15 tags per secret and SecretSync needs 4: use at most {MAX_LABELS} labels \
                  (spec.target.labels has {})",
                 labels.len()
             ),
@@ -481,6 +483,16 @@ fn bundle(reply: &Reply) -> Result<Bundle, DialectError> {
     })
 }
 
+/// What the vault is trusted by: `ca.crt` (from the store's `caBundle`) next to the public roots, as documented (a
+/// vault behind a private CA may get its tokens from public Entra ID).
+fn vault_tls(creds: &Credentials) -> Result<TlsSettings<'_>, DialectError> {
+    Ok(TlsSettings {
+        ca: credentials::text(creds, "ca.crt")?,
+        identity: None,
+        public_roots: true,
+    })
+}
+
 /// Where and how to talk to one vault.
 struct Conn<'a> {
     client: reqwest::Client,
@@ -517,13 +529,15 @@ impl AzureKeyVault {
         check_api_version(&api_version)?;
         let credential =
             auth::auth_from(req.credentials, s.authority_host.as_deref(), &self.workload)?;
-        let client = self.client_for(req.credentials)?;
+        let client = self.clients.client(vault_tls(req.credentials)?)?;
+        let sign_in = self.clients.client(self.sign_in_tls(req.credentials)?)?;
         let auth = Bearer::new(
             credential,
             &self.tokens,
             &self.scopes,
             &self.transport,
-            client.clone(),
+            sign_in,
+            super::kit::store_id::namespace_admin_wrote(req.credentials),
             &url,
         );
         Ok(Conn {
@@ -535,15 +549,19 @@ impl AzureKeyVault {
         })
     }
 
-    /// The client for these credentials: `ca.crt` (from the store's `caBundle`) is trusted next to the public
-    /// roots, as documented (a vault behind a private CA may get its tokens from public Entra ID, through the
-    /// same client).
-    fn client_for(&self, creds: &Credentials) -> Result<reqwest::Client, DialectError> {
-        self.clients.client(TlsSettings {
-            ca: credentials::text(creds, "ca.crt")?,
-            identity: None,
-            public_roots: true,
-        })
+    /// What the token endpoint is trusted by: for a ClusterStore the same as its vault; for a namespaced Store the
+    /// public roots and the operator's identity-provider CAs, never the Store's own `caBundle` or `ca.crt`. Its
+    /// author chose the authority host; trusting their CA for it too would let them receive the client secret,
+    /// the client assertion or the ServiceAccount token sent there, on a host they only claim to be Entra ID.
+    fn sign_in_tls<'a>(&'a self, creds: &'a Credentials) -> Result<TlsSettings<'a>, DialectError> {
+        if super::kit::store_id::namespace_admin_wrote(creds) {
+            return Ok(TlsSettings {
+                ca: self.transport.shared().identity_provider_ca.as_deref(),
+                identity: None,
+                public_roots: true,
+            });
+        }
+        vault_tls(creds)
     }
 
     /// Sends one request through the kit's transport: paced per vault, with the vault's bearer token, retried

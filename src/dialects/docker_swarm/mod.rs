@@ -1097,6 +1097,7 @@ mod tests {
             serde_json::from_value(serde_json::json!({"dialect": "DockerSwarm"})).unwrap();
         let desired = crate::plan::Desired {
             digest: new_digest.to_owned(),
+            earlier_digest: None,
             ..desired()
         };
         let creds = Credentials::default();
@@ -1115,7 +1116,7 @@ mod tests {
         assert_eq!(secret_name(cur), "db-0123abcd");
         let remote = to_remote(cur);
         assert_eq!(remote.digest.as_deref(), Some(new_digest));
-        assert_eq!(remote.owner, Owner::parse_key("ns/app", "u-1"));
+        assert_eq!(remote.owner, Owner::parse_key("ns/app", "u-1", ""));
         assert_eq!(remote.reference.id.as_deref(), Some("id-db-0123abcd"));
         assert_eq!(remote.reference.version.as_deref(), Some("10"));
         assert!(
@@ -1143,6 +1144,7 @@ mod tests {
             serde_json::from_value(serde_json::json!({"dialect": "DockerSwarm"})).unwrap();
         let desired = crate::plan::Desired {
             digest: DIGEST.to_owned(),
+            earlier_digest: None,
             metadata: Metadata {
                 labels: [
                     ("team".to_owned(), "a".to_owned()),

@@ -30,13 +30,14 @@ impl Marker {
 /// spelling ([`is_reserved`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keys {
-    /// `secretsync.io/owner` (`namespace/name`), `secretsync.io/owner-uid`, `secretsync.io/digest`: Docker
-    /// labels, where '/' and '.' are allowed.
+    /// `secretsync.io/owner` (`namespace/name`), `secretsync.io/owner-uid`, `secretsync.io/owner-scope`
+    /// (`cluster/namespace-uid`), `secretsync.io/digest`: Docker labels, where '/' and '.' are allowed.
     Domain,
-    /// `secretsync-owner` (`namespace/name`), `secretsync-owner-uid`, `secretsync-digest`: Key Vault tags.
+    /// `secretsync-owner` (`namespace/name`), `secretsync-owner-uid`, `secretsync-owner-scope`,
+    /// `secretsync-digest`: Key Vault tags.
     Dashed,
-    /// `secretsync-owner-namespace`, `secretsync-owner-name`, `secretsync-owner-uid`, `secretsync-digest`:
-    /// Barbican metadata, whose keys are lower-case letters, digits, '-' and '_'.
+    /// `secretsync-owner-namespace`, `secretsync-owner-name`, `secretsync-owner-uid`, `secretsync-owner-scope`,
+    /// `secretsync-digest`: Barbican metadata, whose keys are lower-case letters, digits, '-' and '_'.
     DashedSplit,
 }
 
@@ -52,6 +53,13 @@ impl Keys {
         match self {
             Keys::Domain => "secretsync.io/owner-uid",
             Keys::Dashed | Keys::DashedSplit => "secretsync-owner-uid",
+        }
+    }
+
+    fn scope(self) -> &'static str {
+        match self {
+            Keys::Domain => "secretsync.io/owner-scope",
+            Keys::Dashed | Keys::DashedSplit => "secretsync-owner-scope",
         }
     }
 
@@ -78,6 +86,7 @@ impl Keys {
             ],
         };
         out.push((self.uid().to_owned(), owner.uid.clone()));
+        out.push((self.scope().to_owned(), owner.scope.key()));
         if let Some(d) = &marker.digest {
             out.push((self.digest().to_owned(), d.clone()));
         }
@@ -90,17 +99,14 @@ impl Keys {
     pub fn read<'a>(self, get: impl Fn(&str) -> Option<&'a str>) -> Option<Marker> {
         let get = |k: &str| get(k).filter(|v| !v.is_empty());
         let uid = get(self.uid()).unwrap_or_default();
+        let scope = get(self.scope()).unwrap_or_default();
         let owner = match self {
-            Keys::Domain => Owner::parse_key(get("secretsync.io/owner")?, uid)?,
-            Keys::Dashed => Owner::parse_key(get("secretsync-owner")?, uid)?,
+            Keys::Domain => Owner::parse_key(get("secretsync.io/owner")?, uid, scope)?,
+            Keys::Dashed => Owner::parse_key(get("secretsync-owner")?, uid, scope)?,
             Keys::DashedSplit => {
                 let namespace = get("secretsync-owner-namespace")?;
                 let name = get("secretsync-owner-name")?;
-                Owner {
-                    namespace: namespace.to_owned(),
-                    name: name.to_owned(),
-                    uid: uid.to_owned(),
-                }
+                Owner::parse_key(&format!("{namespace}/{name}"), uid, scope)?
             }
         };
         Some(Marker {
@@ -125,6 +131,12 @@ pub mod description {
         #[serde(rename = "secretsync.io/owner-uid", default)]
         owner_uid: String,
         #[serde(
+            rename = "secretsync.io/owner-scope",
+            default,
+            skip_serializing_if = "String::is_empty"
+        )]
+        owner_scope: String,
+        #[serde(
             rename = "secretsync.io/digest",
             default,
             skip_serializing_if = "Option::is_none"
@@ -139,6 +151,7 @@ pub mod description {
         let line = Line {
             owner: marker.owner.key(),
             owner_uid: marker.owner.uid.clone(),
+            owner_scope: marker.owner.scope.key(),
             digest: marker.digest.clone(),
             extra,
         };
@@ -165,7 +178,7 @@ pub mod description {
             return (Some(text.to_owned()), None);
         };
         let parsed = serde_json::from_str::<Line<E>>(line).ok().and_then(|l| {
-            let owner = Owner::parse_key(&l.owner, &l.owner_uid)?;
+            let owner = Owner::parse_key(&l.owner, &l.owner_uid, &l.owner_scope)?;
             Some((
                 Marker {
                     owner,
@@ -192,6 +205,10 @@ mod tests {
                 namespace: "team-a".into(),
                 name: "db".into(),
                 uid: "uid-1".into(),
+                scope: crate::plan::Scope {
+                    cluster: "c1".into(),
+                    namespace_uid: "ns-uid".into(),
+                },
             },
             digest: Some("hmac-sha256:00ff".into()),
         }
@@ -216,11 +233,13 @@ mod tests {
         assert_eq!(dashed["secretsync-owner"], "team-a/db");
         let split: BTreeMap<_, _> = Keys::DashedSplit.pairs(&marker()).into_iter().collect();
         assert_eq!(split["secretsync-owner-name"], "db");
+        assert_eq!(split["secretsync-owner-scope"], "c1/ns-uid");
         let line = description::join(Some("user text"), &marker(), serde_json::json!({}));
         assert_eq!(
             line,
             "user text\n#secretsync.io {\"secretsync.io/owner\":\"team-a/db\",\
-             \"secretsync.io/owner-uid\":\"uid-1\",\"secretsync.io/digest\":\"hmac-sha256:00ff\"}"
+             \"secretsync.io/owner-uid\":\"uid-1\",\"secretsync.io/owner-scope\":\"c1/ns-uid\",\
+             \"secretsync.io/digest\":\"hmac-sha256:00ff\"}"
         );
     }
 

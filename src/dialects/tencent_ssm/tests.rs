@@ -31,11 +31,13 @@ fn creds() -> Credentials {
 fn desired() -> Desired {
     Desired {
         digest: format!("hmac-sha256:{}", "ab".repeat(32)),
+        earlier_digest: None,
         metadata: Metadata::default(),
         owner: Owner {
             namespace: "ns".into(),
             name: "app".into(),
             uid: "0b5c3c3e-1111-2222-3333-444455556666".into(),
+            scope: Default::default(),
         },
         policy: WritePolicy::Replace,
         adopt_existing: false,
