@@ -3,8 +3,6 @@
 //! A token is reused until half its life has passed, so that many SecretSyncs through one store cost one
 //! TokenRequest (and, because the token stays the same, one exchange at the identity provider) per period.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{
@@ -16,6 +14,7 @@ use kube::api::PostParams;
 
 use super::Context;
 use super::reconcile::Error;
+use crate::dialects::kit::bounded::Lru;
 use crate::value::SecretValue;
 
 /// What Microsoft Entra ID expects in a federated token's `aud`.
@@ -23,27 +22,34 @@ pub const DEFAULT_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// The shortest lifetime the API server grants; the token is renewed after half of it.
 const LIFETIME: Duration = Duration::from_secs(600);
 
+/// Tokens kept at most (one per store's ServiceAccount and audience); past it the least recently used goes.
+const MAX_CACHED: usize = 1024;
+
 type Key = (String, String, String);
 
 /// Tokens by (namespace, ServiceAccount, audience).
-#[derive(Default)]
 pub struct Cache {
-    tokens: Mutex<HashMap<Key, (SecretValue, Instant)>>,
+    tokens: Lru<Key, (SecretValue, Instant)>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            tokens: Lru::new(MAX_CACHED),
+        }
+    }
 }
 
 impl Cache {
     fn get(&self, key: &Key) -> Option<SecretValue> {
-        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens
+        self.tokens
             .get(key)
             .filter(|(_, renew_at)| Instant::now() < *renew_at)
-            .map(|(token, _)| token.clone())
+            .map(|(token, _)| token)
     }
 
     fn put(&self, key: Key, token: SecretValue, lifetime: Duration) {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.retain(|_, (_, renew_at)| Instant::now() < *renew_at);
-        tokens.insert(key, (token, Instant::now() + lifetime / 2));
+        self.tokens.put(key, (token, Instant::now() + lifetime / 2));
     }
 }
 

@@ -1,12 +1,12 @@
-//! The `Dialect` interface every store implements, and what dialects share: the HTTP client, the per-endpoint
-//! rate limiter, error classification and metrics.
+//! The `Dialect` interface every store implements, and what dialects share: the HTTP client, the rate limiter
+//! (buckets per store, fair shares per namespace), error classification and metrics.
 //!
 //! The controller only ever sees `dyn Dialect`; [`Registry::standard`] is the one place the five are named.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub mod azure_key_vault;
 pub mod barbican;
@@ -252,64 +252,209 @@ pub trait Dialect: Send + Sync + 'static {
     async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError>;
 }
 
-/// A token bucket per store endpoint (and optionally per action), shared by every dialect.
+/// Rate buckets. Each belongs to a store (its kind, namespace and name) and to what the caller names (`key`: the
+/// endpoint, an action, the identity provider), so a tenant's Store copying a ClusterStore's endpoint, or 200
+/// Stores signing in at one identity provider, spend their own budgets and no one else's. A ClusterStore's budget
+/// is shared fairly between the namespaces using it: each request waits for its namespace's sub-bucket, at the
+/// store's rate divided by the namespaces that used the store in the last [`ACTIVE_WINDOW`] (and its burst
+/// likewise, at least one), then for the store's bucket; a busy namespace gets its share and no more while others
+/// are active, and the whole rate when alone. Calls made outside a store (inline targets, the operator's own, and
+/// tests of one dialect) are paced by `key` alone, as before stores existed. Buckets and namespace counts are kept
+/// in bounded LRU maps: those of stores and namespaces that are gone fall out as others are used.
 pub struct EndpointLimiter {
     per_second: NonZeroU32,
     burst: NonZeroU32,
-    buckets: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
+    buckets: kit::bounded::Lru<String, Bucket>,
+    /// When each namespace last used each ClusterStore, by the store's key.
+    tenants: kit::bounded::Lru<String, Arc<Mutex<HashMap<String, Instant>>>>,
     metrics: Arc<Metrics>,
+}
+
+/// How long a namespace counts as using a ClusterStore after its last request.
+pub const ACTIVE_WINDOW: Duration = Duration::from_secs(60);
+/// Buckets kept at most (a few hundred bytes each).
+const MAX_BUCKETS: usize = 16_384;
+/// ClusterStores whose namespaces are counted at most.
+const MAX_COUNTED_STORES: usize = 1_024;
+
+#[derive(Clone)]
+struct Bucket {
+    quota: Quota,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+tokio::task_local! {
+    /// The store that the dialect call running on this task is made through (see [`Registry`]): the limiter is
+    /// called deep in the kit's transport and in each dialect's sign-in, none of which sees the request, so the
+    /// store travels with the task rather than through every dialect's code.
+    static PACED_FOR: kit::store_id::StoreId;
 }
 
 impl EndpointLimiter {
     pub fn new(per_second: u32, burst: u32, metrics: Arc<Metrics>) -> Self {
         EndpointLimiter {
-            per_second: NonZeroU32::new(per_second.max(1)).expect("at least 1"),
-            burst: NonZeroU32::new(burst.max(1)).expect("at least 1"),
-            buckets: Mutex::new(HashMap::new()),
+            per_second: NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN),
+            burst: NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN),
+            buckets: kit::bounded::Lru::new(MAX_BUCKETS),
+            tenants: kit::bounded::Lru::new(MAX_COUNTED_STORES),
             metrics,
         }
     }
 
-    /// Waits for a token of the bucket `key` (an endpoint URL, optionally with an action name).
+    /// Waits for a token of the bucket `key` (an endpoint URL, optionally with an action name) at the
+    /// controller's default rate.
     pub async fn acquire(&self, key: &str) {
-        self.acquire_with(key, self.per_second, self.burst).await
+        self.acquire_for(None, key).await
     }
 
-    /// Waits for a token of the bucket `key` at the store's own rate when it has one. A store's bucket is keyed
-    /// by its rate too, so a new rate takes effect at once instead of keeping the first one seen.
+    /// Waits for a token of the bucket `key` at the store's own rate when it has one.
     pub async fn acquire_for(&self, rate: Option<RateLimit>, key: &str) {
-        match rate.and_then(|r| {
-            let per_second = NonZeroU32::new(r.requests_per_second)?;
-            let burst = NonZeroU32::new(r.burst.unwrap_or(r.requests_per_second))?;
-            Some((per_second, burst))
-        }) {
-            Some((per_second, burst)) => {
-                let key = format!("{key}|{per_second}/s|{burst}");
-                self.acquire_with(&key, per_second, burst).await
-            }
-            None => self.acquire(key).await,
-        }
+        let (per_second, burst) = rate
+            .and_then(|r| {
+                let per_second = NonZeroU32::new(r.requests_per_second)?;
+                let burst = NonZeroU32::new(r.burst.unwrap_or(r.requests_per_second))?;
+                Some((per_second, burst))
+            })
+            .unwrap_or((self.per_second, self.burst));
+        self.acquire_with(key, per_second, burst).await
     }
 
     /// Waits for a token of a bucket with its own rate (for stores that publish per-action limits).
     pub async fn acquire_with(&self, key: &str, per_second: NonZeroU32, burst: NonZeroU32) {
-        let bucket = {
-            let mut buckets = self.buckets.lock().expect("limiter lock poisoned");
-            buckets
-                .entry(key.to_owned())
-                .or_insert_with(|| {
-                    Arc::new(RateLimiter::direct(
-                        Quota::per_second(per_second).allow_burst(burst),
-                    ))
-                })
-                .clone()
-        };
-        if bucket.check().is_ok() {
-            return;
+        for bucket in self.buckets_for(key, per_second, burst) {
+            if bucket.check().is_ok() {
+                continue;
+            }
+            self.metrics.queue_depth.inc();
+            bucket.until_ready().await;
+            self.metrics.queue_depth.dec();
         }
-        self.metrics.queue_depth.inc();
-        bucket.until_ready().await;
-        self.metrics.queue_depth.dec();
+    }
+
+    /// The buckets a request waits for, in order: its namespace's share of a ClusterStore, then the store's.
+    fn buckets_for(
+        &self,
+        key: &str,
+        per_second: NonZeroU32,
+        burst: NonZeroU32,
+    ) -> Vec<Arc<DefaultDirectRateLimiter>> {
+        let whole = Quota::per_second(per_second).allow_burst(burst);
+        let Ok(store) = PACED_FOR.try_with(Clone::clone) else {
+            return vec![self.bucket(key.to_owned(), whole)];
+        };
+        let store_key = format!("{}|{key}", store.store_key());
+        let mut out = Vec::with_capacity(2);
+        if let kit::store_id::StoreId::Cluster { tenant, .. } = &store {
+            let active = self.active_tenants(&store_key, tenant);
+            out.push(self.bucket(
+                format!("{store_key}|{tenant}"),
+                share(per_second, burst, active),
+            ));
+        }
+        out.push(self.bucket(store_key, whole));
+        out
+    }
+
+    /// The bucket `key` with `quota`; one of another quota (the store's rate or its namespaces changed) is
+    /// replaced, so a new rate takes effect at once.
+    fn bucket(&self, key: String, quota: Quota) -> Arc<DefaultDirectRateLimiter> {
+        self.buckets.with(|buckets| {
+            let bucket = buckets.get_or_insert_mut(key, || Bucket {
+                quota,
+                limiter: Arc::new(RateLimiter::direct(quota)),
+            });
+            if bucket.quota != quota {
+                *bucket = Bucket {
+                    quota,
+                    limiter: Arc::new(RateLimiter::direct(quota)),
+                };
+            }
+            bucket.limiter.clone()
+        })
+    }
+
+    /// Notes that `tenant` uses the ClusterStore `store_key`, and counts the namespaces that used it lately.
+    fn active_tenants(&self, store_key: &str, tenant: &str) -> u32 {
+        let seen = self
+            .tenants
+            .get_or_insert_with(store_key.to_owned(), Default::default);
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        seen.retain(|_, last| now.duration_since(*last) < ACTIVE_WINDOW);
+        seen.insert(tenant.to_owned(), now);
+        u32::try_from(seen.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// A namespace's share of a store's rate when `active` namespaces use it: the rate and the burst divided by them,
+/// the burst at least one request.
+fn share(per_second: NonZeroU32, burst: NonZeroU32, active: u32) -> Quota {
+    let active = active.max(1);
+    let burst = NonZeroU32::new(burst.get() / active).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(Duration::from_secs_f64(
+        f64::from(active) / f64::from(per_second.get()),
+    ))
+    .unwrap_or_else(|| Quota::per_second(per_second))
+    .allow_burst(burst)
+}
+
+/// Runs a dialect's call for `req` with its store known to the limiter (see [`PACED_FOR`]).
+async fn paced<T>(req: &Request<'_>, call: impl std::future::Future<Output = T>) -> T {
+    match kit::store_id::StoreId::of(req.credentials, &req.desired.owner.namespace) {
+        Some(store) => PACED_FOR.scope(store, call).await,
+        None => call.await,
+    }
+}
+
+/// A registered dialect: every store call it makes is paced as its store's (see [`EndpointLimiter`]).
+struct Paced(Arc<dyn Dialect>);
+
+#[async_trait]
+impl Dialect for Paced {
+    fn kind(&self) -> DialectKind {
+        self.0.kind()
+    }
+
+    fn capabilities(&self, target: &Target) -> Capabilities {
+        self.0.capabilities(target)
+    }
+
+    fn allows_replace(&self, target: &Target) -> bool {
+        self.0.allows_replace(target)
+    }
+
+    fn destinations(&self, target: &Target, credentials: &Credentials) -> Vec<String> {
+        self.0.destinations(target, credentials)
+    }
+
+    fn endpoint_from_answers(&self, target: &Target) -> bool {
+        self.0.endpoint_from_answers(target)
+    }
+
+    fn public_hosts(&self) -> &'static [&'static str] {
+        self.0.public_hosts()
+    }
+
+    fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
+        self.0.check(req, value)
+    }
+
+    async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
+        paced(req, self.0.observe(req)).await
+    }
+
+    async fn apply(
+        &self,
+        req: &Request<'_>,
+        plan: &Plan,
+        observed: &Observed,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        paced(req, self.0.apply(req, plan, observed, value)).await
+    }
+
+    async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError> {
+        paced(req, self.0.delete(req, observed)).await
     }
 }
 
@@ -323,6 +468,9 @@ pub struct Shared {
     /// The longest one attempt of a store call may take, from connecting to the last byte of the answer
     /// ([`kit::http::ATTEMPT_DEADLINE`] unless set with [`Shared::with_deadline`]).
     pub deadline: Duration,
+    /// CAs (PEM) the operator trusts, next to the public roots, for the identity providers that namespaced Stores
+    /// sign in at (a private cloud's, a test bed's); a namespaced Store's own CA never vouches for one.
+    pub identity_provider_ca: Option<Arc<str>>,
 }
 
 impl Shared {
@@ -336,7 +484,15 @@ impl Shared {
             )),
             metrics,
             deadline: kit::http::ATTEMPT_DEADLINE,
+            identity_provider_ca: None,
         }
+    }
+
+    /// The same, trusting `pem` for the identity providers of namespaced Stores (see
+    /// [`Shared::identity_provider_ca`]).
+    pub fn with_identity_provider_ca(mut self, pem: impl Into<Arc<str>>) -> Self {
+        self.identity_provider_ca = Some(pem.into());
+        self
     }
 
     /// The same, with another deadline per attempt (tests of stores that hang use a short one).
@@ -364,9 +520,10 @@ impl Registry {
         Self::default()
     }
 
-    /// Adds (or replaces) the dialect for its kind.
+    /// Adds (or replaces) the dialect for its kind; its store calls are paced per store (see [`EndpointLimiter`]).
     pub fn with(mut self, dialect: Arc<dyn Dialect>) -> Self {
-        self.dialects.insert(dialect.kind(), dialect);
+        self.dialects
+            .insert(dialect.kind(), Arc::new(Paced(dialect)));
         self
     }
 
@@ -423,6 +580,122 @@ mod tests {
             (redirect.class, redirect.reason),
             (ErrorClass::Permanent, "Redirected")
         );
+    }
+
+    use kit::store_id::StoreId;
+
+    /// The buckets a request for `store` to `key` waits for, at the limiter's default rate.
+    fn buckets(
+        limiter: &EndpointLimiter,
+        store: Option<StoreId>,
+        key: &str,
+    ) -> Vec<Arc<DefaultDirectRateLimiter>> {
+        let get = || limiter.buckets_for(key, limiter.per_second, limiter.burst);
+        match store {
+            Some(store) => PACED_FOR.sync_scope(store, get),
+            None => get(),
+        }
+    }
+
+    fn cluster(tenant: &str) -> StoreId {
+        StoreId::Cluster {
+            name: "platform".into(),
+            tenant: tenant.into(),
+        }
+    }
+
+    fn shares_any(
+        a: &[Arc<DefaultDirectRateLimiter>],
+        b: &[Arc<DefaultDirectRateLimiter>],
+    ) -> bool {
+        a.iter().any(|x| b.iter().any(|y| Arc::ptr_eq(x, y)))
+    }
+
+    #[test]
+    fn a_store_copying_a_cluster_stores_endpoint_spends_its_own_budget() {
+        let limiter = EndpointLimiter::new(1, 1, Metrics::new());
+        let endpoint = "https://vault.example";
+        let platform = buckets(&limiter, Some(cluster("team-a")), endpoint);
+        assert_eq!(platform.len(), 2, "a namespace's share, then the store's");
+        assert!(platform.iter().all(|b| b.check().is_ok()));
+        let again = buckets(&limiter, Some(cluster("team-a")), endpoint);
+        assert!(
+            again.iter().zip(&platform).all(|(x, y)| Arc::ptr_eq(x, y)),
+            "one store's requests share its buckets"
+        );
+        let copy = StoreId::Namespaced {
+            namespace: "team-b".into(),
+            name: "platform".into(),
+        };
+        let copied = buckets(&limiter, Some(copy), endpoint);
+        assert_eq!(copied.len(), 1);
+        assert!(!shares_any(&copied, &platform));
+        assert!(
+            copied[0].check().is_ok(),
+            "the copy waited for the platform's budget"
+        );
+        // Another namespace's Store of the same name is another store.
+        let other = StoreId::Namespaced {
+            namespace: "team-c".into(),
+            name: "platform".into(),
+        };
+        assert!(!shares_any(
+            &buckets(&limiter, Some(other), endpoint),
+            &copied
+        ));
+        // Without a store (an inline target), the endpoint alone, shared with no store.
+        let unscoped = buckets(&limiter, None, endpoint);
+        assert!(!shares_any(&unscoped, &platform) && !shares_any(&unscoped, &copied));
+    }
+
+    #[test]
+    fn namespaces_of_one_cluster_store_do_not_starve_each_other() {
+        let limiter = EndpointLimiter::new(1, 8, Metrics::new());
+        let endpoint = "https://vault.example";
+        // Both namespaces have used the store lately.
+        for tenant in ["team-a", "team-b", "team-a"] {
+            buckets(&limiter, Some(cluster(tenant)), endpoint);
+        }
+        let take = |tenant: &str| {
+            buckets(&limiter, Some(cluster(tenant)), endpoint)
+                .iter()
+                .all(|b| b.check().is_ok())
+        };
+        // A busy namespace takes what it can get at once: its half of the burst (a token more if the clock moves).
+        let mut taken = 0;
+        while taken < 100 && take("team-a") {
+            taken += 1;
+        }
+        assert!(taken >= 4, "team-a got {taken} of its share of 4");
+        assert!(taken < 8, "team-a took the whole burst ({taken})");
+        // The other namespace still has its share of the store's budget.
+        assert!(take("team-b"), "team-a's requests spent team-b's budget");
+        // Alone, a namespace has the store's whole rate.
+        let alone = EndpointLimiter::new(1, 8, Metrics::new());
+        let mut taken = 0;
+        while taken < 100
+            && buckets(&alone, Some(cluster("team-a")), endpoint)
+                .iter()
+                .all(|b| b.check().is_ok())
+        {
+            taken += 1;
+        }
+        assert!(
+            taken >= 8,
+            "a namespace alone got {taken} of the burst of 8"
+        );
+    }
+
+    #[test]
+    fn a_share_divides_the_rate_and_the_burst() {
+        let n = |v| NonZeroU32::new(v).unwrap();
+        let quarter = share(n(20), n(40), 4);
+        assert_eq!(quarter.replenish_interval(), Duration::from_millis(200));
+        assert_eq!(quarter.burst_size(), n(10));
+        let crowded = share(n(2), n(4), 10);
+        assert_eq!(crowded.replenish_interval(), Duration::from_secs(5));
+        assert_eq!(crowded.burst_size(), n(1), "at least one request");
+        assert_eq!(share(n(5), n(5), 0), Quota::per_second(n(5)));
     }
 
     #[tokio::test]

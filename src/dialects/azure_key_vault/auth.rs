@@ -35,7 +35,10 @@ const RENEW_BEFORE: Duration = Duration::from_secs(300);
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Client-certificate assertions are valid this long.
 const ASSERTION_LIFETIME: u64 = 600;
+/// Token slots kept at most; past it the least recently used goes (see [`kit::bounded`]).
 const MAX_CACHED: usize = 1024;
+/// Vaults whose challenge scopes are kept at most.
+const MAX_SCOPES: usize = 1024;
 
 /// How the client proves who it is to Entra ID.
 pub enum Grant {
@@ -481,22 +484,28 @@ struct Cached {
     expires_at: Instant,
 }
 
-/// Tokens by (authority, tenant, client, credentials, scope). Each entry has its own async lock, so that many
-/// SecretSyncs sharing credentials fetch one token between them.
-#[derive(Default)]
+/// Tokens by (authority, tenant, client, credentials, scope); the credentials include the store they are for, so
+/// stores never share a token. Each entry has its own async lock, so that many SecretSyncs sharing credentials
+/// fetch one token between them.
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    entries: kit::bounded::Lru<String, Arc<tokio::sync::Mutex<Option<Cached>>>>,
     /// Tokens fetched from Entra ID, for tests and metrics.
     pub fetched: std::sync::atomic::AtomicU64,
 }
 
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            entries: kit::bounded::Lru::new(MAX_CACHED),
+            fetched: Default::default(),
+        }
+    }
+}
+
 impl TokenCache {
     fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_CACHED && !entries.contains_key(key) {
-            entries.clear();
-        }
-        entries.entry(key.to_owned()).or_default().clone()
+        self.entries
+            .get_or_insert_with(key.to_owned(), Default::default)
     }
 
     fn key(authority: &str, identity: &Identity, scope: &str) -> String {
@@ -600,6 +609,8 @@ impl TokenCache {
             Zeroizing::new(form.finish())
         };
         drop(assertion);
+        // Paced as the store's own requests to this identity provider (see `EndpointLimiter`): one store's failing
+        // sign-ins never hold up another's.
         transport.shared().limiter.acquire(authority).await;
         let response = client
             .post(&token_url)
@@ -658,23 +669,21 @@ fn token_lifetime(expires_in: Option<u64>) -> Duration {
 }
 
 /// Scopes learned from vault challenges, by vault URL (`https://host[:port]`).
-#[derive(Default)]
-pub struct Scopes(Mutex<HashMap<String, String>>);
+pub struct Scopes(kit::bounded::Lru<String, String>);
+
+impl Default for Scopes {
+    fn default() -> Self {
+        Scopes(kit::bounded::Lru::new(MAX_SCOPES))
+    }
+}
 
 impl Scopes {
     fn get(&self, vault: &str) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(vault)
-            .cloned()
+        self.0.get(vault)
     }
 
     fn learn(&self, vault: &str, scope: String) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(vault.to_owned(), scope);
+        self.0.put(vault.to_owned(), scope);
     }
 }
 
@@ -688,8 +697,11 @@ pub struct Bearer<'a> {
     scopes: &'a Scopes,
     /// For the token endpoint's pacing and metrics.
     transport: &'a Transport,
-    /// The client for the token endpoint (trusting `ca.crt` like the vault's).
+    /// The client for the token endpoint: trusting `ca.crt` like the vault's for a ClusterStore; for a namespaced
+    /// Store the public roots and the operator's identity-provider CAs only.
     client: reqwest::Client,
+    /// Whether a namespace admin wrote the store, whose CA is then not trusted for the token endpoint.
+    namespaced: bool,
     /// The vault, `https://host[:port]`, and its host.
     vault: String,
     host: String,
@@ -705,6 +717,7 @@ impl<'a> Bearer<'a> {
         scopes: &'a Scopes,
         transport: &'a Transport,
         client: reqwest::Client,
+        namespaced: bool,
         vault: &url::Url,
     ) -> Self {
         Bearer {
@@ -713,6 +726,7 @@ impl<'a> Bearer<'a> {
             scopes,
             transport,
             client,
+            namespaced,
             vault: vault.as_str().trim_end_matches('/').to_owned(),
             host: vault.host_str().unwrap_or_default().to_owned(),
             sent: Mutex::new(None),
@@ -742,10 +756,27 @@ impl<'a> Bearer<'a> {
                         stale.as_ref().map(|s| s.as_str()),
                     )
                     .await
+                    .map_err(|e| self.explained(e))
             }
         }
     }
 }
+
+impl Bearer<'_> {
+    /// An untrusted token endpoint of a namespaced Store: its own CA is not the fix, so the message says what is.
+    fn explained(&self, mut err: DialectError) -> DialectError {
+        if self.namespaced && err.reason == "CertificateUntrusted" {
+            err.message = UNTRUSTED_AUTHORITY.to_owned();
+        }
+        err
+    }
+}
+
+/// Why a namespaced Store cannot sign in at an authority host with a private certificate.
+pub const UNTRUSTED_AUTHORITY: &str = "the Entra ID authority host's TLS certificate is not trusted: a namespaced \
+     Store's caBundle (and ca.crt) vouch for its vault only, never for where it sends its client secret or token; \
+     use an authority host with a publicly trusted certificate, ask the operator to trust its CA \
+     (--identity-provider-ca-file), or use a ClusterStore";
 
 #[async_trait]
 impl kit::Auth for Bearer<'_> {

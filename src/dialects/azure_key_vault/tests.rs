@@ -244,3 +244,42 @@ fn reserved_tags_are_not_labels() {
     assert!(reserved("SecretSync-anything"));
     assert!(!reserved("team"));
 }
+
+#[test]
+fn a_namespaced_stores_ca_vouches_for_its_vault_and_never_for_its_authority_host() {
+    use crate::api::StoreKind;
+    use crate::dialects::kit::store_id::{STORE_KEY, value};
+    let with_store = |kind| {
+        creds(&[
+            ("tenantId", "t"),
+            ("clientId", "c"),
+            ("clientSecret", "s"),
+            ("ca.crt", "TENANT-CA"),
+            (STORE_KEY, &value(kind, "kv")),
+        ])
+    };
+    let plain = dialect();
+    let operator = AzureKeyVault::new(
+        Shared::new(10, 10, crate::metrics::Metrics::new())
+            .with_identity_provider_ca("OPERATOR-CA"),
+    );
+    for d in [&plain, &operator] {
+        let namespaced = with_store(StoreKind::Store);
+        assert_eq!(vault_tls(&namespaced).unwrap().ca, Some("TENANT-CA"));
+        let sign_in = d.sign_in_tls(&namespaced).unwrap();
+        assert_ne!(
+            sign_in.ca,
+            Some("TENANT-CA"),
+            "the Store's CA vouched for its authority host"
+        );
+        assert!(sign_in.public_roots && sign_in.identity.is_none());
+        let cluster = with_store(StoreKind::ClusterStore);
+        assert_eq!(d.sign_in_tls(&cluster).unwrap().ca, Some("TENANT-CA"));
+    }
+    let namespaced = with_store(StoreKind::Store);
+    assert_eq!(plain.sign_in_tls(&namespaced).unwrap().ca, None);
+    assert_eq!(
+        operator.sign_in_tls(&namespaced).unwrap().ca,
+        Some("OPERATOR-CA")
+    );
+}

@@ -1,7 +1,6 @@
 //! Who SecretSync is to Barbican: Keystone v3 tokens (password or application credential), cached per
 //! credential set until shortly before they expire, or the no-auth headers of development deployments.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use zeroize::Zeroizing;
 use super::wire::answered;
 use super::{DIALECT, Shared};
 use crate::api::Target;
+use crate::dialects::kit::bounded::Lru;
 use crate::dialects::kit::credentials::{missing, required, text};
 use crate::dialects::kit::http::{read_body, retry_after};
 use crate::dialects::kit::{Auth, Exchange, Failure, Idempotency, Reply, RetryPolicy};
@@ -22,7 +22,8 @@ use crate::value::Credentials;
 
 /// A token is renewed once less than this share of its life is left (and at most this long before expiry).
 const RENEW_MARGIN_MAX: Duration = Duration::from_secs(300);
-/// Token slots are few (one per credential set); the cap only bounds a churn of rotated credentials.
+/// Token slots are few (one per credential set and store); past the cap the least recently used goes, so a
+/// churn of rotated or fake credentials costs no other store its token.
 const MAX_CACHED_TOKENS: usize = 256;
 /// The user ID sent as `X-User-Id` in no-auth mode, so Barbican records a creator SecretSync can recognise.
 pub(super) const NOAUTH_USER: &str = "secretsync";
@@ -417,19 +418,24 @@ pub(super) fn map_keystone_error(
     }
 }
 
-/// Cached tokens by credential set. One fetch per set at a time: concurrent reconciles wait for it.
-#[derive(Default)]
+/// Cached tokens by credential set (which includes the store it is for). One fetch per set at a time: concurrent
+/// reconciles wait for it.
 pub(super) struct TokenCache {
-    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Token>>>>>,
+    slots: Lru<String, Arc<tokio::sync::Mutex<Option<Token>>>>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            slots: Lru::new(MAX_CACHED_TOKENS),
+        }
+    }
 }
 
 impl TokenCache {
     fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Option<Token>>> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if slots.len() >= MAX_CACHED_TOKENS && !slots.contains_key(key) {
-            slots.clear();
-        }
-        slots.entry(key.to_owned()).or_default().clone()
+        self.slots
+            .get_or_insert_with(key.to_owned(), Default::default)
     }
 
     /// A fresh token for these credentials, fetching one if none is cached or the cached one is due for renewal.

@@ -3,11 +3,13 @@
 //! and what of a store's answer may be shown. A dialect keeps only its wire types, its error decoder and its auth
 //! flavour.
 
+pub mod bounded;
 pub mod credentials;
 pub mod endpoint;
 pub mod http;
 pub mod ownership;
 pub mod retry;
+pub mod store_id;
 pub mod text;
 pub mod tls;
 
