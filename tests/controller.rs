@@ -249,7 +249,10 @@ impl Bed {
         let metrics = Metrics::new();
         self.metrics = metrics.clone();
         let rate = self.opts.rate;
-        let shared = Shared::new(rate, rate, metrics.clone());
+        // The operator trusts the Key Vault stand-in's CA for namespaced Stores' sign-ins, as the test bed's does.
+        let shared = Shared::new(rate, rate, metrics.clone()).with_identity_provider_ca(
+            std::fs::read_to_string(env("AZUREKV_CA_CERT")).expect("the stand-in's CA"),
+        );
         let config = controller::Config {
             namespaces: if self.opts.all_namespaces {
                 vec![]

@@ -78,5 +78,8 @@ export AZUREKV_WI_CLIENT_ID=$(reg wiapp)
 export AZUREKV_OIDC_KEY=$dir/oidc.key
 export AZUREKV_OIDC_ISSUER=https://oidc.testbed.invalid
 export AZUREKV_OIDC_SUBJECT=system:serviceaccount:secretsync-system:secretsync
+# The operator's trust in the stand-in's Entra ID for namespaced Stores (--identity-provider-ca-file): a Store's own
+# caBundle never vouches for its authority host.
+export SECRETSYNC_IDENTITY_PROVIDER_CA_FILE=$dir/ca.crt
 ENV
 log "azurekv stand-in on 127.0.0.1:$port"
