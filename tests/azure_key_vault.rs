@@ -7,6 +7,9 @@
 
 mod support;
 
+#[allow(dead_code)]
+#[path = "support/cluster.rs"]
+mod cluster;
 #[path = "support/dialect_case.rs"]
 mod dialect_case;
 
@@ -1085,4 +1088,315 @@ async fn a_set_secret_that_may_have_been_applied_is_sent_once_while_a_read_is_re
     assert_eq!(case.requests("get_secret", "retry"), 1);
     assert_eq!(case.requests("get_secret", "ok"), 1);
     assert_eq!(case.requests("set_secret", "retry"), 1);
+}
+
+// ---- through a controller: who wrote the store, and whose budget a request spends ----
+
+mod through_controller {
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+    use secretsync::api::{ClusterStore, SecretSync, Store};
+    use secretsync::controller::{self, store_limits::StoreLimits};
+    use secretsync::dialects::Registry;
+    use secretsync::plan::digest::DigestKey;
+
+    use super::*;
+
+    /// The label on everything a test makes cluster-wide, with its first namespace as the value.
+    const LABEL: &str = "secretsync-akv-test";
+    /// How long a condition or a value may take to show under the load of parallel tests.
+    const LONG: Duration = Duration::from_secs(90);
+
+    async fn client() -> kube::Client {
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(env("KUBECONFIG")).expect("kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .expect("kubeconfig valid");
+        kube::Client::try_from(config).expect("client")
+    }
+
+    fn apply() -> PatchParams {
+        PatchParams::apply("secretsync-akv-tests").force()
+    }
+
+    /// Namespaces of a test and a controller of its own over them, as the test bed's operator runs it: the test
+    /// bed's `--namespaced-store-hosts`, and trust in the stand-in's CA for identity providers only if `shared`
+    /// has it.
+    struct Bed {
+        client: kube::Client,
+        namespaces: Vec<String>,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        task: Option<tokio::task::JoinHandle<()>>,
+    }
+
+    impl Bed {
+        async fn new(prefixes: &[&str], shared: Shared) -> Bed {
+            tokio::task::block_in_place(super::cluster::install_crds_and_namespace);
+            let client = client().await;
+            let mut namespaces = Vec::new();
+            for prefix in prefixes {
+                let ns = format!("{prefix}-{:08x}", rand::random::<u32>());
+                let obj: Namespace =
+                    serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+                Api::<Namespace>::all(client.clone())
+                    .create(&Default::default(), &obj)
+                    .await
+                    .expect("namespace created");
+                namespaces.push(ns);
+            }
+            let config = controller::Config {
+                namespaces: namespaces.clone(),
+                selector: None,
+                concurrency: 8,
+                digest_key: DigestKey::new(rand::random::<[u8; 32]>().to_vec()).unwrap(),
+                cluster_id: "test-bed".into(),
+                metrics: shared.metrics.clone(),
+                ready: Arc::new(AtomicBool::new(false)),
+                instance: format!("test-{}", namespaces[0]),
+                cleanup_timeout: Duration::from_secs(60),
+                allow_inline_targets: false,
+                panic_on: None,
+                limits: StoreLimits {
+                    namespaced_store_hosts: env("SECRETSYNC_NAMESPACED_STORE_HOSTS")
+                        .split(',')
+                        .map(str::to_owned)
+                        .collect(),
+                    ..StoreLimits::default()
+                },
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let run = controller::run(client.clone(), config, Registry::standard(&shared), async {
+                let _ = rx.await;
+            });
+            Bed {
+                client,
+                namespaces,
+                stop: Some(tx),
+                task: Some(tokio::spawn(run)),
+            }
+        }
+
+        fn ns(&self, i: usize) -> &str {
+            &self.namespaces[i]
+        }
+
+        async fn put<K>(&self, api: Api<K>, obj: Value)
+        where
+            K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        {
+            let name = obj["metadata"]["name"].as_str().expect("a name").to_owned();
+            api.patch(&name, &apply(), &Patch::Apply(&obj))
+                .await
+                .unwrap_or_else(|e| panic!("{name} applied: {e}"));
+        }
+
+        async fn put_secret(&self, ns: &str, name: &str, data: Value) {
+            let obj = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                             "stringData": data});
+            self.put(Api::<Secret>::namespaced(self.client.clone(), ns), obj)
+                .await
+        }
+
+        async fn put_store(&self, ns: &str, name: &str, spec: Value) {
+            let obj = json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
+                             "metadata": {"name": name}, "spec": spec});
+            self.put(Api::<Store>::namespaced(self.client.clone(), ns), obj)
+                .await
+        }
+
+        async fn put_cluster_store(&self, name: &str, spec: Value) {
+            let obj = json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "ClusterStore",
+                             "metadata": {"name": name, "labels": {LABEL: self.ns(0)}}, "spec": spec});
+            self.put(Api::<ClusterStore>::all(self.client.clone()), obj)
+                .await
+        }
+
+        async fn put_sync(&self, ns: &str, name: &str, kind: &str, store: &str, remote: &str) {
+            let obj = json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
+                "metadata": {"name": name},
+                "spec": {"source": {"secretRef": {"name": "src", "key": "k"}},
+                         "target": {"storeRef": {"kind": kind, "name": store}, "remoteName": remote}}});
+            self.put(Api::<SecretSync>::namespaced(self.client.clone(), ns), obj)
+                .await
+        }
+
+        /// Polls `read` (an object's JSON) until `done` holds; the last JSON read.
+        async fn wait<F>(
+            &self,
+            what: &str,
+            read: impl Fn() -> F,
+            done: impl Fn(&Value) -> bool,
+        ) -> Value
+        where
+            F: std::future::Future<Output = Value>,
+        {
+            let end = Instant::now() + LONG;
+            loop {
+                let obj = read().await;
+                if done(&obj) {
+                    return obj;
+                }
+                assert!(Instant::now() < end, "{what} never did: {obj}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+
+        async fn store(&self, ns: &str, name: &str) -> Value {
+            let api = Api::<Store>::namespaced(self.client.clone(), ns);
+            serde_json::to_value(api.get(name).await.expect("Store readable")).unwrap()
+        }
+
+        async fn cluster_store(&self, name: &str) -> Value {
+            let api = Api::<ClusterStore>::all(self.client.clone());
+            serde_json::to_value(api.get(name).await.expect("ClusterStore readable")).unwrap()
+        }
+
+        async fn sync(&self, ns: &str, name: &str) -> Value {
+            let api = Api::<SecretSync>::namespaced(self.client.clone(), ns);
+            serde_json::to_value(api.get(name).await.expect("SecretSync readable")).unwrap()
+        }
+
+        /// Deletes the SecretSyncs while the controller still releases their finalizers, then stops it and
+        /// deletes the namespaces and ClusterStores.
+        async fn finish(mut self) {
+            for ns in &self.namespaces {
+                let api = Api::<SecretSync>::namespaced(self.client.clone(), ns);
+                let _ = api
+                    .delete_collection(&DeleteParams::default(), &ListParams::default())
+                    .await;
+            }
+            let end = Instant::now() + LONG;
+            for ns in &self.namespaces {
+                let api = Api::<SecretSync>::namespaced(self.client.clone(), ns);
+                while Instant::now() < end
+                    && api
+                        .list(&ListParams::default())
+                        .await
+                        .is_ok_and(|l| !l.items.is_empty())
+                {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+            if let Some(tx) = self.stop.take() {
+                let _ = tx.send(());
+            }
+            if let Some(task) = self.task.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+            }
+            let _ = Api::<ClusterStore>::all(self.client.clone())
+                .delete_collection(
+                    &DeleteParams::default(),
+                    &ListParams::default().labels(&format!("{LABEL}={}", self.ns(0))),
+                )
+                .await;
+            for ns in &self.namespaces {
+                let _ = Api::<Namespace>::all(self.client.clone())
+                    .delete(ns, &DeleteParams::default())
+                    .await;
+            }
+        }
+    }
+
+    fn ready(obj: &Value) -> String {
+        super::cluster::ready_reason(obj)
+    }
+
+    fn ready_message(obj: &Value) -> String {
+        obj["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+            .and_then(|c| c["message"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A store's spec for the stand-in, its CA as the store's `caBundle` and the stand-in as its authority host.
+    fn stand_in(credentials: Value) -> Value {
+        json!({"dialect": "AzureKeyVault", "endpoint": env("AZUREKV_ENDPOINT"), "caBundle": ca(),
+               "credentialsRef": credentials,
+               "azureKeyVault": {"authorityHost": env("AZUREKV_AUTHORITY")}})
+    }
+
+    fn officer_keys() -> Value {
+        json!({"tenantId": env("AZUREKV_TENANT_ID"), "clientId": env("AZUREKV_CLIENT_ID"),
+               "clientSecret": env("AZUREKV_CLIENT_SECRET")})
+    }
+
+    /// A namespace admin's CA vouches for their vault, never for the identity provider their client secret goes to:
+    /// with the stand-in as both and its CA as the Store's `caBundle`, the Store cannot sign in (the TLS handshake
+    /// with the authority host fails before a byte of the token request is sent), and says why. A ClusterStore
+    /// with the same settings, written by a platform admin, works.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_namespaced_stores_ca_bundle_is_not_trusted_for_its_authority_host() {
+        // The operator trusts no CA of its own for identity providers here.
+        let bed = Bed::new(&["akv-ca"], Shared::new(20, 40, Metrics::new())).await;
+        let ns = bed.ns(0).to_owned();
+        bed.put_secret(&ns, "kv", officer_keys()).await;
+        bed.put_store(&ns, "tenant", stand_in(json!({"name": "kv"})))
+            .await;
+        let platform = format!("{ns}-platform");
+        let mut spec = stand_in(json!({"name": "kv", "namespace": ns}));
+        spec["conditions"] = json!([{"namespaces": [ns]}]);
+        bed.put_cluster_store(&platform, spec).await;
+
+        let store = bed
+            .wait(
+                "the Store refusing its authority host",
+                || bed.store(&ns, "tenant"),
+                |s| ready(s) == "False/CertificateUntrusted",
+            )
+            .await;
+        let message = ready_message(&store);
+        assert!(
+            message.contains("vouch for its vault only") && message.contains("ClusterStore"),
+            "{store}"
+        );
+        let cluster = bed
+            .wait(
+                "the ClusterStore checked",
+                || bed.cluster_store(&platform),
+                |s| ready(s).starts_with("True/"),
+            )
+            .await;
+        assert_eq!(ready(&cluster), "True/Checked", "{cluster}");
+
+        // A SecretSync through each: the Store's fails with the same reason and writes nothing; the ClusterStore's
+        // value reaches the vault.
+        let remote = unique("akv-ca");
+        bed.put_secret(&ns, "src", json!({"k": "through-the-platform"}))
+            .await;
+        bed.put_sync(&ns, "tenant", "Store", "tenant", &format!("{remote}-t"))
+            .await;
+        bed.put_sync(&ns, "platform", "ClusterStore", &platform, &remote)
+            .await;
+        let failed = bed
+            .wait(
+                "the Store's SecretSync failing",
+                || bed.sync(&ns, "tenant"),
+                |s| ready(s).starts_with("False/"),
+            )
+            .await;
+        assert_eq!(ready(&failed), "False/CertificateUntrusted", "{failed}");
+        let synced = bed
+            .wait(
+                "the ClusterStore's SecretSync",
+                || bed.sync(&ns, "platform"),
+                |s| ready(s).starts_with("True/"),
+            )
+            .await;
+        let name = synced["status"]["remote"]["name"]
+            .as_str()
+            .expect("a remote name")
+            .to_owned();
+        let vault = Vault::get().await;
+        assert_eq!(vault.current(&name).await["value"], "through-the-platform");
+        bed.finish().await;
+        let _ = vault
+            .call("DELETE", &format!("/secrets/{name}"), None)
+            .await;
+    }
 }
