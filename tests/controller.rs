@@ -1344,8 +1344,11 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
     for (name, spec) in syncs.iter().zip(&specs) {
         let s = bed
             .wait_status(name, LONG, |s| {
+                // A ClusterStore's default template puts the namespace first.
+                let wanted = spec["target"]["remoteName"].as_str().unwrap();
+                let synced = s["syncedTarget"]["remoteName"].as_str().unwrap_or("");
                 phase(s) == "Ready"
-                    && s["syncedTarget"]["remoteName"] == spec["target"]["remoteName"]
+                    && (synced == wanted || synced == format!("{}-{wanted}", bed.ns))
             })
             .await;
         assert_eq!(ready_reason(&s), "True/Synced", "{name}");
@@ -2167,8 +2170,13 @@ async fn a_cluster_store_serves_only_the_namespaces_it_admits() {
         "{metrics}"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // Under the ClusterStore's default template, B's remote name would be its namespace's.
+    let (templated_a, templated_b) = (
+        format!("{}-{remote_a}", bed.ns),
+        format!("{}-{remote_b}", b.ns),
+    );
     assert_eq!(
-        bed.remote_stats(&remote_b).await,
+        bed.remote_stats(&templated_b).await,
         (0, 0),
         "the store heard from B"
     );
@@ -2195,11 +2203,12 @@ async fn a_cluster_store_serves_only_the_namespaces_it_admits() {
         .await
         .unwrap();
     b.wait_status("x", LONG, |s| phase(s) == "Ready").await;
-    let writes_a = bed.remote_stats(&remote_a).await.1;
+    let writes_a = bed.remote_stats(&templated_a).await.1;
+    assert!(writes_a > 0, "A's writes are not counted under {templated_a}");
     bed.put_secret("s", json!({"k": unique("value-a2")})).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        bed.remote_stats(&remote_a).await.1,
+        bed.remote_stats(&templated_a).await.1,
         writes_a,
         "a namespace no longer admitted still wrote"
     );
@@ -2248,6 +2257,185 @@ async fn a_cluster_store_serves_only_the_namespaces_it_admits() {
     b.assert_no_leak(&[&value_a, &value_b]).await;
     bed.finish().await;
     b.finish().await;
+}
+
+/// Two teams sharing one ClusterStore (issue #27): the store, not a tenant, decides what a tenant may take, and a
+/// name is not an identity. Every case asserts on the store's side (the Service Fabric emulator's values and write
+/// counts), not only on statuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_sharing_a_cluster_store_cannot_take_each_others_secrets() {
+    let bed = Bed::with(
+        "ctl-share-a",
+        Opts {
+            all_namespaces: true,
+            ..Opts::default()
+        },
+    )
+    .await;
+    let b = bed.view(&create_namespace(&bed.client, "ctl-share-b").await);
+    let run = unique("share");
+    let (value_a, value_b) = (unique("value-a"), unique("value-b"));
+    bed.put_secret("s", json!({"k": value_a})).await;
+    b.put_secret("s", json!({"k": value_b})).await;
+    let both = json!([{"namespaces": [bed.ns, b.ns]}]);
+
+    // The default template: both teams write `db` and each gets its own remote secret.
+    let per_tenant = format!("{}-per-tenant", bed.ns);
+    bed.put_cluster_store(
+        &per_tenant,
+        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"), "conditions": both}),
+    )
+    .await
+    .unwrap();
+    let db = format!("db-{run}");
+    bed.apply("db", through("ClusterStore", &per_tenant, "s", &db))
+        .await
+        .unwrap();
+    bed.apply_in(&b.ns, "db", through("ClusterStore", &per_tenant, "s", &db))
+        .await
+        .unwrap();
+    for (view, value) in [(&bed, &value_a), (&b, &value_b)] {
+        let s = view.wait_status("db", LONG, |s| phase(s) == "Ready").await;
+        let name = format!("{}-{db}", view.ns);
+        assert_eq!(s["remote"]["name"], json!(name), "{s}");
+        bed.assert_remote_holds(&s, &name, value).await;
+    }
+    assert!(!bed.remote_exists(&db).await, "the untemplated name was written");
+
+    // A store that keeps names as written: ownership markers decide.
+    let as_written = format!("{}-as-written", bed.ns);
+    let store = |adoption: &str| {
+        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"), "conditions": both,
+               "remoteNameTemplate": "{remoteName}", "adoption": adoption})
+    };
+    bed.put_cluster_store(&as_written, store("Never")).await.unwrap();
+
+    // Take-over: A's secret, left with Retain when A's SecretSync went, is not B's to adopt unless the store says so.
+    let x = format!("instant-x-{run}");
+    bed.apply("x", through("ClusterStore", &as_written, "s", &x))
+        .await
+        .unwrap();
+    let s = bed.wait_status("x", LONG, |s| phase(s) == "Ready").await;
+    bed.assert_remote_holds(&s, &x, &value_a).await;
+    let a_version = s["remote"]["version"].as_str().unwrap().to_owned();
+    bed.delete_until_gone("x").await;
+    let mut adopt = through("ClusterStore", &as_written, "s", &x);
+    adopt["adoptExisting"] = json!(true);
+    bed.apply_in(&b.ns, "x", adopt).await.unwrap();
+    let s = b
+        .wait_status("x", LONG, |s| ready_reason(s) == "False/AdoptionNotAllowed")
+        .await;
+    assert!(s["remote"].is_null(), "B holds A's remote: {s}");
+    let writes = bed.remote_stats(&x).await.1;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(bed.remote_stats(&x).await.1, writes, "B wrote to A's secret");
+    assert_eq!(
+        bed.remote_value(&x, &a_version).await.as_deref(),
+        Some(value_a.as_str())
+    );
+    // The store's admin allows orphans to be adopted: now B takes it.
+    bed.put_cluster_store(&as_written, store("UnmarkedOrOrphaned"))
+        .await
+        .unwrap();
+    let s = b.wait_status("x", LONG, |s| phase(s) == "Ready").await;
+    bed.assert_remote_holds(&s, &x, &value_b).await;
+
+    // Squatting: B writes Y first; A's IfNotExists is a Conflict over it, not Ready, and shows none of B's ids.
+    let y = format!("instant-y-{run}");
+    bed.apply_in(&b.ns, "y", through("ClusterStore", &as_written, "s", &y))
+        .await
+        .unwrap();
+    let b_status = b.wait_status("y", LONG, |s| phase(s) == "Ready").await;
+    let mut keep = through("ClusterStore", &as_written, "s", &y);
+    keep["updatePolicy"] = json!("IfNotExists");
+    bed.apply("y", keep).await.unwrap();
+    let s = bed
+        .wait_status("y", LONG, |s| ready_reason(s) == "False/Conflict")
+        .await;
+    assert!(s["remote"].is_null(), "A holds B's remote: {s}");
+    assert!(
+        !s.to_string().contains(&b.ns),
+        "the conflict names the other tenant: {s}"
+    );
+    bed.assert_remote_holds(&b_status, &y, &value_b).await;
+    bed.assert_no_leak(&[&value_a, &value_b]).await;
+    b.assert_no_leak(&[&value_a, &value_b]).await;
+    bed.finish().await;
+    b.finish().await;
+}
+
+/// A namespace deleted and created again under the same name owns nothing of what the old one left (issue #27):
+/// the marker names the namespace's uid, and the default template alone would give the newcomer the same name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_created_again_does_not_inherit_its_remote_secrets() {
+    if std::env::var("TESTBED_NODE").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: needs the test bed's node (its kube-controller-manager deletes namespaces)"
+        );
+        return;
+    }
+    let bed = Bed::with(
+        "ctl-reborn",
+        Opts {
+            all_namespaces: true,
+            ..Opts::default()
+        },
+    )
+    .await;
+    let n = bed.view(&create_namespace(&bed.client, "ctl-reborn-n").await);
+    let shared = format!("{}-shared", bed.ns);
+    bed.put_cluster_store(
+        &shared,
+        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"),
+               "conditions": [{"namespaces": [n.ns]}]}),
+    )
+    .await
+    .unwrap();
+    let x = format!("x-{}", unique("reborn"));
+    let remote = format!("{}-{x}", n.ns);
+    let (old, new) = (unique("old"), unique("new"));
+    n.put_secret("s", json!({"k": old})).await;
+    bed.apply_in(&n.ns, "s", through("ClusterStore", &shared, "s", &x))
+        .await
+        .unwrap();
+    let s = n.wait_status("s", LONG, |s| phase(s) == "Ready").await;
+    bed.assert_remote_holds(&s, &remote, &old).await;
+    let version = s["remote"]["version"].as_str().unwrap().to_owned();
+
+    let namespaces = Api::<Namespace>::all(bed.client.clone());
+    namespaces
+        .delete(&n.ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(120);
+    while namespaces.get_opt(&n.ns).await.unwrap().is_some() {
+        assert!(Instant::now() < end, "namespace {} never went", n.ns);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let again: Namespace = serde_json::from_value(json!({"metadata": {"name": n.ns}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &again)
+        .await
+        .unwrap();
+    n.put_secret("s", json!({"k": new})).await;
+    bed.apply_in(&n.ns, "s", through("ClusterStore", &shared, "s", &x))
+        .await
+        .unwrap();
+    let s = n
+        .wait_status("s", LONG, |s| ready_reason(s) == "False/Conflict")
+        .await;
+    assert!(s["remote"].is_null(), "the newcomer holds the old remote: {s}");
+    let writes = bed.remote_stats(&remote).await.1;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(bed.remote_stats(&remote).await.1, writes);
+    assert_eq!(
+        bed.remote_value(&remote, &version).await.as_deref(),
+        Some(old.as_str()),
+        "the old namespace's value was overwritten"
+    );
+    n.assert_no_leak(&[&old, &new]).await;
+    bed.finish().await;
+    n.finish().await;
 }
 
 /// The race behind a_cluster_store_serves_only_the_namespaces_it_admits's rare timeouts under load, made

@@ -31,8 +31,8 @@ pub fn owner() -> Owner {
         namespace: "team-a".into(),
         name: "db".into(),
         uid: "uid-1".into(),
+        scope: Default::default(),
     }
-    scope: Default::default(),
 }
 
 /// One SecretSync against one store, through one dialect.
