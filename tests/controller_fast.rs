@@ -1010,6 +1010,70 @@ async fn a_restart_reads_no_in_sync_remote_at_once_but_writes_a_changed_one() {
     bed.finish().await;
 }
 
+/// The upgrade to scoped markers and per-namespace digests (issue #27) writes nothing: a remote secret marked by
+/// an earlier SecretSync version (no scope, the controller-wide digest) stays this object's and in sync, and one
+/// whose marker names another object of the same name is not handed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markers_and_digests_from_before_scopes_upgrade_without_a_write_or_a_handover() {
+    let mut bed = Bed::new("fast-upgrade").await;
+    bed.stop_controller().await;
+    let (kept, newcomer) = (unique("kept"), unique("newcomer"));
+    bed.put_secret("s", json!({"k": "the-value"})).await;
+    bed.apply("kept", spec("mem", "s", "k", &kept, json!({})))
+        .await;
+    bed.apply("newcomer", spec("mem", "s", "k", &newcomer, json!({})))
+        .await;
+    let syncs = bed.syncs();
+    let uid = |name: &str| {
+        let syncs = syncs.clone();
+        let name = name.to_owned();
+        async move { syncs.get(&name).await.unwrap().uid().unwrap() }
+    };
+    let (ns, key) = (bed.ns.clone(), bed.digest_key);
+    let earlier = |name: &str, uid: String| memory_store::Entry {
+        value: b"the-value".to_vec(),
+        owner: Some(secretsync::plan::Owner {
+            namespace: ns.clone(),
+            name: name.to_owned(),
+            uid,
+            scope: Default::default(),
+        }),
+        digest: Some(DigestKey::new(key.to_vec()).unwrap().digest(b"the-value")),
+        version: 1,
+        metadata: Default::default(),
+    };
+    bed.memory.put_entry(&kept, earlier("kept", uid("kept").await));
+    // Written by an earlier object named `newcomer` (another uid), before scopes.
+    bed.memory
+        .put_entry(&newcomer, earlier("newcomer", "an-earlier-uid".into()));
+    bed.start_controller().await;
+    let s = bed.wait("kept", |s| phase(s) == "Ready").await;
+    assert_eq!(ready(&s), "True/Synced");
+    let s = bed.wait("newcomer", |s| phase(s) == "Failed").await;
+    assert_eq!(ready(&s), "False/Conflict", "{s}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(bed.memory.calls(Op::Apply, &kept), 0, "the upgrade wrote");
+    assert_eq!(bed.memory.calls(Op::Apply, &newcomer), 0);
+    assert_eq!(bed.memory.entry(&kept), Some(earlier("kept", uid("kept").await)));
+    // The next change is written under the namespace's key, with the scope in the marker.
+    bed.put_secret("s", json!({"k": "next"})).await;
+    let end = Instant::now() + LIMIT;
+    while !holds(&bed, &kept, "next") {
+        assert!(Instant::now() < end, "the change was not written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let entry = bed.memory.entry(&kept).unwrap();
+    let owner = entry.owner.unwrap();
+    assert_eq!(owner.scope.cluster, "test-bed");
+    assert!(!owner.scope.namespace_uid.is_empty());
+    assert_ne!(
+        entry.digest,
+        Some(DigestKey::new(bed.digest_key.to_vec()).unwrap().digest(b"next")),
+        "still the controller-wide digest"
+    );
+    bed.finish().await;
+}
+
 /// The controller's Events recorder on the real API server: the same Event again is counted in the first one's
 /// series (one object, count 2), another reason is another Event, and an Event gone from the server (its TTL) is
 /// created anew rather than patched in vain.
