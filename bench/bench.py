@@ -449,11 +449,14 @@ class Bench:
     # -- the controller -----------------------------------------------------------------------------------------
     def start_controller(self):
         self.port = free_port()
+        self.health_port = free_port()
         logs = os.path.join(os.environ.get("TB", os.path.join(ROOT, ".testbed")), "logs")
         path = os.path.join(logs, f"{self.ns}-controller-{self.restarts}.log")
         self.ctl_log = path
         cmd = [os.path.join(ROOT, "target/release/secretsync"), "run", "--kubeconfig", self.a.controller_kubeconfig,
                "--namespace", self.ns, "--leader-election=false", "--metrics-addr", f"127.0.0.1:{self.port}",
+               # Plain /metrics: a token review per scrape would show in the API requests the bench counts.
+               "--metrics-insecure", "--health-addr", f"127.0.0.1:{self.health_port}",
                "--backend-rate", str(self.a.rate), "--backend-burst", str(self.a.burst),
                "--concurrency", str(self.a.concurrency), "--log-format", "json"]
         env = dict(os.environ)
@@ -473,7 +476,7 @@ class Bench:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"controller exited with {self.proc.returncode}; see {path}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2):
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=2):
                     return time.time() - t0
             except OSError:
                 time.sleep(0.1)

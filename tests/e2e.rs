@@ -30,6 +30,9 @@ use rbac_audit::{audit_lines, audited, covers, granted};
 #[path = "support/replica.rs"]
 mod replica;
 use replica::Replica;
+#[path = "support/metrics_access.rs"]
+mod metrics_access;
+use metrics_access::{MetricsClient, scrape};
 
 /// The Key Vault stand-in's control API: a JSON answer, with the stand-in's CA.
 fn azurekv_control(args: &[&str]) -> Value {
@@ -430,11 +433,13 @@ spec:
     // Both are ready: the leader has synced its watches, the standby is ready to take over (a rolling update
     // waits for it).
     assert!(leader.ready(), "the leader is not ready");
-    let metrics = Command::new("curl")
-        .args(["-sf", &format!("http://127.0.0.1:{}/metrics", leader.port)])
-        .output()
-        .unwrap();
-    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    // /metrics as a Prometheus bound to deploy/'s reader role scrapes it: the controller's own TokenReview and
+    // SubjectAccessReview of that client are part of the RBAC comparison below.
+    let (status, _) = scrape(leader.metrics_port, None);
+    assert_eq!(status, 401, "/metrics without a token");
+    let reader = MetricsClient::new(SYSTEM_NS, "e2e-metrics-reader", true);
+    let (status, metrics) = scrape(leader.metrics_port, Some(&reader.token));
+    assert_eq!(status, 200, "/metrics with the reader role: {metrics}");
     for series in [
         "secretsync_reconciles_total{",
         "secretsync_reconcile_duration_seconds_bucket{",

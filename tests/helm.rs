@@ -14,6 +14,9 @@ use support::env;
 #[path = "support/cluster.rs"]
 mod cluster;
 use cluster::{kubectl, kubectl_json, root, run, wait_for};
+#[allow(dead_code)]
+#[path = "support/metrics_access.rs"]
+mod metrics_access;
 
 const CHART: &str = "deploy/helm/secretsync";
 /// The labels Helm's templates add to deploy/'s.
@@ -143,6 +146,10 @@ fn helm_lint_passes_with_and_without_the_options() {
         "serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true",
         "--set",
         "namespace.create=true,watchNamespaces={a,b},concurrency=4,logFormat=text",
+        "--set",
+        "networkPolicy.enabled=true,networkPolicy.apiServer.cidrs={10.0.0.1/32},networkPolicy.storeCidrs={10.2.0.0/16}",
+        "--set",
+        "metrics.tlsSecretName=metrics-tls,metrics.readers[0].kind=Group,metrics.readers[0].name=scrapers",
     ]);
 }
 
@@ -159,6 +166,10 @@ fn the_values_schema_refuses_wrong_values() {
         "typoedKey=1",
         "tokenGrants[0].namespace=a",
         "tokenGrants[0].namespace=Not_A_Namespace,tokenGrants[0].serviceAccount=sa",
+        "networkPolicy.storeCidrs={10.0.0.0}",
+        "networkPolicy.apiServer.port=0",
+        "metrics.readers[0].name=prometheus",
+        "metrics.tlsSecretName=Not_A_Secret",
     ] {
         let err = run(
             &env("HELM_BIN"),
@@ -240,7 +251,193 @@ fn the_prometheus_rule_and_dashboard_are_the_shipped_files() {
         .iter()
         .find(|o| o["kind"] == "ServiceMonitor")
         .unwrap();
-    assert_eq!(sm["spec"]["endpoints"][0]["port"], "http");
+    // Over HTTPS with the Prometheus' own token: the Service's port, and the scheme /metrics is served in.
+    let endpoint = &sm["spec"]["endpoints"][0];
+    let service = objects.iter().find(|o| o["kind"] == "Service").unwrap();
+    assert_eq!(endpoint["port"], service["spec"]["ports"][0]["name"]);
+    assert_eq!(endpoint["scheme"], "https");
+    assert_eq!(
+        endpoint["bearerTokenFile"],
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    );
+    assert_eq!(endpoint["tlsConfig"], json!({"insecureSkipVerify": true}));
+}
+
+/// The container port named `name` of the Deployment among `objects`.
+fn container_port(objects: &[Value], name: &str) -> Value {
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .map(|p| p["containerPort"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn metrics_are_served_apart_from_the_probes() {
+    let objects = documents(&kubectl(&["kustomize", "deploy/"], None));
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let env = |name: &str| {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(env("SECRETSYNC_METRICS_ADDR"), "0.0.0.0:8443");
+    assert_eq!(env("SECRETSYNC_HEALTH_ADDR"), "0.0.0.0:8080");
+    assert_eq!(container_port(&objects, "metrics"), 8443);
+    assert_eq!(container_port(&objects, "health"), 8080);
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["port"], "health", "{probe}");
+    }
+    let service = objects.iter().find(|o| o["kind"] == "Service").unwrap();
+    assert_eq!(
+        service["spec"]["ports"],
+        json!([{"name": "https", "port": 8443, "targetPort": "metrics"}]),
+        "the Service exposes /metrics only"
+    );
+    // The reader role may get /metrics and nothing else; the controller may review its clients.
+    assert_eq!(
+        metrics_access::reader_role()["rules"],
+        json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}])
+    );
+    let controller = objects
+        .iter()
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "secretsync")
+        .unwrap();
+    for (group, resource) in [
+        ("authentication.k8s.io", "tokenreviews"),
+        ("authorization.k8s.io", "subjectaccessreviews"),
+    ] {
+        assert!(
+            controller["rules"].as_array().unwrap().iter().any(|r| {
+                r["apiGroups"] == json!([group])
+                    && r["resources"] == json!([resource])
+                    && r["verbs"] == json!(["create"])
+            }),
+            "the controller may not create {resource}"
+        );
+    }
+}
+
+#[test]
+fn the_network_policy_needs_the_api_servers_addresses() {
+    let err = run(
+        &env("HELM_BIN"),
+        &[
+            "template",
+            "secretsync",
+            CHART,
+            "--set",
+            "networkPolicy.enabled=true",
+        ],
+        None,
+    )
+    .expect_err("a NetworkPolicy without the API server would cut the controller off");
+    assert!(
+        err.contains("networkPolicy.apiServer.cidrs is required"),
+        "{err}"
+    );
+}
+
+/// deploy/ with the component deploy/components/network-policy, as its kustomization.yaml shows, into `ns`.
+fn overlay_with_network_policy(dir: &std::path::Path, ns: &str) -> String {
+    let relative = |target: &str| {
+        let mut up = PathBuf::new();
+        for _ in dir.components().skip(1) {
+            up.push("..");
+        }
+        up.join(root().join(target).strip_prefix("/").unwrap())
+            .display()
+            .to_string()
+    };
+    let kustomization = json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "namespace": ns,
+        "resources": [relative("deploy")],
+        "components": [relative("deploy/components/network-policy")],
+        "patches": [{"target": {"kind": "NetworkPolicy", "name": "secretsync"}, "patch": json!([
+            {"op": "replace", "path": "/spec/ingress/0/from/0/namespaceSelector/matchLabels",
+             "value": {"kubernetes.io/metadata.name": ns}},
+            {"op": "replace", "path": "/spec/egress/1/to", "value": [{"ipBlock": {"cidr": "10.0.0.10/32"}}]},
+            {"op": "replace", "path": "/spec/egress/1/ports/0/port", "value": 6443},
+            {"op": "replace", "path": "/spec/egress/2/to", "value": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]},
+        ]).to_string()}],
+    });
+    std::fs::write(dir.join("kustomization.yaml"), kustomization.to_string()).unwrap();
+    kubectl(&["kustomize", dir.to_str().unwrap()], None)
+}
+
+#[test]
+fn the_network_policy_component_applies_with_a_server_side_dry_run() {
+    let ns = Namespace::new("netpol-test");
+    let dir = tempfile::tempdir().unwrap();
+    let rendered = overlay_with_network_policy(dir.path(), &ns.0);
+    let objects = documents(&rendered);
+    let policy = objects
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy")
+        .expect("the component adds a NetworkPolicy");
+    // It selects the controller's pods, and lets in only the metrics port, which the Deployment names.
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(
+        policy["spec"]["ingress"],
+        json!([{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.0}}}],
+                "ports": [{"port": "metrics", "protocol": "TCP"}]}])
+    );
+    assert_eq!(container_port(&objects, "metrics"), 8443);
+    let egress = policy["spec"]["egress"].as_array().unwrap();
+    assert_eq!(
+        egress.len(),
+        3,
+        "DNS, the API server, the stores: {egress:?}"
+    );
+    assert_eq!(
+        egress[0]["ports"][0],
+        json!({"port": 53, "protocol": "UDP"})
+    );
+    assert_eq!(egress[2]["to"][0]["ipBlock"]["cidr"], "10.20.0.0/16");
+    // The API server takes deploy/ with the component as written (a dry run).
+    let applied = kubectl(
+        &["apply", "--server-side", "--dry-run=server", "-f", "-"],
+        Some(&rendered),
+    );
+    assert!(
+        applied.contains(
+            "networkpolicy.networking.k8s.io/secretsync serverside-applied (server dry run)"
+        ),
+        "{applied}"
+    );
+    // And the chart's, rendered from the same settings, is the same policy.
+    let values = json!({"networkPolicy": {"enabled": true,
+        "metrics": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.0}}},
+        "apiServer": {"cidrs": ["10.0.0.10/32"], "port": 6443}, "storeCidrs": ["10.20.0.0/16"]}});
+    let file = dir.path().join("values.json");
+    std::fs::write(&file, values.to_string()).unwrap();
+    let chart = documents(&helm(&[
+        "template",
+        "secretsync",
+        CHART,
+        "-n",
+        &ns.0,
+        "-f",
+        file.to_str().unwrap(),
+    ]));
+    let from_chart = chart
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy")
+        .expect("the chart's NetworkPolicy");
+    assert_eq!(from_chart["spec"], policy["spec"]);
 }
 
 /// A namespace for one test, labelled as deploy/ labels its own; deleted when dropped.
@@ -299,6 +496,11 @@ fn helm_template_applies_with_a_server_side_dry_run() {
         "storeAuthorityPolicy": {"matchResources": {"objectSelector": {"matchLabels": {"helm-test": ns.0}}}},
         "tokenGrants": [{"namespace": ns.0, "serviceAccount": "vault-writer"}],
         "grafanaDashboard": {"enabled": true},
+        "metrics": {"tlsSecretName": "metrics-tls",
+            "readers": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": ns.0}]},
+        "networkPolicy": {"enabled": true, "metrics": {"podSelector": {"matchLabels": {"app": "prometheus"}}},
+            "apiServer": {"cidrs": ["10.0.0.10/32", "fd00::10/128"]},
+            "storeCidrs": ["10.20.0.0/16"], "storePorts": [443, 9000]},
     });
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("values.json");
@@ -321,6 +523,7 @@ fn helm_template_applies_with_a_server_side_dry_run() {
         "clusterrole.rbac.authorization.k8s.io/",
         "validatingadmissionpolicybinding.admissionregistration.k8s.io/",
         "configmap/",
+        "networkpolicy.networking.k8s.io/",
     ] {
         assert!(applied.contains(object), "{object} missing from: {applied}");
     }
@@ -335,6 +538,10 @@ fn helm_template_applies_with_a_server_side_dry_run() {
         ),
         format!(
             "rolebinding.rbac.authorization.k8s.io/{0}-secretsync-token-vault-writer",
+            ns.0
+        ),
+        format!(
+            "clusterrolebinding.rbac.authorization.k8s.io/{0}-secretsync-metrics-reader",
             ns.0
         ),
     ] {
@@ -379,6 +586,14 @@ fn helm_template_applies_with_a_server_side_dry_run() {
             .unwrap_or(Value::Null)
     };
     assert_eq!(value("SECRETSYNC_NAMESPACES"), "team-a,team-b");
+    assert_eq!(
+        value("SECRETSYNC_METRICS_TLS_CERT"),
+        "/etc/secretsync/metrics-tls/tls.crt"
+    );
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+        "metrics-tls"
+    );
     assert_eq!(value("SECRETSYNC_CONCURRENCY"), "4");
     assert_eq!(value("SECRETSYNC_LOG_FORMAT"), "text");
     assert_eq!(

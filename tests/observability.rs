@@ -1,6 +1,7 @@
 //! Monitoring with the real tools: Debian's Prometheus and promtool (`PROMETHEUS_BIN`, `PROMTOOL_BIN`, installed
 //! by the test bed). The alerts pass `promtool check rules` and their unit tests; a running controller's metrics
-//! pass `promtool check metrics`; a real Prometheus scrapes the controller and loads the rules, and its HTTP API
+//! pass `promtool check metrics`; `/metrics` answers only a token of someone allowed to read it (401, 403, 200); a
+//! real Prometheus scrapes the controller over HTTPS with such a token and loads the rules, and its HTTP API
 //! returns SecretSync's series with the expected labels; every query of the Grafana dashboard names a series the
 //! controller exports and returns data from that Prometheus.
 
@@ -17,6 +18,10 @@ use support::env;
 #[path = "support/cluster.rs"]
 mod cluster;
 use cluster::{free_port, kubectl, root, run};
+#[allow(dead_code)]
+#[path = "support/metrics_access.rs"]
+mod metrics_access;
+use metrics_access::MetricsClient;
 
 const RULES: &str = "deploy/helm/secretsync/files/prometheus-rules.yaml";
 const RULE_TESTS: &str = "deploy/monitoring/rules-test.yaml";
@@ -163,12 +168,49 @@ fn query(prometheus: &str, expr: &str) -> Value {
     v["data"]["result"].clone()
 }
 
-fn start_prometheus(dir: &Path, target: &str) -> (Process, String) {
+/// The controller's `/metrics` over HTTPS, verifying its certificate against `ca_pem`, with `token` as the bearer
+/// token (none: no Authorization header): the status and the body.
+fn scrape(url: &str, ca_pem: &str, token: Option<&str>) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut request = client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e:?}"));
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    })
+}
+
+/// A Prometheus scraping `target` over HTTPS as the Prometheus Operator's ServiceMonitor of the chart does: the
+/// bearer token from a file, the server's certificate checked against `ca_file`.
+fn start_prometheus(dir: &Path, target: &str, ca_file: &Path, token: &str) -> (Process, String) {
     let port = free_port();
+    let token_file = dir.join("prometheus-token");
+    std::fs::write(&token_file, token).unwrap();
     let config = json!({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [root().join(RULES)],
-        "scrape_configs": [{"job_name": "secretsync", "static_configs": [{"targets": [target]}]}],
+        "scrape_configs": [{
+            "job_name": "secretsync",
+            "scheme": "https",
+            "authorization": {"type": "Bearer", "credentials_file": token_file},
+            "tls_config": {"ca_file": ca_file},
+            "static_configs": [{"targets": [target]}],
+        }],
     });
     let config_file = dir.join("prometheus.yml");
     std::fs::write(&config_file, config.to_string()).unwrap();
@@ -198,6 +240,13 @@ fn prometheus_scrapes_a_running_controller() {
     kubectl(&["create", "namespace", &name], None);
     let dir = tempfile::tempdir().unwrap();
     let metrics_port = free_port();
+    // The certificate and key come from files, as a chart mounting cert-manager's Secret gives them; clients
+    // verify it (127.0.0.1 is its name).
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert_pem = made.cert.pem();
+    let (cert_file, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert_file, &cert_pem).unwrap();
+    std::fs::write(&key_file, made.signing_key.serialize_pem()).unwrap();
     let log = std::fs::File::create(dir.path().join("controller.log")).unwrap();
     let controller = Process(
         Command::new(env!("CARGO_BIN_EXE_secretsync"))
@@ -205,7 +254,12 @@ fn prometheus_scrapes_a_running_controller() {
             .args(["--kubeconfig", &env("KUBECONFIG")])
             .args(["--namespace", &name])
             .args(["--digest-key-secret", &format!("{name}/digest-key")])
+            .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .arg("--metrics-tls-cert")
+            .arg(&cert_file)
+            .arg("--metrics-tls-key")
+            .arg(&key_file)
             .args(["--test-panic-on", &format!("{name}/boom")])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -214,7 +268,24 @@ fn prometheus_scrapes_a_running_controller() {
     );
     // Dropped before the controller: its SecretSyncs go while the controller can still release their finalizers.
     let ns = Namespace(name);
-    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let metrics_url = format!("https://127.0.0.1:{metrics_port}/metrics");
+    // Who may read /metrics: nobody without a token, not a ServiceAccount without the reader role, and one bound to
+    // deploy/'s secretsync-metrics-reader.
+    let stranger = MetricsClient::new(&ns.0, "stranger", false);
+    let reader = MetricsClient::new(&ns.0, "prometheus", true);
+    wait_for("/metrics answers", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", metrics_port)).ok()
+    });
+    let (status, body) = scrape(&metrics_url, &cert_pem, None);
+    assert_eq!(status, 401, "without a token: {body}");
+    let (status, body) = scrape(&metrics_url, &cert_pem, Some("not-a-token"));
+    assert_eq!(status, 401, "with a token the API server rejects: {body}");
+    let (status, body) = scrape(&metrics_url, &cert_pem, Some(&stranger.token));
+    assert_eq!(status, 403, "with a token lacking the right: {body}");
+    assert!(!body.contains("secretsync_"), "series shown to a stranger");
+    let (status, body) = scrape(&metrics_url, &cert_pem, Some(&reader.token));
+    assert_eq!(status, 200, "with the reader role: {body}");
+    assert!(body.contains("secretsync_leader"), "{body}");
     // A SecretSync that syncs, one naming a missing store (a refusal), one whose reconcile panics (test hook).
     let sync = |name: &str, store: &str| {
         json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
@@ -256,7 +327,8 @@ fn prometheus_scrapes_a_running_controller() {
         "every kind of series exported",
         Duration::from_secs(60),
         || {
-            let text = get(&metrics_url)?;
+            let (status, text) = scrape(&metrics_url, &cert_pem, Some(&reader.token));
+            assert_eq!(status, 200, "{text}");
             let names = series_names(&text);
             [
                 "secretsync_reconciles_total",
@@ -286,7 +358,12 @@ fn prometheus_scrapes_a_running_controller() {
     assert!(out.trim().is_empty(), "promtool check metrics: {out}");
 
     // A real Prometheus scrapes it (OpenMetrics, negotiated) and loads the alert rules.
-    let (prometheus, url) = start_prometheus(dir.path(), &format!("127.0.0.1:{metrics_port}"));
+    let (prometheus, url) = start_prometheus(
+        dir.path(),
+        &format!("127.0.0.1:{metrics_port}"),
+        &cert_file,
+        &reader.token,
+    );
     let ok = wait_for("reconciles scraped", Duration::from_secs(30), || {
         let r = query(
             &url,
@@ -391,6 +468,7 @@ fn prometheus_scrapes_a_running_controller() {
     }
 
     drop(prometheus);
+    drop((stranger, reader));
     drop(ns);
     drop(controller);
 }

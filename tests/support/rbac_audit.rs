@@ -76,18 +76,49 @@ pub fn audited(path: &str, since_line: usize) -> Audited {
     out
 }
 
-/// Every (group, resource, verb, namespace) deploy/'s roles grant ("" for the ClusterRole's); a wildcard fails.
+/// Every (group, resource, verb, namespace) deploy/'s roles bound to the controller's ServiceAccount grant ("" for
+/// a ClusterRole's); a wildcard fails. Roles for others (the metrics reader's) are not the controller's rights.
 pub fn granted() -> Vec<Access> {
     let text = std::fs::read_to_string(root().join("deploy/base/rbac.yaml"))
         .expect("deploy/base/rbac.yaml");
+    let docs: Vec<Value> = yaml_serde::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("rbac.yaml parses"))
+        .collect();
+    let (sa_ns, sa_name) = SA_USER
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|s| s.split_once(':'))
+        .expect("a ServiceAccount user");
+    let bound: BTreeSet<(String, String)> = docs
+        .iter()
+        .filter(|d| {
+            d["subjects"].as_array().is_some_and(|subjects| {
+                subjects.iter().any(|s| {
+                    s["kind"] == "ServiceAccount" && s["name"] == sa_name && s["namespace"] == sa_ns
+                })
+            })
+        })
+        .map(|d| {
+            let r = &d["roleRef"];
+            (
+                r["kind"].as_str().unwrap_or("").to_owned(),
+                r["name"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
     let mut out = Vec::new();
-    for doc in yaml_serde::Deserializer::from_str(&text) {
-        let doc: Value = serde::Deserialize::deserialize(doc).expect("rbac.yaml parses");
+    for doc in docs {
         let ns = match doc["kind"].as_str() {
             Some("ClusterRole") => "",
             Some("Role") => SYSTEM_NS,
             _ => continue,
         };
+        let kind_name = (
+            doc["kind"].as_str().unwrap_or("").to_owned(),
+            doc["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+        );
+        if !bound.contains(&kind_name) {
+            continue;
+        }
         let strings = |v: &Value| -> Vec<String> {
             v.as_array()
                 .expect("a list in a rule")

@@ -13,8 +13,10 @@ use crate::cluster::free_port;
 /// One controller process; killed when dropped, and its log printed if the test is failing.
 pub struct Replica {
     pub name: String,
-    /// Where its metrics and probes listen, on 127.0.0.1.
+    /// Where its probes (`/healthz`, `/readyz`) listen, on 127.0.0.1.
     pub port: u16,
+    /// Where its HTTPS `/metrics` listens, on 127.0.0.1 (a self-signed certificate; a token is needed).
+    pub metrics_port: u16,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -25,12 +27,14 @@ impl Replica {
     pub fn start(name: &str, kubeconfig: &Path, dir: &Path, args: &[&str]) -> Replica {
         let log = dir.join(format!("{name}.log"));
         let port = free_port();
+        let metrics_port = free_port();
         let file = std::fs::File::create(&log).expect("replica log file");
         let child = Command::new(env!("CARGO_BIN_EXE_secretsync"))
             .args(["run", "--log-format", "json", "--identity", name])
             .arg("--kubeconfig")
             .arg(kubeconfig)
-            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args(["--health-addr", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(args)
             .env("RUST_LOG", "info,secretsync=debug")
             .stdout(file.try_clone().expect("replica log file"))
@@ -40,6 +44,7 @@ impl Replica {
         Replica {
             name: name.to_owned(),
             port,
+            metrics_port,
             child: Some(child),
             log,
         }

@@ -17,7 +17,8 @@ if ! alive secretsync; then
   metrics_port=$(free_port)
   kubectl create namespace secretsync-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   start_bg secretsync "$ROOT/target/debug/secretsync" run --kubeconfig "$KUBECONFIG" \
-    --metrics-addr "127.0.0.1:$metrics_port" --leader-election=false --log-format text
+    --metrics-addr "127.0.0.1:$metrics_port" --metrics-insecure --health-addr "127.0.0.1:$(free_port)" \
+    --leader-election=false --log-format text
   echo "export SECRETSYNC_METRICS=http://127.0.0.1:$metrics_port" > "$TB/env.d/zz-controller.env"
   cat "$TB"/env.d/*.env > "$TB/env"
 fi
