@@ -25,7 +25,9 @@ use secretsync::dialects::barbican::Barbican;
 use secretsync::dialects::{ErrorClass, Outcome, Shared};
 use secretsync::metrics::{BackendLabels, Metrics};
 use secretsync::plan::digest::DigestKey;
-use secretsync::plan::{DeletePlan, Observed, Plan, Refusal, RemoteRef, decide, decide_delete};
+use secretsync::plan::{
+    Adoption, DeletePlan, Observed, Plan, Refusal, RemoteRef, decide, decide_delete,
+};
 use secretsync::value::{Credentials, SecretValue};
 use serde_json::{Value, json};
 use support::env;
@@ -389,14 +391,20 @@ impl Raw {
         body
     }
 
+    /// An empty secret, as a `POST` without SecretSync's creation tag makes it.
     async fn create_empty(&self, name: &str) -> String {
-        let (status, body) = self
-            .json(
-                Method::POST,
-                "/v1/secrets",
-                Some(json!({"name": name, "secret_type": "opaque"})),
-            )
-            .await;
+        self.create(json!({"name": name, "secret_type": "opaque"}))
+            .await
+    }
+
+    /// An empty secret whose `POST` carried `tag` as its `mode`, as SecretSync's does.
+    async fn create_tagged(&self, name: &str, tag: &str) -> String {
+        self.create(json!({"name": name, "secret_type": "opaque", "mode": tag}))
+            .await
+    }
+
+    async fn create(&self, body: Value) -> String {
+        let (status, body) = self.json(Method::POST, "/v1/secrets", Some(body)).await;
         assert_eq!(status, 201, "{body}");
         uuid(&body)
     }
@@ -625,13 +633,14 @@ async fn rotation_keeps_as_many_superseded_secrets_as_asked() {
     );
 }
 
-/// The controller died after `POST`, before the metadata: the leftover is claimed and completed.
+/// The controller died after `POST`, before the metadata: the leftover, which carries this SecretSync's creation
+/// tag, is claimed and completed.
 #[tokio::test]
 async fn crash_after_post_leaves_no_duplicate() {
     for mode in [Mode::NoAuth, Mode::Password] {
         let mut case = case(mode, "crash1", b"crash value");
         let raw = raw(&case).await;
-        let leftover = raw.create_empty(&case.name).await;
+        let leftover = raw.create_tagged(&case.name, &our_tag()).await;
         let (plan, r) = case.reconcile().await;
         assert_eq!(
             plan,
@@ -654,6 +663,11 @@ async fn crash_after_post_leaves_no_duplicate() {
     }
 }
 
+/// `secretsync:` and the uid of the harness's owner: the `mode` of every secret the cases `POST`.
+fn our_tag() -> String {
+    format!("secretsync:{}", owner().uid)
+}
+
 /// An empty secret of that name made by someone else is not ours to complete.
 #[tokio::test]
 async fn someone_elses_empty_secret_is_not_claimed() {
@@ -663,6 +677,56 @@ async fn someone_elses_empty_secret_is_not_claimed() {
     let (plan, _) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::Refuse(Refusal::NotOwned));
     other.delete(&theirs).await;
+    // Not even with this SecretSync's tag: it was not made by SecretSync's user.
+    let forged = other.create_tagged(&case.name, &our_tag()).await;
+    assert_eq!(
+        case.plan().await.expect("plan").0,
+        Plan::Refuse(Refusal::NotOwned)
+    );
+    other.delete(&forged).await;
+}
+
+/// Issue #27: an unmarked, empty secret of that name made by SecretSync's own user, but without this SecretSync's
+/// creation tag, is what another SecretSync's secret looks like between its `POST` and its metadata write (or a
+/// leftover from before tags). It is never completed, marked or deleted: a `Conflict`, and with `adoptExisting` on
+/// a store that adopts unmarked secrets, another SecretSync's tagged one is waited for rather than taken.
+#[tokio::test]
+async fn an_empty_secret_of_the_same_user_is_claimed_only_with_our_tag() {
+    for mode in [Mode::NoAuth, Mode::Password] {
+        let mut case = case(mode, "untagged", b"mine");
+        let raw = raw(&case).await;
+        for tag in [None, Some("secretsync:another-secretsync-uid")] {
+            let theirs = match tag {
+                Some(t) => raw.create_tagged(&case.name, t).await,
+                None => raw.create_empty(&case.name).await,
+            };
+            case.desired.adopt_existing = false;
+            let (plan, _) = case.reconcile().await;
+            assert_eq!(plan, Plan::Refuse(Refusal::NotOwned), "{mode:?} {tag:?}");
+            case.desired.adopt_existing = true;
+            case.desired.adoption = Adoption::Unmarked;
+            if tag.is_some() {
+                let (plan, _) = case.reconcile().await;
+                assert_eq!(plan, Plan::WaitForBackend, "{mode:?}: its markers are due");
+            }
+            let left = raw.only(&case.name).await;
+            assert_eq!(uuid(&left), theirs);
+            assert!(
+                left.get("content_types").is_none_or(Value::is_null),
+                "{left}"
+            );
+            assert!(raw.metadata(&theirs).await.is_empty(), "{mode:?} {tag:?}");
+            assert_eq!(writes(&case), 0, "{mode:?} {tag:?}");
+            // Nor does deleting this SecretSync's secrets take it.
+            let observed = case.observe().await.expect("observe");
+            case.dialect
+                .delete(&case.request(), &observed)
+                .await
+                .expect("delete");
+            assert_eq!(uuid(&raw.only(&case.name).await), theirs);
+            raw.delete(&theirs).await;
+        }
+    }
 }
 
 /// The controller died after the metadata, before the payload: the payload goes into that secret.
@@ -812,7 +876,10 @@ async fn each_documented_payload_put_answer_is_mapped() {
     let case = case_on(&dialect, &metrics, Mode::AppCred, "statuses", b"x");
     let req = case.request();
     let s = dialect.session(&req).await.expect("session");
-    let (uuid, _) = s.create_empty(&case.name).await.expect("create");
+    let (uuid, _) = s
+        .create_empty(&case.name, &case.desired.owner)
+        .await
+        .expect("create");
     // 400: no payload.
     let e = s
         .put_payload(&uuid, &SecretValue::new(vec![]), "application/octet-stream")
@@ -892,7 +959,10 @@ async fn each_documented_payload_put_answer_is_mapped() {
         .expect_err("gone");
     assert_eq!(e.reason, "SecretNotFound");
     // 415: a content type Barbican does not take in a PUT.
-    let (u2, _) = s.create_empty(&case.name).await.expect("create");
+    let (u2, _) = s
+        .create_empty(&case.name, &case.desired.owner)
+        .await
+        .expect("create");
     let e = s
         .put_payload(&u2, &SecretValue::from("k"), "application/pkcs8")
         .await
@@ -1256,7 +1326,10 @@ async fn throttling_and_server_errors_are_retried_then_reported_as_transient() {
             *count.lock().unwrap() = 0;
             let req = case.request();
             let session = dialect.session(&req).await.expect("no-auth session");
-            let e = session.create_empty("x").await.expect_err("create");
+            let e = session
+                .create_empty("x", &owner())
+                .await
+                .expect_err("create");
             assert_eq!(e.class, ErrorClass::Retry);
             assert_eq!(*count.lock().unwrap(), 1, "one POST only");
             // Nor is a payload PUT (write-once: a repeat would be answered 409).
@@ -1301,7 +1374,7 @@ async fn a_create_that_may_have_been_applied_is_sent_once_while_reads_are_retrie
     let req = case.request();
     let session = dialect.session(&req).await.expect("no-auth session");
     let e = session
-        .create_empty(&case.name)
+        .create_empty(&case.name, &case.desired.owner)
         .await
         .expect_err("timed out");
     assert_eq!(
@@ -1561,4 +1634,333 @@ async fn an_already_set_payload_is_read_back_before_it_is_trusted() {
             .unwrap()
             .contains(&format!("DELETE /v1/secrets/{UUID_A}"))
     );
+}
+
+// ---- two tenants on one Barbican project, through the controller ----
+
+/// One tenant: a namespace with its credentials Secret, a namespaced Store on the test bed's Keystone-backed
+/// Barbican, and a controller of its own watching only that namespace (so its Barbican requests are counted
+/// apart from the other tenant's).
+struct Tenant {
+    client: kube::Client,
+    ns: String,
+    metrics: Arc<Metrics>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The test bed's API server as its admin, with SecretSync's CRDs as `crds/` has them.
+async fn kube_admin() -> kube::Client {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(env("KUBECONFIG")).expect("kubeconfig readable");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("kubeconfig valid");
+    let client = kube::Client::try_from(config).expect("client");
+    let crds = kube::Api::<CustomResourceDefinition>::all(client.clone());
+    for text in [
+        include_str!("../crds/secretsync.io_secretsyncs.yaml"),
+        include_str!("../crds/secretsync.io_stores.yaml"),
+        include_str!("../crds/secretsync.io_clusterstores.yaml"),
+    ] {
+        let crd: CustomResourceDefinition = yaml_serde::from_str(text).expect("CRD parses");
+        let name = crd.metadata.name.clone().expect("CRD name");
+        kube_apply(&crds, serde_json::to_value(&crd).expect("CRD JSON")).await;
+        let established = kube::runtime::wait::await_condition(
+            crds.clone(),
+            &name,
+            kube::runtime::wait::conditions::is_crd_established(),
+        );
+        tokio::time::timeout(Duration::from_secs(30), established)
+            .await
+            .expect("CRD Established within 30 s")
+            .expect("watch ok");
+    }
+    client
+}
+
+/// Server-side applies `obj` through `api`.
+async fn kube_apply<K>(api: &kube::Api<K>, obj: Value) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    use kube::api::{Patch, PatchParams};
+    let name = obj["metadata"]["name"].as_str().expect("name").to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply("secretsync-barbican-tests").force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{name} applied: {e}"))
+}
+
+impl Tenant {
+    async fn new(client: &kube::Client, prefix: &str) -> Tenant {
+        use k8s_openapi::api::core::v1::{Namespace, Secret};
+        use secretsync::api::Store;
+        let ns = unique(&format!("{prefix}-"));
+        kube_apply(
+            &kube::Api::<Namespace>::all(client.clone()),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await;
+        let tenant = Tenant {
+            client: client.clone(),
+            ns,
+            metrics: Metrics::new(),
+            stop: None,
+            task: None,
+        };
+        kube_apply(
+            &kube::Api::<Secret>::namespaced(client.clone(), &tenant.ns),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "os"},
+                   "stringData": {"authUrl": env("KEYSTONE_AUTH_URL"), "username": env("KEYSTONE_USERNAME"),
+                                  "password": env("KEYSTONE_PASSWORD"), "userDomainName": "Default",
+                                  "projectName": env("KEYSTONE_PROJECT"), "projectDomainName": "Default"}}),
+        )
+        .await;
+        kube_apply(
+            &kube::Api::<Store>::namespaced(client.clone(), &tenant.ns),
+            json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "Store", "metadata": {"name": "os"},
+                   "spec": {"dialect": "Barbican", "endpoint": env("BARBICAN_ENDPOINT"),
+                            "credentialsRef": {"name": "os"}}}),
+        )
+        .await;
+        tenant
+    }
+
+    fn start(&mut self) {
+        use secretsync::controller;
+        let shared = Shared::new(50, 50, self.metrics.clone());
+        let config = controller::Config {
+            namespaces: vec![self.ns.clone()],
+            selector: None,
+            concurrency: 2,
+            digest_key: DigestKey::new(rand::random::<[u8; 32]>().to_vec()).expect("32 bytes"),
+            cluster_id: "barbican-tenants-test".into(),
+            metrics: self.metrics.clone(),
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            instance: format!("test-{}", self.ns),
+            cleanup_timeout: Duration::from_secs(60),
+            allow_inline_targets: false,
+            panic_on: None,
+            limits: controller::store_limits::StoreLimits {
+                namespaced_store_hosts: env("SECRETSYNC_NAMESPACED_STORE_HOSTS")
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect(),
+                ..Default::default()
+            },
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let client = self.client.clone();
+        let registry = secretsync::dialects::Registry::standard(&shared);
+        self.task = Some(tokio::spawn(controller::run(
+            client,
+            config,
+            registry,
+            async move {
+                let _ = rx.await;
+            },
+        )));
+        self.stop = Some(tx);
+    }
+
+    /// The source Secret `src` with `value` under key `v`.
+    async fn put_source(&self, value: &str) {
+        kube_apply(
+            &kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+                self.client.clone(),
+                &self.ns,
+            ),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "src"},
+                   "stringData": {"v": value}}),
+        )
+        .await;
+    }
+
+    /// The SecretSync `sync` pushing `src` to `remote` through the Store `os`.
+    async fn put_sync(&self, remote: &str, refresh: &str) -> secretsync::api::SecretSync {
+        kube_apply(
+            &kube::Api::namespaced(self.client.clone(), &self.ns),
+            json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync", "metadata": {"name": "sync"},
+                   "spec": {"source": {"secretRef": {"name": "src", "key": "v"}},
+                            "target": {"storeRef": {"kind": "Store", "name": "os"}, "remoteName": remote},
+                            "refreshInterval": refresh}}),
+        )
+        .await
+    }
+
+    async fn status(&self) -> Value {
+        let api: kube::Api<secretsync::api::SecretSync> =
+            kube::Api::namespaced(self.client.clone(), &self.ns);
+        serde_json::to_value(api.get("sync").await.expect("get SecretSync").status).expect("status")
+    }
+
+    /// Polls the status until `pred` holds; panics with the last one after a minute.
+    async fn wait_status(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.status().await;
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "{}: never {what}: {s:#}",
+                self.ns
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// This tenant's controller's Barbican requests of `operation`, whatever their outcome.
+    fn requests(&self, operation: &str) -> u64 {
+        self.metrics
+            .render()
+            .lines()
+            .filter_map(|l| l.strip_prefix("secretsync_backend_requests_total{"))
+            .filter_map(|l| l.split_once("} "))
+            .filter(|(labels, _)| labels.contains(&format!("operation=\"{operation}\"")))
+            .filter_map(|(_, n)| n.trim().parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    async fn finish(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+            kube::Api::all(self.client.clone());
+        let _ = api.delete(&self.ns, &Default::default()).await;
+    }
+}
+
+fn ready_reason(status: &Value) -> String {
+    status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Issue #27: two namespaces whose Stores share one Barbican project and one Keystone user write the same secret
+/// name. A rotates while B's SecretSync of that name keeps reconciling; each round also holds one secret of A's in
+/// the state A's `POST` leaves it in before its metadata write (unmarked, no payload, made by the same user) while
+/// B reconciles at least twice. B must never mark, fill or delete any of A's secrets, and stays `Conflict`; A
+/// completes its own unfinished secret on its next write instead of making another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_never_claims_another_tenants_secret_of_the_same_name() {
+    const ROUNDS_AT_LEAST: usize = 3;
+    const B_RECONCILING: Duration = Duration::from_secs(55);
+    let client = kube_admin().await;
+    let remote = unique("shared-");
+    let mut a = Tenant::new(&client, "bbc-a").await;
+    let mut b = Tenant::new(&client, "bbc-b").await;
+    a.start();
+    b.start();
+    let raw = Raw::for_mode(Mode::Password).await;
+    // The dialect as A's controller runs it, to leave a secret in A's between-POST-and-metadata state.
+    let (dialect, metrics) = barbican(|m| Shared::new(50, 50, m));
+    let mut stand_in = case_on(&dialect, &metrics, Mode::Password, "stand-in", b"unused");
+    stand_in.name = remote.clone();
+
+    a.put_source("a-value-0").await;
+    let a_sync = a.put_sync(&remote, "1h").await;
+    let a_owner = secretsync::plan::Owner {
+        namespace: a.ns.clone(),
+        name: "sync".into(),
+        uid: a_sync.metadata.uid.clone().expect("uid"),
+        ..owner()
+    };
+    let mut a_ref = a.wait_status("Ready", |s| s["phase"] == "Ready").await["remote"]["id"]
+        .as_str()
+        .expect("remote id")
+        .to_owned();
+    b.put_source("b-value-0").await;
+    b.put_sync(&remote, "10s").await;
+    b.wait_status("Conflict", |s| ready_reason(s) == "False/Conflict")
+        .await;
+
+    let started = std::time::Instant::now();
+    let mut round = 0;
+    while round < ROUNDS_AT_LEAST || started.elapsed() < B_RECONCILING {
+        round += 1;
+        // A's next secret, as its POST leaves it.
+        let s = dialect.session(&stand_in.request()).await.expect("session");
+        let (pending, pending_ref) = s.create_empty(&remote, &a_owner).await.expect("POST");
+        // B reconciles at least twice while it stands, pushed along by changes to its own source.
+        let lists = b.requests("list");
+        let end = std::time::Instant::now() + Duration::from_secs(40);
+        let mut poke = 0;
+        while b.requests("list") < lists + 2 {
+            assert!(
+                std::time::Instant::now() < end,
+                "round {round}: B did not reconcile"
+            );
+            poke += 1;
+            b.put_source(&format!("b-value-{round}-{poke}")).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let meta = raw.metadata(&pending).await;
+        assert_ne!(
+            meta.get("secretsync-owner-namespace"),
+            Some(&b.ns),
+            "round {round}: B claimed A's unfinished secret"
+        );
+        assert_eq!(
+            ready_reason(&b.status().await),
+            "False/Conflict",
+            "round {round}: B stays Conflict"
+        );
+        // A rotates: its controller completes its own unfinished secret rather than making another.
+        a.put_source(&format!("a-value-{round}")).await;
+        let status = a
+            .wait_status("Ready with the rotated value", |s| {
+                s["phase"] == "Ready" && s["remote"]["id"].as_str() != Some(a_ref.as_str())
+            })
+            .await;
+        a_ref = status["remote"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(
+            a_ref, pending_ref,
+            "round {round}: A completed its own secret"
+        );
+        // What the store holds: that secret alone (A pruned the one before), marked as A's.
+        let left = raw.only(&remote).await;
+        assert_eq!(uuid(&left), pending, "round {round}");
+        assert_eq!(
+            raw.metadata(&pending)
+                .await
+                .get("secretsync-owner-namespace"),
+            Some(&a.ns),
+            "round {round}"
+        );
+    }
+    // B wrote nothing to Barbican, so whatever of A's is gone was pruned by A.
+    for op in ["create", "put_metadata", "put_payload", "delete"] {
+        assert_eq!(b.requests(op), 0, "B's controller sent {op} requests");
+    }
+    assert!(b.requests("list") >= 2 * round as u64);
+    assert_eq!(
+        raw.payload(&uuid(&raw.only(&remote).await), "application/octet-stream")
+            .await,
+        format!("a-value-{round}").as_bytes(),
+        "A's current value, and nothing else left"
+    );
+    a.finish().await;
+    b.finish().await;
+    for s in raw.named(&remote).await {
+        raw.delete(&uuid(&s)).await;
+    }
 }
