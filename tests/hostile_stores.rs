@@ -10,11 +10,12 @@
 //! - a Barbican listing that never ends (full pages of other names, `offset` ignored) is given up after 20 pages;
 //! - nothing a store answers is shown back: a canary in error bodies (404, 500, 403, 200), in a 200 of the wrong
 //!   shape, in status fields and in header values appears in no error (message, Debug, sources), no log line at
-//!   TRACE and no metric, for every HTTP dialect that takes plain HTTP and Docker (Key Vault, HTTPS only, has the
-//!   same check over its decoders in its unit tests).
+//!   TRACE and no metric, for every HTTP dialect and Docker; Key Vault over HTTPS with a certificate made in the
+//!   test, once with a valid Entra ID token (the vault's answers meet the canary) and once without (the sign-in's
+//!   do).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secretsync::api::Target;
@@ -630,6 +631,115 @@ async fn replying_docker(reply: String) -> String {
     format!("tcp://{addr}")
 }
 
+/// A self-signed certificate for 127.0.0.1 made for this run: its PEM, which the dialect is given as its CA, and
+/// an acceptor serving it.
+fn loopback_tls() -> (String, tokio_rustls::TlsAcceptor) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![made.cert.der().clone()], key)
+    .unwrap();
+    (
+        made.cert.pem(),
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    )
+}
+
+/// Reads one request whole (head, and the body its `Content-Length` announces; 64 KiB at most) and returns its
+/// head; `None` when the client went first. Answering before the body is read could reset the connection under
+/// a client still sending it, and the client would never see the answer.
+async fn read_whole_request<S: tokio::io::AsyncRead + Unpin>(conn: &mut S) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(end) = end {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let length: usize = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return Some(head);
+            }
+        }
+        if buf.len() > 65536 {
+            return None;
+        }
+        match conn.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// What a Key Vault canary server answers at Entra ID's token endpoint.
+#[derive(Clone, Copy, Debug)]
+enum SignIn {
+    /// A valid token, so that the vault's calls meet the canary.
+    Granted,
+    /// The canary reply, like every other path.
+    Canary,
+}
+
+/// Requests a Key Vault canary server read whole, at the token endpoint and at the vault.
+#[derive(Default)]
+struct Reached {
+    sign_in: AtomicUsize,
+    vault: AtomicUsize,
+}
+
+/// Key Vault and its Entra ID on one HTTPS listener: every request answered with `reply`, the token endpoint
+/// (`POST /{tenant}/oauth2/v2.0/token`) as `sign_in` says.
+async fn replying_key_vault(
+    tls: tokio_rustls::TlsAcceptor,
+    reply: String,
+    sign_in: SignIn,
+) -> (String, Arc<Reached>) {
+    let reached = Arc::new(Reached::default());
+    let counted = reached.clone();
+    let token =
+        json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "not-a-real-token"})
+            .to_string();
+    let granted = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{token}",
+        token.len()
+    );
+    let addr = serve(move |conn| {
+        let (tls, reply, granted, counted) =
+            (tls.clone(), reply.clone(), granted.clone(), counted.clone());
+        async move {
+            let Ok(mut conn) = tls.accept(conn).await else {
+                return;
+            };
+            let Some(head) = read_whole_request(&mut conn).await else {
+                return;
+            };
+            let answer = if head.starts_with("POST ") && head.contains("/oauth2/v2.0/token ") {
+                counted.sign_in.fetch_add(1, Ordering::SeqCst);
+                match sign_in {
+                    SignIn::Granted => granted,
+                    SignIn::Canary => reply,
+                }
+            } else {
+                counted.vault.fetch_add(1, Ordering::SeqCst);
+                reply
+            };
+            let _ = conn.write_all(answer.as_bytes()).await;
+            let _ = conn.shutdown().await;
+        }
+    })
+    .await;
+    (format!("https://{addr}"), reached)
+}
+
 /// An error as everything that may show it sees it: its Display, message, reason, Debug and every source's.
 fn everything_shown(err: &DialectError) -> String {
     let mut shown = format!("{err}\n{}\n{}\n{err:?}", err.message, err.reason);
@@ -708,10 +818,71 @@ async fn no_store_answer_is_shown_back() {
             vec![],
         ),
     ];
+    // Key Vault is HTTPS only: its vault and Entra ID are one listener with a certificate made here, whose CA the
+    // store's `ca.crt` carries. A ClusterStore's (the controller says which store in the credentials): a namespaced
+    // Store's CA is never trusted for the token endpoint, and the sign-in would end at the handshake.
+    let key_vault = secretsync::dialects::azure_key_vault::AzureKeyVault::with_workload_env(
+        shared.clone(),
+        secretsync::dialects::azure_key_vault::WorkloadEnv::default(),
+    );
+    let (ca, tls) = loopback_tls();
+    let store = secretsync::dialects::kit::store_id::value(
+        secretsync::api::StoreKind::ClusterStore,
+        "canary",
+    );
+    let key_vault_creds = credentials(&[
+        ("tenantId", "00000000-0000-0000-0000-000000000001"),
+        ("clientId", "canary-client"),
+        ("clientSecret", "not-a-real-secret"),
+        ("ca.crt", &ca),
+        (secretsync::dialects::kit::store_id::STORE_KEY, &store),
+    ]);
     let desired = desired();
     let value = SecretValue::from("not-a-real-value");
     let mut leaks = Vec::new();
+    let mut unreached = Vec::new();
     for (n, reply) in canary_replies(&c).into_iter().enumerate() {
+        for sign_in in [SignIn::Granted, SignIn::Canary] {
+            let (url, reached) = replying_key_vault(tls.clone(), reply.clone(), sign_in).await;
+            let target: Target = serde_json::from_value(json!({
+                "dialect": "AzureKeyVault", "endpoint": url, "azureKeyVault": {"authorityHost": url}
+            }))
+            .unwrap();
+            let req = request(&target, "db", &key_vault_creds, &desired);
+            let mut shown = Vec::new();
+            match key_vault.observe(&req).await {
+                Ok(observed) => shown.push(format!("observed {observed:?}")),
+                Err(err) => shown.push(everything_shown(&err)),
+            }
+            if let Err(err) = key_vault
+                .apply(&req, &Plan::Create, &Observed::Absent, &value)
+                .await
+            {
+                shown.push(everything_shown(&err));
+            }
+            for text in shown {
+                if text.contains(&c) {
+                    leaks.push(format!(
+                        "AzureKeyVault ({sign_in:?} sign-in), reply {n}: {text}"
+                    ));
+                }
+            }
+            // Each pass must meet the canary where it means to: a failed handshake or a refused sign-in would
+            // leave nothing to show back, and the check above would pass for nothing.
+            let (sign_ins, vault) = (
+                reached.sign_in.load(Ordering::SeqCst),
+                reached.vault.load(Ordering::SeqCst),
+            );
+            let met = match sign_in {
+                SignIn::Granted => sign_ins > 0 && vault > 0,
+                SignIn::Canary => sign_ins > 0 && vault == 0,
+            };
+            if !met {
+                unreached.push(format!(
+                    "AzureKeyVault ({sign_in:?} sign-in), reply {n}: {sign_ins} sign-ins, {vault} vault calls"
+                ));
+            }
+        }
         let http = replying(reply.clone()).await;
         let docker = replying_docker(reply).await;
         let auth = format!("{http}/v3");
@@ -749,6 +920,11 @@ async fn no_store_answer_is_shown_back() {
             }
         }
     }
+    assert!(
+        unreached.is_empty(),
+        "Key Vault calls that did not meet the canary where meant to:\n{}",
+        unreached.join("\n")
+    );
     assert!(
         logs.text().contains("TRACE"),
         "the log capture saw nothing at TRACE"
