@@ -2358,6 +2358,27 @@ async fn tenants_sharing_a_cluster_store_cannot_take_each_others_secrets() {
         "the conflict names the other tenant: {s}"
     );
     bed.assert_remote_holds(&b_status, &y, &value_b).await;
+
+    // A template whose names the dialect refuses: InvalidSpec naming the template, before any call.
+    let slashed = format!("{}-slashed", bed.ns);
+    bed.put_cluster_store(
+        &slashed,
+        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"), "conditions": both,
+               "remoteNameTemplate": "{namespace}/{remoteName}"}),
+    )
+    .await
+    .unwrap();
+    let z = format!("instant-z-{run}");
+    bed.apply("z", through("ClusterStore", &slashed, "s", &z))
+        .await
+        .unwrap();
+    let s = bed
+        .wait_status("z", LONG, |s| ready_reason(s) == "False/InvalidSpec")
+        .await;
+    assert!(
+        condition_message(&s).contains("remoteNameTemplate \"{namespace}/{remoteName}\""),
+        "{s}"
+    );
     bed.assert_no_leak(&[&value_a, &value_b]).await;
     b.assert_no_leak(&[&value_a, &value_b]).await;
     bed.finish().await;
