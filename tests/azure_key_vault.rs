@@ -1399,4 +1399,187 @@ mod through_controller {
             .call("DELETE", &format!("/secrets/{name}"), None)
             .await;
     }
+
+    /// A Secret applied with a client of its own, for a task that outlives no test.
+    async fn put_secret(client: &kube::Client, ns: &str, name: &str, data: Value) {
+        let obj = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                         "stringData": data});
+        Api::<Secret>::namespaced(client.clone(), ns)
+            .patch(name, &apply(), &Patch::Apply(&obj))
+            .await
+            .expect("Secret applied");
+    }
+
+    /// How long each of `changes` source changes takes to reach the vault: from the Secret's update to the
+    /// stand-in's answer holding the new value; [`LONG`] for one that never does (the test asserts after its
+    /// cleanup).
+    async fn latencies(
+        bed: &Bed,
+        ns: &str,
+        remote: &str,
+        phase: &str,
+        changes: usize,
+    ) -> Vec<Duration> {
+        let vault = Vault::get().await;
+        let mut out = Vec::new();
+        for i in 0..changes {
+            let value = format!("{phase}-{i}-{:08x}", rand::random::<u32>());
+            let start = Instant::now();
+            put_secret(&bed.client, ns, "src", json!({"k": value})).await;
+            loop {
+                let (status, body) = vault
+                    .call("GET", &format!("/secrets/{remote}/"), None)
+                    .await;
+                if (status == 200 && body["value"] == value.as_str()) || start.elapsed() > LONG {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            out.push(start.elapsed());
+        }
+        out
+    }
+
+    fn median(mut d: Vec<Duration>) -> Duration {
+        d.sort();
+        d[d.len() / 2]
+    }
+
+    /// Token requests the stand-in's Entra ID refused as a wrong client secret, so far (every test's).
+    async fn refused_sign_ins(vault: &Vault) -> u64 {
+        let stats: Value = vault
+            .http
+            .get(format!("{}/stats", env("AZUREKV_CONTROL")))
+            .send()
+            .await
+            .expect("stats reachable")
+            .json()
+            .await
+            .expect("stats JSON");
+        stats["requests"]["POST 401"].as_u64().unwrap_or(0)
+    }
+
+    /// One tenant's 200 Stores with a wrong client secret keep signing in at the stand-in's Entra ID, at the vault a
+    /// healthy tenant's ClusterStore uses: their requests spend their own stores' rate budgets and token slots, so
+    /// the healthy tenant's changes reach the vault about as fast as with nobody else around (within twice the
+    /// median unloaded latency, or that plus 2 s: a floor that two busy cores cannot break on their own).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_hundred_stores_failing_to_sign_in_do_not_slow_another_tenants_changes() {
+        const STORES: usize = 200;
+        const CHANGES: usize = 5;
+        const RATE: u32 = 5;
+        // The operator trusts the stand-in as an identity provider, so the namespaced Stores reach its token
+        // endpoint (and are refused there for their client secret).
+        // A rate per store that the noisy tenant's sign-ins alone exceed: a budget shared by accident would show.
+        let shared = Shared::new(RATE, RATE, Metrics::new()).with_identity_provider_ca(ca());
+        let bed = Bed::new(&["akv-ok", "akv-noisy"], shared).await;
+        let (ok, noisy) = (bed.ns(0).to_owned(), bed.ns(1).to_owned());
+        bed.put_secret(&ok, "kv", officer_keys()).await;
+        let platform = format!("{ok}-kv");
+        let mut spec = stand_in(json!({"name": "kv", "namespace": ok}));
+        spec["conditions"] = json!([{"namespaces": [ok]}]);
+        bed.put_cluster_store(&platform, spec).await;
+        bed.put_secret(&ok, "src", json!({"k": "first"})).await;
+        bed.put_sync(
+            &ok,
+            "healthy",
+            "ClusterStore",
+            &platform,
+            &unique("akv-fair"),
+        )
+        .await;
+        let synced = bed
+            .wait(
+                "the healthy SecretSync",
+                || bed.sync(&ok, "healthy"),
+                |s| ready(s).starts_with("True/"),
+            )
+            .await;
+        let remote = synced["status"]["remote"]["name"]
+            .as_str()
+            .expect("a remote name")
+            .to_owned();
+        let unloaded = latencies(&bed, &ok, &remote, "unloaded", CHANGES).await;
+
+        // The noisy tenant, at the same vault and identity provider.
+        let mut bad = officer_keys();
+        bad["clientSecret"] = json!("wrong-0");
+        bed.put_secret(&noisy, "bad", bad.clone()).await;
+        bed.put_secret(&noisy, "src", json!({"k": "noise"})).await;
+        for i in 0..STORES {
+            let name = format!("s{i}");
+            bed.put_store(&noisy, &name, stand_in(json!({"name": "bad"})))
+                .await;
+            bed.put_sync(&noisy, &name, "Store", &name, &unique("akv-noise"))
+                .await;
+        }
+        // Another wrong secret every second: each Store's SecretSync signs in again, and fails again.
+        let churn = {
+            let (client, noisy, mut bad) = (bed.client.clone(), noisy.clone(), bad.clone());
+            tokio::spawn(async move {
+                for i in 1.. {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    bad["clientSecret"] = json!(format!("wrong-{i}"));
+                    put_secret(&client, &noisy, "bad", bad.clone()).await;
+                }
+            })
+        };
+        let stores = Api::<Store>::namespaced(bed.client.clone(), &noisy);
+        let syncs = Api::<SecretSync>::namespaced(bed.client.clone(), &noisy);
+        let end = Instant::now() + LONG;
+        let going = loop {
+            let refused = syncs
+                .list(&ListParams::default())
+                .await
+                .map(|l| {
+                    l.items
+                        .iter()
+                        .filter(|s| {
+                            ready(&serde_json::to_value(s).unwrap()) == "False/TokenRefused"
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            if refused >= STORES / 2 || Instant::now() > end {
+                break refused;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let vault = Vault::get().await;
+        let before = refused_sign_ins(vault).await;
+        let started = Instant::now();
+        let loaded = latencies(&bed, &ok, &remote, "loaded", CHANGES).await;
+        let sign_ins = refused_sign_ins(vault).await - before;
+        let spent = started.elapsed();
+        churn.abort();
+        let noisy_stores = stores
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items.len());
+
+        let (idle, busy) = (median(unloaded.clone()), median(loaded.clone()));
+        let allowed = std::cmp::max(idle * 2, idle + Duration::from_secs(2));
+        eprintln!(
+            "change latency, median of {CHANGES}: unloaded {idle:?} {unloaded:?}; with {STORES} failing Stores \
+             ({noisy_stores:?} listed) {busy:?} {loaded:?}; allowed {allowed:?}; the stand-in refused {sign_ins} \
+             sign-ins in the {spent:?} measured ({:.0}/s)",
+            sign_ins as f64 / spent.as_secs_f64()
+        );
+        bed.finish().await;
+        let _ = vault
+            .call("DELETE", &format!("/secrets/{remote}"), None)
+            .await;
+        assert!(
+            going >= STORES / 2,
+            "the noisy tenant never got going ({going} refused)"
+        );
+        assert!(
+            sign_ins > 0,
+            "the noisy tenant was not signing in while measured"
+        );
+        assert!(
+            busy <= allowed,
+            "the healthy tenant's median change latency went from {idle:?} to {busy:?} (allowed {allowed:?})"
+        );
+    }
 }

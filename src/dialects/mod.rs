@@ -258,7 +258,7 @@ pub trait Dialect: Send + Sync + 'static {
 /// is shared fairly between the namespaces using it: each request waits for its namespace's sub-bucket, at the
 /// store's rate divided by the namespaces that used the store in the last [`ACTIVE_WINDOW`] (and its burst
 /// likewise, at least one), then for the store's bucket; a busy namespace gets its share and no more while others
-/// are active, and the whole rate when alone. Calls made outside a store (inline targets, the operator's own, and
+/// are active, and the whole rate when alone (the store's own check counts as no namespace). Calls made outside a store (inline targets, the operator's own, and
 /// tests of one dialect) are paced by `key` alone, as before stores existed. Buckets and namespace counts are kept
 /// in bounded LRU maps: those of stores and namespaces that are gone fall out as others are used.
 pub struct EndpointLimiter {
@@ -344,7 +344,10 @@ impl EndpointLimiter {
         };
         let store_key = format!("{}|{key}", store.store_key());
         let mut out = Vec::with_capacity(2);
-        if let kit::store_id::StoreId::Cluster { tenant, .. } = &store {
+        // The store's own check has no namespace: it is not a tenant and takes no namespace's share.
+        if let kit::store_id::StoreId::Cluster { tenant, .. } = &store
+            && !tenant.is_empty()
+        {
             let active = self.active_tenants(&store_key, tenant);
             out.push(self.bucket(
                 format!("{store_key}|{tenant}"),
@@ -683,6 +686,13 @@ mod tests {
         assert!(
             taken >= 8,
             "a namespace alone got {taken} of the burst of 8"
+        );
+        // The store's own check takes no namespace's share.
+        let check = buckets(&alone, Some(cluster("")), endpoint);
+        assert_eq!(
+            check.len(),
+            1,
+            "the check waits for the store's bucket only"
         );
     }
 
