@@ -1260,6 +1260,21 @@ mod through_controller {
             serde_json::to_value(api.get(name).await.expect("SecretSync readable")).unwrap()
         }
 
+        /// Waits for a SecretSync to be Ready; the name of the remote secret it wrote.
+        async fn synced_remote(&self, ns: &str, name: &str) -> String {
+            let synced = self
+                .wait(
+                    &format!("SecretSync {name} Ready"),
+                    || self.sync(ns, name),
+                    |s| ready(s).starts_with("True/"),
+                )
+                .await;
+            synced["status"]["remote"]["name"]
+                .as_str()
+                .expect("a remote name")
+                .to_owned()
+        }
+
         /// Deletes the SecretSyncs while the controller still releases their finalizers, then stops it and
         /// deletes the namespaces and ClusterStores.
         async fn finish(mut self) {
@@ -1381,17 +1396,7 @@ mod through_controller {
             )
             .await;
         assert_eq!(ready(&failed), "False/CertificateUntrusted", "{failed}");
-        let synced = bed
-            .wait(
-                "the ClusterStore's SecretSync",
-                || bed.sync(&ns, "platform"),
-                |s| ready(s).starts_with("True/"),
-            )
-            .await;
-        let name = synced["status"]["remote"]["name"]
-            .as_str()
-            .expect("a remote name")
-            .to_owned();
+        let name = bed.synced_remote(&ns, "platform").await;
         let vault = Vault::get().await;
         assert_eq!(vault.current(&name).await["value"], "through-the-platform");
         bed.finish().await;
@@ -1488,17 +1493,7 @@ mod through_controller {
             &unique("akv-fair"),
         )
         .await;
-        let synced = bed
-            .wait(
-                "the healthy SecretSync",
-                || bed.sync(&ok, "healthy"),
-                |s| ready(s).starts_with("True/"),
-            )
-            .await;
-        let remote = synced["status"]["remote"]["name"]
-            .as_str()
-            .expect("a remote name")
-            .to_owned();
+        let remote = bed.synced_remote(&ok, "healthy").await;
         let unloaded = latencies(&bed, &ok, &remote, "unloaded", CHANGES).await;
 
         // The noisy tenant, at the same vault and identity provider.
