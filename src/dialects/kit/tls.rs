@@ -1,17 +1,17 @@
 //! HTTP clients for stores that need their own TLS trust (`ca.crt`) or a client certificate, cached by what they
 //! were built from so that a reconcile does not rebuild a TLS configuration.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::bounded::Lru;
 use super::http::http_client;
 use crate::dialects::{DialectError, Shared};
 
-/// Clients kept at most; past it the cache starts over (credentials rotate, and old clients must not pile up).
+/// Clients kept at most; past it the least recently used goes (credentials rotate, and old clients must not pile
+/// up; a store with many CAs must not cost the others theirs).
 const MAX_CACHED_CLIENTS: usize = 64;
 
 /// What a client is built from. PEM text; errors never quote it.
@@ -51,7 +51,7 @@ impl TlsSettings<'_> {
 pub struct ClientCache {
     default: reqwest::Client,
     deadline: Duration,
-    clients: Mutex<HashMap<String, reqwest::Client>>,
+    clients: Lru<String, reqwest::Client>,
 }
 
 impl ClientCache {
@@ -59,7 +59,7 @@ impl ClientCache {
         ClientCache {
             default: shared.http.clone(),
             deadline: shared.deadline,
-            clients: Mutex::new(HashMap::new()),
+            clients: Lru::new(MAX_CACHED_CLIENTS),
         }
     }
 
@@ -68,20 +68,11 @@ impl ClientCache {
             return Ok(self.default.clone());
         }
         let key = tls.key();
-        if let Some(c) = self
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(c.clone());
+        if let Some(c) = self.clients.get(&key) {
+            return Ok(c);
         }
         let client = build(tls, self.deadline)?;
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if clients.len() >= MAX_CACHED_CLIENTS {
-            clients.clear();
-        }
-        clients.insert(key, client.clone());
+        self.clients.put(key, client.clone());
         Ok(client)
     }
 }
