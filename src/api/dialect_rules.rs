@@ -5,7 +5,7 @@ use schemars::Schema;
 use serde_json::{Value, json};
 
 /// (dialect, CEL condition it needs, what the condition asks for in words).
-const REQUIREMENTS: [(&str, &str, &str); 7] = [
+const REQUIREMENTS: [(&str, &str, &str); 9] = [
     (
         "AzureKeyVault",
         "has(self.endpoint)",
@@ -27,6 +27,16 @@ const REQUIREMENTS: [(&str, &str, &str); 7] = [
         "credentialsRef (secretId and secretKey)",
     ),
     (
+        "AWSSecretsManager",
+        "has(self.awsSecretsManager) && has(self.awsSecretsManager.region)",
+        "awsSecretsManager.region",
+    ),
+    (
+        "AWSSecretsManager",
+        "has(self.credentialsRef) || (has(self.awsSecretsManager) && has(self.awsSecretsManager.roleArn))",
+        "credentialsRef (accessKeyId and secretAccessKey) or awsSecretsManager.roleArn with a store's serviceAccountRef",
+    ),
+    (
         "AzureKeyVault",
         "has(self.credentialsRef)",
         "credentialsRef (tenantId and clientId, with a client secret, a certificate or a store's serviceAccountRef)",
@@ -44,12 +54,13 @@ const REQUIREMENTS: [(&str, &str, &str); 7] = [
 ];
 
 /// Each dialect's settings block, by field name.
-const SETTINGS: [(&str, &str); 5] = [
+const SETTINGS: [(&str, &str); 6] = [
     ("azureKeyVault", "AzureKeyVault"),
     ("serviceFabricMesh", "ServiceFabricMesh"),
     ("barbican", "Barbican"),
     ("dockerSwarm", "DockerSwarm"),
     ("tencentSSM", "TencentSSM"),
+    ("awsSecretsManager", "AWSSecretsManager"),
 ];
 
 /// The rules for an object whose `dialect` may be absent (`optional`) and whose fields are named in messages with
@@ -95,6 +106,7 @@ pub fn for_store(schema: &mut Schema) {
         "serviceFabricMesh",
         "barbican",
         "tencentSSM",
+        "awsSecretsManager",
     ];
     append(schema, rules(false, "", &settings));
 }

@@ -3,6 +3,7 @@
 //! Doc comments on these types are user documentation: they become the CRD's
 //! descriptions and so what `kubectl explain secretsync.spec` prints.
 
+mod aws_secrets_manager;
 mod azure_key_vault;
 mod barbican;
 mod bounds;
@@ -20,13 +21,14 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use aws_secrets_manager::AwsSecretsManagerSettings;
 pub use azure_key_vault::AzureKeyVaultSettings;
 pub use barbican::BarbicanSettings;
 pub use docker_swarm::DockerSwarmSettings;
 pub use service_fabric_mesh::ServiceFabricMeshSettings;
 pub use store::{
-    Adoption, ClusterStore, ClusterStoreSpec, RateLimit, Store, StoreKind, StoreRef, StoreSpec,
-    StoreStatus,
+    Adoption, AwsSecretsManagerStoreSettings, ClusterStore, ClusterStoreSpec, RateLimit, Store,
+    StoreKind, StoreRef, StoreSpec, StoreStatus,
 };
 pub use tencent_ssm::{TencentSsmSettings, TencentVersionPolicy};
 
@@ -53,6 +55,7 @@ pub const GROUP: &str = "secretsync.io";
     validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'DockerSwarm' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,53}[a-zA-Z0-9])?$')").message("DockerSwarm secret names are at most 55 characters (SecretSync appends '-' and an 8-character digest), start and end with a letter or digit, and contain only letters, digits, '-', '_' and '.' (set spec.target.remoteName)"),
     validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'TencentSSM' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$')").message("TencentSSM secret names are 1-128 characters of letters, digits, '-' and '_', starting with a letter or digit (set spec.target.remoteName)"),
     validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'ServiceFabricMesh' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$')").message("ServiceFabricMesh secret resource names must be URI-safe: letters, digits, '.', '_' and '-', starting with a letter or digit (set spec.target.remoteName)"),
+    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'AWSSecretsManager' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9/_+=.@-]{1,512}$')").message("AWSSecretsManager secret names are 1-512 characters of letters, digits and /_+=.@- (set spec.target.remoteName)"),
     validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'Barbican' || size(has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name) <= 255").message("Barbican secret names are at most 255 characters")
 )]
 #[serde(rename_all = "camelCase")]
@@ -141,7 +144,8 @@ pub struct LocalSecretRef {
     {"rule": "!has(self.storeRef) || !has(self.azureKeyVault) || (!has(self.azureKeyVault.authorityHost) && !has(self.azureKeyVault.apiVersion))", "message": "with spec.target.storeRef the store decides azureKeyVault.authorityHost and apiVersion"},
     {"rule": "!has(self.storeRef) || !has(self.serviceFabricMesh) || !has(self.serviceFabricMesh.apiVersion)", "message": "with spec.target.storeRef the store decides serviceFabricMesh.apiVersion"},
     {"rule": "!has(self.storeRef) || !has(self.barbican) || (!has(self.barbican.projectId) && !has(self.barbican.interface) && !has(self.barbican.region))", "message": "with spec.target.storeRef the store decides barbican.projectId, interface and region"},
-    {"rule": "!has(self.storeRef) || !has(self.tencentSSM) || (!has(self.tencentSSM.region) && !has(self.tencentSSM.requestsPerSecond))", "message": "with spec.target.storeRef the store decides tencentSSM.region and its rate (rateLimit)"}
+    {"rule": "!has(self.storeRef) || !has(self.tencentSSM) || (!has(self.tencentSSM.region) && !has(self.tencentSSM.requestsPerSecond))", "message": "with spec.target.storeRef the store decides tencentSSM.region and its rate (rateLimit)"},
+    {"rule": "!has(self.storeRef) || !has(self.awsSecretsManager) || (!has(self.awsSecretsManager.region) && !has(self.awsSecretsManager.roleArn) && !has(self.awsSecretsManager.stsEndpoint))", "message": "with spec.target.storeRef the store decides awsSecretsManager.region, roleArn and stsEndpoint"}
 ]))]
 #[schemars(transform = dialect_rules::for_inline_target)]
 pub struct Target {
@@ -152,7 +156,8 @@ pub struct Target {
     pub store_ref: Option<StoreRef>,
 
     /// Inline target (single-tenant clusters only, where the controller runs with `--allow-inline-targets`):
-    /// the store's API, `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm` or `TencentSSM`. With
+    /// the store's API, `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm`, `TencentSSM` or
+    /// `AWSSecretsManager`. With
     /// `storeRef` the store decides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dialect: Option<DialectKind>,
@@ -160,7 +165,8 @@ pub struct Target {
     /// Inline target only (see `dialect`). Base URL of the store. AzureKeyVault: the vault URL. ServiceFabricMesh: the HTTP gateway. Barbican:
     /// the key-manager URL (taken from the Keystone catalog when omitted). DockerSwarm: `unix:///path/docker.sock`
     /// or `tcp://host:port` (default: the local Docker socket). TencentSSM: the API endpoint (default:
-    /// `https://ssm.tencentcloudapi.com`).
+    /// `https://ssm.tencentcloudapi.com`). AWSSecretsManager: the API endpoint (default:
+    /// `https://secretsmanager.<region>.amazonaws.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         regex(pattern = r"^(https?|unix|tcp)://[^@?#\s\x00-\x1f\x7f]+$"),
@@ -230,6 +236,10 @@ pub struct Target {
         rename = "tencentSSM"
     )]
     pub tencent_ssm: Option<Box<TencentSsmSettings>>,
+
+    /// Settings for dialect AWSSecretsManager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_secrets_manager: Option<Box<AwsSecretsManagerSettings>>,
 }
 
 impl Target {
@@ -239,7 +249,7 @@ impl Target {
     }
 }
 
-/// The five store APIs SecretSync speaks.
+/// The store APIs SecretSync speaks.
 #[derive(
     Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
 )]
@@ -255,16 +265,20 @@ pub enum DialectKind {
     /// Tencent Cloud Secrets Manager (`CreateSecret`, `UpdateSecret`, `PutSecretValue`).
     #[serde(rename = "TencentSSM")]
     TencentSsm,
+    /// AWS Secrets Manager (`CreateSecret`, `PutSecretValue`, tags).
+    #[serde(rename = "AWSSecretsManager")]
+    AwsSecretsManager,
 }
 
 impl DialectKind {
     /// Every dialect, in the order the README lists them.
-    pub const ALL: [DialectKind; 5] = [
+    pub const ALL: [DialectKind; 6] = [
         DialectKind::ServiceFabricMesh,
         DialectKind::AzureKeyVault,
         DialectKind::Barbican,
         DialectKind::DockerSwarm,
         DialectKind::TencentSsm,
+        DialectKind::AwsSecretsManager,
     ];
 
     /// The name used in manifests, metrics and logs.
@@ -275,6 +289,7 @@ impl DialectKind {
             DialectKind::Barbican => "Barbican",
             DialectKind::DockerSwarm => "DockerSwarm",
             DialectKind::TencentSsm => "TencentSSM",
+            DialectKind::AwsSecretsManager => "AWSSecretsManager",
         }
     }
 }

@@ -31,19 +31,23 @@ use super::DialectKind;
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "!has(self.caBundle) || self.dialect in ['AzureKeyVault', 'ServiceFabricMesh', 'DockerSwarm', 'TencentSSM']", "message": "caBundle is used by AzureKeyVault, ServiceFabricMesh, DockerSwarm and TencentSSM; Barbican trusts the system's roots"},
-    {"rule": "!has(self.serviceAccountRef) || self.dialect == 'AzureKeyVault'", "message": "serviceAccountRef (workload identity) is supported with dialect AzureKeyVault only"}
+    {"rule": "!has(self.caBundle) || self.dialect in ['AzureKeyVault', 'ServiceFabricMesh', 'DockerSwarm', 'TencentSSM', 'AWSSecretsManager']", "message": "caBundle is used by AzureKeyVault, ServiceFabricMesh, DockerSwarm, TencentSSM and AWSSecretsManager; Barbican trusts the system's roots"},
+    {"rule": "!has(self.serviceAccountRef) || self.dialect == 'AzureKeyVault' || self.dialect == 'AWSSecretsManager'", "message": "serviceAccountRef (workload identity) is supported with dialects AzureKeyVault and AWSSecretsManager only"},
+    {"rule": "!has(self.caBundle) || self.dialect != 'AWSSecretsManager' || !has(self.endpoint) || self.endpoint.startsWith('https://')", "message": "AWSSecretsManager uses caBundle over https:// only"},
+    {"rule": "self.dialect != 'AWSSecretsManager' || !has(self.serviceAccountRef) || (has(self.awsSecretsManager) && has(self.awsSecretsManager.roleArn))", "message": "AWSSecretsManager with serviceAccountRef needs awsSecretsManager.roleArn (the role to assume)"}
 ]))]
 #[schemars(transform = super::dialect_rules::for_store)]
 pub struct StoreSpec {
-    /// The store's API: `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm` or `TencentSSM`.
+    /// The store's API: `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm`, `TencentSSM` or
+    /// `AWSSecretsManager`.
     pub dialect: DialectKind,
 
     /// Base URL of the store. AzureKeyVault: the vault URL. ServiceFabricMesh: the HTTP gateway. Barbican: the
     /// key-manager URL (taken from the Keystone catalog when omitted). DockerSwarm: `unix:///path/docker.sock` or
     /// `tcp://host:port` (default: the local Docker socket). TencentSSM: the API endpoint (default:
-    /// `https://ssm.tencentcloudapi.com`). A scheme, a host, a port and a path prefix only: no user information,
-    /// query or fragment. A namespaced Store may reach only its dialect's public cloud hosts and the hosts the
+    /// `https://ssm.tencentcloudapi.com`). AWSSecretsManager: the API endpoint (default:
+    /// `https://secretsmanager.<region>.amazonaws.com`). A scheme, a host, a port and a path prefix only: no user
+    /// information, query or fragment. A namespaced Store may reach only its dialect's public cloud hosts and the hosts the
     /// operator lists in `--namespaced-store-hosts`, and never a unix socket (`EndpointNotAllowed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
@@ -89,8 +93,9 @@ pub struct StoreSpec {
     #[schemars(length(min = 1, max = 65536))]
     pub ca_bundle: Option<String>,
 
-    /// Workload identity (AzureKeyVault): SecretSync requests a token for this ServiceAccount (TokenRequest) and
-    /// exchanges it at the identity provider, which therefore sees `system:serviceaccount:<namespace>:<name>`
+    /// Workload identity (AzureKeyVault; AWSSecretsManager with `awsSecretsManager.roleArn`, where the token is
+    /// exchanged with STS `AssumeRoleWithWebIdentity`: set `audience: sts.amazonaws.com`): SecretSync requests a
+    /// token for this ServiceAccount (TokenRequest) and exchanges it at the identity provider, which therefore sees `system:serviceaccount:<namespace>:<name>`
     /// and never the controller's own identity. A `Store` names a ServiceAccount of its own namespace. Only a
     /// `ClusterStore` may use the controller's own identity (`workloadIdentity: "true"` in its credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +120,10 @@ pub struct StoreSpec {
         rename = "tencentSSM"
     )]
     pub tencent_ssm: Option<TencentSsmStoreSettings>,
+
+    /// Connection settings for dialect AWSSecretsManager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_secrets_manager: Option<AwsSecretsManagerStoreSettings>,
 
     /// How fast SecretSync may call this store, across every SecretSync that uses it. Without it the
     /// controller's defaults apply (`--backend-rate`, `--backend-burst`; TencentSSM: its published limit).
@@ -278,6 +287,32 @@ pub struct TencentSsmStoreSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub region: Option<String>,
+}
+
+/// AWS Secrets Manager connection settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsSecretsManagerStoreSettings {
+    /// The AWS region (for example `eu-west-1`): it names the default endpoint and is part of every signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9-]+$"), length(min = 1, max = 32))]
+    pub region: Option<String>,
+    /// With `serviceAccountRef`: the IAM role assumed with the ServiceAccount's token (STS
+    /// `AssumeRoleWithWebIdentity`, as EKS's IAM roles for service accounts do). The role's trust policy decides
+    /// which ServiceAccounts may assume it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^arn:[a-z-]+:iam::[0-9]{12}:role/.+$"),
+        length(min = 20, max = 2048)
+    )]
+    pub role_arn: Option<String>,
+    /// The STS endpoint for web identity (default `https://sts.<region>.amazonaws.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^https?://[^@?#\s\x00-\x1f\x7f]+$"),
+        length(max = 2048)
+    )]
+    pub sts_endpoint: Option<String>,
 }
 
 /// A token bucket shared by every SecretSync using the store.

@@ -10,8 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::{Selector, SelectorExt};
 
 use crate::api::{
-    AzureKeyVaultSettings, BarbicanSettings, ClusterStoreSpec, DialectKind, RateLimit,
-    ServiceFabricMeshSettings, StoreKind, StoreRef, StoreSpec, Target, TencentSsmSettings,
+    AwsSecretsManagerSettings, AzureKeyVaultSettings, BarbicanSettings, ClusterStoreSpec,
+    DialectKind, RateLimit, ServiceFabricMeshSettings, StoreKind, StoreRef, StoreSpec, Target,
+    TencentSsmSettings,
 };
 
 /// Why a SecretSync may not use the store it names. Messages name stores and namespaces, never credentials.
@@ -221,6 +222,7 @@ pub fn for_store_check(
         barbican: None,
         docker_swarm: None,
         tencent_ssm: None,
+        aws_secrets_manager: None,
     };
     through_store(&target, store_ref, spec, store_namespace)
 }
@@ -398,6 +400,10 @@ fn merged(target: &Target, store: &StoreSpec) -> Result<Target, Refusal> {
         (target.barbican.is_some(), DialectKind::Barbican),
         (target.docker_swarm.is_some(), DialectKind::DockerSwarm),
         (target.tencent_ssm.is_some(), DialectKind::TencentSsm),
+        (
+            target.aws_secrets_manager.is_some(),
+            DialectKind::AwsSecretsManager,
+        ),
     ]
     .into_iter()
     .find(|(set, kind)| *set && *kind != dialect);
@@ -446,6 +452,16 @@ fn merged(target: &Target, store: &StoreSpec) -> Result<Target, Refusal> {
             out.tencent_ssm = Some(Box::new(TencentSsmSettings {
                 region: conn.region,
                 requests_per_second: store.rate_limit.map(|r| r.requests_per_second),
+                ..own
+            }));
+        }
+        DialectKind::AwsSecretsManager => {
+            let own = *target.aws_secrets_manager.clone().unwrap_or_default();
+            let conn = store.aws_secrets_manager.clone().unwrap_or_default();
+            out.aws_secrets_manager = Some(Box::new(AwsSecretsManagerSettings {
+                region: conn.region,
+                role_arn: conn.role_arn,
+                sts_endpoint: conn.sts_endpoint,
                 ..own
             }));
         }

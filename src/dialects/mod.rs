@@ -8,6 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod aws_secrets_manager;
 pub mod azure_key_vault;
 pub mod barbican;
 pub mod docker_swarm;
@@ -546,6 +547,9 @@ impl Registry {
             .with(Arc::new(barbican::Barbican::new(shared.clone())))
             .with(Arc::new(docker_swarm::DockerSwarm::new(shared.clone())))
             .with(Arc::new(tencent_ssm::TencentSsm::new(shared.clone())))
+            .with(Arc::new(aws_secrets_manager::AwsSecretsManager::new(
+                shared.clone(),
+            )))
     }
 }
 

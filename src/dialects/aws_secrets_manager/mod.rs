@@ -1,0 +1,756 @@
+//! AWS Secrets Manager: the JSON 1.1 API (`POST /` with `X-Amz-Target: secretsmanager.<Action>`), signed with
+//! SigV4 (the `aws-sigv4` crate) through the kit's transport.
+//!
+//! # How a SecretSync maps onto a secret
+//!
+//! - The remote name is the secret's `Name` (1-512 letters, digits and `/_+=.@-`). A missing secret is made with
+//!   `CreateSecret`, carrying the value, `spec.target.description`, `awsSecretsManager.kmsKeyId` and the tags at
+//!   once. UTF-8 values travel as `SecretString`, other bytes as `SecretBinary`; at most 64 KiB.
+//! - Ownership and the value's identity are tags next to the user's labels (`spec.target.labels`, at most 45):
+//!   `secretsync-owner`, `secretsync-owner-uid`, `secretsync-owner-scope`, `secretsync-digest` (the keyed digest,
+//!   never the value) and `secretsync-version` (the version SecretSync wrote). At rest a refresh is one
+//!   `DescribeSecret`: the value is never read.
+//! - A new value is one `PutSecretValue` (or `UpdateSecret` with the value, when the description or the KMS key
+//!   change with it) with a `ClientRequestToken` made once per write and sent by each retry of it, so a retry
+//!   cannot make a second version and a value equal to an earlier one still becomes `AWSCURRENT`; the token is the
+//!   new version's ID. The tags follow with `TagResource` (value first, marker second: an interruption leaves an
+//!   old digest, which the next reconcile writes over). Labels and the description change with `TagResource`,
+//!   `UntagResource` and `UpdateSecret` only where they differ. Nothing touches resource policies or replication.
+//! - Drift: a current version other than the one tagged (a `PutSecretValue` by someone else) is written over.
+//! - A secret scheduled for deletion is restored (`RestoreSecret`) and written when it is this SecretSync's, or
+//!   when `adoptExisting` may take it as the store's `adoption` allows; otherwise it is a `Conflict`.
+//! - `deletionPolicy: Delete`: `DeleteSecret` with `recoveryWindowDays` (default 30), or
+//!   `forceDeleteWithoutRecovery`.
+//!
+//! # Credentials
+//!
+//! `accessKeyId`, `secretAccessKey` and optional `sessionToken` in the credentials Secret; or, on a store with
+//! `serviceAccountRef` and `awsSecretsManager.roleArn`, the ServiceAccount's token exchanged with STS
+//! `AssumeRoleWithWebIdentity` (unsigned), the role's credentials cached per store until 5 minutes before they
+//! expire. `ca.crt` (or the store's `caBundle`): an extra CA trusted next to the public roots, for https://
+//! endpoints; a namespaced Store's CA does not vouch for STS, which must have a public certificate or one the
+//! operator trusts (`--identity-provider-ca-file`). Plain `http://` only on loopback.
+//!
+//! # Errors
+//!
+//! `ThrottlingException`, `InternalServiceError` and 5xx are retried (the kit's transport, then the controller's
+//! backoff); `AccessDeniedException`, `UnrecognizedClientException` and the signature errors are credential
+//! errors; `ResourceExistsException` and `InvalidRequestException` (a secret pending deletion) conflicts;
+//! `LimitExceededException`, KMS failures and anything else permanent. Every call repeats safely: reads, calls
+//! that set a state, and writes that carry their `ClientRequestToken`.
+
+mod auth;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+
+use super::kit::ownership::{self, Keys, Marker};
+use super::kit::store_id::{StoreId, namespace_admin_wrote};
+use super::kit::tls::{ClientCache, TlsSettings};
+use super::kit::{Endpoint, Exchange, Idempotency, Pace, Transport, credentials};
+use super::{Dialect, DialectError, Outcome, Request, Shared};
+use crate::api::{AwsSecretsManagerSettings, DialectKind, Target};
+use crate::plan::{Capabilities, Detail, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState};
+use crate::plan::{Desired, Support};
+use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY, SecretValue};
+
+pub use auth::{Keys as AwsKeys, SigV4, decode_sts, parse_session};
+pub use wire::{decode, request_token};
+
+const DIALECT: &str = "AWSSecretsManager";
+const SERVICE: &str = "secretsmanager";
+const TAGS: Keys = Keys::Dashed;
+/// The version SecretSync wrote, next to the kit's marker: a current version other than it was written by
+/// someone else.
+const VERSION_TAG: &str = "secretsync-version";
+pub const MAX_VALUE: usize = 64 * 1024;
+const MAX_TAGS: usize = 50;
+/// Tags SecretSync writes (owner, uid, scope, digest, version).
+const OUR_TAGS: usize = 5;
+pub const MAX_LABELS: usize = MAX_TAGS - OUR_TAGS;
+const DEFAULT_RECOVERY_DAYS: u8 = 30;
+
+/// The commercial and GovCloud regions, whose API and STS hosts a namespaced Store may reach.
+const REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-north-1",
+    "il-central-1",
+    "me-south-1",
+    "me-central-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+];
+
+static PUBLIC_HOSTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut hosts = vec!["sts.amazonaws.com"];
+    for region in REGIONS {
+        for service in [SERVICE, "sts"] {
+            let host = format!("{service}.{region}.{}", domain(region));
+            hosts.push(Box::leak(host.into_boxed_str()));
+        }
+    }
+    hosts
+});
+
+/// The DNS suffix of a region's endpoints.
+fn domain(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    }
+}
+
+pub struct AwsSecretsManager {
+    transport: Transport,
+    sts: Transport,
+    clients: ClientCache,
+    sessions: auth::Sessions,
+}
+
+impl AwsSecretsManager {
+    pub fn new(shared: Shared) -> Self {
+        AwsSecretsManager {
+            clients: ClientCache::new(&shared),
+            sts: Transport::new(DIALECT, shared.clone(), decode_sts),
+            transport: Transport::new(DIALECT, shared, decode),
+            sessions: auth::Sessions::default(),
+        }
+    }
+}
+
+fn settings(target: &Target) -> Result<(&AwsSecretsManagerSettings, &str), DialectError> {
+    let missing = || {
+        DialectError::permanent(
+            "MissingSetting",
+            "AWSSecretsManager needs awsSecretsManager.region (on the store)",
+        )
+    };
+    let s = target.aws_secrets_manager.as_deref().ok_or_else(missing)?;
+    let region = s
+        .region
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(missing)?;
+    if !region
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(DialectError::permanent(
+            "InvalidSetting",
+            "awsSecretsManager.region (on the store) is not a region name",
+        ));
+    }
+    Ok((s, region))
+}
+
+/// An endpoint URL, checked: https (plain http on loopback only), a host and nothing after it.
+fn checked_url(text: &str, what: &str) -> Result<url::Url, DialectError> {
+    let url = super::kit::endpoint::parse(text, "InvalidEndpoint")?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+        return Err(DialectError::permanent(
+            "InsecureEndpoint",
+            format!("{what} must be https:// (plain http:// only on a loopback address)"),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) || url.path() != "/" || url.query().is_some() {
+        return Err(DialectError::permanent(
+            "InvalidEndpoint",
+            format!(
+                "{what} must be a scheme and host, such as https://secretsmanager.eu-west-1.amazonaws.com"
+            ),
+        ));
+    }
+    Ok(url)
+}
+
+fn endpoint(target: &Target, region: &str) -> Result<url::Url, DialectError> {
+    let default = format!("https://{SERVICE}.{region}.{}", domain(region));
+    checked_url(
+        target.endpoint.as_deref().unwrap_or(&default),
+        "the store's endpoint",
+    )
+}
+
+fn sts_endpoint(s: &AwsSecretsManagerSettings, region: &str) -> Result<url::Url, DialectError> {
+    let default = format!("https://sts.{region}.{}", domain(region));
+    checked_url(
+        s.sts_endpoint.as_deref().unwrap_or(&default),
+        "awsSecretsManager.stsEndpoint",
+    )
+}
+
+/// 1-512 of ASCII letters, digits and `/_+=.@-`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=512).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
+}
+
+/// What a tag key or value may hold: letters, digits, spaces and `_.:/=+-@` (ASCII here, for simplicity).
+fn valid_tag_text(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" _.:/=+-@".contains(&b))
+}
+
+/// Where and as whom one reconcile's requests go.
+struct Ctx<'a> {
+    url: String,
+    client: reqwest::Client,
+    signer: SigV4,
+    rate: Option<crate::api::RateLimit>,
+    settings: &'a AwsSecretsManagerSettings,
+}
+
+/// How this request proves who it is, before any call.
+enum Identity<'a> {
+    Static(AwsKeys),
+    WebIdentity {
+        role_arn: &'a str,
+        token: &'a str,
+        sts_url: url::Url,
+    },
+}
+
+fn identity<'a>(
+    creds: &'a Credentials,
+    s: &'a AwsSecretsManagerSettings,
+    region: &str,
+) -> Result<Identity<'a>, DialectError> {
+    let token = credentials::text(creds, SERVICE_ACCOUNT_TOKEN_KEY)?;
+    match (s.role_arn.as_deref(), token) {
+        (Some(role_arn), Some(token)) => Ok(Identity::WebIdentity {
+            role_arn,
+            token,
+            sts_url: sts_endpoint(s, region)?,
+        }),
+        (Some(_), None) => Err(DialectError::credentials(
+            "MissingCredentials",
+            "awsSecretsManager.roleArn is assumed with the store's ServiceAccount token: set the store's \
+             serviceAccountRef",
+        )),
+        (None, _) => auth::static_keys(creds).map(Identity::Static),
+    }
+}
+
+/// The store's `ca.crt` (or caBundle), next to the public roots; only over https.
+fn tls<'a>(creds: &'a Credentials, url: &url::Url) -> Result<TlsSettings<'a>, DialectError> {
+    let ca = credentials::text(creds, "ca.crt")?;
+    if ca.is_some() && url.scheme() == "http" {
+        return Err(DialectError::permanent(
+            "InsecureEndpoint",
+            "a CA (ca.crt, or the store's caBundle) is only used over https://; the store's endpoint is http://",
+        ));
+    }
+    Ok(TlsSettings {
+        ca,
+        identity: None,
+        public_roots: true,
+    })
+}
+
+impl AwsSecretsManager {
+    async fn context<'a>(&self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
+        let (s, region) = settings(req.target)?;
+        let url = endpoint(req.target, region)?;
+        let client = self.clients.client(tls(req.credentials, &url)?)?;
+        let keys = match identity(req.credentials, s, region)? {
+            Identity::Static(keys) => std::sync::Arc::new(keys),
+            Identity::WebIdentity {
+                role_arn,
+                token,
+                sts_url,
+            } => {
+                let store = StoreId::of(req.credentials, &req.desired.owner.namespace).ok_or_else(
+                    || {
+                        DialectError::permanent(
+                            "InvalidSpec",
+                            "web identity (awsSecretsManager.roleArn) needs a store with serviceAccountRef",
+                        )
+                    },
+                )?;
+                // A namespace admin chose the STS host: their CA must not vouch for where the token goes.
+                let sts_tls = if namespace_admin_wrote(req.credentials) {
+                    TlsSettings {
+                        ca: self.transport.shared().identity_provider_ca.as_deref(),
+                        identity: None,
+                        public_roots: true,
+                    }
+                } else {
+                    tls(req.credentials, &sts_url)?
+                };
+                let who = auth::WebIdentity {
+                    store: &store,
+                    role_arn,
+                    sts_url: sts_url.as_str(),
+                    token,
+                    client: &self.clients.client(sts_tls)?,
+                };
+                self.sessions.keys(&self.sts, &who).await?
+            }
+        };
+        Ok(Ctx {
+            url: url.as_str().to_owned(),
+            client,
+            signer: SigV4 {
+                keys,
+                region: region.to_owned(),
+                service: SERVICE,
+            },
+            rate: req.rate_limit,
+            settings: s,
+        })
+    }
+
+    /// One signed call through the kit's transport; `None` when the secret does not exist.
+    async fn call<T: DeserializeOwned + Default>(
+        &self,
+        ctx: &Ctx<'_>,
+        action: &'static str,
+        body: &wire::Body<'_>,
+    ) -> Result<Option<T>, DialectError> {
+        let method = Method::POST;
+        let target = format!("{SERVICE}.{action}");
+        let headers = [("x-amz-target", target.as_str())];
+        let bytes = body.to_bytes();
+        // Every call repeats safely: reads, calls that set a state, and writes with their ClientRequestToken.
+        let exchange = Exchange::new(action, &method, &ctx.url)
+            .body("application/x-amz-json-1.1", &bytes)
+            .headers(&headers)
+            .idempotency(Idempotency::Idempotent);
+        let endpoint = Endpoint {
+            client: &ctx.client,
+            pace: Pace::Store {
+                key: &ctx.url,
+                rate: ctx.rate,
+            },
+            auth: &ctx.signer,
+        };
+        let in_action = |e: DialectError| DialectError {
+            message: format!("Secrets Manager {action}: {}", e.message),
+            ..e
+        };
+        let reply = self
+            .transport
+            .send(&endpoint, &exchange)
+            .await
+            .map_err(in_action)?;
+        if reply.absent {
+            return Ok(None);
+        }
+        if reply.body.is_empty() {
+            return Ok(Some(T::default()));
+        }
+        serde_json::from_slice(&reply.body).map(Some).map_err(|e| {
+            in_action(DialectError::retry(
+                "BadResponse",
+                format!(
+                    "unexpected answer ({})",
+                    super::kit::text::json_position(&e)
+                ),
+            ))
+        })
+    }
+
+    /// A call on a secret that must exist (it was just observed): gone is `RemoteGone`, observed again next time.
+    async fn on_secret<T: DeserializeOwned + Default>(
+        &self,
+        ctx: &Ctx<'_>,
+        action: &'static str,
+        body: &wire::Body<'_>,
+    ) -> Result<T, DialectError> {
+        self.call(ctx, action, body).await?.ok_or_else(|| {
+            DialectError::retry(
+                "RemoteGone",
+                format!("Secrets Manager {action}: the secret is gone; it is looked up again"),
+            )
+        })
+    }
+
+    /// Sets the tags that differ from `have` and removes those not wanted.
+    async fn sync_tags(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        have: &BTreeMap<String, String>,
+        want: &[wire::Tag],
+    ) -> Result<(), DialectError> {
+        let set: Vec<wire::Tag> = want
+            .iter()
+            .filter(|t| have.get(&t.key) != Some(&t.value))
+            .cloned()
+            .collect();
+        let gone: Vec<String> = have
+            .keys()
+            .filter(|k| !want.iter().any(|t| &t.key == *k))
+            .cloned()
+            .collect();
+        if !set.is_empty() {
+            let body = wire::Body {
+                tags: Some(set),
+                ..wire::Body::id(name)
+            };
+            self.on_secret::<Ignored>(ctx, "TagResource", &body).await?;
+        }
+        if !gone.is_empty() {
+            let body = wire::Body {
+                tag_keys: Some(gone),
+                ..wire::Body::id(name)
+            };
+            self.on_secret::<Ignored>(ctx, "UntagResource", &body)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct Ignored {}
+
+/// What `observe` read that `apply` and `delete` need.
+struct Seen {
+    tags: BTreeMap<String, String>,
+    description: Option<String>,
+    kms_differs: bool,
+    deleted: bool,
+}
+
+/// The tags a secret should carry: the user's labels and SecretSync's marker with the version written.
+fn wanted_tags(desired: &Desired, version: &str) -> Vec<wire::Tag> {
+    let marker = TAGS.pairs(&Marker::of(desired));
+    desired
+        .metadata
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(marker)
+        .chain([(VERSION_TAG.to_owned(), version.to_owned())])
+        .map(|(key, value)| wire::Tag { key, value })
+        .collect()
+}
+
+/// Whether the KMS key Secrets Manager reports is the one asked for (it may report an ARN for an ID or alias).
+fn same_key(have: Option<&str>, want: &str) -> bool {
+    have.is_some_and(|h| {
+        h == want || h.ends_with(&format!("/{want}")) || h.ends_with(&format!(":{want}"))
+    })
+}
+
+#[async_trait]
+impl Dialect for AwsSecretsManager {
+    fn kind(&self) -> DialectKind {
+        DialectKind::AwsSecretsManager
+    }
+
+    fn capabilities(&self, _target: &Target) -> Capabilities {
+        Capabilities {
+            content_type: Support::Unsupported,
+            description: Support::Mutable,
+            labels: Support::Mutable,
+        }
+    }
+
+    fn destinations(&self, target: &Target, _credentials: &Credentials) -> Vec<String> {
+        let Ok((s, region)) = settings(target) else {
+            return target.endpoint.iter().cloned().collect();
+        };
+        let mut out = vec![
+            target
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| format!("https://{SERVICE}.{region}.{}", domain(region))),
+        ];
+        if s.role_arn.is_some() {
+            out.push(
+                s.sts_endpoint
+                    .clone()
+                    .unwrap_or_else(|| format!("https://sts.{region}.{}", domain(region))),
+            );
+        }
+        out
+    }
+
+    fn public_hosts(&self) -> &'static [&'static str] {
+        &PUBLIC_HOSTS
+    }
+
+    fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
+        let (s, region) = settings(req.target)?;
+        let url = endpoint(req.target, region)?;
+        tls(req.credentials, &url)?;
+        identity(req.credentials, s, region)?;
+        if !valid_name(req.remote_name) {
+            return Err(DialectError::permanent(
+                "InvalidName",
+                "AWS Secrets Manager names are 1-512 letters, digits and /_+=.@-",
+            ));
+        }
+        if req.desired.metadata.content_type.is_some() {
+            return Err(DialectError::permanent(
+                "ContentTypeUnsupported",
+                "AWS Secrets Manager keeps no content type; remove spec.target.contentType",
+            ));
+        }
+        let labels = &req.desired.metadata.labels;
+        if labels.len() > MAX_LABELS {
+            return Err(DialectError::permanent(
+                "TooManyLabels",
+                format!(
+                    "AWS Secrets Manager keeps {MAX_TAGS} tags and SecretSync uses {OUR_TAGS}: at most {MAX_LABELS} labels"
+                ),
+            ));
+        }
+        let bad = labels.iter().any(|(k, v)| {
+            k.len() > 128
+                || v.len() > 256
+                || k.to_ascii_lowercase().starts_with("aws:")
+                || !valid_tag_text(k)
+                || !valid_tag_text(v)
+        });
+        if bad {
+            return Err(DialectError::permanent(
+                "InvalidLabels",
+                "AWS tags: keys of at most 128 and values of at most 256 letters, digits, spaces and _.:/=+-@, \
+                 keys not starting with aws:",
+            ));
+        }
+        if value.len() > MAX_VALUE {
+            return Err(DialectError::permanent(
+                "PayloadTooLarge",
+                format!(
+                    "the value is {} bytes; AWS Secrets Manager keeps {MAX_VALUE}",
+                    value.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
+        let ctx = self.context(req).await?;
+        let Some(d) = self
+            .call::<wire::Described>(&ctx, "DescribeSecret", &wire::Body::id(req.remote_name))
+            .await?
+        else {
+            return Ok(Observed::Absent);
+        };
+        let tags: BTreeMap<String, String> = d
+            .tags
+            .iter()
+            .flatten()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect();
+        let marker = TAGS.read(|k| tags.get(k).map(String::as_str));
+        let current = d.current_version().map(str::to_owned);
+        let kms_differs = ctx
+            .settings
+            .kms_key_id
+            .as_deref()
+            .is_some_and(|want| !same_key(d.kms_key_id.as_deref(), want));
+        let deleted = d.deleted_date.is_some();
+        // A value someone else put (another current version), one under another key, or one scheduled for
+        // deletion is no value of ours: it is written again.
+        let rewritten = tags.get(VERSION_TAG).map(String::as_str) != current.as_deref();
+        let digest = marker
+            .as_ref()
+            .and_then(|m| m.digest.clone())
+            .filter(|_| !rewritten && !kms_differs && !deleted);
+        let description = d.description.clone().filter(|t| !t.is_empty());
+        Ok(Observed::Present(Remote {
+            reference: RemoteRef {
+                name: req.remote_name.to_owned(),
+                id: d.arn.clone(),
+                version: current,
+            },
+            owner: marker.map(|m| m.owner),
+            owner_exists: true,
+            digest,
+            metadata: Metadata {
+                content_type: None,
+                description: description.clone(),
+                labels: tags
+                    .iter()
+                    .filter(|(k, _)| !ownership::is_reserved(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            },
+            state: RemoteState::Ready,
+            detail: Detail::new(Seen {
+                tags,
+                description,
+                kms_differs,
+                deleted,
+            }),
+        }))
+    }
+
+    async fn apply(
+        &self,
+        req: &Request<'_>,
+        plan: &Plan,
+        observed: &Observed,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        let ctx = self.context(req).await?;
+        let name = req.remote_name;
+        let desired = req.desired;
+        let description = desired.metadata.description.as_deref();
+        let kms = ctx.settings.kms_key_id.as_deref();
+        let none = Seen {
+            tags: BTreeMap::new(),
+            description: None,
+            kms_differs: false,
+            deleted: false,
+        };
+        let (seen, current) = match observed {
+            Observed::Present(r) => (
+                r.detail.get::<Seen>().unwrap_or(&none),
+                r.reference.version.clone(),
+            ),
+            Observed::Absent => (&none, None),
+        };
+        let token = wire::request_token();
+        let payload = wire::Payload::of(value);
+        let written: wire::Written = match plan {
+            Plan::Create => {
+                let body = wire::Body {
+                    name: Some(name),
+                    description,
+                    kms_key_id: kms,
+                    tags: Some(wanted_tags(desired, &token)),
+                    ..Default::default()
+                }
+                .value(&token, &payload);
+                // Absent at create cannot be: the answer would be an error, not "no such secret".
+                self.on_secret(&ctx, "CreateSecret", &body).await?
+            }
+            Plan::NewVersion | Plan::UpdateMetadata => {
+                if seen.deleted {
+                    self.on_secret::<Ignored>(&ctx, "RestoreSecret", &wire::Body::id(name))
+                        .await?;
+                }
+                let describe = seen.description.as_deref() != description;
+                let mut written = wire::Written::default();
+                let version = if *plan == Plan::NewVersion {
+                    // With the description or the KMS key changing, one UpdateSecret carries them and the value.
+                    let (action, body) = if describe || seen.kms_differs {
+                        let body = wire::Body {
+                            description: describe.then_some(description.unwrap_or_default()),
+                            kms_key_id: kms.filter(|_| seen.kms_differs),
+                            ..wire::Body::id(name)
+                        };
+                        ("UpdateSecret", body)
+                    } else {
+                        ("PutSecretValue", wire::Body::id(name))
+                    };
+                    written = self
+                        .on_secret(&ctx, action, &body.value(&token, &payload))
+                        .await?;
+                    written.version_id.clone().unwrap_or(token.clone())
+                } else {
+                    if describe {
+                        let body = wire::Body {
+                            description: Some(description.unwrap_or_default()),
+                            ..wire::Body::id(name)
+                        };
+                        self.on_secret::<Ignored>(&ctx, "UpdateSecret", &body)
+                            .await?;
+                    }
+                    current.clone().unwrap_or_default()
+                };
+                self.sync_tags(&ctx, name, &seen.tags, &wanted_tags(desired, &version))
+                    .await?;
+                written.version_id = Some(version);
+                written
+            }
+            other => {
+                return Err(DialectError::permanent(
+                    "UnsupportedPlan",
+                    format!("the AWSSecretsManager dialect cannot carry out {other:?}"),
+                ));
+            }
+        };
+        Ok(Outcome::Ready(RemoteRef {
+            name: name.to_owned(),
+            id: written.arn.or_else(|| match observed {
+                Observed::Present(r) => r.reference.id.clone(),
+                Observed::Absent => None,
+            }),
+            version: written.version_id.or(Some(token)),
+        }))
+    }
+
+    async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError> {
+        if let Observed::Present(r) = observed
+            && r.detail.get::<Seen>().is_some_and(|s| s.deleted)
+        {
+            // Scheduled for deletion already: what was asked.
+            return Ok(());
+        }
+        let ctx = self.context(req).await?;
+        let s = ctx.settings;
+        let body = if s.force_delete_without_recovery {
+            wire::Body {
+                force_delete_without_recovery: Some(true),
+                ..wire::Body::id(req.remote_name)
+            }
+        } else {
+            wire::Body {
+                recovery_window_in_days: Some(
+                    s.recovery_window_days
+                        .unwrap_or(DEFAULT_RECOVERY_DAYS)
+                        .clamp(7, 30),
+                ),
+                ..wire::Body::id(req.remote_name)
+            }
+        };
+        // Absent: gone already.
+        self.call::<Ignored>(&ctx, "DeleteSecret", &body).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
