@@ -4,20 +4,30 @@
 //! names, or the API server refuses it. And the token grants a namespace admin ships (deploy/token-grant/ and the
 //! Helm chart's `tokenGrants`) let the controller's ServiceAccount request tokens for that one account only.
 //!
+//! And a tenant's Stores, with a controller process checking them and syncing through them, reach no listener they
+//! point at when the operator's limits or the endpoint parser refuse them (the token case, a host outside
+//! `--namespaced-store-hosts`, shaped URLs in a Keystone `authUrl` and behind the schema, a NUL before a socket).
+//!
 //! Each test binds its own copy of the shipped policy to the objects it labels (an `objectSelector`: a
 //! `namespaceSelector` does not limit cluster-scoped ClusterStores), so the other tests of the shared API server
 //! never meet it, and each test's user has a name of its own (RBAC for users is cluster-wide).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 mod support;
 use support::env;
 #[allow(dead_code)]
 #[path = "support/cluster.rs"]
 mod cluster;
-use cluster::{install_crds_and_namespace, kubectl, kubectl_try, root, run, wait_for};
+use cluster::{
+    install_crds_and_namespace, kubectl, kubectl_try, ready_reason, root, run, wait_for,
+};
+#[path = "support/replica.rs"]
+mod replica;
 
 /// The label the test's copy of the policy selects on, with the test's namespace as its value.
 const LABEL: &str = "secretsync.io/store-authority-test";
@@ -517,4 +527,356 @@ fn the_shipped_token_grants_let_the_controller_request_one_accounts_tokens() {
         || may_request_token(&chart_controller, &ns, "other"),
     );
     assert!(!may_request_token(&chart_controller, &ns, "ci-deployer"));
+}
+
+/// Counts the connections made to a TCP listener on `ip` (before any handshake: a connection is already too much)
+/// and closes them; returns its address.
+fn tripwire(ip: &str) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (addr, hits)
+}
+
+/// Counts the connections made to a unix socket listener at `addr` (a path, or an abstract name).
+fn unix_tripwire(addr: &std::os::unix::net::SocketAddr) -> Arc<AtomicUsize> {
+    let listener = std::os::unix::net::UnixListener::bind_addr(addr).unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    hits
+}
+
+/// An HTTPS listener on 127.0.0.1 with a certificate made here, as a tenant would run one to receive tokens: its
+/// CA (the certificate itself) and its URL; every connection is counted as it is accepted, and served TLS.
+fn tenants_https_listener(rt: &tokio::runtime::Runtime) -> (String, String, Arc<AtomicUsize>) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![made.cert.der().clone()], key)
+    .unwrap();
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    rt.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        while let Ok((conn, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let _ = tls.accept(conn).await;
+            });
+        }
+    });
+    (made.cert.pem(), url, hits)
+}
+
+/// Replaces the spec's `endpoint` of a stored Store (`namespace` set) or ClusterStore straight in etcd, behind the
+/// schema's back, as an object stored before the schema refused such endpoints would hold it.
+fn rewrite_endpoint_in_etcd(rt: &tokio::runtime::Runtime, key: &str, endpoint: &str) {
+    use base64::Engine as _;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+    let etcd = env("TESTBED_ETCD");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let range: Value = http
+            .post(format!("{etcd}/v3/kv/range"))
+            .json(&json!({"key": b64(key.as_bytes())}))
+            .send()
+            .await
+            .expect("etcd answers")
+            .json()
+            .await
+            .unwrap();
+        let stored = base64::engine::general_purpose::STANDARD
+            .decode(range["kvs"][0]["value"].as_str().expect("stored in etcd"))
+            .unwrap();
+        let mut obj: Value = serde_json::from_slice(&stored).expect("CRs are stored as JSON");
+        obj["spec"]["endpoint"] = json!(endpoint);
+        // The API server bumps the generation on a spec change; a write behind its back must do it itself.
+        obj["metadata"]["generation"] = json!(obj["metadata"]["generation"].as_i64().unwrap() + 1);
+        let put = http
+            .post(format!("{etcd}/v3/kv/put"))
+            .json(&json!({"key": b64(key.as_bytes()),
+                          "value": b64(&serde_json::to_vec(&obj).unwrap())}))
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "etcd put: {}", put.status());
+    });
+}
+
+/// Waits until the `Ready` condition of `kind/name` (namespaced when `ns` is given) reads `want`, e.g.
+/// `False/InvalidSpec`; its status once it does.
+fn wait_ready(
+    kind: &str,
+    ns: Option<&str>,
+    name: &str,
+    want: &str,
+    log: &dyn Fn() -> String,
+) -> Value {
+    let mut args = vec!["get", kind, name, "-o", "json"];
+    if let Some(ns) = ns {
+        args.extend(["-n", ns]);
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let obj: Value = kubectl_try(&args, None)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        if ready_reason(&obj) == want {
+            return obj["status"].clone();
+        }
+        assert!(
+            start.elapsed() < CONTROLLER_LIMIT,
+            "{kind}/{name}: Ready is {:?}, not {want} within {CONTROLLER_LIMIT:?}: {}\ncontroller log:\n{}",
+            ready_reason(&obj),
+            obj["status"],
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// How long a controller process may take to start and reach a verdict on a store.
+const CONTROLLER_LIMIT: Duration = Duration::from_secs(90);
+
+/// A tenant's Stores, with the controller (`secretsync run`, watching the test's namespace, with the admin's
+/// kubeconfig so that the API server would grant any TokenRequest, and the test bed's `--namespaced-store-hosts`
+/// of 127.0.0.1 only) checking them and syncing through them, reach no listener they point at:
+/// - the token case: `serviceAccountRef` with audience `vault`, its authority host (and vault) the tenant's own
+///   HTTPS listener, trusted through the Store's `caBundle`;
+/// - a host outside the operator's list (127.0.0.2);
+/// - a Keystone `authUrl` in the credentials Secret (no schema sees it) with user information, a query or a
+///   fragment;
+/// - endpoints the schema refuses (a fragment, a query, user information, a unix socket behind a leading NUL),
+///   written behind the schema in etcd, in Stores and, for the NUL, in a ClusterStore too.
+///
+/// And a ClusterStore at a unix socket is let through: the socket's listener sees the controller.
+#[test]
+fn a_tenants_store_reaches_no_listener_it_points_at() {
+    let bed = Bed::new("authority-reach", false);
+    let ns = bed.ns.clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tenant_ca, tenant_url, tenant_hits) = tenants_https_listener(&rt);
+    let (outside, outside_hits) = tripwire("127.0.0.2");
+    let (inside, inside_hits) = tripwire("127.0.0.1");
+    use std::os::linux::net::SocketAddrExt;
+    let abstract_name = format!("secretsync-canary-{ns}");
+    let nul_hits = unix_tripwire(
+        &std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes()).unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let socket_hits =
+        unix_tripwire(&std::os::unix::net::SocketAddr::from_pathname(&socket).unwrap());
+
+    let keystone = |auth_url: String| {
+        json!({"authUrl": auth_url, "username": "u", "password": "p", "projectName": "p",
+               "userDomainName": "Default", "projectDomainName": "Default"})
+    };
+    let keystone_cases = [
+        ("keystone-userinfo", format!("http://u@{inside}/v3")),
+        ("keystone-query", format!("http://{inside}/v3?x=1")),
+        ("keystone-fragment", format!("http://{inside}/v3#")),
+    ];
+    let mut items = vec![
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "src", "namespace": ns},
+               "stringData": {"k": "not-a-real-value"}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kv", "namespace": ns},
+               "stringData": {"tenantId": "00000000-0000-0000-0000-000000000001", "clientId": "c"}}),
+    ];
+    // (store, its spec, the Store's Ready once refused, the SecretSync's)
+    let mut stores = vec![
+        (
+            "token".to_owned(),
+            json!({"dialect": "AzureKeyVault", "endpoint": tenant_url, "caBundle": tenant_ca,
+                   "credentialsRef": {"name": "kv"},
+                   "serviceAccountRef": {"name": "ci-deployer", "audience": "vault"},
+                   "azureKeyVault": {"authorityHost": tenant_url}}),
+            "False/StoreNotAllowed",
+            "False/StoreNotAllowed",
+        ),
+        (
+            "outside".to_owned(),
+            json!({"dialect": "ServiceFabricMesh", "endpoint": format!("http://{outside}")}),
+            "False/EndpointNotAllowed",
+            "False/StoreNotAllowed",
+        ),
+    ];
+    for (name, auth_url) in &keystone_cases {
+        items.push(json!({"apiVersion": "v1", "kind": "Secret",
+                          "metadata": {"name": name, "namespace": ns}, "stringData": keystone(auth_url.clone())}));
+        stores.push((
+            (*name).to_owned(),
+            json!({"dialect": "Barbican", "endpoint": format!("http://{inside}/v1"),
+                   "credentialsRef": {"name": name}}),
+            "False/InvalidSpec",
+            "False/InvalidSpec",
+        ));
+    }
+    // Applied valid, at a port nothing listens on, and rewritten in etcd below.
+    let shaped = [
+        (
+            "shaped-fragment",
+            "ServiceFabricMesh",
+            format!("http://{inside}/x#"),
+        ),
+        (
+            "shaped-query",
+            "Barbican",
+            format!("http://{inside}/v1?x=1"),
+        ),
+        ("shaped-userinfo", "Barbican", format!("http://u@{inside}")),
+        (
+            "shaped-nul",
+            "DockerSwarm",
+            format!("unix://\u{0}{abstract_name}"),
+        ),
+    ];
+    for (name, dialect, _) in &shaped {
+        let mut spec = json!({"dialect": dialect, "endpoint": "http://127.0.0.1:1"});
+        if *dialect == "Barbican" {
+            spec["barbican"] = json!({"projectId": "p"});
+        }
+        if *dialect == "DockerSwarm" {
+            spec["endpoint"] = json!("tcp://127.0.0.1:1");
+        }
+        stores.push((
+            (*name).to_owned(),
+            spec,
+            "False/InvalidSpec",
+            "False/InvalidSpec",
+        ));
+    }
+    for (name, spec, _, _) in &stores {
+        items.push(
+            json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
+                          "metadata": {"name": name, "namespace": ns}, "spec": spec}),
+        );
+        items.push(
+            json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
+                          "metadata": {"name": name, "namespace": ns},
+                          "spec": {"source": {"secretRef": {"name": "src", "key": "k"}},
+                                   "target": {"storeRef": {"kind": "Store", "name": name},
+                                              "remoteName": format!("{ns}-{name}")}}}),
+        );
+    }
+    // A platform admin's: a unix socket is theirs to name; behind a leading NUL it is not a URL anyone may name.
+    let cluster_label = json!({LABEL: ns});
+    let cluster_socket = format!("{ns}-socket");
+    let cluster_nul = format!("{ns}-nul");
+    items.push(json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "ClusterStore",
+                      "metadata": {"name": cluster_socket, "labels": cluster_label},
+                      "spec": {"dialect": "DockerSwarm", "endpoint": format!("unix://{}", socket.display()),
+                               "conditions": [{"namespaces": [ns]}]}}));
+    items.push(
+        json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "ClusterStore",
+                      "metadata": {"name": cluster_nul, "labels": cluster_label},
+                      "spec": {"dialect": "DockerSwarm", "endpoint": "tcp://127.0.0.1:1",
+                               "conditions": [{"namespaces": [ns]}]}}),
+    );
+    bed.admin(json!(items));
+    for (name, _, endpoint) in &shaped {
+        rewrite_endpoint_in_etcd(
+            &rt,
+            &format!("/registry/secretsync.io/stores/{ns}/{name}"),
+            endpoint,
+        );
+    }
+    rewrite_endpoint_in_etcd(
+        &rt,
+        &format!("/registry/secretsync.io/clusterstores/{cluster_nul}"),
+        &format!("unix://\u{0}{abstract_name}"),
+    );
+
+    let logs = tempfile::tempdir().unwrap();
+    let controller = replica::Replica::start(
+        &format!("{ns}-controller"),
+        std::path::Path::new(&env("KUBECONFIG")),
+        logs.path(),
+        &[
+            "--leader-election",
+            "false",
+            "--namespace",
+            &ns,
+            "--namespaced-store-hosts",
+            "127.0.0.1",
+        ],
+    );
+    let log = || controller.log();
+    for (name, _, store_ready, sync_ready) in &stores {
+        wait_ready("stores.secretsync.io", Some(&ns), name, store_ready, &log);
+        wait_ready(
+            "secretsyncs.secretsync.io",
+            Some(&ns),
+            name,
+            sync_ready,
+            &log,
+        );
+    }
+    wait_ready(
+        "clusterstores.secretsync.io",
+        None,
+        &cluster_nul,
+        "False/InvalidSpec",
+        &log,
+    );
+    // The control: the ClusterStore's socket is dialled, so the listeners above would have counted a connection.
+    let start = std::time::Instant::now();
+    while socket_hits.load(Ordering::SeqCst) == 0 {
+        assert!(
+            start.elapsed() < CONTROLLER_LIMIT,
+            "the ClusterStore's unix socket was never dialled:\n{}",
+            controller.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Refusals are reached before anything is sent; a connection after them would be a retry, given time here.
+    std::thread::sleep(Duration::from_secs(2));
+    let reached = [
+        (
+            "the tenant's HTTPS listener",
+            tenant_hits.load(Ordering::SeqCst),
+        ),
+        (
+            "the host outside the list",
+            outside_hits.load(Ordering::SeqCst),
+        ),
+        (
+            "the listener behind shaped URLs",
+            inside_hits.load(Ordering::SeqCst),
+        ),
+        (
+            "the abstract socket behind a NUL",
+            nul_hits.load(Ordering::SeqCst),
+        ),
+    ];
+    assert!(
+        reached.iter().all(|(_, hits)| *hits == 0),
+        "connections: {reached:?}\ncontroller log:\n{}",
+        controller.log()
+    );
+    // The ClusterStores carry the test's label: the bed deletes them.
 }
