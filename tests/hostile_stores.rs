@@ -12,7 +12,8 @@
 //!   shape, in status fields and in header values appears in no error (message, Debug, sources), no log line at
 //!   TRACE and no metric, for every HTTP dialect and Docker; Key Vault over HTTPS with a certificate made in the
 //!   test, once with a valid Entra ID token (the vault's answers meet the canary) and once without (the sign-in's
-//!   do).
+//!   do);
+//! - with the operator's default limits a namespaced Store reaches its dialect's public cloud hosts only.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -942,5 +943,120 @@ async fn no_store_answer_is_shown_back() {
         leaks.join("\n"),
         logged.join("\n"),
         rendered.contains(&c)
+    );
+}
+
+/// What the operator's default limits let a namespaced Store reach, with each dialect's own destinations and public
+/// hosts as the controller asks them: the documented cloud hosts of Key Vault (and Entra ID) and Tencent SSM, and
+/// nothing else; a self-hosted store only once the operator lists its host.
+#[test]
+fn by_default_a_namespaced_store_reaches_its_dialects_public_cloud_hosts_only() {
+    use secretsync::controller::store_limits::{Author, StoreLimits};
+    let shared = Shared::new(100, 100, Metrics::new());
+    let key_vault: Arc<dyn Dialect> = Arc::new(
+        secretsync::dialects::azure_key_vault::AzureKeyVault::with_workload_env(
+            shared.clone(),
+            secretsync::dialects::azure_key_vault::WorkloadEnv::default(),
+        ),
+    );
+    let tencent: Arc<dyn Dialect> = Arc::new(secretsync::dialects::tencent_ssm::TencentSsm::new(
+        shared.clone(),
+    ));
+    let barbican: Arc<dyn Dialect> = Arc::new(secretsync::dialects::barbican::Barbican::new(
+        shared.clone(),
+    ));
+    let fabric: Arc<dyn Dialect> =
+        Arc::new(secretsync::dialects::service_fabric_mesh::ServiceFabricMesh::new(shared.clone()));
+    let docker: Arc<dyn Dialect> = Arc::new(secretsync::dialects::docker_swarm::DockerSwarm::new(
+        shared.clone(),
+    ));
+    let cases: Vec<(&Arc<dyn Dialect>, serde_json::Value, &str)> = vec![
+        (
+            &key_vault,
+            json!({"dialect": "AzureKeyVault", "endpoint": "https://team.vault.azure.net"}),
+            "Ok",
+        ),
+        (
+            &key_vault,
+            json!({"dialect": "AzureKeyVault", "endpoint": "https://team.vault.usgovcloudapi.net",
+                   "azureKeyVault": {"authorityHost": "https://login.microsoftonline.us"}}),
+            "Ok",
+        ),
+        (
+            &key_vault,
+            json!({"dialect": "AzureKeyVault", "endpoint": "https://team.vault.azure.net",
+                   "azureKeyVault": {"authorityHost": "https://catcher.team-b.svc:8443"}}),
+            "EndpointNotAllowed",
+        ),
+        (
+            &key_vault,
+            json!({"dialect": "AzureKeyVault", "endpoint": "https://vault.internal.example"}),
+            "EndpointNotAllowed",
+        ),
+        (&tencent, json!({"dialect": "TencentSSM"}), "Ok"),
+        (
+            &tencent,
+            json!({"dialect": "TencentSSM", "endpoint": "https://ssm.ap-guangzhou.tencentcloudapi.com"}),
+            "Ok",
+        ),
+        (
+            &tencent,
+            json!({"dialect": "TencentSSM", "endpoint": "http://10.0.3.7:8080"}),
+            "EndpointNotAllowed",
+        ),
+        (
+            &barbican,
+            json!({"dialect": "Barbican", "endpoint": "https://barbican.internal.example/v1"}),
+            "EndpointNotAllowed",
+        ),
+        (
+            &fabric,
+            json!({"dialect": "ServiceFabricMesh", "endpoint": "https://sf.internal.example:19080"}),
+            "EndpointNotAllowed",
+        ),
+        (
+            &docker,
+            json!({"dialect": "DockerSwarm"}),
+            "EndpointNotAllowed",
+        ),
+    ];
+    let verdict = |limits: &StoreLimits, dialect: &Arc<dyn Dialect>, target: &Target| match limits
+        .admit(
+            Author::NamespaceAdmin,
+            &dialect.destinations(target, &Credentials::default()),
+            dialect.public_hosts(),
+            dialect.endpoint_from_answers(target),
+        ) {
+        Ok(()) => "Ok",
+        Err(refusal) => refusal.store_reason(),
+    };
+    let defaults = StoreLimits::default();
+    for (dialect, target, want) in &cases {
+        let target: Target = serde_json::from_value(target.clone()).unwrap();
+        assert_eq!(verdict(&defaults, dialect, &target), *want, "{target:?}");
+    }
+    // The operator's list opens a self-hosted store's host, and only that.
+    let listed = StoreLimits {
+        namespaced_store_hosts: vec!["barbican.internal.example".into()],
+        ..StoreLimits::default()
+    };
+    let target = |endpoint: &str| -> Target {
+        serde_json::from_value(json!({"dialect": "Barbican", "endpoint": endpoint})).unwrap()
+    };
+    assert_eq!(
+        verdict(
+            &listed,
+            &barbican,
+            &target("https://barbican.internal.example/v1")
+        ),
+        "Ok"
+    );
+    assert_eq!(
+        verdict(
+            &listed,
+            &barbican,
+            &target("https://other.internal.example/v1")
+        ),
+        "EndpointNotAllowed"
     );
 }
