@@ -432,7 +432,10 @@ spec:
     }
     // Both are ready: the leader has synced its watches, the standby is ready to take over (a rolling update
     // waits for it).
-    assert!(leader.ready(), "the leader is not ready");
+    // (The examples may be Ready from an earlier run before this leader's watches have synced.)
+    wait_for("the leader is ready", Duration::from_secs(60), || {
+        leader.ready()
+    });
     // /metrics as a Prometheus bound to deploy/'s reader role scrapes it: the controller's own TokenReview and
     // SubjectAccessReview of that client are part of the RBAC comparison below.
     let (status, _) = scrape(leader.metrics_port, None);
@@ -440,6 +443,10 @@ spec:
     let reader = MetricsClient::new(SYSTEM_NS, "e2e-metrics-reader", true);
     let (status, metrics) = scrape(leader.metrics_port, Some(&reader.token));
     assert_eq!(status, 200, "/metrics with the reader role: {metrics}");
+    // Scraped again within the minute an allowance is kept: no further review (counted in the audit log below).
+    for _ in 0..4 {
+        assert_eq!(scrape(leader.metrics_port, Some(&reader.token)).0, 200);
+    }
     for series in [
         "secretsync_reconciles_total{",
         "secretsync_reconcile_duration_seconds_bucket{",
@@ -708,6 +715,20 @@ spec:
         std::thread::sleep(Duration::from_secs(2)); // the audit log is written in batches
         let audit = audited(&path, audit_start);
         let (used, denied) = (audit.used, audit.denied);
+        let access_reviews = audit
+            .counts
+            .get(&(
+                "authorization.k8s.io".to_owned(),
+                "subjectaccessreviews".to_owned(),
+                "create".to_owned(),
+                String::new(),
+            ))
+            .copied();
+        assert_eq!(
+            access_reviews,
+            Some(1),
+            "five scrapes with one token within a minute: one SubjectAccessReview"
+        );
         // One denial is expected, and only that one: the TokenRequests for the ServiceAccount of `ns` before that
         // namespace granted them (`workload_identity_through_a_store`), which the API server must refuse.
         let not_granted = format!(

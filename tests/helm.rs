@@ -14,7 +14,6 @@ use support::env;
 #[path = "support/cluster.rs"]
 mod cluster;
 use cluster::{kubectl, kubectl_json, root, run, wait_for};
-#[allow(dead_code)]
 #[path = "support/metrics_access.rs"]
 mod metrics_access;
 

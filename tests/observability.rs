@@ -18,7 +18,6 @@ use support::env;
 #[path = "support/cluster.rs"]
 mod cluster;
 use cluster::{free_port, kubectl, root, run};
-#[allow(dead_code)]
 #[path = "support/metrics_access.rs"]
 mod metrics_access;
 use metrics_access::MetricsClient;

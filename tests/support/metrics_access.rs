@@ -33,13 +33,37 @@ pub struct MetricsClient {
 impl MetricsClient {
     /// `name` in `namespace`, bound to deploy/'s reader role (applied first, as deploy/ writes it) when `reader`.
     pub fn new(namespace: &str, name: &str, reader: bool) -> MetricsClient {
+        // What a run killed before its cleanup left behind would make `create` fail.
+        let binding_name = format!("{namespace}-{name}");
+        let _ = run(
+            "kubectl",
+            &[
+                "delete",
+                "clusterrolebinding",
+                &binding_name,
+                "--ignore-not-found",
+            ],
+            None,
+        );
+        let _ = run(
+            "kubectl",
+            &[
+                "-n",
+                namespace,
+                "delete",
+                "serviceaccount",
+                name,
+                "--ignore-not-found",
+            ],
+            None,
+        );
         kubectl(&["-n", namespace, "create", "serviceaccount", name], None);
         let binding = reader.then(|| {
             kubectl(
                 &["apply", "--server-side", "--force-conflicts", "-f", "-"],
                 Some(&reader_role().to_string()),
             );
-            let binding = format!("{namespace}-{name}");
+            let binding = binding_name;
             kubectl(
                 &[
                     "create",

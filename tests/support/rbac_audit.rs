@@ -2,7 +2,7 @@
 //! and what it was denied. Shared by tests/e2e.rs (host processes with the ServiceAccount's token) and
 //! tests/node_e2e.rs (pods with their own mounted tokens). Needs the crate's `cluster` module.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 
 use serde_json::Value;
@@ -19,6 +19,8 @@ pub type Access = (String, String, String, String);
 pub struct Audited {
     /// Every kind of request that was not refused by RBAC.
     pub used: BTreeSet<Access>,
+    /// How many requests of each kind were not refused.
+    pub counts: BTreeMap<Access, usize>,
     /// Every request RBAC refused.
     pub denied: Vec<String>,
     /// For each request, the pod whose bound token made it (`None`: a token not bound to a pod).
@@ -37,6 +39,7 @@ pub fn audited(path: &str, since_line: usize) -> Audited {
     let file = std::fs::File::open(path).expect("audit log");
     let mut out = Audited {
         used: BTreeSet::new(),
+        counts: BTreeMap::new(),
         denied: Vec::new(),
         pods: Vec::new(),
     };
@@ -70,6 +73,7 @@ pub fn audited(path: &str, since_line: usize) -> Audited {
         if ev["responseStatus"]["code"] == 403 && !terminating {
             out.denied.push(format!("{access:?}"));
         } else {
+            *out.counts.entry(access.clone()).or_default() += 1;
             out.used.insert(access);
         }
     }
