@@ -45,13 +45,17 @@ pub trait Store: Send + Sync {
     async fn count(&self, name: &str) -> usize;
 }
 
-/// A SecretSync `team-conformance/<name>` with a uid of its own.
+/// A SecretSync `team-conformance/<name>` with a uid of its own, in one cluster's namespace (markers carry the
+/// scope, so a later object of the same namespace and name recognises its secret).
 pub fn owner(name: &str) -> Owner {
     Owner {
         namespace: "team-conformance".into(),
         name: name.into(),
         uid: format!("uid-{:08x}", rand::random::<u32>()),
-        scope: Default::default(),
+        scope: secretsync::plan::Scope {
+            cluster: "conformance-cluster".into(),
+            namespace_uid: "team-conformance-uid".into(),
+        },
     }
 }
 

@@ -1,4 +1,4 @@
-//! One conformance suite: the same scenarios, written once, against each of the five dialects on its real
+//! One conformance suite: the same scenarios, written once, against each of the six dialects on its real
 //! test-bed backend (`make testbed`, then `set -a; source .testbed/env; set +a`). Each dialect's adapter
 //! (`stores/*.rs`) only says how to reach its store and how to look at it from the outside: read what it holds,
 //! remove a secret behind SecretSync's back, and create one that no SecretSync owns. Everything the scenarios
@@ -6,6 +6,8 @@
 //!
 //! Tests that exercise behaviour only one store has stay in `tests/<dialect>.rs`.
 
+#[path = "../support/aws_call.rs"]
+mod aws_call;
 #[path = "../support/dialect_case.rs"]
 mod dialect_case;
 #[path = "../support/ssm_call.rs"]
@@ -76,4 +78,5 @@ conformance! {
     barbican => stores::Barbican,
     docker_swarm => stores::DockerSwarm,
     tencent_ssm => stores::TencentSsm,
+    aws_secrets_manager => stores::AwsSecretsManager,
 }

@@ -55,8 +55,8 @@ use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{Endpoint, Exchange, Idempotency, Pace, Transport, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AwsSecretsManagerSettings, DialectKind, Target};
+use crate::plan::{Adoption, Desired, Support};
 use crate::plan::{Capabilities, Detail, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState};
-use crate::plan::{Desired, Support};
 use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY, SecretValue};
 
 pub use auth::{Keys as AwsKeys, SigV4, decode_sts, parse_session};
@@ -449,12 +449,31 @@ impl AwsSecretsManager {
 #[derive(serde::Deserialize, Default)]
 struct Ignored {}
 
-/// What `observe` read that `apply` and `delete` need.
+/// What `observe` read that `apply` needs.
+#[derive(Default)]
 struct Seen {
     tags: BTreeMap<String, String>,
     description: Option<String>,
     kms_differs: bool,
-    deleted: bool,
+}
+
+impl Seen {
+    fn of(d: &wire::Described, s: &AwsSecretsManagerSettings) -> Seen {
+        Seen {
+            tags: d
+                .tags
+                .iter()
+                .flatten()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect(),
+            // Secrets Manager keeps no empty description apart from none.
+            description: d.description.clone().filter(|t| !t.is_empty()),
+            kms_differs: s
+                .kms_key_id
+                .as_deref()
+                .is_some_and(|want| !same_key(d.kms_key_id.as_deref(), want)),
+        }
+    }
 }
 
 /// The tags a secret should carry: the user's labels and SecretSync's marker with the version written.
@@ -576,28 +595,19 @@ impl Dialect for AwsSecretsManager {
         else {
             return Ok(Observed::Absent);
         };
-        let tags: BTreeMap<String, String> = d
-            .tags
-            .iter()
-            .flatten()
-            .map(|t| (t.key.clone(), t.value.clone()))
-            .collect();
-        let marker = TAGS.read(|k| tags.get(k).map(String::as_str));
+        // Scheduled for deletion: gone for its readers and for a deletion; a create finds it (see `restore`).
+        if d.deleted_date.is_some() {
+            return Ok(Observed::Absent);
+        }
+        let seen = Seen::of(&d, ctx.settings);
+        let marker = TAGS.read(|k| seen.tags.get(k).map(String::as_str));
         let current = d.current_version().map(str::to_owned);
-        let kms_differs = ctx
-            .settings
-            .kms_key_id
-            .as_deref()
-            .is_some_and(|want| !same_key(d.kms_key_id.as_deref(), want));
-        let deleted = d.deleted_date.is_some();
-        // A value someone else put (another current version), one under another key, or one scheduled for
-        // deletion is no value of ours: it is written again.
-        let rewritten = tags.get(VERSION_TAG).map(String::as_str) != current.as_deref();
+        // A value someone else put (another current version) or one under another KMS key is written again.
+        let rewritten = seen.tags.get(VERSION_TAG).map(String::as_str) != current.as_deref();
         let digest = marker
             .as_ref()
             .and_then(|m| m.digest.clone())
-            .filter(|_| !rewritten && !kms_differs && !deleted);
-        let description = d.description.clone().filter(|t| !t.is_empty());
+            .filter(|_| !rewritten && !seen.kms_differs);
         Ok(Observed::Present(Remote {
             reference: RemoteRef {
                 name: req.remote_name.to_owned(),
@@ -609,20 +619,16 @@ impl Dialect for AwsSecretsManager {
             digest,
             metadata: Metadata {
                 content_type: None,
-                description: description.clone(),
-                labels: tags
+                description: seen.description.clone(),
+                labels: seen
+                    .tags
                     .iter()
                     .filter(|(k, _)| !ownership::is_reserved(k))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             },
             state: RemoteState::Ready,
-            detail: Detail::new(Seen {
-                tags,
-                description,
-                kms_differs,
-                deleted,
-            }),
+            detail: Detail::new(seen),
         }))
     }
 
@@ -636,14 +642,7 @@ impl Dialect for AwsSecretsManager {
         let ctx = self.context(req).await?;
         let name = req.remote_name;
         let desired = req.desired;
-        let description = desired.metadata.description.as_deref();
-        let kms = ctx.settings.kms_key_id.as_deref();
-        let none = Seen {
-            tags: BTreeMap::new(),
-            description: None,
-            kms_differs: false,
-            deleted: false,
-        };
+        let none = Seen::default();
         let (seen, current) = match observed {
             Observed::Present(r) => (
                 r.detail.get::<Seen>().unwrap_or(&none),
@@ -653,57 +652,48 @@ impl Dialect for AwsSecretsManager {
         };
         let token = wire::request_token();
         let payload = wire::Payload::of(value);
+        let write = Write {
+            ctx: &ctx,
+            name,
+            desired,
+            token: &token,
+            payload: &payload,
+        };
         let written: wire::Written = match plan {
             Plan::Create => {
                 let body = wire::Body {
                     name: Some(name),
-                    description,
-                    kms_key_id: kms,
+                    description: desired.metadata.description.as_deref(),
+                    kms_key_id: ctx.settings.kms_key_id.as_deref(),
                     tags: Some(wanted_tags(desired, &token)),
                     ..Default::default()
                 }
                 .value(&token, &payload);
-                // Absent at create cannot be: the answer would be an error, not "no such secret".
-                self.on_secret(&ctx, "CreateSecret", &body).await?
+                match self.on_secret(&ctx, "CreateSecret", &body).await {
+                    Err(e) if e.reason == "SecretExists" => self.restore(&write, e).await?,
+                    written => written?,
+                }
             }
-            Plan::NewVersion | Plan::UpdateMetadata => {
-                if seen.deleted {
-                    self.on_secret::<Ignored>(&ctx, "RestoreSecret", &wire::Body::id(name))
+            Plan::NewVersion => self.write_value(&write, seen).await?,
+            Plan::UpdateMetadata => {
+                let description = desired.metadata.description.as_deref();
+                if seen.description.as_deref() != description {
+                    // The SDKs always send a token (an idempotency field); without a value it makes no version.
+                    let body = wire::Body {
+                        description: Some(description.unwrap_or_default()),
+                        client_request_token: Some(&token),
+                        ..wire::Body::id(name)
+                    };
+                    self.on_secret::<Ignored>(&ctx, "UpdateSecret", &body)
                         .await?;
                 }
-                let describe = seen.description.as_deref() != description;
-                let mut written = wire::Written::default();
-                let version = if *plan == Plan::NewVersion {
-                    // With the description or the KMS key changing, one UpdateSecret carries them and the value.
-                    let (action, body) = if describe || seen.kms_differs {
-                        let body = wire::Body {
-                            description: describe.then_some(description.unwrap_or_default()),
-                            kms_key_id: kms.filter(|_| seen.kms_differs),
-                            ..wire::Body::id(name)
-                        };
-                        ("UpdateSecret", body)
-                    } else {
-                        ("PutSecretValue", wire::Body::id(name))
-                    };
-                    written = self
-                        .on_secret(&ctx, action, &body.value(&token, &payload))
-                        .await?;
-                    written.version_id.clone().unwrap_or(token.clone())
-                } else {
-                    if describe {
-                        let body = wire::Body {
-                            description: Some(description.unwrap_or_default()),
-                            ..wire::Body::id(name)
-                        };
-                        self.on_secret::<Ignored>(&ctx, "UpdateSecret", &body)
-                            .await?;
-                    }
-                    current.clone().unwrap_or_default()
-                };
+                let version = current.unwrap_or_default();
                 self.sync_tags(&ctx, name, &seen.tags, &wanted_tags(desired, &version))
                     .await?;
-                written.version_id = Some(version);
-                written
+                wire::Written {
+                    arn: None,
+                    version_id: Some(version),
+                }
             }
             other => {
                 return Err(DialectError::permanent(
@@ -722,13 +712,7 @@ impl Dialect for AwsSecretsManager {
         }))
     }
 
-    async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError> {
-        if let Observed::Present(r) = observed
-            && r.detail.get::<Seen>().is_some_and(|s| s.deleted)
-        {
-            // Scheduled for deletion already: what was asked.
-            return Ok(());
-        }
+    async fn delete(&self, req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {
         let ctx = self.context(req).await?;
         let s = ctx.settings;
         let body = if s.force_delete_without_recovery {
@@ -749,6 +733,84 @@ impl Dialect for AwsSecretsManager {
         // Absent: gone already.
         self.call::<Ignored>(&ctx, "DeleteSecret", &body).await?;
         Ok(())
+    }
+}
+
+/// One write of a value: where, for whom, and its token.
+struct Write<'a> {
+    ctx: &'a Ctx<'a>,
+    name: &'a str,
+    desired: &'a Desired,
+    token: &'a str,
+    payload: &'a wire::Payload<'a>,
+}
+
+impl AwsSecretsManager {
+    /// A new current version, then the tags that record it.
+    async fn write_value(&self, w: &Write<'_>, seen: &Seen) -> Result<wire::Written, DialectError> {
+        let description = w.desired.metadata.description.as_deref();
+        let describe = seen.description.as_deref() != description;
+        // With the description or the KMS key changing, one UpdateSecret carries them and the value.
+        let (action, body) = if describe || seen.kms_differs {
+            let body = wire::Body {
+                description: describe.then_some(description.unwrap_or_default()),
+                kms_key_id: w
+                    .ctx
+                    .settings
+                    .kms_key_id
+                    .as_deref()
+                    .filter(|_| seen.kms_differs),
+                ..wire::Body::id(w.name)
+            };
+            ("UpdateSecret", body)
+        } else {
+            ("PutSecretValue", wire::Body::id(w.name))
+        };
+        let mut written: wire::Written = self
+            .on_secret(w.ctx, action, &body.value(w.token, w.payload))
+            .await?;
+        let version = written.version_id.get_or_insert_with(|| w.token.to_owned());
+        self.sync_tags(w.ctx, w.name, &seen.tags, &wanted_tags(w.desired, version))
+            .await?;
+        Ok(written)
+    }
+
+    /// A create met a secret of that name: one scheduled for deletion is restored and written when it is this
+    /// SecretSync's, or unmarked and adoptable through the store; anything else stays the create's `error`.
+    async fn restore(
+        &self,
+        w: &Write<'_>,
+        error: DialectError,
+    ) -> Result<wire::Written, DialectError> {
+        let Some(d) = self
+            .call::<wire::Described>(w.ctx, "DescribeSecret", &wire::Body::id(w.name))
+            .await?
+            .filter(|d| d.deleted_date.is_some())
+        else {
+            return Err(error);
+        };
+        let seen = Seen::of(&d, w.ctx.settings);
+        let marker = TAGS.read(|k| seen.tags.get(k).map(String::as_str));
+        let desired = w.desired;
+        let ours = desired.owner.owns(marker.as_ref().map(|m| &m.owner));
+        let adoptable =
+            marker.is_none() && desired.adopt_existing && desired.adoption != Adoption::Never;
+        if !ours && !adoptable {
+            return Err(DialectError::conflict(
+                "SecretPendingDeletion",
+                format!(
+                    "a secret named {} is scheduled for deletion in AWS Secrets Manager and is not this \
+                     SecretSync's: restore it by hand, let adoptExisting take it (as the store's adoption \
+                     allows) or pick another name",
+                    w.name
+                ),
+            ));
+        }
+        self.on_secret::<Ignored>(w.ctx, "RestoreSecret", &wire::Body::id(w.name))
+            .await?;
+        let mut written = self.write_value(w, &seen).await?;
+        written.arn = written.arn.or(d.arn);
+        Ok(written)
     }
 }
 

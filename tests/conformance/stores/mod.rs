@@ -1,11 +1,13 @@
 //! One adapter per dialect: how to reach its test-bed store, and how to look at the store from outside.
 
+mod aws_secrets_manager;
 mod azure_key_vault;
 mod barbican;
 mod docker_swarm;
 mod service_fabric_mesh;
 mod tencent_ssm;
 
+pub use aws_secrets_manager::AwsSecretsManager;
 pub use azure_key_vault::AzureKeyVault;
 pub use barbican::Barbican;
 pub use docker_swarm::DockerSwarm;
