@@ -120,8 +120,8 @@ impl std::fmt::Debug for FileCert {
     }
 }
 
-impl ResolvesServerCert for FileCert {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+impl FileCert {
+    fn current(&self) -> Arc<CertifiedKey> {
         let stamps = (modified(&self.cert), modified(&self.key));
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if (current.0, current.1) != stamps {
@@ -134,7 +134,13 @@ impl ResolvesServerCert for FileCert {
                 Err(e) => tracing::warn!(error = %e, "metrics certificate not reloaded"),
             }
         }
-        Some(current.2.clone())
+        current.2.clone()
+    }
+}
+
+impl ResolvesServerCert for FileCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
     }
 }
 
@@ -208,5 +214,43 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_pair(dir: &Path, name: &str, stamp: SystemTime) -> CertificateDer<'static> {
+        let made = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        for (file, text) in [
+            ("tls.crt", made.cert.pem()),
+            ("tls.key", made.signing_key.serialize_pem()),
+        ] {
+            std::fs::write(dir.join(file), text).unwrap();
+            let f = std::fs::File::options()
+                .write(true)
+                .open(dir.join(file))
+                .unwrap();
+            f.set_modified(stamp).unwrap();
+        }
+        made.cert.der().clone()
+    }
+
+    #[test]
+    fn a_renewed_certificate_is_served_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let first = write_pair(dir.path(), "first", t0);
+        let files = FileCert::load(dir.path().join("tls.crt"), dir.path().join("tls.key")).unwrap();
+        assert_eq!(files.current().cert[0], first);
+        let second = write_pair(dir.path(), "second", t0 + Duration::from_secs(60));
+        assert_eq!(files.current().cert[0], second, "the renewed pair");
+        std::fs::write(dir.path().join("tls.crt"), "half-written").unwrap();
+        assert_eq!(files.current().cert[0], second, "the last good pair");
+        assert!(
+            FileCert::load(dir.path().join("tls.crt"), dir.path().join("tls.key")).is_err(),
+            "a start with a broken certificate fails"
+        );
     }
 }
