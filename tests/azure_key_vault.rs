@@ -1316,6 +1316,30 @@ mod through_controller {
         }
     }
 
+    impl Drop for Bed {
+        /// A test that failed before [`Bed::finish`] leaves nothing behind either: no controller will release its
+        /// SecretSyncs' finalizers, so they are dropped, and its namespaces and ClusterStores deleted.
+        fn drop(&mut self) {
+            if self.stop.is_none() {
+                return;
+            }
+            if let Some(task) = &self.task {
+                task.abort();
+            }
+            let kubectl = |args: &[&str]| super::cluster::kubectl_try(args, None);
+            for ns in &self.namespaces {
+                let names = kubectl(&["-n", ns, "get", "secretsyncs", "-o", "name"]);
+                for name in names.as_deref().unwrap_or_default().lines() {
+                    let unset = r#"{"metadata":{"finalizers":null}}"#;
+                    let _ = kubectl(&["-n", ns, "patch", name, "--type=merge", "-p", unset]);
+                }
+                let _ = kubectl(&["delete", "namespace", ns, "--wait=false"]);
+            }
+            let label = format!("{LABEL}={}", self.ns(0));
+            let _ = kubectl(&["delete", "clusterstores", "-l", &label, "--wait=false"]);
+        }
+    }
+
     fn ready(obj: &Value) -> String {
         super::cluster::ready_reason(obj)
     }
