@@ -60,6 +60,26 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
     Ok((listener, bound))
 }
 
+fn spawn<L>(
+    listener: L,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    what: &'static str,
+) -> tokio::task::JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, server = what, "HTTP server stopped");
+        }
+    })
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -84,15 +104,7 @@ pub async fn serve_health(
         .route("/readyz", get(readyz))
         .with_state(ready);
     let (listener, bound) = bind(addr).await?;
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "health server stopped");
-        }
-    });
-    Ok((bound, task))
+    Ok((bound, spawn(listener, app, shutdown, "health")))
 }
 
 #[derive(Clone)]
@@ -165,29 +177,12 @@ pub async fn serve_metrics(
             .with_state(MetricsState { metrics, reviewer })
     };
     let task = match access {
-        MetricsAccess::Open => {
-            let app = router(None);
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!(error = %e, "metrics server stopped");
-                }
-            })
-        }
+        MetricsAccess::Open => spawn(listener, router(None), shutdown, "metrics"),
         MetricsAccess::Reviewed { client, cert_files } => {
             let config = tls::server_config(cert_files)?;
             let app = router(Some(Arc::new(Reviewer::new(client))));
             let listener = tls::TlsListener::new(listener, bound, config);
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!(error = %e, "metrics server stopped");
-                }
-            })
+            spawn(listener, app, shutdown, "metrics")
         }
     };
     Ok((bound, task))
