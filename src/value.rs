@@ -75,6 +75,12 @@ impl Credentials {
         self.0.is_empty()
     }
 
+    /// Whether no key came from a credentials Secret: the controller's own keys (the store's identity, a requested
+    /// token) contain a `/`, which a Secret's keys cannot.
+    pub fn has_no_secret_keys(&self) -> bool {
+        self.0.keys().all(|k| k.contains('/'))
+    }
+
     /// A stable, non-reversible identity of these credentials, for caching tokens per credential set.
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
@@ -98,6 +104,14 @@ impl fmt::Debug for Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_controllers_own_keys_are_not_secret_keys() {
+        let own = |k: &str| Credentials::new([(k.to_string(), SecretValue::from("x"))].into());
+        assert!(Credentials::default().has_no_secret_keys());
+        assert!(own("secretsync.io/store").has_no_secret_keys());
+        assert!(!own("password").has_no_secret_keys());
+    }
 
     #[test]
     fn debug_never_shows_the_value() {

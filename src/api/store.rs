@@ -84,9 +84,9 @@ pub struct StoreSpec {
     )]
     pub remote_name_template: Option<String>,
 
-    /// PEM certificates of the CA that signed the store's TLS certificate (and, for AzureKeyVault, the identity
-    /// provider's), for AzureKeyVault, ServiceFabricMesh, DockerSwarm and TencentSSM. Without it the system's
-    /// roots are used. AzureKeyVault and TencentSSM trust it next to the system's roots (TencentSSM over
+    /// PEM certificates of the CA that signed the store's TLS certificate (and, for an AzureKeyVault ClusterStore,
+    /// the identity provider's: a namespaced Store's CA never vouches for where a client secret or a token goes),
+    /// for AzureKeyVault, ServiceFabricMesh, DockerSwarm and TencentSSM. Without it the system's roots are used. AzureKeyVault and TencentSSM trust it next to the system's roots (TencentSSM over
     /// `https://` only); ServiceFabricMesh and DockerSwarm trust only it. It takes the place of a `ca.crt` key in
     /// the credentials Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -122,7 +122,8 @@ pub(super) fn normalize_auth_url(raw: &str) -> Result<String, DialectError> {
 pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, DialectError> {
     let settings = target.barbican.clone().unwrap_or_default();
     let Some(auth_url) = text(creds, "authUrl")? else {
-        if creds.is_empty() {
+        // No credentialsRef: only the controller's own keys (the store it acts for).
+        if creds.has_no_secret_keys() {
             return match settings.project_id {
                 Some(project_id) if !project_id.trim().is_empty() => {
                     if target.endpoint.is_none() {
