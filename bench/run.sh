@@ -31,12 +31,12 @@ fi
 backend_of() {
   case "$1" in
     ServiceFabricMesh) echo servicefabric ;; AzureKeyVault) echo azurekv ;; Barbican) echo barbican ;;
-    TencentSSM) echo tencent ;; DockerSwarm) echo docker ;;
+    TencentSSM) echo tencent ;; DockerSwarm) echo docker ;; AWSSecretsManager) echo aws ;;
     *) log "unknown dialect $1"; exit 2 ;;
   esac
 }
 if [ "$DIALECT" = all ]; then
-  dialects="ServiceFabricMesh AzureKeyVault Barbican TencentSSM DockerSwarm"
+  dialects="ServiceFabricMesh AzureKeyVault Barbican TencentSSM DockerSwarm AWSSecretsManager"
 else
   dialects=$DIALECT
 fi

@@ -1260,7 +1260,7 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
             }
         }
     }
-    assert_eq!(syncs.len(), 5, "one example per dialect: {syncs:?}");
+    assert_eq!(syncs.len(), 6, "one example per dialect: {syncs:?}");
 
     // The other ways in: Barbican without Keystone, the swarm over mutual TLS, Service Fabric's 202 path.
     let read = |var: &str| std::fs::read_to_string(env(var)).unwrap();

@@ -465,6 +465,7 @@ spec:
         "DockerSwarm",
         "ServiceFabricMesh",
         "TencentSSM",
+        "AWSSecretsManager",
     ] {
         assert!(
             metrics.contains(&format!("dialect=\"{dialect}\"")),

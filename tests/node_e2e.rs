@@ -36,6 +36,8 @@ use support::{env, substitute};
 mod cluster;
 #[path = "support/ssm_call.rs"]
 mod ssm_call;
+#[path = "support/aws_call.rs"]
+mod aws_call;
 use cluster::{
     SYSTEM_NS, install_crds_and_namespace, kubectl, kubectl_json, kubectl_try, ready_reason, root,
     sf_writes, wait_for,
@@ -271,7 +273,8 @@ fn for_pods(text: &str, node: &Node) -> String {
 }
 
 /// The SecretSyncs of the examples the node runs, by name: every example of deploy/examples/.
-const EXAMPLES: [&str; 5] = [
+const EXAMPLES: [&str; 6] = [
+    "db-password-aws",
     "db-password-azure",
     "db-password-barbican",
     "db-password-sf",
@@ -347,6 +350,7 @@ fn examples_for_pods(ns: &str, remote: &str, node: &Node) -> String {
     .replace("name: azure-credentials\n", &format!("name: {ns}-azure\n"));
     let text = [
         read("00-namespace.yaml"),
+        read("aws-secrets-manager.yaml"),
         read("service-fabric-mesh.yaml"),
         azure,
         barbican,
@@ -505,6 +509,20 @@ fn held(s: &Value) -> String {
                 &env("SSM_SECRET_KEY"),
                 "GetSecretValue",
                 serde_json::json!({"SecretName": remote["name"], "VersionId": remote["version"]}),
+            ));
+            answer["SecretString"]
+                .as_str()
+                .unwrap_or_else(|| panic!("GetSecretValue: {answer}"))
+                .to_owned()
+        }
+        "db-password-aws" => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (_, answer) = runtime.block_on(aws_call::call(
+                "GetSecretValue",
+                serde_json::json!({"SecretId": remote["name"]}),
             ));
             answer["SecretString"]
                 .as_str()
