@@ -1043,6 +1043,7 @@ spec:
         used,
         denied,
         pods: by_pod,
+        ..
     } = audited(&audit, audit_start);
     assert!(!used.is_empty(), "no request of {SA_USER} in the audit log");
     assert!(denied.is_empty(), "the pods were denied: {denied:#?}");
