@@ -37,3 +37,27 @@ pub struct AwsSecretsManagerSettings {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force_delete_without_recovery: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_camel_case_and_bound_the_recovery_window() {
+        let s: AwsSecretsManagerSettings = serde_json::from_value(serde_json::json!({
+            "kmsKeyId": "alias/secrets",
+            "recoveryWindowDays": 7,
+            "forceDeleteWithoutRecovery": true,
+        }))
+        .expect("parses");
+        assert_eq!(s.kms_key_id.as_deref(), Some("alias/secrets"));
+        assert!(s.force_delete_without_recovery);
+        let schema =
+            serde_json::to_value(schemars::schema_for!(AwsSecretsManagerSettings)).unwrap();
+        let days = &schema["properties"]["recoveryWindowDays"];
+        assert_eq!(
+            (&days["minimum"], &days["maximum"]),
+            (&7.into(), &30.into())
+        );
+    }
+}
