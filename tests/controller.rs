@@ -1973,6 +1973,16 @@ async fn a_deleted_namespace_takes_its_remote_secrets_through_its_own_store() {
         return;
     }
     let bed = Bed::new("ctl-teardown").await;
+    // Another shard (a controller watching every namespace with a selector that matches none of this bed's
+    // SecretSyncs) sees the Stores too: it must not release one that this bed's SecretSyncs still need.
+    let other_shard = Bed::with(
+        "ctl-teardown-shard",
+        Opts {
+            all_namespaces: true,
+            ..Opts::default()
+        },
+    )
+    .await;
     // Service Fabric over https with a bearer token: a store whose credentials live in a Secret of the namespace.
     let read = |var: &str| std::fs::read_to_string(env(var)).unwrap();
     bed.put_secret(
@@ -2062,6 +2072,7 @@ async fn a_deleted_namespace_takes_its_remote_secrets_through_its_own_store() {
     bed.assert_no_leak(&[&value, read("SF_TOKEN_FILE").trim()])
         .await;
     bed.finish().await;
+    other_shard.finish().await;
 }
 
 // ---- stores: who may push where ----

@@ -1,7 +1,6 @@
 //! Stores, ClusterStores and namespaces as the controller's watches hold them, so that a reconcile reads no more
 //! of them from the API server: a change to any of them reaches the cache before it requeues the SecretSyncs that
-//! use it, so a reconcile never acts on a store older than the change that woke it. The SecretSyncs' own caches
-//! answer which of them still use a store (see [`super::store_protection`]).
+//! use it, so a reconcile never acts on a store older than the change that woke it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +9,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store as Cache};
 
-use crate::api::{ClusterStore, SecretSync, Store, StoreKind};
+use crate::api::{ClusterStore, Store};
 
 /// The caches, filled in as the controller starts its watches (one of each per watched scope).
 ///
@@ -22,7 +21,6 @@ pub struct Lookup {
     stores: Mutex<Vec<Cache<Store>>>,
     cluster_stores: Scoped<ClusterStore>,
     namespaces: Scoped<PartialObjectMeta<Namespace>>,
-    syncs: Mutex<Vec<Cache<SecretSync>>>,
 }
 
 /// Caches by the scope that watches them: `None` for the one scope of a controller that watches every namespace,
@@ -65,13 +63,6 @@ pub struct Stopping;
 impl Lookup {
     pub fn add_stores(&self, cache: Cache<Store>) {
         self.stores
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(cache);
-    }
-
-    pub fn add_syncs(&self, cache: Cache<SecretSync>) {
-        self.syncs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(cache);
@@ -167,34 +158,6 @@ impl Lookup {
         Ok(cache
             .get(&ObjectRef::new(name))
             .is_none_or(|n| n.metadata.deletion_timestamp.is_some()))
-    }
-
-    /// The SecretSyncs of `namespace` that name its Store `store` and hold `finalizer`, as the watches last saw
-    /// them.
-    pub async fn syncs_holding(
-        &self,
-        namespace: &str,
-        store: &str,
-        finalizer: &str,
-    ) -> Result<Vec<Arc<SecretSync>>, Stopping> {
-        let caches = self.syncs.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut found = Vec::new();
-        for cache in &caches {
-            ready(cache).await?;
-            found.extend(cache.state().into_iter().filter(|s| {
-                s.metadata.namespace.as_deref() == Some(namespace)
-                    && s.metadata
-                        .finalizers
-                        .as_ref()
-                        .is_some_and(|f| f.iter().any(|f| f == finalizer))
-                    && s.spec
-                        .target
-                        .store_ref
-                        .as_ref()
-                        .is_some_and(|r| r.kind == StoreKind::Store && r.name == store)
-            }));
-        }
-        Ok(found)
     }
 }
 

@@ -17,6 +17,7 @@ mod finalizers;
 mod first_look;
 pub mod leader;
 mod lookup;
+pub mod reasons;
 mod reconcile;
 pub mod resolve;
 mod seen_changes;
@@ -203,7 +204,6 @@ pub async fn run_until(
         let controller = Controller::for_stream(triggers, store.clone())
             .with_config(ControllerConfig::default().concurrency(config.concurrency));
         stores.push(store.clone());
-        ctx.lookup.add_syncs(store.clone());
         let relists = ctx.clone();
         let secret_events = watcher(secrets, watcher::Config::default().any_semantic())
             .default_backoff()

@@ -17,12 +17,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use tracing::{debug, info};
 
 use super::reconcile::Error;
 use super::{Context, FINALIZER};
-use crate::api::Store;
+use crate::api::{SecretSync, Store, StoreKind};
 use crate::value::SecretValue;
 
 /// The finalizer on a namespaced Store that SecretSyncs with `deletionPolicy: Delete` use.
@@ -90,13 +91,7 @@ pub async fn release_store_if_unused(
     let namespace = namespace.as_str();
     let name = store.name_any();
     let name = name.as_str();
-    let users = ctx
-        .lookup
-        .syncs_holding(namespace, name, FINALIZER)
-        .await?
-        .iter()
-        .filter(|s| s.metadata.uid.as_deref() != finished)
-        .count();
+    let users = holding(ctx, namespace, name, finished).await?;
     if decide(is_deleting(store), is_protected(store), users) == Step::Release {
         info!(store = %format!("Store/{namespace}/{name}"), "no SecretSync needs the store being deleted any more; releasing it");
         set(ctx, store, false).await?;
@@ -110,6 +105,37 @@ pub async fn release_store_if_unused(
     }
     debug!(store = %format!("Store/{namespace}/{name}"), users, "store protection unchanged");
     Ok(is_deleting(store) && is_protected(store))
+}
+
+/// The SecretSyncs of `namespace` that name its Store `store` and still hold their cleanup finalizer, but
+/// `finished`. Read from the API server, not from this controller's watch: a controller running with `--selector`
+/// (one shard of several) sees only its own SecretSyncs, and would release a Store another shard's SecretSyncs
+/// still need; and a watch may lag behind a finalizer just added (the #36 shape). A Store being deleted is rare, so
+/// one list of its namespace's SecretSyncs is cheap.
+async fn holding(
+    ctx: &Context,
+    namespace: &str,
+    store: &str,
+    finished: Option<&str>,
+) -> Result<usize, Error> {
+    let syncs: Api<SecretSync> = Api::namespaced(ctx.client.clone(), namespace);
+    let list = syncs.list(&ListParams::default()).await?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|s| s.metadata.uid.as_deref() != finished && uses(s, store))
+        .count())
+}
+
+/// Whether a SecretSync holds its cleanup finalizer through the namespaced Store `store`.
+fn uses(sync: &SecretSync, store: &str) -> bool {
+    sync.finalizers().iter().any(|f| f == FINALIZER)
+        && sync
+            .spec
+            .target
+            .store_ref
+            .as_ref()
+            .is_some_and(|r| r.kind == StoreKind::Store && r.name == store)
 }
 
 /// Whether the remembered credentials of Secret `secret` are still needed once Store `released` lets them go:
