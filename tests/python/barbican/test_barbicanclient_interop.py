@@ -83,6 +83,8 @@ def test_payload_reads_back_byte_for_byte(client, value):
         secret = client.secrets.get(written["secret_ref"])
         assert secret.name == name
         assert secret.secret_type == "opaque"
+        # SecretSync's creation tag: "secretsync:" and the uid of the SecretSync (the Rust harness's owner).
+        assert secret.mode == "secretsync:uid-1"
         assert secret.content_types == {"default": "application/octet-stream"}
         assert secret.payload == value
         meta = client.secrets.get_secret_metadata(written["secret_ref"])["metadata"]
