@@ -2215,7 +2215,10 @@ async fn a_cluster_store_serves_only_the_namespaces_it_admits() {
         .unwrap();
     b.wait_status("x", LONG, |s| phase(s) == "Ready").await;
     let writes_a = bed.remote_stats(&templated_a).await.1;
-    assert!(writes_a > 0, "A's writes are not counted under {templated_a}");
+    assert!(
+        writes_a > 0,
+        "A's writes are not counted under {templated_a}"
+    );
     bed.put_secret("s", json!({"k": unique("value-a2")})).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -2311,7 +2314,10 @@ async fn tenants_sharing_a_cluster_store_cannot_take_each_others_secrets() {
         assert_eq!(s["remote"]["name"], json!(name), "{s}");
         bed.assert_remote_holds(&s, &name, value).await;
     }
-    assert!(!bed.remote_exists(&db).await, "the untemplated name was written");
+    assert!(
+        !bed.remote_exists(&db).await,
+        "the untemplated name was written"
+    );
 
     // A store that keeps names as written: ownership markers decide.
     let as_written = format!("{}-as-written", bed.ns);
@@ -2319,7 +2325,9 @@ async fn tenants_sharing_a_cluster_store_cannot_take_each_others_secrets() {
         json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"), "conditions": both,
                "remoteNameTemplate": "{remoteName}", "adoption": adoption})
     };
-    bed.put_cluster_store(&as_written, store("Never")).await.unwrap();
+    bed.put_cluster_store(&as_written, store("Never"))
+        .await
+        .unwrap();
 
     // Take-over: A's secret, left with Retain when A's SecretSync went, is not B's to adopt unless the store says so.
     let x = format!("instant-x-{run}");
@@ -2339,7 +2347,11 @@ async fn tenants_sharing_a_cluster_store_cannot_take_each_others_secrets() {
     assert!(s["remote"].is_null(), "B holds A's remote: {s}");
     let writes = bed.remote_stats(&x).await.1;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(bed.remote_stats(&x).await.1, writes, "B wrote to A's secret");
+    assert_eq!(
+        bed.remote_stats(&x).await.1,
+        writes,
+        "B wrote to A's secret"
+    );
     assert_eq!(
         bed.remote_value(&x, &a_version).await.as_deref(),
         Some(value_a.as_str())
@@ -2456,7 +2468,10 @@ async fn a_namespace_created_again_does_not_inherit_its_remote_secrets() {
     let s = n
         .wait_status("s", LONG, |s| ready_reason(s) == "False/Conflict")
         .await;
-    assert!(s["remote"].is_null(), "the newcomer holds the old remote: {s}");
+    assert!(
+        s["remote"].is_null(),
+        "the newcomer holds the old remote: {s}"
+    );
     let writes = bed.remote_stats(&remote).await.1;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(bed.remote_stats(&remote).await.1, writes);

@@ -1042,7 +1042,8 @@ async fn markers_and_digests_from_before_scopes_upgrade_without_a_write_or_a_han
         version: 1,
         metadata: Default::default(),
     };
-    bed.memory.put_entry(&kept, earlier("kept", uid("kept").await));
+    bed.memory
+        .put_entry(&kept, earlier("kept", uid("kept").await));
     // Written by an earlier object named `newcomer` (another uid), before scopes.
     bed.memory
         .put_entry(&newcomer, earlier("newcomer", "an-earlier-uid".into()));
@@ -1054,7 +1055,10 @@ async fn markers_and_digests_from_before_scopes_upgrade_without_a_write_or_a_han
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(bed.memory.calls(Op::Apply, &kept), 0, "the upgrade wrote");
     assert_eq!(bed.memory.calls(Op::Apply, &newcomer), 0);
-    assert_eq!(bed.memory.entry(&kept), Some(earlier("kept", uid("kept").await)));
+    assert_eq!(
+        bed.memory.entry(&kept),
+        Some(earlier("kept", uid("kept").await))
+    );
     // The next change is written under the namespace's key, with the scope in the marker.
     bed.put_secret("s", json!({"k": "next"})).await;
     let end = Instant::now() + LIMIT;
@@ -1068,7 +1072,11 @@ async fn markers_and_digests_from_before_scopes_upgrade_without_a_write_or_a_han
     assert!(!owner.scope.namespace_uid.is_empty());
     assert_ne!(
         entry.digest,
-        Some(DigestKey::new(bed.digest_key.to_vec()).unwrap().digest(b"next")),
+        Some(
+            DigestKey::new(bed.digest_key.to_vec())
+                .unwrap()
+                .digest(b"next")
+        ),
         "still the controller-wide digest"
     );
     bed.finish().await;

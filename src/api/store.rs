@@ -79,7 +79,9 @@ pub struct StoreSpec {
     /// a change of `remoteName` does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        regex(pattern = r"^([^{}]|\{(namespace|name|remoteName)\})*\{(name|remoteName)\}([^{}]|\{(namespace|name|remoteName)\})*$"),
+        regex(
+            pattern = r"^([^{}]|\{(namespace|name|remoteName)\})*\{(name|remoteName)\}([^{}]|\{(namespace|name|remoteName)\})*$"
+        ),
         length(min = 1, max = 253)
     )]
     pub remote_name_template: Option<String>,

@@ -845,10 +845,12 @@ async fn leave_remote_secret(obj: &SecretSync, ctx: &Context, cause: &Error) {
 /// message says where the name came from.
 fn with_template(e: DialectError, connection: &Connection) -> Error {
     match connection.name_template() {
-        Some(template) if e.reason == "InvalidName" => Error::Refused(Refusal::InvalidSpec(format!(
-            "{}; the name is made by the store's remoteNameTemplate {template:?}",
-            e.message
-        ))),
+        Some(template) if e.reason == "InvalidName" => {
+            Error::Refused(Refusal::InvalidSpec(format!(
+                "{}; the name is made by the store's remoteNameTemplate {template:?}",
+                e.message
+            )))
+        }
         _ => Error::Dialect(e),
     }
 }

@@ -346,12 +346,26 @@ fn remote_names_come_from_the_stores_template() {
         .unwrap()
         .remote_name(namespace, "app")
     };
-    assert_eq!(via_cluster(None, Some("db"), "team-a").unwrap(), "team-a-db");
-    assert_eq!(via_cluster(None, Some("db"), "team-b").unwrap(), "team-b-db");
-    assert_eq!(via_cluster(None, None, "team-a").unwrap(), "team-a-app");
-    assert_eq!(via_cluster(Some("{remoteName}"), Some("db"), "team-a").unwrap(), "db");
     assert_eq!(
-        via_cluster(Some("apps/{namespace}/{name}--{remoteName}"), Some("db"), "a").unwrap(),
+        via_cluster(None, Some("db"), "team-a").unwrap(),
+        "team-a-db"
+    );
+    assert_eq!(
+        via_cluster(None, Some("db"), "team-b").unwrap(),
+        "team-b-db"
+    );
+    assert_eq!(via_cluster(None, None, "team-a").unwrap(), "team-a-app");
+    assert_eq!(
+        via_cluster(Some("{remoteName}"), Some("db"), "team-a").unwrap(),
+        "db"
+    );
+    assert_eq!(
+        via_cluster(
+            Some("apps/{namespace}/{name}--{remoteName}"),
+            Some("db"),
+            "a"
+        )
+        .unwrap(),
         "apps/a/app--db"
     );
     // A namespaced Store keeps the name as written; an inline target names its own.

@@ -45,10 +45,12 @@ impl Scope {
     /// Parses [`Scope::key`]; anything else is an unknown scope (a marker from before scopes).
     pub fn parse(key: &str) -> Scope {
         match key.split_once('/') {
-            Some((cluster, ns)) if !cluster.is_empty() && !ns.is_empty() && !ns.contains('/') => Scope {
-                cluster: cluster.to_owned(),
-                namespace_uid: ns.to_owned(),
-            },
+            Some((cluster, ns)) if !cluster.is_empty() && !ns.is_empty() && !ns.contains('/') => {
+                Scope {
+                    cluster: cluster.to_owned(),
+                    namespace_uid: ns.to_owned(),
+                }
+            }
             _ => Scope::default(),
         }
     }
