@@ -322,3 +322,50 @@ async fn a_retried_write_sends_its_token_again_and_the_next_write_a_new_one() {
         "a new write reused a token"
     );
 }
+
+#[test]
+fn the_store_decides_where_and_as_whom_and_the_secretsync_its_secret() {
+    use crate::controller::resolve::{Namespace, StoreObject, resolve};
+    let store: crate::api::StoreSpec = serde_json::from_value(serde_json::json!({
+        "dialect": "AWSSecretsManager",
+        "credentialsRef": {"name": "aws"},
+        "awsSecretsManager": {
+            "region": "eu-west-1",
+            "roleArn": "arn:aws:iam::123456789012:role/writer",
+            "stsEndpoint": "https://sts.eu-west-1.amazonaws.com",
+        },
+    }))
+    .expect("store");
+    let target = fixtures::target(serde_json::json!({
+        "storeRef": {"kind": "Store", "name": "aws"},
+        "awsSecretsManager": {"kmsKeyId": "alias/team", "recoveryWindowDays": 7},
+    }));
+    let ns = Namespace {
+        name: "team-a",
+        labels: None,
+    };
+    let conn =
+        resolve(&target, &ns, Some(StoreObject::Namespaced(&store)), false).expect("resolves");
+    let s = conn.target.aws_secrets_manager.expect("settings");
+    assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(
+        s.role_arn.as_deref(),
+        Some("arn:aws:iam::123456789012:role/writer")
+    );
+    assert_eq!(s.kms_key_id.as_deref(), Some("alias/team"));
+    assert_eq!(s.recovery_window_days, Some(7));
+    let dests = dialect().destinations(
+        &fixtures::target(serde_json::json!({
+            "dialect": "AWSSecretsManager",
+            "awsSecretsManager": *s,
+        })),
+        &keys(),
+    );
+    assert_eq!(
+        dests,
+        [
+            "https://secretsmanager.eu-west-1.amazonaws.com",
+            "https://sts.eu-west-1.amazonaws.com"
+        ]
+    );
+}
