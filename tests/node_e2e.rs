@@ -45,6 +45,9 @@ use cluster::{
 #[path = "support/rbac_audit.rs"]
 mod rbac_audit;
 use rbac_audit::{SA_USER, audit_lines, audited, covers, granted};
+#[path = "support/metrics_access.rs"]
+mod metrics_access;
+use metrics_access::{MetricsClient, scrape_at};
 
 const SELECTOR: &str = "app.kubernetes.io/name=secretsync";
 /// deploy/ sets no lease time: the controller's default.
@@ -730,6 +733,24 @@ fn deploy_runs_on_the_node() {
         leads(&leader)
     });
     assert!(!leads(&follower), "both pods lead:\n{}", pod_log(&follower));
+
+    // --- /metrics of a pod, over HTTPS with the certificate it made at start: 401 without a token, 200 with the
+    // token of a ServiceAccount bound to secretsync-metrics-reader (the pod's TokenReview and SubjectAccessReview
+    // with its own token are in the RBAC check at the end). The probes answered on their own port all along.
+    let pod_ip = kubectl_json(&["-n", SYSTEM_NS, "get", "pod", &leader])["status"]["podIP"]
+        .as_str()
+        .expect("the leader's pod IP")
+        .to_owned();
+    assert_eq!(
+        scrape_at(&pod_ip, 8443, None).0,
+        401,
+        "/metrics without a token"
+    );
+    let reader = MetricsClient::new(SYSTEM_NS, "node-e2e-metrics-reader", true);
+    let (status, text) = scrape_at(&pod_ip, 8443, Some(&reader.token));
+    assert_eq!(status, 200, "/metrics with the reader role: {text}");
+    assert!(text.contains("secretsync_leader 1"), "{text}");
+    drop(reader);
 
     // --- the examples, as written but in their own namespace, with the stores at the node's IP and two test-bed
     // substitutions (see `examples_for_pods`), applied at once; each reaches Ready and its store holds the value.

@@ -126,13 +126,18 @@ impl Drop for MetricsClient {
 /// GET https://127.0.0.1:`port`/metrics with `token` (none: no Authorization header), not verifying the
 /// controller's self-signed certificate: the HTTP status and the body.
 pub fn scrape(port: u16, token: Option<&str>) -> (u16, String) {
+    scrape_at("127.0.0.1", port, token)
+}
+
+/// [`scrape`] at `host` (a pod's IP, say).
+pub fn scrape_at(host: &str, port: u16, token: Option<&str>) -> (u16, String) {
     let mut curl = Command::new("curl");
     curl.args(["-sk", "--max-time", "10", "-w", "\n%{http_code}"]);
     if let Some(token) = token {
         curl.args(["-H", &format!("Authorization: Bearer {token}")]);
     }
     let out = curl
-        .arg(format!("https://127.0.0.1:{port}/metrics"))
+        .arg(format!("https://{host}:{port}/metrics"))
         .output()
         .expect("curl runs");
     let text = String::from_utf8_lossy(&out.stdout);
