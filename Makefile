@@ -8,7 +8,7 @@ export GOTOOLCHAIN := local
 CARGO_DENY_VERSION := 0.20.2
 DENY_CHECKS := $(if $(DENY_ADVISORIES),advisories )licenses bans sources
 
-.PHONY: all deps rust-deps cargo-deny build crds lint unit integration test testbed testbed-down run e2e image bench clean-testbed
+.PHONY: all deps rust-deps cargo-deny mdbook build crds docs book lint unit integration test testbed testbed-down run e2e image bench clean-testbed
 
 all: build
 
@@ -18,6 +18,14 @@ rust-deps:
 # Installed once per machine (a few minutes on 2 cores); an installed cargo-deny of any version is kept.
 cargo-deny:
 	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
+
+# The book's builder, installed once per machine (about 4 minutes on 2 cores; only the static HTML output with its
+# search, no `mdbook serve`); an installed mdbook of any version is kept.
+MDBOOK_VERSION := 0.5.4
+MDBOOK := $(shell command -v mdbook 2>/dev/null || echo $${CARGO_HOME:-$$HOME/.cargo}/bin/mdbook)
+mdbook:
+	@$(MDBOOK) --version >/dev/null 2>&1 || $(CARGO) install --locked mdbook --version $(MDBOOK_VERSION) \
+	  --no-default-features --features search
 
 deps: rust-deps
 	bash tests/testbed/install.sh
@@ -29,6 +37,16 @@ build:
 crds:
 	$(CARGO) run --quiet --bin secretsync -- crd --out-dir crds
 	cp crds/*.yaml deploy/helm/secretsync/crds/
+
+# Regenerates the book's reference pages from the code (the unit tests check they match), then builds the book into
+# target/book and checks its internal links and anchors.
+docs: mdbook
+	$(CARGO) run --quiet --bin secretsync -- docs --out-dir docs/src/reference
+	$(MAKE) --no-print-directory book
+
+book: mdbook
+	$(MDBOOK) build docs
+	python3 docs/check-links.py target/book
 
 lint: rust-deps cargo-deny
 	$(CARGO) fmt --all -- --check
@@ -42,7 +60,7 @@ unit:
 integration:
 	bash tests/run-integration.sh
 
-test: lint unit integration
+test: lint unit book integration
 
 # The real node (tests/testbed/node/) is part of `make testbed` and `make test`; TESTBED_NODE=0 leaves it out.
 testbed:

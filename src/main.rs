@@ -1,6 +1,7 @@
-//! `secretsync`: the controller (`run`) and the CRD printer (`crd`).
+//! `secretsync`: the controller (`run`), the CRD printer (`crd`) and the book's reference writer (`docs`).
 #![forbid(unsafe_code)]
 
+mod docs;
 #[cfg(feature = "heap-profile")]
 mod heap_profile;
 
@@ -44,6 +45,11 @@ enum Command {
         /// Write `<group>_<plural>.yaml` files here instead of printing.
         #[arg(long)]
         out_dir: Option<PathBuf>,
+    },
+    /// Write the book's reference pages (CRD fields, flags, metrics, condition reasons) into a directory.
+    Docs {
+        #[arg(long, default_value = "docs/src/reference")]
+        out_dir: PathBuf,
     },
 }
 
@@ -199,6 +205,13 @@ async fn main() -> anyhow::Result<()> {
                         .with_context(|| format!("cannot write {file}"))?,
                     None => print!("{text}"),
                 }
+            }
+            Ok(())
+        }
+        Command::Docs { out_dir } => {
+            for (file, text) in docs::pages(&<Cli as clap::CommandFactory>::command())? {
+                std::fs::write(out_dir.join(file), text)
+                    .with_context(|| format!("cannot write {file}"))?;
             }
             Ok(())
         }

@@ -117,7 +117,7 @@ pub const CONTROLLER: &[ReasonDoc] = &[
         "Failed",
         "an inline target (`spec.target.dialect`) and the controller runs without `--allow-inline-targets`",
         "move the target into a store (see \
-         [Migrating from inline targets](../guides/stores.md#migrating-from-inline-targets))",
+         [Migrating from inline targets](../guides/migrating.md))",
     ),
     row(
         &["Conflict"],
