@@ -109,7 +109,7 @@ mod tests {
     fn the_controllers_own_keys_are_not_secret_keys() {
         let own = |k: &str| Credentials::new([(k.to_string(), SecretValue::from("x"))].into());
         assert!(Credentials::default().has_no_secret_keys());
-        assert!(own("secretsync.io/store").has_no_secret_keys());
+        assert!(own(SERVICE_ACCOUNT_TOKEN_KEY).has_no_secret_keys());
         assert!(!own("password").has_no_secret_keys());
     }
 

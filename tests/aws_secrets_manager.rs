@@ -11,8 +11,9 @@ mod dialect_case;
 use std::sync::Arc;
 
 use dialect_case::{Case, ready, unique};
+use secretsync::api::StoreKind;
 use secretsync::dialects::aws_secrets_manager::AwsSecretsManager;
-use secretsync::dialects::kit::store_id::STORE_KEY;
+use secretsync::dialects::kit::store_id::StoreId;
 use secretsync::dialects::{ErrorClass, Shared};
 use secretsync::plan::{Observed, Plan, Scope};
 use secretsync::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY, SecretValue};
@@ -291,12 +292,16 @@ fn service_account_token() -> String {
     token
 }
 
-fn web_identity(store: &str, token: &str) -> Credentials {
+fn web_identity(token: &str) -> Credentials {
     creds(vec![
         (SERVICE_ACCOUNT_TOKEN_KEY, SecretValue::from(token)),
-        (STORE_KEY, SecretValue::from(store)),
         ("ca.crt", ca()),
     ])
+}
+
+/// The store the controller names for a call: a namespace admin's Store or a platform admin's ClusterStore.
+fn through(kind: StoreKind) -> Option<StoreId> {
+    Some(StoreId::new(kind, "aws-wi", "team-a"))
 }
 
 /// A store's ServiceAccount token is exchanged at STS for the role's credentials (moto does not check the token's
@@ -309,12 +314,8 @@ async fn web_identity_assumes_the_role_once_and_writes_with_its_credentials() {
         "roleArn": env("AWSSM_ROLE_ARN"),
         "stsEndpoint": env("AWSSM_ENDPOINT"),
     }});
-    let mut case = case_on(
-        None,
-        web_identity("ClusterStore/aws-wi", &token),
-        wi.clone(),
-        b"v",
-    );
+    let mut case = case_on(None, web_identity(&token), wi.clone(), b"v");
+    case.store = through(StoreKind::ClusterStore);
     case.converge().await;
     assert_eq!(case.reconcile().await.0, Plan::InSync);
     assert_eq!(current_value(&case.name).await.as_deref(), Some("v"));
@@ -325,7 +326,8 @@ async fn web_identity_assumes_the_role_once_and_writes_with_its_credentials() {
     );
     force_delete(&case.name).await;
 
-    let namespaced = case_on(None, web_identity("Store/aws-wi", &token), wi.clone(), b"v");
+    let mut namespaced = case_on(None, web_identity(&token), wi.clone(), b"v");
+    namespaced.store = through(StoreKind::Store);
     let err = namespaced
         .observe()
         .await
@@ -334,12 +336,8 @@ async fn web_identity_assumes_the_role_once_and_writes_with_its_credentials() {
     assert_eq!(namespaced.requests("AssumeRoleWithWebIdentity", "ok"), 0);
     let operator = Shared::new(200, 200, secretsync::metrics::Metrics::new())
         .with_identity_provider_ca(std::str::from_utf8(ca().expose()).unwrap());
-    let trusted = case_on(
-        Some(operator),
-        web_identity("Store/aws-wi", &token),
-        wi,
-        b"v",
-    );
+    let mut trusted = case_on(Some(operator), web_identity(&token), wi, b"v");
+    trusted.store = through(StoreKind::Store);
     assert_eq!(trusted.observe().await.expect("observe"), Observed::Absent);
 }
 

@@ -8,16 +8,16 @@
 //! Run: `source .testbed/env && cargo test --test fair_share -- --test-threads=2`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secretsync::api::{SecretSync, Store};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 mod support;
 use support::env;
@@ -423,7 +423,11 @@ async fn two_namespaces_of_hanging_stores_do_not_hold_up_a_third() {
     eprintln!(
         "third namespace under two hung ones: first push {first:?}, source change {change:?}; deferred for a \
          namespace share {} times",
-        sample_sum(&text, "secretsync_reconciles_deferred_total", &["share=\"namespace\""])
+        sample_sum(
+            &text,
+            "secretsync_reconciles_deferred_total",
+            &["share=\"namespace\""]
+        )
     );
     for ns in &hostile {
         let api = Api::<SecretSync>::namespaced(client.clone(), ns);
@@ -598,7 +602,9 @@ async fn metric_series_stay_bounded_when_stores_come_and_go_and_names_are_made_u
         *unresolved.entry(metric).or_default() += 1;
     }
     let grown = sample_lines(&text).len() as i64 - after as i64;
-    eprintln!("300 SecretSyncs naming missing stores: {grown:+} sample lines; unresolved series {unresolved:?}");
+    eprintln!(
+        "300 SecretSyncs naming missing stores: {grown:+} sample lines; unresolved series {unresolved:?}"
+    );
     assert!(!unresolved.is_empty(), "no series counts the SecretSyncs");
     for (metric, n) in &unresolved {
         assert!(*n <= 1, "{metric} has {n} unresolved series");

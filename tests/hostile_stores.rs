@@ -15,8 +15,8 @@
 //!   do);
 //! - with the operator's default limits a namespaced Store reaches its dialect's public cloud hosts only.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use secretsync::api::Target;
@@ -124,6 +124,7 @@ fn request<'a>(
         credentials,
         desired,
         last: None,
+        store: None,
     }
 }
 
@@ -392,6 +393,7 @@ fn docker_request<'a>(
         credentials: creds,
         desired,
         last: None,
+        store: None,
     }
 }
 
@@ -820,23 +822,18 @@ async fn no_store_answer_is_shown_back() {
         ),
     ];
     // Key Vault is HTTPS only: its vault and Entra ID are one listener with a certificate made here, whose CA the
-    // store's `ca.crt` carries. A ClusterStore's (the controller says which store in the credentials): a namespaced
+    // store's `ca.crt` carries. A ClusterStore's (the controller names the store in the request): a namespaced
     // Store's CA is never trusted for the token endpoint, and the sign-in would end at the handshake.
     let key_vault = secretsync::dialects::azure_key_vault::AzureKeyVault::with_workload_env(
         shared.clone(),
         secretsync::dialects::azure_key_vault::WorkloadEnv::default(),
     );
     let (ca, tls) = loopback_tls();
-    let store = secretsync::dialects::kit::store_id::value(
-        secretsync::api::StoreKind::ClusterStore,
-        "canary",
-    );
     let key_vault_creds = credentials(&[
         ("tenantId", "00000000-0000-0000-0000-000000000001"),
         ("clientId", "canary-client"),
         ("clientSecret", "not-a-real-secret"),
         ("ca.crt", &ca),
-        (secretsync::dialects::kit::store_id::STORE_KEY, &store),
     ]);
     let desired = desired();
     let value = SecretValue::from("not-a-real-value");
@@ -849,7 +846,14 @@ async fn no_store_answer_is_shown_back() {
                 "dialect": "AzureKeyVault", "endpoint": url, "azureKeyVault": {"authorityHost": url}
             }))
             .unwrap();
-            let req = request(&target, "db", &key_vault_creds, &desired);
+            let req = Request {
+                store: Some(secretsync::dialects::kit::store_id::StoreId::new(
+                    secretsync::api::StoreKind::ClusterStore,
+                    "canary",
+                    "team-a",
+                )),
+                ..request(&target, "db", &key_vault_creds, &desired)
+            };
             let mut shown = Vec::new();
             match key_vault.observe(&req).await {
                 Ok(observed) => shown.push(format!("observed {observed:?}")),

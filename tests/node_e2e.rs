@@ -31,13 +31,13 @@ use serde_json::Value;
 
 mod support;
 use support::{env, substitute};
+#[path = "support/aws_call.rs"]
+mod aws_call;
 #[path = "support/cluster.rs"]
 #[allow(dead_code)]
 mod cluster;
 #[path = "support/ssm_call.rs"]
 mod ssm_call;
-#[path = "support/aws_call.rs"]
-mod aws_call;
 use cluster::{
     SYSTEM_NS, install_crds_and_namespace, kubectl, kubectl_json, kubectl_try, ready_reason, root,
     sf_writes, wait_for,

@@ -12,11 +12,11 @@
 //! `namespaceSelector` does not limit cluster-scoped ClusterStores), so the other tests of the shared API server
 //! never meet it, and each test's user has a name of its own (RBAC for users is cluster-wide).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 mod support;
 use support::env;

@@ -615,6 +615,8 @@ mod tests {
                     && !name.ends_with("tests.rs")
                     && name != "fixtures.rs"
                     && name != "reasons.rs"
+                    // The reference generator fills every metric's labels with placeholders.
+                    && name != "docs.rs"
                 {
                     let text = std::fs::read_to_string(&path).expect("source file");
                     let code = match text.find("#[cfg(test)]\nmod tests") {

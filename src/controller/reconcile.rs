@@ -628,6 +628,7 @@ async fn sync(
         credentials: &credentials,
         desired: &desired,
         last: last.as_ref(),
+        store: connection.store_id(ns),
     };
     let current = Placement {
         dialect: connection.dialect,
@@ -756,6 +757,7 @@ async fn settle_previous(
     let old_req = Request {
         remote_name: &old,
         last: None,
+        store: req.store.clone(),
         ..*req
     };
     let failed = |e: DialectError| {
@@ -917,6 +919,7 @@ async fn cleanup(obj: &SecretSync, ctx: &Context) -> Result<(), Error> {
         credentials: &credentials,
         desired: &desired,
         last: last.as_ref(),
+        store: connection.store_id(&ns),
     };
     let observed = dialect.observe(&req).await?;
     match plan::decide_delete(&desired.owner, &observed) {
@@ -1067,14 +1070,6 @@ async fn credentials_in(
         dialect.endpoint_from_answers(&connection.target),
     )?;
     let mut map = read.into_map();
-    // The store the dialect acts for: whom it trusts and whose rate budget it spends (dialects::kit::store_id).
-    if let Some(store) = &connection.store {
-        let id = crate::dialects::kit::store_id::value(store.kind, &store.name);
-        map.insert(
-            crate::dialects::kit::store_id::STORE_KEY.to_owned(),
-            SecretValue::from(id.as_str()),
-        );
-    }
     if let Some(pem) = &connection.ca_bundle {
         map.insert("ca.crt".to_owned(), SecretValue::from(pem.as_str()));
     }

@@ -14,6 +14,7 @@ use crate::api::{
     DialectKind, RateLimit, ServiceFabricMeshSettings, StoreKind, StoreRef, StoreSpec, Target,
     TencentSsmSettings,
 };
+use crate::dialects::kit::store_id::StoreId;
 
 /// Why a SecretSync may not use the store it names. Messages name stores and namespaces, never credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +118,14 @@ impl Connection {
             None => Ok(remote.to_owned()),
             Some(template) => render_name(template, namespace, name, remote),
         }
+    }
+
+    /// The store a call for a SecretSync of `namespace` goes through (its check: the Store's own namespace, or
+    /// none for a ClusterStore's), for the dialect's trust and pacing; `None` for an inline target.
+    pub fn store_id(&self, namespace: &str) -> Option<StoreId> {
+        self.store
+            .as_ref()
+            .map(|s| StoreId::new(s.kind, &s.name, namespace))
     }
 
     /// The template, when it is more than the remote name as written (for messages about a name it made).

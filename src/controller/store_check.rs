@@ -93,6 +93,11 @@ async fn check(
         adoption: crate::plan::Adoption::Never,
         allow_replace: false,
     };
+    // A ClusterStore's own check is no tenant's: it takes no namespace's share of the store's rate.
+    let store = connection.store_id(match store_ref.kind {
+        StoreKind::Store => namespace,
+        StoreKind::ClusterStore => "",
+    });
     let req = Request {
         target: &connection.target,
         remote_name: PROBE_NAME,
@@ -100,6 +105,7 @@ async fn check(
         credentials: &credentials,
         desired: &desired,
         last: None,
+        store,
     };
     dialect
         .observe(&req)

@@ -54,6 +54,7 @@ pub fn check(
         credentials,
         desired: &want,
         last: None,
+        store: None,
     };
     dialect.check(&req, value)
 }

@@ -187,6 +187,8 @@ pub struct Request<'a> {
     pub desired: &'a Desired,
     /// What the status recorded last time, if anything: a hint, never trusted over what the store says.
     pub last: Option<&'a RemoteRef>,
+    /// The store the call goes through, as the controller resolved it; `None` for an inline target.
+    pub store: Option<kit::store_id::StoreId>,
 }
 
 /// What a dialect reports after carrying out a plan.
@@ -404,8 +406,8 @@ fn share(per_second: NonZeroU32, burst: NonZeroU32, active: u32) -> Quota {
 
 /// Runs a dialect's call for `req` with its store known to the limiter (see [`PACED_FOR`]).
 async fn paced<T>(req: &Request<'_>, call: impl std::future::Future<Output = T>) -> T {
-    match kit::store_id::StoreId::of(req.credentials, &req.desired.owner.namespace) {
-        Some(store) => PACED_FOR.scope(store, call).await,
+    match &req.store {
+        Some(store) => PACED_FOR.scope(store.clone(), call).await,
         None => call.await,
     }
 }

@@ -1039,6 +1039,7 @@ mod tests {
             credentials: &c,
             desired: &want,
             last: None,
+            store: None,
         };
         let err = d.conn(&req).err().expect("garbage PEM is refused");
         assert_eq!(err.class, ErrorClass::Credentials);

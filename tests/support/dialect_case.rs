@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secretsync::api::{RateLimit, Target};
+use secretsync::dialects::kit::store_id::StoreId;
 use secretsync::dialects::{Dialect, DialectError, Outcome, Request, Shared};
 use secretsync::metrics::Metrics;
 use secretsync::plan::digest::DigestKey;
@@ -47,6 +48,8 @@ pub struct Case {
     pub value: SecretValue,
     /// What the status would hold from the last reconcile (a hint dialects may use).
     pub last: Option<RemoteRef>,
+    /// The store the controller would name (its author decides whom a CA vouches for); `None`: inline.
+    pub store: Option<StoreId>,
 }
 
 impl Case {
@@ -98,6 +101,7 @@ impl Case {
             desired,
             value,
             last: None,
+            store: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl Case {
             credentials: &self.credentials,
             desired: &self.desired,
             last: self.last.as_ref(),
+            store: self.store.clone(),
         }
     }
 

@@ -50,7 +50,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use super::kit::ownership::{self, Keys, Marker};
-use super::kit::store_id::{StoreId, namespace_admin_wrote};
+use super::kit::store_id::namespace_admin_wrote;
 use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{Endpoint, Exchange, Idempotency, Pace, Transport, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
@@ -303,7 +303,7 @@ impl AwsSecretsManager {
                 token,
                 sts_url,
             } => {
-                let store = StoreId::of(req.credentials, &req.desired.owner.namespace).ok_or_else(
+                let store = req.store.clone().ok_or_else(
                     || {
                         DialectError::permanent(
                             "InvalidSpec",
@@ -312,7 +312,7 @@ impl AwsSecretsManager {
                     },
                 )?;
                 // A namespace admin chose the STS host: their CA must not vouch for where the token goes.
-                let sts_tls = if namespace_admin_wrote(req.credentials) {
+                let sts_tls = if namespace_admin_wrote(req.store.as_ref()) {
                     TlsSettings {
                         ca: self.transport.shared().identity_provider_ca.as_deref(),
                         identity: None,

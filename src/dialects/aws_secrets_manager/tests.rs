@@ -292,6 +292,7 @@ async fn a_retried_write_sends_its_token_again_and_the_next_write_a_new_one() {
         credentials: &creds,
         desired: &desired,
         last: None,
+        store: None,
     };
     let value = SecretValue::from("v1");
     let d = dialect();

@@ -502,20 +502,38 @@ impl Default for TokenCache {
     }
 }
 
+/// What a token is asked for: at which authority, for which identity and scope, under which trust.
+#[derive(Clone, Copy)]
+pub struct SignIn<'a> {
+    pub authority: &'a str,
+    pub identity: &'a Identity,
+    pub scope: &'a str,
+    /// A namespaced Store's sign-in (fewer CAs trusted): its tokens are kept apart.
+    pub namespaced: bool,
+}
+
 impl TokenCache {
     fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
         self.entries
             .get_or_insert_with(key.to_owned(), Default::default)
     }
 
-    fn key(authority: &str, identity: &Identity, scope: &str) -> String {
+    /// A token is reused only under the trust it was obtained with: a namespaced Store's sign-in trusts fewer CAs
+    /// than a ClusterStore's, so a token a ClusterStore obtained (same credentials, same authority host) is not one
+    /// the Store could have, and the Store's behaviour must not depend on which of them signed in first.
+    fn key(want: &SignIn<'_>) -> String {
         let mut h = sha2::Sha256::new();
         for part in [
-            authority,
-            &identity.tenant,
-            &identity.client_id,
-            &identity.fingerprint,
-            scope,
+            if want.namespaced {
+                "namespaced"
+            } else {
+                "cluster"
+            },
+            want.authority,
+            &want.identity.tenant,
+            &want.identity.client_id,
+            &want.identity.fingerprint,
+            want.scope,
         ] {
             h.update((part.len() as u64).to_be_bytes());
             h.update(part.as_bytes());
@@ -528,12 +546,16 @@ impl TokenCache {
         &self,
         transport: &Transport,
         client: &reqwest::Client,
-        authority: &str,
-        identity: &Identity,
-        scope: &str,
+        want: &SignIn<'_>,
         stale: Option<&str>,
     ) -> Result<Zeroizing<String>, DialectError> {
-        let slot = self.slot(&Self::key(authority, identity, scope));
+        let SignIn {
+            authority,
+            identity,
+            scope,
+            ..
+        } = *want;
+        let slot = self.slot(&Self::key(want));
         let mut cached = slot.lock().await;
         let now = Instant::now();
         if let Some(c) = cached.as_ref()
@@ -750,9 +772,12 @@ impl<'a> Bearer<'a> {
                     .token(
                         self.transport,
                         &self.client,
-                        authority,
-                        identity,
-                        &scope,
+                        &SignIn {
+                            authority,
+                            identity,
+                            scope: &scope,
+                            namespaced: self.namespaced,
+                        },
                         stale.as_ref().map(|s| s.as_str()),
                     )
                     .await

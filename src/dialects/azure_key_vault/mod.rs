@@ -530,14 +530,17 @@ impl AzureKeyVault {
         let credential =
             auth::auth_from(req.credentials, s.authority_host.as_deref(), &self.workload)?;
         let client = self.clients.client(vault_tls(req.credentials)?)?;
-        let sign_in = self.clients.client(self.sign_in_tls(req.credentials)?)?;
+        let namespaced = super::kit::store_id::namespace_admin_wrote(req.store.as_ref());
+        let sign_in = self
+            .clients
+            .client(self.sign_in_tls(req.credentials, namespaced)?)?;
         let auth = Bearer::new(
             credential,
             &self.tokens,
             &self.scopes,
             &self.transport,
             sign_in,
-            super::kit::store_id::namespace_admin_wrote(req.credentials),
+            namespaced,
             &url,
         );
         Ok(Conn {
@@ -553,8 +556,12 @@ impl AzureKeyVault {
     /// public roots and the operator's identity-provider CAs, never the Store's own `caBundle` or `ca.crt`. Its
     /// author chose the authority host; trusting their CA for it too would let them receive the client secret,
     /// the client assertion or the ServiceAccount token sent there, on a host they only claim to be Entra ID.
-    fn sign_in_tls<'a>(&'a self, creds: &'a Credentials) -> Result<TlsSettings<'a>, DialectError> {
-        if super::kit::store_id::namespace_admin_wrote(creds) {
+    fn sign_in_tls<'a>(
+        &'a self,
+        creds: &'a Credentials,
+        namespaced: bool,
+    ) -> Result<TlsSettings<'a>, DialectError> {
+        if namespaced {
             return Ok(TlsSettings {
                 ca: self.transport.shared().identity_provider_ca.as_deref(),
                 identity: None,

@@ -113,6 +113,7 @@ fn set_body_has_the_rest_shape_and_tags_carry_no_value() {
         credentials: &c,
         desired: &d,
         last: None,
+        store: None,
     };
     let tags = tags_for(&req);
     let body = set_body("s3cr3t", Some("text/plain"), &tags);
@@ -248,38 +249,35 @@ fn reserved_tags_are_not_labels() {
 #[test]
 fn a_namespaced_stores_ca_vouches_for_its_vault_and_never_for_its_authority_host() {
     use crate::api::StoreKind;
-    use crate::dialects::kit::store_id::{STORE_KEY, value};
-    let with_store = |kind| {
-        creds(&[
-            ("tenantId", "t"),
-            ("clientId", "c"),
-            ("clientSecret", "s"),
-            ("ca.crt", "TENANT-CA"),
-            (STORE_KEY, &value(kind, "kv")),
-        ])
-    };
+    use crate::dialects::kit::store_id::{StoreId, namespace_admin_wrote};
+    let creds = creds(&[
+        ("tenantId", "t"),
+        ("clientId", "c"),
+        ("clientSecret", "s"),
+        ("ca.crt", "TENANT-CA"),
+    ]);
+    let by = |kind| namespace_admin_wrote(Some(&StoreId::new(kind, "kv", "team-a")));
     let plain = dialect();
     let operator = AzureKeyVault::new(
         Shared::new(10, 10, crate::metrics::Metrics::new())
             .with_identity_provider_ca("OPERATOR-CA"),
     );
     for d in [&plain, &operator] {
-        let namespaced = with_store(StoreKind::Store);
-        assert_eq!(vault_tls(&namespaced).unwrap().ca, Some("TENANT-CA"));
-        let sign_in = d.sign_in_tls(&namespaced).unwrap();
+        assert_eq!(vault_tls(&creds).unwrap().ca, Some("TENANT-CA"));
+        let sign_in = d.sign_in_tls(&creds, by(StoreKind::Store)).unwrap();
         assert_ne!(
             sign_in.ca,
             Some("TENANT-CA"),
             "the Store's CA vouched for its authority host"
         );
         assert!(sign_in.public_roots && sign_in.identity.is_none());
-        let cluster = with_store(StoreKind::ClusterStore);
-        assert_eq!(d.sign_in_tls(&cluster).unwrap().ca, Some("TENANT-CA"));
+        let cluster = d.sign_in_tls(&creds, by(StoreKind::ClusterStore)).unwrap();
+        assert_eq!(cluster.ca, Some("TENANT-CA"));
     }
-    let namespaced = with_store(StoreKind::Store);
-    assert_eq!(plain.sign_in_tls(&namespaced).unwrap().ca, None);
+    let namespaced = by(StoreKind::Store);
+    assert_eq!(plain.sign_in_tls(&creds, namespaced).unwrap().ca, None);
     assert_eq!(
-        operator.sign_in_tls(&namespaced).unwrap().ca,
+        operator.sign_in_tls(&creds, namespaced).unwrap().ca,
         Some("OPERATOR-CA")
     );
 }

@@ -1059,6 +1059,7 @@ mod tests {
             credentials: creds,
             desired,
             last: None,
+            store: None,
         }
     }
 

@@ -1,25 +1,11 @@
-//! Which store a dialect call is made through, as the controller tells the dialect: the credentials carry it
-//! under [`STORE_KEY`] (a `/` cannot occur in a Secret's keys, so no credentials Secret can claim another store),
-//! as `Store/<name>` or `ClusterStore/<name>`. The store's namespace is the request owner's: a Store serves its
-//! own namespace only, and its check runs as an owner in that namespace.
+//! Which store a dialect call is made through, as the controller tells the dialect in [`crate::dialects::Request`]
+//! (never through the credentials: what a store's author puts in a Secret cannot claim another store).
 //!
-//! Two things depend on it: trust (a namespaced Store is written by a namespace admin, whose CA must not vouch for
-//! the identity provider that receives a token or a client secret) and pacing (rate buckets and token requests
-//! belong to a store, and a ClusterStore's to each namespace using it; see [`crate::dialects::EndpointLimiter`]).
+//! Two things depend on it: trust (a namespace admin wrote a `Store`, and their CA must not vouch for the identity
+//! provider that receives a token or a client secret) and pacing (rate buckets and token requests belong to a
+//! store, and a ClusterStore's to each namespace using it; see [`crate::dialects::EndpointLimiter`]).
 
 use crate::api::StoreKind;
-use crate::value::Credentials;
-
-/// The credentials key the controller sets for every store.
-pub const STORE_KEY: &str = "secretsync.io/store";
-
-/// The value of [`STORE_KEY`] for a store.
-pub fn value(kind: StoreKind, name: &str) -> String {
-    match kind {
-        StoreKind::Store => format!("Store/{name}"),
-        StoreKind::ClusterStore => format!("ClusterStore/{name}"),
-    }
-}
 
 /// The store a call goes through, as far as trust and pacing go.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -31,22 +17,18 @@ pub enum StoreId {
 }
 
 impl StoreId {
-    /// The store named in `credentials`, used from `namespace` (the request owner's); `None` without one (an inline
-    /// target, allowed only by the operator, or a test).
-    pub fn of(credentials: &Credentials, namespace: &str) -> Option<StoreId> {
-        let text = credentials.text(STORE_KEY)?;
-        let (kind, name) = text.split_once('/')?;
-        let name = name.to_owned();
+    /// The store `kind`/`name` used from `namespace`: a Store's own namespace (it serves no other), or the tenant
+    /// of a ClusterStore.
+    pub fn new(kind: StoreKind, name: &str, namespace: &str) -> StoreId {
         match kind {
-            "Store" => Some(StoreId::Namespaced {
+            StoreKind::Store => StoreId::Namespaced {
                 namespace: namespace.to_owned(),
-                name,
-            }),
-            "ClusterStore" => Some(StoreId::Cluster {
-                name,
+                name: name.to_owned(),
+            },
+            StoreKind::ClusterStore => StoreId::Cluster {
+                name: name.to_owned(),
                 tenant: namespace.to_owned(),
-            }),
-            _ => None,
+            },
         }
     }
 
@@ -59,50 +41,34 @@ impl StoreId {
     }
 }
 
-/// Whether a namespace admin wrote the store the credentials are for: their `caBundle` and `ca.crt` then vouch
-/// for the store's own endpoint only.
-pub fn namespace_admin_wrote(credentials: &Credentials) -> bool {
-    credentials
-        .text(STORE_KEY)
-        .is_some_and(|v| v.starts_with("Store/"))
+/// Whether a namespace admin wrote the store of a call: their `caBundle` and `ca.crt` then vouch for the store's
+/// own endpoint only. Without a store (an inline target, which only the operator allows) no.
+pub fn namespace_admin_wrote(store: Option<&StoreId>) -> bool {
+    matches!(store, Some(StoreId::Namespaced { .. }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::SecretValue;
-
-    fn creds(store: Option<String>) -> Credentials {
-        Credentials::new(
-            store
-                .map(|s| (STORE_KEY.to_owned(), SecretValue::from(s.as_str())))
-                .into_iter()
-                .collect(),
-        )
-    }
 
     #[test]
-    fn the_store_and_its_author_come_from_the_controllers_key() {
-        let store = creds(Some(value(StoreKind::Store, "kv")));
-        assert!(namespace_admin_wrote(&store));
+    fn a_store_is_keyed_without_its_tenant_and_its_author_is_known() {
+        let store = StoreId::new(StoreKind::Store, "kv", "team-a");
+        assert!(namespace_admin_wrote(Some(&store)));
+        assert_eq!(store.store_key(), "Store/team-a/kv");
+        let cluster = StoreId::new(StoreKind::ClusterStore, "kv", "team-a");
+        assert!(!namespace_admin_wrote(Some(&cluster)));
         assert_eq!(
-            StoreId::of(&store, "team-a").map(|s| s.store_key()),
-            Some("Store/team-a/kv".to_owned())
-        );
-        let cluster = creds(Some(value(StoreKind::ClusterStore, "kv")));
-        assert!(!namespace_admin_wrote(&cluster));
-        assert_eq!(
-            StoreId::of(&cluster, "team-a"),
-            Some(StoreId::Cluster {
+            cluster,
+            StoreId::Cluster {
                 name: "kv".into(),
                 tenant: "team-a".into()
-            })
+            }
         );
         assert_eq!(
-            StoreId::of(&cluster, "team-b").map(|s| s.store_key()),
-            Some("ClusterStore/kv".to_owned())
+            StoreId::new(StoreKind::ClusterStore, "kv", "team-b").store_key(),
+            "ClusterStore/kv"
         );
-        assert_eq!(StoreId::of(&creds(None), "team-a"), None);
-        assert!(!namespace_admin_wrote(&creds(None)));
+        assert!(!namespace_admin_wrote(None));
     }
 }

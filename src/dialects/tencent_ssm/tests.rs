@@ -60,6 +60,7 @@ fn request<'a>(
         credentials,
         desired,
         last: None,
+        store: None,
     }
 }
 
