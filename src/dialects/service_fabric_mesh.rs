@@ -1,51 +1,31 @@
-//! Service Fabric secret resources: the `Resources/Secrets` API of a cluster's HTTP gateway, served by the
-//! Central Secret Service (api-version `6.4-preview`).
+//! Service Fabric secret resources (`Resources/Secrets` of the cluster's HTTP gateway, Central Secret Service). What
+//! users set and see (settings, credentials, naming, markers, requests, errors) is in
+//! `docs/src/dialects/service-fabric-mesh.md`; this is how it is built.
 //!
-//! # How a SecretSync maps onto a secret resource
+//! # Why the wire flow is shaped this way
 //!
-//! - The remote name (`spec.target.remoteName` or the object's name) is the secret resource's name, created with
-//!   `kind: inlinedValue`, `spec.target.contentType` and `spec.target.description`. Service Fabric cannot change
-//!   `kind` or `contentType` after creation: a spec change to the content type (or a resource of another kind
-//!   being adopted) is refused and reported, unless `serviceFabricMesh.allowReplace` is set, in which case the
-//!   resource (and every value version in it) is deleted and created again. Service Fabric has no conditional
-//!   create, so a resource created by someone else between `observe` and `Create` cannot be told apart.
-//! - Each value is a version `PUT /Resources/Secrets/{name}/values/{version}`. Versions are immutable, and their
-//!   names are the first 20 hex digits of the value's keyed digest, so "is the current value present" is one
-//!   `GET` and re-adding the same value is harmless. Consumers reference `{name}:{version}`; the status records
-//!   it as the remote `id`.
-//! - Secret resources have no labels or tags, so ownership is recorded in the one free-text field, the
-//!   description. SecretSync appends one line to the user's description:
-//!   `#secretsync.io {"secretsync.io/owner":"namespace/name","secretsync.io/owner-uid":"…",
-//!   "secretsync.io/digest":"hmac-sha256:…","secretsync.io/versions":["…",…]}`. The digest is the keyed digest of
-//!   the current value (never the value), and `versions` lists the versions SecretSync wrote, newest first.
-//!   `spec.target.labels` cannot be stored and is refused.
-//! - Superseded versions beyond `serviceFabricMesh.retainVersions` (default 2) are deleted after a new value is
-//!   written. Only versions SecretSync wrote are ever deleted.
-//! - A new resource may be answered with 201 `status: Creating` or 202 with no body: the SecretSync is then
-//!   `Creating`, and the value is added by a later reconcile, once `GET` reports `Ready`. `Failed` is reported
-//!   in SecretSync's words (the backend's `statusDetails` are its free text, never shown).
-//! - `serviceFabricMesh.verifyValues` reads the current version back with the privileged
-//!   `POST …/values/{version}/list_value` instead of a metadata `GET`, proving the value is readable where
-//!   applications read it. (Versions are immutable, so the digest-derived version name already pins the value.)
+//! - Version names are the first 20 hex digits of the value's keyed digest. Versions are immutable, so "is the
+//!   current value there" is one `GET` of a name, re-adding the same value is harmless, and a crash between the
+//!   version's `PUT` and the resource's `PUT` (which records the marker) heals on the next reconcile by writing the
+//!   same version again. For the same reason `verifyValues` adds nothing to integrity: the name already pins the
+//!   value; `list_value` only proves the value is readable where applications read it.
+//! - Secret resources have no labels, so the marker is the last line of the description (the kit's
+//!   `ownership::description` codec) and carries the list of versions SecretSync wrote. Pruning deletes only names
+//!   from that list: a version someone else added is never ours to delete, even when it is older.
+//! - A new value writes the version first, prunes, and records the marker last: an interruption leaves the old
+//!   marker, whose digest the next reconcile sees as a difference.
+//! - Service Fabric has no conditional create: a resource made by someone else between `observe` and the create's
+//!   `PUT` cannot be told apart. The window is one reconcile.
+//! - A 201 `Creating` or a 202 leaves the version unwritten and the status naming no version: a version the status
+//!   names is always one that was written. The backend's `statusDetails` is free text and never leaves the dialect.
+//! - `kind` and `contentType` are immutable in Service Fabric, hence `Support::Immutable` for the content type and
+//!   `allowReplace` (delete, then create) rather than a patch.
 //!
-//! # Authentication (credentials Secret keys)
+//! # Retries
 //!
-//! - `tls.crt` and `tls.key` (PEM): a client certificate for mutual TLS with the gateway (a cluster or
-//!   cluster-admin certificate).
-//! - `ca.crt` (PEM, optional): the only CA trusted for the gateway's certificate; without it the public web PKI
-//!   roots are used.
-//! - `token`: an Entra ID bearer token for Entra-secured clusters.
-//! - No credentials Secret: plain HTTP to an unsecured development cluster (or HTTPS with no client identity).
-//!
-//! Certificates and tokens are only sent to `https://` endpoints. A 401 means the credentials were refused or
-//! the Central Secret Service is being removed (it answers every secret call with 401 then).
-//!
-//! # Errors
-//!
-//! FabricError bodies (`{"Error":{"Code","Message"}}`) are mapped by code, then by HTTP status; only the HTTP
-//! status and a code from the closed list the dialect knows are shown, never `Message`. Transient
-//! failures are retried by the dialect kit's transport (every request here but the resource's create is a PUT,
-//! DELETE, GET or a reading POST, so all of them are idempotent).
+//! Every request but the resource's first create is a `PUT` of a fixed body, a `DELETE`, a `GET` or a reading
+//! `POST`, so the kit's transport may repeat all of them. FabricError bodies are decoded for their code only, from a
+//! closed list; `Message` is never read into an error.
 
 use std::time::Duration;
 

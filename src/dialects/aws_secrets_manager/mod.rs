@@ -1,43 +1,31 @@
-//! AWS Secrets Manager: the JSON 1.1 API (`POST /` with `X-Amz-Target: secretsmanager.<Action>`), signed with
-//! SigV4 (the `aws-sigv4` crate) through the kit's transport.
+//! AWS Secrets Manager: the JSON 1.1 API (`POST /` with `X-Amz-Target: secretsmanager.<Action>`), signed with SigV4
+//! (the `aws-sigv4` crate) through the kit's transport, with no AWS SDK. What users set and see (settings,
+//! credentials, naming, tags, requests, errors) is in `docs/src/dialects/aws-secrets-manager.md`; this is how it is
+//! built.
 //!
-//! # How a SecretSync maps onto a secret
+//! # Why the wire flow is shaped this way
 //!
-//! - The remote name is the secret's `Name` (1-512 letters, digits and `/_+=.@-`). A missing secret is made with
-//!   `CreateSecret`, carrying the value, `spec.target.description`, `awsSecretsManager.kmsKeyId` and the tags at
-//!   once. UTF-8 values travel as `SecretString`, other bytes as `SecretBinary`; at most 64 KiB.
-//! - Ownership and the value's identity are tags next to the user's labels (`spec.target.labels`, at most 45):
-//!   `secretsync-owner`, `secretsync-owner-uid`, `secretsync-owner-scope`, `secretsync-digest` (the keyed digest,
-//!   never the value) and `secretsync-version` (the version SecretSync wrote). At rest a refresh is one
-//!   `DescribeSecret`: the value is never read.
-//! - A new value is one `PutSecretValue` (or `UpdateSecret` with the value, when the description or the KMS key
-//!   change with it) with a `ClientRequestToken` made once per write and sent by each retry of it, so a retry
-//!   cannot make a second version and a value equal to an earlier one still becomes `AWSCURRENT`; the token is the
-//!   new version's ID. The tags follow with `TagResource` (value first, marker second: an interruption leaves an
-//!   old digest, which the next reconcile writes over). Labels and the description change with `TagResource`,
-//!   `UntagResource` and `UpdateSecret` only where they differ. Nothing touches resource policies or replication.
-//! - Drift: a current version other than the one tagged (a `PutSecretValue` by someone else) is written over.
-//! - A secret scheduled for deletion is restored (`RestoreSecret`) and written when it is this SecretSync's, or
-//!   when `adoptExisting` may take it as the store's `adoption` allows; otherwise it is a `Conflict`.
-//! - `deletionPolicy: Delete`: `DeleteSecret` with `recoveryWindowDays` (default 30), or
-//!   `forceDeleteWithoutRecovery`.
+//! - The marker is tags, read with the secret's metadata: a refresh at rest is one `DescribeSecret` and the value is
+//!   never read (`GetSecretValue` is not even in the IAM policy the book lists).
+//! - A new value carries a `ClientRequestToken` made once per write and resent by each retry of it: Secrets Manager
+//!   treats a repeated token as the same request, so a retry cannot make a second version, and a fresh token per
+//!   write makes a value equal to an earlier one still become `AWSCURRENT`. The token is the new version's ID, which
+//!   the `secretsync-version` tag records, so a current version other than the tagged one is someone else's write.
+//! - Value first, tags second: an interruption leaves an old digest, which the next reconcile writes over.
+//!   Labels and the description are written only where they differ; nothing touches resource policies or
+//!   replication, which belong to whoever manages the account.
+//! - A secret scheduled for deletion counts as absent, and creating its name restores it only as the ownership rules
+//!   allow (our marker, or `adoptExisting` as the store's `adoption` allows).
 //!
 //! # Credentials
 //!
-//! `accessKeyId`, `secretAccessKey` and optional `sessionToken` in the credentials Secret; or, on a store with
-//! `serviceAccountRef` and `awsSecretsManager.roleArn`, the ServiceAccount's token exchanged with STS
-//! `AssumeRoleWithWebIdentity` (unsigned), the role's credentials cached per store until 5 minutes before they
-//! expire. `ca.crt` (or the store's `caBundle`): an extra CA trusted next to the public roots, for https://
-//! endpoints; a namespaced Store's CA does not vouch for STS, which must have a public certificate or one the
-//! operator trusts (`--identity-provider-ca-file`). Plain `http://` only on loopback.
+//! Web identity exchanges the store's ServiceAccount token with STS `AssumeRoleWithWebIdentity` (unsigned), and the
+//! role's credentials are cached per store until 5 minutes before they expire. A namespaced Store's CA never vouches
+//! for STS: its token would otherwise go wherever that CA lets the Store point.
 //!
-//! # Errors
+//! # Retries
 //!
-//! `ThrottlingException`, `InternalServiceError` and 5xx are retried (the kit's transport, then the controller's
-//! backoff); `AccessDeniedException`, `UnrecognizedClientException` and the signature errors are credential
-//! errors; `ResourceExistsException` and `InvalidRequestException` (a secret pending deletion) conflicts;
-//! `LimitExceededException`, KMS failures and anything else permanent. Every call repeats safely: reads, calls
-//! that set a state, and writes that carry their `ClientRequestToken`.
+//! Every call repeats safely: reads, calls that set a state, and writes that carry their `ClientRequestToken`.
 
 mod auth;
 mod wire;

@@ -1,75 +1,42 @@
-//! Azure Key Vault secrets: the vault's REST data plane (`{vault}/secrets/{name}`, api-version `2026-04-01` by
-//! default), spoken over HTTPS with reqwest.
+//! Azure Key Vault secrets over the vault's REST data plane, spoken with reqwest. What users set and see (settings,
+//! credentials, naming, tags, soft delete, requests, errors) is in `docs/src/dialects/azure-key-vault.md`; this is
+//! how it is built.
 //!
-//! # How a SecretSync maps onto a Key Vault secret
+//! # Why compare first
 //!
-//! - The remote name (`spec.target.remoteName` or the object's name) is the secret's name: 1-127 letters, digits
-//!   and '-'. `spec.target.endpoint` is the vault URL, `https://<vault>.vault.azure.net` (or a sovereign cloud's).
-//! - Every `PUT` makes a new version, so SecretSync compares first and writes only when needed: it reads the
-//!   current version and compares SecretSync's digest tag, the content type and the tags. A new value is a `PUT`
-//!   (new version, with value, `contentType`, tags and `enabled: true`); a change of content type or labels
-//!   alone is a `PATCH` of the current version, which makes no new version. An unchanged value writes nothing.
-//! - Ownership and the value's identity live in four tags next to the user's labels: `secretsync-owner`
-//!   (`namespace/name`), `secretsync-owner-uid`, `secretsync-owner-scope` (cluster id and namespace uid) and
-//!   `secretsync-digest` (the namespace's keyed HMAC of the value, never the value). Key Vault allows 15 tags, so at most 11 labels fit. A secret without `secretsync-owner` is
-//!   left alone (a `Conflict`) unless `adoptExisting` is set.
-//! - Drift: a current version that someone else wrote (a `PUT` outside SecretSync, which carries none of our tags,
-//!   or a version other than the one the status recorded) is written over with a new version; so is a disabled
-//!   current version (`enabled: false`), whose value applications can no longer read. Content type is compared
-//!   only when `spec.target.contentType` is set, because Key Vault cannot clear one.
-//! - `spec.target.description` has no place in Key Vault and is refused; so are values that are not UTF-8 (the
-//!   API stores text; push the whole Secret to get binary keys base64-encoded) and values over 25 KB.
+//! Every Set Secret (`PUT`) makes a new version, so nothing is written before the current version's tags are
+//! compared: a digest tag equal to the desired one writes nothing, a metadata change alone is a `PATCH` of that
+//! version (no new version). A version someone else wrote over ours carries none of our tags; `observe` then scans
+//! the versions (at most `MAX_VERSION_PAGES` pages) for our marker, so the secret stays ours and is written over
+//! instead of becoming an unmarked secret to adopt. A current version other than the one the status recorded is
+//! treated the same way, whatever its tags claim: tags are copied with a version by anyone who can write.
 //!
 //! # Soft delete
 //!
-//! - `deletionPolicy: Delete` deletes the secret (Key Vault keeps it soft-deleted for its retention period). With
-//!   `azureKeyVault.purge: true` SecretSync then waits for the deletion to complete and purges it, unless the vault
-//!   has purge protection.
-//! - Creating a name that sits deleted-but-recoverable (409 `ObjectIsDeletedButRecoverable`) recovers it by
-//!   default, and the next reconcile compares and writes as usual; with `purge: true` the deleted secret is purged
-//!   and created afresh. A deleted secret that SecretSync did not write is only recovered or purged with
-//!   `adoptExisting`. `ObjectIsBeingDeleted` (a purge still running) is retried after a short wait.
+//! Only a soft-deleted secret whose marker is this SecretSync's is recovered or purged, whatever `adoptExisting`
+//! says: in a shared vault a tenant could otherwise bring back, or destroy for good, what another team deleted.
+//! Recovery completes asynchronously, so it is reported as `Creating` and the next reconcile compares as usual.
+//! Purging needs both the SecretSync's `purge` and the store's `allowPurge`.
 //!
-//! # Authentication (credentials Secret keys)
+//! # Tokens and challenges
 //!
-//! - `tenantId` and `clientId` of an app registration, and one of:
-//!   - `clientSecret`: the client-credentials grant with a client secret;
-//!   - `clientCertificate`: PEM with the certificate registered on the app and its unencrypted RSA private key
-//!     (or the key in `clientCertificateKey`); SecretSync signs a client assertion (RS256, `x5t`);
-//!   - `workloadIdentity: "true"`: Azure workload identity, with the federated token the controller's pod gets
-//!     (`AZURE_FEDERATED_TOKEN_FILE`); `tenantId`/`clientId` default to the pod's `AZURE_TENANT_ID`/
-//!     `AZURE_CLIENT_ID`. Any SecretSync can then act as any identity that trusts the controller's service
-//!     account, so grant such identities only what every namespace may do.
-//! - `token`: a pre-issued bearer token, used as is (it is never renewed).
-//! - `ca.crt` (PEM, optional): an extra CA to trust for the vault and, in a ClusterStore, the authority (emulators,
-//!   private clouds). A namespaced Store's `ca.crt` and `caBundle` are trusted for its vault only: its authority
-//!   host must have a publicly trusted certificate or one the operator trusts (`--identity-provider-ca-file`).
-//!
-//! Tokens come from `{authorityHost}/{tenantId}/oauth2/v2.0/token` (`azureKeyVault.authorityHost`, default
-//! `https://login.microsoftonline.com`) for the vault's `.default` scope, are cached per credentials until shortly
-//! before they expire, and are shared by every SecretSync with the same credentials. When the vault answers 401,
-//! SecretSync reads its challenge (`WWW-Authenticate: Bearer authorization=…, resource=…`), takes the scope from
-//! it if the vault lies under the resource's domain (the check the Azure SDKs make), fetches a fresh token and
-//! retries once; a second 401 ends in an `Unauthorized` condition. A challenge naming another tenant is reported.
+//! Tokens are cached per credentials and shared by every SecretSync using them. On a 401 the vault's challenge
+//! names the resource; its scope is used only when the vault lies under the resource's domain (the check the Azure
+//! SDKs make), so a vault cannot ask for a token meant for another service. One retry, then a credential error.
 //!
 //! # Why reqwest and not the Azure SDK for Rust
 //!
-//! The calls are plain REST through the controller's shared reqwest client, rate limiter and metrics, and Entra ID
-//! is spoken directly. The official crates (`azure_identity`, `azure_security_keyvault_secrets`) would bring a
-//! second HTTP stack and credential model beside the one every other dialect shares, and the controller needs
-//! things they do not expose as one piece: a token cache shared across SecretSyncs keyed by credentials Secret,
-//! an extra CA from that Secret, the authority host per SecretSync, and errors classified for conditions without
-//! echoing request bodies.
+//! The calls are plain REST through the controller's shared client, rate limiter and metrics, and Entra ID is
+//! spoken directly. The official crates (`azure_identity`, `azure_security_keyvault_secrets`) would bring a second
+//! HTTP stack and credential model beside the one every other dialect shares, and the controller needs things they
+//! do not expose as one piece: a token cache shared across SecretSyncs keyed by credentials Secret, an extra CA from
+//! that Secret, the authority host per store, and errors classified for conditions without echoing request bodies.
 //!
-//! # Errors
+//! # Retries
 //!
-//! KeyVaultError bodies (`{"error":{"code","message","innererror"}}`) are mapped by code, then by status:
-//! 401 and 403 are credential errors (403 says which permissions are needed), 400 is permanent, 409 is a
-//! conflict, and 429 and 5xx are transient. Requests go through the dialect kit's transport, which retries
-//! transient failures in place (up to 3 attempts, honouring a short `Retry-After`) before the controller's backoff
-//! takes over with the store's `Retry-After`, but only where repeating cannot write twice: a Set Secret makes a new
-//! version each time, so one that timed out or got a 5xx is not repeated (the next reconcile reads the vault);
-//! reads, the metadata `PATCH`, deletes, purges and recoveries are.
+//! The kit's transport retries transient failures in place, but only where repeating cannot write twice: a Set
+//! Secret that timed out or got a 5xx is not repeated (the next reconcile reads the vault, and the digest tag says
+//! whether it landed); reads, the metadata `PATCH`, deletes, purges and recoveries are.
 
 mod auth;
 

@@ -1,82 +1,44 @@
-//! OpenStack Barbican (Key Manager API v1).
+//! OpenStack Barbican (Key Manager API v1) with Keystone v3 tokens. What users set and see (settings, credentials,
+//! naming, metadata, rotation, requests, errors) is in `docs/src/dialects/barbican.md`; this is how it is built.
 //!
-//! # How a SecretSync maps onto Barbican secrets
+//! # The wire flow
 //!
-//! - The remote name (`spec.target.remoteName` or the object's name) is the Barbican secret's `name`: 1-255
-//!   characters without leading or trailing whitespace (Barbican strips it). Barbican names are not unique and its
-//!   identity is a server-made UUID; the status records the secret's `secret_ref` as the remote `id`.
-//! - A secret is made in the two documented steps: `POST /v1/secrets` with the name, `secret_type: opaque` and
-//!   the creation tag (below) only, then one `PUT /v1/secrets/{uuid}` with the raw payload. The payload is sent
-//!   as it is (never inside JSON, where Barbican strips surrounding whitespace), so leading and trailing
-//!   whitespace, newlines and non-UTF-8 bytes arrive unchanged. It is written as `application/octet-stream` unless
-//!   `spec.target.contentType` is `text/plain` (only for UTF-8 values: Barbican cannot serve other bytes as
-//!   text). Other content types are refused. `spec.target.description` is refused: Barbican has no such field.
-//! - Between the two steps SecretSync writes the secret's user metadata (`PUT /v1/secrets/{uuid}/metadata`):
-//!   `secretsync-owner-namespace`, `secretsync-owner-name`, `secretsync-owner-uid` and `secretsync-digest` (the
-//!   keyed HMAC of the value, never the value), next to `spec.target.labels`. Label keys must be lower-case
-//!   letters, digits, `-` and `_` (Barbican lower-cases keys), values at most 255 characters. Labels change in
-//!   place; the steady state is one list and one metadata read per secret, with no payload decryption.
-//! - Payloads are write-once, so a changed value (or content type) is a new secret; once it holds the value
-//!   the status points at it, and superseded secrets beyond `barbican.keepSuperseded` (default 0) are deleted.
-//!   Only secrets carrying this SecretSync's markers (or its own tagged crash leftovers, below) are ever deleted.
-//! - `observe` lists `GET /v1/secrets?name=…` (Barbican matches names with SQL `LIKE`; SecretSync keeps exact
-//!   matches only) and reads the metadata of each same-named secret. The newest secret of this SecretSync is
-//!   the current one. With `adoptExisting`, a foreign secret of that name is marked as this SecretSync's and then
-//!   replaced (or kept, per `keepSuperseded`), like any superseded secret.
+//! A secret is made in Barbican's two documented steps, `POST /v1/secrets` (name, `secret_type: opaque`, the
+//! creation tag below; no payload) and one `PUT /v1/secrets/{uuid}` of the raw payload, with the metadata
+//! (`PUT …/metadata`, our marker) written between them. The payload travels raw, never inside JSON, because Barbican
+//! strips surrounding whitespace from a JSON payload. Payloads are write-once, so a changed value is a new secret and
+//! rotation is "create, point the status at it, delete the superseded".
+//!
+//! `observe` lists `GET /v1/secrets?name=…`; Barbican matches names with SQL `LIKE`, so only exact matches are kept.
+//! Names are not unique: the newest secret carrying this SecretSync's marker is the current one, and the listing is
+//! handed to `apply` in the plan's `Detail` so it is never read twice.
 //!
 //! # Crash safety
 //!
-//! `POST` is not idempotent, so every write acts on the listing `observe` made in the same reconcile (handed to
-//! `apply` with the plan, never read twice) and never leaves a second secret:
-//! a secret of ours without payload (crash between the metadata and the payload) gets its payload; a finished one
-//! with the current digest (crash before the status write) is reused as it is. Left-over secrets of ours make
-//! `observe` report the value as unknown, so the next reconcile tidies them. A payload `PUT` answered 404 (the
-//! secret vanished) makes a new secret; 409 (already has a payload) reads the payload back and accepts it only if
-//! it is this value.
+//! `POST` is not idempotent, so every write acts on the listing `observe` made in the same reconcile and never
+//! leaves a second secret: a secret of ours without payload (crash between the metadata and the payload) gets its
+//! payload; a finished one with the current digest (crash before the status write) is reused as it is. Left-over
+//! secrets of ours make `observe` report the value as unknown, so the next reconcile tidies them. A payload `PUT`
+//! answered 404 (the secret vanished) makes a new secret; 409 (already has a payload) reads the payload back and
+//! accepts it only if it is this value.
 //!
-//! Between the `POST` and the metadata write a secret has no markers, and Barbican takes no metadata in the
-//! `POST`. What a `POST` can carry and what never changes afterwards are the secret's own fields, so SecretSync
-//! sends its **creation tag** as the secret's `mode` (a cipher-mode field that Barbican stores, lists and leaves
-//! uninterpreted for a stored secret): `secretsync:` and the SecretSync's uid. An unmarked, payload-less secret
-//! of that name is this SecretSync's crash leftover, claimed and completed, only when it carries this tag and was
-//! made by SecretSync's own Keystone user. Nothing else is ever inferred to be ours: in a project several tenants
-//! share, another SecretSync's secret of the same name, made by the same user, looks exactly like a leftover
-//! between its own two steps; it is left alone (and seen as another SecretSync's secret still being created, so
-//! not adopted as unmarked either, and a `Conflict` once its markers are written).
+//! Between the `POST` and the metadata write a secret has no marker, and Barbican takes no metadata in the `POST`.
+//! What a `POST` can carry and what never changes afterwards are the secret's own fields, so the **creation tag**
+//! goes in `mode` (a cipher-mode field Barbican stores, lists and leaves uninterpreted for a stored secret):
+//! `secretsync:` and the SecretSync's uid. An unmarked, payload-less secret of that name is this SecretSync's crash
+//! leftover, claimed and completed, only when it carries this tag and was made by SecretSync's own Keystone user.
+//! Nothing else is ever inferred to be ours: in a project several tenants share, another SecretSync's secret of the
+//! same name, made by the same user, looks exactly like a leftover between its own two steps; it is left alone (and
+//! seen as another SecretSync's secret still being created, so not adopted as unmarked either).
 //!
-//! The trade-off: a leftover without this SecretSync's tag is never completed nor deleted by it. That is one made
-//! before SecretSync sent tags, or by a SecretSync object since deleted and created again (a new uid). It stays,
-//! an empty secret holding no value, and this SecretSync reports a `Conflict` over it while it is the newest of
-//! that name with no secret of ours; delete it by hand (`openstack secret delete`). A leaked empty secret is the
-//! price of never deleting someone else's.
+//! The trade-off: a leftover without this SecretSync's tag is never completed nor deleted by it, and stays as an
+//! empty secret until someone deletes it. A leaked empty secret is the price of never deleting someone else's.
 //!
-//! # Authentication (credentials Secret keys)
+//! # Retries
 //!
-//! - `authUrl`: the Keystone URL (`https://keystone:5000/v3`; `/v3` is added when missing).
-//! - Password: `username` (or `userId`), `password`, `userDomainName` (or `userDomainId`, default domain
-//!   `Default`), `projectName` (or `projectId`) and `projectDomainName` (or `projectDomainId`, default `Default`).
-//! - Or an application credential: `applicationCredentialId` and `applicationCredentialSecret` (its project
-//!   is the one it was made in).
-//!
-//! The project-scoped token (`POST /v3/auth/tokens`) is sent as `X-Auth-Token`, cached per credential set and
-//! renewed half-way through its life (at most five minutes before it expires), and once more when Barbican
-//! answers 401. The Barbican URL is `spec.target.endpoint`, or the catalog's `key-manager` endpoint (interface
-//! `barbican.interface`, default `public`, in `barbican.region` if set).
-//!
-//! No-auth mode (development deployments, pipeline `barbican_api`): no credentialsRef, `barbican.projectId` and
-//! `spec.target.endpoint` set. Requests carry `X-Project-Id`, `X-Roles: member` and `X-User-Id: secretsync`.
-//!
-//! # Errors
-//!
-//! Barbican's `{"code","title","description"}` replies are shown with their description (bounded); a reply
-//! without such fields is reported by its status alone: no other part of a body ever reaches a message. 401
-//! (after one token renewal) and 403 are credential errors; 400, 406, 413 (payload too large) and 415 are
-//! permanent; 409 is a conflict. Every call goes through the dialect kit's transport, which retries 429, 5xx and
-//! transport failures in place (up to 3 attempts, honouring a short `Retry-After`) before the controller's
-//! backoff takes over, but repeats a non-idempotent request only when Barbican proved it did not act on it
-//! (429, or no connection made). The create `POST` and the payload `PUT` (write-once: a second one is answered
-//! 409) are not idempotent; listings, metadata reads and writes, payload reads and deletes are. Values larger
-//! than `barbican.maxPayloadBytes` (default 20000) fail before any call.
+//! Every call goes through the kit's transport, which repeats a non-idempotent request only when Barbican proved it
+//! did not act on it (429, or no connection made). The create `POST` and the payload `PUT` (a second one is answered
+//! 409) are not idempotent; listings, metadata reads and writes, payload reads and deletes are.
 
 mod auth;
 mod wire;

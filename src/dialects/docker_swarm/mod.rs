@@ -1,51 +1,27 @@
-//! Docker Swarm secrets: the Docker Engine API's `/secrets` endpoints on a swarm manager, through `bollard`.
+//! Docker Swarm secrets through the Docker Engine API's `/secrets` endpoints on a swarm manager, with `bollard`.
+//! What users set and see (endpoint, credentials, naming, labels, pruning, requests, errors) is in
+//! `docs/src/dialects/docker-swarm.md`; this is how it is built.
 //!
-//! # How a SecretSync maps onto Swarm secrets
+//! # Why one secret per value
 //!
-//! - A Swarm secret's value can be set only when it is created and can never be read back. Each value is
-//!   therefore its own secret object, named `<remoteName>-<first 8 hex digits of the value's keyed digest>`
-//!   (so `remoteName` is at most 55 characters). The status records that full name as `remote.name`, the
-//!   secret's ID as `remote.id` and its `Version.Index` as `remote.version`: services refer to the name shown
-//!   there, and move to the new name when the value changes.
-//! - Labels on every secret SecretSync writes (Docker label keys may hold '/' and ':', so no mapping is needed):
-//!   `secretsync.io/owner` = `namespace/name`, `secretsync.io/owner-uid` = the SecretSync's uid,
-//!   `secretsync.io/digest` = the keyed digest (`hmac-sha256:<hex>`, never the value) and
-//!   `secretsync.io/remote-name` = `remoteName`. `spec.target.labels` are written next to them. Labels are the
-//!   only thing Swarm lets change in place (`POST /secrets/{id}/update?version=N`, replacing all labels); a
-//!   stale version ("update out of sequence") is re-read and retried.
-//! - `observe` lists the secrets whose name starts with `remoteName` (one request), keeps those named
-//!   `<remoteName>-<8 hex>` or labelled with this `remote-name`, and reports the one for the desired value if it
-//!   exists, otherwise the newest one. Drift is seen through the labels: a secret removed behind SecretSync's
-//!   back is created again; one whose labels were removed is no longer SecretSync's and is reported as a
-//!   conflict (or replaced, with `adoptExisting`).
-//! - Superseded secrets (older values that carry this SecretSync's owner label) are deleted once the current
-//!   one exists, unless `dockerSwarm.pruneSuperseded` is false. One still used by a service (Docker answers 400
-//!   "in use") is kept, logged and counted in `secretsync_backend_requests_total{operation="prune",
-//!   outcome="in_use"}`, and tried again on the next reconcile, so it goes once the services have moved on.
-//! - Checked before any call: the value is 1 byte to 500 KiB - 1 (Swarm's limit), and the full name follows
-//!   Swarm's rules (letters, digits, '-', '_', '.', starting and ending with a letter or digit, at most 64).
+//! A Swarm secret's value is set only at creation and can never be read back, so each value is its own secret,
+//! named `<remoteName>-<first 8 hex digits of the keyed digest>`. The name alone says whether the desired value
+//! exists; services move to a new name on rotation, which is how Swarm itself rotates secrets. Labels are the only
+//! thing Swarm changes in place (`POST /secrets/{id}/update?version=N` replaces them all), so the marker lives there,
+//! with `secretsync.io/remote-name` tying the family of names to one `remoteName`.
 //!
-//! # Endpoint and credentials Secret keys
+//! # Observe
 //!
-//! `spec.target.endpoint` is `unix:///path/to/docker.sock` (the default is `unix:///var/run/docker.sock`),
-//! `tcp://host:port` or `https://host:port`. The API version is negotiated with the daemon (`GET /version`).
-//! All credentials keys are optional, and used with TCP only:
+//! One listing of the secrets whose name starts with `remoteName`; kept are those named `<remoteName>-<8 hex>` or
+//! labelled with this `remote-name` (a prefix match alone would catch `db-old-…` for `db`). The one holding the
+//! desired value is reported if it exists, otherwise the newest; drift is seen only through labels, as values cannot
+//! be read.
 //!
-//! - `ca.crt` (PEM): the CA that signed the daemon's certificate; without it the system's roots are used.
-//! - `tls.crt` and `tls.key` (PEM): the client certificate and key for mutual TLS (`dockerd --tlsverify`).
+//! # Retries
 //!
-//! With any of them (or an `https://` endpoint) the connection uses TLS; `tcp://` without credentials is plain
-//! HTTP. Certificates are held in memory only, never written to disk.
-//!
-//! # Errors
-//!
-//! 400 is `BadParameter` (permanent), or `SecretInUse` (conflict, retried with backoff) when a secret is still
-//! used by a service; 404 `SecretNotFound` (retried: the next reconcile sees it gone); 409 `NameTaken`
-//! (conflict); 500 `BackendError` (retried), or `UpdateOutOfSequence` (conflict) when another writer moved the
-//! version first; 503 `NotSwarmManager` (retried, so it recovers once the node is a manager again); transport
-//! failures `BackendUnreachable`; a call not finished (its answer read whole) within the deadline `BackendTimeout`.
-//! Calls follow the dialect kit's retry rule: reads, deletes and label updates are retried in place, a create
-//! is not (one that may have reached the daemon is found by the next reconcile, by name and digest).
+//! Reads, deletes and label updates are repeated in place; a create is not: one that may have reached the daemon is
+//! found by the next reconcile by name and digest, and a 409 on our own name with our digest is taken as our earlier
+//! create whose reply was lost. A label update answered "update out of sequence" is re-read and retried, up to `UPDATE_ATTEMPTS` times.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;

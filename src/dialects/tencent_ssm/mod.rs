@@ -1,72 +1,31 @@
-//! Tencent Cloud Secrets Manager (SSM), API 3.0, version `2019-09-23`.
+//! Tencent Cloud Secrets Manager (SSM), API 3.0, version `2019-09-23`. What users set and see (settings,
+//! credentials, naming, the marker, pacing, requests, errors) is in `docs/src/dialects/tencent-ssm.md`; this is how
+//! it is built.
 //!
-//! # How a SecretSync maps onto an SSM secret
+//! # Why the marker is in the description
 //!
-//! - The remote name is the SSM `SecretName` (1-128 letters, digits, '-' and '_', starting with a letter or
-//!   digit). A missing secret is made with `CreateSecret`. UTF-8 values travel as `SecretString`, anything else
-//!   as `SecretBinary` (base64). Values are limited to 32 KiB as sent.
-//! - `tencentSSM.versionPolicy: Overwrite` (default) keeps one version, `tencentSSM.versionId` (default
-//!   `SSM_Current`), and rewrites its content in place with `UpdateSecret` (or adds it with `PutSecretValue` to an
-//!   adopted secret that lacks it). `History` adds a version per value with `PutSecretValue`, named
-//!   `ss-<n>-<first 12 hex digits of the keyed digest>` with a counter `n`; at the store's cap of 10 versions the
-//!   oldest version SecretSync created is deleted first (`DeleteSecretVersion`). Versions not named that way are
-//!   never deleted.
-//! - SSM has no tag API of its own (tags live in Tencent's separate tag service), so ownership is kept in the
-//!   secret's description, which `DescribeSecret` returns and `UpdateDescription` changes. SecretSync appends one
-//!   line to `spec.target.description`: `#secretsync.io {"secretsync.io/owner":"namespace/name",
-//!   "secretsync.io/owner-uid":"…","secretsync.io/digest":"hmac-sha256:…","secretsync.io/version":"…"}`. The
-//!   digest is the keyed digest of the value (never the value), so one `DescribeSecret` tells an unchanged value
-//!   from a changed one without reading the secret. `spec.target.labels` and `contentType` cannot be stored and
-//!   are refused; the description with the marker must fit SSM's 2048 bytes.
-//! - A value change writes the value first and the marker second, so an interruption leaves an old digest that
-//!   the next reconcile sees as a difference and writes again. Changing `versionId` makes the next reconcile
-//!   write the value to the new version (the old one is left for readers still using it).
-//! - Drift is detected through the marker: a value rewritten in SSM by another client that leaves the marker
-//!   alone is not noticed (the digest key stays inside the controller, so a read-back could not be compared).
-//! - Delete (`deletionPolicy: Delete`) disables the secret, which SSM requires, then deletes it at once
-//!   (`RecoveryWindowInDays: 0`).
+//! SSM has no tag API of its own (tags live in Tencent's separate tag service, with its own credentials and
+//! permissions), and `DescribeSecret` returns the description, which `UpdateDescription` changes. So the marker is
+//! the description's last line (the kit's `ownership::description` codec), and one `DescribeSecret` tells an
+//! unchanged value from a changed one without reading the secret. The cost: a value rewritten by another client that
+//! leaves the line alone is not noticed, because the digest key stays inside the controller and a read-back could
+//! not be compared anyway.
 //!
-//! # Credentials Secret keys
+//! # Ordering and versions
 //!
-//! - `secretId` and `secretKey`: a Tencent Cloud API key pair (CAM).
-//! - `token` (optional): the session token of temporary credentials, sent as `X-TC-Token`.
-//! - `ca.crt` (PEM, optional): an extra CA to trust for the endpoint's certificate (an emulator, a proxy or a
-//!   private endpoint behind a private CA); the store's `caBundle` takes its place. It is trusted next to the
-//!   public web PKI roots, as for AzureKeyVault, so a store pointed back at Tencent's public endpoint keeps
-//!   working with its CA left in place. Only for `https://` endpoints: with `http://` it is refused
-//!   (`InsecureEndpoint`) rather than silently unused.
+//! A value change writes the value first and the marker second: an interruption leaves an old digest, which the
+//! next reconcile sees as a difference. `History` names versions `ss-<n>-<12 hex of the digest>`; the counter keeps
+//! names unique when a value returns, and the prefix is how SecretSync knows which versions it may delete at the
+//! store's cap of 10. Delete disables first because SSM refuses to delete an enabled secret.
 //!
-//! Keys are read by the dialect kit's one rule (a missing, empty or blank key is absent; values are trimmed);
-//! all but `ca.crt` must be printable ASCII, as they travel in headers.
+//! # Requests and pacing
 //!
-//! Settings live under `spec.target.tencentSSM`: `region` (required, sent as `X-TC-Region`), `versionPolicy`,
-//! `versionId` and `requestsPerSecond`. `spec.target.endpoint` overrides the default
-//! `https://ssm.tencentcloudapi.com` (a regional host such as `https://ssm.ap-guangzhou.tencentcloudapi.com`,
-//! the international `https://ssm.intl.tencentcloudapi.com`, or one behind a private CA with `ca.crt`); plain
-//! `http://` is accepted for loopback hosts only, for emulators.
-//!
-//! # Requests, limits and errors
-//!
-//! Every request is a signed `POST /` (TC3-HMAC-SHA256, see [`sign`]) with `X-TC-Action`. SSM publishes a limit
-//! per action (50 requests a second for `UpdateSecret`); SecretSync paces each action of each endpoint at 90% of
-//! `requestsPerSecond` (default 50), leaving room for arrival jitter so the store's own per-second count never
-//! passes the limit. The pace is shared by every SecretSync of the controller that uses the endpoint; the first
-//! to reach an endpoint sets it, so SecretSyncs of one endpoint should agree on `requestsPerSecond`. Requests
-//! go out evenly spaced unless the store sets `rateLimit.burst`, which then lets that many go at once per
-//! action (a burst above a tenth of the limit can pass SSM's per-second count, and be answered
-//! `RequestLimitExceeded`). A store's `rateLimit` also bounds all requests to the endpoint together, as for
-//! every dialect.
-//! SSM answers HTTP 200 even for errors, with `Response.Error.Code`:
-//! `RequestLimitExceeded` and `InternalError` are transient: the dialect kit's transport retries them in place
-//! (3 attempts, jittered backoff) and then hands them to the controller's backoff. A request is repeated only
-//! when repeating cannot do anything twice (see `idempotency`): reads and calls that set a state always,
-//! `CreateSecret` and `PutSecretValue` only after `RequestLimitExceeded` or a connection never made; a create
-//! that timed out or got `InternalError` may have been applied, so the next reconcile reads the store instead.
-//! `ResourceNotFound` during a write makes the next reconcile observe again (and create);
-//! `ResourceInUse.SecretExists` is a conflict, settled by the ownership rules on the next reconcile;
-//! `AuthFailure.*` and `UnauthorizedOperation*` are credential problems; everything else fails with the store's
-//! code and message. Other HTTP statuses come from something in front of SSM and are mapped by status; a
-//! `Retry-After` of up to 2 seconds is waited out in place, a longer one is handed to the controller.
+//! Every request is a signed `POST /` (TC3-HMAC-SHA256, see [`sign`]) with `X-TC-Action`. SSM publishes its limit
+//! per action, so the pace is kept per action and endpoint at 90% of `requestsPerSecond`, which leaves room for
+//! arrival jitter so SSM's own per-second count never passes the limit; the store's `rateLimit` also bounds all
+//! requests to the endpoint together, as for every dialect. A request is repeated only when repeating cannot do
+//! anything twice (see `idempotency`): reads and calls that set a state always, `CreateSecret` and `PutSecretValue`
+//! only after `RequestLimitExceeded` or a connection never made.
 
 pub mod sign;
 
