@@ -71,7 +71,7 @@ pub const DEFAULT_API_VERSION: &str = "2026-04-01";
 const TAGS: Keys = Keys::Dashed;
 /// Key Vault's limit on a secret value.
 pub const MAX_VALUE_BYTES: usize = 25 * 1024;
-/// Key Vault allows 15 tags per secret; SecretSync uses 3.
+/// Key Vault allows 15 tags per secret; SecretSync uses 4 (owner, owner uid, owner scope, digest).
 pub const MAX_LABELS: usize = 11;
 const MAX_TAG_NAME: usize = 512;
 const MAX_TAG_VALUE: usize = 256;
