@@ -1545,7 +1545,9 @@ mod through_controller {
         };
         let stores = Api::<Store>::namespaced(bed.client.clone(), &noisy);
         let syncs = Api::<SecretSync>::namespaced(bed.client.clone(), &noisy);
-        let end = Instant::now() + LONG;
+        // Until a quarter of them fail to sign in: enough load to show a budget shared by accident (the old
+        // endpoint-keyed buckets failed with it), reached in seconds alone but over a minute on a busy machine.
+        let end = Instant::now() + 3 * LONG;
         let going = loop {
             let refused = syncs
                 .list(&ListParams::default())
@@ -1559,7 +1561,7 @@ mod through_controller {
                         .count()
                 })
                 .unwrap_or(0);
-            if refused >= STORES / 2 || Instant::now() > end {
+            if refused >= STORES / 4 || Instant::now() > end {
                 break refused;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1589,7 +1591,7 @@ mod through_controller {
             .call("DELETE", &format!("/secrets/{remote}"), None)
             .await;
         assert!(
-            going >= STORES / 2,
+            going >= STORES / 4,
             "the noisy tenant never got going ({going} refused)"
         );
         assert!(
