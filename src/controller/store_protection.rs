@@ -91,6 +91,10 @@ pub async fn release_store_if_unused(
     let namespace = namespace.as_str();
     let name = store.name_any();
     let name = name.as_str();
+    // Only a protected Store being deleted can be released: no list of SecretSyncs for any other.
+    if !(is_deleting(store) && is_protected(store)) {
+        return Ok(false);
+    }
     let users = holding(ctx, namespace, name, finished).await?;
     if decide(is_deleting(store), is_protected(store), users) == Step::Release {
         info!(store = %format!("Store/{namespace}/{name}"), "no SecretSync needs the store being deleted any more; releasing it");
@@ -104,7 +108,7 @@ pub async fn release_store_if_unused(
         return Ok(false);
     }
     debug!(store = %format!("Store/{namespace}/{name}"), users, "store protection unchanged");
-    Ok(is_deleting(store) && is_protected(store))
+    Ok(true)
 }
 
 /// The SecretSyncs of `namespace` that name its Store `store` and still hold their cleanup finalizer, but
