@@ -51,6 +51,16 @@ const REQUIREMENTS: [(&str, &str, &str); 9] = [
         "has(self.credentialsRef) || has(self.endpoint)",
         "endpoint in no-auth mode (without credentialsRef)",
     ),
+    (
+        "Vault",
+        "has(self.endpoint)",
+        "endpoint (the Vault server's address)",
+    ),
+    (
+        "Vault",
+        "has(self.credentialsRef) || (has(self.vault) && has(self.vault.kubernetes))",
+        "credentialsRef (token, or roleId and secretId) or vault.kubernetes with a store's serviceAccountRef",
+    ),
 ];
 
 /// Each dialect's settings block, by field name.
@@ -61,6 +71,7 @@ const SETTINGS: [(&str, &str); 6] = [
     ("dockerSwarm", "DockerSwarm"),
     ("tencentSSM", "TencentSSM"),
     ("awsSecretsManager", "AWSSecretsManager"),
+    ("vault", "Vault"),
 ];
 
 /// The rules for an object whose `dialect` may be absent (`optional`) and whose fields are named in messages with
@@ -107,6 +118,7 @@ pub fn for_store(schema: &mut Schema) {
         "barbican",
         "tencentSSM",
         "awsSecretsManager",
+        "vault",
     ];
     append(schema, rules(false, "", &settings));
 }

@@ -13,6 +13,7 @@ pub mod duration;
 mod service_fabric_mesh;
 pub mod store;
 mod tencent_ssm;
+mod vault;
 
 use std::collections::BTreeMap;
 
@@ -31,6 +32,10 @@ pub use store::{
     StoreKind, StoreRef, StoreSpec, StoreStatus,
 };
 pub use tencent_ssm::{TencentSsmSettings, TencentVersionPolicy};
+pub use vault::{
+    VaultAppRole, VaultKubernetes, VaultSettings, VaultStoreSettings,
+    valid_path as valid_vault_path,
+};
 
 /// API group of every SecretSync type.
 pub const GROUP: &str = "secretsync.io";
@@ -145,7 +150,8 @@ pub struct LocalSecretRef {
     {"rule": "!has(self.storeRef) || !has(self.serviceFabricMesh) || !has(self.serviceFabricMesh.apiVersion)", "message": "with spec.target.storeRef the store decides serviceFabricMesh.apiVersion"},
     {"rule": "!has(self.storeRef) || !has(self.barbican) || (!has(self.barbican.projectId) && !has(self.barbican.interface) && !has(self.barbican.region))", "message": "with spec.target.storeRef the store decides barbican.projectId, interface and region"},
     {"rule": "!has(self.storeRef) || !has(self.tencentSSM) || (!has(self.tencentSSM.region) && !has(self.tencentSSM.requestsPerSecond))", "message": "with spec.target.storeRef the store decides tencentSSM.region and its rate (rateLimit)"},
-    {"rule": "!has(self.storeRef) || !has(self.awsSecretsManager) || (!has(self.awsSecretsManager.region) && !has(self.awsSecretsManager.roleArn) && !has(self.awsSecretsManager.stsEndpoint))", "message": "with spec.target.storeRef the store decides awsSecretsManager.region, roleArn and stsEndpoint"}
+    {"rule": "!has(self.storeRef) || !has(self.awsSecretsManager) || (!has(self.awsSecretsManager.region) && !has(self.awsSecretsManager.roleArn) && !has(self.awsSecretsManager.stsEndpoint))", "message": "with spec.target.storeRef the store decides awsSecretsManager.region, roleArn and stsEndpoint"},
+    {"rule": "!has(self.storeRef) || !has(self.vault) || (!has(self.vault.mount) && !has(self.vault.namespace) && !has(self.vault.pathPrefix) && !has(self.vault.appRole) && !has(self.vault.kubernetes))", "message": "with spec.target.storeRef the store decides vault.mount, namespace, pathPrefix, appRole and kubernetes"}
 ]))]
 #[schemars(transform = dialect_rules::for_inline_target)]
 pub struct Target {
@@ -156,8 +162,8 @@ pub struct Target {
     pub store_ref: Option<StoreRef>,
 
     /// Inline target (single-tenant clusters only, where the controller runs with `--allow-inline-targets`):
-    /// the store's API, `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm`, `TencentSSM` or
-    /// `AWSSecretsManager`. With
+    /// the store's API, `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm`, `TencentSSM`,
+    /// `AWSSecretsManager` or `Vault`. With
     /// `storeRef` the store decides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dialect: Option<DialectKind>,
@@ -166,7 +172,7 @@ pub struct Target {
     /// the key-manager URL (taken from the Keystone catalog when omitted). DockerSwarm: `unix:///path/docker.sock`
     /// or `tcp://host:port` (default: the local Docker socket). TencentSSM: the API endpoint (default:
     /// `https://ssm.tencentcloudapi.com`). AWSSecretsManager: the API endpoint (default:
-    /// `https://secretsmanager.<region>.amazonaws.com`).
+    /// `https://secretsmanager.<region>.amazonaws.com`). Vault: the server's address (`https://vault.example:8200`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         regex(pattern = r"^(https?|unix|tcp)://[^@?#\s\x00-\x1f\x7f]+$"),
@@ -258,6 +264,10 @@ pub enum DialectKind {
     ServiceFabricMesh,
     /// Azure Key Vault secrets (`PUT {vault}/secrets/{name}`).
     AzureKeyVault,
+
+    /// Settings for dialect Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<Box<VaultSettings>>,
     /// OpenStack Key Manager (`POST /v1/secrets`, then `PUT` of the payload).
     Barbican,
     /// Docker Swarm secrets (`POST /secrets/create`).
@@ -286,6 +296,8 @@ impl DialectKind {
         match self {
             DialectKind::ServiceFabricMesh => "ServiceFabricMesh",
             DialectKind::AzureKeyVault => "AzureKeyVault",
+    /// HashiCorp Vault or OpenBao KV version 2 (`POST /v1/{mount}/data/{path}` with check-and-set, metadata).
+    Vault,
             DialectKind::Barbican => "Barbican",
             DialectKind::DockerSwarm => "DockerSwarm",
             DialectKind::TencentSsm => "TencentSSM",
@@ -297,6 +309,7 @@ impl DialectKind {
 impl std::fmt::Display for DialectKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+        DialectKind::Vault,
     }
 }
 
@@ -308,6 +321,7 @@ pub enum UpdatePolicy {
     Replace,
     /// Create the remote secret if it is missing; never change it afterwards.
     IfNotExists,
+            DialectKind::Vault => "Vault",
 }
 
 /// What happens to the remote secret when the SecretSync is deleted.

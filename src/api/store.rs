@@ -31,22 +31,23 @@ use super::DialectKind;
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "!has(self.caBundle) || self.dialect in ['AzureKeyVault', 'ServiceFabricMesh', 'DockerSwarm', 'TencentSSM', 'AWSSecretsManager']", "message": "caBundle is used by AzureKeyVault, ServiceFabricMesh, DockerSwarm, TencentSSM and AWSSecretsManager; Barbican trusts the system's roots"},
-    {"rule": "!has(self.serviceAccountRef) || self.dialect == 'AzureKeyVault' || self.dialect == 'AWSSecretsManager'", "message": "serviceAccountRef (workload identity) is supported with dialects AzureKeyVault and AWSSecretsManager only"},
+    {"rule": "!has(self.caBundle) || self.dialect in ['AzureKeyVault', 'ServiceFabricMesh', 'DockerSwarm', 'TencentSSM', 'AWSSecretsManager', 'Vault']", "message": "caBundle is used by AzureKeyVault, ServiceFabricMesh, DockerSwarm, TencentSSM, AWSSecretsManager and Vault; Barbican trusts the system's roots"},
+    {"rule": "!has(self.serviceAccountRef) || self.dialect in ['AzureKeyVault', 'AWSSecretsManager', 'Vault']", "message": "serviceAccountRef (workload identity) is supported with dialects AzureKeyVault, AWSSecretsManager and Vault only"},
+    {"rule": "self.dialect != 'Vault' || has(self.serviceAccountRef) == (has(self.vault) && has(self.vault.kubernetes))", "message": "Vault signs in with serviceAccountRef through vault.kubernetes: set both or neither"},
     {"rule": "!has(self.caBundle) || self.dialect != 'AWSSecretsManager' || !has(self.endpoint) || self.endpoint.startsWith('https://')", "message": "AWSSecretsManager uses caBundle over https:// only"},
     {"rule": "self.dialect != 'AWSSecretsManager' || !has(self.serviceAccountRef) || (has(self.awsSecretsManager) && has(self.awsSecretsManager.roleArn))", "message": "AWSSecretsManager with serviceAccountRef needs awsSecretsManager.roleArn (the role to assume)"}
 ]))]
 #[schemars(transform = super::dialect_rules::for_store)]
 pub struct StoreSpec {
-    /// The store's API: `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm`, `TencentSSM` or
-    /// `AWSSecretsManager`.
+    /// The store's API: `ServiceFabricMesh`, `AzureKeyVault`, `Barbican`, `DockerSwarm`, `TencentSSM`,
+    /// `AWSSecretsManager` or `Vault`.
     pub dialect: DialectKind,
 
     /// Base URL of the store. AzureKeyVault: the vault URL. ServiceFabricMesh: the HTTP gateway. Barbican: the
     /// key-manager URL (taken from the Keystone catalog when omitted). DockerSwarm: `unix:///path/docker.sock` or
     /// `tcp://host:port` (default: the local Docker socket). TencentSSM: the API endpoint (default:
     /// `https://ssm.tencentcloudapi.com`). AWSSecretsManager: the API endpoint (default:
-    /// `https://secretsmanager.<region>.amazonaws.com`). A scheme, a host, a port and a path prefix only: no user
+    /// `https://secretsmanager.<region>.amazonaws.com`). Vault: the server's address. A scheme, a host, a port and a path prefix only: no user
     /// information, query or fragment. A namespaced Store may reach only its dialect's public cloud hosts and the hosts the
     /// operator lists in `--namespaced-store-hosts`, and never a unix socket (`EndpointNotAllowed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,7 +97,8 @@ pub struct StoreSpec {
     pub ca_bundle: Option<String>,
 
     /// Workload identity (AzureKeyVault; AWSSecretsManager with `awsSecretsManager.roleArn`, where the token is
-    /// exchanged with STS `AssumeRoleWithWebIdentity`: set `audience: sts.amazonaws.com`): SecretSync requests a
+    /// exchanged with STS `AssumeRoleWithWebIdentity`: set `audience: sts.amazonaws.com`; Vault with
+    /// `vault.kubernetes`, signing in to Vault's Kubernetes auth method with the audience its role expects): SecretSync requests a
     /// token for this ServiceAccount (TokenRequest) and exchanges it at the identity provider, which therefore sees `system:serviceaccount:<namespace>:<name>`
     /// and never the controller's own identity. A `Store` names a ServiceAccount of its own namespace. Only a
     /// `ClusterStore` may use the controller's own identity (`workloadIdentity: "true"` in its credentials).
@@ -126,6 +128,10 @@ pub struct StoreSpec {
     /// Connection settings for dialect AWSSecretsManager.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_secrets_manager: Option<AwsSecretsManagerStoreSettings>,
+
+    /// Connection settings for dialect Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<super::VaultStoreSettings>,
 
     /// How fast SecretSync may call this store, across every SecretSync that uses it. Without it the
     /// controller's defaults apply (`--backend-rate`, `--backend-burst`; TencentSSM: its published limit).

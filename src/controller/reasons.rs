@@ -270,6 +270,12 @@ pub const DIALECT: &[ReasonDoc] = &[
         "wait",
     ),
     row(
+        &["StoreSealed"],
+        "retry",
+        "Vault is sealed (HTTP 503) or answered from a standby that cannot serve the request (429, 473)",
+        "unseal Vault, or point the endpoint at the active node or a load balancer in front of it",
+    ),
+    row(
         &["NotSwarmManager"],
         "retry",
         "Docker 503: the node is not a swarm manager",
@@ -307,9 +313,9 @@ pub const DIALECT: &[ReasonDoc] = &[
         &["CredentialsRejected"],
         "credentials",
         "Tencent `AuthFailure.*` (bad key pair, expired token or signature); AWS: the access key, session token \
-         or signature is refused",
-        "fix `secretId` / `secretKey` / `token` (Tencent) or `accessKeyId` / `secretAccessKey` / `sessionToken` \
-         (AWS)",
+         or signature is refused; Vault: the AppRole or Kubernetes sign-in was refused",
+        "fix `secretId` / `secretKey` / `token` (Tencent), `accessKeyId` / `secretAccessKey` / `sessionToken` \
+         (AWS), `roleId` / `secretId` or the Vault role of `vault.kubernetes` (Vault)",
     ),
     row(
         &["CertificateRefused"],
@@ -458,6 +464,12 @@ pub const DIALECT: &[ReasonDoc] = &[
         "Barbican: listing the secrets of that name went past 20 pages of 100 (the store ignores `offset`, or \
          thousands of secrets match the name with SQL `LIKE`)",
         "check the store; choose a `remoteName` without `_` or `%`",
+    ),
+    row(
+        &["MountNotFound"],
+        "permanent",
+        "Vault: no engine is mounted at `vault.mount` (or the route does not exist there)",
+        "fix `vault.mount` (a KV version 2 engine), or mount one",
     ),
     row(
         &["KeystoneRejected"],

@@ -12,7 +12,7 @@ use kube::core::{Selector, SelectorExt};
 use crate::api::{
     AwsSecretsManagerSettings, AzureKeyVaultSettings, BarbicanSettings, ClusterStoreSpec,
     DialectKind, RateLimit, ServiceFabricMeshSettings, StoreKind, StoreRef, StoreSpec, Target,
-    TencentSsmSettings,
+    TencentSsmSettings, VaultSettings,
 };
 use crate::dialects::kit::store_id::StoreId;
 
@@ -232,6 +232,7 @@ pub fn for_store_check(
         docker_swarm: None,
         tencent_ssm: None,
         aws_secrets_manager: None,
+        vault: None,
     };
     through_store(&target, store_ref, spec, store_namespace)
 }
@@ -413,6 +414,7 @@ fn merged(target: &Target, store: &StoreSpec) -> Result<Target, Refusal> {
             target.aws_secrets_manager.is_some(),
             DialectKind::AwsSecretsManager,
         ),
+        (target.vault.is_some(), DialectKind::Vault),
     ]
     .into_iter()
     .find(|(set, kind)| *set && *kind != dialect);
@@ -471,6 +473,13 @@ fn merged(target: &Target, store: &StoreSpec) -> Result<Target, Refusal> {
                 region: conn.region,
                 role_arn: conn.role_arn,
                 sts_endpoint: conn.sts_endpoint,
+                ..own
+            }));
+        }
+        DialectKind::Vault => {
+            let own = *target.vault.clone().unwrap_or_default();
+            out.vault = Some(Box::new(VaultSettings {
+                connection: store.vault.clone().unwrap_or_default(),
                 ..own
             }));
         }

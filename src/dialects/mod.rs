@@ -17,6 +17,7 @@ mod fixtures;
 pub mod kit;
 pub mod service_fabric_mesh;
 pub mod tencent_ssm;
+pub mod vault;
 
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -572,6 +573,7 @@ mod tests {
         assert_eq!(
             DialectError::from_status(409, "", None).class,
             ErrorClass::Conflict
+            .with(Arc::new(vault::Vault::new(shared.clone())))
         );
         let throttled = DialectError::from_status(429, "", Some(Duration::from_secs(7)));
         assert_eq!(throttled.class, ErrorClass::Retry);

@@ -169,28 +169,7 @@ fn settings(target: &Target) -> Result<(&AwsSecretsManagerSettings, &str), Diale
 
 /// An endpoint URL, checked: https (plain http on loopback only), a host and nothing after it.
 fn checked_url(text: &str, what: &str) -> Result<url::Url, DialectError> {
-    let url = super::kit::endpoint::parse(text, "InvalidEndpoint")?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
-        return Err(DialectError::permanent(
-            "InsecureEndpoint",
-            format!("{what} must be https:// (plain http:// only on a loopback address)"),
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) || url.path() != "/" || url.query().is_some() {
-        return Err(DialectError::permanent(
-            "InvalidEndpoint",
-            format!(
-                "{what} must be a scheme and host, such as https://secretsmanager.eu-west-1.amazonaws.com"
-            ),
-        ));
-    }
-    Ok(url)
+    super::kit::endpoint::secure_root(text, what, "https://secretsmanager.eu-west-1.amazonaws.com")
 }
 
 fn endpoint(target: &Target, region: &str) -> Result<url::Url, DialectError> {
@@ -265,18 +244,7 @@ fn identity<'a>(
 
 /// The store's `ca.crt` (or caBundle), next to the public roots; only over https.
 fn tls<'a>(creds: &'a Credentials, url: &url::Url) -> Result<TlsSettings<'a>, DialectError> {
-    let ca = credentials::text(creds, "ca.crt")?;
-    if ca.is_some() && url.scheme() == "http" {
-        return Err(DialectError::permanent(
-            "InsecureEndpoint",
-            "a CA (ca.crt, or the store's caBundle) is only used over https://; the store's endpoint is http://",
-        ));
-    }
-    Ok(TlsSettings {
-        ca,
-        identity: None,
-        public_roots: true,
-    })
+    super::kit::tls::store_ca(creds, url)
 }
 
 impl AwsSecretsManager {

@@ -19,6 +19,31 @@ pub fn parse(endpoint: &str, reason: &'static str) -> Result<url::Url, DialectEr
     })
 }
 
+/// An endpoint URL a secret or a credential is sent to, checked: https (plain http on loopback only), a host,
+/// and nothing after it. `what` names the setting in messages, `example` shows a good value.
+pub fn secure_root(text: &str, what: &str, example: &str) -> Result<url::Url, DialectError> {
+    let url = parse(text, "InvalidEndpoint")?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+        return Err(DialectError::permanent(
+            "InsecureEndpoint",
+            format!("{what} must be https:// (plain http:// only on a loopback address)"),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) || url.path() != "/" || url.query().is_some() {
+        return Err(DialectError::permanent(
+            "InvalidEndpoint",
+            format!("{what} must be a scheme and host, such as {example}"),
+        ));
+    }
+    Ok(url)
+}
+
 /// Where a connection sends requests, as far as who may send them there is concerned: a host (and port) reached
 /// over the network, or a unix socket on the controller's machine.
 #[derive(Debug, Clone, PartialEq, Eq)]

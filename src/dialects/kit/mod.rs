@@ -12,6 +12,7 @@ pub mod retry;
 pub mod store_id;
 pub mod text;
 pub mod tls;
+pub mod token_cache;
 
 pub use http::{
     Auth, Decoder, Endpoint, Exchange, NoAuth, Pace, Reply, StaticBearer, Transport, Verdict,

@@ -46,6 +46,26 @@ impl TlsSettings<'_> {
     }
 }
 
+/// The store's `ca.crt` (or caBundle) next to the public roots, for a store reached at `url`: only over https (a
+/// CA that would vouch for nothing is a mistake worth saying).
+pub fn store_ca<'a>(
+    creds: &'a crate::value::Credentials,
+    url: &url::Url,
+) -> Result<TlsSettings<'a>, DialectError> {
+    let ca = super::credentials::text(creds, "ca.crt")?;
+    if ca.is_some() && url.scheme() == "http" {
+        return Err(DialectError::permanent(
+            "InsecureEndpoint",
+            "a CA (ca.crt, or the store's caBundle) is only used over https://; the store's endpoint is http://",
+        ));
+    }
+    Ok(TlsSettings {
+        ca,
+        identity: None,
+        public_roots: true,
+    })
+}
+
 /// One cache per dialect instance; [`ClientCache::client`] returns the shared default client when no TLS
 /// setting is given.
 pub struct ClientCache {

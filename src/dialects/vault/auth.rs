@@ -1,0 +1,134 @@
+//! Who SecretSync is to Vault: a token from the credentials Secret, or one obtained by signing in with AppRole
+//! (`roleId`, `secretId`) or with the store's ServiceAccount token (Kubernetes auth), kept per store in the kit's
+//! token cache and replaced before its lease ends.
+
+use async_trait::async_trait;
+use reqwest::Method;
+use zeroize::Zeroizing;
+
+use super::super::kit::{
+    Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Transport, credentials,
+};
+use crate::dialects::DialectError;
+use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY};
+
+/// A Vault token, sent as `X-Vault-Token` with each attempt.
+pub struct VaultToken(pub std::sync::Arc<Zeroizing<String>>);
+
+#[async_trait]
+impl Auth for VaultToken {
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        _: &Exchange<'_>,
+    ) -> Result<reqwest::RequestBuilder, DialectError> {
+        Ok(request.header("x-vault-token", self.0.as_str()))
+    }
+}
+
+/// How a request proves who it is, read from the credentials before any call.
+pub enum Identity<'a> {
+    Token(&'a str),
+    /// A sign-in: the auth method's mount and the login body's fields (role ID and secret ID, or role and JWT).
+    Login {
+        mount: &'a str,
+        fields: [(&'static str, &'a str); 2],
+    },
+}
+
+/// The identity the store's settings and credentials name: Kubernetes auth when `vault.kubernetes` is set,
+/// AppRole when the credentials hold `roleId`, else the credentials' `token`.
+pub fn identity<'a>(
+    creds: &'a Credentials,
+    s: &'a crate::api::VaultStoreSettings,
+) -> Result<Identity<'a>, DialectError> {
+    if let Some(k8s) = &s.kubernetes {
+        let jwt = credentials::text(creds, SERVICE_ACCOUNT_TOKEN_KEY)?.ok_or_else(|| {
+            DialectError::credentials(
+                "MissingCredentials",
+                "vault.kubernetes signs in with the store's ServiceAccount token: set the store's serviceAccountRef",
+            )
+        })?;
+        return Ok(Identity::Login {
+            mount: k8s.mount.as_deref().unwrap_or("kubernetes"),
+            fields: [("role", k8s.role.as_str()), ("jwt", jwt)],
+        });
+    }
+    if let Some(role_id) = credentials::text(creds, "roleId")? {
+        let secret_id = credentials::required(creds, "secretId", "the AppRole's secret ID")?;
+        let mount = s
+            .app_role
+            .as_ref()
+            .and_then(|a| a.mount.as_deref())
+            .unwrap_or("approle");
+        return Ok(Identity::Login {
+            mount,
+            fields: [("role_id", role_id), ("secret_id", secret_id)],
+        });
+    }
+    let token = credentials::required(
+        creds,
+        "token",
+        "a Vault token, or roleId and secretId for AppRole",
+    )?;
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(DialectError::credentials(
+            "InvalidCredentials",
+            "credentials key token must be printable ASCII",
+        ));
+    }
+    Ok(Identity::Token(token))
+}
+
+/// Where one sign-in goes.
+pub struct Login<'a> {
+    pub url: String,
+    pub client: &'a reqwest::Client,
+    pub headers: &'a [(&'static str, &'a str)],
+    pub fields: &'a [(&'static str, &'a str); 2],
+    pub rate: Option<crate::api::RateLimit>,
+    pub pace_key: &'a str,
+}
+
+/// Signs in; the token and its lease.
+pub async fn login(
+    transport: &Transport,
+    to: &Login<'_>,
+) -> Result<(Zeroizing<String>, Option<std::time::Duration>), DialectError> {
+    let body: serde_json::Map<String, serde_json::Value> = to
+        .fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+        .collect();
+    // A map of strings always serializes.
+    let body = Zeroizing::new(serde_json::to_vec(&body).unwrap_or_default());
+    let method = Method::POST;
+    // A repeated sign-in only makes another token.
+    let exchange = Exchange::new("Login", &method, &to.url)
+        .json(&body)
+        .headers(to.headers)
+        .idempotency(Idempotency::Idempotent);
+    let endpoint = Endpoint {
+        client: to.client,
+        pace: Pace::Store {
+            key: to.pace_key,
+            rate: to.rate,
+        },
+        auth: &NoAuth,
+    };
+    let reply = transport.send(&endpoint, &exchange).await?;
+    let login: super::wire::Login = serde_json::from_slice(&reply.body).map_err(|e| {
+        DialectError::retry(
+            "BadResponse",
+            format!(
+                "Vault login: unexpected answer ({})",
+                super::super::kit::text::json_position(&e)
+            ),
+        )
+    })?;
+    let lease = login.auth.lease_duration;
+    Ok((
+        login.auth.client_token,
+        (lease > 0).then(|| std::time::Duration::from_secs(lease)),
+    ))
+}
