@@ -5,7 +5,7 @@ use schemars::Schema;
 use serde_json::{Value, json};
 
 /// (dialect, CEL condition it needs, what the condition asks for in words).
-const REQUIREMENTS: [(&str, &str, &str); 9] = [
+const REQUIREMENTS: [(&str, &str, &str); 11] = [
     (
         "AzureKeyVault",
         "has(self.endpoint)",
@@ -64,7 +64,7 @@ const REQUIREMENTS: [(&str, &str, &str); 9] = [
 ];
 
 /// Each dialect's settings block, by field name.
-const SETTINGS: [(&str, &str); 6] = [
+const SETTINGS: [(&str, &str); 7] = [
     ("azureKeyVault", "AzureKeyVault"),
     ("serviceFabricMesh", "ServiceFabricMesh"),
     ("barbican", "Barbican"),

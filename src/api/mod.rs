@@ -246,6 +246,10 @@ pub struct Target {
     /// Settings for dialect AWSSecretsManager.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_secrets_manager: Option<Box<AwsSecretsManagerSettings>>,
+
+    /// Settings for dialect Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<Box<VaultSettings>>,
 }
 
 impl Target {
@@ -264,10 +268,6 @@ pub enum DialectKind {
     ServiceFabricMesh,
     /// Azure Key Vault secrets (`PUT {vault}/secrets/{name}`).
     AzureKeyVault,
-
-    /// Settings for dialect Vault.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vault: Option<Box<VaultSettings>>,
     /// OpenStack Key Manager (`POST /v1/secrets`, then `PUT` of the payload).
     Barbican,
     /// Docker Swarm secrets (`POST /secrets/create`).
@@ -278,17 +278,20 @@ pub enum DialectKind {
     /// AWS Secrets Manager (`CreateSecret`, `PutSecretValue`, tags).
     #[serde(rename = "AWSSecretsManager")]
     AwsSecretsManager,
+    /// HashiCorp Vault or OpenBao KV version 2 (`POST /v1/{mount}/data/{path}` with check-and-set, metadata).
+    Vault,
 }
 
 impl DialectKind {
     /// Every dialect, in the order the README lists them.
-    pub const ALL: [DialectKind; 6] = [
+    pub const ALL: [DialectKind; 7] = [
         DialectKind::ServiceFabricMesh,
         DialectKind::AzureKeyVault,
         DialectKind::Barbican,
         DialectKind::DockerSwarm,
         DialectKind::TencentSsm,
         DialectKind::AwsSecretsManager,
+        DialectKind::Vault,
     ];
 
     /// The name used in manifests, metrics and logs.
@@ -296,12 +299,11 @@ impl DialectKind {
         match self {
             DialectKind::ServiceFabricMesh => "ServiceFabricMesh",
             DialectKind::AzureKeyVault => "AzureKeyVault",
-    /// HashiCorp Vault or OpenBao KV version 2 (`POST /v1/{mount}/data/{path}` with check-and-set, metadata).
-    Vault,
             DialectKind::Barbican => "Barbican",
             DialectKind::DockerSwarm => "DockerSwarm",
             DialectKind::TencentSsm => "TencentSSM",
             DialectKind::AwsSecretsManager => "AWSSecretsManager",
+            DialectKind::Vault => "Vault",
         }
     }
 }
@@ -309,7 +311,6 @@ impl DialectKind {
 impl std::fmt::Display for DialectKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-        DialectKind::Vault,
     }
 }
 
@@ -321,7 +322,6 @@ pub enum UpdatePolicy {
     Replace,
     /// Create the remote secret if it is missing; never change it afterwards.
     IfNotExists,
-            DialectKind::Vault => "Vault",
 }
 
 /// What happens to the remote secret when the SecretSync is deleted.

@@ -553,6 +553,7 @@ impl Registry {
             .with(Arc::new(aws_secrets_manager::AwsSecretsManager::new(
                 shared.clone(),
             )))
+            .with(Arc::new(vault::Vault::new(shared.clone())))
     }
 }
 
@@ -573,7 +574,6 @@ mod tests {
         assert_eq!(
             DialectError::from_status(409, "", None).class,
             ErrorClass::Conflict
-            .with(Arc::new(vault::Vault::new(shared.clone())))
         );
         let throttled = DialectError::from_status(429, "", Some(Duration::from_secs(7)));
         assert_eq!(throttled.class, ErrorClass::Retry);
