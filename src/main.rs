@@ -46,11 +46,36 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Convert External Secrets Operator manifests (PushSecret, SecretStore, ClusterSecretStore) into SecretSync,
+    /// Store and ClusterStore manifests. Exit status 2 when anything could not be carried over (each such thing is
+    /// a comment in the output and a line on stderr). Also runs as `kubectl secretsync convert`.
+    Convert(ConvertArgs),
     /// Write the book's reference pages (CRD fields, flags, metrics, condition reasons) into a directory.
     Docs {
         #[arg(long, default_value = "docs/src/reference")]
         out_dir: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct ConvertArgs {
+    /// Files or directories (read recursively: *.yaml, *.yml, *.json) of ESO manifests, multi-document YAML or
+    /// `kubectl get -o yaml` lists; `-` or none reads stdin.
+    paths: Vec<PathBuf>,
+    /// Mode of the SecretSyncs written: `Observe` reports what they would do next to ESO, `Sync` writes.
+    #[arg(long, value_enum, default_value = "Observe")]
+    mode: ConvertMode,
+    /// Write the manifests to this file instead of stdout.
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ConvertMode {
+    #[value(name = "Observe")]
+    Observe,
+    #[value(name = "Sync")]
+    Sync,
 }
 
 #[derive(clap::Args)]
@@ -215,8 +240,38 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Convert(args) => convert(args),
         Command::Run(args) => run(args).await,
     }
+}
+
+/// Exits with status 2 after writing the output when anything was not carried over.
+fn convert(args: ConvertArgs) -> anyhow::Result<()> {
+    use secretsync::convert;
+    let sources = convert::read_paths(&args.paths)?;
+    let mode = match args.mode {
+        ConvertMode::Observe => convert::Mode::Observe,
+        ConvertMode::Sync => convert::Mode::Sync,
+    };
+    let conversion = convert::convert(&sources, mode);
+    let yaml = conversion.yaml()?;
+    match &args.output {
+        Some(path) => std::fs::write(path, yaml)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            out.write_all(yaml.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    for line in conversion.stderr_lines() {
+        eprintln!("{line}");
+    }
+    if conversion.dropped() {
+        std::process::exit(2);
+    }
+    Ok(())
 }
 
 async fn client(path: Option<&PathBuf>) -> anyhow::Result<Client> {
