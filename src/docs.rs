@@ -438,6 +438,10 @@ fn sample_exposition() -> String {
         })
         .set(1);
     m.push_latency.get_or_create(&dialect()).observe(0.0);
+    m.count_drift_repair("x");
+    m.out_of_sync
+        .get_or_create(&secretsync::metrics::StoreLabels { store: "x".into() })
+        .set(1);
     m.render()
 }
 

@@ -66,6 +66,7 @@ enum StoreSeries {
     Reconciles(ReconcileLabels),
     Refusals(RefusalLabels),
     Ready,
+    DriftRepairs,
 }
 
 /// Every metric SecretSync exports.
@@ -86,6 +87,8 @@ pub struct Metrics {
     pub syncs: Family<SyncLabels, Gauge>,
     pub leader: Gauge,
     pub push_latency: Family<DialectLabels, Histogram>,
+    drift_repairs: Family<StoreLabels, Counter>,
+    pub out_of_sync: Family<StoreLabels, Gauge>,
     /// The series of `reconciles`, `store_refusals` and `store_ready`, by store label.
     by_store: Mutex<HashMap<String, HashSet<StoreSeries>>>,
 }
@@ -179,8 +182,22 @@ impl Metrics {
             "Time from the controller seeing a source Secret change to the store acknowledging the new value",
             push_latency.clone(),
         );
+        let drift_repairs = Family::<StoreLabels, Counter>::default();
+        registry.register(
+            "drift_repairs",
+            "Refreshes that found a remote secret changed or removed in the store since SecretSync last wrote it, and put it right",
+            drift_repairs.clone(),
+        );
+        let out_of_sync = Family::<StoreLabels, Gauge>::default();
+        registry.register(
+            "out_of_sync",
+            "SecretSyncs in Observe mode whose store does not match the source (InSync False), counted every 15 seconds from the controller's cache",
+            out_of_sync.clone(),
+        );
         Arc::new(Metrics {
             registry,
+            drift_repairs,
+            out_of_sync,
             reconciles,
             reconcile_duration,
             backend_requests,
@@ -213,6 +230,16 @@ impl Metrics {
     pub fn count_refusal(&self, labels: RefusalLabels) {
         self.write(&labels.store, StoreSeries::Refusals(labels.clone()), || {
             self.store_refusals.get_or_create(&labels).inc();
+        });
+    }
+
+    /// Counts one refresh that put right a remote secret changed behind SecretSync's back.
+    pub fn count_drift_repair(&self, store: &str) {
+        let labels = StoreLabels {
+            store: store.to_owned(),
+        };
+        self.write(store, StoreSeries::DriftRepairs, || {
+            self.drift_repairs.get_or_create(&labels).inc();
         });
     }
 
@@ -250,6 +277,9 @@ impl Metrics {
                 StoreSeries::Reconciles(labels) => self.reconciles.remove(&labels),
                 StoreSeries::Refusals(labels) => self.store_refusals.remove(&labels),
                 StoreSeries::Ready => self.store_ready.remove(&StoreLabels {
+                    store: store.to_owned(),
+                }),
+                StoreSeries::DriftRepairs => self.drift_repairs.remove(&StoreLabels {
                     store: store.to_owned(),
                 }),
             };

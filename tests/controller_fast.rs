@@ -1160,3 +1160,195 @@ async fn a_repeated_event_counts_in_its_series_and_one_gone_from_the_server_is_c
     assert!(again[0].series.is_none());
     bed.finish().await;
 }
+
+/// `status/reason` of the InSync condition.
+fn in_sync(s: &Value) -> String {
+    condition(s, "InSync")
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until the metrics show `line`, within one census interval (15 s) and a margin.
+async fn wait_metric(bed: &Bed, line: &str) {
+    let end = Instant::now() + Duration::from_secs(25);
+    while !bed.metrics.render().contains(line) {
+        assert!(
+            Instant::now() < end,
+            "{line} missing from:\n{}",
+            bed.metrics.render()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_reports_what_sync_would_do_writes_nothing_and_sync_then_does_exactly_that() {
+    let bed = Bed::new("fast-observe").await;
+    bed.put_store("adopting", json!({"adoption": "Unmarked"}))
+        .await;
+    let value = unique("v");
+    let [missing, equal, differs, theirs] = ["missing", "equal", "differs", "theirs"].map(unique);
+    bed.put_secret("s", json!({"k": value})).await;
+    bed.memory.put_foreign(&equal, value.as_bytes());
+    bed.memory.put_foreign(&differs, b"what another tool wrote");
+    bed.memory.put_foreign(&theirs, value.as_bytes());
+    let observe = json!({"mode": "Observe", "adoptExisting": true, "deletionPolicy": "Delete"});
+    let objects = [
+        ("missing", "adopting", &missing, "False/Missing", "Create"),
+        ("equal", "adopting", &equal, "False/NotOwned", "Adopt"),
+        (
+            "differs",
+            "adopting",
+            &differs,
+            "False/ValueDiffers",
+            "Adopt",
+        ),
+        // The bed's default Store lets no SecretSync take what it did not write.
+        ("theirs", "mem", &theirs, "False/NotOwned", "Conflict"),
+    ];
+    for (name, store, remote, _, _) in objects {
+        bed.apply(name, spec(store, "s", "k", remote, observe.clone()))
+            .await;
+    }
+    for (name, _, remote, drift, action) in objects {
+        let s = bed.wait(name, |s| phase(s) == "Observing").await;
+        assert_eq!(ready(&s), "True/Observing", "{name}");
+        assert_eq!(in_sync(&s), drift, "{name}");
+        assert_eq!(
+            s["plan"],
+            json!([{"name": remote, "action": action}]),
+            "{name}"
+        );
+        let reason = drift.split('/').nth(1).unwrap_or_default();
+        bed.wait_event(name, "Warning", reason).await;
+        let sync = bed.syncs().get(name).await.unwrap();
+        assert!(
+            sync.finalizers().is_empty(),
+            "{name}: observing holds no finalizer, whatever the deletionPolicy"
+        );
+    }
+    // Only the adopting store's values were read (to tell equal from different), and nothing was written.
+    for (name, _, remote, _, _) in objects {
+        assert_eq!(bed.memory.calls(Op::Apply, remote), 0, "{name} was written");
+        assert_eq!(
+            bed.memory.calls(Op::Delete, remote),
+            0,
+            "{name} was deleted"
+        );
+    }
+    assert_eq!(bed.memory.calls(Op::ReadValue, &theirs), 0);
+    assert_eq!(bed.memory.calls(Op::ReadValue, &missing), 0);
+    assert!(bed.memory.calls(Op::ReadValue, &equal) >= 1);
+    wait_metric(
+        &bed,
+        &format!(
+            r#"secretsync_out_of_sync{{store="Store/{}/adopting"}} 3"#,
+            bed.ns
+        ),
+    )
+    .await;
+
+    // Sync carries out exactly the plan shown.
+    for (name, store, remote, _, _) in objects {
+        let sync = spec(store, "s", "k", remote, observe.clone()).merged(json!({"mode": "Sync"}));
+        bed.apply(name, sync).await;
+    }
+    for name in ["missing", "equal", "differs"] {
+        let s = bed.wait(name, |s| phase(s) == "Ready").await;
+        assert_eq!(
+            in_sync(&s),
+            "",
+            "{name}: InSync is shown only while observing"
+        );
+        assert!(s.get("plan").is_none(), "{name}: {s}");
+    }
+    let s = bed.wait("theirs", |s| phase(s) == "Failed").await;
+    assert_eq!(ready(&s), "False/AdoptionNotAllowed");
+    assert!(holds(&bed, &missing, &value));
+    let adopted = bed.memory.entry(&equal).unwrap();
+    assert!(adopted.owner.is_some(), "the equal secret was not adopted");
+    assert_eq!(
+        adopted.version, 1,
+        "adopting a secret holding the source's value wrote a new value"
+    );
+    assert!(holds(&bed, &differs, &value));
+    assert_eq!(bed.memory.entry(&differs).unwrap().version, 2);
+    assert_eq!(bed.memory.entry(&theirs).unwrap().owner, None);
+    for (name, _, remote, _, _) in objects {
+        let writes = if name == "theirs" { 0 } else { 1 };
+        assert_eq!(bed.memory.calls(Op::Apply, remote), writes, "{name}");
+    }
+    for name in ["missing", "equal", "differs"] {
+        let deadline = Instant::now() + LIMIT;
+        while bed.syncs().get(name).await.unwrap().finalizers().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: Sync with Delete holds no finalizer"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_that_puts_right_a_change_made_in_the_store_is_counted_as_a_drift_repair() {
+    let bed = Bed::new("fast-drift").await;
+    let remote = unique("drift");
+    let value = unique("v");
+    bed.put_secret("s", json!({"k": value})).await;
+    let refresh = json!({"refreshInterval": "10s"});
+    bed.apply("drift", spec("mem", "s", "k", &remote, refresh.clone()))
+        .await;
+    bed.wait("drift", |s| phase(s) == "Ready").await;
+    assert!(
+        !bed.metrics
+            .render()
+            .contains("secretsync_drift_repairs_total{"),
+        "a first sync counted as a drift repair"
+    );
+    // A spec change that writes (a new description) is not drift either.
+    bed.apply(
+        "drift",
+        spec("mem", "s", "k", &remote, refresh.clone())
+            .merged(json!({"target": {"description": "the db"}})),
+    )
+    .await;
+    let end = Instant::now() + LIMIT;
+    while bed.memory.calls(Op::Apply, &remote) < 2 {
+        assert!(Instant::now() < end, "the description was not written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bed.wait("drift", |s| phase(s) == "Ready").await;
+    assert!(
+        !bed.metrics
+            .render()
+            .contains("secretsync_drift_repairs_total{")
+    );
+
+    bed.memory.remove(&remote);
+    // The next refresh (10 s and its jitter) writes it again.
+    bed.wait_event("drift", "Normal", "DriftRepaired").await;
+    assert!(holds(&bed, &remote, &value));
+    wait_metric(
+        &bed,
+        &format!(
+            r#"secretsync_drift_repairs_total{{store="Store/{}/mem"}} 1"#,
+            bed.ns
+        ),
+    )
+    .await;
+    let events = serde_json::to_string(&bed.events("drift").await).unwrap();
+    assert!(
+        events.contains(&remote),
+        "the Event names the remote secret"
+    );
+    assert!(!events.contains(&value), "a value leaked into an Event");
+    bed.finish().await;
+}

@@ -55,6 +55,7 @@ pub const GROUP: &str = "secretsync.io";
     printcolumn = r#"{"name":"Dialect","type":"string","jsonPath":".status.store.dialect"}"#,
     printcolumn = r#"{"name":"Remote","type":"string","jsonPath":".status.remote.name"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"In Sync","type":"string","jsonPath":".status.conditions[?(@.type==\"InSync\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'AzureKeyVault' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[0-9a-zA-Z-]{1,127}$')").message("AzureKeyVault secret names are 1-127 characters of letters, digits and '-' (set spec.target.remoteName)"),
     validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'DockerSwarm' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,53}[a-zA-Z0-9])?$')").message("DockerSwarm secret names are at most 55 characters (SecretSync appends '-' and an 8-character digest), start and end with a letter or digit, and contain only letters, digits, '-', '_' and '.' (set spec.target.remoteName)"),
@@ -103,6 +104,23 @@ pub struct SecretSyncSpec {
     /// longer exists). Without it, such a secret is left untouched and the SecretSync reports a `Conflict`.
     #[serde(default)]
     pub adopt_existing: bool,
+
+    /// `Sync` (default) keeps the remote secret equal to the source. `Observe` reads the store exactly as `Sync`
+    /// does but never writes, deletes, adopts or takes a finalizer: the `InSync` condition says whether the store
+    /// matches the source (and if not, why), and `status.plan` what `Sync` would do. Switching to `Sync` carries out
+    /// that plan. Use it to watch SecretSync next to another tool before letting it write.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// Whether a SecretSync writes to its store or only reports what it would write.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Mode {
+    /// Keep the remote secret equal to the source.
+    #[default]
+    Sync,
+    /// Read the store and report drift (`InSync`, `status.plan`); never write.
+    Observe,
 }
 
 fn default_refresh_interval() -> String {
@@ -378,6 +396,41 @@ pub struct SecretSyncStatus {
     /// the new one is in sync; otherwise it leaves it and says so in an Event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synced_target: Option<SyncedTarget>,
+
+    /// In `Observe` mode: what `Sync` would do for each remote secret. Absent in `Sync` mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(length(max = 64))]
+    pub plan: Vec<PlannedChange>,
+}
+
+/// One remote secret and what `Sync` would do to it.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedChange {
+    /// Name of the remote secret in the store.
+    #[schemars(length(max = 512))]
+    pub name: String,
+    /// What `Sync` would do.
+    pub action: PlannedAction,
+}
+
+/// What `Sync` would do to a remote secret.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum PlannedAction {
+    /// Nothing: the store matches (or `updatePolicy: IfNotExists` keeps what is there).
+    None,
+    /// Create the missing remote secret.
+    Create,
+    /// Write a new value (and its metadata).
+    Update,
+    /// Update metadata only; the value stays.
+    UpdateMetadata,
+    /// Take over a secret SecretSync did not write (the store's `adoption` and `spec.adoptExisting` allow it),
+    /// writing a new value only if it differs.
+    Adopt,
+    /// Leave it and report a conflict: it belongs to someone else, or an immutable field would have to change.
+    Conflict,
 }
 
 /// The store a SecretSync used.
@@ -421,6 +474,8 @@ pub enum Phase {
     Ready,
     /// The last attempt failed; the `Ready` condition says why.
     Failed,
+    /// `spec.mode: Observe`: the store was read; the `InSync` condition says whether it matches.
+    Observing,
 }
 
 /// Identity of the remote secret in the store.

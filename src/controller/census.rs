@@ -89,12 +89,27 @@ pub fn count<'a>(
     rows
 }
 
+/// Counts the SecretSyncs in `Observe` mode that are not in sync, by store.
+pub fn out_of_sync<'a>(
+    syncs: impl IntoIterator<Item = &'a SecretSync>,
+    store_label: impl Fn(&SecretSync) -> String,
+) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for sync in syncs {
+        if super::observation::out_of_sync(sync.spec.mode, sync.status.as_ref()) {
+            *counts.entry(store_label(sync)).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 fn phase_name(phase: Phase) -> &'static str {
     match phase {
         Phase::Pending => "Pending",
         Phase::Creating => "Creating",
         Phase::Ready => "Ready",
         Phase::Failed => "Failed",
+        Phase::Observing => "Observing",
     }
 }
 

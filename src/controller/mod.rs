@@ -17,6 +17,7 @@ mod finalizers;
 mod first_look;
 pub mod leader;
 mod lookup;
+pub mod observation;
 pub mod reasons;
 mod reconcile;
 pub mod resolve;
@@ -447,6 +448,7 @@ async fn count_syncs(
         }
     }
     let mut shown = std::collections::BTreeSet::new();
+    let mut shown_out_of_sync = std::collections::BTreeSet::new();
     let mut every = tokio::time::interval(CENSUS_EVERY);
     loop {
         every.tick().await;
@@ -470,6 +472,22 @@ async fn count_syncs(
             metrics.syncs.remove(&labels(gone));
         }
         shown = rows.into_keys().collect();
+        let out_of_sync = census::out_of_sync(objects.iter().map(|o| &**o), |s| {
+            census::counted(reconcile::store_label(s), &existing)
+        });
+        let store = |store: &String| crate::metrics::StoreLabels {
+            store: store.clone(),
+        };
+        for (label, count) in &out_of_sync {
+            metrics.out_of_sync.get_or_create(&store(label)).set(*count);
+        }
+        for gone in shown_out_of_sync
+            .iter()
+            .filter(|s| !out_of_sync.contains_key(*s))
+        {
+            metrics.out_of_sync.remove(&store(gone));
+        }
+        shown_out_of_sync = out_of_sync.into_keys().collect();
     }
 }
 

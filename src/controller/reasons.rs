@@ -36,6 +36,42 @@ pub const CONTROLLER: &[ReasonDoc] = &[
         "nothing",
     ),
     row(
+        &["Observing"],
+        "Observing",
+        "`Ready=True`: `spec.mode: Observe`; the store was read and nothing written. The `InSync` condition \
+         (reasons below) says whether it matches the source and `status.plan` what `Sync` would do",
+        "read `InSync`; set `mode: Sync` to carry out the plan",
+    ),
+    row(
+        &["Matches", "KeptByPolicy"],
+        "InSync=True",
+        "observing: the store holds the source's value and metadata under this SecretSync's marker \
+         (`KeptByPolicy`: `updatePolicy: IfNotExists` keeps what is there)",
+        "nothing",
+    ),
+    row(
+        &["Missing", "ValueDiffers", "MetadataDiffers"],
+        "InSync=False",
+        "observing: the remote secret is missing, holds another value, or other metadata; `status.plan` says \
+         what `Sync` would do (`Create`, `Update`, `UpdateMetadata`, `Adopt`, or `Conflict` for an immutable \
+         field). Also the Warning Event when `InSync` becomes False",
+        "switch to `mode: Sync`, or find who changes the store",
+    ),
+    row(
+        &["NotOwned"],
+        "InSync=False",
+        "observing: the remote secret was not written by this SecretSync. With `adoptExisting` and a store whose \
+         `adoption` allows it, the plan is `Adopt` (only a different value is written again); otherwise \
+         `Conflict`",
+        "set `adoptExisting: true` and ask the store's admin for `adoption: Unmarked`, or pick another `remoteName`",
+    ),
+    row(
+        &["StoreCreating", "StoreFailed"],
+        "InSync=Unknown",
+        "observing: the store reports the remote secret as still being created, or as failed",
+        "wait, or look at the store",
+    ),
+    row(
         &["ExistsNotUpdated"],
         "Ready",
         "`Ready=True`: `updatePolicy: IfNotExists` and the remote secret exists; it is not changed",
@@ -578,6 +614,13 @@ pub const EVENTS: &[ReasonDoc] = &[
         "Normal",
         "on deletion: the remote secret was not this SecretSync's and was left in place",
         "nothing",
+    ),
+    row(
+        &["DriftRepaired"],
+        "Normal",
+        "a refresh found the remote secret removed or changed in the store since SecretSync wrote it, and wrote \
+         it again (counted by `secretsync_drift_repairs_total`)",
+        "nothing; if it repeats, find who changes the store",
     ),
     row(
         &["PreviousRemoteDeleted", "PreviousRemoteLeft"],

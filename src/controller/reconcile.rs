@@ -20,10 +20,10 @@ use super::resolve::{self, Connection, Refusal, StoreObject};
 use super::source::{self, SourceError};
 use super::status::{self, Report};
 use super::{CREATING_POLL, Context, FIELD_MANAGER, FINALIZER};
-use super::{first_look, store_protection};
+use super::{first_look, observation, store_protection};
 use crate::api::duration::{self, DurationError, Refresh};
 use crate::api::{
-    DeletionPolicy, SecretSync, SecretSyncStatus, StoreKind, UpdatePolicy, UsedStore,
+    DeletionPolicy, Mode, SecretSync, SecretSyncStatus, StoreKind, UpdatePolicy, UsedStore,
 };
 use crate::dialects::{Dialect, DialectError, ErrorClass, Request};
 use crate::metrics::{DeferLabels, DialectLabels, ReconcileLabels, RefusalLabels};
@@ -377,7 +377,9 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
     let ns = obj.namespace().ok_or(Error::Incomplete)?;
     let syncs: Api<SecretSync> = Api::namespaced(ctx.client.clone(), &ns);
     let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
-    let wants_finalizer = obj.spec.deletion_policy == DeletionPolicy::Delete;
+    // Observing deletes nothing, so it holds nothing up either.
+    let wants_finalizer =
+        obj.spec.deletion_policy == DeletionPolicy::Delete && obj.spec.mode == Mode::Sync;
 
     if ctx.panic_on.as_deref() == Some(key(obj).as_str()) {
         panic!("test-only panic requested with --test-panic-on");
@@ -658,17 +660,39 @@ async fn sync(
         .check(&req, &value)
         .map_err(|e| with_template(e, connection))?;
     let mut observed = dialect.observe(&req).await?;
-    if let Observed::Present(remote) = &mut observed
-        && let Some(owner) = &remote.owner
-        && !desired.owner.owns(Some(owner))
-    {
-        remote.owner_exists = owner_exists(ctx, owner).await?;
+    if let Observed::Present(remote) = &mut observed {
+        if let Some(owner) = &remote.owner
+            && !desired.owner.owns(Some(owner))
+        {
+            remote.owner_exists = owner_exists(ctx, owner).await?;
+        }
+        // A secret written outside SecretSync carries no digest: its value tells whether taking it over needs a
+        // new value, or only SecretSync's marker (a move from another tool rewrites nothing that is equal).
+        if remote.digest.is_none()
+            && plan::adopts(&desired, remote)
+            && let Some(found) = dialect.read_value(&req, remote).await?
+        {
+            let key = ctx
+                .digest_key
+                .for_namespace(&desired.owner.scope.namespace_uid);
+            remote.digest = Some(key.digest(found.expose()));
+        }
     }
     let plan = plan::decide(&desired, &observed, dialect.capabilities(target));
     let observed_ref = match &observed {
         Observed::Present(r) => Some(r.reference.clone()),
         Observed::Absent => None,
     };
+    let verdict = plan::verdict::verdict(&desired, &observed, &plan);
+    if obj.spec.mode == Mode::Observe {
+        debug!(?plan, "observing: nothing is written");
+        let report = observation::report(verdict, &remote_name, observed_ref.as_ref());
+        return Ok((Some(report), after(refresh_wait(obj))));
+    }
+    let repairs_drift = plan::verdict::repairs_drift(
+        observation::unchanged_since_sync(obj, &desired.digest, &current),
+        &plan,
+    );
     let outcome = if plan.writes() {
         info!(?plan, "writing to the store");
         ctx.metrics
@@ -683,6 +707,12 @@ async fn sync(
         None
     };
     drop(value);
+    if repairs_drift {
+        let store = counted_store(obj, ctx).await;
+        ctx.metrics.count_drift_repair(&store);
+        let note = observation::repair_note(verdict.drift, &remote_name);
+        publish_event(obj, ctx, EventType::Normal, "DriftRepaired", &note).await;
+    }
     let source = &obj.spec.source.secret_ref.name;
     if let Some(waited) = ctx.seen_changes.settled(ns, source)
         && outcome.is_some()
@@ -1147,6 +1177,14 @@ async fn publish(
     let prev = obj.status.as_ref();
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let next = status::next(prev, obj.meta().generation, report, &now);
+    let next = observation::for_mode(next, obj.spec.mode);
+    if let Some(in_sync) = observation::changed(prev, &next) {
+        let kind = match in_sync.status.as_str() {
+            "False" => EventType::Warning,
+            _ => EventType::Normal,
+        };
+        publish_event(obj, ctx, kind, &in_sync.reason, &in_sync.message).await;
+    }
     if status::is_transition(prev, report) {
         let kind = if report.is_warning() {
             warn!(reason = %report.reason, message = %report.message, "not in sync");
@@ -1189,6 +1227,7 @@ async fn publish_suspended(
         placement: None,
         store: None,
         in_step: false,
+        observation: None,
     };
     publish(obj, ctx, api, &report).await
 }

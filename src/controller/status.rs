@@ -33,10 +33,12 @@ pub struct Report {
     pub store: Option<UsedStore>,
     /// Nothing was written: the store was found in step. The message of the write that got it there stays.
     pub in_step: bool,
+    /// In `Observe` mode, what the store holds against the source; `None` keeps the status's.
+    pub observation: Option<super::observation::Observation>,
 }
 
 impl Report {
-    fn new(phase: Phase, ready: bool, reason: &str, message: impl Into<String>) -> Self {
+    pub fn new(phase: Phase, ready: bool, reason: &str, message: impl Into<String>) -> Self {
         Report {
             phase,
             ready,
@@ -47,6 +49,7 @@ impl Report {
             placement: None,
             store: None,
             in_step: false,
+            observation: None,
         }
     }
 
@@ -206,6 +209,8 @@ pub fn next(
     now: &Time,
 ) -> SecretSyncStatus {
     let prev = prev.cloned().unwrap_or_default();
+    let (in_sync, plan) =
+        super::observation::carry(&prev, report.observation.as_ref(), generation, now);
     let status = if report.ready { "True" } else { "False" };
     // A refresh that finds the store in step has nothing new to say: the message of the write that got it there
     // stays, so a change costs one status write, not a second one at the next refresh.
@@ -238,7 +243,7 @@ pub fn next(
     let progress = match report.phase {
         Phase::Pending | Phase::Creating => Some(RECONCILING),
         Phase::Failed => Some(STALLED),
-        Phase::Ready => None,
+        Phase::Ready | Phase::Observing => None,
     };
     let kept = |type_: &str| {
         prev.conditions
@@ -270,6 +275,8 @@ pub fn next(
             last_transition_time: since,
         });
     }
+    conditions.retain(|c| c.type_ != super::observation::IN_SYNC);
+    conditions.extend(in_sync);
     conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
     let synced = report.synced_digest.is_some();
     SecretSyncStatus {
@@ -303,6 +310,7 @@ pub fn next(
             })
             .or(prev.synced_target),
         store: report.store.clone().or(prev.store),
+        plan,
     }
 }
 

@@ -252,6 +252,18 @@ pub trait Dialect: Send + Sync + 'static {
         value: &SecretValue,
     ) -> Result<Outcome, DialectError>;
 
+    /// Reads the value of a remote secret `observe` found without SecretSync's digest (one written outside
+    /// SecretSync), so that taking it over writes no new value when it already holds the source's. Called only
+    /// when the planner would take the secret over (the store's `adoption` and the SecretSync allow it). `None`:
+    /// the dialect cannot tell, and adopting writes the value.
+    async fn read_value(
+        &self,
+        _req: &Request<'_>,
+        _remote: &crate::plan::Remote,
+    ) -> Result<Option<SecretValue>, DialectError> {
+        Ok(None)
+    }
+
     /// Deletes the remote secret that `observe` found.
     async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError>;
 }
@@ -458,6 +470,14 @@ impl Dialect for Paced {
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
         paced(req, self.0.apply(req, plan, observed, value)).await
+    }
+
+    async fn read_value(
+        &self,
+        req: &Request<'_>,
+        remote: &crate::plan::Remote,
+    ) -> Result<Option<SecretValue>, DialectError> {
+        paced(req, self.0.read_value(req, remote)).await
     }
 
     async fn delete(&self, req: &Request<'_>, observed: &Observed) -> Result<(), DialectError> {

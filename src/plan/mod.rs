@@ -7,6 +7,7 @@
 pub mod detail;
 pub mod digest;
 pub mod moved;
+pub mod verdict;
 
 pub use detail::Detail;
 
@@ -317,6 +318,12 @@ pub fn decide(desired: &Desired, observed: &Observed, caps: Capabilities) -> Pla
         return Plan::NewVersion;
     }
     Plan::InSync
+}
+
+/// Whether the planner would take `remote` over for `desired`: it is not ours, and the SecretSync and the store's
+/// `adoption` let it be taken.
+pub fn adopts(desired: &Desired, remote: &Remote) -> bool {
+    !is_ours(desired, remote) && ownership(desired, remote).is_none()
 }
 
 /// Whether the remote secret carries this SecretSync's marker (or that of an earlier object of the same

@@ -568,3 +568,204 @@ fn adoption_is_the_stores_decision() {
         ));
     }
 }
+
+mod verdicts {
+    use super::*;
+    use crate::plan::verdict::{Action, Drift, Verdict, repairs_drift, verdict};
+
+    /// The verdict of the plan the planner makes: Observe shows what Sync would do, so the two must agree.
+    fn of(desired: &Desired, observed: &Observed, caps: Capabilities) -> Verdict {
+        verdict(desired, observed, &decide(desired, observed, caps))
+    }
+
+    fn v(drift: Drift, action: Action) -> Verdict {
+        Verdict { drift, action }
+    }
+
+    fn adopting() -> Desired {
+        Desired {
+            adopt_existing: true,
+            ..desired()
+        }
+    }
+
+    fn unmarked(digest: Option<&str>) -> Remote {
+        Remote {
+            owner: None,
+            digest: digest.map(str::to_owned),
+            ..remote()
+        }
+    }
+
+    #[test]
+    fn every_plan_reads_as_the_drift_it_repairs_and_the_action_sync_takes() {
+        let other_value = Remote {
+            digest: Some("hmac-sha256:bb".into()),
+            ..remote()
+        };
+        let other_labels = Remote {
+            metadata: Metadata {
+                labels: Default::default(),
+                ..meta()
+            },
+            ..remote()
+        };
+        let cases: Vec<(&str, Desired, Observed, Capabilities, Verdict)> = vec![
+            (
+                "absent",
+                desired(),
+                Observed::Absent,
+                ALL_MUTABLE,
+                v(Drift::Missing, Action::Create),
+            ),
+            (
+                "equal",
+                desired(),
+                present(remote()),
+                ALL_MUTABLE,
+                v(Drift::Matches, Action::None),
+            ),
+            (
+                "value",
+                desired(),
+                present(other_value.clone()),
+                ALL_MUTABLE,
+                v(Drift::ValueDiffers, Action::Update),
+            ),
+            (
+                "labels in place",
+                desired(),
+                present(other_labels.clone()),
+                ALL_MUTABLE,
+                v(Drift::MetadataDiffers, Action::UpdateMetadata),
+            ),
+            (
+                "labels with the value",
+                desired(),
+                present(other_labels.clone()),
+                Capabilities {
+                    labels: Support::WithValue,
+                    ..ALL_MUTABLE
+                },
+                v(Drift::MetadataDiffers, Action::Update),
+            ),
+            (
+                "immutable labels",
+                desired(),
+                present(other_labels),
+                Capabilities {
+                    labels: Support::Immutable,
+                    ..ALL_MUTABLE
+                },
+                v(Drift::MetadataDiffers, Action::Conflict),
+            ),
+            (
+                "kept by IfNotExists",
+                Desired {
+                    policy: WritePolicy::IfNotExists,
+                    ..desired()
+                },
+                present(other_value),
+                ALL_MUTABLE,
+                v(Drift::KeptByPolicy, Action::None),
+            ),
+            (
+                "unmarked, not adopting",
+                desired(),
+                present(unmarked(Some("hmac-sha256:aa"))),
+                ALL_MUTABLE,
+                v(Drift::NotOwned, Action::Conflict),
+            ),
+            (
+                "unmarked, equal value, adopting",
+                adopting(),
+                present(unmarked(Some("hmac-sha256:aa"))),
+                ALL_MUTABLE,
+                v(Drift::NotOwned, Action::Adopt),
+            ),
+            (
+                "unmarked, value unknown, adopting",
+                adopting(),
+                present(unmarked(None)),
+                ALL_MUTABLE,
+                v(Drift::NotOwned, Action::Adopt),
+            ),
+            (
+                "unmarked, other value, adopting",
+                adopting(),
+                present(unmarked(Some("hmac-sha256:bb"))),
+                ALL_MUTABLE,
+                v(Drift::ValueDiffers, Action::Adopt),
+            ),
+            (
+                "unmarked, adoption not allowed by the store",
+                Desired {
+                    adoption: Adoption::Never,
+                    ..adopting()
+                },
+                present(unmarked(Some("hmac-sha256:aa"))),
+                ALL_MUTABLE,
+                v(Drift::NotOwned, Action::Conflict),
+            ),
+            (
+                "another SecretSync's",
+                adopting(),
+                present(Remote {
+                    owner: Some(other()),
+                    ..remote()
+                }),
+                ALL_MUTABLE,
+                v(Drift::NotOwned, Action::Conflict),
+            ),
+            (
+                "creating",
+                desired(),
+                present(Remote {
+                    state: RemoteState::Creating,
+                    ..remote()
+                }),
+                ALL_MUTABLE,
+                v(Drift::StoreCreating, Action::None),
+            ),
+            (
+                "failed",
+                desired(),
+                present(Remote {
+                    state: RemoteState::Failed("gone bad".into()),
+                    ..remote()
+                }),
+                ALL_MUTABLE,
+                v(Drift::StoreFailed, Action::None),
+            ),
+        ];
+        for (name, desired, observed, caps, want) in cases {
+            assert_eq!(of(&desired, &observed, caps), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_in_sync_condition_is_true_only_when_the_store_needs_nothing() {
+        for (drift, status) in [
+            (Drift::Matches, "True"),
+            (Drift::KeptByPolicy, "True"),
+            (Drift::Missing, "False"),
+            (Drift::ValueDiffers, "False"),
+            (Drift::MetadataDiffers, "False"),
+            (Drift::NotOwned, "False"),
+            (Drift::StoreCreating, "Unknown"),
+            (Drift::StoreFailed, "Unknown"),
+        ] {
+            assert_eq!(drift.status(), status, "{drift:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_write_after_an_unchanged_sync_is_a_drift_repair() {
+        assert!(repairs_drift(true, &Plan::Create));
+        assert!(repairs_drift(true, &Plan::NewVersion));
+        assert!(repairs_drift(true, &Plan::UpdateMetadata));
+        assert!(!repairs_drift(true, &Plan::InSync));
+        assert!(!repairs_drift(true, &Plan::Refuse(Refusal::NotOwned)));
+        assert!(!repairs_drift(false, &Plan::NewVersion));
+    }
+}

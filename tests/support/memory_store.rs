@@ -25,6 +25,7 @@ pub enum Op {
     Observe,
     Apply,
     Delete,
+    ReadValue,
 }
 
 /// One remote secret as the memory store holds it.
@@ -192,6 +193,11 @@ impl MemoryStore {
         );
     }
 
+    /// Removes an entry behind SecretSync's back.
+    pub fn remove(&self, name: &str) {
+        self.lock().entries.remove(name);
+    }
+
     /// Places an entry as it is, marker and digest included (as an earlier SecretSync left it).
     pub fn put_entry(&self, name: &str, entry: Entry) {
         self.lock().entries.insert(name.to_owned(), entry);
@@ -348,8 +354,11 @@ impl Dialect for MemoryStore {
                 version: old.map_or(1, |e| e.version + 1),
                 metadata: desired.metadata.clone(),
             },
+            // As the stores' dialects do, the marker written with the metadata names the value it holds (the
+            // planner updates metadata alone only when that value is the source's).
             (Plan::UpdateMetadata, Some(old)) => Entry {
                 owner: Some(desired.owner.clone()),
+                digest: Some(desired.digest.clone()),
                 metadata: desired.metadata.clone(),
                 ..old
             },
@@ -369,6 +378,17 @@ impl Dialect for MemoryStore {
         let reference = Self::reference(name, entry.version);
         state.entries.insert(name.to_owned(), entry);
         Ok(Outcome::Ready(reference))
+    }
+
+    async fn read_value(
+        &self,
+        req: &Request<'_>,
+        _remote: &Remote,
+    ) -> Result<Option<SecretValue>, DialectError> {
+        self.enter(Op::ReadValue, req.remote_name).await?;
+        let state = self.lock();
+        let entry = state.entries.get(req.remote_name);
+        Ok(entry.map(|e| SecretValue::new(e.value.clone())))
     }
 
     async fn delete(&self, req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {

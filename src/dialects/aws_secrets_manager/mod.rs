@@ -6,7 +6,8 @@
 //! # Why the wire flow is shaped this way
 //!
 //! - The marker is tags, read with the secret's metadata: a refresh at rest is one `DescribeSecret` and the value is
-//!   never read (`GetSecretValue` is not even in the IAM policy the book lists).
+//!   not read. `GetSecretValue` is called only to take over a secret written outside SecretSync (`adoptExisting`
+//!   where the store's `adoption` allows it), so that one already holding the source's value gets only the marker.
 //! - A new value carries a `ClientRequestToken` made once per write and resent by each retry of it: Secrets Manager
 //!   treats a repeated token as the same request, so a retry cannot make a second version, and a fresh token per
 //!   write makes a value equal to an earlier one still become `AWSCURRENT`. The token is the new version's ID, which
@@ -541,6 +542,17 @@ impl Dialect for AwsSecretsManager {
             ));
         }
         Ok(())
+    }
+
+    async fn read_value(
+        &self,
+        req: &Request<'_>,
+        _remote: &Remote,
+    ) -> Result<Option<SecretValue>, DialectError> {
+        let ctx = self.context(req).await?;
+        let body = wire::Body::id(req.remote_name);
+        let read = self.on_secret::<wire::Value>(&ctx, "GetSecretValue", &body);
+        Ok(read.await?.into_secret())
     }
 
     async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {

@@ -89,6 +89,36 @@ impl<'a> Body<'a> {
     }
 }
 
+/// `GetSecretValue`'s answer: the value, read only to take over a secret written outside SecretSync.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Value {
+    #[serde(default)]
+    pub secret_string: Option<String>,
+    #[serde(default)]
+    pub secret_binary: Option<String>,
+}
+
+impl Value {
+    /// The value's bytes (a binary one decoded), wiped when dropped; `None` for an answer without a value.
+    pub fn into_secret(self) -> Option<SecretValue> {
+        let Value {
+            secret_string,
+            secret_binary,
+        } = self;
+        let text = secret_string.map(Zeroizing::new);
+        let binary = secret_binary.map(Zeroizing::new);
+        if let Some(t) = &text {
+            return Some(SecretValue::new(t.as_bytes().to_vec()));
+        }
+        let b = binary?;
+        base64::engine::general_purpose::STANDARD
+            .decode(b.as_bytes())
+            .ok()
+            .map(SecretValue::new)
+    }
+}
+
 /// A fresh `ClientRequestToken`: a random UUID (version 4), as the SDKs make them.
 pub fn request_token() -> String {
     let mut b: [u8; 16] = rand::random();

@@ -962,6 +962,28 @@ impl Dialect for AzureKeyVault {
         Ok(())
     }
 
+    async fn read_value(
+        &self,
+        req: &Request<'_>,
+        remote: &Remote,
+    ) -> Result<Option<SecretValue>, DialectError> {
+        /// The value of a bundle, read only to take over a secret written outside SecretSync.
+        #[derive(Deserialize)]
+        struct Valued {
+            value: Option<String>,
+        }
+        let conn = self.conn(req)?;
+        let version = remote.reference.version.as_deref().unwrap_or_default();
+        let url = conn.url(&format!("/secrets/{}/{version}", req.remote_name));
+        let reply = self
+            .call(&conn, Exchange::new("get_secret", &Method::GET, &url))
+            .await?;
+        let read = serde_json::from_slice::<Valued>(&reply.body).ok();
+        Ok(read
+            .and_then(|v| v.value)
+            .map(|v| SecretValue::new(zeroize::Zeroizing::new(v).as_bytes().to_vec())))
+    }
+
     async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
         let conn = self.conn(req)?;
         let name = req.remote_name;
