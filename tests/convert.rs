@@ -5,13 +5,16 @@
 //!
 //! After a deliberate change of the output: `SECRETSYNC_BLESS=1 cargo test --test convert`, then review the diff.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use secretsync::api::{ClusterStore, SecretSync, Store};
+
+#[path = "support/convert.rs"]
+mod eso;
+
+use eso::{contained, convert, fixture, objects, root, run, text};
 
 /// Each case and its exit status: 0 only where everything carried over.
 const CASES: &[(&str, i32)] = &[
@@ -23,52 +26,6 @@ const CASES: &[(&str, i32)] = &[
     ("unsupported", 2),
     ("lists", 2),
 ];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(case: &str) -> String {
-    format!("tests/fixtures/eso/{case}/eso")
-}
-
-fn convert(args: &[&str], stdin: Option<&str>) -> Output {
-    run(
-        Command::new(env!("CARGO_BIN_EXE_secretsync"))
-            .arg("convert")
-            .args(args),
-        stdin,
-    )
-}
-
-fn run(command: &mut Command, stdin: Option<&str>) -> Output {
-    use std::io::Write as _;
-    let mut child = command
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the command starts");
-    let mut pipe = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        pipe.write_all(text.as_bytes()).expect("stdin written");
-    }
-    drop(pipe);
-    child.wait_with_output().expect("the command ends")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
-}
-
-/// The objects of a multi-document YAML text (comment-only documents left out).
-fn objects(yaml: &str) -> Vec<Value> {
-    yaml_serde::Deserializer::from_str(yaml)
-        .map(|d| Value::deserialize(d).expect("valid YAML"))
-        .filter(|v| !v.is_null())
-        .collect()
-}
 
 #[test]
 fn every_case_converts_to_its_expected_output_stderr_and_status() {
@@ -138,16 +95,6 @@ fn every_object_written_is_one_our_types_and_crds_accept() {
         seen.keys().collect::<Vec<_>>(),
         ["ClusterStore", "SecretSync", "Store"]
     );
-}
-
-/// Whether every field of `written` is in `read` with the same value.
-fn contained(written: &Value, read: &Value) -> bool {
-    match (written, read) {
-        (Value::Object(w), Value::Object(r)) => w
-            .iter()
-            .all(|(k, v)| r.get(k).is_some_and(|rv| contained(v, rv))),
-        _ => written == read,
-    }
 }
 
 /// The validator itself refuses what the API server refuses, or the test above could not fail.
@@ -360,7 +307,8 @@ fn validate(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>)
                 let p = format!("{path}/{k}");
                 match properties.and_then(|ps| ps.get(k)) {
                     // The API server knows these of every object; generated schemas leave them out.
-                    None if path.is_empty() && ["apiVersion", "kind", "metadata"].contains(&k.as_str()) => {}
+                    None if path.is_empty()
+                        && ["apiVersion", "kind", "metadata"].contains(&k.as_str()) => {}
                     Some(s) => validate(s, v, &p, errors),
                     None if additional.is_object() => validate(additional, v, &p, errors),
                     None if open => {}

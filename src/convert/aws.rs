@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::Notes;
 use super::stores::{
-    Provider, ProviderOut, StoreCtx, Wanted, credentials_ref, service_account_ref,
+    Provider, ProviderOut, StoreCtx, Wanted, credentials_ref, placeholder, service_account_ref,
 };
 use super::unknown_keys;
 
@@ -52,9 +52,7 @@ pub fn store(p: &Value, ctx: &mut StoreCtx<'_>) -> Option<ProviderOut> {
                 &r["sessionTokenSecretRef"],
             ));
         }
-        if let Some(c) = credentials_ref(&wanted, ctx) {
-            spec.insert("credentialsRef".into(), c);
-        }
+        spec.insert("credentialsRef".into(), credentials_ref(&wanted, ctx));
         if let Some(role) = role {
             ctx.notes.dropped(format!(
                 "provider.aws.role `{role}` with access keys: SecretSync assumes a role only with a ServiceAccount's \
@@ -78,12 +76,17 @@ pub fn store(p: &Value, ctx: &mut StoreCtx<'_>) -> Option<ProviderOut> {
                      the cluster's OIDC provider for that ServiceAccount"
                 ));
             }
-            None => ctx.notes.dropped(
-                "ESO assumed the role annotated on the ServiceAccount (eks.amazonaws.com/role-arn): set \
-                 spec.serviceAccountRef (audience sts.amazonaws.com) and spec.awsSecretsManager.roleArn to that role",
-            ),
+            None => {
+                spec.insert("credentialsRef".into(), placeholder(ctx));
+                ctx.notes.dropped(
+                    "ESO assumed the role annotated on the ServiceAccount (eks.amazonaws.com/role-arn): replace \
+                     spec.credentialsRef with spec.serviceAccountRef (audience sts.amazonaws.com) and \
+                     spec.awsSecretsManager.roleArn set to that role",
+                )
+            }
         }
     } else {
+        spec.insert("credentialsRef".into(), placeholder(ctx));
         ctx.notes.dropped(
             "no provider.aws.auth: ESO used the controller's own AWS credentials; SecretSync needs \
              spec.credentialsRef (accessKeyId, secretAccessKey) or spec.serviceAccountRef with \

@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::Notes;
 use super::stores::{
-    Provider, ProviderOut, StoreCtx, Wanted, credentials_ref, service_account_ref,
+    Provider, ProviderOut, StoreCtx, Wanted, credentials_ref, placeholder, service_account_ref,
 };
 use super::unknown_keys;
 
@@ -48,15 +48,16 @@ pub fn store(p: &Value, ctx: &mut StoreCtx<'_>) -> Option<ProviderOut> {
                 wanted.push(Wanted::Selector("clientSecret", &auth["clientSecret"]));
             }
             if auth["clientCertificate"].is_object() {
-                wanted.push(Wanted::Selector("clientCertificate", &auth["clientCertificate"]));
+                wanted.push(Wanted::Selector(
+                    "clientCertificate",
+                    &auth["clientCertificate"],
+                ));
             }
             if auth["clientId"].is_object() {
                 wanted.push(Wanted::Selector("clientId", &auth["clientId"]));
             }
             wanted.extend(tenant);
-            if let Some(r) = credentials_ref(&wanted, ctx) {
-                spec.insert("credentialsRef".into(), r);
-            }
+            spec.insert("credentialsRef".into(), credentials_ref(&wanted, ctx));
         }
         "WorkloadIdentity" => {
             if p["serviceAccountRef"].is_object() {
@@ -73,25 +74,27 @@ pub fn store(p: &Value, ctx: &mut StoreCtx<'_>) -> Option<ProviderOut> {
             if auth["clientId"].is_object() {
                 let mut wanted = vec![Wanted::Selector("clientId", &auth["clientId"])];
                 wanted.extend(tenant);
-                if let Some(r) = credentials_ref(&wanted, ctx) {
-                    spec.insert("credentialsRef".into(), r);
-                }
+                spec.insert("credentialsRef".into(), credentials_ref(&wanted, ctx));
             } else {
                 let tenant = match p["tenantId"].as_str() {
                     Some(t) => format!("`tenantId: {t}`"),
                     None => "`tenantId`".to_owned(),
                 };
+                spec.insert("credentialsRef".into(), placeholder(ctx));
                 ctx.notes.dropped(format!(
-                    "SecretSync reads the client and tenant IDs from a credentials Secret (ESO took them from the \
+                    "SecretSync reads the client and tenant IDs from the credentials Secret (ESO took them from the \
                      ServiceAccount's annotations azure.workload.identity/client-id and tenant-id where the store \
-                     did not give them): create one with `clientId` and {tenant}, and set spec.credentialsRef"
+                     did not give them): it needs `clientId` and {tenant}"
                 ));
             }
         }
-        other => ctx.notes.dropped(format!(
-            "provider.azurekv.authType `{other}` has no SecretSync equivalent: use a service principal or workload \
-             identity"
-        )),
+        other => {
+            spec.insert("credentialsRef".into(), placeholder(ctx));
+            ctx.notes.dropped(format!(
+                "provider.azurekv.authType `{other}` has no SecretSync equivalent: use a service principal or \
+                 workload identity"
+            ));
+        }
     }
     if p["identityId"].is_string() {
         ctx.notes.dropped(

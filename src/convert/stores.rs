@@ -47,6 +47,7 @@ pub struct ProviderOut {
 
 /// The store being converted, for the providers.
 pub struct StoreCtx<'a> {
+    pub name: String,
     pub cluster: bool,
     pub namespace: Option<&'a str>,
     pub notes: Notes,
@@ -57,6 +58,7 @@ pub fn convert(source: &Source, kind: EsoStoreKind) -> (Document, Option<StoreFa
     let namespace = namespace_of(v);
     let cluster = kind == EsoStoreKind::ClusterSecretStore;
     let mut ctx = StoreCtx {
+        name: name_of(v),
         cluster,
         namespace: namespace.as_deref().filter(|_| !cluster),
         notes: Notes::default(),
@@ -222,32 +224,28 @@ pub enum Wanted<'a> {
 
 /// The store's `credentialsRef`: the Secret of the first selector. Every key SecretSync reads under another name
 /// or from another Secret, and every value ESO held in the spec, is a note saying what to add to that Secret.
-pub fn credentials_ref(wanted: &[Wanted<'_>], ctx: &mut StoreCtx<'_>) -> Option<Value> {
+pub fn credentials_ref(wanted: &[Wanted<'_>], ctx: &mut StoreCtx<'_>) -> Value {
     let first = wanted.iter().find_map(|w| match w {
         Wanted::Selector(_, sel) => Some(*sel),
         Wanted::Literal(..) => None,
     });
-    let Some(first) = first else {
+    let chosen = first.and_then(|sel| secret_of(sel, ctx));
+    let Some((name, namespace)) = chosen else {
         let keys: Vec<String> = wanted.iter().map(describe_wanted).collect();
-        ctx.notes.dropped(format!(
-            "SecretSync reads these from a credentials Secret: create one with {} and set spec.credentialsRef",
-            keys.join(", ")
-        ));
-        return None;
+        let reference = placeholder(ctx);
+        ctx.notes
+            .dropped(format!("the credentials Secret needs {}", keys.join(", ")));
+        return reference;
     };
-    let (name, namespace) = secret_of(first, ctx)?;
     let mut missing = Vec::new();
     for w in wanted {
         match w {
             Wanted::Selector(key, sel) => {
-                let same_secret =
-                    secret_of(sel, ctx).is_some_and(|s| s == (name.clone(), namespace.clone()));
+                let same_secret = sel["name"].as_str() == Some(name.as_str())
+                    && (!ctx.cluster || sel["namespace"].as_str() == namespace.as_deref());
                 let eso_key = sel["key"].as_str().unwrap_or("");
                 if !same_secret {
-                    missing.push(format!(
-                        "`{key}` (ESO read it from key `{eso_key}` of Secret `{}`)",
-                        sel["name"].as_str().unwrap_or("")
-                    ));
+                    missing.push(describe_wanted(w));
                 } else if eso_key != *key {
                     missing.push(format!("`{key}` (ESO read it from key `{eso_key}`)"));
                 }
@@ -266,7 +264,26 @@ pub fn credentials_ref(wanted: &[Wanted<'_>], ctx: &mut StoreCtx<'_>) -> Option<
     if let Some(ns) = namespace {
         reference["namespace"] = json!(ns);
     }
-    Some(reference)
+    reference
+}
+
+/// A `credentialsRef` to a Secret ESO's store had no equivalent of, named after the store (in the controller's
+/// namespace for a ClusterStore), so that the store is valid as written; a note says it is to be created.
+pub fn placeholder(ctx: &mut StoreCtx<'_>) -> Value {
+    let name: String = format!("{}-credentials", ctx.name)
+        .chars()
+        .take(253)
+        .collect();
+    let mut reference = json!({ "name": name });
+    if ctx.cluster {
+        reference["namespace"] = json!("secretsync-system");
+    }
+    ctx.notes.dropped(format!(
+        "spec.credentialsRef names `{name}`{}, a Secret the conversion made up: create it with the keys the notes \
+         name, or point to another",
+        if ctx.cluster { " in secretsync-system" } else { "" }
+    ));
+    reference
 }
 
 fn describe_wanted(w: &Wanted<'_>) -> String {

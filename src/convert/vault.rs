@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::Notes;
 use super::stores::{
-    Provider, ProviderOut, StoreCtx, Wanted, credentials_ref, service_account_ref,
+    Provider, ProviderOut, StoreCtx, Wanted, credentials_ref, placeholder, service_account_ref,
 };
 use super::unknown_keys;
 
@@ -121,9 +121,8 @@ fn auth(
     }
     match methods.first().copied() {
         Some("tokenSecretRef") => {
-            if let Some(r) = credentials_ref(&[Wanted::Selector("token", &a["tokenSecretRef"])], ctx) {
-                spec.insert("credentialsRef".into(), r);
-            }
+            let r = credentials_ref(&[Wanted::Selector("token", &a["tokenSecretRef"])], ctx);
+            spec.insert("credentialsRef".into(), r);
         }
         Some("appRole") => {
             let ar = &a["appRole"];
@@ -133,9 +132,7 @@ fn auth(
             } else if let Some(id) = ar["roleId"].as_str() {
                 wanted.push(Wanted::Literal("roleId", id));
             }
-            if let Some(r) = credentials_ref(&wanted, ctx) {
-                spec.insert("credentialsRef".into(), r);
-            }
+            spec.insert("credentialsRef".into(), credentials_ref(&wanted, ctx));
             let mut app_role = json!({});
             if let Some(mount) = ar["path"].as_str().filter(|m| *m != "approle") {
                 app_role["mount"] = json!(mount);
@@ -143,11 +140,14 @@ fn auth(
             settings.insert("appRole".into(), app_role);
         }
         Some("kubernetes") => kubernetes(&a["kubernetes"], spec, settings, ctx),
-        other => ctx.notes.dropped(format!(
+        other => {
+            spec.insert("credentialsRef".into(), placeholder(ctx));
+            ctx.notes.dropped(format!(
             "provider.vault.auth method `{}` has no SecretSync equivalent: use a token (credentials key `token`), \
              AppRole (`roleId`, `secretId`) or Kubernetes auth (serviceAccountRef)",
-            other.unwrap_or("none")
-        )),
+                other.unwrap_or("none")
+            ));
+        }
     }
 }
 
