@@ -42,7 +42,7 @@ from kube import Kube, LogTail, Watch  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SA_USER = "system:serviceaccount:secretsync-system:secretsync"
 GROUP = "/apis/secretsync.io/v1alpha1"
-DIALECTS = ["ServiceFabricMesh", "AzureKeyVault", "Barbican", "TencentSSM", "DockerSwarm", "AWSSecretsManager"]
+DIALECTS = ["ServiceFabricMesh", "AzureKeyVault", "Barbican", "TencentSSM", "DockerSwarm", "AWSSecretsManager", "Vault"]
 # Store operations (the `operation` label of secretsync_backend_requests_total) that only read.
 MIN_FREE = float(os.environ.get("BENCH_MIN_FREE_GIB", "3")) * 2**30
 READ_OPS = re.compile(r"^(get|list|describe|inspect|read|head)|^(Describe|Get|List)", re.I)
@@ -116,6 +116,9 @@ def store_for(dialect, ns, rate, burst):
         creds = {"accessKeyId": env["AWSSM_ACCESS_KEY_ID"], "secretAccessKey": env["AWSSM_SECRET_ACCESS_KEY"]}
         spec = {"dialect": dialect, "endpoint": env["AWSSM_ENDPOINT"], "credentialsRef": {"name": "bench-creds"},
                 "awsSecretsManager": {"region": env["AWSSM_REGION"]}}
+    elif dialect == "Vault":
+        creds = {"token": env["VAULT_POLICY_TOKEN"]}
+        spec = {"dialect": dialect, "endpoint": env["VAULT_ENDPOINT"], "credentialsRef": {"name": "bench-creds"}}
     else:
         raise SystemExit(f"unknown dialect {dialect}; one of {DIALECTS}")
     spec["rateLimit"] = limit
@@ -126,6 +129,8 @@ def store_for(dialect, ns, rate, burst):
             data["ca.crt"] = env["AZUREKV_CA_B64"]
         if dialect == "AWSSecretsManager":
             data["ca.crt"] = env["AWSSM_CA_B64"]
+        if dialect == "Vault":
+            data["ca.crt"] = env["VAULT_CA_B64"]
     return spec, data
 
 

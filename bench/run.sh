@@ -31,12 +31,12 @@ fi
 backend_of() {
   case "$1" in
     ServiceFabricMesh) echo servicefabric ;; AzureKeyVault) echo azurekv ;; Barbican) echo barbican ;;
-    TencentSSM) echo tencent ;; DockerSwarm) echo docker ;; AWSSecretsManager) echo aws ;;
+    TencentSSM) echo tencent ;; DockerSwarm) echo docker ;; AWSSecretsManager) echo aws ;; Vault) echo vault ;;
     *) log "unknown dialect $1"; exit 2 ;;
   esac
 }
 if [ "$DIALECT" = all ]; then
-  dialects="ServiceFabricMesh AzureKeyVault Barbican TencentSSM DockerSwarm AWSSecretsManager"
+  dialects="ServiceFabricMesh AzureKeyVault Barbican TencentSSM DockerSwarm AWSSecretsManager Vault"
 else
   dialects=$DIALECT
 fi

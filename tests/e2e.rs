@@ -466,6 +466,7 @@ spec:
         "ServiceFabricMesh",
         "TencentSSM",
         "AWSSecretsManager",
+        "Vault",
     ] {
         assert!(
             metrics.contains(&format!("dialect=\"{dialect}\"")),

@@ -159,6 +159,11 @@ async fn observe_with(shared: Shared, store: &str) -> Vec<(String, DialectError)
                 ("secretKey", "tencent-secret-key"),
             ]),
         ),
+        (
+            Arc::new(secretsync::dialects::vault::Vault::new(shared.clone())),
+            json!({"dialect": "Vault", "endpoint": store}),
+            credentials(&[("token", "hvs.not-a-real-token")]),
+        ),
     ];
     let desired = desired();
     let mut out = Vec::new();
@@ -551,6 +556,8 @@ fn error_shapes(c: &str) -> serde_json::Value {
         "Error": {"Code": c, "Message": c},
         // Tencent SSM
         "Response": {"Error": {"Code": c, "Message": c}, "RequestId": c},
+        // Vault
+        "errors": [c, format!("check-and-set parameter did not match {c}")],
     })
 }
 
@@ -563,6 +570,7 @@ fn known_codes(c: &str) -> serde_json::Value {
         "message": c,
         "Error": {"Code": "FABRIC_E_SECRET_INVALID", "Message": c},
         "Response": {"Error": {"Code": "ResourceInUse.SecretExists", "Message": c}, "RequestId": c},
+        "errors": [format!("1 error occurred: permission denied {c}")],
     })
 }
 
@@ -812,6 +820,11 @@ async fn no_store_answer_is_shown_back() {
                 ("secretId", "AKIDtest"),
                 ("secretKey", "tencent-secret-key"),
             ],
+        ),
+        (
+            Arc::new(secretsync::dialects::vault::Vault::new(shared.clone())),
+            json!({"dialect": "Vault"}),
+            vec![("token", "hvs.not-a-real-token")],
         ),
         (
             Arc::new(secretsync::dialects::docker_swarm::DockerSwarm::new(

@@ -154,15 +154,21 @@ const PHRASES: &[(&str, &str)] = &[
     ("namespace not found", "no such namespace"),
 ];
 
-/// Our words for what the answer's `errors` say, when any phrase is known.
-pub fn known(reply: &Reply) -> Option<&'static str> {
+/// The answer's `errors` (Vault's error shape), empty when it has none or is no JSON.
+fn errors(reply: &Reply) -> Vec<String> {
     #[derive(Deserialize)]
     struct Errors {
         #[serde(default)]
         errors: Vec<String>,
     }
-    let errors = serde_json::from_slice::<Errors>(&reply.body).ok()?.errors;
-    errors.iter().find_map(|e| {
+    serde_json::from_slice::<Errors>(&reply.body)
+        .map(|e| e.errors)
+        .unwrap_or_default()
+}
+
+/// Our words for what the answer's `errors` say, when any phrase is known.
+pub fn known(reply: &Reply) -> Option<&'static str> {
+    errors(reply).iter().find_map(|e| {
         let e = e.to_ascii_lowercase();
         PHRASES
             .iter()
@@ -171,9 +177,9 @@ pub fn known(reply: &Reply) -> Option<&'static str> {
     })
 }
 
-/// Whether the answer is a 404 with no errors: Vault's "nothing at this path" (a missing mount names its route).
+/// Whether the answer is a 404 without errors: Vault's "nothing at this path" (a missing mount names its route).
 fn nothing_here(reply: &Reply) -> bool {
-    reply.status == 404 && known(reply).is_none()
+    reply.status == 404 && errors(reply).is_empty()
 }
 
 /// How SecretSync handles an answer of the KV engine.
@@ -194,10 +200,8 @@ pub fn decode_login(reply: &Reply) -> Verdict {
     }
     let e = map_error(reply, "Vault login");
     Verdict::Error(match e.class {
-        crate::dialects::ErrorClass::Permanent | crate::dialects::ErrorClass::Conflict => {
-            DialectError::credentials("CredentialsRejected", e.message)
-        }
-        _ => e,
+        crate::dialects::ErrorClass::Retry => e,
+        _ => DialectError::credentials("CredentialsRejected", e.message),
     })
 }
 
