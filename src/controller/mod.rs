@@ -15,6 +15,7 @@ pub mod digest_key;
 pub mod events;
 mod finalizers;
 mod first_look;
+pub mod harness;
 pub mod leader;
 mod lookup;
 pub mod observation;
@@ -109,6 +110,35 @@ pub struct Context {
     credentials: credentials_cache::CredentialsCache,
 }
 
+impl Context {
+    /// The shared state of a controller's reconciles, before any watch has started: its caches of stores and
+    /// namespaces are empty until [`Context::lookup`]'s watches (or a test's writers) fill them.
+    pub fn new(client: Client, config: &Config, registry: Registry) -> Context {
+        let shares = slots::Shares::of(usize::from(config.concurrency));
+        Context {
+            client: client.clone(),
+            registry,
+            digest_key: config.digest_key.clone(),
+            cluster_id: config.cluster_id.clone(),
+            metrics: config.metrics.clone(),
+            recorder: events::Recorder::new(client.clone(), "secretsync", &config.instance),
+            backoff: backoff::Backoff::default(),
+            stores: slots::Slots::new(shares.per_store),
+            namespaces: slots::Slots::namespaces(shares, config.namespaces.len()),
+            cleanup_timeout: config.cleanup_timeout,
+            panic_on: config.panic_on.clone(),
+            allow_inline: config.allow_inline_targets,
+            limits: config.limits.clone(),
+            tokens: token_request::Cache::default(),
+            seen_changes: seen_changes::SeenChanges::default(),
+            lookup: lookup::Lookup::default(),
+            remembered: store_protection::Remembered::default(),
+            first_looks: first_look::FirstLooks::default(),
+            credentials: credentials_cache::CredentialsCache::new(config.namespaces.clone()),
+        }
+    }
+}
+
 /// Runs the controller until `shutdown` resolves; running reconciles then get up to [`SHUTDOWN_GRACE`] to finish.
 pub async fn run(
     client: Client,
@@ -137,28 +167,7 @@ pub async fn run_until(
     grace: Duration,
     abort: impl std::future::Future<Output = ()> + Send,
 ) {
-    let shares = slots::Shares::of(usize::from(config.concurrency));
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        registry,
-        digest_key: config.digest_key,
-        cluster_id: config.cluster_id.clone(),
-        metrics: config.metrics.clone(),
-        recorder: events::Recorder::new(client.clone(), "secretsync", &config.instance),
-        backoff: backoff::Backoff::default(),
-        stores: slots::Slots::new(shares.per_store),
-        namespaces: slots::Slots::namespaces(shares, config.namespaces.len()),
-        cleanup_timeout: config.cleanup_timeout,
-        panic_on: config.panic_on.clone(),
-        allow_inline: config.allow_inline_targets,
-        limits: config.limits.clone(),
-        tokens: token_request::Cache::default(),
-        seen_changes: seen_changes::SeenChanges::default(),
-        lookup: lookup::Lookup::default(),
-        remembered: store_protection::Remembered::default(),
-        first_looks: first_look::FirstLooks::default(),
-        credentials: credentials_cache::CredentialsCache::new(config.namespaces.clone()),
-    });
+    let ctx = Arc::new(Context::new(client.clone(), &config, registry));
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
