@@ -125,6 +125,9 @@ fn sync(
     let conversion = conversion(entry, &at, notes);
     let remote_name = remote(entry, &at, provider, notes);
     let source_ref = source_key(input.secret, entry, notes);
+    if provider == Some(Provider::Vault) && source_ref["secretRef"]["key"].is_string() {
+        vault::value_layout(notes);
+    }
     let mut target = Map::new();
     target.insert("storeRef".into(), store_ref);
     if let Some(f) = facts {

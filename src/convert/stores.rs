@@ -154,10 +154,8 @@ pub fn convert(source: &Source, kind: EsoStoreKind) -> (Document, Option<StoreFa
         }
         (false, None) => {}
     }
-    if cluster {
-        if let Some(conditions) = conditions(&spec["conditions"], &mut ctx.notes) {
-            spec_out.insert("conditions".into(), conditions);
-        }
+    if cluster && let Some(conditions) = conditions(&spec["conditions"], &mut ctx.notes) {
+        spec_out.insert("conditions".into(), conditions);
     }
     ctx.notes.info(
         "adoption stays `Never`: to let the SecretSyncs take over the secrets ESO wrote (tagged `managed-by: \

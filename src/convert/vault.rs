@@ -194,3 +194,11 @@ pub fn metadata(spec: &Value, notes: &mut Notes) {
         ));
     }
 }
+
+/// How SecretSync lays one key's value out in a KV map, which may differ from what ESO wrote there.
+pub fn value_layout(notes: &mut Notes) {
+    notes.info(
+        "SecretSync writes one key's value as the KV field `value` (a value that is a JSON object of strings as \
+         its fields): compare with the layout ESO wrote before switching to Sync",
+    );
+}
