@@ -29,6 +29,14 @@ const CASES: &[(&str, i32)] = &[
 
 #[test]
 fn every_case_converts_to_its_expected_output_stderr_and_status() {
+    let mut dirs: Vec<String> = std::fs::read_dir(root().join("tests/fixtures/eso"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut listed: Vec<&str> = CASES.iter().map(|(c, _)| *c).collect();
+    listed.sort();
+    assert_eq!(dirs, listed, "every fixture directory is a case of CASES");
     let bless = std::env::var_os("SECRETSYNC_BLESS").is_some();
     for (case, status) in CASES {
         let out = convert(&[&fixture(case)], None);
@@ -334,10 +342,10 @@ fn validate(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>)
             {
                 errors.push(format!("{at}: {s:?} has a length out of bounds"));
             }
-            if let Some(pattern) = schema["pattern"].as_str() {
-                if !regex::Regex::new(pattern).unwrap().is_match(s) {
-                    errors.push(format!("{at}: {s:?} does not match {pattern}"));
-                }
+            if let Some(pattern) = schema["pattern"].as_str()
+                && !regex::Regex::new(pattern).unwrap().is_match(s)
+            {
+                errors.push(format!("{at}: {s:?} does not match {pattern}"));
             }
         }
         (Some("integer"), Value::Number(n)) if n.is_i64() || n.is_u64() => {
@@ -351,9 +359,9 @@ fn validate(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>)
         (Some("boolean"), Value::Bool(_)) | (None, _) => {}
         (Some(t), v) => errors.push(format!("{at}: {v} is not of type {t}")),
     }
-    if let Some(allowed) = schema["enum"].as_array() {
-        if !allowed.contains(value) {
-            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
-        }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        errors.push(format!("{at}: {value} is not one of {allowed:?}"));
     }
 }
