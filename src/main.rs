@@ -17,7 +17,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 
-use secretsync::controller::{self, cluster_id, digest_key, leader};
+use secretsync::controller::identity::{cluster_id, digest_key};
+use secretsync::controller::{self, leadership as leader};
 use secretsync::dialects::{Registry, Shared};
 use secretsync::metrics::Metrics;
 use secretsync::telemetry::{self, LogFormat};

@@ -1087,7 +1087,7 @@ async fn markers_and_digests_from_before_scopes_upgrade_without_a_write_or_a_han
 /// created anew rather than patched in vain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_event_counts_in_its_series_and_one_gone_from_the_server_is_created_again() {
-    use controller::events::{Event as Ev, EventType, Recorder};
+    use controller::telemetry::events::{Event as Ev, EventType, Recorder};
     let bed = Bed::new("fast-events").await;
     let recorder = Recorder::new(bed.client.clone(), "secretsync", "test-instance");
     let object = unique("obj");

@@ -16,8 +16,10 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher::Event;
 
-use super::{Config, Context, reconcile};
 use crate::api::{ClusterStore, SecretSync, Store};
+use crate::controller::Config;
+use crate::controller::Context;
+use crate::controller::sync::reconcile;
 use crate::dialects::Registry;
 
 /// A controller's shared state with caches the test fills.

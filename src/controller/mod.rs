@@ -5,32 +5,17 @@
 //! a change to a referenced Secret triggers its SecretSyncs within seconds, but no Secret data of the cluster is
 //! kept in memory. Data is fetched with one GET when a SecretSync needs it.
 
-mod backoff;
-mod cache;
-mod census;
-mod cleanup_deadline;
-pub mod cluster_id;
-mod credentials_cache;
-pub mod digest_key;
-pub mod events;
-mod finalizers;
-mod first_look;
 pub mod harness;
-pub mod leader;
-mod lookup;
-pub mod observation;
-pub mod reasons;
-mod reconcile;
-pub mod resolve;
-mod seen_changes;
-mod slots;
-mod source;
-pub mod status;
-mod store_check;
-pub mod store_limits;
-mod store_protection;
-mod token_request;
-mod triggers;
+pub mod identity;
+pub mod leadership;
+pub mod pacing;
+pub mod stores;
+pub mod sync;
+pub mod telemetry;
+pub mod watch;
+
+/// The operator's limits on where stores may connect, under the name the flags' documentation uses.
+pub use stores::limits as store_limits;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,7 +35,7 @@ use crate::dialects::Registry;
 use crate::metrics::Metrics;
 use crate::plan::digest::DigestKey;
 
-pub use reconcile::Error;
+pub use sync::reconcile::Error;
 
 /// The finalizer held while `deletionPolicy: Delete`.
 pub const FINALIZER: &str = "secretsync.io/remote-cleanup";
@@ -66,7 +51,7 @@ pub struct Config {
     /// Reconciles running at once (per watched namespace set).
     pub concurrency: u16,
     pub digest_key: DigestKey,
-    /// This cluster in ownership markers ([`cluster_id::resolve`]).
+    /// This cluster in ownership markers ([`identity::cluster_id::resolve`]).
     pub cluster_id: String,
     pub metrics: Arc<Metrics>,
     /// Set once the watches have synced; `/readyz` reports it.
@@ -83,7 +68,7 @@ pub struct Config {
     /// ends only its own reconcile.
     pub panic_on: Option<String>,
     /// Where namespaced Stores may connect, and the token audiences stores may ask for.
-    pub limits: store_limits::StoreLimits,
+    pub limits: stores::limits::StoreLimits,
 }
 
 /// Shared by every reconcile.
@@ -93,48 +78,54 @@ pub struct Context {
     pub digest_key: DigestKey,
     pub cluster_id: String,
     pub metrics: Arc<Metrics>,
-    pub recorder: events::Recorder,
-    backoff: backoff::Backoff,
+    pub recorder: telemetry::events::Recorder,
+    backoff: pacing::backoff::Backoff,
     /// Fair shares of the workers per store and per namespace.
-    stores: slots::Slots,
-    namespaces: slots::Slots,
+    stores: pacing::fair_share::Slots,
+    namespaces: pacing::fair_share::Slots,
     cleanup_timeout: Duration,
     panic_on: Option<String>,
     allow_inline: bool,
-    limits: store_limits::StoreLimits,
-    tokens: token_request::Cache,
-    seen_changes: seen_changes::SeenChanges,
-    lookup: lookup::Lookup,
-    remembered: store_protection::Remembered,
-    first_looks: first_look::FirstLooks,
-    credentials: credentials_cache::CredentialsCache,
+    limits: stores::limits::StoreLimits,
+    tokens: stores::token_request::Cache,
+    seen_changes: telemetry::change_clock::SeenChanges,
+    lookup: watch::caches::Lookup,
+    remembered: stores::protection::Remembered,
+    first_looks: pacing::startup_spread::FirstLooks,
+    credentials: stores::credentials_cache::CredentialsCache,
 }
 
 impl Context {
     /// The shared state of a controller's reconciles, before any watch has started: its caches of stores and
     /// namespaces are empty until [`Context::lookup`]'s watches (or a test's writers) fill them.
     pub fn new(client: Client, config: &Config, registry: Registry) -> Context {
-        let shares = slots::Shares::of(usize::from(config.concurrency));
+        let shares = pacing::fair_share::Shares::of(usize::from(config.concurrency));
         Context {
             client: client.clone(),
             registry,
             digest_key: config.digest_key.clone(),
             cluster_id: config.cluster_id.clone(),
             metrics: config.metrics.clone(),
-            recorder: events::Recorder::new(client.clone(), "secretsync", &config.instance),
-            backoff: backoff::Backoff::default(),
-            stores: slots::Slots::new(shares.per_store),
-            namespaces: slots::Slots::namespaces(shares, config.namespaces.len()),
+            recorder: telemetry::events::Recorder::new(
+                client.clone(),
+                "secretsync",
+                &config.instance,
+            ),
+            backoff: pacing::backoff::Backoff::default(),
+            stores: pacing::fair_share::Slots::new(shares.per_store),
+            namespaces: pacing::fair_share::Slots::namespaces(shares, config.namespaces.len()),
             cleanup_timeout: config.cleanup_timeout,
             panic_on: config.panic_on.clone(),
             allow_inline: config.allow_inline_targets,
             limits: config.limits.clone(),
-            tokens: token_request::Cache::default(),
-            seen_changes: seen_changes::SeenChanges::default(),
-            lookup: lookup::Lookup::default(),
-            remembered: store_protection::Remembered::default(),
-            first_looks: first_look::FirstLooks::default(),
-            credentials: credentials_cache::CredentialsCache::new(config.namespaces.clone()),
+            tokens: stores::token_request::Cache::default(),
+            seen_changes: telemetry::change_clock::SeenChanges::default(),
+            lookup: watch::caches::Lookup::default(),
+            remembered: stores::protection::Remembered::default(),
+            first_looks: pacing::startup_spread::FirstLooks::default(),
+            credentials: stores::credentials_cache::CredentialsCache::new(
+                config.namespaces.clone(),
+            ),
         }
     }
 }
@@ -175,7 +166,7 @@ pub async fn run_until(
     };
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let mut stores = Vec::new();
-    let mut known = census::Stores::default();
+    let mut known = telemetry::census::Stores::default();
     let mut runs: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
     for scope in scopes {
         let (syncs, secrets, namespaced_stores): (
@@ -206,7 +197,7 @@ pub async fn run_until(
         let gone = ctx.clone();
         let triggers = watcher(syncs, watch_config)
             .default_backoff()
-            .modify(cache::slim)
+            .modify(watch::slim::slim)
             .reflect(writer)
             .inspect(move |event| forget_deleted(event, &gone.first_looks, &gone.backoff))
             .applied_objects()
@@ -226,34 +217,34 @@ pub async fn run_until(
         // Stores are watched for what their admins change (spec, deletion), not for their status; namespaces for
         // their labels (a ClusterStore may admit by them).
         let (store_cache, store_writer) = reflector::store();
-        let store_events = triggers::changes(
+        let store_events = watch::triggers::changes(
             watcher(namespaced_stores, watcher::Config::default().any_semantic())
                 .default_backoff()
-                .modify(cache::slim)
+                .modify(watch::slim::slim)
                 .reflect(store_writer),
-            triggers::spec_generation,
+            watch::triggers::spec_generation,
         );
         let (cluster_store_cache, cluster_store_writer) = reflector::store();
-        let cluster_store_events = triggers::changes(
+        let cluster_store_events = watch::triggers::changes(
             watcher(
                 Api::<ClusterStore>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )
             .default_backoff()
-            .modify(cache::slim)
+            .modify(watch::slim::slim)
             .reflect(cluster_store_writer),
-            triggers::spec_generation,
+            watch::triggers::spec_generation,
         );
         let (namespace_cache, namespace_writer) = reflector::store();
-        let namespace_events = triggers::changes(
+        let namespace_events = watch::triggers::changes(
             watcher(
                 Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )
             .default_backoff()
-            .modify(cache::slim)
+            .modify(watch::slim::slim)
             .reflect(namespace_writer),
-            triggers::labels,
+            watch::triggers::labels,
         );
         ctx.lookup.add_stores(store_cache.clone());
         ctx.lookup
@@ -348,7 +339,11 @@ pub async fn run_until(
                 })
             })
             .graceful_shutdown_on(shutdown.clone())
-            .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+            .run(
+                sync::reconcile::reconcile,
+                sync::reconcile::error_policy,
+                ctx.clone(),
+            )
             .for_each(|_| async {});
         runs.push(Box::pin(run));
         // Stores' own checks: a status write must not start another check, so only spec changes trigger one.
@@ -365,7 +360,7 @@ pub async fn run_until(
             their_secrets,
             ctx.clone(),
             shutdown.clone(),
-            store_check::store,
+            stores::check::store,
             store_uses_secret,
         );
         runs.push(checks);
@@ -376,7 +371,7 @@ pub async fn run_until(
         Api::all(client.clone()),
         ctx.clone(),
         shutdown.clone(),
-        store_check::cluster_store,
+        stores::check::cluster_store,
         |store: &ClusterStore, ns: &str, name: &str| {
             store
                 .spec
@@ -443,7 +438,7 @@ where
 /// that are gone.
 async fn count_syncs(
     syncs: Vec<reflector::Store<SecretSync>>,
-    stores: census::Stores,
+    stores: telemetry::census::Stores,
     metrics: Arc<Metrics>,
 ) {
     for cache in &stores.stores {
@@ -465,14 +460,14 @@ async fn count_syncs(
         // so one written meanwhile for a new store is not taken for one whose store is gone.
         let labelled = metrics.stores();
         let existing = stores.labels();
-        for gone in census::gone(&labelled, &existing) {
+        for gone in telemetry::census::gone(&labelled, &existing) {
             metrics.remove_store(gone);
         }
         let objects: Vec<_> = syncs.iter().flat_map(|s| s.state()).collect();
-        let rows = census::count(
+        let rows = telemetry::census::count(
             objects.iter().map(|o| &**o),
-            |s| census::counted(reconcile::store_label(s), &existing),
-            reconcile::dialect_label,
+            |s| telemetry::census::counted(sync::reconcile::store_label(s), &existing),
+            sync::reconcile::dialect_label,
         );
         for (row, count) in &rows {
             metrics.syncs.get_or_create(&labels(row)).set(*count);
@@ -481,8 +476,8 @@ async fn count_syncs(
             metrics.syncs.remove(&labels(gone));
         }
         shown = rows.into_keys().collect();
-        let out_of_sync = census::out_of_sync(objects.iter().map(|o| &**o), |s| {
-            census::counted(reconcile::store_label(s), &existing)
+        let out_of_sync = telemetry::census::out_of_sync(objects.iter().map(|o| &**o), |s| {
+            telemetry::census::counted(sync::reconcile::store_label(s), &existing)
         });
         let store = |store: &String| crate::metrics::StoreLabels {
             store: store.clone(),
@@ -500,7 +495,7 @@ async fn count_syncs(
     }
 }
 
-fn labels(row: &census::Row) -> crate::metrics::SyncLabels {
+fn labels(row: &telemetry::census::Row) -> crate::metrics::SyncLabels {
     crate::metrics::SyncLabels {
         store: row.store.clone(),
         dialect: row.dialect.clone(),
@@ -535,7 +530,7 @@ where
     let (cache, writer) = reflector::store();
     let triggers = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(cache::slim)
+        .modify(watch::slim::slim)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
@@ -561,7 +556,7 @@ where
                 )
             })
             .graceful_shutdown_on(shutdown)
-            .run(check, store_check::retry, ctx)
+            .run(check, stores::check::retry, ctx)
             .for_each(|_| async {}),
     );
     (run, checked)
@@ -581,10 +576,10 @@ fn store_uses_secret(store: &Store, ns: &str, name: &str) -> bool {
 ///
 /// The kept copy of that Secret is dropped first: this watch is not the one that feeds the SecretSyncs'
 /// reconciles, and when it delivers the change before that one does, a check reading the cache would send the old
-/// credentials, fail, and not run again until [`store_check::CHECK_EVERY`]. Whichever watch sees a change first, the
+/// credentials, fail, and not run again until [`stores::check::CHECK_EVERY`]. Whichever watch sees a change first, the
 /// work it triggers reads the Secret anew.
 fn checks_for_secret<K>(
-    credentials: &credentials_cache::CredentialsCache,
+    credentials: &stores::credentials_cache::CredentialsCache,
     stores: &reflector::Store<K>,
     namespace: &str,
     name: &str,
@@ -602,7 +597,7 @@ where
         .collect()
 }
 
-/// How long a shutdown waits for running reconciles. A leader waits less: see `leader::Timing::shutdown_grace`.
+/// How long a shutdown waits for running reconciles. A leader waits less: see `leadership::Timing::shutdown_grace`.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// A hash of what the user changes on a SecretSync (not its status).
@@ -643,14 +638,14 @@ pub const CREATING_POLL: Duration = Duration::from_secs(3);
 /// deleted in a loop would otherwise grow both maps for the life of the process.
 fn forget_deleted(
     event: &Result<watcher::Event<SecretSync>, watcher::Error>,
-    first_looks: &first_look::FirstLooks,
-    backoff: &backoff::Backoff,
+    first_looks: &pacing::startup_spread::FirstLooks,
+    backoff: &pacing::backoff::Backoff,
 ) {
     if let Ok(watcher::Event::Delete(obj)) = event {
         if let Some(uid) = obj.uid() {
             first_looks.forget(&uid);
         }
-        backoff.reset(&reconcile::key(obj));
+        backoff.reset(&sync::reconcile::key(obj));
     }
 }
 
@@ -673,8 +668,8 @@ mod tests {
     #[test]
     fn a_deleted_secret_sync_leaves_nothing_behind() {
         let (looks, backoff) = (
-            first_look::FirstLooks::default(),
-            backoff::Backoff::default(),
+            pacing::startup_spread::FirstLooks::default(),
+            pacing::backoff::Backoff::default(),
         );
         let minute = Some(Duration::from_secs(60));
         let now = Instant::now();
@@ -684,7 +679,7 @@ mod tests {
             let uid = obj.uid().expect("uid");
             assert_eq!(looks.wait(&uid, false, minute, now, 0.5), None);
             for _ in 0..6 {
-                backoff.next(&reconcile::key(obj));
+                backoff.next(&sync::reconcile::key(obj));
             }
         }
         let applied = Ok(watcher::Event::Apply(kept.clone()));
@@ -696,10 +691,13 @@ mod tests {
             looks.wait("uid-gone", true, minute, now, 0.5),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(backoff.next(&reconcile::key(&gone)), backoff::BASE);
+        assert_eq!(
+            backoff.next(&sync::reconcile::key(&gone)),
+            pacing::backoff::BASE
+        );
         // The other one is untouched.
         assert_eq!(looks.wait("uid-kept", true, minute, now, 0.5), None);
-        assert!(backoff.next(&reconcile::key(&kept)) >= Duration::from_secs(32));
+        assert!(backoff.next(&sync::reconcile::key(&kept)) >= Duration::from_secs(32));
     }
 
     /// The store-check watch may deliver a credentials change before the SecretSyncs' watch drops the kept copy
@@ -707,8 +705,8 @@ mod tests {
     /// not find the old credentials kept.
     #[test]
     fn a_store_check_triggered_by_a_credentials_change_reads_them_anew() {
-        use credentials_cache::{CredentialsCache, Lookup};
         use kube::runtime::watcher::Event;
+        use stores::credentials_cache::{CredentialsCache, Lookup};
         let store: Store = serde_json::from_value(serde_json::json!({
             "apiVersion": "secretsync.io/v1alpha1", "kind": "Store",
             "metadata": {"name": "sf", "namespace": "team-a"},
@@ -742,21 +740,21 @@ mod tests {
 
     #[test]
     fn a_secret_the_store_keeps_creating_is_polled_less_and_less_often() {
-        let backoff = backoff::Backoff::default();
+        let backoff = pacing::backoff::Backoff::default();
         let polls: Vec<Duration> = (0..12)
-            .map(|_| reconcile::creating_poll(&backoff, "team-a/db"))
+            .map(|_| sync::reconcile::creating_poll(&backoff, "team-a/db"))
             .collect();
         assert_eq!(polls[0], CREATING_POLL);
         assert!(
             polls
                 .iter()
-                .all(|p| *p >= CREATING_POLL && *p <= backoff::CAP)
+                .all(|p| *p >= CREATING_POLL && *p <= pacing::backoff::CAP)
         );
-        assert!(polls[11] >= backoff::CAP / 2, "{polls:?}");
+        assert!(polls[11] >= pacing::backoff::CAP / 2, "{polls:?}");
         // Ready at last: the backoff is reset, and the next Creating starts at 3 s again.
         backoff.reset("team-a/db");
         assert_eq!(
-            reconcile::creating_poll(&backoff, "team-a/db"),
+            sync::reconcile::creating_poll(&backoff, "team-a/db"),
             CREATING_POLL
         );
     }

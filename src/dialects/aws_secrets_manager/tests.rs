@@ -326,7 +326,7 @@ async fn a_retried_write_sends_its_token_again_and_the_next_write_a_new_one() {
 
 #[test]
 fn the_store_decides_where_and_as_whom_and_the_secretsync_its_secret() {
-    use crate::controller::resolve::{Namespace, StoreObject, resolve};
+    use crate::controller::stores::resolve::{Namespace, StoreObject, resolve};
     let store: crate::api::StoreSpec = serde_json::from_value(serde_json::json!({
         "dialect": "AWSSecretsManager",
         "credentialsRef": {"name": "aws"},

@@ -14,11 +14,12 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, error, warn};
 
-use super::reconcile::{self, Error};
-use super::resolve;
-use super::store_protection;
-use super::{Context, FIELD_MANAGER};
 use crate::api::{ClusterStore, Store, StoreKind, StoreRef, StoreSpec, StoreStatus};
+use crate::controller::Context;
+use crate::controller::FIELD_MANAGER;
+use crate::controller::stores::protection;
+use crate::controller::stores::resolve;
+use crate::controller::sync::reconcile::{self, Error};
 use crate::dialects::Request;
 use crate::plan::{Desired, Metadata, Owner, WritePolicy};
 
@@ -136,7 +137,7 @@ fn condition(
         type_: "Ready".to_owned(),
         status: status.to_owned(),
         reason,
-        message: super::status::bounded(&message),
+        message: crate::controller::sync::status::bounded(&message),
         observed_generation: generation,
         last_transition_time: since,
     }
@@ -176,7 +177,7 @@ pub async fn store(obj: Arc<Store>, ctx: Arc<Context>) -> Result<Action, Error> 
     // While SecretSyncs still hold it (or the watches have not yet shown the last of them letting go, which a
     // reconcile that has just let go may have missed), it is looked at again soon, without a store read.
     let held = obj.metadata.deletion_timestamp.is_some()
-        && store_protection::release_store_if_unused(&ctx, &obj, None).await?;
+        && protection::release_store_if_unused(&ctx, &obj, None).await?;
     if held {
         return Ok(Action::requeue(RELEASE_RECHECK));
     }

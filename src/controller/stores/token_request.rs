@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
 use kube::api::PostParams;
 
-use super::Context;
-use super::reconcile::Error;
+use crate::controller::Context;
+use crate::controller::sync::reconcile::Error;
 use crate::dialects::kit::bounded::Lru;
 use crate::value::SecretValue;
 
@@ -80,12 +80,14 @@ pub async fn token(
         .await
         .map_err(|e| match e {
             kube::Error::Api(status) if status.code == 404 => {
-                Error::Refused(super::resolve::Refusal::InvalidSpec(format!(
-                    "the store's ServiceAccount {namespace}/{name} does not exist"
-                )))
+                Error::Refused(crate::controller::stores::resolve::Refusal::InvalidSpec(
+                    format!("the store's ServiceAccount {namespace}/{name} does not exist"),
+                ))
             }
             kube::Error::Api(status) if status.code == 403 => Error::Refused(
-                super::resolve::Refusal::TokenNotGranted(not_granted(namespace, name)),
+                crate::controller::stores::resolve::Refusal::TokenNotGranted(not_granted(
+                    namespace, name,
+                )),
             ),
             e => Error::Kube(e),
         })?;
@@ -94,9 +96,9 @@ pub async fn token(
         .map(|s| SecretValue::from(s.token.as_str()))
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            Error::Refused(super::resolve::Refusal::InvalidSpec(format!(
-                "the TokenRequest for ServiceAccount {namespace}/{name} returned no token"
-            )))
+            Error::Refused(crate::controller::stores::resolve::Refusal::InvalidSpec(
+                format!("the TokenRequest for ServiceAccount {namespace}/{name} returned no token"),
+            ))
         })?;
     refuse_if_the_cluster_accepts(ctx, &token, namespace, name, &key.2).await?;
     ctx.tokens.put(key, token.clone(), LIFETIME);
@@ -144,11 +146,11 @@ async fn refuse_if_the_cluster_accepts(
     let reviews: Api<TokenReview> = Api::all(ctx.client.clone());
     let answer = reviews.create(&PostParams::default(), &review).await?;
     if answer.status.and_then(|s| s.authenticated) == Some(true) {
-        return Err(Error::Refused(super::resolve::Refusal::StoreNotAllowed(
-            format!(
+        return Err(Error::Refused(
+            crate::controller::stores::resolve::Refusal::StoreNotAllowed(format!(
                 "a token for ServiceAccount {namespace}/{name} with audience {audience:?} would be accepted by this cluster's API server, so it is not sent to the store's identity provider: set serviceAccountRef.audience to the audience the identity provider expects"
-            ),
-        )));
+            )),
+        ));
     }
     Ok(())
 }

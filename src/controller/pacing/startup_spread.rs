@@ -82,7 +82,7 @@ pub fn in_sync_by_status(obj: &SecretSync, digest: &str, place: &Placement) -> b
     let ready = status
         .conditions
         .iter()
-        .any(|c| c.type_ == super::status::READY && c.status == "True");
+        .any(|c| c.type_ == crate::controller::sync::status::READY && c.status == "True");
     status.phase == Some(Phase::Ready)
         && ready
         && status.observed_generation == obj.metadata.generation
@@ -125,7 +125,7 @@ mod tests {
             phase: Some(if ready { Phase::Ready } else { Phase::Failed }),
             observed_generation: Some(observed),
             conditions: vec![Condition {
-                type_: super::super::status::READY.into(),
+                type_: crate::controller::sync::status::READY.into(),
                 status: if ready { "True" } else { "False" }.into(),
                 reason: "Synced".into(),
                 message: String::new(),

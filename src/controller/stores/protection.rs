@@ -21,9 +21,10 @@ use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use tracing::{debug, info};
 
-use super::reconcile::Error;
-use super::{Context, FINALIZER};
 use crate::api::{SecretSync, Store, StoreKind};
+use crate::controller::Context;
+use crate::controller::FINALIZER;
+use crate::controller::sync::reconcile::Error;
 use crate::value::SecretValue;
 
 /// The finalizer on a namespaced Store that SecretSyncs with `deletionPolicy: Delete` use.
@@ -163,12 +164,12 @@ fn is_deleting(store: &Store) -> bool {
     store.metadata.deletion_timestamp.is_some()
 }
 
-/// Adds or removes [`STORE_FINALIZER`] (a compare-and-swap on the cached copy: see [`super::finalizers::set`]).
+/// Adds or removes [`STORE_FINALIZER`] (a compare-and-swap on the cached copy: see [`crate::controller::sync::finalizers::set`]).
 /// Returns whether the Store now carries it as asked (false when it was gone meanwhile).
 async fn set(ctx: &Context, store: &Store, present: bool) -> Result<bool, Error> {
     let api: Api<Store> =
         Api::namespaced(ctx.client.clone(), &store.namespace().unwrap_or_default());
-    match super::finalizers::set(&api, store, STORE_FINALIZER, present).await {
+    match crate::controller::sync::finalizers::set(&api, store, STORE_FINALIZER, present).await {
         Ok(()) => Ok(true),
         // Gone meanwhile: nothing left to protect or release.
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),

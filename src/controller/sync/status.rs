@@ -34,7 +34,7 @@ pub struct Report {
     /// Nothing was written: the store was found in step. The message of the write that got it there stays.
     pub in_step: bool,
     /// In `Observe` mode, what the store holds against the source; `None` keeps the status's.
-    pub observation: Option<super::observation::Observation>,
+    pub observation: Option<crate::controller::sync::observation::Observation>,
 }
 
 impl Report {
@@ -209,8 +209,12 @@ pub fn next(
     now: &Time,
 ) -> SecretSyncStatus {
     let prev = prev.cloned().unwrap_or_default();
-    let (in_sync, plan) =
-        super::observation::carry(&prev, report.observation.as_ref(), generation, now);
+    let (in_sync, plan) = crate::controller::sync::observation::carry(
+        &prev,
+        report.observation.as_ref(),
+        generation,
+        now,
+    );
     let status = if report.ready { "True" } else { "False" };
     // A refresh that finds the store in step has nothing new to say: the message of the write that got it there
     // stays, so a change costs one status write, not a second one at the next refresh.
@@ -275,7 +279,7 @@ pub fn next(
             last_transition_time: since,
         });
     }
-    conditions.retain(|c| c.type_ != super::observation::IN_SYNC);
+    conditions.retain(|c| c.type_ != crate::controller::sync::observation::IN_SYNC);
     conditions.extend(in_sync);
     conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
     let synced = report.synced_digest.is_some();

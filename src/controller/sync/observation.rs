@@ -7,7 +7,7 @@ use crate::plan::RemoteRef;
 use crate::plan::moved::Placement;
 use crate::plan::verdict::{Action, Drift, Verdict};
 
-use super::status::Report;
+use crate::controller::sync::status::Report;
 
 /// The `InSync` condition's type.
 pub const IN_SYNC: &str = "InSync";
@@ -107,7 +107,7 @@ pub fn carry(
         type_: IN_SYNC.to_owned(),
         status: status.to_owned(),
         reason: o.drift.reason().to_owned(),
-        message: super::status::bounded(&o.message),
+        message: crate::controller::sync::status::bounded(&o.message),
         observed_generation: generation,
         last_transition_time: since,
     };

@@ -1,6 +1,6 @@
 //! Reading the source and credentials Secrets. A source Secret's data is fetched with one GET when a SecretSync
 //! needs it and is never cached, so the controller does not hold every Secret of the cluster in memory; a store's
-//! credentials are kept between reconciles (see [`super::credentials_cache`]).
+//! credentials are kept between reconciles (see [`crate::controller::stores::credentials_cache`]).
 
 use std::collections::BTreeMap;
 

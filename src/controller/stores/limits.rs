@@ -6,8 +6,8 @@
 
 use crate::dialects::kit::endpoint::{self, Destination};
 
-use super::resolve::Refusal;
-use super::token_request::DEFAULT_AUDIENCE;
+use crate::controller::stores::resolve::Refusal;
+use crate::controller::stores::token_request::DEFAULT_AUDIENCE;
 
 /// Set by `--namespaced-store-hosts` and `--token-audiences`.
 #[derive(Debug, Clone, PartialEq, Eq)]

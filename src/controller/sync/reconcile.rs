@@ -4,7 +4,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::events::{Event, EventType};
+use crate::controller::telemetry::events::{Event, EventType};
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -14,17 +14,22 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use super::cleanup_deadline::{self, BlockedCleanup};
-use super::credentials_cache::Lookup as CachedCredentials;
-use super::resolve::{self, Connection, Refusal, StoreObject};
-use super::source::{self, SourceError};
-use super::status::{self, Report};
-use super::{CREATING_POLL, Context, FIELD_MANAGER, FINALIZER};
-use super::{first_look, observation, store_protection};
 use crate::api::duration::{self, DurationError, Refresh};
 use crate::api::{
     DeletionPolicy, Mode, SecretSync, SecretSyncStatus, StoreKind, UpdatePolicy, UsedStore,
 };
+use crate::controller::CREATING_POLL;
+use crate::controller::Context;
+use crate::controller::FIELD_MANAGER;
+use crate::controller::FINALIZER;
+use crate::controller::pacing::startup_spread;
+use crate::controller::stores::credentials_cache::Lookup as CachedCredentials;
+use crate::controller::stores::protection;
+use crate::controller::stores::resolve::{self, Connection, Refusal, StoreObject};
+use crate::controller::sync::cleanup_deadline::{self, BlockedCleanup};
+use crate::controller::sync::observation;
+use crate::controller::sync::source::{self, SourceError};
+use crate::controller::sync::status::{self, Report};
 use crate::dialects::{Dialect, DialectError, ErrorClass, Request};
 use crate::metrics::{DeferLabels, DialectLabels, ReconcileLabels, RefusalLabels};
 use crate::plan::moved::{self, LeaveWhy, Moved, Placement};
@@ -48,7 +53,7 @@ pub enum Error {
     #[error("namespace {0:?} is not yet in the controller's watch; retrying")]
     NamespaceUnseen(String),
     #[error(transparent)]
-    Stopping(#[from] super::lookup::Stopping),
+    Stopping(#[from] crate::controller::watch::caches::Stopping),
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error("spec.refreshInterval {0}")]
@@ -68,7 +73,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub(super) fn report(&self) -> Report {
+    pub(crate) fn report(&self) -> Report {
         match self {
             Error::Source(e) => Report::failed(
                 e.reason(),
@@ -144,7 +149,7 @@ enum Retry {
     AwaitChange,
 }
 
-pub(super) fn key(obj: &SecretSync) -> String {
+pub(crate) fn key(obj: &SecretSync) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
@@ -158,9 +163,10 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(900);
 /// (`0s`, or an interval that is not usable and is reported as such).
 fn refresh_wait(obj: &SecretSync) -> Option<Duration> {
     match duration::parse_refresh(&obj.spec.refresh_interval) {
-        Ok(Refresh::Every(interval)) => {
-            Some(super::backoff::with_jitter(interval, rand::random::<f64>()))
-        }
+        Ok(Refresh::Every(interval)) => Some(crate::controller::pacing::backoff::with_jitter(
+            interval,
+            rand::random::<f64>(),
+        )),
         Ok(Refresh::OnChangeOnly) | Err(_) => None,
     }
 }
@@ -186,7 +192,7 @@ fn store_key(obj: &SecretSync) -> String {
 }
 
 /// The dialect label of an object's metrics: the inline one, or the one its store had last time.
-pub(super) fn dialect_label(obj: &SecretSync) -> String {
+pub(crate) fn dialect_label(obj: &SecretSync) -> String {
     obj.spec
         .target
         .dialect
@@ -197,7 +203,7 @@ pub(super) fn dialect_label(obj: &SecretSync) -> String {
 
 /// The store a SecretSync names, as logs, Events and metrics name it: `Store/<namespace>/<name>`,
 /// `ClusterStore/<name>` or `inline`.
-pub(super) fn store_label(obj: &SecretSync) -> String {
+pub(crate) fn store_label(obj: &SecretSync) -> String {
     match &obj.spec.target.store_ref {
         Some(r) if r.kind == StoreKind::Store => {
             format!("Store/{}/{}", obj.namespace().unwrap_or_default(), r.name)
@@ -240,7 +246,13 @@ enum Share {
 fn enter(
     ctx: &Context,
     obj: &SecretSync,
-) -> Result<(super::slots::Slot, super::slots::Slot), (Share, usize)> {
+) -> Result<
+    (
+        crate::controller::pacing::fair_share::Slot,
+        crate::controller::pacing::fair_share::Slot,
+    ),
+    (Share, usize),
+> {
     let object = key(obj);
     let namespace = ctx
         .namespaces
@@ -269,7 +281,8 @@ pub async fn reconcile(obj: Arc<SecretSync>, ctx: Arc<Context>) -> Result<Action
                     .to_owned(),
                 })
                 .inc();
-            let wait = super::slots::defer_delay(backlog, rand::random::<f64>());
+            let wait =
+                crate::controller::pacing::fair_share::defer_delay(backlog, rand::random::<f64>());
             debug!(object = %key(&obj), backlog, wait_ms = wait.as_millis() as u64, "share busy; deferred");
             return Ok(Action::requeue(wait));
         }
@@ -354,7 +367,8 @@ pub fn error_policy(obj: Arc<SecretSync>, err: &Error, ctx: Arc<Context>) -> Act
         }
         Retry::Recheck(at_most) => {
             ctx.backoff.reset(&key(&obj));
-            let recheck = super::backoff::with_jitter(at_most, rand::random::<f64>());
+            let recheck =
+                crate::controller::pacing::backoff::with_jitter(at_most, rand::random::<f64>());
             Some(refresh_wait(&obj).map_or(recheck, |w| w.min(recheck)))
         }
         Retry::AwaitChange => {
@@ -420,7 +434,7 @@ async fn reconcile_inner(obj: &SecretSync, ctx: &Context) -> Result<Action, Erro
         }
     }
     let protected = match namespaced_store(obj) {
-        Some(store) if wants_finalizer => store_protection::protect(ctx, &ns, store).await?,
+        Some(store) if wants_finalizer => protection::protect(ctx, &ns, store).await?,
         _ => false,
     };
 
@@ -486,7 +500,7 @@ fn namespaced_store(obj: &SecretSync) -> Option<&str> {
 async fn release_store(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<(), Error> {
     match namespaced_store(obj) {
         Some(store) => {
-            store_protection::release_if_unused(ctx, ns, store, obj.uid().as_deref()).await?;
+            protection::release_if_unused(ctx, ns, store, obj.uid().as_deref()).await?;
             Ok(())
         }
         None => Ok(()),
@@ -644,7 +658,7 @@ async fn sync(
     if let Some(uid) = obj.uid()
         && let Some(wait) = ctx.first_looks.wait(
             &uid,
-            first_look::in_sync_by_status(obj, &desired.digest, &current),
+            startup_spread::in_sync_by_status(obj, &desired.digest, &current),
             interval,
             std::time::Instant::now(),
             rand::random::<f64>(),
@@ -744,7 +758,10 @@ async fn sync(
 /// When to look again at a secret the store is still creating. A store that says "creating" for ever must not be
 /// polled every 3 s for ever: the object's backoff (not reset while it stays Creating) takes the polls from 3 s to
 /// 5 minutes.
-pub(super) fn creating_poll(backoff: &super::backoff::Backoff, key: &str) -> Duration {
+pub(crate) fn creating_poll(
+    backoff: &crate::controller::pacing::backoff::Backoff,
+    key: &str,
+) -> Duration {
     backoff.next(key).max(CREATING_POLL)
 }
 
@@ -1006,7 +1023,7 @@ async fn inputs_without_source(
     })
 }
 
-pub(super) fn dialect_for(
+pub(crate) fn dialect_for(
     ctx: &Context,
     connection: &Connection,
 ) -> Result<Arc<dyn Dialect>, Error> {
@@ -1018,7 +1035,7 @@ pub(super) fn dialect_for(
 
 /// The store's credentials: its Secret's keys, the store's CA bundle as `ca.crt`, and a ServiceAccount token when
 /// the store federates one.
-pub(super) async fn credentials(
+pub(crate) async fn credentials(
     ctx: &Context,
     connection: &Connection,
 ) -> Result<Credentials, Error> {
@@ -1104,19 +1121,25 @@ async fn credentials_in(
         map.insert("ca.crt".to_owned(), SecretValue::from(pem.as_str()));
     }
     if let Some((namespace, name, audience)) = &connection.service_account {
-        let token = super::token_request::token(ctx, namespace, name, audience.as_deref()).await?;
+        let token = crate::controller::stores::token_request::token(
+            ctx,
+            namespace,
+            name,
+            audience.as_deref(),
+        )
+        .await?;
         map.insert(crate::value::SERVICE_ACCOUNT_TOKEN_KEY.to_owned(), token);
     }
     Ok(Credentials::new(map))
 }
 
 /// Who wrote where the connection goes: a namespace admin for a Store, else a platform admin or the operator.
-fn author(connection: &Connection) -> super::store_limits::Author {
+fn author(connection: &Connection) -> crate::controller::stores::limits::Author {
     match &connection.store {
         Some(store) if store.kind == StoreKind::Store => {
-            super::store_limits::Author::NamespaceAdmin
+            crate::controller::stores::limits::Author::NamespaceAdmin
         }
-        _ => super::store_limits::Author::Platform,
+        _ => crate::controller::stores::limits::Author::Platform,
     }
 }
 
@@ -1132,7 +1155,7 @@ async fn store_is_protected(ctx: &Context, connection: &Connection) -> Result<bo
         .lookup
         .store(namespace, &store.name)
         .await?
-        .is_some_and(|s| store_protection::is_protected(&s)))
+        .is_some_and(|s| protection::is_protected(&s)))
 }
 
 /// The credentials key that makes AzureKeyVault use the controller pod's own federated identity.
@@ -1143,7 +1166,7 @@ async fn set_finalizer(
     obj: &SecretSync,
     present: bool,
 ) -> Result<(), Error> {
-    Ok(super::finalizers::set(api, obj, FINALIZER, present).await?)
+    Ok(crate::controller::sync::finalizers::set(api, obj, FINALIZER, present).await?)
 }
 
 async fn write_status(

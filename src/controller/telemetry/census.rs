@@ -96,7 +96,7 @@ pub fn out_of_sync<'a>(
 ) -> BTreeMap<String, i64> {
     let mut counts = BTreeMap::new();
     for sync in syncs {
-        if super::observation::out_of_sync(sync.spec.mode, sync.status.as_ref()) {
+        if crate::controller::sync::observation::out_of_sync(sync.spec.mode, sync.status.as_ref()) {
             *counts.entry(store_label(sync)).or_insert(0) += 1;
         }
     }
