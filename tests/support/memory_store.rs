@@ -101,6 +101,10 @@ struct State {
     faults: Vec<Fault>,
     gates: Vec<Arc<Gate>>,
     calls: Vec<Call>,
+    /// Names the store's naming rules refuse.
+    refused_names: Vec<String>,
+    /// Names whose writes the store accepts but is still creating.
+    creating: Vec<String>,
 }
 
 /// The in-memory store and its dialect.
@@ -191,6 +195,20 @@ impl MemoryStore {
                 metadata: Metadata::default(),
             },
         );
+    }
+
+    /// The store's naming rules refuse `name` (as a store refuses a name too long or with characters it lacks).
+    pub fn refuse_name(&self, name: &str) {
+        self.lock().refused_names.push(name.to_owned());
+    }
+
+    /// Writes of `name` are accepted and reported as still being created, until [`MemoryStore::finish_creating`].
+    pub fn keep_creating(&self, name: &str) {
+        self.lock().creating.push(name.to_owned());
+    }
+
+    pub fn finish_creating(&self, name: &str) {
+        self.lock().creating.retain(|n| n != name);
     }
 
     /// Removes an entry behind SecretSync's back.
@@ -301,13 +319,21 @@ impl Dialect for MemoryStore {
                 "the memory store needs an endpoint (any URL) in its Store",
             ));
         }
+        if self.lock().refused_names.iter().any(|n| n == req.remote_name) {
+            return Err(DialectError::permanent(
+                "InvalidName",
+                "the memory store refuses this name",
+            ));
+        }
         Ok(())
     }
 
     async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
         let name = req.remote_name;
         self.enter(Op::Observe, name).await?;
-        Ok(match self.lock().entries.get(name) {
+        let state = self.lock();
+        let creating = state.creating.iter().any(|n| n == name);
+        Ok(match state.entries.get(name) {
             None => Observed::Absent,
             Some(entry) => Observed::Present(Remote {
                 reference: Self::reference(name, entry.version),
@@ -315,7 +341,11 @@ impl Dialect for MemoryStore {
                 owner_exists: true,
                 digest: entry.digest.clone(),
                 metadata: entry.metadata.clone(),
-                state: RemoteState::Ready,
+                state: if creating {
+                    RemoteState::Creating
+                } else {
+                    RemoteState::Ready
+                },
                 detail: Default::default(),
             }),
         })
@@ -377,6 +407,9 @@ impl Dialect for MemoryStore {
         };
         let reference = Self::reference(name, entry.version);
         state.entries.insert(name.to_owned(), entry);
+        if state.creating.iter().any(|n| n == name) {
+            return Ok(Outcome::Creating(reference));
+        }
         Ok(Outcome::Ready(reference))
     }
 
