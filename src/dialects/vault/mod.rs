@@ -478,6 +478,21 @@ impl Dialect for Vault {
         }))
     }
 
+    async fn read_value(
+        &self,
+        req: &Request<'_>,
+        _remote: &Remote,
+    ) -> Result<Option<SecretValue>, DialectError> {
+        let ctx = self.context(req).await?;
+        let read: Option<wire::DataReply> = self
+            .call(&ctx, "ReadData", Method::GET, &ctx.url("data"), None)
+            .await?;
+        Ok(read
+            .and_then(|r| r.data.data)
+            .as_ref()
+            .and_then(wire::value_of))
+    }
+
     async fn delete(&self, req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {
         let ctx = self.context(req).await?;
         // Every version and the metadata; nothing there is gone already.

@@ -81,6 +81,53 @@ fn wiped<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Zeroizing<String>, D:
     String::deserialize(d).map(Zeroizing::new)
 }
 
+/// `GET {mount}/data/{path}`: the current version's fields, wiped when dropped.
+#[derive(Deserialize, Default)]
+pub struct DataReply {
+    #[serde(default)]
+    pub data: Data,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Data {
+    #[serde(default)]
+    pub data: Option<BTreeMap<String, Wiped>>,
+}
+
+/// A string wiped when dropped.
+pub struct Wiped(Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for Wiped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        wiped(d).map(Wiped)
+    }
+}
+
+/// The value a KV map holds, the inverse of [`data_body`]: the field `value` (or `value.base64`) alone is that
+/// value, any other map the whole-Secret JSON object. `None` for a map that no SecretSync value makes.
+pub fn value_of(fields: &BTreeMap<String, Wiped>) -> Option<SecretValue> {
+    let single = |name: &str| (fields.len() == 1).then(|| fields.get(name)).flatten();
+    if let Some(Wiped(text)) = single("value") {
+        return Some(SecretValue::new(text.as_bytes().to_vec()));
+    }
+    if let Some(Wiped(b64)) = single("value.base64") {
+        return base64::engine::general_purpose::STANDARD
+            .decode(b64.as_bytes())
+            .ok()
+            .map(SecretValue::new);
+    }
+    if fields.is_empty() {
+        return None;
+    }
+    let map: BTreeMap<&str, &str> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.0.as_str()))
+        .collect();
+    // Sorted keys, no spaces: the form the controller gives a whole Secret. A map of strings always serializes.
+    let json = Zeroizing::new(serde_json::to_vec(&map).unwrap_or_default());
+    Some(SecretValue::new(json.to_vec()))
+}
+
 /// Accepts a JSON string and keeps nothing of it.
 struct Text;
 
@@ -331,6 +378,25 @@ mod tests {
             body(b"\xff\x00")["data"],
             serde_json::json!({"value.base64": "/wA="})
         );
+    }
+
+    #[test]
+    fn a_kv_map_reads_back_as_the_value_that_wrote_it() {
+        for value in [
+            &br#"{"password":"p\"w","user":"admin"}"#[..],
+            b"s3cret\n",
+            b"\xff\x00",
+            br#"{"n":1}"#,
+        ] {
+            let body = data_body(&SecretValue::new(value.to_vec()), 0);
+            #[derive(Deserialize)]
+            struct Body {
+                data: BTreeMap<String, Wiped>,
+            }
+            let fields = serde_json::from_slice::<Body>(&body).expect("JSON").data;
+            assert_eq!(value_of(&fields).expect("a value").expose(), value);
+        }
+        assert!(value_of(&BTreeMap::new()).is_none());
     }
 
     #[test]
