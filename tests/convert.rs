@@ -25,6 +25,7 @@ const CASES: &[(&str, i32)] = &[
     ("vault", 2),
     ("unsupported", 2),
     ("lists", 2),
+    ("edges", 2),
 ];
 
 #[test]

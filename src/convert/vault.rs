@@ -151,39 +151,46 @@ fn auth(
     }
 }
 
+/// Kubernetes auth with a ServiceAccount's token → `vault.kubernetes` and `serviceAccountRef`, which the store sets
+/// together or not at all; without a ServiceAccount SecretSync can name, a credentials Secret to fill in instead.
 fn kubernetes(
     k: &Value,
     spec: &mut Map<String, Value>,
     settings: &mut Map<String, Value>,
     ctx: &mut StoreCtx<'_>,
 ) {
-    let mut out = json!({ "role": k["role"].as_str().unwrap_or("") });
+    let role = k["role"].as_str().unwrap_or("");
+    let sa = if k["serviceAccountRef"].is_object() {
+        service_account_ref(&k["serviceAccountRef"], None, ctx)
+    } else {
+        let why = if k["secretRef"].is_object() {
+            "provider.vault.auth.kubernetes.secretRef (a long-lived ServiceAccount token in a Secret)"
+        } else {
+            "Kubernetes auth with the controller's own ServiceAccount"
+        };
+        ctx.notes.dropped(format!(
+            "{why} has no SecretSync equivalent: replace spec.credentialsRef with spec.serviceAccountRef (the \
+             ServiceAccount) and spec.vault.kubernetes (role `{role}`)"
+        ));
+        None
+    };
+    let Some(sa) = sa else {
+        spec.insert("credentialsRef".into(), placeholder(ctx));
+        return;
+    };
+    if sa.get("audience").is_none() {
+        ctx.notes.dropped(
+            "ESO requested the ServiceAccount's token for the API server's default audience: set \
+             spec.serviceAccountRef.audience to one the Vault role accepts (bound_audiences) and that the operator \
+             allows (--token-audiences)",
+        );
+    }
+    spec.insert("serviceAccountRef".into(), sa);
+    let mut out = json!({ "role": role });
     if let Some(mount) = k["mountPath"].as_str().filter(|m| *m != "kubernetes") {
         out["mount"] = json!(mount);
     }
     settings.insert("kubernetes".into(), out);
-    if k["serviceAccountRef"].is_object() {
-        if let Some(sa) = service_account_ref(&k["serviceAccountRef"], None, ctx) {
-            if sa.get("audience").is_none() {
-                ctx.notes.dropped(
-                    "ESO requested the ServiceAccount's token for the API server's default audience: set \
-                     spec.serviceAccountRef.audience to one the Vault role accepts (bound_audiences) and that the \
-                     operator allows (--token-audiences)",
-                );
-            }
-            spec.insert("serviceAccountRef".into(), sa);
-        }
-    } else if k["secretRef"].is_object() {
-        ctx.notes.dropped(
-            "provider.vault.auth.kubernetes.secretRef (a long-lived ServiceAccount token in a Secret) has no \
-             SecretSync equivalent: name the ServiceAccount in spec.serviceAccountRef",
-        );
-    } else {
-        ctx.notes.dropped(
-            "Kubernetes auth with the controller's own ServiceAccount has no SecretSync equivalent: name a \
-             ServiceAccount in spec.serviceAccountRef",
-        );
-    }
 }
 
 /// The PushSecretMetadata of a Vault push: nothing of it is carried over.
