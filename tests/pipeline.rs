@@ -171,12 +171,6 @@ impl World {
         self.cache_store(object);
     }
 
-    /// The Store as the API server holds it now, into the controller's cache (after the controller changed it).
-    fn refresh_store(&mut self, name: &str) {
-        let object = self.api.get(&store_path(name)).expect("the store exists");
-        self.cache_store(object);
-    }
-
     fn cache_store(&mut self, object: Value) {
         let store: Store = serde_json::from_value(object).expect("a Store");
         self.stores.retain(|s| s.metadata.name != store.metadata.name);
@@ -254,10 +248,27 @@ impl World {
         self.api.put(&path, object);
     }
 
-    /// One reconcile of the SecretSync as the API server holds it now.
-    async fn reconcile(&self, name: &str) -> Next {
+    /// One reconcile of the SecretSync as the API server holds it now, with caches that have seen every change
+    /// to the stores and namespaces (the controller's own included), as its watches would by then.
+    async fn reconcile(&mut self, name: &str) -> Next {
+        self.watch();
         let obj = self.object(name).expect("the SecretSync exists");
         self.harness.reconcile(obj).await
+    }
+
+    /// The caches catch up with the API server.
+    fn watch(&mut self) {
+        for name in self.stores.iter().filter_map(|s| s.metadata.name.clone()).collect::<Vec<_>>() {
+            match self.api.get(&store_path(&name)) {
+                Some(object) => self.cache_store(object),
+                None => {
+                    if let Some(gone) = self.stores.iter().find(|s| s.metadata.name.as_deref() == Some(&name)) {
+                        self.harness.delete_store(gone.clone());
+                    }
+                    self.stores.retain(|s| s.metadata.name.as_deref() != Some(&name));
+                }
+            }
+        }
     }
 
     fn object(&self, name: &str) -> Option<SecretSync> {
@@ -414,13 +425,22 @@ fn spec(remote: &str, extra: Value) -> Value {
 
 /// A world where the SecretSync `name` has synced `value` to `remote` once, with `extra` in its spec.
 async fn synced(name: &str, remote: &str, value: &str, extra: Value) -> World {
-    let w = World::new();
+    let mut w = World::new();
     w.secret("s", json!({"k": value}));
     w.sync(name, spec(remote, extra));
     let next = w.reconcile(name).await;
     assert_eq!(next.failed, None, "{}", w.status(name));
     assert_eq!(ready(&w.status(name)), "True/Synced");
     w
+}
+
+/// A refusal of the planner's (ownership, adoption): reported as Failed, yet the reconcile itself succeeded, so
+/// there is no retry with backoff: only a change or the next refresh (the default hour) looks again.
+fn assert_plan_refused(next: &Next, status: &Value, reason: &str) {
+    assert_eq!(next.failed, None, "{next:?}");
+    assert!(about(Duration::from_secs(3600))(next.requeue_after), "{next:?}");
+    assert_eq!(phase(status), "Failed");
+    assert_eq!(ready(status), format!("False/{reason}"), "{status}");
 }
 
 /// The refresh interval with its jitter of at most 10%.
@@ -433,7 +453,7 @@ fn about(interval: Duration) -> impl Fn(Option<Duration>) -> bool {
 
 #[tokio::test]
 async fn a_new_secretsync_creates_its_remote_secret_and_reports_ready() {
-    let w = World::new();
+    let mut w = World::new();
     w.secret("s", json!({"k": "first-value"}));
     w.sync("db", spec("db-remote", json!({})));
 
@@ -465,7 +485,7 @@ async fn a_new_secretsync_creates_its_remote_secret_and_reports_ready() {
 
 #[tokio::test]
 async fn a_new_source_value_is_written_as_a_new_version() {
-    let w = synced("db", "db-remote", "first-value", json!({})).await;
+    let mut w = synced("db", "db-remote", "first-value", json!({})).await;
     w.secret("s", json!({"k": "second-value"}));
 
     let next = w.reconcile("db").await;
@@ -482,7 +502,7 @@ async fn a_new_source_value_is_written_as_a_new_version() {
 
 #[tokio::test]
 async fn a_reconcile_with_nothing_changed_reads_the_store_and_writes_nothing() {
-    let w = synced("db", "db-remote", "v", json!({})).await;
+    let mut w = synced("db", "db-remote", "v", json!({})).await;
     let status_writes = w.status_writes("db");
     let events = w.events("db").len();
 
@@ -498,7 +518,7 @@ async fn a_reconcile_with_nothing_changed_reads_the_store_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_metadata_only_change_is_written_in_place_without_a_new_value_version() {
-    let w = synced("db", "db-remote", "v", json!({})).await;
+    let mut w = synced("db", "db-remote", "v", json!({})).await;
     w.sync("db", spec("db-remote", json!({"target": {"description": "the db", "labels": {"team": "a"}}})));
 
     w.reconcile("db").await;
@@ -514,7 +534,7 @@ async fn a_metadata_only_change_is_written_in_place_without_a_new_value_version(
 
 #[tokio::test]
 async fn without_a_key_the_whole_secret_is_pushed_as_one_json_object() {
-    let w = World::new();
+    let mut w = World::new();
     w.secret("s", json!({"user": "app", "password": "hunter2"}));
     w.sync("db", spec("db-remote", json!({"source": {"secretRef": {"key": null}}})));
 
@@ -530,7 +550,7 @@ async fn without_a_key_the_whole_secret_is_pushed_as_one_json_object() {
 
 #[tokio::test]
 async fn if_not_exists_leaves_an_existing_remote_secret_unchanged() {
-    let w = synced("db", "db-remote", "v1", json!({"updatePolicy": "IfNotExists"})).await;
+    let mut w = synced("db", "db-remote", "v1", json!({"updatePolicy": "IfNotExists"})).await;
     w.secret("s", json!({"k": "v2"}));
 
     w.reconcile("db").await;
@@ -539,3 +559,294 @@ async fn if_not_exists_leaves_an_existing_remote_secret_unchanged() {
     assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 1);
     assert_eq!(ready(&w.status("db")), "True/ExistsNotUpdated");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ownership: conflicts, adoption, scopes.
+
+#[tokio::test]
+async fn a_remote_secret_not_written_by_secretsync_is_a_conflict_and_left_untouched() {
+    let mut w = World::new();
+    w.memory.put_foreign("db-remote", b"not-ours");
+    let untouched = w.memory.entry("db-remote");
+    w.secret("s", json!({"k": "v"}));
+    w.sync("db", spec("db-remote", json!({})));
+
+    let next = w.reconcile("db").await;
+
+    assert_plan_refused(&next, &w.status("db"), "Conflict");
+    let s = w.status("db");
+    assert_eq!(ready(&s), "False/Conflict");
+    assert!(ready_message(&s).contains("spec.adoptExisting: true"), "{s}");
+    assert_eq!(w.memory.entry("db-remote"), untouched);
+    assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 0);
+    assert_eq!(w.memory.calls(Op::ReadValue, "db-remote"), 0, "a value was read without adoption");
+    assert_eq!(w.event_reasons("db"), ["Warning/Conflict"]);
+}
+
+#[tokio::test]
+async fn a_remote_secret_of_another_secretsync_is_a_conflict_that_does_not_name_it() {
+    let mut w = synced("first", "shared", "first-value", json!({})).await;
+    w.sync("second", spec("shared", json!({})));
+
+    let next = w.reconcile("second").await;
+
+    assert_plan_refused(&next, &w.status("second"), "Conflict");
+    let message = ready_message(&w.status("second"));
+    assert!(message.contains("owned by another SecretSync"), "{message}");
+    assert!(!message.contains("first"), "the owner was named: {message}");
+    assert!(w.holds("shared", "first-value"));
+    assert_eq!(w.memory.calls(Op::Apply, "shared"), 1, "only the owner wrote");
+    assert_eq!(ready(&w.status("first")), "True/Synced");
+}
+
+#[tokio::test]
+async fn adopt_existing_is_refused_by_a_store_that_adopts_nothing() {
+    let mut w = World::new();
+    w.memory.put_foreign("db-remote", b"theirs");
+    w.secret("s", json!({"k": "v"}));
+    w.sync("db", spec("db-remote", json!({"adoptExisting": true})));
+
+    let next = w.reconcile("db").await;
+
+    assert_plan_refused(&next, &w.status("db"), "AdoptionNotAllowed");
+    assert!(ready_message(&w.status("db")).contains("spec.adoption"));
+    assert!(w.holds("db-remote", "theirs"));
+    assert_eq!(w.memory.entry("db-remote").and_then(|e| e.owner), None);
+}
+
+#[tokio::test]
+async fn a_store_that_adopts_unmarked_secrets_takes_one_over_with_a_new_version() {
+    let mut w = World::new();
+    w.store("mem", json!({"adoption": "Unmarked"}));
+    w.memory.put_foreign("db-remote", b"theirs");
+    w.secret("s", json!({"k": "ours"}));
+    w.sync("db", spec("db-remote", json!({"adoptExisting": true})));
+
+    let next = w.reconcile("db").await;
+
+    assert_eq!(next.failed, None);
+    let entry = w.memory.entry("db-remote").expect("kept");
+    assert_eq!(entry.value, b"ours");
+    assert_eq!(entry.version, 2);
+    assert_eq!(entry.owner, Some(w.owner("db")));
+    assert_eq!(w.memory.calls(Op::ReadValue, "db-remote"), 1, "the value is read once to compare");
+}
+
+#[tokio::test]
+async fn adopting_a_secret_that_already_holds_the_value_writes_only_the_marker() {
+    let mut w = World::new();
+    w.store("mem", json!({"adoption": "Unmarked"}));
+    w.memory.put_foreign("db-remote", b"same");
+    w.secret("s", json!({"k": "same"}));
+    w.sync("db", spec("db-remote", json!({"adoptExisting": true})));
+
+    w.reconcile("db").await;
+
+    let entry = w.memory.entry("db-remote").expect("kept");
+    assert_eq!(entry.version, 1, "an equal value was written again");
+    assert_eq!(entry.owner, Some(w.owner("db")));
+    assert_eq!(entry.digest, Some(digest("same")));
+    assert_eq!(ready_message(&w.status("db")), r#"remote secret "db-remote" metadata updated"#);
+}
+
+/// A remote secret whose SecretSync is gone (deleted under Retain) in this namespace incarnation.
+fn orphan(w: &World, remote: &str, value: &[u8]) {
+    w.memory.put_entry(
+        remote,
+        Entry {
+            value: value.to_vec(),
+            owner: Some(owner("gone", "uid-of-gone", CLUSTER, NS_UID)),
+            digest: Some("some-digest".into()),
+            version: 3,
+            metadata: Default::default(),
+        },
+    );
+}
+
+#[tokio::test]
+async fn an_orphan_is_adopted_only_where_the_store_allows_orphans() {
+    let mut w = World::new();
+    w.store("mem", json!({"adoption": "Unmarked"}));
+    orphan(&w, "db-remote", b"old");
+    w.secret("s", json!({"k": "new"}));
+    w.sync("db", spec("db-remote", json!({"adoptExisting": true})));
+
+    let next = w.reconcile("db").await;
+    assert_plan_refused(&next, &w.status("db"), "AdoptionNotAllowed");
+    assert!(w.holds("db-remote", "old"));
+
+    w.store("mem", json!({"adoption": "UnmarkedOrOrphaned"}));
+    let next = w.reconcile("db").await;
+    assert_eq!(next.failed, None, "{}", w.status("db"));
+    assert!(w.holds("db-remote", "new"));
+    assert_eq!(w.memory.entry("db-remote").and_then(|e| e.owner), Some(w.owner("db")));
+}
+
+#[tokio::test]
+async fn an_orphan_without_adopt_existing_is_a_conflict_that_says_adoption_may_help() {
+    let mut w = World::new();
+    orphan(&w, "db-remote", b"old");
+    w.secret("s", json!({"k": "new"}));
+    w.sync("db", spec("db-remote", json!({})));
+
+    let next = w.reconcile("db").await;
+
+    assert_plan_refused(&next, &w.status("db"), "Conflict");
+    assert!(ready_message(&w.status("db")).contains("adoptExisting takes over a secret whose SecretSync is gone"));
+    // Whether the owner exists was looked up on the API server.
+    assert_eq!(w.requests_to("GET", &sync_path("gone")), 1);
+}
+
+#[tokio::test]
+async fn a_marker_from_another_cluster_is_never_taken_over() {
+    let mut w = World::new();
+    w.store("mem", json!({"adoption": "UnmarkedOrOrphaned"}));
+    w.secret("s", json!({"k": "ours"}));
+    w.sync("db", spec("db-remote", json!({"adoptExisting": true})));
+    let uid = w.object("db").and_then(|o| o.metadata.uid).expect("uid");
+    // Same namespace, name and even uid, written by another cluster sharing the store.
+    w.memory.put_entry(
+        "db-remote",
+        Entry {
+            value: b"theirs".to_vec(),
+            owner: Some(owner("db", &uid, "other-cluster", "their-namespace-uid")),
+            digest: Some("d".into()),
+            version: 1,
+            metadata: Default::default(),
+        },
+    );
+
+    let next = w.reconcile("db").await;
+
+    assert_plan_refused(&next, &w.status("db"), "Conflict");
+    assert!(w.holds("db-remote", "theirs"));
+    assert_eq!(w.requests_to("GET", &sync_path("db")), 0, "another cluster's object was looked up here");
+}
+
+#[tokio::test]
+async fn a_marker_from_a_namespace_deleted_and_created_again_is_an_orphan() {
+    let mut w = World::new();
+    w.store("mem", json!({"adoption": "UnmarkedOrOrphaned"}));
+    w.secret("s", json!({"k": "new"}));
+    w.sync("db", spec("db-remote", json!({"adoptExisting": true})));
+    // Written by `team-a/db` of the namespace's earlier life.
+    w.memory.put_entry(
+        "db-remote",
+        Entry {
+            value: b"old".to_vec(),
+            owner: Some(owner("db", "uid-of-the-earlier-db", CLUSTER, "uid-of-the-earlier-team-a")),
+            digest: Some("d".into()),
+            version: 1,
+            metadata: Default::default(),
+        },
+    );
+
+    let next = w.reconcile("db").await;
+
+    assert_eq!(next.failed, None, "{}", w.status("db"));
+    assert!(w.holds("db-remote", "new"));
+    assert_eq!(w.memory.entry("db-remote").and_then(|e| e.owner), Some(w.owner("db")));
+}
+
+#[tokio::test]
+async fn a_marker_and_digest_from_before_scopes_stay_this_objects_without_a_write() {
+    let mut w = World::new();
+    w.secret("s", json!({"k": "the-value"}));
+    w.sync("kept", spec("kept-remote", json!({})));
+    w.sync("newcomer", spec("newcomer-remote", json!({})));
+    let uid = w.object("kept").and_then(|o| o.metadata.uid).expect("uid");
+    let controller_wide = DigestKey::new(DIGEST_KEY.to_vec()).expect("key").digest(b"the-value");
+    let earlier = |name: &str, uid: &str| Entry {
+        value: b"the-value".to_vec(),
+        owner: Some(owner(name, uid, "", "")),
+        digest: Some(controller_wide.clone()),
+        version: 1,
+        metadata: Default::default(),
+    };
+    w.memory.put_entry("kept-remote", earlier("kept", &uid));
+    // Written by an earlier object named `newcomer` (another uid), before scopes.
+    w.memory.put_entry("newcomer-remote", earlier("newcomer", "an-earlier-uid"));
+
+    assert_eq!(w.reconcile("kept").await.failed, None);
+    let next = w.reconcile("newcomer").await;
+    assert_plan_refused(&next, &w.status("newcomer"), "Conflict");
+
+    assert_eq!(ready(&w.status("kept")), "True/Synced");
+    assert_eq!(w.memory.calls(Op::Apply, "kept-remote"), 0, "the upgrade wrote");
+    assert_eq!(w.memory.calls(Op::Apply, "newcomer-remote"), 0);
+    // The next value is written under the namespace's key, with the scope in the marker.
+    w.secret("s", json!({"k": "next"}));
+    w.reconcile("kept").await;
+    let entry = w.memory.entry("kept-remote").expect("kept");
+    assert_eq!(entry.owner, Some(w.owner("kept")));
+    assert_eq!(entry.digest, Some(digest("next")));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A target that moved: the previous remote secret.
+
+#[tokio::test]
+async fn a_rename_under_delete_deletes_the_previous_remote_secret() {
+    let mut w = synced("db", "old-name", "v", json!({"deletionPolicy": "Delete"})).await;
+    w.sync("db", spec("new-name", json!({"deletionPolicy": "Delete"})));
+
+    let next = w.reconcile("db").await;
+
+    assert_eq!(next.failed, None);
+    assert!(w.holds("new-name", "v"));
+    assert_eq!(w.memory.entry("old-name"), None);
+    assert_eq!(w.status("db")["syncedTarget"]["remoteName"], "new-name");
+    let note = w.event("db", "PreviousRemoteDeleted")["note"].clone();
+    assert!(str_of(&note).contains(r#""old-name" was deleted"#), "{note}");
+}
+
+#[tokio::test]
+async fn a_rename_under_retain_leaves_the_previous_remote_secret() {
+    let mut w = synced("db", "old-name", "v", json!({})).await;
+    w.sync("db", spec("new-name", json!({})));
+
+    w.reconcile("db").await;
+
+    assert!(w.holds("new-name", "v"));
+    assert!(w.holds("old-name", "v"));
+    assert_eq!(w.memory.calls(Op::Delete, "old-name"), 0);
+    let note = w.event("db", "PreviousRemoteLeft")["note"].clone();
+    assert!(str_of(&note).contains("deletionPolicy is Retain"), "{note}");
+    assert_eq!(w.status("db")["syncedTarget"]["remoteName"], "new-name");
+}
+
+#[tokio::test]
+async fn a_previous_remote_secret_taken_over_since_is_left_in_place() {
+    let mut w = synced("db", "old-name", "v", json!({"deletionPolicy": "Delete"})).await;
+    w.memory.put_foreign("old-name", b"someone else's now");
+    w.sync("db", spec("new-name", json!({"deletionPolicy": "Delete"})));
+
+    w.reconcile("db").await;
+
+    assert!(w.holds("old-name", "someone else's now"));
+    assert_eq!(w.memory.calls(Op::Delete, "old-name"), 0);
+    let note = w.event("db", "PreviousRemoteLeft")["note"].clone();
+    assert!(str_of(&note).contains("no longer owned by this SecretSync"), "{note}");
+}
+
+#[tokio::test]
+async fn a_failed_delete_of_the_previous_remote_secret_is_reported_and_tried_again() {
+    let mut w = synced("db", "old-name", "v", json!({"deletionPolicy": "Delete"})).await;
+    w.memory.fail_next(Op::Delete, "old-name", 1, ErrorClass::Retry, "BackendError");
+    w.sync("db", spec("new-name", json!({"deletionPolicy": "Delete"})));
+
+    let next = w.reconcile("db").await;
+
+    assert_eq!(next.failed.as_deref(), Some("PreviousRemoteNotDeleted"));
+    assert!(next.requeue_after.is_some_and(|d| d <= Duration::from_secs(1)), "{next:?}");
+    let s = w.status("db");
+    assert!(ready_message(&s).contains(r#"previous remote secret "old-name" could not be deleted"#), "{s}");
+    assert_eq!(s["syncedTarget"]["remoteName"], "old-name", "the old placement is kept to try again");
+    assert!(w.holds("new-name", "v"));
+
+    let next = w.reconcile("db").await;
+    assert_eq!(next.failed, None);
+    assert_eq!(w.memory.entry("old-name"), None);
+    assert_eq!(w.status("db")["syncedTarget"]["remoteName"], "new-name");
+}
+
