@@ -101,6 +101,27 @@ impl Reply {
     pub fn retry_after(&self) -> Option<Duration> {
         retry_after(&self.headers)
     }
+
+    /// The answer read as `T`: `None` when the decoder called it absent, `T::default()` when it is empty. One that
+    /// cannot be read is `BadResponse` (retried), saying only where it failed (see [`super::text::json_position`]).
+    pub fn json<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        operation: &str,
+    ) -> Result<Option<T>, DialectError> {
+        if self.absent {
+            return Ok(None);
+        }
+        if self.body.is_empty() {
+            return Ok(Some(T::default()));
+        }
+        serde_json::from_slice(&self.body).map(Some).map_err(|e| {
+            let at = super::text::json_position(&e);
+            DialectError::retry(
+                "BadResponse",
+                format!("{operation}: unexpected answer ({at})"),
+            )
+        })
+    }
 }
 
 /// What a dialect's decoder makes of an answer.

@@ -1,14 +1,10 @@
 //! Who SecretSync is to Vault: a token from the credentials Secret, or one obtained by signing in with AppRole
-//! (`roleId`, `secretId`) or with the store's ServiceAccount token (Kubernetes auth), kept per store in the kit's
-//! token cache and replaced before its lease ends.
+//! (`roleId`, `secretId`) or with the store's ServiceAccount token (Kubernetes auth).
 
 use async_trait::async_trait;
-use reqwest::Method;
 use zeroize::Zeroizing;
 
-use super::super::kit::{
-    Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Transport, credentials,
-};
+use super::super::kit::{Auth, Exchange, credentials};
 use crate::dialects::DialectError;
 use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY};
 
@@ -80,55 +76,12 @@ pub fn identity<'a>(
     Ok(Identity::Token(token))
 }
 
-/// Where one sign-in goes.
-pub struct Login<'a> {
-    pub url: String,
-    pub client: &'a reqwest::Client,
-    pub headers: &'a [(&'static str, &'a str)],
-    pub fields: &'a [(&'static str, &'a str); 2],
-    pub rate: Option<crate::api::RateLimit>,
-    pub pace_key: &'a str,
-}
-
-/// Signs in; the token and its lease.
-pub async fn login(
-    transport: &Transport,
-    to: &Login<'_>,
-) -> Result<(Zeroizing<String>, Option<std::time::Duration>), DialectError> {
-    let body: serde_json::Map<String, serde_json::Value> = to
-        .fields
+/// The body of a sign-in, wiped when dropped.
+pub fn login_body(fields: &[(&'static str, &str); 2]) -> Zeroizing<Vec<u8>> {
+    let body: serde_json::Map<String, serde_json::Value> = fields
         .iter()
         .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
         .collect();
     // A map of strings always serializes.
-    let body = Zeroizing::new(serde_json::to_vec(&body).unwrap_or_default());
-    let method = Method::POST;
-    // A repeated sign-in only makes another token.
-    let exchange = Exchange::new("Login", &method, &to.url)
-        .json(&body)
-        .headers(to.headers)
-        .idempotency(Idempotency::Idempotent);
-    let endpoint = Endpoint {
-        client: to.client,
-        pace: Pace::Store {
-            key: to.pace_key,
-            rate: to.rate,
-        },
-        auth: &NoAuth,
-    };
-    let reply = transport.send(&endpoint, &exchange).await?;
-    let login: super::wire::Login = serde_json::from_slice(&reply.body).map_err(|e| {
-        DialectError::retry(
-            "BadResponse",
-            format!(
-                "Vault login: unexpected answer ({})",
-                super::super::kit::text::json_position(&e)
-            ),
-        )
-    })?;
-    let lease = login.auth.lease_duration;
-    Ok((
-        login.auth.client_token,
-        (lease > 0).then(|| std::time::Duration::from_secs(lease)),
-    ))
+    Zeroizing::new(serde_json::to_vec(&body).unwrap_or_default())
 }

@@ -3,29 +3,16 @@
 //!
 //! # Why the wire flow is shaped this way
 //!
-//! - The marker, the digest and the version the digest belongs to live in the path's `custom_metadata`: a refresh at
-//!   rest is one metadata read, and the value is never read. A current version other than the recorded one (a
-//!   `vault kv put` by someone else, a rollback, a deleted or destroyed version) makes the digest unknown, so the
-//!   value is written again: drift is found without reading it.
-//! - Values are written with check-and-set (`options.cas` = the version observed), so a writer between observe and
-//!   apply is a `Conflict`, never a lost update; the next reconcile observes again.
-//! - Value first, metadata second: an interruption leaves the old digest's version, which no longer matches the
-//!   current version, and the next reconcile writes over it. A create marks the path first (the marker without a
-//!   digest) so that an interrupted create is recognised as ours; when its check-and-set then finds that someone
-//!   else created the path in between, the mark is taken off again.
-//! - `maxVersions` is path metadata; a change of it alone is shown to the planner as a difference of a reserved
-//!   label, so that it plans a metadata update and not a new version.
-//!
-//! # Credentials
-//!
-//! A token from the credentials Secret is used as it is. AppRole and Kubernetes sign-ins go to the store's own
-//! endpoint (so no other host receives a credential) and their token is kept per store and identity in the kit's
-//! token cache until two thirds of its lease; a refused token is forgotten, so the next reconcile signs in again.
-//!
-//! # Retries
-//!
-//! Reads, metadata writes, deletes and sign-ins repeat safely; a value write repeats safely too, since a second
-//! attempt with the same `cas` fails instead of writing twice.
+//! - The digest counts only for the version it was recorded with: any other current version (someone's
+//!   `vault kv put`, a rollback, a deleted or destroyed version) is drift, found without reading the value.
+//! - Value first (check-and-set), metadata second: an interruption leaves a digest of an older version, which the
+//!   next reconcile writes over. A create marks the path before its `cas=0` write so that an interrupted create is
+//!   recognised as ours, and takes the mark off again when that write finds someone else's path.
+//! - A `maxVersions` change alone reaches the planner as a reserved label that differs: a metadata update, not a
+//!   new version.
+//! - Sign-ins go to the store's own endpoint only (no other host receives a credential); a refused token is
+//!   forgotten so that the next reconcile signs in again.
+//! - Every request repeats safely: a value write repeated with the same `cas` fails instead of writing twice.
 
 mod auth;
 mod wire;
@@ -40,8 +27,8 @@ use zeroize::Zeroizing;
 use super::kit::ownership::{self, Keys};
 use super::kit::tls::ClientCache;
 use super::kit::token_cache::TokenCache;
-use super::kit::{Endpoint, Exchange, Idempotency, Pace, Transport};
-use super::{Dialect, DialectError, Outcome, Request, Shared};
+use super::kit::{Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Transport};
+use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, VaultSettings, valid_vault_path};
 use crate::plan::{
     Capabilities, Desired, Detail, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState,
@@ -49,21 +36,14 @@ use crate::plan::{
 };
 use crate::value::SecretValue;
 
-pub use wire::data_body;
-
 const DIALECT: &str = "Vault";
 const KEYS: Keys = Keys::Dashed;
 /// The version the recorded digest belongs to, next to the kit's marker.
 const VERSION_KEY: &str = "secretsync-version";
 /// Shown to the planner as a label only while the path's `max_versions` is not the one asked for.
 const MAX_VERSIONS_KEY: &str = "secretsync-max-versions";
-/// Vault's limits on `custom_metadata`.
-const MAX_KEYS: usize = 64;
-const MAX_KEY_BYTES: usize = 128;
-const MAX_VALUE_BYTES: usize = 512;
-/// Keys SecretSync writes (owner, uid, scope, digest, version).
-const OUR_KEYS: usize = 5;
-pub const MAX_LABELS: usize = MAX_KEYS - OUR_KEYS;
+/// Vault keeps 64 `custom_metadata` keys; SecretSync writes 5 (owner, uid, scope, digest, version).
+pub const MAX_LABELS: usize = 64 - 5;
 
 pub struct Vault {
     transport: Transport,
@@ -131,7 +111,7 @@ struct Ctx {
     mount: String,
     path: String,
     client: reqwest::Client,
-    token: auth::VaultToken,
+    token: Option<auth::VaultToken>,
     namespace: Option<String>,
     rate: Option<crate::api::RateLimit>,
     max_versions: Option<u32>,
@@ -145,74 +125,90 @@ impl Ctx {
     }
 }
 
+/// An operation on the path: its name in metrics, its method and its API (`data` or `metadata`).
+type Op = (&'static str, Method, &'static str);
+const READ_METADATA: Op = ("ReadMetadata", Method::GET, "metadata");
+const WRITE_METADATA: Op = ("WriteMetadata", Method::POST, "metadata");
+const DELETE_METADATA: Op = ("DeleteMetadata", Method::DELETE, "metadata");
+const READ_DATA: Op = ("ReadData", Method::GET, "data");
+const WRITE_DATA: Op = ("WriteData", Method::POST, "data");
+
 impl Vault {
     async fn context(&self, req: &Request<'_>) -> Result<Ctx, DialectError> {
         let s = settings(req.target);
         let (mount, path) = location(&s, req.remote_name)?;
         let url = endpoint(req.target)?;
-        let client = self
-            .clients
-            .client(super::kit::tls::store_ca(req.credentials, &url)?)?;
-        let base = url.as_str().to_owned();
-        let namespace = s.connection.namespace.clone();
-        let (token, signed_in) = match auth::identity(req.credentials, &s.connection)? {
-            auth::Identity::Token(t) => (std::sync::Arc::new(Zeroizing::new(t.to_owned())), None),
-            auth::Identity::Login {
-                mount: method,
-                fields,
-            } => {
-                let store = req
-                    .store
-                    .as_ref()
-                    .map_or_else(|| "inline".to_owned(), |s| s.store_key());
-                let key = format!(
-                    "{store}|{base}|{}|{method}|{}",
-                    namespace.as_deref().unwrap_or_default(),
-                    req.credentials.fingerprint()
-                );
+        let tls = super::kit::tls::store_ca(req.credentials, &url)?;
+        let mut ctx = Ctx {
+            base: url.as_str().to_owned(),
+            mount,
+            path,
+            client: self.clients.client(tls)?,
+            token: None,
+            namespace: s.connection.namespace.clone(),
+            rate: req.rate_limit,
+            max_versions: s.max_versions,
+            signed_in: None,
+        };
+        let token = match auth::identity(req.credentials, &s.connection)? {
+            auth::Identity::Token(t) => std::sync::Arc::new(Zeroizing::new(t.to_owned())),
+            auth::Identity::Login { mount, fields } => {
+                let store = req.store.as_ref().map(|s| s.store_key());
+                let ns = ctx.namespace.as_deref().unwrap_or_default();
+                let who = req.credentials.fingerprint();
+                let key = format!("{store:?}|{}|{ns}|{mount}|{who}", ctx.base);
                 let token = match self.tokens.get(&key) {
                     Some(token) => token,
                     None => {
-                        let ns = namespace.as_deref().map(|n| [("x-vault-namespace", n)]);
-                        let to = auth::Login {
-                            url: format!("{base}v1/auth/{method}/login"),
-                            client: &client,
-                            headers: ns.as_ref().map_or(&[][..], |h| &h[..]),
-                            fields: &fields,
-                            rate: req.rate_limit,
-                            pace_key: &base,
-                        };
-                        let (token, lease) = auth::login(&self.login, &to).await?;
-                        self.tokens.put(key.clone(), token, lease)
+                        let url = format!("{}v1/auth/{mount}/login", ctx.base);
+                        let body = auth::login_body(&fields);
+                        let op = ("Login", Method::POST, "");
+                        let login: wire::Login = self
+                            .send(&self.login, &ctx, &op, &url, Some(&body))
+                            .await?
+                            .filter(|l: &wire::Login| !l.auth.client_token.0.is_empty())
+                            .ok_or_else(|| {
+                                DialectError::retry(
+                                    "BadResponse",
+                                    "Vault login: no token in the answer",
+                                )
+                            })?;
+                        let lease = login.auth.lease_duration;
+                        let lease = (lease > 0).then(|| std::time::Duration::from_secs(lease));
+                        self.tokens
+                            .put(key.clone(), login.auth.client_token.0, lease)
                     }
                 };
-                (token, Some(key))
+                ctx.signed_in = Some(key);
+                token
             }
         };
-        Ok(Ctx {
-            base,
-            mount,
-            path,
-            client,
-            token: auth::VaultToken(token),
-            namespace,
-            rate: req.rate_limit,
-            max_versions: s.max_versions,
-            signed_in,
-        })
+        ctx.token = Some(auth::VaultToken(token));
+        Ok(ctx)
     }
 
-    /// One call through the kit's transport; `None` when nothing is at the path.
+    /// `op` on the path; `None` when nothing is there.
     async fn call<T: DeserializeOwned + Default>(
         &self,
         ctx: &Ctx,
-        operation: &'static str,
-        method: Method,
+        op: &Op,
+        body: Option<&[u8]>,
+    ) -> Result<Option<T>, DialectError> {
+        self.send(&self.transport, ctx, op, &ctx.url(op.2), body)
+            .await
+    }
+
+    /// One exchange through the kit's transport; a refused sign-in token is forgotten.
+    async fn send<T: DeserializeOwned + Default>(
+        &self,
+        transport: &Transport,
+        ctx: &Ctx,
+        (operation, method, _): &Op,
         url: &str,
         body: Option<&[u8]>,
     ) -> Result<Option<T>, DialectError> {
         let ns = ctx.namespace.as_deref().map(|n| [("x-vault-namespace", n)]);
-        let mut exchange = Exchange::new(operation, &method, url)
+        let mut exchange = Exchange::new(operation, method, url)
             .headers(ns.as_ref().map_or(&[][..], |h| &h[..]))
             .idempotency(Idempotency::Idempotent);
         if let Some(body) = body {
@@ -224,35 +220,18 @@ impl Vault {
                 key: &ctx.base,
                 rate: ctx.rate,
             },
-            auth: &ctx.token,
+            auth: ctx.token.as_ref().map_or(&NoAuth as &dyn Auth, |t| t),
         };
-        let reply = match self.transport.send(&endpoint, &exchange).await {
-            Ok(reply) => reply,
+        match transport.send(&endpoint, &exchange).await {
+            Ok(reply) => reply.json(operation),
             Err(e) => {
-                if let (super::ErrorClass::Credentials, Some(key)) = (e.class, &ctx.signed_in) {
+                if let (ErrorClass::Credentials, Some(key)) = (e.class, &ctx.signed_in) {
                     self.tokens.forget(key);
                 }
-                return Err(DialectError {
-                    message: format!("{operation}: {}", e.message),
-                    ..e
-                });
+                let message = format!("{operation}: {}", e.message);
+                Err(DialectError { message, ..e })
             }
-        };
-        if reply.absent {
-            return Ok(None);
         }
-        if reply.body.is_empty() {
-            return Ok(Some(T::default()));
-        }
-        serde_json::from_slice(&reply.body).map(Some).map_err(|e| {
-            DialectError::retry(
-                "BadResponse",
-                format!(
-                    "{operation}: unexpected answer ({})",
-                    super::kit::text::json_position(&e)
-                ),
-            )
-        })
     }
 
     /// Writes the path's metadata: the user's labels, the marker (with the digest of `version` when given) and
@@ -264,27 +243,20 @@ impl Vault {
         version: Option<u64>,
     ) -> Result<(), DialectError> {
         let mut marker = ownership::Marker::of(desired);
-        let mut custom: BTreeMap<String, String> = desired.metadata.labels.clone();
+        let mut custom = desired.metadata.labels.clone();
         match version {
-            Some(v) => {
-                custom.insert(VERSION_KEY.to_owned(), v.to_string());
-            }
+            Some(v) => drop(custom.insert(VERSION_KEY.to_owned(), v.to_string())),
             None => marker.digest = None,
         }
         custom.extend(KEYS.pairs(&marker));
-        let body = serde_json::json!({"custom_metadata": custom, "max_versions": ctx.max_versions});
-        let mut body = body.as_object().cloned().unwrap_or_default();
-        body.retain(|_, v| !v.is_null());
+        let body = wire::MetadataWrite {
+            custom_metadata: custom,
+            max_versions: ctx.max_versions,
+        };
         // A map of strings and a number always serializes.
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        self.call::<Ignored>(
-            ctx,
-            "WriteMetadata",
-            Method::POST,
-            &ctx.url("metadata"),
-            Some(&bytes),
-        )
-        .await?;
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        self.call::<Ignored>(ctx, &WRITE_METADATA, Some(&body))
+            .await?;
         Ok(())
     }
 
@@ -296,15 +268,8 @@ impl Vault {
         cas: u64,
     ) -> Result<u64, DialectError> {
         let body = wire::data_body(value, cas);
-        let written: Option<wire::Written> = self
-            .call(
-                ctx,
-                "WriteData",
-                Method::POST,
-                &ctx.url("data"),
-                Some(&body),
-            )
-            .await?;
+        let written: Option<wire::Envelope<wire::KvVersion>> =
+            self.call(ctx, &WRITE_DATA, Some(&body)).await?;
         Ok(written.map_or(cas + 1, |w| w.data.version))
     }
 }
@@ -345,22 +310,13 @@ impl Dialect for Vault {
             ));
         }
         let labels = &meta.labels;
-        if labels.len() > MAX_LABELS {
-            return Err(DialectError::permanent(
-                "TooManyLabels",
-                format!(
-                    "Vault keeps {MAX_KEYS} custom metadata keys and SecretSync uses {OUR_KEYS}: at most {MAX_LABELS} labels"
-                ),
-            ));
-        }
-        if labels
-            .iter()
-            .any(|(k, v)| k.len() > MAX_KEY_BYTES || v.len() > MAX_VALUE_BYTES)
-        {
+        let too_long = |(k, v): (&String, &String)| k.len() > 128 || v.len() > 512;
+        if labels.len() > MAX_LABELS || labels.iter().any(too_long) {
             return Err(DialectError::permanent(
                 "InvalidLabels",
                 format!(
-                    "Vault custom metadata: keys of at most {MAX_KEY_BYTES} bytes, values of at most {MAX_VALUE_BYTES}"
+                    "Vault custom metadata: at most {MAX_LABELS} labels (SecretSync uses 5 of 64 keys), keys of at \
+                     most 128 bytes, values of at most 512"
                 ),
             ));
         }
@@ -370,13 +326,7 @@ impl Dialect for Vault {
     async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
         let ctx = self.context(req).await?;
         let Some(reply) = self
-            .call::<wire::MetadataReply>(
-                &ctx,
-                "ReadMetadata",
-                Method::GET,
-                &ctx.url("metadata"),
-                None,
-            )
+            .call::<wire::Envelope<wire::Metadata>>(&ctx, &READ_METADATA, None)
             .await?
         else {
             return Ok(Observed::Absent);
@@ -433,17 +383,11 @@ impl Dialect for Vault {
             Plan::Create => {
                 self.write_metadata(&ctx, req.desired, None).await?;
                 let version = match self.write_value(&ctx, value, 0).await {
-                    Err(e) if e.class == super::ErrorClass::Conflict => {
+                    Err(e) if e.class == ErrorClass::Conflict => {
                         // Someone else created the path since it was observed: it is theirs, unmarked again.
                         let empty = br#"{"custom_metadata":{}}"#;
                         let _ = self
-                            .call::<Ignored>(
-                                &ctx,
-                                "WriteMetadata",
-                                Method::POST,
-                                &ctx.url("metadata"),
-                                Some(empty),
-                            )
+                            .call::<Ignored>(&ctx, &WRITE_METADATA, Some(empty))
                             .await;
                         return Err(e);
                     }
@@ -484,9 +428,8 @@ impl Dialect for Vault {
         _remote: &Remote,
     ) -> Result<Option<SecretValue>, DialectError> {
         let ctx = self.context(req).await?;
-        let read: Option<wire::DataReply> = self
-            .call(&ctx, "ReadData", Method::GET, &ctx.url("data"), None)
-            .await?;
+        let read: Option<wire::Envelope<wire::KvVersion>> =
+            self.call(&ctx, &READ_DATA, None).await?;
         Ok(read
             .and_then(|r| r.data.data)
             .as_ref()
@@ -496,14 +439,7 @@ impl Dialect for Vault {
     async fn delete(&self, req: &Request<'_>, _observed: &Observed) -> Result<(), DialectError> {
         let ctx = self.context(req).await?;
         // Every version and the metadata; nothing there is gone already.
-        self.call::<Ignored>(
-            &ctx,
-            "DeleteMetadata",
-            Method::DELETE,
-            &ctx.url("metadata"),
-            None,
-        )
-        .await?;
+        self.call::<Ignored>(&ctx, &DELETE_METADATA, None).await?;
         Ok(())
     }
 }

@@ -11,32 +11,29 @@ use super::super::kit::{Reply, Verdict};
 use crate::dialects::DialectError;
 use crate::value::SecretValue;
 
-/// `GET {mount}/metadata/{path}`.
-#[derive(Deserialize, Debug, Default)]
-pub struct MetadataReply {
-    #[serde(default)]
-    pub data: Metadata,
+/// Vault's answers put what was asked for under `data`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Envelope<T> {
+    pub data: T,
 }
 
-#[derive(Deserialize, Debug, Default)]
+/// `GET {mount}/metadata/{path}`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct Metadata {
-    #[serde(default)]
     pub current_version: u64,
-    #[serde(default)]
     pub max_versions: u32,
     /// Vault answers `null` for a path without any.
-    #[serde(default)]
     pub custom_metadata: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     pub versions: BTreeMap<String, Version>,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct Version {
     /// Empty unless the version was deleted (soft: `vault kv delete`).
-    #[serde(default)]
     pub deletion_time: String,
-    #[serde(default)]
     pub destroyed: bool,
 }
 
@@ -49,57 +46,44 @@ impl Metadata {
     }
 }
 
-/// `POST {mount}/data/{path}`.
-#[derive(Deserialize, Debug, Default)]
-pub struct Written {
-    #[serde(default)]
-    pub data: WrittenVersion,
+/// `POST {mount}/data/{path}`: the version written; `GET` of it: its fields.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct KvVersion {
+    pub version: u64,
+    pub data: Option<BTreeMap<String, Wiped>>,
 }
 
-#[derive(Deserialize, Debug, Default)]
-pub struct WrittenVersion {
-    #[serde(default)]
-    pub version: u64,
+/// `POST {mount}/metadata/{path}`.
+#[derive(serde::Serialize)]
+pub struct MetadataWrite {
+    pub custom_metadata: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_versions: Option<u32>,
 }
 
 /// `POST auth/{mount}/login`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct Login {
     pub auth: LoginAuth,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct LoginAuth {
-    #[serde(deserialize_with = "wiped")]
-    pub client_token: Zeroizing<String>,
+    pub client_token: Wiped,
     /// Seconds; 0 for a token that does not expire.
-    #[serde(default)]
     pub lease_duration: u64,
 }
 
-fn wiped<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Zeroizing<String>, D::Error> {
-    String::deserialize(d).map(Zeroizing::new)
-}
-
-/// `GET {mount}/data/{path}`: the current version's fields, wiped when dropped.
-#[derive(Deserialize, Default)]
-pub struct DataReply {
-    #[serde(default)]
-    pub data: Data,
-}
-
-#[derive(Deserialize, Default)]
-pub struct Data {
-    #[serde(default)]
-    pub data: Option<BTreeMap<String, Wiped>>,
-}
-
 /// A string wiped when dropped.
-pub struct Wiped(Zeroizing<String>);
+#[derive(Default)]
+pub struct Wiped(pub Zeroizing<String>);
 
 impl<'de> Deserialize<'de> for Wiped {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        wiped(d).map(Wiped)
+        String::deserialize(d).map(|s| Wiped(Zeroizing::new(s)))
     }
 }
 
@@ -128,32 +112,13 @@ pub fn value_of(fields: &BTreeMap<String, Wiped>) -> Option<SecretValue> {
     Some(SecretValue::new(json.to_vec()))
 }
 
-/// Accepts a JSON string and keeps nothing of it.
-struct Text;
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Text;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Text, E> {
-                Ok(Text)
-            }
-        }
-        d.deserialize_str(Visitor)
-    }
-}
-
 /// The body of a value write: `options.cas` and the KV map. A whole Secret (the controller's JSON object of
 /// strings) is one field per key as it stands; any other value is the field `value` (`value.base64` for bytes
 /// that are not text). Wiped when dropped.
 pub fn data_body(value: &SecretValue, cas: u64) -> Zeroizing<Vec<u8>> {
     let mut body = Zeroizing::new(Vec::with_capacity(value.len() + 64));
     body.extend_from_slice(format!(r#"{{"options":{{"cas":{cas}}},"data":"#).as_bytes());
-    let whole_secret = serde_json::from_slice::<BTreeMap<String, Text>>(value.expose())
+    let whole_secret = serde_json::from_slice::<BTreeMap<String, Wiped>>(value.expose())
         .is_ok_and(|m| !m.is_empty());
     if whole_secret {
         body.extend_from_slice(value.expose());
