@@ -19,7 +19,7 @@ use kube::runtime::watcher::Event;
 use crate::api::{ClusterStore, SecretSync, Store};
 use crate::controller::Config;
 use crate::controller::Context;
-use crate::controller::sync::reconcile;
+use crate::controller::sync as reconcile;
 use crate::dialects::Registry;
 
 /// A controller's shared state with caches the test fills.

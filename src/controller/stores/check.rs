@@ -19,7 +19,8 @@ use crate::controller::Context;
 use crate::controller::FIELD_MANAGER;
 use crate::controller::stores::protection;
 use crate::controller::stores::resolve;
-use crate::controller::sync::reconcile::{self, Error};
+use crate::controller::sync::Error;
+use crate::controller::sync::credentials as reconcile;
 use crate::dialects::Request;
 use crate::plan::{Desired, Metadata, Owner, WritePolicy};
 

@@ -24,7 +24,7 @@ use tracing::{debug, info};
 use crate::api::{SecretSync, Store, StoreKind};
 use crate::controller::Context;
 use crate::controller::FINALIZER;
-use crate::controller::sync::reconcile::Error;
+use crate::controller::sync::Error;
 use crate::value::SecretValue;
 
 /// The finalizer on a namespaced Store that SecretSyncs with `deletionPolicy: Delete` use.

@@ -13,7 +13,7 @@ use kube::Api;
 use kube::api::PostParams;
 
 use crate::controller::Context;
-use crate::controller::sync::reconcile::Error;
+use crate::controller::sync::Error;
 use crate::dialects::kit::bounded::Lru;
 use crate::value::SecretValue;
 

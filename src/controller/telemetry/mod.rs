@@ -2,6 +2,7 @@
 //! and the clock of source changes for push latency.
 
 pub mod census;
+pub mod census_task;
 pub mod change_clock;
 pub mod events;
 pub mod reasons;

@@ -3,4 +3,5 @@
 
 pub mod caches;
 pub mod slim;
+pub mod store_checks;
 pub mod triggers;
