@@ -19,13 +19,9 @@ use secretsync::plan::{Observed, Plan, Scope};
 use secretsync::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY, SecretValue};
 use serde_json::{Value, json};
 
-fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: run `make testbed` first, then `set -a; source .testbed/env; set +a`"
-        )
-    })
-}
+#[path = "support/env.rs"]
+mod env;
+use env::env;
 
 fn ca() -> SecretValue {
     SecretValue::new(std::fs::read(env("AWSSM_CA_CERT")).expect("moto's CA"))

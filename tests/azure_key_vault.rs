@@ -6,6 +6,7 @@
 //! in `tests/conformance/`; this file keeps what only Key Vault does, on the shared `support/dialect_case.rs`.
 
 mod support;
+use support::env;
 
 #[allow(dead_code)]
 #[path = "support/cluster.rs"]
@@ -27,14 +28,6 @@ use secretsync::value::{Credentials, SecretValue};
 use serde_json::{Value, json};
 
 const API: &str = "api-version=2026-04-01";
-
-fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: run `make testbed` first, then `set -a; source .testbed/env; set +a`"
-        )
-    })
-}
 
 fn ca() -> String {
     std::fs::read_to_string(env("AZUREKV_CA_CERT")).expect("CA readable")

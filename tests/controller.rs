@@ -23,6 +23,7 @@ use secretsync::plan::digest::DigestKey;
 use serde_json::{Value, json};
 
 mod support;
+use support::unique::unique;
 use support::{LogCapture, env, substitute};
 
 /// Every log record of the process, at trace level for our code and the HTTP stacks.
@@ -591,10 +592,6 @@ impl Bed {
             resp.status()
         );
     }
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:08x}", rand::random::<u32>())
 }
 
 fn sf_spec(secret: &str, key: &str, remote: &str, extra: Value) -> Value {

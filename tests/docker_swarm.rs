@@ -23,13 +23,9 @@ use serde_json::{Value, json};
 
 use dialect_case::{Case, owner, ready, remote, unique};
 
-fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: run `make testbed` first, then `set -a; source .testbed/env; set +a`"
-        )
-    })
-}
+#[path = "support/env.rs"]
+mod env;
+use env::env;
 
 fn socket() -> String {
     format!("unix://{}", env("DOCKER_SWARM_SOCKET"))

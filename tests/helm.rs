@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod support;
+use support::unique::unique;
 use support::env;
 #[allow(dead_code)]
 #[path = "support/cluster.rs"]
@@ -36,10 +37,6 @@ fn exists(args: &[&str]) -> bool {
     all.push("--ignore-not-found");
     all.extend(["-o", "name"]);
     !kubectl(&all, None).trim().is_empty()
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)
 }
 
 /// Every object of a multi-document YAML stream.

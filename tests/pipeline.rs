@@ -1290,7 +1290,7 @@ async fn a_missing_credentials_secret_is_reported_before_any_store_call() {
     assert_eq!(next.failed.as_deref(), Some("CredentialsNotFound"));
     assert_eq!(next.requeue_after, None, "only the Secret's creation helps");
     let message = ready_message(&w.status("db"));
-    assert!(message.contains(r#"credentials Secret "creds" not found"#), "{message}");
+    assert!(message.starts_with(r#"credentials Secret "team-a/creds" not found"#), "{message}");
     assert_eq!(w.store_calls("db-remote"), 0);
 }
 
@@ -1332,6 +1332,19 @@ async fn a_stores_service_account_token_is_requested_for_its_audience() {
         w.requests_to("POST", "/api/v1/namespaces/team-a/serviceaccounts/pusher/token"),
         1
     );
+}
+
+#[tokio::test]
+async fn a_token_this_clusters_api_server_would_accept_is_never_sent_to_the_store() {
+    let mut w = World::new();
+    w.store("mem", json!({"serviceAccountRef": {"name": "pusher", "audience": AUDIENCE}}));
+    w.api.accept_own_tokens();
+    w.secret("s", json!({"k": "v"}));
+    w.sync("db", spec("db-remote", json!({})));
+
+    let s = assert_refused(&mut w, "db", "db-remote", "StoreNotAllowed").await;
+
+    assert!(ready_message(&s).contains("would be accepted by this cluster's API server"), "{s}");
 }
 
 /// The one token audience a controller requests by default (`--token-audiences`).

@@ -21,13 +21,9 @@ use dialect_case::{Case, owner, remote, unique};
 
 const API: &str = "api-version=6.4-preview";
 
-fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: run `make testbed` first, then `set -a; source .testbed/env; set +a`"
-        )
-    })
-}
+#[path = "support/env.rs"]
+mod env;
+use env::env;
 
 fn endpoint() -> String {
     env("SF_ENDPOINT")

@@ -21,13 +21,9 @@ use secretsync::plan::{DeletePlan, Observed, Plan, Refusal, RemoteState, decide,
 use secretsync::value::{Credentials, SecretValue};
 use serde_json::{Value, json};
 
-fn env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: run `make testbed` first, then `set -a; source .testbed/env; set +a`"
-        )
-    })
-}
+#[path = "support/env.rs"]
+mod env;
+use env::env;
 
 fn target(extra: Value) -> Target {
     let mut t = json!({

@@ -15,10 +15,9 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 use serde_json::json;
 
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run `make testbed` and source .testbed/env"))
-}
+#[path = "support/env.rs"]
+mod env;
+use env::env;
 
 async fn client_from(path: &str) -> Client {
     let kubeconfig = Kubeconfig::read_from(path).expect("kubeconfig readable");

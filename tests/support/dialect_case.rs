@@ -21,10 +21,11 @@ pub fn key() -> DigestKey {
     DigestKey::new(b"dialect-tests-digest-key-32bytes".to_vec()).expect("long enough")
 }
 
+#[path = "unique.rs"]
+mod names;
 /// `prefix` and eight random hex digits: a remote name no other run uses.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{:08x}", rand::random::<u32>())
-}
+#[allow(unused_imports)]
+pub use names::unique_joined as unique;
 
 /// The SecretSync `team-a/db` (uid `uid-1`) that owns most cases.
 pub fn owner() -> Owner {

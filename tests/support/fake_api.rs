@@ -1,12 +1,13 @@
 //! A Kubernetes API server in the test process: objects in a map by their API path, answering what the
 //! controller's reconcile asks of a real one (GET, LIST, create, merge patch, server-side apply of `status`,
-//! DELETE with finalizers, TokenRequests), and recording every request so that a test can say what the
+//! DELETE with finalizers, TokenRequests and TokenReviews), and recording every request so that a test can say what the
 //! controller wrote and what it never did.
 //!
 //! Generic rather than scripted: a test puts objects in and reads them back, and is not written against the
 //! order of the controller's calls. What it approximates: a merge patch is RFC 7386 with the `resourceVersion`
 //! precondition; a server-side apply replaces the fields it names (the controller applies the whole `status`
 //! with one field manager, which is what that amounts to); no admission, no schema, no watch.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -57,6 +58,8 @@ struct State {
     uids: u64,
     /// ServiceAccounts (`namespace/name`) whose TokenRequests are refused (403).
     tokens_refused: Vec<String>,
+    /// Whether TokenReviews find the tokens they are shown valid for this API server.
+    tokens_accepted: bool,
 }
 
 /// The fake API server; clones share one state.
@@ -175,6 +178,11 @@ impl FakeApi {
         self.lock().tokens_refused.push(format!("{namespace}/{name}"));
     }
 
+    /// TokenReviews answer that this API server accepts the tokens it issues (their audience is its own).
+    pub fn accept_own_tokens(&self) {
+        self.lock().tokens_accepted = true;
+    }
+
     // ---- inspection ----
 
     pub fn requests(&self) -> Vec<Request> {
@@ -211,6 +219,11 @@ impl FakeApi {
                     (Some(obj), None | Some("status")) => (200, obj.clone()),
                     _ => failure(404, "not found"),
                 }
+            }
+            ("POST", None, _) if target.collection.ends_with("/tokenreviews") => {
+                let mut review = body;
+                review["status"] = json!({"authenticated": state.tokens_accepted});
+                (201, review)
             }
             ("POST", None, _) => create(&mut state, &target.collection, body),
             ("POST", Some(name), Some("token")) => token(&state, &target.collection, name, body),

@@ -5,6 +5,7 @@
 //! scriptable per remote name: fail the next N calls of an operation, hold an operation until released, count
 //! and time every call, and place an entry SecretSync did not write. Scripts name remote names exactly, so the
 //! stores' own periodic checks (which read a probe name) never use them up.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

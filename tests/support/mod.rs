@@ -3,11 +3,9 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// A test-bed variable from `.testbed/env`; panics with what to do when it is missing.
-pub fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run `make testbed` and source .testbed/env"))
-}
+mod env;
+pub mod unique;
+pub use env::env;
 
 /// Asserts that the Key Vault stand-in's app registration `client_id` was presented at least one client
 /// assertion, and only `subject`'s: `seen` is the stand-in's `/subjects` answer.
