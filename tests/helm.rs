@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod support;
-use support::unique::unique;
 use support::env;
+use support::unique::unique;
 #[allow(dead_code)]
 #[path = "support/cluster.rs"]
 mod cluster;

@@ -75,7 +75,12 @@ impl Default for Settings {
     }
 }
 
-fn harness(api: &FakeApi, memory: &Arc<MemoryStore>, settings: &Settings, metrics: &Arc<Metrics>) -> Harness {
+fn harness(
+    api: &FakeApi,
+    memory: &Arc<MemoryStore>,
+    settings: &Settings,
+    metrics: &Arc<Metrics>,
+) -> Harness {
     let config = controller::Config {
         namespaces: vec![],
         selector: None,
@@ -143,8 +148,10 @@ impl World {
         let object = json!({"apiVersion": "v1", "kind": "Namespace",
                             "metadata": {"name": name, "uid": uid, "labels": labels}});
         let object = self.api.put(&format!("/api/v1/namespaces/{name}"), object);
-        let meta: PartialObjectMeta<Namespace> = serde_json::from_value(object).expect("a namespace");
-        self.namespaces.retain(|n| n.metadata.name.as_deref() != Some(name));
+        let meta: PartialObjectMeta<Namespace> =
+            serde_json::from_value(object).expect("a namespace");
+        self.namespaces
+            .retain(|n| n.metadata.name.as_deref() != Some(name));
         self.namespaces.push(meta.clone());
         self.harness.put_namespace(meta);
     }
@@ -155,8 +162,10 @@ impl World {
         let mut object = self.api.get(&path).expect("the namespace exists");
         object["metadata"]["deletionTimestamp"] = json!(fake_api::now());
         let object = self.api.put(&path, object);
-        let meta: PartialObjectMeta<Namespace> = serde_json::from_value(object).expect("a namespace");
-        self.namespaces.retain(|n| n.metadata.name.as_deref() != Some(name));
+        let meta: PartialObjectMeta<Namespace> =
+            serde_json::from_value(object).expect("a namespace");
+        self.namespaces
+            .retain(|n| n.metadata.name.as_deref() != Some(name));
         self.namespaces.push(meta.clone());
         self.harness.put_namespace(meta);
     }
@@ -173,7 +182,8 @@ impl World {
 
     fn cache_store(&mut self, object: Value) {
         let store: Store = serde_json::from_value(object).expect("a Store");
-        self.stores.retain(|s| s.metadata.name != store.metadata.name);
+        self.stores
+            .retain(|s| s.metadata.name != store.metadata.name);
         self.stores.push(store.clone());
         self.harness.put_store(store);
     }
@@ -184,9 +194,12 @@ impl World {
         fake_api::merge(&mut spec, &extra);
         let object = json!({"apiVersion": "secretsync.io/v1alpha1", "kind": "ClusterStore",
                             "metadata": {"name": name}, "spec": spec});
-        let object = self.api.put(&format!("{GROUP}/clusterstores/{name}"), object);
+        let object = self
+            .api
+            .put(&format!("{GROUP}/clusterstores/{name}"), object);
         let store: ClusterStore = serde_json::from_value(object).expect("a ClusterStore");
-        self.cluster_stores.retain(|s| s.metadata.name != store.metadata.name);
+        self.cluster_stores
+            .retain(|s| s.metadata.name != store.metadata.name);
         self.cluster_stores.push(store.clone());
         self.harness.put_cluster_store(store);
     }
@@ -200,7 +213,10 @@ impl World {
             .flatten()
             .map(|(k, v)| {
                 let text = v.as_str().unwrap_or_default();
-                (k.clone(), base64::engine::general_purpose::STANDARD.encode(text))
+                (
+                    k.clone(),
+                    base64::engine::general_purpose::STANDARD.encode(text),
+                )
             })
             .collect();
         self.api.put(
@@ -242,7 +258,8 @@ impl World {
             self.api.remove(&path);
             return;
         }
-        let at = k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::try_from(deleted_ago).unwrap_or_default();
+        let at = k8s_openapi::jiff::Timestamp::now()
+            - k8s_openapi::jiff::SignedDuration::try_from(deleted_ago).unwrap_or_default();
         let at = at.round(k8s_openapi::jiff::Unit::Second).unwrap_or(at);
         object["metadata"]["deletionTimestamp"] = json!(at.to_string());
         self.api.put(&path, object);
@@ -258,14 +275,24 @@ impl World {
 
     /// The caches catch up with the API server.
     fn watch(&mut self) {
-        for name in self.stores.iter().filter_map(|s| s.metadata.name.clone()).collect::<Vec<_>>() {
+        for name in self
+            .stores
+            .iter()
+            .filter_map(|s| s.metadata.name.clone())
+            .collect::<Vec<_>>()
+        {
             match self.api.get(&store_path(&name)) {
                 Some(object) => self.cache_store(object),
                 None => {
-                    if let Some(gone) = self.stores.iter().find(|s| s.metadata.name.as_deref() == Some(&name)) {
+                    if let Some(gone) = self
+                        .stores
+                        .iter()
+                        .find(|s| s.metadata.name.as_deref() == Some(&name))
+                    {
                         self.harness.delete_store(gone.clone());
                     }
-                    self.stores.retain(|s| s.metadata.name.as_deref() != Some(&name));
+                    self.stores
+                        .retain(|s| s.metadata.name.as_deref() != Some(&name));
                 }
             }
         }
@@ -438,7 +465,10 @@ async fn synced(name: &str, remote: &str, value: &str, extra: Value) -> World {
 /// there is no retry with backoff: only a change or the next refresh (the default hour) looks again.
 fn assert_plan_refused(next: &Next, status: &Value, reason: &str) {
     assert_eq!(next.failed, None, "{next:?}");
-    assert!(about(Duration::from_secs(3600))(next.requeue_after), "{next:?}");
+    assert!(
+        about(Duration::from_secs(3600))(next.requeue_after),
+        "{next:?}"
+    );
     assert_eq!(phase(status), "Failed");
     assert_eq!(ready(status), format!("False/{reason}"), "{status}");
 }
@@ -460,10 +490,17 @@ async fn a_new_secretsync_creates_its_remote_secret_and_reports_ready() {
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed, None);
-    assert!(about(Duration::from_secs(3600))(next.requeue_after), "{next:?}");
+    assert!(
+        about(Duration::from_secs(3600))(next.requeue_after),
+        "{next:?}"
+    );
     assert!(w.holds("db-remote", "first-value"));
     let entry = w.memory.entry("db-remote").expect("written");
-    assert_eq!(entry.owner, Some(w.owner("db")), "the marker names this SecretSync in its scope");
+    assert_eq!(
+        entry.owner,
+        Some(w.owner("db")),
+        "the marker names this SecretSync in its scope"
+    );
     assert_eq!(entry.digest, Some(digest("first-value")));
     let s = w.status("db");
     assert_eq!(phase(&s), "Ready");
@@ -479,7 +516,10 @@ async fn a_new_secretsync_creates_its_remote_secret_and_reports_ready() {
     assert_eq!(s["syncedTarget"]["remoteName"], "db-remote");
     assert!(s["lastSyncTime"].is_string());
     assert_eq!(w.event_reasons("db"), ["Normal/Synced"]);
-    assert!(w.finalizers("db").is_empty(), "Retain (the default) holds no finalizer");
+    assert!(
+        w.finalizers("db").is_empty(),
+        "Retain (the default) holds no finalizer"
+    );
     w.assert_never_shown("first-value");
 }
 
@@ -496,7 +536,10 @@ async fn a_new_source_value_is_written_as_a_new_version() {
     let s = w.status("db");
     assert_eq!(s["remote"]["version"], "2");
     assert_eq!(s["syncedDigest"], json!(digest("second-value")));
-    assert_eq!(ready_message(&s), r#"remote secret "db-remote" updated with a new value"#);
+    assert_eq!(
+        ready_message(&s),
+        r#"remote secret "db-remote" updated with a new value"#
+    );
     w.assert_never_shown("second-value");
 }
 
@@ -509,9 +552,21 @@ async fn a_reconcile_with_nothing_changed_reads_the_store_and_writes_nothing() {
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed, None);
-    assert_eq!(w.memory.calls(Op::Observe, "db-remote"), 2, "the store is read again");
-    assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 1, "an unchanged value was written");
-    assert_eq!(w.status_writes("db"), status_writes, "an unchanged status was written");
+    assert_eq!(
+        w.memory.calls(Op::Observe, "db-remote"),
+        2,
+        "the store is read again"
+    );
+    assert_eq!(
+        w.memory.calls(Op::Apply, "db-remote"),
+        1,
+        "an unchanged value was written"
+    );
+    assert_eq!(
+        w.status_writes("db"),
+        status_writes,
+        "an unchanged status was written"
+    );
     assert_eq!(w.events("db").len(), events);
     assert_eq!(ready(&w.status("db")), "True/Synced");
 }
@@ -519,16 +574,31 @@ async fn a_reconcile_with_nothing_changed_reads_the_store_and_writes_nothing() {
 #[tokio::test]
 async fn a_metadata_only_change_is_written_in_place_without_a_new_value_version() {
     let mut w = synced("db", "db-remote", "v", json!({})).await;
-    w.sync("db", spec("db-remote", json!({"target": {"description": "the db", "labels": {"team": "a"}}})));
+    w.sync(
+        "db",
+        spec(
+            "db-remote",
+            json!({"target": {"description": "the db", "labels": {"team": "a"}}}),
+        ),
+    );
 
     w.reconcile("db").await;
 
     let entry = w.memory.entry("db-remote").expect("kept");
     assert_eq!(entry.metadata.description.as_deref(), Some("the db"));
-    assert_eq!(entry.metadata.labels.get("team").map(String::as_str), Some("a"));
-    assert_eq!(entry.version, 1, "a metadata change wrote a new value version");
+    assert_eq!(
+        entry.metadata.labels.get("team").map(String::as_str),
+        Some("a")
+    );
+    assert_eq!(
+        entry.version, 1,
+        "a metadata change wrote a new value version"
+    );
     let s = w.status("db");
-    assert_eq!(ready_message(&s), r#"remote secret "db-remote" metadata updated"#);
+    assert_eq!(
+        ready_message(&s),
+        r#"remote secret "db-remote" metadata updated"#
+    );
     assert_eq!(s["observedGeneration"], 2);
 }
 
@@ -536,21 +606,32 @@ async fn a_metadata_only_change_is_written_in_place_without_a_new_value_version(
 async fn without_a_key_the_whole_secret_is_pushed_as_one_json_object() {
     let mut w = World::new();
     w.secret("s", json!({"user": "app", "password": "hunter2"}));
-    w.sync("db", spec("db-remote", json!({"source": {"secretRef": {"key": null}}})));
+    w.sync(
+        "db",
+        spec("db-remote", json!({"source": {"secretRef": {"key": null}}})),
+    );
 
     w.reconcile("db").await;
 
     assert!(
         w.holds("db-remote", r#"{"password":"hunter2","user":"app"}"#),
         "{:?}",
-        w.memory.entry("db-remote").map(|e| String::from_utf8_lossy(&e.value).into_owned())
+        w.memory
+            .entry("db-remote")
+            .map(|e| String::from_utf8_lossy(&e.value).into_owned())
     );
     w.assert_never_shown("hunter2");
 }
 
 #[tokio::test]
 async fn if_not_exists_leaves_an_existing_remote_secret_unchanged() {
-    let mut w = synced("db", "db-remote", "v1", json!({"updatePolicy": "IfNotExists"})).await;
+    let mut w = synced(
+        "db",
+        "db-remote",
+        "v1",
+        json!({"updatePolicy": "IfNotExists"}),
+    )
+    .await;
     w.secret("s", json!({"k": "v2"}));
 
     w.reconcile("db").await;
@@ -576,10 +657,17 @@ async fn a_remote_secret_not_written_by_secretsync_is_a_conflict_and_left_untouc
     assert_plan_refused(&next, &w.status("db"), "Conflict");
     let s = w.status("db");
     assert_eq!(ready(&s), "False/Conflict");
-    assert!(ready_message(&s).contains("spec.adoptExisting: true"), "{s}");
+    assert!(
+        ready_message(&s).contains("spec.adoptExisting: true"),
+        "{s}"
+    );
     assert_eq!(w.memory.entry("db-remote"), untouched);
     assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 0);
-    assert_eq!(w.memory.calls(Op::ReadValue, "db-remote"), 0, "a value was read without adoption");
+    assert_eq!(
+        w.memory.calls(Op::ReadValue, "db-remote"),
+        0,
+        "a value was read without adoption"
+    );
     assert_eq!(w.event_reasons("db"), ["Warning/Conflict"]);
 }
 
@@ -595,7 +683,11 @@ async fn a_remote_secret_of_another_secretsync_is_a_conflict_that_does_not_name_
     assert!(message.contains("owned by another SecretSync"), "{message}");
     assert!(!message.contains("first"), "the owner was named: {message}");
     assert!(w.holds("shared", "first-value"));
-    assert_eq!(w.memory.calls(Op::Apply, "shared"), 1, "only the owner wrote");
+    assert_eq!(
+        w.memory.calls(Op::Apply, "shared"),
+        1,
+        "only the owner wrote"
+    );
     assert_eq!(ready(&w.status("first")), "True/Synced");
 }
 
@@ -629,7 +721,11 @@ async fn a_store_that_adopts_unmarked_secrets_takes_one_over_with_a_new_version(
     assert_eq!(entry.value, b"ours");
     assert_eq!(entry.version, 2);
     assert_eq!(entry.owner, Some(w.owner("db")));
-    assert_eq!(w.memory.calls(Op::ReadValue, "db-remote"), 1, "the value is read once to compare");
+    assert_eq!(
+        w.memory.calls(Op::ReadValue, "db-remote"),
+        1,
+        "the value is read once to compare"
+    );
 }
 
 #[tokio::test]
@@ -646,7 +742,10 @@ async fn adopting_a_secret_that_already_holds_the_value_writes_only_the_marker()
     assert_eq!(entry.version, 1, "an equal value was written again");
     assert_eq!(entry.owner, Some(w.owner("db")));
     assert_eq!(entry.digest, Some(digest("same")));
-    assert_eq!(ready_message(&w.status("db")), r#"remote secret "db-remote" metadata updated"#);
+    assert_eq!(
+        ready_message(&w.status("db")),
+        r#"remote secret "db-remote" metadata updated"#
+    );
 }
 
 /// A remote secret whose SecretSync is gone (deleted under Retain) in this namespace incarnation.
@@ -679,7 +778,10 @@ async fn an_orphan_is_adopted_only_where_the_store_allows_orphans() {
     let next = w.reconcile("db").await;
     assert_eq!(next.failed, None, "{}", w.status("db"));
     assert!(w.holds("db-remote", "new"));
-    assert_eq!(w.memory.entry("db-remote").and_then(|e| e.owner), Some(w.owner("db")));
+    assert_eq!(
+        w.memory.entry("db-remote").and_then(|e| e.owner),
+        Some(w.owner("db"))
+    );
 }
 
 #[tokio::test]
@@ -692,7 +794,10 @@ async fn an_orphan_without_adopt_existing_is_a_conflict_that_says_adoption_may_h
     let next = w.reconcile("db").await;
 
     assert_plan_refused(&next, &w.status("db"), "Conflict");
-    assert!(ready_message(&w.status("db")).contains("adoptExisting takes over a secret whose SecretSync is gone"));
+    assert!(
+        ready_message(&w.status("db"))
+            .contains("adoptExisting takes over a secret whose SecretSync is gone")
+    );
     // Whether the owner exists was looked up on the API server.
     assert_eq!(w.requests_to("GET", &sync_path("gone")), 1);
 }
@@ -720,7 +825,11 @@ async fn a_marker_from_another_cluster_is_never_taken_over() {
 
     assert_plan_refused(&next, &w.status("db"), "Conflict");
     assert!(w.holds("db-remote", "theirs"));
-    assert_eq!(w.requests_to("GET", &sync_path("db")), 0, "another cluster's object was looked up here");
+    assert_eq!(
+        w.requests_to("GET", &sync_path("db")),
+        0,
+        "another cluster's object was looked up here"
+    );
 }
 
 #[tokio::test]
@@ -734,7 +843,12 @@ async fn a_marker_from_a_namespace_deleted_and_created_again_is_an_orphan() {
         "db-remote",
         Entry {
             value: b"old".to_vec(),
-            owner: Some(owner("db", "uid-of-the-earlier-db", CLUSTER, "uid-of-the-earlier-team-a")),
+            owner: Some(owner(
+                "db",
+                "uid-of-the-earlier-db",
+                CLUSTER,
+                "uid-of-the-earlier-team-a",
+            )),
             digest: Some("d".into()),
             version: 1,
             metadata: Default::default(),
@@ -745,7 +859,10 @@ async fn a_marker_from_a_namespace_deleted_and_created_again_is_an_orphan() {
 
     assert_eq!(next.failed, None, "{}", w.status("db"));
     assert!(w.holds("db-remote", "new"));
-    assert_eq!(w.memory.entry("db-remote").and_then(|e| e.owner), Some(w.owner("db")));
+    assert_eq!(
+        w.memory.entry("db-remote").and_then(|e| e.owner),
+        Some(w.owner("db"))
+    );
 }
 
 #[tokio::test]
@@ -755,7 +872,9 @@ async fn a_marker_and_digest_from_before_scopes_stay_this_objects_without_a_writ
     w.sync("kept", spec("kept-remote", json!({})));
     w.sync("newcomer", spec("newcomer-remote", json!({})));
     let uid = w.object("kept").and_then(|o| o.metadata.uid).expect("uid");
-    let controller_wide = DigestKey::new(DIGEST_KEY.to_vec()).expect("key").digest(b"the-value");
+    let controller_wide = DigestKey::new(DIGEST_KEY.to_vec())
+        .expect("key")
+        .digest(b"the-value");
     let earlier = |name: &str, uid: &str| Entry {
         value: b"the-value".to_vec(),
         owner: Some(owner(name, uid, "", "")),
@@ -765,14 +884,19 @@ async fn a_marker_and_digest_from_before_scopes_stay_this_objects_without_a_writ
     };
     w.memory.put_entry("kept-remote", earlier("kept", &uid));
     // Written by an earlier object named `newcomer` (another uid), before scopes.
-    w.memory.put_entry("newcomer-remote", earlier("newcomer", "an-earlier-uid"));
+    w.memory
+        .put_entry("newcomer-remote", earlier("newcomer", "an-earlier-uid"));
 
     assert_eq!(w.reconcile("kept").await.failed, None);
     let next = w.reconcile("newcomer").await;
     assert_plan_refused(&next, &w.status("newcomer"), "Conflict");
 
     assert_eq!(ready(&w.status("kept")), "True/Synced");
-    assert_eq!(w.memory.calls(Op::Apply, "kept-remote"), 0, "the upgrade wrote");
+    assert_eq!(
+        w.memory.calls(Op::Apply, "kept-remote"),
+        0,
+        "the upgrade wrote"
+    );
     assert_eq!(w.memory.calls(Op::Apply, "newcomer-remote"), 0);
     // The next value is written under the namespace's key, with the scope in the marker.
     w.secret("s", json!({"k": "next"}));
@@ -797,7 +921,10 @@ async fn a_rename_under_delete_deletes_the_previous_remote_secret() {
     assert_eq!(w.memory.entry("old-name"), None);
     assert_eq!(w.status("db")["syncedTarget"]["remoteName"], "new-name");
     let note = w.event("db", "PreviousRemoteDeleted")["note"].clone();
-    assert!(str_of(&note).contains(r#""old-name" was deleted"#), "{note}");
+    assert!(
+        str_of(&note).contains(r#""old-name" was deleted"#),
+        "{note}"
+    );
 }
 
 #[tokio::test]
@@ -826,22 +953,36 @@ async fn a_previous_remote_secret_taken_over_since_is_left_in_place() {
     assert!(w.holds("old-name", "someone else's now"));
     assert_eq!(w.memory.calls(Op::Delete, "old-name"), 0);
     let note = w.event("db", "PreviousRemoteLeft")["note"].clone();
-    assert!(str_of(&note).contains("no longer owned by this SecretSync"), "{note}");
+    assert!(
+        str_of(&note).contains("no longer owned by this SecretSync"),
+        "{note}"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_delete_of_the_previous_remote_secret_is_reported_and_tried_again() {
     let mut w = synced("db", "old-name", "v", json!({"deletionPolicy": "Delete"})).await;
-    w.memory.fail_next(Op::Delete, "old-name", 1, ErrorClass::Retry, "BackendError");
+    w.memory
+        .fail_next(Op::Delete, "old-name", 1, ErrorClass::Retry, "BackendError");
     w.sync("db", spec("new-name", json!({"deletionPolicy": "Delete"})));
 
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed.as_deref(), Some("PreviousRemoteNotDeleted"));
-    assert!(next.requeue_after.is_some_and(|d| d <= Duration::from_secs(1)), "{next:?}");
+    assert!(
+        next.requeue_after
+            .is_some_and(|d| d <= Duration::from_secs(1)),
+        "{next:?}"
+    );
     let s = w.status("db");
-    assert!(ready_message(&s).contains(r#"previous remote secret "old-name" could not be deleted"#), "{s}");
-    assert_eq!(s["syncedTarget"]["remoteName"], "old-name", "the old placement is kept to try again");
+    assert!(
+        ready_message(&s).contains(r#"previous remote secret "old-name" could not be deleted"#),
+        "{s}"
+    );
+    assert_eq!(
+        s["syncedTarget"]["remoteName"], "old-name",
+        "the old placement is kept to try again"
+    );
     assert!(w.holds("new-name", "v"));
 
     let next = w.reconcile("db").await;
@@ -849,7 +990,6 @@ async fn a_failed_delete_of_the_previous_remote_secret_is_reported_and_tried_aga
     assert_eq!(w.memory.entry("old-name"), None);
     assert_eq!(w.status("db")["syncedTarget"]["remoteName"], "new-name");
 }
-
 
 // ---------------------------------------------------------------------------------------------------------------
 // The cleanup finalizer, deletion.
@@ -859,7 +999,10 @@ async fn delete_policy_adds_the_finalizer_as_a_compare_and_swap_and_protects_the
     let mut w = World::new();
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({"deletionPolicy": "Delete"})));
-    let version = w.object("db").and_then(|o| o.metadata.resource_version).expect("a resourceVersion");
+    let version = w
+        .object("db")
+        .and_then(|o| o.metadata.resource_version)
+        .expect("a resourceVersion");
 
     w.reconcile("db").await;
 
@@ -870,9 +1013,16 @@ async fn delete_policy_adds_the_finalizer_as_a_compare_and_swap_and_protects_the
         .into_iter()
         .find(|r| r.method == "PATCH" && r.path == sync_path("db"))
         .expect("a finalizer patch");
-    assert_eq!(patch.body["metadata"]["resourceVersion"], json!(version), "not a compare-and-swap");
+    assert_eq!(
+        patch.body["metadata"]["resourceVersion"],
+        json!(version),
+        "not a compare-and-swap"
+    );
     let store = w.api.get(&store_path("mem")).expect("the store");
-    assert_eq!(store["metadata"]["finalizers"], json!(["secretsync.io/store-in-use"]));
+    assert_eq!(
+        store["metadata"]["finalizers"],
+        json!(["secretsync.io/store-in-use"])
+    );
     assert_eq!(ready(&w.status("db")), "True/Synced");
 }
 
@@ -898,7 +1048,11 @@ async fn a_stale_finalizer_patch_is_retried_with_backoff_before_the_store_is_tou
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed.as_deref(), Some("KubernetesError"));
-    assert!(next.requeue_after.is_some_and(|d| d <= Duration::from_secs(1)), "{next:?}");
+    assert!(
+        next.requeue_after
+            .is_some_and(|d| d <= Duration::from_secs(1)),
+        "{next:?}"
+    );
     assert_eq!(w.store_calls("db-remote"), 0);
     assert_eq!(w.reconcile("db").await.failed, None);
     assert_eq!(w.finalizers("db"), [FINALIZER]);
@@ -911,7 +1065,13 @@ async fn deleting_under_delete_deletes_the_remote_secret_then_lets_the_object_go
 
     let next = w.reconcile("db").await;
 
-    assert_eq!(next, Next { requeue_after: None, failed: None });
+    assert_eq!(
+        next,
+        Next {
+            requeue_after: None,
+            failed: None
+        }
+    );
     assert_eq!(w.memory.entry("db-remote"), None);
     assert!(w.object("db").is_none(), "the finalizer was not removed");
     assert_eq!(str_of(&w.event("db", "Deleted")["type"]), "Normal");
@@ -931,10 +1091,20 @@ async fn deleting_under_retain_touches_nothing() {
 
     let next = w.reconcile("db").await;
 
-    assert_eq!(next, Next { requeue_after: None, failed: None });
+    assert_eq!(
+        next,
+        Next {
+            requeue_after: None,
+            failed: None
+        }
+    );
     assert_eq!(w.store_calls("db-remote"), calls);
     assert!(w.holds("db-remote", "v"));
-    assert!(w.api.requests().iter().all(|r| !r.writes()), "{:?}", w.api.requests());
+    assert!(
+        w.api.requests().iter().all(|r| !r.writes()),
+        "{:?}",
+        w.api.requests()
+    );
 }
 
 #[tokio::test]
@@ -954,16 +1124,29 @@ async fn deleting_a_secretsync_whose_remote_secret_was_taken_over_leaves_it() {
 #[tokio::test]
 async fn a_failed_cleanup_blocks_the_deletion_and_says_how_to_let_go() {
     let mut w = synced("db", "db-remote", "v", json!({"deletionPolicy": "Delete"})).await;
-    w.memory.fail_next(Op::Delete, "db-remote", 1, ErrorClass::Retry, "BackendError");
+    w.memory.fail_next(
+        Op::Delete,
+        "db-remote",
+        1,
+        ErrorClass::Retry,
+        "BackendError",
+    );
     w.delete_sync("db", Duration::ZERO);
 
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed.as_deref(), Some("DeletionBlocked"));
-    assert!(next.requeue_after.is_some_and(|d| d <= Duration::from_secs(1)), "{next:?}");
+    assert!(
+        next.requeue_after
+            .is_some_and(|d| d <= Duration::from_secs(1)),
+        "{next:?}"
+    );
     let s = w.status("db");
     assert_eq!(ready(&s), "False/DeletionBlocked");
-    assert!(ready_message(&s).contains("set spec.deletionPolicy: Retain"), "{s}");
+    assert!(
+        ready_message(&s).contains("set spec.deletionPolicy: Retain"),
+        "{s}"
+    );
     assert_eq!(str_of(&w.event("db", "DeletionBlocked")["type"]), "Warning");
     assert_eq!(w.finalizers("db"), [FINALIZER]);
     assert!(w.holds("db-remote", "v"));
@@ -977,7 +1160,13 @@ async fn a_failed_cleanup_blocks_the_deletion_and_says_how_to_let_go() {
 #[tokio::test]
 async fn in_a_terminating_namespace_a_blocked_cleanup_is_looked_at_again_when_its_time_is_up() {
     let mut w = synced("db", "db-remote", "v", json!({"deletionPolicy": "Delete"})).await;
-    w.memory.fail_next(Op::Delete, "db-remote", 1, ErrorClass::Permanent, "Forbidden");
+    w.memory.fail_next(
+        Op::Delete,
+        "db-remote",
+        1,
+        ErrorClass::Permanent,
+        "Forbidden",
+    );
     w.terminate_namespace(NS);
     w.delete_sync("db", Duration::from_secs(100));
 
@@ -987,7 +1176,10 @@ async fn in_a_terminating_namespace_a_blocked_cleanup_is_looked_at_again_when_it
     // A permanent error would wait for the refresh (an hour); the namespace's deadline (600 s, 100 s gone) comes
     // first.
     let wait = next.requeue_after.expect("looked at again");
-    assert!(wait > Duration::from_secs(450) && wait <= Duration::from_secs(502), "{wait:?}");
+    assert!(
+        wait > Duration::from_secs(450) && wait <= Duration::from_secs(502),
+        "{wait:?}"
+    );
     assert!(ready_message(&w.status("db")).contains("The namespace is being deleted"));
     assert_eq!(w.finalizers("db"), [FINALIZER]);
 }
@@ -1001,18 +1193,36 @@ async fn in_a_terminating_namespace_a_blocked_cleanup_gives_up_after_the_timeout
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({"deletionPolicy": "Delete"})));
     w.reconcile("db").await;
-    w.memory.fail_next(Op::Delete, "db-remote", 1, ErrorClass::Retry, "BackendError");
+    w.memory.fail_next(
+        Op::Delete,
+        "db-remote",
+        1,
+        ErrorClass::Retry,
+        "BackendError",
+    );
     w.terminate_namespace(NS);
     w.delete_sync("db", Duration::from_secs(120));
 
     let next = w.reconcile("db").await;
 
-    assert_eq!(next, Next { requeue_after: None, failed: None });
+    assert_eq!(
+        next,
+        Next {
+            requeue_after: None,
+            failed: None
+        }
+    );
     assert!(w.object("db").is_none(), "the finalizer was kept");
-    assert!(w.holds("db-remote", "v"), "the remote secret is left in place");
+    assert!(
+        w.holds("db-remote", "v"),
+        "the remote secret is left in place"
+    );
     let left = w.event("db", "RemoteSecretLeft");
     assert_eq!(str_of(&left["type"]), "Warning");
-    assert!(str_of(&left["note"]).contains(r#"the remote secret "db-remote""#), "{left}");
+    assert!(
+        str_of(&left["note"]).contains(r#"the remote secret "db-remote""#),
+        "{left}"
+    );
     assert!(
         w.metrics
             .render()
@@ -1026,15 +1236,25 @@ async fn in_a_terminating_namespace_a_blocked_cleanup_gives_up_after_the_timeout
 async fn the_last_secretsync_of_a_store_being_deleted_releases_it() {
     let mut w = synced("db", "db-remote", "v", json!({"deletionPolicy": "Delete"})).await;
     let mut store = w.api.get(&store_path("mem")).expect("the store");
-    assert_eq!(store["metadata"]["finalizers"], json!(["secretsync.io/store-in-use"]));
+    assert_eq!(
+        store["metadata"]["finalizers"],
+        json!(["secretsync.io/store-in-use"])
+    );
     store["metadata"]["deletionTimestamp"] = json!(fake_api::now());
     w.api.put(&store_path("mem"), store);
     w.delete_sync("db", Duration::ZERO);
 
     w.reconcile("db").await;
 
-    assert_eq!(w.memory.entry("db-remote"), None, "the cleanup ran through the store being deleted");
-    assert!(w.api.get(&store_path("mem")).is_none(), "the store was not released");
+    assert_eq!(
+        w.memory.entry("db-remote"),
+        None,
+        "the cleanup ran through the store being deleted"
+    );
+    assert!(
+        w.api.get(&store_path("mem")).is_none(),
+        "the store was not released"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1049,7 +1269,13 @@ async fn a_suspended_secretsync_neither_reads_nor_writes_the_store() {
 
     let next = w.reconcile("db").await;
 
-    assert_eq!(next, Next { requeue_after: None, failed: None });
+    assert_eq!(
+        next,
+        Next {
+            requeue_after: None,
+            failed: None
+        }
+    );
     assert_eq!(w.store_calls("db-remote"), calls);
     assert!(w.holds("db-remote", "v1"));
     let s = w.status("db");
@@ -1058,7 +1284,11 @@ async fn a_suspended_secretsync_neither_reads_nor_writes_the_store() {
     assert_eq!(s["observedGeneration"], 2);
     let writes = w.status_writes("db");
     w.reconcile("db").await;
-    assert_eq!(w.status_writes("db"), writes, "a suspended object's status was written again");
+    assert_eq!(
+        w.status_writes("db"),
+        writes,
+        "a suspended object's status was written again"
+    );
 
     w.sync("db", spec("db-remote", json!({"suspend": false})));
     w.reconcile("db").await;
@@ -1071,7 +1301,10 @@ async fn assert_refused(w: &mut World, name: &str, remote: &str, reason: &str) -
     let next = w.reconcile(name).await;
     assert_eq!(next.failed.as_deref(), Some(reason), "{}", w.status(name));
     let wait = next.requeue_after.expect("looked at again");
-    assert!(wait >= Duration::from_secs(300) && wait <= Duration::from_secs(330), "{wait:?}");
+    assert!(
+        wait >= Duration::from_secs(300) && wait <= Duration::from_secs(330),
+        "{wait:?}"
+    );
     assert_eq!(w.store_calls(remote), 0, "the store was called");
     let s = w.status(name);
     assert_eq!(phase(&s), "Failed");
@@ -1084,15 +1317,24 @@ async fn assert_refused(w: &mut World, name: &str, remote: &str, reason: &str) -
 async fn a_missing_store_is_refused_without_a_store_call() {
     let mut w = World::new();
     w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({"target": {"storeRef": {"name": "nowhere"}}})));
+    w.sync(
+        "db",
+        spec(
+            "db-remote",
+            json!({"target": {"storeRef": {"name": "nowhere"}}}),
+        ),
+    );
 
     let s = assert_refused(&mut w, "db", "db-remote", "StoreNotFound").await;
 
-    assert_eq!(ready_message(&s), r#"Store "nowhere" does not exist in namespace "team-a""#);
+    assert_eq!(
+        ready_message(&s),
+        r#"Store "nowhere" does not exist in namespace "team-a""#
+    );
     assert!(
-        w.metrics
-            .render()
-            .contains(r#"secretsync_store_refusals_total{store="unresolved",reason="StoreNotFound"} 1"#),
+        w.metrics.render().contains(
+            r#"secretsync_store_refusals_total{store="unresolved",reason="StoreNotFound"} 1"#
+        ),
         "{}",
         w.metrics.render()
     );
@@ -1101,9 +1343,18 @@ async fn a_missing_store_is_refused_without_a_store_call() {
 #[tokio::test]
 async fn a_cluster_store_refuses_a_namespace_its_conditions_do_not_admit() {
     let mut w = World::new();
-    w.cluster_store("shared", json!({"conditions": [{"namespaces": ["team-b"]}]}));
+    w.cluster_store(
+        "shared",
+        json!({"conditions": [{"namespaces": ["team-b"]}]}),
+    );
     w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db", json!({"target": {"storeRef": {"kind": "ClusterStore", "name": "shared"}}})));
+    w.sync(
+        "db",
+        spec(
+            "db",
+            json!({"target": {"storeRef": {"kind": "ClusterStore", "name": "shared"}}}),
+        ),
+    );
 
     assert_refused(&mut w, "db", "team-a-db", "StoreNotAllowed").await;
 }
@@ -1116,24 +1367,39 @@ async fn a_cluster_store_admits_by_namespace_labels_and_scopes_the_remote_name()
         json!({"conditions": [{"namespaceSelector": {"matchLabels": {"tier": "prod"}}}]}),
     );
     w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db", json!({"target": {"storeRef": {"kind": "ClusterStore", "name": "shared"}}})));
+    w.sync(
+        "db",
+        spec(
+            "db",
+            json!({"target": {"storeRef": {"kind": "ClusterStore", "name": "shared"}}}),
+        ),
+    );
     assert_refused(&mut w, "db", "team-a-db", "StoreNotAllowed").await;
 
     w.namespace(NS, NS_UID, json!({"tier": "prod"}));
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed, None, "{}", w.status("db"));
-    assert!(w.holds("team-a-db", "v"), "not under the ClusterStore's default {{namespace}}-{{remoteName}}");
+    assert!(
+        w.holds("team-a-db", "v"),
+        "not under the ClusterStore's default {{namespace}}-{{remoteName}}"
+    );
     assert_eq!(w.memory.entry("db"), None);
     let s = w.status("db");
     assert_eq!(s["remote"]["name"], "team-a-db");
-    assert_eq!(s["store"], json!({"kind": "ClusterStore", "name": "shared", "dialect": "ServiceFabricMesh"}));
+    assert_eq!(
+        s["store"],
+        json!({"kind": "ClusterStore", "name": "shared", "dialect": "ServiceFabricMesh"})
+    );
 }
 
 #[tokio::test]
 async fn a_source_outside_the_stores_source_selector_is_refused() {
     let mut w = World::new();
-    w.store("mem", json!({"sourceSelector": {"matchLabels": {"push": "yes"}}}));
+    w.store(
+        "mem",
+        json!({"sourceSelector": {"matchLabels": {"push": "yes"}}}),
+    );
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({})));
 
@@ -1201,10 +1467,22 @@ async fn an_invalid_refresh_interval_is_reported_and_nothing_is_read() {
 
     let next = w.reconcile("db").await;
 
-    assert_eq!(next, Next { requeue_after: None, failed: Some("InvalidRefreshInterval".into()) });
+    assert_eq!(
+        next,
+        Next {
+            requeue_after: None,
+            failed: Some("InvalidRefreshInterval".into())
+        }
+    );
     assert_eq!(w.store_calls("db-remote"), 0);
-    assert_eq!(w.requests_to("GET", &secret_path("s")), 0, "the source was read");
-    assert!(ready_message(&w.status("db")).contains("nothing is read or written until it is fixed"));
+    assert_eq!(
+        w.requests_to("GET", &secret_path("s")),
+        0,
+        "the source was read"
+    );
+    assert!(
+        ready_message(&w.status("db")).contains("nothing is read or written until it is fixed")
+    );
 }
 
 #[tokio::test]
@@ -1215,19 +1493,28 @@ async fn a_template_without_a_name_placeholder_is_an_invalid_spec() {
     w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "team-a-fixed", "InvalidSpec").await;
-    assert!(ready_message(&s).contains("must hold {name} or {remoteName}"), "{s}");
+    assert!(
+        ready_message(&s).contains("must hold {name} or {remoteName}"),
+        "{s}"
+    );
 }
 
 #[tokio::test]
 async fn a_name_the_store_refuses_names_the_template_that_made_it() {
     let mut w = World::new();
-    w.store("mem", json!({"remoteNameTemplate": "{namespace}--{remoteName}"}));
+    w.store(
+        "mem",
+        json!({"remoteNameTemplate": "{namespace}--{remoteName}"}),
+    );
     w.memory.refuse_name("team-a--db-remote");
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "team-a--db-remote", "InvalidSpec").await;
-    assert!(ready_message(&s).contains(r#"remoteNameTemplate "{namespace}--{remoteName}""#), "{s}");
+    assert!(
+        ready_message(&s).contains(r#"remoteNameTemplate "{namespace}--{remoteName}""#),
+        "{s}"
+    );
 }
 
 #[tokio::test]
@@ -1240,7 +1527,10 @@ async fn a_name_refused_without_a_template_is_the_stores_own_refusal() {
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed.as_deref(), Some("InvalidName"));
-    assert!(about(Duration::from_secs(3600))(next.requeue_after), "{next:?}");
+    assert!(
+        about(Duration::from_secs(3600))(next.requeue_after),
+        "{next:?}"
+    );
     assert!(!ready_message(&w.status("db")).contains("remoteNameTemplate"));
     assert_eq!(w.store_calls("db-remote"), 0);
 }
@@ -1255,7 +1545,13 @@ async fn a_missing_source_secret_waits_for_it() {
 
     let next = w.reconcile("db").await;
 
-    assert_eq!(next, Next { requeue_after: None, failed: Some("SourceNotFound".into()) });
+    assert_eq!(
+        next,
+        Next {
+            requeue_after: None,
+            failed: Some("SourceNotFound".into())
+        }
+    );
     assert_eq!(w.store_calls("db-remote"), 0);
     assert_eq!(
         ready_message(&w.status("db")),
@@ -1273,7 +1569,13 @@ async fn a_missing_key_is_reported_by_its_name() {
 
     let next = w.reconcile("db").await;
 
-    assert_eq!(next, Next { requeue_after: None, failed: Some("KeyNotFound".into()) });
+    assert_eq!(
+        next,
+        Next {
+            requeue_after: None,
+            failed: Some("KeyNotFound".into())
+        }
+    );
     assert!(ready_message(&w.status("db")).starts_with(r#"source Secret "s" has no key "k""#));
     assert_eq!(w.store_calls("db-remote"), 0);
 }
@@ -1290,7 +1592,10 @@ async fn a_missing_credentials_secret_is_reported_before_any_store_call() {
     assert_eq!(next.failed.as_deref(), Some("CredentialsNotFound"));
     assert_eq!(next.requeue_after, None, "only the Secret's creation helps");
     let message = ready_message(&w.status("db"));
-    assert!(message.starts_with(r#"credentials Secret "team-a/creds" not found"#), "{message}");
+    assert!(
+        message.starts_with(r#"credentials Secret "team-a/creds" not found"#),
+        "{message}"
+    );
     assert_eq!(w.store_calls("db-remote"), 0);
 }
 
@@ -1304,7 +1609,11 @@ async fn an_api_server_error_reading_the_source_is_retried_with_backoff() {
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed.as_deref(), Some("KubernetesError"));
-    assert!(next.requeue_after.is_some_and(|d| d <= Duration::from_secs(1)), "{next:?}");
+    assert!(
+        next.requeue_after
+            .is_some_and(|d| d <= Duration::from_secs(1)),
+        "{next:?}"
+    );
     assert_eq!(w.store_calls("db-remote"), 0);
     assert_eq!(w.reconcile("db").await.failed, None);
     assert!(w.holds("db-remote", "v"));
@@ -1313,7 +1622,10 @@ async fn an_api_server_error_reading_the_source_is_retried_with_backoff() {
 #[tokio::test]
 async fn a_stores_service_account_token_is_requested_for_its_audience() {
     let mut w = World::new();
-    w.store("mem", json!({"serviceAccountRef": {"name": "pusher", "audience": AUDIENCE}}));
+    w.store(
+        "mem",
+        json!({"serviceAccountRef": {"name": "pusher", "audience": AUDIENCE}}),
+    );
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({})));
 
@@ -1322,14 +1634,19 @@ async fn a_stores_service_account_token_is_requested_for_its_audience() {
     let requests = w.api.requests();
     let token = requests
         .iter()
-        .find(|r| r.method == "POST" && r.path == "/api/v1/namespaces/team-a/serviceaccounts/pusher/token")
+        .find(|r| {
+            r.method == "POST" && r.path == "/api/v1/namespaces/team-a/serviceaccounts/pusher/token"
+        })
         .expect("a TokenRequest for the Store's ServiceAccount");
     assert_eq!(token.body["spec"]["audiences"], json!([AUDIENCE]));
     assert!(w.holds("db-remote", "v"));
     // Kept for the next reconcile: no second TokenRequest.
     w.reconcile("db").await;
     assert_eq!(
-        w.requests_to("POST", "/api/v1/namespaces/team-a/serviceaccounts/pusher/token"),
+        w.requests_to(
+            "POST",
+            "/api/v1/namespaces/team-a/serviceaccounts/pusher/token"
+        ),
         1
     );
 }
@@ -1337,14 +1654,20 @@ async fn a_stores_service_account_token_is_requested_for_its_audience() {
 #[tokio::test]
 async fn a_token_this_clusters_api_server_would_accept_is_never_sent_to_the_store() {
     let mut w = World::new();
-    w.store("mem", json!({"serviceAccountRef": {"name": "pusher", "audience": AUDIENCE}}));
+    w.store(
+        "mem",
+        json!({"serviceAccountRef": {"name": "pusher", "audience": AUDIENCE}}),
+    );
     w.api.accept_own_tokens();
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "db-remote", "StoreNotAllowed").await;
 
-    assert!(ready_message(&s).contains("would be accepted by this cluster's API server"), "{s}");
+    assert!(
+        ready_message(&s).contains("would be accepted by this cluster's API server"),
+        "{s}"
+    );
 }
 
 /// The one token audience a controller requests by default (`--token-audiences`).
@@ -1353,14 +1676,20 @@ const AUDIENCE: &str = "api://AzureADTokenExchange";
 #[tokio::test]
 async fn a_token_for_an_audience_the_operator_did_not_allow_is_never_requested() {
     let mut w = World::new();
-    w.store("mem", json!({"serviceAccountRef": {"name": "pusher", "audience": "vault.example"}}));
+    w.store(
+        "mem",
+        json!({"serviceAccountRef": {"name": "pusher", "audience": "vault.example"}}),
+    );
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "db-remote", "StoreNotAllowed").await;
 
     assert!(ready_message(&s).contains("--token-audiences"), "{s}");
-    assert!(w.api.requests().iter().all(|r| !r.path.ends_with("/token")), "a token was requested");
+    assert!(
+        w.api.requests().iter().all(|r| !r.path.ends_with("/token")),
+        "a token was requested"
+    );
 }
 
 #[tokio::test]
@@ -1372,7 +1701,10 @@ async fn a_token_the_namespace_has_not_granted_is_refused_with_how_to_grant_it()
     w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "db-remote", "TokenNotGranted").await;
-    assert!(ready_message(&s).contains("--resource=serviceaccounts/token --resource-name=pusher"), "{s}");
+    assert!(
+        ready_message(&s).contains("--resource=serviceaccounts/token --resource-name=pusher"),
+        "{s}"
+    );
 }
 
 #[tokio::test]
@@ -1387,7 +1719,11 @@ async fn a_namespace_not_yet_in_the_watch_is_pending_and_retried_soon() {
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed.as_deref(), Some("Pending"));
-    assert!(next.requeue_after.is_some_and(|d| d <= Duration::from_secs(1)), "{next:?}");
+    assert!(
+        next.requeue_after
+            .is_some_and(|d| d <= Duration::from_secs(1)),
+        "{next:?}"
+    );
     assert_eq!(w.store_calls("db-remote"), 0);
 }
 
@@ -1414,7 +1750,10 @@ async fn a_throttled_write_is_retried_no_sooner_than_retry_after() {
     assert_eq!(next.requeue_after, Some(Duration::from_secs(20)));
     let s = w.status("db");
     assert_eq!(ready(&s), "False/Throttled");
-    assert!(ready_message(&s).ends_with("(retrying with backoff)"), "{s}");
+    assert!(
+        ready_message(&s).ends_with("(retrying with backoff)"),
+        "{s}"
+    );
     assert!(str_of(&w.event("db", "Throttled")["note"]).contains("retrying with backoff"));
     assert_eq!(w.reconcile("db").await.failed, None);
 }
@@ -1443,7 +1782,13 @@ async fn transient_errors_back_off_longer_each_time_and_start_over_after_a_succe
     let mut w = World::new();
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({})));
-    w.memory.fail_next(Op::Observe, "db-remote", 5, ErrorClass::Retry, "BackendError");
+    w.memory.fail_next(
+        Op::Observe,
+        "db-remote",
+        5,
+        ErrorClass::Retry,
+        "BackendError",
+    );
 
     let mut waits = Vec::new();
     for _ in 0..5 {
@@ -1452,12 +1797,25 @@ async fn transient_errors_back_off_longer_each_time_and_start_over_after_a_succe
         waits.push(next.requeue_after.expect("a retry"));
     }
     // Each delay is drawn from [ceiling/2, ceiling] with the ceiling doubling from 1 s: the fifth is at least 8 s.
-    assert!(waits[4] >= Duration::from_secs(8) && waits[4] <= Duration::from_secs(16), "{waits:?}");
+    assert!(
+        waits[4] >= Duration::from_secs(8) && waits[4] <= Duration::from_secs(16),
+        "{waits:?}"
+    );
     assert_eq!(w.reconcile("db").await.failed, None);
 
-    w.memory.fail_next(Op::Observe, "db-remote", 1, ErrorClass::Retry, "BackendError");
+    w.memory.fail_next(
+        Op::Observe,
+        "db-remote",
+        1,
+        ErrorClass::Retry,
+        "BackendError",
+    );
     let next = w.reconcile("db").await;
-    assert_eq!(next.requeue_after, Some(Duration::from_secs(1)), "the backoff did not start over");
+    assert_eq!(
+        next.requeue_after,
+        Some(Duration::from_secs(1)),
+        "the backoff did not start over"
+    );
 }
 
 #[tokio::test]
@@ -1465,7 +1823,8 @@ async fn a_conflict_in_the_store_is_retried_with_backoff() {
     let mut w = World::new();
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({})));
-    w.memory.fail_next(Op::Apply, "db-remote", 1, ErrorClass::Conflict, "Conflict");
+    w.memory
+        .fail_next(Op::Apply, "db-remote", 1, ErrorClass::Conflict, "Conflict");
 
     let next = w.reconcile("db").await;
 
@@ -1480,21 +1839,39 @@ async fn refused_credentials_wait_for_a_change_not_a_backoff() {
     let mut w = World::new();
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({})));
-    w.memory.fail_next(Op::Observe, "db-remote", 3, ErrorClass::Credentials, "Unauthorized");
+    w.memory.fail_next(
+        Op::Observe,
+        "db-remote",
+        3,
+        ErrorClass::Credentials,
+        "Unauthorized",
+    );
 
     for _ in 0..3 {
         let next = w.reconcile("db").await;
         assert_eq!(next.failed.as_deref(), Some("Unauthorized"));
-        assert!(about(Duration::from_secs(3600))(next.requeue_after), "{next:?}");
+        assert!(
+            about(Duration::from_secs(3600))(next.requeue_after),
+            "{next:?}"
+        );
     }
     let s = w.status("db");
     assert_eq!(ready(&s), "False/Unauthorized");
-    assert!(ready_message(&s).contains("fix the credentials Secret"), "{s}");
-    assert_eq!(condition(&s, "Stalled").map(|c| c["reason"].clone()), Some(json!("Unauthorized")));
+    assert!(
+        ready_message(&s).contains("fix the credentials Secret"),
+        "{s}"
+    );
+    assert_eq!(
+        condition(&s, "Stalled").map(|c| c["reason"].clone()),
+        Some(json!("Unauthorized"))
+    );
     assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 0);
 
     assert_eq!(w.reconcile("db").await.failed, None);
-    assert!(condition(&w.status("db"), "Stalled").is_none(), "Stalled stays after recovery");
+    assert!(
+        condition(&w.status("db"), "Stalled").is_none(),
+        "Stalled stays after recovery"
+    );
 }
 
 #[tokio::test]
@@ -1502,12 +1879,16 @@ async fn a_permanent_error_waits_for_the_refresh_interval() {
     let mut w = World::new();
     w.secret("s", json!({"k": "v"}));
     w.sync("db", spec("db-remote", json!({"refreshInterval": "10m"})));
-    w.memory.fail_next(Op::Apply, "db-remote", 1, ErrorClass::Permanent, "TooLarge");
+    w.memory
+        .fail_next(Op::Apply, "db-remote", 1, ErrorClass::Permanent, "TooLarge");
 
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed.as_deref(), Some("TooLarge"));
-    assert!(about(Duration::from_secs(600))(next.requeue_after), "{next:?}");
+    assert!(
+        about(Duration::from_secs(600))(next.requeue_after),
+        "{next:?}"
+    );
     assert!(!ready_message(&w.status("db")).contains("retrying"));
 }
 
@@ -1528,7 +1909,11 @@ async fn a_secret_the_store_is_still_creating_is_polled_less_and_less_often() {
     for _ in 0..5 {
         polls.push(w.reconcile("db").await.requeue_after.expect("polled"));
     }
-    assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 1, "a secret being created was written again");
+    assert_eq!(
+        w.memory.calls(Op::Apply, "db-remote"),
+        1,
+        "a secret being created was written again"
+    );
     assert!(polls[4] >= Duration::from_secs(16), "{polls:?}");
     assert_eq!(phase(&w.status("db")), "Creating");
 
@@ -1542,7 +1927,10 @@ async fn a_secret_the_store_is_still_creating_is_polled_less_and_less_often() {
 // Observe mode.
 
 fn observe(remote: &str, extra: Value) -> Value {
-    let mut s = spec(remote, json!({"mode": "Observe", "deletionPolicy": "Delete"}));
+    let mut s = spec(
+        remote,
+        json!({"mode": "Observe", "deletionPolicy": "Delete"}),
+    );
     fake_api::merge(&mut s, &extra);
     s
 }
@@ -1561,25 +1949,46 @@ async fn observing_a_missing_remote_secret_plans_a_create_and_writes_nothing() {
     assert_eq!(phase(&s), "Observing");
     assert_eq!(ready(&s), "True/Observing");
     assert_eq!(in_sync(&s), "False/Missing");
-    assert_eq!(s["plan"], json!([{"name": "db-remote", "action": "Create"}]));
+    assert_eq!(
+        s["plan"],
+        json!([{"name": "db-remote", "action": "Create"}])
+    );
     assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 0);
     assert_eq!(w.memory.entry("db-remote"), None);
-    assert!(w.finalizers("db").is_empty(), "observing holds no finalizer, whatever the deletionPolicy");
-    assert!(w.event_reasons("db").contains(&"Warning/Missing".to_owned()), "{:?}", w.event_reasons("db"));
+    assert!(
+        w.finalizers("db").is_empty(),
+        "observing holds no finalizer, whatever the deletionPolicy"
+    );
+    assert!(
+        w.event_reasons("db")
+            .contains(&"Warning/Missing".to_owned()),
+        "{:?}",
+        w.event_reasons("db")
+    );
     let store = w.api.get(&store_path("mem")).expect("the store");
-    assert!(store["metadata"]["finalizers"].is_null(), "an observed store was protected");
+    assert!(
+        store["metadata"]["finalizers"].is_null(),
+        "an observed store was protected"
+    );
 }
 
 #[tokio::test]
 async fn observing_a_remote_secret_in_step_reports_it_matches() {
     let mut w = synced("db", "db-remote", "v", json!({})).await;
-    w.sync("db", observe("db-remote", json!({"deletionPolicy": "Retain"})));
+    w.sync(
+        "db",
+        observe("db-remote", json!({"deletionPolicy": "Retain"})),
+    );
 
     w.reconcile("db").await;
 
     let s = w.status("db");
     assert_eq!(in_sync(&s), "True/Matches");
-    assert_eq!(s["plan"], json!([{"name": "db-remote", "action": "None"}]), "{s}");
+    assert_eq!(
+        s["plan"],
+        json!([{"name": "db-remote", "action": "None"}]),
+        "{s}"
+    );
     assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 1);
     assert_eq!(str_of(&w.event("db", "Matches")["type"]), "Normal");
 }
@@ -1593,7 +2002,10 @@ async fn observing_reads_a_foreign_value_only_where_the_store_would_let_it_be_ad
     w.memory.put_foreign("differs", b"what another tool wrote");
     w.memory.put_foreign("theirs", b"v");
     let adopting = |remote: &str| {
-        observe(remote, json!({"adoptExisting": true, "target": {"storeRef": {"name": "adopting"}}}))
+        observe(
+            remote,
+            json!({"adoptExisting": true, "target": {"storeRef": {"name": "adopting"}}}),
+        )
     };
     w.sync("equal", adopting("equal"));
     w.sync("differs", adopting("differs"));
@@ -1608,11 +2020,19 @@ async fn observing_reads_a_foreign_value_only_where_the_store_would_let_it_be_ad
         w.reconcile(name).await;
         let s = w.status(name);
         assert_eq!(in_sync(&s), verdict, "{name}");
-        assert_eq!(s["plan"], json!([{"name": name, "action": action}]), "{name}");
+        assert_eq!(
+            s["plan"],
+            json!([{"name": name, "action": action}]),
+            "{name}"
+        );
         assert_eq!(w.memory.calls(Op::Apply, name), 0, "{name} was written");
     }
     assert_eq!(w.memory.calls(Op::ReadValue, "equal"), 1);
-    assert_eq!(w.memory.calls(Op::ReadValue, "theirs"), 0, "a value the store would not let go was read");
+    assert_eq!(
+        w.memory.calls(Op::ReadValue, "theirs"),
+        0,
+        "a value the store would not let go was read"
+    );
 }
 
 #[tokio::test]
@@ -1623,9 +2043,18 @@ async fn sync_after_observe_carries_out_the_plan_it_showed() {
     w.memory.put_foreign("db-remote", b"v");
     w.sync("db", observe("db-remote", json!({"adoptExisting": true})));
     w.reconcile("db").await;
-    assert_eq!(w.status("db")["plan"], json!([{"name": "db-remote", "action": "Adopt"}]));
+    assert_eq!(
+        w.status("db")["plan"],
+        json!([{"name": "db-remote", "action": "Adopt"}])
+    );
 
-    w.sync("db", spec("db-remote", json!({"adoptExisting": true, "deletionPolicy": "Delete"})));
+    w.sync(
+        "db",
+        spec(
+            "db-remote",
+            json!({"adoptExisting": true, "deletionPolicy": "Delete"}),
+        ),
+    );
     w.reconcile("db").await;
 
     let s = w.status("db");
@@ -1644,7 +2073,12 @@ async fn sync_after_observe_carries_out_the_plan_it_showed() {
 #[tokio::test]
 async fn a_remote_secret_removed_in_the_store_is_written_again_as_a_drift_repair() {
     let mut w = synced("db", "db-remote", "v", json!({})).await;
-    assert!(!w.metrics.render().contains("secretsync_drift_repairs_total{"), "a first sync counted as a repair");
+    assert!(
+        !w.metrics
+            .render()
+            .contains("secretsync_drift_repairs_total{"),
+        "a first sync counted as a repair"
+    );
     w.memory.remove("db-remote");
 
     w.reconcile("db").await;
@@ -1652,7 +2086,10 @@ async fn a_remote_secret_removed_in_the_store_is_written_again_as_a_drift_repair
     assert!(w.holds("db-remote", "v"));
     let repaired = w.event("db", "DriftRepaired");
     assert_eq!(str_of(&repaired["type"]), "Normal");
-    assert!(str_of(&repaired["note"]).contains("db-remote"), "{repaired}");
+    assert!(
+        str_of(&repaired["note"]).contains("db-remote"),
+        "{repaired}"
+    );
     assert!(
         w.metrics
             .render()
@@ -1679,14 +2116,25 @@ async fn a_value_changed_in_the_store_is_put_right() {
 #[tokio::test]
 async fn a_spec_change_that_writes_is_not_a_drift_repair() {
     let mut w = synced("db", "db-remote", "v", json!({})).await;
-    w.sync("db", spec("db-remote", json!({"target": {"description": "the db"}})));
+    w.sync(
+        "db",
+        spec("db-remote", json!({"target": {"description": "the db"}})),
+    );
     w.secret("s", json!({"k": "v2"}));
 
     w.reconcile("db").await;
 
     assert!(w.holds("db-remote", "v2"));
-    assert!(!w.event_reasons("db").iter().any(|r| r.ends_with("/DriftRepaired")));
-    assert!(!w.metrics.render().contains("secretsync_drift_repairs_total{"));
+    assert!(
+        !w.event_reasons("db")
+            .iter()
+            .any(|r| r.ends_with("/DriftRepaired"))
+    );
+    assert!(
+        !w.metrics
+            .render()
+            .contains("secretsync_drift_repairs_total{")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1703,7 +2151,11 @@ async fn after_a_restart_a_secretsync_in_sync_by_its_status_reads_its_store_late
     assert_eq!(next.failed, None);
     let wait = next.requeue_after.expect("looked at later");
     assert!(wait <= Duration::from_secs(24 * 3600), "{wait:?}");
-    assert_eq!(w.memory.calls(Op::Observe, "db-remote"), observed, "read at once after the restart");
+    assert_eq!(
+        w.memory.calls(Op::Observe, "db-remote"),
+        observed,
+        "read at once after the restart"
+    );
     // Another trigger before the moved look reads nothing either.
     w.reconcile("db").await;
     assert_eq!(w.memory.calls(Op::Observe, "db-remote"), observed);
@@ -1730,7 +2182,8 @@ async fn a_store_using_its_share_defers_its_next_object_without_a_store_call() {
     w.store("slow", json!({}));
     w.store("fast", json!({}));
     w.secret("s", json!({"k": "v"}));
-    let on = |store: &str, remote: &str| spec(remote, json!({"target": {"storeRef": {"name": store}}}));
+    let on =
+        |store: &str, remote: &str| spec(remote, json!({"target": {"storeRef": {"name": store}}}));
     w.sync("slow-1", on("slow", "slow-1"));
     w.sync("slow-2", on("slow", "slow-2"));
     w.sync("fast", on("fast", "fast"));
@@ -1759,12 +2212,24 @@ async fn a_store_using_its_share_defers_its_next_object_without_a_store_call() {
     assert_eq!(deferred.failed, None);
     let wait = deferred.requeue_after.expect("deferred");
     assert!(wait <= Duration::from_secs(60), "{wait:?}");
-    assert_eq!(memory.calls(Op::Observe, "slow-2"), 0, "the deferred object read the store");
-    assert!(w.status("slow-2").is_null(), "a deferred object's status was written");
-    assert_eq!(other_store.failed, None);
-    assert!(w.holds("fast", "v"), "another store waited for the busy one");
+    assert_eq!(
+        memory.calls(Op::Observe, "slow-2"),
+        0,
+        "the deferred object read the store"
+    );
     assert!(
-        w.metrics.render().contains(r#"secretsync_reconciles_deferred_total{dialect="unresolved",share="store"} 1"#),
+        w.status("slow-2").is_null(),
+        "a deferred object's status was written"
+    );
+    assert_eq!(other_store.failed, None);
+    assert!(
+        w.holds("fast", "v"),
+        "another store waited for the busy one"
+    );
+    assert!(
+        w.metrics.render().contains(
+            r#"secretsync_reconciles_deferred_total{dialect="unresolved",share="store"} 1"#
+        ),
         "{}",
         w.metrics.render()
     );
@@ -1780,13 +2245,20 @@ async fn no_value_reaches_the_api_server_or_the_metrics_on_any_path() {
     w.secret("s", json!({"k": value, "other": "sEcReT-oThEr-0815"}));
     w.sync("db", spec("db-remote", json!({"deletionPolicy": "Delete"})));
     w.reconcile("db").await;
-    w.memory.fail_next(Op::Apply, "db-remote", 1, ErrorClass::Retry, "BackendError");
+    w.memory
+        .fail_next(Op::Apply, "db-remote", 1, ErrorClass::Retry, "BackendError");
     w.secret("s", json!({"k": "sEcReT-nExT-0042"}));
     w.reconcile("db").await;
     w.reconcile("db").await;
     w.memory.remove("db-remote");
     w.reconcile("db").await;
-    w.sync("db", spec("db-remote", json!({"source": {"secretRef": {"key": null}}, "deletionPolicy": "Delete"})));
+    w.sync(
+        "db",
+        spec(
+            "db-remote",
+            json!({"source": {"secretRef": {"key": null}}, "deletionPolicy": "Delete"}),
+        ),
+    );
     w.reconcile("db").await;
     w.delete_sync("db", Duration::ZERO);
     w.reconcile("db").await;

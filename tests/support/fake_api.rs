@@ -175,7 +175,9 @@ impl FakeApi {
 
     /// TokenRequests for the ServiceAccount `namespace/name` are refused (403), as without a Role granting them.
     pub fn refuse_tokens(&self, namespace: &str, name: &str) {
-        self.lock().tokens_refused.push(format!("{namespace}/{name}"));
+        self.lock()
+            .tokens_refused
+            .push(format!("{namespace}/{name}"));
     }
 
     /// TokenReviews answer that this API server accepts the tokens it issues (their audience is its own).

@@ -320,7 +320,12 @@ impl Dialect for MemoryStore {
                 "the memory store needs an endpoint (any URL) in its Store",
             ));
         }
-        if self.lock().refused_names.iter().any(|n| n == req.remote_name) {
+        if self
+            .lock()
+            .refused_names
+            .iter()
+            .any(|n| n == req.remote_name)
+        {
             return Err(DialectError::permanent(
                 "InvalidName",
                 "the memory store refuses this name",
@@ -355,7 +360,7 @@ impl Dialect for MemoryStore {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         _observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
@@ -365,20 +370,20 @@ impl Dialect for MemoryStore {
         let mut state = self.lock();
         let existing = state.entries.get(name).cloned();
         let entry = match (plan, existing) {
-            (Plan::Create, Some(_)) => {
+            (Write::Create, Some(_)) => {
                 return Err(DialectError::conflict(
                     "AlreadyExists",
                     "the memory store already holds a secret of this name",
                 ));
             }
-            (Plan::Create, None) => Entry {
+            (Write::Create, None) => Entry {
                 value: value.expose().to_vec(),
                 owner: Some(desired.owner.clone()),
                 digest: Some(desired.digest.clone()),
                 version: 1,
                 metadata: desired.metadata.clone(),
             },
-            (Plan::NewVersion | Plan::Replace { .. }, old) => Entry {
+            (Write::NewVersion | Write::Replace { .. }, old) => Entry {
                 value: value.expose().to_vec(),
                 owner: Some(desired.owner.clone()),
                 digest: Some(desired.digest.clone()),
@@ -387,13 +392,13 @@ impl Dialect for MemoryStore {
             },
             // As the stores' dialects do, the marker written with the metadata names the value it holds (the
             // planner updates metadata alone only when that value is the source's).
-            (Plan::UpdateMetadata, Some(old)) => Entry {
+            (Write::UpdateMetadata, Some(old)) => Entry {
                 owner: Some(desired.owner.clone()),
                 digest: Some(desired.digest.clone()),
                 metadata: desired.metadata.clone(),
                 ..old
             },
-            (Plan::UpdateMetadata, None) => {
+            (Write::UpdateMetadata, None) => {
                 return Err(DialectError::retry(
                     "NotFound",
                     "the memory store has no secret of this name to update",
