@@ -22,7 +22,7 @@ use std::time::Duration;
 use secretsync::api::Target;
 use secretsync::dialects::{Dialect, DialectError, ErrorClass, Request, Shared};
 use secretsync::metrics::Metrics;
-use secretsync::plan::{Desired, Metadata, Observed, Owner, Plan, WritePolicy};
+use secretsync::plan::{Desired, Metadata, Observed, Owner, WritePolicy};
 use secretsync::value::{Credentials, SecretValue};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -433,7 +433,7 @@ async fn a_docker_daemon_that_trickles_or_hangs_is_cut_at_the_deadline_and_a_cre
         NO_HANG,
         docker.apply(
             &docker_request(&target, &desired, &creds),
-            &Plan::Create,
+            &secretsync::plan::Write::Create,
             &Observed::Absent,
             &value,
         ),
@@ -873,7 +873,7 @@ async fn no_store_answer_is_shown_back() {
                 Err(err) => shown.push(everything_shown(&err)),
             }
             if let Err(err) = key_vault
-                .apply(&req, &Plan::Create, &Observed::Absent, &value)
+                .apply(&req, &secretsync::plan::Write::Create, &Observed::Absent, &value)
                 .await
             {
                 shown.push(everything_shown(&err));
@@ -926,7 +926,7 @@ async fn no_store_answer_is_shown_back() {
                 Err(err) => shown.push(everything_shown(&err)),
             }
             if let Err(err) = dialect
-                .apply(&req, &Plan::Create, &Observed::Absent, &value)
+                .apply(&req, &secretsync::plan::Write::Create, &Observed::Absent, &value)
                 .await
             {
                 shown.push(everything_shown(&err));

@@ -24,7 +24,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::api::{DialectKind, RateLimit, Target};
 use crate::metrics::Metrics;
-use crate::plan::{Capabilities, Desired, Observed, Plan, RemoteRef};
+use crate::plan::{Capabilities, Desired, Observed, RemoteRef, Write};
 use crate::value::{Credentials, SecretValue};
 
 use kit::http::http_client;
@@ -247,7 +247,7 @@ pub trait Dialect: Send + Sync + 'static {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError>;
@@ -465,11 +465,11 @@ impl Dialect for Paced {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
-        paced(req, self.0.apply(req, plan, observed, value)).await
+        paced(req, self.0.apply(req, write, observed, value)).await
     }
 
     async fn read_value(

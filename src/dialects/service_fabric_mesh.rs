@@ -44,7 +44,7 @@ use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, ServiceFabricMeshSettings, Target};
 use crate::plan::digest::short;
 use crate::plan::{
-    Capabilities, Detail, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Detail, Metadata, Observed, Remote, RemoteRef, RemoteState, Support, Write,
 };
 use crate::value::{Credentials, SecretValue};
 
@@ -810,7 +810,7 @@ impl Dialect for ServiceFabricMesh {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
@@ -818,22 +818,20 @@ impl Dialect for ServiceFabricMesh {
         let s = settings(req.target);
         let allow_replace = req.desired.allow_replace || self.allows_replace(req.target);
         let retain = s.retain_versions.unwrap_or(DEFAULT_RETAIN) as usize;
-        let result = match plan {
-            Plan::Create => self.create(&conn, req, value).await,
-            Plan::NewVersion => self.new_version(&conn, req, observed, value, retain).await,
-            Plan::UpdateMetadata => self.update_metadata(&conn, req, observed).await,
-            Plan::Replace { .. } => {
+        let result = match write {
+            Write::Create => self.create(&conn, req, value).await,
+            Write::NewVersion => self.new_version(&conn, req, observed, value, retain).await,
+            Write::UpdateMetadata => self.update_metadata(&conn, req, observed).await,
+            Write::Replace { .. } => {
                 self.delete_resource(&conn, req.remote_name).await?;
                 self.create(&conn, req, value).await
             }
-            other => Err(DialectError::permanent(
-                "UnexpectedPlan",
-                format!("ServiceFabricMesh was asked to apply {other:?}, which writes nothing"),
-            )),
         };
         match result {
             // A kind this dialect does not write (keyVaultVersionedReference) shows up only when writing.
-            Err(e) if e.reason == "Immutable" && allow_replace && !matches!(plan, Plan::Create) => {
+            Err(e)
+                if e.reason == "Immutable" && allow_replace && !matches!(write, Write::Create) =>
+            {
                 tracing::info!(
                     dialect = DIALECT,
                     "kind or contentType must change: deleting and re-creating the secret resource"

@@ -267,11 +267,33 @@ pub enum Plan {
 impl Plan {
     /// Whether carrying out this plan writes to the store.
     pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            Plan::Create | Plan::NewVersion | Plan::UpdateMetadata | Plan::Replace { .. }
-        )
+        self.write().is_some()
     }
+
+    /// The write this plan asks a dialect for; `None` when it writes nothing. Dialects receive only these.
+    pub fn write(&self) -> Option<Write> {
+        match self {
+            Plan::Create => Some(Write::Create),
+            Plan::NewVersion => Some(Write::NewVersion),
+            Plan::UpdateMetadata => Some(Write::UpdateMetadata),
+            Plan::Replace { field } => Some(Write::Replace { field }),
+            _ => None,
+        }
+    }
+}
+
+/// A plan that writes: what a dialect's `apply` carries out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// No remote secret: create it with the value and metadata.
+    Create,
+    /// Write a new value (and the metadata with it).
+    NewVersion,
+    /// Update metadata in place; the value stays.
+    UpdateMetadata,
+    /// An immutable field differs and the dialect allows replacing: delete, then create. Only dialects whose
+    /// `allows_replace` says so are asked for it.
+    Replace { field: &'static str },
 }
 
 /// Decides what to do for one SecretSync.

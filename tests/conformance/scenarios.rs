@@ -176,7 +176,7 @@ pub async fn wrong_credentials_are_a_credentials_error_without_secrets(store: &d
         .dialect
         .apply(
             &case.request(),
-            &Plan::Create,
+            &secretsync::plan::Write::Create,
             &secretsync::plan::Observed::Absent,
             &case.value,
         )
@@ -201,7 +201,7 @@ pub async fn a_crash_after_any_request_converges_without_a_duplicate(store: &dyn
         let finished = tokio::select! {
             biased;
             _ = case.requests_reach(before + cut_after) => false,
-            _ = case.dialect.apply(&request, &Plan::Create, &observed, &case.value) => true,
+            _ = case.dialect.apply(&request, &secretsync::plan::Write::Create, &observed, &case.value) => true,
         };
         let mut restarted =
             case_named(store, &case.name, case.desired.owner.clone(), "crash value");

@@ -145,8 +145,9 @@ impl Case {
     }
 
     pub async fn apply(&self, plan: &Plan, observed: &Observed) -> Result<Outcome, DialectError> {
+        let write = plan.write().expect("dialects are asked for writing plans only");
         self.dialect
-            .apply(&self.request(), plan, observed, &self.value)
+            .apply(&self.request(), &write, observed, &self.value)
             .await
     }
 

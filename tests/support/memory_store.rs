@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use secretsync::api::{DialectKind, Target};
 use secretsync::dialects::{Dialect, DialectError, ErrorClass, Outcome, Request};
 use secretsync::plan::{
-    Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Metadata, Observed, Owner, Remote, RemoteRef, RemoteState, Support, Write,
 };
 use secretsync::value::SecretValue;
 
@@ -369,7 +369,7 @@ impl Dialect for MemoryStore {
         let desired = req.desired;
         let mut state = self.lock();
         let existing = state.entries.get(name).cloned();
-        let entry = match (plan, existing) {
+        let entry = match (write, existing) {
             (Write::Create, Some(_)) => {
                 return Err(DialectError::conflict(
                     "AlreadyExists",
@@ -402,12 +402,6 @@ impl Dialect for MemoryStore {
                 return Err(DialectError::retry(
                     "NotFound",
                     "the memory store has no secret of this name to update",
-                ));
-            }
-            (other, _) => {
-                return Err(DialectError::permanent(
-                    "NotAWrite",
-                    format!("apply was called with {other:?}"),
                 ));
             }
         };

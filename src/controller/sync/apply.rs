@@ -24,10 +24,10 @@ pub async fn write(
     observed: &Observed,
 ) -> Result<Option<Outcome>, Error> {
     let plan = &decision.plan;
-    if !plan.writes() {
+    let Some(write) = plan.write() else {
         debug!(?plan, "nothing to write");
         return Ok(None);
-    }
+    };
     info!(?plan, "writing to the store");
     ctx.metrics
         .remote_writes
@@ -38,7 +38,7 @@ pub async fn write(
     let req = read.request(namespace);
     Ok(Some(
         read.dialect
-            .apply(&req, plan, observed, &read.value)
+            .apply(&req, &write, observed, &read.value)
             .await?,
     ))
 }

@@ -591,8 +591,6 @@ pub const DIALECT: &[ReasonDoc] = &[
         &[
             "TlsSetup",
             "Serialization",
-            "UnexpectedPlan",
-            "UnsupportedPlan",
             "InvalidReference",
         ],
         "permanent",

@@ -45,7 +45,9 @@ use super::kit::{Endpoint, Exchange, Idempotency, Pace, Transport, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AwsSecretsManagerSettings, DialectKind, Target};
 use crate::plan::{Adoption, Desired, Support};
-use crate::plan::{Capabilities, Detail, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState};
+use crate::plan::{
+    Capabilities, Detail, Metadata, Observed, Remote, RemoteRef, RemoteState, Write,
+};
 use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY, SecretValue};
 
 pub use auth::{Keys as AwsKeys, SigV4, decode_sts, parse_session};
@@ -603,7 +605,7 @@ impl Dialect for AwsSecretsManager {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
@@ -620,15 +622,15 @@ impl Dialect for AwsSecretsManager {
         };
         let token = wire::request_token();
         let payload = wire::Payload::of(value);
-        let write = Write {
+        let writing = Writing {
             ctx: &ctx,
             name,
             desired,
             token: &token,
             payload: &payload,
         };
-        let written: wire::Written = match plan {
-            Plan::Create => {
+        let written: wire::Written = match write {
+            Write::Create => {
                 let body = wire::Body {
                     name: Some(name),
                     description: desired.metadata.description.as_deref(),
@@ -638,12 +640,13 @@ impl Dialect for AwsSecretsManager {
                 }
                 .value(&token, &payload);
                 match self.on_secret(&ctx, "CreateSecret", &body).await {
-                    Err(e) if e.reason == "SecretExists" => self.restore(&write, e).await?,
+                    Err(e) if e.reason == "SecretExists" => self.restore(&writing, e).await?,
                     written => written?,
                 }
             }
-            Plan::NewVersion => self.write_value(&write, seen).await?,
-            Plan::UpdateMetadata => {
+            // The planner asks for a replacement only where `allows_replace`: here it is a new value.
+            Write::NewVersion | Write::Replace { .. } => self.write_value(&writing, seen).await?,
+            Write::UpdateMetadata => {
                 let description = desired.metadata.description.as_deref();
                 if seen.description.as_deref() != description {
                     // The SDKs always send a token (an idempotency field); without a value it makes no version.
@@ -662,12 +665,6 @@ impl Dialect for AwsSecretsManager {
                     arn: None,
                     version_id: Some(version),
                 }
-            }
-            other => {
-                return Err(DialectError::permanent(
-                    "UnsupportedPlan",
-                    format!("the AWSSecretsManager dialect cannot carry out {other:?}"),
-                ));
             }
         };
         Ok(Outcome::Ready(RemoteRef {
@@ -705,7 +702,7 @@ impl Dialect for AwsSecretsManager {
 }
 
 /// One write of a value: where, for whom, and its token.
-struct Write<'a> {
+struct Writing<'a> {
     ctx: &'a Ctx<'a>,
     name: &'a str,
     desired: &'a Desired,
@@ -715,7 +712,11 @@ struct Write<'a> {
 
 impl AwsSecretsManager {
     /// A new current version, then the tags that record it.
-    async fn write_value(&self, w: &Write<'_>, seen: &Seen) -> Result<wire::Written, DialectError> {
+    async fn write_value(
+        &self,
+        w: &Writing<'_>,
+        seen: &Seen,
+    ) -> Result<wire::Written, DialectError> {
         let description = w.desired.metadata.description.as_deref();
         let describe = seen.description.as_deref() != description;
         // With the description or the KMS key changing, one UpdateSecret carries them and the value.
@@ -747,7 +748,7 @@ impl AwsSecretsManager {
     /// SecretSync's, or unmarked and adoptable through the store; anything else stays the create's `error`.
     async fn restore(
         &self,
-        w: &Write<'_>,
+        w: &Writing<'_>,
         error: DialectError,
     ) -> Result<wire::Written, DialectError> {
         let Some(d) = self

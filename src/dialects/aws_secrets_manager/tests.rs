@@ -297,7 +297,12 @@ async fn a_retried_write_sends_its_token_again_and_the_next_write_a_new_one() {
     let value = SecretValue::from("v1");
     let d = dialect();
     let written = d
-        .apply(&req, &Plan::NewVersion, &Observed::Absent, &value)
+        .apply(
+            &req,
+            &crate::plan::Write::NewVersion,
+            &Observed::Absent,
+            &value,
+        )
         .await
         .expect("written after one retry");
     let bodies_now = bodies.lock().unwrap().clone();
@@ -314,9 +319,14 @@ async fn a_retried_write_sends_its_token_again_and_the_next_write_a_new_one() {
         panic!()
     };
     assert_eq!(reference.version.as_deref(), Some(first.as_str()));
-    d.apply(&req, &Plan::NewVersion, &Observed::Absent, &value)
-        .await
-        .expect("written");
+    d.apply(
+        &req,
+        &crate::plan::Write::NewVersion,
+        &Observed::Absent,
+        &value,
+    )
+    .await
+    .expect("written");
     let again = token_of(&bodies.lock().unwrap()[3]);
     assert!(
         !again.is_empty() && again != first,

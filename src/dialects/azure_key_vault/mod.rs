@@ -56,7 +56,7 @@ use super::kit::{
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AzureKeyVaultSettings, DialectKind, Target};
 use crate::plan::{
-    Capabilities, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Metadata, Observed, Owner, Remote, RemoteRef, RemoteState, Support, Write,
 };
 use crate::value::{Credentials, SecretValue};
 
@@ -1030,20 +1030,16 @@ impl Dialect for AzureKeyVault {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
         let conn = self.conn(req)?;
-        match plan {
-            Plan::Create | Plan::NewVersion | Plan::Replace { .. } => {
+        match write {
+            Write::Create | Write::NewVersion | Write::Replace { .. } => {
                 self.put_secret(&conn, req, value).await
             }
-            Plan::UpdateMetadata => self.update_metadata(&conn, req, observed).await,
-            other => Err(DialectError::permanent(
-                "UnexpectedPlan",
-                format!("AzureKeyVault was asked to apply {other:?}, which writes nothing"),
-            )),
+            Write::UpdateMetadata => self.update_metadata(&conn, req, observed).await,
         }
     }
 

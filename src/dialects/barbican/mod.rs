@@ -55,7 +55,7 @@ use super::kit::{Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{BarbicanSettings, DialectKind, Target};
 use crate::plan::{
-    Capabilities, Detail, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Detail, Metadata, Observed, Owner, Remote, RemoteRef, RemoteState, Support, Write,
 };
 use crate::value::{Credentials, SecretValue};
 use auth::{Access, KeystoneToken, NOAUTH_USER, ProjectHeaders, TokenCache};
@@ -765,23 +765,19 @@ impl Dialect for Barbican {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
         let s = self.session(req).await?;
-        match plan {
-            Plan::Create | Plan::NewVersion | Plan::Replace { .. } => {
+        match write {
+            Write::Create | Write::NewVersion | Write::Replace { .. } => {
                 self.write(&s, req, observed, value).await
             }
-            Plan::UpdateMetadata => {
+            Write::UpdateMetadata => {
                 // Adopting a secret that already holds the value: the markers make it ours.
                 self.update_metadata(&s, req, observed).await
             }
-            other => Err(DialectError::permanent(
-                "UnexpectedPlan",
-                format!("Barbican was asked to apply {other:?}, which writes nothing"),
-            )),
         }
     }
 

@@ -46,7 +46,7 @@ use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target};
 use crate::plan::digest::short;
 use crate::plan::{
-    Capabilities, Detail, Metadata, Observed, Owner, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Detail, Metadata, Observed, Owner, Remote, RemoteRef, RemoteState, Support, Write,
 };
 use crate::value::{Credentials, SecretValue};
 
@@ -905,21 +905,21 @@ impl Dialect for DockerSwarm {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
         self.check(req, value)?;
         let ctx = self.ctx(req).await?;
         let wanted = full_name(ctx.base, &req.desired.digest);
-        let reference = match plan {
-            Plan::UpdateMetadata => match observed {
+        let reference = match write {
+            Write::UpdateMetadata => match observed {
                 Observed::Present(remote) => {
                     self.update_labels(&ctx, req, &remote.reference).await?
                 }
                 Observed::Absent => self.create(&ctx, req, value).await?,
             },
-            Plan::Create | Plan::NewVersion | Plan::Replace { .. } => {
+            Write::Create | Write::NewVersion | Write::Replace { .. } => {
                 // The name for this value is taken by a secret whose value cannot be vouched for (its digest
                 // label is missing or wrong): it has to go before the value can be written under that name.
                 if let Observed::Present(remote) = observed
@@ -945,12 +945,6 @@ impl Dialect for DockerSwarm {
                     self.prune(&ctx, &reference.name, ours(observed)).await;
                 }
                 reference
-            }
-            other => {
-                return Err(DialectError::permanent(
-                    "UnexpectedPlan",
-                    format!("the DockerSwarm dialect does not carry out {other:?}"),
-                ));
             }
         };
         Ok(Outcome::Ready(reference))

@@ -48,7 +48,7 @@ use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, TencentSsmSettings, TencentVersionPolicy};
 use crate::plan::digest::short;
 use crate::plan::{
-    Capabilities, Desired, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState, Support,
+    Capabilities, Desired, Metadata, Observed, Remote, RemoteRef, RemoteState, Support, Write,
 };
 use crate::value::{Credentials, SecretValue};
 
@@ -926,7 +926,7 @@ impl Dialect for TencentSsm {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
@@ -938,8 +938,8 @@ impl Dialect for TencentSsm {
             Observed::Present(remote) => remote.reference.version.as_deref(),
             Observed::Absent => None,
         };
-        let version = match plan {
-            Plan::Create => {
+        let version = match write {
+            Write::Create => {
                 let version = match ctx.policy {
                     TencentVersionPolicy::Overwrite => ctx.version_id.to_owned(),
                     TencentVersionPolicy::History => history_version(1, &desired.digest),
@@ -954,7 +954,8 @@ impl Dialect for TencentSsm {
                     .required()?;
                 version
             }
-            Plan::NewVersion => {
+            // The planner asks for a replacement only where `allows_replace`: here it is a new value.
+            Write::NewVersion | Write::Replace { .. } => {
                 let payload = Payload::of(value);
                 let version = match ctx.policy {
                     TencentVersionPolicy::Overwrite => self.overwrite(&ctx, name, &payload).await?,
@@ -968,18 +969,12 @@ impl Dialect for TencentSsm {
                 self.update_description(&ctx, name, &description).await?;
                 version
             }
-            Plan::UpdateMetadata => {
+            Write::UpdateMetadata => {
                 let version = current.unwrap_or(ctx.version_id).to_owned();
                 let description =
                     compose_description(user_description, &Marker::new(desired, &version));
                 self.update_description(&ctx, name, &description).await?;
                 version
-            }
-            other => {
-                return Err(DialectError::permanent(
-                    "UnsupportedPlan",
-                    format!("the TencentSSM dialect cannot carry out {other:?}"),
-                ));
             }
         };
         Ok(Outcome::Ready(RemoteRef {

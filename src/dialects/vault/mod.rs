@@ -31,8 +31,8 @@ use super::kit::{Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Transport}
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, VaultSettings, valid_vault_path};
 use crate::plan::{
-    Capabilities, Desired, Detail, Metadata, Observed, Plan, Remote, RemoteRef, RemoteState,
-    Support,
+    Capabilities, Desired, Detail, Metadata, Observed, Remote, RemoteRef, RemoteState, Support,
+    Write,
 };
 use crate::value::SecretValue;
 
@@ -370,7 +370,7 @@ impl Dialect for Vault {
     async fn apply(
         &self,
         req: &Request<'_>,
-        plan: &Plan,
+        write: &Write,
         observed: &Observed,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
@@ -379,8 +379,8 @@ impl Dialect for Vault {
             Observed::Present(r) => r.detail.get::<Seen>().map_or(0, |s| s.current_version),
             Observed::Absent => 0,
         };
-        let version = match plan {
-            Plan::Create => {
+        let version = match write {
+            Write::Create => {
                 self.write_metadata(&ctx, req.desired, None).await?;
                 let version = match self.write_value(&ctx, value, 0).await {
                     Err(e) if e.class == ErrorClass::Conflict => {
@@ -397,22 +397,17 @@ impl Dialect for Vault {
                     .await?;
                 version
             }
-            Plan::NewVersion => {
+            // The planner asks for a replacement only where `allows_replace`: here it is a new value.
+            Write::NewVersion | Write::Replace { .. } => {
                 let version = self.write_value(&ctx, value, current).await?;
                 self.write_metadata(&ctx, req.desired, Some(version))
                     .await?;
                 version
             }
-            Plan::UpdateMetadata => {
+            Write::UpdateMetadata => {
                 self.write_metadata(&ctx, req.desired, Some(current))
                     .await?;
                 current
-            }
-            other => {
-                return Err(DialectError::permanent(
-                    "UnsupportedPlan",
-                    format!("the Vault dialect cannot carry out {other:?}"),
-                ));
             }
         };
         Ok(Outcome::Ready(RemoteRef {
