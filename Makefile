@@ -54,7 +54,7 @@ lint: rust-deps cargo-deny
 	$(CARGO) deny check $(DENY_CHECKS)
 
 unit:
-	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test --workspace --lib --bins --test pipeline
 
 # Brings the test bed up, runs the Rust and Python integration tests, and takes it down again (also on failure).
 integration:

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
@@ -43,38 +42,6 @@ async fn admin() -> Client {
         .await
         .expect("kubeconfig valid");
     Client::try_from(config).expect("client")
-}
-
-async fn install_crd(client: &Client) {
-    for text in [
-        include_str!("../crds/secretsync.io_secretsyncs.yaml"),
-        include_str!("../crds/secretsync.io_stores.yaml"),
-        include_str!("../crds/secretsync.io_clusterstores.yaml"),
-    ] {
-        install_one_crd(client, yaml_serde::from_str(text).unwrap()).await;
-    }
-}
-
-async fn install_one_crd(client: &Client, crd: CustomResourceDefinition) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = crd.metadata.name.clone().unwrap();
-    let name = name.as_str();
-    crds.patch(
-        name,
-        &PatchParams::apply("secretsync-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("CRD applied");
-    let established = kube::runtime::wait::await_condition(
-        crds,
-        name,
-        kube::runtime::wait::conditions::is_crd_established(),
-    );
-    tokio::time::timeout(Duration::from_secs(30), established)
-        .await
-        .expect("CRD Established within 30 s")
-        .expect("watch ok");
 }
 
 /// How a test's controller runs.
@@ -157,7 +124,7 @@ impl Bed {
     async fn with(prefix: &str, opts: Opts) -> Bed {
         logs();
         let client = admin().await;
-        install_crd(&client).await;
+        support::crds::install_crds(&client).await;
         let ns = create_namespace(&client, prefix).await;
         let mut bed = Bed {
             client,
@@ -1572,40 +1539,11 @@ async fn a_throttled_store_does_not_hold_up_another_store() {
 /// Rewrites a stored SecretSync straight in etcd, past the API server's validation: what an object written before
 /// the CRD tightened looks like to the controller.
 async fn rewrite_in_etcd(ns: &str, name: &str, change: impl FnOnce(&mut Value)) {
-    use base64::Engine as _;
-    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
-    let etcd = env("TESTBED_ETCD");
-    let key = format!("/registry/secretsync.io/secretsyncs/{ns}/{name}");
-    let http = reqwest::Client::new();
-    let range: Value = http
-        .post(format!("{etcd}/v3/kv/range"))
-        .json(&json!({"key": b64(key.as_bytes())}))
-        .send()
-        .await
-        .expect("etcd answers")
-        .json()
-        .await
-        .unwrap();
-    let stored = base64::engine::general_purpose::STANDARD
-        .decode(
-            range["kvs"][0]["value"]
-                .as_str()
-                .expect("object stored in etcd"),
-        )
-        .unwrap();
-    let mut obj: Value = serde_json::from_slice(&stored).expect("CRs are stored as JSON");
-    change(&mut obj);
-    // The API server bumps the generation on a spec change; a write behind its back must do it itself.
-    obj["metadata"]["generation"] = json!(obj["metadata"]["generation"].as_i64().unwrap() + 1);
-    let put = http
-        .post(format!("{etcd}/v3/kv/put"))
-        .json(
-            &json!({"key": b64(key.as_bytes()), "value": b64(&serde_json::to_vec(&obj).unwrap())}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success(), "etcd put: {}", put.status());
+    support::etcd::rewrite_in_etcd(
+        &format!("/registry/secretsync.io/secretsyncs/{ns}/{name}"),
+        change,
+    )
+    .await
 }
 
 fn condition_message(s: &Value) -> String {

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use secretsync::api::{DialectKind, SecretSync, Store};
@@ -32,40 +31,15 @@ use names::unique;
 #[path = "support/status.rs"]
 mod status;
 use status::{in_sync, phase, ready};
+#[path = "support/crds.rs"]
+mod crds;
+use crds::install_crds;
 
 /// How long a wait may take before the test fails (a safety net, never a claim about speed).
 const LIMIT: Duration = Duration::from_secs(30);
 const FIELD_MANAGER: &str = "secretsync-fast-tests";
 /// Labels the SecretSyncs of a bed whose controller watches every namespace.
 const BED_LABEL: &str = "secretsync-fast-bed";
-
-async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for text in [
-        include_str!("../crds/secretsync.io_secretsyncs.yaml"),
-        include_str!("../crds/secretsync.io_stores.yaml"),
-        include_str!("../crds/secretsync.io_clusterstores.yaml"),
-    ] {
-        let crd: CustomResourceDefinition = yaml_serde::from_str(text).unwrap();
-        let name = crd.name_any();
-        crds.patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("CRD applied");
-        let established = kube::runtime::wait::await_condition(
-            crds.clone(),
-            &name,
-            kube::runtime::wait::conditions::is_crd_established(),
-        );
-        tokio::time::timeout(LIMIT, established)
-            .await
-            .expect("CRD Established")
-            .expect("watch ok");
-    }
-}
 
 async fn create_namespace(client: &Client, prefix: &str) -> String {
     let ns = unique(prefix);

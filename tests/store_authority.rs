@@ -594,36 +594,9 @@ fn tenants_https_listener(rt: &tokio::runtime::Runtime) -> (String, String, Arc<
 /// Replaces the spec's `endpoint` of a stored Store (`namespace` set) or ClusterStore straight in etcd, behind the
 /// schema's back, as an object stored before the schema refused such endpoints would hold it.
 fn rewrite_endpoint_in_etcd(rt: &tokio::runtime::Runtime, key: &str, endpoint: &str) {
-    use base64::Engine as _;
-    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
-    let etcd = env("TESTBED_ETCD");
-    rt.block_on(async {
-        let http = reqwest::Client::new();
-        let range: Value = http
-            .post(format!("{etcd}/v3/kv/range"))
-            .json(&json!({"key": b64(key.as_bytes())}))
-            .send()
-            .await
-            .expect("etcd answers")
-            .json()
-            .await
-            .unwrap();
-        let stored = base64::engine::general_purpose::STANDARD
-            .decode(range["kvs"][0]["value"].as_str().expect("stored in etcd"))
-            .unwrap();
-        let mut obj: Value = serde_json::from_slice(&stored).expect("CRs are stored as JSON");
+    rt.block_on(support::etcd::rewrite_in_etcd(key, |obj| {
         obj["spec"]["endpoint"] = json!(endpoint);
-        // The API server bumps the generation on a spec change; a write behind its back must do it itself.
-        obj["metadata"]["generation"] = json!(obj["metadata"]["generation"].as_i64().unwrap() + 1);
-        let put = http
-            .post(format!("{etcd}/v3/kv/put"))
-            .json(&json!({"key": b64(key.as_bytes()),
-                          "value": b64(&serde_json::to_vec(&obj).unwrap())}))
-            .send()
-            .await
-            .unwrap();
-        assert!(put.status().is_success(), "etcd put: {}", put.status());
-    });
+    }));
 }
 
 /// Waits until the `Ready` condition of `kind/name` (namespaced when `ns` is given) reads `want`, e.g.

@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub mod crds;
 mod env;
+pub mod etcd;
 pub mod unique;
 pub use env::env;
 
