@@ -21,6 +21,8 @@ pub fn key() -> DigestKey {
     DigestKey::new(b"dialect-tests-digest-key-32bytes".to_vec()).expect("long enough")
 }
 
+// A crate may load unique.rs through support/mod.rs too: one more copy of a one-line function.
+#[allow(clippy::duplicate_mod)]
 #[path = "unique.rs"]
 mod names;
 /// `prefix` and eight random hex digits: a remote name no other run uses.
