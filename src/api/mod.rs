@@ -7,6 +7,7 @@ mod aws_secrets_manager;
 mod azure_key_vault;
 mod barbican;
 mod bounds;
+mod connection;
 mod dialect_rules;
 mod docker_swarm;
 pub mod duration;
@@ -27,6 +28,7 @@ pub use azure_key_vault::AzureKeyVaultSettings;
 pub use barbican::BarbicanSettings;
 pub use docker_swarm::DockerSwarmSettings;
 pub use service_fabric_mesh::ServiceFabricMeshSettings;
+pub use connection::ForeignSettings;
 pub use store::{
     Adoption, AwsSecretsManagerStoreSettings, ClusterStore, ClusterStoreSpec, RateLimit, Store,
     StoreKind, StoreRef, StoreSpec, StoreStatus,

@@ -10,9 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::{Selector, SelectorExt};
 
 use crate::api::{
-    AwsSecretsManagerSettings, AzureKeyVaultSettings, BarbicanSettings, ClusterStoreSpec,
-    DialectKind, RateLimit, ServiceFabricMeshSettings, StoreKind, StoreRef, StoreSpec, Target,
-    TencentSsmSettings, VaultSettings,
+    ClusterStoreSpec, DialectKind, RateLimit, StoreKind, StoreRef, StoreSpec, Target,
 };
 use crate::dialects::kit::store_id::StoreId;
 
@@ -273,18 +271,16 @@ fn through_store(
     Ok(Connection {
         store: Some(store_ref.clone()),
         dialect: spec.dialect,
-        target: merged(target, spec)?,
+        target: spec
+            .target_for(target)
+            .map_err(|e| Refusal::InvalidSpec(e.to_string()))?,
         credentials,
         ca_bundle: spec.ca_bundle.clone(),
         service_account,
         may_use_controller_identity: cluster,
         rate_limit: spec.rate_limit,
         source_selector: spec.source_selector.clone(),
-        adoption: match spec.adoption {
-            crate::api::Adoption::Never => crate::plan::Adoption::Never,
-            crate::api::Adoption::Unmarked => crate::plan::Adoption::Unmarked,
-            crate::api::Adoption::UnmarkedOrOrphaned => crate::plan::Adoption::UnmarkedOrOrphaned,
-        },
+        adoption: spec.adoption.into(),
         remote_name_template: Some(spec.remote_name_template.clone().unwrap_or_else(|| {
             if cluster {
                 CLUSTER_STORE_NAME_TEMPLATE
@@ -396,96 +392,6 @@ pub fn store_name(connection: &Connection) -> String {
 fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> Result<bool, String> {
     let selector = Selector::try_from(selector.clone()).map_err(|e| e.to_string())?;
     Ok(selector.matches(labels))
-}
-
-/// The SecretSync's per-secret shape on top of the store's connection settings.
-fn merged(target: &Target, store: &StoreSpec) -> Result<Target, Refusal> {
-    let dialect = store.dialect;
-    let foreign = [
-        (target.azure_key_vault.is_some(), DialectKind::AzureKeyVault),
-        (
-            target.service_fabric_mesh.is_some(),
-            DialectKind::ServiceFabricMesh,
-        ),
-        (target.barbican.is_some(), DialectKind::Barbican),
-        (target.docker_swarm.is_some(), DialectKind::DockerSwarm),
-        (target.tencent_ssm.is_some(), DialectKind::TencentSsm),
-        (
-            target.aws_secrets_manager.is_some(),
-            DialectKind::AwsSecretsManager,
-        ),
-        (target.vault.is_some(), DialectKind::Vault),
-    ]
-    .into_iter()
-    .find(|(set, kind)| *set && *kind != dialect);
-    if let Some((_, kind)) = foreign {
-        return Err(Refusal::InvalidSpec(format!(
-            "spec.target has settings for {kind}, but the store's dialect is {dialect}"
-        )));
-    }
-    let mut out = target.clone();
-    out.store_ref = None;
-    out.dialect = Some(dialect);
-    out.endpoint = store.endpoint.clone();
-    out.credentials_ref = None;
-    match dialect {
-        DialectKind::AzureKeyVault => {
-            let own = *target.azure_key_vault.clone().unwrap_or_default();
-            let conn = store.azure_key_vault.clone().unwrap_or_default();
-            out.azure_key_vault = Some(Box::new(AzureKeyVaultSettings {
-                authority_host: conn.authority_host,
-                api_version: conn.api_version,
-                allow_purge: conn.allow_purge,
-                ..own
-            }));
-        }
-        DialectKind::ServiceFabricMesh => {
-            let own = *target.service_fabric_mesh.clone().unwrap_or_default();
-            let conn = store.service_fabric_mesh.clone().unwrap_or_default();
-            out.service_fabric_mesh = Some(Box::new(ServiceFabricMeshSettings {
-                api_version: conn.api_version,
-                ..own
-            }));
-        }
-        DialectKind::Barbican => {
-            let own = *target.barbican.clone().unwrap_or_default();
-            let conn = store.barbican.clone().unwrap_or_default();
-            out.barbican = Some(Box::new(BarbicanSettings {
-                project_id: conn.project_id,
-                interface: conn.interface,
-                region: conn.region,
-                ..own
-            }));
-        }
-        DialectKind::TencentSsm => {
-            let own = *target.tencent_ssm.clone().unwrap_or_default();
-            let conn = store.tencent_ssm.clone().unwrap_or_default();
-            out.tencent_ssm = Some(Box::new(TencentSsmSettings {
-                region: conn.region,
-                requests_per_second: store.rate_limit.map(|r| r.requests_per_second),
-                ..own
-            }));
-        }
-        DialectKind::AwsSecretsManager => {
-            let own = *target.aws_secrets_manager.clone().unwrap_or_default();
-            let conn = store.aws_secrets_manager.clone().unwrap_or_default();
-            out.aws_secrets_manager = Some(Box::new(AwsSecretsManagerSettings {
-                region: conn.region,
-                role_arn: conn.role_arn,
-                sts_endpoint: conn.sts_endpoint,
-                ..own
-            }));
-        }
-        DialectKind::Vault => {
-            let own = *target.vault.clone().unwrap_or_default();
-            out.vault = Some(Box::new(VaultSettings {
-                connection: store.vault.clone().unwrap_or_default(),
-                ..own
-            }));
-        }
-        DialectKind::DockerSwarm => {}
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -291,17 +291,6 @@ fn a_cluster_store_uses_its_own_namespaces_and_may_use_the_controller_identity()
 }
 
 #[test]
-fn settings_for_another_dialect_than_the_stores_are_refused() {
-    let t = target(
-        json!({"storeRef": {"kind": "Store", "name": "s"}, "dockerSwarm": {"pruneSuperseded": false}}),
-    );
-    let spec = vault_store();
-    let err = through_store_in("a", &t, &spec).unwrap_err();
-    assert_eq!(err.reason(), "InvalidSpec");
-    assert!(err.to_string().contains("DockerSwarm") && err.to_string().contains("AzureKeyVault"));
-}
-
-#[test]
 fn a_source_selector_admits_only_matching_secrets() {
     let t = target(json!({"storeRef": {"kind": "Store", "name": "s"}}));
     let mut spec = vault_store();
