@@ -22,6 +22,7 @@ use secretsync::plan::digest::DigestKey;
 use serde_json::{Value, json};
 
 mod support;
+use support::status::{phase, ready as ready_reason};
 use support::unique::unique;
 use support::{LogCapture, env, substitute};
 
@@ -570,24 +571,6 @@ fn sf_spec(secret: &str, key: &str, remote: &str, extra: Value) -> Value {
         spec[k] = v;
     }
     spec
-}
-
-fn phase(s: &Value) -> &str {
-    s["phase"].as_str().unwrap_or("")
-}
-
-fn ready_reason(s: &Value) -> String {
-    s["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-        .map(|c| {
-            format!(
-                "{}/{}",
-                c["status"].as_str().unwrap_or(""),
-                c["reason"].as_str().unwrap_or("")
-            )
-        })
-        .unwrap_or_default()
 }
 
 const LONG: Duration = Duration::from_secs(60);

@@ -61,6 +61,8 @@ struct Settings {
     cleanup_timeout: Duration,
     concurrency: u16,
     namespaced_store_hosts: Vec<String>,
+    /// `--test-panic-on namespace/name`.
+    panic_on: Option<String>,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
         Settings {
             allow_inline: false,
             cleanup_timeout: Duration::from_secs(600),
+            panic_on: None,
             concurrency: 4,
             // The memory store answers whatever endpoint its Stores name.
             namespaced_store_hosts: vec!["*".into()],
@@ -91,7 +94,7 @@ fn harness(
         ready: Arc::new(AtomicBool::new(false)),
         instance: "pipeline-tests".into(),
         cleanup_timeout: settings.cleanup_timeout,
-        panic_on: None,
+        panic_on: settings.panic_on.clone(),
         allow_inline_targets: settings.allow_inline,
         limits: controller::store_limits::StoreLimits {
             namespaced_store_hosts: settings.namespaced_store_hosts.clone(),
@@ -448,6 +451,15 @@ fn spec(remote: &str, extra: Value) -> Value {
     });
     fake_api::merge(&mut spec, &extra);
     spec
+}
+
+/// A world with the Secret `s` (`k: v`) and the SecretSync `db` pushing it to `db-remote`, not reconciled yet;
+/// `extra` merges into its spec.
+fn pending(extra: Value) -> World {
+    let w = World::new();
+    w.secret("s", json!({"k": "v"}));
+    w.sync("db", spec("db-remote", extra));
+    w
 }
 
 /// A world where the SecretSync `name` has synced `value` to `remote` once, with `extra` in its spec.
@@ -996,9 +1008,7 @@ async fn a_failed_delete_of_the_previous_remote_secret_is_reported_and_tried_aga
 
 #[tokio::test]
 async fn delete_policy_adds_the_finalizer_as_a_compare_and_swap_and_protects_the_store() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({"deletionPolicy": "Delete"})));
+    let mut w = pending(json!({"deletionPolicy": "Delete"}));
     let version = w
         .object("db")
         .and_then(|o| o.metadata.resource_version)
@@ -1040,9 +1050,7 @@ async fn going_back_to_retain_removes_the_finalizer() {
 
 #[tokio::test]
 async fn a_stale_finalizer_patch_is_retried_with_backoff_before_the_store_is_touched() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({"deletionPolicy": "Delete"})));
+    let mut w = pending(json!({"deletionPolicy": "Delete"}));
     w.api.fail_next("PATCH", "/secretsyncs/db", 409, 1);
 
     let next = w.reconcile("db").await;
@@ -1395,13 +1403,11 @@ async fn a_cluster_store_admits_by_namespace_labels_and_scopes_the_remote_name()
 
 #[tokio::test]
 async fn a_source_outside_the_stores_source_selector_is_refused() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.store(
         "mem",
         json!({"sourceSelector": {"matchLabels": {"push": "yes"}}}),
     );
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     assert_refused(&mut w, "db", "db-remote", "SourceNotAllowed").await;
 
@@ -1461,9 +1467,7 @@ async fn a_namespaced_store_may_not_use_the_controllers_own_identity() {
 
 #[tokio::test]
 async fn an_invalid_refresh_interval_is_reported_and_nothing_is_read() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({"refreshInterval": "soon"})));
+    let mut w = pending(json!({"refreshInterval": "soon"}));
 
     let next = w.reconcile("db").await;
 
@@ -1487,10 +1491,8 @@ async fn an_invalid_refresh_interval_is_reported_and_nothing_is_read() {
 
 #[tokio::test]
 async fn a_template_without_a_name_placeholder_is_an_invalid_spec() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.store("mem", json!({"remoteNameTemplate": "{namespace}-fixed"}));
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "team-a-fixed", "InvalidSpec").await;
     assert!(
@@ -1501,14 +1503,12 @@ async fn a_template_without_a_name_placeholder_is_an_invalid_spec() {
 
 #[tokio::test]
 async fn a_name_the_store_refuses_names_the_template_that_made_it() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.store(
         "mem",
         json!({"remoteNameTemplate": "{namespace}--{remoteName}"}),
     );
     w.memory.refuse_name("team-a--db-remote");
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "team-a--db-remote", "InvalidSpec").await;
     assert!(
@@ -1519,10 +1519,8 @@ async fn a_name_the_store_refuses_names_the_template_that_made_it() {
 
 #[tokio::test]
 async fn a_name_refused_without_a_template_is_the_stores_own_refusal() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.memory.refuse_name("db-remote");
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     let next = w.reconcile("db").await;
 
@@ -1582,10 +1580,8 @@ async fn a_missing_key_is_reported_by_its_name() {
 
 #[tokio::test]
 async fn a_missing_credentials_secret_is_reported_before_any_store_call() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.store("mem", json!({"credentialsRef": {"name": "creds"}}));
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     let next = w.reconcile("db").await;
 
@@ -1601,9 +1597,7 @@ async fn a_missing_credentials_secret_is_reported_before_any_store_call() {
 
 #[tokio::test]
 async fn an_api_server_error_reading_the_source_is_retried_with_backoff() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
+    let mut w = pending(json!({}));
     w.api.fail_next("GET", "/secrets/s", 500, 1);
 
     let next = w.reconcile("db").await;
@@ -1621,13 +1615,11 @@ async fn an_api_server_error_reading_the_source_is_retried_with_backoff() {
 
 #[tokio::test]
 async fn a_stores_service_account_token_is_requested_for_its_audience() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.store(
         "mem",
         json!({"serviceAccountRef": {"name": "pusher", "audience": AUDIENCE}}),
     );
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     assert_eq!(w.reconcile("db").await.failed, None, "{}", w.status("db"));
 
@@ -1653,14 +1645,12 @@ async fn a_stores_service_account_token_is_requested_for_its_audience() {
 
 #[tokio::test]
 async fn a_token_this_clusters_api_server_would_accept_is_never_sent_to_the_store() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.store(
         "mem",
         json!({"serviceAccountRef": {"name": "pusher", "audience": AUDIENCE}}),
     );
     w.api.accept_own_tokens();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "db-remote", "StoreNotAllowed").await;
 
@@ -1675,13 +1665,11 @@ const AUDIENCE: &str = "api://AzureADTokenExchange";
 
 #[tokio::test]
 async fn a_token_for_an_audience_the_operator_did_not_allow_is_never_requested() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.store(
         "mem",
         json!({"serviceAccountRef": {"name": "pusher", "audience": "vault.example"}}),
     );
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "db-remote", "StoreNotAllowed").await;
 
@@ -1694,11 +1682,9 @@ async fn a_token_for_an_audience_the_operator_did_not_allow_is_never_requested()
 
 #[tokio::test]
 async fn a_token_the_namespace_has_not_granted_is_refused_with_how_to_grant_it() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.store("mem", json!({"serviceAccountRef": {"name": "pusher"}}));
     w.api.refuse_tokens(NS, "pusher");
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     let s = assert_refused(&mut w, "db", "db-remote", "TokenNotGranted").await;
     assert!(
@@ -1732,9 +1718,7 @@ async fn a_namespace_not_yet_in_the_watch_is_pending_and_retried_soon() {
 
 #[tokio::test]
 async fn a_throttled_write_is_retried_no_sooner_than_retry_after() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
+    let mut w = pending(json!({}));
     w.memory.fail_next_after(
         Op::Apply,
         "db-remote",
@@ -1760,9 +1744,7 @@ async fn a_throttled_write_is_retried_no_sooner_than_retry_after() {
 
 #[tokio::test]
 async fn a_retry_after_beyond_fifteen_minutes_is_not_believed() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
+    let mut w = pending(json!({}));
     w.memory.fail_next_after(
         Op::Observe,
         "db-remote",
@@ -1779,9 +1761,7 @@ async fn a_retry_after_beyond_fifteen_minutes_is_not_believed() {
 
 #[tokio::test]
 async fn transient_errors_back_off_longer_each_time_and_start_over_after_a_success() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
+    let mut w = pending(json!({}));
     w.memory.fail_next(
         Op::Observe,
         "db-remote",
@@ -1820,9 +1800,7 @@ async fn transient_errors_back_off_longer_each_time_and_start_over_after_a_succe
 
 #[tokio::test]
 async fn a_conflict_in_the_store_is_retried_with_backoff() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
+    let mut w = pending(json!({}));
     w.memory
         .fail_next(Op::Apply, "db-remote", 1, ErrorClass::Conflict, "Conflict");
 
@@ -1836,9 +1814,7 @@ async fn a_conflict_in_the_store_is_retried_with_backoff() {
 
 #[tokio::test]
 async fn refused_credentials_wait_for_a_change_not_a_backoff() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
+    let mut w = pending(json!({}));
     w.memory.fail_next(
         Op::Observe,
         "db-remote",
@@ -1876,9 +1852,7 @@ async fn refused_credentials_wait_for_a_change_not_a_backoff() {
 
 #[tokio::test]
 async fn a_permanent_error_waits_for_the_refresh_interval() {
-    let mut w = World::new();
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({"refreshInterval": "10m"})));
+    let mut w = pending(json!({"refreshInterval": "10m"}));
     w.memory
         .fail_next(Op::Apply, "db-remote", 1, ErrorClass::Permanent, "TooLarge");
 
@@ -1894,10 +1868,8 @@ async fn a_permanent_error_waits_for_the_refresh_interval() {
 
 #[tokio::test]
 async fn a_secret_the_store_is_still_creating_is_polled_less_and_less_often() {
-    let mut w = World::new();
+    let mut w = pending(json!({}));
     w.memory.keep_creating("db-remote");
-    w.secret("s", json!({"k": "v"}));
-    w.sync("db", spec("db-remote", json!({})));
 
     let first = w.reconcile("db").await;
     let s = w.status("db");
@@ -2269,4 +2241,72 @@ async fn no_value_reaches_the_api_server_or_the_metrics_on_any_path() {
     for shown in [value, "sEcReT-nExT-0042", "sEcReT-oThEr-0815"] {
         w.assert_never_shown(shown);
     }
+}
+
+#[tokio::test]
+async fn a_blocked_deletion_switched_to_retain_lets_the_object_go_and_keeps_the_remote_secret() {
+    let mut w = synced("db", "db-remote", "v", json!({"deletionPolicy": "Delete"})).await;
+    w.memory.fail_next(
+        Op::Delete,
+        "db-remote",
+        100,
+        ErrorClass::Retry,
+        "BackendError",
+    );
+    w.delete_sync("db", Duration::ZERO);
+    assert_eq!(
+        w.reconcile("db").await.failed.as_deref(),
+        Some("DeletionBlocked")
+    );
+    let deletes = w.memory.calls(Op::Delete, "db-remote");
+
+    w.sync("db", spec("db-remote", json!({"deletionPolicy": "Retain"})));
+    let next = w.reconcile("db").await;
+
+    assert_eq!(
+        next,
+        Next {
+            requeue_after: None,
+            failed: None
+        }
+    );
+    assert!(w.object("db").is_none(), "the finalizer was kept");
+    assert!(w.holds("db-remote", "v"));
+    assert_eq!(
+        w.memory.calls(Op::Delete, "db-remote"),
+        deletes,
+        "Retain still deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_reconcile_fails_only_its_own_object_and_is_retried_with_backoff() {
+    let mut w = World::with(Settings {
+        panic_on: Some(format!("{NS}/boom")),
+        ..Settings::default()
+    });
+    w.secret("s", json!({"k": "v"}));
+    w.sync("boom", spec("boom-remote", json!({})));
+    w.sync("db", spec("db-remote", json!({})));
+
+    let next = w.reconcile("boom").await;
+
+    assert_eq!(next.failed.as_deref(), Some("InternalError"));
+    assert_eq!(next.requeue_after, Some(Duration::from_secs(1)));
+    let s = w.status("boom");
+    assert_eq!(ready(&s), "False/InternalError");
+    assert!(
+        ready_message(&s).contains("the controller's log says where"),
+        "{s}"
+    );
+    assert!(
+        w.metrics
+            .render()
+            .contains(r#"secretsync_reconcile_panics_total{dialect="unresolved"} 1"#),
+        "{}",
+        w.metrics.render()
+    );
+    // The same controller goes on with every other object.
+    assert_eq!(w.reconcile("db").await.failed, None);
+    assert!(w.holds("db-remote", "v"));
 }

@@ -15,9 +15,13 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 use serde_json::json;
 
+#[path = "support/crds.rs"]
+mod crds;
 #[path = "support/env.rs"]
 mod env;
 use env::env;
+#[path = "support/unique.rs"]
+mod names;
 
 async fn client_from(path: &str) -> Client {
     let kubeconfig = Kubeconfig::read_from(path).expect("kubeconfig readable");
@@ -32,7 +36,7 @@ async fn admin() -> Client {
 }
 
 async fn namespace(client: &Client, prefix: &str) -> String {
-    let name = format!("{prefix}-{:08x}", rand::random::<u32>());
+    let name = names::unique(prefix);
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
@@ -44,7 +48,6 @@ async fn namespace(client: &Client, prefix: &str) -> String {
 const CRD_GROUP: &str = "harness.secretsync.io";
 
 async fn widget_crd(client: &Client) -> ApiResource {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
         "metadata": {"name": format!("widgets.{CRD_GROUP}")},
         "spec": {
@@ -62,20 +65,7 @@ async fn widget_crd(client: &Client) -> ApiResource {
         }
     }))
     .unwrap();
-    let name = format!("widgets.{CRD_GROUP}");
-    let pp = PatchParams::apply("testbed-harness").force();
-    crds.patch(&name, &pp, &Patch::Apply(&crd))
-        .await
-        .expect("CRD applied");
-    let established = kube::runtime::wait::await_condition(
-        crds,
-        &name,
-        kube::runtime::wait::conditions::is_crd_established(),
-    );
-    tokio::time::timeout(Duration::from_secs(30), established)
-        .await
-        .expect("CRD Established within 30 s")
-        .expect("watch ok");
+    crds::install_crd(client, crd).await;
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(CRD_GROUP, "v1", "Widget"), "widgets")
 }
 

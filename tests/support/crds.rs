@@ -1,4 +1,5 @@
 //! SecretSync's CRDs, from `crds/`, on the test bed's API server.
+#![allow(dead_code)]
 
 use std::time::Duration;
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub mod crds;
 mod env;
 pub mod etcd;
+pub mod status;
 pub mod unique;
 pub use env::env;
 
