@@ -701,8 +701,8 @@ async fn the_value_never_reaches_a_log_record() {
     ready(case.reconcile().await.1);
     let text = capture.0.lock().expect("lock").clone();
     assert!(
-        text.contains("/secrets"),
-        "the logger saw bollard's requests"
+        text.contains("reqwest"),
+        "the logger saw the HTTP client's records"
     );
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(value);

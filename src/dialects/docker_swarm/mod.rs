@@ -1,6 +1,6 @@
-//! Docker Swarm secrets through the Docker Engine API's `/secrets` endpoints on a swarm manager, with `bollard`.
-//! What users set and see (endpoint, credentials, naming, labels, pruning, requests, errors) is in
-//! `docs/src/dialects/docker-swarm.md`; this is how it is built.
+//! Docker Swarm secrets through the Docker Engine API's `/secrets` endpoints on a swarm manager, sent by the kit's
+//! transport over the unix socket, TCP or TLS. What users set and see (endpoint, credentials, naming, labels,
+//! pruning, requests, errors) is in `docs/src/dialects/docker-swarm.md`; this is how it is built.
 //!
 //! # Why one secret per value
 //!
@@ -24,26 +24,26 @@
 //! create whose reply was lost. A label update answered "update out of sequence" is re-read and retried, up to `UPDATE_ATTEMPTS` times.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine;
-use bollard::errors::Error as DockerError;
-use bollard::models::{Secret, SecretSpec};
-use bollard::query_parameters::{ListSecretsOptions, UpdateSecretOptions};
-use bollard::{BollardRequest, Docker};
-use rustls::pki_types::ServerName;
+use reqwest::Method;
 use zeroize::Zeroizing;
 
-mod transport;
+mod wire;
 
-use transport::Dial;
+use wire::{Code, Secret, Spec};
 
+use super::kit::bounded::Lru;
 use super::kit::ownership::{self, Keys, Marker};
-use super::kit::{Failure, Idempotency, RetryPolicy, credentials};
-use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
-use crate::api::{DialectKind, Target};
+use super::kit::tls::{ClientCache, TlsSettings};
+use super::kit::unix::SocketClients;
+use super::kit::{
+    Endpoint, Exchange, Idempotency, NoAuth, Pace, Reply, Transport, code, credentials,
+};
+use super::{Dialect, DialectError, Outcome, Request, Shared};
+use crate::api::{DialectKind, RateLimit, Target};
 use crate::plan::digest::short;
 use crate::plan::{
     Capabilities, Detail, Metadata, Observed, Owner, Remote, RemoteRef, RemoteState, Support, Write,
@@ -64,167 +64,110 @@ pub const MAX_REMOTE_NAME_LEN: usize = 64 - 1 - SUFFIX_LEN;
 pub const MAX_VALUE_LEN: usize = 500 * 1024 - 1;
 const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
 const UPDATE_ATTEMPTS: u32 = 3;
-const MAX_CACHED_CLIENTS: usize = 64;
+/// The newest Engine API version spoken; an older daemon is spoken to in its own.
+const API_VERSION: (u32, u32) = (1, 53);
+/// Daemons whose negotiated version is kept at most.
+const MAX_NEGOTIATED: usize = 64;
 
 pub struct DockerSwarm {
-    shared: Shared,
-    /// Negotiated clients by endpoint and credentials fingerprint.
-    clients: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Docker>>>>,
+    transport: Transport,
+    /// Clients carrying a CA or a client certificate, and those of unix sockets.
+    tls: ClientCache,
+    sockets: SocketClients,
+    /// The API version negotiated with each daemon, by endpoint and credentials fingerprint.
+    versions: Lru<String, Arc<tokio::sync::OnceCell<String>>>,
 }
 
 impl DockerSwarm {
     pub fn new(shared: Shared) -> Self {
         DockerSwarm {
-            shared,
-            clients: Mutex::new(HashMap::new()),
+            tls: ClientCache::new(&shared),
+            sockets: SocketClients::new(&shared),
+            transport: Transport::new(DIALECT, shared, wire::decode).with_outcome(wire::outcome),
+            versions: Lru::new(MAX_NEGOTIATED),
         }
     }
 
-    /// One Docker API call under the kit's rules: paced by the store's rate, bounded by the deadline with its
-    /// answer (bollard reads and decodes the body inside the call's future), metered, and retried only where
-    /// that cannot do anything twice. Errors `hand_back` accepts are the caller's to read (`Ok(Err(_))`).
-    async fn exchange<T, F, Fut>(
+    /// One Engine API call through the kit's transport (paced by the store's rate, bounded by the deadline with
+    /// its answer, capped, metered, retried as `exchange` allows); errors say what was being done.
+    async fn send(
         &self,
-        pace: (&str, Option<crate::api::RateLimit>),
-        operation: &'static str,
-        idempotency: Idempotency,
-        hand_back: fn(&DockerError) -> bool,
-        call: F,
-    ) -> Result<Result<T, DockerError>, DialectError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, DockerError>>,
-    {
-        let deadline = self.shared.deadline;
-        RetryPolicy::default()
-            .run(
-                idempotency,
-                |_| {
-                    let call = &call;
-                    async move {
-                        self.shared.limiter.acquire_for(pace.1, pace.0).await;
-                        let Ok(result) = tokio::time::timeout(deadline, call()).await else {
-                            self.count(operation, ErrorClass::Retry.as_str());
-                            return Err(Failure::maybe_applied(DialectError::retry(
-                                "BackendTimeout",
-                                format!(
-                                    "{operation}: Docker did not answer within {}s",
-                                    deadline.as_secs_f32()
-                                ),
-                            )));
-                        };
-                        self.count(operation, outcome(&result));
-                        match result {
-                            Err(e) if !hand_back(&e) => {
-                                Err(Failure::answered(map_error(&e, operation)))
-                            }
-                            other => Ok(other),
-                        }
-                    }
-                },
-                |attempt, f| {
-                    tracing::debug!(
-                        dialect = DIALECT,
-                        operation,
-                        attempt,
-                        reason = f.error.reason,
-                        "retrying after a transient Docker error"
-                    );
-                },
-            )
-            .await
-    }
-
-    fn count(&self, operation: &str, outcome: &str) {
-        self.shared
-            .metrics
-            .backend_request(DIALECT, operation, outcome);
-    }
-
-    async fn client(&self, endpoint: &str, creds: &Credentials) -> Result<Docker, DialectError> {
-        let key = format!("{endpoint}#{}", creds.fingerprint());
-        let cell = {
-            let mut clients = self.clients.lock().expect("client cache lock poisoned");
-            if clients.len() >= MAX_CACHED_CLIENTS && !clients.contains_key(&key) {
-                clients.clear();
-            }
-            clients.entry(key).or_default().clone()
+        ctx: &Ctx<'_>,
+        exchange: Exchange<'_>,
+        doing: &str,
+    ) -> Result<Reply, DialectError> {
+        let endpoint = Endpoint {
+            client: &ctx.client,
+            pace: Pace::Store {
+                key: ctx.endpoint,
+                rate: ctx.rate,
+            },
+            auth: &NoAuth,
         };
-        // Many SecretSyncs start at once after a restart: one of them negotiates, the others on the same
-        // endpoint wait for it. A failure is not kept, so the next reconcile tries again.
-        let docker = cell
-            .get_or_try_init(|| async {
-                let docker = connect(endpoint, creds)?;
-                self.exchange(
-                    (endpoint, None),
-                    "version",
-                    Idempotency::Idempotent,
-                    |_| false,
-                    || docker.clone().negotiate_version(),
-                )
-                .await?
-                .map_err(|e| map_error(&e, "negotiating the API version"))
+        self.transport
+            .send(&endpoint, &exchange)
+            .await
+            .map_err(|e| DialectError {
+                message: format!("{doing}: {}", e.message),
+                ..e
             })
+    }
+
+    /// The Engine API version to speak: the daemon's, or [`API_VERSION`] when the daemon's is newer.
+    async fn negotiate(&self, ctx: &Ctx<'_>) -> Result<String, DialectError> {
+        let doing = "negotiating the API version";
+        let url = format!("{}/version", ctx.root);
+        let reply = self
+            .send(ctx, Exchange::new("version", &Method::GET, &url), doing)
             .await?;
-        Ok(docker.clone())
+        let theirs = reply
+            .json::<wire::Version>(doing)?
+            .and_then(|v| wire::api_version(v.api_version.as_deref()?))
+            .ok_or_else(|| {
+                DialectError::retry(
+                    "BadResponse",
+                    format!("{doing}: Docker named no API version"),
+                )
+            })?;
+        let (major, minor) = theirs.min(API_VERSION);
+        Ok(format!("{major}.{minor}"))
     }
 
     async fn list(&self, ctx: &Ctx<'_>) -> Result<Vec<Secret>, DialectError> {
-        let options = ListSecretsOptions {
-            filters: Some(HashMap::from([(
-                "name".to_owned(),
-                vec![ctx.base.to_owned()],
-            )])),
-        };
-        self.exchange(
-            ctx.pace(),
-            "list",
-            Idempotency::Idempotent,
-            |_| false,
-            || ctx.docker.list_secrets(Some(options.clone())),
-        )
-        .await?
-        .map_err(|e| map_error(&e, "listing secrets"))
+        let doing = "listing secrets";
+        let filters = serde_json::json!({ "name": [ctx.base] }).to_string();
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("filters", &filters)
+            .finish();
+        let url = format!("{}/secrets?{query}", ctx.root);
+        let reply = self
+            .send(ctx, Exchange::new("list", &Method::GET, &url), doing)
+            .await?;
+        reply.json(doing)?.ok_or_else(wire::not_found)
     }
 
     async fn inspect(&self, ctx: &Ctx<'_>, id: &str) -> Result<Option<Secret>, DialectError> {
-        let result = self
-            .exchange(
-                ctx.pace(),
-                "inspect",
-                Idempotency::Idempotent,
-                |e| status_of(e) == Some(404),
-                || ctx.docker.inspect_secret(id),
-            )
+        let doing = "reading a secret";
+        let url = ctx.secret(id, "")?;
+        let reply = self
+            .send(ctx, Exchange::new("inspect", &Method::GET, &url), doing)
             .await?;
-        match result {
-            Ok(secret) => Ok(Some(secret)),
-            Err(e) if status_of(&e) == Some(404) => Ok(None),
-            Err(e) => Err(map_error(&e, "reading a secret")),
-        }
+        reply.json(doing)
     }
 
-    /// Deletes one secret; `Ok(false)` when a service still uses it.
+    /// Deletes one secret (gone already is done); `Ok(false)` when a service still uses it.
     async fn remove(
         &self,
         ctx: &Ctx<'_>,
         id: &str,
         operation: &'static str,
     ) -> Result<bool, DialectError> {
-        let result = self
-            .exchange(
-                ctx.pace(),
-                operation,
-                Idempotency::Idempotent,
-                |e| in_use(e) || status_of(e) == Some(404),
-                || ctx.docker.delete_secret(id),
-            )
-            .await?;
-        match result {
-            Err(e) if in_use(&e) => Ok(false),
-            Ok(()) => Ok(true),
-            Err(e) if status_of(&e) == Some(404) => Ok(true),
-            Err(e) => Err(map_error(&e, "deleting a secret")),
+        let url = ctx.secret(id, "")?;
+        let exchange = Exchange::new(operation, &Method::DELETE, &url);
+        match self.send(ctx, exchange, "deleting a secret").await {
+            Ok(_) => Ok(true),
+            Err(e) if code::is(&e, Code::InUse) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -234,13 +177,12 @@ impl DockerSwarm {
         req: &Request<'_>,
         value: &SecretValue,
     ) -> Result<RemoteRef, DialectError> {
+        let doing = "creating a secret";
         let name = full_name(ctx.base, &req.desired.digest);
         let labels = labels_for(req, ctx.base);
-        // bollard logs the JSON it serializes at debug level. It serializes the spec without `Data`, and the
-        // body with the value is put in place afterwards by a request modifier, which runs after that log line.
         let data = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(value.expose()));
         let body = Zeroizing::new(
-            serde_json::to_vec(&CreateBody {
+            serde_json::to_vec(&wire::CreateBody {
                 name: &name,
                 labels: &labels,
                 data: &data,
@@ -249,62 +191,34 @@ impl DockerSwarm {
                 DialectError::permanent("Serialization", format!("cannot encode a secret: {e}"))
             })?,
         );
-        let body = bytes::Bytes::from_owner(body);
-        let docker = ctx
-            .docker
-            .clone()
-            .with_request_modifier(move |request: BollardRequest| {
-                if request.method().as_str() == "POST"
-                    && request.uri().path().ends_with("/secrets/create")
-                {
-                    let (parts, _) = request.into_parts();
-                    BollardRequest::from_parts(parts, bollard::body_full(body.clone()))
-                } else {
-                    request
-                }
-            });
-        let spec = SecretSpec {
-            name: Some(name.clone()),
-            labels: Some(labels),
-            ..Default::default()
-        };
-        // A create that may have reached the daemon is not sent again: the 409 below, or the next reconcile,
-        // finds it by its name and digest.
-        let result = self
-            .exchange(
-                ctx.pace(),
-                "create",
-                Idempotency::NotIdempotent,
-                |e| status_of(e) == Some(409),
-                || docker.create_secret(spec.clone()),
-            )
-            .await?;
-        match result {
-            Ok(created) => {
+        let url = format!("{}/secrets/create", ctx.root);
+        // A create that may have reached the daemon is not sent again (a POST is not repeated): the 409 below,
+        // or the next reconcile, finds it by its name and digest.
+        let exchange = Exchange::new("create", &Method::POST, &url).json(&body);
+        match self.send(ctx, exchange, doing).await {
+            Ok(reply) => {
+                let created: wire::Created = reply.json(doing)?.ok_or_else(wire::not_found)?;
                 // The create reply has only the ID; the version is read back so the status can show it.
                 let secret = self.inspect(ctx, &created.id).await?;
-                let version = secret.as_ref().and_then(version_of);
                 Ok(RemoteRef {
                     name,
                     id: Some(created.id),
-                    version: version.map(|v| v.to_string()),
+                    version: secret.as_ref().and_then(version_of).map(|v| v.to_string()),
                 })
             }
-            Err(e) if status_of(&e) == Some(409) => {
-                // Our own earlier create whose reply was lost holds the name with the same digest: that is
-                // success. Anything else holding it is a clash (names are unique case-insensitively).
-                match self.inspect(ctx, &name).await? {
-                    Some(secret)
-                        if owned_by(&secret, &req.desired.owner)
-                            && marker_of(&secret).and_then(|m| m.digest).as_ref()
-                                == Some(&req.desired.digest) =>
-                    {
-                        Ok(reference(&secret))
-                    }
-                    _ => Err(map_error(&e, "creating a secret")),
+            // Our own earlier create whose reply was lost holds the name with the same digest: that is success.
+            // Anything else holding it is a clash (names are unique case-insensitively).
+            Err(e) if code::is(&e, Code::NameTaken) => match self.inspect(ctx, &name).await? {
+                Some(secret)
+                    if owned_by(&secret, &req.desired.owner)
+                        && marker_of(&secret).and_then(|m| m.digest).as_ref()
+                            == Some(&req.desired.digest) =>
+                {
+                    Ok(reference(&secret))
                 }
-            }
-            Err(e) => Err(map_error(&e, "creating a secret")),
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
         }
     }
 
@@ -321,7 +235,13 @@ impl DockerSwarm {
             .version
             .as_deref()
             .and_then(|v| v.parse::<u64>().ok());
-        let labels = labels_for(req, ctx.base);
+        let spec = Spec {
+            name: Some(observed.name.clone()),
+            labels: Some(labels_for(req, ctx.base)),
+        };
+        let body = serde_json::to_vec(&spec).map_err(|e| {
+            DialectError::permanent("Serialization", format!("cannot encode labels: {e}"))
+        })?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -340,26 +260,14 @@ impl DockerSwarm {
                     }
                 },
             };
-            let spec = SecretSpec {
-                name: Some(observed.name.clone()),
-                labels: Some(labels.clone()),
-                ..Default::default()
-            };
-            let options = UpdateSecretOptions {
-                version: index as i64,
-            };
+            let url = ctx.secret(&id, &format!("/update?version={index}"))?;
             // Setting labels at a version is idempotent: a repeat after success is refused as out of sequence.
-            let result = self
-                .exchange(
-                    ctx.pace(),
-                    "update",
-                    Idempotency::Idempotent,
-                    out_of_sequence,
-                    || ctx.docker.update_secret(&id, spec.clone(), options.clone()),
-                )
-                .await?;
-            match result {
-                Ok(()) => {
+            let exchange = Exchange::new("update", &Method::POST, &url)
+                .json(&body)
+                .idempotency(Idempotency::Idempotent);
+            match self.send(ctx, exchange, "updating a secret's labels").await {
+                Ok(reply) if reply.absent => return Err(wire::not_found()),
+                Ok(_) => {
                     let secret = self.inspect(ctx, &id).await?;
                     return Ok(RemoteRef {
                         name: observed.name.clone(),
@@ -367,13 +275,14 @@ impl DockerSwarm {
                         version: secret.as_ref().and_then(version_of).map(|v| v.to_string()),
                     });
                 }
-                Err(e) if out_of_sequence(&e) && attempt < UPDATE_ATTEMPTS => version = None,
-                Err(e) => return Err(map_error(&e, "updating a secret's labels")),
+                Err(e) if code::is(&e, Code::OutOfSequence) && attempt < UPDATE_ATTEMPTS => {
+                    version = None
+                }
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// Deletes the superseded secrets of this SecretSync; a secret still in use is kept and reported.
     /// Deletes the superseded secrets of this SecretSync (`ours`: the names of its secrets, as `observe` saw
     /// them); a secret still in use is kept and reported.
     async fn prune(&self, ctx: &Ctx<'_>, current: &str, ours: &[String]) {
@@ -402,49 +311,118 @@ impl DockerSwarm {
             .and_then(|s| s.prune_superseded)
             .unwrap_or(true)
     }
-}
 
-/// The body of `POST /secrets/create`.
-#[derive(serde::Serialize)]
-struct CreateBody<'a> {
-    #[serde(rename = "Name")]
-    name: &'a str,
-    #[serde(rename = "Labels")]
-    labels: &'a HashMap<String, String>,
-    /// Standard base64 (the API page says URL-safe, but the daemon decodes the standard alphabet).
-    #[serde(rename = "Data")]
-    data: &'a str,
+    async fn ctx<'a>(&self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
+        let endpoint = endpoint(req.target);
+        let (client, root) = self.dial(endpoint, req.credentials)?;
+        let mut ctx = Ctx {
+            client,
+            root,
+            endpoint,
+            base: req.remote_name,
+            rate: req.rate_limit,
+        };
+        let key = format!("{endpoint}#{}", req.credentials.fingerprint());
+        let cell = self.versions.get_or_insert_with(key, Default::default);
+        // Many SecretSyncs start at once after a restart: one of them negotiates, the others on the same
+        // endpoint wait for it. A failure is not kept, so the next reconcile tries again.
+        let version = cell.get_or_try_init(|| self.negotiate(&ctx)).await?;
+        ctx.root = format!("{}/v{version}", ctx.root);
+        Ok(ctx)
+    }
+
+    /// The client for `endpoint` and the root of its URLs: the unix socket, TCP, or TLS when credentials (or
+    /// `https://`) ask for it.
+    fn dial(
+        &self,
+        endpoint: &str,
+        creds: &Credentials,
+    ) -> Result<(reqwest::Client, String), DialectError> {
+        if let Some(path) = endpoint.strip_prefix("unix://") {
+            return Ok((self.sockets.client(path)?, "http://docker".to_owned()));
+        }
+        let (tls, host) = if let Some(host) = endpoint.strip_prefix("https://") {
+            (true, host)
+        } else if let Some(host) = endpoint.strip_prefix("http://") {
+            (false, host)
+        } else if let Some(host) = endpoint.strip_prefix("tcp://") {
+            let tls = ["ca.crt", "tls.crt", "tls.key"]
+                .iter()
+                .any(|k| matches!(credentials::text(creds, k), Ok(Some(_)) | Err(_)));
+            (tls, host)
+        } else {
+            return Err(invalid_endpoint(endpoint));
+        };
+        let root = format!(
+            "{}://{}",
+            if tls { "https" } else { "http" },
+            host.trim_end_matches('/')
+        );
+        let url = super::kit::endpoint::parse(&root, "InvalidEndpoint")?;
+        if url.path() != "/" || url.query().is_some() {
+            return Err(invalid_endpoint(endpoint));
+        }
+        if !tls {
+            return Ok((self.tls.client(TlsSettings::default())?, root));
+        }
+        let identity = match (
+            credentials::text(creds, "tls.crt")?,
+            credentials::text(creds, "tls.key")?,
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(half_identity()),
+        };
+        // A ca.crt is the daemon's own CA and the only one trusted; without one, the public roots.
+        let client = self.tls.client(TlsSettings {
+            ca: credentials::text(creds, "ca.crt")?,
+            public_roots: false,
+            identity,
+        })?;
+        Ok((client, root))
+    }
 }
 
 /// One reconcile's connection and names.
 struct Ctx<'a> {
-    docker: Docker,
+    client: reqwest::Client,
+    /// Where the Engine API's paths go (`http://docker/v1.50`).
+    root: String,
     endpoint: &'a str,
     base: &'a str,
-    rate: Option<crate::api::RateLimit>,
+    rate: Option<RateLimit>,
 }
 
 impl Ctx<'_> {
-    fn pace(&self) -> (&str, Option<crate::api::RateLimit>) {
-        (self.endpoint, self.rate)
-    }
-}
-
-impl DockerSwarm {
-    async fn ctx<'a>(&self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
-        let endpoint = endpoint(req.target);
-        let docker = self.client(endpoint, req.credentials).await?;
-        Ok(Ctx {
-            docker,
-            endpoint,
-            base: req.remote_name,
-            rate: req.rate_limit,
-        })
+    /// The URL of the secret `id` (an ID or a name), with `rest` after it.
+    fn secret(&self, id: &str, rest: &str) -> Result<String, DialectError> {
+        // IDs come from the daemon: only one shaped like a name or an ID is put in a path.
+        if !valid_name(id) {
+            return Err(DialectError::retry(
+                "BadResponse",
+                "Docker named a secret by an ID that is not one",
+            ));
+        }
+        Ok(format!("{}/secrets/{id}{rest}", self.root))
     }
 }
 
 fn endpoint(target: &Target) -> &str {
     target.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT)
+}
+
+fn invalid_endpoint(endpoint: &str) -> DialectError {
+    DialectError::permanent(
+        "InvalidEndpoint",
+        format!("endpoint {endpoint} is neither unix://, tcp:// nor https:// with a host and port"),
+    )
+}
+
+fn half_identity() -> DialectError {
+    DialectError::credentials(
+        "InvalidCredentials",
+        "tls.crt and tls.key must be given together",
+    )
 }
 
 /// `<remoteName>-<first 8 hex digits of the digest>`.
@@ -607,218 +585,6 @@ fn current<'a>(candidates: &'a [Secret], req: &Request<'_>, base: &str) -> Optio
     .or_else(|| newest(&mut candidates.iter()))
 }
 
-fn status_of(err: &DockerError) -> Option<u16> {
-    match err {
-        DockerError::DockerResponseServerError { status_code, .. } => Some(*status_code),
-        _ => None,
-    }
-}
-
-fn server_message(err: &DockerError) -> &str {
-    match err {
-        DockerError::DockerResponseServerError { message, .. } => message,
-        _ => "",
-    }
-}
-
-fn in_use(err: &DockerError) -> bool {
-    status_of(err) == Some(400) && server_message(err).contains("in use")
-}
-
-fn out_of_sequence(err: &DockerError) -> bool {
-    server_message(err).contains("update out of sequence")
-}
-
-/// The metrics outcome of one call.
-fn outcome<T>(result: &Result<T, DockerError>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(e) if in_use(e) => "in_use",
-        Err(e) => map_status(status_of(e), server_message(e), "")
-            .class
-            .as_str(),
-    }
-}
-
-/// The condition for an error. Docker's messages name secrets and services, never values.
-fn map_error(err: &DockerError, doing: &str) -> DialectError {
-    match err {
-        DockerError::DockerResponseServerError { .. } => {
-            map_status(status_of(err), server_message(err), doing)
-        }
-        DockerError::JsonDataError { .. } | DockerError::JsonSerdeError { .. } => {
-            DialectError::retry(
-                "BadResponse",
-                format!("{doing}: Docker's answer is not the JSON expected"),
-            )
-        }
-        other if transport::is_too_large(other) => DialectError::permanent(
-            "ResponseTooLarge",
-            format!("{doing}: {}", transport::AnswerTooLarge),
-        ),
-        other if super::kit::tls::identity_refused(other) => DialectError::credentials(
-            "CertificateRefused",
-            format!("{doing}: Docker refused the client certificate (tls.crt and tls.key)"),
-        ),
-        other => DialectError::retry(
-            "BackendUnreachable",
-            format!("{doing}: cannot reach Docker{}", connection_cause(other)),
-        ),
-    }
-}
-
-/// Why a connection failed, in words that quote nothing the other end sent: an I/O error's kind (refused, reset,
-/// timed out), a timeout, or nothing.
-fn connection_cause(err: &DockerError) -> String {
-    match err {
-        DockerError::RequestTimeoutError => ": timed out".to_owned(),
-        DockerError::IOError { err } => format!(": {}", err.kind()),
-        other => {
-            let mut source = std::error::Error::source(other);
-            while let Some(e) = source {
-                if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                    return format!(": {}", io.kind());
-                }
-                source = e.source();
-            }
-            String::new()
-        }
-    }
-}
-
-fn map_status(status: Option<u16>, message: &str, doing: &str) -> DialectError {
-    let Some(status) = status else {
-        return DialectError::retry(
-            "BackendUnreachable",
-            format!("{doing}: cannot reach Docker"),
-        );
-    };
-    // The answer's own message is never shown: the endpoint may be something other than Docker (an internal
-    // service a Store's author wanted to read through the controller). Our words for the codes Docker documents.
-    let said = |what: &str| format!("{doing}: Docker answered HTTP {status} ({what})");
-    match status {
-        400 if message.contains("in use") => {
-            DialectError::conflict("SecretInUse", said("the secret is in use by a service"))
-        }
-        400 => DialectError::permanent("BadParameter", said("bad parameter")),
-        404 => DialectError::retry("SecretNotFound", said("no such secret")),
-        409 => DialectError::conflict("NameTaken", said("the name is taken")),
-        500 if message.contains("update out of sequence") => {
-            DialectError::conflict("UpdateOutOfSequence", said("update out of sequence"))
-        }
-        503 => DialectError::retry("NotSwarmManager", said("the node is not a swarm manager")),
-        _ => DialectError::from_status(status, &format!("{doing}: Docker answered"), None),
-    }
-}
-
-/// A bollard client for `endpoint`, with TLS when credentials (or `https://`) ask for it; every call on a
-/// connection of its own whose answer is capped ([`transport`]).
-fn connect(endpoint: &str, creds: &Credentials) -> Result<Docker, DialectError> {
-    let dial = if let Some(path) = endpoint.strip_prefix("unix://") {
-        Dial::Unix(path.into())
-    } else {
-        let (tls, host) = if let Some(host) = endpoint.strip_prefix("https://") {
-            (true, host)
-        } else if let Some(host) = endpoint
-            .strip_prefix("tcp://")
-            .or_else(|| endpoint.strip_prefix("http://"))
-        {
-            let tls = ["ca.crt", "tls.crt", "tls.key"]
-                .iter()
-                .any(|k| matches!(credentials::text(creds, k), Ok(Some(_)) | Err(_)));
-            (tls && !endpoint.starts_with("http://"), host)
-        } else {
-            return Err(DialectError::permanent(
-                "InvalidEndpoint",
-                format!("endpoint {endpoint} is neither unix://, tcp:// nor https://"),
-            ));
-        };
-        let addr = host.trim_end_matches('/').to_owned();
-        if tls {
-            let name = addr
-                .rsplit_once(':')
-                .map_or(addr.as_str(), |(h, _)| h)
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            let server_name = ServerName::try_from(name).map_err(|_| {
-                DialectError::permanent(
-                    "InvalidEndpoint",
-                    format!("endpoint {endpoint} names no valid host for TLS"),
-                )
-            })?;
-            Dial::Tls {
-                addr,
-                server_name,
-                config: Arc::new(tls_config(creds)?),
-            }
-        } else {
-            Dial::Tcp(addr)
-        }
-    };
-    transport::docker(dial)
-        .map_err(|e| DialectError::retry("BackendUnreachable", format!("cannot reach Docker: {e}")))
-}
-
-fn tls_config(creds: &Credentials) -> Result<rustls::ClientConfig, DialectError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-    let bad = |what: &str| {
-        DialectError::credentials(
-            "InvalidCredentials",
-            format!("credentials key {what} is not valid PEM"),
-        )
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    match credentials::text(creds, "ca.crt")? {
-        Some(ca) => {
-            for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-                roots
-                    .add(cert.map_err(|_| bad("ca.crt"))?)
-                    .map_err(|_| bad("ca.crt"))?;
-            }
-            if roots.is_empty() {
-                return Err(bad("ca.crt"));
-            }
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(native.certs);
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DialectError::permanent("TlsSetup", format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots);
-    match (
-        credentials::text(creds, "tls.crt")?,
-        credentials::text(creds, "tls.key")?,
-    ) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| bad("tls.crt"))?;
-            if chain.is_empty() {
-                return Err(bad("tls.crt"));
-            }
-            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| bad("tls.key"))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                DialectError::credentials(
-                    "InvalidCredentials",
-                    format!("tls.crt and tls.key do not make a client identity: {e}"),
-                )
-            })
-        }
-        (None, None) => Ok(builder.with_no_client_auth()),
-        _ => Err(DialectError::credentials(
-            "InvalidCredentials",
-            "tls.crt and tls.key must be given together",
-        )),
-    }
-}
-
 #[async_trait]
 impl Dialect for DockerSwarm {
     fn destinations(&self, target: &Target, _credentials: &Credentials) -> Vec<String> {
@@ -863,17 +629,11 @@ impl Dialect for DockerSwarm {
             .iter()
             .any(|s| ep.starts_with(s))
         {
-            return Err(DialectError::permanent(
-                "InvalidEndpoint",
-                format!("endpoint {ep} is neither unix://, tcp:// nor https://"),
-            ));
+            return Err(invalid_endpoint(ep));
         }
         let has = |k| credentials::text(req.credentials, k).map(|v| v.is_some());
         if has("tls.crt")? != has("tls.key")? {
-            return Err(DialectError::credentials(
-                "InvalidCredentials",
-                "tls.crt and tls.key must be given together",
-            ));
+            return Err(half_identity());
         }
         Ok(())
     }
@@ -982,7 +742,9 @@ impl Dialect for DockerSwarm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialects::ErrorClass;
     use crate::dialects::fixtures::desired;
+    use crate::dialects::kit::Verdict;
 
     const DIGEST: &str =
         "hmac-sha256:0123abcdef456789000000000000000000000000000000000000000000000000";
@@ -1001,9 +763,9 @@ mod tests {
     fn secret(name: &str, created: &str, labels: &[(&str, &str)]) -> Secret {
         Secret {
             id: Some(format!("id-{name}")),
-            version: Some(bollard::models::ObjectVersion { index: Some(10) }),
+            version: Some(wire::ObjectVersion { index: Some(10) }),
             created_at: Some(created.to_owned()),
-            spec: Some(SecretSpec {
+            spec: Some(Spec {
                 name: Some(name.to_owned()),
                 labels: Some(
                     labels
@@ -1011,9 +773,7 @@ mod tests {
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect(),
                 ),
-                ..Default::default()
             }),
-            ..Default::default()
         }
     }
 
@@ -1154,10 +914,16 @@ mod tests {
         assert!(valid_name(&full_name(&base, DIGEST)));
     }
 
-    fn server(status: u16, message: &str) -> DockerError {
-        DockerError::DockerResponseServerError {
-            status_code: status,
-            message: message.to_owned(),
+    fn answer(status: u16, message: &str) -> Reply {
+        Reply {
+            status,
+            headers: Default::default(),
+            body: Zeroizing::new(
+                serde_json::json!({ "message": message })
+                    .to_string()
+                    .into_bytes(),
+            ),
+            absent: false,
         }
     }
 
@@ -1175,12 +941,6 @@ mod tests {
                 "only updates to Labels are allowed",
                 ErrorClass::Permanent,
                 "BadParameter",
-            ),
-            (
-                404,
-                "secret x not found",
-                ErrorClass::Retry,
-                "SecretNotFound",
             ),
             (
                 409,
@@ -1203,7 +963,16 @@ mod tests {
             ),
         ];
         for (status, message, class, reason) in cases {
-            let err = map_error(&server(status, message), "doing");
+            let verdict = wire::decode(&answer(status, message));
+            let expected = if reason == "SecretInUse" {
+                "in_use"
+            } else {
+                class.as_str()
+            };
+            assert_eq!(wire::outcome(&verdict), expected);
+            let Verdict::Error(err) = verdict else {
+                panic!("{status} {message}: not an error");
+            };
             assert_eq!(
                 (err.class, err.reason),
                 (class, reason),
@@ -1212,38 +981,46 @@ mod tests {
             // Never the answer's own words (the endpoint may not be Docker at all): the status and ours.
             assert!(!err.message.contains(message), "{err}");
             assert!(err.message.contains(&status.to_string()), "{err}");
-            let expected = if reason == "SecretInUse" {
-                "in_use"
-            } else {
-                class.as_str()
-            };
-            assert_eq!(outcome::<()>(&Err(server(status, message))), expected);
         }
-        assert!(in_use(&server(
+        let in_use = wire::decode(&answer(
             400,
-            "secret 'a' is in use by the following service: s"
-        )));
-        assert!(out_of_sequence(&server(500, "update out of sequence")));
-        assert!(!out_of_sequence(&server(500, "other")));
+            "secret 'a' is in use by the following service: s",
+        ));
+        assert!(matches!(&in_use, Verdict::Error(e) if code::is(e, Code::InUse)));
+        assert!(matches!(
+            wire::decode(&answer(404, "no such secret")),
+            Verdict::Absent
+        ));
+    }
+
+    fn dialect() -> DockerSwarm {
+        DockerSwarm::new(Shared::new(1, 1, crate::metrics::Metrics::new()))
     }
 
     #[test]
     fn tls_needs_cert_and_key_together_and_valid_pem() {
+        let dial = |creds: &Credentials| dialect().dial("tcp://127.0.0.1:1", creds).map(|_| ());
         let creds = Credentials::new([("tls.crt".to_owned(), SecretValue::from("x"))].into());
-        let err = tls_config(&creds).unwrap_err();
+        let err = dial(&creds).unwrap_err();
         assert_eq!(err.class, ErrorClass::Credentials);
         let creds = Credentials::new(
             [("ca.crt".to_owned(), SecretValue::from("not a certificate"))].into(),
         );
-        let err = tls_config(&creds).unwrap_err();
+        let err = dial(&creds).unwrap_err();
         assert_eq!(err.reason, "InvalidCredentials");
         assert!(!err.message.contains("not a certificate"));
     }
 
     #[test]
     fn endpoints_are_checked() {
-        let err = connect("ftp://x", &Credentials::default()).unwrap_err();
-        assert_eq!(err.reason, "InvalidEndpoint");
-        assert!(connect("tcp://127.0.0.1:1", &Credentials::default()).is_ok());
+        let none = Credentials::default();
+        for bad in ["ftp://x", "tcp://h:1/path"] {
+            let err = dialect().dial(bad, &none).unwrap_err();
+            assert_eq!(err.reason, "InvalidEndpoint", "{bad}");
+        }
+        let (_, root) = dialect().dial("tcp://127.0.0.1:1", &none).unwrap();
+        assert_eq!(root, "http://127.0.0.1:1");
+        let (_, root) = dialect().dial("unix:///run/docker.sock", &none).unwrap();
+        assert_eq!(root, "http://docker");
     }
 }

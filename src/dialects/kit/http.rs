@@ -289,6 +289,16 @@ pub struct Endpoint<'a> {
     pub auth: &'a dyn Auth,
 }
 
+/// How an answer is counted in `secretsync_backend_requests_total`: `ok`, `not_found` or the error's class,
+/// unless the dialect's documented outcomes say more (see [`Transport::with_outcome`]).
+pub fn outcome(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Success => "ok",
+        Verdict::Absent => "not_found",
+        Verdict::Error(e) => e.class.as_str(),
+    }
+}
+
 /// A dialect's HTTP transport: its name for metrics and logs, what it shares with the others, and its decoder.
 #[derive(Clone)]
 pub struct Transport {
@@ -296,6 +306,7 @@ pub struct Transport {
     shared: Shared,
     decode: Decoder,
     policy: RetryPolicy,
+    outcome: fn(&Verdict) -> &'static str,
 }
 
 impl Transport {
@@ -305,7 +316,14 @@ impl Transport {
             shared,
             decode,
             policy: RetryPolicy::default(),
+            outcome,
         }
+    }
+
+    /// Counts answers with the dialect's own outcome names (Docker's `in_use`) where [`outcome`] says too little.
+    pub fn with_outcome(mut self, outcome: fn(&Verdict) -> &'static str) -> Self {
+        self.outcome = outcome;
+        self
     }
 
     pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
@@ -374,12 +392,7 @@ impl Transport {
             } else {
                 (self.decode)(&reply)
             };
-            let outcome = match &verdict {
-                Verdict::Success => "ok",
-                Verdict::Absent => "not_found",
-                Verdict::Error(e) => e.class.as_str(),
-            };
-            self.record(exchange.operation, outcome);
+            self.record(exchange.operation, (self.outcome)(&verdict));
             return match verdict {
                 Verdict::Success => Ok(reply),
                 Verdict::Absent => {

@@ -4,6 +4,7 @@
 //! flavour.
 
 pub mod bounded;
+pub mod code;
 pub mod credentials;
 pub mod endpoint;
 pub mod http;
@@ -13,6 +14,7 @@ pub mod store_id;
 pub mod text;
 pub mod tls;
 pub mod token_cache;
+pub mod unix;
 
 pub use http::{
     Auth, Decoder, Endpoint, Exchange, NoAuth, Pace, Reply, StaticBearer, Transport, Verdict,
