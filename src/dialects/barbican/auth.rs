@@ -1,84 +1,31 @@
-//! Who SecretSync is to Barbican: Keystone v3 tokens (password or application credential), cached per
-//! credential set until shortly before they expire, or the no-auth headers of development deployments.
+//! Who SecretSync is to Barbican: Keystone v3 tokens (password or application credential), kept in the kit's
+//! token cache until half-way through their life, or the no-auth headers of development deployments.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use reqwest::Method;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::wire::answered;
-use super::{DIALECT, Shared};
+use super::wire::{answered, root};
+use super::{DIALECT, settings};
 use crate::api::Target;
-use crate::dialects::kit::bounded::Lru;
+use crate::dialects::DialectError;
 use crate::dialects::kit::credentials::{missing, required, text};
-use crate::dialects::kit::http::{read_body, retry_after};
-use crate::dialects::kit::{Auth, Exchange, Failure, Idempotency, Reply, RetryPolicy};
-use crate::dialects::{DialectError, ErrorClass};
+use crate::dialects::kit::token_cache::TokenCache;
+use crate::dialects::kit::{
+    Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Reply, Transport, Verdict,
+};
 use crate::value::Credentials;
 
-/// A token is renewed once less than this share of its life is left (and at most this long before expiry).
+/// A token is renewed once less than half of its life is left, and at most this long before it expires.
 const RENEW_MARGIN_MAX: Duration = Duration::from_secs(300);
-/// Token slots are few (one per credential set and store); past the cap the least recently used goes, so a
-/// churn of rotated or fake credentials costs no other store its token.
-const MAX_CACHED_TOKENS: usize = 256;
 /// The user ID sent as `X-User-Id` in no-auth mode, so Barbican records a creator SecretSync can recognise.
 pub(super) const NOAUTH_USER: &str = "secretsync";
-
-/// How a Keystone user proves who it is.
-pub(super) enum Method {
-    Password {
-        user: UserRef,
-        password: Zeroizing<String>,
-        project: ProjectRef,
-    },
-    ApplicationCredential {
-        id: String,
-        secret: Zeroizing<String>,
-    },
-}
-
-pub(super) enum UserRef {
-    Id(String),
-    Name { name: String, domain: DomainRef },
-}
-
-pub(super) enum ProjectRef {
-    Id(String),
-    Name { name: String, domain: DomainRef },
-}
-
-pub(super) enum DomainRef {
-    Id(String),
-    Name(String),
-}
-
-impl DomainRef {
-    fn json(&self) -> serde_json::Value {
-        match self {
-            DomainRef::Id(id) => json!({ "id": id }),
-            DomainRef::Name(name) => json!({ "name": name }),
-        }
-    }
-}
-
-/// Keystone credentials from the credentials Secret.
-pub(super) struct Keystone {
-    /// `…/v3`, without a trailing slash.
-    pub auth_url: String,
-    pub method: Method,
-    /// Cache key: the auth URL and a fingerprint of every credential key.
-    pub cache_key: String,
-}
-
-/// How requests are authenticated.
-pub(super) enum Access {
-    Keystone(Keystone),
-    NoAuth { project_id: String },
-}
 
 /// The credentials Secret keys this dialect reads (anything else is ignored).
 pub const CREDENTIAL_KEYS: [&str; 12] = [
@@ -96,67 +43,41 @@ pub const CREDENTIAL_KEYS: [&str; 12] = [
     "applicationCredentialSecret",
 ];
 
-/// `…/v3` from an auth URL given with or without the version.
-pub(super) fn normalize_auth_url(raw: &str) -> Result<String, DialectError> {
-    let url = url::Url::parse(raw).map_err(|e| {
-        DialectError::credentials(
-            "InvalidCredentials",
-            format!("credentials key authUrl is not a URL: {e}"),
-        )
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
-        return Err(DialectError::credentials(
-            "InvalidCredentials",
-            "credentials key authUrl must be an http:// or https:// URL without a query",
-        ));
-    }
-    let base = url.as_str().trim_end_matches('/');
-    Ok(if base.ends_with("/v3") {
-        base.to_owned()
-    } else {
-        format!("{base}/v3")
-    })
+/// Keystone credentials from the credentials Secret.
+pub(super) struct Keystone {
+    /// `…/v3`, without a trailing slash.
+    pub auth_url: String,
+    /// The body of `POST /v3/auth/tokens`. It holds the password or secret, so it is wiped when dropped.
+    body: Zeroizing<Vec<u8>>,
+    /// The token cache's key: the auth URL and a fingerprint of every credential key.
+    cache_key: String,
+}
+
+/// How requests are authenticated.
+pub(super) enum Access {
+    Keystone(Keystone),
+    NoAuth { project_id: String },
 }
 
 /// Reads the access mode from the credentials and settings; every error names the key to fix, never a value.
 pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, DialectError> {
-    let settings = target.barbican.clone().unwrap_or_default();
     let Some(auth_url) = text(creds, "authUrl")? else {
-        // No credentialsRef: only the controller's own keys (the store it acts for).
-        if creds.has_no_secret_keys() {
-            return match settings.project_id {
-                Some(project_id) if !project_id.trim().is_empty() => {
-                    if target.endpoint.is_none() {
-                        return Err(DialectError::permanent(
-                            "InvalidSpec",
-                            "Barbican in no-auth mode (barbican.projectId, no credentialsRef) needs \
-                             the store's endpoint",
-                        ));
-                    }
-                    Ok(Access::NoAuth {
-                        project_id: project_id.trim().to_owned(),
-                    })
-                }
-                _ => Err(DialectError::permanent(
-                    "InvalidSpec",
-                    "Barbican needs the store's credentialsRef (Keystone credentials) or \
-                     barbican.projectId (on the store) (no-auth mode)",
-                )),
-            };
-        }
-        return Err(missing(
-            "authUrl",
-            "the Keystone URL, e.g. https://keystone:5000/v3",
-        ));
+        return no_auth(target, creds);
     };
-    let auth_url = normalize_auth_url(auth_url)?;
+    let auth_url = root(auth_url, "/v3").map_err(|why| {
+        DialectError::credentials(
+            "InvalidCredentials",
+            format!("credentials key authUrl {why}"),
+        )
+    })? + "/v3";
     let app_id = text(creds, "applicationCredentialId")?;
     let app_secret = text(creds, "applicationCredentialSecret")?;
-    let method = match (app_id, app_secret) {
-        (Some(id), Some(secret)) => Method::ApplicationCredential {
-            id: id.to_owned(),
-            secret: Zeroizing::new(secret.to_owned()),
-        },
+    let identity = match (app_id, app_secret) {
+        // An application credential carries its own project scope.
+        (Some(id), Some(secret)) => json!({"identity": {
+            "methods": ["application_credential"],
+            "application_credential": {"id": id, "secret": secret}
+        }}),
         (Some(_), None) => {
             return Err(missing(
                 "applicationCredentialSecret",
@@ -170,103 +91,97 @@ pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, Dia
             ));
         }
         (None, None) => {
-            let domain = |id_key: &str, name_key: &str| -> Result<DomainRef, DialectError> {
-                Ok(match (text(creds, id_key)?, text(creds, name_key)?) {
-                    (Some(id), _) => DomainRef::Id(id.to_owned()),
-                    (None, Some(name)) => DomainRef::Name(name.to_owned()),
-                    (None, None) => DomainRef::Name("Default".to_owned()),
-                })
-            };
-            let user = match (text(creds, "userId")?, text(creds, "username")?) {
-                (Some(id), _) => UserRef::Id(id.to_owned()),
-                (None, Some(name)) => UserRef::Name {
-                    name: name.to_owned(),
-                    domain: domain("userDomainId", "userDomainName")?,
-                },
-                (None, None) => {
-                    return Err(missing(
-                        "username",
-                        "the Keystone user, or userId; with password, or else applicationCredentialId and \
-                         applicationCredentialSecret",
-                    ));
-                }
-            };
-            let password = required(creds, "password", "the Keystone user's password")?;
-            let project = match (text(creds, "projectId")?, text(creds, "projectName")?) {
-                (Some(id), _) => ProjectRef::Id(id.to_owned()),
-                (None, Some(name)) => ProjectRef::Name {
-                    name: name.to_owned(),
-                    domain: domain("projectDomainId", "projectDomainName")?,
-                },
-                (None, None) => {
-                    return Err(missing(
-                        "projectName",
-                        "or projectId: Barbican needs a project-scoped token",
-                    ));
-                }
-            };
-            Method::Password {
-                user,
-                password: Zeroizing::new(password.to_owned()),
-                project,
-            }
+            let user_keys = ["userId", "username", "userDomainId", "userDomainName"];
+            let mut user = named(creds, user_keys)?.ok_or_else(|| {
+                missing(
+                    "username",
+                    "the Keystone user, or userId; with password, or else applicationCredentialId and \
+                     applicationCredentialSecret",
+                )
+            })?;
+            user["password"] = required(creds, "password", "the Keystone user's password")?.into();
+            let project_keys = [
+                "projectId",
+                "projectName",
+                "projectDomainId",
+                "projectDomainName",
+            ];
+            let project = named(creds, project_keys)?.ok_or_else(|| {
+                missing(
+                    "projectName",
+                    "or projectId: Barbican needs a project-scoped token",
+                )
+            })?;
+            json!({
+                "identity": {"methods": ["password"], "password": {"user": user}},
+                "scope": {"project": project}
+            })
         }
     };
+    let mut request = json!({ "auth": identity });
+    // A tree of strings always serializes.
+    let body = Zeroizing::new(serde_json::to_vec(&request).unwrap_or_default());
+    wipe(&mut request);
     let cache_key = format!("{auth_url}#{}", creds.fingerprint());
     Ok(Access::Keystone(Keystone {
         auth_url,
-        method,
+        body,
         cache_key,
     }))
 }
 
-/// The body of `POST /v3/auth/tokens`. It holds the password or secret, so it is wiped when dropped.
-pub(super) fn token_request(method: &Method) -> Zeroizing<Vec<u8>> {
-    let auth = match method {
-        Method::Password {
-            user,
-            password,
-            project,
-        } => {
-            let mut user_json = match user {
-                UserRef::Id(id) => json!({ "id": id }),
-                UserRef::Name { name, domain } => json!({ "name": name, "domain": domain.json() }),
-            };
-            user_json["password"] = json!(password.as_str());
-            let project_json = match project {
-                ProjectRef::Id(id) => json!({ "id": id }),
-                ProjectRef::Name { name, domain } => {
-                    json!({ "name": name, "domain": domain.json() })
-                }
-            };
-            json!({
-                "identity": {"methods": ["password"], "password": {"user": user_json}},
-                "scope": {"project": project_json}
-            })
-        }
-        // An application credential carries its own project scope.
-        Method::ApplicationCredential { id, secret } => json!({
-            "identity": {
-                "methods": ["application_credential"],
-                "application_credential": {"id": id, "secret": secret.as_str()}
-            }
-        }),
+/// Without `authUrl`: no-auth mode, which takes no credentials at all (no credentialsRef: only the controller's
+/// own keys) and needs the store's project ID and endpoint.
+fn no_auth(target: &Target, creds: &Credentials) -> Result<Access, DialectError> {
+    if !creds.has_no_secret_keys() {
+        return Err(missing(
+            "authUrl",
+            "the Keystone URL, e.g. https://keystone:5000/v3",
+        ));
+    }
+    let Some(project_id) = settings(target).project_id.filter(|p| !p.trim().is_empty()) else {
+        return Err(DialectError::permanent(
+            "InvalidSpec",
+            "Barbican needs the store's credentialsRef (Keystone credentials) or barbican.projectId (on the \
+             store) (no-auth mode)",
+        ));
     };
-    let mut value = json!({ "auth": auth });
-    let body = Zeroizing::new(serde_json::to_vec(&value).expect("token request serializes"));
-    wipe(&mut value);
-    body
+    if target.endpoint.is_none() {
+        return Err(DialectError::permanent(
+            "InvalidSpec",
+            "Barbican in no-auth mode (barbican.projectId, no credentialsRef) needs the store's endpoint",
+        ));
+    }
+    Ok(Access::NoAuth {
+        project_id: project_id.trim().to_owned(),
+    })
+}
+
+/// A Keystone user or project from its keys `[id, name, domain id, domain name]`: `{"id"}`, or `{"name",
+/// "domain"}` with the domain `Default` unless one is named; `None` when neither the ID nor the name is set.
+fn named(
+    creds: &Credentials,
+    [id, name, domain_id, domain_name]: [&str; 4],
+) -> Result<Option<Value>, DialectError> {
+    if let Some(id) = text(creds, id)? {
+        return Ok(Some(json!({ "id": id })));
+    }
+    let Some(name) = text(creds, name)? else {
+        return Ok(None);
+    };
+    let domain = match (text(creds, domain_id)?, text(creds, domain_name)?) {
+        (Some(id), _) => json!({ "id": id }),
+        (None, name) => json!({ "name": name.unwrap_or("Default") }),
+    };
+    Ok(Some(json!({ "name": name, "domain": domain })))
 }
 
 /// Overwrites the strings of a JSON value before it is dropped (serde_json does not zeroize).
-fn wipe(value: &mut serde_json::Value) {
+fn wipe(value: &mut Value) {
     match value {
-        serde_json::Value::String(s) => {
-            let mut owned = Zeroizing::new(std::mem::take(s));
-            owned.clear();
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(wipe),
-        serde_json::Value::Object(map) => map.values_mut().for_each(wipe),
+        Value::String(s) => Zeroizing::new(std::mem::take(s)).clear(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(map) => map.values_mut().for_each(wipe),
         _ => {}
     }
 }
@@ -313,21 +228,14 @@ struct CatalogEndpoint {
 }
 
 /// A project-scoped token and what came with it.
-#[derive(Clone)]
 pub(super) struct Token {
-    pub value: Arc<Zeroizing<String>>,
+    value: Zeroizing<String>,
     pub user_id: Option<String>,
     /// The catalog's key-manager endpoints: (interface, region, url).
     endpoints: Vec<(String, Option<String>, String)>,
-    /// When to fetch a new one (local clock).
-    renew_at: Instant,
 }
 
 impl Token {
-    fn fresh(&self, now: Instant) -> bool {
-        now < self.renew_at
-    }
-
     /// The key-manager endpoint for an interface and optional region.
     pub fn endpoint(&self, interface: &str, region: Option<&str>) -> Option<&str> {
         self.endpoints
@@ -339,19 +247,21 @@ impl Token {
     }
 }
 
-/// When to renew a token with this lifetime: half-way, and at most [`RENEW_MARGIN_MAX`] before expiry.
+/// When to renew a token with this lifetime: half-way, and at most [`RENEW_MARGIN_MAX`] before expiry (the kit's
+/// default keeps the last minute unused, which would never reuse the short tokens some clouds issue).
 pub(super) fn renew_after(lifetime: Duration) -> Duration {
     let margin = (lifetime / 2).min(RENEW_MARGIN_MAX);
     lifetime.saturating_sub(margin)
 }
 
-/// Parses a token reply. `sent` is when the request went out: the token's lifetime (expires - issued, both
-/// server clock) is counted from then, so a skewed local clock cannot keep an expired token.
+/// Parses a token reply, with how long to keep the token. `sent` is when the request went out: the token's
+/// lifetime (expires - issued, both server clock) is counted from then, so a skewed local clock cannot keep an
+/// expired token.
 pub(super) fn parse_token(
     subject: Option<&str>,
     body: &[u8],
     sent: Instant,
-) -> Result<Token, DialectError> {
+) -> Result<(Token, Duration), DialectError> {
     let bad = |what: &str| {
         DialectError::retry(
             "KeystoneError",
@@ -362,7 +272,7 @@ pub(super) fn parse_token(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| bad("no X-Subject-Token header"))?;
     let reply: TokenReply = serde_json::from_slice(body)
-        .map_err(|e| bad(&super::super::kit::text::json_position(&e)))?;
+        .map_err(|e| bad(&crate::dialects::kit::text::json_position(&e)))?;
     let t = reply.token;
     let expires = chrono::DateTime::parse_from_rfc3339(&t.expires_at)
         .map_err(|_| bad("expires_at is not a timestamp"))?;
@@ -385,12 +295,20 @@ pub(super) fn parse_token(
         .flat_map(|c| c.endpoints)
         .map(|e| (e.interface, e.region_id.or(e.region), e.url))
         .collect();
-    Ok(Token {
-        value: Arc::new(Zeroizing::new(subject.to_owned())),
+    let token = Token {
+        value: Zeroizing::new(subject.to_owned()),
         user_id: t.user.map(|u| u.id),
         endpoints,
-        renew_at: sent + renew_after(lifetime),
-    })
+    };
+    Ok((token, renew_after(lifetime).saturating_sub(sent.elapsed())))
+}
+
+/// Keystone's reading of a token request's answer: 200 or 201 with the token, anything else a failure.
+pub(super) fn decode_keystone(reply: &Reply) -> Verdict {
+    match reply.status {
+        200 | 201 => Verdict::Success,
+        s => Verdict::Error(map_keystone_error(s, &reply.body, reply.retry_after())),
+    }
 }
 
 /// Maps a failed token request.
@@ -419,133 +337,61 @@ pub(super) fn map_keystone_error(
     }
 }
 
-/// Cached tokens by credential set (which includes the store it is for). One fetch per set at a time: concurrent
-/// reconciles wait for it.
-pub(super) struct TokenCache {
-    slots: Lru<String, Arc<tokio::sync::Mutex<Option<Token>>>>,
+/// Where Keystone tokens come from: the cache shared by every SecretSync with the same credentials, and the
+/// transport of token requests.
+pub(super) struct Tokens {
+    pub cache: TokenCache<Token>,
+    pub keystone: Transport,
 }
 
-impl Default for TokenCache {
-    fn default() -> Self {
-        TokenCache {
-            slots: Lru::new(MAX_CACHED_TOKENS),
-        }
-    }
-}
-
-impl TokenCache {
-    fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Option<Token>>> {
-        self.slots
-            .get_or_insert_with(key.to_owned(), Default::default)
-    }
-
-    /// A fresh token for these credentials, fetching one if none is cached or the cached one is due for renewal.
-    pub async fn token(&self, shared: &Shared, ks: &Keystone) -> Result<Token, DialectError> {
-        let slot = self.slot(&ks.cache_key);
-        let mut held = slot.lock().await;
-        if let Some(t) = held.as_ref()
-            && t.fresh(Instant::now())
-        {
-            return Ok(t.clone());
-        }
-        let token = fetch(shared, ks).await?;
-        *held = Some(token.clone());
-        Ok(token)
-    }
-
-    /// Forgets `rejected` (Barbican answered 401 to it), unless another caller already replaced it.
-    pub async fn invalidate(&self, ks: &Keystone, rejected: &Token) {
-        let slot = self.slot(&ks.cache_key);
-        let mut held = slot.lock().await;
-        if held
-            .as_ref()
-            .is_some_and(|t| Arc::ptr_eq(&t.value, &rejected.value))
-        {
-            *held = None;
-        }
-    }
-}
-
-/// `POST /v3/auth/tokens`, retried by the kit's policy. Asking Keystone for a token twice only issues two tokens
-/// (the first one is never used), so the request is safe to repeat whatever became of an attempt.
-async fn fetch(shared: &Shared, ks: &Keystone) -> Result<Token, DialectError> {
-    let url = format!("{}/auth/tokens", ks.auth_url);
-    let request_body = token_request(&ks.method);
-    let record = |outcome: &str| shared.metrics.backend_request(DIALECT, "token", outcome);
-    let (url, body, record) = (&url, &request_body, &record);
-    let (subject, bytes, sent) = RetryPolicy::default()
-        .run(
-            Idempotency::Idempotent,
-            |_| async move {
-                shared.limiter.acquire(&ks.auth_url).await;
+impl Tokens {
+    /// A token for `ks`: the cached one, or a new one from `POST /v3/auth/tokens` (one request at a time per
+    /// credential set: concurrent reconciles wait for it).
+    pub async fn get(&self, ks: &Keystone) -> Result<Arc<Token>, DialectError> {
+        self.cache
+            .get_or_fetch(&ks.cache_key, || async {
+                let url = format!("{}/auth/tokens", ks.auth_url);
+                let endpoint = Endpoint {
+                    client: &self.keystone.shared().http,
+                    pace: Pace::Store {
+                        key: &ks.auth_url,
+                        rate: None,
+                    },
+                    auth: &NoAuth,
+                };
+                // Asking Keystone for a token twice only issues two tokens (the first one is never used), so
+                // the request is safe to repeat whatever became of an attempt.
+                let exchange = Exchange::new("token", &Method::POST, &url)
+                    .json(&ks.body)
+                    .idempotency(Idempotency::Idempotent);
                 let sent = Instant::now();
-                let response = shared
-                    .http
-                    .post(url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header(reqwest::header::ACCEPT, "application/json")
-                    .body(body.to_vec())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        record(ErrorClass::Retry.as_str());
-                        Failure::maybe_applied(DialectError::transport(e))
-                    })?;
-                let status = response.status().as_u16();
-                let after = retry_after(response.headers());
-                let subject = response
-                    .headers()
-                    .get("x-subject-token")
-                    .and_then(|v| v.to_str().ok())
-                    .map(|s| Zeroizing::new(s.to_owned()));
-                let bytes = read_body(response).await.map_err(|e| {
-                    let e = DialectError::from(e);
-                    record(e.class.as_str());
-                    Failure::maybe_applied(e)
-                })?;
-                if status != 201 && status != 200 {
-                    let err = map_keystone_error(status, &bytes, after);
-                    record(err.class.as_str());
-                    return Err(Failure::answered(err));
-                }
-                record("ok");
-                Ok((subject, bytes, sent))
-            },
-            |attempt, failure| {
-                tracing::debug!(
-                    dialect = DIALECT,
-                    attempt,
-                    reason = failure.error.reason,
-                    "retrying the Keystone token request"
-                );
-            },
-        )
-        .await?;
-    drop(request_body);
-    tracing::debug!(dialect = DIALECT, auth_url = %ks.auth_url, "fetched a Keystone token");
-    parse_token(subject.as_deref().map(|s| s.as_str()), &bytes, sent)
+                let reply = self.keystone.send(&endpoint, &exchange).await?;
+                tracing::debug!(dialect = DIALECT, auth_url = %ks.auth_url, "fetched a Keystone token");
+                let subject = reply.headers.get("x-subject-token");
+                parse_token(subject.and_then(|v| v.to_str().ok()), &reply.body, sent)
+            })
+            .await
+    }
 }
 
 /// Keystone mode: the current token as `X-Auth-Token`; a 401 from Barbican makes the token cache forget the
 /// refused token and fetch a new one for one more attempt.
 pub(super) struct KeystoneToken<'a> {
-    tokens: &'a TokenCache,
-    shared: &'a Shared,
+    tokens: &'a Tokens,
     ks: Keystone,
-    current: Mutex<Token>,
+    current: Mutex<Arc<Token>>,
 }
 
 impl<'a> KeystoneToken<'a> {
-    pub fn new(tokens: &'a TokenCache, shared: &'a Shared, ks: Keystone, token: Token) -> Self {
+    pub fn new(tokens: &'a Tokens, ks: Keystone, token: Arc<Token>) -> Self {
         KeystoneToken {
             tokens,
-            shared,
             ks,
             current: Mutex::new(token),
         }
     }
 
-    fn current(&self) -> Token {
+    fn current(&self) -> Arc<Token> {
         self.current
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -573,9 +419,10 @@ impl Auth for KeystoneToken<'_> {
     }
 
     async fn refused(&self, _: &Reply) -> Result<bool, DialectError> {
-        let rejected = self.current();
-        self.tokens.invalidate(&self.ks, &rejected).await;
-        let fresh = self.tokens.token(self.shared, &self.ks).await?;
+        self.tokens
+            .cache
+            .forget_if(&self.ks.cache_key, &self.current());
+        let fresh = self.tokens.get(&self.ks).await?;
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
         tracing::info!(
             dialect = DIALECT,
@@ -587,15 +434,7 @@ impl Auth for KeystoneToken<'_> {
 
 /// No-auth mode (development deployments): the project and role headers Barbican's `barbican_api` pipeline
 /// trusts. Nothing can be renewed, so a 401 is final.
-pub(super) struct ProjectHeaders {
-    project_id: String,
-}
-
-impl ProjectHeaders {
-    pub fn new(project_id: String) -> Self {
-        ProjectHeaders { project_id }
-    }
-}
+pub(super) struct ProjectHeaders(pub String);
 
 #[async_trait]
 impl Auth for ProjectHeaders {
@@ -605,37 +444,41 @@ impl Auth for ProjectHeaders {
         _: &Exchange<'_>,
     ) -> Result<reqwest::RequestBuilder, DialectError> {
         Ok(request
-            .header("X-Project-Id", self.project_id.as_str())
+            .header("X-Project-Id", self.0.as_str())
             .header("X-Roles", "member")
             .header("X-User-Id", NOAUTH_USER))
-    }
-
-    async fn refused(&self, _: &Reply) -> Result<bool, DialectError> {
-        Ok(false)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialects::ErrorClass;
     use crate::dialects::fixtures::{creds, target};
+
+    /// The auth URL (`…/v3`) that credentials with this `authUrl` sign in at.
+    fn auth_url(raw: &str) -> Result<String, DialectError> {
+        let c = creds(&[
+            ("authUrl", raw),
+            ("applicationCredentialId", "a"),
+            ("applicationCredentialSecret", "s"),
+        ]);
+        match access(&target(serde_json::json!({"dialect": "Barbican"})), &c)? {
+            Access::Keystone(ks) => Ok(ks.auth_url),
+            Access::NoAuth { .. } => panic!("keystone mode"),
+        }
+    }
 
     #[test]
     fn auth_url_gets_v3() {
+        assert_eq!(auth_url("http://k:5000").unwrap(), "http://k:5000/v3");
+        assert_eq!(auth_url("http://k:5000/v3/").unwrap(), "http://k:5000/v3");
         assert_eq!(
-            normalize_auth_url("http://k:5000").unwrap(),
-            "http://k:5000/v3"
-        );
-        assert_eq!(
-            normalize_auth_url("http://k:5000/v3/").unwrap(),
-            "http://k:5000/v3"
-        );
-        assert_eq!(
-            normalize_auth_url("https://k/identity").unwrap(),
+            auth_url("https://k/identity").unwrap(),
             "https://k/identity/v3"
         );
-        assert!(normalize_auth_url("ftp://k").is_err());
-        assert!(normalize_auth_url("not a url").is_err());
+        assert!(auth_url("ftp://k").is_err());
+        assert!(auth_url("not a url").is_err());
     }
 
     #[test]
@@ -650,7 +493,7 @@ mod tests {
         let Access::Keystone(ks) = access(&t, &c).unwrap() else {
             panic!("keystone mode")
         };
-        let body: serde_json::Value = serde_json::from_slice(&token_request(&ks.method)).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&ks.body).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"auth": {
@@ -672,7 +515,7 @@ mod tests {
         let Access::Keystone(ks) = access(&t, &c).unwrap() else {
             panic!("keystone mode")
         };
-        let body: serde_json::Value = serde_json::from_slice(&token_request(&ks.method)).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&ks.body).unwrap();
         assert_eq!(
             body["auth"]["identity"],
             serde_json::json!({"methods": ["application_credential"],
@@ -764,15 +607,15 @@ mod tests {
             ]
         }});
         let now = Instant::now();
-        let t = parse_token(Some("tok"), body.to_string().as_bytes(), now).unwrap();
+        let (t, keep) = parse_token(Some("tok"), body.to_string().as_bytes(), now).unwrap();
         assert_eq!(t.user_id.as_deref(), Some("u1"));
         assert_eq!(t.endpoint("public", None), Some("http://one"));
         assert_eq!(t.endpoint("public", Some("R2")), Some("http://two"));
         assert_eq!(t.endpoint("internal", None), Some("http://internal"));
         assert_eq!(t.endpoint("admin", None), None);
         // An hour's token, although its timestamps are long past on the local clock.
-        assert!(t.fresh(now + Duration::from_secs(3000)));
-        assert!(!t.fresh(now + Duration::from_secs(3301)));
+        assert!(keep > Duration::from_secs(3200) && keep <= Duration::from_secs(3300));
+        assert_eq!(t.value.as_str(), "tok");
         assert!(parse_token(None, body.to_string().as_bytes(), now).is_err());
         let unscoped = serde_json::json!({"token": {"expires_at": "2020-01-01T01:00:00Z"}});
         let e = parse_token(Some("t"), unscoped.to_string().as_bytes(), now)

@@ -16,11 +16,11 @@
 //! # Crash safety
 //!
 //! `POST` is not idempotent, so every write acts on the listing `observe` made in the same reconcile and never
-//! leaves a second secret: a secret of ours without payload (crash between the metadata and the payload) gets its
-//! payload; a finished one with the current digest (crash before the status write) is reused as it is. Left-over
-//! secrets of ours make `observe` report the value as unknown, so the next reconcile tidies them. A payload `PUT`
-//! answered 404 (the secret vanished) makes a new secret; 409 (already has a payload) reads the payload back and
-//! accepts it only if it is this value.
+//! leaves a second secret: a value write first completes the newest secret of ours when it has no payload (a crash
+//! between the `POST` and the payload), and makes a new one only otherwise. Superseded and left-over secrets of ours
+//! are deleted after each value write, and all of them with the SecretSync. A payload `PUT` answered 404 (the secret
+//! vanished) makes a new secret; 409 (already has a payload) reads the payload back and accepts it only if it is
+//! this value.
 //!
 //! Between the `POST` and the metadata write a secret has no marker, and Barbican takes no metadata in the `POST`.
 //! What a `POST` can carry and what never changes afterwards are the secret's own fields, so the **creation tag**
@@ -58,8 +58,8 @@ use crate::plan::{
     Capabilities, Detail, Metadata, Observed, Owner, Remote, RemoteRef, RemoteState, Support, Write,
 };
 use crate::value::{Credentials, SecretValue};
-use auth::{Access, KeystoneToken, NOAUTH_USER, ProjectHeaders, TokenCache};
-use wire::{Action, Item, View};
+use auth::{Access, KeystoneToken, NOAUTH_USER, ProjectHeaders, Token, Tokens};
+use wire::{Code, Item, Kind};
 
 const DIALECT: &str = "Barbican";
 const DEFAULT_MAX_PAYLOAD: u32 = 20_000;
@@ -75,19 +75,18 @@ const MAX_INSPECTED: usize = 50;
 
 pub struct Barbican {
     transport: Transport,
-    tokens: TokenCache,
+    tokens: Tokens,
 }
 
 impl Barbican {
     pub fn new(shared: Shared) -> Self {
         Barbican {
+            tokens: Tokens {
+                cache: Default::default(),
+                keystone: Transport::new(DIALECT, shared.clone(), auth::decode_keystone),
+            },
             transport: Transport::new(DIALECT, shared, wire::decode),
-            tokens: TokenCache::default(),
         }
-    }
-
-    fn shared(&self) -> &Shared {
-        self.transport.shared()
     }
 }
 
@@ -101,27 +100,35 @@ fn keep_superseded(target: &Target) -> usize {
 
 /// The Barbican root (without `/v1`) from an endpoint URL.
 fn barbican_base(raw: &str, origin: &str) -> Result<String, DialectError> {
-    let url = url::Url::parse(raw).map_err(|e| {
+    wire::root(raw, "/v1").map_err(|why| {
         DialectError::permanent(
             "InvalidSpec",
-            format!("the Barbican endpoint from {origin} is not a URL: {e}"),
+            format!("the Barbican endpoint from {origin} {why}"),
+        )
+    })
+}
+
+/// The key-manager endpoint of the Keystone catalog that the store's `interface` and `region` name.
+fn catalog_endpoint(target: &Target, token: &Token) -> Result<String, DialectError> {
+    let s = settings(target);
+    let interface = s.interface.as_deref().unwrap_or(DEFAULT_INTERFACE);
+    let region = s.region.as_deref();
+    let url = token.endpoint(interface, region).ok_or_else(|| {
+        DialectError::permanent(
+            "NoKeyManagerEndpoint",
+            format!(
+                "the Keystone catalog has no key-manager endpoint with interface {interface}{}; set the store's \
+                 endpoint or barbican.interface/region",
+                region.map(|r| format!(" in region {r}")).unwrap_or_default()
+            ),
         )
     })?;
-    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
-        return Err(DialectError::permanent(
-            "InvalidSpec",
-            format!(
-                "the Barbican endpoint from {origin} must be an http:// or https:// URL without a query"
-            ),
-        ));
-    }
-    let base = url.as_str().trim_end_matches('/');
-    Ok(base.strip_suffix("/v1").unwrap_or(base).to_owned())
+    barbican_base(url, "the Keystone catalog")
 }
 
 /// One authenticated conversation with a Barbican endpoint (one reconcile's worth).
 pub struct Session<'a> {
-    dialect: &'a Barbican,
+    transport: &'a Transport,
     base: String,
     rate: Option<crate::api::RateLimit>,
     /// A Keystone token ([`KeystoneToken`]) or the no-auth headers ([`ProjectHeaders`]).
@@ -134,51 +141,41 @@ impl Barbican {
     /// Opens a session for a request's target and credentials: reads the access mode, fetches (or reuses) a
     /// Keystone token and finds the endpoint. Public for tests and tools that need single Barbican calls.
     pub async fn session<'a>(&'a self, req: &Request<'_>) -> Result<Session<'a>, DialectError> {
-        let s = settings(req.target);
-        match auth::access(req.target, req.credentials)? {
+        let access = auth::access(req.target, req.credentials)?;
+        let endpoint = req.target.endpoint.as_deref();
+        let endpoint = endpoint.map(|e| barbican_base(e, "the store's endpoint"));
+        let (base, auth, creator): (_, Box<dyn Auth + 'a>, _) = match access {
             Access::NoAuth { project_id } => {
-                let endpoint = req.target.endpoint.as_deref().ok_or_else(|| {
+                let base = endpoint.ok_or_else(|| {
                     DialectError::permanent(
                         "InvalidSpec",
                         "Barbican in no-auth mode needs the store's endpoint",
                     )
-                })?;
-                Ok(Session {
-                    dialect: self,
-                    rate: req.rate_limit,
-                    base: barbican_base(endpoint, "the store's endpoint")?,
-                    auth: Box::new(ProjectHeaders::new(project_id)),
-                    creator: Some(NOAUTH_USER.to_owned()),
-                })
+                })??;
+                let creator = Some(NOAUTH_USER.to_owned());
+                (base, Box::new(ProjectHeaders(project_id)), creator)
             }
             Access::Keystone(ks) => {
-                let token = self.tokens.token(self.shared(), &ks).await?;
-                let base = match req.target.endpoint.as_deref() {
-                    Some(e) => barbican_base(e, "the store's endpoint")?,
-                    None => {
-                        let interface = s.interface.as_deref().unwrap_or(DEFAULT_INTERFACE);
-                        let url = token.endpoint(interface, s.region.as_deref()).ok_or_else(|| {
-                            DialectError::permanent(
-                                "NoKeyManagerEndpoint",
-                                format!(
-                                    "the Keystone catalog has no key-manager endpoint with interface {interface}{}; \
-                                     set the store's endpoint or barbican.interface/region",
-                                    s.region.as_deref().map(|r| format!(" in region {r}")).unwrap_or_default()
-                                ),
-                            )
-                        })?;
-                        barbican_base(url, "the Keystone catalog")?
-                    }
+                let token = self.tokens.get(&ks).await?;
+                let base = match endpoint {
+                    Some(base) => base?,
+                    None => catalog_endpoint(req.target, &token)?,
                 };
-                Ok(Session {
-                    dialect: self,
-                    rate: req.rate_limit,
+                let creator = token.user_id.clone();
+                (
                     base,
-                    creator: token.user_id.clone(),
-                    auth: Box::new(KeystoneToken::new(&self.tokens, self.shared(), ks, token)),
-                })
+                    Box::new(KeystoneToken::new(&self.tokens, ks, token)),
+                    creator,
+                )
             }
-        }
+        };
+        Ok(Session {
+            transport: &self.transport,
+            base,
+            rate: req.rate_limit,
+            auth,
+            creator,
+        })
     }
 }
 
@@ -188,33 +185,31 @@ impl Session<'_> {
         &self.base
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// Sends one exchange through the kit's transport: paced by this endpoint's limit, authorised per attempt
     /// (a 401 renews a Keystone token once), and retried only where that cannot do anything twice. Returns 2xx
     /// and 404 (`absent`) answers; everything else is the decoded error.
     async fn send(&self, exchange: Exchange<'_>) -> Result<Reply, DialectError> {
         let endpoint = Endpoint {
-            client: &self.dialect.shared().http,
+            client: &self.transport.shared().http,
             pace: Pace::Store {
                 key: &self.base,
                 rate: self.rate,
             },
             auth: self.auth.as_ref(),
         };
-        self.dialect.transport.send(&endpoint, &exchange).await
+        self.transport.send(&endpoint, &exchange).await
     }
 
-    fn secret_path(uuid: &str) -> Result<String, DialectError> {
+    /// The URL of a secret (and `tail` below it); a reference whose UUID could be more than a path segment is
+    /// refused.
+    fn secret_url(&self, uuid: &str, tail: &str) -> Result<String, DialectError> {
         if !wire::valid_uuid(uuid) {
             return Err(DialectError::permanent(
                 "InvalidReference",
                 format!("{uuid:?} is not a Barbican secret UUID"),
             ));
         }
-        Ok(format!("/v1/secrets/{uuid}"))
+        Ok(format!("{}/v1/secrets/{uuid}{tail}", self.base))
     }
 
     /// Every secret whose name is exactly `name`, newest first (at most [`MAX_LISTED`]).
@@ -223,11 +218,12 @@ impl Session<'_> {
         let mut out = Vec::new();
         let mut offset = 0;
         for _ in 0..MAX_PAGES {
-            let url = self.url(&format!(
-                "/v1/secrets?name={encoded}&limit={PAGE}&offset={offset}&sort=created:desc"
-            ));
+            let url = format!(
+                "{}/v1/secrets?name={encoded}&limit={PAGE}&offset={offset}&sort=created:desc",
+                self.base
+            );
             let reply = self.send(Exchange::new("list", &Method::GET, &url)).await?;
-            if reply.absent {
+            let Some(page) = reply.json::<wire::SecretList>("list")? else {
                 return Err(DialectError::permanent(
                     "NotBarbican",
                     format!(
@@ -235,9 +231,7 @@ impl Session<'_> {
                         self.base
                     ),
                 ));
-            }
-            let page: wire::SecretList = serde_json::from_slice(&reply.body)
-                .map_err(|e| wire::unreadable("secret list", &e))?;
+            };
             let count = page.secrets.len();
             out.extend(
                 page.secrets
@@ -264,35 +258,27 @@ impl Session<'_> {
         &self,
         uuid: &str,
     ) -> Result<Option<BTreeMap<String, String>>, DialectError> {
-        let url = self.url(&format!("{}/metadata", Self::secret_path(uuid)?));
+        let url = self.secret_url(uuid, "/metadata")?;
         let reply = self
             .send(Exchange::new("get_metadata", &Method::GET, &url))
             .await?;
-        if reply.absent {
-            return Ok(None);
-        }
-        let doc: wire::MetadataDoc = serde_json::from_slice(&reply.body)
-            .map_err(|e| wire::unreadable("metadata document", &e))?;
-        Ok(Some(doc.metadata))
+        Ok(reply
+            .json::<wire::MetadataDoc>("get_metadata")?
+            .map(|doc| doc.metadata))
     }
 
-    /// Replaces a secret's user metadata. A vanished secret is a `SecretNotFound` retry error.
+    /// Replaces a secret's user metadata; `false` when the secret is gone.
     pub async fn set_metadata(
         &self,
         uuid: &str,
         meta: &BTreeMap<String, String>,
-    ) -> Result<(), DialectError> {
-        let url = self.url(&format!("{}/metadata", Self::secret_path(uuid)?));
-        let body = serde_json::to_vec(&serde_json::json!({ "metadata": meta }))
-            .expect("metadata serializes");
+    ) -> Result<bool, DialectError> {
+        let url = self.secret_url(uuid, "/metadata")?;
+        // A map of strings always serializes.
+        let body = serde_json::to_vec(&serde_json::json!({ "metadata": meta })).unwrap_or_default();
         // Replaces the whole metadata with the same document each time: idempotent (the method's default).
-        let reply = self
-            .send(Exchange::new("put_metadata", &Method::PUT, &url).json(&body))
-            .await?;
-        if reply.absent {
-            return Err(wire::not_found(&reply));
-        }
-        Ok(())
+        let exchange = Exchange::new("put_metadata", &Method::PUT, &url).json(&body);
+        Ok(!self.send(exchange).await?.absent)
     }
 
     /// `POST /v1/secrets` without a payload, tagged as `owner`'s ([`wire::creation_tag`]). Returns the new
@@ -306,27 +292,21 @@ impl Session<'_> {
         if let Some(tag) = wire::creation_tag(owner) {
             body["mode"] = tag.into();
         }
-        let body = serde_json::to_vec(&body).expect("create body serializes");
-        let url = self.url("/v1/secrets");
+        // A tree of strings always serializes.
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let url = format!("{}/v1/secrets", self.base);
         // Each POST makes another secret: sent again only when Barbican proved it did not act on it (429, or no
         // connection). After a timeout or a 5xx the next reconcile's listing finds what was made.
-        let exchange = Exchange::new("create", &Method::POST, &url)
-            .json(&body)
-            .idempotency(Idempotency::NotIdempotent);
+        let exchange = Exchange::new("create", &Method::POST, &url).json(&body);
         let reply = self.send(exchange).await?;
-        if reply.absent {
-            return Err(wire::not_found(&reply));
-        }
-        let made: wire::CreatedRef = serde_json::from_slice(&reply.body)
-            .map_err(|e| wire::unreadable("create reply", &e))?;
-        let entry = SecretEntry {
-            secret_ref: made.secret_ref.clone(),
-            ..Default::default()
+        let made = match reply.json::<wire::CreatedRef>("create")? {
+            Some(made) => made.secret_ref,
+            None => return Err(wire::not_found(&reply)),
         };
-        let uuid = entry.uuid().to_owned();
-        Self::secret_path(&uuid)?;
+        let uuid = wire::uuid_of(&made).to_owned();
+        self.secret_url(&uuid, "")?;
         tracing::info!(dialect = DIALECT, secret = %uuid, name, "created a Barbican secret (no payload yet)");
-        Ok((uuid, made.secret_ref))
+        Ok((uuid, made))
     }
 
     /// `PUT /v1/secrets/{uuid}` with the raw payload. Errors carry the documented meanings: reason
@@ -338,7 +318,7 @@ impl Session<'_> {
         value: &SecretValue,
         content_type: &'static str,
     ) -> Result<(), DialectError> {
-        let url = self.url(&Self::secret_path(uuid)?);
+        let url = self.secret_url(uuid, "")?;
         // Not idempotent although a PUT: a payload is write-once, and a second PUT is answered 409. A PUT that
         // may have been applied is left to `fill`'s read-back in the next reconcile.
         let exchange = Exchange::new("put_payload", &Method::PUT, &url)
@@ -347,7 +327,7 @@ impl Session<'_> {
         match self.send(exchange).await {
             Ok(reply) if reply.absent => Err(wire::not_found(&reply)),
             Ok(_) => Ok(()),
-            Err(e) if e.reason == "BackendRejected" => {
+            Err(e) if Code::of(&e) == Some(Code::Rejected) => {
                 Err(DialectError::permanent("PayloadRejected", e.message))
             }
             Err(e) => Err(e),
@@ -361,19 +341,19 @@ impl Session<'_> {
         value: &SecretValue,
         content_type: &'static str,
     ) -> Result<bool, DialectError> {
-        let url = self.url(&format!("{}/payload", Self::secret_path(uuid)?));
+        let url = self.secret_url(uuid, "/payload")?;
         let exchange = Exchange::new("get_payload", &Method::GET, &url).accept(content_type);
         match self.send(exchange).await {
             Ok(reply) => Ok(!reply.absent && reply.body.as_slice() == value.expose()),
             // Stored with another content type.
-            Err(e) if e.reason == "NotAcceptable" => Ok(false),
+            Err(e) if Code::of(&e) == Some(Code::NotAcceptable) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
     /// Deletes a secret; a missing one is fine.
     pub async fn delete_secret(&self, uuid: &str) -> Result<(), DialectError> {
-        let url = self.url(&Self::secret_path(uuid)?);
+        let url = self.secret_url(uuid, "")?;
         let reply = self
             .send(Exchange::new("delete", &Method::DELETE, &url))
             .await?;
@@ -405,6 +385,173 @@ impl Session<'_> {
         wire::newest_first(&mut items);
         Ok(items)
     }
+
+    /// What `observe` surveyed (see [`surveyed`]), or a new survey for an observation that carries none.
+    async fn items(
+        &self,
+        req: &Request<'_>,
+        observed: &Observed,
+    ) -> Result<Vec<Item>, DialectError> {
+        match surveyed(observed) {
+            Some(items) => Ok(items.to_vec()),
+            None => self.survey(req.remote_name, &req.desired.owner).await,
+        }
+    }
+
+    /// Puts the payload into a secret of ours; `Ok(false)` when the secret is unusable (gone, or holding another
+    /// value, in which case it is deleted). A permanent refusal deletes the empty secret and is returned.
+    async fn fill(
+        &self,
+        uuid: &str,
+        value: &SecretValue,
+        content_type: &'static str,
+    ) -> Result<bool, DialectError> {
+        let Err(e) = self.put_payload(uuid, value, content_type).await else {
+            return Ok(true);
+        };
+        match Code::of(&e) {
+            Some(Code::NotFound) => {
+                tracing::info!(dialect = DIALECT, secret = %uuid, "the secret vanished before its payload was written");
+                Ok(false)
+            }
+            // A retried PUT whose first attempt went through, or someone else's payload.
+            Some(Code::PayloadAlreadySet) => {
+                if self.payload_equals(uuid, value, content_type).await? {
+                    return Ok(true);
+                }
+                tracing::warn!(dialect = DIALECT, secret = %uuid, "secret of ours holds another payload; replacing it");
+                self.delete_secret(uuid).await?;
+                Ok(false)
+            }
+            _ if e.class == ErrorClass::Permanent => {
+                if let Err(d) = self.delete_secret(uuid).await {
+                    tracing::warn!(dialect = DIALECT, secret = %uuid, error = %d, "could not delete the secret whose payload was refused");
+                }
+                Err(e)
+            }
+            _ => Err(e),
+        }
+    }
+
+    /// The two documented steps, with the markers between them. A secret that vanishes before its payload is
+    /// written is made once more.
+    async fn create(
+        &self,
+        req: &Request<'_>,
+        meta: &BTreeMap<String, String>,
+        value: &SecretValue,
+        content_type: &'static str,
+    ) -> Result<(String, String), DialectError> {
+        for _ in 0..2 {
+            let (uuid, secret_ref) = self
+                .create_empty(req.remote_name, &req.desired.owner)
+                .await?;
+            if self.set_metadata(&uuid, meta).await?
+                && self.fill(&uuid, value, content_type).await?
+            {
+                return Ok((uuid, secret_ref));
+            }
+        }
+        Err(DialectError::retry(
+            "RemoteGone",
+            "the new Barbican secret vanished twice before its payload was written; will try again",
+        ))
+    }
+
+    /// Create, NewVersion and Replace: complete the secret a crash left without its payload, or make one holding
+    /// the value; then delete what it supersedes.
+    async fn write(
+        &self,
+        req: &Request<'_>,
+        observed: &Observed,
+        value: &SecretValue,
+    ) -> Result<Outcome, DialectError> {
+        let owner = &req.desired.owner;
+        let name = req.remote_name;
+        let mut items = self.items(req, observed).await?;
+        // The planner agreed to take over the secret it was shown: mark it as ours (without a digest, so it
+        // counts as superseded) before anything else, so a crash cannot leave it unaccounted for.
+        if let Observed::Present(r) = observed
+            && !owner.owns(r.owner.as_ref())
+            && let Some(uuid) = uuid_of(&r.reference)
+        {
+            let meta = wire::join_metadata(owner, None, &r.metadata.labels);
+            if self.set_metadata(&uuid, &meta).await? {
+                tracing::info!(dialect = DIALECT, secret = %uuid, name, "adopted a Barbican secret");
+                for item in items.iter_mut().filter(|i| i.entry.uuid() == uuid) {
+                    let markers = wire::split_metadata(&meta);
+                    *item = Item::new(item.entry.clone(), markers, owner, self.creator.as_deref());
+                }
+            } else {
+                items.retain(|i| i.entry.uuid() != uuid);
+            }
+        }
+        let content_type = wire::wire_content_type(req.desired.metadata.content_type.as_deref());
+        let meta = wire::join_metadata(
+            owner,
+            Some(&req.desired.digest),
+            &req.desired.metadata.labels,
+        );
+        let completed = match wire::interrupted(&items) {
+            Some(item) => {
+                let uuid = item.entry.uuid();
+                tracing::info!(dialect = DIALECT, secret = %uuid, "completing a Barbican secret left without payload");
+                let done = self.set_metadata(uuid, &meta).await?
+                    && self.fill(uuid, value, content_type).await?;
+                done.then(|| (uuid.to_owned(), item.entry.secret_ref.clone()))
+            }
+            None => None,
+        };
+        let (uuid, secret_ref) = match completed {
+            Some(done) => done,
+            None => self.create(req, &meta, value, content_type).await?,
+        };
+        for old in wire::prune(&items, &uuid, keep_superseded(req.target)) {
+            if let Err(e) = self.delete_secret(old).await {
+                tracing::warn!(
+                    dialect = DIALECT,
+                    secret = %old,
+                    error = %e,
+                    "could not delete a superseded Barbican secret; the next write tries again"
+                );
+            }
+        }
+        Ok(Outcome::Ready(reference(name, &secret_ref)))
+    }
+
+    /// UpdateMetadata: the user's labels (and, adopting a secret that already holds the value, the markers that
+    /// make it ours) on the secret `observe` found.
+    async fn update_metadata(
+        &self,
+        req: &Request<'_>,
+        observed: &Observed,
+    ) -> Result<Outcome, DialectError> {
+        let gone = || {
+            DialectError::retry(
+                "RemoteGone",
+                "the Barbican secret disappeared; will re-create it",
+            )
+        };
+        let Observed::Present(remote) = observed else {
+            return Err(gone());
+        };
+        let uuid = uuid_of(&remote.reference).ok_or_else(|| {
+            DialectError::retry(
+                "RemoteGone",
+                "the observed Barbican secret has no reference; will look again",
+            )
+        })?;
+        let digest = remote.digest.as_deref().unwrap_or(&req.desired.digest);
+        let meta = wire::join_metadata(
+            &req.desired.owner,
+            Some(digest),
+            &req.desired.metadata.labels,
+        );
+        match self.set_metadata(&uuid, &meta).await? {
+            true => Ok(Outcome::Ready(remote.reference.clone())),
+            false => Err(gone()),
+        }
+    }
 }
 
 fn reference(name: &str, secret_ref: &str) -> RemoteRef {
@@ -428,198 +575,8 @@ fn surveyed(observed: &Observed) -> Option<&[Item]> {
 }
 
 fn uuid_of(r: &RemoteRef) -> Option<String> {
-    let entry = SecretEntry {
-        secret_ref: r.id.clone()?,
-        ..Default::default()
-    };
-    let uuid = entry.uuid();
+    let uuid = wire::uuid_of(r.id.as_deref()?);
     wire::valid_uuid(uuid).then(|| uuid.to_owned())
-}
-
-impl Barbican {
-    /// Create, NewVersion and Replace: make (or complete, or reuse) the secret holding the value, then prune.
-    async fn write(
-        &self,
-        s: &Session<'_>,
-        req: &Request<'_>,
-        observed: &Observed,
-        value: &SecretValue,
-    ) -> Result<Outcome, DialectError> {
-        let owner = &req.desired.owner;
-        let name = req.remote_name;
-        let mut items = match surveyed(observed) {
-            Some(items) => items.to_vec(),
-            None => s.survey(name, owner).await?,
-        };
-        // The planner agreed to take over the secret it was shown: mark it as ours (without a digest, so it
-        // counts as superseded) before anything else, so a crash cannot leave it unaccounted for.
-        if let Observed::Present(r) = observed
-            && !owner.owns(r.owner.as_ref())
-            && let Some(uuid) = uuid_of(&r.reference)
-        {
-            let meta = wire::join_metadata(owner, None, &r.metadata.labels);
-            match s.set_metadata(&uuid, &meta).await {
-                Ok(()) => {
-                    tracing::info!(dialect = DIALECT, secret = %uuid, name, "adopted a Barbican secret");
-                    for item in items.iter_mut().filter(|i| i.entry.uuid() == uuid) {
-                        let markers = wire::split_metadata(&meta);
-                        *item = Item::new(item.entry.clone(), markers, owner, s.creator.as_deref());
-                    }
-                }
-                Err(e) if e.reason == "SecretNotFound" => {
-                    items.retain(|i| i.entry.uuid() != uuid);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let content_type = wire::wire_content_type(req.desired.metadata.content_type.as_deref());
-        let digest = req.desired.digest.as_str();
-        let labels = &req.desired.metadata.labels;
-        let meta = wire::join_metadata(owner, Some(digest), labels);
-        let (uuid, secret_ref) = match wire::action(&items, digest, content_type) {
-            Action::Reuse(item) => {
-                if &item.markers.labels != labels {
-                    s.set_metadata(item.entry.uuid(), &meta).await?;
-                }
-                (item.entry.uuid().to_owned(), item.entry.secret_ref.clone())
-            }
-            Action::Heal(item) => match self.heal(s, item, &meta, value, content_type).await? {
-                true => (item.entry.uuid().to_owned(), item.entry.secret_ref.clone()),
-                false => self.create(s, req, &meta, value, content_type).await?,
-            },
-            Action::Create => self.create(s, req, &meta, value, content_type).await?,
-        };
-        for old in wire::prune(&items, &uuid, keep_superseded(req.target)) {
-            if let Err(e) = s.delete_secret(old).await {
-                tracing::warn!(
-                    dialect = DIALECT,
-                    secret = %old,
-                    error = %e,
-                    "could not delete a superseded Barbican secret; the next reconcile tries again"
-                );
-            }
-        }
-        Ok(Outcome::Ready(reference(name, &secret_ref)))
-    }
-
-    /// Completes a secret of ours that has no payload. Returns false when it cannot hold this value (it vanished,
-    /// or holds another payload and was deleted): the caller then makes a new one.
-    async fn heal(
-        &self,
-        s: &Session<'_>,
-        item: &Item,
-        meta: &BTreeMap<String, String>,
-        value: &SecretValue,
-        content_type: &'static str,
-    ) -> Result<bool, DialectError> {
-        let uuid = item.entry.uuid();
-        tracing::info!(dialect = DIALECT, secret = %uuid, "completing a Barbican secret left without payload");
-        match s.set_metadata(uuid, meta).await {
-            Ok(()) => {}
-            Err(e) if e.reason == "SecretNotFound" => return Ok(false),
-            Err(e) => return Err(e),
-        }
-        self.fill(s, uuid, value, content_type).await
-    }
-
-    /// Puts the payload into a secret of ours; `Ok(false)` when the secret is unusable (gone, or holding another
-    /// value, in which case it is deleted). A permanent refusal deletes the empty secret and is returned.
-    async fn fill(
-        &self,
-        s: &Session<'_>,
-        uuid: &str,
-        value: &SecretValue,
-        content_type: &'static str,
-    ) -> Result<bool, DialectError> {
-        match s.put_payload(uuid, value, content_type).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.reason == "SecretNotFound" => {
-                tracing::info!(dialect = DIALECT, secret = %uuid, "the secret vanished before its payload was written");
-                Ok(false)
-            }
-            Err(e) if e.reason == "PayloadAlreadySet" => {
-                // A retried PUT whose first attempt went through, or someone else's payload.
-                if s.payload_equals(uuid, value, content_type).await? {
-                    Ok(true)
-                } else {
-                    tracing::warn!(dialect = DIALECT, secret = %uuid, "secret of ours holds another payload; replacing it");
-                    s.delete_secret(uuid).await?;
-                    Ok(false)
-                }
-            }
-            Err(e) if e.class == ErrorClass::Permanent => {
-                if let Err(d) = s.delete_secret(uuid).await {
-                    tracing::warn!(dialect = DIALECT, secret = %uuid, error = %d, "could not delete the secret whose payload was refused");
-                }
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The two documented steps, with the markers between them. A secret that vanishes before its payload is
-    /// written is made once more.
-    async fn create(
-        &self,
-        s: &Session<'_>,
-        req: &Request<'_>,
-        meta: &BTreeMap<String, String>,
-        value: &SecretValue,
-        content_type: &'static str,
-    ) -> Result<(String, String), DialectError> {
-        for _ in 0..2 {
-            let (uuid, secret_ref) = s.create_empty(req.remote_name, &req.desired.owner).await?;
-            match s.set_metadata(&uuid, meta).await {
-                Ok(()) => {}
-                Err(e) if e.reason == "SecretNotFound" => continue,
-                Err(e) => return Err(e),
-            }
-            if self.fill(s, &uuid, value, content_type).await? {
-                return Ok((uuid, secret_ref));
-            }
-        }
-        Err(DialectError::retry(
-            "RemoteGone",
-            "the new Barbican secret vanished twice before its payload was written; will try again",
-        ))
-    }
-
-    async fn update_metadata(
-        &self,
-        s: &Session<'_>,
-        req: &Request<'_>,
-        observed: &Observed,
-    ) -> Result<Outcome, DialectError> {
-        let Observed::Present(remote) = observed else {
-            return Err(DialectError::retry(
-                "RemoteGone",
-                "the Barbican secret disappeared; will re-create it",
-            ));
-        };
-        let uuid = uuid_of(&remote.reference).ok_or_else(|| {
-            DialectError::retry(
-                "RemoteGone",
-                "the observed Barbican secret has no reference; will look again",
-            )
-        })?;
-        let digest = remote
-            .digest
-            .as_deref()
-            .unwrap_or(req.desired.digest.as_str());
-        let meta = wire::join_metadata(
-            &req.desired.owner,
-            Some(digest),
-            &req.desired.metadata.labels,
-        );
-        match s.set_metadata(&uuid, &meta).await {
-            Ok(()) => Ok(Outcome::Ready(remote.reference.clone())),
-            Err(e) if e.reason == "SecretNotFound" => Err(DialectError::retry(
-                "RemoteGone",
-                "the Barbican secret disappeared; will re-create it",
-            )),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 #[async_trait]
@@ -718,48 +675,38 @@ impl Dialect for Barbican {
     async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
         let s = self.session(req).await?;
         let items = s.survey(req.remote_name, &req.desired.owner).await?;
+        let Some(item) = wire::current(&items) else {
+            return Ok(Observed::Absent);
+        };
         let spec_ct = req.desired.metadata.content_type.as_deref();
-        let remote = |item: &Item, owner: Option<Owner>, digest: Option<String>| Remote {
+        let remote = Remote {
             reference: reference(req.remote_name, &item.entry.secret_ref),
-            owner,
+            owner: match item.kind {
+                // Our crash leftover (our creation tag, our user): claimed, so the next write completes it.
+                Kind::Orphan => Some(req.desired.owner.clone()),
+                _ => item.markers.owner.clone(),
+            },
             owner_exists: true,
-            digest,
+            // A digest counts only on a marked secret that holds a payload.
+            digest: (item.entry.has_payload() && item.markers.owner.is_some())
+                .then(|| item.markers.digest.clone())
+                .flatten(),
             metadata: Metadata {
                 content_type: wire::reported_content_type(item.entry.content_type(), spec_ct),
                 description: None,
                 labels: item.markers.labels.clone(),
             },
-            state: RemoteState::Ready,
+            // Another SecretSync's, its markers still to come: not a secret to adopt as unmarked.
+            state: match item.unfinished_elsewhere() {
+                true => RemoteState::Creating,
+                false => RemoteState::Ready,
+            },
             detail: Detail::default(),
         };
-        let mut observed = match wire::view(&items, keep_superseded(req.target)) {
-            View::Absent => Observed::Absent,
-            View::Ours { current, tidy } => {
-                // Unknown while there is something to finish or tidy, so the planner asks for a write.
-                let digest = (current.entry.has_payload() && !tidy)
-                    .then(|| current.markers.digest.clone())
-                    .flatten();
-                Observed::Present(remote(current, current.markers.owner.clone(), digest))
-            }
-            View::Orphan(item) => {
-                Observed::Present(remote(item, Some(req.desired.owner.clone()), None))
-            }
-            View::Foreign(item) => {
-                let digest = (item.entry.has_payload() && item.markers.owner.is_some())
-                    .then(|| item.markers.digest.clone())
-                    .flatten();
-                let mut found = remote(item, item.markers.owner.clone(), digest);
-                if item.unfinished_elsewhere() {
-                    // Another SecretSync's, its markers still to come: not a secret to adopt as unmarked.
-                    found.state = RemoteState::Creating;
-                }
-                Observed::Present(found)
-            }
-        };
-        if let Observed::Present(remote) = &mut observed {
-            remote.detail = Detail::new(Survey(items));
-        }
-        Ok(observed)
+        Ok(Observed::Present(Remote {
+            detail: Detail::new(Survey(items)),
+            ..remote
+        }))
     }
 
     async fn apply(
@@ -772,12 +719,9 @@ impl Dialect for Barbican {
         let s = self.session(req).await?;
         match write {
             Write::Create | Write::NewVersion | Write::Replace { .. } => {
-                self.write(&s, req, observed, value).await
+                s.write(req, observed, value).await
             }
-            Write::UpdateMetadata => {
-                // Adopting a secret that already holds the value: the markers make it ours.
-                self.update_metadata(&s, req, observed).await
-            }
+            Write::UpdateMetadata => s.update_metadata(req, observed).await,
         }
     }
 
@@ -786,12 +730,8 @@ impl Dialect for Barbican {
             return Ok(());
         }
         let s = self.session(req).await?;
-        let items = match surveyed(observed) {
-            Some(items) => items.to_vec(),
-            None => s.survey(req.remote_name, &req.desired.owner).await?,
-        };
         let mut first_error = None;
-        for item in items.iter().filter(|i| i.mine()) {
+        for item in s.items(req, observed).await?.iter().filter(|i| i.mine()) {
             if let Err(e) = s.delete_secret(item.entry.uuid()).await {
                 first_error.get_or_insert(e);
             }

@@ -1,5 +1,5 @@
-//! Barbican's JSON shapes, its error replies, SecretSync's markers in secret metadata, and the pure decisions
-//! over what a name lookup found.
+//! Barbican's JSON shapes, its error replies, SecretSync's markers in secret metadata, and which of the
+//! same-named secrets a listing found is the one the planner is shown.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -45,11 +45,7 @@ pub struct SecretEntry {
 impl SecretEntry {
     /// The secret's UUID: the last segment of its reference.
     pub fn uuid(&self) -> &str {
-        self.secret_ref
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
+        uuid_of(&self.secret_ref)
     }
 
     pub fn has_payload(&self) -> bool {
@@ -64,7 +60,16 @@ impl SecretEntry {
     }
 }
 
-#[derive(Deserialize)]
+/// The UUID at the end of a secret reference.
+pub(super) fn uuid_of(secret_ref: &str) -> &str {
+    secret_ref
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize, Default)]
 pub(super) struct SecretList {
     #[serde(default)]
     pub secrets: Vec<SecretEntry>,
@@ -72,13 +77,13 @@ pub(super) struct SecretList {
     pub total: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct MetadataDoc {
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct CreatedRef {
     pub secret_ref: String,
 }
@@ -98,6 +103,17 @@ pub(super) fn creation_tag(owner: &Owner) -> Option<String> {
 /// Whether `id` can be a Barbican secret UUID (and so be put into a URL path as it is).
 pub(super) fn valid_uuid(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+/// A Barbican or Keystone root from a URL given with or without its version `suffix` (`/v1`, `/v3`), without
+/// the suffix and a trailing slash; the error says what is wrong with the URL.
+pub(super) fn root(raw: &str, suffix: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+        return Err("must be an http:// or https:// URL without a query".to_owned());
+    }
+    let base = url.as_str().trim_end_matches('/');
+    Ok(base.strip_suffix(suffix).unwrap_or(base).to_owned())
 }
 
 /// What SecretSync's metadata says about a secret.
@@ -121,13 +137,16 @@ pub(super) fn split_metadata(meta: &BTreeMap<String, String>) -> Markers {
     Markers {
         owner: marker.map(|m| m.owner),
         digest,
-        labels: meta
-            .iter()
-            .filter(|(k, _)| !ownership::is_reserved(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        labels: user_labels(meta),
         empty: meta.is_empty(),
     }
+}
+
+fn user_labels(meta: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    meta.iter()
+        .filter(|(k, _)| !ownership::is_reserved(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The whole metadata of a secret SecretSync owns: its markers and the user's labels.
@@ -136,11 +155,7 @@ pub(super) fn join_metadata(
     digest: Option<&str>,
     labels: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let mut meta: BTreeMap<String, String> = labels
-        .iter()
-        .filter(|(k, _)| !ownership::is_reserved(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut meta = user_labels(labels);
     meta.extend(KEYS.pairs(&Marker {
         owner: owner.clone(),
         digest: digest.map(str::to_owned),
@@ -239,7 +254,8 @@ pub(super) fn error_title(body: &[u8]) -> Option<&'static str> {
         .find_map(|title| known_code(title, KNOWN_TITLES))
 }
 
-/// `"{who} answered HTTP {status}"`, with the error's title when it is a known one, else HTTP's name for the status.
+/// `"{who} answered HTTP {status}"`, with the error's title when it is one of the known ones, else HTTP's name
+/// for the status.
 pub(super) fn answered(who: &str, status: u16, body: &[u8]) -> String {
     match error_title(body).unwrap_or(status_words(status)) {
         "" => format!("{who} answered HTTP {status}"),
@@ -247,15 +263,29 @@ pub(super) fn answered(who: &str, status: u16, body: &[u8]) -> String {
     }
 }
 
-/// A JSON reply SecretSync could not read. serde's message can quote the body, so only where it broke is said.
-pub(super) fn unreadable(what: &str, e: &serde_json::Error) -> DialectError {
-    DialectError::retry(
-        "BackendError",
-        format!(
-            "Barbican sent an unreadable {what} ({})",
-            super::super::kit::text::json_position(e)
-        ),
-    )
+/// The answers a write acts on, attached to its error as the source: callers match this type, never a reason
+/// (the reason and message are only what users see).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Code {
+    /// 404 where the secret had to exist.
+    #[error("Barbican has no such secret")]
+    NotFound,
+    /// 409 to a payload `PUT`: payloads are write-once.
+    #[error("the secret already has a payload")]
+    PayloadAlreadySet,
+    /// 406: the payload is stored with another content type.
+    #[error("the payload is stored with another content type")]
+    NotAcceptable,
+    /// 400, 415 and other refusals of what was sent.
+    #[error("Barbican refused the request")]
+    Rejected,
+}
+
+impl Code {
+    /// The code an error of Barbican's carries, if any.
+    pub fn of(e: &DialectError) -> Option<Code> {
+        e.source.as_deref()?.downcast_ref().copied()
+    }
 }
 
 /// Barbican's reading of an answer, the one decoder of every Barbican call: 2xx success, 404 absent (callers
@@ -274,7 +304,7 @@ fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Dialect
     let text = answered("Barbican", status, body);
     match status {
         300..=399 => DialectError::redirected(status),
-        400 => DialectError::permanent("BackendRejected", text),
+        400 | 415 => DialectError::permanent("BackendRejected", text).with_source(Code::Rejected),
         401 => DialectError::credentials(
             "Unauthorized",
             format!(
@@ -289,20 +319,21 @@ fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Dialect
                  in no-auth mode the policy decides by X-Roles)"
             ),
         ),
-        404 => DialectError::retry("SecretNotFound", text),
+        404 => DialectError::retry("SecretNotFound", text).with_source(Code::NotFound),
         // Asked for a payload in a content type the secret was not stored with.
-        406 => DialectError::permanent("NotAcceptable", text),
-        409 => DialectError::conflict("PayloadAlreadySet", text),
+        406 => DialectError::permanent("NotAcceptable", text).with_source(Code::NotAcceptable),
+        409 => {
+            DialectError::conflict("PayloadAlreadySet", text).with_source(Code::PayloadAlreadySet)
+        }
         413 => DialectError::permanent(
             "PayloadTooLarge",
             format!(
                 "{text} (the server's max_allowed_secret_in_bytes is lower than barbican.maxPayloadBytes allowed)"
             ),
         ),
-        415 => DialectError::permanent("BackendRejected", text),
         429 => DialectError::retry(THROTTLED, text).with_retry_after(retry_after),
         500..=599 => DialectError::retry("BackendError", text).with_retry_after(retry_after),
-        _ => DialectError::permanent("BackendRejected", text),
+        _ => DialectError::permanent("BackendRejected", text).with_source(Code::Rejected),
     }
 }
 
@@ -382,61 +413,22 @@ pub(super) fn newest_first(items: &mut [Item]) {
     });
 }
 
-/// What `observe` reports, from the same-named secrets sorted newest first.
-#[derive(Debug, PartialEq)]
-pub(super) enum View<'a> {
-    Absent,
-    /// The newest secret this SecretSync wrote. `tidy` says other secrets of ours are due for deletion.
-    Ours {
-        current: &'a Item,
-        tidy: bool,
-    },
-    /// Only a crash leftover of ours: claimed, so the next write completes it.
-    Orphan(&'a Item),
-    /// Someone else's (the newest of them).
-    Foreign(&'a Item),
+/// The secret the planner is shown, from the same-named secrets sorted newest first: the newest of ours, else
+/// our crash leftover (claimed, so that the next write completes it), else the newest of someone else's.
+pub(super) fn current(items: &[Item]) -> Option<&Item> {
+    let of = |kind: Kind| items.iter().find(|i| i.kind == kind);
+    of(Kind::Ours)
+        .or_else(|| of(Kind::Orphan))
+        .or_else(|| items.first())
 }
 
-pub(super) fn view(items: &[Item], keep: usize) -> View<'_> {
-    if let Some(current) = items.iter().find(|i| i.kind == Kind::Ours) {
-        return View::Ours {
-            current,
-            tidy: !prune(items, current.entry.uuid(), keep).is_empty(),
-        };
-    }
-    if let Some(orphan) = items.iter().find(|i| i.kind == Kind::Orphan) {
-        return View::Orphan(orphan);
-    }
-    match items.first() {
-        Some(first) => View::Foreign(first),
-        None => View::Absent,
-    }
-}
-
-/// What a write does, from the same-named secrets sorted newest first.
-#[derive(Debug, PartialEq)]
-pub(super) enum Action<'a> {
-    /// The newest secret of ours already holds this value.
-    Reuse(&'a Item),
-    /// The newest secret of ours has no payload yet: write the markers and the payload into it.
-    Heal(&'a Item),
-    /// Make a new secret.
-    Create,
-}
-
-pub(super) fn action<'a>(items: &'a [Item], digest: &str, content_type: &str) -> Action<'a> {
-    match items.iter().find(|i| i.mine()) {
-        Some(i) if !i.entry.has_payload() => Action::Heal(i),
-        Some(i)
-            if i.kind == Kind::Ours
-                && i.markers.digest.as_deref() == Some(digest)
-                && i.entry.content_type().and_then(normalize_content_type)
-                    == Some(content_type) =>
-        {
-            Action::Reuse(i)
-        }
-        _ => Action::Create,
-    }
+/// The secret a value write completes rather than making another: the newest of ours when it has no payload
+/// yet (a write that a crash interrupted). An unfinished secret older than a finished one is garbage, pruned.
+pub(super) fn interrupted(items: &[Item]) -> Option<&Item> {
+    items
+        .iter()
+        .find(|i| i.mine())
+        .filter(|i| !i.entry.has_payload())
 }
 
 /// The UUIDs of our secrets to delete once `current` holds the value: every other one without a payload, every
@@ -697,14 +689,6 @@ mod tests {
                 e.message
             );
         }
-        // A reply SecretSync cannot read is not quoted either (serde's message would).
-        let e = unreadable(
-            "secret list",
-            &serde_json::from_str::<SecretList>(&format!(r#"{{"secrets": "{VALUE}"}}"#))
-                .err()
-                .unwrap(),
-        );
-        assert!(!e.message.contains("SENTINEL"), "{}", e.message);
     }
 
     #[test]
@@ -806,35 +790,33 @@ mod tests {
     }
 
     /// Issue #27: another SecretSync's secret of the same name, caught between its `POST` and its metadata write
-    /// (unmarked, no payload, the same Keystone user), is never reused, healed, pruned or deleted.
+    /// (unmarked, no payload, the same Keystone user), is never reused, completed, pruned or deleted.
     #[test]
     fn another_secretsyncs_unfinished_secret_is_never_claimed() {
         for theirs in [
             bare("theirs", "3", false, "me"),
             tagged("theirs", "3", false, "me", Some("secretsync:u-2")),
         ] {
-            // Next to secrets of ours: ours stay current, theirs is not ours to tidy.
+            // Next to secrets of ours: ours stay current, theirs is not ours to complete or tidy.
             let items = vec![
                 theirs.clone(),
                 ours("cur", "2", true, "d2"),
                 ours("old", "1", true, "d1"),
             ];
-            assert!(
-                matches!(view(&items, 1), View::Ours { current, tidy: false } if current.entry.uuid() == "cur")
-            );
-            assert_eq!(action(&items, "d3", OCTET_STREAM), Action::Create);
+            assert_eq!(current(&items).map(|i| i.entry.uuid()), Some("cur"));
+            assert_eq!(interrupted(&items), None);
             assert_eq!(prune(&items, "fresh", 0), vec!["cur", "old"]);
-            // Alone: someone else's, so a conflict, never a heal.
+            // Alone: someone else's, so a conflict, never completed.
             let alone = vec![theirs.clone()];
-            assert!(matches!(view(&alone, 0), View::Foreign(i) if i.entry.uuid() == "theirs"));
-            assert_eq!(action(&alone, "d", OCTET_STREAM), Action::Create);
+            assert_eq!(current(&alone).map(|i| i.entry.uuid()), Some("theirs"));
+            assert_eq!(interrupted(&alone), None);
             assert!(prune(&alone, "fresh", 0).is_empty());
             assert!(!theirs.mine(), "delete takes only what is mine");
         }
     }
 
     #[test]
-    fn view_prefers_our_newest_and_flags_what_needs_tidying() {
+    fn the_planner_is_shown_our_newest_then_our_leftover_then_the_newest() {
         let mut items = vec![
             ours("old", "2020-01-01T00:00:01", true, "d1"),
             bare("foreign", "2020-01-01T00:00:09", true, "x"),
@@ -842,57 +824,64 @@ mod tests {
         ];
         newest_first(&mut items);
         assert_eq!(items[0].entry.uuid(), "foreign");
-        match view(&items, 0) {
-            View::Ours { current, tidy } => {
-                assert_eq!(current.entry.uuid(), "new");
-                assert!(tidy, "the superseded one is beyond keep 0");
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(view(&items, 1), View::Ours { tidy: false, .. }));
+        assert_eq!(current(&items).map(|i| i.entry.uuid()), Some("new"));
         assert_eq!(prune(&items, "new", 0), vec!["old"]);
         assert!(prune(&items, "new", 1).is_empty());
 
         let orphan_only = vec![leftover("o", "2"), bare("f", "1", true, "x")];
-        assert!(matches!(view(&orphan_only, 0), View::Orphan(i) if i.entry.uuid() == "o"));
+        assert_eq!(current(&orphan_only).map(|i| i.entry.uuid()), Some("o"));
         let foreign = vec![bare("f", "1", true, "x")];
-        assert!(matches!(view(&foreign, 0), View::Foreign(_)));
-        assert_eq!(view(&[], 0), View::Absent);
+        assert_eq!(current(&foreign).map(|i| i.entry.uuid()), Some("f"));
+        assert_eq!(current(&[]), None);
     }
 
     #[test]
-    fn action_heals_the_newest_unfinished_secret_and_reuses_a_finished_one() {
+    fn a_write_completes_the_newest_unfinished_secret_of_ours_only() {
         // Crash after POST and metadata: the newest of ours has no payload.
         let items = vec![ours("new", "2", false, "d2"), ours("old", "1", true, "d1")];
-        assert!(
-            matches!(action(&items, "d2", OCTET_STREAM), Action::Heal(i) if i.entry.uuid() == "new")
-        );
-        // Crash after the payload, before the status: nothing new to write.
+        assert_eq!(interrupted(&items).map(|i| i.entry.uuid()), Some("new"));
+        // Finished: a write makes a new secret.
         let items = vec![ours("new", "2", true, "d2"), ours("old", "1", true, "d1")];
-        assert!(
-            matches!(action(&items, "d2", OCTET_STREAM), Action::Reuse(i) if i.entry.uuid() == "new")
-        );
-        assert_eq!(action(&items, "d3", OCTET_STREAM), Action::Create);
-        // Same value, another content type: Barbican cannot change it in place.
-        assert_eq!(action(&items, "d2", TEXT_PLAIN), Action::Create);
+        assert_eq!(interrupted(&items), None);
         // An unfinished secret older than a finished one is garbage, not the one to complete.
         let items = vec![
             ours("new", "2", true, "d1"),
             ours("stale", "1", false, "d2"),
         ];
-        assert_eq!(action(&items, "d2", OCTET_STREAM), Action::Create);
+        assert_eq!(interrupted(&items), None);
         assert_eq!(prune(&items, "fresh", 5), vec!["stale"]);
         // Crash between POST and metadata: the leftover with our creation tag is completed, and pruned when it
         // is not the newest.
         let items = vec![leftover("o", "2"), bare("f", "1", true, "x")];
-        assert!(
-            matches!(action(&items, "d", OCTET_STREAM), Action::Heal(i) if i.entry.uuid() == "o")
-        );
+        assert_eq!(interrupted(&items).map(|i| i.entry.uuid()), Some("o"));
         let items = vec![ours("new", "3", true, "d"), leftover("o", "2")];
         assert_eq!(prune(&items, "new", 5), vec!["o"]);
-        // Foreign secrets are never reused, healed or pruned.
+        // Foreign secrets are never completed or pruned.
         let items = vec![bare("f", "1", false, "x")];
-        assert_eq!(action(&items, "d", OCTET_STREAM), Action::Create);
+        assert_eq!(interrupted(&items), None);
         assert!(prune(&items, "fresh", 0).is_empty());
+    }
+
+    #[test]
+    fn the_answers_a_write_acts_on_are_typed() {
+        assert_eq!(
+            Code::of(&not_found(&reply(404, b"", None))),
+            Some(Code::NotFound)
+        );
+        assert_eq!(
+            Code::of(&error(409, b"", None)),
+            Some(Code::PayloadAlreadySet)
+        );
+        assert_eq!(Code::of(&error(406, b"", None)), Some(Code::NotAcceptable));
+        for refused in [400, 415, 405] {
+            assert_eq!(
+                Code::of(&error(refused, b"", None)),
+                Some(Code::Rejected),
+                "{refused}"
+            );
+        }
+        for other in [401, 403, 413, 429, 503] {
+            assert_eq!(Code::of(&error(other, b"", None)), None, "{other}");
+        }
     }
 }
