@@ -376,18 +376,23 @@ async fn a_foreign_kind_is_reported_or_replaced_when_allowed() {
     let (plan, _) = case.plan().await.expect("plan");
     assert_eq!(plan, Plan::Refuse(Refusal::NotOwned));
 
+    // Its kind is fixed like a content type: the planner refuses to write into it, or replaces it when allowed.
     case.desired.adopt_existing = true;
     let (plan, observed) = case.plan().await.expect("plan");
-    assert_eq!(plan, Plan::NewVersion);
+    let field = "contentType";
+    assert_eq!(plan, Plan::Refuse(Refusal::Immutable { field }));
+    // Written anyway, the store itself refuses it.
     let err = case
-        .apply(&plan, &observed)
+        .apply(&Plan::NewVersion, &observed)
         .await
         .expect_err("a keyVaultVersionedReference cannot become inlinedValue");
     assert_eq!(err.reason, "Immutable");
 
     case.target = target(json!({"serviceFabricMesh": {"allowReplace": true}}));
-    let outcome = case.apply(&plan, &observed).await.expect("replaced");
-    assert!(matches!(outcome, Outcome::Ready(_)), "{outcome:?}");
+    case.desired.allow_replace = true;
+    let (plan, outcome) = case.reconcile().await;
+    assert_eq!(plan, Plan::Replace { field });
+    assert!(matches!(outcome, Some(Outcome::Ready(_))), "{outcome:?}");
     let (_, body) = raw(
         reqwest::Method::GET,
         &format!("/Resources/Secrets/{name}"),

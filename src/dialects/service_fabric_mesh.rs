@@ -51,6 +51,8 @@ use crate::value::{Credentials, SecretValue};
 const DIALECT: &str = "ServiceFabricMesh";
 const DEFAULT_API_VERSION: &str = "6.4-preview";
 const KIND: &str = "inlinedValue";
+/// The content type `observe` reports for a secret resource of another kind.
+const FOREIGN_KIND: &str = "(a secret resource kind other than inlinedValue)";
 /// Hex digits of the keyed digest used as the version name: 80 bits keep collisions out of reach.
 const VERSION_LEN: usize = 20;
 const DEFAULT_RETAIN: u32 = 2;
@@ -220,6 +222,13 @@ fn fabric_code(body: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// The FabricError codes this dialect acts on, attached to their errors (see [`super::kit::code`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+enum Code {
+    #[error("FABRIC_E_SECRET_VERSION_ALREADY_EXISTS")]
+    VersionExists,
+}
+
 /// Maps a failed reply to an error, by FabricError code first, then by HTTP status.
 fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
     let code = fabric_code(body);
@@ -238,7 +247,7 @@ fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Dialect
             ),
         ),
         Some("FABRIC_E_SECRET_VERSION_ALREADY_EXISTS") => {
-            DialectError::conflict("VersionExists", text)
+            DialectError::conflict("VersionExists", text).with_source(Code::VersionExists)
         }
         Some("FABRIC_E_SECRET_INVALID") => DialectError::permanent("InvalidSecret", text),
         Some(
@@ -469,7 +478,7 @@ impl ServiceFabricMesh {
         match reply {
             // The version name is this value's keyed digest: only someone holding the key wrote it, with this
             // value.
-            Err(e) if e.reason == "VersionExists" => Ok(()),
+            Err(e) if super::kit::code::is(&e, Code::VersionExists) => Ok(()),
             Err(e) => Err(e),
             Ok(r) if r.absent => Err(map_error(404, &r.body, None)),
             Ok(_) => Ok(()),
@@ -776,12 +785,13 @@ impl Dialect for ServiceFabricMesh {
             }
             _ => None,
         };
-        if props.kind.as_deref().is_some_and(|k| k != KIND) {
-            tracing::debug!(
-                dialect = DIALECT,
-                "secret resource is not inlinedValue; a write will need allowReplace"
-            );
-        }
+        // A resource of another kind (keyVaultVersionedReference) cannot take an inlined value, and its kind is
+        // fixed like its contentType: it is reported with a content type no SecretSync asks for, so that the
+        // planner replaces it where allowReplace allows and refuses otherwise, before anything is written.
+        let content_type = match props.kind.as_deref() {
+            Some(kind) if kind != KIND => Some(FOREIGN_KIND.to_owned()),
+            _ => props.content_type,
+        };
         // Only a version known to hold the value is named: a status naming it lets the next refresh skip its
         // check (see above), so one still being created, or lost, must not be.
         let reference = match version.as_ref().filter(|_| digest.is_some()) {
@@ -798,7 +808,7 @@ impl Dialect for ServiceFabricMesh {
             owner_exists: true,
             digest,
             metadata: Metadata {
-                content_type: props.content_type,
+                content_type,
                 description: user,
                 labels: Default::default(),
             },
@@ -816,9 +826,8 @@ impl Dialect for ServiceFabricMesh {
     ) -> Result<Outcome, DialectError> {
         let conn = self.conn(req)?;
         let s = settings(req.target);
-        let allow_replace = req.desired.allow_replace || self.allows_replace(req.target);
         let retain = s.retain_versions.unwrap_or(DEFAULT_RETAIN) as usize;
-        let result = match write {
+        match write {
             Write::Create => self.create(&conn, req, value).await,
             Write::NewVersion => self.new_version(&conn, req, observed, value, retain).await,
             Write::UpdateMetadata => self.update_metadata(&conn, req, observed).await,
@@ -826,20 +835,6 @@ impl Dialect for ServiceFabricMesh {
                 self.delete_resource(&conn, req.remote_name).await?;
                 self.create(&conn, req, value).await
             }
-        };
-        match result {
-            // A kind this dialect does not write (keyVaultVersionedReference) shows up only when writing.
-            Err(e)
-                if e.reason == "Immutable" && allow_replace && !matches!(write, Write::Create) =>
-            {
-                tracing::info!(
-                    dialect = DIALECT,
-                    "kind or contentType must change: deleting and re-creating the secret resource"
-                );
-                self.delete_resource(&conn, req.remote_name).await?;
-                self.create(&conn, req, value).await
-            }
-            other => other,
         }
     }
 
@@ -903,6 +898,7 @@ mod tests {
         );
         let e = map_error(409, &body("FABRIC_E_SECRET_VERSION_ALREADY_EXISTS"), None);
         assert_eq!((e.class, e.reason), (ErrorClass::Conflict, "VersionExists"));
+        assert!(crate::dialects::kit::code::is(&e, Code::VersionExists));
         let e = map_error(400, &body("FABRIC_E_SECRET_INVALID"), None);
         assert_eq!(e.class, ErrorClass::Permanent);
         let e = map_error(

@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 
 use super::kit::ownership::{self, description};
 use super::kit::retry::THROTTLED;
-use super::kit::tls::{ClientCache, TlsSettings};
+use super::kit::tls::ClientCache;
 use super::kit::{
     Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials,
 };
@@ -187,103 +187,71 @@ fn header_credential<'a>(
 
 impl TencentSsm {
     fn context<'a>(&self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
-        context(req, &self.clients)
-    }
-}
-
-fn context<'a>(req: &'a Request<'a>, clients: &ClientCache) -> Result<Ctx<'a>, DialectError> {
-    let s = settings(req.target)?;
-    let region = s
-        .region
-        .as_deref()
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| {
-            DialectError::permanent(
-                "MissingSetting",
-                "TencentSSM needs tencentSSM.region (on the store)",
-            )
-        })?;
-    if !header_safe(region) {
-        return Err(DialectError::permanent(
-            "InvalidSetting",
-            "tencentSSM.region (on the store) is not a region name",
-        ));
-    }
-    let version_id = s.version_id.as_deref().unwrap_or(DEFAULT_VERSION_ID);
-    if !valid_version_id(version_id) {
-        return Err(DialectError::permanent(
-            "InvalidSetting",
-            "spec.target.tencentSSM.versionId must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        ));
-    }
-    let endpoint = req.target.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
-    let url = super::kit::endpoint::parse(endpoint, "InvalidEndpoint")?;
-    let host_name = url.host_str().unwrap_or_default().to_owned();
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => {
+        let s = settings(req.target)?;
+        let region = s
+            .region
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                DialectError::permanent(
+                    "MissingSetting",
+                    "TencentSSM needs tencentSSM.region (on the store)",
+                )
+            })?;
+        if !header_safe(region) {
             return Err(DialectError::permanent(
-                "InsecureEndpoint",
-                "TencentSSM endpoints must be https:// (plain http:// only on a loopback address)",
+                "InvalidSetting",
+                "tencentSSM.region (on the store) is not a region name",
             ));
         }
+        let version_id = s.version_id.as_deref().unwrap_or(DEFAULT_VERSION_ID);
+        if !valid_version_id(version_id) {
+            return Err(DialectError::permanent(
+                "InvalidSetting",
+                "spec.target.tencentSSM.versionId must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            ));
+        }
+        let url = super::kit::endpoint::secure_root(
+            req.target.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT),
+            "TencentSSM endpoints",
+            "https://ssm.ap-guangzhou.tencentcloudapi.com",
+        )?;
+        let creds = req.credentials;
+        // Next to the public roots, as for AzureKeyVault (see the module documentation).
+        let client = self
+            .clients
+            .client(super::kit::tls::store_ca(creds, &url)?)?;
+        let host_name = url.host_str().unwrap_or_default().to_owned();
+        let host = match url.port() {
+            Some(port) => format!("{host_name}:{port}"),
+            None => host_name,
+        };
+        let secret_id = header_credential(creds, "secretId")?.ok_or_else(|| {
+            credentials::missing("secretId", "the SecretId of a Tencent Cloud API key")
+        })?;
+        let secret_key = header_credential(creds, "secretKey")?.ok_or_else(|| {
+            credentials::missing("secretKey", "the SecretKey of a Tencent Cloud API key")
+        })?;
+        // No (or an empty) token key means permanent credentials, as when a template always renders the key.
+        let token = header_credential(creds, "token")?;
+        let limit = s.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
+        Ok(Ctx {
+            endpoint: url.as_str().to_owned(),
+            client,
+            region,
+            auth: Tc3 {
+                host,
+                secret_id,
+                secret_key,
+                token,
+            },
+            pace: pace_for(limit),
+            burst: burst_for(req.rate_limit),
+            rate: req.rate_limit,
+            policy: s.version_policy.unwrap_or_default(),
+            version_id,
+        })
     }
-    let creds = req.credentials;
-    let ca = credentials::text(creds, "ca.crt")?;
-    if url.scheme() == "http" && ca.is_some() {
-        return Err(DialectError::permanent(
-            "InsecureEndpoint",
-            "a CA (ca.crt, or the store's caBundle) is only used over https://; the store's endpoint is http://",
-        ));
-    }
-    if host_name.is_empty() || url.path() != "/" || url.query().is_some() {
-        return Err(DialectError::permanent(
-            "InvalidEndpoint",
-            "the store's endpoint must be a scheme and host, such as https://ssm.ap-guangzhou.tencentcloudapi.com",
-        ));
-    }
-    let host = match url.port() {
-        Some(port) => format!("{host_name}:{port}"),
-        None => host_name,
-    };
-    let secret_id = header_credential(creds, "secretId")?.ok_or_else(|| {
-        credentials::missing("secretId", "the SecretId of a Tencent Cloud API key")
-    })?;
-    let secret_key = header_credential(creds, "secretKey")?.ok_or_else(|| {
-        credentials::missing("secretKey", "the SecretKey of a Tencent Cloud API key")
-    })?;
-    // No (or an empty) token key means permanent credentials, as when a template always renders the key.
-    let token = header_credential(creds, "token")?;
-    let limit = s.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
-    // Next to the public roots, as for AzureKeyVault (see the module documentation).
-    let client = clients.client(TlsSettings {
-        ca,
-        identity: None,
-        public_roots: true,
-    })?;
-    Ok(Ctx {
-        endpoint: url.as_str().to_owned(),
-        client,
-        region,
-        auth: Tc3 {
-            host,
-            secret_id,
-            secret_key,
-            token,
-        },
-        pace: pace_for(limit),
-        burst: burst_for(req.rate_limit),
-        rate: req.rate_limit,
-        policy: s.version_policy.unwrap_or_default(),
-        version_id,
-    })
 }
 
 /// 90% of the store's limit: requests paced exactly at the limit can arrive bunched (scheduling, network
