@@ -33,6 +33,8 @@ mod support;
 use support::{env, substitute};
 #[path = "support/aws_call.rs"]
 mod aws_call;
+#[path = "support/vault_cli.rs"]
+mod vault_cli;
 #[path = "support/cluster.rs"]
 #[allow(dead_code)]
 mod cluster;
@@ -276,13 +278,14 @@ fn for_pods(text: &str, node: &Node) -> String {
 }
 
 /// The SecretSyncs of the examples the node runs, by name: every example of deploy/examples/.
-const EXAMPLES: [&str; 6] = [
+const EXAMPLES: [&str; 7] = [
     "db-password-aws",
     "db-password-azure",
     "db-password-barbican",
     "db-password-sf",
     "db-password-swarm",
     "db-password-tencent",
+    "db-password-vault",
 ];
 
 /// `text` with `from` replaced by `to`; panics when `from` is not there (the example changed under the test).
@@ -354,6 +357,7 @@ fn examples_for_pods(ns: &str, remote: &str, node: &Node) -> String {
     let text = [
         read("00-namespace.yaml"),
         read("aws-secrets-manager.yaml"),
+        read("vault.yaml"),
         read("service-fabric-mesh.yaml"),
         azure,
         barbican,
@@ -530,6 +534,14 @@ fn held(s: &Value) -> String {
             answer["SecretString"]
                 .as_str()
                 .unwrap_or_else(|| panic!("GetSecretValue: {answer}"))
+                .to_owned()
+        }
+        "db-password-vault" => {
+            let name = remote["name"].as_str().expect("a remote name");
+            let current = vault_cli::kv_get(name).unwrap_or_else(|| panic!("nothing at secret/{name}"));
+            current["data"]["value"]
+                .as_str()
+                .unwrap_or_else(|| panic!("vault kv get {name}: {current}"))
                 .to_owned()
         }
         other => panic!("no store check for {other}"),

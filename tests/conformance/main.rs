@@ -1,4 +1,4 @@
-//! One conformance suite: the same scenarios, written once, against each of the six dialects on its real
+//! One conformance suite: the same scenarios, written once, against each of the seven dialects on its real
 //! test-bed backend (`make testbed`, then `set -a; source .testbed/env; set +a`). Each dialect's adapter
 //! (`stores/*.rs`) only says how to reach its store and how to look at it from the outside: read what it holds,
 //! remove a secret behind SecretSync's back, and create one that no SecretSync owns. Everything the scenarios
@@ -12,6 +12,8 @@ mod aws_call;
 mod dialect_case;
 #[path = "../support/ssm_call.rs"]
 mod ssm_call;
+#[path = "../support/vault_cli.rs"]
+mod vault_cli;
 
 mod case;
 mod scenarios;
@@ -79,4 +81,5 @@ conformance! {
     docker_swarm => stores::DockerSwarm,
     tencent_ssm => stores::TencentSsm,
     aws_secrets_manager => stores::AwsSecretsManager,
+    vault => stores::Vault,
 }

@@ -6,6 +6,7 @@ mod barbican;
 mod docker_swarm;
 mod service_fabric_mesh;
 mod tencent_ssm;
+mod vault;
 
 pub use aws_secrets_manager::AwsSecretsManager;
 pub use azure_key_vault::AzureKeyVault;
@@ -13,6 +14,7 @@ pub use barbican::Barbican;
 pub use docker_swarm::DockerSwarm;
 pub use service_fabric_mesh::ServiceFabricMesh;
 pub use tencent_ssm::TencentSsm;
+pub use vault::Vault;
 
 use secretsync::value::{Credentials, SecretValue};
 
