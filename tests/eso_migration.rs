@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config, ResourceExt};
+
 use secretsync::api::SecretSync;
 use secretsync::controller;
 use secretsync::dialects::{Registry, Shared};
@@ -29,14 +28,6 @@ use serde_json::{Value, json};
 use support::env;
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-async fn admin() -> Client {
-    let kubeconfig = Kubeconfig::read_from(env("KUBECONFIG")).expect("kubeconfig readable");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig valid");
-    Client::try_from(config).expect("client")
-}
 
 /// A secret as ESO's PushSecret creates one in Secrets Manager: a string value and ESO's tag.
 async fn put_as_eso(name: &str, value: &str) {
@@ -182,30 +173,11 @@ async fn wait_status(
     }
 }
 
-fn condition(status: &Value, type_: &str) -> String {
-    status["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .map(|c| {
-            format!(
-                "{}/{}",
-                c["status"].as_str().unwrap_or(""),
-                c["reason"].as_str().unwrap_or("")
-            )
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observe_next_to_eso_then_sync_writes_only_what_differs() {
-    let client = admin().await;
+    let client = support::admin::admin().await;
     support::crds::install_crds(&client).await;
-    let ns = support::unique::unique("eso-move");
-    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .expect("namespace created");
+    let ns = support::admin::namespace(&client, "eso-move").await;
     let prefix = format!("eso-move/{}", support::unique::unique("run"));
     let (same, other) = (
         support::unique::unique("same"),
@@ -326,8 +298,12 @@ async fn observe_next_to_eso_then_sync_writes_only_what_differs() {
     for (remote, in_sync, action) in expected {
         let name = by_remote(remote)();
         let s = wait_status(&syncs, &name, "observed", |s| s["phase"] == "Observing").await;
-        assert_eq!(condition(&s, "Ready"), "True/Observing", "{remote}: {s}");
-        assert_eq!(condition(&s, "InSync"), in_sync, "{remote}: {s}");
+        assert_eq!(
+            support::status::ready(&s),
+            "True/Observing",
+            "{remote}: {s}"
+        );
+        assert_eq!(support::status::in_sync(&s), in_sync, "{remote}: {s}");
         assert_eq!(
             s["plan"],
             json!([{"name": format!("{prefix}/{remote}"), "action": action}]),
@@ -366,7 +342,7 @@ async fn observe_next_to_eso_then_sync_writes_only_what_differs() {
         let name = by_remote(remote)();
         let s = wait_status(&syncs, &name, "Ready", |s| s["phase"] == "Ready").await;
         assert_eq!(
-            condition(&s, "InSync"),
+            support::status::in_sync(&s),
             "",
             "{remote}: InSync is shown while observing only"
         );

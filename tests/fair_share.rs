@@ -38,25 +38,6 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Creates at once, as a tenant's script would.
 const PARALLEL: usize = 16;
 
-async fn admin() -> Client {
-    let kubeconfig =
-        kube::config::Kubeconfig::read_from(env("KUBECONFIG")).expect("kubeconfig readable");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("kubeconfig valid");
-    Client::try_from(config).expect("client")
-}
-
-async fn create_namespace(client: &Client, prefix: &str) -> String {
-    let ns = format!("{prefix}-{:08x}", rand::random::<u32>());
-    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .expect("namespace created");
-    ns
-}
-
 /// Deletes the namespaces when the test ends, failing or not (the objects in them are the test's only traces).
 struct Namespaces(Vec<String>);
 
@@ -186,8 +167,8 @@ async fn phase(api: &Api<SecretSync>, name: &str) -> String {
 async fn a_thousand_objects_of_250_kb_annotations_grow_the_controller_by_less_than_20_mib() {
     let _turn = TURN.lock().await;
     install_crds_and_namespace();
-    let client = admin().await;
-    let ns = create_namespace(&client, "fair-memory").await;
+    let client = support::admin::admin().await;
+    let ns = support::admin::namespace(&client, "fair-memory").await;
     let _cleanup = Namespaces(vec![ns.clone()]);
     let reader = MetricsClient::new(&ns, "scraper", true);
     let dir = tempfile::tempdir().unwrap();
@@ -316,13 +297,13 @@ async fn blackhole() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) 
 async fn two_namespaces_of_hanging_stores_do_not_hold_up_a_third() {
     let _turn = TURN.lock().await;
     install_crds_and_namespace();
-    let client = admin().await;
+    let client = support::admin::admin().await;
     let run = format!("{:08x}", rand::random::<u32>());
     let hostile = [
-        create_namespace(&client, "fair-hung-a").await,
-        create_namespace(&client, "fair-hung-b").await,
+        support::admin::namespace(&client, "fair-hung-a").await,
+        support::admin::namespace(&client, "fair-hung-b").await,
     ];
-    let victim = create_namespace(&client, "fair-victim").await;
+    let victim = support::admin::namespace(&client, "fair-victim").await;
     let _cleanup = Namespaces(vec![hostile[0].clone(), hostile[1].clone(), victim.clone()]);
     let dir = tempfile::tempdir().unwrap();
     // Every namespace, one runner: the fairness between namespaces is what is tested. The selector keeps the
@@ -475,8 +456,8 @@ async fn wait_metrics(
 async fn metric_series_stay_bounded_when_stores_come_and_go_and_names_are_made_up() {
     let _turn = TURN.lock().await;
     install_crds_and_namespace();
-    let client = admin().await;
-    let ns = create_namespace(&client, "fair-series").await;
+    let client = support::admin::admin().await;
+    let ns = support::admin::namespace(&client, "fair-series").await;
     let _cleanup = Namespaces(vec![ns.clone()]);
     let reader = MetricsClient::new(&ns, "scraper", true);
     let dir = tempfile::tempdir().unwrap();

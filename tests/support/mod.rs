@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub mod admin;
 pub mod crds;
 mod env;
 pub mod etcd;
