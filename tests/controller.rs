@@ -508,14 +508,6 @@ impl Bed {
         status == 200
     }
 
-    async fn remote_delete(&self, name: &str) {
-        let url = self.sf(&format!(
-            "/Resources/Secrets/{name}?api-version=6.4-preview"
-        ));
-        let status = self.http.delete(url).send().await.unwrap().status();
-        assert!(status.is_success(), "DELETE secret: {status}");
-    }
-
     /// Requests that reached the store for one remote secret: (reads, writes).
     async fn remote_stats(&self, name: &str) -> (u64, u64) {
         let body: Value = self
@@ -531,10 +523,6 @@ impl Bed {
             body["reads"].as_u64().unwrap_or(0),
             body["writes"].as_u64().unwrap_or(0),
         )
-    }
-
-    async fn fault(&self, name: &str, status: u16, times: u32) {
-        self.fault_on(name, None, status, times).await
     }
 
     async fn fault_on(&self, name: &str, method: Option<&str>, status: u16, times: u32) {
@@ -690,253 +678,11 @@ async fn pushes_reports_creating_then_ready_follows_changes_and_deletes() {
     bed.finish().await;
 }
 
+/// What the store's credentials Secret wakes on the real API server: refused credentials are reported on the
+/// SecretSync and by the store's own check, and fixing the Secret (the SecretSync untouched) brings both back through
+/// the watch on it. What a refusal does to the next attempt is in `tests/pipeline.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_source_secret_and_key_are_reported_then_healed() {
-    let bed = Bed::new("ctl-missing").await;
-    let remote = format!("instant-{}", unique("miss"));
-    let value = unique("late-value");
-    bed.apply("app", sf_spec("late", "token", &remote, json!({})))
-        .await
-        .unwrap();
-    let s = bed.wait_status("app", LONG, |s| phase(s) == "Failed").await;
-    assert_eq!(ready_reason(&s), "False/SourceNotFound");
-    let stalled = s["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Stalled")
-        .expect("kstatus Stalled condition");
-    assert_eq!(
-        (stalled["status"].as_str(), stalled["reason"].as_str()),
-        (Some("True"), Some("SourceNotFound"))
-    );
-    assert!(
-        s["conditions"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("\"late\"")
-    );
-    bed.wait_event("SourceNotFound", "Warning").await;
-    assert!(
-        !bed.remote_exists(&remote).await,
-        "something was written without a source"
-    );
-
-    // The broken object does not hold up the others.
-    let healthy = format!("instant-{}", unique("healthy"));
-    bed.put_secret("fine", json!({"token": "healthy-value"}))
-        .await;
-    bed.apply("fine", sf_spec("fine", "token", &healthy, json!({})))
-        .await
-        .unwrap();
-    bed.wait_status("fine", LONG, |s| phase(s) == "Ready").await;
-
-    // The Secret appears without the key: a different, precise reason.
-    bed.put_secret("late", json!({"other": "x"})).await;
-    bed.wait_status("app", LONG, |s| ready_reason(s) == "False/KeyNotFound")
-        .await;
-
-    // The key appears: the watch on Secrets brings the SecretSync to Ready without waiting for a backoff cap.
-    bed.put_secret("late", json!({"other": "x", "token": value}))
-        .await;
-    let s = bed.wait_status("app", LONG, |s| phase(s) == "Ready").await;
-    bed.assert_remote_holds(&s, &remote, &value).await;
-    bed.assert_no_leak(&[&value]).await;
-    bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retain_keeps_the_remote_secret_and_drift_is_repaired() {
-    let bed = Bed::new("ctl-retain").await;
-    let remote = format!("instant-{}", unique("keep"));
-    let value = unique("kept");
-    bed.put_secret("s", json!({"k": value})).await;
-    bed.apply(
-        "keep",
-        sf_spec("s", "k", &remote, json!({"refreshInterval": "10s"})),
-    )
-    .await
-    .unwrap();
-    bed.wait_status("keep", LONG, |s| phase(s) == "Ready").await;
-    let sync = bed.syncs().get("keep").await.unwrap();
-    assert!(
-        sync.metadata.finalizers.unwrap_or_default().is_empty(),
-        "Retain needs no finalizer"
-    );
-
-    // Someone deletes the remote secret: the next refresh puts it back.
-    bed.remote_delete(&remote).await;
-    let end = Instant::now() + LONG;
-    while !bed.remote_exists(&remote).await {
-        assert!(Instant::now() < end, "drift was never repaired");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let s = bed.wait_status("keep", LONG, |s| phase(s) == "Ready").await;
-    let version = s["remote"]["version"].as_str().unwrap();
-    let end = Instant::now() + LONG;
-    while bed.remote_value(&remote, version).await.as_deref() != Some(value.as_str()) {
-        assert!(Instant::now() < end, "value never restored");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-
-    bed.delete_until_gone("keep").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        bed.remote_exists(&remote).await,
-        "Retain deleted the remote secret"
-    );
-    bed.assert_no_leak(&[&value]).await;
-    bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_secretsync_for_the_same_remote_secret_is_a_conflict() {
-    let bed = Bed::new("ctl-conflict").await;
-    let remote = format!("instant-{}", unique("shared"));
-    let first = unique("first");
-    let second = unique("second");
-    bed.put_secret("a", json!({"k": first})).await;
-    bed.put_secret("b", json!({"k": second})).await;
-    bed.apply("a", sf_spec("a", "k", &remote, json!({})))
-        .await
-        .unwrap();
-    let a = bed.wait_status("a", LONG, |s| phase(s) == "Ready").await;
-    let version = a["remote"]["version"].as_str().unwrap().to_owned();
-
-    bed.apply("b", sf_spec("b", "k", &remote, json!({})))
-        .await
-        .unwrap();
-    let b = bed.wait_status("b", LONG, |s| phase(s) == "Failed").await;
-    assert_eq!(ready_reason(&b), "False/Conflict");
-    let message = b["conditions"][0]["message"].as_str().unwrap();
-    // Another SecretSync owns it; which one is not said (in a shared store, another team's names).
-    assert!(
-        message.contains("another SecretSync") && !message.contains(&format!("{}/a", bed.ns)),
-        "{message}"
-    );
-    bed.wait_event("Conflict", "Warning").await;
-
-    // The loser wrote nothing: the remote value is still the first one, and `a` stays Ready.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        bed.remote_value(&remote, &version).await.as_deref(),
-        Some(first.as_str())
-    );
-    assert_eq!(ready_reason(&bed.status("a").await), "True/Synced");
-    bed.assert_no_leak(&[&first, &second]).await;
-    bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn suspend_stops_every_call_to_the_store() {
-    let bed = Bed::new("ctl-suspend").await;
-    let remote = format!("instant-{}", unique("susp"));
-    let v1 = unique("one");
-    let v2 = unique("two");
-    bed.put_secret("s", json!({"k": v1})).await;
-    bed.apply(
-        "p",
-        sf_spec("s", "k", &remote, json!({"refreshInterval": "10s"})),
-    )
-    .await
-    .unwrap();
-    let s = bed.wait_status("p", LONG, |s| phase(s) == "Ready").await;
-    let version = s["remote"]["version"].as_str().unwrap().to_owned();
-
-    bed.apply(
-        "p",
-        sf_spec(
-            "s",
-            "k",
-            &remote,
-            json!({"refreshInterval": "10s", "suspend": true}),
-        ),
-    )
-    .await
-    .unwrap();
-    bed.wait_status("p", LONG, |s| ready_reason(s).ends_with("/Suspended"))
-        .await;
-    let before = bed.remote_stats(&remote).await;
-    bed.put_secret("s", json!({"k": v2})).await;
-    // Past one refresh interval (10 s, the shortest there is) and a Secret change.
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    assert_eq!(
-        bed.remote_stats(&remote).await,
-        before,
-        "a suspended SecretSync called the store"
-    );
-
-    bed.apply(
-        "p",
-        sf_spec("s", "k", &remote, json!({"refreshInterval": "10s"})),
-    )
-    .await
-    .unwrap();
-    let s = bed
-        .wait_status("p", LONG, |s| {
-            phase(s) == "Ready" && s["remote"]["version"].as_str() != Some(&version)
-        })
-        .await;
-    let v = s["remote"]["version"].as_str().unwrap();
-    assert_eq!(
-        bed.remote_value(&remote, v).await.as_deref(),
-        Some(v2.as_str())
-    );
-    bed.assert_no_leak(&[&v1, &v2]).await;
-    bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backend_errors_back_off_instead_of_looping_then_recover() {
-    let bed = Bed::new("ctl-backoff").await;
-    let remote = format!("instant-{}", unique("flaky"));
-    let value = unique("flaky");
-    // The next 15 requests for this secret fail with 503: with backoff they are spread over half a minute; a tight
-    // loop would burn through them in a second.
-    bed.fault(&remote, 503, 15).await;
-    bed.put_secret("s", json!({"k": value})).await;
-    let started = Instant::now();
-    bed.apply("f", sf_spec("s", "k", &remote, json!({})))
-        .await
-        .unwrap();
-    let s = bed.wait_status("f", LONG, |s| phase(s) == "Failed").await;
-    assert!(ready_reason(&s).starts_with("False/"), "{s:#}");
-    assert!(
-        s["conditions"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("retrying with backoff")
-    );
-    let warning = bed
-        .wait_event(s["conditions"][0]["reason"].as_str().unwrap(), "Warning")
-        .await;
-    assert!(warning.note.is_some());
-
-    // Three attempts per reconcile, then 1 s, ~2 s, ~4 s of backoff: after 7 s at most four reconciles (12
-    // requests) have run, so the faults are not used up and the object is still failing. Without backoff the 15
-    // faults would be gone within a second and the object Ready.
-    tokio::time::sleep(Duration::from_secs(7).saturating_sub(started.elapsed())).await;
-    let (reads, writes) = bed.remote_stats(&remote).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    assert!(
-        reads + writes < 15,
-        "{} requests in {elapsed:.1}s: the controller is not backing off",
-        reads + writes
-    );
-    assert_eq!(phase(&bed.status("f").await), "Failed");
-    assert!(reads + writes >= 3, "the controller never retried");
-    bed.assert_no_leak(&[&value]).await;
-
-    // The backend recovers (the remaining faults are used up by retries): the SecretSync becomes Ready.
-    let s = bed
-        .wait_status("f", Duration::from_secs(120), |s| phase(s) == "Ready")
-        .await;
-    bed.assert_remote_holds(&s, &remote, &value).await;
-    bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_credentials_are_reported_and_not_retried_in_a_loop() {
+async fn a_fixed_credentials_secret_wakes_its_secretsyncs_and_the_stores_check() {
     let bed = Bed::new("ctl-creds").await;
     let remote = format!("instant-{}", unique("creds"));
     let value = unique("cred-value");
@@ -956,9 +702,8 @@ async fn refused_credentials_are_reported_and_not_retried_in_a_loop() {
         "target": {"storeRef": {"kind": "Store", "name": "sf-token"}, "remoteName": remote},
     });
     bed.apply("c", spec).await.unwrap();
-    let s = bed.wait_status("c", LONG, |s| phase(s) == "Failed").await;
-    assert_eq!(ready_reason(&s), "False/Unauthorized");
-    bed.wait_event("Unauthorized", "Warning").await;
+    bed.wait_status("c", LONG, |s| ready_reason(s) == "False/Unauthorized")
+        .await;
     // The stores' own checks say the same without any SecretSync.
     let store = bed.wait_store_ready("sf-token", "False/Unauthorized").await;
     assert_eq!(store["conditions"][0]["observedGeneration"], 1);
@@ -971,13 +716,6 @@ async fn refused_credentials_are_reported_and_not_retried_in_a_loop() {
         );
         assert!(metrics.contains(&line), "no {line} in {metrics}");
     }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let (reads, writes) = bed.remote_stats(&remote).await;
-    assert!(
-        reads + writes <= 2,
-        "refused credentials retried {} times",
-        reads + writes
-    );
 
     // Fixing the store's credentials Secret is enough (the SecretSync is not touched): the watch on it triggers a
     // new attempt.
@@ -1333,141 +1071,6 @@ async fn every_dialect_creates_follows_a_change_and_deletes_through_the_controll
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blocked_deletion_says_why_and_retain_lets_the_object_go() {
-    let bed = Bed::new("ctl-blocked").await;
-    let remote = format!("instant-{}", unique("blocked"));
-    let value = unique("blocked-value");
-    bed.put_secret("s", json!({"k": value})).await;
-    let spec = |policy: &str| {
-        let mut s = sf_spec("s", "k", &remote, json!({}));
-        s["deletionPolicy"] = json!(policy);
-        s
-    };
-    bed.apply("b", spec("Delete")).await.unwrap();
-    bed.wait_status("b", LONG, |s| phase(s) == "Ready").await;
-
-    // The store refuses every DELETE: the object stays, and its condition and an Event say why and what to do.
-    bed.fault_on(&remote, Some("DELETE"), 500, 1000).await;
-    bed.syncs()
-        .delete("b", &DeleteParams::default())
-        .await
-        .unwrap();
-    let s = bed
-        .wait_status("b", LONG, |s| ready_reason(s) == "False/DeletionBlocked")
-        .await;
-    let message = s["conditions"][0]["message"].as_str().unwrap();
-    assert!(message.contains("deletionPolicy: Retain"), "{message}");
-    bed.wait_event("DeletionBlocked", "Warning").await;
-    assert!(bed.syncs().get_opt("b").await.unwrap().is_some());
-
-    // Switching to Retain releases the finalizer at once; the remote secret stays.
-    bed.apply("b", spec("Retain")).await.unwrap();
-    let end = Instant::now() + LONG;
-    while bed.syncs().get_opt("b").await.unwrap().is_some() {
-        assert!(Instant::now() < end, "Retain did not release the object");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(bed.remote_exists(&remote).await);
-    bed.assert_no_leak(&[&value]).await;
-    bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_renamed_remote_secret_is_deleted_under_delete_and_left_under_retain() {
-    let bed = Bed::new("ctl-rename").await;
-    let value = unique("renamed");
-    bed.put_secret("s", json!({"k": value})).await;
-    for (name, policy) in [("del", "Delete"), ("keep", "Retain")] {
-        let old = format!("instant-{}", unique(name));
-        let new = format!("{old}-v2");
-        let spec = |remote: &str| sf_spec("s", "k", remote, json!({"deletionPolicy": policy}));
-        bed.apply(name, spec(&old)).await.unwrap();
-        let s = bed
-            .wait_status(name, LONG, |s| {
-                s["syncedTarget"]["remoteName"] == old.as_str()
-            })
-            .await;
-        assert_eq!(phase(&s), "Ready");
-        assert!(bed.remote_exists(&old).await);
-
-        bed.apply(name, spec(&new)).await.unwrap();
-        let s = bed
-            .wait_status(name, LONG, |s| {
-                s["syncedTarget"]["remoteName"] == new.as_str()
-            })
-            .await;
-        assert_eq!(phase(&s), "Ready", "{s:#}");
-        assert_eq!(s["remote"]["name"], new.as_str());
-        assert!(bed.remote_exists(&new).await);
-        if policy == "Delete" {
-            assert!(
-                !bed.remote_exists(&old).await,
-                "the old remote secret outlived the rename"
-            );
-            let e = bed.wait_event("PreviousRemoteDeleted", "Normal").await;
-            assert!(e.note.unwrap_or_default().contains(&old));
-        } else {
-            assert!(
-                bed.remote_exists(&old).await,
-                "Retain deleted the old remote secret"
-            );
-            let e = bed.wait_event("PreviousRemoteLeft", "Normal").await;
-            assert!(e.note.unwrap_or_default().contains("Retain"));
-        }
-    }
-    bed.assert_no_leak(&[&value]).await;
-    bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_previous_remote_secret_that_cannot_be_deleted_is_reported_and_retried() {
-    let bed = Bed::new("ctl-rename-fail").await;
-    bed.put_secret("s", json!({"k": unique("v")})).await;
-    let old = format!("instant-{}", unique("old"));
-    let new = format!("{old}-v2");
-    let spec = |remote: &str| sf_spec("s", "k", remote, json!({"deletionPolicy": "Delete"}));
-    bed.apply("r", spec(&old)).await.unwrap();
-    bed.wait_status("r", LONG, |s| {
-        s["syncedTarget"]["remoteName"] == old.as_str()
-    })
-    .await;
-
-    bed.fault_on(&old, Some("DELETE"), 403, 1).await;
-    bed.apply("r", spec(&new)).await.unwrap();
-    let s = bed
-        .wait_status("r", LONG, |s| {
-            ready_reason(s) == "False/PreviousRemoteNotDeleted"
-        })
-        .await;
-    assert_eq!(s["syncedTarget"]["remoteName"], old.as_str(), "{s:#}");
-    assert!(
-        bed.remote_exists(&new).await,
-        "the new remote secret is written first"
-    );
-    assert!(bed.remote_exists(&old).await);
-    bed.wait_event("PreviousRemoteNotDeleted", "Warning").await;
-
-    // The fault was a one-off: a later attempt (at the refresh interval, or on a change) finishes the move.
-    bed.apply(
-        "r",
-        sf_spec(
-            "s",
-            "k",
-            &new,
-            json!({"deletionPolicy": "Delete", "refreshInterval": "10s"}),
-        ),
-    )
-    .await
-    .unwrap();
-    bed.wait_status("r", LONG, |s| {
-        s["syncedTarget"]["remoteName"] == new.as_str()
-    })
-    .await;
-    assert!(!bed.remote_exists(&old).await);
-    bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_store_does_not_hold_up_another_store() {
     // Two requests a second per endpoint: 30 SecretSyncs on one endpoint are some 45 s of work for it.
     let bed = Bed::with_rate("ctl-fair", 2).await;
@@ -1538,6 +1141,9 @@ fn condition_message(s: &Value) -> String {
         .to_owned()
 }
 
+/// The real API server's part: the CRD's range refuses an unusable `refreshInterval` at apply, and an object that
+/// carries one anyway (written into etcd past validation) fails on its own while the controller's watch goes on
+/// with the others. What the reconcile reports for it is in `tests/pipeline.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unusable_refresh_interval_is_refused_and_fails_only_its_own_object() {
     let bed = Bed::new("ctl-interval").await;
@@ -1571,13 +1177,17 @@ async fn an_unusable_refresh_interval_is_refused_and_fails_only_its_own_object()
     bed.apply("on-change", with_interval("on-change", "0s"))
         .await
         .expect("0s (re-read only on change) is accepted");
+    bed.syncs()
+        .delete("on-change", &DeleteParams::default())
+        .await
+        .unwrap();
 
     // An object that carries such a value anyway is Failed on its own; the others carry on.
     bed.apply("good", with_interval("good", "1h"))
         .await
         .unwrap();
     bed.apply("bad", with_interval("bad", "1h")).await.unwrap();
-    for name in ["good", "bad", "on-change"] {
+    for name in ["good", "bad"] {
         bed.wait_status(name, LONG, |s| phase(s) == "Ready").await;
     }
     rewrite_in_etcd(&bed.ns, "bad", |o| {
@@ -1589,22 +1199,18 @@ async fn an_unusable_refresh_interval_is_refused_and_fails_only_its_own_object()
             ready_reason(s) == "False/InvalidRefreshInterval"
         })
         .await;
-    assert_eq!(phase(&s), "Failed");
     assert!(
         condition_message(&s).contains("too large"),
         "{}",
         condition_message(&s)
     );
-    bed.wait_event("InvalidRefreshInterval", "Warning").await;
 
     let before = bed.status("good").await["syncedDigest"].clone();
     bed.put_secret("s", json!({"k": unique("v2")})).await;
-    for name in ["good", "on-change"] {
-        bed.wait_status(name, LONG, |s| {
-            phase(s) == "Ready" && s["syncedDigest"] != before
-        })
-        .await;
-    }
+    bed.wait_status("good", LONG, |s| {
+        phase(s) == "Ready" && s["syncedDigest"] != before
+    })
+    .await;
     assert_eq!(
         ready_reason(&bed.status("bad").await),
         "False/InvalidRefreshInterval",
@@ -2326,83 +1932,6 @@ async fn tenants_sharing_a_cluster_store_cannot_take_each_others_secrets() {
     b.finish().await;
 }
 
-/// A namespace deleted and created again under the same name owns nothing of what the old one left (issue #27):
-/// the marker names the namespace's uid, and the default template alone would give the newcomer the same name.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_namespace_created_again_does_not_inherit_its_remote_secrets() {
-    if std::env::var("TESTBED_NODE").as_deref() != Ok("1") {
-        eprintln!(
-            "skipped: needs the test bed's node (its kube-controller-manager deletes namespaces)"
-        );
-        return;
-    }
-    let bed = Bed::with(
-        "ctl-reborn",
-        Opts {
-            all_namespaces: true,
-            ..Opts::default()
-        },
-    )
-    .await;
-    let n = bed.view(&create_namespace(&bed.client, "ctl-reborn-n").await);
-    let shared = format!("{}-shared", bed.ns);
-    bed.put_cluster_store(
-        &shared,
-        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"),
-               "conditions": [{"namespaces": [n.ns]}]}),
-    )
-    .await
-    .unwrap();
-    let x = format!("x-{}", unique("reborn"));
-    let remote = format!("{}-{x}", n.ns);
-    let (old, new) = (unique("old"), unique("new"));
-    n.put_secret("s", json!({"k": old})).await;
-    bed.apply_in(&n.ns, "s", through("ClusterStore", &shared, "s", &x))
-        .await
-        .unwrap();
-    let s = n.wait_status("s", LONG, |s| phase(s) == "Ready").await;
-    bed.assert_remote_holds(&s, &remote, &old).await;
-    let version = s["remote"]["version"].as_str().unwrap().to_owned();
-
-    let namespaces = Api::<Namespace>::all(bed.client.clone());
-    namespaces
-        .delete(&n.ns, &DeleteParams::default())
-        .await
-        .unwrap();
-    let end = Instant::now() + Duration::from_secs(120);
-    while namespaces.get_opt(&n.ns).await.unwrap().is_some() {
-        assert!(Instant::now() < end, "namespace {} never went", n.ns);
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let again: Namespace = serde_json::from_value(json!({"metadata": {"name": n.ns}})).unwrap();
-    namespaces
-        .create(&PostParams::default(), &again)
-        .await
-        .unwrap();
-    n.put_secret("s", json!({"k": new})).await;
-    bed.apply_in(&n.ns, "s", through("ClusterStore", &shared, "s", &x))
-        .await
-        .unwrap();
-    let s = n
-        .wait_status("s", LONG, |s| ready_reason(s) == "False/Conflict")
-        .await;
-    assert!(
-        s["remote"].is_null(),
-        "the newcomer holds the old remote: {s}"
-    );
-    let writes = bed.remote_stats(&remote).await.1;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(bed.remote_stats(&remote).await.1, writes);
-    assert_eq!(
-        bed.remote_value(&remote, &version).await.as_deref(),
-        Some(old.as_str()),
-        "the old namespace's value was overwritten"
-    );
-    n.assert_no_leak(&[&old, &new]).await;
-    bed.finish().await;
-    n.finish().await;
-}
-
 /// The race behind a_cluster_store_serves_only_the_namespaces_it_admits's rare timeouts under load, made
 /// deterministic: the controller lags behind a change from Retain to Delete (stopped for two seconds). The status
 /// still reads Ready from the previous generation, so a plain `wait_status` returns before the finalizer is there,
@@ -2449,74 +1978,6 @@ async fn a_wait_after_a_spec_change_waits_for_the_controller_to_see_it() {
     );
     bed.assert_no_leak(&[&value]).await;
     bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stores_source_selector_lets_only_labelled_secrets_leave() {
-    let bed = Bed::new("ctl-selector").await;
-    let remote = format!("instant-{}", unique("selector"));
-    let value = unique("value");
-    bed.put_secret("tls", json!({"k": value})).await;
-    bed.put_store(
-        "exports",
-        json!({"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"),
-               "sourceSelector": {"matchLabels": {"secretsync.io/export": "true"}}}),
-    )
-    .await;
-    bed.apply("s", through("Store", "exports", "tls", &remote))
-        .await
-        .unwrap();
-    let s = bed.wait_status("s", LONG, |s| phase(s) == "Failed").await;
-    assert_eq!(ready_reason(&s), "False/SourceNotAllowed");
-    assert!(condition_message(&s).contains("\"tls\""), "{s}");
-    bed.wait_event("SourceNotAllowed", "Warning").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        bed.remote_stats(&remote).await,
-        (0, 0),
-        "an unlabelled Secret reached the store"
-    );
-
-    // Labelling the Secret is enough: the watch on it triggers the push.
-    bed.label_secret("tls", "secretsync.io/export", Some("true"))
-        .await;
-    let s = bed.wait_status("s", LONG, |s| phase(s) == "Ready").await;
-    bed.assert_remote_holds(&s, &remote, &value).await;
-    bed.assert_no_leak(&[&value]).await;
-    bed.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inline_targets_need_the_operators_flag() {
-    let inline = |remote: &str| {
-        json!({
-            "source": {"secretRef": {"name": "s", "key": "k"}},
-            "target": {"dialect": "ServiceFabricMesh", "endpoint": env("SF_ENDPOINT"), "remoteName": remote},
-        })
-    };
-    let off = Bed::new("ctl-inline-off").await;
-    let remote = format!("instant-{}", unique("inline"));
-    off.put_secret("s", json!({"k": unique("v")})).await;
-    off.apply("i", inline(&remote)).await.unwrap();
-    let s = off.wait_status("i", LONG, |s| phase(s) == "Failed").await;
-    assert_eq!(ready_reason(&s), "False/InlineTargetNotAllowed");
-    off.wait_event("InlineTargetNotAllowed", "Warning").await;
-    assert_eq!(off.remote_stats(&remote).await, (0, 0));
-    off.finish().await;
-
-    let on = Bed::with(
-        "ctl-inline-on",
-        Opts {
-            allow_inline: true,
-            ..Opts::default()
-        },
-    )
-    .await;
-    on.put_secret("s", json!({"k": unique("v")})).await;
-    on.apply("i", inline(&remote)).await.unwrap();
-    let s = on.wait_status("i", LONG, |s| phase(s) == "Ready").await;
-    assert_eq!(s["store"], json!({"dialect": "ServiceFabricMesh"}));
-    on.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -694,6 +694,7 @@ async fn a_remote_secret_of_another_secretsync_is_a_conflict_that_does_not_name_
     let message = ready_message(&w.status("second"));
     assert!(message.contains("owned by another SecretSync"), "{message}");
     assert!(!message.contains("first"), "the owner was named: {message}");
+    assert_eq!(w.event_reasons("second"), ["Warning/Conflict"]);
     assert!(w.holds("shared", "first-value"));
     assert_eq!(
         w.memory.calls(Op::Apply, "shared"),
@@ -849,7 +850,7 @@ async fn a_marker_from_a_namespace_deleted_and_created_again_is_an_orphan() {
     let mut w = World::new();
     w.store("mem", json!({"adoption": "UnmarkedOrOrphaned"}));
     w.secret("s", json!({"k": "new"}));
-    w.sync("db", spec("db-remote", json!({"adoptExisting": true})));
+    w.sync("db", spec("db-remote", json!({})));
     // Written by `team-a/db` of the namespace's earlier life.
     w.memory.put_entry(
         "db-remote",
@@ -867,6 +868,18 @@ async fn a_marker_from_a_namespace_deleted_and_created_again_is_an_orphan() {
         },
     );
 
+    // The same namespace and name do not inherit it: without adoptExisting it is a conflict, left untouched.
+    let next = w.reconcile("db").await;
+    assert_plan_refused(&next, &w.status("db"), "Conflict");
+    assert!(w.holds("db-remote", "old"));
+    assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 0);
+    assert!(
+        w.status("db")["remote"].is_null(),
+        "the newcomer holds the old remote: {}",
+        w.status("db")
+    );
+
+    w.sync("db", spec("db-remote", json!({"adoptExisting": true})));
     let next = w.reconcile("db").await;
 
     assert_eq!(next.failed, None, "{}", w.status("db"));
@@ -931,11 +944,15 @@ async fn a_rename_under_delete_deletes_the_previous_remote_secret() {
     assert_eq!(next.failed, None);
     assert!(w.holds("new-name", "v"));
     assert_eq!(w.memory.entry("old-name"), None);
-    assert_eq!(w.status("db")["syncedTarget"]["remoteName"], "new-name");
-    let note = w.event("db", "PreviousRemoteDeleted")["note"].clone();
+    let s = w.status("db");
+    assert_eq!(ready(&s), "True/Synced");
+    assert_eq!(s["syncedTarget"]["remoteName"], "new-name");
+    assert_eq!(s["remote"]["name"], "new-name");
+    let deleted = w.event("db", "PreviousRemoteDeleted");
+    assert_eq!(str_of(&deleted["type"]), "Normal");
     assert!(
-        str_of(&note).contains(r#""old-name" was deleted"#),
-        "{note}"
+        str_of(&deleted["note"]).contains(r#""old-name" was deleted"#),
+        "{deleted}"
     );
 }
 
@@ -949,8 +966,13 @@ async fn a_rename_under_retain_leaves_the_previous_remote_secret() {
     assert!(w.holds("new-name", "v"));
     assert!(w.holds("old-name", "v"));
     assert_eq!(w.memory.calls(Op::Delete, "old-name"), 0);
-    let note = w.event("db", "PreviousRemoteLeft")["note"].clone();
-    assert!(str_of(&note).contains("deletionPolicy is Retain"), "{note}");
+    let left = w.event("db", "PreviousRemoteLeft");
+    assert_eq!(str_of(&left["type"]), "Normal");
+    assert!(
+        str_of(&left["note"]).contains("deletionPolicy is Retain"),
+        "{left}"
+    );
+    assert_eq!(ready(&w.status("db")), "True/Synced");
     assert_eq!(w.status("db")["syncedTarget"]["remoteName"], "new-name");
 }
 
@@ -987,6 +1009,7 @@ async fn a_failed_delete_of_the_previous_remote_secret_is_reported_and_tried_aga
         "{next:?}"
     );
     let s = w.status("db");
+    assert_eq!(ready(&s), "False/PreviousRemoteNotDeleted");
     assert!(
         ready_message(&s).contains(r#"previous remote secret "old-name" could not be deleted"#),
         "{s}"
@@ -995,7 +1018,15 @@ async fn a_failed_delete_of_the_previous_remote_secret_is_reported_and_tried_aga
         s["syncedTarget"]["remoteName"], "old-name",
         "the old placement is kept to try again"
     );
-    assert!(w.holds("new-name", "v"));
+    assert!(
+        w.holds("new-name", "v"),
+        "the new remote secret is written first"
+    );
+    assert!(w.holds("old-name", "v"));
+    assert_eq!(
+        str_of(&w.event("db", "PreviousRemoteNotDeleted")["type"]),
+        "Warning"
+    );
 
     let next = w.reconcile("db").await;
     assert_eq!(next.failed, None);
@@ -1409,7 +1440,8 @@ async fn a_source_outside_the_stores_source_selector_is_refused() {
         json!({"sourceSelector": {"matchLabels": {"push": "yes"}}}),
     );
 
-    assert_refused(&mut w, "db", "db-remote", "SourceNotAllowed").await;
+    let s = assert_refused(&mut w, "db", "db-remote", "SourceNotAllowed").await;
+    assert!(ready_message(&s).contains(r#""s""#), "{s}");
 
     w.secret_labelled("s", json!({"k": "v"}), json!({"push": "yes"}));
     assert_eq!(w.reconcile("db").await.failed, None);
@@ -1439,6 +1471,10 @@ async fn an_inline_target_is_refused_unless_the_operator_allows_it() {
     w.sync("db", inline_spec());
     assert_eq!(w.reconcile("db").await.failed, None, "{}", w.status("db"));
     assert!(w.holds("db-remote", "v"));
+    assert_eq!(
+        w.status("db")["store"],
+        json!({"dialect": "ServiceFabricMesh"})
+    );
 }
 
 #[tokio::test]
@@ -1487,6 +1523,34 @@ async fn an_invalid_refresh_interval_is_reported_and_nothing_is_read() {
     assert!(
         ready_message(&w.status("db")).contains("nothing is read or written until it is fixed")
     );
+    assert_eq!(
+        str_of(&w.event("db", "InvalidRefreshInterval")["type"]),
+        "Warning"
+    );
+
+    // The value that used to crash the controller (as an object written before the CRD's range check holds it).
+    w.sync(
+        "db",
+        spec(
+            "db-remote",
+            json!({"refreshInterval": "99999999999999999999h"}),
+        ),
+    );
+    let next = w.reconcile("db").await;
+    assert_eq!(next.failed.as_deref(), Some("InvalidRefreshInterval"));
+    assert!(ready_message(&w.status("db")).contains("too large"));
+    assert_eq!(w.store_calls("db-remote"), 0);
+
+    // 0s: read again only on a change.
+    w.sync("db", spec("db-remote", json!({"refreshInterval": "0s"})));
+    assert_eq!(
+        w.reconcile("db").await,
+        Next {
+            requeue_after: None,
+            failed: None
+        }
+    );
+    assert!(w.holds("db-remote", "v"));
 }
 
 #[tokio::test]
@@ -1551,12 +1615,21 @@ async fn a_missing_source_secret_waits_for_it() {
         }
     );
     assert_eq!(w.store_calls("db-remote"), 0);
+    let s = w.status("db");
+    assert_eq!(phase(&s), "Failed");
     assert_eq!(
-        ready_message(&w.status("db")),
+        ready_message(&s),
         r#"source Secret "s" not found in this namespace; SecretSync retries when the Secret changes"#
     );
+    let stalled = condition(&s, "Stalled").expect("kstatus Stalled condition");
+    assert_eq!(
+        (&stalled["status"], &stalled["reason"]),
+        (&json!("True"), &json!("SourceNotFound"))
+    );
+    assert_eq!(w.event_reasons("db"), ["Warning/SourceNotFound"]);
     w.secret("s", json!({"k": "v"}));
     assert_eq!(w.reconcile("db").await.failed, None);
+    assert!(w.holds("db-remote", "v"));
 }
 
 #[tokio::test]
@@ -1776,6 +1849,13 @@ async fn transient_errors_back_off_longer_each_time_and_start_over_after_a_succe
         assert_eq!(next.failed.as_deref(), Some("BackendError"));
         waits.push(next.requeue_after.expect("a retry"));
     }
+    let s = w.status("db");
+    assert_eq!(phase(&s), "Failed");
+    assert!(
+        ready_message(&s).ends_with("(retrying with backoff)"),
+        "{s}"
+    );
+    assert_eq!(str_of(&w.event("db", "BackendError")["type"]), "Warning");
     // Each delay is drawn from [ceiling/2, ceiling] with the ceiling doubling from 1 s: the fifth is at least 8 s.
     assert!(
         waits[4] >= Duration::from_secs(8) && waits[4] <= Duration::from_secs(16),
@@ -1841,6 +1921,7 @@ async fn refused_credentials_wait_for_a_change_not_a_backoff() {
         condition(&s, "Stalled").map(|c| c["reason"].clone()),
         Some(json!("Unauthorized"))
     );
+    assert_eq!(str_of(&w.event("db", "Unauthorized")["type"]), "Warning");
     assert_eq!(w.memory.calls(Op::Apply, "db-remote"), 0);
 
     assert_eq!(w.reconcile("db").await.failed, None);
