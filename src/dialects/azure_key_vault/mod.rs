@@ -1,6 +1,6 @@
-//! Azure Key Vault secrets over the vault's REST data plane, spoken with reqwest. What users set and see (settings,
-//! credentials, naming, tags, soft delete, requests, errors) is in `docs/src/dialects/azure-key-vault.md`; this is
-//! how it is built.
+//! Azure Key Vault secrets over the vault's REST data plane, through the kit's transport. What users set and see
+//! (settings, credentials, naming, tags, soft delete, requests, errors) is in `docs/src/dialects/azure-key-vault.md`;
+//! this is how it is built.
 //!
 //! # Why compare first
 //!
@@ -20,11 +20,10 @@
 //!
 //! # Tokens and challenges
 //!
-//! Tokens are cached per credentials and shared by every SecretSync using them. On a 401 the vault's challenge
-//! names the resource; its scope is used only when the vault lies under the resource's domain (the check the Azure
-//! SDKs make), so a vault cannot ask for a token meant for another service. One retry, then a credential error.
+//! See `auth`: tokens are cached per credentials and store, and a vault's challenge may name a scope only under
+//! its own domain.
 //!
-//! # Why reqwest and not the Azure SDK for Rust
+//! # Why not the Azure SDK for Rust
 //!
 //! The calls are plain REST through the controller's shared client, rate limiter and metrics, and Entra ID is
 //! spoken directly. The official crates (`azure_identity`, `azure_security_keyvault_secrets`) would bring a second
@@ -39,30 +38,31 @@
 //! whether it landed); reads, the metadata `PATCH`, deletes, purges and recoveries are.
 
 mod auth;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+use serde::Deserialize;
 
 use super::kit::ownership::{self, Keys, Marker};
-use super::kit::tls::{ClientCache, TlsSettings};
+use super::kit::tls::{self, ClientCache, TlsSettings};
 use super::kit::{
-    Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials, decode_with,
+    Auth, Endpoint, Exchange, Idempotency, Pace, Reply, StaticBearer, Transport, code, credentials,
 };
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AzureKeyVaultSettings, DialectKind, Target};
 use crate::plan::{
-    Capabilities, Metadata, Observed, Owner, Remote, RemoteRef, RemoteState, Support, Write,
+    Capabilities, Metadata, Observed, Remote, RemoteRef, RemoteState, Support, Write,
 };
 use crate::value::{Credentials, SecretValue};
 
 pub use auth::WorkloadEnv;
-use auth::{Bearer, Scopes, TokenCache};
-pub use auth::{Challenge, DEFAULT_AUTHORITY, challenge_scope, parse_challenge};
+use auth::{Bearer, Credential, SignIns};
+use wire::map_error;
+use wire::{Bundle, Code, Page};
 
 const DIALECT: &str = "AzureKeyVault";
 /// The current stable data-plane version.
@@ -85,11 +85,9 @@ const MAX_VERSION_PAGES: usize = 8;
 
 pub struct AzureKeyVault {
     transport: Transport,
-    tokens: TokenCache,
+    sign_ins: SignIns,
     /// Clients trusting an extra CA (`ca.crt`) next to the public roots.
     clients: ClientCache,
-    /// Scopes learned from vault challenges.
-    scopes: Scopes,
     workload: WorkloadEnv,
 }
 
@@ -102,18 +100,15 @@ impl AzureKeyVault {
     pub fn with_workload_env(shared: Shared, workload: WorkloadEnv) -> Self {
         AzureKeyVault {
             clients: ClientCache::new(&shared),
-            transport: Transport::new(DIALECT, shared, decode),
-            tokens: TokenCache::default(),
-            scopes: Scopes::default(),
+            sign_ins: SignIns::new(shared.clone()),
+            transport: Transport::new(DIALECT, shared, wire::decode),
             workload,
         }
     }
 
     /// Tokens fetched from Entra ID since this dialect was made.
     pub fn tokens_fetched(&self) -> u64 {
-        self.tokens
-            .fetched
-            .load(std::sync::atomic::Ordering::Relaxed)
+        (self.sign_ins.fetched).load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -138,9 +133,14 @@ pub fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-/// Whether a tag key belongs to SecretSync (reserved, never a user label).
-fn reserved(key: &str) -> bool {
-    ownership::is_reserved(key)
+fn check_name(name: &str) -> Result<(), DialectError> {
+    if valid_name(name) {
+        return Ok(());
+    }
+    Err(DialectError::permanent(
+        "InvalidName",
+        "Key Vault secret names are 1-127 letters, digits and '-' (set spec.target.remoteName)",
+    ))
 }
 
 /// The vault base URL (`https://host[:port]`), checked.
@@ -166,19 +166,20 @@ fn vault_url(target: &Target) -> Result<url::Url, DialectError> {
     Ok(url)
 }
 
-fn check_api_version(v: &str) -> Result<(), DialectError> {
-    if v.is_empty()
-        || v.len() > 32
-        || !v
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-    {
+/// The `api-version` the store asks for (or the default), checked.
+fn api_version(s: &AzureKeyVaultSettings) -> Result<String, DialectError> {
+    let v = s.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
+    let valid = v.len() <= 32
+        && !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !valid {
         return Err(DialectError::permanent(
             "InvalidSpec",
             "azureKeyVault.apiVersion must be letters, digits, '.' and '-' (e.g. 2026-04-01 or 7.5)",
         ));
     }
-    Ok(())
+    Ok(v.to_owned())
 }
 
 fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), DialectError> {
@@ -193,261 +194,28 @@ fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), DialectError> {
         ));
     }
     for (k, v) in labels {
-        if reserved(k) {
-            return Err(DialectError::permanent(
-                "InvalidLabels",
-                format!("label {k:?}: keys starting with 'secretsync' are reserved"),
-            ));
-        }
-        if k.is_empty() || k.len() > MAX_TAG_NAME || v.len() > MAX_TAG_VALUE {
-            return Err(DialectError::permanent(
-                "InvalidLabels",
-                format!(
-                    "label {k:?}: Key Vault tag names are 1-{MAX_TAG_NAME} characters and values at most \
-                     {MAX_TAG_VALUE}"
-                ),
-            ));
-        }
+        let why = if ownership::is_reserved(k) {
+            "keys starting with 'secretsync' are reserved".to_owned()
+        } else if k.is_empty() || k.len() > MAX_TAG_NAME || v.len() > MAX_TAG_VALUE {
+            format!(
+                "Key Vault tag names are 1-{MAX_TAG_NAME} characters and values at most {MAX_TAG_VALUE}"
+            )
+        } else {
+            continue;
+        };
+        return Err(DialectError::permanent(
+            "InvalidLabels",
+            format!("label {k:?}: {why}"),
+        ));
     }
     Ok(())
 }
 
-/// The tags written on a version: the user's labels and SecretSync's three.
+/// The tags written on a version: the user's labels and SecretSync's marker.
 fn tags_for(req: &Request<'_>) -> BTreeMap<String, String> {
     let mut tags = req.desired.metadata.labels.clone();
     tags.extend(TAGS.pairs(&Marker::of(req.desired)));
     tags
-}
-
-#[derive(Serialize)]
-struct WriteAttributes {
-    enabled: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SetBody<'a> {
-    value: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content_type: Option<&'a str>,
-    tags: &'a BTreeMap<String, String>,
-    attributes: WriteAttributes,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UpdateBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content_type: Option<&'a str>,
-    tags: &'a BTreeMap<String, String>,
-    attributes: WriteAttributes,
-}
-
-/// The Set Secret body. It holds the plaintext, so it lives in a buffer that is wiped when dropped.
-fn set_body(
-    value: &str,
-    content_type: Option<&str>,
-    tags: &BTreeMap<String, String>,
-) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(value.len() + 512));
-    serde_json::to_writer(
-        &mut *out,
-        &SetBody {
-            value,
-            content_type,
-            tags,
-            attributes: WriteAttributes { enabled: true },
-        },
-    )
-    .expect("set body serializes");
-    out
-}
-
-fn update_body(content_type: Option<&str>, tags: &BTreeMap<String, String>) -> Vec<u8> {
-    serde_json::to_vec(&UpdateBody {
-        content_type,
-        tags,
-        attributes: WriteAttributes { enabled: true },
-    })
-    .expect("update body serializes")
-}
-
-#[derive(Deserialize, Default, Clone, Debug)]
-#[serde(rename_all = "camelCase")]
-struct Attributes {
-    enabled: Option<bool>,
-    created: Option<i64>,
-    updated: Option<i64>,
-    recovery_level: Option<String>,
-}
-
-/// A SecretBundle, SecretItem or DeletedSecretBundle, without its value: serde skips the `value` field, and the
-/// reply's bytes are wiped when dropped.
-#[derive(Deserialize, Default, Clone, Debug)]
-#[serde(rename_all = "camelCase")]
-struct Bundle {
-    id: Option<String>,
-    content_type: Option<String>,
-    #[serde(default)]
-    tags: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    attributes: Attributes,
-    managed: Option<bool>,
-}
-
-impl Bundle {
-    fn tags(&self) -> BTreeMap<String, String> {
-        self.tags.clone().unwrap_or_default()
-    }
-
-    /// The version: the last segment of `…/secrets/{name}/{version}`.
-    fn version(&self) -> Option<String> {
-        let id = self.id.as_deref()?;
-        let (base, last) = id.trim_end_matches('/').rsplit_once('/')?;
-        (!base.ends_with("/secrets") && valid_version(last)).then(|| last.to_owned())
-    }
-
-    fn marker(&self) -> Option<Marker> {
-        let tags = self.tags.as_ref()?;
-        TAGS.read(|k| tags.get(k).map(String::as_str))
-    }
-
-    fn owner(&self) -> Option<Owner> {
-        self.marker().map(|m| m.owner)
-    }
-
-    fn owned_by(&self, owner: &Owner) -> bool {
-        owner.owns(self.owner().as_ref())
-    }
-}
-
-fn valid_version(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct Page {
-    #[serde(default)]
-    value: Vec<Bundle>,
-    next_link: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct KvErrorBody {
-    error: Option<KvError>,
-}
-
-#[derive(Deserialize)]
-struct KvError {
-    code: Option<String>,
-    innererror: Option<Box<KvError>>,
-}
-
-/// The KeyVaultError codes SecretSync knows (Key Vault's documented `code` and `innererror.code` values): the only
-/// part of an error body ever shown. `message` is never read.
-const KNOWN_CODES: &[&str] = &[
-    "BadParameter",
-    "BadArgument",
-    "Unauthorized",
-    "AccessDenied",
-    "Forbidden",
-    "ForbiddenByPolicy",
-    "ForbiddenByFirewall",
-    "ForbiddenByRbac",
-    "ForbiddenByConnection",
-    "NotFound",
-    "SecretNotFound",
-    "Conflict",
-    "ObjectIsDeletedButRecoverable",
-    "ObjectIsBeingDeleted",
-    "ObjectIsBeingRecovered",
-    "SecretDisabled",
-    "PayloadTooLarge",
-    "Throttled",
-    "TooManyRequests",
-    "InternalServerError",
-    "ServiceUnavailable",
-];
-
-/// The KeyVaultError of a reply, each code only when it is in [`KNOWN_CODES`]: (code, innermost code, the one
-/// that classifies: the innermost code the body has, else the code).
-type KvCodes = (
-    Option<&'static str>,
-    Option<&'static str>,
-    Option<&'static str>,
-);
-
-fn kv_error(body: &[u8]) -> KvCodes {
-    let known =
-        |code: Option<&str>| code.and_then(|c| super::kit::text::known_code(c, KNOWN_CODES));
-    match serde_json::from_slice::<KvErrorBody>(body) {
-        Ok(KvErrorBody { error: Some(e) }) => {
-            let mut inner = e.innererror.as_deref();
-            let mut inner_code = None;
-            while let Some(i) = inner {
-                inner_code = i.code.as_deref().or(inner_code);
-                inner = i.innererror.as_deref();
-            }
-            let code = e.code.as_deref();
-            (known(code), known(inner_code), known(inner_code.or(code)))
-        }
-        _ => (None, None, None),
-    }
-}
-
-/// Maps a failed reply to an error, by KeyVaultError code first, then by HTTP status.
-pub fn map_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DialectError {
-    let (code, inner, classifying) = kv_error(body);
-    let detail = match (code, inner) {
-        (Some(c), Some(i)) => format!("{c} ({i})"),
-        (Some(c), None) | (None, Some(c)) => c.to_owned(),
-        (None, None) => String::new(),
-    };
-    let text = match (detail.as_str(), super::kit::text::status_words(status)) {
-        ("", "") => format!("Key Vault answered HTTP {status}"),
-        ("", words) => format!("Key Vault answered HTTP {status} ({words})"),
-        (detail, _) => format!("Key Vault answered HTTP {status}: {detail}"),
-    };
-    match (status, classifying) {
-        (409, Some("ObjectIsDeletedButRecoverable")) => DialectError::conflict(
-            "SoftDeleted",
-            format!("{text} (recover or purge it, or let SecretSync do so)"),
-        ),
-        (409, Some("ObjectIsBeingDeleted" | "ObjectIsBeingRecovered")) => {
-            DialectError::retry("BackendDeleting", text)
-                .with_retry_after(retry_after.or(Some(Duration::from_secs(2))))
-        }
-        (403, Some("SecretDisabled")) => DialectError::conflict("SecretDisabled", text),
-        (401, _) => DialectError::credentials(
-            "Unauthorized",
-            format!(
-                "{text} (the vault refused the token: check tenantId and clientId, and that the vault belongs to \
-                 that tenant)"
-            ),
-        ),
-        (403, _) => DialectError::credentials(
-            "Forbidden",
-            format!(
-                "{text} (the identity needs the Key Vault Secrets Officer role, or an access policy with get, \
-                 list, set, delete, recover and purge on secrets)"
-            ),
-        ),
-        (400, _) => DialectError::permanent("BackendRejected", text),
-        _ => DialectError::from_status(status, &detail, retry_after),
-    }
-}
-
-/// Key Vault's reading of an answer: 404 is "no such secret (or deleted secret)", failures by [`map_error`].
-fn decode(reply: &Reply) -> Verdict {
-    decode_with(reply, map_error)
-}
-
-/// The secret bundle of a reply (its body is wiped when dropped: a GET of a secret carries the value).
-fn bundle(reply: &Reply) -> Result<Bundle, DialectError> {
-    serde_json::from_slice(&reply.body).map_err(|_| {
-        DialectError::retry("BackendError", "Key Vault sent an unreadable secret bundle")
-    })
 }
 
 /// What the vault is trusted by: `ca.crt` (from the store's `caBundle`) next to the public roots, as documented (a
@@ -466,7 +234,7 @@ struct Conn<'a> {
     /// `https://host[:port]`, no trailing slash.
     base: String,
     api_version: String,
-    auth: Bearer<'a>,
+    auth: Box<dyn Auth + 'a>,
     rate: Option<crate::api::RateLimit>,
 }
 
@@ -485,33 +253,57 @@ fn not_text() -> DialectError {
     )
 }
 
+/// The version recorded for a remote secret, when it is one Key Vault could have made.
+fn reference(name: &str, bundle: &Bundle) -> RemoteRef {
+    RemoteRef {
+        name: name.to_owned(),
+        id: bundle.id.clone(),
+        version: bundle.version(),
+    }
+}
+
+/// Waits `wait` and doubles it, up to two seconds: polling an asynchronous deletion or purge.
+async fn pause(wait: &mut Duration) {
+    tokio::time::sleep(*wait).await;
+    *wait = (*wait * 2).min(Duration::from_secs(2));
+}
+
 impl AzureKeyVault {
-    fn conn(&self, req: &Request<'_>) -> Result<Conn<'_>, DialectError> {
-        let url = vault_url(req.target)?;
+    /// What every call needs and `check` verifies: the vault's URL, the API version and the credential.
+    fn settings_of(
+        &self,
+        req: &Request<'_>,
+    ) -> Result<(url::Url, String, Credential), DialectError> {
         let s = settings(req.target);
-        let api_version = s
-            .api_version
-            .clone()
-            .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
-        check_api_version(&api_version)?;
+        let url = vault_url(req.target)?;
+        let version = api_version(&s)?;
         let credential =
             auth::auth_from(req.credentials, s.authority_host.as_deref(), &self.workload)?;
-        let client = self.clients.client(vault_tls(req.credentials)?)?;
-        let namespaced = super::kit::store_id::namespace_admin_wrote(req.store.as_ref());
-        let sign_in = self
-            .clients
-            .client(self.sign_in_tls(req.credentials, namespaced)?)?;
-        let auth = Bearer::new(
-            credential,
-            &self.tokens,
-            &self.scopes,
-            &self.transport,
-            sign_in,
-            namespaced,
-            &url,
-        );
+        Ok((url, version, credential))
+    }
+
+    fn conn(&self, req: &Request<'_>) -> Result<Conn<'_>, DialectError> {
+        let (url, api_version, credential) = self.settings_of(req)?;
+        let vault_tls = vault_tls(req.credentials)?;
+        let auth: Box<dyn Auth> = match credential {
+            Credential::Static(token) => Box::new(StaticBearer(token)),
+            Credential::Entra {
+                identity,
+                authority,
+            } => {
+                let shared = self.transport.shared();
+                let sign_in = tls::sign_in(shared, req.store.as_ref(), vault_tls);
+                Box::new(Bearer::new(
+                    &self.sign_ins,
+                    (identity, authority),
+                    self.clients.client(sign_in)?,
+                    super::kit::store_id::namespace_admin_wrote(req.store.as_ref()),
+                    &url,
+                ))
+            }
+        };
         Ok(Conn {
-            client,
+            client: self.clients.client(vault_tls)?,
             base: url.as_str().trim_end_matches('/').to_owned(),
             api_version,
             auth,
@@ -519,28 +311,9 @@ impl AzureKeyVault {
         })
     }
 
-    /// What the token endpoint is trusted by: for a ClusterStore the same as its vault; for a namespaced Store the
-    /// public roots and the operator's identity-provider CAs, never the Store's own `caBundle` or `ca.crt`. Its
-    /// author chose the authority host; trusting their CA for it too would let them receive the client secret,
-    /// the client assertion or the ServiceAccount token sent there, on a host they only claim to be Entra ID.
-    fn sign_in_tls<'a>(
-        &'a self,
-        creds: &'a Credentials,
-        namespaced: bool,
-    ) -> Result<TlsSettings<'a>, DialectError> {
-        if namespaced {
-            return Ok(TlsSettings {
-                ca: self.transport.shared().identity_provider_ca.as_deref(),
-                identity: None,
-                public_roots: true,
-            });
-        }
-        vault_tls(creds)
-    }
-
     /// Sends one request through the kit's transport: paced per vault, with the vault's bearer token, retried
     /// where `exchange` may be repeated. Success and absence (404) come back as a reply; the rest as the error
-    /// [`decode`] made of it.
+    /// [`wire::decode`] made of it.
     async fn call(&self, conn: &Conn<'_>, exchange: Exchange<'_>) -> Result<Reply, DialectError> {
         let endpoint = Endpoint {
             client: &conn.client,
@@ -548,9 +321,21 @@ impl AzureKeyVault {
                 key: &conn.base,
                 rate: conn.rate,
             },
-            auth: &conn.auth,
+            auth: conn.auth.as_ref(),
         };
         self.transport.send(&endpoint, &exchange).await
+    }
+
+    /// `GET` of `path`; `None` when the vault has nothing there.
+    async fn get(
+        &self,
+        conn: &Conn<'_>,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<Option<Reply>, DialectError> {
+        let url = conn.url(path);
+        let reply = (self.call(conn, Exchange::new(operation, &Method::GET, &url))).await?;
+        Ok((!reply.absent).then_some(reply))
     }
 
     /// The versions of a secret (metadata only), newest first, reading at most `MAX_VERSION_PAGES` pages.
@@ -591,14 +376,9 @@ impl AzureKeyVault {
         conn: &Conn<'_>,
         name: &str,
     ) -> Result<Option<Bundle>, DialectError> {
-        let url = conn.url(&format!("/deletedsecrets/{name}"));
-        let reply = self
-            .call(conn, Exchange::new("get_deleted", &Method::GET, &url))
-            .await?;
-        match reply.absent {
-            true => Ok(None),
-            false => Ok(Some(bundle(&reply)?)),
-        }
+        let path = format!("/deletedsecrets/{name}");
+        let reply = self.get(conn, "get_deleted", &path).await?;
+        reply.as_ref().map(Bundle::read).transpose()
     }
 
     /// Purges a deleted secret; one already gone (404) is fine.
@@ -607,14 +387,6 @@ impl AzureKeyVault {
         self.call(conn, Exchange::new("purge_secret", &Method::DELETE, &url))
             .await?;
         Ok(())
-    }
-
-    fn reference(name: &str, bundle: &Bundle) -> RemoteRef {
-        RemoteRef {
-            name: name.to_owned(),
-            id: bundle.id.clone(),
-            version: bundle.version(),
-        }
     }
 
     /// Builds the observed remote from the current version's metadata. `readable` is false when the current
@@ -627,7 +399,6 @@ impl AzureKeyVault {
         readable: bool,
     ) -> Result<Remote, DialectError> {
         let name = req.remote_name;
-        let tags = current.tags();
         let marker = current.marker();
         let mut owner = marker.as_ref().map(|m| m.owner.clone());
         let mut digest = marker.and_then(|m| m.digest).filter(|_| readable);
@@ -647,9 +418,7 @@ impl AzureKeyVault {
         }
         if owner.is_none() {
             // Someone may have written over a secret SecretSync owns with a version that carries no tags.
-            let ours = self
-                .versions(conn, name)
-                .await?
+            let ours = (self.versions(conn, name).await?)
                 .into_iter()
                 .find_map(|b| b.owner());
             if ours.is_some() {
@@ -667,12 +436,12 @@ impl AzureKeyVault {
             None => None,
             Some(_) => current.content_type.clone().filter(|c| !c.is_empty()),
         };
-        let labels = tags
+        let labels = (current.tags.clone().unwrap_or_default())
             .into_iter()
-            .filter(|(k, _)| !reserved(k))
-            .collect::<BTreeMap<_, _>>();
+            .filter(|(k, _)| !ownership::is_reserved(k))
+            .collect();
         Ok(Remote {
-            reference: Self::reference(name, &current),
+            reference: reference(name, &current),
             owner,
             owner_exists: true,
             digest,
@@ -698,32 +467,32 @@ impl AzureKeyVault {
         let mut wait = Duration::from_millis(250);
         let mut purged = false;
         loop {
-            match self.put_once(conn, req, value).await {
-                Err(e) if e.reason == "SoftDeleted" && !purged => {
-                    match self.over_soft_deleted(conn, req).await? {
-                        Some(recovered) => return Ok(recovered),
-                        None => purged = true,
-                    }
+            let err = match self.put_once(conn, req, value).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) => e,
+            };
+            let soft_deleted = code::is(&err, Code::SoftDeleted);
+            if soft_deleted && !purged {
+                match self.over_soft_deleted(conn, req).await? {
+                    Some(recovered) => return Ok(recovered),
+                    None => purged = true,
                 }
-                Err(e)
-                    if (e.reason == "BackendDeleting" || e.reason == "SoftDeleted")
-                        && start.elapsed() < PURGED_WAIT =>
-                {
-                    tracing::debug!(
-                        dialect = DIALECT,
-                        "the name is still being deleted or purged; waiting"
-                    );
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(2));
-                }
-                Err(e) if e.reason == "SoftDeleted" => {
-                    return Err(DialectError::retry(
-                        "BackendDeleting",
-                        "the purge of the soft-deleted secret has not finished; will try again",
-                    )
-                    .with_retry_after(Some(Duration::from_secs(5))));
-                }
-                other => return other,
+            } else if !soft_deleted && !code::is(&err, Code::Deleting) {
+                return Err(err);
+            } else if start.elapsed() < PURGED_WAIT {
+                tracing::debug!(
+                    dialect = DIALECT,
+                    "the name is still being deleted or purged; waiting"
+                );
+                pause(&mut wait).await;
+            } else if soft_deleted {
+                return Err(DialectError::retry(
+                    "BackendDeleting",
+                    "the purge of the soft-deleted secret has not finished; will try again",
+                )
+                .with_retry_after(Some(Duration::from_secs(5))));
+            } else {
+                return Err(err);
             }
         }
     }
@@ -736,16 +505,8 @@ impl AzureKeyVault {
     ) -> Result<Outcome, DialectError> {
         let name = req.remote_name;
         let text = value.expose_str().ok_or_else(not_text)?;
-        let tags = tags_for(req);
-        let body = set_body(
-            text,
-            req.desired
-                .metadata
-                .content_type
-                .as_deref()
-                .filter(|c| !c.is_empty()),
-            &tags,
-        );
+        let content_type = req.desired.metadata.content_type.as_deref();
+        let body = wire::body(Some(text), content_type, &tags_for(req));
         let url = conn.url(&format!("/secrets/{name}"));
         let reply = self
             .call(
@@ -760,7 +521,7 @@ impl AzureKeyVault {
         if reply.absent {
             return Err(map_error(reply.status, &reply.body, None));
         }
-        Ok(Outcome::Ready(Self::reference(name, &bundle(&reply)?)))
+        Ok(Outcome::Ready(reference(name, &Bundle::read(&reply)?)))
     }
 
     /// The name is held by a soft-deleted secret: recover it (default; returns the recovered secret, which
@@ -787,13 +548,8 @@ impl AzureKeyVault {
                  Key Vault, or choose another remoteName",
             ));
         }
-        let purgeable = deleted
-            .attributes
-            .recovery_level
-            .as_deref()
-            .is_none_or(|l| l.contains("Purgeable"));
         let purge = may_purge(req.target);
-        if purge && purgeable {
+        if purge && deleted.attributes.purgeable() {
             tracing::info!(
                 dialect = DIALECT,
                 "purging the soft-deleted secret that holds the name"
@@ -828,9 +584,9 @@ impl AzureKeyVault {
                 "the soft-deleted secret of this name was recovered or purged meanwhile; will look again",
             ));
         }
-        let bundle = bundle(&reply).unwrap_or(deleted);
+        let bundle = Bundle::read(&reply).unwrap_or(deleted);
         // Recovery completes asynchronously; the next reconcile compares and writes as usual.
-        Ok(Some(Outcome::Creating(Self::reference(name, &bundle))))
+        Ok(Some(Outcome::Creating(reference(name, &bundle))))
     }
 
     async fn update_metadata(
@@ -840,41 +596,23 @@ impl AzureKeyVault {
         observed: &Observed,
     ) -> Result<Outcome, DialectError> {
         let name = req.remote_name;
+        let gone = |message| DialectError::retry("RemoteGone", message);
         let version = match observed {
             Observed::Present(r) => r.reference.version.clone(),
             Observed::Absent => None,
         }
-        .filter(|v| valid_version(v))
-        .ok_or_else(|| {
-            DialectError::retry(
-                "RemoteGone",
-                "the current version of the secret is unknown; will look again",
-            )
-        })?;
-        let tags = tags_for(req);
-        let body = update_body(
-            req.desired
-                .metadata
-                .content_type
-                .as_deref()
-                .filter(|c| !c.is_empty()),
-            &tags,
-        );
+        .filter(|v| wire::valid_version(v))
+        .ok_or_else(|| gone("the current version of the secret is unknown; will look again"))?;
+        let content_type = req.desired.metadata.content_type.as_deref();
+        let body = wire::body(None, content_type, &tags_for(req));
         let url = conn.url(&format!("/secrets/{name}/{version}"));
         // A PATCH sets the version's attributes: repeating it writes the same.
-        let reply = self
-            .call(
-                conn,
-                Exchange::new("update_secret", &Method::PATCH, &url).json(&body),
-            )
-            .await?;
+        let exchange = Exchange::new("update_secret", &Method::PATCH, &url).json(&body);
+        let reply = self.call(conn, exchange).await?;
         if reply.absent {
-            return Err(DialectError::retry(
-                "RemoteGone",
-                "the secret disappeared; will create it again",
-            ));
+            return Err(gone("the secret disappeared; will create it again"));
         }
-        Ok(Outcome::Ready(Self::reference(name, &bundle(&reply)?)))
+        Ok(Outcome::Ready(reference(name, &Bundle::read(&reply)?)))
     }
 }
 
@@ -887,15 +625,9 @@ impl Dialect for AzureKeyVault {
     fn destinations(&self, target: &Target, credentials: &Credentials) -> Vec<String> {
         let own_identity = credentials
             .text("workloadIdentity")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let authority = settings(target)
-            .authority_host
-            .or_else(|| {
-                own_identity
-                    .then(|| self.workload.authority_host.clone())
-                    .flatten()
-            })
-            .unwrap_or_else(|| auth::DEFAULT_AUTHORITY.to_owned());
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let configured = settings(target).authority_host;
+        let authority = (self.workload).authority(configured.as_deref(), own_identity);
         target.endpoint.iter().cloned().chain([authority]).collect()
     }
 
@@ -926,19 +658,8 @@ impl Dialect for AzureKeyVault {
 
     fn check(&self, req: &Request<'_>, value: &SecretValue) -> Result<(), DialectError> {
         vault_url(req.target)?;
-        let s = settings(req.target);
-        if let Some(v) = &s.api_version {
-            check_api_version(v)?;
-        }
-        if let Some(a) = &s.authority_host {
-            auth::check_authority(a)?;
-        }
-        if !valid_name(req.remote_name) {
-            return Err(DialectError::permanent(
-                "InvalidName",
-                "Key Vault secret names are 1-127 letters, digits and '-' (set spec.target.remoteName)",
-            ));
-        }
+        api_version(&settings(req.target))?;
+        check_name(req.remote_name)?;
         if req.target.description.is_some() {
             return Err(DialectError::permanent(
                 "DescriptionUnsupported",
@@ -958,8 +679,7 @@ impl Dialect for AzureKeyVault {
             ));
         }
         value.expose_str().ok_or_else(not_text)?;
-        auth::auth_from(req.credentials, s.authority_host.as_deref(), &self.workload)?;
-        Ok(())
+        self.settings_of(req).map(drop)
     }
 
     async fn read_value(
@@ -974,34 +694,27 @@ impl Dialect for AzureKeyVault {
         }
         let conn = self.conn(req)?;
         let version = remote.reference.version.as_deref().unwrap_or_default();
-        let url = conn.url(&format!("/secrets/{}/{version}", req.remote_name));
-        let reply = self
-            .call(&conn, Exchange::new("get_secret", &Method::GET, &url))
-            .await?;
+        let path = format!("/secrets/{}/{version}", req.remote_name);
+        let Some(reply) = self.get(&conn, "get_secret", &path).await? else {
+            return Ok(None);
+        };
         let read = serde_json::from_slice::<Valued>(&reply.body).ok();
-        Ok(read
-            .and_then(|v| v.value)
+        Ok((read.and_then(|v| v.value))
             .map(|v| SecretValue::new(zeroize::Zeroizing::new(v).as_bytes().to_vec())))
     }
 
     async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {
         let conn = self.conn(req)?;
         let name = req.remote_name;
-        if !valid_name(name) {
-            return Err(DialectError::permanent(
-                "InvalidName",
-                "Key Vault secret names are 1-127 letters, digits and '-' (set spec.target.remoteName)",
-            ));
-        }
+        check_name(name)?;
         // The SDKs read the current version with an empty version segment.
-        let url = conn.url(&format!("/secrets/{name}/"));
         let (current, readable) = match self
-            .call(&conn, Exchange::new("get_secret", &Method::GET, &url))
+            .get(&conn, "get_secret", &format!("/secrets/{name}/"))
             .await
         {
-            Ok(reply) if reply.absent => return Ok(Observed::Absent),
-            Ok(reply) => (bundle(&reply)?, true),
-            Err(e) if e.reason == "SecretDisabled" => {
+            Ok(None) => return Ok(Observed::Absent),
+            Ok(Some(reply)) => (Bundle::read(&reply)?, true),
+            Err(e) if code::is(&e, Code::Disabled) => {
                 // The value of a disabled version cannot be read, but its metadata can be listed.
                 match self.versions(&conn, name).await?.into_iter().next() {
                     Some(b) => (b, false),
@@ -1016,13 +729,13 @@ impl Dialect for AzureKeyVault {
                 "the secret backs a Key Vault certificate and cannot be written; choose another remoteName",
             ));
         }
-        if !readable || current.attributes.enabled == Some(false) {
+        let readable = readable && current.attributes.enabled != Some(false);
+        if !readable {
             tracing::info!(
                 dialect = DIALECT,
                 "the current version is disabled; the value will be written again as an enabled version"
             );
         }
-        let readable = readable && current.attributes.enabled != Some(false);
         let remote = self.remote_from(&conn, req, current, readable).await?;
         Ok(Observed::Present(remote))
     }
@@ -1070,15 +783,9 @@ impl Dialect for AzureKeyVault {
                     "the secret was deleted but is not yet listed as deleted, so it was not purged",
                 ));
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(2));
+            pause(&mut wait).await;
         };
-        if deleted
-            .attributes
-            .recovery_level
-            .as_deref()
-            .is_some_and(|l| !l.contains("Purgeable"))
-        {
+        if !deleted.attributes.purgeable() {
             tracing::warn!(
                 dialect = DIALECT,
                 "the vault has purge protection: the deleted secret stays recoverable until its retention ends"

@@ -1,3 +1,4 @@
+use super::wire::{Bundle, body};
 use super::*;
 use crate::dialects::ErrorClass;
 use crate::dialects::fixtures::{creds, desired, target};
@@ -116,8 +117,8 @@ fn set_body_has_the_rest_shape_and_tags_carry_no_value() {
         store: None,
     };
     let tags = tags_for(&req);
-    let body = set_body("s3cr3t", Some("text/plain"), &tags);
-    let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let set = body(Some("s3cr3t"), Some("text/plain"), &tags);
+    let parsed: serde_json::Value = serde_json::from_slice(&set).unwrap();
     assert_eq!(
         parsed,
         serde_json::json!({
@@ -132,7 +133,7 @@ fn set_body_has_the_rest_shape_and_tags_carry_no_value() {
             "attributes": {"enabled": true},
         })
     );
-    let patch: serde_json::Value = serde_json::from_slice(&update_body(None, &tags)).unwrap();
+    let patch: serde_json::Value = serde_json::from_slice(&body(None, None, &tags)).unwrap();
     assert!(patch.get("value").is_none());
     assert!(patch.get("contentType").is_none());
     assert_eq!(patch["attributes"]["enabled"], true);
@@ -222,7 +223,7 @@ fn no_answer_is_shown_back() {
     for status in [400, 401, 403, 404, 409, 429, 500, 503] {
         let e = map_error(status, &shapes, None);
         assert!(!format!("{e} {e:?}").contains(C), "{e:?}");
-        let e = auth::token_error(status, &shapes, None, "t", "c");
+        let e = wire::token_error(status, &shapes, None);
         assert!(!format!("{e} {e:?}").contains(C), "{e:?}");
     }
     // A known code with the canary as its message: the code only.
@@ -240,23 +241,14 @@ fn no_answer_is_shown_back() {
 }
 
 #[test]
-fn reserved_tags_are_not_labels() {
-    assert!(reserved("secretsync-digest"));
-    assert!(reserved("SecretSync-anything"));
-    assert!(!reserved("team"));
-}
-
-#[test]
 fn a_namespaced_stores_ca_vouches_for_its_vault_and_never_for_its_authority_host() {
     use crate::api::StoreKind;
-    use crate::dialects::kit::store_id::{StoreId, namespace_admin_wrote};
     let creds = creds(&[
         ("tenantId", "t"),
         ("clientId", "c"),
         ("clientSecret", "s"),
         ("ca.crt", "TENANT-CA"),
     ]);
-    let by = |kind| namespace_admin_wrote(Some(&StoreId::new(kind, "kv", "team-a")));
     let plain = dialect();
     let operator = AzureKeyVault::new(
         Shared::new(10, 10, crate::metrics::Metrics::new())
@@ -264,20 +256,19 @@ fn a_namespaced_stores_ca_vouches_for_its_vault_and_never_for_its_authority_host
     );
     for d in [&plain, &operator] {
         assert_eq!(vault_tls(&creds).unwrap().ca, Some("TENANT-CA"));
-        let sign_in = d.sign_in_tls(&creds, by(StoreKind::Store)).unwrap();
+        let sign_in = sign_in_tls(d, &creds, StoreKind::Store);
         assert_ne!(
             sign_in.ca,
             Some("TENANT-CA"),
             "the Store's CA vouched for its authority host"
         );
         assert!(sign_in.public_roots && sign_in.identity.is_none());
-        let cluster = d.sign_in_tls(&creds, by(StoreKind::ClusterStore)).unwrap();
+        let cluster = sign_in_tls(d, &creds, StoreKind::ClusterStore);
         assert_eq!(cluster.ca, Some("TENANT-CA"));
     }
-    let namespaced = by(StoreKind::Store);
-    assert_eq!(plain.sign_in_tls(&creds, namespaced).unwrap().ca, None);
+    assert_eq!(sign_in_tls(&plain, &creds, StoreKind::Store).ca, None);
     assert_eq!(
-        operator.sign_in_tls(&creds, namespaced).unwrap().ca,
+        sign_in_tls(&operator, &creds, StoreKind::Store).ca,
         Some("OPERATOR-CA")
     );
 }

@@ -66,6 +66,26 @@ pub fn store_ca<'a>(
     })
 }
 
+/// What the identity provider a store signs in at (a token endpoint, STS) is trusted by: for a platform admin's
+/// store its own trust (`own`); for a namespace admin's Store the public roots and the operator's
+/// identity-provider CAs only, never the Store's `caBundle` or `ca.crt`. Its author chose the sign-in host;
+/// trusting their CA for it too would let them receive the client secret, assertion or token sent there, on a host
+/// they only claim to be the identity provider.
+pub fn sign_in<'a>(
+    shared: &'a Shared,
+    store: Option<&super::store_id::StoreId>,
+    own: TlsSettings<'a>,
+) -> TlsSettings<'a> {
+    if !super::store_id::namespace_admin_wrote(store) {
+        return own;
+    }
+    TlsSettings {
+        ca: shared.identity_provider_ca.as_deref(),
+        identity: None,
+        public_roots: true,
+    }
+}
+
 /// One cache per dialect instance; [`ClientCache::client`] returns the shared default client when no TLS
 /// setting is given.
 pub struct ClientCache {
