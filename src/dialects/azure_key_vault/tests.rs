@@ -240,6 +240,20 @@ fn no_answer_is_shown_back() {
     );
 }
 
+/// What the dialect trusts for the token endpoint of a store of `kind` (see [`tls::sign_in`]).
+fn sign_in_tls<'a>(
+    d: &'a AzureKeyVault,
+    creds: &'a Credentials,
+    kind: crate::api::StoreKind,
+) -> TlsSettings<'a> {
+    let store = crate::dialects::kit::store_id::StoreId::new(kind, "kv", "team-a");
+    tls::sign_in(
+        d.transport.shared(),
+        Some(&store),
+        vault_tls(creds).unwrap(),
+    )
+}
+
 #[test]
 fn a_namespaced_stores_ca_vouches_for_its_vault_and_never_for_its_authority_host() {
     use crate::api::StoreKind;
