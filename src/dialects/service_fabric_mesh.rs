@@ -37,7 +37,7 @@ use zeroize::Zeroizing;
 use super::kit::ownership::{Marker, description};
 use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{
-    Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Reply, StaticBearer, Transport, Verdict,
+    Auth, Endpoint, Exchange, Idempotency, NoAuth, Reply, StaticBearer, Transport, Verdict,
     credentials, decode_with,
 };
 use super::{Dialect, DialectError, Outcome, Request, Shared};
@@ -370,14 +370,7 @@ impl ServiceFabricMesh {
         if let Some(b) = body {
             exchange = exchange.body("application/json; charset=utf-8", b);
         }
-        let endpoint = Endpoint {
-            client: &conn.client,
-            pace: Pace::Store {
-                key: &conn.base,
-                rate: conn.rate,
-            },
-            auth: conn.auth.as_ref(),
-        };
+        let endpoint = Endpoint::store(&conn.client, &conn.base, conn.rate, conn.auth.as_ref());
         self.transport.send(&endpoint, &exchange).await
     }
 
@@ -724,12 +717,8 @@ impl Dialect for ServiceFabricMesh {
         if !valid_name(req.remote_name) {
             return Err(invalid_name());
         }
-        if !req.target.labels.is_empty() {
-            return Err(DialectError::permanent(
-                "LabelsUnsupported",
-                "Service Fabric secret resources have no labels or tags; remove spec.target.labels",
-            ));
-        }
+        let caps = self.capabilities(req.target);
+        super::kit::metadata::refuse_unsupported("Service Fabric", caps, &req.desired.metadata)?;
         if let Some(v) = settings(req.target).api_version
             && (v.is_empty()
                 || !v
@@ -962,13 +951,18 @@ mod tests {
             "ValueNotText"
         );
 
-        let labelled = target(serde_json::json!({
-            "dialect": "ServiceFabricMesh", "endpoint": "http://h:1", "labels": {"team": "a"}
-        }));
-        assert_eq!(
-            reason(check_with(&labelled, &none, "ok", &value)),
-            "LabelsUnsupported"
-        );
+        let mut labelled = desired();
+        labelled.metadata.labels.insert("team".into(), "a".into());
+        let req = Request {
+            rate_limit: None,
+            target: &http,
+            remote_name: "ok",
+            credentials: &none,
+            desired: &labelled,
+            last: None,
+            store: None,
+        };
+        assert_eq!(reason(dialect().check(&req, &value)), "LabelsUnsupported");
 
         let token = creds(&[("token", "t0k3n")]);
         let e = check_with(&http, &token, "ok", &value).expect_err("token over http");

@@ -39,9 +39,7 @@ use super::kit::bounded::Lru;
 use super::kit::ownership::{self, Keys, Marker};
 use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::unix::SocketClients;
-use super::kit::{
-    Endpoint, Exchange, Idempotency, NoAuth, Pace, Reply, Transport, code, credentials,
-};
+use super::kit::{Endpoint, Exchange, Idempotency, NoAuth, Reply, Transport, code, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, RateLimit, Target};
 use crate::plan::digest::short;
@@ -96,14 +94,7 @@ impl DockerSwarm {
         exchange: Exchange<'_>,
         doing: &str,
     ) -> Result<Reply, DialectError> {
-        let endpoint = Endpoint {
-            client: &ctx.client,
-            pace: Pace::Store {
-                key: ctx.endpoint,
-                rate: ctx.rate,
-            },
-            auth: &NoAuth,
-        };
+        let endpoint = Endpoint::store(&ctx.client, ctx.endpoint, ctx.rate, &NoAuth);
         self.transport
             .send(&endpoint, &exchange)
             .await

@@ -289,6 +289,22 @@ pub struct Endpoint<'a> {
     pub auth: &'a dyn Auth,
 }
 
+impl<'a> Endpoint<'a> {
+    /// The usual one: paced by the store's own rate (or the controller's default) per `key`, its endpoint.
+    pub fn store(
+        client: &'a reqwest::Client,
+        key: &'a str,
+        rate: Option<RateLimit>,
+        auth: &'a dyn Auth,
+    ) -> Self {
+        Endpoint {
+            client,
+            pace: Pace::Store { key, rate },
+            auth,
+        }
+    }
+}
+
 /// How an answer is counted in `secretsync_backend_requests_total`: `ok`, `not_found` or the error's class,
 /// unless the dialect's documented outcomes say more (see [`Transport::with_outcome`]).
 pub fn outcome(verdict: &Verdict) -> &'static str {

@@ -8,6 +8,7 @@ pub mod code;
 pub mod credentials;
 pub mod endpoint;
 pub mod http;
+pub mod metadata;
 pub mod oauth;
 pub mod ownership;
 pub mod retry;

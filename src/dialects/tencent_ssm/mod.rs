@@ -795,18 +795,8 @@ impl Dialect for TencentSsm {
                 "TencentSSM secret names are 1-128 letters, digits, '-' and '_', starting with a letter or digit",
             ));
         }
-        if !req.desired.metadata.labels.is_empty() {
-            return Err(DialectError::permanent(
-                "LabelsUnsupported",
-                "Tencent SSM keeps no labels on a secret; remove spec.target.labels",
-            ));
-        }
-        if req.desired.metadata.content_type.is_some() {
-            return Err(DialectError::permanent(
-                "ContentTypeUnsupported",
-                "Tencent SSM keeps no content type; remove spec.target.contentType",
-            ));
-        }
+        let caps = self.capabilities(req.target);
+        super::kit::metadata::refuse_unsupported("Tencent SSM", caps, &req.desired.metadata)?;
         let size = Payload::of(value).wire_len();
         if size > MAX_VALUE {
             return Err(DialectError::permanent(

@@ -1,0 +1,63 @@
+//! Metadata a store does not keep: asked for anyway, it is refused before any call, in one wording for every
+//! dialect, rather than silently dropped.
+
+use crate::dialects::DialectError;
+use crate::plan::{Capabilities, Metadata, Support};
+
+/// Refuses a content type, description or labels that `store` (its name in messages) has no field for, as its
+/// dialect's `capabilities` say.
+pub fn refuse_unsupported(
+    store: &str,
+    caps: Capabilities,
+    metadata: &Metadata,
+) -> Result<(), DialectError> {
+    let refuse = |reason, what, field| {
+        Err(DialectError::permanent(
+            reason,
+            format!("{store} keeps no {what} on a secret; remove spec.target.{field}"),
+        ))
+    };
+    if caps.content_type == Support::Unsupported && metadata.content_type.is_some() {
+        return refuse("ContentTypeUnsupported", "content type", "contentType");
+    }
+    if caps.description == Support::Unsupported && metadata.description.is_some() {
+        return refuse("DescriptionUnsupported", "description", "description");
+    }
+    if caps.labels == Support::Unsupported && !metadata.labels.is_empty() {
+        return refuse("LabelsUnsupported", "labels", "labels");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_the_store_lacks_is_refused() {
+        let caps = Capabilities {
+            content_type: Support::Unsupported,
+            description: Support::Mutable,
+            labels: Support::Unsupported,
+        };
+        let mut m = Metadata {
+            description: Some("kept".into()),
+            ..Default::default()
+        };
+        assert!(refuse_unsupported("S", caps, &m).is_ok());
+        m.labels.insert("team".into(), "a".into());
+        let e = refuse_unsupported("S", caps, &m).unwrap_err();
+        assert_eq!(e.reason, "LabelsUnsupported");
+        assert!(e.message.contains("spec.target.labels"), "{e}");
+        m.content_type = Some("text/plain".into());
+        let e = refuse_unsupported("S", caps, &m).unwrap_err();
+        assert_eq!(e.reason, "ContentTypeUnsupported");
+        let caps = Capabilities {
+            description: Support::Unsupported,
+            ..caps
+        };
+        m.content_type = None;
+        let e = refuse_unsupported("S", caps, &m).unwrap_err();
+        assert_eq!(e.reason, "DescriptionUnsupported");
+    }
+}
