@@ -27,22 +27,6 @@ const RENEW_MARGIN_MAX: Duration = Duration::from_secs(300);
 /// The user ID sent as `X-User-Id` in no-auth mode, so Barbican records a creator SecretSync can recognise.
 pub(super) const NOAUTH_USER: &str = "secretsync";
 
-/// The credentials Secret keys this dialect reads (anything else is ignored).
-pub const CREDENTIAL_KEYS: [&str; 12] = [
-    "authUrl",
-    "username",
-    "userId",
-    "password",
-    "userDomainName",
-    "userDomainId",
-    "projectName",
-    "projectId",
-    "projectDomainName",
-    "projectDomainId",
-    "applicationCredentialId",
-    "applicationCredentialSecret",
-];
-
 /// Keystone credentials from the credentials Secret.
 pub(super) struct Keystone {
     /// `…/v3`, without a trailing slash.
@@ -194,11 +178,8 @@ struct TokenReply {
 #[derive(Deserialize)]
 struct TokenBody {
     expires_at: String,
-    #[serde(default)]
     issued_at: Option<String>,
-    #[serde(default)]
     user: Option<IdOnly>,
-    #[serde(default)]
     project: Option<IdOnly>,
     #[serde(default)]
     catalog: Vec<CatalogEntry>,
@@ -220,9 +201,7 @@ struct CatalogEntry {
 #[derive(Deserialize)]
 struct CatalogEndpoint {
     interface: String,
-    #[serde(default)]
     region: Option<String>,
-    #[serde(default)]
     region_id: Option<String>,
     url: String,
 }

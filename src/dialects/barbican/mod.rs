@@ -48,10 +48,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use reqwest::Method;
 
-pub use auth::CREDENTIAL_KEYS;
 pub use wire::SecretEntry;
 
-use super::kit::{Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport};
+use super::kit::{Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport, code};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{BarbicanSettings, DialectKind, Target};
 use crate::plan::{
@@ -180,11 +179,6 @@ impl Barbican {
 }
 
 impl Session<'_> {
-    /// The Barbican root URL this session talks to (without `/v1`).
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// Sends one exchange through the kit's transport: paced by this endpoint's limit, authorised per attempt
     /// (a 401 renews a Keystone token once), and retried only where that cannot do anything twice. Returns 2xx
     /// and 404 (`absent`) answers; everything else is the decoded error.
@@ -327,7 +321,7 @@ impl Session<'_> {
         match self.send(exchange).await {
             Ok(reply) if reply.absent => Err(wire::not_found(&reply)),
             Ok(_) => Ok(()),
-            Err(e) if Code::of(&e) == Some(Code::Rejected) => {
+            Err(e) if code::is(&e, Code::Rejected) => {
                 Err(DialectError::permanent("PayloadRejected", e.message))
             }
             Err(e) => Err(e),
@@ -346,7 +340,7 @@ impl Session<'_> {
         match self.send(exchange).await {
             Ok(reply) => Ok(!reply.absent && reply.body.as_slice() == value.expose()),
             // Stored with another content type.
-            Err(e) if Code::of(&e) == Some(Code::NotAcceptable) => Ok(false),
+            Err(e) if code::is(&e, Code::NotAcceptable) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -409,13 +403,13 @@ impl Session<'_> {
         let Err(e) = self.put_payload(uuid, value, content_type).await else {
             return Ok(true);
         };
-        match Code::of(&e) {
-            Some(Code::NotFound) => {
+        match code::of::<Code>(&e) {
+            Some(&Code::NotFound) => {
                 tracing::info!(dialect = DIALECT, secret = %uuid, "the secret vanished before its payload was written");
                 Ok(false)
             }
             // A retried PUT whose first attempt went through, or someone else's payload.
-            Some(Code::PayloadAlreadySet) => {
+            Some(&Code::PayloadAlreadySet) => {
                 if self.payload_equals(uuid, value, content_type).await? {
                     return Ok(true);
                 }

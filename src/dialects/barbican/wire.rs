@@ -26,18 +26,13 @@ pub(super) const TEXT_PLAIN: &str = "text/plain";
 /// One secret as `GET /v1/secrets` lists it.
 #[derive(Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretEntry {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub created: Option<String>,
-    #[serde(default)]
     pub creator_id: Option<String>,
     /// Barbican's cipher `mode`, free text that it stores and lists but never interprets for a stored secret:
     /// SecretSync's creation tag ([`creation_tag`]).
-    #[serde(default)]
     pub mode: Option<String>,
     /// Present only once the secret has a payload.
-    #[serde(default)]
     pub content_types: Option<BTreeMap<String, String>>,
     pub secret_ref: String,
 }
@@ -73,7 +68,6 @@ pub(super) fn uuid_of(secret_ref: &str) -> &str {
 pub(super) struct SecretList {
     #[serde(default)]
     pub secrets: Vec<SecretEntry>,
-    #[serde(default)]
     pub total: Option<u64>,
 }
 
@@ -263,8 +257,7 @@ pub(super) fn answered(who: &str, status: u16, body: &[u8]) -> String {
     }
 }
 
-/// The answers a write acts on, attached to its error as the source: callers match this type, never a reason
-/// (the reason and message are only what users see).
+/// The answers a write acts on, attached to the error as its source (see [`crate::dialects::kit::code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub(super) enum Code {
     /// 404 where the secret had to exist.
@@ -279,13 +272,6 @@ pub(super) enum Code {
     /// 400, 415 and other refusals of what was sent.
     #[error("Barbican refused the request")]
     Rejected,
-}
-
-impl Code {
-    /// The code an error of Barbican's carries, if any.
-    pub fn of(e: &DialectError) -> Option<Code> {
-        e.source.as_deref()?.downcast_ref().copied()
-    }
 }
 
 /// Barbican's reading of an answer, the one decoder of every Barbican call: 2xx success, 404 absent (callers
@@ -453,6 +439,7 @@ pub(super) fn prune<'a>(items: &'a [Item], current: &str, keep: usize) -> Vec<&'
 mod tests {
     use super::*;
     use crate::dialects::ErrorClass;
+    use crate::dialects::kit::code;
 
     fn owner() -> Owner {
         Owner {
@@ -865,23 +852,26 @@ mod tests {
     #[test]
     fn the_answers_a_write_acts_on_are_typed() {
         assert_eq!(
-            Code::of(&not_found(&reply(404, b"", None))),
-            Some(Code::NotFound)
+            code::of::<Code>(&not_found(&reply(404, b"", None))),
+            Some(&Code::NotFound)
         );
         assert_eq!(
-            Code::of(&error(409, b"", None)),
-            Some(Code::PayloadAlreadySet)
+            code::of::<Code>(&error(409, b"", None)),
+            Some(&Code::PayloadAlreadySet)
         );
-        assert_eq!(Code::of(&error(406, b"", None)), Some(Code::NotAcceptable));
+        assert_eq!(
+            code::of::<Code>(&error(406, b"", None)),
+            Some(&Code::NotAcceptable)
+        );
         for refused in [400, 415, 405] {
             assert_eq!(
-                Code::of(&error(refused, b"", None)),
-                Some(Code::Rejected),
+                code::of::<Code>(&error(refused, b"", None)),
+                Some(&Code::Rejected),
                 "{refused}"
             );
         }
         for other in [401, 403, 413, 429, 503] {
-            assert_eq!(Code::of(&error(other, b"", None)), None, "{other}");
+            assert_eq!(code::of::<Code>(&error(other, b"", None)), None, "{other}");
         }
     }
 }
