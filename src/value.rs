@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use base64::Engine;
 use zeroize::Zeroizing;
 
 /// Bytes of a secret value. `Debug` prints only the length, and the bytes are wiped when dropped.
@@ -43,6 +44,33 @@ impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretValue(<{} bytes redacted>)", self.0.len())
     }
+}
+
+/// A JSON object of text values (the whole-Secret form, and the properties of one remote secret): `{"key": "text", "bin.base64": "<base64>"}`, keys sorted so the digest is stable.
+/// Values that are not UTF-8 are base64-encoded under `<key>.base64`.
+pub fn json_object(map: &BTreeMap<String, SecretValue>) -> SecretValue {
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(64));
+    out.push(b'{');
+    let entries = map.iter().map(|(k, v)| match v.expose_str() {
+        Some(text) => (k.clone(), zeroize::Zeroizing::new(text.to_owned())),
+        None => (
+            format!("{k}.base64"),
+            zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(v.expose())),
+        ),
+    });
+    let mut sorted: Vec<_> = entries.collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(serde_json::to_string(k).expect("string").as_bytes());
+        out.push(b':');
+        let encoded = zeroize::Zeroizing::new(serde_json::to_string(v.as_str()).expect("string"));
+        out.extend_from_slice(encoded.as_bytes());
+    }
+    out.push(b'}');
+    SecretValue::new(std::mem::take(&mut *out))
 }
 
 /// The keys of a credentials Secret. `Debug` prints key names only.

@@ -6,6 +6,8 @@
 
 pub mod detail;
 pub mod digest;
+pub mod entries;
+pub mod template;
 pub mod moved;
 pub mod verdict;
 

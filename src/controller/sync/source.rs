@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
@@ -100,31 +99,9 @@ fn value_of(
     }
 }
 
-/// The whole-Secret form: `{"key": "text", "bin.base64": "<base64>"}`, keys sorted so the digest is stable.
-/// Values that are not UTF-8 are base64-encoded under `<key>.base64`.
+/// The whole-Secret form (see [`crate::value::json_object`]).
 pub fn whole_secret_json(map: &BTreeMap<String, SecretValue>) -> SecretValue {
-    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(64));
-    out.push(b'{');
-    let entries = map.iter().map(|(k, v)| match v.expose_str() {
-        Some(text) => (k.clone(), zeroize::Zeroizing::new(text.to_owned())),
-        None => (
-            format!("{k}.base64"),
-            zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(v.expose())),
-        ),
-    });
-    let mut sorted: Vec<_> = entries.collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    for (i, (k, v)) in sorted.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(serde_json::to_string(k).expect("string").as_bytes());
-        out.push(b':');
-        let encoded = zeroize::Zeroizing::new(serde_json::to_string(v.as_str()).expect("string"));
-        out.extend_from_slice(encoded.as_bytes());
-    }
-    out.push(b'}');
-    SecretValue::new(std::mem::take(&mut *out))
+    crate::value::json_object(map)
 }
 
 /// Every key of the credentials Secret.
