@@ -58,3 +58,13 @@ pub fn check(
     };
     dialect.check(&req, value)
 }
+
+/// A store's answer as the kit's transport hands it to a decoder.
+pub fn reply(status: u16, body: &str) -> super::kit::Reply {
+    super::kit::Reply {
+        status,
+        headers: Default::default(),
+        body: zeroize::Zeroizing::new(body.as_bytes().to_vec()),
+        absent: false,
+    }
+}

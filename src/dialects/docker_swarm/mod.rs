@@ -906,16 +906,8 @@ mod tests {
     }
 
     fn answer(status: u16, message: &str) -> Reply {
-        Reply {
-            status,
-            headers: Default::default(),
-            body: Zeroizing::new(
-                serde_json::json!({ "message": message })
-                    .to_string()
-                    .into_bytes(),
-            ),
-            absent: false,
-        }
+        let body = serde_json::json!({ "message": message }).to_string();
+        crate::dialects::fixtures::reply(status, &body)
     }
 
     #[test]

@@ -1,7 +1,6 @@
 use super::*;
 use crate::dialects::ErrorClass;
 use crate::metrics::Metrics;
-use crate::plan::{Owner, WritePolicy};
 use crate::value::Credentials;
 
 fn target(extra: serde_json::Value) -> Target {
@@ -28,23 +27,11 @@ fn creds() -> Credentials {
     )
 }
 
+/// The shared SecretSync, with a uid shaped like Kubernetes' (the marker tests read it back).
 fn desired() -> Desired {
-    Desired {
-        digest: format!("hmac-sha256:{}", "ab".repeat(32)),
-        earlier_digest: None,
-        metadata: Metadata::default(),
-        owner: Owner {
-            namespace: "ns".into(),
-            name: "app".into(),
-            uid: "0b5c3c3e-1111-2222-3333-444455556666".into(),
-            scope: Default::default(),
-        },
-        policy: WritePolicy::Replace,
-        adopt_existing: false,
-        // A store that lets adoptExisting take anything: what a dialect does when the planner adopts.
-        adoption: crate::plan::Adoption::UnmarkedOrOrphaned,
-        allow_replace: false,
-    }
+    let mut d = crate::dialects::fixtures::desired();
+    d.owner.uid = "0b5c3c3e-1111-2222-3333-444455556666".into();
+    d
 }
 
 fn request<'a>(
@@ -373,14 +360,7 @@ fn an_empty_token_means_permanent_credentials() {
     assert_eq!(dialect().context(&req).unwrap().auth.token, None);
 }
 
-fn reply(status: u16, body: &str) -> Reply {
-    Reply {
-        status,
-        headers: Default::default(),
-        body: Zeroizing::new(body.as_bytes().to_vec()),
-        absent: false,
-    }
-}
+use crate::dialects::fixtures::reply;
 
 /// The error the decoder makes of an answer.
 fn decoded_error(status: u16, body: &str) -> DialectError {
