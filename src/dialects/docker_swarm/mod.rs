@@ -98,10 +98,7 @@ impl DockerSwarm {
         self.transport
             .send(&endpoint, &exchange)
             .await
-            .map_err(|e| DialectError {
-                message: format!("{doing}: {}", e.message),
-                ..e
-            })
+            .map_err(|e| super::kit::text::during(doing, e))
     }
 
     /// The Engine API version to speak: the daemon's, or [`API_VERSION`] when the daemon's is newer.

@@ -8,6 +8,14 @@ pub fn known_code(code: &str, known: &[&'static str]) -> Option<&'static str> {
     known.iter().copied().find(|k| *k == code)
 }
 
+/// `err` with what SecretSync was doing in front of its message (`"Tencent SSM GetSecretValue: …"`).
+pub fn during(doing: &str, err: crate::dialects::DialectError) -> crate::dialects::DialectError {
+    crate::dialects::DialectError {
+        message: format!("{doing}: {}", err.message),
+        ..err
+    }
+}
+
 /// HTTP's own name for a status (`Not Found`), or `""` for one without a standard name.
 pub fn status_words(status: u16) -> &'static str {
     reqwest::StatusCode::from_u16(status)
@@ -31,6 +39,18 @@ pub fn json_position(e: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn during_names_what_was_done_and_keeps_the_rest() {
+        let e = crate::dialects::DialectError::conflict("NameTaken", "HTTP 409")
+            .with_retry_after(Some(std::time::Duration::from_secs(2)));
+        let e = during("creating a secret", e);
+        assert_eq!(e.message, "creating a secret: HTTP 409");
+        assert_eq!(
+            (e.reason, e.retry_after.map(|d| d.as_secs())),
+            ("NameTaken", Some(2))
+        );
+    }
 
     #[test]
     fn a_json_error_never_quotes_the_answer() {

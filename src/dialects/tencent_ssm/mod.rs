@@ -589,10 +589,7 @@ fn idempotency(action: &str) -> Idempotency {
 
 /// The error of a call, with the action it was.
 fn in_action(action: &str, e: DialectError) -> DialectError {
-    DialectError {
-        message: format!("Tencent SSM {action}: {}", e.message),
-        ..e
-    }
+    super::kit::text::during(&format!("Tencent SSM {action}"), e)
 }
 
 /// What one call found: its answer, or the store's "no such secret (or version)", as the error to give where
