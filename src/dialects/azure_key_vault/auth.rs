@@ -17,8 +17,8 @@ use super::{DIALECT, wire};
 use crate::dialects::kit::bounded::Lru;
 use crate::dialects::kit::token_cache::TokenCache;
 use crate::dialects::kit::{
-    self, Endpoint, Exchange, Idempotency, NoAuth, Pace, Reply, RetryPolicy, Transport,
-    credentials, oauth,
+    self, Endpoint, Exchange, Idempotency, NoAuth, Reply, RetryPolicy, Transport, credentials,
+    oauth,
 };
 use crate::dialects::{DialectError, Shared};
 use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY};
@@ -407,16 +407,9 @@ impl<'a> Bearer<'a> {
             assertion.as_deref().map(|a| a.as_str()),
         );
         drop(assertion);
-        let endpoint = Endpoint {
-            client: &self.client,
-            // Paced as the store's own requests to this identity provider: one store's failing sign-ins never
-            // hold up another's.
-            pace: Pace::Store {
-                key: &self.authority,
-                rate: None,
-            },
-            auth: &NoAuth,
-        };
+        // Paced as the store's own requests to this identity provider: one store's failing sign-ins never hold up
+        // another's.
+        let endpoint = Endpoint::store(&self.client, &self.authority, None, &NoAuth);
         let exchange = Exchange::new("get_token", &Method::POST, &url)
             .body("application/x-www-form-urlencoded", form.as_bytes())
             .idempotency(Idempotency::Idempotent);

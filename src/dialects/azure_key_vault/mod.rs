@@ -50,7 +50,7 @@ use serde::Deserialize;
 use super::kit::ownership::{self, Keys, Marker};
 use super::kit::tls::{self, ClientCache, TlsSettings};
 use super::kit::{
-    Auth, Endpoint, Exchange, Idempotency, Pace, Reply, StaticBearer, Transport, code, credentials,
+    Auth, Endpoint, Exchange, Idempotency, Reply, StaticBearer, Transport, code, credentials,
 };
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AzureKeyVaultSettings, DialectKind, Target};
@@ -315,14 +315,7 @@ impl AzureKeyVault {
     /// where `exchange` may be repeated. Success and absence (404) come back as a reply; the rest as the error
     /// [`wire::decode`] made of it.
     async fn call(&self, conn: &Conn<'_>, exchange: Exchange<'_>) -> Result<Reply, DialectError> {
-        let endpoint = Endpoint {
-            client: &conn.client,
-            pace: Pace::Store {
-                key: &conn.base,
-                rate: conn.rate,
-            },
-            auth: conn.auth.as_ref(),
-        };
+        let endpoint = Endpoint::store(&conn.client, &conn.base, conn.rate, conn.auth.as_ref());
         self.transport.send(&endpoint, &exchange).await
     }
 

@@ -217,12 +217,7 @@ mod tests {
     use super::*;
 
     fn reply(body: &str) -> Reply {
-        Reply {
-            status: 200,
-            headers: Default::default(),
-            body: Zeroizing::new(body.as_bytes().to_vec()),
-            absent: false,
-        }
+        crate::dialects::fixtures::reply(200, body)
     }
 
     #[test]
