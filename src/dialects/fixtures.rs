@@ -47,16 +47,25 @@ pub fn check(
     value: &SecretValue,
 ) -> Result<(), DialectError> {
     let want = desired();
-    let req = Request {
+    dialect.check(&request(target, name, credentials, &want), value)
+}
+
+/// A request for `desired` named `name` through `target`, outside any store.
+pub fn request<'a>(
+    target: &'a Target,
+    name: &'a str,
+    credentials: &'a Credentials,
+    desired: &'a Desired,
+) -> Request<'a> {
+    Request {
         rate_limit: None,
         target,
         remote_name: name,
         credentials,
-        desired: &want,
+        desired,
         last: None,
         store: None,
-    };
-    dialect.check(&req, value)
+    }
 }
 
 /// A store's answer as the kit's transport hands it to a decoder.

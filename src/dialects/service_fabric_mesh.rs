@@ -953,15 +953,7 @@ mod tests {
 
         let mut labelled = desired();
         labelled.metadata.labels.insert("team".into(), "a".into());
-        let req = Request {
-            rate_limit: None,
-            target: &http,
-            remote_name: "ok",
-            credentials: &none,
-            desired: &labelled,
-            last: None,
-            store: None,
-        };
+        let req = crate::dialects::fixtures::request(&http, "ok", &none, &labelled);
         assert_eq!(reason(dialect().check(&req, &value)), "LabelsUnsupported");
 
         let token = creds(&[("token", "t0k3n")]);

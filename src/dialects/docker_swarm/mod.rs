@@ -770,15 +770,7 @@ mod tests {
         desired: &'a crate::plan::Desired,
         creds: &'a Credentials,
     ) -> Request<'a> {
-        Request {
-            rate_limit: None,
-            target,
-            remote_name: "db",
-            credentials: creds,
-            desired,
-            last: None,
-            store: None,
-        }
+        crate::dialects::fixtures::request(target, "db", creds, desired)
     }
 
     fn ours(digest: &str) -> Vec<(&'static str, String)> {

@@ -34,22 +34,7 @@ fn desired() -> Desired {
     d
 }
 
-fn request<'a>(
-    target: &'a Target,
-    name: &'a str,
-    credentials: &'a Credentials,
-    desired: &'a Desired,
-) -> Request<'a> {
-    Request {
-        rate_limit: None,
-        target,
-        remote_name: name,
-        credentials,
-        desired,
-        last: None,
-        store: None,
-    }
-}
+use crate::dialects::fixtures::request;
 
 fn dialect() -> TencentSsm {
     TencentSsm::new(Shared::new(10, 10, Metrics::new()))
