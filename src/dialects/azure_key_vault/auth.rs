@@ -413,14 +413,12 @@ impl<'a> Bearer<'a> {
         let exchange = Exchange::new("get_token", &Method::POST, &url)
             .body("application/x-www-form-urlencoded", form.as_bytes())
             .idempotency(Idempotency::Idempotent);
-        let reply =
-            (self.sign_ins.transport.send(&endpoint, &exchange).await).map_err(|mut e| {
-                e.message = format!(
-                    "signing in to Entra ID as client {} of tenant {}: {}",
-                    id.client_id, id.tenant, e.message
-                );
-                e
-            })?;
+        let doing = format!(
+            "signing in to Entra ID as client {} of tenant {}",
+            id.client_id, id.tenant
+        );
+        let reply = (self.sign_ins.transport.send(&endpoint, &exchange).await)
+            .map_err(|e| kit::text::during(&doing, e))?;
         let (token, lifetime) = oauth::access_token(&reply)?;
         self.sign_ins.fetched.fetch_add(1, Ordering::Relaxed);
         Ok((
