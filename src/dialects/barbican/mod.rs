@@ -50,7 +50,7 @@ use reqwest::Method;
 
 pub use wire::SecretEntry;
 
-use super::kit::{Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport, code};
+use super::kit::{Auth, Endpoint, Exchange, Idempotency, Reply, Transport, code};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{BarbicanSettings, DialectKind, Target};
 use crate::plan::{
@@ -183,14 +183,8 @@ impl Session<'_> {
     /// (a 401 renews a Keystone token once), and retried only where that cannot do anything twice. Returns 2xx
     /// and 404 (`absent`) answers; everything else is the decoded error.
     async fn send(&self, exchange: Exchange<'_>) -> Result<Reply, DialectError> {
-        let endpoint = Endpoint {
-            client: &self.transport.shared().http,
-            pace: Pace::Store {
-                key: &self.base,
-                rate: self.rate,
-            },
-            auth: self.auth.as_ref(),
-        };
+        let client = &self.transport.shared().http;
+        let endpoint = Endpoint::store(client, &self.base, self.rate, self.auth.as_ref());
         self.transport.send(&endpoint, &exchange).await
     }
 
@@ -613,13 +607,8 @@ impl Dialect for Barbican {
                  characters (set spec.target.remoteName)",
             ));
         }
-        if target.description.is_some() {
-            return Err(DialectError::permanent(
-                "DescriptionUnsupported",
-                "Barbican secrets have no description; remove spec.target.description (labels are kept as \
-                 secret metadata)",
-            ));
-        }
+        let caps = self.capabilities(target);
+        super::kit::metadata::refuse_unsupported(DIALECT, caps, &req.desired.metadata)?;
         let content_type = match target.content_type.as_deref() {
             None => wire::OCTET_STREAM,
             Some(ct) => wire::normalize_content_type(ct).ok_or_else(|| {
@@ -802,14 +791,18 @@ mod tests {
             reason(check(&pkcs8, &none, "ok", &v)),
             "UnsupportedContentType"
         );
-        let described = target(
-            serde_json::json!({"dialect": "Barbican", "endpoint": "http://h:1",
-            "description": "d", "barbican": {"projectId": "p"}}),
-        );
-        assert_eq!(
-            reason(check(&described, &none, "ok", &v)),
-            "DescriptionUnsupported"
-        );
+        let mut described = desired();
+        described.metadata.description = Some("d".into());
+        let req = Request {
+            target: &noauth,
+            remote_name: "ok",
+            rate_limit: None,
+            credentials: &none,
+            desired: &described,
+            last: None,
+            store: None,
+        };
+        assert_eq!(reason(dialect().check(&req, &v)), "DescriptionUnsupported");
         let labelled = target(
             serde_json::json!({"dialect": "Barbican", "endpoint": "http://h:1",
             "labels": {"Team": "a"}, "barbican": {"projectId": "p"}}),
