@@ -49,7 +49,7 @@ pub const DIALECT: &[ReasonDoc] = &[
     row(
         &["BackendError"],
         "retry",
-        "HTTP 5xx or the store's internal error; also an unreadable reply from Key Vault or Barbican",
+        "HTTP 5xx or the store's internal error; also an unreadable reply from Key Vault (Barbican's is `BadResponse`)",
         "usually passes; check the store",
     ),
     row(
