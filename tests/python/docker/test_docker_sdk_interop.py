@@ -1,7 +1,7 @@
 """What SecretSync's DockerSwarm dialect writes, seen through the official `docker` Python SDK.
 
-SecretSync writes through bollard (the Rust client); these tests read the result back with docker-py against the
-same real dockerd of the test bed, over the unix socket and over mutual TLS. The value itself cannot be read from
+SecretSync writes through its own HTTP transport (reqwest); these tests read the result back with docker-py
+against the same real dockerd of the test bed, over the unix socket and over mutual TLS. The value itself cannot be read from
 Swarm, so it is checked with the daemon's own rule: an update may carry `Data` only if it equals the stored bytes.
 """
 
