@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 
 use super::kit::ownership::{self, Keys};
 use super::kit::tls::ClientCache;
-use super::kit::token_cache::TokenCache;
+use super::kit::token_cache::{TokenCache, renew_after};
 use super::kit::{Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Transport};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, VaultSettings, valid_vault_path};
@@ -157,28 +157,26 @@ impl Vault {
                 let ns = ctx.namespace.as_deref().unwrap_or_default();
                 let who = req.credentials.fingerprint();
                 let key = format!("{store:?}|{}|{ns}|{mount}|{who}", ctx.base);
-                let token = match self.tokens.get(&key) {
-                    Some(token) => token,
-                    None => {
-                        let url = format!("{}v1/auth/{mount}/login", ctx.base);
-                        let body = auth::login_body(&fields);
-                        let op = ("Login", Method::POST, "");
-                        let login: wire::Login = self
-                            .send(&self.login, &ctx, &op, &url, Some(&body))
-                            .await?
-                            .filter(|l: &wire::Login| !l.auth.client_token.0.is_empty())
-                            .ok_or_else(|| {
-                                DialectError::retry(
-                                    "BadResponse",
-                                    "Vault login: no token in the answer",
-                                )
-                            })?;
-                        let lease = login.auth.lease_duration;
-                        let lease = (lease > 0).then(|| std::time::Duration::from_secs(lease));
-                        self.tokens
-                            .put(key.clone(), login.auth.client_token.0, lease)
-                    }
-                };
+                // Reconciles of one store starting together sign in once between them.
+                let token = self.tokens.get_or_fetch(&key, || async {
+                    let url = format!("{}v1/auth/{mount}/login", ctx.base);
+                    let body = auth::login_body(&fields);
+                    let op = ("Login", Method::POST, "");
+                    let login: wire::Login = self
+                        .send(&self.login, &ctx, &op, &url, Some(&body))
+                        .await?
+                        .filter(|l: &wire::Login| !l.auth.client_token.0.is_empty())
+                        .ok_or_else(|| {
+                            DialectError::retry(
+                                "BadResponse",
+                                "Vault login: no token in the answer",
+                            )
+                        })?;
+                    let lease = login.auth.lease_duration;
+                    let lease = (lease > 0).then(|| std::time::Duration::from_secs(lease));
+                    Ok::<_, DialectError>((login.auth.client_token.0, renew_after(lease)))
+                });
+                let token = token.await?;
                 ctx.signed_in = Some(key);
                 token
             }
@@ -225,8 +223,10 @@ impl Vault {
         match transport.send(&endpoint, &exchange).await {
             Ok(reply) => reply.json(operation),
             Err(e) => {
-                if let (ErrorClass::Credentials, Some(key)) = (e.class, &ctx.signed_in) {
-                    self.tokens.forget(key);
+                if let (ErrorClass::Credentials, Some(key), Some(token)) =
+                    (e.class, &ctx.signed_in, &ctx.token)
+                {
+                    self.tokens.forget_if(key, &token.0);
                 }
                 let message = format!("{operation}: {}", e.message);
                 Err(DialectError { message, ..e })
