@@ -780,12 +780,20 @@ async fn crash_after_payload_reuses_and_tidies() {
     raw.put_payload(&done, b"two").await;
     let creates = requests(&case, "create");
     let (plan, observed) = case.plan().await.expect("plan");
-    assert_eq!(plan, Plan::InSync, "the newest secret of ours holds the value");
+    assert_eq!(
+        plan,
+        Plan::InSync,
+        "the newest secret of ours holds the value"
+    );
     let Observed::Present(current) = observed else {
         panic!("observed nothing")
     };
     assert_eq!(id_of(&current.reference), done);
-    assert_eq!(raw.named(&case.name).await.len(), 2, "pruned by the next write");
+    assert_eq!(
+        raw.named(&case.name).await.len(),
+        2,
+        "pruned by the next write"
+    );
     case.set_value(b"three");
     let (plan, r) = case.reconcile().await;
     assert_eq!(plan, Plan::NewVersion);

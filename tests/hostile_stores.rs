@@ -873,7 +873,12 @@ async fn no_store_answer_is_shown_back() {
                 Err(err) => shown.push(everything_shown(&err)),
             }
             if let Err(err) = key_vault
-                .apply(&req, &secretsync::plan::Write::Create, &Observed::Absent, &value)
+                .apply(
+                    &req,
+                    &secretsync::plan::Write::Create,
+                    &Observed::Absent,
+                    &value,
+                )
                 .await
             {
                 shown.push(everything_shown(&err));
@@ -926,7 +931,12 @@ async fn no_store_answer_is_shown_back() {
                 Err(err) => shown.push(everything_shown(&err)),
             }
             if let Err(err) = dialect
-                .apply(&req, &secretsync::plan::Write::Create, &Observed::Absent, &value)
+                .apply(
+                    &req,
+                    &secretsync::plan::Write::Create,
+                    &Observed::Absent,
+                    &value,
+                )
                 .await
             {
                 shown.push(everything_shown(&err));

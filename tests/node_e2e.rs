@@ -33,13 +33,13 @@ mod support;
 use support::{env, substitute};
 #[path = "support/aws_call.rs"]
 mod aws_call;
-#[path = "support/vault_cli.rs"]
-mod vault_cli;
 #[path = "support/cluster.rs"]
 #[allow(dead_code)]
 mod cluster;
 #[path = "support/ssm_call.rs"]
 mod ssm_call;
+#[path = "support/vault_cli.rs"]
+mod vault_cli;
 use cluster::{
     SYSTEM_NS, install_crds_and_namespace, kubectl, kubectl_json, kubectl_try, ready_reason, root,
     sf_writes, wait_for,
@@ -538,7 +538,8 @@ fn held(s: &Value) -> String {
         }
         "db-password-vault" => {
             let name = remote["name"].as_str().expect("a remote name");
-            let current = vault_cli::kv_get(name).unwrap_or_else(|| panic!("nothing at secret/{name}"));
+            let current =
+                vault_cli::kv_get(name).unwrap_or_else(|| panic!("nothing at secret/{name}"));
             current["data"]["value"]
                 .as_str()
                 .unwrap_or_else(|| panic!("vault kv get {name}: {current}"))

@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 pub use aws_secrets_manager::AwsSecretsManagerSettings;
 pub use azure_key_vault::AzureKeyVaultSettings;
 pub use barbican::BarbicanSettings;
+pub use connection::ForeignSettings;
 pub use docker_swarm::DockerSwarmSettings;
 pub use service_fabric_mesh::ServiceFabricMeshSettings;
-pub use connection::ForeignSettings;
 pub use store::{
     Adoption, AwsSecretsManagerStoreSettings, ClusterStore, ClusterStoreSpec, RateLimit, Store,
     StoreKind, StoreRef, StoreSpec, StoreStatus,

@@ -7,8 +7,8 @@
 pub mod detail;
 pub mod digest;
 pub mod entries;
-pub mod template;
 pub mod moved;
+pub mod template;
 pub mod verdict;
 
 pub use detail::Detail;

@@ -354,7 +354,7 @@ pub const DIALECT: &[ReasonDoc] = &[
         "delete a version in SSM",
     ),
     row(
-        &["TlsSetup", "Serialization", "InvalidReference"],
+        &["Serialization", "InvalidReference"],
         "permanent",
         "internal errors (`InvalidReference`: Barbican returned a secret reference that is not a UUID)",
         "report a bug",

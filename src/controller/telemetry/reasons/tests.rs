@@ -56,6 +56,11 @@ fn emitted() -> BTreeSet<(String, String)> {
         "DialectError::conflict(",
         "DialectError::credentials(",
         "DialectError::permanent(",
+        // DialectError's own constructors, inside its impl.
+        "Self::retry(",
+        "Self::conflict(",
+        "Self::credentials(",
+        "Self::permanent(",
         "ErrorClass::Retry,",
         "ErrorClass::Conflict,",
         "ErrorClass::Credentials,",
