@@ -147,7 +147,9 @@ impl Case {
     }
 
     pub async fn apply(&self, plan: &Plan, observed: &Observed) -> Result<Outcome, DialectError> {
-        let write = plan.write().expect("dialects are asked for writing plans only");
+        let write = plan
+            .write()
+            .expect("dialects are asked for writing plans only");
         self.dialect
             .apply(&self.request(), &write, observed, &self.value)
             .await
