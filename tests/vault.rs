@@ -155,6 +155,119 @@ async fn app_role_signs_in_once_and_a_wrong_secret_id_is_a_credentials_error() {
     );
 }
 
+/// `vault ARGS` as root, its JSON answer.
+fn root(args: &[&str]) -> Value {
+    let out = vault_cli::vault_as(&env("VAULT_ROOT_TOKEN"), args, None);
+    assert!(
+        out.status.success(),
+        "vault {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// An AppRole role of this test's own (tokens living `ttl`, the secretsync policy): its credentials.
+fn own_app_role(name: &str, ttl: &str) -> Credentials {
+    let path = format!("auth/approle/role/{name}");
+    root(&[
+        "write",
+        "-format=json",
+        &path,
+        "token_policies=secretsync",
+        &format!("token_ttl={ttl}"),
+    ]);
+    let role_id =
+        root(&["read", "-format=json", &format!("{path}/role-id")])["data"]["role_id"].clone();
+    let secret_id =
+        root(&["write", "-f", "-format=json", &format!("{path}/secret-id")])["data"]["secret_id"]
+            .clone();
+    creds(&[
+        ("roleId", role_id.as_str().expect("a role ID")),
+        ("secretId", secret_id.as_str().expect("a secret ID")),
+    ])
+}
+
+/// Revokes every token an AppRole `role` signed in (found by accessor, as root); how many.
+async fn revoke_tokens_of(role: &str) -> usize {
+    let ca = reqwest::Certificate::from_pem(ca().expose()).expect("CA PEM");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .expect("client");
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(method, format!("{}/v1/{path}", env("VAULT_ENDPOINT")))
+            .header("X-Vault-Token", env("VAULT_ROOT_TOKEN"))
+            .json(&body)
+            .send()
+    };
+    let list = call(
+        reqwest::Method::from_bytes(b"LIST").unwrap(),
+        "auth/token/accessors",
+        Value::Null,
+    );
+    let list: Value = list.await.expect("Vault").json().await.expect("JSON");
+    let mut revoked = 0;
+    for accessor in list["data"]["keys"].as_array().into_iter().flatten() {
+        let body = json!({"accessor": accessor});
+        let lookup = call(
+            reqwest::Method::POST,
+            "auth/token/lookup-accessor",
+            body.clone(),
+        )
+        .await
+        .expect("Vault");
+        let token: Value = lookup.json().await.unwrap_or(Value::Null);
+        if token["data"]["meta"]["role_name"] == role {
+            let done = call(reqwest::Method::POST, "auth/token/revoke-accessor", body)
+                .await
+                .expect("Vault");
+            assert!(done.status().is_success(), "revoke: {}", done.status());
+            revoked += 1;
+        }
+    }
+    revoked
+}
+
+/// A signed-in token is given up after two thirds of its lease, at least a minute before it ends (a lease of 62 s:
+/// after 2 s), and signed in again; a token Vault stops accepting (revoked) is forgotten at the refusal, so the
+/// next reconcile signs in again instead of failing until the cache would let it go.
+#[tokio::test]
+async fn signed_in_tokens_are_renewed_before_their_lease_ends_and_forgotten_when_refused() {
+    let short = unique("secretsync-short-");
+    let mut case = case(own_app_role(&short, "62s"), json!({}), b"renewed");
+    case.converge().await;
+    let before = case.requests("Login", "ok");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(case.reconcile().await.0, Plan::InSync);
+    assert!(
+        case.requests("Login", "ok") > before,
+        "the token was used past its renewal"
+    );
+    vault_cli::kv_metadata_delete(&case.name);
+
+    let long = unique("secretsync-long-");
+    let mut case = self::case(own_app_role(&long, "1h"), json!({}), b"revoked");
+    case.converge().await;
+    assert_eq!(case.requests("Login", "ok"), 1);
+    // Every token of this role, and no other test's: revoked behind the cache's back.
+    assert!(
+        revoke_tokens_of(&long).await > 0,
+        "no token of {long} to revoke"
+    );
+    let err = case.observe().await.expect_err("a revoked token");
+    assert_eq!(err.class, ErrorClass::Credentials, "{err}");
+    assert_eq!(case.reconcile().await.0, Plan::InSync);
+    assert_eq!(
+        case.requests("Login", "ok"),
+        2,
+        "the refused token was not forgotten"
+    );
+    vault_cli::kv_metadata_delete(&case.name);
+    for role in [short, long] {
+        root(&["delete", &format!("auth/approle/role/{role}")]);
+    }
+}
+
 /// `maxVersions` is written to the path's metadata, and changing it alone updates the metadata without a new
 /// version; a whole Secret is one KV field per key.
 #[tokio::test]
