@@ -243,6 +243,16 @@ impl Metrics {
         });
     }
 
+    /// Creates a store's `drift_repairs` series at 0 if it has none yet.
+    pub fn touch_drift_repairs(&self, store: &str) {
+        let labels = StoreLabels {
+            store: store.to_owned(),
+        };
+        self.write(store, StoreSeries::DriftRepairs, || {
+            let _ = self.drift_repairs.get_or_create(&labels);
+        });
+    }
+
     /// Sets `store_ready` of a store after its check.
     pub fn set_store_ready(&self, store: &str, ready: bool) {
         let labels = StoreLabels {

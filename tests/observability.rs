@@ -51,7 +51,7 @@ fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>
 fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
     let promtool = env("PROMTOOL_BIN");
     let out = run(&promtool, &["check", "rules", RULES], None).unwrap();
-    assert!(out.contains("SUCCESS: 10 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 11 rules found"), "{out}");
     let out = run(&promtool, &["test", "rules", RULE_TESTS], None).unwrap();
     assert!(out.contains("SUCCESS"), "{out}");
     // Every alert has at least one unit test.
@@ -424,7 +424,7 @@ fn prometheus_scrapes_a_running_controller() {
         .unwrap()
         .iter()
         .collect();
-    assert_eq!(loaded.len(), 10, "{rules}");
+    assert_eq!(loaded.len(), 11, "{rules}");
     assert!(loaded.iter().all(|r| r["health"] != "err"), "{rules}");
 
     // The dashboard: valid JSON; every query names series the controller exports, and returns data.

@@ -52,9 +52,14 @@ pub(crate) async fn count_syncs(
             metrics.syncs.remove(&labels(gone));
         }
         shown = rows.into_keys().collect();
-        let out_of_sync = telemetry::census::out_of_sync(objects.iter().map(|o| &**o), |s| {
+        let mut out_of_sync = telemetry::census::out_of_sync(objects.iter().map(|o| &**o), |s| {
             telemetry::census::counted(sync::names::store_label(s), &existing)
         });
+        // Every store has its series from the start, at 0: dashboards and `increase()` see the first one.
+        for label in &existing {
+            out_of_sync.entry(label.clone()).or_insert(0);
+            metrics.touch_drift_repairs(label);
+        }
         let store = |store: &String| crate::metrics::StoreLabels {
             store: store.clone(),
         };
