@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config, ResourceExt};
+use kube::{Client, ResourceExt};
 use secretsync::api::{ClusterStore, SecretSync, Store};
 use secretsync::controller;
 use secretsync::dialects::{Registry, Shared};
@@ -38,11 +37,7 @@ fn captured() -> String {
 // ---- the test bed ----
 
 async fn admin() -> Client {
-    let kubeconfig = Kubeconfig::read_from(env("KUBECONFIG")).expect("kubeconfig readable");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig valid");
-    Client::try_from(config).expect("client")
+    support::admin::admin().await
 }
 
 /// How a test's controller runs.

@@ -354,12 +354,7 @@ mod through_a_controller {
     const LONG: Duration = Duration::from_secs(90);
 
     async fn client() -> kube::Client {
-        let kubeconfig =
-            kube::config::Kubeconfig::read_from(env("KUBECONFIG")).expect("kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .expect("kubeconfig valid");
-        kube::Client::try_from(config).expect("client")
+        support::admin::admin().await
     }
 
     async fn put<K>(api: Api<K>, obj: Value)
