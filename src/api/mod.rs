@@ -8,6 +8,7 @@ mod azure_key_vault;
 mod barbican;
 mod bounds;
 mod connection;
+mod data;
 mod dialect_rules;
 mod docker_swarm;
 pub mod duration;
@@ -27,6 +28,7 @@ pub use aws_secrets_manager::AwsSecretsManagerSettings;
 pub use azure_key_vault::AzureKeyVaultSettings;
 pub use barbican::BarbicanSettings;
 pub use connection::ForeignSettings;
+pub use data::{DataRule, MergePolicy, RemoteEntryStatus, SecretTemplate};
 pub use docker_swarm::DockerSwarmSettings;
 pub use service_fabric_mesh::ServiceFabricMeshSettings;
 pub use store::{
@@ -58,12 +60,15 @@ pub const GROUP: &str = "secretsync.io";
     printcolumn = r#"{"name":"Remote","type":"string","jsonPath":".status.remote.name"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"In Sync","type":"string","jsonPath":".status.conditions[?(@.type==\"InSync\")].status"}"#,
+    printcolumn = r#"{"name":"Remotes","type":"string","jsonPath":".status.remotesInSync"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'AzureKeyVault' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[0-9a-zA-Z-]{1,127}$')").message("AzureKeyVault secret names are 1-127 characters of letters, digits and '-' (set spec.target.remoteName)"),
-    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'DockerSwarm' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,53}[a-zA-Z0-9])?$')").message("DockerSwarm secret names are at most 55 characters (SecretSync appends '-' and an 8-character digest), start and end with a letter or digit, and contain only letters, digits, '-', '_' and '.' (set spec.target.remoteName)"),
-    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'TencentSSM' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$')").message("TencentSSM secret names are 1-128 characters of letters, digits, '-' and '_', starting with a letter or digit (set spec.target.remoteName)"),
-    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'ServiceFabricMesh' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$')").message("ServiceFabricMesh secret resource names must be URI-safe: letters, digits, '.', '_' and '-', starting with a letter or digit (set spec.target.remoteName)"),
-    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'AWSSecretsManager' || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9/_+=.@-]{1,512}$')").message("AWSSecretsManager secret names are 1-512 characters of letters, digits and /_+=.@- (set spec.target.remoteName)"),
+    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'AzureKeyVault' || (has(self.spec.target.remoteName) && self.spec.target.remoteName.contains('{')) || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[0-9a-zA-Z-]{1,127}$')").message("AzureKeyVault secret names are 1-127 characters of letters, digits and '-' (set spec.target.remoteName)"),
+    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'DockerSwarm' || (has(self.spec.target.remoteName) && self.spec.target.remoteName.contains('{')) || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,53}[a-zA-Z0-9])?$')").message("DockerSwarm secret names are at most 55 characters (SecretSync appends '-' and an 8-character digest), start and end with a letter or digit, and contain only letters, digits, '-', '_' and '.' (set spec.target.remoteName)"),
+    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'TencentSSM' || (has(self.spec.target.remoteName) && self.spec.target.remoteName.contains('{')) || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$')").message("TencentSSM secret names are 1-128 characters of letters, digits, '-' and '_', starting with a letter or digit (set spec.target.remoteName)"),
+    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'ServiceFabricMesh' || (has(self.spec.target.remoteName) && self.spec.target.remoteName.contains('{')) || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$')").message("ServiceFabricMesh secret resource names must be URI-safe: letters, digits, '.', '_' and '-', starting with a letter or digit (set spec.target.remoteName)"),
+    validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'AWSSecretsManager' || (has(self.spec.target.remoteName) && self.spec.target.remoteName.contains('{')) || (has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name).matches('^[A-Za-z0-9/_+=.@-]{1,512}$')").message("AWSSecretsManager secret names are 1-512 characters of letters, digits and /_+=.@- (set spec.target.remoteName)"),
+    validation = Rule::new("!has(self.spec.data) || size(self.spec.data) == 0 || !has(self.spec.source.secretRef) || !has(self.spec.source.secretRef.key)").message("spec.data and spec.source.secretRef.key are exclusive: select keys with spec.data, or push the one key"),
+    validation = Rule::new("!has(self.spec.source.selector) || ((has(self.spec.data) && size(self.spec.data) > 0) ? self.spec.data.all(d, (has(d.remoteName) ? d.remoteName : (has(self.spec.target.remoteName) ? self.spec.target.remoteName : '')).contains('{secret}')) : (has(self.spec.target.remoteName) && self.spec.target.remoteName.contains('{secret}')))").message("with spec.source.selector every remote name (spec.target.remoteName, or each spec.data[].remoteName) must contain {secret}, so that two Secrets never land on one remote secret"),
     validation = Rule::new("!has(self.spec.target.dialect) || self.spec.target.dialect != 'Barbican' || size(has(self.spec.target.remoteName) ? self.spec.target.remoteName : self.metadata.name) <= 255").message("Barbican secret names are at most 255 characters")
 )]
 #[serde(rename_all = "camelCase")]
@@ -113,6 +118,26 @@ pub struct SecretSyncSpec {
     /// that plan. Use it to watch SecretSync next to another tool before letting it write.
     #[serde(default)]
     pub mode: Mode,
+
+    /// Which keys go where, instead of `spec.source.secretRef.key`: each rule takes one key or every key matching
+    /// a pattern, to a remote secret of its own or to a property of a JSON object shared with other keys. At most
+    /// 64 remote secrets and 256 keys per SecretSync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub data: Vec<DataRule>,
+
+    /// Values composed from several keys (a connection URL from a user and a password), rendered before `data`
+    /// selects keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<SecretTemplate>,
+}
+
+impl SecretSyncSpec {
+    /// Whether this SecretSync uses what one key to one remote secret does not need (`data`, a selector, a
+    /// template): its remote secrets are then listed in `status.remotes`.
+    pub fn writes_many(&self) -> bool {
+        !self.data.is_empty() || self.source.selector.is_some() || self.template.is_some()
+    }
 }
 
 /// Whether a SecretSync writes to its store or only reports what it would write.
@@ -132,9 +157,21 @@ fn default_refresh_interval() -> String {
 /// The Secret whose value is pushed.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.secretRef) != has(self.selector)", "message": "set spec.source.secretRef (one Secret) or spec.source.selector (every Secret with these labels), not both"},
+    {"rule": "!has(self.selector) || (has(self.selector.matchLabels) && size(self.selector.matchLabels) > 0) || (has(self.selector.matchExpressions) && size(self.selector.matchExpressions) > 0)", "message": "an empty spec.source.selector would select every Secret of the namespace: give it matchLabels or matchExpressions"}
+]))]
 pub struct Source {
     /// A Secret in the same namespace as this SecretSync. There is deliberately no namespace field.
-    pub secret_ref: SecretKeyRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+
+    /// Every Secret of this SecretSync's namespace whose labels match, each pushed to its own remote secret
+    /// (every remote name must contain `{secret}`). A Secret that starts matching is pushed within seconds; one
+    /// that stops matching is let go as `deletionPolicy` says. The store's `sourceSelector` applies to each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounds::label_selector)]
+    pub selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
 }
 
 /// A key of a Secret in the SecretSync's namespace.
@@ -404,6 +441,17 @@ pub struct SecretSyncStatus {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     #[schemars(length(max = 64))]
     pub plan: Vec<PlannedChange>,
+
+    /// With `spec.data`, a selector or a template: every remote secret this SecretSync writes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(length(max = 64))]
+    pub remotes: Vec<RemoteEntryStatus>,
+
+    /// With `status.remotes`: how many of them hold the source's value, of how many (`3/3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub remotes_in_sync: Option<String>,
 }
 
 /// One remote secret and what `Sync` would do to it.

@@ -191,7 +191,7 @@ pub async fn run_until(
                 // allocation in here.
                 let syncs = by_secret(&|s: &SecretSync| {
                     let sync_ns = s.metadata.namespace.as_deref().unwrap_or_default();
-                    if sync_ns == ns && s.spec.source.secret_ref.name == name {
+                    if sync_ns == ns && reads_source(s, &name, secret.labels()) {
                         is_source.set(true);
                     }
                     (sync_ns == ns && references(s, &name))
@@ -343,13 +343,42 @@ pub(crate) fn uses_store(sync: &SecretSync, kind: StoreKind, name: &str) -> bool
 
 /// Whether a SecretSync reads the named Secret of its namespace (as its source or its inline credentials).
 pub(crate) fn references(sync: &SecretSync, secret: &str) -> bool {
-    sync.spec.source.secret_ref.name == secret
+    sync.spec
+        .source
+        .secret_ref
+        .as_ref()
+        .is_some_and(|r| r.name == secret)
         || sync
             .spec
             .target
             .credentials_ref
             .as_ref()
             .is_some_and(|c| c.name == secret)
+}
+
+/// Whether a Secret of the SecretSync's namespace is (or was, at its last sync) one of its sources: the one it
+/// names, one its selector matches now, or one a remote secret in its status came from (a Secret that stopped
+/// matching is let go by the next reconcile).
+pub(crate) fn reads_source(
+    sync: &SecretSync,
+    secret: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let source = &sync.spec.source;
+    if source.secret_ref.as_ref().is_some_and(|r| r.name == secret) {
+        return true;
+    }
+    let Some(selector) = &source.selector else {
+        return false;
+    };
+    let matches = kube::core::Selector::try_from(selector.clone())
+        .is_ok_and(|s| kube::core::SelectorExt::matches(&s, labels));
+    matches
+        || sync.status.as_ref().is_some_and(|st| {
+            st.remotes
+                .iter()
+                .any(|r| r.secret.as_deref() == Some(secret))
+        })
 }
 
 /// What this process keeps per SecretSync (its first look, its failure count) goes when the watch sees it deleted:

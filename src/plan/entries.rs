@@ -75,6 +75,8 @@ pub struct Entry {
     pub value: SecretValue,
     /// `secret/key` of every key in it, for messages (never a value).
     pub keys: Vec<String>,
+    /// The Secret the value comes from (the first one, should rules merge several).
+    pub secret: String,
 }
 
 /// Why a SecretSync's rules cannot be carried out. Names keys, properties and remote names, never a value.
@@ -112,6 +114,7 @@ pub enum EntriesError {
 /// What one selected key contributes.
 struct Part {
     remote: String,
+    secret: String,
     property: Option<String>,
     origin: String,
     value: SecretValue,
@@ -136,6 +139,7 @@ pub fn expand(
                 }
                 parts.push(Part {
                     remote,
+                    secret: source.name.to_owned(),
                     property: rule.property.as_deref().map(fill),
                     origin: format!("{}/{key}", source.name),
                     value: value.clone(),
@@ -164,6 +168,7 @@ pub fn expand(
 
 fn entry(remote: String, mut parts: Vec<Part>) -> Result<Entry, EntriesError> {
     let keys = parts.iter().map(|p| p.origin.clone()).collect();
+    let secret = parts.first().map(|p| p.secret.clone()).unwrap_or_default();
     let whole: Vec<&Part> = parts.iter().filter(|p| p.property.is_none()).collect();
     match (whole.as_slice(), parts.len()) {
         ([one], 1) => {
@@ -172,6 +177,7 @@ fn entry(remote: String, mut parts: Vec<Part>) -> Result<Entry, EntriesError> {
                 remote_name: remote,
                 value,
                 keys,
+                secret,
             });
         }
         ([first, second, ..], _) => {
@@ -209,6 +215,7 @@ fn entry(remote: String, mut parts: Vec<Part>) -> Result<Entry, EntriesError> {
         remote_name: remote,
         value: json_object(&object),
         keys,
+        secret,
     })
 }
 

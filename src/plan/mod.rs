@@ -8,6 +8,7 @@ pub mod detail;
 pub mod digest;
 pub mod entries;
 pub mod moved;
+pub mod shape;
 pub mod template;
 pub mod verdict;
 

@@ -198,7 +198,14 @@ impl FakeApi {
 
     // ---- the server ----
 
-    fn answer(&self, method: &str, path: &str, content_type: &str, body: Value) -> (u16, Value) {
+    fn answer(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        content_type: &str,
+        body: Value,
+    ) -> (u16, Value) {
         let mut state = self.lock();
         if let Some(fault) = state
             .faults
@@ -214,7 +221,7 @@ impl FakeApi {
             return failure(404, "no such path");
         };
         match (method, &target.name, target.subresource.as_deref()) {
-            ("GET", None, _) => list_of(&state, &target.collection),
+            ("GET", None, _) => list_of(&state, &target.collection, query),
             ("GET", Some(_), sub) => {
                 let key = target.object().unwrap_or_default();
                 match (state.objects.get(&key), sub) {
@@ -278,12 +285,18 @@ fn failure(code: u16, message: &str) -> (u16, Value) {
     )
 }
 
-fn list_of(state: &State, collection: &str) -> (u16, Value) {
+fn list_of(state: &State, collection: &str, query: &str) -> (u16, Value) {
     let prefix = format!("{collection}/");
+    let selector = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("labelSelector="))
+        .map(decode)
+        .unwrap_or_default();
     let items: Vec<Value> = state
         .objects
         .iter()
         .filter(|(k, _)| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
+        .filter(|(_, v)| selected(&selector, &v["metadata"]["labels"]))
         .map(|(_, v)| v.clone())
         .collect();
     (
@@ -291,6 +304,46 @@ fn list_of(state: &State, collection: &str) -> (u16, Value) {
         json!({"kind": "List", "apiVersion": "v1",
                "metadata": {"resourceVersion": state.resource_version.to_string()}, "items": items}),
     )
+}
+
+/// A label selector's equality (`k=v`, `k!=v`) and existence (`k`, `!k`) terms, as the API server reads them.
+fn selected(selector: &str, labels: &Value) -> bool {
+    selector.split(',').filter(|t| !t.is_empty()).all(|term| {
+        if let Some((k, v)) = term.split_once("!=") {
+            labels[k].as_str() != Some(v)
+        } else if let Some((k, v)) = term.split_once('=') {
+            labels[k.trim_end_matches('=')].as_str() == Some(v)
+        } else if let Some(k) = term.strip_prefix('!') {
+            labels[k].is_null()
+        } else {
+            !labels[term].is_null()
+        }
+    })
+}
+
+/// `%XX` and `+` of a query parameter.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn create(state: &mut State, collection: &str, mut body: Value) -> (u16, Value) {
@@ -441,7 +494,7 @@ impl tower_service::Service<http::Request<Body>> for FakeApi {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
-            let (code, answer) = api.answer(&method, &path, &content_type, body.clone());
+            let (code, answer) = api.answer(&method, &path, &query, &content_type, body.clone());
             api.record(Request {
                 method,
                 path,

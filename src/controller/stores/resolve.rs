@@ -111,7 +111,16 @@ pub const STORE_NAME_TEMPLATE: &str = "{remoteName}";
 impl Connection {
     /// The remote secret's name for the SecretSync `name` in `namespace`: the store's template applied to it.
     pub fn remote_name(&self, namespace: &str, name: &str) -> Result<String, Refusal> {
-        let remote = self.target.remote_name(name);
+        self.remote_name_for(namespace, name, self.target.remote_name(name))
+    }
+
+    /// The store's name for `remote`, one of the remote secrets of SecretSync `name` (its template applied).
+    pub fn remote_name_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        remote: &str,
+    ) -> Result<String, Refusal> {
         match &self.remote_name_template {
             None => Ok(remote.to_owned()),
             Some(template) => render_name(template, namespace, name, remote),

@@ -38,9 +38,17 @@ pub async fn run(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Action, Er
         return Ok(Action::await_change());
     }
     if wants_finalizer(obj) {
-        match delete_remote(obj, ctx, ns).await {
-            Ok(Some(note)) => commit::event(obj, ctx, &note).await,
-            Ok(None) => {}
+        let deleted = if obj.spec.writes_many() {
+            super::remotes::delete_all(obj, ctx, ns).await
+        } else {
+            delete_remote(obj, ctx, ns).await.map(Vec::from_iter)
+        };
+        match deleted {
+            Ok(notes) => {
+                for note in &notes {
+                    commit::event(obj, ctx, note).await;
+                }
+            }
             Err(e) => {
                 let deleting_for = obj
                     .meta()

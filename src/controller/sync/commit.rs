@@ -49,8 +49,10 @@ pub async fn effects(
         wrote,
         repaired_drift,
         applied,
+        sources,
+        failed,
     } = effects;
-    if report.as_ref().is_none_or(|r| r.phase != Phase::Creating) {
+    if failed.is_none() && report.as_ref().is_none_or(|r| r.phase != Phase::Creating) {
         ctx.backoff.reset(&key(obj));
     }
     if repaired_drift {
@@ -58,19 +60,25 @@ pub async fn effects(
             .count_drift_repair(&counted_store(obj, ctx).await);
     }
     if applied {
-        let (ns, source) = (
-            obj.namespace().unwrap_or_default(),
-            &obj.spec.source.secret_ref.name,
-        );
-        if let Some(waited) = ctx.seen_changes.settled(&ns, source)
-            && wrote
+        let ns = obj.namespace().unwrap_or_default();
+        for source in obj
+            .spec
+            .source
+            .secret_ref
+            .iter()
+            .map(|r| &r.name)
+            .chain(&sources)
         {
-            ctx.metrics
-                .push_latency
-                .get_or_create(&DialectLabels {
-                    dialect: store.dialect.as_str().to_owned(),
-                })
-                .observe(waited.as_secs_f64());
+            if let Some(waited) = ctx.seen_changes.settled(&ns, source)
+                && wrote
+            {
+                ctx.metrics
+                    .push_latency
+                    .get_or_create(&DialectLabels {
+                        dialect: store.dialect.as_str().to_owned(),
+                    })
+                    .observe(waited.as_secs_f64());
+            }
         }
     }
     for note in &notes {
@@ -79,6 +87,9 @@ pub async fn effects(
     if let Some(mut report) = report {
         report.store = Some(store);
         publish(obj, ctx, &report).await?;
+    }
+    if let Some(error) = failed {
+        return Err(error);
     }
     Ok(match next {
         Next::Refresh => after(refresh_wait(obj)),

@@ -20,10 +20,16 @@ pub struct Decision {
 }
 
 pub fn decide(obj: &SecretSync, read: &Dereferenced, observed: &Observed) -> Decision {
+    let unchanged = observation::unchanged_since_sync(obj, &read.desired.digest, &read.placement);
+    decide_with(read, observed, unchanged)
+}
+
+/// The decision, given whether the source and spec are unchanged since the store was last confirmed in step (so
+/// a write repairs drift).
+pub fn decide_with(read: &Dereferenced, observed: &Observed, unchanged: bool) -> Decision {
     let caps = read.dialect.capabilities(&read.connection.target);
     let plan = plan::decide(&read.desired, observed, caps);
     let verdict = verdict::verdict(&read.desired, observed, &plan);
-    let unchanged = observation::unchanged_since_sync(obj, &read.desired.digest, &read.placement);
     Decision {
         repairs_drift: verdict::repairs_drift(unchanged, &plan),
         verdict,

@@ -98,16 +98,66 @@ pub async fn for_sync(
     connection: Connection,
     protected: bool,
 ) -> Result<Dereferenced, Error> {
-    let target = &connection.target;
-    let dialect = dialect_for(ctx, &connection)?;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let src = &obj.spec.source.secret_ref;
+    let Some(src) = &obj.spec.source.secret_ref else {
+        return Err(Error::Incomplete);
+    };
     let source = source::read_source(&secrets, &src.name, src.key.as_deref()).await?;
     resolve::source_allowed(&connection, &src.name, &source.labels)?;
-    let value = source.value;
-    let credentials = credentials_in(ctx, &connection, Teardown::Never, protected).await?;
+    let shared = shared(obj, ctx, ns, &connection, protected).await?;
+    let desired = desired(obj, ctx, &connection, &shared, &source.value);
+    let Shared {
+        dialect,
+        credentials,
+        ..
+    } = shared;
+    finish(
+        obj,
+        ns,
+        connection,
+        dialect,
+        credentials,
+        source.value,
+        desired,
+    )
+}
+
+/// What every remote secret of one sync shares: the dialect, the credentials and the owner.
+pub struct Shared {
+    pub dialect: Arc<dyn Dialect>,
+    pub credentials: Credentials,
+    pub owner: Owner,
+}
+
+/// The reads every remote secret of a sync shares.
+pub async fn shared(
+    obj: &SecretSync,
+    ctx: &Context,
+    ns: &str,
+    connection: &Connection,
+    protected: bool,
+) -> Result<Shared, Error> {
+    let dialect = dialect_for(ctx, connection)?;
+    let credentials = credentials_in(ctx, connection, Teardown::Never, protected).await?;
     let owner = owner(obj, ctx, ns).await?;
-    let desired = Desired {
+    Ok(Shared {
+        dialect,
+        credentials,
+        owner,
+    })
+}
+
+/// What a remote secret holding `value` should be.
+pub fn desired(
+    obj: &SecretSync,
+    ctx: &Context,
+    connection: &Connection,
+    shared: &Shared,
+    value: &SecretValue,
+) -> Desired {
+    let target = &connection.target;
+    let owner = shared.owner.clone();
+    Desired {
         digest: ctx
             .digest_key
             .for_namespace(&owner.scope.namespace_uid)
@@ -125,9 +175,8 @@ pub async fn for_sync(
         },
         adopt_existing: obj.spec.adopt_existing,
         adoption: connection.adoption,
-        allow_replace: dialect.allows_replace(target),
-    };
-    finish(obj, ns, connection, dialect, credentials, value, desired)
+        allow_replace: shared.dialect.allows_replace(target),
+    }
 }
 
 /// The reads of a cleanup: identity and credentials only. Not the value, and not a source the store would still
@@ -164,21 +213,44 @@ fn finish(
     desired: Desired,
 ) -> Result<Dereferenced, Error> {
     let remote_name = connection.remote_name(ns, &obj.name_any())?;
-    let placement = Placement {
-        dialect: connection.dialect,
-        endpoint: connection.target.endpoint.clone(),
-        remote_name: remote_name.clone(),
-    };
-    Ok(Dereferenced {
+    Ok(Dereferenced::new(
         connection,
         dialect,
         credentials,
         value,
         desired,
         remote_name,
-        placement,
-        last: last_remote(obj),
-    })
+        last_remote(obj),
+    ))
+}
+
+impl Dereferenced {
+    /// One remote secret's reads.
+    pub fn new(
+        connection: Connection,
+        dialect: Arc<dyn Dialect>,
+        credentials: Credentials,
+        value: SecretValue,
+        desired: Desired,
+        remote_name: String,
+        last: Option<RemoteRef>,
+    ) -> Dereferenced {
+        let placement = Placement {
+            dialect: connection.dialect,
+            endpoint: connection.target.endpoint.clone(),
+            remote_name: remote_name.clone(),
+        };
+        Dereferenced {
+            connection,
+            dialect,
+            credentials,
+            value,
+            desired,
+            remote_name,
+            placement,
+            last,
+        }
+    }
 }
 
 /// The remote secret the status recorded last.
@@ -191,7 +263,7 @@ pub fn last_remote(obj: &SecretSync) -> Option<RemoteRef> {
 }
 
 /// This SecretSync as its ownership markers name it: in this cluster, in its namespace's current incarnation.
-async fn owner(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Owner, Error> {
+pub async fn owner(obj: &SecretSync, ctx: &Context, ns: &str) -> Result<Owner, Error> {
     let namespace_uid = ctx
         .lookup
         .namespace_uid(ns)

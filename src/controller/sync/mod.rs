@@ -25,6 +25,7 @@ pub mod names;
 pub mod observation;
 pub mod observe;
 pub mod outcome;
+pub mod remotes;
 pub mod source;
 pub mod status;
 pub mod validate;
@@ -123,6 +124,12 @@ async fn store_work(
         error,
         store: Some(store.clone()),
     };
+    if obj.spec.writes_many() {
+        let effects = remotes::work(obj, ctx, ns, connection, &store, protected)
+            .await
+            .map_err(with_store)?;
+        return Ok((store, effects));
+    }
     let read = dereference::for_sync(obj, ctx, ns, connection, protected)
         .await
         .map_err(with_store)?;

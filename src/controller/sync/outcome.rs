@@ -50,6 +50,10 @@ pub struct Effects {
     pub wrote: bool,
     /// The write put right a change made in the store behind SecretSync's back.
     pub repaired_drift: bool,
+    /// The selected Secrets this reconcile pushed (beyond `secretRef`), whose changes it settled.
+    pub sources: Vec<String>,
+    /// Reported, and still an error: one of several remote secrets failed (the object backs off as for it).
+    pub failed: Option<super::error::Error>,
 }
 
 impl Effects {
@@ -62,6 +66,8 @@ impl Effects {
             applied: false,
             wrote: false,
             repaired_drift: false,
+            sources: Vec::new(),
+            failed: None,
         }
     }
 
@@ -87,6 +93,8 @@ pub fn observed(decision: &Decision, read: &Dereferenced) -> Effects {
         applied: false,
         wrote: false,
         repaired_drift: false,
+        sources: Vec::new(),
+        failed: None,
     }
 }
 
@@ -120,6 +128,8 @@ pub fn synced(decision: &Decision, written: Option<&Outcome>, read: &Dereference
         applied: true,
         wrote: written.is_some(),
         repaired_drift,
+        sources: Vec::new(),
+        failed: None,
     }
 }
 

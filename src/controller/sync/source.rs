@@ -20,6 +20,10 @@ pub enum SourceError {
     SourceEmpty(String),
     #[error("credentials Secret {0:?} not found")]
     CredentialsNotFound(String),
+    #[error("spec.source.selector is not a valid label selector: {0}")]
+    InvalidSelector(String),
+    #[error("spec.source.selector matches more than {0} Secrets; a SecretSync pushes at most {0}")]
+    TooManySources(u32),
     #[error("cannot read Secret {name:?}: {source}")]
     Kube {
         name: String,
@@ -35,6 +39,7 @@ impl SourceError {
             SourceError::KeyNotFound { .. } => "KeyNotFound",
             SourceError::SourceEmpty(_) => "SourceEmpty",
             SourceError::CredentialsNotFound(_) => "CredentialsNotFound",
+            SourceError::InvalidSelector(_) | SourceError::TooManySources(_) => "InvalidSpec",
             SourceError::Kube { .. } => "KubernetesError",
         }
     }
@@ -102,6 +107,59 @@ fn value_of(
 /// The whole-Secret form (see [`crate::value::json_object`]).
 pub fn whole_secret_json(map: &BTreeMap<String, SecretValue>) -> SecretValue {
     crate::value::json_object(map)
+}
+
+/// A source Secret's keys and labels.
+pub struct SourceKeys {
+    pub data: crate::plan::shape::SourceData,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The one Secret of `secretRef`, whole (a template or `data` rules pick its keys).
+pub async fn read_keys(api: &Api<Secret>, name: &str) -> Result<SourceKeys, SourceError> {
+    let secret = get(api, name)
+        .await?
+        .ok_or_else(|| SourceError::SourceNotFound(name.to_owned()))?;
+    Ok(keys_of(secret))
+}
+
+/// Every Secret the selector matches, in name order; more than `at_most` is refused rather than read.
+pub async fn read_selected(
+    api: &Api<Secret>,
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    at_most: u32,
+) -> Result<Vec<SourceKeys>, SourceError> {
+    let selector = kube::core::Selector::try_from(selector.clone())
+        .map_err(|e| SourceError::InvalidSelector(e.to_string()))?;
+    let params = kube::api::ListParams::default()
+        .labels_from(&selector)
+        .limit(at_most + 1);
+    let list = api
+        .list(&params)
+        .await
+        .map_err(|source| SourceError::Kube {
+            name: format!("(selector {selector})"),
+            source,
+        })?;
+    if list.items.len() > at_most as usize || list.metadata.continue_.is_some_and(|c| !c.is_empty())
+    {
+        return Err(SourceError::TooManySources(at_most));
+    }
+    let mut out: Vec<SourceKeys> = list.items.into_iter().map(keys_of).collect();
+    out.sort_by(|a, b| a.data.name.cmp(&b.data.name));
+    Ok(out)
+}
+
+fn keys_of(mut secret: Secret) -> SourceKeys {
+    let labels = secret.metadata.labels.take().unwrap_or_default();
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    SourceKeys {
+        data: crate::plan::shape::SourceData {
+            name,
+            data: into_map(secret),
+        },
+        labels,
+    }
 }
 
 /// Every key of the credentials Secret.

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api::{Phase, RemoteStatus, SecretSyncStatus, SyncedTarget, UsedStore};
+use crate::api::{
+    Phase, RemoteEntryStatus, RemoteStatus, SecretSyncStatus, SyncedTarget, UsedStore,
+};
 use crate::dialects::{DialectError, ErrorClass, Outcome};
 use crate::plan::moved::Placement;
 use crate::plan::{Plan, Refusal, RemoteRef};
@@ -35,6 +37,8 @@ pub struct Report {
     pub in_step: bool,
     /// In `Observe` mode, what the store holds against the source; `None` keeps the status's.
     pub observation: Option<crate::controller::sync::observation::Observation>,
+    /// Every remote secret of a SecretSync that writes several; `None` keeps the status's.
+    pub remotes: Option<Vec<RemoteEntryStatus>>,
 }
 
 impl Report {
@@ -50,6 +54,7 @@ impl Report {
             store: None,
             in_step: false,
             observation: None,
+            remotes: None,
         }
     }
 
@@ -283,6 +288,11 @@ pub fn next(
     conditions.extend(in_sync);
     conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
     let synced = report.synced_digest.is_some();
+    let remotes = report.remotes.clone().unwrap_or(prev.remotes);
+    let remotes_in_sync = (report.remotes.is_some() || prev.remotes_in_sync.is_some()).then(|| {
+        let in_sync = remotes.iter().filter(|r| r.in_sync).count();
+        format!("{in_sync}/{}", remotes.len())
+    });
     SecretSyncStatus {
         phase: Some(report.phase),
         observed_generation: generation,
@@ -315,6 +325,8 @@ pub fn next(
             .or(prev.synced_target),
         store: report.store.clone().or(prev.store),
         plan,
+        remotes,
+        remotes_in_sync,
     }
 }
 
