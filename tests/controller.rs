@@ -673,6 +673,89 @@ async fn pushes_reports_creating_then_ready_follows_changes_and_deletes() {
     bed.finish().await;
 }
 
+/// `spec.source.selector` on the real API server and its watches: labelling a Secret pushes it within seconds,
+/// unlabelling it deletes its remote secret (`deletionPolicy: Delete`), and `status.remotes` follows; nothing is
+/// polled (the refresh interval is an hour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selector_follows_secrets_as_they_are_labelled_and_unlabelled() {
+    let bed = Bed::new("ctl-select").await;
+    let prefix = unique("sel");
+    let values: Vec<String> = (0..4).map(|i| format!("v{i}-{}", unique("x"))).collect();
+    for (i, v) in values.iter().enumerate() {
+        bed.put_secret(&format!("s{i}"), json!({"password": v}))
+            .await;
+    }
+    for i in 0..3 {
+        bed.label_secret(&format!("s{i}"), "push", Some("yes"))
+            .await;
+    }
+    bed.apply(
+        "team",
+        json!({
+            "source": {"selector": {"matchLabels": {"push": "yes"}}},
+            "target": {"storeRef": {"kind": "Store", "name": "sf"}, "remoteName": format!("{prefix}-{{secret}}")},
+            "data": [{"secretKey": "password", "property": "pw"}],
+            "deletionPolicy": "Delete",
+        }),
+    )
+    .await
+    .expect("a selector SecretSync is accepted");
+    let names = |s: &Value| -> Vec<String> {
+        s["remotes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["inSync"] == true)
+            .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let three = bed
+        .wait_status("team", LONG, |s| names(s).len() == 3 && phase(s) == "Ready")
+        .await;
+    assert_eq!(three["remotesInSync"], "3/3");
+    let version = |s: &Value, name: &str| -> String {
+        s["remotes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["version"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let first = format!("{prefix}-s0");
+    assert_eq!(
+        bed.remote_value(&first, &version(&three, &first)).await,
+        Some(json!({"pw": values[0]}).to_string())
+    );
+    assert!(!bed.remote_exists(&format!("{prefix}-s3")).await);
+
+    bed.label_secret("s3", "push", Some("yes")).await;
+    bed.wait_status("team", LONG, |s| names(s).len() == 4).await;
+    assert!(bed.remote_exists(&format!("{prefix}-s3")).await);
+
+    bed.label_secret("s1", "push", None).await;
+    let after = bed
+        .wait_status("team", LONG, |s| {
+            names(s).len() == 3 && s["remotesInSync"] == "3/3"
+        })
+        .await;
+    assert!(!names(&after).contains(&format!("{prefix}-s1")));
+    assert!(
+        !bed.remote_exists(&format!("{prefix}-s1")).await,
+        "the unlabelled Secret's remote secret was deleted"
+    );
+    bed.wait_event("PreviousRemoteDeleted", "Normal").await;
+
+    bed.delete_until_gone("team").await;
+    for i in [0, 2, 3] {
+        assert!(!bed.remote_exists(&format!("{prefix}-s{i}")).await);
+    }
+    let shown: Vec<&str> = values.iter().map(String::as_str).collect();
+    bed.assert_no_leak(&shown).await;
+    bed.finish().await;
+}
+
 /// What the store's credentials Secret wakes on the real API server: refused credentials are reported on the
 /// SecretSync and by the store's own check, and fixing the Secret (the SecretSync untouched) brings both back through
 /// the watch on it. What a refusal does to the next attempt is in `tests/pipeline.rs`.
@@ -799,6 +882,43 @@ async fn the_api_server_rejects_manifests_the_schema_can_catch() {
             "bad-interval",
             ok_with("/refreshInterval", json!("5 days")),
             "refreshInterval",
+        ),
+        (
+            "data-and-key",
+            ok_with("/data", json!([{"secretKey": "k", "property": "p"}])),
+            "spec.data and spec.source.secretRef.key are exclusive",
+        ),
+        (
+            "rule-two-ways",
+            json!({"source": {"secretRef": {"name": "s"}},
+                   "target": {"storeRef": {"kind": "Store", "name": "sf"}},
+                   "data": [{"secretKey": "k", "secretKeyRegex": "k.*"}]}),
+            "set secretKey (one key) or secretKeyRegex",
+        ),
+        (
+            "ref-and-selector",
+            json!({"source": {"secretRef": {"name": "s"}, "selector": {"matchLabels": {"a": "b"}}},
+                   "target": {"storeRef": {"kind": "Store", "name": "sf"}, "remoteName": "{secret}"}}),
+            "not both",
+        ),
+        (
+            "empty-selector",
+            json!({"source": {"selector": {}},
+                   "target": {"storeRef": {"kind": "Store", "name": "sf"}, "remoteName": "{secret}"}}),
+            "an empty spec.source.selector would select every Secret",
+        ),
+        (
+            "selector-one-name",
+            json!({"source": {"selector": {"matchLabels": {"a": "b"}}},
+                   "target": {"storeRef": {"kind": "Store", "name": "sf"}, "remoteName": "shared"}}),
+            "must contain {secret}",
+        ),
+        (
+            "selector-rule-one-name",
+            json!({"source": {"selector": {"matchLabels": {"a": "b"}}},
+                   "target": {"storeRef": {"kind": "Store", "name": "sf"}, "remoteName": "{secret}"},
+                   "data": [{"secretKey": "k", "remoteName": "fixed"}]}),
+            "must contain {secret}",
         ),
     ];
     for (name, spec, expect) in cases {

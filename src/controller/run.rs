@@ -191,10 +191,12 @@ pub async fn run_until(
                 // allocation in here.
                 let syncs = by_secret(&|s: &SecretSync| {
                     let sync_ns = s.metadata.namespace.as_deref().unwrap_or_default();
-                    if sync_ns == ns && reads_source(s, &name, secret.labels()) {
+                    let source = sync_ns == ns && reads_source(s, &name, secret.labels());
+                    if source {
                         is_source.set(true);
                     }
-                    (sync_ns == ns && references(s, &name))
+                    source
+                        || (sync_ns == ns && references(s, &name))
                         || using.iter().any(|(kind, store_ns, store)| {
                             uses_store(s, *kind, store)
                                 && store_ns.as_deref().is_none_or(|n| n == sync_ns)

@@ -9,6 +9,7 @@ use super::template::{self, Merge, TemplateError};
 use crate::value::{SecretValue, json_object};
 
 /// A source Secret as read: its name and its keys.
+#[derive(Clone)]
 pub struct SourceData {
     pub name: String,
     pub data: BTreeMap<String, SecretValue>,

@@ -17,6 +17,7 @@ mod vault_cli;
 
 mod case;
 mod scenarios;
+mod several;
 mod stores;
 
 use case::Store;
@@ -69,6 +70,31 @@ macro_rules! conformance {
             #[tokio::test]
             async fn wrong_credentials_are_a_credentials_error_without_secrets() {
                 scenarios::wrong_credentials_are_a_credentials_error_without_secrets(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn two_keys_into_two_properties_of_one_remote_secret() {
+                several::two_keys_into_two_properties_of_one_remote_secret(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn a_regex_entry_writes_each_matching_key() {
+                several::a_regex_entry_writes_each_matching_key(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn a_selector_source_writes_one_remote_per_secret_and_lets_go() {
+                several::a_selector_source_writes_one_remote_per_secret_and_lets_go(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn a_template_makes_a_url_from_two_keys() {
+                several::a_template_makes_a_url_from_two_keys(&*store()).await
+            }
+
+            #[tokio::test]
+            async fn a_change_of_one_key_writes_one_remote_secret_once() {
+                several::a_change_of_one_key_writes_one_remote_secret_once(&*store()).await
             }
         }
     )*};

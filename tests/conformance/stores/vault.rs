@@ -52,12 +52,23 @@ impl Store for Vault {
         else {
             return false;
         };
-        // The value as the one field `value`; where SecretSync recorded a digest for the current version, it is
-        // this value's.
+        // A JSON object of strings (a whole Secret, or keys as properties) as the KV map itself; any other value
+        // as the one field `value`. Where SecretSync recorded a digest for the current version, it is this
+        // value's.
+        let fields = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(object)
+                if object
+                    .as_object()
+                    .is_some_and(|o| o.values().all(|v| v.is_string())) =>
+            {
+                object
+            }
+            _ => json!({"value": text}),
+        };
         let custom = &meta["custom_metadata"];
         let recorded =
             custom["secretsync-version"].as_str() == Some(&meta["current_version"].to_string());
-        current["data"] == json!({"value": text})
+        current["data"] == fields
             && (!recorded || custom["secretsync-digest"].as_str() == Some(digest))
     }
 
