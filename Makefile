@@ -81,5 +81,5 @@ image:
 # Speed, cost and memory with many SecretSyncs on the test bed (bench/README.md), e.g.
 # `make bench N=1000 DIALECT=ServiceFabricMesh REFRESH=60s RATE=200` (DIALECT=all: every dialect of the test bed).
 bench:
-	N='$(N)' DIALECT='$(DIALECT)' REFRESH='$(REFRESH)' RATE='$(RATE)' CONCURRENCY='$(CONCURRENCY)' \
+	N='$(N)' KEYS='$(KEYS)' DIALECT='$(DIALECT)' REFRESH='$(REFRESH)' RATE='$(RATE)' CONCURRENCY='$(CONCURRENCY)' \
 	  CHANGES='$(CHANGES)' PHASES='$(PHASES)' HEAP_PROFILE='$(HEAP_PROFILE)' bash bench/run.sh

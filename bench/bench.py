@@ -14,7 +14,11 @@ ServiceAccount so that the API server's audit log attributes its requests). Phas
   burst    every source Secret changed at once: time until the last status (watch) and the last store write.
   restart  the controller is restarted: store requests per second over two refresh intervals (a series).
 
-Writes bench/results/<timestamp>-<dialect>-<N>.json and prints a table. Cleans up its namespace and controller
+--keys K (KEYS): each source Secret has K keys and each SecretSync pushes them all through spec.data (one regex
+entry, property {key}) as the K properties of one remote JSON secret; a change patches one key. K=1 (the default) is
+the single-key SecretSync of the earlier runs.
+
+Writes bench/results/<timestamp>-<dialect>-<N>[x<K>].json and prints a table. Cleans up its namespace and controller
 process on any exit.
 """
 
@@ -454,6 +458,7 @@ class Bench:
         self.ctl_log = None
         self.result = {"config": {}, "phases": {}}
         self.restarts = 0
+        self.binary = os.environ.get("BENCH_BINARY") or os.path.join(ROOT, "target/release/secretsync")
         self.pidfile = os.path.join(os.environ.get("TB", os.path.join(ROOT, ".testbed")), "pids",
                                     "bench-controller.pid")
 
@@ -464,7 +469,7 @@ class Bench:
         logs = os.path.join(os.environ.get("TB", os.path.join(ROOT, ".testbed")), "logs")
         path = os.path.join(logs, f"{self.ns}-controller-{self.restarts}.log")
         self.ctl_log = path
-        cmd = [os.path.join(ROOT, "target/release/secretsync"), "run", "--kubeconfig", self.a.controller_kubeconfig,
+        cmd = [self.binary, "run", "--kubeconfig", self.a.controller_kubeconfig,
                "--namespace", self.ns, "--leader-election=false", "--metrics-addr", f"127.0.0.1:{self.port}",
                # Plain /metrics: a token review per scrape would show in the API requests the bench counts.
                "--metrics-insecure", "--health-addr", f"127.0.0.1:{self.health_port}",
@@ -520,23 +525,40 @@ class Bench:
     def secret_path(self, name):
         return f"/api/v1/namespaces/{self.ns}/secrets/{name}"
 
+    def key_names(self):
+        # KEYS=1 keeps the single-key manifests of the earlier runs (key `k`), so their figures stay comparable.
+        return ["k"] if self.a.keys == 1 else [f"k{j}" for j in range(1, self.a.keys + 1)]
+
     def apply_secret(self, name, value):
         self.kube.apply(self.secret_path(name), {"apiVersion": "v1", "kind": "Secret",
                                                  "metadata": {"name": name, "namespace": self.ns},
-                                                 "data": {"k": b64(value)}})
+                                                 "data": {k: b64(self.value_of(value, k)) for k in self.key_names()}})
 
-    def change_secret(self, name, value):
-        self.kube.merge_patch(self.secret_path(name), {"data": {"k": b64(value)}})
+    def change_secret(self, name, value, j=0):
+        """Changes ONE key of the source Secret (the j-th, modulo KEYS): the others keep their values."""
+        keys = self.key_names()
+        key = keys[j % len(keys)]
+        self.kube.merge_patch(self.secret_path(name), {"data": {key: b64(self.value_of(value, key))}})
+
+    def value_of(self, value, key):
+        return value if self.a.keys == 1 else f"{value}-{key}"
 
     def apply_sync(self, name):
         i = name[1:]
+        if self.a.keys == 1:
+            source, data = {"secretRef": {"name": name, "key": "k"}}, None
+        else:
+            # The common PushSecret shape: every key of the Secret a property of one remote JSON secret.
+            source, data = {"secretRef": {"name": name}}, [{"secretKeyRegex": ".*", "property": "{key}"}]
+        spec = {"source": source,
+                "target": {"storeRef": {"kind": "Store", "name": "bench"},
+                           "remoteName": remote_name(self.a.dialect, self.ns, i)},
+                "refreshInterval": self.a.refresh}
+        if data is not None:
+            spec["data"] = data
         self.kube.apply(f"{GROUP}/namespaces/{self.ns}/secretsyncs/{name}", {
             "apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
-            "metadata": {"name": name, "namespace": self.ns},
-            "spec": {"source": {"secretRef": {"name": name, "key": "k"}},
-                     "target": {"storeRef": {"kind": "Store", "name": "bench"},
-                                "remoteName": remote_name(self.a.dialect, self.ns, i)},
-                     "refreshInterval": self.a.refresh}})
+            "metadata": {"name": name, "namespace": self.ns}, "spec": spec})
 
     def all_ready(self, baseline=None):
         n = self.a.n
@@ -562,15 +584,16 @@ class Bench:
     def setup(self):
         a = self.a
         self.result["config"] = {
-            "n": a.n, "dialect": a.dialect, "refresh": a.refresh, "rate": a.rate, "burst": a.burst,
+            "n": a.n, "keys": a.keys, "dialect": a.dialect, "refresh": a.refresh, "rate": a.rate, "burst": a.burst,
             "concurrency": a.concurrency, "changes": a.changes, "namespace": self.ns,
             "commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                                      text=True).stdout.strip(),
+            "binary": self.binary,
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "host": {"cpus": os.cpu_count(), "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf(
                 "SC_PHYS_PAGES") / 2**30, 1), "load1_at_start": os.getloadavg()[0]},
         }
-        log(f"namespace {self.ns}: {a.n} SecretSyncs on {a.dialect}, refresh {a.refresh}, rate {a.rate}/s")
+        log(f"namespace {self.ns}: {a.n} SecretSyncs of {a.keys} keys on {a.dialect}, refresh {a.refresh}, rate {a.rate}/s")
         self.kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                          "metadata": {"name": self.ns}})
         spec, creds = store_for(a.dialect, self.ns, a.rate, a.burst)
@@ -681,7 +704,7 @@ class Bench:
         for j, name in enumerate(sample):
             old = self.state.get(name)["digest"]
             t0 = time.time()
-            self.change_secret(name, f"lat-{j}-{t0}")
+            self.change_secret(name, f"lat-{j}-{t0}", j)
             patch_rt.append(time.time() - t0)
             ok = self.state.wait(lambda objs: objs[name]["digest"] != old and objs[name]["phase"] == "Ready", 30,
                                  poll=0.005)
@@ -755,7 +778,8 @@ class Bench:
         m0 = self.metrics()
         t0 = time.time()
         stamp = int(t0)
-        self.parallel(lambda nm: self.change_secret(nm, f"burst-{stamp}-{nm}"), self.names, a.apply_workers)
+        self.parallel(lambda nm: self.change_secret(nm, f"burst-{stamp}-{nm}", int(nm[1:])), self.names,
+                      a.apply_workers)
         t1 = time.time()
         log(f"burst: {a.n} Secrets patched in {t1 - t0:.1f} s; waiting for every new digest")
         ok = self.state.wait(self.all_ready(base), self.timeout())
@@ -879,7 +903,8 @@ def parse_seconds(text):
 
 def table(res):
     c, p = res["config"], res["phases"]
-    rows = [("N / dialect / refresh / rate", f"{c['n']} / {c['dialect']} / {c['refresh']} / {c['rate']} per s")]
+    rows = [("N x keys / dialect / refresh / rate",
+             f"{c['n']} x {c.get('keys', 1)} / {c['dialect']} / {c['refresh']} / {c['rate']} per s")]
     if "idle" in p:
         rows.append(("controller RSS idle / with N Secrets", f"{p['idle']['rss_mib']} / {p['secrets']['rss_mib']} MiB"))
     if "first" in p:
@@ -890,7 +915,8 @@ def table(res):
                      f"{f['store_requests']['reads'] / c['n']:.2f} / {f['store_requests']['writes'] / c['n']:.2f}"))
         rows.append(("first sync: API reads / status / other writes per object",
                      "{reads} / {status_writes} / {other_writes}".format(**f["api"]["per_unit"])))
-        rows.append(("first sync: RSS max, CPU", f"{f['process'].get('rss_max_mib')} MiB, {f['process'].get('cpu_s')} s"))
+        rows.append(("first sync: RSS max / at its end, CPU", f"{f['process'].get('rss_max_mib')} / "
+                     f"{f['process'].get('rss_end_mib')} MiB, {f['process'].get('cpu_s')} s"))
     if "rest" in p:
         r = p["rest"]
         rows.append(("at rest: store reads / writes per refresh (per object per interval)",
@@ -966,6 +992,8 @@ def series_chart(series, interval):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=500)
+    ap.add_argument("--keys", type=int, default=1, help="keys per source Secret; above 1 each SecretSync pushes "
+                    "them all (spec.data, a regex) as the properties of one remote JSON secret")
     ap.add_argument("--dialect", default="ServiceFabricMesh", choices=DIALECTS)
     ap.add_argument("--refresh", default="30s")
     ap.add_argument("--rate", type=int, default=200, help="store requests per second (--backend-rate and the "
@@ -980,6 +1008,8 @@ def main():
     ap.add_argument("--controller-kubeconfig", required=True)
     a = ap.parse_args()
     a.burst = a.burst or a.rate
+    if a.keys < 1:
+        raise SystemExit("--keys: at least 1")
     os.makedirs(a.out_dir, exist_ok=True)
     phases = [p.strip() for p in a.phases.split(",") if p.strip()]
     free = shutil.disk_usage(ROOT).free
@@ -1012,7 +1042,8 @@ def main():
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     # A heap-profiled run's timings are dhat's, not the controller's: named so that it is never taken for one.
     suffix = "-heap-profile" if os.environ.get("HEAP_PROFILE") == "1" else ""
-    path = os.path.join(a.out_dir, f"{stamp}-{a.dialect}-{a.n}{suffix}.json")
+    shape = f"x{a.keys}" if a.keys > 1 else ""
+    path = os.path.join(a.out_dir, f"{stamp}-{a.dialect}-{a.n}{shape}{suffix}.json")
     with open(path, "w") as f:
         json.dump(b.result, f, indent=1)
     print(table(b.result) if b.result["phases"] else "(no phase completed)")

@@ -45,6 +45,7 @@ def main(paths):
         runs.append(r)
     rows = [
         ("N", lambda r: r["config"]["n"]),
+        ("keys per SecretSync (one remote secret each)", lambda r: r["config"].get("keys", 1)),
         ("dialect", lambda r: r["config"]["dialect"]),
         ("refresh / rate", lambda r: f"{r['config']['refresh']} / {r['config']['rate']}"),
         ("apply of N SecretSyncs (s)", lambda r: get(r, "phases", "first", "apply_s")),
@@ -66,9 +67,14 @@ def main(paths):
              "get secrets (the store's credentials)", 0) / get(r, "phases", "latency", "changes"), 2)),
         ("burst: last status / last store write (s)",
          lambda r: f"{get(r, 'phases', 'burst', 'last_status_s')} / {get(r, 'phases', 'burst', 'last_store_write_s')}"),
-        ("RSS idle / at rest / burst max (MiB)",
-         lambda r: f"{get(r, 'phases', 'idle', 'rss_mib')} / {get(r, 'phases', 'rest', 'process', 'rss_end_mib')} / "
+        ("RSS idle / with the Secrets / after first sync / at rest / burst max (MiB)",
+         lambda r: f"{get(r, 'phases', 'idle', 'rss_mib')} / {get(r, 'phases', 'secrets', 'rss_mib')} / "
+                   f"{get(r, 'phases', 'first', 'process', 'rss_end_mib')} / "
+                   f"{get(r, 'phases', 'rest', 'process', 'rss_end_mib')} / "
                    f"{get(r, 'phases', 'burst', 'process', 'rss_max_mib')}"),
+        ("store reads / writes per change in the burst",
+         lambda r: f"{round(get(r, 'phases', 'burst', 'store_requests', 'reads') / r['config']['n'], 2)} / "
+                   f"{round(get(r, 'phases', 'burst', 'store_requests', 'writes') / r['config']['n'], 2)}"),
         ("CPU at rest (%) / burst (s)",
          lambda r: f"{get(r, 'phases', 'rest', 'process', 'cpu_pct')} / {get(r, 'phases', 'burst', 'process', 'cpu_s')}"),
         ("after restart: store req/s max / mean",
@@ -86,15 +92,16 @@ def main(paths):
         print(f"| {name} | " + " | ".join(vals) + " |")
     by = {}
     for r in runs:
-        by.setdefault(r["config"]["dialect"], []).append(r)
-    for dialect, rs in by.items():
+        by.setdefault((r["config"]["dialect"], r["config"].get("keys", 1)), []).append(r)
+    for (dialect, keys), rs in by.items():
         rs.sort(key=lambda r: r["config"]["n"])
         for a, b in zip(rs, rs[1:]):
             ra, rb = get(a, "phases", "rest", "process", "rss_end_mib"), get(b, "phases", "rest", "process", "rss_end_mib")
             if ra is None or rb is None or b["config"]["n"] == a["config"]["n"]:
                 continue
             per = (rb - ra) * 1024 / (b["config"]["n"] - a["config"]["n"])
-            print(f"\n{dialect}: RSS at rest grows by {per:.1f} KiB per SecretSync from N={a['config']['n']} "
+            shape = f" of {keys} keys" if keys > 1 else ""
+            print(f"\n{dialect}{shape}: RSS at rest grows by {per:.1f} KiB per SecretSync from N={a['config']['n']} "
                   f"to N={b['config']['n']}")
 
 

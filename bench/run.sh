@@ -3,12 +3,14 @@
 # ServiceAccount and RBAC of deploy/ (so the API server's audit log attributes its requests), and runs
 # bench/bench.py once per dialect. Results: bench/results/<timestamp>-<dialect>-<N>.json and a table per run.
 #
-# Variables (also as make variables): N (500), DIALECT (ServiceFabricMesh; a space-separated list, or "all" for
+# Variables (also as make variables): N (500), KEYS (1: keys per source Secret, all pushed by each SecretSync as
+# the properties of one remote JSON secret through spec.data), DIALECT (ServiceFabricMesh; a space-separated list, or "all" for
 # every dialect the test bed has), REFRESH (30s), RATE (200 store requests per second), CONCURRENCY (8),
 # CHANGES (200 individually timed changes), PHASES (first,rest,latency,burst,restart), BENCH_DOWN=1 takes the
 # test bed down afterwards, TESTBED_BACKENDS (default: the dialects' backends), BENCH_MIN_FREE_GIB (3: the run
 # refuses to start, or stops and cleans up, below that much free disk), HEAP_PROFILE=1 (a dhat heap profile of
-# each controller run, written when it is stopped: summarise with bench/heap.py).
+# each controller run, written when it is stopped: summarise with bench/heap.py), BENCH_BINARY (a controller binary
+# built elsewhere, for example from a clean checkout of one commit while the working tree is mid-edit: no build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/tests/testbed/lib.sh"
@@ -19,6 +21,7 @@ REFRESH=${REFRESH:-30s}
 RATE=${RATE:-200}
 CONCURRENCY=${CONCURRENCY:-8}
 CHANGES=${CHANGES:-200}
+KEYS=${KEYS:-1}
 PHASES=${PHASES:-first,rest,latency,burst,restart}
 
 # etcd, the audit log and the logs grow with N (about 0.5 GB at N=10000): refuse to start on a nearly full disk.
@@ -47,7 +50,10 @@ fi
 TESTBED_NODE=0 TESTBED_BACKENDS="$TESTBED_BACKENDS" bash tests/testbed/up.sh >/dev/null
 set -a; source "$TB/env"; set +a
 export TB
-if [ "${HEAP_PROFILE:-0}" = 1 ]; then
+if [ -n "${BENCH_BINARY:-}" ]; then
+  [ -x "$BENCH_BINARY" ] || { log "BENCH_BINARY=$BENCH_BINARY is not an executable"; exit 2; }
+  export BENCH_BINARY
+elif [ "${HEAP_PROFILE:-0}" = 1 ]; then
   # dhat records every allocation (slow: this run's timings are not the controller's); line tables name the frames.
   CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release --quiet --bin secretsync --features heap-profile
 else
@@ -89,7 +95,7 @@ for d in $dialects; do
     log "skipping DockerSwarm: the test bed has no swarm (TESTBED_BACKENDS without docker)"
     continue
   fi
-  python3 bench/bench.py --n "$N" --dialect "$d" --refresh "$REFRESH" --rate "$RATE" \
+  python3 bench/bench.py --n "$N" --keys "$KEYS" --dialect "$d" --refresh "$REFRESH" --rate "$RATE" \
     --concurrency "$CONCURRENCY" --changes "$CHANGES" --phases "$PHASES" \
     --controller-kubeconfig "$ctl_kubeconfig" || rc=1
 done
