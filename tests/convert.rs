@@ -26,6 +26,7 @@ const CASES: &[(&str, i32)] = &[
     ("unsupported", 2),
     ("lists", 2),
     ("edges", 2),
+    ("several", 2),
 ];
 
 #[test]

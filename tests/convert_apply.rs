@@ -44,6 +44,7 @@ fn every_converted_manifest_is_accepted_by_the_api_server() {
     let run = format!("{:06x}", rand_suffix());
     let mut namespaces = std::collections::BTreeSet::new();
     let mut applied = std::collections::BTreeSet::new();
+    let mut shapes = std::collections::BTreeSet::new();
     for case in cases() {
         for mode in ["Observe", "Sync"] {
             for mut object in converted(&case, mode) {
@@ -82,6 +83,7 @@ fn every_converted_manifest_is_accepted_by_the_api_server() {
                     object["spec"],
                     echoed["spec"]
                 );
+                shapes.extend(shape(&object["spec"]));
                 applied.insert((
                     object["kind"].as_str().unwrap_or("").to_owned(),
                     object["spec"]["dialect"].as_str().unwrap_or("").to_owned(),
@@ -111,6 +113,31 @@ fn every_converted_manifest_is_accepted_by_the_api_server() {
         e.sort();
         e
     });
+    // Properties, patterns (dataTo), a label selector and a template each reached the server in some case.
+    assert_eq!(
+        shapes.into_iter().collect::<Vec<_>>(),
+        ["property", "secretKeyRegex", "selector", "template"]
+    );
+}
+
+/// What of issue #30's API a converted SecretSync uses: `spec.data` with a property or a pattern, a label selector,
+/// a template.
+fn shape(spec: &Value) -> Vec<&'static str> {
+    let rules = spec["data"].as_array().map_or(&[][..], Vec::as_slice);
+    let mut out = Vec::new();
+    if rules.iter().any(|r| r["property"].is_string()) {
+        out.push("property");
+    }
+    if rules.iter().any(|r| r["secretKeyRegex"].is_string()) {
+        out.push("secretKeyRegex");
+    }
+    if spec["source"]["selector"].is_object() {
+        out.push("selector");
+    }
+    if spec["template"].is_object() {
+        out.push("template");
+    }
+    out
 }
 
 fn rand_suffix() -> u32 {

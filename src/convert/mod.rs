@@ -7,13 +7,13 @@
 //! concerns and a line on stderr, and makes the exit status 2: the output is a proposal to review, applied in
 //! `Observe` mode unless asked otherwise.
 //!
-//! One function per ESO field group (`push::source`, `push::remote`, `push::metadata`, ...), so that when SecretSync
-//! learns several keys, selectors and templates (issue #30) each group changes alone.
+//! One function per ESO field group (`rules::source`, `rules::data_rule`, `rules::template`, `push::metadata`, ...).
 
 mod aws;
 mod azurekv;
 mod input;
 mod push;
+mod rules;
 mod stores;
 mod vault;
 

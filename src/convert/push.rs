@@ -1,12 +1,13 @@
-//! `PushSecret` → one SecretSync per store it names × `data[]` entry (a SecretSync pushes one key, or one whole
-//! Secret, to one store). One function per ESO field group: when SecretSync gains several keys, selectors and
-//! templates (`spec.data[]`, `spec.source.selector`, `spec.template`), `source`, `remote`, `template` and `data_to`
-//! map them instead of dropping them.
+//! `PushSecret` → one SecretSync per store it names. A PushSecret of one `data[]` entry (one key, or the whole
+//! Secret, to one remote secret) becomes a SecretSync with `source.secretRef`; several entries, a `property`,
+//! `dataTo`, a label selector or a template become `spec.data` rules, `spec.source.selector` and `spec.template`
+//! (`rules`). One function per ESO field group.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::rules::{self, From, Rule};
 use super::stores::{EsoStoreKind, Provider, StoreFacts, StoreKey};
 use super::{
     Document, Mode, Notes, Source, aws, azurekv, describe, name_of, namespace_of, unknown_keys,
@@ -35,62 +36,58 @@ pub fn convert(
     let base = name_of(v);
     let namespace = namespace_of(v);
     let mut notes = Notes::default();
-    let secret = source_secret(spec, &mut notes);
-    let templated = template(spec, &mut notes);
-    data_to(spec, &mut notes);
+    let from = rules::source(spec, &mut notes);
+    let template = rules::template(&spec["template"], &mut notes);
     let policies = policies(spec, mode, &mut notes);
     for field in unknown_keys(spec, KNOWN) {
         notes.dropped(format!("spec.{field} has no SecretSync equivalent"));
     }
-    let stores: &[Value] = spec["secretStoreRefs"]
-        .as_array()
-        .map_or(&[], Vec::as_slice);
-    let data: &[Value] = spec["data"].as_array().map_or(&[], Vec::as_slice);
-    let (Some(secret), false) = (secret, templated) else {
+    let list = |field: &str| spec[field].as_array().map_or(&[][..], Vec::as_slice);
+    let (stores, data, data_to) = (list("secretStoreRefs"), list("data"), list("dataTo"));
+    rules::unplaced_data_to(data_to, stores, &mut notes);
+    let (Some(from), Ok(template)) = (from, template) else {
         return vec![super::comment_only(source, notes)];
     };
-    if stores.is_empty() || data.is_empty() {
-        notes.dropped("no secretStoreRefs or no data[] entries: no SecretSync to write");
+    if stores.is_empty() || (data.is_empty() && data_to.is_empty()) {
+        notes.dropped("no secretStoreRefs or no data[] or dataTo entries: no SecretSync to write");
         return vec![super::comment_only(source, notes)];
     }
-    let total = stores.len() * data.len();
     let mut documents = Vec::new();
     for (i, store) in stores.iter().enumerate() {
-        for (j, entry) in data.iter().enumerate() {
-            let name = sync_name(&base, i * data.len() + j, total);
-            let mut notes = Notes(notes.0.clone());
-            let object = sync(
-                SyncInput {
-                    name: &name,
-                    namespace: namespace.as_deref(),
-                    secret: &secret,
-                    store,
-                    entry,
-                    index: j,
-                    policies: &policies,
+        let name = sync_name(&base, i, stores.len());
+        let mut notes = Notes(notes.0.clone());
+        let object = sync(
+            SyncInput {
+                name: &name,
+                namespace: namespace.as_deref(),
+                from: &from,
+                template: template.as_ref(),
+                store,
+                data,
+                data_to,
+                policies: &policies,
+            },
+            source,
+            facts,
+            &mut notes,
+        );
+        if object.is_none() {
+            notes.0.insert(
+                0,
+                super::Note {
+                    severity: super::Severity::Info,
+                    text: format!("no SecretSync `{name}` (secretStoreRefs[{i}]):"),
                 },
-                source,
-                facts,
-                &mut notes,
             );
-            if object.is_none() {
-                notes.0.insert(
-                    0,
-                    super::Note {
-                        severity: super::Severity::Info,
-                        text: format!("no SecretSync `{name}` (secretStoreRefs[{i}], data[{j}]):"),
-                    },
-                );
-            }
-            documents.push(Document {
-                kind: "SecretSync".into(),
-                namespace: namespace.clone(),
-                name,
-                from: describe(source),
-                notes: notes.0,
-                object,
-            });
         }
+        documents.push(Document {
+            kind: "SecretSync".into(),
+            namespace: namespace.clone(),
+            name,
+            from: describe(source),
+            notes: notes.0,
+            object,
+        });
     }
     documents
 }
@@ -98,105 +95,201 @@ pub fn convert(
 struct SyncInput<'a> {
     name: &'a str,
     namespace: Option<&'a str>,
-    secret: &'a str,
+    from: &'a From,
+    template: Option<&'a Value>,
     store: &'a Value,
-    entry: &'a Value,
-    index: usize,
+    data: &'a [Value],
+    data_to: &'a [Value],
     policies: &'a Map<String, Value>,
 }
 
-/// One SecretSync, or `None` (with the notes saying why) where this store and entry cannot be expressed.
+/// The SecretSync of one store, or `None` (with the notes saying why) where nothing for it can be expressed.
 fn sync(
     input: SyncInput<'_>,
     source: &Source,
     facts: &BTreeMap<StoreKey, StoreFacts>,
     notes: &mut Notes,
 ) -> Option<Value> {
-    let entry = input.entry;
-    let at = format!("data[{}]", input.index);
     let (store_ref, facts) = store_ref(input.store, input.namespace, facts, notes)?;
     let provider = match facts {
         Some(f) => Some(f.provider?),
         None => None,
     };
-    for field in unknown_keys(entry, &["match", "metadata", "conversionStrategy"]) {
-        notes.dropped(format!("{at}.{field} has no SecretSync equivalent"));
+    let mut found = Vec::new();
+    let mut metadatas = Vec::new();
+    for (j, entry) in input.data.iter().enumerate() {
+        let at = format!("data[{j}]");
+        for field in unknown_keys(entry, &["match", "metadata", "conversionStrategy"]) {
+            notes.dropped(format!("{at}.{field} has no SecretSync equivalent"));
+        }
+        if !conversion(entry, &at, notes) {
+            continue;
+        }
+        let mut target = Map::new();
+        metadata(&entry["metadata"], &at, provider, &mut target, notes);
+        if let Some(rule) = rules::data_rule(entry, &at, provider, notes) {
+            found.push(rule);
+            metadatas.push((at, target));
+        }
     }
-    let conversion = conversion(entry, &at, notes);
-    let remote_name = remote(entry, &at, provider, notes);
-    let source_ref = source_key(input.secret, entry, notes);
-    if provider == Some(Provider::Vault) && source_ref["secretRef"]["key"].is_string() {
-        vault::value_layout(notes);
+    let explicit = found.len();
+    for (k, d) in input.data_to.iter().enumerate() {
+        if !rules::same_store(&d["storeRef"], input.store) {
+            continue;
+        }
+        let at = format!("dataTo[{k}]");
+        if !conversion(d, &at, notes) {
+            continue;
+        }
+        let mut target = Map::new();
+        metadata(&d["metadata"], &at, provider, &mut target, notes);
+        if let Some(rule) = rules::data_to_rule(d, &at, provider, notes) {
+            found.push(rule);
+            metadatas.push((at, target));
+        }
+    }
+    if found.is_empty() {
+        return None;
     }
     let mut target = Map::new();
+    one_metadata(metadatas, &mut target, notes);
     target.insert("storeRef".into(), store_ref);
+    // After the metadata: the store's settings join the entry's `awsSecretsManager` rather than being replaced.
     if let Some(f) = facts {
         per_secret(f, &mut target);
     }
-    metadata(&entry["metadata"], &at, provider, &mut target, notes);
-    let (true, Some(remote_name)) = (conversion, remote_name) else {
-        return None;
-    };
-    target.insert("remoteName".into(), json!(remote_name));
     let mut spec = input.policies.clone();
-    spec.insert("source".into(), source_ref);
+    match (input.from, input.template, found.as_slice()) {
+        // One key, or the whole Secret, to one remote secret: what a SecretSync without rules does.
+        (From::Secret(secret), None, [only])
+            if explicit == 1 && (only.whole || only.property().is_none()) =>
+        {
+            spec.insert("source".into(), single_source(secret, only));
+            if provider == Some(Provider::Vault) {
+                vault::value_layout(notes);
+            }
+            target.insert("remoteName".into(), json!(only.remote_name()));
+        }
+        _ => {
+            let source_spec = match input.from {
+                From::Secret(secret) => json!({"secretRef": {"name": secret}}),
+                From::Selector(selector) => {
+                    per_secret_names(&mut found, notes);
+                    json!({"selector": selector})
+                }
+            };
+            spec.insert("source".into(), source_spec);
+            check_rules(&found, explicit, provider, notes);
+            let data: Vec<Value> = found.into_iter().map(|r| Value::Object(r.value)).collect();
+            spec.insert("data".into(), Value::Array(data));
+            if let Some(t) = input.template {
+                spec.insert("template".into(), t.clone());
+            }
+        }
+    }
     spec.insert("target".into(), Value::Object(target));
     let mut object = super::object("SecretSync", input.name, input.namespace, source);
     object["spec"] = Value::Object(spec);
     Some(object)
 }
 
-/// `spec.selector`: the Secret's name. A label selector or a generator cannot be expressed today.
-fn source_secret(spec: &Value, notes: &mut Notes) -> Option<String> {
-    let selector = &spec["selector"];
-    if selector["generatorRef"].is_object() {
-        let g = &selector["generatorRef"];
-        notes.dropped(format!(
-            "spec.selector.generatorRef ({} `{}`): SecretSync pushes existing Secrets only; let the generator write \
-             a Secret (an ExternalSecret with it in dataFrom) and push that Secret",
-            g["kind"].as_str().unwrap_or(""),
-            g["name"].as_str().unwrap_or("")
-        ));
-        return None;
+/// `source.secretRef` of a SecretSync without rules: the entry's key, or none for the whole Secret.
+fn single_source(secret: &str, rule: &Rule) -> Value {
+    match rule.secret_key().filter(|_| !rule.whole) {
+        Some(key) => json!({"secretRef": {"name": secret, "key": key}}),
+        None => json!({"secretRef": {"name": secret}}),
     }
-    if selector["secret"]["selector"].is_object() {
-        notes.dropped(
-            "spec.selector.secret.selector (Secrets by label) has no SecretSync equivalent today: write one \
-             SecretSync per Secret",
-        );
-        return None;
+}
+
+/// With a selector ESO pushed every selected Secret to the same remote key, the last one winning (ESO #6964);
+/// SecretSync refuses that, so each remote name gets `-{secret}`.
+fn per_secret_names(found: &mut [Rule], notes: &mut Notes) {
+    let mut names = Vec::new();
+    for rule in found.iter_mut() {
+        let name = format!("{}-{{secret}}", rule.remote_name());
+        names.push(format!("`{name}`"));
+        rule.value.insert("remoteName".into(), json!(name));
     }
-    match selector["secret"]["name"].as_str() {
-        Some(name) => Some(name.to_owned()),
-        None => {
-            notes.dropped("spec.selector.secret.name is missing: no Secret to push");
-            None
+    names.dedup();
+    notes.dropped(format!(
+        "spec.selector.secret.selector: ESO pushed every selected Secret to the same remote key (the last write \
+         won); SecretSync pushes each Secret to its own remote secret, so the remote names are now {}: the secrets \
+         ESO wrote are not these, choose the names before switching to Sync",
+        names.join(", ")
+    ));
+}
+
+/// What SecretSync would refuse (two values for one remote secret or property) or do beyond ESO (a key of an
+/// explicit entry that a `dataTo` pattern takes too, which ESO pushed only as the entry says).
+fn check_rules(found: &[Rule], explicit: usize, provider: Option<Provider>, notes: &mut Notes) {
+    let mut seen: BTreeMap<&str, Vec<(Option<&str>, &str)>> = BTreeMap::new();
+    for rule in found {
+        let earlier = seen.entry(rule.remote_name()).or_default();
+        let clash = earlier
+            .iter()
+            .find(|(p, _)| p.is_none() || rule.property().is_none() || *p == rule.property());
+        if let Some((_, first)) = clash {
+            notes.dropped(format!(
+                "{first} and {} both write remote secret `{}` as a whole or the same property: ESO kept the last \
+                 write, SecretSync refuses such a SecretSync (InvalidSpec); give each its own remoteKey or property",
+                rule.at,
+                rule.remote_name(),
+            ));
+        }
+        earlier.push((rule.property(), &rule.at));
+    }
+    for rule in &found[explicit..] {
+        let Some(crate::plan::entries::Keys::Matching(re)) = rule
+            .pattern
+            .as_deref()
+            .and_then(crate::plan::entries::Keys::matching)
+        else {
+            continue;
+        };
+        for entry in &found[..explicit] {
+            if let Some(key) = entry.secret_key().filter(|k| re.is_match(k)) {
+                notes.dropped(format!(
+                    "key `{key}` of {} also matches {}: ESO pushed it only as {} says, SecretSync pushes it both ways",
+                    entry.at, rule.at, entry.at
+                ));
+            }
         }
     }
+    if found[..explicit]
+        .iter()
+        .any(|r| !r.whole && r.property().is_some())
+    {
+        notes.info(
+            "remoteRef.property: ESO merged the property into the remote JSON object as it found it; SecretSync \
+             writes the object its rules make, so fields no rule names are removed at the first write (Observe \
+             shows ValueDiffers first)",
+        );
+    }
+    if provider == Some(Provider::Vault) && found.iter().any(|r| r.property().is_none()) {
+        vault::value_layout(notes);
+    }
 }
 
-/// `spec.template`: today it cannot be expressed, and pushing the untemplated values would push other values.
-/// True when there is one.
-fn template(spec: &Value, notes: &mut Notes) -> bool {
-    if spec["template"].is_null() {
-        return false;
+/// Each entry's `metadata` is per remote secret in ESO; a SecretSync writes one set on every remote secret it
+/// writes: the first entry's, and a note for each entry that asked for other metadata.
+fn one_metadata(
+    metadatas: Vec<(String, Map<String, Value>)>,
+    target: &mut Map<String, Value>,
+    notes: &mut Notes,
+) {
+    let mut metadatas = metadatas.into_iter();
+    let Some((first_at, first)) = metadatas.next() else {
+        return;
+    };
+    for (at, other) in metadatas {
+        if other != first {
+            notes.dropped(format!(
+                "{at}.metadata differs from {first_at}'s: one SecretSync writes the same labels and settings on \
+                 every remote secret, {first_at}'s are used"
+            ));
+        }
     }
-    notes.dropped(
-        "spec.template has no SecretSync equivalent today: render the values into a Secret (for example with an \
-         ExternalSecret's template) and push that Secret; nothing of this PushSecret is converted",
-    );
-    true
-}
-
-/// `spec.dataTo` (keys by pattern): not expressible today; the `data[]` entries are still converted.
-fn data_to(spec: &Value, notes: &mut Notes) {
-    if let Some(entries) = spec["dataTo"].as_array().filter(|a| !a.is_empty()) {
-        notes.dropped(format!(
-            "spec.dataTo (keys by pattern; entries: {}) has no SecretSync equivalent today: write one data[] \
-             entry per key",
-            entries.len()
-        ));
-    }
+    target.extend(first);
 }
 
 /// `refreshInterval`, `updatePolicy`, `deletionPolicy`, and what every converted SecretSync asks for:
@@ -328,50 +421,6 @@ fn conversion(entry: &Value, at: &str, notes: &mut Notes) -> bool {
                 "{at}.conversionStrategy `{other}` has no SecretSync equivalent: this entry is not converted"
             ));
             false
-        }
-    }
-}
-
-/// `match.remoteRef` → `target.remoteName`. A `property` (one field of a JSON object) cannot be expressed today:
-/// writing the key's value as the whole remote secret would replace the object.
-fn remote(
-    entry: &Value,
-    at: &str,
-    provider: Option<Provider>,
-    notes: &mut Notes,
-) -> Option<String> {
-    let r = &entry["match"]["remoteRef"];
-    let Some(key) = r["remoteKey"].as_str().filter(|k| !k.is_empty()) else {
-        notes.dropped(format!("{at}.match.remoteRef.remoteKey is missing"));
-        return None;
-    };
-    if let Some(property) = r["property"].as_str().filter(|p| !p.is_empty()) {
-        notes.dropped(format!(
-            "{at}.match.remoteRef.property `{property}` (one field of the JSON object `{key}`) has no SecretSync \
-             equivalent today: this entry is not converted (pushing the whole Secret without a key writes an \
-             object of all its keys)"
-        ));
-        return None;
-    }
-    match provider {
-        Some(Provider::AzureKeyVault) => azurekv::remote_name(key, notes),
-        _ => Some(key.to_owned()),
-    }
-}
-
-/// `selector.secret.name` and `match.secretKey` → `source.secretRef`.
-fn source_key(secret: &str, entry: &Value, notes: &mut Notes) -> Value {
-    match entry["match"]["secretKey"]
-        .as_str()
-        .filter(|k| !k.is_empty())
-    {
-        Some(key) => json!({"secretRef": {"name": secret, "key": key}}),
-        None => {
-            notes.info(
-                "no match.secretKey: the whole Secret is pushed as one JSON object of its keys (values that are not \
-                 UTF-8 base64-encoded under a `.base64` key): compare with what ESO wrote",
-            );
-            json!({"secretRef": {"name": secret}})
         }
     }
 }
