@@ -3,23 +3,18 @@
 //! workload-identity token), obtained through the kit's transport and kept in the kit's token cache; and the
 //! vault's 401 challenge. [`Bearer`] puts them on each request.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::Method;
 use zeroize::Zeroizing;
 
 use super::{DIALECT, wire};
 use crate::dialects::kit::bounded::Lru;
+use crate::dialects::kit::oauth::{self, Grant};
+use crate::dialects::kit::signin::SignIn;
 use crate::dialects::kit::token_cache::TokenCache;
-use crate::dialects::kit::{
-    self, Endpoint, Exchange, Idempotency, NoAuth, Reply, RetryPolicy, Transport, credentials,
-    oauth,
-};
+use crate::dialects::kit::{self, Reply, RetryPolicy, Transport, credentials};
 use crate::dialects::{DialectError, Shared};
 use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY};
 
@@ -38,17 +33,6 @@ const CLOUD_SUFFIXES: [&str; 4] = [
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
 /// Vaults whose challenge scopes are kept at most.
 const MAX_SCOPES: usize = 1024;
-
-/// How the client proves who it is to Entra ID.
-pub enum Grant {
-    ClientSecret(Zeroizing<String>),
-    /// A certificate registered on the app, with its RSA private key.
-    Certificate(oauth::Certificate),
-    /// Workload identity: a federated token projected into the controller's pod, read at every renewal.
-    Federated(PathBuf),
-    /// Workload identity through a store's ServiceAccount: the token the controller requested for it.
-    ServiceAccount(Zeroizing<String>),
-}
 
 /// An app registration (or managed identity) and its proof.
 pub struct Identity {
@@ -238,17 +222,7 @@ pub struct Challenge {
 /// Parses `WWW-Authenticate: Bearer authorization="https://login.windows.net/{tenant}", resource="..."` (also
 /// `authorization_uri` and `scope`).
 pub fn parse_challenge(header: &str) -> Option<Challenge> {
-    let rest = header.trim();
-    let rest = rest
-        .strip_prefix("Bearer")
-        .or_else(|| rest.strip_prefix("bearer"))?;
-    let mut params = std::collections::HashMap::new();
-    for (k, v) in rest.split(',').filter_map(|part| part.split_once('=')) {
-        params.insert(
-            k.trim().to_ascii_lowercase(),
-            v.trim().trim_matches('"').to_owned(),
-        );
-    }
+    let params = oauth::challenge_params(header)?;
     let authorization = params
         .get("authorization")
         .or_else(|| params.get("authorization_uri"));
@@ -298,7 +272,7 @@ pub struct SignIns {
     /// The token endpoint's transport, tried once: a failed sign-in fails the vault request's attempt, which the
     /// vault's transport repeats where that is safe (a token request is); retrying here too would multiply them.
     transport: Transport,
-    tokens: TokenCache<Zeroizing<String>>,
+    pub tokens: TokenCache<Zeroizing<String>>,
     scopes: Lru<String, String>,
     /// Tokens fetched from Entra ID, for tests.
     pub fetched: AtomicU64,
@@ -325,106 +299,26 @@ pub const UNTRUSTED_AUTHORITY: &str = "the Entra ID authority host's TLS certifi
      use an authority host with a publicly trusted certificate, ask the operator to trust its CA \
      (--identity-provider-ca-file), or use a ClusterStore";
 
-/// The Entra ID token of every request to one vault, as the kit's [`kit::Auth`], for the vault's scope. On a 401
-/// the vault's challenge is followed (a vault of another tenant is an error; a scope the vault may ask for is
-/// learned) and the refused token is forgotten, so the one more attempt the transport makes carries a fresh one.
+/// The Entra ID token of every request to one vault, for the vault's scope. On a 401 the vault's challenge is
+/// followed (a vault of another tenant is an error; a scope the vault may ask for is learned) before the kit
+/// renews the token.
 pub struct Bearer<'a> {
-    sign_ins: &'a SignIns,
-    identity: Identity,
-    authority: String,
+    pub sign_ins: &'a SignIns,
+    pub identity: Identity,
+    pub authority: String,
     /// The client for the token endpoint (see [`kit::tls::sign_in`]).
-    client: reqwest::Client,
+    pub client: reqwest::Client,
     /// Whether a namespace admin wrote the store: its tokens are kept apart, its CA not trusted for sign-ins.
-    namespaced: bool,
+    pub namespaced: bool,
     /// The vault, `https://host[:port]`, and its host.
-    vault: String,
-    host: String,
-    /// The token of the last attempt, with its key in the cache.
-    sent: Mutex<Option<(String, Arc<Zeroizing<String>>)>>,
+    pub vault: String,
+    pub host: String,
 }
 
-impl<'a> Bearer<'a> {
-    pub fn new(
-        sign_ins: &'a SignIns,
-        (identity, authority): (Identity, String),
-        client: reqwest::Client,
-        namespaced: bool,
-        vault: &url::Url,
-    ) -> Self {
-        Bearer {
-            sign_ins,
-            identity,
-            authority,
-            client,
-            namespaced,
-            vault: vault.as_str().trim_end_matches('/').to_owned(),
-            host: vault.host_str().unwrap_or_default().to_owned(),
-            sent: Mutex::new(None),
-        }
-    }
-
-    async fn token(&self) -> Result<Arc<Zeroizing<String>>, DialectError> {
-        let scope =
-            (self.sign_ins.scopes.get(&self.vault)).unwrap_or_else(|| scope_for_host(&self.host));
-        let id = &self.identity;
-        // A token is reused only under the trust it was obtained with: a namespaced Store's sign-in trusts fewer
-        // CAs than a ClusterStore's, and its behaviour must not depend on which of them signed in first. The
-        // credentials' fingerprint includes the store they are for, so stores never share a token.
-        let key = format!(
-            "{:?}",
-            (
-                self.namespaced,
-                &self.authority,
-                &id.tenant,
-                &id.client_id,
-                &id.fingerprint,
-                &scope
-            )
-        );
-        let token = (self.sign_ins.tokens)
-            .get_or_fetch(&key, || self.fetch(&scope))
-            .await
-            .map_err(|e| self.explained(e))?;
-        *self.sent.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, token.clone()));
-        Ok(token)
-    }
-
-    /// One token request, renewed half-way through the token's life or five minutes before it ends, whichever is
-    /// later.
-    async fn fetch(&self, scope: &str) -> Result<(Zeroizing<String>, Duration), DialectError> {
-        let id = &self.identity;
-        let url = format!("{}/{}/oauth2/v2.0/token", self.authority, id.tenant);
-        let (secret, assertion) = match &id.grant {
-            Grant::ClientSecret(s) => (Some(s.as_str()), None),
-            Grant::Certificate(c) => (None, Some(c.assertion(&url, &id.client_id)?)),
-            Grant::ServiceAccount(token) => (None, Some(token.clone())),
-            Grant::Federated(path) => (None, Some(federated_token(path).await?)),
-        };
-        let form = oauth::token_form(
-            &id.client_id,
-            scope,
-            secret,
-            assertion.as_deref().map(|a| a.as_str()),
-        );
-        drop(assertion);
-        // Paced as the store's own requests to this identity provider: one store's failing sign-ins never hold up
-        // another's.
-        let endpoint = Endpoint::store(&self.client, &self.authority, None, &NoAuth);
-        let exchange = Exchange::new("get_token", &Method::POST, &url)
-            .body("application/x-www-form-urlencoded", form.as_bytes())
-            .idempotency(Idempotency::Idempotent);
-        let doing = format!(
-            "signing in to Entra ID as client {} of tenant {}",
-            id.client_id, id.tenant
-        );
-        let reply = (self.sign_ins.transport.send(&endpoint, &exchange).await)
-            .map_err(|e| kit::text::during(&doing, e))?;
-        let (token, lifetime) = oauth::access_token(&reply)?;
-        self.sign_ins.fetched.fetch_add(1, Ordering::Relaxed);
-        Ok((
-            token,
-            (lifetime / 2).max(lifetime.saturating_sub(RENEW_BEFORE)),
-        ))
+impl Bearer<'_> {
+    fn scope(&self) -> String {
+        (self.sign_ins.scopes.get(self.vault.as_str()))
+            .unwrap_or_else(|| scope_for_host(&self.host))
     }
 
     /// An untrusted token endpoint of a namespaced Store: its own CA is not the fix, so the message says what is.
@@ -439,63 +333,85 @@ impl<'a> Bearer<'a> {
     }
 }
 
-async fn federated_token(path: &std::path::Path) -> Result<Zeroizing<String>, DialectError> {
-    let text = Zeroizing::new(tokio::fs::read_to_string(path).await.map_err(|e| {
-        DialectError::credentials(
-            "WorkloadIdentityUnavailable",
-            format!(
-                "cannot read the federated token file {}: {e}",
-                path.display()
-            ),
-        )
-    })?);
-    Ok(Zeroizing::new(text.trim().to_owned()))
-}
-
 #[async_trait]
-impl kit::Auth for Bearer<'_> {
-    async fn authorize(
-        &self,
-        request: reqwest::RequestBuilder,
-        _: &Exchange<'_>,
-    ) -> Result<reqwest::RequestBuilder, DialectError> {
-        Ok(request.bearer_auth(self.token().await?.as_str()))
+impl SignIn for Bearer<'_> {
+    type Token = Zeroizing<String>;
+
+    /// A token is reused only under the trust it was obtained with: a namespaced Store's sign-in trusts fewer CAs
+    /// than a ClusterStore's, and its behaviour must not depend on which of them signed in first. The
+    /// credentials' fingerprint includes the store they are for, so stores never share a token.
+    fn key(&self) -> String {
+        let id = &self.identity;
+        let who = (&id.tenant, &id.client_id, &id.fingerprint);
+        format!(
+            "{:?}",
+            (self.namespaced, &self.authority, who, self.scope())
+        )
     }
 
-    async fn refused(&self, reply: &Reply) -> Result<bool, DialectError> {
+    /// One token request, renewed half-way through the token's life or five minutes before it ends, whichever is
+    /// later.
+    async fn fetch(&self) -> Result<(Zeroizing<String>, Duration), DialectError> {
+        let id = &self.identity;
+        let url = format!("{}/{}/oauth2/v2.0/token", self.authority, id.tenant);
+        let doing = format!(
+            "signing in to Entra ID as client {} of tenant {}",
+            id.client_id, id.tenant
+        );
+        let transport = &self.sign_ins.transport;
+        let (authority, scope) = (&self.authority, &self.scope());
+        let (token, lifetime) = oauth::request_token(
+            transport,
+            &self.client,
+            authority,
+            &url,
+            &id.client_id,
+            &id.grant,
+            scope,
+        )
+        .await
+        .map_err(|e| self.explained(kit::text::during(&doing, e)))?;
+        self.sign_ins.fetched.fetch_add(1, Ordering::Relaxed);
+        Ok((
+            token,
+            (lifetime / 2).max(lifetime.saturating_sub(RENEW_BEFORE)),
+        ))
+    }
+
+    fn apply(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &Zeroizing<String>,
+    ) -> Result<reqwest::RequestBuilder, DialectError> {
+        Ok(request.bearer_auth(token.as_str()))
+    }
+
+    async fn refused(&self, reply: &Reply) -> Result<(), DialectError> {
         let challenge = (reply.headers.get(reqwest::header::WWW_AUTHENTICATE))
             .and_then(|v| v.to_str().ok())
             .and_then(parse_challenge);
-        if let Some(challenge) = challenge {
-            let ours = &self.identity.tenant;
-            let generic = ["common", "organizations", "consumers"];
-            if let Some(tenant) = challenge.tenant.as_deref().filter(|t| {
-                !t.eq_ignore_ascii_case(ours) && !generic.contains(&t.to_ascii_lowercase().as_str())
-            }) {
-                // The challenge is a header the vault wrote: its tenant is named only when it is a GUID.
-                let theirs = match is_guid(tenant) {
-                    true => format!("tenant {tenant}"),
-                    false => "another tenant".to_owned(),
-                };
-                return Err(DialectError::credentials(
-                    "WrongTenant",
-                    format!(
-                        "the vault belongs to {theirs}, but the credentials name tenant {ours}"
-                    ),
-                ));
-            }
-            if let Some(scope) = challenge_scope(&challenge, &self.host) {
-                self.sign_ins.scopes.put(self.vault.clone(), scope);
-            }
+        let Some(challenge) = challenge else {
+            return Ok(());
+        };
+        let ours = &self.identity.tenant;
+        let generic = ["common", "organizations", "consumers"];
+        if let Some(tenant) = challenge.tenant.as_deref().filter(|t| {
+            !t.eq_ignore_ascii_case(ours) && !generic.contains(&t.to_ascii_lowercase().as_str())
+        }) {
+            // The challenge is a header the vault wrote: its tenant is named only when it is a GUID.
+            let theirs = match is_guid(tenant) {
+                true => format!("tenant {tenant}"),
+                false => "another tenant".to_owned(),
+            };
+            return Err(DialectError::credentials(
+                "WrongTenant",
+                format!("the vault belongs to {theirs}, but the credentials name tenant {ours}"),
+            ));
         }
-        if let Some((key, token)) = self.sent.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            self.sign_ins.tokens.forget_if(&key, &token);
+        if let Some(scope) = challenge_scope(&challenge, &self.host) {
+            self.sign_ins.scopes.put(self.vault.clone(), scope);
         }
-        tracing::debug!(
-            dialect = DIALECT,
-            "the vault refused the token; renewing it once"
-        );
-        Ok(true)
+        Ok(())
     }
 }
 

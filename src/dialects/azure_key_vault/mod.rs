@@ -47,11 +47,12 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::kit::ownership::{self, Keys, Marker};
-use super::kit::tls::{self, ClientCache, TlsSettings};
-use super::kit::{
-    Auth, Endpoint, Exchange, Idempotency, Reply, StaticBearer, Transport, code, credentials,
-};
+use super::kit::ownership::{self, Keys};
+use super::kit::session::Session;
+use super::kit::signin::Renewing;
+use super::kit::store_id::namespace_admin_wrote;
+use super::kit::tls::{self, ClientCache};
+use super::kit::{Auth, Exchange, Idempotency, StaticBearer, Transport, code, poll};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AzureKeyVaultSettings, DialectKind, Target};
 use crate::plan::{
@@ -211,40 +212,6 @@ fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), DialectError> {
     Ok(())
 }
 
-/// The tags written on a version: the user's labels and SecretSync's marker.
-fn tags_for(req: &Request<'_>) -> BTreeMap<String, String> {
-    let mut tags = req.desired.metadata.labels.clone();
-    tags.extend(TAGS.pairs(&Marker::of(req.desired)));
-    tags
-}
-
-/// What the vault is trusted by: `ca.crt` (from the store's `caBundle`) next to the public roots, as documented (a
-/// vault behind a private CA may get its tokens from public Entra ID).
-fn vault_tls(creds: &Credentials) -> Result<TlsSettings<'_>, DialectError> {
-    Ok(TlsSettings {
-        ca: credentials::text(creds, "ca.crt")?,
-        identity: None,
-        public_roots: true,
-    })
-}
-
-/// Where and how to talk to one vault.
-struct Conn<'a> {
-    client: reqwest::Client,
-    /// `https://host[:port]`, no trailing slash.
-    base: String,
-    api_version: String,
-    auth: Box<dyn Auth + 'a>,
-    rate: Option<crate::api::RateLimit>,
-}
-
-impl Conn<'_> {
-    /// `{base}{path}?api-version=…`.
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}?api-version={}", self.base, self.api_version)
-    }
-}
-
 fn not_text() -> DialectError {
     DialectError::permanent(
         "ValueNotText",
@@ -262,12 +229,6 @@ fn reference(name: &str, bundle: &Bundle) -> RemoteRef {
     }
 }
 
-/// Waits `wait` and doubles it, up to two seconds: polling an asynchronous deletion or purge.
-async fn pause(wait: &mut Duration) {
-    tokio::time::sleep(*wait).await;
-    *wait = (*wait * 2).min(Duration::from_secs(2));
-}
-
 impl AzureKeyVault {
     /// What every call needs and `check` verifies: the vault's URL, the API version and the credential.
     fn settings_of(
@@ -282,65 +243,51 @@ impl AzureKeyVault {
         Ok((url, version, credential))
     }
 
-    fn conn(&self, req: &Request<'_>) -> Result<Conn<'_>, DialectError> {
+    /// The vault's session. Its CA (`ca.crt`, from the store's `caBundle`) is trusted next to the public roots,
+    /// as documented: a vault behind a private CA may get its tokens from public Entra ID.
+    fn conn(&self, req: &Request<'_>) -> Result<Session<'_>, DialectError> {
         let (url, api_version, credential) = self.settings_of(req)?;
-        let vault_tls = vault_tls(req.credentials)?;
+        let vault_tls = tls::store_ca(req.credentials, &url)?;
+        let base = url.as_str().trim_end_matches('/').to_owned();
         let auth: Box<dyn Auth> = match credential {
             Credential::Static(token) => Box::new(StaticBearer(token)),
             Credential::Entra {
                 identity,
                 authority,
             } => {
-                let shared = self.transport.shared();
-                let sign_in = tls::sign_in(shared, req.store.as_ref(), vault_tls);
-                Box::new(Bearer::new(
-                    &self.sign_ins,
-                    (identity, authority),
-                    self.clients.client(sign_in)?,
-                    super::kit::store_id::namespace_admin_wrote(req.store.as_ref()),
-                    &url,
-                ))
+                let sign_in = tls::sign_in(self.transport.shared(), req.store.as_ref(), vault_tls);
+                let bearer = Bearer {
+                    sign_ins: &self.sign_ins,
+                    identity,
+                    authority,
+                    client: self.clients.client(sign_in)?,
+                    namespaced: namespace_admin_wrote(req.store.as_ref()),
+                    vault: base.clone(),
+                    host: url.host_str().unwrap_or_default().to_owned(),
+                };
+                Box::new(Renewing::new(&self.sign_ins.tokens, bearer))
             }
         };
-        Ok(Conn {
+        Ok(Session {
+            transport: &self.transport,
             client: self.clients.client(vault_tls)?,
-            base: url.as_str().trim_end_matches('/').to_owned(),
-            api_version,
-            auth,
+            base,
+            suffix: format!("?api-version={api_version}"),
             rate: req.rate_limit,
+            auth,
         })
     }
 
-    /// Sends one request through the kit's transport: paced per vault, with the vault's bearer token, retried
-    /// where `exchange` may be repeated. Success and absence (404) come back as a reply; the rest as the error
-    /// [`wire::decode`] made of it.
-    async fn call(&self, conn: &Conn<'_>, exchange: Exchange<'_>) -> Result<Reply, DialectError> {
-        let endpoint = Endpoint::store(&conn.client, &conn.base, conn.rate, conn.auth.as_ref());
-        self.transport.send(&endpoint, &exchange).await
-    }
-
-    /// `GET` of `path`; `None` when the vault has nothing there.
-    async fn get(
-        &self,
-        conn: &Conn<'_>,
-        operation: &'static str,
-        path: &str,
-    ) -> Result<Option<Reply>, DialectError> {
-        let url = conn.url(path);
-        let reply = (self.call(conn, Exchange::new(operation, &Method::GET, &url))).await?;
-        Ok((!reply.absent).then_some(reply))
-    }
-
     /// The versions of a secret (metadata only), newest first, reading at most `MAX_VERSION_PAGES` pages.
-    async fn versions(&self, conn: &Conn<'_>, name: &str) -> Result<Vec<Bundle>, DialectError> {
+    async fn versions(&self, conn: &Session<'_>, name: &str) -> Result<Vec<Bundle>, DialectError> {
         let mut url = format!(
             "{}&maxresults=25",
             conn.url(&format!("/secrets/{name}/versions"))
         );
         let mut out = Vec::new();
         for _ in 0..MAX_VERSION_PAGES {
-            let reply = self
-                .call(conn, Exchange::new("list_versions", &Method::GET, &url))
+            let reply = conn
+                .send(Exchange::new("list_versions", &Method::GET, &url))
                 .await?;
             if reply.absent {
                 return Ok(Vec::new());
@@ -366,18 +313,18 @@ impl AzureKeyVault {
 
     async fn get_deleted(
         &self,
-        conn: &Conn<'_>,
+        conn: &Session<'_>,
         name: &str,
     ) -> Result<Option<Bundle>, DialectError> {
         let path = format!("/deletedsecrets/{name}");
-        let reply = self.get(conn, "get_deleted", &path).await?;
+        let reply = conn.get("get_deleted", &conn.url(&path)).await?;
         reply.as_ref().map(Bundle::read).transpose()
     }
 
     /// Purges a deleted secret; one already gone (404) is fine.
-    async fn purge(&self, conn: &Conn<'_>, name: &str) -> Result<(), DialectError> {
+    async fn purge(&self, conn: &Session<'_>, name: &str) -> Result<(), DialectError> {
         let url = conn.url(&format!("/deletedsecrets/{name}"));
-        self.call(conn, Exchange::new("purge_secret", &Method::DELETE, &url))
+        conn.send(Exchange::new("purge_secret", &Method::DELETE, &url))
             .await?;
         Ok(())
     }
@@ -386,7 +333,7 @@ impl AzureKeyVault {
     /// version is disabled.
     async fn remote_from(
         &self,
-        conn: &Conn<'_>,
+        conn: &Session<'_>,
         req: &Request<'_>,
         current: Bundle,
         readable: bool,
@@ -429,10 +376,7 @@ impl AzureKeyVault {
             None => None,
             Some(_) => current.content_type.clone().filter(|c| !c.is_empty()),
         };
-        let labels = (current.tags.clone().unwrap_or_default())
-            .into_iter()
-            .filter(|(k, _)| !ownership::is_reserved(k))
-            .collect();
+        let labels = ownership::user_labels(&current.tags.clone().unwrap_or_default());
         Ok(Remote {
             reference: reference(name, &current),
             owner,
@@ -452,12 +396,11 @@ impl AzureKeyVault {
     /// still running (409 `ObjectIsBeingDeleted`) is waited out for a few seconds.
     async fn put_secret(
         &self,
-        conn: &Conn<'_>,
+        conn: &Session<'_>,
         req: &Request<'_>,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
-        let start = tokio::time::Instant::now();
-        let mut wait = Duration::from_millis(250);
+        let mut backoff = poll::Backoff::default();
         let mut purged = false;
         loop {
             let err = match self.put_once(conn, req, value).await {
@@ -472,12 +415,12 @@ impl AzureKeyVault {
                 }
             } else if !soft_deleted && !code::is(&err, Code::Deleting) {
                 return Err(err);
-            } else if start.elapsed() < PURGED_WAIT {
+            } else if !backoff.expired(PURGED_WAIT) {
                 tracing::debug!(
                     dialect = DIALECT,
                     "the name is still being deleted or purged; waiting"
                 );
-                pause(&mut wait).await;
+                backoff.pause().await;
             } else if soft_deleted {
                 return Err(DialectError::retry(
                     "BackendDeleting",
@@ -492,18 +435,16 @@ impl AzureKeyVault {
 
     async fn put_once(
         &self,
-        conn: &Conn<'_>,
+        conn: &Session<'_>,
         req: &Request<'_>,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
         let name = req.remote_name;
         let text = value.expose_str().ok_or_else(not_text)?;
-        let content_type = req.desired.metadata.content_type.as_deref();
-        let body = wire::body(Some(text), content_type, &tags_for(req));
+        let body = wire::body(Some(text), req.desired);
         let url = conn.url(&format!("/secrets/{name}"));
-        let reply = self
-            .call(
-                conn,
+        let reply = conn
+            .send(
                 Exchange::new("set_secret", &Method::PUT, &url)
                     .json(&body)
                     // Every Set Secret makes a new version: one that may have been applied is not repeated.
@@ -521,7 +462,7 @@ impl AzureKeyVault {
     /// becomes readable asynchronously) or purge it (`purge: true`; returns `None`, and the caller writes again).
     async fn over_soft_deleted(
         &self,
-        conn: &Conn<'_>,
+        conn: &Session<'_>,
         req: &Request<'_>,
     ) -> Result<Option<Outcome>, DialectError> {
         let name = req.remote_name;
@@ -562,9 +503,8 @@ impl AzureKeyVault {
             );
         }
         let url = conn.url(&format!("/deletedsecrets/{name}/recover"));
-        let reply = self
-            .call(
-                conn,
+        let reply = conn
+            .send(
                 Exchange::new("recover_secret", &Method::POST, &url)
                     // Recovering twice leaves the vault as recovering once does.
                     .idempotency(Idempotency::Idempotent),
@@ -584,7 +524,7 @@ impl AzureKeyVault {
 
     async fn update_metadata(
         &self,
-        conn: &Conn<'_>,
+        conn: &Session<'_>,
         req: &Request<'_>,
         observed: &Observed,
     ) -> Result<Outcome, DialectError> {
@@ -596,12 +536,11 @@ impl AzureKeyVault {
         }
         .filter(|v| wire::valid_version(v))
         .ok_or_else(|| gone("the current version of the secret is unknown; will look again"))?;
-        let content_type = req.desired.metadata.content_type.as_deref();
-        let body = wire::body(None, content_type, &tags_for(req));
+        let body = wire::body(None, req.desired);
         let url = conn.url(&format!("/secrets/{name}/{version}"));
         // A PATCH sets the version's attributes: repeating it writes the same.
         let exchange = Exchange::new("update_secret", &Method::PATCH, &url).json(&body);
-        let reply = self.call(conn, exchange).await?;
+        let reply = conn.send(exchange).await?;
         if reply.absent {
             return Err(gone("the secret disappeared; will create it again"));
         }
@@ -688,7 +627,7 @@ impl Dialect for AzureKeyVault {
         let conn = self.conn(req)?;
         let version = remote.reference.version.as_deref().unwrap_or_default();
         let path = format!("/secrets/{}/{version}", req.remote_name);
-        let Some(reply) = self.get(&conn, "get_secret", &path).await? else {
+        let Some(reply) = conn.get("get_secret", &conn.url(&path)).await? else {
             return Ok(None);
         };
         let read = serde_json::from_slice::<Valued>(&reply.body).ok();
@@ -701,8 +640,8 @@ impl Dialect for AzureKeyVault {
         let name = req.remote_name;
         check_name(name)?;
         // The SDKs read the current version with an empty version segment.
-        let (current, readable) = match self
-            .get(&conn, "get_secret", &format!("/secrets/{name}/"))
+        let (current, readable) = match conn
+            .get("get_secret", &conn.url(&format!("/secrets/{name}/")))
             .await
         {
             Ok(None) => return Ok(Observed::Absent),
@@ -758,25 +697,18 @@ impl Dialect for AzureKeyVault {
         // Already gone (404) is fine. A deletion already running (409 ObjectIsBeingDeleted) is waited out in
         // place until the secret is gone, or handed back to the controller's backoff.
         let url = conn.url(&format!("/secrets/{name}"));
-        self.call(&conn, Exchange::new("delete_secret", &Method::DELETE, &url))
+        conn.send(Exchange::new("delete_secret", &Method::DELETE, &url))
             .await?;
         if !may_purge(req.target) {
             return Ok(());
         }
         // Deletion completes asynchronously: wait until the secret is listed as deleted, then purge it.
-        let start = tokio::time::Instant::now();
-        let mut wait = Duration::from_millis(250);
-        let deleted = loop {
-            if let Some(d) = self.get_deleted(&conn, name).await? {
-                break d;
-            }
-            if start.elapsed() >= PURGE_WAIT {
-                return Err(DialectError::retry(
-                    "BackendDeleting",
-                    "the secret was deleted but is not yet listed as deleted, so it was not purged",
-                ));
-            }
-            pause(&mut wait).await;
+        let listed = poll::until(PURGE_WAIT, || self.get_deleted(&conn, name)).await?;
+        let Some(deleted) = listed else {
+            return Err(DialectError::retry(
+                "BackendDeleting",
+                "the secret was deleted but is not yet listed as deleted, so it was not purged",
+            ));
         };
         if !deleted.attributes.purgeable() {
             tracing::warn!(

@@ -2,6 +2,15 @@ use super::wire::{Bundle, body};
 use super::*;
 use crate::dialects::ErrorClass;
 use crate::dialects::fixtures::{creds, desired, target};
+use crate::dialects::kit::tls::TlsSettings;
+
+/// What the vault is trusted by: `ca.crt` next to the public roots.
+fn vault_tls(creds: &Credentials) -> Result<TlsSettings<'_>, DialectError> {
+    tls::store_ca(
+        creds,
+        &url::Url::parse("https://kv.vault.azure.net").unwrap(),
+    )
+}
 
 fn dialect() -> AzureKeyVault {
     AzureKeyVault::new(Shared::new(10, 10, crate::metrics::Metrics::new()))
@@ -103,21 +112,10 @@ fn capabilities_say_metadata_changes_in_place() {
 #[test]
 fn set_body_has_the_rest_shape_and_tags_carry_no_value() {
     let want = desired();
-    let t = target(serde_json::json!({"dialect": "AzureKeyVault"}));
-    let c = creds(&[]);
     let mut d = want.clone();
     d.metadata.labels.insert("team".into(), "a".into());
-    let req = Request {
-        rate_limit: None,
-        target: &t,
-        remote_name: "n",
-        credentials: &c,
-        desired: &d,
-        last: None,
-        store: None,
-    };
-    let tags = tags_for(&req);
-    let set = body(Some("s3cr3t"), Some("text/plain"), &tags);
+    d.metadata.content_type = Some("text/plain".into());
+    let set = body(Some("s3cr3t"), &d);
     let parsed: serde_json::Value = serde_json::from_slice(&set).unwrap();
     assert_eq!(
         parsed,
@@ -133,7 +131,8 @@ fn set_body_has_the_rest_shape_and_tags_carry_no_value() {
             "attributes": {"enabled": true},
         })
     );
-    let patch: serde_json::Value = serde_json::from_slice(&body(None, None, &tags)).unwrap();
+    d.metadata.content_type = None;
+    let patch: serde_json::Value = serde_json::from_slice(&body(None, &d)).unwrap();
     assert!(patch.get("value").is_none());
     assert!(patch.get("contentType").is_none());
     assert_eq!(patch["attributes"]["enabled"], true);

@@ -11,7 +11,7 @@ use super::TAGS;
 use crate::dialects::DialectError;
 use crate::dialects::kit::ownership::Marker;
 use crate::dialects::kit::{Reply, Verdict, decode_with, oauth, text};
-use crate::plan::Owner;
+use crate::plan::{Desired, Owner};
 
 #[derive(Serialize)]
 struct Attributes {
@@ -30,17 +30,17 @@ struct Body<'a> {
     attributes: Attributes,
 }
 
-/// The body of a write, as an enabled version. A Set Secret body holds the plaintext, so it lives in a buffer
-/// that is wiped when dropped.
-pub fn body(
-    value: Option<&str>,
-    content_type: Option<&str>,
-    tags: &BTreeMap<String, String>,
-) -> Zeroizing<Vec<u8>> {
+/// The body of a write of `desired`, as an enabled version with the user's labels and SecretSync's marker as its
+/// tags. A Set Secret body holds the plaintext, so it lives in a buffer that is wiped when dropped.
+pub fn body(value: Option<&str>, desired: &Desired) -> Zeroizing<Vec<u8>> {
     let body = Body {
         value,
-        content_type: content_type.filter(|c| !c.is_empty()),
-        tags,
+        content_type: desired
+            .metadata
+            .content_type
+            .as_deref()
+            .filter(|c| !c.is_empty()),
+        tags: &TAGS.with_labels(&Marker::of(desired), &desired.metadata.labels),
         attributes: Attributes { enabled: true },
     };
     let mut out = Zeroizing::new(Vec::with_capacity(value.map_or(0, str::len) + 512));
@@ -123,17 +123,6 @@ pub struct Page {
     pub next_link: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: Option<KvError>,
-}
-
-#[derive(Deserialize)]
-struct KvError {
-    code: Option<String>,
-    innererror: Option<Box<KvError>>,
-}
-
 /// The KeyVaultError codes SecretSync knows (Key Vault's documented `code` and `innererror.code` values): the only
 /// part of an error body ever shown. `message` is never read.
 const KNOWN_CODES: &[&str] = &[
@@ -174,19 +163,15 @@ pub enum Code {
     Disabled,
 }
 
-/// The known codes of a KeyVaultError: its code and its innermost one.
+/// The known codes of a KeyVaultError: its code and the innermost known `innererror` code (three deep at most).
 fn codes(body: &[u8]) -> (Option<&'static str>, Option<&'static str>) {
-    let Ok(ErrorBody { error: Some(e) }) = serde_json::from_slice::<ErrorBody>(body) else {
-        return (None, None);
-    };
-    let mut inner = e.innererror.as_deref();
-    let mut inner_code = None;
-    while let Some(i) = inner {
-        inner_code = i.code.as_deref().or(inner_code);
-        inner = i.innererror.as_deref();
-    }
-    let known = |code: Option<&str>| code.and_then(|c| text::known_code(c, KNOWN_CODES));
-    (known(e.code.as_deref()), known(inner_code))
+    let inner = [
+        "/error/innererror/innererror/innererror/code",
+        "/error/innererror/innererror/code",
+        "/error/innererror/code",
+    ];
+    let known = |pointers: &[&str]| text::known_at(body, pointers, KNOWN_CODES);
+    (known(&["/error/code"]), known(&inner))
 }
 
 /// Maps a failed reply to an error, by KeyVaultError code first (the innermost one the body has), then by status.

@@ -1,7 +1,6 @@
 //! Who SecretSync is to Barbican: Keystone v3 tokens (password or application credential), kept in the kit's
 //! token cache until half-way through their life, or the no-auth headers of development deployments.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,9 +15,9 @@ use super::{DIALECT, settings};
 use crate::api::Target;
 use crate::dialects::DialectError;
 use crate::dialects::kit::credentials::{missing, required, text};
-use crate::dialects::kit::token_cache::TokenCache;
+use crate::dialects::kit::signin::SignIn;
 use crate::dialects::kit::{
-    Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Reply, Transport, Verdict,
+    Auth, Endpoint, Exchange, Idempotency, NoAuth, Reply, Transport, Verdict,
 };
 use crate::value::Credentials;
 
@@ -316,76 +315,42 @@ pub(super) fn map_keystone_error(
     }
 }
 
-/// Where Keystone tokens come from: the cache shared by every SecretSync with the same credentials, and the
-/// transport of token requests.
-pub(super) struct Tokens {
-    pub cache: TokenCache<Token>,
-    pub keystone: Transport,
-}
-
-impl Tokens {
-    /// A token for `ks`: the cached one, or a new one from `POST /v3/auth/tokens` (one request at a time per
-    /// credential set: concurrent reconciles wait for it).
-    pub async fn get(&self, ks: &Keystone) -> Result<Arc<Token>, DialectError> {
-        self.cache
-            .get_or_fetch(&ks.cache_key, || async {
-                let url = format!("{}/auth/tokens", ks.auth_url);
-                let endpoint = Endpoint {
-                    client: &self.keystone.shared().http,
-                    pace: Pace::Store {
-                        key: &ks.auth_url,
-                        rate: None,
-                    },
-                    auth: &NoAuth,
-                };
-                // Asking Keystone for a token twice only issues two tokens (the first one is never used), so
-                // the request is safe to repeat whatever became of an attempt.
-                let exchange = Exchange::new("token", &Method::POST, &url)
-                    .json(&ks.body)
-                    .idempotency(Idempotency::Idempotent);
-                let sent = Instant::now();
-                let reply = self.keystone.send(&endpoint, &exchange).await?;
-                tracing::debug!(dialect = DIALECT, auth_url = %ks.auth_url, "fetched a Keystone token");
-                let subject = reply.headers.get("x-subject-token");
-                parse_token(subject.and_then(|v| v.to_str().ok()), &reply.body, sent)
-            })
-            .await
-    }
-}
-
-/// Keystone mode: the current token as `X-Auth-Token`; a 401 from Barbican makes the token cache forget the
-/// refused token and fetch a new one for one more attempt.
-pub(super) struct KeystoneToken<'a> {
-    tokens: &'a Tokens,
-    ks: Keystone,
-    current: Mutex<Arc<Token>>,
-}
-
-impl<'a> KeystoneToken<'a> {
-    pub fn new(tokens: &'a Tokens, ks: Keystone, token: Arc<Token>) -> Self {
-        KeystoneToken {
-            tokens,
-            ks,
-            current: Mutex::new(token),
-        }
-    }
-
-    fn current(&self) -> Arc<Token> {
-        self.current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
+/// Keystone mode: a token from `POST /v3/auth/tokens`, sent as `X-Auth-Token`.
+pub(super) struct KeystoneSignIn<'a> {
+    pub keystone: &'a Transport,
+    pub ks: Keystone,
 }
 
 #[async_trait]
-impl Auth for KeystoneToken<'_> {
-    async fn authorize(
+impl SignIn for KeystoneSignIn<'_> {
+    type Token = Token;
+
+    fn key(&self) -> String {
+        self.ks.cache_key.clone()
+    }
+
+    async fn fetch(&self) -> Result<(Token, Duration), DialectError> {
+        let ks = &self.ks;
+        let url = format!("{}/auth/tokens", ks.auth_url);
+        let client = &self.keystone.shared().http;
+        let endpoint = Endpoint::store(client, &ks.auth_url, None, &NoAuth);
+        // Asking Keystone for a token twice only issues two tokens (the first one is never used), so the request
+        // is safe to repeat whatever became of an attempt.
+        let exchange = Exchange::new("token", &Method::POST, &url)
+            .json(&ks.body)
+            .idempotency(Idempotency::Idempotent);
+        let sent = Instant::now();
+        let reply = self.keystone.send(&endpoint, &exchange).await?;
+        tracing::debug!(dialect = DIALECT, auth_url = %ks.auth_url, "fetched a Keystone token");
+        let subject = reply.headers.get("x-subject-token");
+        parse_token(subject.and_then(|v| v.to_str().ok()), &reply.body, sent)
+    }
+
+    fn apply(
         &self,
         request: reqwest::RequestBuilder,
-        _: &Exchange<'_>,
+        token: &Token,
     ) -> Result<reqwest::RequestBuilder, DialectError> {
-        let token = self.current();
         let mut value =
             reqwest::header::HeaderValue::from_str(token.value.as_str()).map_err(|_| {
                 DialectError::retry(
@@ -395,19 +360,6 @@ impl Auth for KeystoneToken<'_> {
             })?;
         value.set_sensitive(true);
         Ok(request.header("X-Auth-Token", value))
-    }
-
-    async fn refused(&self, _: &Reply) -> Result<bool, DialectError> {
-        self.tokens
-            .cache
-            .forget_if(&self.ks.cache_key, &self.current());
-        let fresh = self.tokens.get(&self.ks).await?;
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
-        tracing::info!(
-            dialect = DIALECT,
-            "Barbican refused the token; fetched a new one"
-        );
-        Ok(true)
     }
 }
 

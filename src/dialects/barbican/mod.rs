@@ -50,14 +50,16 @@ use reqwest::Method;
 
 pub use wire::SecretEntry;
 
-use super::kit::{Auth, Endpoint, Exchange, Idempotency, Reply, Transport, code};
+use super::kit::signin::Renewing;
+use super::kit::token_cache::TokenCache;
+use super::kit::{self, Auth, Exchange, Idempotency, Transport, code};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{BarbicanSettings, DialectKind, Target};
 use crate::plan::{
     Capabilities, Detail, Metadata, Observed, Owner, Remote, RemoteRef, RemoteState, Support, Write,
 };
 use crate::value::{Credentials, SecretValue};
-use auth::{Access, KeystoneToken, NOAUTH_USER, ProjectHeaders, Token, Tokens};
+use auth::{Access, KeystoneSignIn, NOAUTH_USER, ProjectHeaders, Token};
 use wire::{Code, Item, Kind};
 
 const DIALECT: &str = "Barbican";
@@ -74,16 +76,15 @@ const MAX_INSPECTED: usize = 50;
 
 pub struct Barbican {
     transport: Transport,
-    tokens: Tokens,
+    tokens: TokenCache<Token>,
+    keystone: Transport,
 }
 
 impl Barbican {
     pub fn new(shared: Shared) -> Self {
         Barbican {
-            tokens: Tokens {
-                cache: Default::default(),
-                keystone: Transport::new(DIALECT, shared.clone(), auth::decode_keystone),
-            },
+            tokens: TokenCache::default(),
+            keystone: Transport::new(DIALECT, shared.clone(), auth::decode_keystone),
             transport: Transport::new(DIALECT, shared, wire::decode),
         }
     }
@@ -127,11 +128,8 @@ fn catalog_endpoint(target: &Target, token: &Token) -> Result<String, DialectErr
 
 /// One authenticated conversation with a Barbican endpoint (one reconcile's worth).
 pub struct Session<'a> {
-    transport: &'a Transport,
-    base: String,
-    rate: Option<crate::api::RateLimit>,
-    /// A Keystone token ([`KeystoneToken`]) or the no-auth headers ([`ProjectHeaders`]).
-    auth: Box<dyn Auth + 'a>,
+    /// With a Keystone token ([`KeystoneSignIn`]) or the no-auth headers ([`ProjectHeaders`]).
+    http: kit::session::Session<'a>,
     /// The `creator_id` Barbican records for secrets this session makes, when known.
     creator: Option<String>,
 }
@@ -155,39 +153,29 @@ impl Barbican {
                 (base, Box::new(ProjectHeaders(project_id)), creator)
             }
             Access::Keystone(ks) => {
-                let token = self.tokens.get(&ks).await?;
+                let keystone = &self.keystone;
+                let auth = Renewing::new(&self.tokens, KeystoneSignIn { keystone, ks });
+                let token = auth.token().await?;
                 let base = match endpoint {
                     Some(base) => base?,
                     None => catalog_endpoint(req.target, &token)?,
                 };
-                let creator = token.user_id.clone();
-                (
-                    base,
-                    Box::new(KeystoneToken::new(&self.tokens, ks, token)),
-                    creator,
-                )
+                (base, Box::new(auth), token.user_id.clone())
             }
         };
-        Ok(Session {
+        let http = kit::session::Session {
             transport: &self.transport,
+            client: self.transport.shared().http.clone(),
             base,
+            suffix: String::new(),
             rate: req.rate_limit,
             auth,
-            creator,
-        })
+        };
+        Ok(Session { http, creator })
     }
 }
 
 impl Session<'_> {
-    /// Sends one exchange through the kit's transport: paced by this endpoint's limit, authorised per attempt
-    /// (a 401 renews a Keystone token once), and retried only where that cannot do anything twice. Returns 2xx
-    /// and 404 (`absent`) answers; everything else is the decoded error.
-    async fn send(&self, exchange: Exchange<'_>) -> Result<Reply, DialectError> {
-        let client = &self.transport.shared().http;
-        let endpoint = Endpoint::store(client, &self.base, self.rate, self.auth.as_ref());
-        self.transport.send(&endpoint, &exchange).await
-    }
-
     /// The URL of a secret (and `tail` below it); a reference whose UUID could be more than a path segment is
     /// refused.
     fn secret_url(&self, uuid: &str, tail: &str) -> Result<String, DialectError> {
@@ -197,7 +185,7 @@ impl Session<'_> {
                 format!("{uuid:?} is not a Barbican secret UUID"),
             ));
         }
-        Ok(format!("{}/v1/secrets/{uuid}{tail}", self.base))
+        Ok(format!("{}/v1/secrets/{uuid}{tail}", self.http.base))
     }
 
     /// Every secret whose name is exactly `name`, newest first (at most [`MAX_LISTED`]).
@@ -208,15 +196,18 @@ impl Session<'_> {
         for _ in 0..MAX_PAGES {
             let url = format!(
                 "{}/v1/secrets?name={encoded}&limit={PAGE}&offset={offset}&sort=created:desc",
-                self.base
+                self.http.base
             );
-            let reply = self.send(Exchange::new("list", &Method::GET, &url)).await?;
+            let reply = self
+                .http
+                .send(Exchange::new("list", &Method::GET, &url))
+                .await?;
             let Some(page) = reply.json::<wire::SecretList>("list")? else {
                 return Err(DialectError::permanent(
                     "NotBarbican",
                     format!(
                         "{}/v1/secrets answered 404: the endpoint is not a Barbican API root",
-                        self.base
+                        self.http.base
                     ),
                 ));
             };
@@ -248,6 +239,7 @@ impl Session<'_> {
     ) -> Result<Option<BTreeMap<String, String>>, DialectError> {
         let url = self.secret_url(uuid, "/metadata")?;
         let reply = self
+            .http
             .send(Exchange::new("get_metadata", &Method::GET, &url))
             .await?;
         Ok(reply
@@ -266,7 +258,7 @@ impl Session<'_> {
         let body = serde_json::to_vec(&serde_json::json!({ "metadata": meta })).unwrap_or_default();
         // Replaces the whole metadata with the same document each time: idempotent (the method's default).
         let exchange = Exchange::new("put_metadata", &Method::PUT, &url).json(&body);
-        Ok(!self.send(exchange).await?.absent)
+        Ok(!self.http.send(exchange).await?.absent)
     }
 
     /// `POST /v1/secrets` without a payload, tagged as `owner`'s ([`wire::creation_tag`]). Returns the new
@@ -282,11 +274,11 @@ impl Session<'_> {
         }
         // A tree of strings always serializes.
         let body = serde_json::to_vec(&body).unwrap_or_default();
-        let url = format!("{}/v1/secrets", self.base);
+        let url = format!("{}/v1/secrets", self.http.base);
         // Each POST makes another secret: sent again only when Barbican proved it did not act on it (429, or no
         // connection). After a timeout or a 5xx the next reconcile's listing finds what was made.
         let exchange = Exchange::new("create", &Method::POST, &url).json(&body);
-        let reply = self.send(exchange).await?;
+        let reply = self.http.send(exchange).await?;
         let made = match reply.json::<wire::CreatedRef>("create")? {
             Some(made) => made.secret_ref,
             None => return Err(wire::not_found(&reply)),
@@ -312,7 +304,7 @@ impl Session<'_> {
         let exchange = Exchange::new("put_payload", &Method::PUT, &url)
             .body(content_type, value.expose())
             .idempotency(Idempotency::NotIdempotent);
-        match self.send(exchange).await {
+        match self.http.send(exchange).await {
             Ok(reply) if reply.absent => Err(wire::not_found(&reply)),
             Ok(_) => Ok(()),
             Err(e) if code::is(&e, Code::Rejected) => {
@@ -331,7 +323,7 @@ impl Session<'_> {
     ) -> Result<bool, DialectError> {
         let url = self.secret_url(uuid, "/payload")?;
         let exchange = Exchange::new("get_payload", &Method::GET, &url).accept(content_type);
-        match self.send(exchange).await {
+        match self.http.send(exchange).await {
             Ok(reply) => Ok(!reply.absent && reply.body.as_slice() == value.expose()),
             // Stored with another content type.
             Err(e) if code::is(&e, Code::NotAcceptable) => Ok(false),
@@ -343,6 +335,7 @@ impl Session<'_> {
     pub async fn delete_secret(&self, uuid: &str) -> Result<(), DialectError> {
         let url = self.secret_url(uuid, "")?;
         let reply = self
+            .http
             .send(Exchange::new("delete", &Method::DELETE, &url))
             .await?;
         if !reply.absent {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::dialects::DialectError;
 use crate::dialects::kit::ownership::{self, Keys, Marker};
 use crate::dialects::kit::retry::THROTTLED;
-use crate::dialects::kit::text::{known_code, status_words};
+use crate::dialects::kit::text::{known_at, status_words};
 use crate::dialects::kit::{Reply, Verdict, decode_with};
 use crate::plan::Owner;
 
@@ -131,16 +131,9 @@ pub(super) fn split_metadata(meta: &BTreeMap<String, String>) -> Markers {
     Markers {
         owner: marker.map(|m| m.owner),
         digest,
-        labels: user_labels(meta),
+        labels: ownership::user_labels(meta),
         empty: meta.is_empty(),
     }
-}
-
-fn user_labels(meta: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    meta.iter()
-        .filter(|(k, _)| !ownership::is_reserved(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// The whole metadata of a secret SecretSync owns: its markers and the user's labels.
@@ -149,12 +142,14 @@ pub(super) fn join_metadata(
     digest: Option<&str>,
     labels: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let mut meta = user_labels(labels);
-    meta.extend(KEYS.pairs(&Marker {
-        owner: owner.clone(),
-        digest: digest.map(str::to_owned),
-    }));
-    meta
+    let digest = digest.map(str::to_owned);
+    KEYS.with_labels(
+        &Marker {
+            owner: owner.clone(),
+            digest,
+        },
+        labels,
+    )
 }
 
 /// `text/plain` or `application/octet-stream` from a content type as a user may write it; `None` for
@@ -238,20 +233,13 @@ const KNOWN_TITLES: &[&str] = &[
     "Validation Error",
 ];
 
-/// The `title` of an error reply when it is one of [`KNOWN_TITLES`]. `description` and `message` are never read:
-/// they are free text, and a store's author may point the endpoint at a service whose answers they want to read.
-pub(super) fn error_title(body: &[u8]) -> Option<&'static str> {
-    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
-    ["/title", "/error/title"]
-        .iter()
-        .filter_map(|pointer| doc.pointer(pointer)?.as_str())
-        .find_map(|title| known_code(title, KNOWN_TITLES))
-}
-
 /// `"{who} answered HTTP {status}"`, with the error's title when it is one of the known ones, else HTTP's name
 /// for the status.
 pub(super) fn answered(who: &str, status: u16, body: &[u8]) -> String {
-    match error_title(body).unwrap_or(status_words(status)) {
+    // `description` and `message` are never read: they are free text, and a store's author may point the
+    // endpoint at a service whose answers they want to read.
+    let title = known_at(body, &["/title", "/error/title"], KNOWN_TITLES);
+    match title.unwrap_or(status_words(status)) {
         "" => format!("{who} answered HTTP {status}"),
         title => format!("{who} answered HTTP {status} ({title})"),
     }

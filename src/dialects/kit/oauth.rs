@@ -2,13 +2,17 @@
 //! form, its reply, the refusals that may be shown, and the signed client assertion of a certificate (RFC 7523).
 //! A dialect keeps its provider's flavour: where the token endpoint is, which scope, what else an error may name.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use zeroize::Zeroizing;
 
-use super::http::Reply;
+use super::http::{Endpoint, Exchange, NoAuth, Reply, Transport};
+use super::retry::Idempotency;
 use crate::dialects::DialectError;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -121,6 +125,80 @@ pub fn refused(status: u16, detail: &str, retry_after: Option<Duration>) -> Dial
         400 | 401 | 403 | 404 => DialectError::credentials("TokenRefused", text),
         _ => DialectError::retry("TokenEndpointError", text),
     }
+}
+
+/// How a client proves who it is to an identity provider.
+pub enum Grant {
+    ClientSecret(Zeroizing<String>),
+    /// A certificate registered on the app, with its RSA private key.
+    Certificate(Certificate),
+    /// Workload identity: a federated token projected into the controller's pod, read at every renewal.
+    Federated(PathBuf),
+    /// Workload identity through a store's ServiceAccount: the token the controller requested for it.
+    ServiceAccount(Zeroizing<String>),
+}
+
+/// One client-credentials token request for `scope` at `token_url` on `authority` (whose rate it is paced by, as
+/// the store's own requests to this identity provider: one store's failing sign-ins never hold up another's).
+/// Returns the token and its lifetime (see [`access_token`]).
+pub async fn request_token(
+    transport: &Transport,
+    client: &reqwest::Client,
+    authority: &str,
+    token_url: &str,
+    client_id: &str,
+    grant: &Grant,
+    scope: &str,
+) -> Result<(Zeroizing<String>, Duration), DialectError> {
+    let (secret, assertion) = match grant {
+        Grant::ClientSecret(s) => (Some(s.as_str()), None),
+        Grant::Certificate(c) => (None, Some(c.assertion(token_url, client_id)?)),
+        Grant::ServiceAccount(token) => (None, Some(token.clone())),
+        Grant::Federated(path) => (None, Some(federated_token(path).await?)),
+    };
+    let form = token_form(
+        client_id,
+        scope,
+        secret,
+        assertion.as_deref().map(|a| a.as_str()),
+    );
+    drop(assertion);
+    let endpoint = Endpoint::store(client, authority, None, &NoAuth);
+    let exchange = Exchange::new("get_token", &Method::POST, token_url)
+        .body("application/x-www-form-urlencoded", form.as_bytes())
+        .idempotency(Idempotency::Idempotent);
+    access_token(&transport.send(&endpoint, &exchange).await?)
+}
+
+async fn federated_token(path: &std::path::Path) -> Result<Zeroizing<String>, DialectError> {
+    let text = Zeroizing::new(tokio::fs::read_to_string(path).await.map_err(|e| {
+        DialectError::credentials(
+            "WorkloadIdentityUnavailable",
+            format!(
+                "cannot read the federated token file {}: {e}",
+                path.display()
+            ),
+        )
+    })?);
+    Ok(Zeroizing::new(text.trim().to_owned()))
+}
+
+/// The parameters of a `WWW-Authenticate: Bearer k="v", …` challenge (RFC 6750), keys in lower case; `None` for
+/// another scheme.
+pub fn challenge_params(header: &str) -> Option<HashMap<String, String>> {
+    let rest = header.trim();
+    let rest = (rest.strip_prefix("Bearer")).or_else(|| rest.strip_prefix("bearer"))?;
+    let pairs = rest.split(',').filter_map(|part| part.split_once('='));
+    Some(
+        pairs
+            .map(|(k, v)| {
+                (
+                    k.trim().to_ascii_lowercase(),
+                    v.trim().trim_matches('"').to_owned(),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// A client certificate registered with the identity provider: its thumbprints and its RSA private key.

@@ -3,6 +3,8 @@
 //! (tags, labels, metadata) or a line in a free-text description. Whether a marker makes a secret "ours" is the
 //! planner's one decision ([`Owner::owns`]).
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +50,24 @@ pub fn is_reserved(key: &str) -> bool {
     key.to_ascii_lowercase().starts_with(RESERVED_PREFIX)
 }
 
+/// The user's labels among a store's pairs: every pair whose key is not SecretSync's.
+pub fn user_labels(pairs: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let users = pairs.iter().filter(|(k, _)| !is_reserved(k));
+    users.map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 impl Keys {
+    /// The pairs a secret carries: the user's `labels` (never SecretSync's keys) and the marker.
+    pub fn with_labels(
+        self,
+        marker: &Marker,
+        labels: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        let mut pairs = user_labels(labels);
+        pairs.extend(self.pairs(marker));
+        pairs
+    }
+
     fn uid(self) -> &'static str {
         match self {
             Keys::Domain => "secretsync.io/owner-uid",

@@ -8,6 +8,14 @@ pub fn known_code(code: &str, known: &[&'static str]) -> Option<&'static str> {
     known.iter().copied().find(|k| *k == code)
 }
 
+/// The first string at one of `pointers` (JSON pointers into an error body) that is one of `known` (see
+/// [`known_code`]); nothing else of the body is read.
+pub fn known_at(body: &[u8], pointers: &[&str], known: &[&'static str]) -> Option<&'static str> {
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let texts = pointers.iter().filter_map(|p| doc.pointer(p)?.as_str());
+    texts.into_iter().find_map(|t| known_code(t, known))
+}
+
 /// `err` with what SecretSync was doing in front of its message (`"Tencent SSM GetSecretValue: …"`).
 pub fn during(doing: &str, err: crate::dialects::DialectError) -> crate::dialects::DialectError {
     crate::dialects::DialectError {

@@ -1,0 +1,84 @@
+//! A token obtained by signing in, on every request to a store: taken from the kit's token cache (one sign-in per
+//! key and token lifetime, shared by every SecretSync), and forgotten when the store refuses it, so that the one
+//! more attempt the transport makes carries a fresh one.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::token_cache::TokenCache;
+use super::{Auth, Exchange, Reply};
+use crate::dialects::DialectError;
+
+/// A dialect's way of signing in.
+#[async_trait]
+pub trait SignIn: Send + Sync {
+    type Token: Send + Sync + 'static;
+
+    /// The cache key: everything that decides whose token it is and what it is good for.
+    fn key(&self) -> String;
+
+    /// One sign-in: the token and how long to keep it.
+    async fn fetch(&self) -> Result<(Self::Token, Duration), DialectError>;
+
+    /// Puts the token on one attempt.
+    fn apply(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &Self::Token,
+    ) -> Result<reqwest::RequestBuilder, DialectError>;
+
+    /// Reads the store's 401 before the token is renewed: an error when it shows the credentials cannot work.
+    async fn refused(&self, _reply: &Reply) -> Result<(), DialectError> {
+        Ok(())
+    }
+}
+
+/// [`SignIn`] as the kit's [`Auth`].
+pub struct Renewing<'a, S: SignIn> {
+    cache: &'a TokenCache<S::Token>,
+    pub sign_in: S,
+    /// The token of the last attempt, with its key: a refusal forgets that one only.
+    sent: Mutex<Option<(String, Arc<S::Token>)>>,
+}
+
+impl<'a, S: SignIn> Renewing<'a, S> {
+    pub fn new(cache: &'a TokenCache<S::Token>, sign_in: S) -> Self {
+        Renewing {
+            cache,
+            sign_in,
+            sent: Mutex::new(None),
+        }
+    }
+
+    /// The cached token, or a new one (one sign-in per key at a time: concurrent reconciles wait for it).
+    pub async fn token(&self) -> Result<Arc<S::Token>, DialectError> {
+        let key = self.sign_in.key();
+        let token = (self.cache)
+            .get_or_fetch(&key, || self.sign_in.fetch())
+            .await?;
+        *self.sent.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, token.clone()));
+        Ok(token)
+    }
+}
+
+#[async_trait]
+impl<S: SignIn> Auth for Renewing<'_, S> {
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        _: &Exchange<'_>,
+    ) -> Result<reqwest::RequestBuilder, DialectError> {
+        self.sign_in.apply(request, &*self.token().await?)
+    }
+
+    async fn refused(&self, reply: &Reply) -> Result<bool, DialectError> {
+        self.sign_in.refused(reply).await?;
+        if let Some((key, token)) = self.sent.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            self.cache.forget_if(&key, &token);
+        }
+        tracing::debug!("the store refused the token; renewing it once");
+        Ok(true)
+    }
+}
