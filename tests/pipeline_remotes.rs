@@ -396,3 +396,41 @@ async fn a_store_template_without_the_remote_name_cannot_fold_several_into_one()
     assert!(ready_message(&s).contains("{remoteName}"), "{s}");
     assert_eq!(w.memory.calls(Op::Apply, "team-a-fold"), 0);
 }
+
+#[tokio::test]
+async fn a_secretsync_given_data_lets_go_of_the_one_remote_secret_it_wrote_before() {
+    let mut w = World::new();
+    w.secret("s", json!({"k": "v", "j": "w"}));
+    w.sync(
+        "grow",
+        json!({
+            "source": {"secretRef": {"name": "s", "key": "k"}},
+            "target": {"storeRef": {"kind": "Store", "name": "mem"}, "remoteName": "single"},
+            "deletionPolicy": "Delete",
+        }),
+    );
+    w.reconcile("grow").await;
+    w.reconcile("grow").await;
+    assert!(w.holds("single", "v"));
+
+    w.sync(
+        "grow",
+        many(
+            json!({"secretRef": {"name": "s"}}),
+            json!({"data": [{"secretKeyRegex": ".*", "remoteName": "split-{key}"}]}),
+        ),
+    );
+    assert_eq!(
+        w.reconcile("grow").await.failed,
+        None,
+        "{}",
+        w.status("grow")
+    );
+
+    assert!(w.holds("split-k", "v") && w.holds("split-j", "w"));
+    assert!(
+        w.memory.entry("single").is_none(),
+        "the earlier remote secret is deleted"
+    );
+    w.event("grow", "PreviousRemoteDeleted");
+}

@@ -57,6 +57,8 @@ pub struct Source<'a> {
 pub struct Limits {
     pub remotes: usize,
     pub keys: usize,
+    /// Bytes of source and templated values one SecretSync may hold at once.
+    pub bytes: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +66,7 @@ impl Default for Limits {
         Limits {
             remotes: 64,
             keys: 256,
+            bytes: 8 << 20,
         }
     }
 }

@@ -227,6 +227,7 @@ fn the_limits_are_counted_before_anything_is_built() {
     let small = Limits {
         remotes: 64,
         keys: 9,
+        ..Limits::default()
     };
     assert_eq!(
         expand(&src, &every("{key}"), "x", small),
@@ -235,6 +236,7 @@ fn the_limits_are_counted_before_anything_is_built() {
     let few_remotes = Limits {
         remotes: 3,
         keys: 256,
+        ..Limits::default()
     };
     assert_eq!(
         expand(&src, &every("{key}"), "x", few_remotes),

@@ -40,6 +40,8 @@ pub enum ShapeError {
     KeyNotFound { secret: String, key: String },
     #[error("source Secret {0:?} has no data")]
     Empty(String),
+    #[error("the source Secrets and templates hold more than {0} bytes together; a SecretSync pushes at most that")]
+    TooLarge(usize),
     #[error("spec.data selects no key of Secret {0:?}: nothing would be pushed")]
     NothingSelected(String),
 }
@@ -66,6 +68,19 @@ pub fn rule(
 
 /// Every remote secret the spec wants, in name order.
 pub fn wanted(sources: &[SourceData], shape: &Shape<'_>) -> Result<Vec<Entry>, ShapeError> {
+    // Each template's output is bounded, and so is their sum over every selected Secret: 64 Secrets of 64
+    // templates must not make one reconcile hold gigabytes.
+    let bytes = |sources: &[SourceData]| -> usize {
+        sources
+            .iter()
+            .flat_map(|s| s.data.values())
+            .map(|v| v.expose().len())
+            .sum()
+    };
+    if bytes(sources) > shape.limits.bytes {
+        return Err(ShapeError::TooLarge(shape.limits.bytes));
+    }
+    let mut budget = shape.limits.bytes;
     let rendered: Vec<SourceData> = sources
         .iter()
         .map(|s| {
@@ -73,12 +88,14 @@ pub fn wanted(sources: &[SourceData], shape: &Shape<'_>) -> Result<Vec<Entry>, S
                 Some((templates, merge)) => template::render(templates, &s.data, merge)?,
                 None => s.data.clone(),
             };
+            let size: usize = data.values().map(|v| v.expose().len()).sum();
+            budget = budget.checked_sub(size).ok_or(ShapeError::TooLarge(shape.limits.bytes))?;
             Ok(SourceData {
                 name: s.name.clone(),
                 data,
             })
         })
-        .collect::<Result<_, TemplateError>>()?;
+        .collect::<Result<_, ShapeError>>()?;
     if !shape.rules.is_empty() {
         let borrowed: Vec<Source<'_>> = rendered
             .iter()

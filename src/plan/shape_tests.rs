@@ -132,6 +132,7 @@ fn limits_hold_for_whole_secrets_too() {
         limits: Limits {
             remotes: 2,
             keys: 256,
+            ..Limits::default()
         },
         ..shape(&[], "{secret}")
     };
@@ -143,6 +144,7 @@ fn limits_hold_for_whole_secrets_too() {
         limits: Limits {
             remotes: 64,
             keys: 5,
+            ..Limits::default()
         },
         ..shape(&[], "{secret}")
     };
@@ -169,4 +171,38 @@ fn a_template_error_names_its_key_not_a_value() {
     let err = wanted(&[secret("db", &[("password", "hunter2")])], &s).unwrap_err();
     assert!(err.to_string().contains("url"), "{err}");
     assert!(!err.to_string().contains("hunter2"));
+}
+
+#[test]
+fn the_bytes_of_sources_and_templates_are_bounded_together() {
+    let big = "x".repeat(600);
+    let sources: Vec<SourceData> = (0..3)
+        .map(|i| secret(&format!("s{i}"), &[("k", big.as_str())]))
+        .collect();
+    let small = Shape {
+        limits: Limits {
+            bytes: 1000,
+            ..Limits::default()
+        },
+        ..shape(&[], "{secret}")
+    };
+    assert_eq!(
+        wanted(&sources, &small).unwrap_err(),
+        ShapeError::TooLarge(1000)
+    );
+    let templates: BTreeMap<String, String> =
+        [("twice".to_owned(), "{{ data.k }}{{ data.k }}".to_owned())].into();
+    let templated = Shape {
+        template: Some((&templates, Merge::Merge)),
+        limits: Limits {
+            bytes: 1500,
+            ..Limits::default()
+        },
+        ..shape(&[], "{secret}")
+    };
+    assert_eq!(
+        wanted(&sources[..1], &templated).unwrap_err(),
+        ShapeError::TooLarge(1500),
+        "600 source bytes pass the bound of 1500; merged with the 1200 templated ones they do not"
+    );
 }

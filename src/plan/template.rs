@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::value::SecretValue;
 
-/// The most one template may write.
+/// The most the templates of one Secret may write together.
 pub const MAX_OUTPUT: usize = 1 << 20;
 /// The work one rendering may do (minijinja's fuel: about one unit per instruction).
 const FUEL: u64 = 200_000;
@@ -89,20 +89,22 @@ pub fn render(
         Merge::Replace => BTreeMap::new(),
         Merge::Merge => data.clone(),
     };
+    let mut left = MAX_OUTPUT;
     for (key, source) in templates {
         let template = env
             .template_from_str(source)
             .map_err(|e| TemplateError::of(key, &e))?;
-        let mut rendered = Bounded(zeroize::Zeroizing::new(Vec::new()));
+        let mut rendered = Bounded(zeroize::Zeroizing::new(Vec::new()), left);
         template
             .render_captured_to(&ctx, &mut rendered)
             .map(drop)
             .map_err(|e| match e.kind() {
                 minijinja::ErrorKind::WriteFailure => {
-                    TemplateError::new(key, None, format!("it writes more than {MAX_OUTPUT} bytes"))
+                    TemplateError::new(key, None, format!("the templates write more than {MAX_OUTPUT} bytes"))
                 }
                 _ => TemplateError::of(key, &e),
             })?;
+        left -= rendered.0.len();
         out.insert(
             key.clone(),
             SecretValue::new(std::mem::take(&mut *rendered.0)),
@@ -126,12 +128,12 @@ fn uri_component(text: &str) -> String {
     out
 }
 
-/// A buffer that refuses to grow past [`MAX_OUTPUT`] and is wiped when dropped.
-struct Bounded(zeroize::Zeroizing<Vec<u8>>);
+/// A buffer that refuses to grow past what is left of [`MAX_OUTPUT`] and is wiped when dropped.
+struct Bounded(zeroize::Zeroizing<Vec<u8>>, usize);
 
 impl std::io::Write for Bounded {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() + buf.len() > MAX_OUTPUT {
+        if self.0.len() + buf.len() > self.1 {
             return Err(std::io::Error::other("template output bound"));
         }
         self.0.extend_from_slice(buf);

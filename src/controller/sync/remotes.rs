@@ -228,7 +228,23 @@ async fn let_go(
         return out;
     };
     let same_store = status.store.as_ref() == Some(store);
-    for gone in status.remotes.iter().filter(|r| !wanted.contains(&r.name)) {
+    // A SecretSync that wrote one remote secret before it had `spec.data` (or a selector, or a template) lets
+    // that one go too when the new list does not hold it.
+    let single = status
+        .synced_target
+        .as_ref()
+        .filter(|t| status.remotes.is_empty() && t.dialect == connection.dialect)
+        .filter(|t| t.endpoint == connection.target.endpoint)
+        .map(|t| RemoteEntryStatus {
+            name: t.remote_name.clone(),
+            ..RemoteEntryStatus::default()
+        });
+    for gone in status
+        .remotes
+        .iter()
+        .chain(single.iter())
+        .filter(|r| !wanted.contains(&r.name))
+    {
         let left = |why: &str| {
             Note::new(
                 EventType::Normal,
