@@ -40,7 +40,9 @@ pub enum ShapeError {
     KeyNotFound { secret: String, key: String },
     #[error("source Secret {0:?} has no data")]
     Empty(String),
-    #[error("the source Secrets and templates hold more than {0} bytes together; a SecretSync pushes at most that")]
+    #[error(
+        "the source Secrets and templates hold more than {0} bytes together; a SecretSync pushes at most that"
+    )]
     TooLarge(usize),
     #[error("spec.data selects no key of Secret {0:?}: nothing would be pushed")]
     NothingSelected(String),
@@ -89,7 +91,9 @@ pub fn wanted(sources: &[SourceData], shape: &Shape<'_>) -> Result<Vec<Entry>, S
                 None => s.data.clone(),
             };
             let size: usize = data.values().map(|v| v.expose().len()).sum();
-            budget = budget.checked_sub(size).ok_or(ShapeError::TooLarge(shape.limits.bytes))?;
+            budget = budget
+                .checked_sub(size)
+                .ok_or(ShapeError::TooLarge(shape.limits.bytes))?;
             Ok(SourceData {
                 name: s.name.clone(),
                 data,

@@ -99,9 +99,11 @@ pub fn render(
             .render_captured_to(&ctx, &mut rendered)
             .map(drop)
             .map_err(|e| match e.kind() {
-                minijinja::ErrorKind::WriteFailure => {
-                    TemplateError::new(key, None, format!("the templates write more than {MAX_OUTPUT} bytes"))
-                }
+                minijinja::ErrorKind::WriteFailure => TemplateError::new(
+                    key,
+                    None,
+                    format!("the templates write more than {MAX_OUTPUT} bytes"),
+                ),
                 _ => TemplateError::of(key, &e),
             })?;
         left -= rendered.0.len();
