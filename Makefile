@@ -54,7 +54,7 @@ lint: rust-deps cargo-deny
 	$(CARGO) deny check $(DENY_CHECKS)
 
 unit:
-	$(CARGO) test --workspace --lib --bins --test pipeline
+	$(CARGO) test --workspace --lib --bins --test pipeline --test pipeline_remotes
 
 # Brings the test bed up, runs the Rust and Python integration tests, and takes it down again (also on failure).
 integration:
