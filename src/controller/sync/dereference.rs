@@ -129,6 +129,28 @@ pub struct Shared {
     pub owner: Owner,
 }
 
+impl Shared {
+    /// The reads of one of the sync's remote secrets.
+    pub fn remote(
+        &self,
+        connection: &Connection,
+        value: SecretValue,
+        desired: Desired,
+        remote_name: String,
+        last: Option<RemoteRef>,
+    ) -> Dereferenced {
+        Dereferenced::new(
+            connection.clone(),
+            self.dialect.clone(),
+            self.credentials.clone(),
+            value,
+            desired,
+            remote_name,
+            last,
+        )
+    }
+}
+
 /// The reads every remote secret of a sync shares.
 pub async fn shared(
     obj: &SecretSync,
@@ -189,18 +211,23 @@ pub async fn for_cleanup(
 ) -> Result<Dereferenced, Error> {
     let dialect = dialect_for(ctx, &connection)?;
     let credentials = credentials_in(ctx, &connection, Teardown::MayRecall, false).await?;
-    let desired = Desired {
+    let desired = to_delete(owner(obj, ctx, ns).await?);
+    let value = SecretValue::new(Vec::new());
+    finish(obj, ns, connection, dialect, credentials, value, desired)
+}
+
+/// What a cleanup needs of the desired state: the owner (a remote secret is deleted only if its marker names it).
+pub fn to_delete(owner: Owner) -> Desired {
+    Desired {
         digest: String::new(),
         earlier_digest: None,
         metadata: Metadata::default(),
-        owner: owner(obj, ctx, ns).await?,
+        owner,
         policy: WritePolicy::Replace,
         adopt_existing: false,
         adoption: plan::Adoption::Never,
         allow_replace: false,
-    };
-    let value = SecretValue::new(Vec::new());
-    finish(obj, ns, connection, dialect, credentials, value, desired)
+    }
 }
 
 fn finish(

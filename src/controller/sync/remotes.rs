@@ -11,7 +11,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::info;
 
 use super::decide::{self, Decision};
-use super::dereference::{self, Dereferenced, Shared};
+use super::dereference::{self, Shared};
 use super::error::Error;
 use super::observation::Observation;
 use super::outcome::{self, Effects, Next, Note};
@@ -163,10 +163,8 @@ async fn one(
             .as_ref()
             .is_some_and(|s| s.observed_generation == obj.meta().generation);
     let digest = desired.digest.clone();
-    let read = Dereferenced::new(
-        connection.clone(),
-        shared.dialect.clone(),
-        shared.credentials.clone(),
+    let read = shared.remote(
+        connection,
         entry.value,
         desired,
         entry.remote_name.clone(),
@@ -297,12 +295,10 @@ async fn delete_one(
     shared: &Shared,
     name: &str,
 ) -> Result<DeletePlan, Error> {
-    let read = Dereferenced::new(
-        connection.clone(),
-        shared.dialect.clone(),
-        shared.credentials.clone(),
+    let read = shared.remote(
+        connection,
         SecretValue::new(Vec::new()),
-        cleanup_desired(shared),
+        dereference::to_delete(shared.owner.clone()),
         name.to_owned(),
         None,
     );
@@ -314,19 +310,6 @@ async fn delete_one(
         read.dialect.delete(&req, &observed).await?;
     }
     Ok(decided)
-}
-
-fn cleanup_desired(shared: &Shared) -> plan::Desired {
-    plan::Desired {
-        digest: String::new(),
-        earlier_digest: None,
-        metadata: plan::Metadata::default(),
-        owner: shared.owner.clone(),
-        policy: plan::WritePolicy::Replace,
-        adopt_existing: false,
-        adoption: plan::Adoption::Never,
-        allow_replace: false,
-    }
 }
 
 /// A SecretSync being deleted: deletes every remote secret its status lists that is still its own. Each that was
