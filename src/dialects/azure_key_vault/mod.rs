@@ -48,7 +48,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use super::kit::ownership::{self, Keys};
-use super::kit::session::Session;
+use super::kit::session::{Paged, Session};
 use super::kit::signin::Renewing;
 use super::kit::store_id::namespace_admin_wrote;
 use super::kit::tls::{self, ClientCache};
@@ -280,27 +280,17 @@ impl AzureKeyVault {
 
     /// The versions of a secret (metadata only), newest first, reading at most `MAX_VERSION_PAGES` pages.
     async fn versions(&self, conn: &Session<'_>, name: &str) -> Result<Vec<Bundle>, DialectError> {
-        let mut url = format!(
-            "{}&maxresults=25",
-            conn.url(&format!("/secrets/{name}/versions"))
-        );
+        let first = conn.url(&format!("/secrets/{name}/versions")) + "&maxresults=25";
         let mut out = Vec::new();
-        for _ in 0..MAX_VERSION_PAGES {
-            let reply = conn
-                .send(Exchange::new("list_versions", &Method::GET, &url))
-                .await?;
-            if reply.absent {
-                return Ok(Vec::new());
-            }
+        let paged = conn.pages("list_versions", first, MAX_VERSION_PAGES, |reply| {
             let page: Page = serde_json::from_slice(&reply.body).map_err(|_| {
                 DialectError::retry("BackendError", "Key Vault sent an unreadable version list")
             })?;
             out.extend(page.value);
-            match page.next_link.filter(|l| !l.is_empty()) {
-                // Only links back into this vault are followed: the token must not travel elsewhere.
-                Some(next) if next.starts_with(&format!("{}/", conn.base)) => url = next,
-                _ => break,
-            }
+            Ok(page.next_link)
+        });
+        if paged.await? == Paged::Absent {
+            return Ok(Vec::new());
         }
         out.sort_by_key(|b| {
             std::cmp::Reverse((

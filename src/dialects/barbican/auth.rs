@@ -10,11 +10,12 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::wire::{answered, root};
+use super::wire::answered;
 use super::{DIALECT, settings};
 use crate::api::Target;
 use crate::dialects::DialectError;
-use crate::dialects::kit::credentials::{missing, required, text};
+use crate::dialects::kit::credentials::{missing, required, secret_json, text};
+use crate::dialects::kit::endpoint::versioned_root;
 use crate::dialects::kit::signin::SignIn;
 use crate::dialects::kit::{
     Auth, Endpoint, Exchange, Idempotency, NoAuth, Reply, Transport, Verdict,
@@ -47,7 +48,7 @@ pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, Dia
     let Some(auth_url) = text(creds, "authUrl")? else {
         return no_auth(target, creds);
     };
-    let auth_url = root(auth_url, "/v3").map_err(|why| {
+    let auth_url = versioned_root(auth_url, "/v3").map_err(|why| {
         DialectError::credentials(
             "InvalidCredentials",
             format!("credentials key authUrl {why}"),
@@ -101,10 +102,7 @@ pub(super) fn access(target: &Target, creds: &Credentials) -> Result<Access, Dia
             })
         }
     };
-    let mut request = json!({ "auth": identity });
-    // A tree of strings always serializes.
-    let body = Zeroizing::new(serde_json::to_vec(&request).unwrap_or_default());
-    wipe(&mut request);
+    let body = secret_json(json!({ "auth": identity }));
     let cache_key = format!("{auth_url}#{}", creds.fingerprint());
     Ok(Access::Keystone(Keystone {
         auth_url,
@@ -157,16 +155,6 @@ fn named(
         (None, name) => json!({ "name": name.unwrap_or("Default") }),
     };
     Ok(Some(json!({ "name": name, "domain": domain })))
-}
-
-/// Overwrites the strings of a JSON value before it is dropped (serde_json does not zeroize).
-fn wipe(value: &mut Value) {
-    match value {
-        Value::String(s) => Zeroizing::new(std::mem::take(s)).clear(),
-        Value::Array(items) => items.iter_mut().for_each(wipe),
-        Value::Object(map) => map.values_mut().for_each(wipe),
-        _ => {}
-    }
 }
 
 #[derive(Deserialize)]

@@ -50,6 +50,7 @@ use reqwest::Method;
 
 pub use wire::SecretEntry;
 
+use super::kit::session::Paged;
 use super::kit::signin::Renewing;
 use super::kit::token_cache::TokenCache;
 use super::kit::{self, Auth, Exchange, Idempotency, Transport, code};
@@ -100,7 +101,7 @@ fn keep_superseded(target: &Target) -> usize {
 
 /// The Barbican root (without `/v1`) from an endpoint URL.
 fn barbican_base(raw: &str, origin: &str) -> Result<String, DialectError> {
-    wire::root(raw, "/v1").map_err(|why| {
+    kit::endpoint::versioned_root(raw, "/v1").map_err(|why| {
         DialectError::permanent(
             "InvalidSpec",
             format!("the Barbican endpoint from {origin} {why}"),
@@ -191,45 +192,38 @@ impl Session<'_> {
     /// Every secret whose name is exactly `name`, newest first (at most [`MAX_LISTED`]).
     pub async fn list_named(&self, name: &str) -> Result<Vec<SecretEntry>, DialectError> {
         let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-        let mut out = Vec::new();
-        let mut offset = 0;
-        for _ in 0..MAX_PAGES {
-            let url = format!(
-                "{}/v1/secrets?name={encoded}&limit={PAGE}&offset={offset}&sort=created:desc",
-                self.http.base
-            );
-            let reply = self
-                .http
-                .send(Exchange::new("list", &Method::GET, &url))
-                .await?;
-            let Some(page) = reply.json::<wire::SecretList>("list")? else {
-                return Err(DialectError::permanent(
-                    "NotBarbican",
-                    format!(
-                        "{}/v1/secrets answered 404: the endpoint is not a Barbican API root",
-                        self.http.base
-                    ),
-                ));
-            };
+        let url = |offset| {
+            let query = format!("name={encoded}&limit={PAGE}&offset={offset}&sort=created:desc");
+            format!("{}/v1/secrets?{query}", self.http.base)
+        };
+        let (mut out, mut offset) = (Vec::new(), 0);
+        let paged = self.http.pages("list", url(0), MAX_PAGES, |reply| {
+            let page = reply.json::<wire::SecretList>("list")?.unwrap_or_default();
             let count = page.secrets.len();
-            out.extend(
-                page.secrets
-                    .into_iter()
-                    .filter(|s| s.name.as_deref() == Some(name)),
-            );
+            let named = page.secrets.into_iter();
+            out.extend(named.filter(|s| s.name.as_deref() == Some(name)));
             offset += count;
             let total = page.total.map(|t| t as usize).unwrap_or(usize::MAX);
-            if count < PAGE || offset >= total || out.len() >= MAX_LISTED {
-                return Ok(out);
-            }
+            let last = count < PAGE || offset >= total || out.len() >= MAX_LISTED;
+            Ok((!last).then(|| url(offset)))
+        });
+        match paged.await? {
+            Paged::Complete => Ok(out),
+            Paged::Absent => Err(DialectError::permanent(
+                "NotBarbican",
+                format!(
+                    "{}/v1/secrets answered 404: the endpoint is not a Barbican API root",
+                    self.http.base
+                ),
+            )),
+            Paged::Cut => Err(DialectError::permanent(
+                "ListingTooLong",
+                format!(
+                    "listing the secrets named like {name:?} went past {MAX_PAGES} pages of {PAGE}: the store sends \
+                     more than it should (it may ignore offset); nothing was written"
+                ),
+            )),
         }
-        Err(DialectError::permanent(
-            "ListingTooLong",
-            format!(
-                "listing the secrets named like {name:?} went past {MAX_PAGES} pages of {PAGE}: the store sends \
-                 more than it should (it may ignore offset); nothing was written"
-            ),
-        ))
     }
 
     /// A secret's user metadata; `None` when the secret is gone.

@@ -99,17 +99,6 @@ pub(super) fn valid_uuid(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
-/// A Barbican or Keystone root from a URL given with or without its version `suffix` (`/v1`, `/v3`), without
-/// the suffix and a trailing slash; the error says what is wrong with the URL.
-pub(super) fn root(raw: &str, suffix: &str) -> Result<String, String> {
-    let url = url::Url::parse(raw).map_err(|e| format!("is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
-        return Err("must be an http:// or https:// URL without a query".to_owned());
-    }
-    let base = url.as_str().trim_end_matches('/');
-    Ok(base.strip_suffix(suffix).unwrap_or(base).to_owned())
-}
-
 /// What SecretSync's metadata says about a secret.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Markers {

@@ -3,6 +3,8 @@
 //! that is not UTF-8 text is an error naming the key. Values are trimmed (a trailing newline from `echo` into a
 //! Secret is not part of a password). Errors name keys, never values.
 
+use zeroize::Zeroizing;
+
 use crate::dialects::DialectError;
 use crate::value::Credentials;
 
@@ -36,6 +38,23 @@ pub fn missing(key: &str, what: &str) -> DialectError {
         "MissingCredentials",
         format!("the credentials Secret needs key {key} ({what}); it is missing or empty"),
     )
+}
+
+/// A JSON body that carries credentials, serialized into a buffer wiped when dropped; the strings of `value` are
+/// overwritten before it is dropped (serde_json does not zeroize).
+pub fn secret_json(mut value: serde_json::Value) -> Zeroizing<Vec<u8>> {
+    fn wipe(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => Zeroizing::new(std::mem::take(s)).clear(),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(wipe),
+            serde_json::Value::Object(map) => map.values_mut().for_each(wipe),
+            _ => {}
+        }
+    }
+    // A tree of strings always serializes.
+    let body = Zeroizing::new(serde_json::to_vec(&value).unwrap_or_default());
+    wipe(&mut value);
+    body
 }
 
 #[cfg(test)]

@@ -19,6 +19,17 @@ pub fn parse(endpoint: &str, reason: &'static str) -> Result<url::Url, DialectEr
     })
 }
 
+/// An API root from a URL given with or without its version `suffix` (`/v1`, `/v3`), without the suffix and a
+/// trailing slash; the error says what is wrong with the URL.
+pub fn versioned_root(raw: &str, suffix: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+        return Err("must be an http:// or https:// URL without a query".to_owned());
+    }
+    let base = url.as_str().trim_end_matches('/');
+    Ok(base.strip_suffix(suffix).unwrap_or(base).to_owned())
+}
+
 /// An endpoint URL a secret or a credential is sent to, checked: https (plain http on loopback only), a host,
 /// and nothing after it. `what` names the setting in messages, `example` shows a good value.
 pub fn secure_root(text: &str, what: &str, example: &str) -> Result<url::Url, DialectError> {

@@ -41,3 +41,38 @@ impl Session<'_> {
         Ok((!reply.absent).then_some(reply))
     }
 }
+
+/// How a listing read by [`Session::pages`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Paged {
+    /// The last page was read.
+    Complete,
+    /// The store has nothing there (404).
+    Absent,
+    /// More pages were announced than may be read.
+    Cut,
+}
+
+impl Session<'_> {
+    /// Reads a listing from `url` page by page, at most `max_pages`: `page` takes each answer and gives the URL of
+    /// the next page, if any. Only URLs under the store's root are followed: the credentials never travel
+    /// elsewhere, whatever a page links to.
+    pub async fn pages(
+        &self,
+        operation: &'static str,
+        mut url: String,
+        max_pages: usize,
+        mut page: impl FnMut(&Reply) -> Result<Option<String>, DialectError>,
+    ) -> Result<Paged, DialectError> {
+        for _ in 0..max_pages {
+            let Some(reply) = self.get(operation, &url).await? else {
+                return Ok(Paged::Absent);
+            };
+            match page(&reply)? {
+                Some(next) if next.starts_with(&format!("{}/", self.base)) => url = next,
+                _ => return Ok(Paged::Complete),
+            }
+        }
+        Ok(Paged::Cut)
+    }
+}
