@@ -1,7 +1,8 @@
 //! Test bed: every manifest `secretsync convert` writes for the ESO fixtures (`tests/fixtures/eso/`) is accepted by
 //! the test bed's API server with our CRDs installed (`kubectl apply --dry-run=server`: the schemas, defaults and CEL
-//! rules of crds/, and the admission policies in place), in both modes. Namespaced objects go to namespaces of this
-//! run so that parallel runs do not meet; nothing is persisted.
+//! rules of crds/, and the admission policies in place), in both modes; so are the manifests the README, the book's
+//! page on several keys and `deploy/examples/several-keys/` show next to ESO's shapes. Namespaced objects go to
+//! namespaces of this run so that parallel runs do not meet; nothing is persisted.
 
 use serde_json::Value;
 
@@ -55,21 +56,8 @@ fn every_converted_manifest_is_accepted_by_the_api_server() {
                     }
                     object["metadata"]["namespace"] = Value::String(ours);
                 }
-                let text = serde_json::to_string(&object).expect("JSON");
-                let result = kubectl_try(
-                    &[
-                        "apply",
-                        "--dry-run=server",
-                        "--server-side",
-                        "-f",
-                        "-",
-                        "-o",
-                        "json",
-                    ],
-                    Some(&text),
-                );
-                let echoed: Value = match result {
-                    Ok(json) => serde_json::from_str(&json).expect("the server's answer"),
+                let echoed = match dry_run(&object) {
+                    Ok(echoed) => echoed,
                     Err(e) => panic!(
                         "{case} ({mode}): {} {} refused: {e}",
                         object["kind"], object["metadata"]["name"]
@@ -118,6 +106,120 @@ fn every_converted_manifest_is_accepted_by_the_api_server() {
         shapes.into_iter().collect::<Vec<_>>(),
         ["property", "secretKeyRegex", "selector", "template"]
     );
+}
+
+/// `kubectl apply --dry-run=server --server-side` of one object: what the server would store, or why it refuses.
+fn dry_run(object: &Value) -> Result<Value, String> {
+    let text = serde_json::to_string(object).expect("JSON");
+    kubectl_try(
+        &[
+            "apply",
+            "--dry-run=server",
+            "--server-side",
+            "-f",
+            "-",
+            "-o",
+            "json",
+        ],
+        Some(&text),
+    )
+    .map(|json| serde_json::from_str(&json).expect("the server's answer"))
+}
+
+/// The YAML blocks of a Markdown text, from the first line starting with `from` to the next `## ` heading (the whole
+/// text when `from` is empty).
+fn yaml_blocks(markdown: &str, from: &str) -> Vec<String> {
+    let start = markdown.find(from).expect("the section");
+    let section = &markdown[start..];
+    let end = match from {
+        "" => section.len(),
+        _ => section[from.len()..]
+            .find("\n## ")
+            .map_or(section.len(), |i| i + from.len()),
+    };
+    section[..end]
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("```").map(|(yaml, _)| yaml.to_owned()))
+        .collect()
+}
+
+/// The SecretSync manifests shown next to ESO's PushSecret shapes (issue #30) pass the server's schema and CEL rules
+/// as written, and the server refuses what the book says it refuses.
+#[test]
+fn the_documented_several_keys_manifests_are_accepted_by_the_api_server() {
+    install_crds_and_namespace();
+    let ns = format!("docs-several-{:06x}", rand_suffix());
+    kubectl(&["create", "namespace", &ns], None);
+    let read = |path: &str| std::fs::read_to_string(eso::root().join(path)).expect(path);
+    let mut sources: Vec<(String, String)> = Vec::new();
+    for block in yaml_blocks(&read("README.md"), "## Several keys") {
+        sources.push(("README.md".into(), block));
+    }
+    for block in yaml_blocks(&read("docs/src/guides/several-keys.md"), "") {
+        sources.push(("docs/src/guides/several-keys.md".into(), block));
+    }
+    sources.push((
+        "deploy/examples/several-keys/vault.yaml".into(),
+        read("deploy/examples/several-keys/vault.yaml"),
+    ));
+    let mut accepted = std::collections::BTreeMap::<&str, Vec<String>>::new();
+    let mut syncs = Vec::new();
+    for (origin, text) in &sources {
+        for mut object in objects(text) {
+            // ESO's manifests (its CRDs are not installed here) and status excerpts are shown, not applied.
+            if object["apiVersion"]
+                .as_str()
+                .is_none_or(|v| v.starts_with("external-secrets.io"))
+            {
+                continue;
+            }
+            object["metadata"]["namespace"] = Value::String(ns.clone());
+            let name = object["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            let echoed = dry_run(&object)
+                .unwrap_or_else(|e| panic!("{origin}: {} {name} refused: {e}", object["kind"]));
+            assert!(
+                contained(&object["spec"], &echoed["spec"]),
+                "{origin}: the server changed {name}: {} became {}",
+                object["spec"],
+                echoed["spec"]
+            );
+            if object["kind"] == "SecretSync" {
+                accepted.entry(origin.as_str()).or_default().push(name);
+                syncs.push(object);
+            }
+        }
+    }
+    let names = |origin: &str| accepted.get(origin).cloned().unwrap_or_default();
+    assert_eq!(names("README.md"), ["db-login"]);
+    let shapes = ["db-login", "db-settings", "tenants", "db-url"];
+    assert_eq!(names("docs/src/guides/several-keys.md"), shapes);
+    assert_eq!(names("deploy/examples/several-keys/vault.yaml"), shapes);
+
+    // What the book says is refused: an empty selector, and a selector whose remote names do not name the Secret.
+    let tenants = syncs
+        .iter()
+        .find(|s| s["spec"]["source"]["selector"].is_object())
+        .expect("a SecretSync with a selector")
+        .clone();
+    let mut empty = tenants.clone();
+    empty["spec"]["source"]["selector"] = serde_json::json!({"matchLabels": {}});
+    let mut one_name = tenants;
+    one_name["spec"]["data"][0]["remoteName"] = Value::String("tenants/api-key".into());
+    for (what, object, says) in [
+        ("an empty selector", empty, "an empty spec.source.selector"),
+        (
+            "a remote name without {secret}",
+            one_name,
+            "must contain {secret}",
+        ),
+    ] {
+        match dry_run(&object) {
+            Ok(_) => panic!("{what} was accepted"),
+            Err(e) => assert!(e.contains(says), "{what}: {e}"),
+        }
+    }
+    let _ = kubectl_try(&["delete", "namespace", &ns, "--wait=false"], None);
 }
 
 /// What of issue #30's API a converted SecretSync uses: `spec.data` with a property or a pattern, a label selector,

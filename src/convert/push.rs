@@ -490,7 +490,7 @@ pub fn tags_to_labels(tags: &Value, target: &mut Map<String, Value>, notes: &mut
 }
 
 /// The SecretSync's name: the PushSecret's when it makes one, else `<pushsecret>-<n>` (n from 1, in
-/// `secretStoreRefs` × `data` order), shortened to 253 characters.
+/// `secretStoreRefs` order), shortened to 253 characters.
 pub fn sync_name(base: &str, index: usize, total: usize) -> String {
     if total == 1 {
         return base.to_owned();
