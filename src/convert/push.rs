@@ -14,6 +14,7 @@ use super::{
     vault,
 };
 use crate::api::duration::{DurationError, Refresh, parse_refresh};
+use crate::plan::entries::Keys;
 
 const KNOWN: &[&str] = &[
     "refreshInterval",
@@ -92,6 +93,9 @@ pub fn convert(
     documents
 }
 
+/// `rules::data_rule` or `rules::data_to_rule`.
+type RuleOf = fn(&Value, &str, Option<Provider>, &mut Notes) -> Option<Rule>;
+
 struct SyncInput<'a> {
     name: &'a str,
     namespace: Option<&'a str>,
@@ -117,37 +121,31 @@ fn sync(
     };
     let mut found = Vec::new();
     let mut metadatas = Vec::new();
+    let mut take = |entry: &Value, at: String, rule: RuleOf, notes: &mut Notes| {
+        if !conversion(entry, &at, notes) {
+            return;
+        }
+        let mut target = Map::new();
+        metadata(&entry["metadata"], &at, provider, &mut target, notes);
+        if let Some(rule) = rule(entry, &at, provider, notes) {
+            found.push(rule);
+            metadatas.push((at, target));
+        }
+    };
     for (j, entry) in input.data.iter().enumerate() {
         let at = format!("data[{j}]");
         for field in unknown_keys(entry, &["match", "metadata", "conversionStrategy"]) {
             notes.dropped(format!("{at}.{field} has no SecretSync equivalent"));
         }
-        if !conversion(entry, &at, notes) {
-            continue;
-        }
-        let mut target = Map::new();
-        metadata(&entry["metadata"], &at, provider, &mut target, notes);
-        if let Some(rule) = rules::data_rule(entry, &at, provider, notes) {
-            found.push(rule);
-            metadatas.push((at, target));
-        }
+        take(entry, at, rules::data_rule, notes);
     }
-    let explicit = found.len();
     for (k, d) in input.data_to.iter().enumerate() {
-        if !rules::same_store(&d["storeRef"], input.store) {
-            continue;
-        }
-        let at = format!("dataTo[{k}]");
-        if !conversion(d, &at, notes) {
-            continue;
-        }
-        let mut target = Map::new();
-        metadata(&d["metadata"], &at, provider, &mut target, notes);
-        if let Some(rule) = rules::data_to_rule(d, &at, provider, notes) {
-            found.push(rule);
-            metadatas.push((at, target));
+        if rules::same_store(&d["storeRef"], input.store) {
+            take(d, format!("dataTo[{k}]"), rules::data_to_rule, notes);
         }
     }
+    // The `data[]` rules come first; `dataTo`'s are the ones with a pattern.
+    let explicit = found.iter().filter(|r| r.pattern.is_none()).count();
     if found.is_empty() {
         return None;
     }
@@ -204,13 +202,13 @@ fn single_source(secret: &str, rule: &Rule) -> Value {
 /// With a selector ESO pushed every selected Secret to the same remote key, the last one winning (ESO #6964);
 /// SecretSync refuses that, so each remote name gets `-{secret}`.
 fn per_secret_names(found: &mut [Rule], notes: &mut Notes) {
-    let mut names = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     for rule in found.iter_mut() {
         let name = format!("{}-{{secret}}", rule.remote_name());
-        names.push(format!("`{name}`"));
+        names.insert(format!("`{name}`"));
         rule.value.insert("remoteName".into(), json!(name));
     }
-    names.dedup();
+    let names: Vec<String> = names.into_iter().collect();
     notes.dropped(format!(
         "spec.selector.secret.selector: ESO pushed every selected Secret to the same remote key (the last write \
          won); SecretSync pushes each Secret to its own remote secret, so the remote names are now {}: the secrets \
@@ -239,11 +237,7 @@ fn check_rules(found: &[Rule], explicit: usize, provider: Option<Provider>, note
         earlier.push((rule.property(), &rule.at));
     }
     for rule in &found[explicit..] {
-        let Some(crate::plan::entries::Keys::Matching(re)) = rule
-            .pattern
-            .as_deref()
-            .and_then(crate::plan::entries::Keys::matching)
-        else {
+        let Some(Keys::Matching(re)) = rule.pattern.as_deref().and_then(Keys::matching) else {
             continue;
         };
         for entry in &found[..explicit] {
