@@ -1,7 +1,8 @@
 //! Moving from External Secrets Operator (issue #33), end to end on the test bed: a Secrets Manager (moto) filled
 //! as ESO's PushSecret leaves it (its `managed-by: external-secrets` tag; one value equal to the source, one
-//! different, one secret missing), ESO's manifests converted with `secretsync convert`, applied in `Observe` mode
-//! next to it, then switched to `Sync`.
+//! different, one secret missing), ESO's manifests converted with `secretsync convert` (the PushSecret's three
+//! entries become one SecretSync of three `spec.data` rules, issue #30), applied in `Observe` mode next to it, then
+//! switched to `Sync`.
 //!
 //! Observe must read the store exactly as Sync does and write nothing; Sync must then carry out exactly the plan
 //! Observe showed: the missing and the different secret written, the equal one only marked (no new version).
@@ -217,12 +218,13 @@ async fn observe_next_to_eso_then_sync_writes_only_what_differs() {
             .expect("Secret created");
     }
 
-    // Convert. The keys are already named as SecretSync reads them, so nothing is dropped.
+    // Convert. The keys are already named as SecretSync reads them, so nothing is dropped; the PushSecret's three
+    // entries are the three rules of one SecretSync.
     let (converted, stderr, code) = convert(&eso_manifests(&ns, &prefix));
     assert_eq!(code, 0, "convert dropped something:\n{stderr}\n{converted}");
     assert_eq!(
         converted.matches("kind: SecretSync\n").count(),
-        3,
+        1,
         "{converted}"
     );
     assert!(converted.contains("mode: Observe"), "{converted}");
@@ -274,42 +276,23 @@ async fn observe_next_to_eso_then_sync_writes_only_what_differs() {
         },
     ));
 
-    // Observe: the verdicts and the plan, for each remote secret.
+    // Observe: the plan for each remote secret (in name order), the first one's verdict, and none in sync.
     let syncs: Api<SecretSync> = Api::namespaced(client.clone(), &ns);
-    let by_remote = |remote: &str| {
-        let docs = docs.clone();
-        let remote = format!("{prefix}/{remote}");
-        move || {
-            docs.iter()
-                .find(|d| {
-                    d["kind"] == "SecretSync"
-                        && d["spec"]["target"]["remoteName"] == remote.as_str()
-                })
-                .and_then(|d| d["metadata"]["name"].as_str())
-                .expect("a SecretSync per remote secret")
-                .to_owned()
-        }
-    };
-    let expected = [
-        ("equal", "False/NotOwned", "Adopt"),
-        ("differs", "False/ValueDiffers", "Adopt"),
-        ("missing", "False/Missing", "Create"),
-    ];
-    for (remote, in_sync, action) in expected {
-        let name = by_remote(remote)();
-        let s = wait_status(&syncs, &name, "observed", |s| s["phase"] == "Observing").await;
-        assert_eq!(
-            support::status::ready(&s),
-            "True/Observing",
-            "{remote}: {s}"
-        );
-        assert_eq!(support::status::in_sync(&s), in_sync, "{remote}: {s}");
-        assert_eq!(
-            s["plan"],
-            json!([{"name": format!("{prefix}/{remote}"), "action": action}]),
-            "{remote}"
-        );
-    }
+    let name = "app";
+    let s = wait_status(&syncs, name, "observed", |s| s["phase"] == "Observing").await;
+    assert_eq!(support::status::ready(&s), "True/Observing", "{s}");
+    assert_eq!(support::status::in_sync(&s), "False/ValueDiffers", "{s}");
+    let remote = |r: &str| format!("{prefix}/{r}");
+    assert_eq!(
+        s["plan"],
+        json!([
+            {"name": remote("differs"), "action": "Adopt"},
+            {"name": remote("equal"), "action": "Adopt"},
+            {"name": remote("missing"), "action": "Create"},
+        ]),
+        "{s}"
+    );
+    assert_eq!(s["remotesInSync"], "0/3", "{s}");
     // Observing wrote nothing: the store is as ESO left it, and the controller counted no write.
     assert_eq!(
         describe(&format!("{prefix}/equal")).await.as_ref(),
@@ -327,26 +310,21 @@ async fn observe_next_to_eso_then_sync_writes_only_what_differs() {
     );
 
     // Sync: exactly the plan shown.
-    for (remote, _, _) in expected {
-        let name = by_remote(remote)();
-        syncs
-            .patch(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"mode": "Sync"}})),
-            )
-            .await
-            .expect("switched to Sync");
-    }
-    for (remote, _, _) in expected {
-        let name = by_remote(remote)();
-        let s = wait_status(&syncs, &name, "Ready", |s| s["phase"] == "Ready").await;
-        assert_eq!(
-            support::status::in_sync(&s),
-            "",
-            "{remote}: InSync is shown while observing only"
-        );
-    }
+    syncs
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"mode": "Sync"}})),
+        )
+        .await
+        .expect("switched to Sync");
+    let s = wait_status(&syncs, name, "Ready", |s| s["phase"] == "Ready").await;
+    assert_eq!(
+        support::status::in_sync(&s),
+        "",
+        "InSync is shown while observing only"
+    );
+    assert_eq!(s["remotesInSync"], "3/3", "{s}");
     let (versions, tags) = describe(&format!("{prefix}/equal"))
         .await
         .expect("equal exists");
