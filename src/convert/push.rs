@@ -220,12 +220,15 @@ fn per_secret_names(found: &mut [Rule], notes: &mut Notes) {
 /// What SecretSync would refuse (two values for one remote secret or property) or do beyond ESO (a key of an
 /// explicit entry that a `dataTo` pattern takes too, which ESO pushed only as the entry says).
 fn check_rules(found: &[Rule], explicit: usize, provider: Option<Provider>, notes: &mut Notes) {
+    // A name or property with `{key}` differs per key: whether two such rules meet depends on the Secret's keys,
+    // which the conversion does not see.
+    let per_key = |text: Option<&str>| text.is_some_and(|t| t.contains("{key}"));
     let mut seen: BTreeMap<&str, Vec<(Option<&str>, &str)>> = BTreeMap::new();
-    for rule in found {
+    for rule in found.iter().filter(|r| !per_key(Some(r.remote_name()))) {
         let earlier = seen.entry(rule.remote_name()).or_default();
-        let clash = earlier
-            .iter()
-            .find(|(p, _)| p.is_none() || rule.property().is_none() || *p == rule.property());
+        let clash = earlier.iter().find(|(p, _)| {
+            p.is_none() || rule.property().is_none() || (*p == rule.property() && !per_key(*p))
+        });
         if let Some((_, first)) = clash {
             notes.dropped(format!(
                 "{first} and {} both write remote secret `{}` as a whole or the same property: ESO kept the last \
