@@ -1,8 +1,9 @@
 //! Test bed: every manifest `secretsync convert` writes for the ESO fixtures (`tests/fixtures/eso/`) is accepted by
 //! the test bed's API server with our CRDs installed (`kubectl apply --dry-run=server`: the schemas, defaults and CEL
 //! rules of crds/, and the admission policies in place), in both modes; so are the manifests the README, the book's
-//! page on several keys and `deploy/examples/several-keys/` show next to ESO's shapes. Namespaced objects go to
-//! namespaces of this run so that parallel runs do not meet; nothing is persisted.
+//! page on several keys and `deploy/examples/several-keys/` show next to ESO's shapes, and those examples, run by
+//! `secretsync run` against the test bed's Vault, push what the book says. Namespaced objects go to namespaces of
+//! this run so that parallel runs do not meet.
 
 use serde_json::Value;
 
@@ -15,6 +16,12 @@ mod cluster;
 
 #[path = "support/convert.rs"]
 mod eso;
+
+#[path = "support/replica.rs"]
+mod replica;
+
+#[path = "support/vault_cli.rs"]
+mod vault_cli;
 
 use cluster::{install_crds_and_namespace, kubectl, kubectl_try};
 use eso::{contained, convert, fixture, objects, text};
@@ -144,14 +151,24 @@ fn yaml_blocks(markdown: &str, from: &str) -> Vec<String> {
         .collect()
 }
 
+/// Our CRDs installed and a namespace of this run, `<prefix>-<random>`.
+fn namespace_of_run(prefix: &str) -> String {
+    install_crds_and_namespace();
+    let ns = format!("{prefix}-{:06x}", rand_suffix());
+    kubectl(&["create", "namespace", &ns], None);
+    ns
+}
+
+/// A file of the repository.
+fn read(path: &str) -> String {
+    std::fs::read_to_string(eso::root().join(path)).expect(path)
+}
+
 /// The SecretSync manifests shown next to ESO's PushSecret shapes (issue #30) pass the server's schema and CEL rules
 /// as written, and the server refuses what the book says it refuses.
 #[test]
 fn the_documented_several_keys_manifests_are_accepted_by_the_api_server() {
-    install_crds_and_namespace();
-    let ns = format!("docs-several-{:06x}", rand_suffix());
-    kubectl(&["create", "namespace", &ns], None);
-    let read = |path: &str| std::fs::read_to_string(eso::root().join(path)).expect(path);
+    let ns = namespace_of_run("docs-several");
     let mut sources: Vec<(String, String)> = Vec::new();
     for block in yaml_blocks(&read("README.md"), "## Several keys") {
         sources.push(("README.md".into(), block));
@@ -220,6 +237,175 @@ fn the_documented_several_keys_manifests_are_accepted_by_the_api_server() {
         }
     }
     let _ = kubectl_try(&["delete", "namespace", &ns, "--wait=false"], None);
+}
+
+/// `deploy/examples/several-keys/` run by `secretsync run` (watching a namespace of this run) against the test bed's
+/// Vault: the remote secrets and fields the book and the example's comments show, a changed key written only to the
+/// remote secrets that hold it, and an unlabelled Secret's remote secret deleted.
+#[test]
+fn the_several_keys_examples_push_what_the_book_shows() {
+    let ns = namespace_of_run("ex-several");
+    // The Store of deploy/examples/vault.yaml and its credentials, every remote name under this run's own path.
+    let mut manifests: Vec<Value> =
+        objects(&support::substitute(&read("deploy/examples/vault.yaml")))
+            .into_iter()
+            .filter(|d| d["kind"] == "Secret" || d["kind"] == "Store")
+            .collect();
+    manifests.extend(objects(&read("deploy/examples/several-keys/vault.yaml")));
+    for doc in &mut manifests {
+        doc["metadata"]["namespace"] = Value::String(ns.clone());
+        if doc["kind"] == "Store" {
+            doc["spec"]["remoteNameTemplate"] = Value::String(format!("{ns}/{{remoteName}}"));
+        }
+        let text = serde_json::to_string(doc).expect("JSON");
+        kubectl(&["apply", "-f", "-"], Some(&text));
+    }
+    let dir = tempfile::tempdir().expect("a directory for the log");
+    let kubeconfig = std::env::var("KUBECONFIG").expect("KUBECONFIG of the test bed");
+    let mut controller = replica::Replica::start(
+        "several-keys",
+        std::path::Path::new(&kubeconfig),
+        dir.path(),
+        &["--namespace", &ns, "--leader-election=false"],
+    );
+    let remotes_in_sync = || -> Vec<(String, String)> {
+        let list: Value =
+            serde_json::from_str(&kubectl(&["-n", &ns, "get", "ssync", "-o", "json"], None))
+                .expect("a list");
+        let mut out: Vec<(String, String)> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["status"]["phase"] == "Ready")
+            .map(|s| {
+                let name = s["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                (
+                    name,
+                    s["status"]["remotesInSync"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    wait_until("every example Ready", || {
+        remotes_in_sync()
+            == pairs(&[
+                ("db-login", "1/1"),
+                ("db-settings", "1/1"),
+                ("db-url", "1/1"),
+                ("tenants", "2/2"),
+            ])
+    });
+    let path = |p: &str| format!("{ns}/{p}");
+    let data = |p: &str| vault_cli::kv_get(&path(p)).map(|v| v["data"].clone());
+    let version = |p: &str| vault_cli::kv_metadata(&path(p)).map(|m| m["current_version"].clone());
+    assert_eq!(
+        data("orders/db"),
+        Some(serde_json::json!({"username": "orders", "password": "correct horse battery staple"}))
+    );
+    assert_eq!(
+        data("orders/db-settings"),
+        Some(serde_json::json!({"db_host": "db.orders.svc", "db_port": "5432"}))
+    );
+    assert_eq!(
+        data("orders/db-url"),
+        Some(
+            serde_json::json!({"value": "postgres://orders:correct%20horse%20battery%20staple@db.orders.svc:5432/orders"})
+        )
+    );
+    for tenant in ["acme", "globex"] {
+        assert_eq!(
+            data(&format!("tenants/tenant-{tenant}")),
+            Some(serde_json::json!({"value": format!("{tenant}-key")}))
+        );
+    }
+
+    // One key changes: the two remote secrets built from it get a new version, the third of that Secret none.
+    kubectl(
+        &[
+            "-n",
+            &ns,
+            "patch",
+            "secret",
+            "db-credentials",
+            "-p",
+            r#"{"stringData":{"db_port":"6432"}}"#,
+        ],
+        None,
+    );
+    wait_until("the new port in Vault", || {
+        data("orders/db-settings").is_some_and(|d| d["db_port"] == "6432")
+            && data("orders/db-url")
+                .is_some_and(|d| d["value"].as_str().is_some_and(|u| u.contains(":6432/")))
+    });
+    assert_eq!(
+        version("orders/db"),
+        Some(serde_json::json!(1)),
+        "orders/db was written again"
+    );
+    assert_eq!(version("orders/db-settings"), Some(serde_json::json!(2)));
+
+    // A Secret loses the label: under deletionPolicy Delete its remote secret goes, with an Event.
+    kubectl(
+        &[
+            "-n",
+            &ns,
+            "label",
+            "secret",
+            "tenant-globex",
+            "orders.example.com/tenant-",
+        ],
+        None,
+    );
+    wait_until("tenant-globex's remote secret deleted", || {
+        vault_cli::kv_metadata(&path("tenants/tenant-globex")).is_none()
+            && remotes_in_sync().contains(&("tenants".to_owned(), "1/1".to_owned()))
+    });
+    let events = kubectl(
+        &[
+            "-n",
+            &ns,
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=tenants",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert!(events.contains("PreviousRemoteDeleted"), "{events}");
+
+    // Deleting the SecretSync of deletionPolicy Delete removes the last tenant's remote secret; the others stay
+    // (Retain) and are removed here.
+    kubectl(
+        &["-n", &ns, "delete", "ssync", "tenants", "--timeout=60s"],
+        None,
+    );
+    assert!(vault_cli::kv_metadata(&path("tenants/tenant-acme")).is_none());
+    controller.kill();
+    for p in ["orders/db", "orders/db-settings", "orders/db-url"] {
+        vault_cli::kv_metadata_delete(&path(p));
+    }
+    let _ = kubectl_try(&["delete", "namespace", &ns, "--wait=false"], None);
+}
+
+/// Polls `done` every 250 ms for up to 90 s (a loaded 2-core machine), failing with `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !done() {
+        assert!(std::time::Instant::now() < end, "not within 90 s: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 /// What of issue #30's API a converted SecretSync uses: `spec.data` with a property or a pattern, a label selector,
