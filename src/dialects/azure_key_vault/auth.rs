@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::{DIALECT, wire};
 use crate::dialects::kit::bounded::Lru;
 use crate::dialects::kit::oauth::{self, Grant};
-use crate::dialects::kit::signin::SignIn;
+use crate::dialects::kit::signin::{SignIn, explain_untrusted};
 use crate::dialects::kit::token_cache::TokenCache;
 use crate::dialects::kit::{self, Reply, RetryPolicy, Transport, credentials};
 use crate::dialects::{DialectError, Shared};
@@ -103,16 +103,7 @@ pub fn auth_from(
     if let Some(token) = credentials::text(creds, "token")? {
         return Ok(Credential::Static(Zeroizing::new(token.to_owned())));
     }
-    let workload_identity = match credentials::text(creds, "workloadIdentity")? {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("true") => true,
-        Some(v) if v.eq_ignore_ascii_case("false") => false,
-        Some(_) => {
-            return Err(invalid(
-                "credentials key workloadIdentity must be \"true\" or \"false\"",
-            ));
-        }
-    };
+    let workload_identity = credentials::flag(creds, "workloadIdentity")?;
     // The controller pod's identity is borrowed only where the credentials ask for it.
     let from_pod = |v: &Option<String>| v.clone().filter(|_| workload_identity);
     let tenant = credentials::text(creds, "tenantId")?
@@ -294,7 +285,7 @@ impl SignIns {
 }
 
 /// Why a namespaced Store cannot sign in at an authority host with a private certificate.
-pub const UNTRUSTED_AUTHORITY: &str = "the Entra ID authority host's TLS certificate is not trusted: a namespaced \
+const UNTRUSTED_AUTHORITY: &str = "the Entra ID authority host's TLS certificate is not trusted: a namespaced \
      Store's caBundle (and ca.crt) vouch for its vault only, never for where it sends its client secret or token; \
      use an authority host with a publicly trusted certificate, ask the operator to trust its CA \
      (--identity-provider-ca-file), or use a ClusterStore";
@@ -319,17 +310,6 @@ impl Bearer<'_> {
     fn scope(&self) -> String {
         (self.sign_ins.scopes.get(self.vault.as_str()))
             .unwrap_or_else(|| scope_for_host(&self.host))
-    }
-
-    /// An untrusted token endpoint of a namespaced Store: its own CA is not the fix, so the message says what is.
-    fn explained(&self, mut err: DialectError) -> DialectError {
-        let untrusted = (err.source.as_deref())
-            .and_then(|s| s.downcast_ref::<reqwest::Error>())
-            .is_some_and(|e| kit::tls::server_untrusted(e).is_some());
-        if self.namespaced && untrusted {
-            err.message = UNTRUSTED_AUTHORITY.to_owned();
-        }
-        err
     }
 }
 
@@ -370,7 +350,10 @@ impl SignIn for Bearer<'_> {
             scope,
         )
         .await
-        .map_err(|e| self.explained(kit::text::during(&doing, e)))?;
+        .map_err(|e| {
+            let e = kit::text::during(&doing, e);
+            explain_untrusted(self.namespaced, UNTRUSTED_AUTHORITY, e)
+        })?;
         self.sign_ins.fetched.fetch_add(1, Ordering::Relaxed);
         Ok((
             token,

@@ -52,7 +52,7 @@ use super::kit::session::{Paged, Session};
 use super::kit::signin::Renewing;
 use super::kit::store_id::namespace_admin_wrote;
 use super::kit::tls::{self, ClientCache};
-use super::kit::{Auth, Exchange, Idempotency, StaticBearer, Transport, code, poll};
+use super::kit::{self, Auth, Exchange, Idempotency, StaticBearer, Transport, code, poll};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AzureKeyVaultSettings, DialectKind, Target};
 use crate::plan::{
@@ -545,9 +545,7 @@ impl Dialect for AzureKeyVault {
     }
 
     fn destinations(&self, target: &Target, credentials: &Credentials) -> Vec<String> {
-        let own_identity = credentials
-            .text("workloadIdentity")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let own_identity = kit::credentials::flag(credentials, "workloadIdentity").unwrap_or(false);
         let configured = settings(target).authority_host;
         let authority = (self.workload).authority(configured.as_deref(), own_identity);
         target.endpoint.iter().cloned().chain([authority]).collect()

@@ -141,24 +141,23 @@ impl Barbican {
     pub async fn session<'a>(&'a self, req: &Request<'_>) -> Result<Session<'a>, DialectError> {
         let access = auth::access(req.target, req.credentials)?;
         let endpoint = req.target.endpoint.as_deref();
-        let endpoint = endpoint.map(|e| barbican_base(e, "the store's endpoint"));
+        let endpoint = (endpoint.map(|e| barbican_base(e, "the store's endpoint"))).transpose()?;
         let (base, auth, creator): (_, Box<dyn Auth + 'a>, _) = match access {
+            // `access` takes no-auth mode only with the store's endpoint.
             Access::NoAuth { project_id } => {
-                let base = endpoint.ok_or_else(|| {
-                    DialectError::permanent(
-                        "InvalidSpec",
-                        "Barbican in no-auth mode needs the store's endpoint",
-                    )
-                })??;
-                let creator = Some(NOAUTH_USER.to_owned());
-                (base, Box::new(ProjectHeaders(project_id)), creator)
+                let auth = Box::new(ProjectHeaders(project_id));
+                (
+                    endpoint.unwrap_or_default(),
+                    auth,
+                    Some(NOAUTH_USER.to_owned()),
+                )
             }
             Access::Keystone(ks) => {
                 let keystone = &self.keystone;
                 let auth = Renewing::new(&self.tokens, KeystoneSignIn { keystone, ks });
                 let token = auth.token().await?;
                 let base = match endpoint {
-                    Some(base) => base?,
+                    Some(base) => base,
                     None => catalog_endpoint(req.target, &token)?,
                 };
                 (base, Box::new(auth), token.user_id.clone())
@@ -510,12 +509,7 @@ impl Session<'_> {
         let Observed::Present(remote) = observed else {
             return Err(gone());
         };
-        let uuid = uuid_of(&remote.reference).ok_or_else(|| {
-            DialectError::retry(
-                "RemoteGone",
-                "the observed Barbican secret has no reference; will look again",
-            )
-        })?;
+        let uuid = uuid_of(&remote.reference).ok_or_else(gone)?;
         let digest = remote.digest.as_deref().unwrap_or(&req.desired.digest);
         let meta = wire::join_metadata(
             &req.desired.owner,

@@ -32,6 +32,19 @@ pub fn required<'a>(
     text(creds, key)?.ok_or_else(|| missing(key, what))
 }
 
+/// A `"true"` or `"false"` key (in any case); missing or blank is false.
+pub fn flag(creds: &Credentials, key: &str) -> Result<bool, DialectError> {
+    match text(creds, key)? {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(DialectError::credentials(
+            "InvalidCredentials",
+            format!("credentials key {key} must be \"true\" or \"false\""),
+        )),
+    }
+}
+
 /// The error for a key that is needed and absent (or blank).
 pub fn missing(key: &str, what: &str) -> DialectError {
     DialectError::credentials(

@@ -82,3 +82,20 @@ impl<S: SignIn> Auth for Renewing<'_, S> {
         Ok(true)
     }
 }
+
+/// A sign-in error of a namespaced Store whose identity provider presented a certificate it does not trust:
+/// the Store's own CA is not the fix (see [`super::tls::sign_in`]), so the message becomes `explanation`, which
+/// says what is.
+pub fn explain_untrusted(
+    namespaced: bool,
+    explanation: &str,
+    mut err: DialectError,
+) -> DialectError {
+    let untrusted = (err.source.as_deref())
+        .and_then(|s| s.downcast_ref::<reqwest::Error>())
+        .is_some_and(|e| super::tls::server_untrusted(e).is_some());
+    if namespaced && untrusted {
+        err.message = explanation.to_owned();
+    }
+    err
+}
