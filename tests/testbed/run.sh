@@ -23,8 +23,9 @@ if ! alive secretsync; then
   cat "$TB"/env.d/*.env > "$TB/env"
 fi
 
-# The examples name the test bed's endpoints as ${VARIABLES} from .testbed/env; fill them in.
-for f in deploy/examples/*.yaml; do
+# The examples name the test bed's endpoints as ${VARIABLES} from .testbed/env; fill them in. several-keys/ uses the
+# Store of vault.yaml, so it comes after.
+for f in deploy/examples/*.yaml deploy/examples/several-keys/*.yaml; do
   envsubst < "$f" | kubectl apply --server-side -f - >/dev/null
 done
 log "waiting for every example SecretSync to be Ready"
