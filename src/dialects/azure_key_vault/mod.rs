@@ -588,16 +588,7 @@ impl Dialect for AzureKeyVault {
         }
         check_labels(&req.target.labels)?;
         check_labels(&req.desired.metadata.labels)?;
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(DialectError::permanent(
-                "PayloadTooLarge",
-                format!(
-                    "Key Vault secret values are at most 25 KB ({MAX_VALUE_BYTES} bytes); the source value has {} \
-                     bytes",
-                    value.len()
-                ),
-            ));
-        }
+        kit::metadata::at_most(value, MAX_VALUE_BYTES, "Key Vault's limit (25 KB)")?;
         value.expose_str().ok_or_else(not_text)?;
         self.settings_of(req).map(drop)
     }

@@ -95,10 +95,6 @@ fn settings(target: &Target) -> BarbicanSettings {
     target.barbican.as_deref().cloned().unwrap_or_default()
 }
 
-fn keep_superseded(target: &Target) -> usize {
-    settings(target).keep_superseded.unwrap_or(0) as usize
-}
-
 /// The Barbican root (without `/v1`) from an endpoint URL.
 fn barbican_base(raw: &str, origin: &str) -> Result<String, DialectError> {
     kit::endpoint::versioned_root(raw, "/v1").map_err(|why| {
@@ -480,7 +476,8 @@ impl Session<'_> {
             Some(done) => done,
             None => self.create(req, &meta, value, content_type).await?,
         };
-        for old in wire::prune(&items, &uuid, keep_superseded(req.target)) {
+        let keep = settings(req.target).keep_superseded.unwrap_or(0) as usize;
+        for old in wire::prune(&items, &uuid, keep) {
             if let Err(e) = self.delete_secret(old).await {
                 tracing::warn!(
                     dialect = DIALECT,
@@ -613,19 +610,10 @@ impl Dialect for Barbican {
                 "Barbican cannot store an empty payload; the source value is empty",
             ));
         }
-        let max = settings(target)
-            .max_payload_bytes
-            .unwrap_or(DEFAULT_MAX_PAYLOAD) as usize;
-        if value.len() > max {
-            return Err(DialectError::permanent(
-                "PayloadTooLarge",
-                format!(
-                    "the value is {} bytes; Barbican accepts at most {max} (barbican.maxPayloadBytes, Barbican's \
-                     max_allowed_secret_in_bytes)",
-                    value.len()
-                ),
-            ));
-        }
+        let max = settings(target).max_payload_bytes;
+        let limit =
+            "Barbican's limit (barbican.maxPayloadBytes, Barbican's max_allowed_secret_in_bytes)";
+        kit::metadata::at_most(value, max.unwrap_or(DEFAULT_MAX_PAYLOAD) as usize, limit)?;
         if content_type == wire::TEXT_PLAIN && value.expose_str().is_none() {
             return Err(DialectError::permanent(
                 "ValueNotText",

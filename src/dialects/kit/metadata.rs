@@ -3,6 +3,7 @@
 
 use crate::dialects::DialectError;
 use crate::plan::{Capabilities, Metadata, Support};
+use crate::value::SecretValue;
 
 /// Refuses a content type, description or labels that `store` (its name in messages) has no field for, as its
 /// dialect's `capabilities` say.
@@ -27,6 +28,18 @@ pub fn refuse_unsupported(
         return refuse("LabelsUnsupported", "labels", "labels");
     }
     Ok(())
+}
+
+/// Refuses a value of more than `max` bytes, before any call; `limit` says whose limit that is.
+pub fn at_most(value: &SecretValue, max: usize, limit: &str) -> Result<(), DialectError> {
+    if value.len() <= max {
+        return Ok(());
+    }
+    let size = value.len();
+    Err(DialectError::permanent(
+        "PayloadTooLarge",
+        format!("the value is {size} bytes; {limit} is {max} bytes"),
+    ))
 }
 
 #[cfg(test)]
