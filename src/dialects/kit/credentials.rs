@@ -96,6 +96,30 @@ mod tests {
     }
 
     #[test]
+    fn flags_are_true_or_false_and_nothing_else() {
+        let c = creds(&[
+            ("on", b"TRUE\n"),
+            ("off", b"false"),
+            ("odd", b"yes-SENTINEL"),
+        ]);
+        assert!(flag(&c, "on").unwrap());
+        assert!(!flag(&c, "off").unwrap() && !flag(&c, "absent").unwrap());
+        let e = flag(&c, "odd").unwrap_err();
+        assert_eq!(e.reason, "InvalidCredentials");
+        assert!(e.message.contains("odd") && !e.message.contains("SENTINEL"));
+    }
+
+    #[test]
+    fn a_secret_json_body_is_the_value_serialized() {
+        let body = secret_json(serde_json::json!({"auth": {"password": "p", "n": [1, "x"]}}));
+        let back: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            back,
+            serde_json::json!({"auth": {"password": "p", "n": [1, "x"]}})
+        );
+    }
+
+    #[test]
     fn values_are_trimmed() {
         let c = creds(&[("password", b"s3cret\n")]);
         assert_eq!(text(&c, "password").unwrap(), Some("s3cret"));

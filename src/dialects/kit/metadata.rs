@@ -47,6 +47,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_value_over_the_limit_is_refused_with_its_size() {
+        let value = SecretValue::new(vec![b'x'; 11]);
+        assert!(at_most(&value, 11, "S's limit").is_ok());
+        let e = at_most(&value, 10, "S's limit").unwrap_err();
+        assert_eq!(e.reason, "PayloadTooLarge");
+        assert_eq!(e.message, "the value is 11 bytes; S's limit is 10 bytes");
+    }
+
+    #[test]
     fn only_what_the_store_lacks_is_refused() {
         let caps = Capabilities {
             content_type: Support::Unsupported,

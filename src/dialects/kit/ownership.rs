@@ -216,7 +216,6 @@ pub mod description {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn marker() -> Marker {
         Marker {
@@ -244,6 +243,23 @@ mod tests {
                 "{keys:?}"
             );
         }
+    }
+
+    #[test]
+    fn labels_never_shadow_the_marker() {
+        let labels: BTreeMap<String, String> = [("team", "a"), ("secretsync-owner", "x/y")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        let pairs = Keys::Dashed.with_labels(&marker(), &labels);
+        assert_eq!(pairs.get("team").map(String::as_str), Some("a"));
+        assert_eq!(
+            pairs.get("secretsync-owner").map(String::as_str),
+            Some("team-a/db")
+        );
+        assert_eq!(
+            user_labels(&pairs),
+            [("team".to_owned(), "a".to_owned())].into()
+        );
     }
 
     #[test]

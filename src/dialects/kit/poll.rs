@@ -53,3 +53,26 @@ where
         backoff.pause().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn looks_until_found_or_past_the_deadline() {
+        let mut looks = 0;
+        let found = until(Duration::from_secs(30), || {
+            looks += 1;
+            let now = looks;
+            async move { Ok((now == 2).then_some(now)) }
+        });
+        assert_eq!(found.await.unwrap(), Some(2));
+        let mut looks = 0;
+        let never = until(Duration::ZERO, || {
+            looks += 1;
+            async { Ok::<Option<()>, DialectError>(None) }
+        });
+        assert_eq!(never.await.unwrap(), None);
+        assert_eq!(looks, 1, "one look, then the deadline");
+    }
+}

@@ -99,3 +99,60 @@ pub fn explain_untrusted(
     }
     err
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// Counts its sign-ins; each token names the sign-in that made it.
+    struct Counting(AtomicU32);
+
+    #[async_trait]
+    impl SignIn for Counting {
+        type Token = String;
+
+        fn key(&self) -> String {
+            "k".into()
+        }
+
+        async fn fetch(&self) -> Result<(String, Duration), DialectError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok((format!("t{n}"), Duration::from_secs(600)))
+        }
+
+        fn apply(
+            &self,
+            request: reqwest::RequestBuilder,
+            token: &String,
+        ) -> Result<reqwest::RequestBuilder, DialectError> {
+            Ok(request.bearer_auth(token))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_is_reused_until_the_store_refuses_it() {
+        let cache = TokenCache::default();
+        let auth = Renewing::new(&cache, Counting(AtomicU32::new(0)));
+        assert_eq!(auth.token().await.unwrap().as_str(), "t1");
+        assert_eq!(auth.token().await.unwrap().as_str(), "t1", "cached");
+        let refused = crate::dialects::fixtures::reply(401, "");
+        assert!(auth.refused(&refused).await.unwrap(), "worth one more try");
+        assert_eq!(auth.token().await.unwrap().as_str(), "t2", "renewed");
+        assert_eq!(auth.sign_in.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn only_an_untrusted_certificate_of_a_namespaced_store_is_explained() {
+        let err = || DialectError::retry("BackendUnreachable", "cannot reach the store");
+        assert_eq!(
+            explain_untrusted(true, "why", err()).message,
+            "cannot reach the store"
+        );
+        assert_eq!(
+            explain_untrusted(false, "why", err()).message,
+            "cannot reach the store"
+        );
+    }
+}

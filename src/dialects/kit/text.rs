@@ -79,6 +79,18 @@ mod tests {
     }
 
     #[test]
+    fn a_known_code_is_read_at_the_first_pointer_that_has_one() {
+        const KNOWN: &[&str] = &["Forbidden", "Conflict"];
+        let body = br#"{"title": "CANARY", "error": {"title": "Conflict"}}"#;
+        assert_eq!(
+            known_at(body, &["/title", "/error/title"], KNOWN),
+            Some("Conflict")
+        );
+        assert_eq!(known_at(body, &["/title"], KNOWN), None);
+        assert_eq!(known_at(b"<html>", &["/title"], KNOWN), None);
+    }
+
+    #[test]
     fn only_known_codes_are_shown_and_as_our_own_words() {
         const KNOWN: &[&str] = &["Forbidden", "Conflict"];
         assert_eq!(known_code("Conflict", KNOWN), Some("Conflict"));
