@@ -108,3 +108,49 @@ fn a_secret_the_store_keeps_creating_is_polled_less_and_less_often() {
         CREATING_POLL
     );
 }
+
+#[test]
+fn a_secret_wakes_the_secretsyncs_that_name_select_or_last_pushed_it() {
+    let labels = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let named = sync("named", "uid-named");
+    assert!(run::reads_source(&named, "s", &labels(&[])));
+    assert!(!run::reads_source(
+        &named,
+        "other",
+        &labels(&[("push", "yes")])
+    ));
+
+    let mut selecting: SecretSync = serde_json::from_value(serde_json::json!({
+        "apiVersion": "secretsync.io/v1alpha1", "kind": "SecretSync",
+        "metadata": {"name": "all", "namespace": "team-a"},
+        "spec": {"source": {"selector": {"matchLabels": {"push": "yes"}}},
+                 "target": {"storeRef": {"kind": "Store", "name": "vault"}, "remoteName": "{secret}"}}
+    }))
+    .expect("a SecretSync");
+    assert!(run::reads_source(
+        &selecting,
+        "a",
+        &labels(&[("push", "yes")])
+    ));
+    assert!(!run::reads_source(
+        &selecting,
+        "a",
+        &labels(&[("push", "no")])
+    ));
+    // Unlabelled since its last push: still woken, so that its remote secret is let go.
+    selecting.status = Some(crate::api::SecretSyncStatus {
+        remotes: vec![crate::api::RemoteEntryStatus {
+            name: "a".into(),
+            secret: Some("a".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    assert!(run::reads_source(&selecting, "a", &labels(&[])));
+    assert!(!run::reads_source(&selecting, "b", &labels(&[])));
+}
