@@ -35,10 +35,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::kit::ownership::{Marker, description};
+use super::kit::session::Session;
 use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::{
-    Auth, Endpoint, Exchange, Idempotency, NoAuth, Reply, StaticBearer, Transport, Verdict,
-    credentials, decode_with,
+    Auth, Exchange, Idempotency, NoAuth, Reply, StaticBearer, Transport, Verdict, credentials,
+    decode_with,
 };
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, ServiceFabricMeshSettings, Target};
@@ -275,15 +276,6 @@ fn decode(reply: &Reply) -> Verdict {
     decode_with(reply, map_error)
 }
 
-/// Where and how to talk to one gateway.
-struct Conn {
-    client: reqwest::Client,
-    base: String,
-    api_version: String,
-    auth: Box<dyn Auth>,
-    rate: Option<crate::api::RateLimit>,
-}
-
 fn settings(target: &Target) -> ServiceFabricMeshSettings {
     target
         .service_fabric_mesh
@@ -328,7 +320,8 @@ fn check_access(target: &Target, creds: &Credentials) -> Result<url::Url, Dialec
 }
 
 impl ServiceFabricMesh {
-    fn conn(&self, req: &Request<'_>) -> Result<Conn, DialectError> {
+    /// One reconcile's connection to the gateway: every URL ends with `?api-version=…`.
+    fn conn(&self, req: &Request<'_>) -> Result<Session<'_>, DialectError> {
         let url = check_access(req.target, req.credentials)?;
         let creds = req.credentials;
         let client = self.clients.client(TlsSettings {
@@ -344,12 +337,13 @@ impl ServiceFabricMesh {
             Some(t) => Box::new(StaticBearer(Zeroizing::new(t.to_owned()))),
             None => Box::new(NoAuth),
         };
-        Ok(Conn {
+        Ok(Session {
+            transport: &self.transport,
             client,
             base: url.as_str().trim_end_matches('/').to_owned(),
-            api_version,
-            auth,
+            suffix: format!("?api-version={api_version}"),
             rate: req.rate_limit,
+            auth,
         })
     }
 
@@ -358,25 +352,24 @@ impl ServiceFabricMesh {
     /// digest, a `GET`, a `DELETE`, or the reading `POST …/list_value`).
     async fn call(
         &self,
-        conn: &Conn,
+        conn: &Session<'_>,
         method: Method,
         path: &str,
         body: Option<&[u8]>,
         operation: &'static str,
     ) -> Result<Reply, DialectError> {
-        let url = format!("{}{path}?api-version={}", conn.base, conn.api_version);
+        let url = conn.url(path);
         let mut exchange =
             Exchange::new(operation, &method, &url).idempotency(Idempotency::Idempotent);
         if let Some(b) = body {
             exchange = exchange.body("application/json; charset=utf-8", b);
         }
-        let endpoint = Endpoint::store(&conn.client, &conn.base, conn.rate, conn.auth.as_ref());
-        self.transport.send(&endpoint, &exchange).await
+        conn.send(exchange).await
     }
 
     async fn get_resource(
         &self,
-        conn: &Conn,
+        conn: &Session<'_>,
         name: &str,
     ) -> Result<Option<SecretProps>, DialectError> {
         let reply = self
@@ -400,7 +393,7 @@ impl ServiceFabricMesh {
     /// Creates or updates the resource; returns the status the backend reported, `None` for 202 (accepted).
     async fn put_resource(
         &self,
-        conn: &Conn,
+        conn: &Session<'_>,
         name: &str,
         content_type: Option<&str>,
         description: &str,
@@ -438,7 +431,7 @@ impl ServiceFabricMesh {
         }
     }
 
-    async fn delete_resource(&self, conn: &Conn, name: &str) -> Result<(), DialectError> {
+    async fn delete_resource(&self, conn: &Session<'_>, name: &str) -> Result<(), DialectError> {
         self.call(
             conn,
             Method::DELETE,
@@ -452,7 +445,7 @@ impl ServiceFabricMesh {
 
     async fn add_value(
         &self,
-        conn: &Conn,
+        conn: &Session<'_>,
         name: &str,
         version: &str,
         value: &SecretValue,
@@ -481,7 +474,7 @@ impl ServiceFabricMesh {
     /// Whether the version exists (by metadata `GET`, or by reading the value back when verifying).
     async fn has_value(
         &self,
-        conn: &Conn,
+        conn: &Session<'_>,
         name: &str,
         version: &str,
         verify: bool,
@@ -528,7 +521,7 @@ impl ServiceFabricMesh {
         }
     }
 
-    async fn delete_value(&self, conn: &Conn, name: &str, version: &str) -> bool {
+    async fn delete_value(&self, conn: &Session<'_>, name: &str, version: &str) -> bool {
         let Ok(path) = resource_path(name) else {
             return false;
         };
@@ -569,7 +562,7 @@ impl ServiceFabricMesh {
 
     async fn create(
         &self,
-        conn: &Conn,
+        conn: &Session<'_>,
         req: &Request<'_>,
         value: &SecretValue,
     ) -> Result<Outcome, DialectError> {
@@ -603,7 +596,7 @@ impl ServiceFabricMesh {
     /// step, from what `observe` read (the versions SecretSync wrote before are in `observed`).
     async fn new_version(
         &self,
-        conn: &Conn,
+        conn: &Session<'_>,
         req: &Request<'_>,
         observed: &Observed,
         value: &SecretValue,
@@ -632,7 +625,7 @@ impl ServiceFabricMesh {
 
     async fn update_metadata(
         &self,
-        conn: &Conn,
+        conn: &Session<'_>,
         req: &Request<'_>,
         observed: &Observed,
     ) -> Result<Outcome, DialectError> {

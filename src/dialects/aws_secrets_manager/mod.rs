@@ -39,9 +39,10 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use super::kit::ownership::{self, Keys, Marker};
+use super::kit::session::Session;
 use super::kit::store_id::namespace_admin_wrote;
 use super::kit::tls::{ClientCache, TlsSettings};
-use super::kit::{Endpoint, Exchange, Idempotency, Pace, Transport, credentials};
+use super::kit::{Exchange, Idempotency, Transport, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AwsSecretsManagerSettings, DialectKind, Target};
 use crate::plan::{Adoption, Desired, Support};
@@ -205,12 +206,9 @@ fn valid_tag_text(text: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b" _.:/=+-@".contains(&b))
 }
 
-/// Where and as whom one reconcile's requests go.
+/// Where and as whom one reconcile's requests go (every call is a signed `POST /`), and the store's settings.
 struct Ctx<'a> {
-    url: String,
-    client: reqwest::Client,
-    signer: SigV4,
-    rate: Option<crate::api::RateLimit>,
+    http: Session<'a>,
     settings: &'a AwsSecretsManagerSettings,
 }
 
@@ -251,7 +249,7 @@ fn tls<'a>(creds: &'a Credentials, url: &url::Url) -> Result<TlsSettings<'a>, Di
 }
 
 impl AwsSecretsManager {
-    async fn context<'a>(&self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
+    async fn context<'a>(&'a self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         let (s, region) = settings(req.target)?;
         let url = endpoint(req.target, region)?;
         let client = self.clients.client(tls(req.credentials, &url)?)?;
@@ -290,17 +288,19 @@ impl AwsSecretsManager {
                 self.sessions.keys(&self.sts, &who).await?
             }
         };
-        Ok(Ctx {
-            url: url.as_str().to_owned(),
+        let http = Session {
+            transport: &self.transport,
             client,
-            signer: SigV4 {
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            suffix: String::new(),
+            rate: req.rate_limit,
+            auth: Box::new(SigV4 {
                 keys,
                 region: region.to_owned(),
                 service: SERVICE,
-            },
-            rate: req.rate_limit,
-            settings: s,
-        })
+            }),
+        };
+        Ok(Ctx { http, settings: s })
     }
 
     /// One signed call through the kit's transport; `None` when the secret does not exist.
@@ -314,43 +314,16 @@ impl AwsSecretsManager {
         let target = format!("{SERVICE}.{action}");
         let headers = [("x-amz-target", target.as_str())];
         let bytes = body.to_bytes();
+        let url = ctx.http.url("/");
         // Every call repeats safely: reads, calls that set a state, and writes with their ClientRequestToken.
-        let exchange = Exchange::new(action, &method, &ctx.url)
+        let exchange = Exchange::new(action, &method, &url)
             .body("application/x-amz-json-1.1", &bytes)
             .headers(&headers)
             .idempotency(Idempotency::Idempotent);
-        let endpoint = Endpoint {
-            client: &ctx.client,
-            pace: Pace::Store {
-                key: &ctx.url,
-                rate: ctx.rate,
-            },
-            auth: &ctx.signer,
-        };
-        let in_action = |e: DialectError| DialectError {
-            message: format!("Secrets Manager {action}: {}", e.message),
-            ..e
-        };
-        let reply = self
-            .transport
-            .send(&endpoint, &exchange)
-            .await
-            .map_err(in_action)?;
-        if reply.absent {
-            return Ok(None);
-        }
-        if reply.body.is_empty() {
-            return Ok(Some(T::default()));
-        }
-        serde_json::from_slice(&reply.body).map(Some).map_err(|e| {
-            in_action(DialectError::retry(
-                "BadResponse",
-                format!(
-                    "unexpected answer ({})",
-                    super::kit::text::json_position(&e)
-                ),
-            ))
-        })
+        let doing = format!("Secrets Manager {action}");
+        let reply = ctx.http.send(exchange).await;
+        let reply = reply.map_err(|e| super::kit::text::during(&doing, e))?;
+        reply.json(&doing)
     }
 
     /// A call on a secret that must exist (it was just observed): gone is `RemoteGone`, observed again next time.
@@ -505,12 +478,12 @@ impl Dialect for AwsSecretsManager {
                 "AWS Secrets Manager names are 1-512 letters, digits and /_+=.@-",
             ));
         }
-        if req.desired.metadata.content_type.is_some() {
-            return Err(DialectError::permanent(
-                "ContentTypeUnsupported",
-                "AWS Secrets Manager keeps no content type; remove spec.target.contentType",
-            ));
-        }
+        let caps = self.capabilities(req.target);
+        super::kit::metadata::refuse_unsupported(
+            "AWS Secrets Manager",
+            caps,
+            &req.desired.metadata,
+        )?;
         let labels = &req.desired.metadata.labels;
         if labels.len() > MAX_LABELS {
             return Err(DialectError::permanent(
@@ -534,16 +507,7 @@ impl Dialect for AwsSecretsManager {
                  keys not starting with aws:",
             ));
         }
-        if value.len() > MAX_VALUE {
-            return Err(DialectError::permanent(
-                "PayloadTooLarge",
-                format!(
-                    "the value is {} bytes; AWS Secrets Manager keeps {MAX_VALUE}",
-                    value.len()
-                ),
-            ));
-        }
-        Ok(())
+        super::kit::metadata::at_most(value, MAX_VALUE, "AWS Secrets Manager's limit")
     }
 
     async fn read_value(
@@ -590,12 +554,7 @@ impl Dialect for AwsSecretsManager {
             metadata: Metadata {
                 content_type: None,
                 description: seen.description.clone(),
-                labels: seen
-                    .tags
-                    .iter()
-                    .filter(|(k, _)| !ownership::is_reserved(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                labels: ownership::user_labels(&seen.tags),
             },
             state: RemoteState::Ready,
             detail: Detail::new(seen),

@@ -252,6 +252,10 @@ pub trait Auth: Send + Sync {
     async fn refused(&self, _reply: &Reply) -> Result<bool, DialectError> {
         Ok(false)
     }
+
+    /// An exchange sent with these credentials failed with `error` (after any renewal): forget what the error
+    /// shows to be stale. Nothing by default.
+    fn failed(&self, _error: &DialectError) {}
 }
 
 /// No credentials (a store that trusts its network, or client certificates only).

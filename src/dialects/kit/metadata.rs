@@ -32,10 +32,14 @@ pub fn refuse_unsupported(
 
 /// Refuses a value of more than `max` bytes, before any call; `limit` says whose limit that is.
 pub fn at_most(value: &SecretValue, max: usize, limit: &str) -> Result<(), DialectError> {
-    if value.len() <= max {
+    size_at_most(value.len(), max, limit)
+}
+
+/// [`at_most`] for a value measured as the store receives it (`size` bytes, base64 for instance).
+pub fn size_at_most(size: usize, max: usize, limit: &str) -> Result<(), DialectError> {
+    if size <= max {
         return Ok(());
     }
-    let size = value.len();
     Err(DialectError::permanent(
         "PayloadTooLarge",
         format!("the value is {size} bytes; {limit} is {max} bytes"),
@@ -53,6 +57,11 @@ mod tests {
         let e = at_most(&value, 10, "S's limit").unwrap_err();
         assert_eq!(e.reason, "PayloadTooLarge");
         assert_eq!(e.message, "the value is 11 bytes; S's limit is 10 bytes");
+        assert!(size_at_most(10, 10, "S's limit").is_ok());
+        assert_eq!(
+            size_at_most(12, 10, "S's limit").unwrap_err().reason,
+            "PayloadTooLarge"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The connection the calls of one reconcile share: the dialect's transport, the client (with the store's TLS
 //! settings), the store's root, its rate limit and its credentials.
 
+use std::num::NonZeroU32;
+
 use reqwest::Method;
 
-use super::{Auth, Endpoint, Exchange, Reply, Transport};
+use super::{Auth, Endpoint, Exchange, Pace, Reply, Transport};
 use crate::api::RateLimit;
 use crate::dialects::DialectError;
 
@@ -28,7 +30,38 @@ impl Session<'_> {
     /// may be repeated. Success and absence come back as a reply; the rest as the error the decoder made of it.
     pub async fn send(&self, exchange: Exchange<'_>) -> Result<Reply, DialectError> {
         let endpoint = Endpoint::store(&self.client, &self.base, self.rate, self.auth.as_ref());
-        self.transport.send(&endpoint, &exchange).await
+        self.sent(self.transport.send(&endpoint, &exchange).await)
+    }
+
+    /// [`Session::send`] for a store that publishes a limit per kind of request: paced at `per_second` (with
+    /// `burst`) per action (the exchange's operation) and root, within the store's own limit.
+    pub async fn send_per_action(
+        &self,
+        exchange: Exchange<'_>,
+        per_second: NonZeroU32,
+        burst: NonZeroU32,
+    ) -> Result<Reply, DialectError> {
+        let key = format!("{}#{}", self.base, exchange.operation);
+        let endpoint = Endpoint {
+            client: &self.client,
+            pace: Pace::PerAction {
+                key: &key,
+                per_second,
+                burst,
+                store_key: &self.base,
+                rate: self.rate,
+            },
+            auth: self.auth.as_ref(),
+        };
+        self.sent(self.transport.send(&endpoint, &exchange).await)
+    }
+
+    /// Lets the credentials see a failure (a stale token is forgotten).
+    fn sent(&self, result: Result<Reply, DialectError>) -> Result<Reply, DialectError> {
+        if let Err(e) = &result {
+            self.auth.failed(e);
+        }
+        result
     }
 
     /// A `GET` of `url`; `None` when the store has nothing there.

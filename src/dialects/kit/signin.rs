@@ -33,6 +33,12 @@ pub trait SignIn: Send + Sync {
     async fn refused(&self, _reply: &Reply) -> Result<(), DialectError> {
         Ok(())
     }
+
+    /// Whether a failed exchange's `error` (not a 401, which always renews) shows the token to be stale, so that
+    /// the next reconcile signs in again: Vault refuses a revoked token with 403. Never by default.
+    fn stale_after(&self, _error: &DialectError) -> bool {
+        false
+    }
 }
 
 /// [`SignIn`] as the kit's [`Auth`].
@@ -75,11 +81,24 @@ impl<S: SignIn> Auth for Renewing<'_, S> {
 
     async fn refused(&self, reply: &Reply) -> Result<bool, DialectError> {
         self.sign_in.refused(reply).await?;
+        self.forget_sent();
+        tracing::debug!("the store refused the token; renewing it once");
+        Ok(true)
+    }
+
+    fn failed(&self, error: &DialectError) {
+        if self.sign_in.stale_after(error) {
+            self.forget_sent();
+        }
+    }
+}
+
+impl<S: SignIn> Renewing<'_, S> {
+    /// Forgets the token of the last attempt (only that one: another reconcile may have renewed it already).
+    fn forget_sent(&self) {
         if let Some((key, token)) = self.sent.lock().unwrap_or_else(|e| e.into_inner()).take() {
             self.cache.forget_if(&key, &token);
         }
-        tracing::debug!("the store refused the token; renewing it once");
-        Ok(true)
     }
 }
 
@@ -141,6 +160,50 @@ mod tests {
         assert!(auth.refused(&refused).await.unwrap(), "worth one more try");
         assert_eq!(auth.token().await.unwrap().as_str(), "t2", "renewed");
         assert_eq!(auth.sign_in.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// Signs in as [`Counting`] does, and takes a credentials error as a sign of a stale token (as Vault does).
+    struct StaleOnCredentials(Counting);
+
+    #[async_trait]
+    impl SignIn for StaleOnCredentials {
+        type Token = String;
+
+        fn key(&self) -> String {
+            self.0.key()
+        }
+
+        async fn fetch(&self) -> Result<(String, Duration), DialectError> {
+            self.0.fetch().await
+        }
+
+        fn apply(
+            &self,
+            request: reqwest::RequestBuilder,
+            token: &String,
+        ) -> Result<reqwest::RequestBuilder, DialectError> {
+            self.0.apply(request, token)
+        }
+
+        fn stale_after(&self, error: &DialectError) -> bool {
+            error.class == crate::dialects::ErrorClass::Credentials
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_forgets_the_token_only_where_the_sign_in_says_it_is_stale() {
+        let cache = TokenCache::default();
+        let auth = Renewing::new(&cache, StaleOnCredentials(Counting(AtomicU32::new(0))));
+        assert_eq!(auth.token().await.unwrap().as_str(), "t1");
+        auth.failed(&DialectError::retry("BackendError", "HTTP 503"));
+        assert_eq!(auth.token().await.unwrap().as_str(), "t1", "kept");
+        auth.failed(&DialectError::credentials("Forbidden", "HTTP 403"));
+        assert_eq!(auth.token().await.unwrap().as_str(), "t2", "forgotten");
+        // A sign-in that never calls a token stale keeps it whatever fails.
+        let plain = Renewing::new(&cache, Counting(AtomicU32::new(0)));
+        let before = plain.token().await.unwrap();
+        plain.failed(&DialectError::credentials("Forbidden", "HTTP 403"));
+        assert!(Arc::ptr_eq(&before, &plain.token().await.unwrap()));
     }
 
     #[test]

@@ -40,10 +40,9 @@ use zeroize::Zeroizing;
 
 use super::kit::ownership::{self, description};
 use super::kit::retry::THROTTLED;
+use super::kit::session::Session;
 use super::kit::tls::ClientCache;
-use super::kit::{
-    Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict, credentials,
-};
+use super::kit::{Auth, Exchange, Idempotency, Reply, Transport, Verdict, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, TencentSsmSettings, TencentVersionPolicy};
 use crate::plan::digest::short;
@@ -80,17 +79,13 @@ impl TencentSsm {
     }
 }
 
-/// Where and as whom one request goes.
+/// Where and as whom one reconcile's requests go (every call is a signed `POST /`, see [`Tc3`]), their pace
+/// per action, and the store's version settings.
 struct Ctx<'a> {
-    endpoint: String,
-    /// The shared client, or one that also trusts the credentials' `ca.crt`.
-    client: reqwest::Client,
+    http: Session<'a>,
     region: &'a str,
-    auth: Tc3<'a>,
     pace: NonZeroU32,
     burst: NonZeroU32,
-    /// The store's own limit for the whole endpoint, when its admin set one.
-    rate: Option<crate::api::RateLimit>,
     policy: TencentVersionPolicy,
     version_id: &'a str,
 }
@@ -103,6 +98,31 @@ struct Tc3<'a> {
     secret_key: &'a str,
     /// The session token of temporary credentials, sent as `X-TC-Token`.
     token: Option<&'a str>,
+}
+
+impl<'a> Tc3<'a> {
+    /// The signer for requests to `url` with the credentials' API key.
+    fn new(url: &url::Url, creds: &'a Credentials) -> Result<Self, DialectError> {
+        let host_name = url.host_str().unwrap_or_default().to_owned();
+        let host = match url.port() {
+            Some(port) => format!("{host_name}:{port}"),
+            None => host_name,
+        };
+        let secret_id = header_credential(creds, "secretId")?.ok_or_else(|| {
+            credentials::missing("secretId", "the SecretId of a Tencent Cloud API key")
+        })?;
+        let secret_key = header_credential(creds, "secretKey")?.ok_or_else(|| {
+            credentials::missing("secretKey", "the SecretKey of a Tencent Cloud API key")
+        })?;
+        // No (or an empty) token key means permanent credentials, as when a template always renders the key.
+        let token = header_credential(creds, "token")?;
+        Ok(Tc3 {
+            host,
+            secret_id,
+            secret_key,
+            token,
+        })
+    }
 }
 
 #[async_trait]
@@ -186,7 +206,7 @@ fn header_credential<'a>(
 }
 
 impl TencentSsm {
-    fn context<'a>(&self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
+    fn context<'a>(&'a self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         let s = settings(req.target)?;
         let region = s
             .region
@@ -221,33 +241,21 @@ impl TencentSsm {
         let client = self
             .clients
             .client(super::kit::tls::store_ca(creds, &url)?)?;
-        let host_name = url.host_str().unwrap_or_default().to_owned();
-        let host = match url.port() {
-            Some(port) => format!("{host_name}:{port}"),
-            None => host_name,
-        };
-        let secret_id = header_credential(creds, "secretId")?.ok_or_else(|| {
-            credentials::missing("secretId", "the SecretId of a Tencent Cloud API key")
-        })?;
-        let secret_key = header_credential(creds, "secretKey")?.ok_or_else(|| {
-            credentials::missing("secretKey", "the SecretKey of a Tencent Cloud API key")
-        })?;
-        // No (or an empty) token key means permanent credentials, as when a template always renders the key.
-        let token = header_credential(creds, "token")?;
+        let auth = Tc3::new(&url, creds)?;
         let limit = s.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
-        Ok(Ctx {
-            endpoint: url.as_str().to_owned(),
+        let http = Session {
+            transport: &self.transport,
             client,
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            suffix: String::new(),
+            rate: req.rate_limit,
+            auth: Box::new(auth),
+        };
+        Ok(Ctx {
+            http,
             region,
-            auth: Tc3 {
-                host,
-                secret_id,
-                secret_key,
-                token,
-            },
             pace: pace_for(limit),
             burst: burst_for(req.rate_limit),
-            rate: req.rate_limit,
             policy: s.version_policy.unwrap_or_default(),
             version_id,
         })
@@ -624,27 +632,16 @@ impl TencentSsm {
             ("X-TC-Region", ctx.region),
             ("X-TC-Language", "en-US"),
         ];
-        let exchange = Exchange::new(action, &method, &ctx.endpoint)
+        let url = ctx.http.url("/");
+        let exchange = Exchange::new(action, &method, &url)
             .json(body)
             .headers(&headers)
             .idempotency(idempotency(action));
-        let key = format!("{}#{action}", ctx.endpoint);
-        let endpoint = Endpoint {
-            client: &ctx.client,
-            pace: Pace::PerAction {
-                key: &key,
-                per_second: ctx.pace,
-                burst: ctx.burst,
-                store_key: &ctx.endpoint,
-                rate: ctx.rate,
-            },
-            auth: &ctx.auth,
-        };
-        let reply = self
-            .transport
-            .send(&endpoint, &exchange)
-            .await
-            .map_err(|e| in_action(action, e))?;
+        let reply = ctx
+            .http
+            .send_per_action(exchange, ctx.pace, ctx.burst)
+            .await;
+        let reply = reply.map_err(|e| in_action(action, e))?;
         let mut response = envelope(&reply.body).map_err(|e| in_action(action, e))?;
         if reply.absent {
             let (code, request_id) = api_error(&response).unwrap_or_default();
@@ -794,15 +791,11 @@ impl Dialect for TencentSsm {
         }
         let caps = self.capabilities(req.target);
         super::kit::metadata::refuse_unsupported("Tencent SSM", caps, &req.desired.metadata)?;
-        let size = Payload::of(value).wire_len();
-        if size > MAX_VALUE {
-            return Err(DialectError::permanent(
-                "PayloadTooLarge",
-                format!(
-                    "the value is {size} bytes as sent to Tencent SSM (base64 for binary values); the limit is {MAX_VALUE}"
-                ),
-            ));
-        }
+        super::kit::metadata::size_at_most(
+            Payload::of(value).wire_len(),
+            MAX_VALUE,
+            "Tencent SSM's limit (on base64 for binary values)",
+        )?;
         let version = match ctx.policy {
             TencentVersionPolicy::Overwrite => ctx.version_id.to_owned(),
             TencentVersionPolicy::History => {

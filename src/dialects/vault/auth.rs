@@ -1,24 +1,83 @@
 //! Who SecretSync is to Vault: a token from the credentials Secret, or one obtained by signing in with AppRole
 //! (`roleId`, `secretId`) or with the store's ServiceAccount token (Kubernetes auth).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use reqwest::Method;
 use zeroize::Zeroizing;
 
-use super::super::kit::{Auth, Exchange, credentials};
-use crate::dialects::DialectError;
+use super::super::kit::session::Session;
+use super::super::kit::signin::SignIn;
+use super::super::kit::token_cache::renew_after;
+use super::super::kit::{Auth, Exchange, Idempotency, credentials};
+use crate::dialects::{DialectError, ErrorClass};
 use crate::value::{Credentials, SERVICE_ACCOUNT_TOKEN_KEY};
 
-/// A Vault token, sent as `X-Vault-Token` with each attempt.
-pub struct VaultToken(pub std::sync::Arc<Zeroizing<String>>);
+/// A Vault token from the credentials Secret, sent as `X-Vault-Token` with each attempt.
+pub struct VaultToken<'a>(pub &'a str);
 
 #[async_trait]
-impl Auth for VaultToken {
+impl Auth for VaultToken<'_> {
     async fn authorize(
         &self,
         request: reqwest::RequestBuilder,
         _: &Exchange<'_>,
     ) -> Result<reqwest::RequestBuilder, DialectError> {
-        Ok(request.header("x-vault-token", self.0.as_str()))
+        Ok(request.header("x-vault-token", self.0))
+    }
+}
+
+/// A sign-in at `auth/{mount}/login` on the store's own endpoint (no other host receives a credential).
+pub struct Login<'a> {
+    /// The store's endpoint, without the login's own credentials (the body carries them).
+    pub http: Session<'a>,
+    pub namespace: Option<&'a str>,
+    pub mount: &'a str,
+    pub fields: [(&'static str, &'a str); 2],
+    /// Whose token it is: store, endpoint, namespace, mount and the credentials' fingerprint.
+    pub key: String,
+}
+
+#[async_trait]
+impl SignIn for Login<'_> {
+    type Token = Zeroizing<String>;
+
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+
+    async fn fetch(&self) -> Result<(Zeroizing<String>, Duration), DialectError> {
+        let url = self.http.url(&format!("/v1/auth/{}/login", self.mount));
+        let body = login_body(&self.fields);
+        let ns = self.namespace.map(|n| [("x-vault-namespace", n)]);
+        let exchange = Exchange::new("Login", &Method::POST, &url)
+            .headers(ns.as_ref().map_or(&[][..], |h| &h[..]))
+            .idempotency(Idempotency::Idempotent)
+            .json(&body);
+        let reply = self.http.send(exchange).await;
+        let reply = reply.map_err(|e| super::super::kit::text::during("Login", e))?;
+        let login = (reply.json::<super::wire::Login>("Login")?)
+            .filter(|l| !l.auth.client_token.0.is_empty())
+            .ok_or_else(|| {
+                DialectError::retry("BadResponse", "Vault login: no token in the answer")
+            })?;
+        let lease = login.auth.lease_duration;
+        let lease = (lease > 0).then(|| Duration::from_secs(lease));
+        Ok((login.auth.client_token.0, renew_after(lease)))
+    }
+
+    fn apply(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &Zeroizing<String>,
+    ) -> Result<reqwest::RequestBuilder, DialectError> {
+        Ok(request.header("x-vault-token", token.as_str()))
+    }
+
+    /// Vault refuses a revoked token with 403, not 401: the next reconcile signs in again.
+    fn stale_after(&self, error: &DialectError) -> bool {
+        error.class == ErrorClass::Credentials
     }
 }
 

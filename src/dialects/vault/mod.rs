@@ -25,9 +25,11 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use super::kit::ownership::{self, Keys};
+use super::kit::session::Session;
+use super::kit::signin::Renewing;
 use super::kit::tls::ClientCache;
-use super::kit::token_cache::{TokenCache, renew_after};
-use super::kit::{Auth, Endpoint, Exchange, Idempotency, NoAuth, Pace, Transport};
+use super::kit::token_cache::TokenCache;
+use super::kit::{Auth, Exchange, Idempotency, NoAuth, Transport};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, VaultSettings, valid_vault_path};
 use crate::plan::{
@@ -63,8 +65,9 @@ impl Vault {
     }
 }
 
-fn settings(target: &Target) -> VaultSettings {
-    target.vault.as_deref().cloned().unwrap_or_default()
+fn settings(target: &Target) -> &VaultSettings {
+    static NONE: std::sync::LazyLock<VaultSettings> = std::sync::LazyLock::new(Default::default);
+    target.vault.as_deref().unwrap_or(&NONE)
 }
 
 /// The mount and the path under it (`pathPrefix/remoteName`), checked.
@@ -105,23 +108,18 @@ fn endpoint(target: &Target) -> Result<url::Url, DialectError> {
     super::kit::endpoint::secure_root(text, "the store's endpoint", "https://vault.example:8200")
 }
 
-/// Where and as whom one reconcile's requests go.
-struct Ctx {
-    base: String,
+/// Where and as whom one reconcile's requests go, and the path they are about.
+struct Ctx<'a> {
+    http: Session<'a>,
     mount: String,
     path: String,
-    client: reqwest::Client,
-    token: Option<auth::VaultToken>,
     namespace: Option<String>,
-    rate: Option<crate::api::RateLimit>,
     max_versions: Option<u32>,
-    /// The token cache's key when the token came from a sign-in.
-    signed_in: Option<String>,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     fn url(&self, kind: &str) -> String {
-        format!("{}v1/{}/{kind}/{}", self.base, self.mount, self.path)
+        (self.http).url(&format!("/v1/{}/{kind}/{}", self.mount, self.path))
     }
 }
 
@@ -134,111 +132,75 @@ const READ_DATA: Op = ("ReadData", Method::GET, "data");
 const WRITE_DATA: Op = ("WriteData", Method::POST, "data");
 
 impl Vault {
-    async fn context(&self, req: &Request<'_>) -> Result<Ctx, DialectError> {
+    async fn context<'a>(&'a self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         let s = settings(req.target);
-        let (mount, path) = location(&s, req.remote_name)?;
+        let (mount, path) = location(s, req.remote_name)?;
         let url = endpoint(req.target)?;
-        let tls = super::kit::tls::store_ca(req.credentials, &url)?;
-        let mut ctx = Ctx {
-            base: url.as_str().to_owned(),
-            mount,
-            path,
-            client: self.clients.client(tls)?,
-            token: None,
-            namespace: s.connection.namespace.clone(),
+        let client = self
+            .clients
+            .client(super::kit::tls::store_ca(req.credentials, &url)?)?;
+        let session = |transport, auth| Session {
+            transport,
+            client: client.clone(),
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            suffix: String::new(),
             rate: req.rate_limit,
-            max_versions: s.max_versions,
-            signed_in: None,
+            auth,
         };
-        let token = match auth::identity(req.credentials, &s.connection)? {
-            auth::Identity::Token(t) => std::sync::Arc::new(Zeroizing::new(t.to_owned())),
+        let conn = &s.connection;
+        let auth: Box<dyn Auth + 'a> = match auth::identity(req.credentials, conn)? {
+            auth::Identity::Token(t) => Box::new(auth::VaultToken(t)),
             auth::Identity::Login { mount, fields } => {
                 let store = req.store.as_ref().map(|s| s.store_key());
-                let ns = ctx.namespace.as_deref().unwrap_or_default();
+                let ns = conn.namespace.as_deref().unwrap_or_default();
                 let who = req.credentials.fingerprint();
-                let key = format!("{store:?}|{}|{ns}|{mount}|{who}", ctx.base);
-                // Reconciles of one store starting together sign in once between them.
-                let token = self.tokens.get_or_fetch(&key, || async {
-                    let url = format!("{}v1/auth/{mount}/login", ctx.base);
-                    let body = auth::login_body(&fields);
-                    let op = ("Login", Method::POST, "");
-                    let login: wire::Login = self
-                        .send(&self.login, &ctx, &op, &url, Some(&body))
-                        .await?
-                        .filter(|l: &wire::Login| !l.auth.client_token.0.is_empty())
-                        .ok_or_else(|| {
-                            DialectError::retry(
-                                "BadResponse",
-                                "Vault login: no token in the answer",
-                            )
-                        })?;
-                    let lease = login.auth.lease_duration;
-                    let lease = (lease > 0).then(|| std::time::Duration::from_secs(lease));
-                    Ok::<_, DialectError>((login.auth.client_token.0, renew_after(lease)))
-                });
-                let token = token.await?;
-                ctx.signed_in = Some(key);
-                token
+                let login = auth::Login {
+                    http: session(&self.login, Box::new(NoAuth)),
+                    namespace: conn.namespace.as_deref(),
+                    mount,
+                    fields,
+                    key: format!("{store:?}|{url}|{ns}|{mount}|{who}"),
+                };
+                let renewing = Renewing::new(&self.tokens, login);
+                // Signed in before the first call, so that a refused sign-in is this reconcile's error as it is.
+                renewing.token().await?;
+                Box::new(renewing)
             }
         };
-        ctx.token = Some(auth::VaultToken(token));
-        Ok(ctx)
+        Ok(Ctx {
+            http: session(&self.transport, auth),
+            mount,
+            path,
+            namespace: s.connection.namespace.clone(),
+            max_versions: s.max_versions,
+        })
     }
 
-    /// `op` on the path; `None` when nothing is there.
+    /// `op` on the path through the kit's transport; `None` when nothing is there.
     async fn call<T: DeserializeOwned + Default>(
         &self,
-        ctx: &Ctx,
-        op: &Op,
+        ctx: &Ctx<'_>,
+        (operation, method, api): &Op,
         body: Option<&[u8]>,
     ) -> Result<Option<T>, DialectError> {
-        self.send(&self.transport, ctx, op, &ctx.url(op.2), body)
-            .await
-    }
-
-    /// One exchange through the kit's transport; a refused sign-in token is forgotten.
-    async fn send<T: DeserializeOwned + Default>(
-        &self,
-        transport: &Transport,
-        ctx: &Ctx,
-        (operation, method, _): &Op,
-        url: &str,
-        body: Option<&[u8]>,
-    ) -> Result<Option<T>, DialectError> {
+        let url = ctx.url(api);
         let ns = ctx.namespace.as_deref().map(|n| [("x-vault-namespace", n)]);
-        let mut exchange = Exchange::new(operation, method, url)
+        let mut exchange = Exchange::new(operation, method, &url)
             .headers(ns.as_ref().map_or(&[][..], |h| &h[..]))
             .idempotency(Idempotency::Idempotent);
         if let Some(body) = body {
             exchange = exchange.json(body);
         }
-        let endpoint = Endpoint {
-            client: &ctx.client,
-            pace: Pace::Store {
-                key: &ctx.base,
-                rate: ctx.rate,
-            },
-            auth: ctx.token.as_ref().map_or(&NoAuth as &dyn Auth, |t| t),
-        };
-        match transport.send(&endpoint, &exchange).await {
-            Ok(reply) => reply.json(operation),
-            Err(e) => {
-                if let (ErrorClass::Credentials, Some(key), Some(token)) =
-                    (e.class, &ctx.signed_in, &ctx.token)
-                {
-                    self.tokens.forget_if(key, &token.0);
-                }
-                let message = format!("{operation}: {}", e.message);
-                Err(DialectError { message, ..e })
-            }
-        }
+        let reply = ctx.http.send(exchange).await;
+        let reply = reply.map_err(|e| super::kit::text::during(operation, e))?;
+        reply.json(operation)
     }
 
     /// Writes the path's metadata: the user's labels, the marker (with the digest of `version` when given) and
     /// `max_versions`.
     async fn write_metadata(
         &self,
-        ctx: &Ctx,
+        ctx: &Ctx<'_>,
         desired: &Desired,
         version: Option<u64>,
     ) -> Result<(), DialectError> {
@@ -263,7 +225,7 @@ impl Vault {
     /// Writes `value` as a new version if the current one is still `cas`; the new version.
     async fn write_value(
         &self,
-        ctx: &Ctx,
+        ctx: &Ctx<'_>,
         value: &SecretValue,
         cas: u64,
     ) -> Result<u64, DialectError> {
@@ -298,7 +260,7 @@ impl Dialect for Vault {
 
     fn check(&self, req: &Request<'_>, _value: &SecretValue) -> Result<(), DialectError> {
         let s = settings(req.target);
-        location(&s, req.remote_name)?;
+        location(s, req.remote_name)?;
         let url = endpoint(req.target)?;
         super::kit::tls::store_ca(req.credentials, &url)?;
         auth::identity(req.credentials, &s.connection)?;
