@@ -130,17 +130,6 @@ struct ResourceBody<'a> {
     properties: ResourceProps<'a>,
 }
 
-#[derive(Serialize)]
-struct ValueProps<'a> {
-    value: &'a str,
-}
-
-#[derive(Serialize)]
-struct ValueBody<'a> {
-    name: &'a str,
-    properties: ValueProps<'a>,
-}
-
 fn resource_body(name: &str, content_type: Option<&str>, description: &str) -> Vec<u8> {
     serde_json::to_vec(&ResourceBody {
         name,
@@ -155,16 +144,7 @@ fn resource_body(name: &str, content_type: Option<&str>, description: &str) -> V
 
 /// The add-value body. It holds the plaintext, so it lives in a buffer that is wiped when dropped.
 fn value_body(version: &str, value: &str) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(value.len() + 64));
-    serde_json::to_writer(
-        &mut *out,
-        &ValueBody {
-            name: version,
-            properties: ValueProps { value },
-        },
-    )
-    .expect("value body serializes");
-    out
+    credentials::secret_json(serde_json::json!({"name": version, "properties": {"value": value}}))
 }
 
 #[derive(Deserialize, Default)]
@@ -833,7 +813,7 @@ impl Dialect for ServiceFabricMesh {
 mod tests {
     use super::*;
     use crate::dialects::ErrorClass;
-    use crate::dialects::fixtures::{creds, desired, target};
+    use crate::dialects::fixtures::{check, creds, desired, target};
 
     fn dialect() -> ServiceFabricMesh {
         ServiceFabricMesh::new(Shared::new(10, 10, crate::metrics::Metrics::new()))
@@ -909,15 +889,6 @@ mod tests {
         );
     }
 
-    fn check_with(
-        target: &Target,
-        credentials: &Credentials,
-        name: &str,
-        value: &SecretValue,
-    ) -> Result<(), DialectError> {
-        crate::dialects::fixtures::check(&dialect(), target, credentials, name, value)
-    }
-
     #[test]
     fn check_refuses_what_cannot_work() {
         let http = target(
@@ -928,19 +899,19 @@ mod tests {
         );
         let none = creds(&[]);
         let value = SecretValue::from("v");
-        assert!(check_with(&http, &none, "db.conn-1", &value).is_ok());
+        assert!(check(&dialect(), &http, &none, "db.conn-1", &value).is_ok());
         let reason = |r: Result<(), DialectError>| r.expect_err("refused").reason;
         assert_eq!(
-            reason(check_with(&http, &none, "bad/name", &value)),
+            reason(check(&dialect(), &http, &none, "bad/name", &value)),
             "InvalidName"
         );
         assert_eq!(
-            reason(check_with(&http, &none, "-x", &value)),
+            reason(check(&dialect(), &http, &none, "-x", &value)),
             "InvalidName"
         );
         let binary = SecretValue::new(vec![0xff, 0xfe]);
         assert_eq!(
-            reason(check_with(&http, &none, "ok", &binary)),
+            reason(check(&dialect(), &http, &none, "ok", &binary)),
             "ValueNotText"
         );
 
@@ -950,18 +921,18 @@ mod tests {
         assert_eq!(reason(dialect().check(&req, &value)), "LabelsUnsupported");
 
         let token = creds(&[("token", "t0k3n")]);
-        let e = check_with(&http, &token, "ok", &value).expect_err("token over http");
+        let e = check(&dialect(), &http, &token, "ok", &value).expect_err("token over http");
         assert_eq!(e.reason, "InsecureEndpoint");
         assert!(!e.to_string().contains("t0k3n"));
-        assert!(check_with(&https, &token, "ok", &value).is_ok());
+        assert!(check(&dialect(), &https, &token, "ok", &value).is_ok());
 
         let half = creds(&[("tls.crt", "-----BEGIN CERTIFICATE-----")]);
-        let e = check_with(&https, &half, "ok", &value).expect_err("cert without key");
+        let e = check(&dialect(), &https, &half, "ok", &value).expect_err("cert without key");
         assert_eq!(e.class, ErrorClass::Credentials);
 
         let no_endpoint = target(serde_json::json!({"dialect": "ServiceFabricMesh"}));
         assert_eq!(
-            reason(check_with(&no_endpoint, &none, "ok", &value)),
+            reason(check(&dialect(), &no_endpoint, &none, "ok", &value)),
             "InvalidSpec"
         );
         let bad_version = target(serde_json::json!({
@@ -969,7 +940,7 @@ mod tests {
             "serviceFabricMesh": {"apiVersion": "6.4&x=1"}
         }));
         assert_eq!(
-            reason(check_with(&bad_version, &none, "ok", &value)),
+            reason(check(&dialect(), &bad_version, &none, "ok", &value)),
             "InvalidSpec"
         );
     }

@@ -410,16 +410,10 @@ impl Seen {
 
 /// The tags a secret should carry: the user's labels and SecretSync's marker with the version written.
 fn wanted_tags(desired: &Desired, version: &str) -> Vec<wire::Tag> {
-    let marker = TAGS.pairs(&Marker::of(desired));
-    desired
-        .metadata
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .chain(marker)
-        .chain([(VERSION_TAG.to_owned(), version.to_owned())])
-        .map(|(key, value)| wire::Tag { key, value })
-        .collect()
+    let mut tags = TAGS.with_labels(&Marker::of(desired), &desired.metadata.labels);
+    tags.insert(VERSION_TAG.to_owned(), version.to_owned());
+    let tags = tags.into_iter();
+    tags.map(|(key, value)| wire::Tag { key, value }).collect()
 }
 
 /// Whether the KMS key Secrets Manager reports is the one asked for (it may report an ARN for an ID or alias).

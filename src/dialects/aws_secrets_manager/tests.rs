@@ -5,8 +5,8 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::dialects::ErrorClass;
-use crate::dialects::fixtures;
-use crate::dialects::kit::{Reply, Verdict};
+use crate::dialects::fixtures::{self, reply};
+use crate::dialects::kit::Verdict;
 use crate::metrics::Metrics;
 
 fn dialect() -> AwsSecretsManager {
@@ -26,15 +26,6 @@ fn keys() -> Credentials {
         ("accessKeyId", "AKIDEXAMPLE"),
         ("secretAccessKey", "wJalrXUtnFEMI"),
     ])
-}
-
-fn reply(status: u16, body: &str) -> Reply {
-    Reply {
-        status,
-        headers: Default::default(),
-        body: Zeroizing::new(body.as_bytes().to_vec()),
-        absent: false,
-    }
 }
 
 fn error(status: u16, code: &str) -> DialectError {

@@ -23,7 +23,7 @@
 //! found by the next reconcile by name and digest, and a 409 on our own name with our digest is taken as our earlier
 //! create whose reply was lost. A label update answered "update out of sequence" is re-read and retried, up to `UPDATE_ATTEMPTS` times.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -447,17 +447,10 @@ fn is_value_name(name: &str, base: &str) -> bool {
 }
 
 fn labels_for(req: &Request<'_>, base: &str) -> HashMap<String, String> {
-    let mut labels: HashMap<String, String> = req
-        .desired
-        .metadata
-        .labels
-        .iter()
-        .filter(|(k, _)| !ownership::is_reserved(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    labels.extend(LABELS.pairs(&Marker::of(req.desired)));
-    labels.insert(LABEL_REMOTE_NAME.to_owned(), base.to_owned());
-    labels
+    let desired = req.desired;
+    let labels = LABELS.with_labels(&Marker::of(desired), &desired.metadata.labels);
+    let remote_name = (LABEL_REMOTE_NAME.to_owned(), base.to_owned());
+    labels.into_iter().chain([remote_name]).collect()
 }
 
 fn label<'a>(secret: &'a Secret, key: &str) -> Option<&'a String> {
@@ -501,16 +494,8 @@ fn created_at(secret: &Secret) -> Option<chrono::DateTime<chrono::FixedOffset>> 
 }
 
 fn to_remote(secret: &Secret) -> Remote {
-    let labels: BTreeMap<String, String> = secret
-        .spec
-        .as_ref()
-        .and_then(|s| s.labels.as_ref())
-        .map(|l| {
-            l.iter()
-                .filter(|(k, _)| !ownership::is_reserved(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
+    let labels = (secret.spec.as_ref().and_then(|s| s.labels.as_ref()))
+        .map(ownership::user_labels)
         .unwrap_or_default();
     Remote {
         reference: reference(secret),
@@ -603,15 +588,13 @@ impl Dialect for DockerSwarm {
                 ),
             ));
         }
-        if value.is_empty() || value.len() > MAX_VALUE_LEN {
+        if value.is_empty() {
             return Err(DialectError::permanent(
                 "PayloadTooLarge",
-                format!(
-                    "Docker secrets hold 1 to {MAX_VALUE_LEN} bytes; the value has {} bytes",
-                    value.len()
-                ),
+                "the value is empty; Docker secrets hold at least 1 byte",
             ));
         }
+        super::kit::metadata::at_most(value, MAX_VALUE_LEN, "Docker's limit")?;
         let ep = endpoint(req.target);
         if !["unix://", "tcp://", "https://", "http://"]
             .iter()

@@ -51,8 +51,10 @@ pub fn is_reserved(key: &str) -> bool {
 }
 
 /// The user's labels among a store's pairs: every pair whose key is not SecretSync's.
-pub fn user_labels(pairs: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    let users = pairs.iter().filter(|(k, _)| !is_reserved(k));
+pub fn user_labels<'a>(
+    pairs: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<String, String> {
+    let users = pairs.into_iter().filter(|(k, _)| !is_reserved(k));
     users.map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 

@@ -17,8 +17,6 @@
 mod auth;
 mod wire;
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -205,12 +203,13 @@ impl Vault {
         version: Option<u64>,
     ) -> Result<(), DialectError> {
         let mut marker = ownership::Marker::of(desired);
-        let mut custom = desired.metadata.labels.clone();
-        match version {
-            Some(v) => drop(custom.insert(VERSION_KEY.to_owned(), v.to_string())),
-            None => marker.digest = None,
+        if version.is_none() {
+            marker.digest = None;
         }
-        custom.extend(KEYS.pairs(&marker));
+        let mut custom = KEYS.with_labels(&marker, &desired.metadata.labels);
+        if let Some(v) = version {
+            custom.insert(VERSION_KEY.to_owned(), v.to_string());
+        }
         let body = wire::MetadataWrite {
             custom_metadata: custom,
             max_versions: ctx.max_versions,
@@ -298,10 +297,7 @@ impl Dialect for Vault {
         let marker = KEYS.read(|k| custom.get(k).map(String::as_str));
         let current = m.current_version.to_string();
         let recorded = custom.get(VERSION_KEY) == Some(&current) && m.current_readable();
-        let mut labels: BTreeMap<String, String> = custom
-            .into_iter()
-            .filter(|(k, _)| !ownership::is_reserved(k))
-            .collect();
+        let mut labels = ownership::user_labels(&custom);
         if let Some(want) = ctx.max_versions.filter(|want| *want != m.max_versions) {
             labels.insert(
                 MAX_VERSIONS_KEY.to_owned(),

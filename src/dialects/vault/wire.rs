@@ -244,15 +244,7 @@ fn map_error(reply: &Reply, who: &str) -> DialectError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reply(status: u16, body: &str) -> Reply {
-        Reply {
-            status,
-            headers: Default::default(),
-            body: Zeroizing::new(body.as_bytes().to_vec()),
-            absent: false,
-        }
-    }
+    use crate::dialects::fixtures::reply;
 
     fn error(status: u16, body: &str) -> DialectError {
         match decode(&reply(status, body)) {
