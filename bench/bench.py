@@ -263,19 +263,43 @@ class Audit:
     def __init__(self, path, jti=None, ns=None):
         self.path = path
         self.offset = os.path.getsize(path) if os.path.exists(path) else 0
+        self.inode = os.stat(path).st_ino if os.path.exists(path) else None
         self.records = []  # (t, verb, resource, subresource, namespace, name)
         self.jti, self.ns = jti, ns
         self.foreign = []  # (t, verb, resource, subresource, name): another controller touching this namespace
 
+    def rotated(self):
+        """The file the API server renamed the log we were reading to (`audit-<time>.log`, --audit-log-maxsize)."""
+        d = os.path.dirname(self.path)
+        for name in os.listdir(d):
+            full = os.path.join(d, name)
+            if name.startswith("audit-") and name.endswith(".log") and os.stat(full).st_ino == self.inode:
+                return full
+        return None
+
     def poll(self):
         if not os.path.exists(self.path):
             return
+        data = b""
+        inode = os.stat(self.path).st_ino
+        if self.inode is not None and inode != self.inode:
+            # Rotated: the rest of the old file first (its records would be lost otherwise), then the new one.
+            old = self.rotated()
+            if old:
+                with open(old, "rb") as f:
+                    f.seek(self.offset)
+                    data = f.read()
+                data = data[: data.rfind(b"\n") + 1]
+            self.inode, self.offset = inode, 0
         with open(self.path, "rb") as f:
             f.seek(self.offset)
-            data = f.read()
-        end = data.rfind(b"\n") + 1
+            new = f.read()
+        end = new.rfind(b"\n") + 1
         self.offset += end
-        for line in data[:end].splitlines():
+        if self.inode is None:
+            self.inode = inode
+        data += new[:end]
+        for line in data.splitlines():
             try:
                 e = json.loads(line)
             except ValueError:
