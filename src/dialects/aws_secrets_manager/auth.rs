@@ -110,13 +110,7 @@ impl Auth for SigV4 {
 /// The key pair of the credentials Secret: `accessKeyId`, `secretAccessKey`, optional `sessionToken`.
 pub fn static_keys(creds: &crate::value::Credentials) -> Result<Keys, DialectError> {
     let text = |key: &str| -> Result<Option<Zeroizing<String>>, DialectError> {
-        match credentials::text(creds, key)? {
-            Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => Err(DialectError::credentials(
-                "InvalidCredentials",
-                format!("credentials key {key} must be printable ASCII"),
-            )),
-            t => Ok(t.map(|t| Zeroizing::new(t.to_owned()))),
-        }
+        Ok(credentials::ascii(creds, key)?.map(|t| Zeroizing::new(t.to_owned())))
     };
     Ok(Keys {
         access_key_id: text("accessKeyId")?.ok_or_else(|| {

@@ -32,6 +32,18 @@ pub fn required<'a>(
     text(creds, key)?.ok_or_else(|| missing(key, what))
 }
 
+/// The key's text (see [`text`]), which must be printable ASCII: it goes into a header or a signature, where
+/// anything else could break the request (or end up quoted in a header error).
+pub fn ascii<'a>(creds: &'a Credentials, key: &str) -> Result<Option<&'a str>, DialectError> {
+    match text(creds, key)? {
+        Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => Err(DialectError::credentials(
+            "InvalidCredentials",
+            format!("credentials key {key} must be printable ASCII"),
+        )),
+        t => Ok(t),
+    }
+}
+
 /// A `"true"` or `"false"` key (in any case); missing or blank is false.
 pub fn flag(creds: &Credentials, key: &str) -> Result<bool, DialectError> {
     match text(creds, key)? {
@@ -117,6 +129,22 @@ mod tests {
             back,
             serde_json::json!({"auth": {"password": "p", "n": [1, "x"]}})
         );
+    }
+
+    #[test]
+    fn ascii_keys_refuse_anything_but_printable_ascii_without_quoting_it() {
+        let c = creds(&[
+            ("id", b"AKID\n"),
+            ("key", b"k ey-SENTINEL"),
+            ("t", b"t\x7f"),
+        ]);
+        assert_eq!(ascii(&c, "id").unwrap(), Some("AKID"));
+        assert_eq!(ascii(&c, "absent").unwrap(), None);
+        for key in ["key", "t"] {
+            let e = ascii(&c, key).unwrap_err();
+            assert_eq!(e.reason, "InvalidCredentials");
+            assert!(e.message.contains(key) && !e.message.contains("SENTINEL"));
+        }
     }
 
     #[test]

@@ -108,14 +108,14 @@ impl<'a> Tc3<'a> {
             Some(port) => format!("{host_name}:{port}"),
             None => host_name,
         };
-        let secret_id = header_credential(creds, "secretId")?.ok_or_else(|| {
+        let secret_id = credentials::ascii(creds, "secretId")?.ok_or_else(|| {
             credentials::missing("secretId", "the SecretId of a Tencent Cloud API key")
         })?;
-        let secret_key = header_credential(creds, "secretKey")?.ok_or_else(|| {
+        let secret_key = credentials::ascii(creds, "secretKey")?.ok_or_else(|| {
             credentials::missing("secretKey", "the SecretKey of a Tencent Cloud API key")
         })?;
         // No (or an empty) token key means permanent credentials, as when a template always renders the key.
-        let token = header_credential(creds, "token")?;
+        let token = credentials::ascii(creds, "token")?;
         Ok(Tc3 {
             host,
             secret_id,
@@ -186,25 +186,6 @@ pub fn valid_version_id(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Header-safe credential text: visible ASCII only, so it can never break (or leak through) a header error.
-fn header_safe(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// A credentials key's text that goes into a header, checked to be printable ASCII (the value is never quoted).
-fn header_credential<'a>(
-    creds: &'a Credentials,
-    key: &str,
-) -> Result<Option<&'a str>, DialectError> {
-    match credentials::text(creds, key)? {
-        Some(text) if !header_safe(text) => Err(DialectError::credentials(
-            "InvalidCredentials",
-            format!("credentials key {key} must be printable ASCII (it is sent in a header)"),
-        )),
-        text => Ok(text),
-    }
-}
-
 impl TencentSsm {
     fn context<'a>(&'a self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         let s = settings(req.target)?;
@@ -218,7 +199,8 @@ impl TencentSsm {
                     "TencentSSM needs tencentSSM.region (on the store)",
                 )
             })?;
-        if !header_safe(region) {
+        // It is sent in a header.
+        if !region.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(DialectError::permanent(
                 "InvalidSetting",
                 "tencentSSM.region (on the store) is not a region name",

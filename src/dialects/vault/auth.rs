@@ -121,18 +121,11 @@ pub fn identity<'a>(
             fields: [("role_id", role_id), ("secret_id", secret_id)],
         });
     }
-    let token = credentials::required(
-        creds,
-        "token",
-        "a Vault token, or roleId and secretId for AppRole",
-    )?;
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(DialectError::credentials(
-            "InvalidCredentials",
-            "credentials key token must be printable ASCII",
-        ));
-    }
-    Ok(Identity::Token(token))
+    let what = "a Vault token, or roleId and secretId for AppRole";
+    let token = credentials::ascii(creds, "token")?;
+    Ok(Identity::Token(
+        token.ok_or_else(|| credentials::missing("token", what))?,
+    ))
 }
 
 /// The body of a sign-in, wiped when dropped.
