@@ -36,7 +36,7 @@ use zeroize::Zeroizing;
 
 use super::kit::ownership::{Marker, description};
 use super::kit::session::Session;
-use super::kit::tls::{ClientCache, TlsSettings};
+use super::kit::tls::ClientCache;
 use super::kit::{
     Auth, Exchange, Idempotency, NoAuth, Reply, StaticBearer, Transport, Verdict, credentials,
     decode_with,
@@ -280,17 +280,9 @@ fn check_access(target: &Target, creds: &Credentials) -> Result<url::Url, Dialec
             ));
         }
     };
-    let cert = credentials::text(creds, "tls.crt")?;
-    let key = credentials::text(creds, "tls.key")?;
+    let tls = super::kit::tls::own_pki(creds)?;
     let token = credentials::text(creds, "token")?;
-    let ca = credentials::text(creds, "ca.crt")?;
-    if cert.is_some() != key.is_some() {
-        return Err(DialectError::credentials(
-            "InvalidCredentials",
-            "credentials need both tls.crt and tls.key for a client certificate",
-        ));
-    }
-    if !https && (cert.is_some() || token.is_some() || ca.is_some()) {
+    if !https && (!tls.is_default() || token.is_some()) {
         return Err(DialectError::permanent(
             "InsecureEndpoint",
             "a client certificate, token or CA is only used over https://; the store's endpoint is http://",
@@ -304,12 +296,7 @@ impl ServiceFabricMesh {
     fn conn(&self, req: &Request<'_>) -> Result<Session<'_>, DialectError> {
         let url = check_access(req.target, req.credentials)?;
         let creds = req.credentials;
-        let client = self.clients.client(TlsSettings {
-            ca: credentials::text(creds, "ca.crt")?,
-            identity: credentials::text(creds, "tls.crt")?
-                .zip(credentials::text(creds, "tls.key")?),
-            public_roots: false,
-        })?;
+        let client = self.clients.client(super::kit::tls::own_pki(creds)?)?;
         let api_version = settings(req.target)
             .api_version
             .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());

@@ -353,20 +353,8 @@ impl DockerSwarm {
         if !tls {
             return Ok((self.tls.client(TlsSettings::default())?, root));
         }
-        let identity = match (
-            credentials::text(creds, "tls.crt")?,
-            credentials::text(creds, "tls.key")?,
-        ) {
-            (Some(cert), Some(key)) => Some((cert, key)),
-            (None, None) => None,
-            _ => return Err(half_identity()),
-        };
         // A ca.crt is the daemon's own CA and the only one trusted; without one, the public roots.
-        let client = self.tls.client(TlsSettings {
-            ca: credentials::text(creds, "ca.crt")?,
-            public_roots: false,
-            identity,
-        })?;
+        let client = self.tls.client(super::kit::tls::own_pki(creds)?)?;
         Ok((client, root))
     }
 }
@@ -403,13 +391,6 @@ fn invalid_endpoint(endpoint: &str) -> DialectError {
     DialectError::permanent(
         "InvalidEndpoint",
         format!("endpoint {endpoint} is neither unix://, tcp:// nor https:// with a host and port"),
-    )
-}
-
-fn half_identity() -> DialectError {
-    DialectError::credentials(
-        "InvalidCredentials",
-        "tls.crt and tls.key must be given together",
     )
 }
 
@@ -602,11 +583,7 @@ impl Dialect for DockerSwarm {
         {
             return Err(invalid_endpoint(ep));
         }
-        let has = |k| credentials::text(req.credentials, k).map(|v| v.is_some());
-        if has("tls.crt")? != has("tls.key")? {
-            return Err(half_identity());
-        }
-        Ok(())
+        super::kit::tls::own_pki(req.credentials).map(|_| ())
     }
 
     async fn observe(&self, req: &Request<'_>) -> Result<Observed, DialectError> {

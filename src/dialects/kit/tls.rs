@@ -46,6 +46,27 @@ impl TlsSettings<'_> {
     }
 }
 
+/// For a store with its own PKI (a Service Fabric cluster, a Docker daemon): its `ca.crt` as the only trusted CA
+/// (the public roots without one), and the client certificate `tls.crt` with its key `tls.key`, given together.
+pub fn own_pki(creds: &crate::value::Credentials) -> Result<TlsSettings<'_>, DialectError> {
+    let text = |key| super::credentials::text(creds, key);
+    let identity = match (text("tls.crt")?, text("tls.key")?) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            return Err(DialectError::credentials(
+                "InvalidCredentials",
+                "credentials need both tls.crt and tls.key for a client certificate",
+            ));
+        }
+    };
+    Ok(TlsSettings {
+        ca: text("ca.crt")?,
+        public_roots: false,
+        identity,
+    })
+}
+
 /// The store's `ca.crt` (or caBundle) next to the public roots, for a store reached at `url`: only over https (a
 /// CA that would vouch for nothing is a mistake worth saying).
 pub fn store_ca<'a>(
@@ -200,6 +221,21 @@ mod tests {
 
     fn cache() -> ClientCache {
         ClientCache::new(&Shared::new(1, 1, crate::metrics::Metrics::new()))
+    }
+
+    #[test]
+    fn own_pki_wants_the_certificate_and_its_key_together() {
+        let creds = |pairs: &[(&str, &str)]| crate::dialects::fixtures::creds(pairs);
+        let both = creds(&[("tls.crt", "C"), ("tls.key", "K"), ("ca.crt", "A")]);
+        let tls = own_pki(&both).unwrap();
+        assert_eq!((tls.ca, tls.identity), (Some("A"), Some(("C", "K"))));
+        assert!(!tls.public_roots);
+        assert!(own_pki(&creds(&[])).unwrap().is_default());
+        for half in [("tls.crt", "C-SENTINEL"), ("tls.key", "K-SENTINEL")] {
+            let e = own_pki(&creds(&[half])).unwrap_err();
+            assert_eq!(e.reason, "InvalidCredentials");
+            assert!(!e.message.contains("SENTINEL"), "{e}");
+        }
     }
 
     #[test]
