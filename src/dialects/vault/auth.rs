@@ -32,7 +32,7 @@ impl Auth for VaultToken<'_> {
 pub struct Login<'a> {
     /// The store's endpoint, without the login's own credentials (the body carries them).
     pub http: Session<'a>,
-    pub namespace: Option<&'a str>,
+    pub namespace: Option<(&'static str, &'a str)>,
     pub mount: &'a str,
     pub fields: [(&'static str, &'a str); 2],
     /// Whose token it is: store, endpoint, namespace, mount and the credentials' fingerprint.
@@ -50,9 +50,8 @@ impl SignIn for Login<'_> {
     async fn fetch(&self) -> Result<(Zeroizing<String>, Duration), DialectError> {
         let url = self.http.url(&format!("/v1/auth/{}/login", self.mount));
         let body = login_body(&self.fields);
-        let ns = self.namespace.map(|n| [("x-vault-namespace", n)]);
         let exchange = Exchange::new("Login", &Method::POST, &url)
-            .headers(ns.as_ref().map_or(&[][..], |h| &h[..]))
+            .headers(self.namespace.as_slice())
             .idempotency(Idempotency::Idempotent)
             .json(&body);
         let reply = self.http.send(exchange).await;
@@ -79,6 +78,11 @@ impl SignIn for Login<'_> {
     fn stale_after(&self, error: &DialectError) -> bool {
         error.class == ErrorClass::Credentials
     }
+}
+
+/// The `X-Vault-Namespace` header of every request, sign-ins included, when the store names a namespace.
+pub fn namespace(s: &crate::api::VaultStoreSettings) -> Option<(&'static str, &str)> {
+    s.namespace.as_deref().map(|n| ("x-vault-namespace", n))
 }
 
 /// How a request proves who it is, read from the credentials before any call.

@@ -111,8 +111,7 @@ struct Ctx<'a> {
     http: Session<'a>,
     mount: String,
     path: String,
-    namespace: Option<String>,
-    max_versions: Option<u32>,
+    settings: &'a VaultSettings,
 }
 
 impl Ctx<'_> {
@@ -154,7 +153,7 @@ impl Vault {
                 let who = req.credentials.fingerprint();
                 let login = auth::Login {
                     http: session(&self.login, Box::new(NoAuth)),
-                    namespace: conn.namespace.as_deref(),
+                    namespace: auth::namespace(conn),
                     mount,
                     fields,
                     key: format!("{store:?}|{url}|{ns}|{mount}|{who}"),
@@ -169,8 +168,7 @@ impl Vault {
             http: session(&self.transport, auth),
             mount,
             path,
-            namespace: s.connection.namespace.clone(),
-            max_versions: s.max_versions,
+            settings: s,
         })
     }
 
@@ -182,9 +180,9 @@ impl Vault {
         body: Option<&[u8]>,
     ) -> Result<Option<T>, DialectError> {
         let url = ctx.url(api);
-        let ns = ctx.namespace.as_deref().map(|n| [("x-vault-namespace", n)]);
+        let ns = auth::namespace(&ctx.settings.connection);
         let mut exchange = Exchange::new(operation, method, &url)
-            .headers(ns.as_ref().map_or(&[][..], |h| &h[..]))
+            .headers(ns.as_slice())
             .idempotency(Idempotency::Idempotent);
         if let Some(body) = body {
             exchange = exchange.json(body);
@@ -212,7 +210,7 @@ impl Vault {
         }
         let body = wire::MetadataWrite {
             custom_metadata: custom,
-            max_versions: ctx.max_versions,
+            max_versions: ctx.settings.max_versions,
         };
         // A map of strings and a number always serializes.
         let body = serde_json::to_vec(&body).unwrap_or_default();
@@ -298,7 +296,11 @@ impl Dialect for Vault {
         let current = m.current_version.to_string();
         let recorded = custom.get(VERSION_KEY) == Some(&current) && m.current_readable();
         let mut labels = ownership::user_labels(&custom);
-        if let Some(want) = ctx.max_versions.filter(|want| *want != m.max_versions) {
+        if let Some(want) = ctx
+            .settings
+            .max_versions
+            .filter(|want| *want != m.max_versions)
+        {
             labels.insert(
                 MAX_VERSIONS_KEY.to_owned(),
                 format!("{} (want {want})", m.max_versions),
