@@ -42,7 +42,7 @@ use super::kit::ownership::{self, Keys, Marker};
 use super::kit::session::Session;
 use super::kit::store_id::namespace_admin_wrote;
 use super::kit::tls::{ClientCache, TlsSettings};
-use super::kit::{Exchange, Idempotency, Transport, credentials};
+use super::kit::{Exchange, Idempotency, Ignored, Transport, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{AwsSecretsManagerSettings, DialectKind, Target};
 use crate::plan::{Adoption, Desired, Support};
@@ -377,9 +377,6 @@ impl AwsSecretsManager {
         Ok(())
     }
 }
-
-#[derive(serde::Deserialize, Default)]
-struct Ignored {}
 
 /// What `observe` read that `apply` needs.
 #[derive(Default)]

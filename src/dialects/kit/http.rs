@@ -83,6 +83,10 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// An answer whose content is not needed, only that it is one (an object, or nothing).
+#[derive(serde::Deserialize, Default, Debug)]
+pub struct Ignored {}
+
 /// A store's answer, read whole (within the cap) and wiped when dropped.
 #[derive(Debug)]
 pub struct Reply {

@@ -22,7 +22,7 @@ pub mod token_cache;
 pub mod unix;
 
 pub use http::{
-    Auth, Decoder, Endpoint, Exchange, NoAuth, Pace, Reply, StaticBearer, Transport, Verdict,
-    decode_by_status, decode_with, http_client, read_body,
+    Auth, Decoder, Endpoint, Exchange, Ignored, NoAuth, Pace, Reply, StaticBearer, Transport,
+    Verdict, decode_by_status, decode_with, http_client, read_body,
 };
 pub use retry::{Applied, Failure, Idempotency, RetryPolicy};

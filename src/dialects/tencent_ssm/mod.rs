@@ -42,7 +42,7 @@ use super::kit::ownership::{self, description};
 use super::kit::retry::THROTTLED;
 use super::kit::session::Session;
 use super::kit::tls::ClientCache;
-use super::kit::{Auth, Exchange, Idempotency, Reply, Transport, Verdict, credentials};
+use super::kit::{Auth, Exchange, Idempotency, Ignored, Reply, Transport, Verdict, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, TencentSsmSettings, TencentVersionPolicy};
 use crate::plan::digest::short;
@@ -153,12 +153,8 @@ impl Auth for Tc3<'_> {
         }
         Ok(request)
     }
-
-    /// SSM refuses credentials with HTTP 200 and an `AuthFailure.*` code (see [`map_code`]); a 401 can only come
-    /// from something in front of it, and a signature has nothing to renew.
-    async fn refused(&self, _reply: &Reply) -> Result<bool, DialectError> {
-        Ok(false)
-    }
+    // A 401 is not renewed: SSM refuses credentials with HTTP 200 and an `AuthFailure.*` code (see [`map_code`]),
+    // so a 401 can only come from something in front of it, and a signature has nothing to renew.
 }
 
 fn settings(target: &Target) -> Result<&TencentSsmSettings, DialectError> {
@@ -407,9 +403,6 @@ struct ListVersionsResponse {
 struct VersionInfo {
     version_id: String,
 }
-
-#[derive(Deserialize, Debug)]
-struct Ignored {}
 
 /// The part of an error code before the first '.', e.g. `AuthFailure` of `AuthFailure.SignatureExpire`.
 fn family(code: &str) -> &str {

@@ -27,7 +27,7 @@ use super::kit::session::Session;
 use super::kit::signin::Renewing;
 use super::kit::tls::ClientCache;
 use super::kit::token_cache::TokenCache;
-use super::kit::{Auth, Exchange, Idempotency, NoAuth, Transport};
+use super::kit::{Auth, Exchange, Idempotency, Ignored, NoAuth, Transport};
 use super::{Dialect, DialectError, ErrorClass, Outcome, Request, Shared};
 use crate::api::{DialectKind, Target, VaultSettings, valid_vault_path};
 use crate::plan::{
@@ -232,9 +232,6 @@ impl Vault {
         Ok(written.map_or(cas + 1, |w| w.data.version))
     }
 }
-
-#[derive(serde::Deserialize, Default)]
-struct Ignored {}
 
 /// What `observe` read that `apply` needs.
 struct Seen {
