@@ -162,18 +162,6 @@ struct SecretProps {
     status: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct FabricError {
-    #[serde(rename = "Error")]
-    error: Option<FabricErrorBody>,
-}
-
-#[derive(Deserialize)]
-struct FabricErrorBody {
-    #[serde(rename = "Code")]
-    code: Option<String>,
-}
-
 /// The FabricError codes SecretSync knows (the documented ones it maps, and the generic ones a gateway sends):
 /// the only part of an error body ever shown. `Message` is never read.
 const KNOWN_CODES: &[&str] = &[
@@ -193,14 +181,9 @@ const KNOWN_CODES: &[&str] = &[
     "E_FAIL",
 ];
 
-/// The FabricError code of a reply when its body has one that is in [`KNOWN_CODES`].
+/// The FabricError code of a reply (`{"Error": {"Code": …}}`) when it is one of [`KNOWN_CODES`].
 fn fabric_code(body: &[u8]) -> Option<&'static str> {
-    match serde_json::from_slice::<FabricError>(body) {
-        Ok(FabricError {
-            error: Some(FabricErrorBody { code: Some(code) }),
-        }) => super::kit::text::known_code(&code, KNOWN_CODES),
-        _ => None,
-    }
+    super::kit::text::known_at(body, &["/Error/Code"], KNOWN_CODES)
 }
 
 /// The FabricError codes this dialect acts on, attached to their errors (see [`super::kit::code`]).

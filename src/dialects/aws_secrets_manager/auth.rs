@@ -210,8 +210,9 @@ impl Sessions {
     }
 }
 
-/// The text of the first `<tag>…</tag>` in `xml` (STS's answers hold each credential field once).
-fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+/// The text of the first `<tag>…</tag>` in `xml` (STS's answers hold each credential field once; an XML error, one
+/// `<Code>`).
+pub(super) fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
     let len = xml[start..].find(&format!("</{tag}>"))?;
     Some(xml[start..start + len].trim())

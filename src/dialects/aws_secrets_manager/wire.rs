@@ -223,11 +223,9 @@ pub fn error_code(reply: &Reply) -> Option<&'static str> {
         .get("x-amzn-errortype")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let from_xml = std::str::from_utf8(&reply.body).ok().and_then(|x| {
-        let start = x.find("<Code>")? + 6;
-        let len = x[start..].find("</Code>")?;
-        Some(x[start..start + len].to_owned())
-    });
+    let from_xml = (std::str::from_utf8(&reply.body).ok())
+        .and_then(|xml| super::auth::element(xml, "Code"))
+        .map(str::to_owned);
     [from_json, from_header, from_xml]
         .into_iter()
         .flatten()
