@@ -109,10 +109,7 @@ fn invalid_name() -> DialectError {
 }
 
 fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 255
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    super::kit::names::plain(name, 255, b"._-")
 }
 
 #[derive(Serialize)]

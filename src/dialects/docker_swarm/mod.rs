@@ -401,19 +401,11 @@ pub fn full_name(base: &str, digest: &str) -> String {
 
 /// Swarm's secret name rule: `^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`, at most 64 characters.
 pub fn valid_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    let alnum = |b: &u8| b.is_ascii_alphanumeric();
-    match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => {
-            bytes.len() <= 64
-                && alnum(first)
-                && alnum(last)
-                && bytes
-                    .iter()
-                    .all(|b| alnum(b) || matches!(b, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
+    super::kit::names::plain(name, 64, b"-_.")
+        && name
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
 /// Whether `name` is `<base>-<8 hex digits>`, a name SecretSync would give a value of `base`.

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod http;
 pub mod metadata;
+pub mod names;
 pub mod oauth;
 pub mod ownership;
 pub mod poll;

@@ -168,18 +168,12 @@ fn settings(target: &Target) -> Result<&TencentSsmSettings, DialectError> {
 
 /// Letters, digits, '-' and '_', starting with a letter or digit, at most 128 bytes.
 pub fn valid_secret_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 128
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    super::kit::names::plain(name, 128, b"-_")
 }
 
 /// Letters, digits, '-', '_' and '.', starting with a letter or digit, at most 64 bytes.
 pub fn valid_version_id(id: &str) -> bool {
-    let mut chars = id.chars();
-    id.len() <= 64
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    super::kit::names::plain(id, 64, b"-_.")
 }
 
 impl TencentSsm {
