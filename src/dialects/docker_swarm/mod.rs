@@ -37,11 +37,12 @@ use wire::{Code, Secret, Spec};
 
 use super::kit::bounded::Lru;
 use super::kit::ownership::{self, Keys, Marker};
+use super::kit::session::Session;
 use super::kit::tls::{ClientCache, TlsSettings};
 use super::kit::unix::SocketClients;
-use super::kit::{Endpoint, Exchange, Idempotency, NoAuth, Reply, Transport, code, credentials};
+use super::kit::{Exchange, Idempotency, NoAuth, Reply, Transport, code, credentials};
 use super::{Dialect, DialectError, Outcome, Request, Shared};
-use crate::api::{DialectKind, RateLimit, Target};
+use crate::api::{DialectKind, Target};
 use crate::plan::digest::short;
 use crate::plan::{
     Capabilities, Detail, Metadata, Observed, Owner, Remote, RemoteRef, RemoteState, Support, Write,
@@ -94,17 +95,15 @@ impl DockerSwarm {
         exchange: Exchange<'_>,
         doing: &str,
     ) -> Result<Reply, DialectError> {
-        let endpoint = Endpoint::store(&ctx.client, ctx.endpoint, ctx.rate, &NoAuth);
-        self.transport
-            .send(&endpoint, &exchange)
-            .await
-            .map_err(|e| super::kit::text::during(doing, e))
+        let reply = ctx.http.send(exchange).await;
+        reply.map_err(|e| super::kit::text::during(doing, e))
     }
 
     /// The Engine API version to speak: the daemon's, or [`API_VERSION`] when the daemon's is newer.
     async fn negotiate(&self, ctx: &Ctx<'_>) -> Result<String, DialectError> {
         let doing = "negotiating the API version";
-        let url = format!("{}/version", ctx.root);
+        // Unversioned: the one path every Engine API version answers.
+        let url = ctx.http.url("/version");
         let reply = self
             .send(ctx, Exchange::new("version", &Method::GET, &url), doing)
             .await?;
@@ -127,7 +126,7 @@ impl DockerSwarm {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("filters", &filters)
             .finish();
-        let url = format!("{}/secrets?{query}", ctx.root);
+        let url = ctx.url(&format!("/secrets?{query}"));
         let reply = self
             .send(ctx, Exchange::new("list", &Method::GET, &url), doing)
             .await?;
@@ -179,7 +178,7 @@ impl DockerSwarm {
                 DialectError::permanent("Serialization", format!("cannot encode a secret: {e}"))
             })?,
         );
-        let url = format!("{}/secrets/create", ctx.root);
+        let url = ctx.url("/secrets/create");
         // A create that may have reached the daemon is not sent again (a POST is not repeated): the 409 below,
         // or the next reconcile, finds it by its name and digest.
         let exchange = Exchange::new("create", &Method::POST, &url).json(&body);
@@ -300,22 +299,28 @@ impl DockerSwarm {
             .unwrap_or(true)
     }
 
-    async fn ctx<'a>(&self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
+    async fn ctx<'a>(&'a self, req: &'a Request<'a>) -> Result<Ctx<'a>, DialectError> {
         let endpoint = endpoint(req.target);
         let (client, root) = self.dial(endpoint, req.credentials)?;
-        let mut ctx = Ctx {
+        let http = Session {
+            transport: &self.transport,
             client,
-            root,
-            endpoint,
-            base: req.remote_name,
+            base: root,
+            suffix: String::new(),
             rate: req.rate_limit,
+            auth: Box::new(NoAuth),
+        };
+        let mut ctx = Ctx {
+            http,
+            version: String::new(),
+            base: req.remote_name,
         };
         let key = format!("{endpoint}#{}", req.credentials.fingerprint());
         let cell = self.versions.get_or_insert_with(key, Default::default);
         // Many SecretSyncs start at once after a restart: one of them negotiates, the others on the same
         // endpoint wait for it. A failure is not kept, so the next reconcile tries again.
         let version = cell.get_or_try_init(|| self.negotiate(&ctx)).await?;
-        ctx.root = format!("{}/v{version}", ctx.root);
+        ctx.version = version.clone();
         Ok(ctx)
     }
 
@@ -359,17 +364,20 @@ impl DockerSwarm {
     }
 }
 
-/// One reconcile's connection and names.
+/// One reconcile's connection (to `http://docker` over a unix socket, or the daemon's host), the Engine API
+/// version spoken, and the remote name.
 struct Ctx<'a> {
-    client: reqwest::Client,
-    /// Where the Engine API's paths go (`http://docker/v1.50`).
-    root: String,
-    endpoint: &'a str,
+    http: Session<'a>,
+    version: String,
     base: &'a str,
-    rate: Option<RateLimit>,
 }
 
 impl Ctx<'_> {
+    /// The URL of an Engine API path in the negotiated version (`http://docker/v1.50/secrets`).
+    fn url(&self, path: &str) -> String {
+        self.http.url(&format!("/v{}{path}", self.version))
+    }
+
     /// The URL of the secret `id` (an ID or a name), with `rest` after it.
     fn secret(&self, id: &str, rest: &str) -> Result<String, DialectError> {
         // IDs come from the daemon: only one shaped like a name or an ID is put in a path.
@@ -379,7 +387,7 @@ impl Ctx<'_> {
                 "Docker named a secret by an ID that is not one",
             ));
         }
-        Ok(format!("{}/secrets/{id}{rest}", self.root))
+        Ok(self.url(&format!("/secrets/{id}{rest}")))
     }
 }
 
