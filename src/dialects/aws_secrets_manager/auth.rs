@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use zeroize::Zeroizing;
 
-use super::super::kit::bounded::Lru;
 use super::super::kit::store_id::StoreId;
+use super::super::kit::token_cache::TokenCache;
 use super::super::kit::{Auth, Endpoint, Exchange, Idempotency, Pace, Reply, Transport, Verdict};
 use crate::dialects::DialectError;
 use crate::dialects::kit::credentials;
@@ -122,32 +122,13 @@ pub fn static_keys(creds: &crate::value::Credentials) -> Result<Keys, DialectErr
     })
 }
 
-/// Credentials from STS, until `renew_at`.
-#[derive(Clone)]
-struct Session {
-    keys: Arc<Keys>,
-    renew_at: DateTime<Utc>,
-}
-
-/// Sessions kept at most (one per store and role); past it the least recently used goes.
-const MAX_SESSIONS: usize = 1024;
 /// How long before their expiry assumed-role credentials are renewed.
 const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// The lifetime asked for (STS's default; a role may allow up to 12 hours).
 const SESSION_SECONDS: u32 = 3600;
 
-/// Assumed-role credentials per store, shared by every SecretSync of the store.
-pub struct Sessions {
-    cache: Lru<String, Session>,
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        Sessions {
-            cache: Lru::new(MAX_SESSIONS),
-        }
-    }
-}
+/// Assumed-role credentials per store and role, shared by every SecretSync of the store.
+pub type Sessions = TokenCache<Keys>;
 
 /// Where and as whom one web-identity exchange goes.
 pub struct WebIdentity<'a> {
@@ -158,56 +139,48 @@ pub struct WebIdentity<'a> {
     pub client: &'a reqwest::Client,
 }
 
-impl Sessions {
-    /// The role's credentials: cached ones until [`RENEW_BEFORE`] their expiry, else fresh ones from STS.
-    pub async fn keys(
-        &self,
-        sts: &Transport,
-        who: &WebIdentity<'_>,
-    ) -> Result<Arc<Keys>, DialectError> {
-        let key = format!("{}|{}|{}", who.store.store_key(), who.role_arn, who.sts_url);
-        if let Some(session) = self.cache.get(&key)
-            && Utc::now() < session.renew_at
-        {
-            return Ok(session.keys);
-        }
-        let body = Zeroizing::new(
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("Action", "AssumeRoleWithWebIdentity")
-                .append_pair("Version", "2011-06-15")
-                .append_pair("RoleArn", who.role_arn)
-                .append_pair("RoleSessionName", "secretsync")
-                .append_pair("DurationSeconds", &SESSION_SECONDS.to_string())
-                .append_pair("WebIdentityToken", who.token)
-                .finish(),
-        );
-        let method = Method::POST;
-        // A repeat asks for another session with the same token: nothing is done twice.
-        let exchange = Exchange::new("AssumeRoleWithWebIdentity", &method, who.sts_url)
-            .body("application/x-www-form-urlencoded", body.as_bytes())
-            .accept("text/xml")
-            .idempotency(Idempotency::Idempotent);
-        let endpoint = Endpoint {
-            client: who.client,
-            pace: Pace::Store {
-                key: who.sts_url,
-                rate: None,
-            },
-            auth: &super::super::kit::NoAuth,
-        };
-        let reply = sts.send(&endpoint, &exchange).await?;
-        let (keys, expires) = parse_session(&reply.body)?;
-        let keys = Arc::new(keys);
-        let renew_at = (expires - RENEW_BEFORE).max(Utc::now());
-        self.cache.put(
-            key,
-            Session {
-                keys: keys.clone(),
-                renew_at,
-            },
-        );
-        Ok(keys)
-    }
+/// The role's credentials: cached ones until [`RENEW_BEFORE`] their expiry, else fresh ones from STS (one
+/// exchange at a time per store and role).
+pub async fn assume_role(
+    sessions: &Sessions,
+    sts: &Transport,
+    who: &WebIdentity<'_>,
+) -> Result<Arc<Keys>, DialectError> {
+    let key = format!("{}|{}|{}", who.store.store_key(), who.role_arn, who.sts_url);
+    sessions
+        .get_or_fetch(&key, || async {
+            let body = Zeroizing::new(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("Action", "AssumeRoleWithWebIdentity")
+                    .append_pair("Version", "2011-06-15")
+                    .append_pair("RoleArn", who.role_arn)
+                    .append_pair("RoleSessionName", "secretsync")
+                    .append_pair("DurationSeconds", &SESSION_SECONDS.to_string())
+                    .append_pair("WebIdentityToken", who.token)
+                    .finish(),
+            );
+            let method = Method::POST;
+            // A repeat asks for another session with the same token: nothing is done twice.
+            let exchange = Exchange::new("AssumeRoleWithWebIdentity", &method, who.sts_url)
+                .body("application/x-www-form-urlencoded", body.as_bytes())
+                .accept("text/xml")
+                .idempotency(Idempotency::Idempotent);
+            let endpoint = Endpoint {
+                client: who.client,
+                pace: Pace::Store {
+                    key: who.sts_url,
+                    rate: None,
+                },
+                auth: &super::super::kit::NoAuth,
+            };
+            let reply = sts.send(&endpoint, &exchange).await?;
+            let (keys, expires) = parse_session(&reply.body)?;
+            let renew_in = (expires - RENEW_BEFORE - Utc::now())
+                .to_std()
+                .unwrap_or_default();
+            Ok((keys, renew_in))
+        })
+        .await
 }
 
 /// The text of the first `<tag>…</tag>` in `xml` (STS's answers hold each credential field once; an XML error, one

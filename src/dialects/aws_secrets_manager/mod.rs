@@ -285,7 +285,7 @@ impl AwsSecretsManager {
                     token,
                     client: &self.clients.client(sts_tls)?,
                 };
-                self.sessions.keys(&self.sts, &who).await?
+                auth::assume_role(&self.sessions, &self.sts, &who).await?
             }
         };
         let http = Session {
