@@ -10,8 +10,9 @@
 //!   recognised as ours, and takes the mark off again when that write finds someone else's path.
 //! - A `maxVersions` change alone reaches the planner as a reserved label that differs: a metadata update, not a
 //!   new version.
-//! - Sign-ins go to the store's own endpoint only (no other host receives a credential); a refused token is
-//!   forgotten so that the next reconcile signs in again.
+//! - Sign-ins go to the store's own endpoint only (no other host receives a credential), through the kit's
+//!   `signin::Renewing`: a 401 signs in again at once; a token refused otherwise (Vault answers 403 for a revoked
+//!   one) is forgotten so that the next reconcile signs in again.
 //! - Every request repeats safely: a value write repeated with the same `cas` fails instead of writing twice.
 
 mod auth;
