@@ -642,7 +642,8 @@ class Bench:
             "host": {"cpus": os.cpu_count(), "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf(
                 "SC_PHYS_PAGES") / 2**30, 1), "load1_at_start": os.getloadavg()[0]},
         }
-        log(f"namespace {self.ns}: {a.n} SecretSyncs of {a.keys} key{'s' if a.keys > 1 else ''} on {a.dialect}, refresh {a.refresh}, rate {a.rate}/s")
+        log(f"namespace {self.ns}: {a.n} SecretSyncs of {a.keys} key{'s' if a.keys > 1 else ''} on {a.dialect}, "
+            f"refresh {a.refresh}, rate {a.rate}/s")
         self.kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                          "metadata": {"name": self.ns}})
         spec, creds = store_for(a.dialect, self.ns, a.rate, a.burst)

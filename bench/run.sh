@@ -4,8 +4,8 @@
 # bench/bench.py once per dialect. Results: bench/results/<timestamp>-<dialect>-<N>.json and a table per run.
 #
 # Variables (also as make variables): N (500), KEYS (1: keys per source Secret, all pushed by each SecretSync as
-# the properties of one remote JSON secret through spec.data), DIALECT (ServiceFabricMesh; a space-separated list, or "all" for
-# every dialect the test bed has), REFRESH (30s), RATE (200 store requests per second), CONCURRENCY (8),
+# the properties of one remote JSON secret through spec.data), DIALECT (ServiceFabricMesh; a space-separated list,
+# or "all" for every dialect the test bed has), REFRESH (30s), RATE (200 store requests per second), CONCURRENCY (8),
 # CHANGES (200 individually timed changes), PHASES (first,rest,latency,burst,restart), BENCH_DOWN=1 takes the
 # test bed down afterwards, TESTBED_BACKENDS (default: the dialects' backends), BENCH_MIN_FREE_GIB (3: the run
 # refuses to start, or stops and cleans up, below that much free disk), HEAP_PROFILE=1 (a dhat heap profile of
