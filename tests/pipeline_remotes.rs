@@ -434,3 +434,32 @@ async fn a_secretsync_given_data_lets_go_of_the_one_remote_secret_it_wrote_befor
     );
     w.event("grow", "PreviousRemoteDeleted");
 }
+
+#[tokio::test]
+async fn after_a_restart_several_remote_secrets_in_sync_by_status_are_read_later() {
+    let mut w = World::new();
+    w.secret("s", json!({"a": "1", "b": "2"}));
+    w.sync(
+        "pair",
+        many(
+            json!({"secretRef": {"name": "s"}}),
+            json!({"refreshInterval": "24h", "deletionPolicy": "Retain",
+                   "data": [{"secretKeyRegex": ".*", "remoteName": "p-{key}"}]}),
+        ),
+    );
+    assert_eq!(w.reconcile("pair").await.failed, None);
+    w.restart();
+    let observed = w.memory.calls(Op::Observe, "p-a");
+
+    let next = w.reconcile("pair").await;
+
+    let wait = next.requeue_after.expect("looked at later");
+    assert!(wait <= Duration::from_secs(24 * 3600), "{wait:?}");
+    assert_eq!(w.memory.calls(Op::Observe, "p-a"), observed, "read at once");
+
+    // A key changed meanwhile is written at once.
+    w.restart();
+    w.secret("s", json!({"a": "1", "b": "changed"}));
+    w.reconcile("pair").await;
+    assert!(w.holds("p-b", "changed"));
+}

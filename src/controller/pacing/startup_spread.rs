@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::api::{Phase, SecretSync};
+use crate::api::{Phase, SecretSync, UsedStore};
 use crate::plan::moved::Placement;
 
 /// Where a SecretSync stands since the controller started.
@@ -73,20 +73,42 @@ impl FirstLooks {
     }
 }
 
-/// Whether the status already shows `digest` synced to `place` for the current spec, Ready: then the first look
-/// after a start can wait.
-pub fn in_sync_by_status(obj: &SecretSync, digest: &str, place: &Placement) -> bool {
-    let Some(status) = &obj.status else {
-        return false;
-    };
+/// The status is Ready for the current spec.
+fn ready_for_spec(obj: &SecretSync) -> Option<&crate::api::SecretSyncStatus> {
+    let status = obj.status.as_ref()?;
     let ready = status
         .conditions
         .iter()
         .any(|c| c.type_ == crate::controller::sync::status::READY && c.status == "True");
-    status.phase == Some(Phase::Ready)
+    (status.phase == Some(Phase::Ready)
         && ready
-        && status.observed_generation == obj.metadata.generation
-        && status.synced_digest.as_deref() == Some(digest)
+        && status.observed_generation == obj.metadata.generation)
+        .then_some(status)
+}
+
+/// Whether the status already shows every wanted remote secret (name, digest) in sync, and no other, in the store
+/// it names: then the first look after a start can wait, as for one remote secret.
+pub fn all_in_sync_by_status(obj: &SecretSync, store: &UsedStore, wanted: &[(&str, &str)]) -> bool {
+    let Some(status) = ready_for_spec(obj) else {
+        return false;
+    };
+    status.store.as_ref() == Some(store)
+        && status.remotes.len() == wanted.len()
+        && wanted.iter().all(|(name, digest)| {
+            status
+                .remotes
+                .iter()
+                .any(|r| r.name == *name && r.in_sync && r.digest.as_deref() == Some(*digest))
+        })
+}
+
+/// Whether the status already shows `digest` synced to `place` for the current spec, Ready: then the first look
+/// after a start can wait.
+pub fn in_sync_by_status(obj: &SecretSync, digest: &str, place: &Placement) -> bool {
+    let Some(status) = ready_for_spec(obj) else {
+        return false;
+    };
+    status.synced_digest.as_deref() == Some(digest)
         && status.synced_target.as_ref().is_some_and(|t| {
             t.dialect == place.dialect
                 && t.endpoint == place.endpoint

@@ -55,6 +55,12 @@ pub fn enter(ctx: &Context, obj: &SecretSync) -> Result<Admitted, Duration> {
 /// After a start, an object whose status already shows this value synced to this place is not read at once: its
 /// first read falls at a random moment within its refresh interval. `Some(wait)` defers it.
 pub fn spread(ctx: &Context, obj: &SecretSync, read: &Dereferenced) -> Option<Duration> {
+    let in_sync = startup_spread::in_sync_by_status(obj, &read.desired.digest, &read.placement);
+    spread_if(ctx, obj, in_sync)
+}
+
+/// The same for an object whose status shows it in sync (`in_sync`) by whatever it writes.
+pub fn spread_if(ctx: &Context, obj: &SecretSync, in_sync: bool) -> Option<Duration> {
     let uid = obj.uid()?;
     let interval = match duration::parse_refresh(&obj.spec.refresh_interval) {
         Ok(Refresh::Every(interval)) => Some(interval),
@@ -62,7 +68,7 @@ pub fn spread(ctx: &Context, obj: &SecretSync, read: &Dereferenced) -> Option<Du
     };
     let wait = ctx.first_looks.wait(
         &uid,
-        startup_spread::in_sync_by_status(obj, &read.desired.digest, &read.placement),
+        in_sync,
         interval,
         std::time::Instant::now(),
         rand::random::<f64>(),

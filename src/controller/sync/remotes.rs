@@ -16,16 +16,17 @@ use super::error::Error;
 use super::observation::Observation;
 use super::outcome::{self, Effects, Next, Note};
 use super::status::Report;
-use super::{apply, observe, source, validate};
+use super::{admit, apply, observe, source, validate};
 use crate::api::{DeletionPolicy, Mode, Phase, RemoteEntryStatus, SecretSync, UsedStore};
 use crate::controller::Context;
+use crate::controller::pacing::startup_spread;
 use crate::controller::stores::resolve::{self, Connection, Refusal};
 use crate::controller::sync::source::SourceError;
 use crate::controller::telemetry::events::EventType;
 use crate::plan::entries::{Entry, Limits};
 use crate::plan::shape::{self, Shape, ShapeError};
 use crate::plan::verdict::Drift;
-use crate::plan::{self, DeletePlan, RemoteRef};
+use crate::plan::{self, DeletePlan, Desired, RemoteRef};
 use crate::value::SecretValue;
 
 /// Steps 2 to 7 for a SecretSync that writes several remote secrets.
@@ -54,11 +55,27 @@ pub async fn work(
     let wanted = want(obj, ns, &connection, &data, limits)?;
     drop(data);
     let shared = dereference::shared(obj, ctx, ns, &connection, protected).await?;
+    let wanted: Vec<(Entry, Desired)> = wanted
+        .into_iter()
+        .map(|e| {
+            let desired = dereference::desired(obj, ctx, &connection, &shared, &e.value);
+            (e, desired)
+        })
+        .collect();
+    let by_status: Vec<(&str, &str)> = wanted
+        .iter()
+        .map(|(e, d)| (e.remote_name.as_str(), d.digest.as_str()))
+        .collect();
+    let in_sync = startup_spread::all_in_sync_by_status(obj, store, &by_status);
+    if let Some(wait) = admit::spread_if(ctx, obj, in_sync) {
+        return Ok(Effects::wait(wait));
+    }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let wanted_names: BTreeSet<String> = wanted.iter().map(|e| e.remote_name.clone()).collect();
+    let wanted_names: BTreeSet<String> =
+        wanted.iter().map(|(e, _)| e.remote_name.clone()).collect();
     let mut done = Vec::with_capacity(wanted.len());
-    for entry in wanted {
-        done.push(one(obj, ctx, ns, &connection, &shared, entry).await);
+    for (entry, desired) in wanted {
+        done.push(one(obj, ctx, ns, &connection, &shared, entry, desired).await);
     }
     let let_go = match obj.spec.mode {
         Mode::Sync => let_go(obj, ns, &connection, store, &shared, &wanted_names).await,
@@ -154,8 +171,8 @@ async fn one(
     connection: &Connection,
     shared: &Shared,
     entry: Entry,
+    desired: Desired,
 ) -> Done {
-    let desired = dereference::desired(obj, ctx, connection, shared, &entry.value);
     let earlier = recorded(obj, &entry.remote_name);
     let unchanged = earlier.is_some_and(|r| r.digest.as_deref() == Some(desired.digest.as_str()))
         && obj
