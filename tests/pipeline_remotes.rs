@@ -25,6 +25,14 @@ fn many(source: Value, extra: Value) -> Value {
     spec
 }
 
+/// Every key of Secret `s` to a remote secret of its own, `<prefix>-<key>`; `extra` merges into the spec.
+fn each_key(prefix: &str, extra: Value) -> Value {
+    let mut rules =
+        json!({"data": [{"secretKeyRegex": ".*", "remoteName": format!("{prefix}-{{key}}")}]});
+    fake_api::merge(&mut rules, &extra);
+    many(json!({"secretRef": {"name": "s"}}), rules)
+}
+
 fn json_of(w: &World, remote: &str) -> Value {
     let entry = w.memory.entry(remote).expect("written");
     serde_json::from_slice(&entry.value).expect("a JSON object")
@@ -276,13 +284,7 @@ async fn a_remote_owned_by_someone_else_fails_alone_and_is_named() {
     let mut w = World::new();
     w.secret("s", json!({"a": "1", "b": "2"}));
     w.memory.put_foreign("x-b", b"theirs");
-    w.sync(
-        "pair",
-        many(
-            json!({"secretRef": {"name": "s"}}),
-            json!({"data": [{"secretKeyRegex": ".*", "remoteName": "x-{key}"}]}),
-        ),
-    );
+    w.sync("pair", each_key("x", json!({})));
 
     w.reconcile("pair").await;
 
@@ -301,13 +303,7 @@ async fn a_remote_owned_by_someone_else_fails_alone_and_is_named() {
 async fn deleting_the_secretsync_deletes_every_remote_secret_it_wrote() {
     let mut w = World::new();
     w.secret("s", json!({"a": "1", "b": "2"}));
-    w.sync(
-        "pair",
-        many(
-            json!({"secretRef": {"name": "s"}}),
-            json!({"data": [{"secretKeyRegex": ".*", "remoteName": "y-{key}"}]}),
-        ),
-    );
+    w.sync("pair", each_key("y", json!({})));
     w.reconcile("pair").await; // takes the finalizer
     w.reconcile("pair").await;
     assert!(w.memory.entry("y-a").is_some() && w.memory.entry("y-b").is_some());
@@ -325,13 +321,7 @@ async fn deleting_the_secretsync_deletes_every_remote_secret_it_wrote() {
 async fn observing_several_remote_secrets_plans_each_and_writes_none() {
     let mut w = World::new();
     w.secret("s", json!({"a": "1", "b": "2"}));
-    w.sync(
-        "watch",
-        many(
-            json!({"secretRef": {"name": "s"}}),
-            json!({"mode": "Observe", "data": [{"secretKeyRegex": ".*", "remoteName": "z-{key}"}]}),
-        ),
-    );
+    w.sync("watch", each_key("z", json!({"mode": "Observe"})));
 
     assert_eq!(w.reconcile("watch").await.failed, None);
 
@@ -413,13 +403,7 @@ async fn a_secretsync_given_data_lets_go_of_the_one_remote_secret_it_wrote_befor
     w.reconcile("grow").await;
     assert!(w.holds("single", "v"));
 
-    w.sync(
-        "grow",
-        many(
-            json!({"secretRef": {"name": "s"}}),
-            json!({"data": [{"secretKeyRegex": ".*", "remoteName": "split-{key}"}]}),
-        ),
-    );
+    w.sync("grow", each_key("split", json!({})));
     assert_eq!(
         w.reconcile("grow").await.failed,
         None,
@@ -441,10 +425,9 @@ async fn after_a_restart_several_remote_secrets_in_sync_by_status_are_read_later
     w.secret("s", json!({"a": "1", "b": "2"}));
     w.sync(
         "pair",
-        many(
-            json!({"secretRef": {"name": "s"}}),
-            json!({"refreshInterval": "24h", "deletionPolicy": "Retain",
-                   "data": [{"secretKeyRegex": ".*", "remoteName": "p-{key}"}]}),
+        each_key(
+            "p",
+            json!({"refreshInterval": "24h", "deletionPolicy": "Retain"}),
         ),
     );
     assert_eq!(w.reconcile("pair").await.failed, None);

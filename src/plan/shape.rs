@@ -15,6 +15,19 @@ pub struct SourceData {
     pub data: BTreeMap<String, SecretValue>,
 }
 
+impl SourceData {
+    /// A Secret of text values.
+    pub fn text(name: &str, pairs: &[(&str, &str)]) -> SourceData {
+        SourceData {
+            name: name.to_owned(),
+            data: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), SecretValue::from(*v)))
+                .collect(),
+        }
+    }
+}
+
 /// What the spec asks of the source Secrets.
 pub struct Shape<'a> {
     /// `spec.data`; empty for one key or the whole Secret.

@@ -1,13 +1,7 @@
 use super::*;
 
 fn secret(name: &str, pairs: &[(&str, &str)]) -> SourceData {
-    SourceData {
-        name: name.to_owned(),
-        data: pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), SecretValue::from(*v)))
-            .collect(),
-    }
+    SourceData::text(name, pairs)
 }
 
 fn shape<'a>(rules: &'a [Rule], default_remote: &'a str) -> Shape<'a> {

@@ -10,18 +10,11 @@ use secretsync::plan::entries::{Entry, Limits, Rule};
 use secretsync::plan::shape::{self, Shape, SourceData};
 use secretsync::plan::template::Merge;
 use secretsync::plan::{DeletePlan, Owner, Plan, decide_delete};
-use secretsync::value::SecretValue;
 
 use crate::case::{Case, Store, case_named, owner};
 
 fn secret(name: &str, pairs: &[(&str, &str)]) -> SourceData {
-    SourceData {
-        name: name.to_owned(),
-        data: pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), SecretValue::from(*v)))
-            .collect(),
-    }
+    SourceData::text(name, pairs)
 }
 
 fn rule(
