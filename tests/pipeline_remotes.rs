@@ -446,3 +446,59 @@ async fn after_a_restart_several_remote_secrets_in_sync_by_status_are_read_later
     w.reconcile("pair").await;
     assert!(w.holds("p-b", "changed"));
 }
+
+#[tokio::test]
+async fn a_remote_secret_the_store_cannot_take_refuses_the_whole_spec_before_any_write() {
+    let mut w = World::new();
+    w.secret("s", json!({"a": "1", "b": "2"}));
+    w.memory.refuse_name("q-b");
+    w.sync("pair", each_key("q", json!({})));
+
+    w.reconcile("pair").await;
+
+    let s = w.status("pair");
+    assert_eq!(ready(&s), "False/InvalidSpec", "{s}");
+    assert!(
+        ready_message(&s).starts_with(r#"remote secret "q-b": "#),
+        "{s}"
+    );
+    assert!(ready_message(&s).ends_with("nothing was written"), "{s}");
+    assert_eq!(
+        w.store_calls("q-a") + w.store_calls("q-b"),
+        0,
+        "no call at all"
+    );
+}
+
+#[tokio::test]
+async fn the_stores_source_selector_applies_to_each_selected_secret() {
+    let mut w = World::new();
+    w.store(
+        "picky",
+        json!({"sourceSelector": {"matchLabels": {"export": "ok"}}}),
+    );
+    w.secret_labelled(
+        "a",
+        json!({"k": "1"}),
+        json!({"push": "yes", "export": "ok"}),
+    );
+    w.secret_labelled("b", json!({"k": "2"}), json!({"push": "yes"}));
+    w.sync(
+        "all",
+        json!({
+            "source": {"selector": {"matchLabels": {"push": "yes"}}},
+            "target": {"storeRef": {"kind": "Store", "name": "picky"}, "remoteName": "sel-{secret}"},
+        }),
+    );
+
+    w.reconcile("all").await;
+
+    let s = w.status("all");
+    assert_eq!(ready(&s), "False/SourceNotAllowed", "{s}");
+    assert!(ready_message(&s).contains(r#"Secret "b""#), "{s}");
+    assert_eq!(
+        w.store_calls("sel-a") + w.store_calls("sel-b"),
+        0,
+        "nothing was sent"
+    );
+}

@@ -11,7 +11,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::info;
 
 use super::decide::{self, Decision};
-use super::dereference::{self, Shared};
+use super::dereference::{self, Dereferenced, Shared};
 use super::error::Error;
 use super::observation::Observation;
 use super::outcome::{self, Effects, Next, Note};
@@ -23,10 +23,11 @@ use crate::controller::pacing::startup_spread;
 use crate::controller::stores::resolve::{self, Connection, Refusal};
 use crate::controller::sync::source::SourceError;
 use crate::controller::telemetry::events::EventType;
+use crate::dialects::ErrorClass;
 use crate::plan::entries::{Entry, Limits};
 use crate::plan::shape::{self, Shape, ShapeError};
 use crate::plan::verdict::Drift;
-use crate::plan::{self, DeletePlan, Desired, RemoteRef};
+use crate::plan::{self, DeletePlan, RemoteRef};
 use crate::value::SecretValue;
 
 /// Steps 2 to 7 for a SecretSync that writes several remote secrets.
@@ -55,16 +56,23 @@ pub async fn work(
     let wanted = want(obj, ns, &connection, &data, limits)?;
     drop(data);
     let shared = dereference::shared(obj, ctx, ns, &connection, protected).await?;
-    let wanted: Vec<(Entry, Desired)> = wanted
+    let wanted: Vec<(Dereferenced, String)> = wanted
         .into_iter()
         .map(|e| {
             let desired = dereference::desired(obj, ctx, &connection, &shared, &e.value);
-            (e, desired)
+            let earlier = recorded(obj, &e.remote_name).map(reference);
+            let read = shared.remote(&connection, e.value, desired, e.remote_name, earlier);
+            (read, e.secret)
         })
         .collect();
+    // Every remote secret passes the dialect's checks (names, sizes) before any is written: a spec that cannot
+    // be carried out whole writes nothing.
+    for (read, _) in &wanted {
+        validate::target(read, ns).map_err(|e| whole(&read.remote_name, e))?;
+    }
     let by_status: Vec<(&str, &str)> = wanted
         .iter()
-        .map(|(e, d)| (e.remote_name.as_str(), d.digest.as_str()))
+        .map(|(r, _)| (r.remote_name.as_str(), r.desired.digest.as_str()))
         .collect();
     let in_sync = startup_spread::all_in_sync_by_status(obj, store, &by_status);
     if let Some(wait) = admit::spread_if(ctx, obj, in_sync) {
@@ -72,10 +80,10 @@ pub async fn work(
     }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let wanted_names: BTreeSet<String> =
-        wanted.iter().map(|(e, _)| e.remote_name.clone()).collect();
+        wanted.iter().map(|(r, _)| r.remote_name.clone()).collect();
     let mut done = Vec::with_capacity(wanted.len());
-    for (entry, desired) in wanted {
-        done.push(one(obj, ctx, ns, &connection, &shared, entry, desired).await);
+    for (read, secret) in wanted {
+        done.push(one(obj, ctx, ns, read, secret).await);
     }
     let let_go = match obj.spec.mode {
         Mode::Sync => let_go(obj, ns, &connection, store, &shared, &wanted_names).await,
@@ -168,27 +176,16 @@ async fn one(
     obj: &SecretSync,
     ctx: &Context,
     ns: &str,
-    connection: &Connection,
-    shared: &Shared,
-    entry: Entry,
-    desired: Desired,
+    read: Dereferenced,
+    secret: String,
 ) -> Done {
-    let earlier = recorded(obj, &entry.remote_name);
-    let unchanged = earlier.is_some_and(|r| r.digest.as_deref() == Some(desired.digest.as_str()))
+    let unchanged = recorded(obj, &read.remote_name)
+        .is_some_and(|r| r.digest.as_deref() == Some(read.desired.digest.as_str()))
         && obj
             .status
             .as_ref()
             .is_some_and(|s| s.observed_generation == obj.meta().generation);
-    let digest = desired.digest.clone();
-    let read = shared.remote(
-        connection,
-        entry.value,
-        desired,
-        entry.remote_name.clone(),
-        earlier.map(reference),
-    );
     let result = async {
-        validate::target(&read, ns)?;
         let observed = observe::remote(ctx, &read, ns).await?;
         let decision: Decision = decide::decide_with(&read, &observed, unchanged);
         if obj.spec.mode == Mode::Observe {
@@ -199,11 +196,24 @@ async fn one(
     }
     .await;
     Done {
-        name: entry.remote_name,
-        secret: entry.secret,
-        digest,
+        digest: read.desired.digest.clone(),
+        name: read.remote_name,
+        secret,
         result,
     }
+}
+
+/// A check one remote secret fails refuses the whole spec, naming it; what only a change of the credentials can
+/// fix stays as it is.
+fn whole(remote: &str, e: Error) -> Error {
+    let message = match &e {
+        Error::Dialect(d) if d.class == ErrorClass::Permanent => d.message.clone(),
+        Error::Refused(Refusal::InvalidSpec(m)) => m.clone(),
+        _ => return e,
+    };
+    Error::Refused(Refusal::InvalidSpec(format!(
+        "remote secret {remote:?}: {message}; nothing was written"
+    )))
 }
 
 /// What the status recorded of a remote secret.
