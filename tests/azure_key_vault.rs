@@ -1400,11 +1400,13 @@ mod through_controller {
             .await;
         bed.put_sync(&ns, "platform", "ClusterStore", &platform, &remote)
             .await;
+        // The controller's cache of Stores may see the Store a moment after the SecretSync (a first reconcile then
+        // says StoreNotFound, and the Store's arrival in the cache requeues it): wait past that.
         let failed = bed
             .wait(
                 "the Store's SecretSync failing",
                 || bed.sync(&ns, "tenant"),
-                |s| ready(s).starts_with("False/"),
+                |s| ready(s).starts_with("False/") && ready(s) != "False/StoreNotFound",
             )
             .await;
         assert_eq!(ready(&failed), "False/CertificateUntrusted", "{failed}");
