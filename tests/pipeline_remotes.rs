@@ -502,3 +502,65 @@ async fn the_stores_source_selector_applies_to_each_selected_secret() {
         "nothing was sent"
     );
 }
+
+#[tokio::test]
+async fn a_selector_reads_its_secrets_a_page_at_a_time() {
+    let mut w = World::new();
+    for i in 0..10 {
+        w.secret_labelled(
+            &format!("s{i:02}"),
+            json!({"k": format!("v{i}")}),
+            json!({"push": "yes"}),
+        );
+    }
+    let spec = many(
+        json!({"selector": {"matchLabels": {"push": "yes"}}}),
+        json!({"target": {"remoteName": "paged-{secret}"}}),
+    );
+    w.sync("paged", spec);
+
+    assert_eq!(
+        w.reconcile("paged").await.failed,
+        None,
+        "{}",
+        w.status("paged")
+    );
+
+    assert_eq!(w.status("paged")["remotesInSync"], "10/10");
+    assert!(w.holds("paged-s09", r#"{"k":"v9"}"#));
+    assert_eq!(
+        w.requests_to("GET", &format!("/api/v1/namespaces/{NS}/secrets")),
+        2,
+        "8 and then 2"
+    );
+}
+
+#[tokio::test]
+async fn a_selector_whose_secrets_hold_too_much_stops_reading_at_the_bound() {
+    let mut w = World::new();
+    let mebibyte = "x".repeat(1 << 20);
+    for i in 0..12 {
+        w.secret_labelled(
+            &format!("big{i:02}"),
+            json!({"k": mebibyte}),
+            json!({"push": "yes"}),
+        );
+    }
+    let spec = many(
+        json!({"selector": {"matchLabels": {"push": "yes"}}}),
+        json!({"target": {"remoteName": "big-{secret}"}}),
+    );
+    w.sync("big", spec);
+
+    w.reconcile("big").await;
+
+    let s = w.status("big");
+    assert_eq!(ready(&s), "False/InvalidSpec", "{s}");
+    assert!(ready_message(&s).contains("more than 8388608 bytes"), "{s}");
+    assert_eq!(
+        w.requests_to("GET", &format!("/api/v1/namespaces/{NS}/secrets")),
+        2,
+        "the third page is never read"
+    );
+    assert_eq!(w.store_calls("big-big00"), 0);
+}

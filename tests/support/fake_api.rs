@@ -299,10 +299,23 @@ fn list_of(state: &State, collection: &str, query: &str) -> (u16, Value) {
         .filter(|(_, v)| selected(&selector, &v["metadata"]["labels"]))
         .map(|(_, v)| v.clone())
         .collect();
+    // Pages as the API server gives them: `limit` items, and a `continue` token while more are left (here, the
+    // offset of the next page).
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(name))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let from = param("continue=").unwrap_or(0).min(items.len());
+    let to = param("limit=").map_or(items.len(), |n| (from + n).min(items.len()));
+    let next = (to < items.len()).then(|| to.to_string());
+    let items = items[from..to].to_vec();
     (
         200,
         json!({"kind": "List", "apiVersion": "v1",
-               "metadata": {"resourceVersion": state.resource_version.to_string()}, "items": items}),
+               "metadata": {"resourceVersion": state.resource_version.to_string(), "continue": next},
+               "items": items}),
     )
 }
 

@@ -44,7 +44,7 @@ pub async fn work(
     let sources = match (&obj.spec.source.secret_ref, &obj.spec.source.selector) {
         (Some(one), _) => vec![source::read_keys(&secrets, &one.name).await?],
         (None, Some(selector)) => {
-            source::read_selected(&secrets, selector, limits.remotes as u32).await?
+            source::read_selected(&secrets, selector, limits.remotes as u32, limits.bytes).await?
         }
         (None, None) => return Err(Error::Incomplete),
     };

@@ -24,6 +24,10 @@ pub enum SourceError {
     InvalidSelector(String),
     #[error("spec.source.selector matches more than {0} Secrets; a SecretSync pushes at most {0}")]
     TooManySources(u32),
+    #[error(
+        "the Secrets spec.source.selector matches hold more than {0} bytes; a SecretSync pushes at most that"
+    )]
+    TooLarge(usize),
     #[error("cannot read Secret {name:?}: {source}")]
     Kube {
         name: String,
@@ -39,7 +43,9 @@ impl SourceError {
             SourceError::KeyNotFound { .. } => "KeyNotFound",
             SourceError::SourceEmpty(_) => "SourceEmpty",
             SourceError::CredentialsNotFound(_) => "CredentialsNotFound",
-            SourceError::InvalidSelector(_) | SourceError::TooManySources(_) => "InvalidSpec",
+            SourceError::InvalidSelector(_)
+            | SourceError::TooManySources(_)
+            | SourceError::TooLarge(_) => "InvalidSpec",
             SourceError::Kube { .. } => "KubernetesError",
         }
     }
@@ -123,32 +129,56 @@ pub async fn read_keys(api: &Api<Secret>, name: &str) -> Result<SourceKeys, Sour
     Ok(keys_of(secret))
 }
 
-/// Every Secret the selector matches, in name order; more than `at_most` is refused rather than read.
+/// Every Secret the selector matches, in name order. Read a few at a time: more than `at_most` Secrets, or more
+/// than `max_bytes` of values, is refused as soon as a page passes it, so a tenant's selector cannot make one
+/// reconcile hold more than a page beyond the bound.
 pub async fn read_selected(
     api: &Api<Secret>,
     selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
     at_most: u32,
+    max_bytes: usize,
 ) -> Result<Vec<SourceKeys>, SourceError> {
     let selector = kube::core::Selector::try_from(selector.clone())
         .map_err(|e| SourceError::InvalidSelector(e.to_string()))?;
-    let params = kube::api::ListParams::default()
+    let mut params = kube::api::ListParams::default()
         .labels_from(&selector)
-        .limit(at_most + 1);
-    let list = api
-        .list(&params)
-        .await
-        .map_err(|source| SourceError::Kube {
-            name: format!("(selector {selector})"),
-            source,
-        })?;
-    if list.items.len() > at_most as usize || list.metadata.continue_.is_some_and(|c| !c.is_empty())
-    {
-        return Err(SourceError::TooManySources(at_most));
+        .limit(SELECTED_PAGE);
+    let (mut out, mut bytes) = (Vec::new(), 0usize);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|source| SourceError::Kube {
+                name: format!("(selector {selector})"),
+                source,
+            })?;
+        for secret in page.items {
+            let keys = keys_of(secret);
+            bytes += keys
+                .data
+                .data
+                .values()
+                .map(|v| v.expose().len())
+                .sum::<usize>();
+            out.push(keys);
+            if out.len() > at_most as usize {
+                return Err(SourceError::TooManySources(at_most));
+            }
+            if bytes > max_bytes {
+                return Err(SourceError::TooLarge(max_bytes));
+            }
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
     }
-    let mut out: Vec<SourceKeys> = list.items.into_iter().map(keys_of).collect();
     out.sort_by(|a, b| a.data.name.cmp(&b.data.name));
     Ok(out)
 }
+
+/// Secrets a selector's list reads at a time (a Secret holds at most about 1 MiB).
+const SELECTED_PAGE: u32 = 8;
 
 fn keys_of(mut secret: Secret) -> SourceKeys {
     let labels = secret.metadata.labels.take().unwrap_or_default();
