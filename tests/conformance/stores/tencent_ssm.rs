@@ -28,7 +28,9 @@ impl Store for TencentSsm {
         serde_json::from_value(json!({
             "dialect": "TencentSSM",
             "endpoint": env("SSM_ENDPOINT"),
-            "tencentSSM": {"region": env("SSM_REGION")},
+            // The emulator, like Tencent, allows 50 requests a second per action to the account; each case is a
+            // dialect of its own, and two run at once: 20 each keeps them under it.
+            "tencentSSM": {"region": env("SSM_REGION"), "requestsPerSecond": 20},
         }))
         .expect("target")
     }
